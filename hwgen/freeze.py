@@ -1,0 +1,180 @@
+"""Freeze float parameters (PyTorch layout) into a quantized `Model`.
+
+Float parameters follow PyTorch's nn.RNN / nn.GRU / nn.LSTM layout and gate order exactly
+(weight_ih_l{k}: (G*H, I), weight_hh_l{k}: (G*H, H), bias_ih_l{k}, bias_hh_l{k}), plus an nn.Linear
+head and, for token models, an nn.Embedding table. Training, import and `hwgen random-model` all
+go through `freeze`, so a model file always means the same arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .quant import QuantConfig
+from .spec import (
+    CellKind,
+    Formats,
+    Head,
+    HwgenError,
+    Layer,
+    Model,
+    TokenInput,
+    VectorInput,
+)
+from .tables import sigmoid_table, tanh_table
+
+__all__ = ["FloatLayer", "FloatParams", "freeze", "random_float_params", "to_fixed"]
+
+
+@dataclass
+class FloatLayer:
+    w_ih: np.ndarray  # (G*H, I)
+    w_hh: np.ndarray  # (G*H, H)
+    b_ih: np.ndarray  # (G*H,)
+    b_hh: np.ndarray  # (G*H,)
+
+
+@dataclass
+class FloatParams:
+    """A float recurrent model in PyTorch layout (see the module docstring)."""
+
+    cell: CellKind
+    layers: list[FloatLayer]
+    head_w: np.ndarray  # (O, H)
+    head_b: np.ndarray  # (O,)
+    embedding: np.ndarray | None = None  # (V, D) for token models
+    features: int | None = None  # vector models: input features
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def hidden(self) -> int:
+        return self.layers[0].w_hh.shape[1]
+
+    def check(self) -> None:
+        G, H = self.cell.num_gates, self.hidden
+        if (self.embedding is None) == (self.features is None):
+            raise HwgenError("a model has either vector inputs (features) or an embedding, not both")
+        width = self.features if self.embedding is None else self.embedding.shape[1]
+        for i, layer in enumerate(self.layers):
+            in_w = width if i == 0 else H
+            for name, arr, shape in (
+                ("w_ih", layer.w_ih, (G * H, in_w)),
+                ("w_hh", layer.w_hh, (G * H, H)),
+                ("b_ih", layer.b_ih, (G * H,)),
+                ("b_hh", layer.b_hh, (G * H,)),
+            ):
+                if tuple(arr.shape) != shape:
+                    raise HwgenError(
+                        f"layer {i} {name} has shape {tuple(arr.shape)}; a {self.cell.value} with "
+                        f"{H} hidden units and {in_w} inputs needs {shape}"
+                    )
+        if self.head_w.ndim != 2 or self.head_w.shape[1] != H:
+            raise HwgenError(f"head weight has shape {self.head_w.shape}; expected (outputs, {H})")
+        if tuple(self.head_b.shape) != (self.head_w.shape[0],):
+            raise HwgenError(f"head bias has shape {self.head_b.shape}; expected ({self.head_w.shape[0]},)")
+
+
+def to_fixed(x, frac: int) -> np.ndarray:
+    """Round real values to integers with ``frac`` fraction bits, half up (biases: never saturated,
+    their register widths are derived from them)."""
+    return np.floor(np.asarray(x, np.float64) * 2.0**frac + 0.5).astype(np.int64)
+
+
+def freeze(
+    params: FloatParams,
+    quant: QuantConfig,
+    formats: Formats,
+    *,
+    head_quant: QuantConfig | None = None,
+    argmax: bool = False,
+    rng=None,
+    meta: dict | None = None,
+) -> Model:
+    """Quantize every matrix with ``quant`` (the head with ``head_quant``, default the same),
+    biases to fixed point at ``formats.gate_frac`` (the head's at ``output_frac``), the embedding to
+    ``formats.input``, and build the activation tables.
+
+    The GRU's n-gate recurrent bias (PyTorch b_hn, applied inside the reset product) is kept apart;
+    every other input and recurrent bias pair is summed before rounding.
+    """
+    params.check()
+    cell, H, G = params.cell, params.hidden, params.cell.num_gates
+    if (cell is CellKind.LSTM) != (formats.cell is not None):
+        raise HwgenError("LSTM models need a cell-state format, and only LSTM models have one")
+    if quant.stochastic and rng is None:
+        raise HwgenError("stochastic quantization needs a seed")
+    head_quant = head_quant or quant
+    fg = formats.gate_frac
+    layers = []
+    for i, fl in enumerate(params.layers):
+        in_w = fl.w_ih.shape[1]
+        wx = quant.quantize(fl.w_ih, fan_in=in_w, fan_out=H, rng=rng)
+        wh = quant.quantize(fl.w_hh, fan_in=H, fan_out=H, rng=rng)
+        b_ih, b_hh = np.asarray(fl.b_ih, np.float64), np.asarray(fl.b_hh, np.float64)
+        if cell is CellKind.GRU:
+            bias = to_fixed(np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]]), fg)
+            bias_hn = to_fixed(b_hh[2 * H :], fg)
+        else:
+            bias, bias_hn = to_fixed(b_ih + b_hh, fg), None
+        layers.append(Layer(wx, wh, bias, bias_hn))
+    head_w = head_quant.quantize(
+        params.head_w, fan_in=H, fan_out=params.head_w.shape[0], rng=rng
+    )
+    head = Head(head_w, to_fixed(params.head_b, formats.output_frac), argmax)
+    meta = dict(meta or {})
+    if params.embedding is not None:
+        emb, saturated = formats.input.quantize(params.embedding)
+        if saturated:
+            meta["embedding_saturated"] = saturated
+        inp = TokenInput(params.embedding.shape[0], params.embedding.shape[1])
+    else:
+        emb, inp = None, VectorInput(params.features)
+    meta.setdefault("quant", quant.name + (" (stochastic)" if quant.stochastic else ""))
+    return Model(
+        cell=cell,
+        input=inp,
+        hidden=H,
+        layers=tuple(layers),
+        head=head,
+        formats=formats,
+        sigmoid_table=sigmoid_table(formats),
+        tanh_table=tanh_table(formats),
+        embedding=emb,
+        meta=meta,
+    )
+
+
+def random_float_params(
+    cell: CellKind,
+    inputs: int,
+    hidden: int,
+    outputs: int,
+    *,
+    layers: int = 1,
+    tokens: int | None = None,
+    seed: int = 0,
+) -> FloatParams:
+    """Random float parameters (PyTorch's default uniform(-1/sqrt(H), 1/sqrt(H)) init scaled up so
+    that every encoding keeps non-zero weights); ``tokens`` makes an embedding of ``inputs`` dims."""
+    rng = np.random.default_rng(seed)
+    G = cell.num_gates
+    k = 2.0 / np.sqrt(hidden)
+    fl = []
+    for i in range(layers):
+        in_w = inputs if i == 0 else hidden
+        fl.append(
+            FloatLayer(
+                rng.uniform(-k, k, (G * hidden, in_w)),
+                rng.uniform(-k, k, (G * hidden, hidden)),
+                rng.uniform(-k / 2, k / 2, G * hidden),
+                rng.uniform(-k / 2, k / 2, G * hidden),
+            )
+        )
+    head_w = rng.uniform(-k, k, (outputs, hidden))
+    head_b = rng.uniform(-k / 2, k / 2, outputs)
+    if tokens is not None:
+        emb = rng.normal(0.0, 0.5, (tokens, inputs))
+        return FloatParams(cell, fl, head_w, head_b, embedding=emb)
+    return FloatParams(cell, fl, head_w, head_b, features=inputs)

@@ -1,0 +1,636 @@
+"""Frozen descriptions of what hwgen builds: fixed-point formats, weight encodings, scales and models.
+
+This module is the single source of truth for every bit format in hwgen. The weight-code tables
+(`WeightEncoding.encode` / `decode`), the fixed-point formats and the packing of codes into ROM words
+(`pack_codes`) are used unchanged by the quantizers, the model file, the golden model, the gateware and
+the simulation benches. docs/numerics.md describes the same contract in prose.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "HwgenError",
+    "CellKind",
+    "FixedFormat",
+    "EncodingKind",
+    "WeightEncoding",
+    "Scale",
+    "QuantMatrix",
+    "Formats",
+    "VectorInput",
+    "TokenInput",
+    "Layer",
+    "Head",
+    "Model",
+    "pack_codes",
+    "unpack_codes",
+]
+
+
+class HwgenError(Exception):
+    """An error the user can act on: bad arguments, a bad file, an unsupported combination.
+
+    The command-line interface prints its message on one line and exits non-zero; it never shows a
+    traceback for this class.
+    """
+
+
+def _check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise HwgenError(f"{name} must be an integer, not {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise HwgenError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise HwgenError(f"{name} must be at most {maximum}, not {value}")
+    return value
+
+
+class CellKind(enum.Enum):
+    """Recurrent cell type. Gate order follows PyTorch (GRU: r, z, n; LSTM: i, f, g, o)."""
+
+    RNN = "rnn"
+    GRU = "gru"
+    LSTM = "lstm"
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        return {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}[self.value]
+
+    @property
+    def num_gates(self) -> int:
+        return len(self.gates)
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A two's-complement (or unsigned) fixed-point format: value = code * 2**-frac.
+
+    Parameters
+    ----------
+    width : total bits of the code, sign included.
+    frac : fractional bits (may exceed width - 1: then all values are below 1 in magnitude).
+    signed : two's complement when True, plain binary when False.
+    """
+
+    width: int
+    frac: int
+    signed: bool = True
+
+    def __post_init__(self):
+        _check_int("Fixed-point width", self.width, minimum=1, maximum=62)
+        _check_int("Fixed-point fraction bits", self.frac, minimum=-32, maximum=62)
+
+    @property
+    def min_code(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_code(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    def quantize(self, x) -> tuple[np.ndarray, int]:
+        """Round real values to codes: floor(x * 2**frac + 1/2) (round half up), then saturate.
+
+        Returns the int64 codes and how many values were saturated, so that callers can report it.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise HwgenError("inputs contain NaN or infinity; fixed-point inputs must be finite")
+        raw = np.floor(x * (2.0 ** self.frac) + 0.5)
+        saturated = int(np.count_nonzero((raw < self.min_code) | (raw > self.max_code)))
+        return np.clip(raw, self.min_code, self.max_code).astype(np.int64), saturated
+
+    def to_real(self, codes) -> np.ndarray:
+        return np.asarray(codes, dtype=np.float64) * self.lsb
+
+    def describe(self) -> str:
+        kind = "s" if self.signed else "u"
+        return f"{kind}{self.width}.{self.frac}"
+
+    def to_json(self) -> dict:
+        return {"width": self.width, "frac": self.frac, "signed": self.signed}
+
+    @classmethod
+    def from_json(cls, d: dict) -> FixedFormat:
+        return cls(int(d["width"]), int(d["frac"]), bool(d.get("signed", True)))
+
+
+class EncodingKind(enum.Enum):
+    """How a weight is stored. See `WeightEncoding` for the code tables."""
+
+    BINARY = "binary"
+    TERNARY = "ternary"
+    POW2 = "pow2"
+    EXP = "exp"
+    INT = "int"
+
+
+@dataclass(frozen=True)
+class WeightEncoding:
+    """The bit code of one weight and the integer *level* it stands for.
+
+    A stored weight's real value is ``level * scale`` (see `Scale`); the hardware multiplies inputs by
+    the level (add, subtract, skip, shift or multiply) and applies the scale once per dot product.
+
+    Code tables (``bits`` is the ROM width of one weight):
+
+    - BINARY, 1 bit: code 0 -> level -1, code 1 -> level +1.
+    - TERNARY, 2 bits, two's complement: 00 -> 0, 01 -> +1, 11 -> -1; 10 is invalid.
+    - POW2 (fixed-point "dual-copy rounding" of the paper), ``int_bits + frac_bits + 1`` bits, two's
+      complement, levels in [-(2**(bits-1) - 1), 2**(bits-1) - 1]; the most negative code is invalid.
+      With int_bits = 0, frac_bits = 1 (the reference code's setting) the levels are ternary.
+    - EXP (exponential quantization), ``1 + field`` bits with field = ceil(log2(exponents + 1)):
+      the top bit is the sign, the low field ``e`` is 0 for a zero weight, or 1..exponents for
+      level +-2**(e - 1). A set sign with e = 0 and any e > exponents are invalid.
+    - INT (signed int-N), N bits, two's complement, symmetric levels; the most negative code is invalid.
+    """
+
+    kind: EncodingKind
+    bits: int
+    exponents: int = 0  # EXP only: number of distinct magnitudes 2**0 .. 2**(exponents - 1)
+    frac_bits: int = 0  # POW2 only: the fixed-point fraction bits (the scale is 2**-frac_bits)
+
+    def __post_init__(self):
+        if not isinstance(self.kind, EncodingKind):
+            raise HwgenError(f"Encoding kind must be an EncodingKind, not {self.kind!r}")
+        _check_int("Encoding bits", self.bits, minimum=1, maximum=16)
+        k = self.kind
+        if k is EncodingKind.BINARY and self.bits != 1:
+            raise HwgenError(f"binary weights use 1 bit, not {self.bits}")
+        if k is EncodingKind.TERNARY and self.bits != 2:
+            raise HwgenError(f"ternary weights use 2 bits, not {self.bits}")
+        if k in (EncodingKind.POW2, EncodingKind.INT) and self.bits < 2:
+            raise HwgenError(f"{k.value} weights need at least 2 bits, not {self.bits}")
+        if k is EncodingKind.EXP:
+            _check_int("Exponential exponent count", self.exponents, minimum=1, maximum=32)
+            want = 1 + max(1, math.ceil(math.log2(self.exponents + 1)))
+            if self.bits != want:
+                raise HwgenError(
+                    f"exponential weights with {self.exponents} exponents use {want} bits, "
+                    f"not {self.bits}"
+                )
+        elif self.exponents != 0:
+            raise HwgenError(f"only exponential weights have an exponent count, not {k.value}")
+        if k is EncodingKind.POW2:
+            _check_int("pow2 fraction bits", self.frac_bits, minimum=0, maximum=self.bits - 1)
+        elif self.frac_bits != 0:
+            raise HwgenError(f"only pow2 weights have fraction bits, not {k.value}")
+
+    # -- constructors -------------------------------------------------------------------------
+    @classmethod
+    def binary(cls) -> WeightEncoding:
+        return cls(EncodingKind.BINARY, 1)
+
+    @classmethod
+    def ternary(cls) -> WeightEncoding:
+        return cls(EncodingKind.TERNARY, 2)
+
+    @classmethod
+    def pow2(cls, int_bits: int = 0, frac_bits: int = 1) -> WeightEncoding:
+        _check_int("pow2 integer bits", int_bits, minimum=0, maximum=14)
+        _check_int("pow2 fraction bits", frac_bits, minimum=0, maximum=14)
+        if int_bits + frac_bits < 1:
+            raise HwgenError("pow2 needs int_bits + frac_bits >= 1 (else every weight is zero)")
+        return cls(EncodingKind.POW2, int_bits + frac_bits + 1, frac_bits=frac_bits)
+
+    @classmethod
+    def exp(cls, exponents: int) -> WeightEncoding:
+        exponents = _check_int("Exponential exponent count", exponents, minimum=1, maximum=32)
+        return cls(EncodingKind.EXP, 1 + max(1, math.ceil(math.log2(exponents + 1))), exponents)
+
+    @classmethod
+    def int_n(cls, bits: int) -> WeightEncoding:
+        return cls(EncodingKind.INT, _check_int("Integer weight bits", bits, minimum=2, maximum=16))
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def max_level(self) -> int:
+        """Largest |level| this encoding can hold."""
+        if self.kind in (EncodingKind.BINARY, EncodingKind.TERNARY):
+            return 1
+        if self.kind is EncodingKind.EXP:
+            return 1 << (self.exponents - 1)
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def is_ternary_like(self) -> bool:
+        """True when every level is -1, 0 or +1 (add / subtract / skip hardware)."""
+        return self.max_level == 1
+
+    @property
+    def has_zero(self) -> bool:
+        return self.kind is not EncodingKind.BINARY
+
+    def describe(self) -> str:
+        if self.kind is EncodingKind.EXP:
+            return f"exp{self.bits} ({self.exponents} exponents + zero)"
+        if self.kind is EncodingKind.POW2:
+            return f"pow2 ({self.bits - 1 - self.frac_bits}.{self.frac_bits} fixed point)"
+        if self.kind is EncodingKind.INT:
+            return f"int{self.bits}"
+        return self.kind.value
+
+    def to_json(self) -> dict:
+        d = {"kind": self.kind.value, "bits": self.bits}
+        if self.kind is EncodingKind.EXP:
+            d["exponents"] = self.exponents
+        if self.kind is EncodingKind.POW2:
+            d["frac_bits"] = self.frac_bits
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> WeightEncoding:
+        try:
+            kind = EncodingKind(d["kind"])
+        except ValueError:
+            names = ", ".join(k.value for k in EncodingKind)
+            raise HwgenError(f"unknown weight encoding {d['kind']!r}; expected one of {names}") from None
+        return cls(kind, int(d["bits"]), int(d.get("exponents", 0)), int(d.get("frac_bits", 0)))
+
+    # -- code tables --------------------------------------------------------------------------
+    def valid_codes(self, codes) -> np.ndarray:
+        """Boolean mask: which codes are legal bit patterns of this encoding."""
+        c = np.asarray(codes, dtype=np.int64)
+        ok = (c >= 0) & (c < (1 << self.bits))
+        if self.kind in (EncodingKind.TERNARY, EncodingKind.POW2, EncodingKind.INT):
+            ok &= c != (1 << (self.bits - 1))
+        elif self.kind is EncodingKind.EXP:
+            field_bits = self.bits - 1
+            e = c & ((1 << field_bits) - 1)
+            sign = c >> field_bits
+            ok &= (e <= self.exponents) & ~((e == 0) & (sign == 1))
+        return ok
+
+    def decode(self, codes) -> np.ndarray:
+        """Codes (unsigned bit patterns) -> integer levels (int64). Raises on an invalid code."""
+        c = np.asarray(codes, dtype=np.int64)
+        bad = ~self.valid_codes(c)
+        if np.any(bad):
+            raise HwgenError(
+                f"code {int(c[bad].flat[0])} is not a valid {self.describe()} weight code"
+            )
+        if self.kind is EncodingKind.BINARY:
+            return 2 * c - 1
+        if self.kind is EncodingKind.EXP:
+            field_bits = self.bits - 1
+            e = c & ((1 << field_bits) - 1)
+            sign = c >> field_bits
+            mag = np.where(e == 0, 0, np.left_shift(1, np.maximum(e - 1, 0)))
+            return np.where(sign == 1, -mag, mag).astype(np.int64)
+        half = 1 << (self.bits - 1)
+        return np.where(c >= half, c - (1 << self.bits), c)
+
+    def encode(self, levels) -> np.ndarray:
+        """Integer levels -> codes (uint16). Raises if a level cannot be represented."""
+        v = np.asarray(levels, dtype=np.int64)
+        if self.kind is EncodingKind.BINARY:
+            if np.any((v != 1) & (v != -1)):
+                raise HwgenError("binary levels must be -1 or +1")
+            return ((v + 1) // 2).astype(np.uint16)
+        if self.kind is EncodingKind.EXP:
+            mag = np.abs(v)
+            e = np.zeros_like(mag)
+            nz = mag != 0
+            e[nz] = np.round(np.log2(mag[nz])).astype(np.int64) + 1
+            if np.any(nz & ((e > self.exponents) | (np.left_shift(1, np.maximum(e - 1, 0)) != mag))):
+                raise HwgenError(
+                    f"exponential levels must be 0 or +-2**k with 0 <= k < {self.exponents}"
+                )
+            sign = (v < 0).astype(np.int64)
+            return ((sign << (self.bits - 1)) | e).astype(np.uint16)
+        m = self.max_level
+        if np.any(np.abs(v) > m):
+            raise HwgenError(f"{self.describe()} levels must lie in [-{m}, {m}]")
+        return (v & ((1 << self.bits) - 1)).astype(np.uint16)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A per-matrix weight scale ``mantissa * 2**exponent`` with an odd (or unit) mantissa.
+
+    A power-of-two scale (mantissa 1) costs the hardware a shift; any other mantissa a constant
+    shift-and-add multiplier per matrix (not per weight).
+    """
+
+    mantissa: int
+    exponent: int
+
+    def __post_init__(self):
+        _check_int("Scale mantissa", self.mantissa, minimum=1, maximum=(1 << 24) - 1)
+        _check_int("Scale exponent", self.exponent, minimum=-128, maximum=127)
+        if self.mantissa % 2 == 0:
+            raise HwgenError(
+                f"Scale mantissa must be odd (normalised), not {self.mantissa}; "
+                "use Scale.normalised()"
+            )
+
+    @classmethod
+    def normalised(cls, mantissa: int, exponent: int) -> Scale:
+        mantissa, exponent = int(mantissa), int(exponent)
+        if mantissa <= 0:
+            raise HwgenError(f"Scale mantissa must be positive, not {mantissa}")
+        while mantissa % 2 == 0:
+            mantissa //= 2
+            exponent += 1
+        return cls(mantissa, exponent)
+
+    @classmethod
+    def from_float(cls, value: float, mantissa_bits: int = 8) -> Scale:
+        """The nearest scale with at most ``mantissa_bits`` significant bits (ties away from zero)."""
+        _check_int("Scale mantissa bits", mantissa_bits, minimum=1, maximum=24)
+        value = float(value)
+        if not (value > 0 and math.isfinite(value)):
+            raise HwgenError(f"a weight scale must be positive and finite, not {value!r}")
+        e = math.floor(math.log2(value)) - (mantissa_bits - 1)
+        m = math.floor(value / 2.0**e + 0.5)
+        return cls.normalised(m, e)
+
+    @property
+    def value(self) -> float:
+        return math.ldexp(self.mantissa, self.exponent)
+
+    @property
+    def is_pow2(self) -> bool:
+        return self.mantissa == 1
+
+    def to_json(self) -> list[int]:
+        return [self.mantissa, self.exponent]
+
+    @classmethod
+    def from_json(cls, v) -> Scale:
+        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)):
+            raise HwgenError(f"a scale is stored as [mantissa, exponent] integers, not {v!r}")
+        return cls(v[0], v[1])
+
+
+@dataclass(frozen=True, eq=False)
+class QuantMatrix:
+    """A quantized weight matrix: codes (rows = output units) with one encoding and one scale."""
+
+    codes: np.ndarray  # uint16, shape (rows, cols)
+    encoding: WeightEncoding
+    scale: Scale
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.codes.shape)
+
+    @property
+    def levels(self) -> np.ndarray:
+        return self.encoding.decode(self.codes)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Real values (exactly ``level * scale`` in float64)."""
+        return self.levels.astype(np.float64) * self.scale.value
+
+    @property
+    def memory_bits(self) -> int:
+        return int(self.codes.size) * self.encoding.bits
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of zero weights (zero weights cost neither hardware nor cycles when skipped)."""
+        return float(np.mean(self.levels == 0)) if self.codes.size else 0.0
+
+    def equals(self, other: QuantMatrix) -> bool:
+        return (
+            self.encoding == other.encoding
+            and self.scale == other.scale
+            and self.codes.shape == other.codes.shape
+            and bool(np.array_equal(self.codes, other.codes))
+        )
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Every fixed-point format of a model. See docs/numerics.md for the arithmetic they define.
+
+    - ``input``: vector inputs (or embedding entries for token models), signed.
+    - ``state``: hidden state h and tanh outputs; signed with no integer bits (width = frac + 1).
+    - ``gate_frac``: fraction bits of every pre-activation (gate) value and of the activation
+      tables' inputs. Widths of pre-activations are derived from the weights (no overflow).
+    - ``sigmoid_in_width`` / ``tanh_in_width``: index width of each table (its input saturates to
+      that many bits at ``gate_frac`` fraction bits, so a table has 2**width entries).
+    - ``sigmoid_frac``: sigmoid outputs are unsigned codes 0 .. 2**sigmoid_frac (1.0 exactly).
+    - ``cell``: LSTM cell state c, signed, saturating (None for other cells).
+    - ``output_frac``: fraction bits of the head's logits (width derived, no overflow).
+    """
+
+    input: FixedFormat
+    state: FixedFormat
+    gate_frac: int
+    sigmoid_in_width: int
+    sigmoid_frac: int
+    tanh_in_width: int
+    output_frac: int
+    cell: FixedFormat | None = None
+
+    def __post_init__(self):
+        if not self.input.signed:
+            raise HwgenError("the input format must be signed")
+        if not self.state.signed or self.state.width != self.state.frac + 1:
+            raise HwgenError(
+                f"the state format must be signed with no integer bits (width = frac + 1), "
+                f"not {self.state.describe()}"
+            )
+        if self.state.frac < 1:
+            raise HwgenError("the state format needs at least 1 fraction bit")
+        _check_int("Gate fraction bits", self.gate_frac, minimum=0, maximum=24)
+        _check_int("Sigmoid table input width", self.sigmoid_in_width, minimum=2, maximum=18)
+        _check_int("Tanh table input width", self.tanh_in_width, minimum=2, maximum=18)
+        _check_int("Sigmoid fraction bits", self.sigmoid_frac, minimum=1, maximum=16)
+        _check_int("Output fraction bits", self.output_frac, minimum=0, maximum=24)
+        if self.cell is not None:
+            if not self.cell.signed:
+                raise HwgenError("the LSTM cell-state format must be signed")
+            if self.cell.frac > self.sigmoid_frac + self.state.frac:
+                raise HwgenError(
+                    f"the cell-state format has {self.cell.frac} fraction bits; at most "
+                    f"sigmoid_frac + state frac = {self.sigmoid_frac + self.state.frac} are exact"
+                )
+
+    @classmethod
+    def standard(
+        cls, bits: int = 8, *, input: FixedFormat | None = None, lstm: bool = False
+    ) -> Formats:
+        """The default family of formats, set by one precision knob ``bits`` (8 by default):
+        state s{bits}.{bits-1}, gate_frac = bits - 2, sigmoid outputs with ``bits`` fraction bits,
+        tables of 2**(gate_frac + 4) (sigmoid, inputs in [-8, 8)) and 2**(gate_frac + 3) (tanh,
+        [-4, 4)) entries, logits at gate_frac, LSTM cell state s{bits+5}.{bits-1} (range +-32).
+        Inputs default to s8.5 (range [-4, 4))."""
+        bits = _check_int("Format bits", bits, minimum=3, maximum=14)
+        gate_frac = bits - 2
+        return cls(
+            input=input if input is not None else FixedFormat(8, 5),
+            state=FixedFormat(bits, bits - 1),
+            gate_frac=gate_frac,
+            sigmoid_in_width=gate_frac + 4,
+            sigmoid_frac=bits,
+            tanh_in_width=gate_frac + 3,
+            output_frac=gate_frac,
+            cell=FixedFormat(bits + 5, bits - 1) if lstm else None,
+        )
+
+    @property
+    def sigmoid_one(self) -> int:
+        return 1 << self.sigmoid_frac
+
+    def to_json(self) -> dict:
+        return {
+            "input": self.input.to_json(),
+            "state": self.state.to_json(),
+            "gate_frac": self.gate_frac,
+            "sigmoid_in_width": self.sigmoid_in_width,
+            "sigmoid_frac": self.sigmoid_frac,
+            "tanh_in_width": self.tanh_in_width,
+            "output_frac": self.output_frac,
+            "cell": None if self.cell is None else self.cell.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Formats:
+        return cls(
+            input=FixedFormat.from_json(d["input"]),
+            state=FixedFormat.from_json(d["state"]),
+            gate_frac=d["gate_frac"],
+            sigmoid_in_width=d["sigmoid_in_width"],
+            sigmoid_frac=d["sigmoid_frac"],
+            tanh_in_width=d["tanh_in_width"],
+            output_frac=d["output_frac"],
+            cell=None if d.get("cell") is None else FixedFormat.from_json(d["cell"]),
+        )
+
+
+@dataclass(frozen=True)
+class VectorInput:
+    """Real-valued feature vectors, quantized by ``Formats.input``."""
+
+    features: int
+
+    @property
+    def width(self) -> int:
+        return self.features
+
+
+@dataclass(frozen=True)
+class TokenInput:
+    """Token ids 0 .. vocab-1 looked up in an embedding table of ``dim`` entries per token."""
+
+    vocab: int
+    dim: int
+
+    @property
+    def width(self) -> int:
+        return self.dim
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One recurrent layer. Rows of ``wx`` / ``wh`` are gate-major: gate g, unit j is row g*H + j.
+
+    ``bias`` holds the combined input + recurrent bias of every gate row as integers with
+    ``gate_frac`` fraction bits, except for the GRU n gate, whose recurrent bias sits inside the
+    reset product and is kept apart in ``bias_hn`` (PyTorch's b_hn).
+    """
+
+    wx: QuantMatrix
+    wh: QuantMatrix
+    bias: np.ndarray  # int64 (G*H,)
+    bias_hn: np.ndarray | None = None  # int64 (H,), GRU only
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """Dense output layer: logits = W h_top + b, logits with ``output_frac`` fraction bits."""
+
+    w: QuantMatrix  # (outputs, hidden)
+    bias: np.ndarray  # int64 (outputs,)
+    argmax: bool = False
+
+    @property
+    def outputs(self) -> int:
+        return self.w.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A frozen, quantized recurrent model: the one thing every later stage consumes."""
+
+    cell: CellKind
+    input: VectorInput | TokenInput
+    hidden: int
+    layers: tuple[Layer, ...]
+    head: Head
+    formats: Formats
+    sigmoid_table: np.ndarray  # int64 (2**sigmoid_in_width,), codes 0 .. 2**sigmoid_frac
+    tanh_table: np.ndarray  # int64 (2**tanh_in_width,), state-format codes
+    embedding: np.ndarray | None = None  # int64 (vocab, dim), input-format codes
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def outputs(self) -> int:
+        return self.head.outputs
+
+    def layer_input_width(self, index: int) -> int:
+        return self.input.width if index == 0 else self.hidden
+
+    def layer_input_format(self, index: int) -> FixedFormat:
+        return self.formats.input if index == 0 else self.formats.state
+
+    def matrices(self) -> list[tuple[str, QuantMatrix]]:
+        out = []
+        for i, layer in enumerate(self.layers):
+            out += [(f"layer{i}.wx", layer.wx), (f"layer{i}.wh", layer.wh)]
+        out.append(("head.w", self.head.w))
+        return out
+
+    @property
+    def weight_memory_bits(self) -> int:
+        return sum(m.memory_bits for _, m in self.matrices())
+
+
+def pack_codes(codes, bits: int, per_word: int) -> np.ndarray:
+    """Pack weight codes into ROM words: code k of a word sits at bits [k*bits, (k+1)*bits).
+
+    ``codes`` has shape (..., n) with n a multiple of ``per_word``; the result has shape
+    (..., n // per_word) of Python-int-safe uint64 (words up to 64 bits) or object ints beyond.
+    """
+    c = np.asarray(codes, dtype=np.int64)
+    if c.shape[-1] % per_word:
+        raise HwgenError(f"cannot pack {c.shape[-1]} codes into words of {per_word}")
+    c = c.reshape(*c.shape[:-1], c.shape[-1] // per_word, per_word)
+    if bits * per_word <= 63:
+        shifts = np.arange(per_word, dtype=np.int64) * bits
+        return np.sum(c << shifts, axis=-1).astype(np.uint64)
+    out = np.empty(c.shape[:-1], dtype=object)
+    for idx in np.ndindex(*c.shape[:-1]):
+        out[idx] = sum(int(v) << (k * bits) for k, v in enumerate(c[idx]))
+    return out
+
+
+def unpack_codes(words, bits: int, per_word: int) -> np.ndarray:
+    """Inverse of `pack_codes`."""
+    w = np.asarray(words, dtype=object)
+    mask = (1 << bits) - 1
+    out = np.empty(w.shape + (per_word,), dtype=np.int64)
+    for idx in np.ndindex(*w.shape):
+        v = int(w[idx])
+        for k in range(per_word):
+            out[idx + (k,)] = (v >> (k * bits)) & mask
+    return out.reshape(*w.shape[:-1], w.shape[-1] * per_word) if w.ndim else out
