@@ -22,6 +22,7 @@ from .spec import (
     Model,
     TokenInput,
     VectorInput,
+    round_half_up,
 )
 from .tables import sigmoid_table, tanh_table
 
@@ -79,7 +80,7 @@ class FloatParams:
 def to_fixed(x, frac: int) -> np.ndarray:
     """Round real values to integers with ``frac`` fraction bits, half up (biases: never saturated,
     their register widths are derived from them)."""
-    return np.floor(np.asarray(x, np.float64) * 2.0**frac + 0.5).astype(np.int64)
+    return round_half_up(np.asarray(x, np.float64) * 2.0**frac).astype(np.int64)
 
 
 def freeze(

@@ -158,8 +158,12 @@ def _read_arrays(path) -> dict[str, np.ndarray]:
     if not p.exists():
         raise ModelFileError(f"{p}: no such model file")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            return {name: z[name] for name in z.files}
+        with open(p, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                raise ValueError("no zip signature")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as z:
+                return {name: z[name] for name in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zipfile.LargeZipFile) as e:
         raise ModelFileError(
             f"{p}: not a readable hwgen model file (truncated or corrupt: {e})"

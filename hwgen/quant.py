@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import EncodingKind, HwgenError, QuantMatrix, Scale, WeightEncoding
+from .spec import EncodingKind, HwgenError, QuantMatrix, Scale, WeightEncoding, round_half_away
 
 __all__ = [
     "glorot_bound",
@@ -65,10 +65,6 @@ def _matrix(levels: np.ndarray, encoding: WeightEncoding, scale: Scale) -> Quant
     return QuantMatrix(encoding.encode(levels), encoding, scale)
 
 
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
 def quantize_binary(w, *, stochastic=False, rng=None, scale=None, mantissa_bits=8) -> QuantMatrix:
     """BinaryConnect: values +-W0.
 
@@ -114,7 +110,7 @@ def quantize_pow2(w, *, int_bits: int = 0, frac_bits: int = 1) -> QuantMatrix:
     w = _weights(w)
     enc = WeightEncoding.pow2(int_bits, frac_bits)
     v = np.clip(w, -(2.0**int_bits), 2.0**int_bits)
-    levels = _round_half_away(v * 2.0**frac_bits)
+    levels = round_half_away(v * 2.0**frac_bits)
     levels = np.clip(levels, -enc.max_level, enc.max_level).astype(np.int64)
     return _matrix(levels, enc, Scale.normalised(1, -frac_bits))
 
@@ -183,7 +179,7 @@ def quantize_int(w, *, bits: int = 8, mantissa_bits: int = 8) -> QuantMatrix:
     e = math.floor(math.log2(target)) - (mantissa_bits - 1)
     m = math.ceil(target / 2.0**e)
     s = Scale.normalised(m, e)
-    levels = _round_half_away(w / s.value)
+    levels = round_half_away(w / s.value)
     if np.any(np.abs(levels) > enc.max_level):  # cannot happen: s >= max|w| / max_level
         raise AssertionError("int quantizer scale too small")
     return _matrix(levels.astype(np.int64), enc, s)

@@ -30,7 +30,23 @@ __all__ = [
     "Model",
     "pack_codes",
     "unpack_codes",
+    "round_half_up",
+    "round_half_away",
 ]
+
+
+def round_half_up(x) -> np.ndarray:
+    """Nearest integer, ties toward +infinity, exactly (floor(x + 0.5) is not: it rounds
+    0.49999999999999994 up). Returns float64 integers."""
+    x = np.asarray(x, dtype=np.float64)
+    r = np.floor(x)
+    return r + ((x - r) >= 0.5)
+
+
+def round_half_away(x) -> np.ndarray:
+    """Nearest integer, ties away from zero, exactly. Returns float64 integers."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * round_half_up(np.abs(x)) * (np.abs(x) > 0)
 
 
 class HwgenError(Exception):
@@ -107,7 +123,7 @@ class FixedFormat:
         x = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise HwgenError("inputs contain NaN or infinity; fixed-point inputs must be finite")
-        raw = np.floor(x * (2.0 ** self.frac) + 0.5)
+        raw = round_half_up(x * (2.0**self.frac))
         saturated = int(np.count_nonzero((raw < self.min_code) | (raw > self.max_code)))
         return np.clip(raw, self.min_code, self.max_code).astype(np.int64), saturated
 
@@ -352,8 +368,8 @@ class Scale:
         value = float(value)
         if not (value > 0 and math.isfinite(value)):
             raise HwgenError(f"a weight scale must be positive and finite, not {value!r}")
-        e = math.floor(math.log2(value)) - (mantissa_bits - 1)
-        m = math.floor(value / 2.0**e + 0.5)
+        e = math.frexp(value)[1] - 1 - (mantissa_bits - 1)  # exact floor(log2(value))
+        m = math.floor(math.ldexp(value, -e) + 0.5)  # < 2**24: the + 0.5 is exact
         return cls.normalised(m, e)
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import Formats
+from .spec import Formats, round_half_up
 
 __all__ = ["table_inputs", "sigmoid_table", "tanh_table"]
 
@@ -24,7 +24,7 @@ def sigmoid_table(formats: Formats) -> np.ndarray:
     """Unsigned codes 0 .. 2**sigmoid_frac (2**sigmoid_frac is exactly 1.0)."""
     x = table_inputs(formats.sigmoid_in_width, formats.gate_frac)
     one = formats.sigmoid_one
-    y = np.floor(one / (1.0 + np.exp(-x)) + 0.5)
+    y = round_half_up(one / (1.0 + np.exp(-x)))
     return np.clip(y, 0, one).astype(np.int64)
 
 
@@ -32,5 +32,5 @@ def tanh_table(formats: Formats) -> np.ndarray:
     """State-format codes, symmetric: within +-(2**frac - 1)."""
     x = table_inputs(formats.tanh_in_width, formats.gate_frac)
     top = formats.state.max_code
-    y = np.floor(np.tanh(x) * 2.0**formats.state.frac + 0.5)
+    y = round_half_up(np.tanh(x) * 2.0**formats.state.frac)
     return np.clip(y, -top, top).astype(np.int64)

@@ -1,0 +1,1 @@
+"""One module per ``hwgen`` subcommand (see hwgen/cli.py)."""

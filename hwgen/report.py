@@ -1,0 +1,51 @@
+"""Human-readable descriptions of models (used by ``hwgen inspect``)."""
+
+from __future__ import annotations
+
+from .numerics import derive_widths
+from .spec import Model, TokenInput
+
+__all__ = ["describe_model"]
+
+
+def describe_model(model: Model) -> str:
+    f = model.formats
+    w = derive_widths(model)
+    inp = model.input
+    if isinstance(inp, TokenInput):
+        inp_s = f"tokens: vocab {inp.vocab}, embedding {inp.dim} x {f.input.describe()}"
+    else:
+        inp_s = f"vectors: {inp.features} features, {f.input.describe()}"
+    lines = [
+        f"cell        {model.cell.value}, {model.num_layers} layer(s) x {model.hidden} hidden, "
+        f"gates {'/'.join(model.cell.gates)}",
+        f"input       {inp_s}",
+        f"output      {model.outputs} logits (frac {f.output_frac}, width {w.logit_width})"
+        + (", argmax" if model.head.argmax else ""),
+        f"formats     state {f.state.describe()}, gates frac {f.gate_frac}, "
+        f"sigmoid table 2^{f.sigmoid_in_width} -> u{f.sigmoid_frac + 1}.{f.sigmoid_frac}, "
+        f"tanh table 2^{f.tanh_in_width} -> {f.state.describe()}"
+        + (f", cell {f.cell.describe()}" if f.cell else ""),
+        "matrices    name          shape        encoding                scale          "
+        "zeros   bits",
+    ]
+    for name, m in model.matrices():
+        s = m.scale
+        scale = f"{s.mantissa}*2^{s.exponent}"
+        lines.append(
+            f"            {name:<13} {str(m.shape[0]) + 'x' + str(m.shape[1]):<12} "
+            f"{m.encoding.describe():<23} {scale:<14} {m.sparsity:5.1%} {m.memory_bits:>7}"
+        )
+    total = model.weight_memory_bits
+    lines.append(f"weights     {total} bits ({total / 8192:.1f} KiB)")
+    if model.embedding is not None:
+        lines.append(f"embedding   {model.embedding.size * f.input.width} bits")
+    for i, lw in enumerate(w.layers):
+        lines.append(
+            f"layer {i}     accumulators: input {lw.acc_x_width} bits, recurrent "
+            f"{lw.acc_h_width} bits; pre-activation {lw.gate_width} bits"
+        )
+    lines.append(f"head        accumulator {w.head_acc_width} bits, logits {w.logit_width} bits")
+    if model.meta:
+        lines.append("meta        " + ", ".join(f"{k}: {v}" for k, v in sorted(model.meta.items())))
+    return "\n".join(lines)
