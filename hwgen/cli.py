@@ -1,4 +1,5 @@
-"""The ``hwgen`` command line. Subcommands mirror the pipeline; each lives in hwgen/commands/<name>.py
+"""The ``hwgen`` command line. Subcommands mirror the pipeline; each lives in
+hwgen/commands/<name>.py
 with ``register(subparsers)`` (adds its parser, sets ``func``) and only calls library functions.
 
 Bad arguments and bad files end with a one-line ``hwgen: error: ...`` and exit status 2 (argparse
@@ -17,7 +18,7 @@ from .spec import HwgenError
 __all__ = ["main", "COMMANDS"]
 
 # Pipeline order; each name is a module under hwgen.commands.
-COMMANDS = ("random_model", "inspect", "golden")
+COMMANDS = ("random_model", "inspect", "golden", "train", "import_", "eval", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,8 @@ def _sigmoid(x):
 
 
 def float_forward(model: Model, inputs) -> np.ndarray:
-    """Real logits (B, T, O). ``inputs``: real features (B, T, I) (not quantized) or token ids (B, T).
+    """Real logits (B, T, O). ``inputs``: real features (B, T, I) (not quantized) or token ids (B,
+    T).
 
     Biases are the model's fixed-point biases read as real numbers; the embedding (token models) is
     the stored, quantized one.
@@ -32,8 +33,13 @@ def float_forward(model: Model, inputs) -> np.ndarray:
     B, T = x.shape[:2]
     gl = 2.0**-f.gate_frac
     layers = [
-        (l.wx.values.T, l.wh.values.T, l.bias * gl, None if l.bias_hn is None else l.bias_hn * gl)
-        for l in m.layers
+        (
+            ly.wx.values.T,
+            ly.wh.values.T,
+            ly.bias * gl,
+            None if ly.bias_hn is None else ly.bias_hn * gl,
+        )
+        for ly in m.layers
     ]
     hs = [np.zeros((B, H)) for _ in layers]
     cs = [np.zeros((B, H)) for _ in layers]

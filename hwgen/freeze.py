@@ -56,7 +56,9 @@ class FloatParams:
     def check(self) -> None:
         G, H = self.cell.num_gates, self.hidden
         if (self.embedding is None) == (self.features is None):
-            raise HwgenError("a model has either vector inputs (features) or an embedding, not both")
+            raise HwgenError(
+                "a model has either vector inputs (features) or an embedding, not both"
+            )
         width = self.features if self.embedding is None else self.embedding.shape[1]
         for i, layer in enumerate(self.layers):
             in_w = width if i == 0 else H
@@ -74,7 +76,9 @@ class FloatParams:
         if self.head_w.ndim != 2 or self.head_w.shape[1] != H:
             raise HwgenError(f"head weight has shape {self.head_w.shape}; expected (outputs, {H})")
         if tuple(self.head_b.shape) != (self.head_w.shape[0],):
-            raise HwgenError(f"head bias has shape {self.head_b.shape}; expected ({self.head_w.shape[0]},)")
+            raise HwgenError(
+                f"head bias has shape {self.head_b.shape}; expected ({self.head_w.shape[0]},)"
+            )
 
 
 def to_fixed(x, frac: int) -> np.ndarray:
@@ -101,15 +105,17 @@ def freeze(
     every other input and recurrent bias pair is summed before rounding.
     """
     params.check()
-    cell, H, G = params.cell, params.hidden, params.cell.num_gates
+    cell, H = params.cell, params.hidden
     if (cell is CellKind.LSTM) != (formats.cell is not None):
         raise HwgenError("LSTM models need a cell-state format, and only LSTM models have one")
     if quant.stochastic and rng is None:
         raise HwgenError("stochastic quantization needs a seed")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)  # one stream for all matrices, not one seed each
     head_quant = head_quant or quant
     fg = formats.gate_frac
     layers = []
-    for i, fl in enumerate(params.layers):
+    for fl in params.layers:
         in_w = fl.w_ih.shape[1]
         wx = quant.quantize(fl.w_ih, fan_in=in_w, fan_out=H, rng=rng)
         wh = quant.quantize(fl.w_hh, fan_in=H, fan_out=H, rng=rng)
@@ -120,9 +126,7 @@ def freeze(
         else:
             bias, bias_hn = to_fixed(b_ih + b_hh, fg), None
         layers.append(Layer(wx, wh, bias, bias_hn))
-    head_w = head_quant.quantize(
-        params.head_w, fan_in=H, fan_out=params.head_w.shape[0], rng=rng
-    )
+    head_w = head_quant.quantize(params.head_w, fan_in=H, fan_out=params.head_w.shape[0], rng=rng)
     head = Head(head_w, to_fixed(params.head_b, formats.output_frac), argmax)
     meta = dict(meta or {})
     if params.embedding is not None:
@@ -158,7 +162,8 @@ def random_float_params(
     seed: int = 0,
 ) -> FloatParams:
     """Random float parameters (PyTorch's default uniform(-1/sqrt(H), 1/sqrt(H)) init scaled up so
-    that every encoding keeps non-zero weights); ``tokens`` makes an embedding of ``inputs`` dims."""
+    that every encoding keeps non-zero weights); ``tokens`` makes an embedding of ``inputs``
+    dims."""
     rng = np.random.default_rng(seed)
     G = cell.num_gates
     k = 2.0 / np.sqrt(hidden)

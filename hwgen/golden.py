@@ -20,7 +20,8 @@ __all__ = ["GoldenResult", "GoldenModel", "quantize_inputs", "check_inputs"]
 @dataclass
 class GoldenResult:
     """Outputs of a run over a batch: ``logits`` (B, T, O) int64 codes with ``output_frac`` fraction
-    bits; ``classes`` (B, T) the argmax (lowest index on ties); ``hidden`` a list per layer of (B, T, H)
+    bits; ``classes`` (B, T) the argmax (lowest index on ties); ``hidden`` a list per layer of (B,
+    T, H)
     state codes when asked for; ``state`` the final (h, c) per layer (c is None except for LSTM)."""
 
     logits: np.ndarray
@@ -93,7 +94,9 @@ class GoldenModel:
         if isinstance(model.input, TokenInput):
             # Token models: the input matrix's scaled term for every token, computed once.
             acc = self._mx[0](model.embedding)
-            self._token_terms = scaled_term(acc, model.layers[0].wx.scale, f.input.frac, f.gate_frac)
+            self._token_terms = scaled_term(
+                acc, model.layers[0].wx.scale, f.input.frac, f.gate_frac
+            )
 
     # -- one timestep of one layer -------------------------------------------------------------
     def _sigmoid(self, z):

@@ -41,14 +41,22 @@ from .spec import (
     WeightEncoding,
 )
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "save_model", "load_model", "model_hash"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "save_model",
+    "load_model",
+    "model_hash",
+]
 
 FORMAT_NAME = "hwgen-model"
 FORMAT_VERSION = 1
 
 
 class ModelFileError(HwgenError):
-    """A model file is malformed: the message names the field, what was found and what was expected."""
+    """A model file is malformed: the message names the field, what was found and what was
+    expected."""
 
 
 def _header(model: Model) -> dict:
@@ -60,10 +68,10 @@ def _header(model: Model) -> dict:
         "hidden": model.hidden,
         "layers": [
             {
-                "wx": {"encoding": l.wx.encoding.to_json(), "scale": l.wx.scale.to_json()},
-                "wh": {"encoding": l.wh.encoding.to_json(), "scale": l.wh.scale.to_json()},
+                "wx": {"encoding": ly.wx.encoding.to_json(), "scale": ly.wx.scale.to_json()},
+                "wh": {"encoding": ly.wh.encoding.to_json(), "scale": ly.wh.scale.to_json()},
             }
-            for l in model.layers
+            for ly in model.layers
         ],
         "input": (
             {"kind": "tokens", "vocab": inp.vocab, "dim": inp.dim}
@@ -83,12 +91,12 @@ def _header(model: Model) -> dict:
 
 def _arrays(model: Model) -> dict[str, np.ndarray]:
     out = {}
-    for i, l in enumerate(model.layers):
-        out[f"layer{i}.wx"] = l.wx.codes.astype(np.uint16)
-        out[f"layer{i}.wh"] = l.wh.codes.astype(np.uint16)
-        out[f"layer{i}.bias"] = l.bias.astype(np.int64)
-        if l.bias_hn is not None:
-            out[f"layer{i}.bias_hn"] = l.bias_hn.astype(np.int64)
+    for i, ly in enumerate(model.layers):
+        out[f"layer{i}.wx"] = ly.wx.codes.astype(np.uint16)
+        out[f"layer{i}.wh"] = ly.wh.codes.astype(np.uint16)
+        out[f"layer{i}.bias"] = ly.bias.astype(np.int64)
+        if ly.bias_hn is not None:
+            out[f"layer{i}.bias_hn"] = ly.bias_hn.astype(np.int64)
     out["head.w"] = model.head.w.codes.astype(np.uint16)
     out["head.bias"] = model.head.bias.astype(np.int64)
     if model.embedding is not None:
@@ -170,10 +178,14 @@ def _read_arrays(path) -> dict[str, np.ndarray]:
         ) from None
 
 
-def _check_array(arrays, name, shape, what, *, codes: WeightEncoding | None = None, lo=None, hi=None):
+def _check_array(
+    arrays, name, shape, what, *, codes: WeightEncoding | None = None, lo=None, hi=None
+):
     a = arrays[name]
     if tuple(a.shape) != tuple(shape):
-        raise ModelFileError(f"array '{name}' has shape {tuple(a.shape)}; expected {tuple(shape)} ({what})")
+        raise ModelFileError(
+            f"array '{name}' has shape {tuple(a.shape)}; expected {tuple(shape)} ({what})"
+        )
     if not np.issubdtype(a.dtype, np.integer):
         raise ModelFileError(f"array '{name}' has dtype {a.dtype}; expected integers")
     a = a.astype(np.int64)
@@ -220,7 +232,11 @@ def load_model(path) -> Model:
     if (cell is CellKind.LSTM) != (formats.cell is not None):
         raise ModelFileError(
             f"field 'formats.cell' is {formats.to_json()['cell']!r}; "
-            + ("an LSTM needs a cell-state format" if cell is CellKind.LSTM else f"a {cell.value} has none (null)")
+            + (
+                "an LSTM needs a cell-state format"
+                if cell is CellKind.LSTM
+                else f"a {cell.value} has none (null)"
+            )
         )
     inp_d = _get(hdr, "input", dict, "")
     kind = _get(inp_d, "kind", str, "input.")
@@ -234,7 +250,7 @@ def load_model(path) -> Model:
     if not layer_ds:
         raise ModelFileError("field 'layers' is empty; a model needs at least one layer")
     head_d = _get(hdr, "head", dict, "")
-    O = _pos(head_d, "outputs", "head.")
+    O = _pos(head_d, "outputs", "head.")  # noqa: E741
 
     expected = {"head.w", "head.bias", "table.sigmoid", "table.tanh"}
     for i in range(len(layer_ds)):
@@ -246,10 +262,14 @@ def load_model(path) -> Model:
     for name in sorted(expected - arrays.keys()):
         raise ModelFileError(f"missing array '{name}'")
     for name in sorted(arrays.keys() - expected):
-        raise ModelFileError(f"unexpected array '{name}' (not part of a {len(layer_ds)}-layer {cell.value} model)")
+        raise ModelFileError(
+            f"unexpected array '{name}' (not part of a {len(layer_ds)}-layer {cell.value} model)"
+        )
 
     def qmatrix(d, where, name, shape, what):
-        enc = _wrap(f"{where}.encoding", WeightEncoding.from_json, _get(d, "encoding", dict, where + "."))
+        enc = _wrap(
+            f"{where}.encoding", WeightEncoding.from_json, _get(d, "encoding", dict, where + ".")
+        )
         scale = _wrap(f"{where}.scale", Scale.from_json, d.get("scale"))
         codes = _check_array(arrays, name, shape, what, codes=enc)
         return QuantMatrix(codes.astype(np.uint16), enc, scale)
@@ -257,10 +277,20 @@ def load_model(path) -> Model:
     layers = []
     for i, ld in enumerate(layer_ds):
         in_w = inp.width if i == 0 else H
-        wx = qmatrix(_get(ld, "wx", dict, f"layers[{i}]."), f"layers[{i}].wx", f"layer{i}.wx",
-                     (G * H, in_w), f"{G} gates x {H} hidden, {in_w} inputs")
-        wh = qmatrix(_get(ld, "wh", dict, f"layers[{i}]."), f"layers[{i}].wh", f"layer{i}.wh",
-                     (G * H, H), f"{G} gates x {H} hidden, {H} hidden")
+        wx = qmatrix(
+            _get(ld, "wx", dict, f"layers[{i}]."),
+            f"layers[{i}].wx",
+            f"layer{i}.wx",
+            (G * H, in_w),
+            f"{G} gates x {H} hidden, {in_w} inputs",
+        )
+        wh = qmatrix(
+            _get(ld, "wh", dict, f"layers[{i}]."),
+            f"layers[{i}].wh",
+            f"layer{i}.wh",
+            (G * H, H),
+            f"{G} gates x {H} hidden, {H} hidden",
+        )
         bias = _check_array(arrays, f"layer{i}.bias", (G * H,), f"{G} gates x {H} hidden")
         bias_hn = None
         if cell is CellKind.GRU:
@@ -272,14 +302,31 @@ def load_model(path) -> Model:
     emb = None
     if isinstance(inp, TokenInput):
         fi = formats.input
-        emb = _check_array(arrays, "embedding", (inp.vocab, inp.dim), f"{inp.vocab} tokens x {inp.dim} dims",
-                           lo=fi.min_code, hi=fi.max_code)
-    sig = _check_array(arrays, "table.sigmoid", (1 << formats.sigmoid_in_width,),
-                       f"2**sigmoid_in_width = 2**{formats.sigmoid_in_width} entries",
-                       lo=0, hi=formats.sigmoid_one)
+        emb = _check_array(
+            arrays,
+            "embedding",
+            (inp.vocab, inp.dim),
+            f"{inp.vocab} tokens x {inp.dim} dims",
+            lo=fi.min_code,
+            hi=fi.max_code,
+        )
+    sig = _check_array(
+        arrays,
+        "table.sigmoid",
+        (1 << formats.sigmoid_in_width,),
+        f"2**sigmoid_in_width = 2**{formats.sigmoid_in_width} entries",
+        lo=0,
+        hi=formats.sigmoid_one,
+    )
     top = formats.state.max_code
-    tanh = _check_array(arrays, "table.tanh", (1 << formats.tanh_in_width,),
-                        f"2**tanh_in_width = 2**{formats.tanh_in_width} entries", lo=-top, hi=top)
+    tanh = _check_array(
+        arrays,
+        "table.tanh",
+        (1 << formats.tanh_in_width,),
+        f"2**tanh_in_width = 2**{formats.tanh_in_width} entries",
+        lo=-top,
+        hi=top,
+    )
     meta = hdr.get("meta", {})
     if not isinstance(meta, dict):
         raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")

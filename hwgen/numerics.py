@@ -28,7 +28,8 @@ __all__ = [
 
 
 def round_shift(x, s: int):
-    """Divide by 2**s rounding half up: floor((x + 2**(s-1)) / 2**s). ``s`` >= 0; exact for s = 0."""
+    """Divide by 2**s rounding half up: floor((x + 2**(s-1)) / 2**s). ``s`` >= 0; exact for s =
+    0."""
     if s < 0:
         raise ValueError(f"shift must be non-negative, not {s}")
     if s == 0:

@@ -1,8 +1,11 @@
 """Weight quantizers of Ott et al. (arXiv:1608.06902), NumPy only, plus the int-N baseline.
 
-Every quantizer returns a `QuantMatrix`: integer codes in a `WeightEncoding` and a `Scale`, such that
-``codes -> levels -> levels * scale`` reproduces the quantized values exactly. ../shared/PAPER.md and
-docs/numerics.md give the rules; the edges below are the paper's, and are tested at their exact values.
+Every quantizer returns a `QuantMatrix`: integer codes in a `WeightEncoding` and a `Scale`, such
+that
+``codes -> levels -> levels * scale`` reproduces the quantized values exactly. ../shared/PAPER.md
+and
+docs/numerics.md give the rules; the edges below are the paper's, and are tested at their exact
+values.
 
 Stochastic quantizers take ``rng`` (a `numpy.random.Generator` or an integer seed): the same seed
 gives the same draw.
@@ -124,8 +127,10 @@ def quantize_exp(
     In range, |w| in [2**k, 2**(k+1)) rounds up to 2**(k+1) iff |w| > 1.5 * 2**k (deterministic) or
     with probability |w| / 2**k - 1 (stochastic, unbiased). Above the range |w| saturates to
     2**max_exponent. Below it (|w| < 2**k_min) the two neighbours are 0 and 2**k_min: deterministic
-    rounding goes up iff |w| > 2**(k_min - 1), stochastic with probability |w| / 2**k_min. So an exact
-    zero (and every tiny weight) flushes to a zero code: the hardware skips it. The paper's reference
+    rounding goes up iff |w| > 2**(k_min - 1), stochastic with probability |w| / 2**k_min. So an
+    exact
+    zero (and every tiny weight) flushes to a zero code: the hardware skips it. The paper's
+    reference
     code instead maps 0 to -2**-22 and never produces a zero.
 
     ``max_exponent`` defaults to the exponent that max |w| rounds to deterministically.
@@ -145,7 +150,8 @@ def quantize_exp(
     kmax = int(max_exponent)
     kmin = kmax - exponents + 1
     g = _rng(rng) if stochastic else None
-    # Floor of log2 |w|, exactly, from the float's own exponent (frexp: |w| = f * 2**e, f in [.5, 1)).
+    # Floor of log2 |w|, exactly, from the float's own exponent (frexp: |w| = f * 2**e, f in [.5,
+    # 1)).
     _, e = np.frexp(a)
     k = e.astype(np.int64) - 1
     low, high = np.ldexp(1.0, kmin), np.ldexp(1.0, kmax)
@@ -231,7 +237,8 @@ class QuantConfig:
         return self.kind.value
 
     def quantize(self, w, *, fan_in: int, fan_out: int, rng=None) -> QuantMatrix:
-        """Quantize matrix ``w``; ``fan_in`` / ``fan_out`` set the Glorot scale (one gate's matrix)."""
+        """Quantize matrix ``w``; ``fan_in`` / ``fan_out`` set the Glorot scale (one gate's
+        matrix)."""
         k = self.kind
         if k is EncodingKind.BINARY or k is EncodingKind.TERNARY:
             fn = quantize_binary if k is EncodingKind.BINARY else quantize_ternary

@@ -1,8 +1,11 @@
-"""Frozen descriptions of what hwgen builds: fixed-point formats, weight encodings, scales and models.
+"""Frozen descriptions of what hwgen builds: fixed-point formats, weight encodings, scales and
+models.
 
 This module is the single source of truth for every bit format in hwgen. The weight-code tables
-(`WeightEncoding.encode` / `decode`), the fixed-point formats and the packing of codes into ROM words
-(`pack_codes`) are used unchanged by the quantizers, the model file, the golden model, the gateware and
+(`WeightEncoding.encode` / `decode`), the fixed-point formats and the packing of codes into ROM
+words
+(`pack_codes`) are used unchanged by the quantizers, the model file, the golden model, the
+gateware and
 the simulation benches. docs/numerics.md describes the same contract in prose.
 """
 
@@ -113,7 +116,7 @@ class FixedFormat:
 
     @property
     def lsb(self) -> float:
-        return 2.0 ** -self.frac
+        return 2.0**-self.frac
 
     def quantize(self, x) -> tuple[np.ndarray, int]:
         """Round real values to codes: floor(x * 2**frac + 1/2) (round half up), then saturate.
@@ -156,7 +159,8 @@ class EncodingKind(enum.Enum):
 class WeightEncoding:
     """The bit code of one weight and the integer *level* it stands for.
 
-    A stored weight's real value is ``level * scale`` (see `Scale`); the hardware multiplies inputs by
+    A stored weight's real value is ``level * scale`` (see `Scale`); the hardware multiplies
+    inputs by
     the level (add, subtract, skip, shift or multiply) and applies the scale once per dot product.
 
     Code tables (``bits`` is the ROM width of one weight):
@@ -164,12 +168,14 @@ class WeightEncoding:
     - BINARY, 1 bit: code 0 -> level -1, code 1 -> level +1.
     - TERNARY, 2 bits, two's complement: 00 -> 0, 01 -> +1, 11 -> -1; 10 is invalid.
     - POW2 (fixed-point "dual-copy rounding" of the paper), ``int_bits + frac_bits + 1`` bits, two's
-      complement, levels in [-(2**(bits-1) - 1), 2**(bits-1) - 1]; the most negative code is invalid.
+      complement, levels in [-(2**(bits-1) - 1), 2**(bits-1) - 1]; the most negative code is
+      invalid.
       With int_bits = 0, frac_bits = 1 (the reference code's setting) the levels are ternary.
     - EXP (exponential quantization), ``1 + field`` bits with field = ceil(log2(exponents + 1)):
       the top bit is the sign, the low field ``e`` is 0 for a zero weight, or 1..exponents for
       level +-2**(e - 1). A set sign with e = 0 and any e > exponents are invalid.
-    - INT (signed int-N), N bits, two's complement, symmetric levels; the most negative code is invalid.
+    - INT (signed int-N), N bits, two's complement, symmetric levels; the most negative code is
+    invalid.
     """
 
     kind: EncodingKind
@@ -271,7 +277,9 @@ class WeightEncoding:
             kind = EncodingKind(d["kind"])
         except ValueError:
             names = ", ".join(k.value for k in EncodingKind)
-            raise HwgenError(f"unknown weight encoding {d['kind']!r}; expected one of {names}") from None
+            raise HwgenError(
+                f"unknown weight encoding {d['kind']!r}; expected one of {names}"
+            ) from None
         return cls(kind, int(d["bits"]), int(d.get("exponents", 0)), int(d.get("frac_bits", 0)))
 
     # -- code tables --------------------------------------------------------------------------
@@ -319,7 +327,9 @@ class WeightEncoding:
             e = np.zeros_like(mag)
             nz = mag != 0
             e[nz] = np.round(np.log2(mag[nz])).astype(np.int64) + 1
-            if np.any(nz & ((e > self.exponents) | (np.left_shift(1, np.maximum(e - 1, 0)) != mag))):
+            if np.any(
+                nz & ((e > self.exponents) | (np.left_shift(1, np.maximum(e - 1, 0)) != mag))
+            ):
                 raise HwgenError(
                     f"exponential levels must be 0 or +-2**k with 0 <= k < {self.exponents}"
                 )
@@ -363,7 +373,8 @@ class Scale:
 
     @classmethod
     def from_float(cls, value: float, mantissa_bits: int = 8) -> Scale:
-        """The nearest scale with at most ``mantissa_bits`` significant bits (ties away from zero)."""
+        """The nearest scale with at most ``mantissa_bits`` significant bits (ties away from
+        zero)."""
         _check_int("Scale mantissa bits", mantissa_bits, minimum=1, maximum=24)
         value = float(value)
         if not (value > 0 and math.isfinite(value)):

@@ -10,13 +10,30 @@ from hwgen.quant import QuantConfig
 from hwgen.spec import CellKind, Formats
 
 
-def make_model(cell="gru", quant="ternary", *, inputs=5, hidden=8, outputs=4, layers=1,
-               tokens=None, bits=8, seed=0, argmax=False):
+def make_model(
+    cell="gru",
+    quant="ternary",
+    *,
+    inputs=5,
+    hidden=8,
+    outputs=4,
+    layers=1,
+    tokens=None,
+    bits=8,
+    seed=0,
+    argmax=False,
+):
     cell = CellKind(cell)
-    params = random_float_params(cell, inputs, hidden, outputs, layers=layers, tokens=tokens,
-                                 seed=seed)
-    return freeze(params, QuantConfig.parse(quant), Formats.standard(bits, lstm=cell is CellKind.LSTM),
-                  argmax=argmax, rng=seed)
+    params = random_float_params(
+        cell, inputs, hidden, outputs, layers=layers, tokens=tokens, seed=seed
+    )
+    return freeze(
+        params,
+        QuantConfig.parse(quant),
+        Formats.standard(bits, lstm=cell is CellKind.LSTM),
+        argmax=argmax,
+        rng=seed,
+    )
 
 
 def random_inputs(model, batch=3, time=6, seed=0):

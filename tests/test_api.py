@@ -8,7 +8,8 @@ import pytest
 import hwgen
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(hwgen.__path__, "hwgen.")
+    m.name
+    for m in pkgutil.walk_packages(hwgen.__path__, "hwgen.")
     if not m.name.startswith(("hwgen.train", "hwgen.commands"))
 )
 

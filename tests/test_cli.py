@@ -9,8 +9,12 @@ from hwgen.cli import main
 
 def run_cli(*args):
     """The real console script, in a subprocess: exit code, stdout, stderr."""
-    p = subprocess.run([sys.executable, "-m", "hwgen.cli", *map(str, args)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "hwgen.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return p.returncode, p.stdout, p.stderr
 
 
@@ -23,27 +27,81 @@ def test_help_lists_the_subcommands():
 
 def test_random_model_inspect_golden(tmp_path, capsys):
     m = tmp_path / "m.hwgm"
-    assert main(["random-model", "--cell", "lstm", "--inputs", "6", "--hidden", "8",
-                 "--outputs", "3", "--layers", "2", "--quant", "exp", "-o", str(m)]) == 0
+    assert (
+        main(
+            [
+                "random-model",
+                "--cell",
+                "lstm",
+                "--inputs",
+                "6",
+                "--hidden",
+                "8",
+                "--outputs",
+                "3",
+                "--layers",
+                "2",
+                "--quant",
+                "exp",
+                "-o",
+                str(m),
+            ]
+        )
+        == 0
+    )
     assert main(["inspect", str(m)]) == 0
     out = capsys.readouterr().out
     assert "lstm, 2 layer(s) x 8 hidden" in out and "exp4 (7 exponents + zero)" in out
     assert "accumulators" in out
     x = np.random.default_rng(0).normal(0, 1, (2, 5, 6))
     np.save(tmp_path / "x.npy", x)
-    assert main(["golden", str(m), "--inputs", str(tmp_path / "x.npy"),
-                 "-o", str(tmp_path / "y.npy")]) == 0
+    assert (
+        main(["golden", str(m), "--inputs", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")])
+        == 0
+    )
     y = np.load(tmp_path / "y.npy")
     assert y.shape == (2, 5, 3) and y.dtype == np.int64
 
 
 def test_token_model_golden(tmp_path):
     m = tmp_path / "t.hwgm"
-    assert main(["random-model", "--cell", "gru", "--inputs", "4", "--hidden", "8",
-                 "--outputs", "5", "--tokens", "5", "--quant", "ternary", "-o", str(m)]) == 0
+    assert (
+        main(
+            [
+                "random-model",
+                "--cell",
+                "gru",
+                "--inputs",
+                "4",
+                "--hidden",
+                "8",
+                "--outputs",
+                "5",
+                "--tokens",
+                "5",
+                "--quant",
+                "ternary",
+                "-o",
+                str(m),
+            ]
+        )
+        == 0
+    )
     np.save(tmp_path / "ids.npy", np.array([[0, 1, 4], [2, 2, 3]]))
-    assert main(["golden", str(m), "--inputs", str(tmp_path / "ids.npy"),
-                 "-o", str(tmp_path / "y.npy"), "--real"]) == 0
+    assert (
+        main(
+            [
+                "golden",
+                str(m),
+                "--inputs",
+                str(tmp_path / "ids.npy"),
+                "-o",
+                str(tmp_path / "y.npy"),
+                "--real",
+            ]
+        )
+        == 0
+    )
     assert np.load(tmp_path / "y.npy").dtype == np.float64
 
 
@@ -52,19 +110,69 @@ def test_token_model_golden(tmp_path):
     [
         (["inspect", "{tmp}/missing.hwgm"], "no such model file"),
         (["inspect", "{tmp}/junk.hwgm"], "not a readable hwgen model file"),
-        (["golden", "{tmp}/m.hwgm", "--inputs", "{tmp}/bad.npy", "-o", "{tmp}/y.npy"],
-         r"has shape (2, 3); this model needs (batch, time, 3)"),
-        (["golden", "{tmp}/m.hwgm", "--inputs", "{tmp}/nope.npy", "-o", "{tmp}/y.npy"],
-         "no such file"),
-        (["random-model", "--cell", "gru", "--inputs", "3", "--hidden", "4", "--outputs", "2",
-          "--quant", "int", "-o", "{tmp}/x.hwgm"], "unknown quantization 'int'"),
-        (["random-model", "--cell", "gru", "--inputs", "3", "--hidden", "4", "--outputs", "2",
-          "--quant", "pow2", "--stochastic", "-o", "{tmp}/x.hwgm"], "deterministic only"),
+        (
+            ["golden", "{tmp}/m.hwgm", "--inputs", "{tmp}/bad.npy", "-o", "{tmp}/y.npy"],
+            r"has shape (2, 3); this model needs (batch, time, 3)",
+        ),
+        (
+            ["golden", "{tmp}/m.hwgm", "--inputs", "{tmp}/nope.npy", "-o", "{tmp}/y.npy"],
+            "no such file",
+        ),
+        (
+            [
+                "random-model",
+                "--cell",
+                "gru",
+                "--inputs",
+                "3",
+                "--hidden",
+                "4",
+                "--outputs",
+                "2",
+                "--quant",
+                "int",
+                "-o",
+                "{tmp}/x.hwgm",
+            ],
+            "unknown quantization 'int'",
+        ),
+        (
+            [
+                "random-model",
+                "--cell",
+                "gru",
+                "--inputs",
+                "3",
+                "--hidden",
+                "4",
+                "--outputs",
+                "2",
+                "--quant",
+                "pow2",
+                "--stochastic",
+                "-o",
+                "{tmp}/x.hwgm",
+            ],
+            "deterministic only",
+        ),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, args, message):
-    run_cli("random-model", "--cell", "rnn", "--inputs", "3", "--hidden", "4", "--outputs", "2",
-            "--quant", "ternary", "-o", tmp_path / "m.hwgm")
+    run_cli(
+        "random-model",
+        "--cell",
+        "rnn",
+        "--inputs",
+        "3",
+        "--hidden",
+        "4",
+        "--outputs",
+        "2",
+        "--quant",
+        "ternary",
+        "-o",
+        tmp_path / "m.hwgm",
+    )
     (tmp_path / "junk.hwgm").write_bytes(b"PK\x03\x04 not really a zip")
     np.save(tmp_path / "bad.npy", np.zeros((2, 3)))
     rc, out, err = run_cli(*[a.format(tmp=tmp_path) for a in args])
@@ -76,10 +184,36 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, message):
 @pytest.mark.parametrize(
     "args",
     [
-        ["random-model", "--cell", "tcn", "--inputs", "3", "--hidden", "4", "--outputs", "2",
-         "--quant", "ternary", "-o", "x"],
-        ["random-model", "--cell", "gru", "--inputs", "0", "--hidden", "4", "--outputs", "2",
-         "--quant", "ternary", "-o", "x"],
+        [
+            "random-model",
+            "--cell",
+            "tcn",
+            "--inputs",
+            "3",
+            "--hidden",
+            "4",
+            "--outputs",
+            "2",
+            "--quant",
+            "ternary",
+            "-o",
+            "x",
+        ],
+        [
+            "random-model",
+            "--cell",
+            "gru",
+            "--inputs",
+            "0",
+            "--hidden",
+            "4",
+            "--outputs",
+            "2",
+            "--quant",
+            "ternary",
+            "-o",
+            "x",
+        ],
         ["frobnicate"],
     ],
 )

@@ -56,8 +56,9 @@ def test_values_stay_within_derived_widths(kw):
     x = random_inputs(m, batch=8, time=10, seed=5)
     if m.embedding is None:  # also the extreme inputs
         fmt = m.formats.input
-        x[:4] = np.where(np.random.default_rng(0).random(x[:4].shape) < 0.5, fmt.min_code,
-                         fmt.max_code)
+        x[:4] = np.where(
+            np.random.default_rng(0).random(x[:4].shape) < 0.5, fmt.min_code, fmt.max_code
+        )
     r = g.run(x, return_hidden=True)
     assert np.abs(r.logits).max() <= w.logit_bound
     for h in r.hidden:
@@ -107,8 +108,12 @@ def test_gru_step_by_hand():
         for row in range(3 * H):
             ax = sum(int(wx[row, j]) * x[t][j] for j in range(3))
             ah = sum(int(wh[row, j]) * h[j] for j in range(H))
-            pre.append((_term(ax, L.wx.scale, f.input.frac, f.gate_frac),
-                        _term(ah, L.wh.scale, f.state.frac, f.gate_frac)))
+            pre.append(
+                (
+                    _term(ax, L.wx.scale, f.input.frac, f.gate_frac),
+                    _term(ah, L.wh.scale, f.state.frac, f.gate_frac),
+                )
+            )
         new = []
         for j in range(H):
             r = _sig(m, pre[j][0] + pre[j][1] + int(L.bias[j]))
@@ -119,8 +124,13 @@ def test_gru_step_by_hand():
         h = new
         assert g.hidden[0][0, t].tolist() == h
         logits = [
-            _term(sum(int(m.head.w.levels[o, j]) * h[j] for j in range(H)), m.head.w.scale,
-                  f.state.frac, f.output_frac) + int(m.head.bias[o])
+            _term(
+                sum(int(m.head.w.levels[o, j]) * h[j] for j in range(H)),
+                m.head.w.scale,
+                f.state.frac,
+                f.output_frac,
+            )
+            + int(m.head.bias[o])
             for o in range(2)
         ]
         assert g.logits[0, t].tolist() == logits
@@ -138,14 +148,18 @@ def test_lstm_step_by_hand():
         for row in range(4):
             ax = sum(int(L.wx.levels[row, j]) * x[t][j] for j in range(2))
             ah = int(L.wh.levels[row, 0]) * h
-            z.append(_term(ax, L.wx.scale, f.input.frac, f.gate_frac)
-                     + _term(ah, L.wh.scale, f.state.frac, f.gate_frac) + int(L.bias[row]))
+            z.append(
+                _term(ax, L.wx.scale, f.input.frac, f.gate_frac)
+                + _term(ah, L.wh.scale, f.state.frac, f.gate_frac)
+                + int(L.bias[row])
+            )
         i, fg, gg, o = _sig(m, z[0]), _sig(m, z[1]), _tanh(m, z[2]), _sig(m, z[3])
         fs, fc = f.sigmoid_frac, f.cell.frac
         c = round_shift(fg * c, fs) + round_shift(i * gg, fs + f.state.frac - fc)
         c = max(f.cell.min_code, min(f.cell.max_code, c))
-        tc = _tanh(m, round_shift(c, fc - f.gate_frac) if fc > f.gate_frac
-                   else c << (f.gate_frac - fc))
+        tc = _tanh(
+            m, round_shift(c, fc - f.gate_frac) if fc > f.gate_frac else c << (f.gate_frac - fc)
+        )
         h = round_shift(o * tc, fs)
         assert g.hidden[0][0, t].tolist() == [h]
 
@@ -164,7 +178,7 @@ def _gap(cell, bits, seed=0):
 def test_gap_to_float_shrinks_as_fraction_bits_grow(cell):
     gaps = [_gap(cell, b) for b in (4, 6, 8, 10, 12)]
     # measured (docs/numerics.md): about 4x smaller per 2 more bits
-    assert all(a > 2 * b for a, b in zip(gaps, gaps[1:])), gaps
+    assert all(a > 2 * b for a, b in zip(gaps, gaps[1:], strict=False)), gaps
 
 
 def test_bad_inputs_are_refused():

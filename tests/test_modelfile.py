@@ -43,8 +43,10 @@ def _parts(path):
 def _write(path, header, arrays):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, a in {"header": np.frombuffer(json.dumps(header).encode(), np.uint8),
-                        **arrays}.items():
+        for name, a in {
+            "header": np.frombuffer(json.dumps(header).encode(), np.uint8),
+            **arrays,
+        }.items():
             data = io.BytesIO()
             np.lib.format.write_array(data, np.asarray(a), allow_pickle=False)
             zf.writestr(name + ".npy", data.getvalue())
@@ -68,7 +70,8 @@ def _mutate(path, fn):
 CASES = {
     "wrong shape": (
         lambda h, a: a.__setitem__("layer0.wx", a["layer0.wx"][:, :3]),
-        r"array 'layer0.wx' has shape \(24, 3\); expected \(24, 5\) \(3 gates x 8 hidden, 5 inputs\)",
+        r"array 'layer0.wx' has shape \(24, 3\); expected \(24, 5\) "
+        r"\(3 gates x 8 hidden, 5 inputs\)",
     ),
     "code outside encoding": (
         lambda h, a: a["layer1.wh"].__setitem__((2, 3), 2),
@@ -161,8 +164,10 @@ def test_pickled_array_is_refused(saved):
     arrays["head.bias"] = np.array([object()] * 4, dtype=object)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, a in {"header": np.frombuffer(json.dumps(header).encode(), np.uint8),
-                        **arrays}.items():
+        for name, a in {
+            "header": np.frombuffer(json.dumps(header).encode(), np.uint8),
+            **arrays,
+        }.items():
             data = io.BytesIO()
             np.lib.format.write_array(data, a, allow_pickle=True)
             zf.writestr(name + ".npy", data.getvalue())

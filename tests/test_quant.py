@@ -59,7 +59,7 @@ def test_exp_deterministic_edges():
     k = -3
     w = [[1.5 * 2.0**k, np.nextafter(1.5 * 2.0**k, 1), 2.0**k, -1.5 * 2.0**k - 1e-9]]
     q = quantize_exp(w, exponents=7, max_exponent=0)
-    np.testing.assert_array_equal(q.values, [[2.0**k, 2.0**(k + 1), 2.0**k, -(2.0**(k + 1))]])
+    np.testing.assert_array_equal(q.values, [[2.0**k, 2.0 ** (k + 1), 2.0**k, -(2.0 ** (k + 1))]])
     low = 2.0**-6
     w = [[low / 2, np.nextafter(low / 2, 1), 0.0, 4.0, -4.0, 1.4, 1.6]]
     q = quantize_exp(w, exponents=7, max_exponent=0)

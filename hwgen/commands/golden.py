@@ -16,16 +16,21 @@ def register(sub) -> None:
     p = sub.add_parser(
         "golden",
         help="run the integer golden model",
-        description="Run the bit-exact integer model. Inputs: a float array (batch, time, features) "
+        description="Run the bit-exact integer model. Inputs: a float array "
+        "(batch, time, features) "
         "quantized by the model's input format, or token ids (batch, time). Output: the head's "
-        "logits per timestep as int64 codes (batch, time, outputs) with the model's output fraction "
+        "logits per timestep as int64 codes (batch, time, outputs) with the model's output "
+        "fraction "
         "bits, or real values with --real.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
     p.add_argument("--inputs", required=True, metavar="X.npy", help="input array")
     p.add_argument("-o", "--output", required=True, metavar="Y.npy", help="logits to write")
-    p.add_argument("--real", action="store_true",
-                   help="write logits as float64 real values instead of integer codes")
+    p.add_argument(
+        "--real",
+        action="store_true",
+        help="write logits as float64 real values instead of integer codes",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,9 +50,12 @@ def run(args) -> int:
         codes, saturated = quantize_inputs(model, x)
         if saturated:
             fmt = model.formats.input
-            print(f"hwgen: warning: {saturated} input values lie outside the input format "
-                  f"{fmt.describe()} range [{fmt.min_code * fmt.lsb}, {fmt.max_code * fmt.lsb}] "
-                  "and were saturated", file=sys.stderr)
+            print(
+                f"hwgen: warning: {saturated} input values lie outside the input format "
+                f"{fmt.describe()} range [{fmt.min_code * fmt.lsb}, {fmt.max_code * fmt.lsb}] "
+                "and were saturated",
+                file=sys.stderr,
+            )
     result = GoldenModel(model).run(codes)
     out = result.logits * 2.0**-model.formats.output_frac if args.real else result.logits
     np.save(args.output, out)
