@@ -1,0 +1,99 @@
+"""``hwgen import``: a PyTorch state dict to a model file (post-training quantization, optionally
+followed by quantization-aware fine-tuning on a dataset)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .train import add_model_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict",
+        description="Read a PyTorch state dict (torch.save(model.state_dict())) holding an "
+        "nn.RNN / nn.GRU / nn.LSTM, an nn.Linear head and, for token models, an nn.Embedding, "
+        "loaded with torch.load(weights_only=True). Quantize it post-training, or with --epochs / "
+        "--budget-chars fine-tune it quantization-aware on --dataset first. With --dataset the "
+        "test metric of the float forward and of the golden model is printed.",
+    )
+    p.add_argument("state_dict", metavar="STATE_DICT.pt", help="PyTorch state dict file")
+    p.add_argument("--cell", choices=("rnn", "gru", "lstm"), required=True)
+    p.add_argument("--quant", default="int8", metavar="Q",
+                   help="binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
+    p.add_argument("--stochastic", action="store_true",
+                   help="fine-tuning: stochastic quantizer (the model file is deterministic)")
+    p.add_argument("--rnn-key", metavar="PREFIX", help="module owning weight_ih_l0 (default: found)")
+    p.add_argument("--head-key", metavar="PREFIX",
+                   help="nn.Linear head module, e.g. fc (default: the one 2-D weight with H columns)")
+    p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
+    add_model_args(p, dataset_required=False)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train import require_torch
+
+    require_torch()
+    from ..freeze import freeze
+    from ..modelfile import save_model
+    from ..quant import QuantConfig
+    from ..spec import CellKind, Formats, HwgenError
+    from ..train.datasets import load_dataset
+    from ..train.evaluate import evaluate
+    from ..train.importer import load_state_dict, params_from_state_dict
+    from ..train.trainer import TrainConfig, set_threads, train
+    from .train import report
+
+    cell = CellKind(args.cell)
+    sd = load_state_dict(args.state_dict)
+    params = params_from_state_dict(
+        sd, cell, rnn_key=args.rnn_key, head_key=args.head_key, embed_key=args.embed_key,
+        where=args.state_dict,
+    )
+    if args.quant == "float":
+        raise HwgenError("import quantizes weights: pick binary, ternary, pow2, exp[N] or int[N]")
+    quant = QuantConfig.parse(args.quant, args.stochastic)
+    out = Path(args.output)
+    fine_tune = args.epochs is not None or args.budget_chars is not None
+    ds = load_dataset(args.dataset) if args.dataset else None
+    G = cell.num_gates
+    print(f"read {args.state_dict}: {cell.value}, {params.hidden} hidden x {len(params.layers)}"
+          f" ({G} gates), {params.head_w.shape[0]} outputs, "
+          + (f"embedding {params.embedding.shape}" if params.embedding is not None
+             else f"{params.features} input features"))
+    if fine_tune:
+        if ds is None:
+            raise HwgenError("fine-tuning (--epochs / --budget-chars) needs --dataset")
+        cfg = TrainConfig(
+            dataset=args.dataset, cell=args.cell, hidden=params.hidden,
+            layers=len(params.layers), quant=args.quant, stochastic=args.stochastic,
+            epochs=args.epochs, budget_chars=args.budget_chars if args.epochs is None else None,
+            seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len,
+            embed=params.embedding.shape[1] if params.embedding is not None else 16,
+            bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
+        )
+        set_threads(args.threads)
+        ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+        r = train(cfg, ds, checkpoint=ckpt, resume=args.resume, quiet=args.quiet, output=out,
+                  init=params)
+        r.model.meta["imported_from"] = str(args.state_dict)
+        save_model(r.model, out)
+        report(r, out)
+        return 0
+    formats = Formats.standard(args.bits, lstm=cell is CellKind.LSTM)
+    meta = {"imported_from": str(args.state_dict), **params.meta}
+    # Post-training quantization always uses the deterministic rule.
+    model = freeze(params, replace(quant, stochastic=False), formats, meta=meta)
+    if ds is not None:
+        m = evaluate(model, ds, "test", max_chars=args.test_chars)
+        model.meta["test"] = {"metric": m.metric, "float_forward": m.float_value,
+                              "golden": m.golden_value}
+        print(f"test (post-training quantization): {m.describe()}")
+    save_model(model, out)
+    print(f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}, formats "
+          f"Formats.standard({args.bits}), {model.weight_memory_bits} bits of weight memory")
+    return 0

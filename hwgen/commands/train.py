@@ -1,0 +1,105 @@
+"""``hwgen train``: quantization-aware training on a dataset, written as a model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import positive_int
+
+QUANTS = ("float", "binary", "ternary", "pow2", "exp", "int8")
+
+
+def add_model_args(p, *, dataset_required: bool = True) -> None:
+    """Options shared by ``train`` and ``import`` (fine-tuning)."""
+    p.add_argument("--dataset", required=dataset_required, metavar="NAME|PATH",
+                   help="digits, vowels, ptb, or an .npz / text file (docs/training.md)")
+    p.add_argument("--epochs", type=positive_int, metavar="E",
+                   help="passes over the training split (classification; character models: "
+                        "E times the training text)")
+    p.add_argument("--budget-chars", type=positive_int, metavar="N",
+                   help="character models: train on N characters (random windows)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=32, metavar="B",
+                   help="sequences per step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=2e-3, metavar="LR",
+                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--seq-len", type=positive_int, default=100, metavar="T",
+                   help="character models: training window (default: %(default)s)")
+    p.add_argument("--bits", type=int, default=8, metavar="N",
+                   help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
+    p.add_argument("--no-fake-quant", action="store_true",
+                   help="train with float inputs and state (no fixed-point surrogate)")
+    p.add_argument("--test-chars", type=positive_int, metavar="N",
+                   help="character models: evaluate on the first N test characters only")
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="torch threads (default: %(default)s; more threads may change results)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file (default: MODEL.ckpt), written after every evaluation")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint if it exists (same settings required)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="quantization-aware training on a dataset",
+        description="Train a low-precision RNN / GRU / LSTM quantization-aware (float shadow "
+        "weights, straight-through estimator, fresh stochastic draw per forward pass, "
+        "deterministic quantizer at evaluation), freeze it and write a model file. Prints the "
+        "test metric of the float forward and of the integer golden model. --quant float trains "
+        "without weight quantization and freezes the result as int8.",
+    )
+    p.add_argument("--cell", choices=("rnn", "gru", "lstm"), default="gru",
+                   help="(default: %(default)s)")
+    p.add_argument("--hidden", type=positive_int, required=True, metavar="H")
+    p.add_argument("--layers", type=positive_int, default=1, metavar="L",
+                   help="(default: %(default)s)")
+    p.add_argument("--quant", default="ternary", metavar="Q",
+                   help="float, binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
+    p.add_argument("--stochastic", action="store_true",
+                   help="stochastic binary / ternary / exp quantizer during training")
+    p.add_argument("--embed", type=positive_int, default=16, metavar="D",
+                   help="token inputs: embedding dimensions (default: %(default)s)")
+    add_model_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train import require_torch
+
+    require_torch()
+    from ..train.datasets import load_dataset
+    from ..train.trainer import TrainConfig, set_threads, train
+
+    ds = load_dataset(args.dataset)
+    epochs = args.epochs
+    if epochs is None and args.budget_chars is None:
+        epochs = 10
+    cfg = TrainConfig(
+        dataset=args.dataset, cell=args.cell, hidden=args.hidden, layers=args.layers,
+        quant=args.quant, stochastic=args.stochastic, epochs=epochs,
+        budget_chars=args.budget_chars if args.epochs is None else None,
+        seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len, embed=args.embed,
+        bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
+    )
+    set_threads(args.threads)
+    out = Path(args.output)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    print(f"training {cfg.label()} on {ds.describe()}")
+    r = train(cfg, ds, checkpoint=ckpt, resume=args.resume, quiet=args.quiet, output=out)
+    report(r, out)
+    return 0
+
+
+def report(r, out: Path) -> None:
+    m = r.model
+    note = m.meta.get("note")
+    print(f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
+          f"{m.layers[0].wx.encoding.describe()}, {m.weight_memory_bits} bits of weight memory"
+          + (f" ({note})" if note else ""))
+    unit = "accuracy" if r.metrics.metric == "accuracy" else "bits/char"
+    print(f"training forward (deterministic) test {unit}: {r.torch_test:.4f}")
+    print(f"test: {r.metrics.describe()}")
+    print(f"trained in {r.seconds:.1f} s")

@@ -1,0 +1,25 @@
+"""Quantization-aware training, import from PyTorch and dataset loaders (docs/training.md).
+
+The dataset loaders (`hwgen.train.datasets`) and metrics (`hwgen.train.evaluate`) need only NumPy.
+Everything else needs PyTorch (the ``train`` extra) and imports it lazily: call `require_torch`
+first to turn a missing installation into a clear `HwgenError`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ..spec import HwgenError
+
+__all__ = ["require_torch", "TORCH_MISSING"]
+
+TORCH_MISSING = "PyTorch is not installed; install the train extra: pip install -e .[train]"
+
+
+def require_torch():
+    """Import and return ``torch``, or raise a `HwgenError` that says how to install it."""
+    if importlib.util.find_spec("torch") is None:
+        raise HwgenError(TORCH_MISSING)
+    import torch
+
+    return torch

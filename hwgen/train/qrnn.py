@@ -1,0 +1,249 @@
+"""The quantization-aware recurrent network trained by ``hwgen train`` (PyTorch).
+
+Parameters use PyTorch's nn.RNN / nn.GRU / nn.LSTM names, shapes and gate order
+(``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``), an nn.Linear ``head``
+and, for token inputs, an nn.Embedding ``embedding``: `QRNN.float_params` hands them to
+`hwgen.freeze.freeze` unchanged.
+
+Forward pass (the co-design surrogate of the hardware; docs/training.md):
+
+- every weight matrix (input, recurrent, head) goes through the quantizer with the straight-through
+  estimator: a fresh stochastic draw per forward pass in training, the deterministic rule in eval;
+- biases are combined as `freeze` combines them (GRU b_hn kept inside the reset product) and
+  rounded to ``gate_frac`` (head: ``output_frac``) fraction bits;
+- inputs (or embedding rows) are fake-quantized to the input format, the hidden state after each
+  step to the state format, the LSTM cell state to the cell format (round half up, saturate, STE);
+- sigmoid and tanh are the float functions (the hardware's tables round them to the sigmoid / state
+  formats; the gap is what `hwgen eval` measures as float forward vs golden).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..freeze import FloatLayer, FloatParams, freeze
+from ..quant import QuantConfig, glorot_bound
+from ..spec import CellKind, Formats, HwgenError, Model
+from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
+
+__all__ = ["QRNN"]
+
+
+class QRNN(nn.Module):
+    """A quantization-aware RNN / GRU / LSTM with a linear head.
+
+    ``quant`` None trains without weight quantization (float). ``fake_quant`` False drops the
+    fixed-point surrogate of inputs and state (plain float activations).
+    """
+
+    def __init__(
+        self,
+        cell: CellKind,
+        hidden: int,
+        outputs: int,
+        *,
+        layers: int = 1,
+        features: int | None = None,
+        vocab: int | None = None,
+        embed: int = 16,
+        quant: QuantConfig | None = None,
+        formats: Formats | None = None,
+        fake_quant: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if (features is None) == (vocab is None):
+            raise HwgenError("a model takes either feature vectors or tokens")
+        if (cell is CellKind.LSTM) != (formats is not None and formats.cell is not None):
+            raise HwgenError("LSTM models need a cell-state format, and only LSTM models have one")
+        self.cell, self.hidden, self.num_layers = cell, hidden, layers
+        self.quant, self.formats, self.fake_quant = quant, formats, fake_quant
+        self.generator = torch.Generator().manual_seed(seed + 7919)
+        G, H = cell.num_gates, hidden
+        init = torch.Generator().manual_seed(seed)
+        width = features if vocab is None else embed
+        self.embedding = None
+        if vocab is not None:
+            self.embedding = nn.Embedding(vocab, embed)
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.randn(vocab, embed, generator=init))
+        self.features = features
+
+        def uniform(shape, bound):
+            return nn.Parameter((torch.rand(shape, generator=init) * 2 - 1) * bound)
+
+        self._fans = {}
+        for k in range(layers):
+            in_w = width if k == 0 else H
+            setattr(self, f"weight_ih_l{k}", uniform((G * H, in_w), glorot_bound(in_w, H)))
+            setattr(self, f"weight_hh_l{k}", uniform((G * H, H), glorot_bound(H, H)))
+            b_ih = torch.zeros(G * H)
+            if cell is CellKind.LSTM:
+                b_ih[H : 2 * H] = 1.0  # forget-gate bias 1
+            setattr(self, f"bias_ih_l{k}", nn.Parameter(b_ih))
+            setattr(self, f"bias_hh_l{k}", nn.Parameter(torch.zeros(G * H)))
+            self._fans[f"weight_ih_l{k}"] = (in_w, H)
+            self._fans[f"weight_hh_l{k}"] = (H, H)
+        self.head = nn.Linear(H, outputs)
+        with torch.no_grad():
+            self.head.weight.copy_(
+                (torch.rand(outputs, H, generator=init) * 2 - 1) * glorot_bound(H, outputs)
+            )
+            self.head.bias.zero_()
+        self._fans["head.weight"] = (H, outputs)
+
+    # -- quantized parameters -------------------------------------------------------------------
+    def _q(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        if self.quant is None:
+            return w
+        fan_in, fan_out = self._fans[name]
+        stochastic = self.quant.stochastic and self.training
+        q = quantize_tensor(
+            w, self.quant, fan_in=fan_in, fan_out=fan_out,
+            stochastic=stochastic, generator=self.generator,
+        )
+        return ste(w, q)
+
+    def quantized_weight(self, name: str) -> torch.Tensor:
+        """The values the forward pass uses for parameter ``name`` (a fresh draw when training)."""
+        return self._q(name, self.get_parameter(name))
+
+    def _bias(self, b: torch.Tensor, frac: int) -> torch.Tensor:
+        return fake_frac(b, frac) if self.formats is not None else b
+
+    @torch.no_grad()
+    def clip_shadow(self) -> None:
+        """Clip shadow weights to the quantizer's range (after each optimizer step)."""
+        for name, (fan_in, fan_out) in self._fans.items():
+            lim = shadow_limit(self.quant, fan_in, fan_out)
+            if lim is not None:
+                self.get_parameter(name).clamp_(-lim, lim)
+
+    # -- forward --------------------------------------------------------------------------------
+    def _fq(self, x: torch.Tensor, fmt) -> torch.Tensor:
+        return fake_fixed(x, fmt) if self.fake_quant and self.formats is not None else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, O) from features (B, T, F) or token ids (B, T)."""
+        f = self.formats
+        v = self.embedding(x) if self.embedding is not None else x
+        if f is not None:
+            v = self._fq(v, f.input)
+        H, B, T = self.hidden, v.shape[0], v.shape[1]
+        gf = f.gate_frac if f is not None else None
+        for k in range(self.num_layers):
+            wx = self.quantized_weight(f"weight_ih_l{k}")
+            wh = self.quantized_weight(f"weight_hh_l{k}")
+            b_ih, b_hh = self.get_parameter(f"bias_ih_l{k}"), self.get_parameter(f"bias_hh_l{k}")
+            bhn = None
+            if self.cell is CellKind.GRU:
+                bias = torch.cat([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]])
+                bhn = b_hh[2 * H :]
+                if gf is not None:
+                    bhn = self._bias(bhn, gf)
+            else:
+                bias = b_ih + b_hh
+            if gf is not None:
+                bias = self._bias(bias, gf)
+            ax = torch.matmul(v, wx.t()) + bias
+            h = v.new_zeros(B, H)
+            c = v.new_zeros(B, H)
+            out = []
+            wht = wh.t()
+            for t in range(T):
+                a, r_ = ax[:, t], h @ wht
+                if self.cell is CellKind.RNN:
+                    h = torch.tanh(a + r_)
+                elif self.cell is CellKind.GRU:
+                    rz = torch.sigmoid(a[:, : 2 * H] + r_[:, : 2 * H])
+                    r, z = rz[:, :H], rz[:, H:]
+                    n = torch.tanh(a[:, 2 * H :] + r * (r_[:, 2 * H :] + bhn))
+                    if f is not None:
+                        n = self._fq(n, f.state)
+                    h = n + z * (h - n)
+                else:
+                    s = torch.sigmoid(a + r_)
+                    g = torch.tanh(a[:, 2 * H : 3 * H] + r_[:, 2 * H : 3 * H])
+                    c = s[:, H : 2 * H] * c + s[:, :H] * g
+                    if f is not None:
+                        c = self._fq(c, f.cell)
+                    h = s[:, 3 * H :] * torch.tanh(c)
+                if f is not None:
+                    h = self._fq(h, f.state)
+                out.append(h)
+            v = torch.stack(out, dim=1)
+        hw = self.quantized_weight("head.weight")
+        hb = self.head.bias
+        if f is not None:
+            hb = self._bias(hb, f.output_frac)
+        return torch.matmul(v, hw.t()) + hb
+
+    # -- export ---------------------------------------------------------------------------------
+    def float_params(self) -> FloatParams:
+        """The float shadow parameters in PyTorch layout (float64 NumPy arrays)."""
+
+        def a(name):
+            return self.get_parameter(name).detach().to(torch.float64).numpy().copy()
+
+        layers = [
+            FloatLayer(a(f"weight_ih_l{k}"), a(f"weight_hh_l{k}"), a(f"bias_ih_l{k}"),
+                       a(f"bias_hh_l{k}"))
+            for k in range(self.num_layers)
+        ]
+        emb = a("embedding.weight") if self.embedding is not None else None
+        return FloatParams(
+            self.cell, layers, a("head.weight"), a("head.bias"), embedding=emb,
+            features=self.features,
+        )
+
+    @torch.no_grad()
+    def load_float_params(self, params: FloatParams) -> None:
+        """Start from ``params`` (PyTorch layout; shapes must match this network)."""
+        params.check()
+        if params.cell is not self.cell or len(params.layers) != self.num_layers:
+            raise HwgenError("the parameters do not match this network's cell or layer count")
+        named = {"head.weight": params.head_w, "head.bias": params.head_b}
+        if params.embedding is not None:
+            named["embedding.weight"] = params.embedding
+        for k, fl in enumerate(params.layers):
+            named.update({f"weight_ih_l{k}": fl.w_ih, f"weight_hh_l{k}": fl.w_hh,
+                          f"bias_ih_l{k}": fl.b_ih, f"bias_hh_l{k}": fl.b_hh})
+        for name, value in named.items():
+            p = self.get_parameter(name)
+            v = torch.as_tensor(np.asarray(value), dtype=p.dtype)
+            if v.shape != p.shape:
+                raise HwgenError(f"{name} has shape {tuple(v.shape)}; this network needs "
+                                 f"{tuple(p.shape)}")
+            p.copy_(v)
+
+    def freeze_quant(self) -> QuantConfig:
+        """The quantizer the frozen model uses: the deterministic rule of the training quantizer,
+        or int8 for a float-trained model."""
+        if self.quant is None:
+            return QuantConfig.parse("int8")
+        return replace(self.quant, stochastic=False)
+
+    def freeze(self, formats: Formats | None = None, meta: dict | None = None) -> Model:
+        f = formats or self.formats
+        if f is None:
+            raise HwgenError("freezing needs fixed-point formats")
+        return freeze(self.float_params(), self.freeze_quant(), f, meta=meta)
+
+
+def check_layout_matches(model: QRNN, frozen: Model) -> None:
+    """Raise if the frozen model's weights differ from the deterministic forward's (a self-check
+    that the torch quantizers and `hwgen.quant` agree)."""
+    was = model.training
+    model.eval()
+    try:
+        for k, layer in enumerate(frozen.layers):
+            for name, m in ((f"weight_ih_l{k}", layer.wx), (f"weight_hh_l{k}", layer.wh)):
+                q = model.quantized_weight(name).detach().to(torch.float64).numpy()
+                if model.quant is not None and not np.array_equal(q, m.values):
+                    raise HwgenError(f"{name}: torch and NumPy quantizers disagree")
+    finally:
+        model.train(was)

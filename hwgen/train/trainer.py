@@ -1,0 +1,326 @@
+"""The training loop of ``hwgen train``: quantization-aware training, checkpoints, freezing.
+
+Reproducible: a fixed seed gives the same model file (one thread, a seeded generator for the data
+order and another for the stochastic draws; both are saved in checkpoints, so an interrupted run
+resumed from its last checkpoint ends with the same model as an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..freeze import FloatParams
+from ..modelfile import save_model
+from ..quant import QuantConfig
+from ..spec import CellKind, Formats, HwgenError, Model
+from .datasets import Dataset, char_windows
+from .evaluate import Metrics, evaluate
+from .qrnn import QRNN, check_layout_matches
+
+__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric"]
+
+QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved in checkpoints and the model's meta)."""
+
+    dataset: str
+    cell: str = "gru"
+    hidden: int = 32
+    layers: int = 1
+    quant: str = "ternary"
+    stochastic: bool = False
+    epochs: int | None = None
+    budget_chars: int | None = None
+    seed: int = 0
+    batch: int = 32
+    lr: float = 2e-3
+    seq_len: int = 100  # character models: training window
+    embed: int = 16  # token models: embedding dimensions
+    bits: int = 8  # Formats.standard(bits)
+    fake_quant: bool = True
+    valid_chars: int = 50_000  # character models: valid characters per evaluation
+    evals: int = 10  # character models: evaluations (and checkpoints) per run
+    test_chars: int | None = None  # character models: limit of test characters (None: all)
+
+    def check(self) -> None:
+        if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
+            raise HwgenError(f"unknown quantization {self.quant!r}; expected one of "
+                             + ", ".join(QUANT_CHOICES))
+        if self.quant != "float":
+            QuantConfig.parse(self.quant, self.stochastic)
+        elif self.stochastic:
+            raise HwgenError("--stochastic needs a weight quantizer, not float")
+        try:
+            CellKind(self.cell)
+        except ValueError:
+            raise HwgenError(f"unknown cell {self.cell!r}; expected rnn, gru or lstm") from None
+        for name in ("hidden", "layers", "batch", "seq_len", "embed", "evals"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 1):
+                raise HwgenError(f"{name} must be a positive integer, not {v!r}")
+        if (self.epochs is None) == (self.budget_chars is None):
+            raise HwgenError("give either a number of epochs or a character budget")
+        if self.epochs is not None and self.epochs < 1:
+            raise HwgenError(f"epochs must be a positive integer, not {self.epochs}")
+        if self.budget_chars is not None and self.budget_chars < 1:
+            raise HwgenError(f"the character budget must be positive, not {self.budget_chars}")
+
+    @property
+    def quant_config(self) -> QuantConfig | None:
+        return None if self.quant == "float" else QuantConfig.parse(self.quant, self.stochastic)
+
+    def formats(self) -> Formats:
+        return Formats.standard(self.bits, lstm=self.cell == "lstm")
+
+    def label(self) -> str:
+        q = self.quant + (" stoch" if self.stochastic else "")
+        return f"{self.cell} H={self.hidden}x{self.layers} {q}"
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    metrics: Metrics  # float forward and golden, test split
+    torch_test: float  # the training forward (deterministic) on the test split
+    best_valid: float
+    seconds: float
+    history: list = field(default_factory=list)
+
+
+def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
+    return QRNN(
+        CellKind(cfg.cell), cfg.hidden, ds.classes,
+        layers=cfg.layers,
+        features=ds.features,
+        vocab=ds.vocab,
+        embed=cfg.embed,
+        quant=cfg.quant_config,
+        formats=cfg.formats(),
+        fake_quant=cfg.fake_quant,
+        seed=cfg.seed,
+    )
+
+
+def _last_logits(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return logits[torch.arange(len(lengths)), lengths - 1]
+
+
+@torch.no_grad()
+def torch_metric(model: QRNN, ds: Dataset, split: str, *, max_chars=None, batch=256) -> float:
+    """The metric of the training forward pass in eval mode (deterministic quantizer)."""
+    was = model.training
+    model.eval()
+    try:
+        sp = ds.split(split)
+        if ds.kind == "charlm":
+            stream = sp.stream if max_chars is None else sp.stream[: max_chars + 1]
+            x, t = char_windows(stream, 1000)
+            bits, n = 0.0, 0
+            for s in range(0, len(x), 64):
+                xb, tb = torch.from_numpy(x[s : s + 64]), torch.from_numpy(t[s : s + 64])
+                z = model(xb)
+                loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), tb.reshape(-1),
+                                       ignore_index=-1, reduction="sum")
+                bits += float(loss) / math.log(2.0)
+                n += int((tb >= 0).sum())
+            return bits / n
+        correct = 0
+        for s in range(0, len(sp.y), batch):
+            x = torch.from_numpy(sp.X[s : s + batch])
+            lengths = torch.from_numpy(sp.lengths[s : s + batch])
+            z = _last_logits(model(x), lengths)
+            correct += int((z.argmax(-1) == torch.from_numpy(sp.y[s : s + batch])).sum())
+        return correct / len(sp.y)
+    finally:
+        model.train(was)
+
+
+def _better(metric: str, a: float, b: float | None) -> bool:
+    return b is None or (a > b if metric == "accuracy" else a < b)
+
+
+class _Progress:
+    def __init__(self, total: int, unit: str, quiet: bool):
+        self.total, self.unit, self.quiet = total, unit, quiet
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, text: str) -> None:
+        if self.quiet:
+            return
+        el = time.monotonic() - self.t0
+        frac = done / self.total if self.total else 1.0
+        bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
+        eta = el / frac - el if frac > 0 else 0.0
+        print(f"[{bar}] {done}/{self.total} {self.unit}  {text}  ({el:.0f} s, eta {eta:.0f} s)",
+              file=sys.stderr, flush=True)
+
+
+def _save_ckpt(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_ckpt(path: Path, cfg: TrainConfig) -> dict:
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a user error here
+        raise HwgenError(f"{path}: not a readable hwgen checkpoint ({e})") from None
+    if not isinstance(state, dict) or "config" not in state:
+        raise HwgenError(f"{path}: not an hwgen training checkpoint")
+    saved = state["config"]
+    now = asdict(cfg)
+    diff = [k for k in now if k not in ("epochs", "budget_chars") and saved.get(k) != now[k]]
+    if diff:
+        k = diff[0]
+        raise HwgenError(
+            f"{path}: checkpoint was made with {k}={saved.get(k)!r}, not {now[k]!r}; "
+            "resume with the same settings or start afresh without --resume"
+        )
+    return state
+
+
+def train(
+    cfg: TrainConfig,
+    ds: Dataset,
+    *,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    output: Path | None = None,
+    init: FloatParams | None = None,
+) -> TrainResult:
+    """Train, keep the parameters with the best valid metric, freeze them, evaluate on test.
+
+    ``init`` starts from given float parameters (import + fine-tuning) instead of the Glorot
+    initialization; its shapes must match ``cfg``."""
+    cfg.check()
+    if ds.kind == "classify" and cfg.budget_chars is not None:
+        raise HwgenError("--budget-chars is for character models; use --epochs for classification")
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, ds)
+    if init is not None:
+        model.load_float_params(init)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
+    metric = "bpc" if ds.kind == "charlm" else "accuracy"
+    best_state, best, progress, history = None, None, 0, []
+    if resume and checkpoint is not None and checkpoint.exists():
+        st = _load_ckpt(checkpoint, cfg)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        data_gen.set_state(st["data_gen"])
+        model.generator.set_state(st["quant_gen"])
+        best_state, best = st["best_state"], st["best"]
+        progress, history = int(st["progress"]), list(st["history"])
+        if not quiet:
+            print(f"resumed from {checkpoint} at {progress}", file=sys.stderr)
+
+    def save(progress_now: int) -> None:
+        if checkpoint is None:
+            return
+        _save_ckpt(checkpoint, {
+            "config": asdict(cfg), "model": model.state_dict(), "optim": opt.state_dict(),
+            "data_gen": data_gen.get_state(), "quant_gen": model.generator.get_state(),
+            "best_state": best_state, "best": best, "progress": progress_now,
+            "history": history,
+        })
+
+    def step(loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        model.clip_shadow()
+
+    t0 = time.monotonic()
+    model.train()
+    if ds.kind == "classify":
+        tr = ds.train
+        X, y, L = (torch.from_numpy(a) for a in (tr.X, tr.y, tr.lengths))
+        bar = _Progress(cfg.epochs, "epochs", quiet)
+        for epoch in range(progress, cfg.epochs):
+            perm = torch.randperm(len(y), generator=data_gen)
+            total = 0.0
+            for s in range(0, len(y), cfg.batch):
+                idx = perm[s : s + cfg.batch]
+                loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
+                step(loss)
+                total += loss.item() * len(idx)
+            v = torch_metric(model, ds, "valid")
+            history.append({"epoch": epoch + 1, "loss": total / len(y), "valid": v})
+            if _better(metric, v, best):
+                best, best_state = v, copy.deepcopy(model.state_dict())
+            save(epoch + 1)
+            bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {best:.4f}")
+    else:
+        stream = torch.from_numpy(ds.train.stream)
+        budget = cfg.budget_chars if cfg.budget_chars is not None else cfg.epochs * len(stream)
+        per_step = cfg.batch * cfg.seq_len
+        steps = max(1, budget // per_step)
+        every = max(1, steps // cfg.evals)
+        bar = _Progress(steps * per_step, "chars", quiet)
+        total, count = 0.0, 0
+        offsets = torch.arange(cfg.seq_len + 1)
+        for i in range(progress, steps):
+            start = torch.randint(0, len(stream) - cfg.seq_len - 1, (cfg.batch,),
+                                  generator=data_gen)
+            w = stream[start[:, None] + offsets]
+            z = model(w[:, :-1])
+            loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), w[:, 1:].reshape(-1))
+            step(loss)
+            total, count = total + loss.item(), count + 1
+            if (i + 1) % every == 0 or i + 1 == steps:
+                v = torch_metric(model, ds, "valid", max_chars=cfg.valid_chars)
+                tr_bpc = total / count / math.log(2.0)
+                history.append({"chars": (i + 1) * per_step, "train_bpc": tr_bpc, "valid": v})
+                if _better(metric, v, best):
+                    best, best_state = v, copy.deepcopy(model.state_dict())
+                save(i + 1)
+                bar((i + 1) * per_step, f"train bpc {tr_bpc:.3f}  valid bpc {v:.3f}")
+                total, count = 0.0, 0
+    seconds = time.monotonic() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    meta = {
+        "dataset": ds.name,
+        "train": asdict(cfg),
+        "torch": torch.__version__,
+        "best_valid": best,
+    }
+    if cfg.quant == "float":
+        meta["note"] = "trained without weight quantization (float), frozen as int8"
+    if ds.norm:
+        meta["input_norm"] = ds.norm
+    frozen = model.freeze(meta=meta)
+    check_layout_matches(model, frozen)
+    tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
+    m = evaluate(frozen, ds, "test", max_chars=cfg.test_chars)
+    frozen.meta["test"] = {
+        "metric": m.metric, "train_forward": tt, "float_forward": m.float_value,
+        "golden": m.golden_value,
+    }
+    if output is not None:
+        save_model(frozen, output)
+    return TrainResult(frozen, m, tt, float(best) if best is not None else float("nan"),
+                       seconds, history)
+
+
+def set_threads(n: int = 1) -> None:
+    """One intra-op thread by default: reproducible and kind to a shared machine."""
+    torch.set_num_threads(n)
+
+
+__all__ += ["set_threads"]
