@@ -1,0 +1,141 @@
+"""Fit check: refuse, before any tool runs, an accelerator that cannot fit its device.
+
+`check_fit` compares the estimate (`hwgen.estimate`) with the target's capacities: RAM blocks for
+the weight ROMs and tables (block counts after tiling, padding included), LUT4s and DSPs. A model
+that does not fit raises `HwgenError` naming the numbers and what would fit instead: the most lanes
+that fit this device, the smallest larger device that fits these lanes, and ternary weights when the
+model uses wider codes. ``hwgen synth``, ``hwgen build`` (and ``hwgen generate``) call it first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .estimate import Estimate, estimate
+from .spec import HwgenError, Model, QuantMatrix, WeightEncoding
+from .targets import TARGETS, Target, get_target
+
+__all__ = ["LUT_LIMIT", "LUT_WARN", "FitResult", "fit_result", "check_fit", "as_ternary"]
+
+#: A design whose estimated LUT4 count exceeds this fraction of the device is refused.
+LUT_LIMIT = 1.0
+#: Above this fraction the fit check passes with a warning (nextpnr may fail to route).
+LUT_WARN = 0.85
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The verdict of a fit check: ``problems`` empty means it fits."""
+
+    target: str
+    lanes: int
+    estimate: Estimate
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+
+def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
+    problems, warnings = [], []
+    if e.bram_blocks > t.bram_count:
+        problems.append(
+            f"weights and tables need {e.bram_blocks} {t.bram.name} blocks "
+            f"({e.bram_bits} bits with padding; the weight codes alone are {e.weight_bits} bits) "
+            f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
+        )
+    if e.luts > LUT_LIMIT * t.luts:
+        problems.append(f"the logic needs about {e.luts} LUT4 but {t.name} has {t.luts}")
+    elif e.luts > LUT_WARN * t.luts:
+        warnings.append(
+            f"the logic needs about {e.luts} LUT4, {100 * e.luts / t.luts:.0f}% of {t.name}: "
+            "place and route may fail"
+        )
+    if e.ffs > t.ffs:
+        problems.append(f"the design needs about {e.ffs} flip-flops but {t.name} has {t.ffs}")
+    if e.dsp > t.dsp_count:
+        problems.append(f"the design needs {e.dsp} DSP blocks but {t.name} has {t.dsp_count}")
+    return problems, warnings
+
+
+def fit_result(model: Model, lanes: int, target: str | Target) -> FitResult:
+    """Estimate and judge; never raises for a design that does not fit (see `check_fit`)."""
+    t = get_target(target)
+    e = estimate(model, lanes, t)
+    problems, warnings = _problems(e, t)
+    return FitResult(t.name, e.lanes, e, tuple(problems), tuple(warnings))
+
+
+def as_ternary(model: Model) -> Model:
+    """The same model shape with every matrix stored as ternary codes (for what-if estimates)."""
+    tern = WeightEncoding.ternary()
+
+    def conv(m: QuantMatrix) -> QuantMatrix:
+        return QuantMatrix(np.zeros(m.codes.shape, np.uint16), tern, m.scale)
+
+    layers = tuple(dataclasses.replace(x, wx=conv(x.wx), wh=conv(x.wh)) for x in model.layers)
+    head = dataclasses.replace(model.head, w=conv(model.head.w))
+    return dataclasses.replace(model, layers=layers, head=head)
+
+
+def _suggestions(model: Model, lanes: int, t: Target) -> list[str]:
+    out = []
+    for p in range(lanes - 1, 0, -1):
+        r = fit_result(model, p, t)
+        if r.fits:
+            out.append(
+                f"--lanes {p} fits {t.name} (about {r.estimate.luts} LUT4, "
+                f"{r.estimate.bram_blocks} RAM blocks, {r.estimate.cycles_per_timestep} "
+                "cycles per timestep)"
+            )
+            break
+    bigger = sorted(
+        (x for x in TARGETS.values() if x.name != t.name and x.luts >= t.luts),
+        key=lambda x: (x.luts, x.bram_bits),
+    )
+    for x in bigger:
+        r = fit_result(model, lanes, x)
+        if r.fits:
+            out.append(
+                f"--target {x.name} fits {lanes} lanes (about {r.estimate.luts} of {x.luts} "
+                f"LUT4, {r.estimate.bram_blocks} of {x.bram_count} RAM blocks)"
+            )
+            break
+    if any(not m.encoding.is_ternary_like or m.encoding.bits > 2 for _, m in model.matrices()):
+        tern = as_ternary(model)
+        r = fit_result(tern, lanes, t)
+        verdict = "fit" if r.fits else "still not fit"
+        out.append(
+            f"ternary weights (2 bits) would {verdict} {t.name} with {lanes} lanes "
+            f"(about {r.estimate.luts} LUT4, {r.estimate.bram_blocks} RAM blocks)"
+        )
+        if not r.fits:
+            for p in range(lanes - 1, 0, -1):
+                r = fit_result(tern, p, t)
+                if r.fits:
+                    out.append(f"ternary weights with --lanes {p} fit {t.name}")
+                    break
+    return out
+
+
+def check_fit(model: Model, lanes: int, target: str | Target) -> FitResult:
+    """Raise `HwgenError` if ``model`` on ``lanes`` lanes cannot fit ``target``; else return the
+    verdict (its ``warnings`` may be non-empty)."""
+    t = get_target(target)
+    r = fit_result(model, lanes, t)
+    if r.fits:
+        return r
+    hints = _suggestions(model, r.lanes, t)
+    msg = (
+        f"this model does not fit {t.name} with {r.lanes} lanes: " + "; ".join(r.problems) + "."
+    )
+    if hints:
+        msg += " What would fit: " + "; ".join(hints) + "."
+    else:
+        msg += " No smaller lane count, larger device or ternary encoding fits; use fewer units."
+    raise HwgenError(msg)

@@ -1,0 +1,79 @@
+"""hwgen.estimate: memory layout, RAM-block tiling, logic model and cycles (pure functions)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import make_model
+from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate, format_estimate, memory_layout
+from hwgen.gateware.schedule import cycles_per_timestep
+from hwgen.spec import HwgenError, WeightEncoding
+from hwgen.targets import Family
+
+
+def test_datapath_kinds():
+    assert datapath_kind(WeightEncoding.ternary()) == "addsub"
+    assert datapath_kind(WeightEncoding.binary()) == "addsub"
+    assert datapath_kind(WeightEncoding.pow2()) == "addsub"  # 0.1 fixed point: ternary levels
+    assert datapath_kind(WeightEncoding.pow2(1, 1)) == "mult"
+    assert datapath_kind(WeightEncoding.exp(7)) == "shift"
+    assert datapath_kind(WeightEncoding.int_n(8)) == "mult"
+
+
+def test_memory_layout_follows_the_schedule():
+    m = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
+    mems = {name: (w, d, p) for name, w, d, p in memory_layout(m, 8)}
+    # 3 gates x 64 units, each row: ceil(16/8) input chunks + ceil(64/8) recurrent chunks.
+    assert mems["layer0.weights"] == (16, 192 * (2 + 8), 192 * (16 + 64) * 2)
+    assert mems["head.weights"] == (16, 10 * 8, 10 * 64 * 2)
+    f = m.formats
+    assert mems["sigmoid.table"] == (9, 1 << f.sigmoid_in_width, (1 << f.sigmoid_in_width) * 9)
+    assert mems["tanh.table"][1] == 1 << f.tanh_in_width
+
+
+def test_padding_counts_in_the_memory():
+    m = make_model("rnn", "ternary", inputs=5, hidden=10, outputs=3)
+    (name, width, depth, payload) = memory_layout(m, 4)[0]
+    assert (width, depth) == (8, 10 * (2 + 3))  # 5 -> 2 chunks of 4, 10 -> 3 chunks
+    assert width * depth > payload == (10 * 5 + 10 * 10) * 2
+
+
+def test_estimate_of_a_64_unit_gru_on_up5k():
+    m = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
+    e = estimate(m, 8, "ice40-up5k")
+    assert e.weight_bits == m.weight_memory_bits == (192 * 80 + 640) * 2
+    w = {x.name: x for x in e.memories}
+    assert w["layer0.weights"].blocks == math.ceil(16 / 16) * math.ceil(1920 / 256)  # 16x256 mode
+    assert e.bram_blocks == sum(x.blocks for x in e.memories)
+    assert e.bram_bits == e.bram_blocks * 4096
+    lm = LOGIC_MODEL[Family.ICE40]
+    assert e.luts_breakdown["lanes"] == round(8 * lm["lane_luts"]["addsub"])
+    assert e.luts == sum(e.luts_breakdown.values())
+    assert e.cycles_exact and e.cycles_per_timestep == cycles_per_timestep(m, 8)
+    assert e.macs_per_timestep == 192 * 80 + 640
+    assert "4 SPRAM blocks unused" in e.notes[0]
+    text = format_estimate(e)
+    assert "layer0.weights" in text and "cycles      " in text
+
+
+def test_int8_costs_more_logic_and_memory_than_ternary():
+    t = estimate(make_model("lstm", "ternary", inputs=8, hidden=32), 8, "ecp5-25k")
+    i = estimate(make_model("lstm", "int8", inputs=8, hidden=32), 8, "ecp5-25k")
+    assert i.weight_bits == 4 * t.weight_bits
+    assert i.luts > t.luts + 8 * 90 and i.bram_blocks >= t.bram_blocks
+
+
+def test_more_lanes_fewer_cycles_more_logic():
+    m = make_model("gru", "exp", inputs=16, hidden=32)
+    a, b = estimate(m, 4, "ecp5-25k"), estimate(m, 16, "ecp5-25k")
+    assert b.cycles_per_timestep < a.cycles_per_timestep and b.luts > a.luts
+
+
+def test_estimate_checks_lanes():
+    m = make_model("rnn", inputs=5, hidden=8)
+    with pytest.raises(HwgenError, match="Lane count 9 exceeds the widest matrix row"):
+        estimate(m, 9, "ice40-up5k")
+    with pytest.raises(HwgenError, match="Lane count must be a positive integer, not 0"):
+        estimate(m, 0, "ice40-up5k")
