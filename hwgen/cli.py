@@ -18,7 +18,10 @@ from .spec import HwgenError
 __all__ = ["main", "COMMANDS"]
 
 # Pipeline order; each name is a module under hwgen.commands.
-COMMANDS = ("random_model", "inspect", "golden", "train", "import_", "eval", "demo")
+COMMANDS = (
+    "random_model", "inspect", "golden", "train", "import_", "eval", "demo",
+    "estimate", "synth",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,8 @@ __all__ = [
     "synthesize",
     "format_report",
     "WRAPPER_TOP",
+    "RtlDir",
+    "read_rtl_dir",
 ]
 
 WRAPPER_TOP = "hwgen_timing_top"
@@ -493,3 +495,69 @@ def format_report(r: SynthReport, target: Target | None = None) -> str:
     rows.append(("tools", f"{v.get('yosys', '?')}, {v.get('nextpnr-' + t.family.value, '?')}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {val}" for k, val in rows)
+
+
+# -- a generated accelerator folder ---------------------------------------------------------------
+def _find(d: dict, *keys):
+    """The first of ``keys`` present in ``d`` or in its ``schedule`` / ``timing`` sub-objects."""
+    for scope in (d, d.get("schedule") or {}, d.get("timing") or {}):
+        if isinstance(scope, dict):
+            for k in keys:
+                if k in scope:
+                    return scope[k]
+    return None
+
+
+@dataclass(frozen=True)
+class RtlDir:
+    """What `synthesize_rtl_dir` needs from a folder written by ``hwgen generate``."""
+
+    folder: Path
+    top: str
+    sources: tuple[Path, ...]
+    cycles_per_timestep: int | None
+    lanes: int | None
+    model_file: Path | None
+    manifest: dict
+
+
+def read_rtl_dir(folder: str | Path, top: str | None = None) -> RtlDir:
+    """Read ``folder/manifest.json`` (top module, Verilog files, lanes, cycles per timestep, model
+    file). Without a manifest, ``top`` is required and every ``*.v`` file is a source."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HwgenError(f"{folder}: no such folder")
+    mpath = folder / "manifest.json"
+    manifest: dict = {}
+    if mpath.is_file():
+        try:
+            manifest = json.loads(mpath.read_text())
+        except json.JSONDecodeError as e:
+            raise HwgenError(f"{mpath}: not valid JSON ({e})") from None
+    top = top or _find(manifest, "top", "top_module", "module")
+    if not top:
+        raise HwgenError(f"{folder}: no manifest.json naming the top module; pass --top NAME")
+    files = _find(manifest, "verilog", "files", "sources")
+    if isinstance(files, str):
+        files = [files]
+    if isinstance(files, dict):
+        files = list(files.values())
+    if files:
+        sources = tuple(folder / f for f in files if str(f).endswith((".v", ".sv", ".il")))
+    else:
+        sources = tuple(sorted(folder.glob("*.v")))
+    if not sources:
+        raise HwgenError(f"{folder}: no Verilog files")
+    for s in sources:
+        if not s.is_file():
+            raise HwgenError(f"{s}: named in {mpath.name} but missing")
+    cycles = _find(manifest, "cycles_per_timestep")
+    lanes = _find(manifest, "lanes")
+    mf = _find(manifest, "model_file", "model")
+    model_file = folder / mf if isinstance(mf, str) else None
+    if model_file is None and (folder / "model.hwgm").is_file():
+        model_file = folder / "model.hwgm"
+    return RtlDir(
+        folder, str(top), sources, None if cycles is None else int(cycles),
+        None if lanes is None else int(lanes), model_file, manifest,
+    )
