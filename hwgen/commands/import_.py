@@ -25,9 +25,11 @@ def register(sub) -> None:
                    help="binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
     p.add_argument("--stochastic", action="store_true",
                    help="fine-tuning: stochastic quantizer (the model file is deterministic)")
-    p.add_argument("--rnn-key", metavar="PREFIX", help="module owning weight_ih_l0 (default: found)")
+    p.add_argument("--rnn-key", metavar="PREFIX",
+                   help="module owning weight_ih_l0 (default: found)")
     p.add_argument("--head-key", metavar="PREFIX",
-                   help="nn.Linear head module, e.g. fc (default: the one 2-D weight with H columns)")
+                   help="nn.Linear head module, e.g. fc "
+                        "(default: the one 2-D weight with H columns)")
     p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
     add_model_args(p, dataset_required=False)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")

