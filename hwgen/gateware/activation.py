@@ -1,0 +1,73 @@
+"""Activation lookup: a model's sigmoid or tanh table in a ROM with a saturating index.
+
+The index is numerics.table_index: the pre-activation saturates to a signed ``index_width``-bit
+value and its sign bit is flipped. The ROM is an amaranth.lib.memory.Memory with synchronous read
+ports (block RAM), so ``y[i]`` is the table entry of ``z[i]`` one cycle later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Shape, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..spec import HwgenError
+from .arith import clamp
+
+__all__ = ["ActivationTable"]
+
+
+class ActivationTable(wiring.Component):
+    """A read-only activation table with ``ports`` independent lookups.
+
+    Parameters
+    ----------
+    table : integer entries, length 2**index_width (a Model's sigmoid_table or tanh_table).
+    index_width : the table's input width (Formats.sigmoid_in_width / tanh_in_width).
+    z_width : signed width of the pre-activation inputs.
+    ports : number of lookups per cycle.
+
+    Members
+    -------
+    z : In(signed(z_width)).array(ports); pre-activations (gate_frac fraction bits).
+    y : Out(shape).array(ports); the entries, one cycle after ``z`` (signed if any entry is < 0).
+    """
+
+    def __init__(self, table, index_width: int, z_width: int, ports: int = 1):
+        t = np.asarray(table, dtype=np.int64)
+        if isinstance(index_width, bool) or not isinstance(index_width, int) or index_width < 1:
+            raise HwgenError(f"Table index width must be a positive integer, not {index_width!r}")
+        if t.shape != (1 << index_width,):
+            raise HwgenError(
+                f"an activation table with {index_width} index bits has {1 << index_width} "
+                f"entries, not {t.shape}"
+            )
+        if isinstance(ports, bool) or not isinstance(ports, int) or ports < 1:
+            raise HwgenError(f"Port count must be a positive integer, not {ports!r}")
+        self._table = [int(v) for v in t]
+        self._index_width = index_width
+        self._shape = Shape.cast(range(min(self._table), max(self._table) + 1))
+        super().__init__(
+            {
+                "z": In(signed(z_width)).array(ports),
+                "y": Out(self._shape).array(ports),
+            }
+        )
+
+    @property
+    def value_shape(self) -> Shape:
+        return self._shape
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._index_width
+        half = 1 << (w - 1)
+        m.submodules.rom = rom = Memory(shape=self._shape, depth=1 << w, init=self._table)
+        for i, (z, y) in enumerate(zip(self.z, self.y, strict=True)):
+            port = rom.read_port()
+            sat = clamp(z, -half, half - 1)
+            m.d.comb += [port.addr.eq(Cat(sat[: w - 1], ~sat[w - 1])), y.eq(port.data)]
+            del i
+        return m

@@ -1,0 +1,34 @@
+"""Small combinational helpers shared by the gateware (rounding, saturation, table indices).
+
+Each mirrors one function of hwgen.numerics on Amaranth values; none of them builds registers.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux, Value
+
+__all__ = ["round_shift", "align", "clamp", "pipeline_width"]
+
+
+def round_shift(x: Value, s: int) -> Value:
+    """floor((x + 2**(s-1)) / 2**s): numerics.round_shift on a signed value."""
+    if s < 0:
+        raise ValueError(f"shift must be non-negative, not {s}")
+    if s == 0:
+        return x
+    return (x + Const(1 << (s - 1))) >> s
+
+
+def align(x: Value, k: int) -> Value:
+    """x * 2**k with numerics.align's rounding (left shift, or round_shift by -k)."""
+    return x << k if k >= 0 else round_shift(x, -k)
+
+
+def clamp(x: Value, lo: int, hi: int) -> Value:
+    """Saturate ``x`` into [lo, hi]."""
+    return Mux(x < lo, lo, Mux(x > hi, hi, x))
+
+
+def pipeline_width(bound: int) -> int:
+    """Two's-complement bits for every value in [-bound, bound] (numerics.signed_width)."""
+    return int(bound).bit_length() + 1

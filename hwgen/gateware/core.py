@@ -1,0 +1,425 @@
+"""The accelerator: sequencer, weight ROMs, MAC units, scalers, cell unit, head and streams.
+
+Data flow of one timestep (docs/architecture.md):
+
+1. ``i_stream`` delivers one input vector (or one token id, looked up in the embedding ROM) with a
+   start-of-sequence flag ``sos`` that clears h (and c) first.
+2. For each layer, unit-major: for unit j, for each gate row, ceil(I_l/P) cycles of input-matrix
+   words then ceil(H/P) cycles of recurrent words. Each cycle one P-code word per matrix ROM (words
+   stored in exactly this order, so ROM addresses are counters) meets P operands, goes through the
+   MAC unit of its encoding, is scaled by its matrix's constant scale and reaches the cell unit,
+   which writes the unit's new h into a scratch vector. After the layer drains, the scratch is
+   copied into the layer's h (the next layer's input).
+3. The head: O rows over the top layer's h; logits (+ bias) and a running argmax.
+4. The logits (and class) are loaded into the output register and offered on ``o_stream``; the
+   next input is accepted meanwhile, so a slow consumer only stalls the core at the next load.
+
+Every latency and wait comes from `schedule.schedule`; the gateware does not import the golden model.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..numerics import align, derive_widths, signed_width, term_shift
+from ..spec import CellKind, HwgenError, Model, TokenInput
+from .gru import GruCell
+from .lstm import LstmCell
+from .mac import MacUnit
+from .rnn import RnnCell
+from .rom import Rom, signed_words, weight_words
+from .scale import ConstScaler
+from .schedule import check_lanes, schedule
+
+__all__ = ["Accelerator", "input_layout", "output_layout"]
+
+_CELLS = {CellKind.RNN: RnnCell, CellKind.GRU: GruCell, CellKind.LSTM: LstmCell}
+
+
+def _uint_bits(n: int) -> int:
+    """Bits of an unsigned index 0 .. n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def input_layout(model: Model) -> data.StructLayout:
+    """i_stream payload: ``sos`` (bit 0) then ``x`` (I signed input-format codes, element k at
+    bits 1 + k*width) or ``token`` (unsigned id)."""
+    if isinstance(model.input, TokenInput):
+        return data.StructLayout({"sos": 1, "token": unsigned(_uint_bits(model.input.vocab))})
+    fmt = model.formats.input
+    return data.StructLayout(
+        {"sos": 1, "x": data.ArrayLayout(signed(fmt.width), model.input.features)}
+    )
+
+
+def output_layout(model: Model) -> data.StructLayout:
+    """o_stream payload: ``logits`` (O signed codes, output_frac fraction bits, logit k at bits
+    k*width) then, with argmax, ``argmax`` (unsigned class index, lowest index on ties)."""
+    w = derive_widths(model).logit_width
+    fields = {"logits": data.ArrayLayout(signed(w), model.outputs)}
+    if model.head.argmax:
+        fields["argmax"] = unsigned(_uint_bits(model.outputs))
+    return data.StructLayout(fields)
+
+
+def _switch(m: Module, index, values: dict, target) -> None:
+    """target = values[index] (combinational; 0 when no key matches)."""
+    with m.Switch(index):
+        for key, v in values.items():
+            with m.Case(key):
+                m.d.comb += target.eq(v)
+
+
+class Accelerator(wiring.Component):
+    """A recurrent-network accelerator for one `Model` with ``lanes`` weights per cycle.
+
+    Parameters
+    ----------
+    model : the frozen Model (its codes, scales, biases and tables become ROMs and constants).
+    lanes : P, weights consumed per cycle, 1 .. max(inputs, hidden).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(input_layout(model))); one timestep per transfer.
+    o_stream : Out(stream.Signature(output_layout(model))); one transfer per timestep.
+
+    Raises
+    ------
+    HwgenError : for a bad lane count or a model the hardware does not support.
+    """
+
+    def __init__(self, model: Model, lanes: int):
+        if not isinstance(model, Model):
+            raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+        self._lanes = check_lanes(model, lanes)
+        if model.outputs < 1:
+            raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
+        self._model = model
+        self._schedule = schedule(model, lanes)
+        self._widths = derive_widths(model)
+        super().__init__(
+            {
+                "i_stream": In(stream.Signature(input_layout(model))),
+                "o_stream": Out(stream.Signature(output_layout(model))),
+            }
+        )
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def schedule(self):
+        return self._schedule
+
+    # -- static structure shared by elaborate() and the manifest ------------------------------
+    def matrices(self) -> dict:
+        """Matrix id -> (name, QuantMatrix, acc_bound, in_frac, out_frac, row order).
+
+        Ids: layer l input matrix 2l, recurrent 2l+1, head 2L+1 (the id's bit 0 is the part)."""
+        m, w, f = self._model, self._widths, self._model.formats
+        G, H, L = m.cell.num_gates, m.hidden, m.num_layers
+        unit_major = [g * H + j for j in range(H) for g in range(G)]
+        out = {}
+        for i, layer in enumerate(m.layers):
+            in_frac = m.layer_input_format(i).frac
+            out[2 * i] = (f"layer{i}.wx", layer.wx, w.layers[i].acc_x_bound, in_frac,
+                          f.gate_frac, unit_major)
+            out[2 * i + 1] = (f"layer{i}.wh", layer.wh, w.layers[i].acc_h_bound, f.state.frac,
+                              f.gate_frac, unit_major)
+        out[2 * L + 1] = ("head.w", m.head.w, w.head_acc_bound, f.state.frac, f.output_frac,
+                          None)
+        return out
+
+    def bias_sequence(self) -> list[int]:
+        """Biases in the order the core consumes them (one bias ROM read by a counter)."""
+        m = self._model
+        G, H = m.cell.num_gates, m.hidden
+        seq = []
+        for layer in m.layers:
+            for j in range(H):
+                for g in range(G):
+                    seq.append(int(layer.bias[g * H + j]))
+                    if m.cell is CellKind.GRU and g == 2:
+                        seq.append(int(layer.bias_hn[j]))
+        seq += [int(b) for b in m.head.bias]
+        return seq
+
+    def acc_widths(self) -> dict:
+        """Encoding -> accumulator width of the MAC unit shared by the matrices of that encoding."""
+        out = {}
+        for _, q, bound, *_ in self.matrices().values():
+            out[q.encoding] = max(out.get(q.encoding, 2), signed_width(bound))
+        return out
+
+    def term_width(self, mid: int) -> int:
+        _, q, bound, in_frac, out_frac, _ = self.matrices()[mid]
+        k = term_shift(q.scale, in_frac, out_frac)
+        hi = max(abs(int(align(bound * q.scale.mantissa, k))),
+                 abs(int(align(-bound * q.scale.mantissa, k))))
+        return signed_width(hi)
+
+    def elaborate(self, platform):
+        m = Module()
+        model, P, sched = self._model, self._lanes, self._schedule
+        f = model.formats
+        G, H, L, O = model.cell.num_gates, model.hidden, model.num_layers, model.outputs
+        HEAD = 2 * L + 1
+        token = isinstance(model.input, TokenInput)
+        I0 = model.input.width
+        mats = self.matrices()
+        lm, ls = sched.mac_latency, sched.scale_latency
+
+        # -- state -----------------------------------------------------------------------------
+        iw, sw = f.input.width, f.state.width
+        xbuf = [Signal(signed(iw), name=f"x_{k}") for k in range(I0)]
+        h = [[Signal(signed(sw), name=f"h{i}_{j}") for j in range(H)] for i in range(L)]
+        hnew = [Signal(signed(sw), name=f"hnew_{j}") for j in range(H)]
+        lstm = model.cell is CellKind.LSTM
+        c = (
+            [[Signal(signed(f.cell.width), name=f"c{i}_{j}") for j in range(H)] for i in range(L)]
+            if lstm else []
+        )
+
+        def source(mid):
+            if mid == HEAD:
+                return h[L - 1]
+            layer, part = mid >> 1, mid & 1
+            if part:
+                return h[layer]
+            return xbuf if layer == 0 else h[layer - 1]
+
+        def chunks(mid):
+            return -(-mats[mid][1].shape[1] // P)
+
+        # -- sequencer -------------------------------------------------------------------------
+        lyr = Signal(range(L + 1), name="seq_layer")
+        unit = Signal(range(max(H, O, 2)), name="seq_unit")
+        gate = Signal(range(max(G, 2)), name="seq_gate")
+        part = Signal(name="seq_part")
+        chunk = Signal(range(max(max(chunks(i) for i in mats), 2)), name="seq_chunk")
+        wait = Signal(range(max(sched.layer_drain, sched.head_drain) + 1), name="seq_wait")
+        mid = Signal(range(HEAD + 1), name="seq_mid")
+        m.d.comb += mid.eq(part | (lyr << 1))
+        issue, accept = Signal(), Signal()
+        n_chunks = Signal.like(chunk)
+        _switch(m, mid, {i: chunks(i) - 1 for i in mats}, n_chunks)
+        last_chunk = chunk == n_chunks
+
+        out_valid = Signal()
+        logits = [Signal(signed(self._widths.logit_width), name=f"logit_{o}") for o in range(O)]
+        best = Signal(signed(self._widths.logit_width))
+        best_cls = Signal(range(max(O, 2)))
+        payload = self.o_stream.payload
+        with m.If(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += out_valid.eq(0)
+        m.d.comb += self.o_stream.valid.eq(out_valid)
+
+        if token:
+            m.submodules.embedding = emb = Rom(
+                signed_words(model.embedding, iw, per_word=I0), iw * I0
+            )
+            m.d.comb += emb.addr.eq(self.i_stream.payload.token)
+
+        with m.FSM(name="seq"):
+            with m.State("IDLE"):
+                m.d.comb += self.i_stream.ready.eq(1)
+                with m.If(self.i_stream.valid):
+                    m.d.comb += accept.eq(1)
+                    m.d.sync += [lyr.eq(0), unit.eq(0), gate.eq(0), part.eq(0), chunk.eq(0)]
+                    if not token:
+                        m.d.sync += [x.eq(self.i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
+                    with m.If(self.i_stream.payload.sos):
+                        m.d.sync += [s.eq(0) for row in h + c for s in row]
+                    m.next = "LOAD" if token else "RUN"
+            if token:
+                with m.State("LOAD"):
+                    m.d.sync += [x.eq(emb.data[k * iw : (k + 1) * iw].as_signed())
+                                 for k, x in enumerate(xbuf)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += issue.eq(1)
+                with m.If(last_chunk):
+                    m.d.sync += chunk.eq(0)
+                    with m.If(lyr == L):
+                        with m.If(unit == O - 1):
+                            m.d.sync += [unit.eq(0), wait.eq(sched.head_drain - 2)]
+                            m.next = "WAIT"
+                        with m.Else():
+                            m.d.sync += unit.eq(unit + 1)
+                    with m.Elif(part == 0):
+                        m.d.sync += part.eq(1)
+                    with m.Else():
+                        m.d.sync += part.eq(0)
+                        with m.If(gate == G - 1):
+                            m.d.sync += gate.eq(0)
+                            with m.If(unit == H - 1):
+                                m.d.sync += [unit.eq(0), wait.eq(sched.layer_drain - 1)]
+                                m.next = "WAIT"
+                            with m.Else():
+                                m.d.sync += unit.eq(unit + 1)
+                        with m.Else():
+                            m.d.sync += gate.eq(gate + 1)
+                with m.Else():
+                    m.d.sync += chunk.eq(chunk + 1)
+            with m.State("WAIT"):
+                with m.If(wait == 0):
+                    with m.If(lyr == L):
+                        m.next = "OUT"
+                    with m.Else():
+                        with m.Switch(lyr):
+                            for i in range(L):
+                                with m.Case(i):
+                                    m.d.sync += [a.eq(b) for a, b in zip(h[i], hnew, strict=True)]
+                        m.d.sync += lyr.eq(lyr + 1)
+                        with m.If(lyr == L - 1):
+                            m.d.sync += part.eq(1)
+                        m.next = "RUN"
+                with m.Else():
+                    m.d.sync += wait.eq(wait - 1)
+            with m.State("OUT"):
+                with m.If(~out_valid | self.o_stream.ready):
+                    m.d.sync += [payload.logits[o].eq(v) for o, v in enumerate(logits)]
+                    if model.head.argmax:
+                        m.d.sync += payload.argmax.eq(best_cls)
+                    m.d.sync += out_valid.eq(1)
+                    m.next = "IDLE"
+
+        # -- weight ROMs (one per matrix, words in consumption order) ---------------------------
+        rom_data = {}
+        for i, (name, q, _, _, _, order) in mats.items():
+            words = weight_words(q, P, order)
+            rom = Rom(words, P * q.encoding.bits)
+            m.submodules[f"rom_{name.replace('.', '_')}"] = rom
+            cnt = Signal(range(len(words) + 1), name=f"addr_{name.replace('.', '_')}")
+            with m.If(accept):
+                m.d.sync += cnt.eq(0)
+            with m.Elif(issue & (mid == i)):
+                m.d.sync += cnt.eq(cnt + 1)
+            m.d.comb += rom.addr.eq(cnt)
+            rom_data[i] = rom.data
+
+        # -- operands (stage 1, aligned with the ROM data) --------------------------------------
+        ow = max(iw, sw)
+        ops = [Signal(signed(ow), name=f"op_{k}") for k in range(P)]
+        v1, first1, mid1 = Signal(), Signal(), Signal.like(mid)
+        m.d.sync += [v1.eq(issue), first1.eq(chunk == 0), mid1.eq(mid)]
+        with m.Switch(mid):
+            for i in mats:
+                src = source(i)
+                with m.Case(i):
+                    with m.Switch(chunk):
+                        for ci in range(chunks(i)):
+                            with m.Case(ci):
+                                for k in range(P):
+                                    e = ci * P + k
+                                    m.d.sync += ops[k].eq(src[e] if e < len(src) else 0)
+
+        # -- MAC units, one per encoding --------------------------------------------------------
+        acc_of = {}
+        for gi, (enc, accw) in enumerate(self.acc_widths().items()):
+            ids = [i for i in mats if mats[i][1].encoding == enc]
+            mac = MacUnit(enc, P, ow, accw)
+            m.submodules[f"mac{gi}"] = mac
+            sel = Signal()
+            _switch(m, mid1, {i: 1 for i in ids}, sel)
+            m.d.comb += [mac.valid.eq(v1 & sel), mac.first.eq(first1)]
+            _switch(m, mid1, {i: rom_data[i] for i in ids}, mac.codes)
+            m.d.comb += [mac.operands[k].eq(ops[k]) for k in range(P)]
+            for i in ids:
+                acc_of[i] = mac.acc
+
+        # -- constant scalers, one per matrix ---------------------------------------------------
+        tw = max(self.term_width(i) for i in mats)
+        terms = {}
+        for i, (name, q, _, in_frac, out_frac, _) in mats.items():
+            sc = ConstScaler(q.scale.mantissa, term_shift(q.scale, in_frac, out_frac),
+                             acc_of[i].shape().width, self.term_width(i), ls)
+            m.submodules[f"scale_{name.replace('.', '_')}"] = sc
+            m.d.comb += sc.acc.eq(acc_of[i])
+            terms[i] = sc.term
+
+        # -- row tags: issue -> event, lm + ls cycles later -------------------------------------
+        tag = data.StructLayout(
+            {"valid": 1, "mid": mid.shape(), "gate": gate.shape(), "unit": unit.shape()}
+        )
+        t_in = Signal(tag)
+        m.d.comb += [t_in.valid.eq(issue & last_chunk), t_in.mid.eq(mid),
+                     t_in.gate.eq(gate), t_in.unit.eq(unit)]
+        ev = t_in
+        for d in range(lm + ls):
+            nxt = Signal(tag, name=f"tag_d{d}")
+            m.d.sync += nxt.eq(ev)
+            ev = nxt
+
+        term = Signal(signed(tw))
+        _switch(m, ev.mid, terms, term)
+        is_head = ev.mid == HEAD
+        is_x = ~is_head & ~ev.mid[0]
+        is_h = ~is_head & ev.mid[0]
+        consume = is_x | is_head
+        if model.cell is CellKind.GRU:
+            consume = consume | (is_h & (ev.gate == 2))
+        consume = ev.valid & consume
+
+        biases = self.bias_sequence()
+        bw = max(2, max(signed_width(abs(b)) for b in biases))
+        m.submodules.bias_rom = brom = Rom(signed_words(biases + [0], bw), bw)
+        bcnt = Signal(range(len(biases) + 1))
+        baddr = Signal.like(bcnt)
+        m.d.comb += baddr.eq(bcnt + consume)
+        m.d.sync += bcnt.eq(baddr)
+        with m.If(accept):
+            m.d.sync += bcnt.eq(0)
+        m.d.comb += brom.addr.eq(baddr)
+        bias = brom.data.as_signed()
+
+        # -- cell unit --------------------------------------------------------------------------
+        cell = _CELLS[model.cell](model, tw, bw)
+        m.submodules.cell = cell
+        m.d.comb += [
+            cell.valid.eq(ev.valid & ~is_head), cell.part.eq(ev.mid[0]), cell.gate.eq(ev.gate),
+            cell.unit.eq(ev.unit), cell.layer.eq(ev.mid >> 1), cell.term.eq(term),
+            cell.bias.eq(bias),
+        ]
+        with m.Switch(cell.rd_layer):
+            for i in range(L):
+                with m.Case(i):
+                    _switch(m, cell.rd_unit, dict(enumerate(h[i])), cell.rd_h)
+                    if lstm:
+                        _switch(m, cell.rd_unit, dict(enumerate(c[i])), cell.rd_c)
+        with m.If(cell.h_we):
+            with m.Switch(cell.h_unit):
+                for j in range(H):
+                    with m.Case(j):
+                        m.d.sync += hnew[j].eq(cell.h_data)
+        if lstm:
+            with m.If(cell.c_we):
+                with m.Switch(cell.c_layer):
+                    for i in range(L):
+                        with m.Case(i):
+                            with m.Switch(cell.c_unit):
+                                for j in range(H):
+                                    with m.Case(j):
+                                        m.d.sync += c[i][j].eq(cell.c_data)
+
+        # -- head: logits and running argmax ----------------------------------------------------
+        hv = ev.valid & is_head
+        lv = Signal.like(best)
+        m.d.comb += lv.eq(term + bias)
+        with m.If(hv):
+            with m.Switch(ev.unit):
+                for o in range(O):
+                    with m.Case(o):
+                        m.d.sync += logits[o].eq(lv)
+        hv1, ho1, hval1 = Signal(), Signal.like(best_cls), Signal.like(best)
+        m.d.sync += [hv1.eq(hv), ho1.eq(ev.unit), hval1.eq(lv)]
+        with m.If(hv1 & ((ho1 == 0) | (hval1 > best))):
+            m.d.sync += [best.eq(hval1), best_cls.eq(ho1)]
+        return m

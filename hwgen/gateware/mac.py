@@ -1,0 +1,139 @@
+"""P-lane multiply-accumulate unit for one weight encoding (DATAPATH.md).
+
+Lanes by encoding:
+
+- ternary-like (binary, ternary, 2-bit pow2): add, subtract or skip. A negative term is the one's
+  complement ``~x`` plus a carry bit; each adder-tree node adds one pending carry as its carry-in,
+  the last one enters the accumulator. No multiplier.
+- exponential: sign and a barrel shift ``x << (e - 1)`` (e = 0 is a zero weight), negated the same
+  way. No multiplier.
+- int-N and multi-bit pow2: a real (registered) multiplier, the baseline.
+
+Products are registered, then every level of a binary adder tree, then the accumulator.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec import EncodingKind, HwgenError, WeightEncoding
+from .schedule import tree_depth
+
+__all__ = ["MacUnit"]
+
+
+def _positive(what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HwgenError(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+class MacUnit(wiring.Component):
+    """Dot-product accumulator: each valid cycle, ``acc (+)= sum_k level(code_k) * operands[k]``.
+
+    Parameters
+    ----------
+    encoding : WeightEncoding of every code word.
+    lanes : codes (and operands) per cycle, P.
+    operand_width : signed width of every operand.
+    acc_width : accumulator width; the exact dot product must fit (it wraps modulo 2**acc_width,
+        so intermediate sums may not, and the result is still exact).
+
+    Members
+    -------
+    valid, first : In(1). A cycle with ``valid`` adds one word; ``first`` starts a new sum.
+    codes : In(lanes * encoding.bits), packed by spec.pack_codes (code k at bits k*bits).
+    operands : In(ArrayLayout(signed(operand_width), lanes)); an unused lane must be zero.
+    acc : Out(signed(acc_width)); reflects a word ``latency`` cycles after it was presented.
+    """
+
+    def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int):
+        if not isinstance(encoding, WeightEncoding):
+            raise HwgenError(f"Encoding must be a WeightEncoding, not {encoding!r}")
+        self._encoding = encoding
+        self._lanes = _positive("Lane count", lanes)
+        self._operand_width = _positive("Operand width", operand_width)
+        self._acc_width = _positive("Accumulator width", acc_width)
+        super().__init__(
+            {
+                "valid": In(1),
+                "first": In(1),
+                "codes": In(lanes * encoding.bits),
+                "operands": In(data.ArrayLayout(signed(operand_width), lanes)),
+                "acc": Out(signed(acc_width)),
+            }
+        )
+
+    @property
+    def encoding(self) -> WeightEncoding:
+        return self._encoding
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a word on the inputs to ``acc`` including it."""
+        return 2 + tree_depth(self._lanes)
+
+    def _lane(self, m: Module, k: int):
+        enc, b, ow = self._encoding, self._encoding.bits, self._operand_width
+        code = self.codes[k * b : (k + 1) * b]
+        x = self.operands[k]
+        if enc.kind is EncodingKind.EXP:
+            field = b - 1
+            e, neg = code[:field], code[field]
+            nz = e != 0
+            mag = (x << (e - 1)[:field])[: ow + enc.exponents - 1].as_signed()
+            val = Signal(signed(ow + enc.exponents - 1), name=f"prod{k}")
+            carry = Signal(name=f"carry{k}")
+            m.d.sync += [val.eq(Mux(nz, Mux(neg, ~mag, mag), 0)), carry.eq(nz & neg)]
+            return val, carry
+        if enc.is_ternary_like:
+            if enc.kind is EncodingKind.BINARY:
+                nz, neg = Const(1), ~code[0]
+            else:  # ternary or 2-bit pow2: two's complement 01 = +1, 11 = -1, 00 = 0
+                nz, neg = code[0], code[b - 1]
+            val = Signal(signed(ow), name=f"prod{k}")
+            carry = Signal(name=f"carry{k}")
+            m.d.sync += [val.eq(Mux(nz, Mux(neg, ~x, x), 0)), carry.eq(nz & neg)]
+            return val, carry
+        val = Signal(signed(ow + b), name=f"prod{k}")
+        m.d.sync += val.eq(x * code.as_signed())
+        return val, Const(0, 1)
+
+    def elaborate(self, platform):
+        m = Module()
+        nodes = [self._lane(m, k) for k in range(self._lanes)]
+        level = 0
+        while len(nodes) > 1:
+            nxt = []
+            for i in range(0, len(nodes) - 1, 2):
+                (vl, cl), (vr, cr) = nodes[i], nodes[i + 1]
+                w = max(vl.shape().width, vr.shape().width) + 1
+                v = Signal(signed(w), name=f"t{level}_{i // 2}_v")
+                c = Signal(name=f"t{level}_{i // 2}_c")
+                m.d.sync += [v.eq(vl + vr + cl), c.eq(cr)]
+                nxt.append((v, c))
+            if len(nodes) % 2:
+                vl, cl = nodes[-1]
+                v = Signal(vl.shape(), name=f"t{level}_pass_v")
+                c = Signal(name=f"t{level}_pass_c")
+                m.d.sync += [v.eq(vl), c.eq(cl)]
+                nxt.append((v, c))
+            nodes = nxt
+            level += 1
+        root_v, root_c = nodes[0]
+
+        # valid / first travel alongside: one cycle for products, one per tree level.
+        valid, first = self.valid, self.first
+        for i in range(1 + tree_depth(self._lanes)):
+            v, f = Signal(name=f"valid_d{i}"), Signal(name=f"first_d{i}")
+            m.d.sync += [v.eq(valid), f.eq(first)]
+            valid, first = v, f
+        with m.If(valid):
+            m.d.sync += self.acc.eq(Mux(first, 0, self.acc) + root_v + root_c)
+        return m

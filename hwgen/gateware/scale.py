@@ -1,0 +1,72 @@
+"""Constant scaling of a dot product: ``align(acc * mantissa, shift)`` (numerics.scaled_term).
+
+The mantissa is a constant: the product is an explicit sum of shifted copies of ``acc`` (one per
+set bit), added by a registered binary tree; then one registered stage aligns (shift left, or
+round half up while shifting right). Extra registers pad the latency to the one asked for.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec import HwgenError
+from .arith import align
+from .schedule import shift_add_depth
+
+__all__ = ["ConstScaler"]
+
+
+class ConstScaler(wiring.Component):
+    """``term = align(acc * mantissa, shift)``, pipelined, no multiplier.
+
+    Parameters
+    ----------
+    mantissa : positive constant (a Scale's odd mantissa).
+    shift : numerics.term_shift of the matrix (left for >= 0, rounding right for < 0).
+    in_width : signed width of ``acc``.
+    out_width : signed width of ``term`` (from the bound of the exact result: no overflow).
+    latency : cycles from ``acc`` to ``term``; at least 1 + the adder-tree depth.
+
+    Members
+    -------
+    acc : In(signed(in_width)).
+    term : Out(signed(out_width)).
+    """
+
+    def __init__(self, mantissa: int, shift: int, in_width: int, out_width: int, latency: int):
+        if isinstance(mantissa, bool) or not isinstance(mantissa, int) or mantissa < 1:
+            raise HwgenError(f"Scale mantissa must be a positive integer, not {mantissa!r}")
+        if not isinstance(shift, int):
+            raise HwgenError(f"Scale shift must be an integer, not {shift!r}")
+        need = 1 + shift_add_depth(mantissa)
+        if not isinstance(latency, int) or latency < need:
+            raise HwgenError(f"Scaler latency must be at least {need}, not {latency!r}")
+        self._mantissa, self._shift, self._latency = mantissa, shift, latency
+        super().__init__({"acc": In(signed(in_width)), "term": Out(signed(out_width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = [b for b in range(self._mantissa.bit_length()) if (self._mantissa >> b) & 1]
+        terms = [self.acc << b for b in bits]
+        level = 0
+        while len(terms) > 1:
+            nxt = []
+            for i in range(0, len(terms) - 1, 2):
+                expr = terms[i] + terms[i + 1]
+                s = Signal(expr.shape(), name=f"sa{level}_{i // 2}")
+                m.d.sync += s.eq(expr)
+                nxt.append(s)
+            if len(terms) % 2:
+                s = Signal(terms[-1].shape(), name=f"sa{level}_pass")
+                m.d.sync += s.eq(terms[-1])
+                nxt.append(s)
+            terms, level = nxt, level + 1
+        value = terms[0]
+        for i in range(self._latency - 1 - level):
+            s = Signal(value.shape(), name=f"pad{i}")
+            m.d.sync += s.eq(value)
+            value = s
+        m.d.sync += self.term.eq(align(value, self._shift))
+        return m

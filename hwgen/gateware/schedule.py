@@ -1,0 +1,161 @@
+"""The accelerator's timing contract: a pure function of the model and the lane count.
+
+The gateware takes every latency and wait from this module, and the simulation tests measure the
+cycles it predicts, so the manifest's figure is exact (docs/architecture.md, docs/cycles.md).
+
+One timestep, with both streams never stalling:
+
+1. one cycle accepting the input transfer (+1 cycle reading the embedding ROM for token models);
+2. for every layer l: ``G*H*(ceil(I_l/P) + ceil(H/P))`` issue cycles (unit-major: for each unit,
+   each gate row: the input-matrix chunks, then the recurrent-matrix chunks), then a drain of
+   ``mac_latency + scale_latency + cell_latency`` cycles until the last new state is written;
+3. the head: ``O*ceil(H/P)`` issue cycles, then ``mac_latency + scale_latency + head_latency``
+   cycles, the last of which loads the output register.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..spec import CellKind, HwgenError, Model, TokenInput
+
+__all__ = [
+    "check_lanes",
+    "max_lanes",
+    "tree_depth",
+    "shift_add_depth",
+    "Schedule",
+    "schedule",
+    "cycles_per_timestep",
+    "CELL_LATENCY",
+    "HEAD_LATENCY",
+]
+
+#: Cycles from a row's recurrent term entering the cell unit to its new state being readable.
+CELL_LATENCY = {CellKind.RNN: 3, CellKind.GRU: 7, CellKind.LSTM: 7}
+#: Cycles from a head row's term to its logit and running argmax being readable.
+HEAD_LATENCY = 2
+
+
+def max_lanes(model: Model) -> int:
+    """The most lanes any dot product can use: the widest matrix row (max of inputs, hidden)."""
+    return max(model.input.width, model.hidden)
+
+
+def check_lanes(model: Model, lanes) -> int:
+    """Validate a lane count for ``model``; returns it as an int or raises `HwgenError`."""
+    if isinstance(lanes, bool) or not isinstance(lanes, int):
+        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
+    if lanes < 1:
+        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
+    most = max_lanes(model)
+    if lanes > most:
+        raise HwgenError(
+            f"Lane count {lanes} exceeds the widest matrix row of this model ({most} weights); "
+            f"use at most {most} lanes"
+        )
+    return lanes
+
+
+def tree_depth(lanes: int) -> int:
+    """Registered adder-tree levels for ``lanes`` products (0 for one lane)."""
+    return max(0, math.ceil(math.log2(lanes))) if lanes > 1 else 0
+
+
+def shift_add_depth(mantissa: int) -> int:
+    """Registered adder levels of the constant multiplier by ``mantissa`` (one term per set bit)."""
+    n = bin(mantissa).count("1")
+    return tree_depth(n)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every timing figure of one accelerator (see the module docstring)."""
+
+    lanes: int
+    accept_cycles: int  # input transfer (+ embedding read)
+    mac_latency: int  # issue -> accumulator readable
+    scale_latency: int  # accumulator -> scaled term readable
+    cell_latency: int  # term -> new state readable
+    head_latency: int  # term -> logit / argmax readable
+    layer_issue: tuple[int, ...]  # issue cycles per layer
+    head_issue: int
+    macs: int  # weights per timestep (multiply-accumulates)
+
+    @property
+    def layer_drain(self) -> int:
+        return self.mac_latency + self.scale_latency + self.cell_latency
+
+    @property
+    def head_drain(self) -> int:
+        return self.mac_latency + self.scale_latency + self.head_latency
+
+    @property
+    def issue_cycles(self) -> int:
+        return sum(self.layer_issue) + self.head_issue
+
+    @property
+    def overhead(self) -> int:
+        return self.accept_cycles + len(self.layer_issue) * self.layer_drain + self.head_drain
+
+    @property
+    def cycles_per_timestep(self) -> int:
+        return self.issue_cycles + self.overhead
+
+    @property
+    def ideal_cycles(self) -> int:
+        """ceil(MACs / P): every lane busy every cycle, no overhead."""
+        return -(-self.macs // self.lanes)
+
+    def to_json(self) -> dict:
+        return {
+            "lanes": self.lanes,
+            "cycles_per_timestep": self.cycles_per_timestep,
+            "ideal_cycles": self.ideal_cycles,
+            "macs_per_timestep": self.macs,
+            "issue_cycles": self.issue_cycles,
+            "overhead_cycles": self.overhead,
+            "accept_cycles": self.accept_cycles,
+            "layer_issue_cycles": list(self.layer_issue),
+            "layer_drain_cycles": self.layer_drain,
+            "head_issue_cycles": self.head_issue,
+            "head_drain_cycles": self.head_drain,
+            "mac_latency": self.mac_latency,
+            "scale_latency": self.scale_latency,
+            "cell_latency": self.cell_latency,
+            "head_latency": self.head_latency,
+        }
+
+
+def schedule(model: Model, lanes: int) -> Schedule:
+    """The timing of ``model`` on ``lanes`` lanes (validated)."""
+    lanes = check_lanes(model, lanes)
+    G, H = model.cell.num_gates, model.hidden
+
+    def chunks(n: int) -> int:
+        return -(-n // lanes)
+
+    layer_issue, macs = [], 0
+    for i in range(model.num_layers):
+        width = model.layer_input_width(i)
+        layer_issue.append(G * H * (chunks(width) + chunks(H)))
+        macs += G * H * (width + H)
+    macs += model.outputs * H
+    scale_depth = max(shift_add_depth(m.scale.mantissa) for _, m in model.matrices())
+    return Schedule(
+        lanes=lanes,
+        accept_cycles=2 if isinstance(model.input, TokenInput) else 1,
+        mac_latency=3 + tree_depth(lanes),
+        scale_latency=1 + scale_depth,
+        cell_latency=CELL_LATENCY[model.cell],
+        head_latency=HEAD_LATENCY,
+        layer_issue=tuple(layer_issue),
+        head_issue=model.outputs * chunks(H),
+        macs=macs,
+    )
+
+
+def cycles_per_timestep(model: Model, lanes: int) -> int:
+    """Clock cycles from one accepted input transfer to the next when neither stream stalls."""
+    return schedule(model, lanes).cycles_per_timestep
