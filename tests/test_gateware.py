@@ -1,0 +1,149 @@
+"""The accelerator in amaranth.sim, exact against the golden model (np.testing.assert_array_equal).
+
+A covering list of configurations (every cell type, every encoding, lane counts 1 / a divisor /
+a non-divisor / all, one and two layers, vector and token inputs, random stalls on both streams),
+each run as two sequences with a start-of-sequence restart between them. Runs without stalls
+also check that inputs are accepted exactly `schedule.cycles_per_timestep` cycles apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwgen.freeze import freeze, random_float_params
+from hwgen.gateware.core import Accelerator
+from hwgen.gateware.schedule import cycles_per_timestep
+from hwgen.gateware.simulate import simulate
+from hwgen.golden import GoldenModel
+from hwgen.quant import QuantConfig
+from hwgen.spec import CellKind, EncodingKind, Formats
+
+INPUTS, HIDDEN, OUTPUTS, VOCAB = 4, 6, 3, 7
+
+
+def _quant(name: str) -> QuantConfig:
+    if name == "pow2x3":  # 1 integer + 2 fraction bits: a real multiplier
+        return QuantConfig(EncodingKind.POW2, int_bits=1, frac_bits=2)
+    return QuantConfig.parse(name)
+
+
+def build(cell, quant, *, layers=1, tokens=False, argmax=True, head=None, seed=0, bits=8):
+    cell = CellKind(cell)
+    params = random_float_params(
+        cell, INPUTS, HIDDEN, OUTPUTS, layers=layers, tokens=VOCAB if tokens else None, seed=seed
+    )
+    return freeze(
+        params,
+        _quant(quant),
+        Formats.standard(bits, lstm=cell is CellKind.LSTM),
+        head_quant=None if head is None else _quant(head),
+        argmax=argmax,
+    )
+
+
+def sequences(model, lengths, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in lengths:
+        if model.embedding is not None:
+            out.append(rng.integers(0, model.input.vocab, (t,)))
+        else:
+            fmt = model.formats.input
+            out.append(rng.integers(fmt.min_code, fmt.max_code + 1, (t, model.input.features)))
+    return out
+
+
+def check_against_golden(model, lanes, *, seed=0, in_stall=0.0, out_stall=0.0, lengths=(4, 3)):
+    seqs = sequences(model, lengths, seed)
+    golden = GoldenModel(model)
+    want = [golden.run(s[None]) for s in seqs]
+    x = np.concatenate(seqs)
+    sos = np.concatenate([np.arange(len(s)) == 0 for s in seqs])
+    accel = Accelerator(model, lanes)
+    got = simulate(accel, x, sos, seed=seed, in_stall=in_stall, out_stall=out_stall)
+    want_logits = np.concatenate([w.logits[0] for w in want])
+    for t in range(len(x)):
+        np.testing.assert_array_equal(
+            got.logits[t], want_logits[t], err_msg=f"timestep {t}: logits differ"
+        )
+    if model.head.argmax:
+        np.testing.assert_array_equal(got.classes, np.concatenate([w.classes[0] for w in want]))
+    else:
+        assert got.classes is None
+    return accel, got
+
+
+# (cell, quant, layers, lanes, tokens, stalls); lanes: 1, divisor of 6, non-divisor, all (6).
+CONFIGS = [
+    ("rnn", "ternary", 1, 1, False, False),
+    ("rnn", "binary", 2, 6, False, True),
+    ("rnn", "exp", 1, 4, True, False),
+    ("rnn", "int8", 1, 3, False, False),
+    ("rnn", "pow2", 2, 5, True, True),
+    ("gru", "ternary", 2, 3, False, False),
+    ("gru", "ternary", 1, 6, True, True),
+    ("gru", "binary", 1, 1, True, False),
+    ("gru", "pow2", 1, 6, False, False),
+    ("gru", "exp", 2, 5, False, True),
+    ("gru", "int8", 1, 2, True, False),
+    ("lstm", "ternary", 1, 4, False, True),
+    ("lstm", "ternary", 2, 6, False, False),
+    ("lstm", "binary", 2, 2, False, False),
+    ("lstm", "pow2", 1, 1, True, False),
+    ("lstm", "exp", 1, 6, False, True),
+    ("lstm", "int8", 2, 5, True, False),
+]
+
+
+@pytest.mark.parametrize(
+    "cell,quant,layers,lanes,tokens,stalls",
+    CONFIGS,
+    ids=[
+        f"{c}-{q}-L{n}-P{p}-{'tok' if t else 'vec'}{'-stall' if s else ''}"
+        for c, q, n, p, t, s in CONFIGS
+    ],
+)
+def test_exact_against_golden(cell, quant, layers, lanes, tokens, stalls):
+    model = build(cell, quant, layers=layers, tokens=tokens, seed=lanes)
+    stall = dict(in_stall=0.4, out_stall=0.6) if stalls else {}
+    _, got = check_against_golden(model, lanes, seed=layers + lanes, **stall)
+    if not stalls:
+        gaps = np.diff(got.accepted)
+        assert np.all(gaps == cycles_per_timestep(model, lanes)), gaps
+
+
+@pytest.mark.parametrize(
+    "cell,quant,head,lanes",
+    [
+        ("gru", "ternary", "int8", 3),  # two MAC units: ternary layers, int8 head
+        ("lstm", "exp3", "ternary", 4),  # 3 exponents (2-bit field)
+        ("rnn", "pow2x3", "binary", 5),  # multi-bit pow2 (multiplier) with a binary head
+    ],
+)
+def test_mixed_encodings(cell, quant, head, lanes):
+    model = build(cell, quant, head=head, layers=2)
+    check_against_golden(model, lanes, seed=7)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_no_argmax_and_narrow_formats(cell):
+    model = build(cell, "ternary", argmax=False, bits=5, seed=3)
+    check_against_golden(model, 2, seed=3)
+
+
+def test_heavy_backpressure_loses_nothing():
+    model = build("gru", "ternary", layers=2)
+    check_against_golden(model, 6, seed=11, in_stall=0.8, out_stall=0.9, lengths=(3, 2, 4))
+
+
+def test_restart_every_step():
+    model = build("lstm", "int8", seed=5)
+    check_against_golden(model, 3, seed=5, lengths=(1, 1, 2, 1))
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 6])
+def test_cycles_per_timestep_measured(lanes):
+    model = build("gru", "ternary", layers=2, tokens=True)
+    _, got = check_against_golden(model, lanes, lengths=(3,))
+    assert np.all(np.diff(got.accepted) == cycles_per_timestep(model, lanes))
