@@ -1,0 +1,144 @@
+"""Import of PyTorch nn.RNN / nn.GRU / nn.LSTM state dicts: the golden model follows torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwgen.cli import main
+from hwgen.floatref import float_forward
+from hwgen.golden import GoldenModel, quantize_inputs
+from hwgen.modelfile import load_model
+from hwgen.spec import CellKind, EncodingKind, HwgenError
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.train
+
+from torch import nn  # noqa: E402
+
+from hwgen.train.datasets import load_dataset  # noqa: E402
+from hwgen.train.importer import load_state_dict, params_from_state_dict  # noqa: E402
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class Net(nn.Module):
+    def __init__(self, cell, inputs=8, hidden=32, outputs=10, layers=1, vocab=None):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, inputs) if vocab else None
+        self.rnn = CELLS[cell](inputs, hidden, num_layers=layers, batch_first=True)
+        self.fc = nn.Linear(hidden, outputs)
+
+    def forward(self, x):
+        if self.emb is not None:
+            x = self.emb(x)
+        y, _ = self.rnn(x)
+        return self.fc(y)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    torch.set_num_threads(1)
+    return load_dataset("digits")
+
+
+def _trained(cell, digits, layers=1, epochs=6):
+    torch.manual_seed(0)
+    net = Net(cell, layers=layers)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    X, y = torch.from_numpy(digits.train.X), torch.from_numpy(digits.train.y)
+    for _ in range(epochs):
+        for s in range(0, len(y), 64):
+            loss = nn.functional.cross_entropy(net(X[s : s + 64])[:, -1], y[s : s + 64])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+@pytest.mark.parametrize("cell, layers", [("gru", 1), ("lstm", 1), ("rnn", 2)])
+def test_golden_follows_torch_at_high_precision(cell, layers, digits, tmp_path, capsys):
+    net = _trained(cell, digits, layers)
+    sd = tmp_path / "net.pt"
+    torch.save(net.state_dict(), sd)
+    out = tmp_path / "net.hwgm"
+    assert main(["import", str(sd), "--cell", cell, "--quant", "int16", "--bits", "14",
+                 "--head-key", "fc", "--dataset", "digits", "-o", str(out)]) == 0
+    assert "golden (integer) accuracy" in capsys.readouterr().out
+    model = load_model(out)
+    assert model.cell is CellKind(cell) and model.num_layers == layers
+    assert model.layers[0].wx.encoding.kind is EncodingKind.INT
+    X = digits.test.X  # pixel / 16: exact in the s8.5 input format
+    with torch.no_grad():
+        ref = net(torch.from_numpy(X)).double().numpy()
+    codes, saturated = quantize_inputs(model, X)
+    assert saturated == 0
+    gold = GoldenModel(model).run(codes).logits * 2.0**-model.formats.output_frac
+    flt = float_forward(model, X)
+    scale = np.abs(ref).max()
+    gap_golden = np.abs(gold - ref).max() / scale
+    gap_float = np.abs(flt - ref).max() / scale
+    print(f"{cell}: max |golden - torch| / max |torch| = {gap_golden:.2e}, "
+          f"float forward {gap_float:.2e}")
+    # Measured (digits test, 359 x 8 steps, torch 2.13): golden 3.7e-4 (gru), 5.0e-4 (lstm),
+    # 3.6e-4 (rnn, 2 layers) of the logits' range; the float forward (int16 weights, biases
+    # rounded to 12 fraction bits, float activations) 1.4e-4 .. 2.9e-4.
+    assert gap_float < 1e-3
+    assert gap_golden < 2e-3
+    agree = np.mean(gold[:, -1].argmax(-1) == ref[:, -1].argmax(-1))
+    assert agree >= 0.99
+
+
+def test_token_model_import(tmp_path):
+    torch.manual_seed(1)
+    net = Net("lstm", inputs=6, hidden=16, outputs=5, vocab=5)
+    with torch.no_grad():  # embedding on the s8.5 grid, so only the recurrence is compared
+        net.emb.weight.copy_(torch.round(net.emb.weight * 32) / 32)
+    sd = tmp_path / "tok.pt"
+    torch.save({"state_dict": net.state_dict()}, sd)
+    out = tmp_path / "tok.hwgm"
+    assert main(["import", str(sd), "--cell", "lstm", "--quant", "int16", "--bits", "14",
+                 "-o", str(out)]) == 0
+    model = load_model(out)
+    assert model.input.vocab == 5 and model.input.dim == 6
+    x = np.random.default_rng(0).integers(0, 5, (4, 30))
+    with torch.no_grad():
+        ref = net.eval()(torch.from_numpy(x)).double().numpy()
+    gold = GoldenModel(model).run(x).logits * 2.0**-model.formats.output_frac
+    assert np.abs(gold - ref).max() < 1e-2 * max(1.0, np.abs(ref).max())
+
+
+def test_fine_tune_ternary(digits, tmp_path, capsys):
+    net = _trained("gru", digits, epochs=3)
+    sd = tmp_path / "net.pt"
+    torch.save(net.state_dict(), sd)
+    out = tmp_path / "ft.hwgm"
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "ternary", "--dataset",
+                 "digits", "--epochs", "3", "-q", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "golden (integer) accuracy" in text
+    model = load_model(out)
+    assert model.layers[0].wx.encoding.kind is EncodingKind.TERNARY
+    assert model.meta["test"]["golden"] > 0.5
+    assert model.meta["imported_from"] == str(sd)
+
+
+def test_errors(tmp_path, capsys):
+    sd = tmp_path / "bi.pt"
+    torch.save(nn.GRU(4, 8, bidirectional=True).state_dict(), sd)
+    with pytest.raises(HwgenError, match="bidirectional"):
+        params_from_state_dict(load_state_dict(sd), CellKind.GRU)
+    sd = tmp_path / "gru.pt"
+    torch.save(Net("gru", 4, 8, 3).state_dict(), sd)
+    with pytest.raises(HwgenError, match="is --cell right"):
+        params_from_state_dict(load_state_dict(sd), CellKind.LSTM)
+    torch.save(nn.GRU(4, 8).state_dict(), sd)
+    with pytest.raises(HwgenError, match="cannot tell the head"):
+        params_from_state_dict(load_state_dict(sd), CellKind.GRU)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"hello")
+    out = str(tmp_path / "o.hwgm")
+    assert main(["import", str(junk), "--cell", "gru", "-o", out]) == 1
+    assert "not a readable PyTorch state dict" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "none.pt"), "--cell", "gru", "-o", out]) == 1
+    assert "no such file" in capsys.readouterr().err
