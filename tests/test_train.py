@@ -146,12 +146,11 @@ def test_cli_errors(tmp_path, capsys):
 
 
 def test_missing_torch_message(monkeypatch):
-    import importlib.util
+    import sys
 
     from hwgen import train as train_pkg
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(HwgenError, match=r"install the train extra: pip install -e \.\[train\]"):
         train_pkg.require_torch()
+    assert main(["train", "--dataset", "digits", "--hidden", "4", "-o", "x.hwgm"]) == 1

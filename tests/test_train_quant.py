@@ -132,3 +132,13 @@ def test_clip_shadow():
     net.clip_shadow()
     top = float(net.get_parameter("weight_hh_l0").detach().max())
     assert top < 1.0
+
+
+@pytest.mark.parametrize("name", ["datasets", "evaluate", "tquant", "qrnn", "trainer",
+                                  "importer"])
+def test_all_names_resolve(name):
+    import importlib
+
+    mod = importlib.import_module(f"hwgen.train.{name}")
+    for attr in mod.__all__:
+        assert hasattr(mod, attr), f"{name}.__all__ names {attr!r}"

@@ -7,8 +7,6 @@ first to turn a missing installation into a clear `HwgenError`.
 
 from __future__ import annotations
 
-import importlib.util
-
 from ..spec import HwgenError
 
 __all__ = ["require_torch", "TORCH_MISSING"]
@@ -18,8 +16,8 @@ TORCH_MISSING = "PyTorch is not installed; install the train extra: pip install 
 
 def require_torch():
     """Import and return ``torch``, or raise a `HwgenError` that says how to install it."""
-    if importlib.util.find_spec("torch") is None:
-        raise HwgenError(TORCH_MISSING)
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        raise HwgenError(TORCH_MISSING) from None
     return torch
