@@ -14,7 +14,7 @@ Data flow of one timestep (docs/architecture.md):
 4. The logits (and class) are loaded into the output register and offered on ``o_stream``; the
    next input is accepted meanwhile, so a slow consumer only stalls the core at the next load.
 
-Every latency and wait comes from `schedule.schedule`; the gateware does not import the golden model.
+Every latency and wait comes from `schedule.schedule`; gateware never imports the golden model.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class Accelerator(wiring.Component):
         m = Module()
         model, P, sched = self._model, self._lanes, self._schedule
         f = model.formats
-        G, H, L, O = model.cell.num_gates, model.hidden, model.num_layers, model.outputs
+        G, H, L, O = model.cell.num_gates, model.hidden, model.num_layers, model.outputs  # noqa: E741
         HEAD = 2 * L + 1
         token = isinstance(model.input, TokenInput)
         I0 = model.input.width
