@@ -304,6 +304,8 @@ def train(
         meta["note"] = "trained without weight quantization (float), frozen as int8"
     if ds.norm:
         meta["input_norm"] = ds.norm
+    if ds.symbols is not None:
+        meta["symbols"] = ds.symbols
     frozen = model.freeze(meta=meta)
     check_layout_matches(model, frozen)
     tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
