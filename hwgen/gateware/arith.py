@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Value
 
-__all__ = ["round_shift", "align", "clamp", "pipeline_width"]
+__all__ = ["round_shift", "align", "clamp", "pipeline_width", "delay"]
 
 
 def round_shift(x: Value, s: int) -> Value:
@@ -32,3 +32,14 @@ def clamp(x: Value, lo: int, hi: int) -> Value:
 def pipeline_width(bound: int) -> int:
     """Two's-complement bits for every value in [-bound, bound] (numerics.signed_width)."""
     return int(bound).bit_length() + 1
+
+
+def delay(m, value: Value, cycles: int, name: str) -> Value:
+    """``value`` registered ``cycles`` times (``value`` itself for 0)."""
+    from amaranth.hdl import Signal
+
+    for i in range(cycles):
+        reg = Signal(value.shape(), name=f"{name}_d{i}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value

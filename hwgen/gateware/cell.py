@@ -8,9 +8,9 @@ core read for it (the gate bias on input-part events; PyTorch's b_hn on the GRU 
 event). Consecutive recurrent events are at least two cycles apart (one input and one recurrent
 chunk per row at least), which the units rely on.
 
-The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` / ``rd_c`` (combinational,
-answered by the core) and writes through ``h_we`` / ``c_we``; the core registers the writes, so a
-new h is readable `schedule.CELL_LATENCY` cycles after its row's recurrent event.
+The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` / ``rd_c`` (answered by
+the core one cycle later, registered) and writes through ``h_we`` / ``c_we``; the core registers
+the writes, so a new h is readable `schedule.cell_latency` cycles after its row's recurrent event.
 """
 
 from __future__ import annotations

@@ -388,12 +388,16 @@ class Accelerator(wiring.Component):
             cell.unit.eq(ev.unit), cell.layer.eq(ev.mid >> 1), cell.term.eq(term),
             cell.bias.eq(bias),
         ]
+        # Old-state reads for the cell unit, registered (the cell asks one cycle ahead).
         with m.Switch(cell.rd_layer):
             for i in range(L):
                 with m.Case(i):
-                    _switch(m, cell.rd_unit, dict(enumerate(h[i])), cell.rd_h)
-                    if lstm:
-                        _switch(m, cell.rd_unit, dict(enumerate(c[i])), cell.rd_c)
+                    with m.Switch(cell.rd_unit):
+                        for j in range(H):
+                            with m.Case(j):
+                                m.d.sync += cell.rd_h.eq(h[i][j])
+                                if lstm:
+                                    m.d.sync += cell.rd_c.eq(c[i][j])
         with m.If(cell.h_we):
             with m.Switch(cell.h_unit):
                 for j in range(H):

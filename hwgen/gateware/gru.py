@@ -2,7 +2,8 @@
 
 r = sigmoid(x_r + h_r + b_r), u = sigmoid(x_z + h_z + b_z),
 n = tanh(x_n + b_n + round_shift(r * (h_n + b_hn), sigmoid_frac)),
-h' = n + round_shift(u * (h - n), sigmoid_frac). The two products are real multipliers.
+h' = n + round_shift(u * (h - n), sigmoid_frac). The two products are pipelined shift-and-add
+multipliers (`PipelinedMul`); every adder and table lookup has its own register stage.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from amaranth.hdl import Module, Signal
 
 from ..spec import CellKind
 from .activation import ActivationTable
-from .arith import round_shift
+from .arith import delay, round_shift
 from .cell import CellUnit
+from .mult import PipelinedMul
 
 __all__ = ["GruCell"]
 
 
 class GruCell(CellUnit):
-    """See `CellUnit`. The n row's recurrent event writes h six cycles later."""
+    """See `CellUnit`. Latency (recurrent event of the n row to readable h): 7 + 2 * mul latency."""
 
     kind = CellKind.GRU
 
@@ -26,75 +28,70 @@ class GruCell(CellUnit):
         m = Module()
         f = self.model.formats
         fs = f.sigmoid_frac
-        unit, layer = self.unit, self.layer
 
-        def reg(shape_of, name):
-            return Signal(shape_of.shape(), name=name)
+        def reg(expr, name):
+            s = Signal(expr.shape(), name=name)
+            m.d.sync += s.eq(expr)
+            return s
 
-        # S0: input-part event stores term + bias; recurrent-part event forms the sums.
+        # S0: an input-part event stores term + bias; a recurrent-part event forms the sums.
         zx_expr = self.term + self.bias
-        zx = reg(zx_expr, "zx")
+        zx = Signal(zx_expr.shape(), name="zx")
         with m.If(self.valid & ~self.part):
             m.d.sync += zx.eq(zx_expr)
-        z_expr, hn_expr = zx + self.term, self.term + self.bias
-        z1, hn1, xn1 = reg(z_expr, "z1"), reg(hn_expr, "hn1"), reg(zx, "xn1")
-        v1, g1 = Signal(), Signal.like(self.gate)
-        j1, l1 = Signal.like(unit), Signal.like(layer)
-        m.d.sync += [
-            z1.eq(z_expr), hn1.eq(hn_expr), xn1.eq(zx),
-            v1.eq(self.valid & self.part), g1.eq(self.gate), j1.eq(unit), l1.eq(layer),
-        ]
+        z1 = reg(zx + self.term, "z1")
+        hn1 = reg(self.term + self.bias, "hn1")  # n row: h_n + b_hn
+        xn1 = reg(zx, "xn1")  # n row: x_n + b_n
+        v1 = reg(self.valid & self.part, "v1")
+        g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
+
+        # S1: sigmoid of the r / z rows; n row: r * (h_n + b_hn) starts, u is captured.
         m.submodules.sigmoid = sig = ActivationTable(
             self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
         )
-        r_reg, u_reg = Signal(sig.value_shape), Signal(sig.value_shape)
-
-        # S1: sigmoid lookup of r / z rows; n row: r * (h_n + b_hn).
         m.d.comb += sig.z[0].eq(z1)
-        p_expr = r_reg * hn1
-        p2, xn2, u2 = reg(p_expr, "p2"), reg(xn1, "xn2"), Signal(sig.value_shape)
-        v2, g2, j2, l2 = Signal(), Signal.like(g1), Signal.like(unit), Signal.like(layer)
-        m.d.sync += [
-            p2.eq(p_expr), xn2.eq(xn1), u2.eq(u_reg),
-            v2.eq(v1), g2.eq(g1), j2.eq(j1), l2.eq(l1),
-        ]
+        r_reg, u_reg = Signal(sig.value_shape), Signal(sig.value_shape)
+        aw = sig.value_shape.width
+        m.submodules.mul_r = mul_r = PipelinedMul(aw, hn1.shape().width)
+        m.d.comb += [mul_r.a.eq(r_reg), mul_r.b.eq(hn1)]
+        lat = mul_r.latency
+        nrow1 = v1 & (g1 == 2)
 
-        # S2: r / z rows latch their sigmoid; n row: pre-activation of n.
+        # S2: the r / z rows latch their sigmoid (read by the n row at its S1, >= 3 cycles on).
+        v2, g2 = reg(v1, "v2"), reg(g1, "g2")
         with m.If(v2 & (g2 == 0)):
             m.d.sync += r_reg.eq(sig.y[0])
         with m.If(v2 & (g2 == 1)):
             m.d.sync += u_reg.eq(sig.y[0])
-        npre_expr = xn2 + round_shift(p2, fs)
-        npre3, u3 = reg(npre_expr, "npre3"), Signal(sig.value_shape)
-        v3, j3, l3 = Signal(), Signal.like(unit), Signal.like(layer)
-        m.d.sync += [
-            npre3.eq(npre_expr), u3.eq(u2), v3.eq(v2 & (g2 == 2)), j3.eq(j2), l3.eq(l2),
-        ]
 
-        # S3: tanh lookup.
+        # A = S1 + lat: the product; round it, then add x_n + b_n.
+        u_a = delay(m, reg(u_reg, "u_cap"), lat - 1, "u")
+        xn_a = delay(m, xn1, lat, "xn")
+        va, ja, la = delay(m, nrow1, lat, "vn"), delay(m, j1, lat, "jn"), delay(m, l1, lat, "ln")
+        rp = reg(round_shift(mul_r.p, fs), "rp")
+        npre = reg(reg(xn_a, "xn_b") + rp, "npre")
+        v_b, j_b, l_b = delay(m, va, 2, "vb"), delay(m, ja, 2, "jb"), delay(m, la, 2, "lb")
+        u_b = delay(m, u_a, 2, "ub")
+
+        # A+2: tanh lookup; the old h of this unit is read (the core registers it).
         m.submodules.tanh = tanh = ActivationTable(
-            self.model.tanh_table, f.tanh_in_width, npre3.shape().width
+            self.model.tanh_table, f.tanh_in_width, npre.shape().width
         )
-        m.d.comb += tanh.z[0].eq(npre3)
-        u4, v4, j4, l4 = Signal(sig.value_shape), Signal(), Signal.like(unit), Signal.like(layer)
-        m.d.sync += [u4.eq(u3), v4.eq(v3), j4.eq(j3), l4.eq(l3)]
+        m.d.comb += [tanh.z[0].eq(npre), self.rd_layer.eq(l_b), self.rd_unit.eq(j_b)]
+        v_c, j_c, u_c = reg(v_b, "vc"), reg(j_b, "jc"), reg(u_b, "uc")
 
-        # S4: n arrives; read the old h of this unit.
-        m.d.comb += [self.rd_layer.eq(l4), self.rd_unit.eq(j4)]
-        dm_expr = self.rd_h - tanh.y[0]
-        n5, dm5 = Signal.like(tanh.y[0]), reg(dm_expr, "dm5")
-        u5, v5, j5 = Signal(sig.value_shape), Signal(), Signal.like(unit)
-        m.d.sync += [n5.eq(tanh.y[0]), dm5.eq(dm_expr), u5.eq(u4), v5.eq(v4), j5.eq(j4)]
+        # A+3: n and h - n.
+        n_d = reg(tanh.y[0], "n")
+        dm = reg(self.rd_h - tanh.y[0], "dm")
+        v_d, j_d, u_d = reg(v_c, "vd"), reg(j_c, "jd"), reg(u_c, "ud")
 
-        # S5: u * (h - n).
-        q_expr = u5 * dm5
-        q6, n6, v6, j6 = reg(q_expr, "q6"), Signal.like(n5), Signal(), Signal.like(unit)
-        m.d.sync += [q6.eq(q_expr), n6.eq(n5), v6.eq(v5), j6.eq(j5)]
+        # A+4: u * (h - n).
+        m.submodules.mul_u = mul_u = PipelinedMul(aw, dm.shape().width)
+        m.d.comb += [mul_u.a.eq(u_d), mul_u.b.eq(dm)]
+        v_e, j_e, n_e = delay(m, v_d, lat, "ve"), delay(m, j_d, lat, "je"), delay(m, n_d, lat, "ne")
+        rq = reg(round_shift(mul_u.p, fs), "rq")
+        v_f, j_f, n_f = reg(v_e, "vf"), reg(j_e, "jf"), reg(n_e, "nf")
 
-        # S6: h' = n + round_shift(u * (h - n)); the core registers it.
-        m.d.comb += [
-            self.h_we.eq(v6),
-            self.h_unit.eq(j6),
-            self.h_data.eq(n6 + round_shift(q6, fs)),
-        ]
+        # h' = n + round_shift(u * (h - n)); the core registers it.
+        m.d.comb += [self.h_we.eq(v_f), self.h_unit.eq(j_f), self.h_data.eq(n_f + rq)]
         return m

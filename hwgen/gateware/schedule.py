@@ -28,14 +28,28 @@ __all__ = [
     "Schedule",
     "schedule",
     "cycles_per_timestep",
-    "CELL_LATENCY",
+    "mul_latency",
+    "cell_latency",
     "HEAD_LATENCY",
 ]
 
-#: Cycles from a row's recurrent term entering the cell unit to its new state being readable.
-CELL_LATENCY = {CellKind.RNN: 3, CellKind.GRU: 7, CellKind.LSTM: 7}
 #: Cycles from a head row's term to its logit and running argmax being readable.
 HEAD_LATENCY = 2
+
+
+def mul_latency(model: Model) -> int:
+    """Latency of the cells' gate-product multipliers: one registered partial product per bit of
+    the sigmoid code, then a registered adder tree (mult.PipelinedMul)."""
+    width = max(int(model.sigmoid_table.max()), 1).bit_length()
+    return 1 + tree_depth(width)
+
+
+def cell_latency(model: Model) -> int:
+    """Cycles from a unit's last recurrent term reaching the cell unit to its new h being
+    readable: RNN 3 (sum, tanh read); GRU and LSTM 7 + 2 multiplier latencies."""
+    if model.cell is CellKind.RNN:
+        return 3
+    return 7 + 2 * mul_latency(model)
 
 
 def max_lanes(model: Model) -> int:
@@ -148,7 +162,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
         accept_cycles=2 if isinstance(model.input, TokenInput) else 1,
         mac_latency=3 + tree_depth(lanes),
         scale_latency=1 + scale_depth,
-        cell_latency=CELL_LATENCY[model.cell],
+        cell_latency=cell_latency(model),
         head_latency=HEAD_LATENCY,
         layer_issue=tuple(layer_issue),
         head_issue=model.outputs * chunks(H),

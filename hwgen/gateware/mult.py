@@ -1,0 +1,73 @@
+"""Pipelined shift-and-add multiplier for the gate products of GRU / LSTM cells.
+
+One operand ``a`` is an unsigned sigmoid code (a few bits); the other ``b`` is signed. Each set
+bit of ``a`` selects a shifted copy of ``b`` (registered partial products), then a registered
+binary adder tree sums them: no LUT multiplier in one cycle (slow on iCE40), no DSP inference.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec import HwgenError
+from .schedule import tree_depth
+
+__all__ = ["PipelinedMul"]
+
+
+class PipelinedMul(wiring.Component):
+    """``p = a * b``, ``latency`` = 1 + ceil(log2(a_width)) cycles later, one product per cycle.
+
+    Parameters
+    ----------
+    a_width : bits of the unsigned operand ``a``.
+    b_width : bits of the signed operand ``b``.
+
+    Members
+    -------
+    a : In(unsigned(a_width)).
+    b : In(signed(b_width)).
+    p : Out(signed(a_width + b_width + 1)).
+    """
+
+    def __init__(self, a_width: int, b_width: int):
+        for what, v in (("Operand a width", a_width), ("Operand b width", b_width)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise HwgenError(f"{what} must be a positive integer, not {v!r}")
+        self._a_width, self._b_width = a_width, b_width
+        super().__init__(
+            {
+                "a": In(unsigned(a_width)),
+                "b": In(signed(b_width)),
+                "p": Out(signed(a_width + b_width + 1)),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        return 1 + tree_depth(self._a_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        terms = []
+        for i in range(self._a_width):
+            pp = Signal(signed(self._b_width + i), name=f"pp{i}")
+            m.d.sync += pp.eq(Mux(self.a[i], self.b << i, 0))
+            terms.append(pp)
+        level = 0
+        while len(terms) > 1:
+            nxt = []
+            for i in range(0, len(terms) - 1, 2):
+                expr = terms[i] + terms[i + 1]
+                s = Signal(expr.shape(), name=f"s{level}_{i // 2}")
+                m.d.sync += s.eq(expr)
+                nxt.append(s)
+            if len(terms) % 2:
+                s = Signal(terms[-1].shape(), name=f"s{level}_pass")
+                m.d.sync += s.eq(terms[-1])
+                nxt.append(s)
+            terms, level = nxt, level + 1
+        m.d.comb += self.p.eq(terms[0])
+        return m
