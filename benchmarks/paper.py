@@ -88,11 +88,11 @@ def run_all(args) -> None:
     plan = []
     if "vowels" in args.datasets:
         for seed in range(args.vowels_seeds):
-            for cell in CELLS:
+            for cell in [c for c in CELLS if c in args.cells]:
                 for label, q, st in QUANTS:
                     plan.append(("vowels", cell, label, q, st, seed))
     if "ptb" in args.datasets:
-        for cell in ("gru", "lstm", "rnn"):
+        for cell in [c for c in ("gru", "lstm", "rnn") if c in args.cells]:
             for label, q, st in QUANTS:
                 plan.append(("ptb", cell, label, q, st, 0))
     cache = {}
@@ -268,6 +268,21 @@ def report(args) -> None:
         ]
     else:
         lines += ["(not run)", ""]
+    long_runs = load_runs(Path(args.long_runs)) if Path(args.long_runs).is_dir() else []
+    long_sum = {}
+    if long_runs:
+        lc = long_runs[0]["config"]
+        long_tab, long_sum = table(long_runs, "ptb", "BPC")
+        lines += [
+            "### PTB with a longer budget (GRU only)",
+            "",
+            f"The same setup with **{lc['budget_chars']:,} training characters per run** "
+            f"(about {lc['budget_chars'] / 5_101_618:.2f} epochs), {lc['hidden']} hidden units, "
+            f"{lc['evals']} validations; test on {long_runs[0]['test_count']:,} characters.",
+            "",
+            long_tab,
+            "",
+        ]
     lines += ["## Japanese Vowels (speaker accuracy, test split; higher is better)", ""]
     if vow_runs:
         lines += [
@@ -291,6 +306,10 @@ def report(args) -> None:
         lines += ["PTB (tolerance 0.02 bits per character):", ""]
         lines += verdicts(ptb_sum, False, 0.02, "BPC")
         lines += [""]
+    if long_sum:
+        lines += ["PTB, longer budget (tolerance 0.02 bits per character):", ""]
+        lines += verdicts(long_sum, False, 0.02, "BPC")
+        lines += [""]
     if vow_sum:
         lines += ["Japanese Vowels (tolerance 0.01 accuracy, means over seeds):", ""]
         lines += verdicts(vow_sum, True, 0.01, "acc")
@@ -302,6 +321,14 @@ def report(args) -> None:
         "scripts/setup.sh && .venv/bin/pip install --no-deps sktime==1.2.0 "
         "&& .venv/bin/pip install -e .[bench]",
         f"nice -n 10 .venv/bin/python benchmarks/paper.py {args.cmdline}".rstrip(),
+    ]
+    if long_runs:
+        lines.append(
+            "nice -n 10 .venv/bin/python benchmarks/paper.py --runs runs/paper-long "
+            f"--datasets ptb --cells gru --ptb-chars {long_runs[0]['config']['budget_chars']} "
+            "--no-report"
+        )
+    lines += [
         "```",
         "",
         "One configuration by hand (the same code path):",
@@ -340,14 +367,20 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--notes", default=str(ROOT / "benchmarks" / "paper_notes.md"),
                    help="hand-written notes appended to the report when the file exists")
+    p.add_argument("--cells", default="rnn,gru,lstm", metavar="LIST")
+    p.add_argument("--long-runs", default=str(ROOT / "runs" / "paper-long"), metavar="DIR",
+                   help="report: runs of a longer PTB budget (a second section, when present)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--no-report", action="store_true")
     args = p.parse_args(argv)
     args.cmdline = " ".join(a for a in (argv if argv is not None else sys.argv[1:])
                             if a != "--report-only")
     args.datasets = [d.strip() for d in args.datasets.split(",")]
+    args.cells = [c.strip() for c in args.cells.split(",")]
     if not args.report_only:
         run_all(args)
-    report(args)
+    if not args.no_report:
+        report(args)
     return 0
 
 
