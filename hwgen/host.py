@@ -1,0 +1,263 @@
+"""Host side of the UART link (docs/uart.md): frames, stream payload packing, running sequences.
+
+Layers, each usable alone:
+
+- `Link`: requests and replies over any pyserial-compatible port (``write``, ``read`` with a
+  timeout, optionally ``reset_input_buffer``): a real ``serial.Serial`` or the simulated
+  `hwgen.uart.sim.SimSerial`. Stop and wait; every failure is a `ProtocolError` (a `HwgenError`)
+  that says what happened: the device's own error report, a bad checksum, a stale reply, or no
+  reply within ``timeout`` seconds. Nothing waits forever.
+- `pack` / `unpack`: an Amaranth data layout (the accelerator's stream payloads, from
+  `hwgen.gateware.core.input_layout` / `output_layout`) to and from little-endian bytes, so the
+  host never re-derives bit positions.
+- `StreamHost`: runs sequences through a link, one STEP frame per timestep, the first timestep of
+  each sequence with the start-of-sequence flag.
+- `first_mismatch`: where hardware and golden outputs differ (sequence, timestep, index).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Shape
+from amaranth.lib import data
+
+from .spec import HwgenError
+from .uart.protocol import (
+    ERROR_TEXT,
+    PROTOCOL_VERSION,
+    Cmd,
+    ErrorCode,
+    Frame,
+    FrameParser,
+    ProtocolError,
+    encode_frame,
+)
+
+__all__ = [
+    "DeviceInfo",
+    "Link",
+    "layout_fields",
+    "pack",
+    "unpack",
+    "StreamHost",
+    "open_serial",
+    "first_mismatch",
+    "ProtocolError",
+]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What a PING returns: protocol version and the payload sizes the bitstream was built for."""
+
+    version: int
+    in_bytes: int
+    out_bytes: int
+
+
+class Link:
+    """Request / reply over a serial port (see the module docstring).
+
+    Parameters
+    ----------
+    port : pyserial-compatible object.
+    timeout : seconds to wait for each reply.
+    """
+
+    def __init__(self, port, *, timeout: float = 2.0, max_payload: int = 4096):
+        self.port = port
+        self.timeout = float(timeout)
+        self._seq = 0
+        self._parser = FrameParser(max_payload)
+
+    def request(self, cmd: Cmd, payload: bytes = b"") -> Frame:
+        """Send one frame and return the device's reply to it."""
+        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        name = Cmd(cmd).name
+        if hasattr(self.port, "reset_input_buffer"):
+            self.port.reset_input_buffer()
+        self._parser = FrameParser(self._parser.max_payload)
+        self.port.write(encode_frame(cmd, seq, payload))
+        if hasattr(self.port, "flush"):
+            self.port.flush()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if time.monotonic() > deadline:
+                got = self._parser.pending + self._parser.skipped
+                raise ProtocolError(
+                    f"no reply from the device within {self.timeout:g} s to {name} frame {seq} "
+                    f"({got} bytes of a reply received): check the port, the baud rate and that "
+                    "the bitstream is loaded"
+                )
+            waiting = getattr(self.port, "in_waiting", 0) or 1
+            chunk = self.port.read(waiting)
+            for f in self._parser.feed(chunk):
+                if f.cmd == Cmd.ERROR:
+                    code = f.payload[0] if f.payload else 0
+                    try:
+                        text = ERROR_TEXT[ErrorCode(code)]
+                        cname = ErrorCode(code).name
+                    except ValueError:
+                        text, cname = "unknown error code", str(code)
+                    raise ProtocolError(
+                        f"the device rejected {name} frame {seq}: {cname}: {text}"
+                    )
+                if f.seq != seq:
+                    raise ProtocolError(
+                        f"received a reply to frame {f.seq} while waiting for frame {seq} "
+                        "(a stale or duplicated reply)"
+                    )
+                return f
+
+    def ping(self) -> DeviceInfo:
+        f = self.request(Cmd.PING)
+        if f.cmd != Cmd.INFO or len(f.payload) != 5:
+            raise ProtocolError(f"PING got command 0x{f.cmd:02x} with {len(f.payload)} bytes")
+        p = f.payload
+        info = DeviceInfo(p[0], p[1] | p[2] << 8, p[3] | p[4] << 8)
+        if info.version != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"the device speaks protocol version {info.version}; this host speaks "
+                f"{PROTOCOL_VERSION}"
+            )
+        return info
+
+    def step(self, payload: bytes, out_bytes: int | None = None) -> bytes:
+        """One STEP frame (one input transfer) -> the OUTPUT frame's payload."""
+        f = self.request(Cmd.STEP, payload)
+        if f.cmd != Cmd.OUTPUT:
+            raise ProtocolError(f"STEP got command 0x{f.cmd:02x} instead of OUTPUT")
+        if out_bytes is not None and len(f.payload) != out_bytes:
+            raise ProtocolError(
+                f"OUTPUT frame has {len(f.payload)} bytes; the model's output has {out_bytes}"
+            )
+        return f.payload
+
+
+# -- payload packing --------------------------------------------------------------------------
+def layout_fields(layout, prefix: str = "", offset: int = 0) -> list[tuple[str, int, int, bool]]:
+    """Flatten an Amaranth layout: (path, bit offset, width, signed) per scalar field; array
+    elements are named ``path[k]``."""
+    if isinstance(layout, data.StructLayout):
+        out = []
+        for name, field in layout:
+            out += layout_fields(field.shape, f"{prefix}{name}.", offset + field.offset)
+        return out
+    if isinstance(layout, data.ArrayLayout):
+        elem = layout.elem_shape
+        w = Shape.cast(elem).width
+        out = []
+        for k in range(layout.length):
+            out += layout_fields(elem, f"{prefix[:-1]}[{k}].", offset + k * w)
+        return out
+    shape = Shape.cast(layout)
+    return [(prefix[:-1], offset, shape.width, shape.signed)]
+
+
+def _groups(layout) -> dict[str, list[tuple[int, int, bool]]]:
+    """Top-level field name -> its scalar fields in order (arrays flattened)."""
+    out: dict[str, list] = {}
+    for path, off, w, s in layout_fields(layout):
+        out.setdefault(path.split("[")[0].split(".")[0], []).append((off, w, s))
+    return out
+
+
+def payload_bytes(layout) -> int:
+    return -(-Shape.cast(layout).width // 8)
+
+
+def pack(layout, values: dict) -> bytes:
+    """Top-level field name -> integer or integer sequence; returns the payload's bytes."""
+    word = 0
+    groups = _groups(layout)
+    unknown = set(values) - set(groups)
+    if unknown:
+        raise HwgenError(f"no field {sorted(unknown)[0]!r} in this payload ({', '.join(groups)})")
+    for name, fields in groups.items():
+        v = np.atleast_1d(np.asarray(values.get(name, 0), dtype=np.int64)).reshape(-1)
+        if v.size != len(fields):
+            raise HwgenError(f"field {name!r} has {len(fields)} elements, not {v.size}")
+        for (off, w, signed), x in zip(fields, v.tolist(), strict=True):
+            lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+            if not lo <= x <= hi:
+                raise HwgenError(f"value {x} of field {name!r} does not fit {w} bits")
+            word |= (x & ((1 << w) - 1)) << off
+    return word.to_bytes(payload_bytes(layout), "little")
+
+
+def unpack(layout, raw: bytes) -> dict[str, np.ndarray]:
+    """The inverse of `pack`: top-level field name -> int64 array (scalars as shape (1,))."""
+    word = int.from_bytes(bytes(raw), "little")
+    out = {}
+    for name, fields in _groups(layout).items():
+        vals = []
+        for off, w, signed in fields:
+            x = (word >> off) & ((1 << w) - 1)
+            if signed and x >> (w - 1):
+                x -= 1 << w
+            vals.append(x)
+        out[name] = np.asarray(vals, dtype=np.int64)
+    return out
+
+
+class StreamHost:
+    """Runs sequences through a link: one STEP per timestep, SOS on the first of each sequence.
+
+    ``in_layout`` must have a one-bit ``sos`` field and one data field (``x`` or ``token``).
+    """
+
+    def __init__(self, link: Link, in_layout, out_layout, *, check_device: bool = True):
+        self.link, self.in_layout, self.out_layout = link, in_layout, out_layout
+        groups = _groups(in_layout)
+        if "sos" not in groups or len(groups) != 2:
+            raise HwgenError("an input layout needs a 'sos' flag and one data field")
+        self.data_field = next(n for n in groups if n != "sos")
+        self.in_bytes, self.out_bytes = payload_bytes(in_layout), payload_bytes(out_layout)
+        if check_device:
+            info = link.ping()
+            if (info.in_bytes, info.out_bytes) != (self.in_bytes, self.out_bytes):
+                raise HwgenError(
+                    f"the device was built for {info.in_bytes}-byte inputs and "
+                    f"{info.out_bytes}-byte outputs; this model needs {self.in_bytes} and "
+                    f"{self.out_bytes}: load the bitstream built for this model"
+                )
+
+    def step(self, x, sos: bool) -> dict[str, np.ndarray]:
+        raw = self.link.step(pack(self.in_layout, {"sos": int(sos), self.data_field: x}),
+                             self.out_bytes)
+        return unpack(self.out_layout, raw)
+
+    def run(self, inputs) -> dict[str, np.ndarray]:
+        """``inputs`` (B, T, ...) -> each output field stacked as (B, T, n)."""
+        x = np.asarray(inputs)
+        out: dict[str, list] = {}
+        for b in range(x.shape[0]):
+            for t in range(x.shape[1]):
+                for name, v in self.step(x[b, t], t == 0).items():
+                    out.setdefault(name, []).append(v)
+        return {k: np.stack(v).reshape(x.shape[0], x.shape[1], -1) for k, v in out.items()}
+
+
+def open_serial(device: str, baud: int, timeout: float = 0.1):
+    """Open a real serial port with pyserial (imported only here)."""
+    try:
+        import serial
+    except ImportError:  # pragma: no cover - pyserial is a dependency
+        raise HwgenError("pyserial is not installed: pip install pyserial==3.5") from None
+    try:
+        return serial.Serial(device, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, OSError) as e:
+        raise HwgenError(f"cannot open serial port {device}: {e}") from None
+
+
+def first_mismatch(got: np.ndarray, want: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first differing element (sequence, timestep, index), or None if equal."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise HwgenError(f"output shapes differ: hardware {got.shape}, golden {want.shape}")
+    diff = np.argwhere(got != want)
+    return None if diff.size == 0 else tuple(int(i) for i in diff[0])

@@ -1,0 +1,145 @@
+"""UART receiver and transmitter (8 data bits, no parity, 1 stop bit; LSB first).
+
+Both take ``divisor`` = clock cycles per bit (clock frequency / baud rate, rounded): 12 MHz at
+115200 baud is 104 (0.2% off), at 1 Mbaud 12. The receiver samples each bit in its middle, so it
+tolerates a few percent of baud-rate error; it needs ``divisor >= 4``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from ..spec import HwgenError
+
+__all__ = ["UartRx", "UartTx", "check_divisor"]
+
+
+def check_divisor(divisor) -> int:
+    if isinstance(divisor, bool) or not isinstance(divisor, int):
+        raise HwgenError(f"UART divisor must be an integer, not {divisor!r}")
+    if divisor < 4:
+        raise HwgenError(f"UART divisor must be at least 4 clock cycles per bit, not {divisor}")
+    return divisor
+
+
+class UartRx(wiring.Component):
+    """Serial line -> bytes.
+
+    Members
+    -------
+    rx : In(1), the line (idle high); synchronized inside (two flip-flops).
+    o_stream : Out(stream.Signature(8)); a received byte, held until taken.
+    framing_error : Out(1), one-cycle pulse: a byte's stop bit was 0 (the byte is dropped; the
+        receiver waits for the line to go idle again).
+    overrun : Out(1), one-cycle pulse: a byte arrived while the previous one was still not taken
+        (the new byte is dropped).
+    """
+
+    def __init__(self, divisor: int):
+        self._divisor = check_divisor(divisor)
+        super().__init__({
+            "rx": In(1, init=1),
+            "o_stream": Out(stream.Signature(8)),
+            "framing_error": Out(1),
+            "overrun": Out(1),
+        })
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self._divisor
+        rx = Signal(init=1)
+        m.submodules.sync = FFSynchronizer(self.rx, rx, init=1)
+        timer = Signal(range(d))
+        bit = Signal(range(8))
+        shreg = Signal(8)
+
+        with m.If(self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~rx):
+                    m.d.sync += timer.eq(d // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                # The middle of the start bit: still low, or it was a glitch.
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(d - 1), bit.eq(0)]
+                    m.next = "DATA"
+                    with m.If(rx):
+                        m.next = "IDLE"
+            with m.State("DATA"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(d - 1), shreg.eq(Cat(shreg[1:], rx)), bit.eq(bit + 1)]
+                    with m.If(bit == 7):
+                        m.next = "STOP"
+            with m.State("STOP"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    with m.If(rx):
+                        with m.If(self.o_stream.valid & ~self.o_stream.ready):
+                            m.d.comb += self.overrun.eq(1)
+                        with m.Else():
+                            m.d.sync += [self.o_stream.payload.eq(shreg),
+                                         self.o_stream.valid.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += self.framing_error.eq(1)
+                        m.next = "BREAK"
+            with m.State("BREAK"):
+                with m.If(rx):
+                    m.next = "IDLE"
+        return m
+
+
+class UartTx(wiring.Component):
+    """Bytes -> serial line.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(8)); a byte is taken (ready) only when the line is free.
+    tx : Out(1), the line (idle high).
+    busy : Out(1), a byte is being sent.
+    """
+
+    def __init__(self, divisor: int):
+        self._divisor = check_divisor(divisor)
+        super().__init__({
+            "i_stream": In(stream.Signature(8)),
+            "tx": Out(1, init=1),
+            "busy": Out(1),
+        })
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self._divisor
+        timer = Signal(range(d))
+        bits = Signal(range(11))
+        shreg = Signal(10, init=0x3FF)  # start, 8 data, stop; shifted out LSB first
+        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(bits != 0)]
+        with m.If(bits == 0):
+            m.d.comb += self.i_stream.ready.eq(1)
+            with m.If(self.i_stream.valid):
+                m.d.sync += [
+                    shreg.eq((self.i_stream.payload << 1) | (1 << 9)),
+                    bits.eq(10),
+                    timer.eq(d - 1),
+                ]
+        with m.Else():
+            m.d.sync += timer.eq(timer - 1)
+            with m.If(timer == 0):
+                m.d.sync += [timer.eq(d - 1), shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1)]
+        return m

@@ -1,0 +1,158 @@
+"""The UART framing protocol shared by the gateware (`UartLink`) and the host (`hwgen.host`).
+
+Every frame, in both directions (docs/uart.md)::
+
+    0xA5  CMD  SEQ  LEN_LO  LEN_HI  PAYLOAD[LEN]  CRC
+
+CRC is CRC-8 (polynomial x^8 + x^2 + x + 1 = 0x07, initial value 0, no reflection, no final XOR)
+over CMD, SEQ, LEN_LO, LEN_HI and the payload. The host sends one request and waits for its reply
+(stop and wait); every reply carries the request's SEQ.
+
+=========  =====  ==============================================================================
+command    code   payload
+=========  =====  ==============================================================================
+PING       0x01   none; reply INFO
+STEP       0x02   one accelerator input transfer (its stream payload bits, little-endian, padded
+                  to whole bytes: start-of-sequence flag and input vector or token); reply OUTPUT
+INFO       0x81   protocol version, input payload bytes (2, LE), output payload bytes (2, LE)
+OUTPUT     0x82   one accelerator output transfer (logits [and class], little-endian bytes)
+ERROR      0xFF   error code, the command byte received
+=========  =====  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..spec import HwgenError
+
+__all__ = [
+    "SYNC",
+    "PROTOCOL_VERSION",
+    "HEADER_BYTES",
+    "Cmd",
+    "ErrorCode",
+    "ERROR_TEXT",
+    "crc8",
+    "Frame",
+    "encode_frame",
+    "FrameParser",
+    "ProtocolError",
+]
+
+SYNC = 0xA5
+PROTOCOL_VERSION = 1
+HEADER_BYTES = 5  # SYNC, CMD, SEQ, LEN_LO, LEN_HI
+
+
+class Cmd(enum.IntEnum):
+    PING = 0x01
+    STEP = 0x02
+    INFO = 0x81
+    OUTPUT = 0x82
+    ERROR = 0xFF
+
+
+class ErrorCode(enum.IntEnum):
+    """Why the device rejected a frame (the first payload byte of an ERROR frame)."""
+
+    CRC = 1
+    LENGTH = 2
+    COMMAND = 3
+    TIMEOUT = 4
+    FRAMING = 5
+
+
+ERROR_TEXT = {
+    ErrorCode.CRC: "the frame's checksum did not match (a byte was corrupted or lost on the line)",
+    ErrorCode.LENGTH: "the frame's length field is wrong for its command (corrupted header, or a "
+    "model / bitstream mismatch)",
+    ErrorCode.COMMAND: "unknown command byte (corrupted header)",
+    ErrorCode.TIMEOUT: "the frame stopped arriving before it was complete (a byte was lost)",
+    ErrorCode.FRAMING: "a byte had a bad stop bit (wrong baud rate or line noise)",
+}
+
+
+class ProtocolError(HwgenError):
+    """A frame that could not be read, or that the device rejected."""
+
+
+def crc8(data: bytes, crc: int = 0) -> int:
+    """CRC-8, polynomial 0x07, MSB first (the same function the gateware computes per byte)."""
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+@dataclass(frozen=True)
+class Frame:
+    cmd: int
+    seq: int
+    payload: bytes
+
+
+def encode_frame(cmd: int, seq: int, payload: bytes = b"") -> bytes:
+    """The bytes of one frame."""
+    if not 0 <= seq <= 255:
+        raise HwgenError(f"a frame's sequence number is one byte, not {seq}")
+    if len(payload) > 0xFFFF:
+        raise HwgenError(f"a frame's payload is at most 65535 bytes, not {len(payload)}")
+    body = bytes([int(cmd), seq, len(payload) & 0xFF, len(payload) >> 8]) + bytes(payload)
+    return bytes([SYNC]) + body + bytes([crc8(body)])
+
+
+class FrameParser:
+    """Incremental frame reader: `feed` bytes, get complete frames.
+
+    Bytes before a SYNC byte are skipped (and counted in ``skipped``). A frame whose length exceeds
+    ``max_payload`` or whose checksum is wrong raises `ProtocolError` (the parser resynchronizes on
+    the next SYNC byte afterwards).
+    """
+
+    def __init__(self, max_payload: int = 0xFFFF):
+        self.max_payload = max_payload
+        self.skipped = 0
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        frames = []
+        while True:
+            i = self._buf.find(SYNC)
+            if i < 0:
+                self.skipped += len(self._buf)
+                self._buf.clear()
+                return frames
+            self.skipped += i
+            del self._buf[:i]
+            if len(self._buf) < HEADER_BYTES:
+                return frames
+            n = self._buf[3] | self._buf[4] << 8
+            if n > self.max_payload:
+                head = bytes(self._buf[:HEADER_BYTES])
+                del self._buf[:1]
+                raise ProtocolError(
+                    f"received a frame header announcing {n} payload bytes (at most "
+                    f"{self.max_payload} expected): corrupted bytes {head.hex(' ')}"
+                )
+            if len(self._buf) < HEADER_BYTES + n + 1:
+                return frames
+            body = bytes(self._buf[1 : HEADER_BYTES + n])
+            crc = self._buf[HEADER_BYTES + n]
+            if crc8(body) != crc:
+                del self._buf[:1]
+                raise ProtocolError(
+                    f"received a frame with a bad checksum (cmd 0x{body[0]:02x}, seq {body[1]}, "
+                    f"{n} bytes; CRC 0x{crc:02x}, computed 0x{crc8(body):02x}): a byte was "
+                    "corrupted or lost on the line"
+                )
+            del self._buf[: HEADER_BYTES + n + 1]
+            frames.append(Frame(body[0], body[1], body[4:]))

@@ -1,0 +1,205 @@
+# amaranth: UnusedElaboratable=no
+"""UART PHY, framing protocol, host link and a full round trip over a simulated serial line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from conftest import make_model, random_inputs
+from hwgen.gateware.core import Accelerator, input_layout, output_layout
+from hwgen.golden import GoldenModel
+from hwgen.host import Link, StreamHost, first_mismatch, layout_fields, pack, unpack
+from hwgen.spec import HwgenError
+from hwgen.uart.board import LinkedCore
+from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
+from hwgen.uart.link import UartLink
+from hwgen.uart.phy import UartRx, UartTx
+from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc8, encode_frame
+from hwgen.uart.sim import SimSerial
+
+DIV = 4  # clock cycles per bit in simulation
+
+
+# -- protocol (pure Python) ---------------------------------------------------------------------
+def test_crc8_is_crc8_atm():
+    assert crc8(b"123456789") == 0xF4  # the catalogue check value of CRC-8 (poly 0x07)
+    assert crc8(b"") == 0
+
+
+def test_frames_round_trip_through_the_parser():
+    raw = encode_frame(Cmd.STEP, 7, b"\x01\x02\x03") + encode_frame(Cmd.PING, 8)
+    assert raw[:5] == bytes([0xA5, 0x02, 7, 3, 0])
+    p = FrameParser()
+    assert p.feed(b"\x00\x13" + raw[:4]) == [] and p.skipped == 2
+    assert p.feed(raw[4:]) == [Frame(0x02, 7, b"\x01\x02\x03"), Frame(0x01, 8, b"")]
+
+
+def test_parser_rejects_bad_checksum_and_absurd_length():
+    bad = bytearray(encode_frame(Cmd.OUTPUT, 3, b"\x10\x20"))
+    bad[5] ^= 0x04
+    with pytest.raises(ProtocolError, match=r"bad checksum \(cmd 0x82, seq 3, 2 bytes"):
+        FrameParser().feed(bytes(bad))
+    with pytest.raises(ProtocolError, match="announcing 4096 payload bytes"):
+        FrameParser(max_payload=64).feed(bytes([0xA5, 0x82, 1, 0x00, 0x10]))
+
+
+def test_pack_unpack_follow_the_accelerator_layout():
+    m = make_model("gru", inputs=3, hidden=4, outputs=2, argmax=True)
+    lay = input_layout(m)
+    assert [f[:3] for f in layout_fields(lay)] == [("sos", 0, 1), ("x[0]", 1, 8), ("x[1]", 9, 8),
+                                                   ("x[2]", 17, 8)]
+    raw = pack(lay, {"sos": 1, "x": [-1, 5, -128]})
+    assert raw == (1 | 0xFF << 1 | 5 << 9 | 0x80 << 17).to_bytes(4, "little")
+    got = unpack(lay, raw)
+    assert got["sos"].tolist() == [1] and got["x"].tolist() == [-1, 5, -128]
+    with pytest.raises(HwgenError, match="value 200 of field 'x' does not fit 8 bits"):
+        pack(lay, {"sos": 0, "x": [200, 0, 0]})
+    assert set(unpack(output_layout(m), bytes(16))) == {"logits", "argmax"}
+
+
+# -- PHY -----------------------------------------------------------------------------------------
+class Loopback(wiring.Component):
+    def __init__(self):
+        super().__init__({"tx_in": In(stream.Signature(8)), "rx_out": Out(stream.Signature(8)),
+                          "framing_error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tx = tx = UartTx(DIV)
+        m.submodules.rx = rx = UartRx(DIV)
+        m.d.comb += [
+            tx.i_stream.payload.eq(self.tx_in.payload),
+            tx.i_stream.valid.eq(self.tx_in.valid),
+            self.tx_in.ready.eq(tx.i_stream.ready),
+            self.rx_out.payload.eq(rx.o_stream.payload),
+            self.rx_out.valid.eq(rx.o_stream.valid),
+            rx.o_stream.ready.eq(self.rx_out.ready),
+            rx.rx.eq(tx.tx),
+            self.framing_error.eq(rx.framing_error),
+        ]
+        return m
+
+
+def test_uart_tx_to_rx_loopback():
+    dut = Loopback()
+    sent, got = [0x00, 0xFF, 0xA5, 0x5A, 0x01, 0x80], []
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def producer(ctx):
+        for b in sent:
+            ctx.set(dut.tx_in.payload, b)
+            ctx.set(dut.tx_in.valid, 1)
+            await ctx.tick().until(dut.tx_in.ready)
+        ctx.set(dut.tx_in.valid, 0)
+
+    async def consumer(ctx):
+        ctx.set(dut.rx_out.ready, 1)
+        while len(got) < len(sent):
+            _, _, valid, payload, ferr = await ctx.tick().sample(
+                dut.rx_out.valid, dut.rx_out.payload, dut.framing_error)
+            assert not ferr
+            if valid:
+                got.append(payload)
+
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(1e-6 * 12 * DIV * 10)
+    assert got == sent
+
+
+def test_phy_and_link_check_arguments():
+    with pytest.raises(HwgenError, match="UART divisor must be at least 4 clock cycles per bit"):
+        UartRx(3)
+    with pytest.raises(HwgenError, match="Input byte count must be an integer from 1 to 65535"):
+        UartLink(0, 1, 4)
+
+
+# -- the link over a simulated serial line -------------------------------------------------------
+def echo_port(**faults):
+    return SimSerial(LinkedCore(EchoCore(3), DIV), DIV, timeout=0.2, **faults)
+
+
+def test_echo_round_trip_over_the_simulated_line():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (2, 5, 3))
+    with echo_port() as port:
+        host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
+        out = host.run(x)["y"]
+    want = np.stack([echo_golden(x[b], np.arange(5) == 0) for b in range(2)])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_ping_reports_the_payload_sizes():
+    with echo_port() as port:
+        info = Link(port, timeout=10).ping()
+    assert (info.version, info.in_bytes, info.out_bytes) == (1, 4, 3)
+
+
+def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():
+    # Bytes 0-5 are the PING frame; byte 6 + 6 is a payload byte of the first STEP frame.
+    with echo_port(corrupt={6 + 6: 0x10}) as port:
+        link = Link(port, timeout=10)
+        host = StreamHost(link, echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: CRC: the "
+                           r"frame's checksum did not match \(a byte was corrupted or lost"):
+            host.step([1, 2, 3], sos=True)
+        assert host.step([1, 2, 3], sos=True)["y"].tolist() == [1, 2, 3]
+
+
+def test_lost_byte_gives_a_clear_error_not_a_hang():
+    with echo_port(drop={6 + 7}) as port:
+        host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match="STEP frame 2: TIMEOUT: the frame stopped "
+                           "arriving before it was complete"):
+            host.step([4, 5, 6], sos=True)
+        assert host.step([4, 5, 6], sos=False)["y"].tolist() == [4, 5, 6]
+
+
+def test_lost_header_byte_is_reported():
+    # A lost LEN byte: the next byte is read as the length (wrong for STEP) -> LENGTH error.
+    with echo_port(drop={6 + 3}) as port:
+        host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match="STEP frame 2: LENGTH"):
+            host.step([4, 5, 6], sos=True)
+
+
+class DeadPort:
+    """A port whose device never answers."""
+
+    def write(self, data):
+        return len(data)
+
+    def read(self, n=1):
+        return b""
+
+
+def test_no_reply_is_a_timeout_error():
+    with pytest.raises(ProtocolError, match=r"no reply from the device within 0.2 s to PING "
+                       r"frame 1 \(0 bytes of a reply received\)"):
+        Link(DeadPort(), timeout=0.2).ping()
+
+
+def test_wrong_bitstream_is_detected_by_ping():
+    with echo_port() as port:
+        with pytest.raises(HwgenError, match="the device was built for 4-byte inputs and 3-byte "
+                           "outputs; this model needs 2 and 1"):
+            StreamHost(Link(port, timeout=10), echo_input_layout(1), echo_output_layout(1))
+
+
+def test_accelerator_round_trip_equals_the_golden_model():
+    """Board-level design (link + accelerator) in simulation, driven by the host code."""
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True, seed=3)
+    x = random_inputs(m, batch=2, time=4, seed=3)
+    with SimSerial(LinkedCore(Accelerator(m, 4), DIV), DIV, timeout=0.2) as port:
+        host = StreamHost(Link(port, timeout=20), input_layout(m), output_layout(m))
+        out = host.run(x)
+    g = GoldenModel(m).run(x)
+    assert first_mismatch(out["logits"], g.logits) is None
+    np.testing.assert_array_equal(out["logits"], g.logits)
+    np.testing.assert_array_equal(out["argmax"][..., 0], g.classes)
