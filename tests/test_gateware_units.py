@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from hwgen.gateware.activation import ActivationTable
 from hwgen.gateware.core import Accelerator
 from hwgen.gateware.mac import MacUnit
+from hwgen.gateware.mult import PipelinedMul
 from hwgen.gateware.rom import Rom, weight_words
 from hwgen.gateware.scale import ConstScaler
 from hwgen.gateware.schedule import check_lanes, schedule, tree_depth
@@ -95,6 +96,31 @@ def test_const_scaler(mantissa, exponent):
     assert got == want
 
 
+@pytest.mark.parametrize("a_width,b_width", [(1, 4), (6, 9), (9, 13)])
+def test_pipelined_mul(a_width, b_width):
+    rng = np.random.default_rng(a_width)
+    a = [int(v) for v in rng.integers(0, 1 << a_width, 30)] + [(1 << a_width) - 1, 0]
+    lo, hi = -(1 << (b_width - 1)), (1 << (b_width - 1)) - 1
+    b = [int(v) for v in rng.integers(lo, hi + 1, 30)] + [lo, hi]
+    mul = PipelinedMul(a_width, b_width)
+    got = []
+
+    async def bench(ctx):
+        for i in range(len(a) + mul.latency):
+            if i < len(a):
+                ctx.set(mul.a, a[i])
+                ctx.set(mul.b, b[i])
+            await ctx.tick()
+            if i >= mul.latency - 1 and len(got) < len(a):
+                got.append(ctx.get(mul.p))
+
+    sim = Simulator(mul)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [x * y for x, y in zip(a, b, strict=True)]
+
+
 def test_activation_table_saturates():
     model = build("lstm", "ternary")
     f = model.formats
@@ -176,6 +202,8 @@ def test_constructor_errors():
         ConstScaler(7, 0, 8, 12, 2)
     with pytest.raises(HwgenError, match=r"^Scale mantissa must be a positive integer, not 0$"):
         ConstScaler(0, 0, 8, 12, 2)
+    with pytest.raises(HwgenError, match=r"^Operand b width must be a positive integer, not 0$"):
+        PipelinedMul(8, 0)
     with pytest.raises(HwgenError, match=r"^a ROM needs at least one word$"):
         Rom([], 8)
     with pytest.raises(HwgenError, match=r"^ROM words must be non-negative and fit 4 bits$"):

@@ -346,37 +346,42 @@ class Accelerator(wiring.Component):
             terms[i] = sc.term
 
         # -- row tags: issue -> event, lm + ls cycles later -------------------------------------
+        # The tag also carries decoded flags: ``head`` (a head row) and ``bias`` (the event
+        # consumes the next bias: every input-part event, every head event, and the GRU n row's
+        # recurrent event for b_hn).
         tag = data.StructLayout(
-            {"valid": 1, "mid": mid.shape(), "gate": gate.shape(), "unit": unit.shape()}
+            {"valid": 1, "head": 1, "bias": 1, "mid": mid.shape(), "gate": gate.shape(),
+             "unit": unit.shape()}
         )
         t_in = Signal(tag)
-        m.d.comb += [t_in.valid.eq(issue & last_chunk), t_in.mid.eq(mid),
+        at_head = lyr == L
+        takes_bias = at_head | (part == 0)
+        if model.cell is CellKind.GRU:
+            takes_bias = takes_bias | (gate == 2)
+        m.d.comb += [t_in.valid.eq(issue & last_chunk), t_in.head.eq(at_head),
+                     t_in.bias.eq(issue & last_chunk & takes_bias), t_in.mid.eq(mid),
                      t_in.gate.eq(gate), t_in.unit.eq(unit)]
-        ev = t_in
+        stages = [t_in]
         for d in range(lm + ls):
             nxt = Signal(tag, name=f"tag_d{d}")
-            m.d.sync += nxt.eq(ev)
-            ev = nxt
+            m.d.sync += nxt.eq(stages[-1])
+            stages.append(nxt)
+        ev, pre = stages[-1], stages[-2]
 
         term = Signal(signed(tw))
         _switch(m, ev.mid, terms, term)
-        is_head = ev.mid == HEAD
-        is_x = ~is_head & ~ev.mid[0]
-        is_h = ~is_head & ev.mid[0]
-        consume = is_x | is_head
-        if model.cell is CellKind.GRU:
-            consume = consume | (is_h & (ev.gate == 2))
-        consume = ev.valid & consume
+        is_head = ev.head
 
+        # Bias ROM read by a registered address: it counts the consuming events one stage early,
+        # so the word an event needs is on the ROM's output in the event's cycle.
         biases = self.bias_sequence()
         bw = max(2, max(signed_width(abs(b)) for b in biases))
         m.submodules.bias_rom = brom = Rom(signed_words(biases + [0], bw), bw)
-        bcnt = Signal(range(len(biases) + 1))
-        baddr = Signal.like(bcnt)
-        m.d.comb += baddr.eq(bcnt + consume)
-        m.d.sync += bcnt.eq(baddr)
+        baddr = Signal(range(len(biases) + 1))
         with m.If(accept):
-            m.d.sync += bcnt.eq(0)
+            m.d.sync += baddr.eq(0)
+        with m.Elif(pre.bias):
+            m.d.sync += baddr.eq(baddr + 1)
         m.d.comb += brom.addr.eq(baddr)
         bias = brom.data.as_signed()
 
