@@ -59,11 +59,26 @@ def test_each_quantizer_learns_digits(digits, quant, stochastic, kind):
         assert "frozen as int8" in r.model.meta["note"]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_other_cells_learn_digits(digits, cell):
-    cfg = TrainConfig("digits", cell=cell, hidden=16, quant="ternary", epochs=4, lr=5e-3)
+@pytest.mark.parametrize("cell, layers", [("rnn", 1), ("lstm", 1), ("gru", 2)])
+def test_other_cells_learn_digits(digits, cell, layers):
+    cfg = TrainConfig("digits", cell=cell, hidden=16, layers=layers, quant="ternary", epochs=4,
+                      lr=5e-3)
     r = train(cfg, digits, quiet=True)
+    assert r.model.num_layers == layers
     assert r.metrics.golden_value > 0.5, r.metrics.describe()
+
+
+def test_token_classification_npz(tmp_path):
+    # label = the first token of the sequence (it must be remembered to the last step)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 4, (400, 5))
+    p = tmp_path / "tok.npz"
+    np.savez(p, X=X, y=X[:, 0], lengths=rng.integers(3, 6, 400))
+    ds = load_dataset(p)
+    r = train(TrainConfig(str(p), hidden=16, quant="ternary", epochs=15, lr=1e-2, embed=8),
+              ds, quiet=True)
+    assert r.model.input.vocab == 4 and r.model.input.dim == 8
+    assert r.metrics.golden_value > 0.6, r.metrics.describe()  # chance 0.25
 
 
 def test_fixed_seed_same_model_and_resume(digits, tmp_path):
