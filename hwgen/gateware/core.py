@@ -199,18 +199,29 @@ class Accelerator(wiring.Component):
             return -(-mats[mid][1].shape[1] // P)
 
         # -- sequencer -------------------------------------------------------------------------
+        # Every decision reads registered flags (last chunk, last gate, last unit, head), so the
+        # next-state logic stays shallow.
+        nh = -(-H // P)
         lyr = Signal(range(L + 1), name="seq_layer")
         unit = Signal(range(max(H, O, 2)), name="seq_unit")
         gate = Signal(range(max(G, 2)), name="seq_gate")
         part = Signal(name="seq_part")
         chunk = Signal(range(max(max(chunks(i) for i in mats), 2)), name="seq_chunk")
+        left = Signal.like(chunk, name="seq_left")
+        last_c, first = Signal(name="seq_last_chunk"), Signal(name="seq_first")
+        unit_last, gate_last = Signal(name="seq_unit_last"), Signal(name="seq_gate_last")
+        at_head = Signal(name="seq_head")
         wait = Signal(range(max(sched.layer_drain, sched.head_drain) + 1), name="seq_wait")
         mid = Signal(range(HEAD + 1), name="seq_mid")
         m.d.comb += mid.eq(part | (lyr << 1))
         issue, accept = Signal(), Signal()
-        n_chunks = Signal.like(chunk)
-        _switch(m, mid, {i: chunks(i) - 1 for i in mats}, n_chunks)
-        last_chunk = chunk == n_chunks
+
+        def segment(n):
+            """Start a segment (row part) of n chunks."""
+            m.d.sync += [chunk.eq(0), left.eq(n - 1), last_c.eq(n == 1)]
+
+        def unit_is(k):
+            return (unit == k) if k >= 0 else False
 
         out_valid = Signal()
         logits = [Signal(signed(self._widths.logit_width), name=f"logit_{o}") for o in range(O)]
@@ -232,7 +243,11 @@ class Accelerator(wiring.Component):
                 m.d.comb += self.i_stream.ready.eq(1)
                 with m.If(self.i_stream.valid):
                     m.d.comb += accept.eq(1)
-                    m.d.sync += [lyr.eq(0), unit.eq(0), gate.eq(0), part.eq(0), chunk.eq(0)]
+                    m.d.sync += [
+                        lyr.eq(0), unit.eq(0), gate.eq(0), part.eq(0), at_head.eq(0),
+                        first.eq(1), unit_last.eq(H == 1), gate_last.eq(G == 1),
+                    ]
+                    segment(chunks(0))
                     if not token:
                         m.d.sync += [x.eq(self.i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
                     with m.If(self.i_stream.payload.sos):
@@ -245,41 +260,51 @@ class Accelerator(wiring.Component):
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += issue.eq(1)
-                with m.If(last_chunk):
-                    m.d.sync += chunk.eq(0)
-                    with m.If(lyr == L):
-                        with m.If(unit == O - 1):
-                            m.d.sync += [unit.eq(0), wait.eq(sched.head_drain - 2)]
+                m.d.sync += first.eq(last_c)
+                with m.If(~last_c):
+                    m.d.sync += [chunk.eq(chunk + 1), left.eq(left - 1), last_c.eq(left == 1)]
+                with m.Elif(at_head):
+                    segment(nh)
+                    with m.If(unit_last):
+                        m.d.sync += [unit.eq(0), wait.eq(sched.head_drain - 2)]
+                        m.next = "WAIT"
+                    with m.Else():
+                        m.d.sync += [unit.eq(unit + 1), unit_last.eq(unit_is(O - 2))]
+                with m.Elif(~part):
+                    m.d.sync += part.eq(1)
+                    segment(nh)
+                with m.Else():
+                    m.d.sync += part.eq(0)
+                    with m.Switch(lyr):
+                        for i in range(L):
+                            with m.Case(i):
+                                segment(chunks(2 * i))
+                    with m.If(gate_last):
+                        m.d.sync += [gate.eq(0), gate_last.eq(G == 1)]
+                        with m.If(unit_last):
+                            m.d.sync += [unit.eq(0), wait.eq(sched.layer_drain - 1)]
                             m.next = "WAIT"
                         with m.Else():
-                            m.d.sync += unit.eq(unit + 1)
-                    with m.Elif(part == 0):
-                        m.d.sync += part.eq(1)
+                            m.d.sync += [unit.eq(unit + 1), unit_last.eq(unit_is(H - 2))]
                     with m.Else():
-                        m.d.sync += part.eq(0)
-                        with m.If(gate == G - 1):
-                            m.d.sync += gate.eq(0)
-                            with m.If(unit == H - 1):
-                                m.d.sync += [unit.eq(0), wait.eq(sched.layer_drain - 1)]
-                                m.next = "WAIT"
-                            with m.Else():
-                                m.d.sync += unit.eq(unit + 1)
-                        with m.Else():
-                            m.d.sync += gate.eq(gate + 1)
-                with m.Else():
-                    m.d.sync += chunk.eq(chunk + 1)
+                        m.d.sync += [gate.eq(gate + 1), gate_last.eq(gate == G - 2)]
             with m.State("WAIT"):
                 with m.If(wait == 0):
-                    with m.If(lyr == L):
+                    with m.If(at_head):
                         m.next = "OUT"
                     with m.Else():
+                        m.d.sync += [lyr.eq(lyr + 1), first.eq(1)]
                         with m.Switch(lyr):
                             for i in range(L):
                                 with m.Case(i):
                                     m.d.sync += [a.eq(b) for a, b in zip(h[i], hnew, strict=True)]
-                        m.d.sync += lyr.eq(lyr + 1)
-                        with m.If(lyr == L - 1):
-                            m.d.sync += part.eq(1)
+                                    if i + 1 < L:
+                                        m.d.sync += unit_last.eq(H == 1)
+                                        segment(chunks(2 * i + 2))
+                                    else:
+                                        m.d.sync += [unit_last.eq(O == 1), at_head.eq(1),
+                                                     part.eq(1)]
+                                        segment(nh)
                         m.next = "RUN"
                 with m.Else():
                     m.d.sync += wait.eq(wait - 1)
@@ -309,7 +334,7 @@ class Accelerator(wiring.Component):
         ow = max(iw, sw)
         ops = [Signal(signed(ow), name=f"op_{k}") for k in range(P)]
         v1, first1, mid1 = Signal(), Signal(), Signal.like(mid)
-        m.d.sync += [v1.eq(issue), first1.eq(chunk == 0), mid1.eq(mid)]
+        m.d.sync += [v1.eq(issue), first1.eq(first), mid1.eq(mid)]
         with m.Switch(mid):
             for i in mats:
                 src = source(i)
@@ -354,12 +379,11 @@ class Accelerator(wiring.Component):
              "unit": unit.shape()}
         )
         t_in = Signal(tag)
-        at_head = lyr == L
-        takes_bias = at_head | (part == 0)
+        takes_bias = at_head | ~part
         if model.cell is CellKind.GRU:
             takes_bias = takes_bias | (gate == 2)
-        m.d.comb += [t_in.valid.eq(issue & last_chunk), t_in.head.eq(at_head),
-                     t_in.bias.eq(issue & last_chunk & takes_bias), t_in.mid.eq(mid),
+        m.d.comb += [t_in.valid.eq(issue & last_c), t_in.head.eq(at_head),
+                     t_in.bias.eq(issue & last_c & takes_bias), t_in.mid.eq(mid),
                      t_in.gate.eq(gate), t_in.unit.eq(unit)]
         stages = [t_in]
         for d in range(lm + ls):
