@@ -363,13 +363,15 @@ def synthesize(
     dsp: bool | None = None,
     cycles_per_timestep: int | None = None,
     timeout: float | None = None,
+    place: bool = True,
 ) -> SynthReport:
     """Synthesize, place and route ``top`` (from ``sources``) for ``target`` in ``out_dir``.
 
     ``seeds``: nextpnr runs (seeds 1..N); the report's Fmax is their median. ``freq_mhz``: the
     nextpnr constraint (default: the target's stretch goal). ``dsp``: let Yosys infer DSP blocks
     (default: off on iCE40, see the module docstring; on for ECP5). ``timeout``: seconds per tool
-    call. Returns the `SynthReport`, also written to ``out_dir/synth_report.json``.
+    call. ``place=False`` stops after Yosys (resources only, no Fmax). Returns the `SynthReport`,
+    also written to ``out_dir/synth_report.json``.
     """
     t = get_target(target)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 50:
@@ -423,7 +425,7 @@ def synthesize(
     fmax_by_seed: dict[int, float | None] = {}
     util: dict[str, dict] = {}
     t0 = time.monotonic()
-    for seed in range(1, seeds + 1):
+    for seed in range(1, seeds + 1 if place else 1):
         rep = f"pnr_seed{seed}.json"
         argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json", "--freq", f"{freq:g}",
                 "--timing-allow-fail", "--seed", str(seed), "--report", rep]

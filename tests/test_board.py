@@ -1,0 +1,74 @@
+# amaranth: UnusedElaboratable=no
+"""Board tops, `hwgen build` / `hwgen run`, and one real board build (synth)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_model
+from hwgen.cli import main
+from hwgen.gateware.core import Accelerator
+from hwgen.modelfile import save_model
+from hwgen.spec import HwgenError
+from hwgen.uart.board import BOARDS, BoardTop, build_board, get_board
+from hwgen.uart.echo import EchoCore
+
+
+def test_boards_and_their_targets():
+    assert {b: BOARDS[b].target for b in BOARDS} == {
+        "icebreaker": "ice40-up5k", "ulx3s-85f": "ecp5-85k", "orangecrab-85f": "ecp5-85k"}
+    with pytest.raises(HwgenError, match="unknown board 'tinyfpga'; expected one of icebreaker"):
+        get_board("tinyfpga")
+
+
+@pytest.mark.parametrize("name, pins", [("ulx3s-85f", ("L4", "M1")),
+                                        ("orangecrab-85f", ("N17", "M18"))])
+def test_board_top_requests_the_uart(name, pins, tmp_path):
+    """Elaborate the board top and write the build files (no tool runs)."""
+    board = get_board(name)
+    platform = board.make_platform()
+    plan = platform.build(BoardTop(EchoCore(2)), name="top", build_dir=str(tmp_path),
+                          do_build=False)
+    lpf = plan.files["top.lpf"]
+    assert all(f'SITE "{p}"' in lpf for p in pins)
+    assert BoardTop(EchoCore(2)).divisor(platform) == round(board.clock_hz / 115200)
+
+
+def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys):
+    m = make_model("lstm", "int8", inputs=64, hidden=256, outputs=10)
+    save_model(m, tmp_path / "big.hwgm")
+    rc = main(["build", str(tmp_path / "big.hwgm"), "--board", "icebreaker", "--lanes", "16",
+               "-o", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "hwgen: error: this model does not fit ice40-up5k with 16 lanes: weights and tables " \
+           "need" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_run_on_a_simulated_board_equals_golden(tmp_path, capsys):
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True, seed=2)
+    save_model(m, tmp_path / "m.hwgm")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(-2, 2, (2, 3, 5)))
+    rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--inputs",
+               str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")])
+    assert rc == 0
+    assert "2 sequences x 3 timesteps: hardware logits equal the golden model's (bit-exact)" in \
+        capsys.readouterr().out
+    assert np.load(tmp_path / "y.npy").shape == (2, 3, 4)
+
+
+@pytest.mark.synth
+def test_icebreaker_build_of_a_small_accelerator(tmp_path):
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
+    r = build_board(Accelerator(m, 4), "icebreaker", tmp_path / "ice")
+    assert r.bitstream.name == "top.bin" and r.bitstream.stat().st_size > 100_000
+    assert r.divisor == 104 and r.clock_mhz == 12.0
+    assert r.cells["SB_LUT4"] > 300 and r.cells["SB_RAM40_4K"] >= 3
+    assert r.utilization["ICESTORM_LC"]["used"] > r.cells["SB_LUT4"] // 2
+    assert r.fmax_mhz > 12.0
+    saved = json.loads((tmp_path / "ice" / "build_report.json").read_text())
+    assert saved["fmax_mhz"] == r.fmax_mhz
