@@ -19,7 +19,7 @@ Every latency and wait comes from `schedule.schedule`; gateware never imports th
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -225,7 +225,6 @@ class Accelerator(wiring.Component):
 
         out_valid = Signal()
         logits = [Signal(signed(self._widths.logit_width), name=f"logit_{o}") for o in range(O)]
-        best = Signal(signed(self._widths.logit_width))
         best_cls = Signal(range(max(O, 2)))
         payload = self.o_stream.payload
         with m.If(self.o_stream.valid & self.o_stream.ready):
@@ -442,17 +441,34 @@ class Accelerator(wiring.Component):
                                     with m.Case(j):
                                         m.d.sync += c[i][j].eq(cell.c_data)
 
-        # -- head: logits and running argmax ----------------------------------------------------
+        # -- head: logits and argmax ----------------------------------------------------
         hv = ev.valid & is_head
-        lv = Signal.like(best)
+        lv = Signal(signed(self._widths.logit_width))
         m.d.comb += lv.eq(term + bias)
         with m.If(hv):
             with m.Switch(ev.unit):
                 for o in range(O):
                     with m.Case(o):
                         m.d.sync += logits[o].eq(lv)
-        hv1, ho1, hval1 = Signal(), Signal.like(best_cls), Signal.like(best)
-        m.d.sync += [hv1.eq(hv), ho1.eq(ev.unit), hval1.eq(lv)]
-        with m.If(hv1 & ((ho1 == 0) | (hval1 > best))):
-            m.d.sync += [best.eq(hval1), best_cls.eq(ho1)]
+        if model.head.argmax:
+            # Argmax as a registered comparison tree over the logit registers (no feedback loop):
+            # a right entry (higher indices) wins only when strictly greater.
+            nodes = [(v, Const(o, best_cls.shape())) for o, v in enumerate(logits)]
+            level = 0
+            while len(nodes) > 1:
+                nxt = []
+                for k in range(0, len(nodes) - 1, 2):
+                    (lv_, li), (rv, ri) = nodes[k], nodes[k + 1]
+                    v = Signal.like(lv_, name=f"amax{level}_{k // 2}_v")
+                    i = Signal.like(best_cls, name=f"amax{level}_{k // 2}_i")
+                    gt = rv > lv_
+                    m.d.sync += [v.eq(Mux(gt, rv, lv_)), i.eq(Mux(gt, ri, li))]
+                    nxt.append((v, i))
+                if len(nodes) % 2:
+                    v = Signal.like(nodes[-1][0], name=f"amax{level}_pass_v")
+                    i = Signal.like(best_cls, name=f"amax{level}_pass_i")
+                    m.d.sync += [v.eq(nodes[-1][0]), i.eq(nodes[-1][1])]
+                    nxt.append((v, i))
+                nodes, level = nxt, level + 1
+            m.d.comb += best_cls.eq(nodes[0][1])
         return m

@@ -30,11 +30,9 @@ __all__ = [
     "cycles_per_timestep",
     "mul_latency",
     "cell_latency",
-    "HEAD_LATENCY",
+    "head_latency",
 ]
 
-#: Cycles from a head row's term to its logit and running argmax being readable.
-HEAD_LATENCY = 2
 
 
 def mul_latency(model: Model) -> int:
@@ -50,6 +48,12 @@ def cell_latency(model: Model) -> int:
     if model.cell is CellKind.RNN:
         return 3
     return 7 + 2 * mul_latency(model)
+
+
+def head_latency(model: Model) -> int:
+    """Cycles from the last head row's term to its logits (1) and, with argmax, the registered
+    comparison tree over them (ceil(log2 O) more) being readable."""
+    return 1 + (tree_depth(model.outputs) if model.head.argmax else 0)
 
 
 def max_lanes(model: Model) -> int:
@@ -163,7 +167,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
         mac_latency=3 + tree_depth(lanes),
         scale_latency=1 + scale_depth,
         cell_latency=cell_latency(model),
-        head_latency=HEAD_LATENCY,
+        head_latency=head_latency(model),
         layer_issue=tuple(layer_issue),
         head_issue=model.outputs * chunks(H),
         macs=macs,
