@@ -26,7 +26,7 @@ DIV = 4  # clock cycles per bit in simulation
 
 
 # -- protocol (pure Python) ---------------------------------------------------------------------
-def test_crc8_is_crc8_atm():
+def test_crc8_is_crc8_smbus():
     assert crc8(b"123456789") == 0xF4  # the catalogue check value of CRC-8 (poly 0x07)
     assert crc8(b"") == 0
 
