@@ -364,7 +364,7 @@ class Accelerator(wiring.Component):
         terms = {}
         for i, (name, q, _, in_frac, out_frac, _) in mats.items():
             sc = ConstScaler(q.scale.mantissa, term_shift(q.scale, in_frac, out_frac),
-                             acc_of[i].shape().width, self.term_width(i), ls)
+                             acc_of[i].shape().width, self.term_width(i), ls - 1)
             m.submodules[f"scale_{name.replace('.', '_')}"] = sc
             m.d.comb += sc.acc.eq(acc_of[i])
             terms[i] = sc.term
@@ -391,8 +391,12 @@ class Accelerator(wiring.Component):
             stages.append(nxt)
         ev, pre = stages[-1], stages[-2]
 
+        # The scaled term of the event's matrix, selected one stage early and registered.
         term = Signal(signed(tw))
-        _switch(m, ev.mid, terms, term)
+        with m.Switch(pre.mid):
+            for i, t in terms.items():
+                with m.Case(i):
+                    m.d.sync += term.eq(t)
         is_head = ev.head
 
         # Bias ROM read by a registered address: it counts the consuming events one stage early,

@@ -94,7 +94,7 @@ class Schedule:
     lanes: int
     accept_cycles: int  # input transfer (+ embedding read)
     mac_latency: int  # issue -> accumulator readable
-    scale_latency: int  # accumulator -> scaled term readable
+    scale_latency: int  # accumulator -> scaled term (of the event's matrix) readable
     cell_latency: int  # term -> new state readable
     head_latency: int  # term -> logit / argmax readable
     layer_issue: tuple[int, ...]  # issue cycles per layer
@@ -165,7 +165,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
         lanes=lanes,
         accept_cycles=2 if isinstance(model.input, TokenInput) else 1,
         mac_latency=3 + tree_depth(lanes),
-        scale_latency=1 + scale_depth,
+        scale_latency=2 + scale_depth,
         cell_latency=cell_latency(model),
         head_latency=head_latency(model),
         layer_issue=tuple(layer_issue),
