@@ -127,6 +127,13 @@ def test_char_model_on_text(tmp_path):
     assert abs(r.metrics.golden_value - r.metrics.float_value) < 0.1
 
 
+def test_text_too_short_for_window(tmp_path):
+    p = tmp_path / "short.txt"
+    p.write_text("abcd" * 30)
+    with pytest.raises(HwgenError, match="needs more than 101"):
+        train(TrainConfig(str(p), budget_chars=1000), load_dataset(p), quiet=True)
+
+
 def test_cli_train_eval(tmp_path, capsys):
     out = tmp_path / "d.hwgm"
     assert main(["train", "--dataset", "digits", "--cell", "gru", "--hidden", "12", "--quant",

@@ -266,6 +266,11 @@ def train(
             bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {best:.4f}")
     else:
         stream = torch.from_numpy(ds.train.stream)
+        if len(stream) <= cfg.seq_len + 1:
+            raise HwgenError(
+                f"the training text has {len(stream)} characters; a training window of "
+                f"{cfg.seq_len} (--seq-len) needs more than {cfg.seq_len + 1}"
+            )
         budget = cfg.budget_chars if cfg.budget_chars is not None else cfg.epochs * len(stream)
         per_step = cfg.batch * cfg.seq_len
         steps = max(1, budget // per_step)
