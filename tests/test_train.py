@@ -129,7 +129,7 @@ def test_char_model_on_text(tmp_path):
 
 def test_text_too_short_for_window(tmp_path):
     p = tmp_path / "short.txt"
-    p.write_text("abcd" * 30)
+    p.write_text("abcd" * 26)  # 93 training characters
     with pytest.raises(HwgenError, match="needs more than 101"):
         train(TrainConfig(str(p), budget_chars=1000), load_dataset(p), quiet=True)
 
