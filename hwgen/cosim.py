@@ -1,0 +1,327 @@
+"""Run a generated accelerator's Verilog in Icarus or Verilator (cocotb) against the golden model.
+
+`cosim` builds a plan (input payloads packed with the manifest's bit layout, idle cycles, resets),
+runs the cocotb bench ``sim/bench_accel.py`` through ``cocotb_tools.runner`` and compares every
+output with the golden model by exact equality, in bulk, in this process. The first difference is
+reported with its sequence, timestep, output index, expected and got values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .golden import GoldenModel, check_inputs
+from .modelfile import load_model
+from .payload import pack, unpack
+from .spec import HwgenError, Model, TokenInput
+from .toolenv import apply_tool_env, require_simulator
+
+__all__ = ["SimPlan", "Mismatch", "CosimReport", "cosim", "load_manifest", "BENCH_DIR"]
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "sim"
+
+
+def load_manifest(rtl_dir) -> dict:
+    p = Path(rtl_dir) / "manifest.json"
+    if not p.is_file():
+        raise HwgenError(f"{rtl_dir}: no manifest.json; generate the RTL with 'hwgen generate'")
+    try:
+        m = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise HwgenError(f"{p}: not valid JSON ({e})") from None
+    if m.get("schema") != "hwgen-manifest" or m.get("version") != 1:
+        raise HwgenError(f"{p}: not a hwgen manifest of version 1")
+    return m
+
+
+@dataclass
+class SimPlan:
+    """What to drive: ``sequences`` (each (T, I) input codes or (T,) token ids); ``abort`` maps a
+    sequence index to a timestep count after which reset hits with work in flight (the sequence is
+    then replayed whole); ``reset_before`` holds sequence indices preceded by an idle reset;
+    ``in_stall`` / ``out_stall`` are probabilities of random idle / backpressure bursts."""
+
+    sequences: list[np.ndarray]
+    abort: dict[int, int] = field(default_factory=dict)
+    reset_before: set[int] = field(default_factory=set)
+    in_stall: float = 0.0
+    out_stall: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class Mismatch:
+    sequence: int
+    timestep: int
+    output: str
+    expected: int
+    got: int
+    note: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"sequence {self.sequence}{self.note}, timestep {self.timestep}, {self.output}: "
+            f"expected {self.expected}, got {self.got}"
+        )
+
+
+@dataclass
+class CosimReport:
+    simulator: str
+    sequences: int
+    timesteps: int
+    cycles: int
+    cycles_per_timestep: float | None  # measured between back-to-back inputs (no stalls)
+    manifest_cycles_per_timestep: int
+    wall_s: float
+    mismatch: Mismatch | None
+    gaps: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatch is None
+
+    def summary(self) -> str:
+        cpt = "n/a" if self.cycles_per_timestep is None else f"{self.cycles_per_timestep:g}"
+        head = "PASS" if self.ok else "FAIL"
+        s = (
+            f"{head} {self.simulator}: {self.sequences} sequences, {self.timesteps} timesteps, "
+            f"{self.cycles} cycles, {cpt} cycles/timestep "
+            f"(manifest {self.manifest_cycles_per_timestep}), "
+            f"{self.timesteps / max(self.wall_s, 1e-9):.0f} timesteps/s"
+        )
+        return s if self.ok else s + f"; first mismatch: {self.mismatch}"
+
+
+def _ops(manifest: dict, model: Model, plan: SimPlan):
+    """The bench's operation list; per reset epoch the (sequence, timestep) of each input; the
+    epochs cut short by an abort (their outputs may be a prefix)."""
+    fields = manifest["streams"]["input"]["fields"]
+    token = isinstance(model.input, TokenInput)
+    rng = np.random.default_rng([plan.seed, 7])
+    ops, epochs, aborted = [], [[]], set()
+
+    def idle():
+        if plan.in_stall and rng.random() < plan.in_stall:
+            return int(rng.integers(1, 12))
+        return 0
+
+    def feed(n, seq, count):
+        for t in range(count):
+            v = {"sos": int(t == 0)}
+            v["token" if token else "x"] = int(seq[t]) if token else seq[t].tolist()
+            ops.append(["x", format(pack(fields, v), "x"), idle()])
+            epochs[-1].append((n, t))
+
+    for n, seq in enumerate(plan.sequences):
+        if n in plan.reset_before:
+            ops.append(["reset", 2])
+            epochs.append([])
+        if n in plan.abort:
+            feed(n, seq, min(plan.abort[n], len(seq)))
+            ops.append(["abort", 2])
+            aborted.add(len(epochs) - 1)
+            epochs.append([])
+        feed(n, seq, len(seq))
+    return ops, epochs, aborted
+
+
+def _expected(model: Model, plan: SimPlan):
+    g = GoldenModel(model)
+    out = []
+    for seq in plan.sequences:
+        r = g.run(np.asarray(seq)[None])
+        out.append((r.logits[0], r.classes[0]))
+    return out
+
+
+def _compare(manifest, model, plan, result, epochs, aborted) -> Mismatch | None:
+    fields = manifest["streams"]["output"]["fields"]
+    expected = _expected(model, plan)
+    got_by_epoch: dict[int, list] = {}
+    for epoch, word in result["outputs"]:
+        got_by_epoch.setdefault(epoch, []).append(unpack(fields, int(word, 16)))
+    for e, inputs in enumerate(epochs):
+        got = got_by_epoch.get(e, [])
+        if len(got) > len(inputs):
+            n, t = inputs[-1] if inputs else (0, 0)
+            return Mismatch(n, t, "output count", len(inputs), len(got), " (extra outputs)")
+        if len(got) < len(inputs) and e not in aborted:
+            n, t = inputs[len(got)]
+            return Mismatch(n, t, "output count", len(inputs), len(got), " (missing outputs)")
+        for (n, t), o in zip(inputs, got, strict=False):
+            logits, classes = expected[n]
+            note = " (before the reset)" if e in aborted else ""
+            for k, v in enumerate(o["logits"]):
+                if v != logits[t, k]:
+                    return Mismatch(n, t, f"logit {k}", int(logits[t, k]), v, note)
+            if "argmax" in o and o["argmax"] != classes[t]:
+                return Mismatch(n, t, "argmax", int(classes[t]), o["argmax"], note)
+    return None
+
+
+def _measured_cpt(plan: SimPlan, accepted: list[int]) -> tuple[float | None, list[int]]:
+    if plan.in_stall or plan.out_stall or len(accepted) < 2:
+        return None, []
+    gaps = np.diff(np.asarray(accepted))
+    # a sequence boundary or a reset may add cycles; the steady value is the most common gap
+    vals, counts = np.unique(gaps, return_counts=True)
+    return float(vals[np.argmax(counts)]), gaps.tolist()
+
+
+def _runner(simulator: str):
+    """cocotb's runner; for Icarus one whose waveforms are VCD (cocotb's default is FST)."""
+    from cocotb_tools.runner import Icarus, get_runner
+
+    if simulator != "icarus":
+        return get_runner(simulator)
+
+    class IcarusVcd(Icarus):
+        def _test_command(self):
+            return [[("-vcd" if a == "-fst" else a) for a in c] for c in super()._test_command()]
+
+    return IcarusVcd()
+
+
+def cosim(
+    rtl_dir,
+    plan: SimPlan,
+    *,
+    simulator: str = "icarus",
+    model: Model | None = None,
+    build_dir=None,
+    waves=None,
+    timeout_cycles: int | None = None,
+) -> CosimReport:
+    """Simulate the Verilog in ``rtl_dir`` on ``plan`` and compare with the golden model of
+    ``model`` (default: the model.hwgm generated with the RTL)."""
+    require_simulator(simulator)
+    rtl_dir = Path(rtl_dir).resolve()
+    manifest = load_manifest(rtl_dir)
+    if model is None:
+        model = load_model(rtl_dir / manifest["model_file"])
+    if manifest["model"]["outputs"] != model.outputs:
+        raise HwgenError(
+            f"the reference model has {model.outputs} outputs; the RTL has "
+            f"{manifest['model']['outputs']}"
+        )
+    seqs = [check_inputs(model, np.asarray(s)[None])[0] for s in plan.sequences]
+    if not seqs or any(len(s) == 0 for s in seqs):
+        raise HwgenError("every sequence needs at least one timestep")
+    plan.sequences = seqs
+    if not (BENCH_DIR / "bench_accel.py").is_file():
+        raise HwgenError(f"the cocotb bench is missing: {BENCH_DIR / 'bench_accel.py'}")
+    apply_tool_env()
+
+    build = Path(build_dir or rtl_dir / "sim_build" / simulator).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    ops, epochs, aborted = _ops(manifest, model, plan)
+    cpt = manifest["timing"]["cycles_per_timestep"]
+    total_steps = sum(len(e) for e in epochs)
+    timeout = timeout_cycles or cpt * 4 + 2000  # cycles without progress before giving up
+    ports = {
+        "clk": manifest["clock"]["port"],
+        "rst": manifest["reset"]["port"],
+        "i_valid": manifest["streams"]["input"]["valid"],
+        "i_ready": manifest["streams"]["input"]["ready"],
+        "i_payload": manifest["streams"]["input"]["payload"],
+        "o_valid": manifest["streams"]["output"]["valid"],
+        "o_ready": manifest["streams"]["output"]["ready"],
+        "o_payload": manifest["streams"]["output"]["payload"],
+    }
+    plan_path, result_path = build / "plan.json", build / "result.json"
+    plan_path.write_text(
+        json.dumps(
+            {
+                "ports": ports,
+                "ops": ops,
+                "seed": plan.seed,
+                "out_stall": plan.out_stall,
+                "timeout_cycles": timeout,
+            }
+        )
+    )
+    result_path.unlink(missing_ok=True)
+    runner = _runner(simulator)
+    runner.log.setLevel(logging.ERROR)  # e.g. "Skipping compilation": the tool logs go to sim.log
+    sources = [rtl_dir / v for v in manifest["verilog"]]
+    if simulator == "verilator":
+        build_args = ["-Wno-fatal"]
+    else:
+        # Verilog-2005 semantics: yosys's Verilog relies on a variable initializer creating an
+        # event at time 0 to settle its always @* blocks; Icarus in SystemVerilog mode (cocotb's
+        # default -g2012) creates none, and outputs such as ready would stay X.
+        build_args = ["-g2005"]
+        if waves:
+            dump = build / "hwgen_dump.v"
+            dump.write_text(
+                "module hwgen_dump;\ninitial begin\n"
+                f'  $dumpfile("{build / "waves.vcd"}");\n'
+                f"  $dumpvars(0, {manifest['top']});\nend\nendmodule\n"
+            )
+            sources.append(dump)
+            build_args += ["-s", "hwgen_dump"]
+    log = build / "sim.log"
+    import sys
+
+    sys.path.insert(0, str(BENCH_DIR))  # the runner hands its sys.path to the simulator
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=manifest["top"],
+            build_dir=build,
+            timescale=("1ns", "1ps"),
+            waves=bool(waves) and simulator == "verilator",
+            build_args=build_args,
+            log_file=log,
+        )
+        t0 = time.perf_counter()
+        runner.test(
+            hdl_toplevel=manifest["top"],
+            test_module="bench_accel",
+            build_dir=build,
+            test_dir=build,
+            waves=bool(waves),
+            log_file=log,
+            extra_env={"HWGEN_PLAN": str(plan_path), "HWGEN_RESULT": str(result_path)},
+        )
+    except SystemExit as e:  # the runner exits on a failed tool step
+        raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
+    except Exception as e:  # a failed build raises subprocess errors
+        raise HwgenError(f"{simulator} failed: {e}; see {log}") from None
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    wall = time.perf_counter() - t0
+    if not result_path.is_file():
+        tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+        hint = "timed out waiting for the accelerator" if "SimTimeoutError" in tail else "failed"
+        raise HwgenError(
+            f"the {simulator} bench {hint} (no result after {timeout} cycles without progress?); "
+            f"see {log}"
+        )
+    result = json.loads(result_path.read_text())
+    if waves:
+        src = build / ("waves.vcd" if simulator == "icarus" else "dump.vcd")
+        if not src.is_file():
+            raise HwgenError(f"{simulator} wrote no waveform ({src} is missing)")
+        shutil.copyfile(src, waves)
+    mismatch = _compare(manifest, model, plan, result, epochs, aborted)
+    measured, gaps = _measured_cpt(plan, result["accepted"])
+    return CosimReport(
+        simulator,
+        len(plan.sequences),
+        total_steps,
+        result["cycles"],
+        measured,
+        cpt,
+        wall,
+        mismatch,
+        gaps,
+    )

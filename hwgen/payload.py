@@ -1,0 +1,65 @@
+"""Stream payloads as Python integers, from the bit layout a manifest states (docs/manifest.md).
+
+Benches and host tools never re-derive bit positions: they call `pack` / `unpack` with the
+``fields`` list of ``manifest["streams"]["input" | "output"]``.
+"""
+
+from __future__ import annotations
+
+from .spec import HwgenError
+
+__all__ = ["pack", "unpack", "field"]
+
+
+def field(fields: list[dict], name: str) -> dict:
+    for f in fields:
+        if f["name"] == name:
+            return f
+    raise HwgenError(f"the payload has no field {name!r} (fields: {[f['name'] for f in fields]})")
+
+
+def _put(value: int, width: int, signed: bool, what: str) -> int:
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    if not lo <= value <= hi:
+        raise HwgenError(f"{what} = {value} does not fit {width} {'signed ' if signed else ''}bits")
+    return value & ((1 << width) - 1)
+
+
+def _get(word: int, offset: int, width: int, signed: bool) -> int:
+    v = (word >> offset) & ((1 << width) - 1)
+    return v - (1 << width) if signed and v >> (width - 1) else v
+
+
+def pack(fields: list[dict], values: dict) -> int:
+    """Fields by name (ints, or sequences of ints for array fields) -> one payload integer."""
+    word = 0
+    for f in fields:
+        if f["name"] not in values:
+            raise HwgenError(f"payload field {f['name']!r} has no value")
+        v = values[f["name"]]
+        if "count" in f:
+            v = list(v)
+            if len(v) != f["count"]:
+                raise HwgenError(
+                    f"payload field {f['name']!r} needs {f['count']} values, not {len(v)}"
+                )
+            ew = f["element_width"]
+            for k, e in enumerate(v):
+                word |= _put(int(e), ew, f["signed"], f"{f['name']}[{k}]") << (f["offset"] + k * ew)
+        else:
+            word |= _put(int(v), f["width"], f["signed"], f["name"]) << f["offset"]
+    return word
+
+
+def unpack(fields: list[dict], word: int) -> dict:
+    """One payload integer -> {field name: int or list of ints}."""
+    out = {}
+    for f in fields:
+        if "count" in f:
+            ew = f["element_width"]
+            out[f["name"]] = [
+                _get(word, f["offset"] + k * ew, ew, f["signed"]) for k in range(f["count"])
+            ]
+        else:
+            out[f["name"]] = _get(word, f["offset"], f["width"], f["signed"])
+    return out

@@ -1,0 +1,129 @@
+"""cocotb bench for a generated accelerator (not a pytest module: hwgen.cosim runs it).
+
+It reads a plan written by `hwgen.cosim` (JSON, path in HWGEN_PLAN): port names from the manifest
+and a list of operations, each ``["x", payload_hex, idle_cycles]`` (one input transfer after that
+many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse reset) or
+``["abort", cycles]`` (pulse reset right after the last accepted input, with work in flight).
+The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
+
+Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.
+Results (JSON, HWGEN_RESULT): output payloads (hex) with their epoch (resets seen so far) and the
+cycle of every input and output transfer. The comparison with the golden model happens in the host
+process (hwgen.cosim), in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
+
+PERIOD_NS = 10
+
+
+def _hi(sig) -> bool:
+    """True when the signal is a resolved 1 (X/Z read as 0)."""
+    v = sig.value
+    return v.is_resolvable and int(v) == 1
+
+
+def _cycle() -> int:
+    return int(get_sim_time("ns")) // PERIOD_NS
+
+
+@cocotb.test()
+async def run_plan(dut):
+    with open(os.environ["HWGEN_PLAN"]) as f:
+        plan = json.load(f)
+    ports = plan["ports"]
+    clk, rst = getattr(dut, ports["clk"]), getattr(dut, ports["rst"])
+    i_valid, i_ready = getattr(dut, ports["i_valid"]), getattr(dut, ports["i_ready"])
+    i_payload = getattr(dut, ports["i_payload"])
+    o_valid, o_ready = getattr(dut, ports["o_valid"]), getattr(dut, ports["o_ready"])
+    o_payload = getattr(dut, ports["o_payload"])
+    rng = random.Random(plan["seed"])
+    out_stall = plan["out_stall"]
+    timeout_cycles = plan["timeout_cycles"]
+
+    state = {"epoch": 0, "fed": 0, "got": 0, "resetting": False}
+    outputs, accepted, delivered = [], [], []
+
+    cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
+    i_valid.value = 0
+    o_ready.value = 0
+    i_payload.value = 0
+    rst.value = 1
+    await ClockCycles(clk, 3)
+    rst.value = 0
+    await RisingEdge(clk)
+
+    async def monitor():
+        while True:
+            if out_stall and rng.random() < out_stall:
+                o_ready.value = 0
+                await ClockCycles(clk, rng.randint(1, 12))
+            o_ready.value = 1
+            # Sample mid-cycle (falling edge): the values that the next rising edge will see.
+            while True:
+                await FallingEdge(clk)
+                if _hi(o_valid) and not _hi(rst):
+                    word = int(o_payload.value)
+                    break
+                if not _hi(o_valid):
+                    await RisingEdge(o_valid)
+            await RisingEdge(clk)  # the transfer
+            outputs.append([state["epoch"], format(word, "x")])
+            delivered.append(_cycle())
+            state["got"] += 1
+            got_one.set()
+            o_ready.value = 0
+
+    got_one = Event()
+
+    async def wait_outputs(n):
+        while state["got"] < n:
+            got_one.clear()
+            await got_one.wait()
+
+    async def pulse_reset(cycles):
+        rst.value = 1
+        i_valid.value = 0
+        await ClockCycles(clk, cycles)
+        rst.value = 0
+        state["epoch"] += 1
+        state["fed"] = state["got"] = 0
+
+    mon = cocotb.start_soon(monitor())
+    for op in plan["ops"]:
+        if op[0] == "x":
+            _, word, idle = op
+            if idle:
+                await ClockCycles(clk, idle)
+            i_payload.value = int(word, 16)
+            i_valid.value = 1
+            while True:
+                await FallingEdge(clk)
+                if _hi(i_ready):
+                    break
+                await with_timeout(RisingEdge(i_ready), timeout_cycles * PERIOD_NS, "ns")
+            await RisingEdge(clk)  # the transfer
+            accepted.append(_cycle())
+            i_valid.value = 0
+            state["fed"] += 1
+        elif op[0] == "reset":
+            await with_timeout(wait_outputs(state["fed"]), timeout_cycles * PERIOD_NS, "ns")
+            await pulse_reset(op[1])
+        elif op[0] == "abort":
+            await pulse_reset(op[1])
+    await with_timeout(wait_outputs(state["fed"]), timeout_cycles * PERIOD_NS, "ns")
+    mon.cancel()
+    with open(os.environ["HWGEN_RESULT"], "w") as f:
+        json.dump(
+            {"outputs": outputs, "accepted": accepted, "delivered": delivered, "cycles": _cycle()},
+            f,
+        )
