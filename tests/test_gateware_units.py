@@ -147,6 +147,28 @@ def test_activation_table_saturates():
     assert got == want
 
 
+def test_saturate_matches_clip():
+    from amaranth.hdl import Module, Signal, signed
+
+    from hwgen.gateware.arith import saturate
+
+    x = Signal(signed(9))
+    y = Signal(signed(6))
+    m = Module()
+    m.d.comb += y.eq(saturate(x, 6))
+    got = {}
+
+    async def bench(ctx):
+        for v in range(-256, 256):
+            ctx.set(x, v)
+            got[v] = ctx.get(y)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == {v: int(np.clip(v, -32, 31)) for v in range(-256, 256)}
+
+
 def test_weight_words_round_trip():
     enc = WeightEncoding.ternary()
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
-from .arith import clamp
+from .arith import saturate
 
 __all__ = ["ActivationTable"]
 
@@ -63,11 +63,10 @@ class ActivationTable(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self._index_width
-        half = 1 << (w - 1)
         m.submodules.rom = rom = Memory(shape=self._shape, depth=1 << w, init=self._table)
         for i, (z, y) in enumerate(zip(self.z, self.y, strict=True)):
             port = rom.read_port()
-            sat = clamp(z, -half, half - 1)
+            sat = saturate(z, w)
             m.d.comb += [port.addr.eq(Cat(sat[: w - 1], ~sat[w - 1])), y.eq(port.data)]
             del i
         return m

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Value
 
-__all__ = ["round_shift", "align", "clamp", "pipeline_width", "delay"]
+__all__ = ["round_shift", "align", "clamp", "saturate", "pipeline_width", "delay"]
 
 
 def round_shift(x: Value, s: int) -> Value:
@@ -27,6 +27,23 @@ def align(x: Value, k: int) -> Value:
 def clamp(x: Value, lo: int, hi: int) -> Value:
     """Saturate ``x`` into [lo, hi]."""
     return Mux(x < lo, lo, Mux(x > hi, hi, x))
+
+
+def saturate(x: Value, width: int) -> Value:
+    """Saturate signed ``x`` to ``width`` bits: [-2**(width-1), 2**(width-1) - 1].
+
+    Equal to ``clamp`` for that range, built from an all-equal test of the bits above the sign
+    (a few LUTs) instead of two comparators (carry chains)."""
+    from amaranth.hdl import Cat
+
+    xw = x.shape().width
+    if xw <= width:
+        return x
+    upper = x[width - 1 :]
+    fits = upper.all() | ~upper.any()
+    sign = x[xw - 1]
+    limit = Cat(Cat(~sign for _ in range(width - 1)), sign).as_signed()
+    return Mux(fits, x[:width].as_signed(), limit)
 
 
 def pipeline_width(bound: int) -> int:

@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import align, derive_widths, signed_width, term_shift
 from ..spec import CellKind, HwgenError, Model, TokenInput
+from .arith import delay
 from .gru import GruCell
 from .lstm import LstmCell
 from .mac import MacUnit
@@ -463,16 +464,19 @@ class Accelerator(wiring.Component):
                 nxt = []
                 for k in range(0, len(nodes) - 1, 2):
                     (lv_, li), (rv, ri) = nodes[k], nodes[k + 1]
-                    v = Signal.like(lv_, name=f"amax{level}_{k // 2}_v")
-                    i = Signal.like(best_cls, name=f"amax{level}_{k // 2}_i")
-                    gt = rv > lv_
-                    m.d.sync += [v.eq(Mux(gt, rv, lv_)), i.eq(Mux(gt, ri, li))]
+                    name = f"amax{level}_{k // 2}"
+                    gt = Signal(name=f"{name}_gt")
+                    m.d.sync += gt.eq(rv > lv_)
+                    lv2, rv2 = delay(m, lv_, 1, f"{name}_l"), delay(m, rv, 1, f"{name}_r")
+                    li2, ri2 = delay(m, li, 1, f"{name}_li"), delay(m, ri, 1, f"{name}_ri")
+                    v = Signal.like(lv_, name=f"{name}_v")
+                    i = Signal.like(best_cls, name=f"{name}_i")
+                    m.d.sync += [v.eq(Mux(gt, rv2, lv2)), i.eq(Mux(gt, ri2, li2))]
                     nxt.append((v, i))
                 if len(nodes) % 2:
-                    v = Signal.like(nodes[-1][0], name=f"amax{level}_pass_v")
-                    i = Signal.like(best_cls, name=f"amax{level}_pass_i")
-                    m.d.sync += [v.eq(nodes[-1][0]), i.eq(nodes[-1][1])]
-                    nxt.append((v, i))
+                    name = f"amax{level}_pass"
+                    nxt.append((delay(m, nodes[-1][0], 2, f"{name}_v"),
+                                delay(m, nodes[-1][1], 2, f"{name}_i")))
                 nodes, level = nxt, level + 1
             m.d.comb += best_cls.eq(nodes[0][1])
         return m

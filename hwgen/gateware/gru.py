@@ -20,7 +20,7 @@ __all__ = ["GruCell"]
 
 
 class GruCell(CellUnit):
-    """See `CellUnit`. Latency (recurrent event of the n row to readable h): 7 + 2 * mul latency."""
+    """See `CellUnit`. Latency (recurrent event of the n row to readable h): 8 + 2 * mul latency."""
 
     kind = CellKind.GRU
 
@@ -92,6 +92,8 @@ class GruCell(CellUnit):
         rq = reg(round_shift(mul_u.p, fs), "rq")
         v_f, j_f, n_f = reg(v_e, "vf"), reg(j_e, "jf"), reg(n_e, "nf")
 
-        # h' = n + round_shift(u * (h - n)); the core registers it.
-        m.d.comb += [self.h_we.eq(v_f), self.h_unit.eq(j_f), self.h_data.eq(n_f + rq)]
+        # h' = n + round_shift(u * (h - n)), registered; the core registers it again.
+        hd = reg(n_f + rq, "hd")
+        m.d.comb += [self.h_we.eq(reg(v_f, "vg")), self.h_unit.eq(reg(j_f, "jg")),
+                     self.h_data.eq(hd)]
         return m

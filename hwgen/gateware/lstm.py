@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 
 from ..spec import CellKind
 from .activation import ActivationTable
-from .arith import align, clamp, delay, round_shift
+from .arith import align, delay, round_shift, saturate
 from .cell import CellUnit
 from .mult import PipelinedMul
 
@@ -20,7 +20,7 @@ __all__ = ["LstmCell"]
 
 
 class LstmCell(CellUnit):
-    """See `CellUnit`. Latency (recurrent event of the o row to readable h): 7 + 2 * mul latency;
+    """See `CellUnit`. Latency (recurrent event of the o row to readable h): 8 + 2 * mul latency;
     c is written at o-row + 5 + mul latency."""
 
     kind = CellKind.LSTM
@@ -82,7 +82,7 @@ class LstmCell(CellUnit):
         ri = reg(round_shift(mul_i.p, fs + f.state.frac - fc), "ri")
         s = reg(rf + ri, "csum")
         c_new = Signal.like(self.c_data, name="c_new")
-        m.d.sync += c_new.eq(clamp(s, f.cell.min_code, f.cell.max_code))
+        m.d.sync += c_new.eq(saturate(s, f.cell.width))
         v_c, j_c, l_c = delay(m, v_b, 3, "vc"), delay(m, j_b, 3, "jc"), delay(m, l_b, 3, "lc")
         o_c = delay(m, o_b, 3, "oc")
 
@@ -96,10 +96,9 @@ class LstmCell(CellUnit):
         # B+4: o * tanh(c).
         m.submodules.mul_o = mul_o = PipelinedMul(aw, tanh.value_shape.width)
         m.d.comb += [mul_o.a.eq(o_d), mul_o.b.eq(tanh.y[1])]
-        v_e, j_e = delay(m, v_d, lat, "ve"), delay(m, j_d, lat, "je")
+        v_e, j_e = delay(m, v_d, lat + 1, "ve"), delay(m, j_d, lat + 1, "je")
 
-        # h' = round_shift(o * tanh(c)); the core registers it.
-        m.d.comb += [
-            self.h_we.eq(v_e), self.h_unit.eq(j_e), self.h_data.eq(round_shift(mul_o.p, fs)),
-        ]
+        # h' = round_shift(o * tanh(c)), registered; the core registers it again.
+        hd = reg(round_shift(mul_o.p, fs), "hd")
+        m.d.comb += [self.h_we.eq(v_e), self.h_unit.eq(j_e), self.h_data.eq(hd)]
         return m

@@ -44,16 +44,16 @@ def mul_latency(model: Model) -> int:
 
 def cell_latency(model: Model) -> int:
     """Cycles from a unit's last recurrent term reaching the cell unit to its new h being
-    readable: RNN 3 (sum, tanh read); GRU and LSTM 7 + 2 multiplier latencies."""
+    readable: RNN 3 (sum, tanh read); GRU and LSTM 8 + 2 multiplier latencies."""
     if model.cell is CellKind.RNN:
         return 3
-    return 7 + 2 * mul_latency(model)
+    return 8 + 2 * mul_latency(model)
 
 
 def head_latency(model: Model) -> int:
     """Cycles from the last head row's term to its logits (1) and, with argmax, the registered
-    comparison tree over them (ceil(log2 O) more) being readable."""
-    return 1 + (tree_depth(model.outputs) if model.head.argmax else 0)
+    comparison tree over them (2 per level: compare, then select) being readable."""
+    return 1 + (2 * tree_depth(model.outputs) if model.head.argmax else 0)
 
 
 def max_lanes(model: Model) -> int:
