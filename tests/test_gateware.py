@@ -147,3 +147,23 @@ def test_cycles_per_timestep_measured(lanes):
     model = build("gru", "ternary", layers=2, tokens=True)
     _, got = check_against_golden(model, lanes, lengths=(3,))
     assert np.all(np.diff(got.accepted) == cycles_per_timestep(model, lanes))
+
+
+@pytest.mark.parametrize(
+    "cell,inputs,hidden,outputs,layers,vocab,lanes",
+    [
+        ("rnn", 1, 1, 1, 1, None, 1),  # every ROM one word deep
+        ("gru", 3, 2, 1, 3, None, 2),  # three layers, one output
+        ("lstm", 2, 3, 2, 1, 1, 3),  # a one-token vocabulary
+        ("gru", 5, 1, 4, 2, 2, 5),  # lanes above the hidden size (inputs are wider)
+        ("lstm", 1, 9, 1, 1, None, 4),
+    ],
+)
+def test_edge_sizes(cell, inputs, hidden, outputs, layers, vocab, lanes):
+    kind = CellKind(cell)
+    params = random_float_params(kind, inputs, hidden, outputs, layers=layers, tokens=vocab, seed=3)
+    model = freeze(
+        params, QuantConfig.parse("ternary"), Formats.standard(8, lstm=kind is CellKind.LSTM),
+        argmax=True,
+    )
+    check_against_golden(model, lanes, seed=3, in_stall=0.3, out_stall=0.3, lengths=(3, 2))
