@@ -9,8 +9,9 @@ event). Consecutive recurrent events are at least two cycles apart (one input an
 chunk per row at least), which the units rely on.
 
 The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` / ``rd_c`` (answered by
-the core one cycle later, registered) and writes through ``h_we`` / ``c_we``; the core registers
-the writes, so a new h is readable `schedule.cell_latency` cycles after its row's recurrent event.
+the core `CellUnit.READ_LATENCY` = 2 cycles later, registered) and writes through ``h_we`` /
+``c_we``; the core registers the writes, so a new h is readable `schedule.cell_latency` cycles
+after its row's recurrent event.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class CellUnit(wiring.Component):
     """
 
     kind: CellKind = None
+    #: Cycles from ``rd_layer`` / ``rd_unit`` to ``rd_h`` / ``rd_c``.
+    READ_LATENCY = 2
 
     def __init__(self, model: Model, term_width: int, bias_width: int):
         if not isinstance(model, Model):

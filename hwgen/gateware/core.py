@@ -73,6 +73,33 @@ def _switch(m: Module, index, values: dict, target) -> None:
                 m.d.comb += target.eq(v)
 
 
+def _read2(m: Module, table, layer, unit, target, name: str) -> None:
+    """target = table[layer][unit], two registered stages later (sqrt-split multiplexer)."""
+    H = len(table[0])
+    lo_bits = max(1, (H - 1).bit_length()) // 2
+    size = 1 << lo_bits
+    groups = -(-H // size)
+    lo = unit[:lo_bits] if lo_bits else 0
+    first = [[Signal(target.shape(), name=f"{name}_{i}_{q}") for q in range(groups)]
+             for i in range(len(table))]
+    for i, row in enumerate(table):
+        for q in range(groups):
+            with m.Switch(lo):
+                for k in range(size):
+                    if q * size + k < H:
+                        with m.Case(k):
+                            m.d.sync += first[i][q].eq(row[q * size + k])
+    layer_d, hi_d = Signal.like(layer), Signal(range(max(groups, 2)))
+    m.d.sync += [layer_d.eq(layer), hi_d.eq(unit >> lo_bits)]
+    with m.Switch(layer_d):
+        for i in range(len(table)):
+            with m.Case(i):
+                with m.Switch(hi_d):
+                    for q in range(groups):
+                        with m.Case(q):
+                            m.d.sync += target.eq(first[i][q])
+
+
 class Accelerator(wiring.Component):
     """A recurrent-network accelerator for one `Model` with ``lanes`` weights per cycle.
 
@@ -421,16 +448,11 @@ class Accelerator(wiring.Component):
             cell.unit.eq(ev.unit), cell.layer.eq(ev.mid >> 1), cell.term.eq(term),
             cell.bias.eq(bias),
         ]
-        # Old-state reads for the cell unit, registered (the cell asks one cycle ahead).
-        with m.Switch(cell.rd_layer):
-            for i in range(L):
-                with m.Case(i):
-                    with m.Switch(cell.rd_unit):
-                        for j in range(H):
-                            with m.Case(j):
-                                m.d.sync += cell.rd_h.eq(h[i][j])
-                                if lstm:
-                                    m.d.sync += cell.rd_c.eq(c[i][j])
+        # Old-state reads for the cell unit: a two-stage registered multiplexer (the cell asks
+        # `cell.READ_LATENCY` = 2 cycles ahead): first within groups of units, then the group.
+        _read2(m, h, cell.rd_layer, cell.rd_unit, cell.rd_h, "rd_h")
+        if lstm:
+            _read2(m, c, cell.rd_layer, cell.rd_unit, cell.rd_c, "rd_c")
         with m.If(cell.h_we):
             with m.Switch(cell.h_unit):
                 for j in range(H):

@@ -68,16 +68,21 @@ class GruCell(CellUnit):
         u_a = delay(m, reg(u_reg, "u_cap"), lat - 1, "u")
         xn_a = delay(m, xn1, lat, "xn")
         va, ja, la = delay(m, nrow1, lat, "vn"), delay(m, j1, lat, "jn"), delay(m, l1, lat, "ln")
+        # A+1: ask for the old h of this unit (it arrives at A+3, with tanh(n)).
+        m.d.comb += [
+            self.rd_layer.eq(delay(m, la, 1, "lr")), self.rd_unit.eq(delay(m, ja, 1, "jr")),
+        ]
+        assert self.READ_LATENCY == 2
         rp = reg(round_shift(mul_r.p, fs), "rp")
         npre = reg(reg(xn_a, "xn_b") + rp, "npre")
-        v_b, j_b, l_b = delay(m, va, 2, "vb"), delay(m, ja, 2, "jb"), delay(m, la, 2, "lb")
+        v_b, j_b = delay(m, va, 2, "vb"), delay(m, ja, 2, "jb")
         u_b = delay(m, u_a, 2, "ub")
 
-        # A+2: tanh lookup; the old h of this unit is read (the core registers it).
+        # A+2: tanh lookup.
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, f.tanh_in_width, npre.shape().width
         )
-        m.d.comb += [tanh.z[0].eq(npre), self.rd_layer.eq(l_b), self.rd_unit.eq(j_b)]
+        m.d.comb += tanh.z[0].eq(npre)
         v_c, j_c, u_c = reg(v_b, "vc"), reg(j_b, "jc"), reg(u_b, "uc")
 
         # A+3: n and h - n.

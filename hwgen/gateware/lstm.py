@@ -41,10 +41,13 @@ class LstmCell(CellUnit):
         with m.If(self.valid & ~self.part):
             m.d.sync += zx.eq(zx_expr)
         z1 = reg(zx + self.term, "z1")
+        # Ask for the old c of this unit now: it arrives at S2, where the o row needs it.
+        assert self.READ_LATENCY == 2
+        m.d.comb += [self.rd_layer.eq(self.layer), self.rd_unit.eq(self.unit)]
         v1 = reg(self.valid & self.part, "v1")
         g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
 
-        # S1: both tables look up z (the gate picks one at S2); the old c is read.
+        # S1: both tables look up z (the gate picks one at S2).
         m.submodules.sigmoid = sig = ActivationTable(
             self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
         )
@@ -52,9 +55,7 @@ class LstmCell(CellUnit):
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, f.tanh_in_width, max(z1.shape().width, cw), ports=2
         )
-        m.d.comb += [
-            sig.z[0].eq(z1), tanh.z[0].eq(z1), self.rd_layer.eq(l1), self.rd_unit.eq(j1),
-        ]
+        m.d.comb += [sig.z[0].eq(z1), tanh.z[0].eq(z1)]
         v2, g2, j2, l2 = reg(v1, "v2"), reg(g1, "g2"), reg(j1, "j2"), reg(l1, "l2")
 
         # S2: i / f / g rows latch; the o row starts f * c and i * g.
