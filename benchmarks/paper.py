@@ -93,7 +93,7 @@ def run_all(args) -> None:
                     plan.append(("vowels", cell, label, q, st, seed))
     if "ptb" in args.datasets:
         for cell in [c for c in ("gru", "lstm", "rnn") if c in args.cells]:
-            for label, q, st in QUANTS:
+            for label, q, st in [x for x in QUANTS if x[0] in args.quants]:
                 plan.append(("ptb", cell, label, q, st, 0))
     cache = {}
     t0 = time.monotonic()
@@ -299,6 +299,20 @@ def report(args) -> None:
         lines += ["(not run)", ""]
     for p in pngs:
         lines += [f"![{p}]({p})", ""]
+    gaps = []
+    for ds, unit in (("ptb", "bits per character"), ("vowels", "accuracy")):
+        rs = [r for r in recs + long_runs if r["dataset"] == ds]
+        if rs:
+            g = [abs(r["golden"] - r["float_forward"]) for r in rs]
+            t = [abs(r["train_forward"] - r["float_forward"]) for r in rs]
+            gaps.append(f"{ds}: golden vs float forward at most {max(g):.4f} {unit} (mean "
+                        f"{np.mean(g):.4f}); training forward vs float forward at most "
+                        f"{max(t):.4f} (mean {np.mean(t):.4f}), over {len(rs)} runs")
+    if gaps:
+        lines += ["## Cost of the fixed-point hardware arithmetic (measured)", "",
+                  "The golden model is what the hardware computes; the float forward uses the "
+                  "same quantized weights with float activations and state. "
+                  + "; ".join(gaps) + ".", ""]
     lines += ["## Verdict (generated from the tables)", "",
               "Differences are golden-model metric minus float's (signed so that + means "
               "better than float).", ""]
@@ -326,7 +340,8 @@ def report(args) -> None:
         lines.append(
             "nice -n 10 .venv/bin/python benchmarks/paper.py --runs runs/paper-long "
             f"--datasets ptb --cells gru --ptb-chars {long_runs[0]['config']['budget_chars']} "
-            "--no-report"
+            f"--ptb-test-chars {long_runs[0]['test_count']} "
+            f"--quants '{','.join(sorted({r['label'] for r in long_runs}))}' --no-report"
         )
     lines += [
         "```",
@@ -368,6 +383,8 @@ def main(argv=None) -> int:
     p.add_argument("--notes", default=str(ROOT / "benchmarks" / "paper_notes.md"),
                    help="hand-written notes appended to the report when the file exists")
     p.add_argument("--cells", default="rnn,gru,lstm", metavar="LIST")
+    p.add_argument("--quants", default=",".join(q[0] for q in QUANTS), metavar="LIST",
+                   help="PTB: the quantizer labels to run (default: all)")
     p.add_argument("--long-runs", default=str(ROOT / "runs" / "paper-long"), metavar="DIR",
                    help="report: runs of a longer PTB budget (a second section, when present)")
     p.add_argument("--report-only", action="store_true")
@@ -377,6 +394,7 @@ def main(argv=None) -> int:
                             if a != "--report-only")
     args.datasets = [d.strip() for d in args.datasets.split(",")]
     args.cells = [c.strip() for c in args.cells.split(",")]
+    args.quants = [q.strip() for q in args.quants.split(",")]
     if not args.report_only:
         run_all(args)
     if not args.no_report:
