@@ -27,7 +27,7 @@ from torch import nn
 
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, glorot_bound
-from ..spec import CellKind, Formats, HwgenError, Model
+from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
 __all__ = ["QRNN"]
@@ -79,8 +79,8 @@ class QRNN(nn.Module):
         self._fans = {}
         for k in range(layers):
             in_w = width if k == 0 else H
-            setattr(self, f"weight_ih_l{k}", uniform((G * H, in_w), glorot_bound(in_w, H)))
-            setattr(self, f"weight_hh_l{k}", uniform((G * H, H), glorot_bound(H, H)))
+            setattr(self, f"weight_ih_l{k}", uniform((G * H, in_w), self._init_bound(in_w, H)))
+            setattr(self, f"weight_hh_l{k}", uniform((G * H, H), self._init_bound(H, H)))
             b_ih = torch.zeros(G * H)
             if cell is CellKind.LSTM:
                 b_ih[H : 2 * H] = 1.0  # forget-gate bias 1
@@ -91,10 +91,21 @@ class QRNN(nn.Module):
         self.head = nn.Linear(H, outputs)
         with torch.no_grad():
             self.head.weight.copy_(
-                (torch.rand(outputs, H, generator=init) * 2 - 1) * glorot_bound(H, outputs)
+                (torch.rand(outputs, H, generator=init) * 2 - 1) * self._init_bound(H, outputs)
             )
             self.head.bias.zero_()
         self._fans["head.weight"] = (H, outputs)
+
+    def _init_bound(self, fan_in: int, fan_out: int) -> float:
+        """Uniform initialization bound: the Glorot bound, except for pow2, whose fixed step
+        2**-frac_bits may exceed twice the Glorot bound: then every weight would start at zero,
+        and with an all-zero head the straight-through gradient never reaches the recurrent
+        layers (training never starts). pow2 starts within +-2**-frac_bits instead, so that about
+        half the weights are non-zero."""
+        bound = glorot_bound(fan_in, fan_out)
+        if self.quant is not None and self.quant.kind is EncodingKind.POW2:
+            bound = max(bound, 2.0**-self.quant.frac_bits)
+        return bound
 
     # -- quantized parameters -------------------------------------------------------------------
     def _q(self, name: str, w: torch.Tensor) -> torch.Tensor:
