@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate  # noqa: E402
 from hwgen.export import generate  # noqa: E402
+from hwgen.fit import fit_result  # noqa: E402
 from hwgen.freeze import freeze, random_float_params  # noqa: E402
 from hwgen.quant import QuantConfig  # noqa: E402
 from hwgen.spec import CellKind, Formats  # noqa: E402
@@ -53,8 +54,15 @@ SWEEP_LANES = {"ternary": (4, 8, 16), "pow2": (8,), "exp": (8,), "int8": (8,)}
 
 
 def make_model(cell, inputs, hidden, outputs, quant, seed=0):
+    """A random model. pow2 (0.1 fixed point: levels round(2w) clipped to +-1) would round the
+    default init (|w| < 2/sqrt(H)) to all zeros, and Yosys would delete the datapath: its
+    weights are scaled up 4x first (then about 25% of them are zero)."""
     c = CellKind(cell)
     params = random_float_params(c, inputs, hidden, outputs, seed=seed)
+    if quant == "pow2":
+        for layer in params.layers:
+            layer.w_ih, layer.w_hh = layer.w_ih * 4, layer.w_hh * 4
+        params.head_w = params.head_w * 4
     return freeze(params, QuantConfig.parse(quant), Formats.standard(8, lstm=c is CellKind.LSTM),
                   rng=seed)
 
@@ -63,6 +71,13 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int) -> dict:
     cell, inputs, hidden, outputs, quant, lanes = cfg
     model = make_model(cell, inputs, hidden, outputs, quant)
     tag = f"{cell}{hidden}_i{inputs}_{quant}_p{lanes}"
+    if place:
+        verdict = fit_result(model, lanes, target)
+        if not verdict.fits:
+            row = {"config": tag, "quant": quant, "lanes": lanes, "target": target,
+                   "refused": "; ".join(verdict.problems)}
+            print(json.dumps(row), flush=True)
+            return row
     rtl = work / tag
     manifest = generate(model, rtl, lanes)
     t0 = time.monotonic()
@@ -132,6 +147,10 @@ def markdown(rows: list[dict], versions: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "refused" in r:
+            lines.append(f"| {r['target']} | {r['quant']} | {r['lanes']} | refused by the fit "
+                         f"check before synthesis: {r['refused']} |||||||||||")
+            continue
         lut_err = (r["est_luts"] - r["lut_equivalent"]) / r["lut_equivalent"]
         ff_err = (r["est_ffs"] - r["ffs"]) / r["ffs"]
         fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"

@@ -2,11 +2,11 @@
 
 What is estimated, and how (docs/synthesis.md compares every figure with Yosys + nextpnr):
 
-**Memories** follow the accelerator's layout (hwgen/gateware, docs/architecture.md): one weight
-ROM per layer whose word holds ``P`` weight codes (one chunk of a gate row; the input-matrix chunks
-of a row, then its recurrent-matrix chunks: depth ``G*H*(ceil(I/P) + ceil(H/P))``), one head ROM
-(depth ``O*ceil(H/P)``), the sigmoid and tanh tables, and for token models the embedding table (one
-word per token). Each memory is tiled onto the target's RAM blocks in its best width/depth mode
+**Memories** follow the accelerator's layout (hwgen/gateware/core.py, docs/manifest.md): one
+weight ROM per matrix whose word holds ``P`` weight codes (each row as ``ceil(cols/P)`` words, so
+depth ``rows*ceil(cols/P)``), the bias ROM (one entry per consumed bias), the sigmoid and tanh
+tables (one copy per read port on iCE40), and for token models the embedding table (one word per
+token). Each memory is tiled onto the target's RAM blocks in its best width/depth mode
 (`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256, 8x512, 4x1024 or 2x2048; ECP5 DP16KD 18 kbit
 as 36x512 .. 1x16384. Padding (a row shorter than a multiple of ``P``, unused word bits, unused
 depth) is counted: block counts, not just bits, decide whether a model fits. iCE40 SPRAM has no
@@ -15,8 +15,9 @@ initial contents, so ROMs cannot live there; it is reported as free capacity onl
 **Logic** is a linear model, calibrated on synthesis runs of the real accelerator (the constants
 in `LOGIC_MODEL`, with the runs they came from in docs/synthesis.md)::
 
-    LUT = base[family][cell] + lanes * lane_luts[family][datapath] + table/glue terms
-    FF  = base_ff[cell] + lanes * lane_ffs[datapath]
+    LUT = base[cell] + lanes * lane[datapath] + state_bit * L*H*state_width
+          + input_bit * I*input_width + per_layer * (L - 1) + (ROM bits kept in logic) / 16
+    FF  = the same form with the ff_* constants
 
 where ``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
 ternary-like pow2: add / subtract / skip), ``shift`` (exponential: sign + barrel shift) or
@@ -32,7 +33,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .spec import EncodingKind, HwgenError, Model, TokenInput, WeightEncoding
+import numpy as np
+
+from .spec import CellKind, EncodingKind, HwgenError, Model, TokenInput, WeightEncoding
 from .targets import Family, Target, get_target
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "memory_layout",
     "estimate",
     "format_estimate",
+    "uart_link_cost",
 ]
 
 
@@ -55,31 +59,54 @@ def datapath_kind(enc: WeightEncoding) -> str:
     return "mult"
 
 
-#: Logic-model constants per family. ``lane_luts`` / ``lane_ffs``: per lane, by datapath kind
-#: (``mult`` is for 8-bit weights and scales with bits / 8). ``base_luts`` / ``base_ffs``: control,
-#: cell unit (activation lookups, gate products, state update), scale multipliers and stream
-#: interface, per cell kind. ``per_layer_luts``: extra per stacked layer. Initial values come from
-#: ../shared/DATAPATH.md (16-lane MAC units at 8-bit inputs); see docs/synthesis.md for the
-#: calibration against the whole accelerator.
+#: Logic-model constants per family, fitted (least squares) to Yosys 0.69 runs of the whole
+#: accelerator: GRU 64 units x lanes 4/8/16 x ternary/exp/int8, GRU 32 and 128 units, LSTM 32,
+#: RNN 64, all with 16 inputs (benchmarks/synth_sweep.py calibrate; docs/synthesis.md).
+#:
+#: - ``lane``: LUT-equivalents per lane by datapath kind (``mult`` for 8-bit weights, scaled by
+#:   bits / 8; on ECP5 the product goes to one MULT18X18D per lane, see ``dsp_per_mult_lane``);
+#: - ``state_bit``: per bit of hidden state (L x H x state width): h and its update copy, the
+#:   operand multiplexers that feed the lanes;
+#: - ``input_bit``: per input-vector bit (the input buffer and its share of the multiplexers;
+#:   taken as half a state bit, not fitted: every calibration model had 16 x 8 input bits);
+#: - ``base``: control, scalers, cell unit and head, per cell kind (LSTM and RNN fitted at one
+#:   size each); ``per_layer``: a guess for each further stacked layer (not calibrated).
+#: The ``ff_*`` entries are the same for flip-flops. Calibration error (in sample): LUT <= 5%
+#: (iCE40) / 1% (ECP5), FF <= 1%.
 LOGIC_MODEL = {
     Family.ICE40: {
-        "lane_luts": {"addsub": 24.0, "shift": 55.0, "mult": 180.0},
-        "lane_ffs": {"addsub": 20.0, "shift": 24.0, "mult": 60.0},
-        "base_luts": {"rnn": 350.0, "gru": 700.0, "lstm": 800.0},
-        "base_ffs": {"rnn": 250.0, "gru": 450.0, "lstm": 500.0},
-        "per_layer_luts": 150.0,
+        "lane": {"addsub": 26.5, "shift": 49.3, "mult": 215.0},
+        "base": {"rnn": 91.4 - 172.8, "gru": 847.1 - 172.8, "lstm": 1666.6 - 172.8},
+        "state_bit": 2.7,
+        "input_bit": 1.35,
+        "per_layer": 100.0,
+        "ff_lane": {"addsub": 31.9, "shift": 19.6, "mult": 27.9},
+        "ff_base": {"rnn": 646.7 - 128, "gru": 1544.9 - 128, "lstm": 2002.3 - 128},
+        "ff_state_bit": 2.1,
+        "ff_input_bit": 1.0,
+        "ff_per_layer": 50.0,
+        "dsp_per_mult_lane": 0,  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
     },
     Family.ECP5: {
-        "lane_luts": {"addsub": 21.0, "shift": 58.0, "mult": 124.0},
-        "lane_ffs": {"addsub": 20.0, "shift": 24.0, "mult": 60.0},
-        "base_luts": {"rnn": 350.0, "gru": 700.0, "lstm": 800.0},
-        "base_ffs": {"rnn": 250.0, "gru": 450.0, "lstm": 500.0},
-        "per_layer_luts": 150.0,
+        "lane": {"addsub": 20.8, "shift": 97.8, "mult": 13.1},
+        "base": {"rnn": -134.5 - 281.6, "gru": 863.5 - 281.6, "lstm": 1914.8 - 281.6},
+        "state_bit": 4.4,
+        "input_bit": 2.2,
+        "per_layer": 100.0,
+        "ff_lane": {"addsub": 31.3, "shift": 18.8, "mult": 27.0},
+        "ff_base": {"rnn": 691.5 - 128, "gru": 1562.5 - 128, "lstm": 2011.0 - 128},
+        "ff_state_bit": 2.1,
+        "ff_input_bit": 1.0,
+        "ff_per_layer": 50.0,
+        "dsp_per_mult_lane": 1,
     },
 }
 
-#: Memories smaller than this many bits are assumed to become flip-flops / LUTs, not RAM blocks.
-SMALL_MEMORY_BITS = 512
+#: Yosys' memory_libmap keeps a ROM in logic when that is cheaper than its RAM blocks. Observed with
+#: Yosys 0.69 on the accelerator's ROMs (docs/synthesis.md), in bits per block the ROM would need:
+#: iCE40 EBR: 640 and 695 stay in logic, 1280 and 1335 go to EBR; ECP5 DP16KD: 1280, 1335 and 2048
+#: stay in logic, 2560 and 2615 go to block RAM.
+LOGIC_ROM_BITS_PER_BLOCK = {Family.ICE40: 1000, Family.ECP5: 2300}
 
 
 @dataclass(frozen=True)
@@ -163,23 +190,39 @@ def _check_lanes(model: Model, lanes) -> int:
     return check_lanes(model, lanes)
 
 
-def memory_layout(model: Model, lanes: int) -> list[tuple[str, int, int, int]]:
-    """(name, word width, depth, payload bits) of every memory of the accelerator."""
-    P, G, H = lanes, model.cell.num_gates, model.hidden
+def _signed_width(v: int) -> int:
+    return max(1, int(v).bit_length() + 1)
+
+
+def memory_layout(model: Model, lanes: int, family: Family | None = None
+                  ) -> list[tuple[str, int, int, int]]:
+    """(name, word width, depth, payload bits) of every ROM of the accelerator
+    (hwgen/gateware/core.py): one weight ROM per matrix, the bias ROM, the activation tables
+    (one copy per read port on iCE40, whose EBR has one read port; ECP5's DP16KD has two) and
+    the embedding of token models."""
+    P = lanes
     mems = []
-    for i, layer in enumerate(model.layers):
-        width_in = model.layer_input_width(i)
-        bits = max(layer.wx.encoding.bits, layer.wh.encoding.bits)
-        depth = G * H * (math.ceil(width_in / P) + math.ceil(H / P))
-        payload = layer.wx.memory_bits + layer.wh.memory_bits
-        mems.append((f"layer{i}.weights", P * bits, depth, payload))
-    hw = model.head.w
-    mems.append(("head.weights", P * hw.encoding.bits, model.outputs * math.ceil(H / P),
-                 hw.memory_bits))
+    for name, q in model.matrices():
+        rows, cols = q.shape
+        mems.append((name, P * q.encoding.bits, rows * math.ceil(cols / P), q.memory_bits))
+    biases = [int(b) for layer in model.layers for b in layer.bias]
+    for layer in model.layers:
+        if layer.bias_hn is not None:
+            biases += [int(b) for b in layer.bias_hn]
+    biases += [int(b) for b in model.head.bias]
+    bw = max(2, max(_signed_width(abs(b)) for b in biases))
+    mems.append(("biases", bw, len(biases) + 1, len(biases) * bw))
     f = model.formats
     n_sig, n_tanh = 1 << f.sigmoid_in_width, 1 << f.tanh_in_width
-    mems.append(("sigmoid.table", f.sigmoid_frac + 1, n_sig, n_sig * (f.sigmoid_frac + 1)))
-    mems.append(("tanh.table", f.state.width, n_tanh, n_tanh * f.state.width))
+    sig_w = max(1, int(model.sigmoid_table.max()).bit_length())
+    tanh_w = _signed_width(int(np.abs(model.tanh_table).max()))
+    tanh_ports = 2 if model.cell is CellKind.LSTM else 1
+    copies = tanh_ports if family is Family.ICE40 else 1
+    if model.cell is not CellKind.RNN:
+        mems.append(("sigmoid.table", sig_w, n_sig, n_sig * sig_w))
+    for k in range(copies):
+        suffix = f".copy{k}" if copies > 1 else ""
+        mems.append((f"tanh.table{suffix}", tanh_w, n_tanh, n_tanh * tanh_w))
     if isinstance(model.input, TokenInput):
         w = model.input.dim * f.input.width
         mems.append(("embedding", w, model.input.vocab, w * model.input.vocab))
@@ -205,35 +248,41 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
     t = get_target(target)
     lanes = _check_lanes(model, lanes)
     mems = []
-    for name, width, depth, payload in memory_layout(model, lanes):
-        if width * depth < SMALL_MEMORY_BITS:
+    for name, width, depth, payload in memory_layout(model, lanes, t.family):
+        n, mode = t.bram.blocks_for(width, depth)
+        if width * depth < LOGIC_ROM_BITS_PER_BLOCK[t.family] * n:
             mems.append(MemoryEstimate(name, width, depth, payload, "logic", 0, None))
         else:
-            n, mode = t.bram.blocks_for(width, depth)
             mems.append(MemoryEstimate(name, width, depth, payload, "bram", n, mode))
     blocks = sum(m.blocks for m in mems)
 
     lm = LOGIC_MODEL[t.family]
-    encs = [layer.wx.encoding for layer in model.layers] + [
-        layer.wh.encoding for layer in model.layers
-    ]
     # Lanes are shared by every matrix: the most expensive encoding sets the lane hardware.
-    costs = []
-    for enc in encs + [model.head.w.encoding]:
-        kind = datapath_kind(enc)
-        scale = enc.bits / 8 if kind == "mult" else 1.0
-        costs.append((lm["lane_luts"][kind] * scale, lm["lane_ffs"][kind] * scale))
-    lane_luts, lane_ffs = max(c[0] for c in costs), max(c[1] for c in costs)
+    kinds = []
+    for _, q in model.matrices():
+        kind = datapath_kind(q.encoding)
+        scale = q.encoding.bits / 8 if kind == "mult" else 1.0
+        kinds.append((lm["lane"][kind] * scale, lm["ff_lane"][kind] * scale, kind))
+    lane_luts, lane_ffs, _ = max(kinds)
+    mult = any(k == "mult" for *_, k in kinds)
     cell = model.cell.value
+    f = model.formats
+    state_bits = model.num_layers * model.hidden * f.state.width
+    input_bits = model.input.width * f.input.width
     small_bits = sum(m.bits for m in mems if m.placement == "logic")
     breakdown = {
         "lanes": round(lanes * lane_luts),
-        "cell, control, scales": round(lm["base_luts"][cell]),
-        "extra layers": round(lm["per_layer_luts"] * (model.num_layers - 1)),
-        "small memories in logic": round(small_bits / 16),  # a LUT4 holds 16 ROM bits
+        "state": round(lm["state_bit"] * state_bits),
+        "input": round(lm["input_bit"] * input_bits),
+        "cell, control, head": round(lm["base"][cell]),
+        "extra layers": round(lm["per_layer"] * (model.num_layers - 1)),
+        "ROMs in logic": round(small_bits / 16),  # a LUT4 holds 16 ROM bits
     }
-    luts = sum(breakdown.values())
-    ffs = round(lm["base_ffs"][cell] + lanes * lane_ffs)
+    luts = max(100, sum(breakdown.values()))
+    ffs = max(100, round(lm["ff_base"][cell] + lanes * lane_ffs + lm["ff_state_bit"] * state_bits
+                         + lm["ff_input_bit"] * input_bits
+                         + lm["ff_per_layer"] * (model.num_layers - 1)))
+    dsp = lanes * lm["dsp_per_mult_lane"] if mult else 0
     macs, cycles, exact = _cycles(model, lanes)
     notes = []
     if not exact:
@@ -249,13 +298,22 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
         bram_bits=blocks * t.bram.bits,
         luts=luts,
         ffs=ffs,
-        dsp=0,
+        dsp=dsp,
         luts_breakdown=breakdown,
         macs_per_timestep=macs,
         cycles_per_timestep=cycles,
         cycles_exact=exact,
         notes=tuple(notes),
     )
+
+
+def uart_link_cost(in_bytes: int, out_bytes: int, target: str | Target) -> tuple[int, int]:
+    """(LUT-equivalents, flip-flops) of the UART link a board build adds (hwgen/uart/link.py),
+    fitted to Yosys 0.69 runs of UartLink at 2+2, 17+18 and 40+40 payload bytes (within 2%)."""
+    t = get_target(target)
+    n = in_bytes + out_bytes
+    luts = 400 + 4.3 * n if t.family is Family.ICE40 else 455 + 4.7 * n
+    return round(luts), round(150 + 8.1 * n)
 
 
 def format_estimate(e: Estimate, target: Target | None = None) -> str:

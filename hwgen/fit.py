@@ -63,10 +63,17 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
-def fit_result(model: Model, lanes: int, target: str | Target) -> FitResult:
-    """Estimate and judge; never raises for a design that does not fit (see `check_fit`)."""
+def fit_result(model: Model, lanes: int, target: str | Target,
+               extra: tuple[int, int] = (0, 0)) -> FitResult:
+    """Estimate and judge; never raises for a design that does not fit (see `check_fit`).
+    ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link."""
     t = get_target(target)
     e = estimate(model, lanes, t)
+    if extra != (0, 0):
+        bd = dict(e.luts_breakdown)
+        bd["around the accelerator"] = extra[0]
+        e = dataclasses.replace(e, luts=e.luts + extra[0], ffs=e.ffs + extra[1],
+                                luts_breakdown=bd)
     problems, warnings = _problems(e, t)
     return FitResult(t.name, e.lanes, e, tuple(problems), tuple(warnings))
 
@@ -83,10 +90,10 @@ def as_ternary(model: Model) -> Model:
     return dataclasses.replace(model, layers=layers, head=head)
 
 
-def _suggestions(model: Model, lanes: int, t: Target) -> list[str]:
+def _suggestions(model: Model, lanes: int, t: Target, extra: tuple[int, int]) -> list[str]:
     out = []
     for p in range(lanes - 1, 0, -1):
-        r = fit_result(model, p, t)
+        r = fit_result(model, p, t, extra)
         if r.fits:
             out.append(
                 f"--lanes {p} fits {t.name} (about {r.estimate.luts} LUT4, "
@@ -99,7 +106,7 @@ def _suggestions(model: Model, lanes: int, t: Target) -> list[str]:
         key=lambda x: (x.luts, x.bram_bits),
     )
     for x in bigger:
-        r = fit_result(model, lanes, x)
+        r = fit_result(model, lanes, x, extra)
         if r.fits:
             out.append(
                 f"--target {x.name} fits {lanes} lanes (about {r.estimate.luts} of {x.luts} "
@@ -108,7 +115,7 @@ def _suggestions(model: Model, lanes: int, t: Target) -> list[str]:
             break
     if any(not m.encoding.is_ternary_like or m.encoding.bits > 2 for _, m in model.matrices()):
         tern = as_ternary(model)
-        r = fit_result(tern, lanes, t)
+        r = fit_result(tern, lanes, t, extra)
         verdict = "fit" if r.fits else "still not fit"
         out.append(
             f"ternary weights (2 bits) would {verdict} {t.name} with {lanes} lanes "
@@ -116,21 +123,23 @@ def _suggestions(model: Model, lanes: int, t: Target) -> list[str]:
         )
         if not r.fits:
             for p in range(lanes - 1, 0, -1):
-                r = fit_result(tern, p, t)
+                r = fit_result(tern, p, t, extra)
                 if r.fits:
                     out.append(f"ternary weights with --lanes {p} fit {t.name}")
                     break
     return out
 
 
-def check_fit(model: Model, lanes: int, target: str | Target) -> FitResult:
-    """Raise `HwgenError` if ``model`` on ``lanes`` lanes cannot fit ``target``; else return the
-    verdict (its ``warnings`` may be non-empty)."""
+def check_fit(model: Model, lanes: int, target: str | Target,
+              extra: tuple[int, int] = (0, 0)) -> FitResult:
+    """Raise `HwgenError` if ``model`` on ``lanes`` lanes (plus ``extra`` (LUTs, flip-flops) of
+    surrounding logic) cannot fit ``target``; else return the verdict (its ``warnings`` may be
+    non-empty)."""
     t = get_target(target)
-    r = fit_result(model, lanes, t)
+    r = fit_result(model, lanes, t, extra)
     if r.fits:
         return r
-    hints = _suggestions(model, r.lanes, t)
+    hints = _suggestions(model, r.lanes, t, extra)
     msg = (
         f"this model does not fit {t.name} with {r.lanes} lanes: " + "; ".join(r.problems) + "."
     )

@@ -23,9 +23,10 @@ def test_oversized_model_is_refused_with_its_numbers():
         check_fit(m, 16, "ice40-up5k")
     msg = str(info.value)
     assert msg.startswith(
-        "this model does not fit ice40-up5k with 16 lanes: weights and tables need 652 "
-        "SB_RAM40_4K blocks (2670592 bits with padding; the weight codes alone are 2641920 bits) "
-        "but ice40-up5k has 30 (122880 bits)."
+        "this model does not fit ice40-up5k with 16 lanes: weights and tables need 656 "
+        "SB_RAM40_4K blocks (2686976 bits with padding; the weight codes alone are 2641920 bits) "
+        "but ice40-up5k has 30 (122880 bits); the logic needs about 11155 LUT4 but ice40-up5k "
+        "has 5280; the design needs about 7134 flip-flops but ice40-up5k has 5280."
     )
     assert "What would fit: --target ecp5-85k fits 16 lanes" in msg
     assert "ternary weights (2 bits) would still not fit ice40-up5k" in msg
@@ -40,6 +41,8 @@ def test_refusal_suggests_fewer_lanes_when_logic_is_the_limit():
     hint = re.search(r"--lanes (\d+) fits ice40-up5k", str(info.value))
     assert hint and check_fit(m, int(hint.group(1)), "ice40-up5k").fits
     assert "ternary weights (2 bits) would fit ice40-up5k with 32 lanes" in str(info.value)
+    # ecp5-25k has 28 MULT18X18D, too few for 32 int8 lanes: the suggestion is the 85k.
+    assert "--target ecp5-85k fits 32 lanes" in str(info.value)
 
 
 def test_as_ternary_keeps_the_shape():

@@ -10,6 +10,9 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from conftest import make_model
+from hwgen.cli import main
+from hwgen.export import generate
 from hwgen.spec import HwgenError
 from hwgen.synth import (
     WRAPPER_TOP,
@@ -18,6 +21,7 @@ from hwgen.synth import (
     format_report,
     parse_nextpnr_report,
     parse_yosys_stat,
+    read_rtl_dir,
     synthesize,
     timing_wrapper,
 )
@@ -186,3 +190,43 @@ def test_an_emptied_design_is_an_error(tmp_path):
                                   "endmodule\n")
     with pytest.raises(HwgenError, match=r"Yosys removed every cell of 'k' \(is its clock driven"):
         synthesize([tmp_path / "k.v"], "k", "ice40-up5k", tmp_path / "o", seeds=1)
+
+
+# -- generated accelerators: manifest, fit check, CLI -------------------------------------------
+def small_accelerator(folder, lanes=4):
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
+    return m, generate(m, folder, lanes)
+
+
+def test_read_rtl_dir_takes_everything_from_the_manifest(tmp_path):
+    _, manifest = small_accelerator(tmp_path / "rtl")
+    rtl = read_rtl_dir(tmp_path / "rtl")
+    assert rtl.top == manifest["top"] == "hwgen_top"
+    assert [s.name for s in rtl.sources] == manifest["verilog"]
+    assert rtl.lanes == 4 and rtl.cycles_per_timestep == manifest["timing"]["cycles_per_timestep"]
+    assert rtl.model_file.name == "model.hwgm"
+    with pytest.raises(HwgenError, match="no manifest.json naming the top module; pass --top"):
+        read_rtl_dir(tmp_path)
+
+
+def test_synth_command_refuses_a_model_that_cannot_fit(tmp_path, capsys):
+    m = make_model("gru", "int8", inputs=16, hidden=64, outputs=10)
+    generate(m, tmp_path / "rtl", 16)
+    assert main(["synth", str(tmp_path / "rtl"), "--target", "ice40-up5k"]) == 1
+    err = capsys.readouterr().err
+    assert "hwgen: error: this model does not fit ice40-up5k with 16 lanes:" in err
+    assert not (tmp_path / "rtl" / "synth-ice40-up5k").exists()
+
+
+@pytest.mark.synth
+def test_synth_command_on_a_generated_accelerator(tmp_path, capsys):
+    """`hwgen synth` end to end: manifest, fit check, Yosys, nextpnr, table."""
+    _, manifest = small_accelerator(tmp_path / "rtl")
+    rc = main(["synth", str(tmp_path / "rtl"), "--target", "ice40-up5k", "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    cycles = manifest["timing"]["cycles_per_timestep"]
+    assert f"cycles / timestep        {cycles}" in out and "us / timestep" in out
+    r = json.loads((tmp_path / "rtl" / "synth-ice40-up5k" / "synth_report.json").read_text())
+    assert r["bram"] >= 3 and r["luts"] > 300 and r["fmax_mhz"] > 12
+    assert r["us_per_timestep"] == pytest.approx(cycles / r["fmax_mhz"])

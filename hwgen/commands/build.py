@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..estimate import uart_link_cost
 from ..fit import check_fit, fit_result
 from ..gateware.schedule import max_lanes
 from ..modelfile import load_model
@@ -32,17 +33,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from amaranth.hdl import Shape
+
+    from ..gateware.core import Accelerator, input_layout, output_layout
+
     model = load_model(args.model)
     board = get_board(args.board)
+    link = uart_link_cost(-(-Shape.cast(input_layout(model)).width // 8),
+                          -(-Shape.cast(output_layout(model)).width // 8), board.target)
     lanes = args.lanes
     if lanes is None:
         candidates = [p for p in (16, 8, 4, 2, 1) if p <= max_lanes(model)]
-        lanes = next((p for p in candidates if fit_result(model, p, board.target).fits),
+        lanes = next((p for p in candidates if fit_result(model, p, board.target, link).fits),
                      candidates[-1])
-    fit = check_fit(model, lanes, board.target)
+    fit = check_fit(model, lanes, board.target, link)
     for w in fit.warnings:
         print(f"hwgen: warning: {w}", file=sys.stderr)
-    from ..gateware.core import Accelerator
 
     out = Path(args.output)
     print(f"building {board.name} ({board.notes}) with {lanes} lanes in {out} ...",
