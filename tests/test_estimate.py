@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import make_model
+from hwgen.cli import main
 from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate, format_estimate, memory_layout
 from hwgen.gateware.schedule import cycles_per_timestep
+from hwgen.modelfile import save_model
 from hwgen.spec import HwgenError, WeightEncoding
 from hwgen.targets import Family
 
@@ -99,3 +103,15 @@ def test_estimate_checks_lanes():
         estimate(m, 9, "ice40-up5k")
     with pytest.raises(HwgenError, match="Lane count must be a positive integer, not 0"):
         estimate(m, 0, "ice40-up5k")
+
+
+def test_estimate_command(tmp_path, capsys):
+    save_model(make_model("gru", "ternary", inputs=16, hidden=64, outputs=10), tmp_path / "m")
+    assert main(["estimate", str(tmp_path / "m"), "--lanes", "8", "--target", "ice40-up5k"]) == 0
+    out = capsys.readouterr().out
+    assert "block RAM   14 / 30 (47%) SB_RAM40_4K" in out and "fit         yes" in out
+    save_model(make_model("gru", "int8", inputs=16, hidden=64, outputs=10), tmp_path / "big")
+    assert main(["estimate", str(tmp_path / "big"), "--lanes", "8", "--target", "ice40-up5k",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["fits"] is False and d["bram_blocks"] == 41 and "SB_RAM40_4K" in d["problems"][0]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from ..estimate import estimate, format_estimate
-from ..fit import fit_result
+from ..fit import check_fit, fit_result
 from ..modelfile import load_model
+from ..spec import HwgenError
 from ..targets import target_names
 from ._common import positive_int
 
@@ -39,5 +40,8 @@ def run(args) -> int:
     if r.fits:
         print("fit         yes" + "".join(f"; warning: {w}" for w in r.warnings))
     else:
-        print("fit         NO: " + "; ".join(r.problems))
+        try:
+            check_fit(model, args.lanes, args.target)
+        except HwgenError as e:
+            print(f"fit         NO: {e}")
     return 0
