@@ -47,6 +47,8 @@ __all__ = [
     "estimate",
     "format_estimate",
     "uart_link_cost",
+    "logic_cells",
+    "ICE40_PAIRING",
 ]
 
 
@@ -152,6 +154,7 @@ class Estimate:
     ffs: int
     dsp: int
     luts_breakdown: dict[str, int]
+    logic_cells: int  # see `logic_cells`: what the device's LUT count limits
     macs_per_timestep: int
     cycles_per_timestep: int
     cycles_exact: bool  # True: from the gateware schedule; False: ceil(MACs / P) lower bound
@@ -173,6 +176,7 @@ class Estimate:
             "ffs": self.ffs,
             "dsp": self.dsp,
             "luts_breakdown": dict(self.luts_breakdown),
+            "logic_cells": self.logic_cells,
             "macs_per_timestep": self.macs_per_timestep,
             "cycles_per_timestep": self.cycles_per_timestep,
             "cycles_exact": self.cycles_exact,
@@ -300,11 +304,25 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
         ffs=ffs,
         dsp=dsp,
         luts_breakdown=breakdown,
+        logic_cells=logic_cells(luts, ffs, t.family),
         macs_per_timestep=macs,
         cycles_per_timestep=cycles,
         cycles_exact=exact,
         notes=tuple(notes),
     )
+
+
+#: iCE40 logic cells hold one LUT4 and one flip-flop; nextpnr pairs a LUT with the flip-flop it
+#: drives for about 45-48% of min(LUTs, FFs) in the accelerator (sweep, docs/synthesis.md).
+ICE40_PAIRING = 0.45
+
+
+def logic_cells(luts: int, ffs: int, family: Family) -> int:
+    """Logic cells the design occupies: iCE40 ``LUT + FF - pairing x min(LUT, FF)`` (an unpaired
+    flip-flop takes a whole cell); ECP5 counts LUTs and flip-flops on separate sites, so LUTs."""
+    if family is Family.ICE40:
+        return round(luts + ffs - ICE40_PAIRING * min(luts, ffs))
+    return luts
 
 
 def uart_link_cost(in_bytes: int, out_bytes: int, target: str | Target) -> tuple[int, int]:
@@ -346,6 +364,8 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         + ", ".join(f"{k} {v}" for k, v in e.luts_breakdown.items() if v)
         + ")",
         f"flip-flops  ~{pct(e.ffs, t.ffs)}",
+        f"logic cells ~{pct(e.logic_cells, t.luts)}"
+        + ("  (LUT4 + unpaired flip-flops)" if t.family is Family.ICE40 else ""),
         f"DSP         {pct(e.dsp, t.dsp_count)}",
         f"MACs        {e.macs_per_timestep} per timestep",
         f"cycles      {e.cycles_per_timestep} per timestep"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimate import Estimate, estimate
+from .estimate import Estimate, estimate, logic_cells
 from .spec import HwgenError, Model, QuantMatrix, WeightEncoding
-from .targets import TARGETS, Target, get_target
+from .targets import TARGETS, Family, Target, get_target
 
 __all__ = ["LUT_LIMIT", "LUT_WARN", "FitResult", "fit_result", "check_fit", "as_ternary"]
 
@@ -49,12 +49,16 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
             f"({e.bram_bits} bits with padding; the weight codes alone are {e.weight_bits} bits) "
             f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
         )
-    if e.luts > LUT_LIMIT * t.luts:
-        problems.append(f"the logic needs about {e.luts} LUT4 but {t.name} has {t.luts}")
-    elif e.luts > LUT_WARN * t.luts:
+    cells = "logic cells" if t.family is Family.ICE40 else "LUT4"
+    if e.logic_cells > LUT_LIMIT * t.luts:
+        problems.append(
+            f"the logic needs about {e.logic_cells} {cells} ({e.luts} LUT4, {e.ffs} flip-flops) "
+            f"but {t.name} has {t.luts}"
+        )
+    elif e.logic_cells > LUT_WARN * t.luts:
         warnings.append(
-            f"the logic needs about {e.luts} LUT4, {100 * e.luts / t.luts:.0f}% of {t.name}: "
-            "place and route may fail"
+            f"the logic needs about {e.logic_cells} {cells}, "
+            f"{100 * e.logic_cells / t.luts:.0f}% of {t.name}: place and route may fail"
         )
     if e.ffs > t.ffs:
         problems.append(f"the design needs about {e.ffs} flip-flops but {t.name} has {t.ffs}")
@@ -72,8 +76,9 @@ def fit_result(model: Model, lanes: int, target: str | Target,
     if extra != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]
-        e = dataclasses.replace(e, luts=e.luts + extra[0], ffs=e.ffs + extra[1],
-                                luts_breakdown=bd)
+        luts, ffs = e.luts + extra[0], e.ffs + extra[1]
+        e = dataclasses.replace(e, luts=luts, ffs=ffs, luts_breakdown=bd,
+                                logic_cells=logic_cells(luts, ffs, t.family))
     problems, warnings = _problems(e, t)
     return FitResult(t.name, e.lanes, e, tuple(problems), tuple(warnings))
 
