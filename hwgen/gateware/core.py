@@ -487,18 +487,19 @@ class Accelerator(wiring.Component):
                 for k in range(0, len(nodes) - 1, 2):
                     (lv_, li), (rv, ri) = nodes[k], nodes[k + 1]
                     name = f"amax{level}_{k // 2}"
+                    # Compare, then select with the registered result: the inputs hold still
+                    # once the last logit is written, so each level settles two cycles after
+                    # the one below it (no copies of the inputs needed).
                     gt = Signal(name=f"{name}_gt")
                     m.d.sync += gt.eq(rv > lv_)
-                    lv2, rv2 = delay(m, lv_, 1, f"{name}_l"), delay(m, rv, 1, f"{name}_r")
-                    li2, ri2 = delay(m, li, 1, f"{name}_li"), delay(m, ri, 1, f"{name}_ri")
                     v = Signal.like(lv_, name=f"{name}_v")
                     i = Signal.like(best_cls, name=f"{name}_i")
-                    m.d.sync += [v.eq(Mux(gt, rv2, lv2)), i.eq(Mux(gt, ri2, li2))]
+                    m.d.sync += [v.eq(Mux(gt, rv, lv_)), i.eq(Mux(gt, ri, li))]
                     nxt.append((v, i))
                 if len(nodes) % 2:
                     name = f"amax{level}_pass"
-                    nxt.append((delay(m, nodes[-1][0], 2, f"{name}_v"),
-                                delay(m, nodes[-1][1], 2, f"{name}_i")))
+                    nxt.append((delay(m, nodes[-1][0], 1, f"{name}_v"),
+                                delay(m, nodes[-1][1], 1, f"{name}_i")))
                 nodes, level = nxt, level + 1
             m.d.comb += best_cls.eq(nodes[0][1])
         return m

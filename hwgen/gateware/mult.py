@@ -1,8 +1,8 @@
 """Pipelined shift-and-add multiplier for the gate products of GRU / LSTM cells.
 
-One operand ``a`` is an unsigned sigmoid code (a few bits); the other ``b`` is signed. Each set
-bit of ``a`` selects a shifted copy of ``b`` (registered partial products), then a registered
-binary adder tree sums them: no LUT multiplier in one cycle (slow on iCE40), no DSP inference.
+One operand ``a`` is an unsigned sigmoid code (a few bits); the other ``b`` is signed. Each bit
+of ``a`` gates a shifted copy of ``b``; a binary adder tree, every level registered, sums them:
+no LUT multiplier in one cycle (slow on iCE40), no DSP inference.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["PipelinedMul"]
 
 
 class PipelinedMul(wiring.Component):
-    """``p = a * b``, ``latency`` = 1 + ceil(log2(a_width)) cycles later, one product per cycle.
+    """``p = a * b``, ``latency`` = max(1, ceil(log2(a_width))) cycles later, one per cycle.
 
     Parameters
     ----------
@@ -47,17 +47,15 @@ class PipelinedMul(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return 1 + tree_depth(self._a_width)
+        return max(1, tree_depth(self._a_width))
 
     def elaborate(self, platform):
         m = Module()
-        terms = []
-        for i in range(self._a_width):
-            pp = Signal(signed(self._b_width + i), name=f"pp{i}")
-            m.d.sync += pp.eq(Mux(self.a[i], self.b << i, 0))
-            terms.append(pp)
+        # Gated partial products feed the first adder level directly (the AND folds into the
+        # adder's LUTs); every level of the tree is registered.
+        terms = [Mux(self.a[i], self.b << i, 0) for i in range(self._a_width)]
         level = 0
-        while len(terms) > 1:
+        while len(terms) > 1 or level == 0:
             nxt = []
             for i in range(0, len(terms) - 1, 2):
                 expr = terms[i] + terms[i + 1]

@@ -36,10 +36,10 @@ __all__ = [
 
 
 def mul_latency(model: Model) -> int:
-    """Latency of the cells' gate-product multipliers: one registered partial product per bit of
-    the sigmoid code, then a registered adder tree (mult.PipelinedMul)."""
+    """Latency of the cells' gate-product multipliers: a registered adder tree over one gated
+    partial product per bit of the sigmoid code (mult.PipelinedMul)."""
     width = max(int(model.sigmoid_table.max()), 1).bit_length()
-    return 1 + tree_depth(width)
+    return max(1, tree_depth(width))
 
 
 def cell_latency(model: Model) -> int:
