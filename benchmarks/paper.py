@@ -122,10 +122,12 @@ def _stats(vals):
 
 
 def table(recs, ds, metric_name):
+    chars = ds == "ptb"
     lines = [
         f"| cell | weights | {metric_name} golden (integer) | {metric_name} float forward | "
-        f"training forward | weight bits | zero weights | train s/run | runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"training forward | weight bits | zero weights | train s/run | runs |"
+        + (" train chars | test chars |" if chars else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if chars else ""),
     ]
     summary = {}
     for cell in CELLS:
@@ -143,6 +145,8 @@ def table(recs, ds, metric_name):
                 f"| {cell} | {label} | {pm(g, gs)} | {pm(f, fs)} | {t:.4f} | "
                 f"{rs[0]['weight_bits']} | {np.mean([r['zero_fraction'] for r in rs]):.2f} | "
                 f"{sec:.0f} | {n} |"
+                + (f" {rs[0]['config']['budget_chars']:,} | {rs[0]['test_count']:,} |"
+                   if chars else "")
             )
             summary[(cell, label)] = (g, gs, n, f)
     return "\n".join(lines), summary
@@ -259,9 +263,9 @@ def report(args) -> None:
             f"batch {pc['batch']} x {pc['seq_len']} characters, **budget "
             f"{pc['budget_chars']:,} training characters per run** (about "
             f"{pc['budget_chars'] / 5_101_618:.2f} epochs of PTB train), best of 5 validations on "
-            f"the first 20,000 valid characters kept; test on "
-            f"{ptb_runs[0]['test_count']:,} characters in windows of 1,000 characters, each "
-            "from the zero state. One seed (0) per configuration.",
+            "the first 20,000 valid characters kept; test in windows of 1,000 characters, each "
+            "from the zero state, on the number of test characters given per row (the whole "
+            "test split is 449,944 predictions). One seed (0) per configuration.",
             "",
             ptb_tab,
             "",
