@@ -176,3 +176,14 @@ def test_missing_torch_message(monkeypatch):
     with pytest.raises(HwgenError, match=r"install the train extra: pip install -e \.\[train\]"):
         train_pkg.require_torch()
     assert main(["train", "--dataset", "digits", "--hidden", "4", "-o", "x.hwgm"]) == 1
+
+
+def test_demo(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--hidden", "8", "--epochs", "2", "--lanes", "4",
+                 "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "golden (integer) accuracy" in text
+    model = load_model(out / "model.hwgm")
+    assert model.layers[0].wx.encoding.kind is EncodingKind.TERNARY
+    assert (out / "hwgen_top.v").exists() and (out / "manifest.json").exists()

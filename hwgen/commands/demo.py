@@ -1,8 +1,9 @@
 """``hwgen demo``: the main job end to end on a real dataset (the README's tour).
 
-Step 1 (here): train a small ternary GRU on scikit-learn digits quantization-aware, report float
-forward and golden (integer) accuracy, save the model under rtl_out/demo/. Later steps (Verilog
-generation, simulation against the golden model) are appended at the marked place below.
+Step 1: train a small ternary GRU on scikit-learn digits quantization-aware, report float forward
+and golden (integer) accuracy, save the model under rtl_out/demo/. Step 2: generate its Verilog
+accelerator there (hwgen.export.generate). Later steps (simulation against the golden model,
+synthesis) are appended at the marked place below.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=40, metavar="E",
                    help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
+    p.add_argument("--lanes", type=positive_int, default=8, metavar="P",
+                   help="accelerator lanes (weights per cycle) (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -46,18 +49,16 @@ def run(args) -> int:
     cfg = TrainConfig(dataset="digits", cell="gru", hidden=args.hidden, quant="ternary",
                       epochs=args.epochs, seed=args.seed, lr=3e-3)
     set_threads(1)
-    print(f"[1/1] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
+    print(f"[1/2] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
     r = train(cfg, ds, quiet=args.quiet, output=model_path)
     report(r, model_path)
-    # ---- later demo steps (generation, simulation) go below this line -------------------------
-    try:
-        from .. import export
-    except ImportError:
-        export = None
-    if export is not None and hasattr(export, "generate"):
-        gen_dir = out / "rtl"
-        export.generate(r.model, gen_dir)
-        print(f"generated the accelerator under {gen_dir}")
-    else:
-        print("Verilog generation is not available yet (hwgen.export.generate)")
+    # ---- step 2: Verilog generation (hwgen.export.generate) ----------------------------------
+    from ..export import generate
+
+    lanes = min(args.lanes, max(r.model.input.width, r.model.hidden))
+    manifest = generate(r.model, out, lanes=lanes)
+    t = manifest["timing"]
+    print(f"[2/2] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
+          f"lanes, {t['cycles_per_timestep']} cycles per timestep")
+    # ---- later demo steps (simulation against the golden model, synthesis) go below -----------
     return 0
