@@ -105,19 +105,27 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
     in_layout, out_layout = accel.i_stream.payload.shape(), accel.o_stream.payload.shape()
     token = isinstance(model.input, TokenInput)
     mats = accel.matrices()
+    matrices = [
+        {
+            "name": name,
+            "shape": list(q.shape),
+            "encoding": q.encoding.to_json(),
+            "scale": q.scale.to_json(),
+            "payload_bits": q.memory_bits,
+        }
+        for _, (name, q, _, _, _, _) in sorted(mats.items())
+    ]
     roms = []
-    for _, (name, q, _, _, _, _) in sorted(mats.items()):
-        rows, cols = q.shape
-        depth = rows * -(-cols // accel.lanes)
+    for gi, (enc, (ids, words)) in enumerate(accel.weight_groups().items()):
         roms.append(
             {
-                "name": name,
-                "encoding": q.encoding.to_json(),
-                "scale": q.scale.to_json(),
-                "word_bits": accel.lanes * q.encoding.bits,
-                "depth": depth,
-                "bits": depth * accel.lanes * q.encoding.bits,
-                "payload_bits": q.memory_bits,
+                "name": f"weights{gi}",
+                "encoding": enc.to_json(),
+                "matrices": [mats[i][0] for i in ids],
+                "word_bits": accel.lanes * enc.bits,
+                "depth": len(words),
+                "bits": len(words) * accel.lanes * enc.bits,
+                "payload_bits": sum(mats[i][1].memory_bits for i in ids),
             }
         )
     widths = derive_widths(model).to_json()
@@ -192,6 +200,7 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
             "weight_payload_bits": model.weight_memory_bits,
             "weight_rom_bits": sum(r["bits"] for r in roms),
             "weight_roms": roms,
+            "matrices": matrices,
             "tables": tables,
             "embedding_bits": (
                 model.input.vocab * model.input.dim * f.input.width if token else 0

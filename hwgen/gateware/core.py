@@ -5,8 +5,9 @@ Data flow of one timestep (docs/architecture.md):
 1. ``i_stream`` delivers one input vector (or one token id, looked up in the embedding ROM) with a
    start-of-sequence flag ``sos`` that clears h (and c) first.
 2. For each layer, unit-major: for unit j, for each gate row, ceil(I_l/P) cycles of input-matrix
-   words then ceil(H/P) cycles of recurrent words. Each cycle one P-code word per matrix ROM (words
-   stored in exactly this order, so ROM addresses are counters) meets P operands, goes through the
+   words then ceil(H/P) cycles of recurrent words. Each cycle one P-code word from the weight ROM
+   of the matrix's encoding (words stored in exactly this order, so ROM addresses are counters)
+   meets P operands, goes through the
    MAC unit of its encoding, is scaled by its matrix's constant scale and reaches the cell unit,
    which writes the unit's new h into a scratch vector. After the layer drains, the scratch is
    copied into the layer's h (the next layer's input).
@@ -179,6 +180,30 @@ class Accelerator(wiring.Component):
         seq += [int(b) for b in m.head.bias]
         return seq
 
+    def weight_groups(self) -> dict:
+        """Encoding -> (matrix ids, ROM words): one weight ROM per encoding, its words in the
+        exact order the sequencer issues them (unit-major rows, input part then recurrent part,
+        then the head), each row padded to a multiple of P codes (`rom.weight_words`)."""
+        m, P = self._model, self._lanes
+        G, H, L = m.cell.num_gates, m.hidden, m.num_layers
+        mats = self.matrices()
+        words = {i: weight_words(q, P, order) for i, (_, q, _, _, _, order) in mats.items()}
+        per_row = {i: -(-q.shape[1] // P) for i, (_, q, _, _, _, _) in mats.items()}
+        seq = []  # (matrix id, row position in that matrix's ROM image)
+        for layer in range(L):
+            for r in range(G * H):
+                seq += [(2 * layer, r), (2 * layer + 1, r)]
+        seq += [(2 * L + 1, o) for o in range(m.outputs)]
+        out = {}
+        for i, r in seq:
+            enc = mats[i][1].encoding
+            ids, ws = out.setdefault(enc, ([], []))
+            if i not in ids:
+                ids.append(i)
+            n = per_row[i]
+            ws.extend(words[i][r * n : (r + 1) * n])
+        return out
+
     def acc_widths(self) -> dict:
         """Encoding -> accumulator width of the MAC unit shared by the matrices of that encoding."""
         out = {}
@@ -343,25 +368,30 @@ class Accelerator(wiring.Component):
                     m.d.sync += out_valid.eq(1)
                     m.next = "IDLE"
 
-        # -- weight ROMs (one per matrix, words in consumption order) ---------------------------
-        rom_data = {}
-        for i, (name, q, _, _, _, order) in mats.items():
-            words = weight_words(q, P, order)
-            rom = Rom(words, P * q.encoding.bits)
-            m.submodules[f"rom_{name.replace('.', '_')}"] = rom
-            cnt = Signal(range(len(words) + 1), name=f"addr_{name.replace('.', '_')}")
+        # -- weight ROMs: one per encoding, words in exactly the order they are issued, so the
+        # address is a counter and the MAC reads the ROM output directly (no multiplexer).
+        groups = self.weight_groups()
+        rom_data, group_sel = {}, {}
+        for gi, (enc, (ids, words)) in enumerate(groups.items()):
+            rom = Rom(words, P * enc.bits)
+            m.submodules[f"weights{gi}"] = rom
+            sel = Signal(name=f"issue_weights{gi}")
+            _switch(m, mid, {i: 1 for i in ids}, sel)
+            cnt = Signal(range(len(words) + 1), name=f"addr_weights{gi}")
             with m.If(accept):
                 m.d.sync += cnt.eq(0)
-            with m.Elif(issue & (mid == i)):
+            with m.Elif(issue & sel):
                 m.d.sync += cnt.eq(cnt + 1)
             m.d.comb += rom.addr.eq(cnt)
-            rom_data[i] = rom.data
+            sel1 = Signal(name=f"valid_weights{gi}")
+            m.d.sync += sel1.eq(issue & sel)
+            rom_data[enc], group_sel[enc] = rom.data, sel1
 
         # -- operands (stage 1, aligned with the ROM data) --------------------------------------
         ow = max(iw, sw)
         ops = [Signal(signed(ow), name=f"op_{k}") for k in range(P)]
-        v1, first1, mid1 = Signal(), Signal(), Signal.like(mid)
-        m.d.sync += [v1.eq(issue), first1.eq(first), mid1.eq(mid)]
+        first1 = Signal()
+        m.d.sync += first1.eq(first)
         with m.Switch(mid):
             for i in mats:
                 src = source(i)
@@ -379,10 +409,9 @@ class Accelerator(wiring.Component):
             ids = [i for i in mats if mats[i][1].encoding == enc]
             mac = MacUnit(enc, P, ow, accw)
             m.submodules[f"mac{gi}"] = mac
-            sel = Signal()
-            _switch(m, mid1, {i: 1 for i in ids}, sel)
-            m.d.comb += [mac.valid.eq(v1 & sel), mac.first.eq(first1)]
-            _switch(m, mid1, {i: rom_data[i] for i in ids}, mac.codes)
+            m.d.comb += [
+                mac.valid.eq(group_sel[enc]), mac.first.eq(first1), mac.codes.eq(rom_data[enc]),
+            ]
             m.d.comb += [mac.operands[k].eq(ops[k]) for k in range(P)]
             for i in ids:
                 acc_of[i] = mac.acc
