@@ -267,7 +267,15 @@ class Accelerator(wiring.Component):
         wait = Signal(range(max(sched.layer_drain, sched.head_drain) + 1), name="seq_wait")
         mid = Signal(range(HEAD + 1), name="seq_mid")
         m.d.comb += mid.eq(part | (lyr << 1))
-        issue, accept = Signal(), Signal()
+        issue = Signal()
+        # Registered housekeeping: ``idle`` (between an output load and the next input) holds the
+        # ROM address counters at zero; ``clear`` zeroes h and c in the cycle after an input with
+        # sos (no state is read before the second cycle of a timestep).
+        idle = Signal(init=1, name="seq_idle")
+        clear = Signal(name="seq_clear")
+        m.d.sync += clear.eq(0)
+        with m.If(clear):
+            m.d.sync += [s.eq(0) for row in h + c for s in row]
 
         def segment(n):
             """Start a segment (row part) of n chunks."""
@@ -294,7 +302,6 @@ class Accelerator(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.i_stream.ready.eq(1)
                 with m.If(self.i_stream.valid):
-                    m.d.comb += accept.eq(1)
                     m.d.sync += [
                         lyr.eq(0), unit.eq(0), gate.eq(0), part.eq(0), at_head.eq(0),
                         first.eq(1), unit_last.eq(H == 1), gate_last.eq(G == 1),
@@ -302,8 +309,7 @@ class Accelerator(wiring.Component):
                     segment(chunks(0))
                     if not token:
                         m.d.sync += [x.eq(self.i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
-                    with m.If(self.i_stream.payload.sos):
-                        m.d.sync += [s.eq(0) for row in h + c for s in row]
+                    m.d.sync += [idle.eq(0), clear.eq(self.i_stream.payload.sos)]
                     m.next = "LOAD" if token else "RUN"
             if token:
                 with m.State("LOAD"):
@@ -366,6 +372,7 @@ class Accelerator(wiring.Component):
                     if model.head.argmax:
                         m.d.sync += payload.argmax.eq(best_cls)
                     m.d.sync += out_valid.eq(1)
+                    m.d.sync += idle.eq(1)
                     m.next = "IDLE"
 
         # -- weight ROMs: one per encoding, words in exactly the order they are issued, so the
@@ -378,7 +385,7 @@ class Accelerator(wiring.Component):
             sel = Signal(name=f"issue_weights{gi}")
             _switch(m, mid, {i: 1 for i in ids}, sel)
             cnt = Signal(range(len(words) + 1), name=f"addr_weights{gi}")
-            with m.If(accept):
+            with m.If(idle):
                 m.d.sync += cnt.eq(0)
             with m.Elif(issue & sel):
                 m.d.sync += cnt.eq(cnt + 1)
@@ -462,7 +469,7 @@ class Accelerator(wiring.Component):
         bw = max(2, max(signed_width(abs(b)) for b in biases))
         m.submodules.bias_rom = brom = Rom(signed_words(biases + [0], bw), bw)
         baddr = Signal(range(len(biases) + 1))
-        with m.If(accept):
+        with m.If(idle):
             m.d.sync += baddr.eq(0)
         with m.Elif(pre.bias):
             m.d.sync += baddr.eq(baddr + 1)
