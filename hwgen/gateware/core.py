@@ -276,6 +276,12 @@ class Accelerator(wiring.Component):
         m.d.sync += clear.eq(0)
         with m.If(clear):
             m.d.sync += [s.eq(0) for row in h + c for s in row]
+        # ``copy[l]``: the last drain cycle of layer l copies the new h into h[l].
+        copy = [Signal(name=f"seq_copy{i}") for i in range(L)]
+        for i in range(L):
+            m.d.sync += copy[i].eq(0)
+            with m.If(copy[i]):
+                m.d.sync += [a.eq(b) for a, b in zip(h[i], hnew, strict=True)]
 
         def segment(n):
             """Start a segment (row part) of n chunks."""
@@ -355,7 +361,6 @@ class Accelerator(wiring.Component):
                         with m.Switch(lyr):
                             for i in range(L):
                                 with m.Case(i):
-                                    m.d.sync += [a.eq(b) for a, b in zip(h[i], hnew, strict=True)]
                                     if i + 1 < L:
                                         m.d.sync += unit_last.eq(H == 1)
                                         segment(chunks(2 * i + 2))
@@ -366,6 +371,12 @@ class Accelerator(wiring.Component):
                         m.next = "RUN"
                 with m.Else():
                     m.d.sync += wait.eq(wait - 1)
+                    # Registered copy strobe for the layer's last drain cycle.
+                    with m.If((wait == 1) & ~at_head):
+                        with m.Switch(lyr):
+                            for i in range(L):
+                                with m.Case(i):
+                                    m.d.sync += copy[i].eq(1)
             with m.State("OUT"):
                 with m.If(~out_valid | self.o_stream.ready):
                     m.d.sync += [payload.logits[o].eq(v) for o, v in enumerate(logits)]
