@@ -500,11 +500,10 @@ class Accelerator(wiring.Component):
         _read2(m, h, cell.rd_layer, cell.rd_unit, cell.rd_h, "rd_h")
         if lstm:
             _read2(m, c, cell.rd_layer, cell.rd_unit, cell.rd_c, "rd_c")
+        # New h values arrive in unit order, so the scratch vector is a shift register (no
+        # address decoder): after a layer's H writes, hnew[j] holds unit j.
         with m.If(cell.h_we):
-            with m.Switch(cell.h_unit):
-                for j in range(H):
-                    with m.Case(j):
-                        m.d.sync += hnew[j].eq(cell.h_data)
+            m.d.sync += [a.eq(b) for a, b in zip(hnew, hnew[1:] + [cell.h_data], strict=True)]
         if lstm:
             with m.If(cell.c_we):
                 with m.Switch(cell.c_layer):
