@@ -27,13 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate  # noqa: E402
+from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate, logic_cells  # noqa: E402
 from hwgen.export import generate  # noqa: E402
 from hwgen.fit import fit_result  # noqa: E402
 from hwgen.freeze import freeze, random_float_params  # noqa: E402
 from hwgen.quant import QuantConfig  # noqa: E402
-from hwgen.spec import CellKind, Formats  # noqa: E402
-from hwgen.synth import synthesize, tool_versions  # noqa: E402
+from hwgen.spec import CellKind, Formats, HwgenError  # noqa: E402
+from hwgen.synth import SynthReport, synthesize, tool_versions  # noqa: E402
 from hwgen.targets import get_target  # noqa: E402
 
 TARGETS = ("ice40-up5k", "ecp5-25k")
@@ -51,6 +51,9 @@ CALIBRATION = [
     ("rnn", 16, 64, 10, "ternary", 8),
 ]
 SWEEP_LANES = {"ternary": (4, 8, 16), "pow2": (8,), "exp": (8,), "int8": (8,)}
+#: On the 2-core machine, with others' jobs running, nextpnr needs 4-20 minutes for this model on
+#: the UP5K (80-90% of its logic cells): the UP5K gets a covering subset.
+SWEEP_LANES_UP5K = {"ternary": (4,), "pow2": (8,), "exp": (8,), "int8": (8,)}
 
 
 def make_model(cell, inputs, hidden, outputs, quant, seed=0):
@@ -67,7 +70,8 @@ def make_model(cell, inputs, hidden, outputs, quant, seed=0):
                   rng=seed)
 
 
-def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int) -> dict:
+def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bool = False,
+            timeout: float | None = None) -> dict:
     cell, inputs, hidden, outputs, quant, lanes = cfg
     model = make_model(cell, inputs, hidden, outputs, quant)
     tag = f"{cell}{hidden}_i{inputs}_{quant}_p{lanes}"
@@ -79,11 +83,21 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int) -> dict:
             print(json.dumps(row), flush=True)
             return row
     rtl = work / tag
-    manifest = generate(model, rtl, lanes)
+    saved = rtl / f"synth-{target}" / "synth_report.json"
     t0 = time.monotonic()
-    r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
-                   rtl / f"synth-{target}", seeds=seeds, place=place,
-                   cycles_per_timestep=manifest["timing"]["cycles_per_timestep"])
+    if resume and saved.exists():
+        r = SynthReport.from_json(json.loads(saved.read_text()))
+    else:
+        manifest = generate(model, rtl, lanes)
+        try:
+            r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
+                           rtl / f"synth-{target}", seeds=seeds, place=place, timeout=timeout,
+                           cycles_per_timestep=manifest["timing"]["cycles_per_timestep"])
+        except HwgenError as err:
+            row = {"config": tag, "quant": quant, "lanes": lanes, "target": target,
+                   "failed": str(err)}
+            print(json.dumps(row), flush=True)
+            return row
     e = estimate(model, lanes, target)
     row = {
         "config": tag, "cell": cell, "inputs": inputs, "hidden": hidden, "outputs": outputs,
@@ -96,6 +110,8 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int) -> dict:
         "logic_cells_pnr": r.pnr_utilization.get(get_target(target).pnr_logic, {}).get("used"),
         "cycles_per_timestep": r.cycles_per_timestep, "us_per_timestep": r.us_per_timestep,
         "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
+        "est_logic_cells": e.logic_cells,
+        "wrapper_ffs": sum(n for c, n in r.wrapper_cells.items() if "FF" in c),
         "est_cycles": e.cycles_per_timestep, "seconds": round(time.monotonic() - t0, 1),
     }
     print(json.dumps(row), flush=True)
@@ -142,35 +158,51 @@ def markdown(rows: list[dict], versions: dict) -> str:
         "seeds, registered-I/O timing wrapper; LUT4 and FF: the accelerator alone (Yosys); "
         "LC / COMB: nextpnr's logic cells including the wrapper.",
         "",
-        "| target | encoding | lanes | LUT4 (est) | LUT-eq | FF (est) | RAM blocks (est) | DSP "
-        "| LC/COMB | Fmax MHz | cycles/step | us/step | LUT err | FF err |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target | encoding | lanes | LUT4 | LUT-eq (est) | FF (est) | RAM blocks (est) | DSP "
+        "| cells (est) | Fmax MHz | cycles/step | us/step | LUT err | FF err | cell err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "failed" in r:
+            lines.append(f"| {r['target']} | {r['quant']} | {r['lanes']} | tool run failed: "
+                         f"{r['failed'][:120]} ||||||||||||")
+            continue
         if "refused" in r:
             lines.append(f"| {r['target']} | {r['quant']} | {r['lanes']} | refused by the fit "
-                         f"check before synthesis: {r['refused']} |||||||||||")
+                         f"check before synthesis: {r['refused']} ||||||||||||")
             continue
+        family = get_target(r["target"]).family
+        est_cells = r.get("est_logic_cells") or logic_cells(r["est_luts"], r["est_ffs"], family)
+        # nextpnr's count includes the timing wrapper: about one cell per wrapper flip-flop.
+        wrapper = r.get("wrapper_ffs", 245) if r["target"].startswith("ice40") else 0
+        cells = (r["logic_cells_pnr"] or 0) - wrapper
         lut_err = (r["est_luts"] - r["lut_equivalent"]) / r["lut_equivalent"]
         ff_err = (r["est_ffs"] - r["ffs"]) / r["ffs"]
+        cell_err = (est_cells - cells) / cells if cells > 0 else 0.0
         fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
         us = "-" if r["us_per_timestep"] is None else f"{r['us_per_timestep']:.1f}"
         lines.append(
-            f"| {r['target']} | {r['quant']} | {r['lanes']} | {r['luts']} ({r['est_luts']}) | "
-            f"{r['lut_equivalent']} | {r['ffs']} ({r['est_ffs']}) | {r['bram']} ({r['est_bram']}) "
-            f"| {r['dsp']} | {r['logic_cells_pnr'] or '-'} | {fmax} | {r['cycles_per_timestep']} "
-            f"| {us} | {lut_err:+.0%} | {ff_err:+.0%} |"
+            f"| {r['target']} | {r['quant']} | {r['lanes']} | {r['luts']} | "
+            f"{r['lut_equivalent']} ({r['est_luts']}) | {r['ffs']} ({r['est_ffs']}) | "
+            f"{r['bram']} ({r['est_bram']}) | {r['dsp']} | {cells} ({est_cells}) | {fmax} | "
+            f"{r['cycles_per_timestep']} | {us} | {lut_err:+.0%} | {ff_err:+.0%} | "
+            f"{cell_err:+.0%} |"
         )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=("calibrate", "sweep"))
+    p.add_argument("mode", choices=("calibrate", "sweep", "table"),
+                   help="table: rewrite docs/synthesis.md from the last sweep's JSON")
     p.add_argument("--work", default=str(ROOT / "build" / "synth_sweep"), metavar="DIR",
                    help="where designs and tool logs go (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="place-and-route seeds for sweep (default: %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse synth_report.json of configurations already run in --work")
+    p.add_argument("--timeout", type=float, default=900, metavar="S",
+                   help="seconds per tool call before it counts as failed (default: %(default)s)")
     p.add_argument("--targets", default=",".join(TARGETS), metavar="T,T",
                    help="targets (default: %(default)s)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), metavar="DIR",
@@ -183,6 +215,9 @@ def main(argv=None) -> int:
     versions = dict(tool_versions())
     rows = []
     t0 = time.monotonic()
+    if args.mode == "table":
+        saved = json.loads((results / "synth_sweep.json").read_text())
+        rows, versions = saved["rows"], saved["tools"]
     if args.mode == "calibrate":
         for target in targets:
             for cfg in CALIBRATION:
@@ -193,15 +228,18 @@ def main(argv=None) -> int:
         (results / "synth_calibration.json").write_text(json.dumps(
             {"tools": versions, "rows": rows, "fit": coef}, indent=1) + "\n")
     else:
-        for target in targets:
-            for quant, lanes in SWEEP_LANES.items():
-                for p_ in lanes:
-                    rows.append(run_one(work, ("gru", 16, 64, 10, quant, p_), target,
-                                        place=True, seeds=args.seeds))
+        if args.mode == "sweep":
+            for target in targets:
+                plan = SWEEP_LANES_UP5K if target == "ice40-up5k" else SWEEP_LANES
+                for quant, lanes in plan.items():
+                    for p_ in lanes:
+                        rows.append(run_one(work, ("gru", 16, 64, 10, quant, p_), target,
+                                            place=True, seeds=args.seeds, resume=args.resume,
+                                            timeout=args.timeout))
+            (results / "synth_sweep.json").write_text(json.dumps(
+                {"tools": versions, "rows": rows}, indent=1) + "\n")
         table = markdown(rows, versions)
         print(table)
-        (results / "synth_sweep.json").write_text(json.dumps(
-            {"tools": versions, "rows": rows}, indent=1) + "\n")
         doc = ROOT / "docs" / "synthesis.md"
         text = doc.read_text() if doc.exists() else ""
         start, end = "<!-- SWEEP:BEGIN -->", "<!-- SWEEP:END -->"
