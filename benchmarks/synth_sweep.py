@@ -119,30 +119,40 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bo
 
 
 def fit(rows: list[dict]) -> dict:
-    """Least-squares fit per family of
-    LUT-eq = base[cell] + lanes * lane[datapath] + state_coef * state_bits + input_coef * input_bits
-    (and the same for flip-flops)."""
+    """Least-squares fit per family of the logic model of hwgen/estimate.py (LOGIC_MODEL):
+    value = base + lanes * lane[datapath] + state_bit * state_bits + offset[cell], for LUT-eq and
+    flip-flops. All calibration models have 16 x 8 input bits: input_bit is not fitted (half a
+    state bit for LUTs, one per bit for flip-flops) and is taken out of the base."""
     out = {}
     for family in ("ice40", "ecp5"):
-        rs = [r for r in rows if r["target"].startswith(family)]
+        rs = [r for r in rows if r["target"].startswith(family) and "luts" in r
+              and r["lut_equivalent"] > 500]
         if not rs:
             continue
-        cells = sorted({r["cell"] for r in rs})
         kinds = sorted({r["datapath"] for r in rs})
-        cols = [f"base.{c}" for c in cells] + [f"lane.{k}" for k in kinds] + ["state", "input"]
+        cols = ["base"] + [f"lane.{k}" for k in kinds] + ["state", "lstm", "rnn"]
         a = np.zeros((len(rs), len(cols)))
         for i, r in enumerate(rs):
-            a[i, cols.index(f"base.{r['cell']}")] = 1
+            a[i, 0] = 1
             a[i, cols.index(f"lane.{r['datapath']}")] = r["lanes"]
             a[i, cols.index("state")] = r["state_bits"]
-            a[i, cols.index("input")] = r["input_bits"]
+            if r["cell"] in ("lstm", "rnn"):
+                a[i, cols.index(r["cell"])] = 1
         res = {}
         for what in ("lut_equivalent", "ffs"):
             y = np.array([r[what] for r in rs], float)
             coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+            c = dict(zip(cols, (float(v) for v in coef), strict=True))
             pred = a @ coef
+            input_bits = 128
+            in_coef = c["state"] / 2 if what == "lut_equivalent" else 1.0
+            base = c["base"] - in_coef * input_bits
             res[what] = {
-                "coefficients": {c: round(float(v), 2) for c, v in zip(cols, coef, strict=True)},
+                "lane": {k: round(c[f"lane.{k}"], 1) for k in kinds},
+                "base": {"gru": round(base, 1), "lstm": round(base + c["lstm"], 1),
+                         "rnn": round(base + c["rnn"], 1)},
+                "state_bit": round(c["state"], 2),
+                "input_bit": round(in_coef, 2),
                 "max_rel_error": round(float(np.max(np.abs(pred - y) / y)), 3),
             }
         out[family] = res
@@ -218,6 +228,12 @@ def main(argv=None) -> int:
     if args.mode == "table":
         saved = json.loads((results / "synth_sweep.json").read_text())
         rows, versions = saved["rows"], saved["tools"]
+        for r in rows:  # estimates from the current logic model
+            if "luts" in r:
+                e = estimate(make_model(r["cell"], r["inputs"], r["hidden"], r["outputs"],
+                                        r["quant"]), r["lanes"], r["target"])
+                r.update(est_luts=e.luts, est_ffs=e.ffs, est_bram=e.bram_blocks,
+                         est_logic_cells=e.logic_cells)
     if args.mode == "calibrate":
         for target in targets:
             for cfg in CALIBRATION:
