@@ -63,7 +63,6 @@ def test_estimate_of_a_64_unit_gru_on_up5k():
     lm = LOGIC_MODEL[Family.ICE40]
     assert e.luts_breakdown["lanes"] == round(8 * lm["lane"]["addsub"])
     assert e.luts == sum(e.luts_breakdown.values())
-    assert abs(e.luts - 2351) / 2351 < 0.06 and abs(e.ffs - 2864) / 2864 < 0.02  # Yosys 0.69
     assert e.cycles_exact and e.cycles_per_timestep == cycles_per_timestep(m, 8)
     assert e.macs_per_timestep == 192 * 80 + 640
     assert "4 SPRAM blocks unused" in e.notes[0]
