@@ -123,3 +123,21 @@ def test_synth_reads_generated_folder(tmp_path):
     assert rtl.cycles_per_timestep == manifest["timing"]["cycles_per_timestep"]
     assert rtl.lanes == 2
     assert rtl.model_file == tmp_path / "model.hwgm"
+
+
+def test_generate_is_deterministic_across_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    model = build("lstm", "ternary", tokens=True)
+    save_model(model, tmp_path / "m.hwgm")
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run(
+            [sys.executable, "-m", "hwgen.cli", "generate", str(tmp_path / "m.hwgm"),
+             "-o", str(tmp_path / seed), "--lanes", "2"],
+            check=True, env=env, capture_output=True,
+        )
+    for name in FILES:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
