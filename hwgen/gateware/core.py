@@ -7,11 +7,11 @@ Data flow of one timestep (docs/architecture.md):
 2. For each layer, unit-major: for unit j, for each gate row, ceil(I_l/P) cycles of input-matrix
    words then ceil(H/P) cycles of recurrent words. Each cycle one P-code word from the weight ROM
    of the matrix's encoding (words stored in exactly this order, so ROM addresses are counters)
-   meets P operands, goes through the
-   MAC unit of its encoding, is scaled by its matrix's constant scale and reaches the cell unit,
-   which writes the unit's new h into a scratch vector. After the layer drains, the scratch is
-   copied into the layer's h (the next layer's input).
-3. The head: O rows over the top layer's h; logits (+ bias) and a running argmax.
+   meets P operands, goes through the MAC unit of its encoding, is scaled by its matrix's
+   constant scale and reaches the cell unit, which shifts the unit's new h into a scratch
+   vector. After the layer drains, the scratch is copied into the layer's h (the next layer's
+   input).
+3. The head: O rows over the top layer's h; logits (+ bias), then a registered argmax tree.
 4. The logits (and class) are loaded into the output register and offered on ``o_stream``; the
    next input is accepted meanwhile, so a slow consumer only stalls the core at the next load.
 
