@@ -147,6 +147,7 @@ def test_cycles_per_timestep_measured(lanes):
     model = build("gru", "ternary", layers=2, tokens=True)
     _, got = check_against_golden(model, lanes, lengths=(3,))
     assert np.all(np.diff(got.accepted) == cycles_per_timestep(model, lanes))
+    assert np.all(got.delivered - got.accepted == cycles_per_timestep(model, lanes))
 
 
 @pytest.mark.parametrize(
