@@ -3,14 +3,15 @@
 What is estimated, and how (docs/synthesis.md compares every figure with Yosys + nextpnr):
 
 **Memories** follow the accelerator's layout (hwgen/gateware/core.py, docs/manifest.md): one
-weight ROM per matrix whose word holds ``P`` weight codes (each row as ``ceil(cols/P)`` words, so
-depth ``rows*ceil(cols/P)``), the bias ROM (one entry per consumed bias), the sigmoid and tanh
-tables (one copy per read port on iCE40), and for token models the embedding table (one word per
-token). Each memory is tiled onto the target's RAM blocks in its best width/depth mode
-(`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256, 8x512, 4x1024 or 2x2048; ECP5 DP16KD 18 kbit
-as 36x512 .. 1x16384. Padding (a row shorter than a multiple of ``P``, unused word bits, unused
-depth) is counted: block counts, not just bits, decide whether a model fits. iCE40 SPRAM has no
-initial contents, so ROMs cannot live there; it is reported as free capacity only.
+weight ROM per weight encoding whose word holds ``P`` weight codes (each row of each matrix as
+``ceil(cols/P)`` words, so depth ``sum of rows*ceil(cols/P)``), the bias ROM (one entry per
+consumed bias), the sigmoid and tanh tables (one copy per read port on iCE40), and for token
+models the embedding table (one word per token). Each memory is tiled onto the target's RAM
+blocks in its best width/depth mode (`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256, 8x512,
+4x1024 or 2x2048; ECP5 DP16KD 18 kbit as 36x512 .. 1x16384. Padding (a row shorter than a
+multiple of ``P``, unused word bits, unused depth) is counted: block counts, not just bits,
+decide whether a model fits. iCE40 SPRAM has no initial contents, so ROMs cannot live there; it
+is reported as free capacity only.
 
 **Logic** is a linear model, calibrated on synthesis runs of the real accelerator (the constants
 in `LOGIC_MODEL`, with the runs they came from in docs/synthesis.md)::
@@ -201,14 +202,19 @@ def _signed_width(v: int) -> int:
 def memory_layout(model: Model, lanes: int, family: Family | None = None
                   ) -> list[tuple[str, int, int, int]]:
     """(name, word width, depth, payload bits) of every ROM of the accelerator
-    (hwgen/gateware/core.py): one weight ROM per matrix, the bias ROM, the activation tables
+    (hwgen/gateware/core.py): one weight ROM per encoding (all matrices of that encoding, in
+    issue order), the bias ROM, the activation tables
     (one copy per read port on iCE40, whose EBR has one read port; ECP5's DP16KD has two) and
     the embedding of token models."""
     P = lanes
     mems = []
-    for name, q in model.matrices():
+    groups: dict = {}  # one weight ROM per encoding, every matrix of that encoding in it
+    for _, q in model.matrices():
         rows, cols = q.shape
-        mems.append((name, P * q.encoding.bits, rows * math.ceil(cols / P), q.memory_bits))
+        depth, payload = groups.get(q.encoding, (0, 0))
+        groups[q.encoding] = (depth + rows * math.ceil(cols / P), payload + q.memory_bits)
+    for enc, (depth, payload) in groups.items():
+        mems.append((f"weights.{enc.describe().split(' ')[0]}", P * enc.bits, depth, payload))
     biases = [int(b) for layer in model.layers for b in layer.bias]
     for layer in model.layers:
         if layer.bias_hn is not None:

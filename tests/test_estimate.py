@@ -27,10 +27,8 @@ def test_datapath_kinds():
 def test_memory_layout_follows_the_gateware():
     m = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
     mems = {name: (w, d, p) for name, w, d, p in memory_layout(m, 8)}
-    # One ROM per matrix, P codes a word, each row as ceil(cols / P) words.
-    assert mems["layer0.wx"] == (16, 192 * 2, 192 * 16 * 2)
-    assert mems["layer0.wh"] == (16, 192 * 8, 192 * 64 * 2)
-    assert mems["head.w"] == (16, 10 * 8, 10 * 64 * 2)
+    # One ROM per encoding, P codes a word, each row of each matrix as ceil(cols / P) words.
+    assert mems["weights.ternary"] == (16, 192 * (2 + 8) + 10 * 8, (192 * 80 + 10 * 64) * 2)
     assert mems["biases"][1] == 192 + 64 + 10 + 1  # gate biases, GRU b_hn, head, one spare
     f = m.formats
     assert mems["sigmoid.table"] == (9, 1 << f.sigmoid_in_width, (1 << f.sigmoid_in_width) * 9)
@@ -47,8 +45,20 @@ def test_lstm_tanh_table_has_two_copies_on_ice40_only():
 def test_padding_counts_in_the_memory():
     m = make_model("rnn", "ternary", inputs=5, hidden=10, outputs=3)
     mems = {name: (w, d, p) for name, w, d, p in memory_layout(m, 4)}
-    assert mems["layer0.wx"] == (8, 10 * 2, 10 * 5 * 2)  # 5 columns -> 2 words of 4 codes
-    assert mems["layer0.wh"] == (8, 10 * 3, 10 * 10 * 2)
+    # 5 columns -> 2 words of 4 codes, 10 -> 3; the head's 10 columns -> 3 words.
+    assert mems["weights.ternary"] == (8, 10 * (2 + 3) + 3 * 3, (10 * 15 + 3 * 10) * 2)
+
+
+def test_mixed_encodings_get_one_rom_each():
+    import dataclasses
+
+    from hwgen.quant import QuantConfig
+
+    m = make_model("gru", "ternary", inputs=4, hidden=8, outputs=3)
+    head = QuantConfig.parse("int8").quantize(m.head.w.values, fan_in=8, fan_out=3)
+    m = dataclasses.replace(m, head=dataclasses.replace(m.head, w=head))
+    mems = {name: (w, d) for name, w, d, _ in memory_layout(m, 4)}
+    assert mems["weights.ternary"] == (8, 24 * (1 + 2)) and mems["weights.int8"] == (32, 3 * 2)
 
 
 def test_estimate_of_a_64_unit_gru_on_up5k():
@@ -56,9 +66,8 @@ def test_estimate_of_a_64_unit_gru_on_up5k():
     e = estimate(m, 8, "ice40-up5k")
     assert e.weight_bits == m.weight_memory_bits == (192 * 80 + 640) * 2
     w = {x.name: x for x in e.memories}
-    assert (w["layer0.wh"].blocks, w["layer0.wh"].mode) == (6, (16, 256))
-    assert (w["layer0.wx"].placement, w["head.w"].placement) == ("bram", "bram")
-    assert e.bram_blocks == sum(x.blocks for x in e.memories) == 14  # Yosys 0.69: 14
+    assert (w["weights.ternary"].blocks, w["weights.ternary"].mode) == (8, (16, 256))
+    assert e.bram_blocks == sum(x.blocks for x in e.memories) == 13  # Yosys 0.69: 13
     assert e.bram_bits == e.bram_blocks * 4096
     lm = LOGIC_MODEL[Family.ICE40]
     assert e.luts_breakdown["lanes"] == round(8 * lm["lane"]["addsub"])
@@ -67,14 +76,14 @@ def test_estimate_of_a_64_unit_gru_on_up5k():
     assert e.macs_per_timestep == 192 * 80 + 640
     assert "4 SPRAM blocks unused" in e.notes[0]
     text = format_estimate(e)
-    assert "layer0.wh" in text and "cycles      " in text
+    assert "weights.ternary" in text and "cycles      " in text
 
 
 def test_small_roms_stay_in_logic():
     m = make_model("gru", "ternary", inputs=16, hidden=32, outputs=10)
     w = {x.name: x for x in estimate(m, 8, "ice40-up5k").memories}
-    assert w["head.w"].placement == w["biases"].placement == "logic"  # as Yosys 0.69 maps them
-    assert w["head.w"].blocks == 0
+    assert w["biases"].placement == "logic" and w["biases"].blocks == 0  # as Yosys 0.69 maps it
+    assert w["weights.ternary"].placement == "bram"
 
 
 def test_int8_on_ecp5_uses_one_multiplier_per_lane():
@@ -108,9 +117,9 @@ def test_estimate_command(tmp_path, capsys):
     save_model(make_model("gru", "ternary", inputs=16, hidden=64, outputs=10), tmp_path / "m")
     assert main(["estimate", str(tmp_path / "m"), "--lanes", "8", "--target", "ice40-up5k"]) == 0
     out = capsys.readouterr().out
-    assert "block RAM   14 / 30 (47%) SB_RAM40_4K" in out and "fit         yes" in out
+    assert "block RAM   13 / 30 (43%) SB_RAM40_4K" in out and "fit         yes" in out
     save_model(make_model("gru", "int8", inputs=16, hidden=64, outputs=10), tmp_path / "big")
     assert main(["estimate", str(tmp_path / "big"), "--lanes", "8", "--target", "ice40-up5k",
                  "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["fits"] is False and d["bram_blocks"] == 41 and "SB_RAM40_4K" in d["problems"][0]
+    assert d["fits"] is False and d["bram_blocks"] == 37 and "SB_RAM40_4K" in d["problems"][0]
