@@ -16,8 +16,9 @@ is reported as free capacity only.
 **Logic** is a linear model, calibrated on synthesis runs of the real accelerator (the constants
 in `LOGIC_MODEL`, with the runs they came from in docs/synthesis.md)::
 
-    LUT = base[cell] + lanes * lane[datapath] + state_bit * L*H*state_width
+    LUT = base[cell] + lanes * lane[datapath] + state_bit * S + state_bit2 * S**2 / 1000
           + input_bit * I*input_width + per_layer * (L - 1) + (ROM bits kept in logic) / 16
+          with S = L*H*state_width
     FF  = the same form with the ff_* constants
 
 where ``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
@@ -63,42 +64,48 @@ def datapath_kind(enc: WeightEncoding) -> str:
 
 
 #: Logic-model constants per family, fitted (least squares) to Yosys 0.69 runs of the whole
-#: accelerator: GRU 64 units x lanes 4/8/16 x ternary/exp/int8, GRU 32 and 128 units, LSTM 32,
-#: RNN 64, all with 16 inputs (benchmarks/synth_sweep.py calibrate; docs/synthesis.md).
+#: accelerator (gateware of 17:47 UTC on 27 Nov, commit 8c80098): GRU 64 units x lanes 4/8/16 x
+#: ternary/pow2/exp/int8, GRU 32 and 128 units, LSTM 32, RNN 64, all with 16 inputs
+#: (benchmarks/synth_sweep.py calibrate; docs/synthesis.md).
 #:
 #: - ``lane``: LUT-equivalents per lane by datapath kind (``mult`` for 8-bit weights, scaled by
 #:   bits / 8; on ECP5 the product goes to one MULT18X18D per lane, see ``dsp_per_mult_lane``);
-#: - ``state_bit``: per bit of hidden state (L x H x state width): h and its update copy, the
-#:   operand multiplexers that feed the lanes;
-#: - ``input_bit``: per input-vector bit (the input buffer and its share of the multiplexers;
-#:   taken as half a state bit, not fitted: every calibration model had 16 x 8 input bits);
+#: - ``state_bit`` / ``state_bit2``: per bit of hidden state S = L x H x state width, linear and
+#:   per S**2 / 1000 (the operand multiplexers grow faster than the state: GRU 32 -> 64 -> 128
+#:   units cost +409 -> +1355 LUTs on iCE40);
+#: - ``input_bit``: per input-vector bit (the input buffer and its multiplexer share; not fitted:
+#:   every calibration model had 16 x 8 input bits);
 #: - ``base``: control, scalers, cell unit and head, per cell kind (LSTM and RNN fitted at one
 #:   size each); ``per_layer``: a guess for each further stacked layer (not calibrated).
-#: The ``ff_*`` entries are the same for flip-flops. Calibration error (in sample): LUT <= 5%
-#: (iCE40) / 1% (ECP5), FF <= 1%.
+#: The ``ff_*`` entries are the same for flip-flops. In-sample error: LUT <= 1.1% (iCE40) /
+#: 4.1% (ECP5), FF <= 3.2%. The quadratic term extrapolates high for large models (safe side).
 LOGIC_MODEL = {
     Family.ICE40: {
-        "lane": {"addsub": 26.5, "shift": 49.3, "mult": 215.0},
-        "base": {"rnn": 91.4 - 172.8, "gru": 847.1 - 172.8, "lstm": 1666.6 - 172.8},
-        "state_bit": 2.7,
-        "input_bit": 1.35,
+        "lane": {"addsub": 8.1, "shift": 33.2, "mult": 180.8},
+        "base": {"rnn": 822.2, "gru": 1508.6, "lstm": 2329.6},
+        "state_bit": 0.31,
+        "state_bit2": 1.55,
+        "input_bit": 1.2,
         "per_layer": 100.0,
-        "ff_lane": {"addsub": 31.9, "shift": 19.6, "mult": 27.9},
-        "ff_base": {"rnn": 646.7 - 128, "gru": 1544.9 - 128, "lstm": 2002.3 - 128},
-        "ff_state_bit": 2.1,
+        "ff_lane": {"addsub": 31.1, "shift": 24.4, "mult": 32.6},
+        "ff_base": {"rnn": 695.9, "gru": 1359.0, "lstm": 1812.0},
+        "ff_state_bit": 1.5,
+        "ff_state_bit2": 0.53,
         "ff_input_bit": 1.0,
         "ff_per_layer": 50.0,
         "dsp_per_mult_lane": 0,  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
     },
     Family.ECP5: {
-        "lane": {"addsub": 20.8, "shift": 97.8, "mult": 13.1},
-        "base": {"rnn": -134.5 - 281.6, "gru": 863.5 - 281.6, "lstm": 1914.8 - 281.6},
-        "state_bit": 4.4,
-        "input_bit": 2.2,
+        "lane": {"addsub": 15.5, "shift": 31.1, "mult": 5.6},
+        "base": {"rnn": 1320.4, "gru": 1534.7, "lstm": 2336.7},
+        "state_bit": -1.39,
+        "state_bit2": 4.56,
+        "input_bit": 2.4,
         "per_layer": 100.0,
-        "ff_lane": {"addsub": 31.3, "shift": 18.8, "mult": 27.0},
-        "ff_base": {"rnn": 691.5 - 128, "gru": 1562.5 - 128, "lstm": 2011.0 - 128},
-        "ff_state_bit": 2.1,
+        "ff_lane": {"addsub": 31.2, "shift": 24.5, "mult": 32.7},
+        "ff_base": {"rnn": 673.3, "gru": 1343.1, "lstm": 1798.1},
+        "ff_state_bit": 1.57,
+        "ff_state_bit2": 0.48,
         "ff_input_bit": 1.0,
         "ff_per_layer": 50.0,
         "dsp_per_mult_lane": 1,
@@ -282,7 +289,7 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
     small_bits = sum(m.bits for m in mems if m.placement == "logic")
     breakdown = {
         "lanes": round(lanes * lane_luts),
-        "state": round(lm["state_bit"] * state_bits),
+        "state": round(lm["state_bit"] * state_bits + lm["state_bit2"] * state_bits**2 / 1000),
         "input": round(lm["input_bit"] * input_bits),
         "cell, control, head": round(lm["base"][cell]),
         "extra layers": round(lm["per_layer"] * (model.num_layers - 1)),
@@ -290,6 +297,7 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
     }
     luts = max(100, sum(breakdown.values()))
     ffs = max(100, round(lm["ff_base"][cell] + lanes * lane_ffs + lm["ff_state_bit"] * state_bits
+                         + lm["ff_state_bit2"] * state_bits**2 / 1000
                          + lm["ff_input_bit"] * input_bits
                          + lm["ff_per_layer"] * (model.num_layers - 1)))
     dsp = lanes * lm["dsp_per_mult_lane"] if mult else 0
