@@ -17,7 +17,10 @@ fi
 
 extras="dev,train"
 stamp=".venv/.hwgen-installed"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+# Japanese Vowels: only the data files of the sktime wheel are used (its dependencies would clash
+# with the pinned scikit-learn), hence --no-deps.
+data_pkgs="sktime==1.2.0"
+want="$(sha256sum pyproject.toml scripts/setup.sh | cut -d' ' -f1 | tr '\n' ' ')$extras"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
@@ -25,5 +28,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing Python packages into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"
+    .venv/bin/python -m pip install -q --no-deps $data_pkgs
     echo "$want" > "$stamp"
 fi
