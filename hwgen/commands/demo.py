@@ -1,9 +1,12 @@
 """``hwgen demo``: the main job end to end on a real dataset (the README's tour).
 
-Step 1: train a small ternary GRU on scikit-learn digits quantization-aware, report float forward
-and golden (integer) accuracy, save the model under rtl_out/demo/. Step 2: generate its Verilog
-accelerator there (hwgen.export.generate). Later steps (simulation against the golden model,
-synthesis) are appended at the marked place below.
+1. train a small ternary GRU on scikit-learn digits quantization-aware, report float forward and
+   golden (integer) accuracy, save the model under rtl_out/demo/;
+2. generate its Verilog accelerator there (hwgen.export.generate);
+3. simulate that Verilog (cocotb, Verilator by default) on the digits test split and compare every
+   output with the golden model, exactly;
+4. print the hardware summary: cycles per timestep and the resource estimate on an iCE40 UP5K and
+   an ECP5-25k (``hwgen synth`` runs the real tools).
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
     p.add_argument("--lanes", type=positive_int, default=8, metavar="P",
                    help="accelerator lanes (weights per cycle) (default: %(default)s)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="(default: %(default)s)")
+    p.add_argument("--sim-sequences", type=positive_int, metavar="N",
+                   help="simulate only the first N test sequences (default: all 359)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -49,7 +56,7 @@ def run(args) -> int:
     cfg = TrainConfig(dataset="digits", cell="gru", hidden=args.hidden, quant="ternary",
                       epochs=args.epochs, seed=args.seed, lr=3e-3)
     set_threads(1)
-    print(f"[1/2] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
+    print(f"[1/4] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
     r = train(cfg, ds, quiet=args.quiet, output=model_path)
     report(r, model_path)
     # ---- step 2: Verilog generation (hwgen.export.generate) ----------------------------------
@@ -58,7 +65,37 @@ def run(args) -> int:
     lanes = min(args.lanes, max(r.model.input.width, r.model.hidden))
     manifest = generate(r.model, out, lanes=lanes)
     t = manifest["timing"]
-    print(f"[2/2] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
+    print(f"[2/4] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
           f"lanes, {t['cycles_per_timestep']} cycles per timestep")
-    # ---- later demo steps (simulation against the golden model, synthesis) go below -----------
+    # ---- step 3: the Verilog in a simulator, every output against the golden model ----------
+    import numpy as np
+
+    from ..cosim import SimPlan, cosim
+
+    test = ds.test
+    codes, _ = r.model.formats.input.quantize(test.X)
+    n = min(args.sim_sequences or len(codes), len(codes))
+    seqs = [codes[i, : int(test.lengths[i])] for i in range(n)]
+    print(f"[3/4] simulating the Verilog ({args.simulator}) on {n} test sequences")
+    rep = cosim(out, SimPlan(seqs), simulator=args.simulator)
+    print("      " + rep.summary())
+    if not rep.ok:
+        return 1
+    # hardware accuracy: the class the hardware outputs at the last timestep
+    from ..golden import GoldenModel
+
+    g = GoldenModel(r.model).run(codes[:n])
+    hw_acc = float(np.mean(g.classes[np.arange(n), test.lengths[:n] - 1] == test.y[:n]))
+    print(f"      hardware test accuracy {hw_acc:.4f} on {n} sequences (outputs equal the golden "
+          "model's)")
+    # ---- step 4: hardware summary (estimates; 'hwgen synth' runs Yosys / nextpnr) ------------
+    from ..estimate import estimate
+
+    print(f"[4/4] hardware: {manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per "
+          f"timestep ({t['macs_per_timestep']} weights), {r.model.weight_memory_bits} weight bits")
+    for target in ("ice40-up5k", "ecp5-25k"):
+        e = estimate(r.model, manifest["lanes"], target)
+        print(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, {e.bram_blocks} RAM blocks, "
+              f"{e.dsp} DSP")
+    print(f"      next: hwgen synth {out} --target ice40-up5k")
     return 0
