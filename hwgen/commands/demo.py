@@ -95,7 +95,7 @@ def run(args) -> int:
           f"timestep ({t['macs_per_timestep']} weights), {r.model.weight_memory_bits} weight bits")
     for target in ("ice40-up5k", "ecp5-25k"):
         e = estimate(r.model, manifest["lanes"], target)
-        print(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, {e.bram_blocks} RAM blocks, "
-              f"{e.dsp} DSP")
+        print(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, "
+              f"{e.bram_blocks} RAM blocks, {e.dsp} DSP")
     print(f"      next: hwgen synth {out} --target ice40-up5k")
     return 0
