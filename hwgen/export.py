@@ -24,6 +24,7 @@ from pathlib import Path
 from . import __version__
 from .modelfile import to_bytes
 from .numerics import derive_widths
+from .payload import fields_of
 from .spec import HwgenError, Model, TokenInput
 
 __all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
@@ -46,30 +47,6 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _fields(layout, base: int = 0) -> list[dict]:
-    """Bit layout of a payload (amaranth data layout) as manifest entries."""
-    from amaranth.hdl import Shape
-    from amaranth.lib import data
-
-    out = []
-    for name, field in layout:
-        shape = field.shape
-        entry = {"name": name, "offset": base + field.offset}
-        if isinstance(shape, data.ArrayLayout):
-            elem = shape.elem_shape
-            entry.update(
-                count=shape.length,
-                element_width=elem.width,
-                signed=elem.signed,
-                width=shape.size,
-            )
-        else:
-            shape = Shape.cast(shape)
-            entry.update(width=shape.width, signed=shape.signed)
-        out.append(entry)
-    return out
 
 
 def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> dict:
@@ -168,7 +145,7 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
                 "ready": "i_stream__ready",
                 "payload": "i_stream__payload",
                 "payload_width": in_layout.size,
-                "fields": _fields(in_layout),
+                "fields": fields_of(in_layout),
                 "transfer": "one timestep per transfer (valid & ready on a rising clock edge)",
                 "sos": "bit 0: 1 clears h (and c) of every layer before this timestep",
                 "data_format": None if token else f.input.to_json(),
@@ -178,7 +155,7 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
                 "ready": "o_stream__ready",
                 "payload": "o_stream__payload",
                 "payload_width": out_layout.size,
-                "fields": _fields(out_layout),
+                "fields": fields_of(out_layout),
                 "transfer": "one transfer per timestep, in input order, all O logits at once",
                 "logit_frac": f.output_frac,
                 "argmax": "lowest index among equal maxima" if model.head.argmax else None,

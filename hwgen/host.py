@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import Shape
-from amaranth.lib import data
 
+from . import payload
 from .spec import HwgenError
 from .uart.protocol import (
     ERROR_TEXT,
@@ -39,7 +39,6 @@ from .uart.protocol import (
 __all__ = [
     "DeviceInfo",
     "Link",
-    "layout_fields",
     "pack",
     "unpack",
     "StreamHost",
@@ -139,69 +138,28 @@ class Link:
 
 
 # -- payload packing --------------------------------------------------------------------------
-def layout_fields(layout, prefix: str = "", offset: int = 0) -> list[tuple[str, int, int, bool]]:
-    """Flatten an Amaranth layout: (path, bit offset, width, signed) per scalar field; array
-    elements are named ``path[k]``."""
-    if isinstance(layout, data.StructLayout):
-        out = []
-        for name, field in layout:
-            out += layout_fields(field.shape, f"{prefix}{name}.", offset + field.offset)
-        return out
-    if isinstance(layout, data.ArrayLayout):
-        elem = layout.elem_shape
-        w = Shape.cast(elem).width
-        out = []
-        for k in range(layout.length):
-            out += layout_fields(elem, f"{prefix[:-1]}[{k}].", offset + k * w)
-        return out
-    shape = Shape.cast(layout)
-    return [(prefix[:-1], offset, shape.width, shape.signed)]
-
-
-def _groups(layout) -> dict[str, list[tuple[int, int, bool]]]:
-    """Top-level field name -> its scalar fields in order (arrays flattened)."""
-    out: dict[str, list] = {}
-    for path, off, w, s in layout_fields(layout):
-        out.setdefault(path.split("[")[0].split(".")[0], []).append((off, w, s))
-    return out
-
-
 def payload_bytes(layout) -> int:
     return -(-Shape.cast(layout).width // 8)
 
 
 def pack(layout, values: dict) -> bytes:
-    """Top-level field name -> integer or integer sequence; returns the payload's bytes."""
-    word = 0
-    groups = _groups(layout)
-    unknown = set(values) - set(groups)
+    """Top-level field name -> integer or integer sequence; returns the payload's bytes
+    (little-endian), bit positions from `hwgen.payload` (the manifest's layout)."""
+    fields = payload.fields_of(layout)
+    unknown = set(values) - {f["name"] for f in fields}
     if unknown:
-        raise HwgenError(f"no field {sorted(unknown)[0]!r} in this payload ({', '.join(groups)})")
-    for name, fields in groups.items():
-        v = np.atleast_1d(np.asarray(values.get(name, 0), dtype=np.int64)).reshape(-1)
-        if v.size != len(fields):
-            raise HwgenError(f"field {name!r} has {len(fields)} elements, not {v.size}")
-        for (off, w, signed), x in zip(fields, v.tolist(), strict=True):
-            lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
-            if not lo <= x <= hi:
-                raise HwgenError(f"value {x} of field {name!r} does not fit {w} bits")
-            word |= (x & ((1 << w) - 1)) << off
-    return word.to_bytes(payload_bytes(layout), "little")
+        names = ", ".join(f["name"] for f in fields)
+        raise HwgenError(f"no field {sorted(unknown)[0]!r} in this payload ({names})")
+    return payload.pack(fields, values).to_bytes(payload_bytes(layout), "little")
 
 
 def unpack(layout, raw: bytes) -> dict[str, np.ndarray]:
     """The inverse of `pack`: top-level field name -> int64 array (scalars as shape (1,))."""
     word = int.from_bytes(bytes(raw), "little")
-    out = {}
-    for name, fields in _groups(layout).items():
-        vals = []
-        for off, w, signed in fields:
-            x = (word >> off) & ((1 << w) - 1)
-            if signed and x >> (w - 1):
-                x -= 1 << w
-            vals.append(x)
-        out[name] = np.asarray(vals, dtype=np.int64)
-    return out
+    return {
+        k: np.atleast_1d(np.asarray(v, dtype=np.int64))
+        for k, v in payload.unpack(payload.fields_of(layout), word).items()
+    }
 
 
 class StreamHost:
@@ -212,7 +170,7 @@ class StreamHost:
 
     def __init__(self, link: Link, in_layout, out_layout, *, check_device: bool = True):
         self.link, self.in_layout, self.out_layout = link, in_layout, out_layout
-        groups = _groups(in_layout)
+        groups = [f["name"] for f in payload.fields_of(in_layout)]
         if "sos" not in groups or len(groups) != 2:
             raise HwgenError("an input layout needs a 'sos' flag and one data field")
         self.data_field = next(n for n in groups if n != "sos")

@@ -1,14 +1,15 @@
 """Stream payloads as Python integers, from the bit layout a manifest states (docs/manifest.md).
 
 Benches and host tools never re-derive bit positions: they call `pack` / `unpack` with the
-``fields`` list of ``manifest["streams"]["input" | "output"]``.
+``fields`` list of ``manifest["streams"]["input" | "output"]``, which `fields_of` derives from the
+gateware's Amaranth payload layouts.
 """
 
 from __future__ import annotations
 
 from .spec import HwgenError
 
-__all__ = ["pack", "unpack", "field"]
+__all__ = ["pack", "unpack", "field", "fields_of"]
 
 
 def field(fields: list[dict], name: str) -> dict:
@@ -62,4 +63,29 @@ def unpack(fields: list[dict], word: int) -> dict:
             ]
         else:
             out[f["name"]] = _get(word, f["offset"], f["width"], f["signed"])
+    return out
+
+
+def fields_of(layout, base: int = 0) -> list[dict]:
+    """The manifest field list of an Amaranth payload layout (what `pack` / `unpack` take):
+    ``{"name", "offset", "width", "signed"}``, arrays add ``count`` and ``element_width``."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import data
+
+    out = []
+    for name, field in layout:
+        shape = field.shape
+        entry = {"name": name, "offset": base + field.offset}
+        if isinstance(shape, data.ArrayLayout):
+            elem = shape.elem_shape
+            entry.update(
+                count=shape.length,
+                element_width=elem.width,
+                signed=elem.signed,
+                width=shape.size,
+            )
+        else:
+            shape = Shape.cast(shape)
+            entry.update(width=shape.width, signed=shape.signed)
+        out.append(entry)
     return out

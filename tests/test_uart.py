@@ -13,7 +13,8 @@ from amaranth.sim import Simulator
 from conftest import make_model, random_inputs
 from hwgen.gateware.core import Accelerator, input_layout, output_layout
 from hwgen.golden import GoldenModel
-from hwgen.host import Link, StreamHost, first_mismatch, layout_fields, pack, unpack
+from hwgen.host import Link, StreamHost, first_mismatch, pack, unpack
+from hwgen.payload import fields_of
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
@@ -51,13 +52,14 @@ def test_parser_rejects_bad_checksum_and_absurd_length():
 def test_pack_unpack_follow_the_accelerator_layout():
     m = make_model("gru", inputs=3, hidden=4, outputs=2, argmax=True)
     lay = input_layout(m)
-    assert [f[:3] for f in layout_fields(lay)] == [("sos", 0, 1), ("x[0]", 1, 8), ("x[1]", 9, 8),
-                                                   ("x[2]", 17, 8)]
+    assert [(f["name"], f["offset"], f["width"]) for f in fields_of(lay)] == [
+        ("sos", 0, 1), ("x", 1, 24)]
+    assert fields_of(lay)[1]["element_width"] == 8 and fields_of(lay)[1]["count"] == 3
     raw = pack(lay, {"sos": 1, "x": [-1, 5, -128]})
     assert raw == (1 | 0xFF << 1 | 5 << 9 | 0x80 << 17).to_bytes(4, "little")
     got = unpack(lay, raw)
     assert got["sos"].tolist() == [1] and got["x"].tolist() == [-1, 5, -128]
-    with pytest.raises(HwgenError, match="value 200 of field 'x' does not fit 8 bits"):
+    with pytest.raises(HwgenError, match=r"x\[0\] = 200 does not fit 8 signed bits"):
         pack(lay, {"sos": 0, "x": [200, 0, 0]})
     assert set(unpack(output_layout(m), bytes(16))) == {"logits", "argmax"}
 
