@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .numerics import signed_width
 from .spec import CellKind, EncodingKind, HwgenError, Model, TokenInput, WeightEncoding
 from .targets import Family, Target, get_target
 
@@ -202,10 +203,6 @@ def _check_lanes(model: Model, lanes) -> int:
     return check_lanes(model, lanes)
 
 
-def _signed_width(v: int) -> int:
-    return max(1, int(v).bit_length() + 1)
-
-
 def memory_layout(model: Model, lanes: int, family: Family | None = None
                   ) -> list[tuple[str, int, int, int]]:
     """(name, word width, depth, payload bits) of every ROM of the accelerator
@@ -227,12 +224,12 @@ def memory_layout(model: Model, lanes: int, family: Family | None = None
         if layer.bias_hn is not None:
             biases += [int(b) for b in layer.bias_hn]
     biases += [int(b) for b in model.head.bias]
-    bw = max(2, max(_signed_width(abs(b)) for b in biases))
+    bw = max(2, max(signed_width(abs(int(b))) for b in biases))
     mems.append(("biases", bw, len(biases) + 1, len(biases) * bw))
     f = model.formats
     n_sig, n_tanh = 1 << f.sigmoid_in_width, 1 << f.tanh_in_width
     sig_w = max(1, int(model.sigmoid_table.max()).bit_length())
-    tanh_w = _signed_width(int(np.abs(model.tanh_table).max()))
+    tanh_w = signed_width(int(np.abs(model.tanh_table).max()))
     tanh_ports = 2 if model.cell is CellKind.LSTM else 1
     copies = tanh_ports if family is Family.ICE40 else 1
     if model.cell is not CellKind.RNN:
