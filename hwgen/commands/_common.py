@@ -9,26 +9,34 @@ import numpy as np
 
 from ..spec import HwgenError
 
-__all__ = ["positive_int", "nonnegative_int", "load_npy"]
+__all__ = ["positive_int", "nonnegative_int", "probability", "load_npy"]
 
 
-def positive_int(text: str) -> int:
+def _int_at_least(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {v}")
+        return v
+
+    return parse
+
+
+positive_int = _int_at_least(1, "a positive integer")
+nonnegative_int = _int_at_least(0, "a non-negative integer")
+
+
+def probability(text: str) -> float:
+    """A probability p in [0, 1)."""
     try:
-        v = int(text)
+        v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {v}")
-    return v
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, not {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, not {v}")
+        raise argparse.ArgumentTypeError(f"expected a probability, not {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), not {v}")
     return v
 
 

@@ -10,19 +10,7 @@ from ..cosim import SimPlan, cosim, load_manifest
 from ..modelfile import load_model
 from ..spec import HwgenError, Model, TokenInput
 from ..toolenv import SIMULATORS
-from ._common import load_npy, nonnegative_int, positive_int
-
-
-def _probability(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, not {text!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), not {v}")
-    return v
+from ._common import load_npy, nonnegative_int, positive_int, probability
 
 
 def register(sub) -> None:
@@ -68,14 +56,14 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--stall-in",
-        type=_probability,
+        type=probability,
         default=0.0,
         metavar="P",
         help="probability of idle cycles before an input (default: %(default)s)",
     )
     p.add_argument(
         "--stall-out",
-        type=_probability,
+        type=probability,
         default=0.0,
         metavar="P",
         help="probability of withholding output ready (default: %(default)s)",

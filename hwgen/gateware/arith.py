@@ -1,13 +1,25 @@
 """Small combinational helpers shared by the gateware (rounding, saturation, table indices).
 
-Each mirrors one function of hwgen.numerics on Amaranth values; none of them builds registers.
+Most mirror one function of hwgen.numerics on Amaranth values; `register`, `delay` and
+`registered_sum_tree` build the pipeline registers the components share.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Value
+from amaranth.hdl import Const, Mux, Signal, Value
 
-__all__ = ["round_shift", "align", "clamp", "saturate", "pipeline_width", "delay"]
+from ..numerics import signed_width
+
+__all__ = [
+    "round_shift",
+    "align",
+    "clamp",
+    "saturate",
+    "pipeline_width",
+    "register",
+    "delay",
+    "registered_sum_tree",
+]
 
 
 def round_shift(x: Value, s: int) -> Value:
@@ -48,15 +60,33 @@ def saturate(x: Value, width: int) -> Value:
 
 def pipeline_width(bound: int) -> int:
     """Two's-complement bits for every value in [-bound, bound] (numerics.signed_width)."""
-    return int(bound).bit_length() + 1
+    return signed_width(bound)
+
+
+def register(m, value: Value, name: str) -> Signal:
+    """A ``sync`` register named ``name`` loaded with ``value`` every cycle (latency 1)."""
+    reg = Signal(value.shape(), name=name)
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def delay(m, value: Value, cycles: int, name: str) -> Value:
     """``value`` registered ``cycles`` times (``value`` itself for 0)."""
-    from amaranth.hdl import Signal
-
     for i in range(cycles):
-        reg = Signal(value.shape(), name=f"{name}_d{i}")
-        m.d.sync += reg.eq(value)
-        value = reg
+        value = register(m, value, f"{name}_d{i}")
     return value
+
+
+def registered_sum_tree(m, terms: list, prefix: str) -> tuple[Value, int]:
+    """Sum ``terms`` in a binary adder tree with every level registered (an odd term is passed
+    through a register). Returns the sum and the tree's latency in cycles (0 for one term)."""
+    level = 0
+    while len(terms) > 1:
+        nxt = [
+            register(m, terms[i] + terms[i + 1], f"{prefix}{level}_{i // 2}")
+            for i in range(0, len(terms) - 1, 2)
+        ]
+        if len(terms) % 2:
+            nxt.append(register(m, terms[-1], f"{prefix}{level}_pass"))
+        terms, level = nxt, level + 1
+    return terms[0], level

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 
 from ..spec import CellKind
 from .activation import ActivationTable
-from .arith import delay, round_shift
+from .arith import delay, register, round_shift
 from .cell import CellUnit
 from .mult import PipelinedMul
 
@@ -30,9 +30,7 @@ class GruCell(CellUnit):
         fs = f.sigmoid_frac
 
         def reg(expr, name):
-            s = Signal(expr.shape(), name=name)
-            m.d.sync += s.eq(expr)
-            return s
+            return register(m, expr, name)
 
         # S0: an input-part event stores term + bias; a recurrent-part event forms the sums.
         zx_expr = self.term + self.bias

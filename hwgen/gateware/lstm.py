@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 
 from ..spec import CellKind
 from .activation import ActivationTable
-from .arith import align, delay, round_shift, saturate
+from .arith import align, delay, register, round_shift, saturate
 from .cell import CellUnit
 from .mult import PipelinedMul
 
@@ -31,9 +31,7 @@ class LstmCell(CellUnit):
         fs, fc = f.sigmoid_frac, f.cell.frac
 
         def reg(expr, name):
-            s = Signal(expr.shape(), name=name)
-            m.d.sync += s.eq(expr)
-            return s
+            return register(m, expr, name)
 
         # S0
         zx_expr = self.term + self.bias

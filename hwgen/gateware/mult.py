@@ -7,11 +7,12 @@ no LUT multiplier in one cycle (slow on iCE40), no DSP inference.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
+from .arith import register, registered_sum_tree
 from .schedule import tree_depth
 
 __all__ = ["PipelinedMul"]
@@ -54,18 +55,8 @@ class PipelinedMul(wiring.Component):
         # Gated partial products feed the first adder level directly (the AND folds into the
         # adder's LUTs); every level of the tree is registered.
         terms = [Mux(self.a[i], self.b << i, 0) for i in range(self._a_width)]
-        level = 0
-        while len(terms) > 1 or level == 0:
-            nxt = []
-            for i in range(0, len(terms) - 1, 2):
-                expr = terms[i] + terms[i + 1]
-                s = Signal(expr.shape(), name=f"s{level}_{i // 2}")
-                m.d.sync += s.eq(expr)
-                nxt.append(s)
-            if len(terms) % 2:
-                s = Signal(terms[-1].shape(), name=f"s{level}_pass")
-                m.d.sync += s.eq(terms[-1])
-                nxt.append(s)
-            terms, level = nxt, level + 1
-        m.d.comb += self.p.eq(terms[0])
+        if len(terms) == 1:  # a one-bit operand still gets its registered level
+            terms = [register(m, terms[0], "s0_pass")]
+        total, _ = registered_sum_tree(m, terms, "s")
+        m.d.comb += self.p.eq(total)
         return m

@@ -7,12 +7,12 @@ round half up while shifting right). Extra registers pad the latency to the one 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
-from .arith import align
+from .arith import align, register, registered_sum_tree
 from .schedule import shift_add_depth
 
 __all__ = ["ConstScaler"]
@@ -50,23 +50,8 @@ class ConstScaler(wiring.Component):
         m = Module()
         bits = [b for b in range(self._mantissa.bit_length()) if (self._mantissa >> b) & 1]
         terms = [self.acc << b for b in bits]
-        level = 0
-        while len(terms) > 1:
-            nxt = []
-            for i in range(0, len(terms) - 1, 2):
-                expr = terms[i] + terms[i + 1]
-                s = Signal(expr.shape(), name=f"sa{level}_{i // 2}")
-                m.d.sync += s.eq(expr)
-                nxt.append(s)
-            if len(terms) % 2:
-                s = Signal(terms[-1].shape(), name=f"sa{level}_pass")
-                m.d.sync += s.eq(terms[-1])
-                nxt.append(s)
-            terms, level = nxt, level + 1
-        value = terms[0]
+        value, level = registered_sum_tree(m, terms, "sa")
         for i in range(self._latency - 1 - level):
-            s = Signal(value.shape(), name=f"pad{i}")
-            m.d.sync += s.eq(value)
-            value = s
+            value = register(m, value, f"pad{i}")
         m.d.sync += self.term.eq(align(value, self._shift))
         return m
