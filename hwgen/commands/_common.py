@@ -9,7 +9,7 @@ import numpy as np
 
 from ..spec import HwgenError
 
-__all__ = ["positive_int", "nonnegative_int", "probability", "load_npy"]
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "probability", "load_npy"]
 
 
 def _int_at_least(minimum: int, what: str):
@@ -27,6 +27,17 @@ def _int_at_least(minimum: int, what: str):
 
 positive_int = _int_at_least(1, "a positive integer")
 nonnegative_int = _int_at_least(0, "a non-negative integer")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (NaN and infinity refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
+    if not (v > 0.0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, not {text}")
+    return v
 
 
 def probability(text: str) -> float:

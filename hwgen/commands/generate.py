@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..export import generate
+from ..gateware.plan import STATE_MODES
 from ..modelfile import load_model
 from ._common import positive_int
 
@@ -23,6 +24,9 @@ def register(sub) -> None:
     build.add_argument("--lanes", type=positive_int, default=1, metavar="P",
                        help="weights consumed per cycle, 1 .. max(inputs, hidden) "
                        "(default: %(default)s)")
+    build.add_argument("--state", choices=STATE_MODES, default="auto",
+                       help="where h (and c) live: block RAM, registers, or auto (registers only "
+                       "for tiny stores) (default: %(default)s)")
     build.add_argument("--top", default="hwgen_top", metavar="NAME",
                        help="name of the top Verilog module (default: %(default)s)")
     p.set_defaults(func=run)
@@ -30,11 +34,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     model = load_model(args.model)
-    manifest = generate(model, args.output, lanes=args.lanes, top=args.top)
+    manifest = generate(model, args.output, lanes=args.lanes, top=args.top, state=args.state)
     t = manifest["timing"]
     print(
         f"wrote {args.output}/{manifest['verilog'][0]}, manifest.json, model.hwgm: "
         f"{manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per timestep "
-        f"(ideal {t['ideal_cycles']}), {manifest['memory']['weight_rom_bits']} weight ROM bits"
+        f"(latency {t['latency_cycles']}) "
+        f"ideal {t['ideal_cycles']}, {manifest['memory']['weight_rom_bits']} weight ROM bits"
     )
     return 0

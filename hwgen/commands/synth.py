@@ -11,7 +11,7 @@ from ..fit import check_fit
 from ..modelfile import load_model
 from ..synth import format_report, read_rtl_dir, synthesize
 from ..targets import target_names
-from ._common import positive_int
+from ._common import positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -31,6 +31,9 @@ def register(sub) -> None:
                    help="place-and-route seeds; Fmax is their median (default: %(default)s)")
     p.add_argument("--freq", type=float, metavar="MHZ",
                    help="nextpnr frequency goal (default: the target's stretch goal)")
+    p.add_argument("--timeout", type=positive_float, default=1800, metavar="SECONDS",
+                   help="time limit per tool run: Yosys past it is an error, a nextpnr seed past "
+                   "it is recorded as failed and the others count (default: %(default)s)")
     p.add_argument("--top", metavar="NAME", help="top module (default: from manifest.json)")
     p.add_argument("--dsp", action="store_true",
                    help="let Yosys infer DSP blocks on iCE40 (off by default: Yosys 0.69 "
@@ -54,6 +57,7 @@ def run(args) -> int:
     report = synthesize(
         list(rtl.sources), rtl.top, args.target, out, seeds=args.seeds, freq_mhz=args.freq,
         dsp=True if args.dsp else None, cycles_per_timestep=rtl.cycles_per_timestep,
+        timeout=args.timeout,
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
