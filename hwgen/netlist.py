@@ -30,10 +30,60 @@ def _plain_ff(cell: dict) -> bool:
     return set(conn) <= {"CLK", "DI", "Q", "LSR", "CE"} and conn.get("CE", ["1"]) in (["1"],)
 
 
+def _int(v) -> int:
+    """A Yosys JSON parameter (a binary string or an int) as an int."""
+    if isinstance(v, int):
+        return v
+    try:
+        return int(str(v).strip(), 2)
+    except ValueError:
+        return -1
+
+
+def _absorb(ram: dict, sides, cells: dict, sinks: dict, port_bits: set) -> int:
+    """Give ``ram`` the output register of ``sides`` if every used data output of those sides
+    drives exactly one plain flip-flop on the same clock; returns 1 if it did, else 0."""
+    conn, params = ram["connections"], ram["parameters"]
+    clocks = {tuple(conn.get(f"CLK{x}", [])) for x in sides}
+    if len(clocks) != 1:
+        return 0
+    clock = list(clocks.pop())
+    plan = []
+    for x in sides:
+        if str(params.get(f"REGMODE_{x}", "NOREG")).strip() != "NOREG":
+            return 0
+        if conn.get(f"RST{x}") not in (["0"],):
+            return 0
+        for pin, bits in conn.items():
+            if not pin.startswith(f"DO{x}") or not isinstance(bits[0], int):
+                continue
+            b = bits[0]
+            users = sinks.get(b, [])
+            if b in port_bits or len(users) > 1:
+                return 0
+            if not users:
+                continue  # an unused output
+            ff_name, ff_pin = users[0]
+            ff = cells[ff_name]
+            if ff_pin != "DI" or not _plain_ff(ff) or ff["connections"]["CLK"] != clock:
+                return 0
+            plan.append((pin, ff_name, ff["connections"]["Q"]))
+    if not plan:
+        return 0
+    for pin, ff_name, q in plan:
+        conn[pin] = q
+        del cells[ff_name]
+    for x in sides:
+        params[f"REGMODE_{x}"] = "OUTREG"
+        conn[f"OCE{x}"] = ["1"]
+    return 1
+
+
 def absorb_ecp5_output_registers(netlist: dict) -> int:
     """Rewrite ``netlist`` (a Yosys JSON netlist, modified in place): every DP16KD read port in
     NOREG mode whose used data outputs each drive exactly one plain flip-flop on the port's clock
-    gets ``REGMODE = OUTREG`` and those flip-flops removed. Returns the number of ports changed."""
+    gets ``REGMODE = OUTREG`` (and its output clock enable tied high) and those flip-flops
+    removed. Returns the number of RAM blocks (or block sides) changed."""
     changed = 0
     for module in netlist.get("modules", {}).values():
         cells = module.get("cells", {})
@@ -48,32 +98,10 @@ def absorb_ecp5_output_registers(netlist: dict) -> int:
                     if isinstance(b, int):
                         sinks.setdefault(b, []).append((name, pin))
         for ram in [c for c in cells.values() if c["type"] == "DP16KD"]:
-            conn, params = ram["connections"], ram["parameters"]
-            for side in "AB":
-                if str(params.get(f"REGMODE_{side}", "NOREG")).strip() != "NOREG":
-                    continue
-                if conn.get(f"OCE{side}") != ["1"] or conn.get(f"RST{side}") not in (["0"],):
-                    continue
-                clock = conn.get(f"CLK{side}")
-                outs = [(pin, bits[0]) for pin, bits in conn.items()
-                        if pin.startswith(f"DO{side}") and isinstance(bits[0], int)]
-                used = [(pin, b) for pin, b in outs if b in sinks or b in port_bits]
-                if not used:
-                    continue
-                plan = []
-                for pin, b in used:
-                    users = sinks.get(b, [])
-                    if b in port_bits or len(users) != 1:
-                        break
-                    ff_name, ff_pin = users[0]
-                    ff = cells[ff_name]
-                    if ff_pin != "DI" or not _plain_ff(ff) or ff["connections"]["CLK"] != clock:
-                        break
-                    plan.append((pin, ff_name, ff["connections"]["Q"]))
-                else:
-                    for pin, ff_name, q in plan:
-                        conn[pin] = q
-                        del cells[ff_name]
-                    params[f"REGMODE_{side}"] = "OUTREG"
-                    changed += 1
+            params = ram["parameters"]
+            wide = any(_int(params.get(f"DATA_WIDTH_{x}", 18)) == 36 for x in "AB")
+            # In the 36-bit (pseudo dual port) mode one read returns DOA and DOB together: both
+            # sides are converted together, or neither.
+            for sides in (("A", "B"),) if wide else (("A",), ("B",)):
+                changed += _absorb(ram, sides, cells, sinks, port_bits)
     return changed

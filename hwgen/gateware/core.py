@@ -37,6 +37,7 @@ from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
 from .schedule import READ_LATENCY
+from .sequencer import Issue, build_sequencer
 from .store import StateStore
 
 __all__ = ["Accelerator", "input_layout", "output_layout"]
@@ -65,34 +66,13 @@ def output_layout(model: Model) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-class _Issue:
-    """The sequencer's registered outputs for the cycle being issued."""
+class _Tag:
+    """One stage of the row-tag pipeline: control bits (reset) and row information (no reset)."""
 
-    def __init__(self, plan: Plan):
-        m = plan.model
-        L, H, O, G = m.num_layers, m.hidden, m.outputs, m.cell.num_gates  # noqa: E741
-        nmax = max(plan.chunks(i) for i in plan.matrices)
-        self.issue = Signal(name="issue")
-        self.layer = Signal(range(L + 1), name="seq_layer")  # L while issuing the head
-        self.unit = Signal(range(max(H, O, 2)), name="seq_unit")
-        self.gate = Signal(range(max(G, 2)), name="seq_gate")
-        self.part = Signal(name="seq_part")  # 0: input segment, 1: recurrent (or head) segment
-        self.head = Signal(name="seq_head")
-        self.chunk = Signal(range(max(nmax, 2)), name="seq_chunk")
-        self.first = Signal(name="seq_first")  # first chunk of a segment
-        self.last = Signal(name="seq_last")  # last chunk of a segment
-        self.src_x = Signal(name="op_src_x")  # operands from the input buffer
-        self.op_layer = Signal(range(max(L, 2)), name="op_layer")
-        self.op_bank = Signal(name="op_bank")
-        self.op_zero = Signal(name="op_zero")  # old state after sos / reset: zero region
-        self.parity = Signal(name="bank_parity")  # bank of this timestep's new h
-        self.fresh = Signal(name="fresh")  # this timestep starts from zero state
-        self.output_start = Signal(name="output_start")  # the head's last issue
-
-    @property
-    def mid(self):
-        """Matrix id of the issued word: 2 * layer + part (the head: 2L + 1)."""
-        return Cat(self.part, self.layer)
+    def __init__(self, ctrl, info):
+        self.ctrl, self.info = ctrl, info
+        self.valid, self.bias = ctrl.valid, ctrl.bias
+        self.head, self.mid, self.gate, self.unit = info.head, info.mid, info.gate, info.unit
 
 
 class Accelerator(wiring.Component):
@@ -144,7 +124,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        iss = _Issue(plan)
+        iss = Issue(plan)
         xbuf = self._input_buffer(m, iss)
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
@@ -156,13 +136,13 @@ class Accelerator(wiring.Component):
         self._cell(m, iss, stages[-1], term, bias, stores)
         logits, best = self._head(m, stages[-1], term, bias)
         loader_busy = self._output(m, iss, logits, best)
-        self._sequencer(m, iss, xbuf, loader_busy)
+        build_sequencer(m, plan, iss, self.i_stream, xbuf, loader_busy)
         return m
 
-    def _input_buffer(self, m: Module, iss: _Issue) -> list:
+    def _input_buffer(self, m: Module, iss: Issue) -> list:
         """The input vector's codes (registers), loaded by the sequencer."""
         model = self.model
-        return [Signal(signed(model.formats.input.width), name=f"x_{k}")
+        return [Signal(signed(model.formats.input.width), name=f"x_{k}", reset_less=True)
                 for k in range(model.input.width)]
 
     def _stores(self, m: Module) -> dict:
@@ -173,7 +153,7 @@ class Accelerator(wiring.Component):
                 stores[lay.name] = m.submodules[f"store_{lay.name}"] = StateStore(lay)
         return stores
 
-    def _operands(self, m: Module, iss: _Issue, xbuf: list, state: StateStore) -> list:
+    def _operands(self, m: Module, iss: Issue, xbuf: list, state: StateStore) -> list:
         """P operands, valid READ_LATENCY cycles after the issue: the input buffer's chunk or
         one word of the state store."""
         plan, model = self._plan, self.model
@@ -187,7 +167,7 @@ class Accelerator(wiring.Component):
         m.d.comb += state.raddr.eq(Cat(*fields))
         # Input chunk: registered twice to meet the store's data.
         nx = plan.chunks(0)
-        x1 = [Signal(signed(iw), name=f"xw1_{k}") for k in range(P)]
+        x1 = [Signal(signed(iw), name=f"xw1_{k}", reset_less=True) for k in range(P)]
         with m.Switch(iss.chunk):
             for c in range(nx):
                 with m.Case(c):
@@ -205,7 +185,7 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: _Issue, ops: list) -> dict:
+    def _macs(self, m: Module, iss: Issue, ops: list) -> dict:
         """One weight ROM and one MAC unit per weight encoding; returns matrix id -> acc."""
         plan = self._plan
         first = delay(m, iss.first, READ_LATENCY, "first")
@@ -226,7 +206,8 @@ class Accelerator(wiring.Component):
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
                 rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding])
             m.d.comb += [
-                mac.valid.eq(delay(m, iss.issue & sel, READ_LATENCY, f"valid_{rp.name}")),
+                mac.valid.eq(delay(m, iss.issue & sel, READ_LATENCY, f"valid_{rp.name}",
+                                   reset=True)),
                 mac.first.eq(first),
                 mac.codes.eq(rom.data),
             ]
@@ -248,31 +229,31 @@ class Accelerator(wiring.Component):
             terms[i] = sc.term
         return terms
 
-    def _tags(self, m: Module, iss: _Issue) -> list:
+    def _tags(self, m: Module, iss: Issue) -> list:
         """Row tags from issue to event (mac + scale latency later). ``bias``: the event consumes
         the next bias (every input segment, every head row, the GRU n row's recurrent segment)."""
         model, sched = self.model, self._plan.timing
-        tag = data.StructLayout({
-            "valid": 1, "head": 1, "bias": 1, "mid": unsigned(len(iss.mid)),
-            "gate": iss.gate.shape(), "unit": iss.unit.shape(),
-        })
-        t_in = Signal(tag, name="tag_issue")
+        ctrl = data.StructLayout({"valid": 1, "bias": 1})  # reset: no stale event after a reset
+        info = data.StructLayout({"head": 1, "mid": unsigned(len(iss.mid)),
+                                  "gate": iss.gate.shape(), "unit": iss.unit.shape()})
+        c_in, i_in = Signal(ctrl, name="tag_ctrl_issue"), Signal(info, name="tag_info_issue")
         takes_bias = iss.head | ~iss.part
         if model.cell is CellKind.GRU:
             takes_bias = takes_bias | (iss.gate == 2)
         end = iss.issue & iss.last
-        m.d.comb += [t_in.valid.eq(end), t_in.head.eq(iss.head), t_in.bias.eq(end & takes_bias),
-                     t_in.mid.eq(iss.mid), t_in.gate.eq(iss.gate), t_in.unit.eq(iss.unit)]
-        stages = [t_in]
+        m.d.comb += [c_in.valid.eq(end), c_in.bias.eq(end & takes_bias), i_in.head.eq(iss.head),
+                     i_in.mid.eq(iss.mid), i_in.gate.eq(iss.gate), i_in.unit.eq(iss.unit)]
+        stages = [_Tag(c_in, i_in)]
         for d in range(sched.mac_latency + sched.scale_latency):
-            nxt = Signal(tag, name=f"tag_d{d}")
-            m.d.sync += nxt.eq(stages[-1])
-            stages.append(nxt)
+            c = Signal(ctrl, name=f"tag_ctrl_d{d}")
+            i = Signal(info, name=f"tag_info_d{d}", reset_less=True)
+            m.d.sync += [c.eq(stages[-1].ctrl), i.eq(stages[-1].info)]
+            stages.append(_Tag(c, i))
         return stages
 
     def _select_term(self, m: Module, stages: list, terms: dict) -> Signal:
         """The scaled term of the event's matrix, selected one stage early and registered."""
-        term = Signal(signed(self._plan.term_width), name="term")
+        term = Signal(signed(self._plan.term_width), name="term", reset_less=True)
         with m.Switch(stages[-2].mid):
             for i, t in terms.items():
                 with m.Case(i):
@@ -294,7 +275,7 @@ class Accelerator(wiring.Component):
         m.d.comb += brom.addr.eq(baddr)
         return brom.data.as_signed()
 
-    def _cell(self, m: Module, iss: _Issue, ev, term, bias, stores: dict) -> None:
+    def _cell(self, m: Module, iss: Issue, ev, term, bias, stores: dict) -> None:
         """The cell unit and its state traffic: old-state reads, new h / c writes."""
         plan, model = self._plan, self.model
         L, P = model.num_layers, plan.lanes
@@ -328,21 +309,22 @@ class Accelerator(wiring.Component):
                 st.wen.eq(cell.c_we), st.wdata.eq(cell.c_data),
             ]
         # New h into the new bank: values arrive in unit order, so a pointer (word, one-hot lane)
-        # restarted by unit 0 addresses them (no division by P).
+        # restarted when a layer starts issuing addresses them (no division by P, no compare).
         st = stores["state"]
-        ptr_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word")
-        ptr_lane = Signal(P, name="wr_lane", init=1)
-        restart = cell.h_unit == 0
-        use_word = Mux(restart, 0, ptr_word)
-        use_lane = Mux(restart, Const(1, P), ptr_lane)
-        with m.If(cell.h_we):
+        use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word")
+        use_lane = Signal(P, name="wr_lane", init=1)
+        restart = Signal(name="wr_restart")  # a cycle later: the first write comes much later
+        m.d.sync += restart.eq(iss.layer_start)
+        with m.If(restart):
+            m.d.sync += [use_word.eq(0), use_lane.eq(1)]
+        with m.Elif(cell.h_we):
             if P == 1:
-                m.d.sync += ptr_word.eq(use_word + 1)
+                m.d.sync += use_word.eq(use_word + 1)
             else:
                 with m.If(use_lane[P - 1]):
-                    m.d.sync += [ptr_word.eq(use_word + 1), ptr_lane.eq(1)]
+                    m.d.sync += [use_word.eq(use_word + 1), use_lane.eq(1)]
                 with m.Else():
-                    m.d.sync += [ptr_word.eq(use_word), ptr_lane.eq(use_lane << 1)]
+                    m.d.sync += use_lane.eq(use_lane << 1)
         fields = [use_word[: plan.chunk_bits], iss.parity]
         if L > 1:
             fields.append(cell.h_layer[: plan.layer_bits])
@@ -356,13 +338,16 @@ class Accelerator(wiring.Component):
         """Logit registers (term + bias per head row) and a registered argmax tree."""
         model = self.model
         O = model.outputs  # noqa: E741
-        logits = [Signal(signed(derive_widths(model).logit_width), name=f"logit_{o}")
-                  for o in range(O)]
+        logits = [Signal(signed(derive_widths(model).logit_width), name=f"logit_{o}",
+                         reset_less=True) for o in range(O)]
         best = Signal(range(max(O, 2)), name="argmax")
-        lv = Signal.like(logits[0], name="logit_new")
-        m.d.comb += lv.eq(term + bias)
-        with m.If(ev.valid & ev.head):
-            with m.Switch(ev.unit):
+        # term + bias registered first (one adder, then a short path to the logit registers).
+        lv = Signal.like(logits[0], name="logit_new", reset_less=True)
+        hv = Signal(name="logit_we")
+        ho = Signal.like(ev.unit, name="logit_index", reset_less=True)
+        m.d.sync += [lv.eq(term + bias), hv.eq(ev.valid & ev.head), ho.eq(ev.unit)]
+        with m.If(hv):
+            with m.Switch(ho):
                 for o in range(O):
                     with m.Case(o):
                         m.d.sync += logits[o].eq(lv)
@@ -378,10 +363,10 @@ class Accelerator(wiring.Component):
             for k in range(0, len(nodes) - 1, 2):
                 (lv_, li), (rv, ri) = nodes[k], nodes[k + 1]
                 name = f"amax{level}_{k // 2}"
-                gt = Signal(name=f"{name}_gt")
+                gt = Signal(name=f"{name}_gt", reset_less=True)
                 m.d.sync += gt.eq(rv > lv_)
-                v = Signal.like(lv_, name=f"{name}_v")
-                i = Signal.like(best, name=f"{name}_i")
+                v = Signal(lv_.shape(), name=f"{name}_v", reset_less=True)
+                i = Signal(best.shape(), name=f"{name}_i", reset_less=True)
                 m.d.sync += [v.eq(Mux(gt, rv, lv_)), i.eq(Mux(gt, ri, li))]
                 nxt.append((v, i))
             if len(nodes) % 2:
@@ -392,149 +377,32 @@ class Accelerator(wiring.Component):
         m.d.comb += best.eq(nodes[0][1])
         return logits, best
 
-    def _output(self, m: Module, iss: _Issue, logits: list, best) -> Signal:
+    def _output(self, m: Module, iss: Issue, logits: list, best) -> Signal:
         """The output loader: started by the head's last issue, it loads the output register
         ``head_drain`` cycles later (or, under backpressure, once the previous output is taken).
         Returns its busy flag (the next head waits for it)."""
         model, sched = self.model, self._plan.timing
         busy = Signal(name="out_busy")
+        start = Signal(name="out_start")  # the head's last issue, registered
+        due = Signal(name="out_due")  # the logits (and argmax) are ready: load when free
         wait = Signal(range(sched.head_drain + 1), name="out_wait")
         valid = Signal(name="out_valid")
-        payload = self.o_stream.payload
-        m.d.comb += self.o_stream.valid.eq(valid)
+        payload = Signal(self.o_stream.payload.shape(), name="out_payload", reset_less=True)
+        m.d.comb += [self.o_stream.valid.eq(valid), self.o_stream.payload.eq(payload)]
+        m.d.sync += start.eq(iss.output_start)
         with m.If(self.o_stream.valid & self.o_stream.ready):
             m.d.sync += valid.eq(0)
-        with m.If(iss.output_start):
-            m.d.sync += [busy.eq(1), wait.eq(sched.head_drain - 1)]
-        with m.Elif(busy):
-            with m.If(wait != 0):
-                m.d.sync += wait.eq(wait - 1)
-            with m.Elif(~valid | self.o_stream.ready):
-                m.d.sync += [payload.logits[o].eq(v) for o, v in enumerate(logits)]
-                if model.head.argmax:
-                    m.d.sync += payload.argmax.eq(best)
-                m.d.sync += [valid.eq(1), busy.eq(0)]
+        # start is seen one cycle after the last issue; due rises at last issue + head_drain.
+        assert sched.head_drain >= 3
+        with m.If(start):
+            m.d.sync += [busy.eq(1), wait.eq(sched.head_drain - 3)]
+        with m.Elif(busy & ~due):
+            m.d.sync += wait.eq(wait - 1)
+            with m.If(wait == 0):
+                m.d.sync += due.eq(1)
+        with m.If(due & (~valid | self.o_stream.ready)):
+            m.d.sync += [payload.logits[o].eq(v) for o, v in enumerate(logits)]
+            if model.head.argmax:
+                m.d.sync += payload.argmax.eq(best)
+            m.d.sync += [valid.eq(1), busy.eq(0), due.eq(0)]
         return busy
-
-    def _sequencer(self, m: Module, iss: _Issue, xbuf: list, loader_busy) -> None:
-        """Counters and registered flags that walk layers, rows, segments and chunks."""
-        plan, model = self._plan, self.model
-        sched = plan.timing
-        G, H, L, O = model.cell.num_gates, model.hidden, model.num_layers, model.outputs  # noqa: E741
-        token = isinstance(model.input, TokenInput)
-        nh = plan.state_chunks
-        left = Signal.like(iss.chunk, name="seq_left")
-        unit_last, gate_last = Signal(name="seq_unit_last"), Signal(name="seq_gate_last")
-        wait = Signal(range(sched.layer_gap + 1), name="seq_wait")
-        started = Signal(name="seq_started")
-
-        def segment(n, *, src_x=False, layer=0, bank=None, zero=None):
-            """Start a segment of n chunks reading the input buffer or a layer's bank."""
-            m.d.sync += [iss.chunk.eq(0), left.eq(n - 1), iss.last.eq(n == 1), iss.first.eq(1),
-                         iss.src_x.eq(src_x), iss.op_layer.eq(layer),
-                         iss.op_bank.eq(iss.parity if bank is None else bank),
-                         iss.op_zero.eq(0 if zero is None else zero)]
-
-        def input_segment(layer):
-            if layer == 0:
-                segment(plan.chunks(0), src_x=True)
-            else:  # the lower layer's new h
-                segment(nh, layer=layer - 1)
-
-        def recurrent_segment(layer):  # the layer's old h
-            segment(nh, layer=layer, bank=~iss.parity, zero=iss.fresh)
-
-        def head_segment():  # the top layer's new h
-            segment(nh, layer=L - 1)
-
-        if token:
-            m.submodules.embedding = emb = Rom(
-                signed_words(model.embedding, model.formats.input.width, per_word=len(xbuf)),
-                model.formats.input.width * len(xbuf),
-            )
-            m.d.comb += emb.addr.eq(self.i_stream.payload.token)
-
-        with m.FSM(name="seq"):
-            with m.State("IDLE"):
-                m.d.comb += self.i_stream.ready.eq(1)
-                with m.If(self.i_stream.valid):
-                    m.d.sync += [
-                        iss.layer.eq(0), iss.unit.eq(0), iss.gate.eq(0), iss.part.eq(0),
-                        iss.head.eq(0), unit_last.eq(H == 1), gate_last.eq(G == 1),
-                        iss.parity.eq(~iss.parity), started.eq(1),
-                        iss.fresh.eq(self.i_stream.payload.sos | ~started),
-                    ]
-                    input_segment(0)
-                    if token:
-                        m.next = "LOAD0"
-                    else:
-                        m.d.sync += [x.eq(self.i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
-                        m.next = "RUN"
-            if token:
-                # The embedding word arrives READ_LATENCY cycles after the transfer.
-                with m.State("LOAD0"):
-                    m.next = "LOAD1"
-                with m.State("LOAD1"):
-                    w = model.formats.input.width
-                    m.d.sync += [x.eq(emb.data[k * w : (k + 1) * w].as_signed())
-                                 for k, x in enumerate(xbuf)]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += iss.issue.eq(1)
-                with m.If(~iss.last):
-                    m.d.sync += [iss.chunk.eq(iss.chunk + 1), left.eq(left - 1),
-                                 iss.last.eq(left == 1), iss.first.eq(0)]
-                with m.Elif(iss.head):
-                    with m.If(unit_last):
-                        m.d.comb += iss.output_start.eq(1)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [iss.unit.eq(iss.unit + 1),
-                                     unit_last.eq(iss.unit == O - 2 if O > 1 else 0)]
-                        head_segment()
-                with m.Elif(~iss.part):
-                    m.d.sync += iss.part.eq(1)
-                    with m.Switch(iss.layer):
-                        for i in range(L):
-                            with m.Case(i):
-                                recurrent_segment(i)
-                with m.Else():
-                    m.d.sync += iss.part.eq(0)
-                    with m.If(gate_last & unit_last):
-                        m.d.sync += [wait.eq(sched.layer_gap - 1), iss.first.eq(0)]
-                        m.next = "GAP"
-                    with m.Else():
-                        with m.Switch(iss.layer):
-                            for i in range(L):
-                                with m.Case(i):
-                                    input_segment(i)
-                        with m.If(gate_last):
-                            m.d.sync += [iss.gate.eq(0), gate_last.eq(G == 1),
-                                         iss.unit.eq(iss.unit + 1),
-                                         unit_last.eq(iss.unit == H - 2 if H > 1 else 0)]
-                        with m.Else():
-                            m.d.sync += [iss.gate.eq(iss.gate + 1),
-                                         gate_last.eq(iss.gate == G - 2 if G > 1 else 0)]
-            with m.State("GAP"):
-                with m.If(wait != 0):
-                    m.d.sync += wait.eq(wait - 1)
-                with m.Else():
-                    with m.Switch(iss.layer):
-                        for i in range(L):
-                            with m.Case(i):
-                                if i + 1 < L:
-                                    m.d.sync += [iss.layer.eq(i + 1), iss.unit.eq(0),
-                                                 iss.gate.eq(0), unit_last.eq(H == 1),
-                                                 gate_last.eq(G == 1)]
-                                    input_segment(i + 1)
-                                    m.next = "RUN"
-                                else:
-                                    # The head rewrites the logits: wait for the previous output
-                                    # to be loaded (only under output backpressure).
-                                    with m.If(~loader_busy):
-                                        m.d.sync += [iss.layer.eq(L), iss.head.eq(1),
-                                                     iss.part.eq(1), iss.unit.eq(0),
-                                                     unit_last.eq(O == 1)]
-                                        head_segment()
-                                        m.next = "RUN"
-

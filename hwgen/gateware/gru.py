@@ -5,10 +5,11 @@ n = tanh(x_n + b_n + round_shift(r * (h_n + b_hn), sigmoid_frac)),
 h' = n + round_shift(u * (h - n), sigmoid_frac). The two products are pipelined shift-and-add
 multipliers (`PipelinedMul`); every adder and table lookup has its own register stage.
 
-Stages of the n row (t = its recurrent event, M = multiplier latency, A = t + 1 + M): t+1 the
-sum and r * (h_n + b_hn) starts; A the product; A+1 rounded; A+2 x_n + b_n added, tanh read and
-the old h asked for; A+4 both arrive, n and h - n registered at A+5; u * (h - n) at A+5+M;
-rounded A+6+M; h' = n + that at A+7+M, the write cycle: t + 8 + 2M.
+Stages of the n row (t = its recurrent event, M = multiplier latency, T = table latency, A =
+t + 1 + M): t+1 the sum, r * (h_n + b_hn) starts; A the product; A+1 rounded; A+2 x_n + b_n
+added, tanh looked up; A+T the old h asked for; A+2+T both arrive, n and h - n registered at
+A+3+T; u * (h - n) at A+3+T+M; rounded A+4+T+M; h' = n + that at A+5+T+M, the write cycle:
+t + 6 + T + 2M.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ __all__ = ["GruCell"]
 
 
 class GruCell(CellUnit):
-    """See `CellUnit`. Latency (recurrent event of the n row to the h write): 8 + 2 * mul
-    latency."""
+    """See `CellUnit`. Latency (recurrent event of the n row to the h write): 6 + T + 2M
+    (`schedule.cell_latency`)."""
 
     kind = CellKind.GRU
 
@@ -40,13 +41,13 @@ class GruCell(CellUnit):
 
         # S0: an input-part event stores term + bias; a recurrent-part event forms the sums.
         zx_expr = self.term + self.bias
-        zx = Signal(zx_expr.shape(), name="zx")
+        zx = Signal(zx_expr.shape(), name="zx", reset_less=True)
         with m.If(self.valid & ~self.part):
             m.d.sync += zx.eq(zx_expr)
         z1 = reg(zx + self.term, "z1")
         hn1 = reg(self.term + self.bias, "hn1")  # n row: h_n + b_hn
         xn1 = reg(zx, "xn1")  # n row: x_n + b_n
-        v1 = reg(self.valid & self.part, "v1")
+        v1 = register(m, self.valid & self.part, "v1", reset=True)
         g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
 
         # S1: sigmoid of the r / z rows; the n row starts r * (h_n + b_hn).
@@ -54,18 +55,20 @@ class GruCell(CellUnit):
             self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
         )
         T = sig.LATENCY
-        assert T == 2 and self.READ_LATENCY == 2
         m.d.comb += sig.z[0].eq(z1)
-        r_reg, u_reg = Signal(sig.value_shape, name="r"), Signal(sig.value_shape, name="u")
+        r_reg = Signal(sig.value_shape, name="r", reset_less=True)
+        u_reg = Signal(sig.value_shape, name="u", reset_less=True)
         aw = sig.value_shape.width
         m.submodules.mul_r = mul_r = PipelinedMul(aw, hn1.shape().width)
         m.d.comb += [mul_r.a.eq(r_reg), mul_r.b.eq(hn1)]
         lat = mul_r.latency
         nrow1 = v1 & (g1 == 2)
 
-        # S1 + T: the r / z rows latch their sigmoid. An n row's S1 comes at least 4 cycles after
-        # its r row's event (r is visible from event + 2 + T); u is taken at the n row's S1 + 1.
-        vt, gt = delay(m, v1, T, "vt"), delay(m, g1, T, "gt")
+        # S1 + T: the r / z rows latch their sigmoid: r is visible from its event + 2 + T, at
+        # most the n row's S1 (rows are >= 2 cycles apart: T <= 3); u is taken at the n row's
+        # event + T, before the next unit's z row can overwrite it.
+        assert T <= 3
+        vt, gt = delay(m, v1, T, "vt", reset=True), delay(m, g1, T, "gt")
         with m.If(vt & (gt == 0)):
             m.d.sync += r_reg.eq(sig.y[0])
         with m.If(vt & (gt == 1)):
@@ -73,35 +76,40 @@ class GruCell(CellUnit):
 
         # A = S1 + lat: the product; round it, then add x_n + b_n.
         xn_a = delay(m, xn1, lat, "xn")
-        va, ja, la = delay(m, nrow1, lat, "vn"), delay(m, j1, lat, "jn"), delay(m, l1, lat, "ln")
+        va = delay(m, nrow1, lat, "vn", reset=True)
+        ja, la = delay(m, j1, lat, "jn"), delay(m, l1, lat, "ln")
         rp = reg(round_shift(mul_r.p, fs), "rp")
         npre = reg(reg(xn_a, "xn_b") + rp, "npre")
-        # A+2: tanh lookup of npre, and the old h of this unit asked for (both arrive at A+4).
+        # A+2: tanh lookup of npre; the old h of this unit asked for at A+T (both arrive at
+        # A+2+T).
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, f.tanh_in_width, npre.shape().width
         )
+        R = self.READ_LATENCY
         m.d.comb += [
             tanh.z[0].eq(npre),
-            self.rd_layer.eq(delay(m, la, 2, "lr")), self.rd_unit.eq(delay(m, ja, 2, "jr")),
+            self.rd_layer.eq(delay(m, la, 2 + T - R, "lr")),
+            self.rd_unit.eq(delay(m, ja, 2 + T - R, "jr")),
         ]
 
-        # A+4: n and h - n.
+        # A+2+T: n and h - n.
         n_d = reg(tanh.y[0], "n")
         dm = reg(self.rd_h - tanh.y[0], "dm")
 
-        # A+5: u * (h - n); u was captured at the n row's S1 + 1 = A + 5 - (lat + 4).
+        # A+3+T: u * (h - n); u was captured at the n row's event + T = A + 3 + T - (lat + 4).
         m.submodules.mul_u = mul_u = PipelinedMul(aw, dm.shape().width)
         m.d.comb += [mul_u.a.eq(delay(m, u_reg, lat + 4, "u")), mul_u.b.eq(dm)]
         n_e = delay(m, n_d, lat, "ne")
         rq = reg(round_shift(mul_u.p, fs), "rq")
         n_f = reg(n_e, "nf")
 
-        # A+7+lat: h' = n + round_shift(u * (h - n)), registered: the write cycle.
+        # A+5+T+lat: h' = n + round_shift(u * (h - n)), registered: the write cycle.
         hd = reg(n_f + rq, "hd")
+        w = 5 + T + lat
         m.d.comb += [
-            self.h_we.eq(delay(m, va, 7 + lat, "vw")),
-            self.h_unit.eq(delay(m, ja, 7 + lat, "jw")),
-            self.h_layer.eq(delay(m, la, 7 + lat, "lw")),
+            self.h_we.eq(delay(m, va, w, "vw", reset=True)),
+            self.h_unit.eq(delay(m, ja, w, "jw")),
+            self.h_layer.eq(delay(m, la, w, "lw")),
             self.h_data.eq(hd),
         ]
         return m

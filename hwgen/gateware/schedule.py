@@ -5,7 +5,8 @@ cycles it predicts, so the manifest's figures are exact (docs/architecture.md, d
 
 One timestep, with both streams never stalling (P lanes; chunks = ceil(columns / P)):
 
-1. ``accept`` cycles: the input transfer (token models: + 2 cycles reading the embedding ROM);
+1. ``accept`` cycles: the input transfer, then one cycle starting the sequencer from a register
+   (token models: two cycles reading the embedding ROM instead);
 2. for every layer l: ``G*H*(ceil(I_l/P) + ceil(H/P))`` issue cycles (unit-major: for each unit,
    each gate row: the input segment, then the recurrent segment), then a *gap* of
    ``mac_latency + scale_latency + cell_latency`` idle cycles, until the layer's last new h is
@@ -38,11 +39,16 @@ __all__ = [
     "cell_latency",
     "head_latency",
     "READ_LATENCY",
+    "TABLE_LATENCY",
 ]
 
 #: Cycles from an address presented to a memory (ROM or state store) to its data in a register:
 #: the synchronous read, then an output register (absorbed into the RAM block where it has one).
 READ_LATENCY = 2
+
+#: Cycles from a pre-activation to its sigmoid / tanh table entry: the saturated index is
+#: registered, then the table is read like any memory.
+TABLE_LATENCY = 1 + READ_LATENCY
 
 
 
@@ -55,19 +61,21 @@ def mul_latency(model: Model) -> int:
 
 def cell_latency(model: Model) -> int:
     """Cycles from a unit's last recurrent term reaching the cell unit (its event) to the cycle
-    its new h is written: RNN 3 (sum, tanh read); GRU 8 + 2 multiplier latencies; LSTM 9 + 2
-    (see the cell units)."""
+    its new h is written (T = TABLE_LATENCY, M = mul_latency; see the cell units): RNN 1 + T,
+    GRU 6 + T + 2M, LSTM 5 + 2T + 2M."""
+    T, M = TABLE_LATENCY, mul_latency(model)
     if model.cell is CellKind.RNN:
-        return 1 + READ_LATENCY
-    extra = 0 if model.cell is CellKind.GRU else 1
-    return 8 + extra + 2 * mul_latency(model)
+        return 1 + T
+    if model.cell is CellKind.GRU:
+        return 6 + T + 2 * M
+    return 5 + 2 * T + 2 * M
 
 
 def head_latency(model: Model) -> int:
-    """Cycles from the last head row's term to the cycle the output register loads: the logit
-    register (1) and, with argmax, the registered comparison tree (2 per level: compare, then
-    select)."""
-    return 1 + (2 * tree_depth(model.outputs) if model.head.argmax else 0)
+    """Cycles from the last head row's term to the cycle the output register loads: the sum
+    with the bias and the logit register (2) and, with argmax, the registered comparison tree
+    (2 per level: compare, then select)."""
+    return 2 + (2 * tree_depth(model.outputs) if model.head.argmax else 0)
 
 
 def max_lanes(model: Model) -> int:
@@ -106,7 +114,7 @@ class Schedule:
     """Every timing figure of one accelerator (see the module docstring)."""
 
     lanes: int
-    accept_cycles: int  # input transfer (+ embedding read)
+    accept_cycles: int  # input transfer + sequencer start (tokens: + embedding read)
     mac_latency: int  # issue -> accumulator readable
     scale_latency: int  # accumulator -> scaled term (of the event's matrix) readable
     cell_latency: int  # term -> the cycle the new h is written
@@ -186,7 +194,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
     scale_depth = max(shift_add_depth(m.scale.mantissa) for _, m in model.matrices())
     return Schedule(
         lanes=lanes,
-        accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 1,
+        accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
         mac_latency=READ_LATENCY + 2 + tree_depth(lanes),
         scale_latency=2 + scale_depth,
         cell_latency=cell_latency(model),
