@@ -15,7 +15,7 @@ from hwgen.gateware.mult import PipelinedMul
 from hwgen.gateware.plan import weight_words
 from hwgen.gateware.rom import Rom
 from hwgen.gateware.scale import ConstScaler
-from hwgen.gateware.schedule import check_lanes, schedule, tree_depth
+from hwgen.gateware.schedule import ISSUE_DELAY, check_lanes, schedule, tree_depth
 from hwgen.numerics import scaled_term, table_index
 from hwgen.spec import HwgenError, QuantMatrix, Scale, WeightEncoding, pack_codes, unpack_codes
 from tests.test_gateware import build
@@ -194,7 +194,7 @@ def test_schedule_formula():
     # Token input: the transfer and two cycles of embedding read; the head drain overlaps the
     # next timestep, so it counts in the latency only.
     assert s.cycles_per_timestep == 3 + sum(s.layer_issue) + 2 * s.layer_gap + s.head_issue
-    assert s.latency == s.cycles_per_timestep + s.head_drain
+    assert s.latency == s.cycles_per_timestep + ISSUE_DELAY + s.head_drain
     assert s.ideal_cycles == -(-s.macs // 4)
 
 

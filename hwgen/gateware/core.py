@@ -124,7 +124,8 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        iss = Issue(plan)
+        seq = Issue(plan)
+        iss = seq.registered(m)  # what the datapath sees: the sequencer's outputs, registered
         xbuf = self._input_buffer(m, iss)
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
@@ -136,7 +137,7 @@ class Accelerator(wiring.Component):
         self._cell(m, iss, stages[-1], term, bias, stores)
         logits, best = self._head(m, stages[-1], term, bias)
         loader_busy = self._output(m, iss, logits, best)
-        build_sequencer(m, plan, iss, self.i_stream, xbuf, loader_busy)
+        build_sequencer(m, plan, seq, self.i_stream, xbuf, loader_busy)
         return m
 
     def _input_buffer(self, m: Module, iss: Issue) -> list:

@@ -17,7 +17,7 @@ One timestep, with both streams never stalling (P lanes; chunks = ceil(columns /
 
 So ``cycles_per_timestep`` (input to input) = accept + sum(issue + gap) + head issue, and the
 ``latency`` (input transfer to output transfer, consumer always ready) = cycles_per_timestep +
-head drain.
+ISSUE_DELAY + head drain (the datapath issues each word one cycle after the sequencer).
 """
 
 from __future__ import annotations
@@ -40,11 +40,16 @@ __all__ = [
     "head_latency",
     "READ_LATENCY",
     "TABLE_LATENCY",
+    "ISSUE_DELAY",
 ]
 
 #: Cycles from an address presented to a memory (ROM or state store) to its data in a register:
 #: the synchronous read, then an output register (absorbed into the RAM block where it has one).
 READ_LATENCY = 2
+
+#: Cycles from the sequencer deciding a word to the datapath issuing it (its outputs are registered
+#: once more so that their fan-out stays out of the sequencer's own loop).
+ISSUE_DELAY = 1
 
 #: Cycles from a pre-activation to its sigmoid / tanh table entry: the saturated index is
 #: registered, then the table is read like any memory.
@@ -149,7 +154,7 @@ class Schedule:
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to its output transfer with an always-ready consumer."""
-        return self.cycles_per_timestep + self.head_drain
+        return self.cycles_per_timestep + ISSUE_DELAY + self.head_drain
 
     @property
     def ideal_cycles(self) -> int:

@@ -55,6 +55,25 @@ class Issue:
         """Matrix id of the issued word: 2 * layer + part (the head: 2L + 1)."""
         return Cat(self.part, self.layer)
 
+    #: Fields copied by `registered` (``parity``, ``fresh`` and ``layer_start`` change only
+    #: between layers or timesteps and are used as they are).
+    FIELDS = ("issue", "layer", "unit", "gate", "part", "head", "chunk", "first", "last",
+              "src_x", "op_layer", "op_bank", "op_zero", "output_start")
+
+    def registered(self, m: Module) -> Issue:
+        """A copy of these outputs one cycle later (``ISSUE_DELAY``): the datapath reads the copy,
+        so the sequencer's own registers drive only the sequencer and one flip-flop each."""
+        out = object.__new__(Issue)
+        for name in self.FIELDS:
+            sig = getattr(self, name)
+            control = name in ("issue", "last", "output_start")
+            reg = Signal(sig.shape(), name=f"iss_{name}", reset_less=not control)
+            m.d.sync += reg.eq(sig)
+            setattr(out, name, reg)
+        for name in ("parity", "fresh", "layer_start"):
+            setattr(out, name, getattr(self, name))
+        return out
+
 
 def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy) -> None:
     """Add the sequencer to ``m``: it drives ``iss``, ``i_stream.ready`` and loads ``xbuf``
