@@ -1,7 +1,7 @@
 """Run a generated accelerator's Verilog in Icarus or Verilator (cocotb) against the golden model.
 
 `cosim` builds a plan (input payloads packed with the manifest's bit layout, idle cycles, resets),
-runs the cocotb bench ``sim/bench_accel.py`` through ``cocotb_tools.runner`` and compares every
+runs the cocotb bench ``hwgen/benches/bench_accel.py`` through ``cocotb_tools.runner`` and compares every
 output with the golden model by exact equality, in bulk, in this process. The first difference is
 reported with its sequence, timestep, output index, expected and got values.
 """
@@ -25,7 +25,7 @@ from .toolenv import apply_tool_env, require_simulator
 
 __all__ = ["SimPlan", "Mismatch", "CosimReport", "cosim", "load_manifest", "BENCH_DIR"]
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "sim"
+BENCH_DIR = Path(__file__).resolve().parent / "benches"
 
 
 def load_manifest(rtl_dir) -> dict:
