@@ -309,6 +309,9 @@ def stubs(monkeypatch):
     """The heavy steps, replaced: reaching one raises `_Reached` (counted as exit 0)."""
 
     def reached(*args, **kwargs):
+        for a in args:  # a core handed to a stubbed build is never elaborated: not a mistake
+            if hasattr(a, "_MustUse__silence"):
+                a._MustUse__silence = True
         raise _Reached
 
     monkeypatch.setattr("hwgen.cosim.cosim", reached)
