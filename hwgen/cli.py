@@ -81,10 +81,13 @@ def build_parser() -> HwgenParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     HwgenParser.argv = list(sys.argv[1:] if argv is None else argv)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        sub = parser._subparsers._group_actions[0].choices[args.command]
-        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            sub = parser._subparsers._group_actions[0].choices[args.command]
+            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:  # a usage error (2), --help or --version (0)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except HwgenError as e:
