@@ -352,7 +352,11 @@ def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, tim
         if progress is not None:
             progress(f"building the {simulator} simulation in {build}")
         build.mkdir(parents=True, exist_ok=True)
-        with open(build / ".lock", "w") as lock:
+        t_build = time.monotonic()
+        building = Ticker(progress, lambda: f"building the {simulator} simulation: "
+                          f"{time.monotonic() - t_build:.0f} s (Verilator: about a minute for a "
+                          "large design)")
+        with building, open(build / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; runs then share it
             runner.build(
                 sources=sources,
