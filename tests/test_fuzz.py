@@ -333,8 +333,9 @@ def _run_cli(words: list[str]) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-def test_cli_fuzz(world, stubs):
+def test_cli_fuzz(world, stubs, monkeypatch):
     d = world
+    monkeypatch.chdir(d / "out")  # relative outputs (e.g. "-o 1") land in the scratch folder
     # each output path the command line names must not be left behind when it fails
     outputs = {str(d / "out" / "new") + s for s in ("", ".npy", ".hwgm")}
 
@@ -367,8 +368,9 @@ def test_cli_fuzz(world, stubs):
     check()
 
 
-def test_did_you_mean(world, capsys):
+def test_did_you_mean(world, monkeypatch):
     d = world
+    monkeypatch.chdir(d / "out")
     cases = [
         (["estmate", str(d / "m.hwgm")], "did you mean 'estimate'?"),
         (["estimate", str(d / "m.hwgm"), "--target", "ice40-up5"], "did you mean 'ice40-up5k'?"),
