@@ -210,6 +210,17 @@ def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top") -> dict:
     return _generate(_model(model), out_dir, lanes=lanes, top=top)
 
 
+def _input_codes(model: Model, features, codes, normalize: bool, warn) -> np.ndarray:
+    """Codes from ``features`` (normalized, quantized; ``warn`` gets a line about saturated
+    values) or ``codes`` (checked)."""
+    if features is None:
+        return check_inputs(model, codes)
+    q = features_to_codes(model, features, normalize=normalize, what="features")
+    if warn and q.warning(model, "features"):
+        warn(q.warning(model, "features"))
+    return q.codes
+
+
 def _dataset_sequences(model: Model, name, length: int | None) -> list[np.ndarray]:
     from .train.datasets import char_windows, load_dataset
 
@@ -274,13 +285,7 @@ def simulate(rtl_dir, features=None, *, codes=None, dataset=None, sequences: int
     ref = _model(model) if model is not None else load_model(check_model_file(rtl_dir, manifest))
     rng = np.random.default_rng(seed)
     if features is not None or codes is not None:
-        if features is not None:
-            q = features_to_codes(ref, features, normalize=normalize, what="features")
-            if warn and q.warning(ref, "features"):
-                warn(q.warning(ref, "features"))
-            x = q.codes
-        else:
-            x = np.asarray(codes)
+        x = _input_codes(ref, features, codes, normalize, warn)
         if x.ndim < 2:
             raise HwgenError(f"inputs need a batch of sequences, not shape {x.shape}")
         seqs = list(x[:sequences] if sequences else x)
@@ -464,13 +469,7 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     timeout = check_finite("Timeout", timeout, maximum=3600.0)
     check_positive_int("Lane count", sim_lanes)
-    if features is not None:
-        q = features_to_codes(m, features, normalize=normalize, what="features")
-        if warn and q.warning(m, "features"):
-            warn(q.warning(m, "features"))
-        x = q.codes
-    else:
-        x = check_inputs(m, codes)
+    x = _input_codes(m, features, codes, normalize, warn)
     golden_logits = GoldenModel(m).run(x)
     if port == "sim":
         from .gateware.core import Accelerator

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .golden import check_inputs
 from .spec import HwgenError, Model, TokenInput
 
 __all__ = ["input_norm", "normalize_features", "features_to_codes", "QuantizedInputs"]
@@ -83,15 +84,10 @@ def features_to_codes(model: Model, x, *, normalize: bool = True,
     """
     a = np.asarray(x)
     if isinstance(model.input, TokenInput):
-        if a.ndim != 2:
-            raise HwgenError(f"{what}: a token model needs ids (batch, time), not shape {a.shape}")
-        if a.size and not np.issubdtype(a.dtype, np.integer):
-            raise HwgenError(f"{what}: a token model needs integer token ids, not {a.dtype}")
-        ids = a.astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= model.input.vocab):
-            raise HwgenError(f"{what}: token ids must lie in [0, {model.input.vocab - 1}]; "
-                             f"found {ids.min()}..{ids.max()}")
-        return QuantizedInputs(ids, 0, False)
+        try:
+            return QuantizedInputs(check_inputs(model, a), 0, False)
+        except HwgenError as e:
+            raise HwgenError(f"{what}: {e}") from None
     F = model.input.features
     if a.ndim != 3 or a.shape[2] != F:
         raise HwgenError(f"{what}: has shape {a.shape}; this model needs (batch, time, {F})")
