@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import check_output_dir, check_output_file, save_npy
+from .fileio import atomic_write_files, check_output_dir, check_output_file, npy_bytes
 from .golden import GoldenModel, GoldenResult, check_inputs
 from .inputs import QuantizedInputs, features_to_codes
 from .modelfile import load_model, save_model
@@ -540,7 +540,7 @@ def export_dataset(name_or_path, split: str = "test", *, normalized: bool = Fals
         X = s.X if (normalized or s.raw is None) else s.raw
         y, lengths = s.y, s.lengths
     arrays = DatasetArrays(np.ascontiguousarray(X), np.asarray(y), np.asarray(lengths))
-    for p, a in ((output, arrays.X), (labels, arrays.y), (lengths_output, arrays.lengths)):
-        if p is not None:
-            save_npy(p, a)
+    atomic_write_files({p: npy_bytes(a) for p, a in ((output, arrays.X), (labels, arrays.y),
+                                                      (lengths_output, arrays.lengths))
+                        if p is not None})  # all files or none
     return arrays

@@ -25,6 +25,8 @@ __all__ = [
     "check_output_dir",
     "atomic_write_bytes",
     "atomic_write_text",
+    "atomic_write_files",
+    "npy_bytes",
     "save_npy",
     "load_npy",
 ]
@@ -79,20 +81,32 @@ def check_output_dir(path, what: str = "output folder") -> Path:
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically; raises `HwgenError` (one line) when it cannot."""
-    p = Path(path)
-    tmp = None
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(files: dict) -> None:
+    """Write several files, all or none: every content goes to a temporary file next to its
+    target first; only when all are written are they renamed over their targets. On a failure
+    the temporary files are removed and no target is touched."""
+    temps: list[tuple[str, Path]] = []
+    current = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.",
-                                   suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-        tmp = None
+        for path, data in files.items():
+            current = p = Path(path)
+            fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".",
+                                       prefix=f".{p.name}.", suffix=".part")
+            temps.append((tmp, p))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+        for tmp, p in temps:
+            current = p
+            os.replace(tmp, p)
+        temps = []
     except OSError as e:
-        raise HwgenError(f"cannot write {p}: {e.strerror or e}") from None
+        raise HwgenError(f"cannot write {current}: {e.strerror or e}") from None
     finally:
-        if tmp is not None:
+        for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
 
 
@@ -101,11 +115,16 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def save_npy(path, array) -> None:
-    """Save ``array`` as ``.npy`` at exactly ``path`` (no suffix added), atomically, no pickle."""
+def npy_bytes(array) -> bytes:
+    """The ``.npy`` file of ``array`` (no pickle)."""
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_npy(path, array) -> None:
+    """Save ``array`` as ``.npy`` at exactly ``path`` (no suffix added), atomically, no pickle."""
+    atomic_write_bytes(path, npy_bytes(array))
 
 
 def load_npy(path, what: str = "") -> np.ndarray:
