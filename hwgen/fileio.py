@@ -141,5 +141,6 @@ def load_npy(path, what: str = "") -> np.ndarray:
         why = " ".join(f"{type(e).__name__}: {e}".split())
         raise HwgenError(f"{p}: not a readable .npy array ({why})") from None
     if not isinstance(a, np.ndarray):
+        a.close()  # an NpzFile holds its file open
         raise HwgenError(f"{p}: holds several arrays (an .npz archive); expected one .npy array")
     return a

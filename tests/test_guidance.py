@@ -190,3 +190,14 @@ def test_golden_with_an_unwritable_output_fails_before_running(model_file, capsy
     rc, _, err = _cli(capsys, "golden", model_file, "--inputs", model_file.parent / "x.npy",
                       "-o", model_file.parent / "nope" / "y.npy")
     assert rc == 1 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_an_npz_given_as_npy_is_refused_and_closed(tmp_path):
+    from hwgen.fileio import load_npy
+
+    np.savez(tmp_path / "a.npz", x=np.zeros(2))
+    with pytest.raises(HwgenError, match="holds several arrays"):
+        load_npy(tmp_path / "a.npz")  # an unclosed file would fail this test (warnings = errors)
+    import gc
+
+    gc.collect()
