@@ -14,7 +14,7 @@ source (`Issue.src_x`, ``op_layer``, ``op_bank``, ``op_zero``) the operand fetch
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 
 from ..spec import TokenInput
 from .plan import Plan, signed_words
@@ -75,10 +75,47 @@ class Issue:
         return out
 
 
+class _Segment:
+    """Registers describing one segment: what the datapath reads (``Issue`` fields) and how the
+    segment ends (``act_*``: one-hot, what follows its last chunk)."""
+
+    ACTS = ("rec", "row", "gap", "hrow", "done")
+
+    def __init__(self, plan: Plan, prefix: str):
+        m = plan.model
+        L, H, G = m.num_layers, m.hidden, m.cell.num_gates
+        nmax = max(plan.chunks(i) for i in plan.matrices)
+
+        def sig(name, shape=1, **kw):
+            return Signal(shape, name=f"{prefix}_{name}", **kw)
+
+        self.layer = sig("layer", range(L + 1))
+        self.unit = sig("unit", range(max(H, m.outputs, 2)))
+        self.gate = sig("gate", range(max(G, 2)))
+        self.part, self.head = sig("part"), sig("head")
+        self.src_x, self.op_bank, self.op_zero = sig("src_x"), sig("op_bank"), sig("op_zero")
+        self.op_layer = sig("op_layer", range(max(L, 2)))
+        self.left0 = sig("left0", range(max(nmax, 2)))  # chunks - 1
+        self.single = sig("single")  # one chunk: its first is its last
+        self.unit_last, self.gate_last = sig("unit_last"), sig("gate_last")
+        self.acts = {a: sig(f"act_{a}") for a in self.ACTS}
+        self.cont = sig("cont")  # act rec, row or hrow: the next segment follows at once
+
+    def fields(self):
+        return [self.layer, self.unit, self.gate, self.part, self.head, self.src_x, self.op_bank,
+                self.op_zero, self.op_layer, self.left0, self.single, self.unit_last,
+                self.gate_last, self.cont, *self.acts.values()]
+
+
 def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy) -> None:
     """Add the sequencer to ``m``: it drives ``iss``, ``i_stream.ready`` and loads ``xbuf``
     (vectors from the payload, tokens from the embedding ROM). ``out_busy``: the output loader
-    still holds the previous logits, so the head must not start yet."""
+    still holds the previous logits, so the head must not start yet.
+
+    Structure: ``nxt`` holds the descriptor of the segment after the current one. At a segment
+    start the current registers copy ``nxt`` (no logic on that path) while ``nxt`` advances to
+    the segment after it (`_advance`, from ``nxt``'s own registers): every decision is one or
+    two LUTs from registers."""
     model, sched = plan.model, plan.timing
     G, H, L = model.cell.num_gates, model.hidden, model.num_layers
     outs = model.outputs
@@ -89,45 +126,85 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     run = iss.issue
     gap = Signal(name="seq_gap")
     left = Signal.like(iss.chunk, name="seq_left")
-    gate_last = Signal(name="seq_gate_last")
-    unit_last = Signal(name="seq_unit_last")
-    row_last = Signal(name="seq_row_last")  # gate_last & unit_last of a layer row
-    top = Signal(name="seq_top_layer")  # layer == L - 1
     wait = Signal(range(sched.layer_gap + 1), name="seq_wait")
-    wait_done = Signal(name="seq_wait_done")
     started = Signal(name="seq_started")
+    cur = _Segment(plan, "cur")
+    nxt = _Segment(plan, "nxt")
+    # The current segment's descriptor is what the datapath reads.
+    for name in ("layer", "unit", "gate", "part", "head", "src_x", "op_bank", "op_zero",
+                 "op_layer"):
+        m.d.comb += getattr(iss, name).eq(getattr(cur, name))
 
-    def segment(n, *, src_x=False, layer=0, bank=None, zero=0):
-        """Start a segment of n chunks reading the input buffer or one bank of a layer's h."""
-        m.d.sync += [iss.chunk.eq(0), left.eq(n - 1), iss.last.eq(n == 1), iss.first.eq(1),
-                     iss.src_x.eq(src_x), iss.op_layer.eq(layer),
-                     iss.op_bank.eq(iss.parity if bank is None else bank), iss.op_zero.eq(zero)]
+    def load(seg: _Segment, *, layer, unit, gate, part, head, n, src_x=0, op_layer=0,
+             op_bank=0, op_zero=0, unit_last=0, gate_last=0, act):
+        m.d.sync += [seg.layer.eq(layer), seg.unit.eq(unit), seg.gate.eq(gate),
+                     seg.part.eq(part), seg.head.eq(head), seg.src_x.eq(src_x),
+                     seg.op_layer.eq(op_layer), seg.op_bank.eq(op_bank),
+                     seg.op_zero.eq(op_zero), seg.left0.eq(n - 1), seg.single.eq(n == 1),
+                     seg.unit_last.eq(unit_last), seg.gate_last.eq(gate_last)]
+        flags = {k: int(k == act) for k in seg.acts} if isinstance(act, str) else act
+        m.d.sync += [v.eq(flags.get(k, 0)) for k, v in seg.acts.items()]
+        m.d.sync += seg.cont.eq(flags.get("rec", 0) | flags.get("row", 0) | flags.get("hrow", 0))
 
-    def input_segment(layer):
-        if layer == 0:
-            segment(plan.chunks(0), src_x=True)
-        else:  # the lower layer's new h
-            segment(nh, layer=layer - 1)
+    def input_segment(seg, layer, unit, gate, unit_last, gate_last):
+        """An input segment: the input buffer (layer 0) or the lower layer's new h."""
+        n = plan.chunks(2 * layer)
+        load(seg, layer=layer, unit=unit, gate=gate, part=0, head=0, n=n, src_x=layer == 0,
+             op_layer=max(layer - 1, 0), op_bank=iss.parity, unit_last=unit_last,
+             gate_last=gate_last, act="rec")
 
-    def per_layer(action):
-        with m.Switch(iss.layer):
-            for i in range(L):
-                with m.Case(i):
-                    action(i)
+    def head_segment(seg, unit, last):
+        load(seg, layer=L, unit=unit, gate=0, part=1, head=1, n=nh, op_layer=L - 1,
+             op_bank=iss.parity, unit_last=last, act={"done": last, "hrow": ~last})
+
+    def advance():
+        """nxt <= the segment after the one nxt describes, chosen by nxt's own (one-hot,
+        registered) end action."""
+        a = nxt.acts
+        with m.If(a["hrow"]):
+            last = nxt.unit == outs - 2 if outs > 1 else 0
+            head_segment(nxt, nxt.unit + 1, last)
+        with m.If(a["rec"]):  # input segment -> the recurrent segment of the same row
+            row_last = nxt.unit_last & nxt.gate_last
+            with m.Switch(nxt.layer):
+                for i in range(L):
+                    with m.Case(i):
+                        load(nxt, layer=i, unit=nxt.unit, gate=nxt.gate, part=1, head=0, n=nh,
+                             op_layer=i, op_bank=~iss.parity, op_zero=iss.fresh,
+                             unit_last=nxt.unit_last, gate_last=nxt.gate_last,
+                             act={"gap": row_last, "row": ~row_last})
+        with m.If(a["row"]):  # the next row of the layer
+            with m.Switch(nxt.layer):
+                for i in range(L):
+                    with m.Case(i):
+                        with m.If(nxt.gate_last):
+                            ul = nxt.unit == H - 2 if H > 1 else 0
+                            input_segment(nxt, i, nxt.unit + 1, 0, ul, G == 1)
+                        with m.Else():
+                            gl = nxt.gate == G - 2 if G > 1 else 0
+                            input_segment(nxt, i, nxt.unit, nxt.gate + 1, nxt.unit_last, gl)
+        with m.If(a["gap"]):  # a layer's last row: the next layer's first row, or the head
+            with m.Switch(nxt.layer):
+                for i in range(L):
+                    with m.Case(i):
+                        if i + 1 < L:
+                            input_segment(nxt, i + 1, 0, 0, H == 1, G == 1)
+                        else:
+                            head_segment(nxt, 0, outs == 1)
 
     # -- accepting an input ------------------------------------------------------------------
+    # The transfer captures the input, flips the bank and sets up the first segment in ``nxt``;
+    # the issue starts from a registered ``begin`` one cycle later (vectors) or once the
+    # embedding word is read (tokens).
     m.d.comb += i_stream.ready.eq(idle)
     accept = idle & i_stream.valid
-    # The transfer itself only captures the input and flips the bank; the sequencer starts from
-    # a registered ``begin`` one cycle later (vectors) or once the embedding word is read
-    # (tokens), so the input handshake does not fan out into the whole sequencer.
     with m.If(accept):
         m.d.sync += [idle.eq(0), iss.parity.eq(~iss.parity), started.eq(1),
                      iss.fresh.eq(i_stream.payload.sos | ~started)]
+        input_segment(nxt, 0, 0, 0, H == 1, G == 1)
         if not token:
             m.d.sync += [x.eq(i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
     if token:
-        # The embedding word arrives READ_LATENCY cycles after the transfer; load it into xbuf.
         emb = m.submodules.embedding = Rom(
             signed_words(model.embedding, model.formats.input.width, per_word=len(xbuf)),
             model.formats.input.width * len(xbuf),
@@ -135,9 +212,9 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         m.d.comb += emb.addr.eq(i_stream.payload.token)
         begin = accept
         for i in range(READ_LATENCY):
-            nxt = Signal(name=f"seq_load{i}")
-            m.d.sync += nxt.eq(begin)
-            begin = nxt
+            nb = Signal(name=f"seq_load{i}")
+            m.d.sync += nb.eq(begin)
+            begin = nb
         w = model.formats.input.width
         with m.If(begin):
             m.d.sync += [x.eq(emb.data[k * w : (k + 1) * w].as_signed())
@@ -145,87 +222,42 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     else:
         begin = Signal(name="seq_begin")
         m.d.sync += begin.eq(accept)
-    with m.If(begin):
-        m.d.sync += [
-            run.eq(1), iss.layer.eq(0), iss.unit.eq(0), iss.gate.eq(0), iss.part.eq(0),
-            iss.head.eq(0), unit_last.eq(H == 1), gate_last.eq(G == 1),
-            row_last.eq((H == 1) and (G == 1)), top.eq(L == 1),
-        ]
-
-    # -- issuing: chunks, then what follows the segment's last chunk ---------------------------
-    # The action at a segment's end is registered when the segment starts (one-hot): the end of
-    # a segment is then ``run & last & act``, one LUT.
-    act_rec = Signal(name="act_rec")  # input segment: the recurrent segment follows
-    act_row = Signal(name="act_row")  # a row's recurrent segment: the next row follows
-    act_gap = Signal(name="act_gap")  # a layer's last row: wait for its h
-    act_hrow = Signal(name="act_hrow")  # a head row: the next head row follows
-    act_done = Signal(name="act_done")  # the head's last row: accept the next input
-    acts = (act_rec, act_row, act_gap, act_hrow, act_done)
-
-    def then(**flags):
-        m.d.sync += [a.eq(flags.get(a.name, 0)) for a in acts]
-
-    with m.If(begin):
-        m.d.comb += iss.layer_start.eq(1)
-        input_segment(0)
-        then(act_rec=1)
-    # ``last`` is only ever set while running, so a segment's end is ``last`` itself.
-    with m.If(run & ~iss.last):
-        m.d.sync += [iss.chunk.eq(iss.chunk + 1), left.eq(left - 1), iss.last.eq(left == 1),
-                     iss.first.eq(0)]
-    with m.If(iss.last & act_rec):
-        m.d.sync += iss.part.eq(1)
-        per_layer(lambda i: segment(nh, layer=i, bank=~iss.parity, zero=iss.fresh))
-        then(act_row=~row_last, act_gap=row_last)
-    with m.If(iss.last & act_row):
-        m.d.sync += iss.part.eq(0)
-        per_layer(input_segment)
-        then(act_rec=1)
-        with m.If(gate_last):
-            m.d.sync += [iss.gate.eq(0), gate_last.eq(G == 1), iss.unit.eq(iss.unit + 1),
-                         unit_last.eq(iss.unit == H - 2 if H > 1 else 0),
-                         row_last.eq((iss.unit == H - 2 if H > 1 else 0) & (G == 1))]
-        with m.Else():
-            last_gate = iss.gate == G - 2 if G > 1 else 0
-            m.d.sync += [iss.gate.eq(iss.gate + 1), gate_last.eq(last_gate),
-                         row_last.eq(unit_last & last_gate)]
-    with m.If(iss.last & act_gap):
-        m.d.sync += [run.eq(0), gap.eq(1), iss.last.eq(0), wait.eq(sched.layer_gap - 1),
-                     wait_done.eq(0)]
-    with m.If(iss.last & act_hrow):
-        head_last = iss.unit == outs - 2 if outs > 1 else 0
-        m.d.sync += iss.unit.eq(iss.unit + 1)
-        segment(nh, layer=L - 1)
-        then(act_hrow=~head_last, act_done=head_last)
-    with m.If(iss.last & act_done):
-        m.d.comb += iss.output_start.eq(1)
-        m.d.sync += [run.eq(0), idle.eq(1), iss.last.eq(0)]
 
     # -- the gap after a layer: then the next layer, or the head (once the loader is free) -----
-    # ``go_layer`` / ``go_head`` are registered a cycle ahead where they depend on the counter.
+    go = Signal(name="seq_go")  # registered: the gap ends in this cycle
+    due = Signal(name="seq_due")  # registered: the gap's length has passed (wait reached 1)
     assert sched.layer_gap >= 2
-    go_layer = Signal(name="seq_go_layer")
-    m.d.sync += go_layer.eq(0)
-    with m.If(gap & ~wait_done):
-        m.d.sync += [wait.eq(wait - 1), wait_done.eq(wait == 1), go_layer.eq((wait == 1) & ~top)]
-    # The head starts once the loader holds no older logits (a registered decision: under
-    # output backpressure it starts one cycle after the loader frees, never earlier).
-    go_head = Signal(name="seq_go_head")
-    m.d.sync += go_head.eq(gap & top & ~out_busy & ~go_head
-                           & (wait_done | ((wait == 1) & ~wait_done)))
-    with m.If(go_layer):
-        m.d.comb += iss.layer_start.eq(1)
-        m.d.sync += [gap.eq(0), run.eq(1), iss.unit.eq(0), iss.gate.eq(0), iss.part.eq(0),
-                     unit_last.eq(H == 1), gate_last.eq(G == 1),
-                     row_last.eq((H == 1) and (G == 1)), iss.layer.eq(iss.layer + 1)]
-        then(act_rec=1)
-        with m.Switch(iss.layer):
-            for i in range(L - 1):
-                with m.Case(i):
-                    input_segment(i + 1)
-                    m.d.sync += top.eq(i + 1 == L - 1)
-    with m.If(go_head):
-        m.d.sync += [gap.eq(0), run.eq(1), iss.layer.eq(L), iss.head.eq(1), iss.part.eq(1),
-                     iss.unit.eq(0), unit_last.eq(outs == 1)]
-        segment(nh, layer=L - 1)
-        then(act_hrow=outs != 1, act_done=outs == 1)
+    m.d.sync += go.eq(0)
+    with m.If(gap & ~go & ~due):
+        m.d.sync += [wait.eq(wait - 1), due.eq(wait == 1)]
+    with m.If(due & ~go & (~nxt.head | ~out_busy)):
+        m.d.sync += [go.eq(1), due.eq(0)]
+    m.d.comb += iss.layer_start.eq(begin | (go & ~nxt.head))
+
+    # -- issuing -------------------------------------------------------------------------------
+    # ``last`` is only ever set while running, so a segment's end is ``last`` itself; ``cont``
+    # (registered with the descriptor) says another segment follows at once. Each register below
+    # has one assignment, so its next value is a single multiplexer.
+    kick = begin | go
+    start = Signal(name="seq_start")
+    m.d.comb += start.eq(kick | (iss.last & cur.cont))
+    step = run & ~iss.last
+    m.d.sync += [
+        iss.last.eq(Mux(start, nxt.single, step & (left == 1))),
+        iss.first.eq(start),
+    ]
+    with m.If(start):
+        m.d.sync += [iss.chunk.eq(0), left.eq(nxt.left0)]
+    with m.Elif(step):
+        m.d.sync += [iss.chunk.eq(iss.chunk + 1), left.eq(left - 1)]
+    with m.If(start):
+        m.d.sync += [a.eq(b) for a, b in zip(cur.fields(), nxt.fields(), strict=True)]
+        advance()
+    m.d.sync += run.eq(start | (run & ~(iss.last & ~cur.cont)))
+    with m.If(kick):
+        m.d.sync += gap.eq(0)
+    with m.If(iss.last & cur.acts["gap"]):
+        m.d.sync += [gap.eq(1), wait.eq(sched.layer_gap - 2), due.eq(sched.layer_gap == 2)]
+    with m.If(iss.last & cur.acts["done"]):
+        m.d.comb += iss.output_start.eq(1)
+        m.d.sync += idle.eq(1)
