@@ -10,10 +10,10 @@ chunk per row at least), which the units rely on.
 
 The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` (GRU) / ``rd_c`` (LSTM),
 answered by the core's state stores `CellUnit.READ_LATENCY` = 2 cycles later (registered; zero
-after a start of sequence), and writes through ``h_we`` (with ``h_layer`` / ``h_unit``) and
-``c_we``: the store takes the write at the end of that cycle, which comes `schedule.cell_latency`
-cycles after the recurrent event of the unit's last row. New h values of a layer come in unit
-order.
+after a start of sequence), and writes through ``h_we`` / ``h_data`` and ``c_we`` / ``c_data``:
+the store takes the write at the end of that cycle, which comes `schedule.cell_latency` cycles
+after the recurrent event of the unit's last row. A layer's new h (and c) values come in unit
+order, so the core addresses them with counters.
 """
 
 from __future__ import annotations
@@ -69,8 +69,6 @@ class CellUnit(wiring.Component):
             "rd_unit": Out(_index(H)),
             "rd_h": In(signed(f.state.width)),
             "h_we": Out(1),
-            "h_layer": Out(_index(L)),
-            "h_unit": Out(_index(H)),
             "h_data": Out(signed(f.state.width)),
         }
         if model.cell is CellKind.LSTM:
@@ -78,8 +76,6 @@ class CellUnit(wiring.Component):
                 {
                     "rd_c": In(signed(f.cell.width)),
                     "c_we": Out(1),
-                    "c_layer": Out(_index(L)),
-                    "c_unit": Out(_index(H)),
                     "c_data": Out(signed(f.cell.width)),
                 }
             )

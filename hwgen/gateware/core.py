@@ -36,7 +36,7 @@ from .plan import Plan, make_plan, signed_words, uint_bits
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
-from .schedule import READ_LATENCY
+from .schedule import ISSUE_DELAY, READ_LATENCY
 from .sequencer import Issue, build_sequencer
 from .store import StateStore
 
@@ -166,16 +166,18 @@ class Accelerator(wiring.Component):
             fields.append(iss.op_layer[: plan.layer_bits])
         fields.append(iss.op_zero)
         m.d.comb += state.raddr.eq(Cat(*fields))
-        # Input chunk: registered twice to meet the store's data.
+        # Input chunk: selected with the chunk index one cycle late and registered once, so it
+        # meets the store's data READ_LATENCY cycles after the issue.
+        assert READ_LATENCY == 2
         nx = plan.chunks(0)
-        x1 = [Signal(signed(iw), name=f"xw1_{k}", reset_less=True) for k in range(P)]
-        with m.Switch(iss.chunk):
+        chunk_d = delay(m, iss.chunk, 1, "xchunk")
+        x2 = [Signal(signed(iw), name=f"xw_{k}", reset_less=True) for k in range(P)]
+        with m.Switch(chunk_d):
             for c in range(nx):
                 with m.Case(c):
                     for k in range(P):
                         e = c * P + k
-                        m.d.sync += x1[k].eq(xbuf[e] if e < len(xbuf) else 0)
-        x2 = [delay(m, v, READ_LATENCY - 1, f"xw2_{k}") for k, v in enumerate(x1)]
+                        m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
         src_x = delay(m, iss.src_x, READ_LATENCY, "src_x")
         ow = plan.operand_width
         ops = []
@@ -293,12 +295,33 @@ class Accelerator(wiring.Component):
                 fields.append(layer[: plan.layer_bits])
             return fields
 
+        # Writes come in unit order within a layer: counters restarted when a layer starts
+        # issuing address them; no unit index travels down the cell's pipeline. The restart
+        # comes one cycle after the sequencer starts the layer, the cycle of the previous
+        # layer's last write (the datapath runs ISSUE_DELAY behind the sequencer), and takes
+        # effect after it; the new layer's first write comes much later.
+        assert ISSUE_DELAY == 1
+        restart = Signal(name="wr_restart")
+        next_layer = Signal(range(max(L, 2)), name="wr_next_layer", reset_less=True)
+        wr_layer = Signal(range(max(L, 2)), name="wr_layer", reset_less=True)
+        m.d.sync += [restart.eq(iss.layer_start), next_layer.eq(iss.start_layer)]
+        with m.If(restart):
+            m.d.sync += wr_layer.eq(next_layer)
+
+        def counter(name, we):
+            ptr = Signal(range(max(model.hidden, 2)), name=name, reset_less=True)
+            with m.If(restart):
+                m.d.sync += ptr.eq(0)
+            with m.Elif(we):
+                m.d.sync += ptr.eq(ptr + 1)
+            return ptr
+
         if "hprev" in stores:
             st = stores["hprev"]
             m.d.comb += [
                 st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
                 cell.rd_h.eq(st.rdata.as_signed()),
-                st.waddr.eq(Cat(*narrow(cell.h_unit, cell.h_layer))),
+                st.waddr.eq(Cat(*narrow(counter("wr_hprev", cell.h_we), wr_layer))),
                 st.wen.eq(cell.h_we), st.wdata.eq(cell.h_data),
             ]
         if "cstate" in stores:
@@ -306,16 +329,13 @@ class Accelerator(wiring.Component):
             m.d.comb += [
                 st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
                 cell.rd_c.eq(st.rdata.as_signed()),
-                st.waddr.eq(Cat(*narrow(cell.c_unit, cell.c_layer))),
+                st.waddr.eq(Cat(*narrow(counter("wr_cstate", cell.c_we), wr_layer))),
                 st.wen.eq(cell.c_we), st.wdata.eq(cell.c_data),
             ]
-        # New h into the new bank: values arrive in unit order, so a pointer (word, one-hot lane)
-        # restarted when a layer starts issuing addresses them (no division by P, no compare).
+        # New h into the new bank: a pointer (word, one-hot lane): no division by P.
         st = stores["state"]
-        use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word")
+        use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
         use_lane = Signal(P, name="wr_lane", init=1)
-        restart = Signal(name="wr_restart")  # a cycle later: the first write comes much later
-        m.d.sync += restart.eq(iss.layer_start)
         with m.If(restart):
             m.d.sync += [use_word.eq(0), use_lane.eq(1)]
         with m.Elif(cell.h_we):
@@ -328,7 +348,7 @@ class Accelerator(wiring.Component):
                     m.d.sync += use_lane.eq(use_lane << 1)
         fields = [use_word[: plan.chunk_bits], iss.parity]
         if L > 1:
-            fields.append(cell.h_layer[: plan.layer_bits])
+            fields.append(wr_layer[: plan.layer_bits])
         m.d.comb += [
             st.waddr.eq(Cat(*fields)),
             st.wen.eq(Mux(cell.h_we, use_lane, 0)),
@@ -342,16 +362,18 @@ class Accelerator(wiring.Component):
         logits = [Signal(signed(derive_widths(model).logit_width), name=f"logit_{o}",
                          reset_less=True) for o in range(O)]
         best = Signal(range(max(O, 2)), name="argmax")
-        # term + bias registered first (one adder, then a short path to the logit registers).
+        # term + bias registered first (one adder, then a short path to the logit registers);
+        # head rows come in order, O per timestep, so a rotating one-hot pointer enables the
+        # logit register: no index decoder.
         lv = Signal.like(logits[0], name="logit_new", reset_less=True)
         hv = Signal(name="logit_we")
-        ho = Signal.like(ev.unit, name="logit_index", reset_less=True)
-        m.d.sync += [lv.eq(term + bias), hv.eq(ev.valid & ev.head), ho.eq(ev.unit)]
+        m.d.sync += [lv.eq(term + bias), hv.eq(ev.valid & ev.head)]
+        sel = Signal(O, name="logit_sel", init=1)
         with m.If(hv):
-            with m.Switch(ho):
-                for o in range(O):
-                    with m.Case(o):
-                        m.d.sync += logits[o].eq(lv)
+            m.d.sync += sel.eq(Cat(sel[-1], sel[:-1]) if O > 1 else sel)
+            for o in range(O):
+                with m.If(sel[o]):
+                    m.d.sync += logits[o].eq(lv)
         if not model.head.argmax:
             return logits, best
         # Compare, then select with the registered result: the inputs hold still once the last

@@ -106,10 +106,5 @@ class GruCell(CellUnit):
         # A+5+T+lat: h' = n + round_shift(u * (h - n)), registered: the write cycle.
         hd = reg(n_f + rq, "hd")
         w = 5 + T + lat
-        m.d.comb += [
-            self.h_we.eq(delay(m, va, w, "vw", reset=True)),
-            self.h_unit.eq(delay(m, ja, w, "jw")),
-            self.h_layer.eq(delay(m, la, w, "lw")),
-            self.h_data.eq(hd),
-        ]
+        m.d.comb += [self.h_we.eq(delay(m, va, w, "vw", reset=True)), self.h_data.eq(hd)]
         return m

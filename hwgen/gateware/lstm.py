@@ -61,7 +61,7 @@ class LstmCell(CellUnit):
         m.d.comb += [self.rd_layer.eq(delay(m, l1, T - R, "lr")),
                      self.rd_unit.eq(delay(m, j1, T - R, "jr"))]
         v3 = delay(m, v1, T, "v3", reset=True)
-        g3, j3, l3 = delay(m, g1, T, "g3"), delay(m, j1, T, "j3"), delay(m, l1, T, "l3")
+        g3 = delay(m, g1, T, "g3")
 
         # S: i / f / g rows latch; the o row starts f * c and i * g (an i / f row is at least 4
         # cycles, a g row 2 cycles before its o row, so their values are visible by then).
@@ -84,7 +84,6 @@ class LstmCell(CellUnit):
         orow = v3 & (g3 == 3)
         o_cap = reg(sig.y[0], "o_cap")  # visible at S + 1; used at B + 3 + T
         v_b = delay(m, orow, lat, "vb", reset=True)
-        j_b, l_b = delay(m, j3, lat, "jb"), delay(m, l3, lat, "lb")
 
         # B = S + lat: round both products, add, saturate.
         rf = reg(round_shift(mul_f.p, fs), "rf")
@@ -93,11 +92,10 @@ class LstmCell(CellUnit):
         c_new = Signal(self.c_data.shape(), name="c_new", reset_less=True)
         m.d.sync += c_new.eq(saturate(s, f.cell.width))
         v_c = delay(m, v_b, 3, "vc", reset=True)
-        j_c, l_c = delay(m, j_b, 3, "jc"), delay(m, l_b, 3, "lc")
 
         # B+3: write c, look up tanh(c) (arrives at B+3+T).
         m.d.comb += [
-            self.c_we.eq(v_c), self.c_layer.eq(l_c), self.c_unit.eq(j_c), self.c_data.eq(c_new),
+            self.c_we.eq(v_c), self.c_data.eq(c_new),
             tanh.z[1].eq(align(c_new, f.gate_frac - fc)),
         ]
 
@@ -108,10 +106,5 @@ class LstmCell(CellUnit):
         # h' = round_shift(o * tanh(c)), registered at B+4+T+lat: the write cycle.
         hd = reg(round_shift(mul_o.p, fs), "hd")
         w = 1 + T + lat
-        m.d.comb += [
-            self.h_we.eq(delay(m, v_c, w, "vw", reset=True)),
-            self.h_unit.eq(delay(m, j_c, w, "jw")),
-            self.h_layer.eq(delay(m, l_c, w, "lw")),
-            self.h_data.eq(hd),
-        ]
+        m.d.comb += [self.h_we.eq(delay(m, v_c, w, "vw", reset=True)), self.h_data.eq(hd)]
         return m

@@ -19,7 +19,7 @@ __all__ = ["PipelinedMul"]
 
 
 class PipelinedMul(wiring.Component):
-    """``p = a * b``, ``latency`` = max(1, ceil(log2(a_width))) cycles later, one per cycle.
+    """``p = a * b``, ``latency`` = 1 + ceil(log2(a_width)) cycles later, one per cycle.
 
     Parameters
     ----------
@@ -48,15 +48,14 @@ class PipelinedMul(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return max(1, tree_depth(self._a_width))
+        return 1 + tree_depth(self._a_width)
 
     def elaborate(self, platform):
         m = Module()
-        # Gated partial products feed the first adder level directly (the AND folds into the
-        # adder's LUTs); every level of the tree is registered.
-        terms = [Mux(self.a[i], self.b << i, 0) for i in range(self._a_width)]
-        if len(terms) == 1:  # a one-bit operand still gets its registered level
-            terms = [register(m, terms[0], "s0_pass")]
+        # Gated partial products are registered (on iCE40 a gate in front of a carry chain is a
+        # LUT plus routing in the adder's path), then every level of the tree is registered.
+        terms = [register(m, Mux(self.a[i], self.b, 0), f"pp{i}") << i
+                 for i in range(self._a_width)]
         total, _ = registered_sum_tree(m, terms, "s")
         m.d.comb += self.p.eq(total)
         return m

@@ -27,15 +27,11 @@ class RnnCell(CellUnit):
             m.d.sync += zx.eq(zx_expr)
         z1 = register(m, zx + self.term, "z1")
         v1 = register(m, self.valid & self.part, "v1", reset=True)
-        j1, l1 = register(m, self.unit, "j1"), register(m, self.layer, "l1")
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, f.tanh_in_width, z1.shape().width
         )
         m.d.comb += tanh.z[0].eq(z1)
         lat = tanh.LATENCY
-        m.d.comb += [
-            self.h_we.eq(delay(m, v1, lat, "v", reset=True)),
-            self.h_unit.eq(delay(m, j1, lat, "j")),
-            self.h_layer.eq(delay(m, l1, lat, "l")), self.h_data.eq(tanh.y[0]),
-        ]
+        m.d.comb += [self.h_we.eq(delay(m, v1, lat, "v", reset=True)),
+                     self.h_data.eq(tanh.y[0])]
         return m

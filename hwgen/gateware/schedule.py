@@ -58,10 +58,10 @@ TABLE_LATENCY = 1 + READ_LATENCY
 
 
 def mul_latency(model: Model) -> int:
-    """Latency of the cells' gate-product multipliers: a registered adder tree over one gated
-    partial product per bit of the sigmoid code (mult.PipelinedMul)."""
+    """Latency of the cells' gate-product multipliers: registered gated partial products (one
+    per bit of the sigmoid code), then a registered adder tree (mult.PipelinedMul)."""
     width = max(int(model.sigmoid_table.max()), 1).bit_length()
-    return max(1, tree_depth(width))
+    return 1 + tree_depth(width)
 
 
 def cell_latency(model: Model) -> int:

@@ -49,14 +49,15 @@ class Issue:
         self.fresh = Signal(name="fresh")  # this timestep starts from zero state
         self.output_start = Signal(name="output_start")  # the head's last issue (combinational)
         self.layer_start = Signal(name="layer_start")  # a layer's first issue is next (comb.)
+        self.start_layer = Signal(range(max(L, 2)), name="start_layer")  # ... of this layer
 
     @property
     def mid(self):
         """Matrix id of the issued word: 2 * layer + part (the head: 2L + 1)."""
         return Cat(self.part, self.layer)
 
-    #: Fields copied by `registered` (``parity``, ``fresh`` and ``layer_start`` change only
-    #: between layers or timesteps and are used as they are).
+    #: Fields copied by `registered` (``parity``, ``fresh``, ``layer_start`` and ``start_layer``
+    #: concern whole layers or timesteps and are used as they are).
     FIELDS = ("issue", "layer", "unit", "gate", "part", "head", "chunk", "first", "last",
               "src_x", "op_layer", "op_bank", "op_zero", "output_start")
 
@@ -70,14 +71,15 @@ class Issue:
             reg = Signal(sig.shape(), name=f"iss_{name}", reset_less=not control)
             m.d.sync += reg.eq(sig)
             setattr(out, name, reg)
-        for name in ("parity", "fresh", "layer_start"):
+        for name in ("parity", "fresh", "layer_start", "start_layer"):
             setattr(out, name, getattr(self, name))
         return out
 
 
 class _Segment:
-    """Registers describing one segment: what the datapath reads (``Issue`` fields) and how the
-    segment ends (``act_*``: one-hot, what follows its last chunk)."""
+    """Registers describing one segment: what the datapath reads (``Issue`` fields), how the
+    segment ends (``act_*``: one-hot, what follows its last chunk; ``cont``: another segment
+    follows at once) and registered comparisons that the next segment's descriptor needs."""
 
     ACTS = ("rec", "row", "gap", "hrow", "done")
 
@@ -97,14 +99,17 @@ class _Segment:
         self.op_layer = sig("op_layer", range(max(L, 2)))
         self.left0 = sig("left0", range(max(nmax, 2)))  # chunks - 1
         self.single = sig("single")  # one chunk: its first is its last
+        self.first_layer, self.top = sig("first_layer"), sig("top")  # layer 0, layer L - 1
         self.unit_last, self.gate_last = sig("unit_last"), sig("gate_last")
+        self.unit_penult, self.gate_penult = sig("unit_penult"), sig("gate_penult")
         self.acts = {a: sig(f"act_{a}") for a in self.ACTS}
-        self.cont = sig("cont")  # act rec, row or hrow: the next segment follows at once
+        self.cont = sig("cont")
 
     def fields(self):
         return [self.layer, self.unit, self.gate, self.part, self.head, self.src_x, self.op_bank,
-                self.op_zero, self.op_layer, self.left0, self.single, self.unit_last,
-                self.gate_last, self.cont, *self.acts.values()]
+                self.op_zero, self.op_layer, self.left0, self.single, self.first_layer,
+                self.top, self.unit_last, self.gate_last, self.unit_penult, self.gate_penult,
+                self.cont, *self.acts.values()]
 
 
 def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy) -> None:
@@ -114,13 +119,14 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
 
     Structure: ``nxt`` holds the descriptor of the segment after the current one. At a segment
     start the current registers copy ``nxt`` (no logic on that path) while ``nxt`` advances to
-    the segment after it (`_advance`, from ``nxt``'s own registers): every decision is one or
-    two LUTs from registers."""
+    the segment after it: each of its registers is a one- or two-LUT function of ``nxt``'s own
+    registered flags (the one-hot end action says which kind of segment comes next), and the
+    counters are plain counters with a clear and an enable."""
     model, sched = plan.model, plan.timing
     G, H, L = model.cell.num_gates, model.hidden, model.num_layers
     outs = model.outputs
     token = isinstance(model.input, TokenInput)
-    nh = plan.state_chunks
+    nh, nx0 = plan.state_chunks, plan.chunks(0)
 
     idle = Signal(init=1, name="seq_idle")
     run = iss.issue
@@ -135,62 +141,59 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
                  "op_layer"):
         m.d.comb += getattr(iss, name).eq(getattr(cur, name))
 
-    def load(seg: _Segment, *, layer, unit, gate, part, head, n, src_x=0, op_layer=0,
-             op_bank=0, op_zero=0, unit_last=0, gate_last=0, act):
-        m.d.sync += [seg.layer.eq(layer), seg.unit.eq(unit), seg.gate.eq(gate),
-                     seg.part.eq(part), seg.head.eq(head), seg.src_x.eq(src_x),
-                     seg.op_layer.eq(op_layer), seg.op_bank.eq(op_bank),
-                     seg.op_zero.eq(op_zero), seg.left0.eq(n - 1), seg.single.eq(n == 1),
-                     seg.unit_last.eq(unit_last), seg.gate_last.eq(gate_last)]
-        flags = {k: int(k == act) for k in seg.acts} if isinstance(act, str) else act
-        m.d.sync += [v.eq(flags.get(k, 0)) for k, v in seg.acts.items()]
-        m.d.sync += seg.cont.eq(flags.get("rec", 0) | flags.get("row", 0) | flags.get("hrow", 0))
-
-    def input_segment(seg, layer, unit, gate, unit_last, gate_last):
-        """An input segment: the input buffer (layer 0) or the lower layer's new h."""
-        n = plan.chunks(2 * layer)
-        load(seg, layer=layer, unit=unit, gate=gate, part=0, head=0, n=n, src_x=layer == 0,
-             op_layer=max(layer - 1, 0), op_bank=iss.parity, unit_last=unit_last,
-             gate_last=gate_last, act="rec")
-
-    def head_segment(seg, unit, last):
-        load(seg, layer=L, unit=unit, gate=0, part=1, head=1, n=nh, op_layer=L - 1,
-             op_bank=iss.parity, unit_last=last, act={"done": last, "hrow": ~last})
+    def first_segment():
+        """nxt <= the first segment of a timestep: layer 0, unit 0, gate 0, the input buffer."""
+        flags = {"rec": 1}
+        m.d.sync += [
+            nxt.layer.eq(0), nxt.unit.eq(0), nxt.gate.eq(0), nxt.part.eq(0), nxt.head.eq(0),
+            nxt.src_x.eq(1), nxt.op_bank.eq(0), nxt.op_zero.eq(0), nxt.op_layer.eq(0),
+            nxt.left0.eq(nx0 - 1), nxt.single.eq(nx0 == 1), nxt.first_layer.eq(1),
+            nxt.top.eq(L == 1), nxt.unit_last.eq(H == 1), nxt.gate_last.eq(G == 1),
+            nxt.unit_penult.eq(H == 2), nxt.gate_penult.eq(G == 2), nxt.cont.eq(1),
+        ] + [v.eq(flags.get(k, 0)) for k, v in nxt.acts.items()]
 
     def advance():
-        """nxt <= the segment after the one nxt describes, chosen by nxt's own (one-hot,
-        registered) end action."""
-        a = nxt.acts
-        with m.If(a["hrow"]):
-            last = nxt.unit == outs - 2 if outs > 1 else 0
-            head_segment(nxt, nxt.unit + 1, last)
-        with m.If(a["rec"]):  # input segment -> the recurrent segment of the same row
-            row_last = nxt.unit_last & nxt.gate_last
-            with m.Switch(nxt.layer):
-                for i in range(L):
-                    with m.Case(i):
-                        load(nxt, layer=i, unit=nxt.unit, gate=nxt.gate, part=1, head=0, n=nh,
-                             op_layer=i, op_bank=~iss.parity, op_zero=iss.fresh,
-                             unit_last=nxt.unit_last, gate_last=nxt.gate_last,
-                             act={"gap": row_last, "row": ~row_last})
-        with m.If(a["row"]):  # the next row of the layer
-            with m.Switch(nxt.layer):
-                for i in range(L):
-                    with m.Case(i):
-                        with m.If(nxt.gate_last):
-                            ul = nxt.unit == H - 2 if H > 1 else 0
-                            input_segment(nxt, i, nxt.unit + 1, 0, ul, G == 1)
-                        with m.Else():
-                            gl = nxt.gate == G - 2 if G > 1 else 0
-                            input_segment(nxt, i, nxt.unit, nxt.gate + 1, nxt.unit_last, gl)
-        with m.If(a["gap"]):  # a layer's last row: the next layer's first row, or the head
-            with m.Switch(nxt.layer):
-                for i in range(L):
-                    with m.Case(i):
-                        if i + 1 < L:
-                            input_segment(nxt, i + 1, 0, 0, H == 1, G == 1)
-                        else:
-                            head_segment(nxt, 0, outs == 1)
+        """nxt <= the segment after the one nxt describes (see the module docstring)."""
+        rec, row, gapped, hrow = (nxt.acts[k] for k in ("rec", "row", "gap", "hrow"))
+        to_head, to_layer = gapped & nxt.top, gapped & ~nxt.top
+        row_last = nxt.unit_last & nxt.gate_last
+        x0 = row & nxt.first_layer  # the next row's input segment reads the input buffer
+        a_rec, a_row = row | to_layer, rec & ~row_last
+        a_hrow = (to_head if outs > 1 else 0) | (hrow & ~nxt.unit_penult)
+        m.d.sync += [
+            nxt.part.eq(rec | to_head | hrow),
+            nxt.head.eq(to_head | hrow),
+            nxt.src_x.eq(x0),
+            nxt.op_bank.eq(Mux(rec, ~iss.parity, iss.parity)),
+            nxt.op_zero.eq(rec & iss.fresh),
+            # the lower layer for an input segment, the layer itself for a recurrent one, the
+            # top layer for the head (kept from the first head row on)
+            nxt.op_layer.eq(Mux(row, nxt.layer - 1, Mux(hrow, nxt.op_layer, nxt.layer))),
+            nxt.left0.eq(Mux(x0, nx0 - 1, nh - 1)),
+            nxt.single.eq(Mux(x0, nx0 == 1, nh == 1)),
+            nxt.acts["rec"].eq(a_rec),
+            nxt.acts["row"].eq(a_row),
+            nxt.acts["gap"].eq(rec & row_last),
+            nxt.acts["hrow"].eq(a_hrow),
+            nxt.acts["done"].eq((to_head if outs == 1 else 0) | (hrow & nxt.unit_penult)),
+            nxt.cont.eq(a_rec | a_row | a_hrow),
+        ]
+        with m.If(gapped):  # the next layer (or the head: layer L)
+            m.d.sync += [nxt.layer.eq(nxt.layer + 1), nxt.first_layer.eq(0),
+                         nxt.top.eq(nxt.layer == L - 2 if L > 1 else 0)]
+        # unit: cleared for a new layer or the head, advanced by a new row or head row.
+        with m.If(gapped):
+            m.d.sync += [nxt.unit.eq(0), nxt.unit_last.eq(Mux(nxt.top, outs == 1, H == 1)),
+                         nxt.unit_penult.eq(Mux(nxt.top, outs == 2, H == 2))]
+        with m.Elif((row & nxt.gate_last) | hrow):
+            m.d.sync += [nxt.unit.eq(nxt.unit + 1), nxt.unit_last.eq(nxt.unit_penult),
+                         nxt.unit_penult.eq(Mux(nxt.head, nxt.unit == outs - 3,
+                                                nxt.unit == H - 3))]
+        with m.If(gapped | (row & nxt.gate_last)):
+            m.d.sync += [nxt.gate.eq(0), nxt.gate_last.eq(G == 1), nxt.gate_penult.eq(G == 2)]
+        with m.Elif(row):
+            m.d.sync += [nxt.gate.eq(nxt.gate + 1), nxt.gate_last.eq(nxt.gate_penult),
+                         nxt.gate_penult.eq(nxt.gate == G - 3)]
 
     # -- accepting an input ------------------------------------------------------------------
     # The transfer captures the input, flips the bank and sets up the first segment in ``nxt``;
@@ -201,7 +204,7 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     with m.If(accept):
         m.d.sync += [idle.eq(0), iss.parity.eq(~iss.parity), started.eq(1),
                      iss.fresh.eq(i_stream.payload.sos | ~started)]
-        input_segment(nxt, 0, 0, 0, H == 1, G == 1)
+        first_segment()
         if not token:
             m.d.sync += [x.eq(i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
     if token:
@@ -232,7 +235,8 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         m.d.sync += [wait.eq(wait - 1), due.eq(wait == 1)]
     with m.If(due & ~go & (~nxt.head | ~out_busy)):
         m.d.sync += [go.eq(1), due.eq(0)]
-    m.d.comb += iss.layer_start.eq(begin | (go & ~nxt.head))
+    m.d.comb += [iss.layer_start.eq(begin | (go & ~nxt.head)),
+                 iss.start_layer.eq(Mux(begin, 0, nxt.layer))]
 
     # -- issuing -------------------------------------------------------------------------------
     # ``last`` is only ever set while running, so a segment's end is ``last`` itself; ``cont``
