@@ -406,26 +406,25 @@ class Accelerator(wiring.Component):
         Returns its busy flag (the next head waits for it)."""
         model, sched = self.model, self._plan.timing
         busy = Signal(name="out_busy")
-        start = Signal(name="out_start")  # the head's last issue, registered
         due = Signal(name="out_due")  # the logits (and argmax) are ready: load when free
-        wait = Signal(range(sched.head_drain + 1), name="out_wait")
         valid = Signal(name="out_valid")
         payload = Signal(self.o_stream.payload.shape(), name="out_payload", reset_less=True)
         m.d.comb += [self.o_stream.valid.eq(valid), self.o_stream.payload.eq(payload)]
-        m.d.sync += start.eq(iss.output_start)
-        with m.If(self.o_stream.valid & self.o_stream.ready):
-            m.d.sync += valid.eq(0)
-        # start is seen one cycle after the last issue; due rises at last issue + head_drain.
-        assert sched.head_drain >= 3
-        with m.If(start):
-            m.d.sync += [busy.eq(1), wait.eq(sched.head_drain - 3)]
-        with m.Elif(busy & ~due):
-            m.d.sync += wait.eq(wait - 1)
-            with m.If(wait == 0):
-                m.d.sync += due.eq(1)
-        with m.If(due & (~valid | self.o_stream.ready)):
+        # A shift register times the drain: a 1 enters with the head's last issue and leaves
+        # ``head_drain`` cycles later, when ``due`` rises (each register: one assignment).
+        hd = sched.head_drain
+        assert hd >= 2
+        timer = Signal(hd - 1, name="out_timer")
+        load = Signal(name="out_load")
+        m.d.comb += load.eq(due & (~valid | self.o_stream.ready))
+        m.d.sync += [
+            timer.eq(Cat(iss.output_start, timer[:-1])),
+            due.eq(timer[-1] | (due & ~load)),
+            busy.eq(iss.output_start | (busy & ~load)),
+            valid.eq(load | (valid & ~self.o_stream.ready)),
+        ]
+        with m.If(load):
             m.d.sync += [payload.logits[o].eq(v) for o, v in enumerate(logits)]
             if model.head.argmax:
                 m.d.sync += payload.argmax.eq(best)
-            m.d.sync += [valid.eq(1), busy.eq(0), due.eq(0)]
         return busy

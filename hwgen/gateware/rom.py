@@ -1,9 +1,10 @@
 """Read-only memories with a registered output: weight, bias, table and embedding ROMs.
 
-Every ROM is an amaranth.lib.memory.Memory with one synchronous read port followed by an output
-register, so synthesis infers block RAM and nothing but routing follows the RAM's clock-to-output
-time (on ECP5, `hwgen.synth` moves that register into the DP16KD's own output register). The
-words (weights in issue order, biases in consumption order) come from `plan`.
+Every ROM is an amaranth.lib.memory.Memory (marked ``ram_style = "block"``) with one synchronous
+read port followed by an output register, so synthesis infers block RAM and nothing but routing
+follows the RAM's clock-to-output time (on ECP5, `hwgen.synth` moves that register into the
+DP16KD's own output register). The words (weights in issue order, biases in consumption order)
+come from `plan`.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ class Rom(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Always block RAM: a small ROM in logic (Yosys' choice below ~1-2 kbit) puts a deep LUT
+        # multiplexer between its address and its output register.
         m.submodules.mem = mem = Memory(
-            shape=unsigned(self._width), depth=len(self._words), init=self._words
+            shape=unsigned(self._width), depth=len(self._words), init=self._words,
+            attrs={"ram_style": "block"},
         )
         port = mem.read_port()
         raw = Signal(self._width, name="raw")

@@ -6,10 +6,11 @@ layer's new h), then the recurrent segment (ceil(H/P) chunks of the layer's old 
 the layer's last h is written; then the head's rows (ceil(H/P) chunks of the top layer's new h).
 
 Every decision is taken from registers so that the next-state logic stays one or two LUTs deep:
-the state is one-hot (``idle``, ``load``, ``run``, ``gap``), the end of a segment is the
-registered ``last``, and what follows it is one of five *actions* decoded from registered row
-flags (``head``, ``part``, ``row_last``, ``unit_last``). Each segment start loads the operand
-source (`Issue.src_x`, ``op_layer``, ``op_bank``, ``op_zero``) the operand fetch needs.
+the state is one-hot (``idle``, ``run``; a shift register times the gaps), a segment's end is
+the registered ``last``, and the descriptor of the next segment is precomputed (`build_sequencer`):
+at a segment start the current registers copy it, so a segment of one chunk costs no extra cycle.
+Each segment carries the operand source (`Issue.src_x`, ``op_layer``, ``op_bank``, ``op_zero``)
+that the operand fetch needs.
 """
 
 from __future__ import annotations
@@ -130,9 +131,7 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
 
     idle = Signal(init=1, name="seq_idle")
     run = iss.issue
-    gap = Signal(name="seq_gap")
     left = Signal.like(iss.chunk, name="seq_left")
-    wait = Signal(range(sched.layer_gap + 1), name="seq_wait")
     started = Signal(name="seq_started")
     cur = _Segment(plan, "cur")
     nxt = _Segment(plan, "nxt")
@@ -227,14 +226,17 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         m.d.sync += begin.eq(accept)
 
     # -- the gap after a layer: then the next layer, or the head (once the loader is free) -----
+    # A shift register times the gap: a 1 enters at the layer's last issue and reaches the end
+    # when the next issue may start; ``held`` keeps it while the loader is busy (head only).
+    lg = sched.layer_gap
+    assert lg >= 2
+    timer = Signal(lg - 1, name="seq_gap_timer")
+    held = Signal(name="seq_gap_held")
     go = Signal(name="seq_go")  # registered: the gap ends in this cycle
-    due = Signal(name="seq_due")  # registered: the gap's length has passed (wait reached 1)
-    assert sched.layer_gap >= 2
-    m.d.sync += go.eq(0)
-    with m.If(gap & ~go & ~due):
-        m.d.sync += [wait.eq(wait - 1), due.eq(wait == 1)]
-    with m.If(due & ~go & (~nxt.head | ~out_busy)):
-        m.d.sync += [go.eq(1), due.eq(0)]
+    ready = timer[-1] | held
+    fire = ready & (~nxt.head | ~out_busy)
+    m.d.sync += [timer.eq(Cat(iss.last & cur.acts["gap"], timer[:-1])),
+                 held.eq(ready & ~fire), go.eq(fire)]
     m.d.comb += [iss.layer_start.eq(begin | (go & ~nxt.head)),
                  iss.start_layer.eq(Mux(begin, 0, nxt.layer))]
 
@@ -258,10 +260,6 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         m.d.sync += [a.eq(b) for a, b in zip(cur.fields(), nxt.fields(), strict=True)]
         advance()
     m.d.sync += run.eq(start | (run & ~(iss.last & ~cur.cont)))
-    with m.If(kick):
-        m.d.sync += gap.eq(0)
-    with m.If(iss.last & cur.acts["gap"]):
-        m.d.sync += [gap.eq(1), wait.eq(sched.layer_gap - 2), due.eq(sched.layer_gap == 2)]
     with m.If(iss.last & cur.acts["done"]):
         m.d.comb += iss.output_start.eq(1)
         m.d.sync += idle.eq(1)
