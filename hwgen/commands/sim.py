@@ -77,6 +77,12 @@ def register(sub) -> None:
         "--seed", type=nonnegative_int, default=0, metavar="S", help="(default: %(default)s)"
     )
     p.add_argument("--waves", metavar="FILE.vcd", help="write a VCD waveform")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="bulk check: a compiled Verilator harness, no Python per cycle, same plan "
+        "(hwgen/fastsim; --simulator and --waves do not apply)",
+    )
     p.set_defaults(func=run)
 
 
@@ -140,6 +146,13 @@ def run(args) -> int:
     if args.resets and len(seqs) > 1:
         plan.reset_before = set(range(1, len(seqs), 3))
         plan.abort = {n: max(1, len(seqs[n]) // 2) for n in range(0, len(seqs), 4)}
-    report = cosim(args.rtl_dir, plan, simulator=args.simulator, model=model, waves=args.waves)
+    if args.fast:
+        if args.waves:
+            raise HwgenError("--waves needs the cocotb path; drop --fast")
+        from ..fastsim import fastsim
+
+        report = fastsim(args.rtl_dir, plan, model=model)
+    else:
+        report = cosim(args.rtl_dir, plan, simulator=args.simulator, model=model, waves=args.waves)
     print(report.summary())
     return 0 if report.ok else 1
