@@ -20,7 +20,7 @@ __all__ = ["main", "COMMANDS"]
 # Pipeline order; each name is a module under hwgen.commands.
 COMMANDS = (
     "random_model", "inspect", "golden", "train", "import_", "eval", "demo",
-    "estimate", "generate", "sim", "synth", "build", "run",
+    "estimate", "generate", "sim", "prove", "synth", "build", "run",
 )
 
 
