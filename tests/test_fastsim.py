@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_model
+from conftest import make_model, stream_mutant
 from hwgen.cli import main
 from hwgen.cosim import SimPlan, cosim
 from hwgen.export import generate
@@ -100,6 +100,19 @@ def test_wide_payloads(tmp_path):
     assert man["streams"]["output"]["payload_width"] > 64
     r = fastsim(tmp_path / "rtl", SimPlan(_sequences(model, 5, seed=2), out_stall=0.2, seed=1))
     assert r.ok, r.summary()
+
+
+def test_extra_outputs_and_a_stuck_input_fail(tmp_path):
+    model = make_model("rnn", "ternary", inputs=2, hidden=2, outputs=2)
+    manifest = generate(model, tmp_path / "rtl", lanes=2)
+    mutant = stream_mutant(tmp_path / "rtl", manifest, "valid_stuck")
+    (tmp_path / "rtl" / "manifest.json").write_text(json.dumps(mutant))
+    r = fastsim(tmp_path / "rtl", SimPlan(_sequences(model, 2, seed=3)))
+    assert not r.ok and "(extra outputs)" in r.summary(), r.summary()
+    mutant = stream_mutant(tmp_path / "rtl", manifest, "ready_stuck")
+    (tmp_path / "rtl" / "manifest.json").write_text(json.dumps(mutant))
+    with pytest.raises(HwgenError, match="the fast simulation timed out waiting for the acc"):
+        fastsim(tmp_path / "rtl", SimPlan(_sequences(model, 2, seed=3)), timeout_cycles=200)
 
 
 def test_fast_errors(tmp_path, monkeypatch, capsys):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-from conftest import make_model
+from conftest import make_model, stream_mutant
 from hwgen.cli import main
 from hwgen.export import generate
 from hwgen.formal import component_properties, interface_properties, run_properties
@@ -81,64 +80,12 @@ def test_a_wrong_cycle_count_fails_the_timing_proof(tmp_path):
     assert "timing.latency" in r.detail and r.trace is not None and r.trace.is_file()
 
 
-def _mutant(rtl: Path, manifest: dict, fault: str) -> dict:
-    """A top around the generated one with a stream fault: ``valid_needs_ready`` (output valid
-    waits for ready) or ``payload_wobbles`` (a payload bit toggles every cycle); returns its
-    manifest (same ports, new top)."""
-    from amaranth.back import verilog
-    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
-    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
-
-    class Mutant(wiring.Component):
-        def __init__(self):
-            super().__init__(
-                {
-                    "i_stream__valid": In(1),
-                    "i_stream__ready": Out(1),
-                    "i_stream__payload": In(si["payload_width"]),
-                    "o_stream__valid": Out(1),
-                    "o_stream__ready": In(1),
-                    "o_stream__payload": Out(so["payload_width"]),
-                }
-            )
-
-        def elaborate(self, platform):
-            m = Module()
-            valid, payload = Signal(), Signal(so["payload_width"])
-            m.submodules.inner = Instance(
-                manifest["top"],
-                i_clk=ClockSignal(),
-                i_rst=ResetSignal(),
-                i_i_stream__valid=self.i_stream__valid,
-                i_i_stream__payload=self.i_stream__payload,
-                o_i_stream__ready=self.i_stream__ready,
-                o_o_stream__valid=valid,
-                i_o_stream__ready=self.o_stream__ready,
-                o_o_stream__payload=payload,
-            )
-            m.d.comb += self.o_stream__payload.eq(payload)
-            if fault == "valid_needs_ready":
-                m.d.comb += self.o_stream__valid.eq(valid & self.o_stream__ready)
-            else:
-                toggle = Signal()
-                m.d.sync += toggle.eq(~toggle)
-                m.d.comb += self.o_stream__valid.eq(valid)
-                m.d.comb += self.o_stream__payload[0].eq(payload[0] ^ toggle)
-            return m
-
-    (rtl / "mutant.v").write_text(verilog.convert(Mutant(), name="mutant", emit_src=False))
-    return {**manifest, "top": "mutant", "verilog": manifest["verilog"] + ["mutant.v"]}
-
-
 def test_stream_faults_fail(tmp_path):
     rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
     names = ("streams.comb_valid", "streams.comb_ready", "streams.hold")
     got = {}
     for fault in ("valid_needs_ready", "payload_wobbles"):
-        mutant = _mutant(rtl, manifest, fault)
+        mutant = stream_mutant(rtl, manifest, fault)
         props = [p for p in interface_properties(rtl, mutant) if p.name in names]
         got[fault] = _status(run_properties(props, tmp_path / fault))
     assert got == {

@@ -295,12 +295,10 @@ def fastsim(
     mismatch = None
     if status == "mismatch":
         idx, got_hex, _ = res["mismatch"].split()
-        i = int(idx)
-        n, t, e = inputs[i]
-        mismatch = _mismatch(manifest, inputs[i], expected[n][t], got_hex, aborted)
-        del e
-    elif status == "extra":
-        n, t, _ = inputs[-1] if inputs else (0, 0, 0)
+        n, t, _ = inputs[int(idx)]
+        mismatch = _mismatch(manifest, inputs[int(idx)], expected[n][t], got_hex, aborted)
+    elif status == "extra":  # an output with no input pending: name the last accepted one
+        n, t, _ = inputs[max(int(res["inputs"]) - 1, 0)] if inputs else (0, 0, 0)
         mismatch = Mismatch(
             n, t, "output count", int(res["inputs"]), int(res["outputs"]), " (extra outputs)"
         )
