@@ -28,7 +28,7 @@ DESIGNS = [
     # name, cell, quant, tokens, argmax, bits, lanes
     ("RNN 2-2-2 binary, P=2", "rnn", "binary", None, False, 8, 2),
     ("GRU 2-2-2 exp, tokens, P=2", "gru", "exp", 5, False, 5, 2),
-    ("LSTM 2-2-2 int8, argmax, P=1", "lstm", "int8", None, True, 5, 1),
+    ("LSTM 2-2-2 int8, argmax, P=2", "lstm", "int8", None, True, 5, 2),
 ]
 
 

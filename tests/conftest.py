@@ -78,7 +78,7 @@ def stream_mutant(rtl: Path, manifest: dict, fault: str) -> dict:
                 manifest["top"],
                 i_clk=ClockSignal(),
                 i_rst=ResetSignal(),
-                i_i_stream__valid=self.i_stream__valid,
+                i_i_stream__valid=self.i_stream__valid if fault != "ready_stuck" else 0,
                 i_i_stream__payload=self.i_stream__payload,
                 o_i_stream__ready=ready,
                 o_o_stream__valid=valid,

@@ -62,8 +62,11 @@ def test_same_plan_same_cycles_as_cocotb(tmp_path):
 
 
 def test_a_wrong_reference_fails_with_the_mismatch(tmp_path, capsys):
-    model = make_model("lstm", "int8", inputs=2, hidden=3, outputs=3, argmax=True)
-    generate(model, tmp_path / "rtl", lanes=3)
+    # payloads wider than 64 bits in and out (Verilator's VlWide ports)
+    model = make_model("lstm", "int8", inputs=9, hidden=3, outputs=9, argmax=True)
+    man = generate(model, tmp_path / "rtl", lanes=3)
+    assert man["streams"]["input"]["payload_width"] > 64
+    assert man["streams"]["output"]["payload_width"] > 64
     codes = model.head.w.codes.copy()
     codes[1, 0] = codes[1, 0] + 1 if codes[1, 0] < 127 else 0
     other = dataclasses.replace(
@@ -90,16 +93,6 @@ def test_a_wrong_reference_fails_with_the_mismatch(tmp_path, capsys):
     ), out
     assert main(argv + ["--resets", "--stall-out", "0.3"]) == 0
     assert capsys.readouterr().out.startswith("PASS verilator-fast: 4 sequences")
-
-
-def test_wide_payloads(tmp_path):
-    """Input and output payloads wider than 64 bits (Verilator's VlWide ports)."""
-    model = make_model("rnn", "exp", inputs=12, hidden=4, outputs=9, argmax=True)
-    man = generate(model, tmp_path / "rtl", lanes=4)
-    assert man["streams"]["input"]["payload_width"] > 64
-    assert man["streams"]["output"]["payload_width"] > 64
-    r = fastsim(tmp_path / "rtl", SimPlan(_sequences(model, 5, seed=2), out_stall=0.2, seed=1))
-    assert r.ok, r.summary()
 
 
 def test_extra_outputs_and_a_stuck_input_fail(tmp_path):
@@ -151,11 +144,11 @@ def test_soak_sample(tmp_path):
     assert len({c.lanes == 1 for c in configs}) == 2
     sample = [configs[6], configs[-2]]  # a GRU and an LSTM
     lines = []
-    ck = soak.run_soak(tmp_path, 1200, 2, sample, log=lines.append)
+    ck = soak.run_soak(tmp_path, 800, 2, sample, log=lines.append)
     t = ck["totals"]
     assert t["mismatches"] == 0 and not ck["failures"], ck["failures"]
-    assert t["configurations"] == 2 and t["chunks"] == 4 and t["timesteps"] >= 1200
+    assert t["configurations"] == 2 and t["chunks"] == 4 and t["timesteps"] >= 800
     assert len(lines) == 4
-    again = soak.run_soak(tmp_path, 1200, 2, sample, log=lines.append)
+    again = soak.run_soak(tmp_path, 800, 2, sample, log=lines.append)
     assert again["totals"] == t and len(lines) == 4
     assert json.loads((tmp_path / "checkpoint.json").read_text())["totals"] == t

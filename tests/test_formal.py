@@ -22,6 +22,7 @@ from hwgen.formal.components import (
     prove_round_shift,
     prove_saturate,
     prove_scaler,
+    prove_sum_tree,
     prove_table,
 )
 from hwgen.formal.runner import Property
@@ -33,7 +34,7 @@ INTERFACE_CONFIGS = [
     # (model keywords, lanes)
     (dict(cell="rnn", quant="binary", inputs=2, hidden=2, outputs=2), 2),
     (dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5, bits=5), 2),
-    (dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True, bits=5), 1),
+    (dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True, bits=5), 2),
 ]
 
 
@@ -107,6 +108,7 @@ def test_component_proofs_of_a_model(tmp_path):
     props = component_properties(model)
     kinds = {p.name.split(".")[0] for p in props}
     assert kinds == {"scale", "table", "mult", "arith"}
+    assert any(p.name.startswith("arith.sum_tree_") for p in props)
     results = run_properties(props, tmp_path)
     assert all(r.status == "proven" for r in results), "\n".join(r.line() for r in results)
 
@@ -145,9 +147,14 @@ def test_mutants_fail_their_component_proofs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(activation, "saturate", lambda x, w: x[:w].as_signed())
     table = prove_table([3 * i - 20 for i in range(16)], 4, 6)
-    results = run_properties([prove_mult(4, 4), good, narrow, table], tmp_path)
+    import hwgen.gateware.arith as arith
+
+    monkeypatch.setattr(arith, "registered_sum_tree", _tree_without_carry)
+    results = run_properties([prove_mult(4, 4), prove_sum_tree(4, 5), good, narrow, table],
+                             tmp_path)
     assert _status(results) == {
         "mult.u4xs4": "FAILED",
+        "arith.sum_tree_4xs5": "FAILED",
         "scale.m5_k-3_b40": "proven",
         "scale.narrow": "FAILED",
         "table.table": "FAILED",

@@ -31,6 +31,7 @@ __all__ = [
     "prove_table",
     "prove_round_shift",
     "prove_saturate",
+    "prove_sum_tree",
     "component_properties",
     "MULT_PROOF_BITS",
 ]
@@ -178,6 +179,27 @@ def prove_round_shift(width: int, shifts=(0, 1, 3)) -> Property:
     )
 
 
+def prove_sum_tree(terms: int, width: int) -> Property:
+    """`arith.registered_sum_tree`: the registered binary adder tree (used by the multiplier and
+    the scaler) equals the plain sum of its ``terms`` signed ``width``-bit inputs, its latency
+    later: no carry dropped at any level, every operand delayed alike."""
+
+    def body(m):
+        xs = [AnySeq(signed(width)) for _ in range(terms)]
+        total, level = arith.registered_sum_tree(m, list(xs), "t")
+        ref = sum(_delay(m, x, level, f"x{i}") for i, x in enumerate(xs))
+        m.d.comb += Assert(total == ref, "sum tree: output != plain sum")
+
+    depth = max(1, (terms - 1).bit_length())
+    return Property(
+        f"arith.sum_tree_{terms}xs{width}",
+        f"arith.registered_sum_tree of {terms} s{width} terms = their plain sum",
+        "prove",
+        depth + 1,
+        lambda: _Harness(body),
+    )
+
+
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
     """`arith.saturate(x, w)` == numerics.saturate(x, FixedFormat(w)) (clip to the signed
     w-bit range) and `arith.clamp` == clip, every signed ``width``-bit x."""
@@ -201,8 +223,8 @@ def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
 def component_properties(model: Model) -> list[Property]:
     """The component proofs at the sizes ``model`` uses: one scaler per distinct matrix scaling
     (with its derived accumulator bound), the sigmoid / tanh tables at the widest pre-activation,
-    the gate multiplier (GRU / LSTM), and the rounding and saturation helpers at the gate width.
-    """
+    the gate multiplier (GRU / LSTM; end to end with ``b`` narrowed, its adder tree at full
+    width), and the rounding and saturation helpers at the gate width."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     f, w = model.formats, derive_widths(model)
@@ -241,6 +263,8 @@ def component_properties(model: Model) -> list[Property]:
         a_width = int(max(model.sigmoid_table)).bit_length()
         b_width = f.state.width + 1
         add(prove_mult(a_width, min(b_width, max(3, MULT_PROOF_BITS // a_width))))
+        # ... and its adder tree alone at full width (free terms are easy for the solver)
+        add(prove_sum_tree(a_width, a_width + b_width))
     add(prove_table(model.tanh_table, f.tanh_in_width, gate_width, label="tanh"))
     add(prove_round_shift(gate_width))
     add(prove_saturate(gate_width, (f.sigmoid_in_width, f.tanh_in_width)))
