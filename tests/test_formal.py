@@ -63,6 +63,18 @@ def test_interface_properties_hold(tmp_path, config):
     assert cover.trace is not None and cover.trace.is_file()
 
 
+@pytest.mark.parametrize(
+    "kw", [dict(cell="rnn", quant="ternary"), dict(cell="gru", quant="pow2", bits=5)],
+    ids=["rnn-ternary", "gru-pow2"],
+)
+def test_timing_with_the_other_encodings(tmp_path, kw):
+    """The encodings the configurations above do not use: timing and order proven."""
+    rtl, manifest, _ = _rtl(tmp_path, dict(kw, inputs=2, hidden=2, outputs=2), 2)
+    props = [p for p in interface_properties(rtl, manifest)
+             if p.name in ("timing.latency", "streams.order")]
+    assert [r.status for r in run_properties(props, tmp_path / "formal")] == ["proven"] * 2
+
+
 def test_order_under_unbounded_stalls_bmc(tmp_path):
     rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
     cpt = manifest["timing"]["cycles_per_timestep"]
