@@ -238,3 +238,5 @@ def test_prove_cli_errors(tmp_path, capsys):
     rtl, _, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
     assert main(["prove", str(rtl), "--only", "nosuch"]) == 1
     assert "no property matches --only 'nosuch'" in capsys.readouterr().err
+    assert main(["prove", str(rtl), "--no-interface", "--no-components"]) == 1
+    assert "leave nothing to prove" in capsys.readouterr().err

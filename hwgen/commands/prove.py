@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 from ..spec import HwgenError
 from ._common import positive_int
+
+LARGE_CPT = 300  # cycles per timestep beyond which the interface proofs get slow
 
 
 def register(sub) -> None:
@@ -85,6 +88,8 @@ def run_prove(args) -> int:
         manifest = generate(model, rtl, lanes=args.lanes)
     else:
         raise HwgenError(f"{target}: no such folder or model file")
+    if args.no_interface and args.no_components:
+        raise HwgenError("--no-interface and --no-components leave nothing to prove")
     props = []
     if not args.no_interface:
         props += interface_properties(
@@ -94,13 +99,17 @@ def run_prove(args) -> int:
         props += component_properties(model)
     if args.only:
         want = [w.strip() for w in args.only.split(",") if w.strip()]
-        props = [
-            p
-            for p in props
-            if any(p.name == w or p.name.startswith(w + ".") or p.name.startswith(w) for w in want)
-        ]
+        props = [p for p in props if any(p.name.startswith(w) for w in want)]
         if not props:
             raise HwgenError(f"no property matches --only {args.only!r}")
+    cpt = manifest["timing"]["cycles_per_timestep"]
+    if not args.no_interface and cpt > LARGE_CPT and not args.list:
+        print(
+            f"hwgen: warning: {cpt} cycles per timestep: the interface proofs unroll about that "
+            f"many cycles and may take hours; prove a small configuration of the same generator "
+            f"(docs/verification.md)",
+            file=sys.stderr,
+        )
     if args.list:
         for p in props:
             print(f"{p.name:28} {p.mode:10} {p.description}")
