@@ -27,41 +27,54 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hwgen.estimate import LOGIC_MODEL, datapath_kind, estimate, logic_cells  # noqa: E402
+from hwgen.estimate import LOGIC_MODEL, estimate, logic_cells, logic_features  # noqa: E402
 from hwgen.export import generate  # noqa: E402
 from hwgen.fit import fit_result  # noqa: E402
 from hwgen.freeze import freeze, random_float_params  # noqa: E402
+from hwgen.gateware.plan import make_plan  # noqa: E402
 from hwgen.quant import QuantConfig  # noqa: E402
 from hwgen.spec import CellKind, Formats, HwgenError  # noqa: E402
 from hwgen.synth import SynthReport, synthesize, tool_versions  # noqa: E402
 from hwgen.targets import get_target  # noqa: E402
 
 TARGETS = ("ice40-up5k", "ecp5-25k")
+#: (cell, inputs, hidden, outputs, quant, lanes, layers, state)
 CALIBRATION = [
-    # (cell, inputs, hidden, outputs, quant, lanes)
-    ("gru", 16, 64, 10, "ternary", 4),
-    ("gru", 16, 64, 10, "ternary", 8),
-    ("gru", 16, 64, 10, "ternary", 16),
-    ("gru", 16, 64, 10, "pow2", 8),
-    ("gru", 16, 64, 10, "exp", 8),
-    ("gru", 16, 64, 10, "int8", 8),
-    ("gru", 16, 32, 10, "ternary", 8),
-    ("gru", 16, 128, 10, "ternary", 8),
-    ("lstm", 16, 32, 10, "ternary", 8),
-    ("rnn", 16, 64, 10, "ternary", 8),
+    ("gru", 16, 64, 10, "ternary", 4, 1, "auto"),
+    ("gru", 16, 64, 10, "ternary", 8, 1, "auto"),
+    ("gru", 16, 64, 10, "ternary", 16, 1, "auto"),
+    ("gru", 16, 64, 10, "ternary", 32, 1, "auto"),
+    ("gru", 16, 64, 10, "exp", 8, 1, "auto"),
+    ("gru", 16, 64, 10, "int8", 8, 1, "auto"),
+    ("gru", 16, 32, 10, "ternary", 8, 1, "auto"),
+    ("gru", 16, 128, 10, "ternary", 8, 1, "auto"),
+    ("gru", 32, 64, 20, "ternary", 8, 1, "auto"),
+    ("gru", 16, 64, 10, "ternary", 8, 2, "auto"),
+    ("gru", 8, 12, 4, "ternary", 4, 1, "registers"),
+    ("lstm", 16, 32, 10, "ternary", 8, 1, "auto"),
+    ("lstm", 16, 64, 10, "ternary", 16, 1, "auto"),
+    ("rnn", 16, 64, 10, "ternary", 8, 1, "auto"),
 ]
-SWEEP_LANES = {"ternary": (4, 8, 16), "pow2": (8,), "exp": (8,), "int8": (8,)}
-#: On the 2-core machine, with others' jobs running, nextpnr needs 4-20 minutes for this model on
-#: the UP5K (80-90% of its logic cells): the UP5K gets a covering subset.
-SWEEP_LANES_UP5K = {"ternary": (4,), "pow2": (8,), "exp": (8,), "int8": (8,)}
+#: Configurations outside the calibration set (the estimate is checked on them too).
+VALIDATION = [
+    ("gru", 13, 48, 7, "exp", 12, 1, "auto"),
+    ("lstm", 24, 96, 16, "int4", 8, 1, "auto"),
+    ("rnn", 10, 200, 5, "ternary", 20, 1, "auto"),
+]
+#: The sweep: GRU 16-64-10 at P = 16 by encoding (int8 with and without DSP inference), and
+#: ternary at 8 and 32 lanes.
+SWEEP = [("ternary", 16, None), ("exp", 16, None), ("pow2", 16, None), ("int8", 16, True),
+         ("int8", 16, False), ("ternary", 8, None), ("ternary", 32, None)]
+SWEEP_UP5K = [("ternary", 16, None), ("exp", 16, None), ("ternary", 8, None),
+              ("int8", 8, None)]
 
 
-def make_model(cell, inputs, hidden, outputs, quant, seed=0):
+def make_model(cell, inputs, hidden, outputs, quant, seed=0, layers=1):
     """A random model. pow2 (0.1 fixed point: levels round(2w) clipped to +-1) would round the
     default init (|w| < 2/sqrt(H)) to all zeros, and Yosys would delete the datapath: its
     weights are scaled up 4x first (then about 25% of them are zero)."""
     c = CellKind(cell)
-    params = random_float_params(c, inputs, hidden, outputs, seed=seed)
+    params = random_float_params(c, inputs, hidden, outputs, seed=seed, layers=layers)
     if quant == "pow2":
         for layer in params.layers:
             layer.w_ih, layer.w_hh = layer.w_ih * 4, layer.w_hh * 4
@@ -71,10 +84,11 @@ def make_model(cell, inputs, hidden, outputs, quant, seed=0):
 
 
 def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bool = False,
-            timeout: float | None = None) -> dict:
-    cell, inputs, hidden, outputs, quant, lanes = cfg
-    model = make_model(cell, inputs, hidden, outputs, quant)
-    tag = f"{cell}{hidden}_i{inputs}_{quant}_p{lanes}"
+            timeout: float | None = None, dsp: bool | None = None) -> dict:
+    cell, inputs, hidden, outputs, quant, lanes, layers, state = cfg
+    model = make_model(cell, inputs, hidden, outputs, quant, layers=layers)
+    tag = (f"{cell}{hidden}x{layers}_i{inputs}_o{outputs}_{quant}_p{lanes}_{state}"
+           + ("" if dsp is None else ("_dsp" if dsp else "_nodsp")))
     if place:
         verdict = fit_result(model, lanes, target)
         if not verdict.fits:
@@ -88,26 +102,27 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bo
     if resume and saved.exists():
         r = SynthReport.from_json(json.loads(saved.read_text()))
     else:
-        manifest = generate(model, rtl, lanes)
+        manifest = generate(model, rtl, lanes, state=state)
         try:
             r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
                            rtl / f"synth-{target}", seeds=seeds, place=place, timeout=timeout,
-                           cycles_per_timestep=manifest["timing"]["cycles_per_timestep"])
+                           cycles_per_timestep=manifest["timing"]["cycles_per_timestep"],
+                           dsp=dsp)
         except HwgenError as err:
             row = {"config": tag, "quant": quant, "lanes": lanes, "target": target,
                    "failed": str(err)}
             print(json.dumps(row), flush=True)
             return row
-    e = estimate(model, lanes, target)
+    t = get_target(target)
+    e = estimate(model, lanes, target, state=state)
     row = {
         "config": tag, "cell": cell, "inputs": inputs, "hidden": hidden, "outputs": outputs,
-        "quant": quant, "lanes": lanes, "target": target,
-        "datapath": datapath_kind(model.layers[0].wx.encoding),
-        "state_bits": model.num_layers * hidden * model.formats.state.width,
-        "input_bits": inputs * model.formats.input.width,
+        "quant": quant, "lanes": lanes, "layers": layers, "state": state, "target": target,
+        "dsp_inference": r.dsp_inference,
+        "features": logic_features(make_plan(model, lanes, state), t.family),
         "luts": r.luts, "carries": r.carries, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
         "bram": r.bram, "dsp": r.dsp, "fmax_mhz": r.fmax_mhz, "fmax_by_seed": r.fmax_by_seed,
-        "logic_cells_pnr": r.pnr_utilization.get(get_target(target).pnr_logic, {}).get("used"),
+        "logic_cells_pnr": r.pnr_utilization.get(t.pnr_logic, {}).get("used"),
         "cycles_per_timestep": r.cycles_per_timestep, "us_per_timestep": r.us_per_timestep,
         "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
         "est_logic_cells": e.logic_cells,
@@ -119,43 +134,38 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bo
 
 
 def fit(rows: list[dict]) -> dict:
-    """Least-squares fit per family of the logic model of hwgen/estimate.py (LOGIC_MODEL):
-    value = base + lanes * lane[datapath] + state_bit * S + state_bit2 * S**2 / 1000
-    + offset[cell] (S = state bits), for LUT-eq and flip-flops. All calibration models have
-    16 x 8 input bits: input_bit is not fitted (LUTs 1.2 / 2.4 per bit on iCE40 / ECP5, one
-    flip-flop per bit) and is taken out of the base."""
+    """Least-squares fit per family of the logic model of hwgen/estimate.py (LOGIC_MODEL), in
+    the features of `hwgen.estimate.logic_features`, for LUT-eq and flip-flops (the RAM output
+    registers, known exactly, are taken out of the flip-flops first)."""
     out = {}
     for family in ("ice40", "ecp5"):
-        rs = [r for r in rows if r["target"].startswith(family) and "luts" in r
-              and r["lut_equivalent"] > 500]
+        rs = [r for r in rows if r["target"].startswith(family) and "luts" in r]
         if not rs:
             continue
-        kinds = sorted({r["datapath"] for r in rs})
-        cols = ["base"] + [f"lane.{k}" for k in kinds] + ["state", "state2", "lstm", "rnn"]
+        kinds = sorted({k[6:] for r in rs for k in r["features"] if k.startswith("lanes.")})
+        cols = (["base", "lstm", "rnn"] + [f"lanes.{k}" for k in kinds]
+                + ["input_bits", "logit_bits", "register_state_bits", "extra_layers"])
         a = np.zeros((len(rs), len(cols)))
         for i, r in enumerate(rs):
             a[i, 0] = 1
-            a[i, cols.index(f"lane.{r['datapath']}")] = r["lanes"]
-            a[i, cols.index("state")] = r["state_bits"]
-            a[i, cols.index("state2")] = r["state_bits"] ** 2 / 1000
             if r["cell"] in ("lstm", "rnn"):
                 a[i, cols.index(r["cell"])] = 1
+            for k, v in r["features"].items():
+                if k in cols:
+                    a[i, cols.index(k)] = v
         res = {}
         for what in ("lut_equivalent", "ffs"):
-            y = np.array([r[what] for r in rs], float)
+            y = np.array([r[what] - (r["features"]["outreg_bits"] if what == "ffs" else 0)
+                          for r in rs], float)
             coef, *_ = np.linalg.lstsq(a, y, rcond=None)
             c = dict(zip(cols, (float(v) for v in coef), strict=True))
             pred = a @ coef
-            input_bits = 128
-            in_coef = {"ice40": 1.2, "ecp5": 2.4}[family] if what == "lut_equivalent" else 1.0
-            base = c["base"] - in_coef * input_bits
             res[what] = {
-                "lane": {k: round(c[f"lane.{k}"], 1) for k in kinds},
-                "base": {"gru": round(base, 1), "lstm": round(base + c["lstm"], 1),
-                         "rnn": round(base + c["rnn"], 1)},
-                "state_bit": round(c["state"], 2),
-                "state_bit2": round(c["state2"], 2),
-                "input_bit": round(in_coef, 2),
+                "lane": {k: round(c[f"lanes.{k}"], 1) for k in kinds},
+                "base": {"gru": round(c["base"], 1), "lstm": round(c["base"] + c["lstm"], 1),
+                         "rnn": round(c["base"] + c["rnn"], 1)},
+                **{k: round(c[k], 2) for k in ("input_bits", "logit_bits",
+                                               "register_state_bits", "extra_layers")},
                 "max_rel_error": round(float(np.max(np.abs(pred - y) / y)), 3),
             }
         out[family] = res
@@ -245,8 +255,14 @@ def main(argv=None) -> int:
     if args.mode == "calibrate":
         for target in targets:
             for cfg in CALIBRATION:
-                rows.append(run_one(work, cfg, target, place=False, seeds=1))
+                rows.append(run_one(work, cfg, target, place=False, seeds=1,
+                                    resume=args.resume))
         coef = fit(rows)
+        for target in targets:
+            for cfg in VALIDATION:
+                row = run_one(work, cfg, target, place=False, seeds=1, resume=args.resume)
+                row["validation"] = True
+                rows.append(row)
         print(json.dumps(coef, indent=1))
         print("current LOGIC_MODEL:", {f.value: v for f, v in LOGIC_MODEL.items()})
         (results / "synth_calibration.json").write_text(json.dumps(
@@ -254,12 +270,10 @@ def main(argv=None) -> int:
     else:
         if args.mode == "sweep":
             for target in targets:
-                plan = SWEEP_LANES_UP5K if target == "ice40-up5k" else SWEEP_LANES
-                for quant, lanes in plan.items():
-                    for p_ in lanes:
-                        rows.append(run_one(work, ("gru", 16, 64, 10, quant, p_), target,
-                                            place=True, seeds=args.seeds, resume=args.resume,
-                                            timeout=args.timeout))
+                for quant, lanes, dsp in SWEEP_UP5K if target == "ice40-up5k" else SWEEP:
+                    rows.append(run_one(work, ("gru", 16, 64, 10, quant, lanes, 1, "auto"),
+                                        target, place=True, seeds=args.seeds,
+                                        resume=args.resume, timeout=args.timeout, dsp=dsp))
             (results / "synth_sweep.json").write_text(json.dumps(
                 {"tools": versions, "rows": rows}, indent=1) + "\n")
         table = markdown(rows, versions)

@@ -254,10 +254,12 @@ def simulate(rtl_dir, features=None, *, codes=None, dataset=None, sequences: int
              length: int | None = None, simulator: str = "icarus", model=None,
              normalize: bool = True, stall_in: float = 0.0, stall_out: float = 0.0,
              resets: bool = False, seed: int = 0, waves=None, time_limit: float | None = None,
-             progress: Progress = None, warn: Callable[[str], None] | None = None):
+             fast: bool = False, progress: Progress = None,
+             warn: Callable[[str], None] | None = None):
     """Simulate the generated Verilog in ``rtl_dir`` (cocotb + Icarus or Verilator) and compare
     every output with the golden model, exactly; returns `hwgen.cosim.CosimReport` (``.ok``,
-    ``.mismatch``, ``.summary()``).
+    ``.mismatch``, ``.summary()``). ``fast``: the same plan through a compiled Verilator harness
+    without Python per cycle (`hwgen.fastsim`; ``simulator`` and ``waves`` do not apply).
 
     Inputs: ``features`` (real, see `quantize`), ``codes``, ``dataset`` (its test split, already
     normalized) or, with none of them, random sequences (``length`` timesteps each, default
@@ -302,6 +304,12 @@ def simulate(rtl_dir, features=None, *, codes=None, dataset=None, sequences: int
     if resets and len(seqs) > 1:
         plan.reset_before = set(range(1, len(seqs), 3))
         plan.abort = {n: max(1, len(seqs[n]) // 2) for n in range(0, len(seqs), 4)}
+    if fast:
+        if waves is not None:
+            raise HwgenError("waveforms need the cocotb path; drop fast (--fast)")
+        from .fastsim import fastsim
+
+        return fastsim(rtl_dir, plan, model=ref)
     return cosim(rtl_dir, plan, simulator=simulator, model=ref, waves=waves,
                  time_limit=time_limit, progress=progress)
 

@@ -2,43 +2,43 @@
 
 What is estimated, and how (docs/synthesis.md compares every figure with Yosys + nextpnr):
 
-**Memories** follow the accelerator's layout (hwgen/gateware/core.py, docs/manifest.md): one
-weight ROM per weight encoding whose word holds ``P`` weight codes (each row of each matrix as
-``ceil(cols/P)`` words, so depth ``sum of rows*ceil(cols/P)``), the bias ROM (one entry per
-consumed bias), the sigmoid and tanh tables (one copy per read port on iCE40), and for token
-models the embedding table (one word per token). Each memory is tiled onto the target's RAM
-blocks in its best width/depth mode (`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256, 8x512,
-4x1024 or 2x2048; ECP5 DP16KD 18 kbit as 36x512 .. 1x16384. Padding (a row shorter than a
-multiple of ``P``, unused word bits, unused depth) is counted: block counts, not just bits,
-decide whether a model fits. iCE40 SPRAM has no initial contents, so ROMs cannot live there; it
-is reported as free capacity only.
+**Memories** are the accelerator's own, read from its plan (`hwgen.gateware.plan.Plan.memories`,
+the module the gateware builds from): one weight ROM per weight encoding whose word holds ``P``
+codes (each row of each matrix as ``ceil(cols/P)`` words, in issue order), the bias ROM, the
+sigmoid and tanh tables (one copy per read port on iCE40, whose EBR has one read port), the
+embedding of token models and the state stores in block RAM (h in two banks, ``P`` values a
+word, with a zero region; the GRU's narrow copy of h; the LSTM's c). Every memory is marked for
+block RAM; each is tiled onto the target's RAM blocks in its best width/depth mode
+(`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256 .. 2x2048, ECP5 DP16KD 18 kbit as 36x512 ..
+1x16384. Padding counts: block counts, not bits, decide whether a model fits. iCE40 SPRAM has no
+initial contents, so ROMs cannot live there; it is reported as free capacity only.
 
-**Logic** is a linear model, calibrated on synthesis runs of the real accelerator (the constants
-in `LOGIC_MODEL`, with the runs they came from in docs/synthesis.md)::
+**Logic** is a linear model in features of the plan, calibrated on synthesis runs of the real
+accelerator (constants in `LOGIC_MODEL`, runs and errors in docs/synthesis.md)::
 
-    LUT = base[cell] + lanes * lane[datapath] + state_bit * S + state_bit2 * S**2 / 1000
-          + input_bit * I*input_width + per_layer * (L - 1) + (ROM bits kept in logic) / 16
-          with S = L*H*state_width
-    FF  = the same form with the ff_* constants
+    LUT = base[cell] + P * lane[datapath] + input_bit * I*input_width
+          + logit_bit * O*logit_width + register_state_bit * (state bits kept in registers)
+          + per_layer * (L - 1)
+    FF  = the same form with the ff_* constants + the RAM output registers in the fabric
 
-where ``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
+``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
 ternary-like pow2: add / subtract / skip), ``shift`` (exponential: sign + barrel shift) or
-``mult`` (int-N and wider pow2: an N x input-width multiplier, scaled by N / 8).
+``mult`` (int-N and wider pow2, scaled by N / 8). The state in block RAM costs no logic that
+grows with H (the point of the v2 core; `tests/test_estimate.py` checks it). On iCE40 every
+memory's output register is a fabric flip-flop (counted exactly from the plan); on ECP5 the
+synthesis flow moves it into the DP16KD.
 
 **Cycles per timestep** come from the gateware's own schedule (`hwgen.gateware.schedule`), the
-figure the hardware is tested against; without it, ``ceil(MACs / P)`` is returned and labelled as
-a lower bound.
+figure the hardware is tested against.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .numerics import signed_width
-from .spec import CellKind, EncodingKind, HwgenError, Model, TokenInput, WeightEncoding
+from .gateware.plan import Plan, make_plan
+from .numerics import derive_widths
+from .spec import EncodingKind, Model, WeightEncoding
 from .targets import Family, Target, get_target
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "LOGIC_MODEL",
     "datapath_kind",
     "memory_layout",
+    "logic_features",
     "estimate",
     "format_estimate",
     "uart_link_cost",
@@ -64,60 +65,40 @@ def datapath_kind(enc: WeightEncoding) -> str:
     return "mult"
 
 
-#: Logic-model constants per family, fitted (least squares) to Yosys 0.69 runs of the whole
-#: accelerator (gateware of 17:47 UTC on 27 Nov, commit 8c80098): GRU 64 units x lanes 4/8/16 x
-#: ternary/pow2/exp/int8, GRU 32 and 128 units, LSTM 32, RNN 64, all with 16 inputs
-#: (benchmarks/synth_sweep.py calibrate; docs/synthesis.md).
-#:
-#: - ``lane``: LUT-equivalents per lane by datapath kind (``mult`` for 8-bit weights, scaled by
-#:   bits / 8; on ECP5 the product goes to one MULT18X18D per lane, see ``dsp_per_mult_lane``);
-#: - ``state_bit`` / ``state_bit2``: per bit of hidden state S = L x H x state width, linear and
-#:   per S**2 / 1000 (the operand multiplexers grow faster than the state: GRU 32 -> 64 -> 128
-#:   units cost +409 -> +1355 LUTs on iCE40);
-#: - ``input_bit``: per input-vector bit (the input buffer and its multiplexer share; not fitted:
-#:   every calibration model had 16 x 8 input bits);
-#: - ``base``: control, scalers, cell unit and head, per cell kind (LSTM and RNN fitted at one
-#:   size each); ``per_layer``: a guess for each further stacked layer (not calibrated).
-#: The ``ff_*`` entries are the same for flip-flops. In-sample error: LUT <= 1.1% (iCE40) /
-#: 4.1% (ECP5), FF <= 3.2%. The quadratic term extrapolates high for large models (safe side).
+#: Logic-model constants per family (see the module docstring), fitted by least squares to Yosys
+#: 0.69 runs of the v2 accelerator (benchmarks/synth_sweep.py calibrate; docs/synthesis.md).
 LOGIC_MODEL = {
     Family.ICE40: {
-        "lane": {"addsub": 8.1, "shift": 33.2, "mult": 180.8},
-        "base": {"rnn": 822.2, "gru": 1508.6, "lstm": 2329.6},
-        "state_bit": 0.31,
-        "state_bit2": 1.55,
-        "input_bit": 1.2,
-        "per_layer": 100.0,
-        "ff_lane": {"addsub": 31.1, "shift": 24.4, "mult": 32.6},
-        "ff_base": {"rnn": 695.9, "gru": 1359.0, "lstm": 1812.0},
-        "ff_state_bit": 1.5,
-        "ff_state_bit2": 0.53,
+        "lane": {"addsub": 21.0, "shift": 46.0, "mult": 190.0},
+        "base": {"rnn": 250.0, "gru": 550.0, "lstm": 800.0},
+        "input_bit": 0.6,
+        "logit_bit": 1.0,
+        "register_state_bit": 1.0,
+        "per_layer": 60.0,
+        "ff_lane": {"addsub": 21.0, "shift": 20.0, "mult": 30.0},
+        "ff_base": {"rnn": 600.0, "gru": 1300.0, "lstm": 1700.0},
         "ff_input_bit": 1.0,
-        "ff_per_layer": 50.0,
+        "ff_logit_bit": 2.0,
+        "ff_register_state_bit": 1.0,
+        "ff_per_layer": 60.0,
         "dsp_per_mult_lane": 0,  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
     },
     Family.ECP5: {
-        "lane": {"addsub": 15.5, "shift": 31.1, "mult": 5.6},
-        "base": {"rnn": 1320.4, "gru": 1534.7, "lstm": 2336.7},
-        "state_bit": -1.39,
-        "state_bit2": 4.56,
-        "input_bit": 2.4,
-        "per_layer": 100.0,
-        "ff_lane": {"addsub": 31.2, "shift": 24.5, "mult": 32.7},
-        "ff_base": {"rnn": 673.3, "gru": 1343.1, "lstm": 1798.1},
-        "ff_state_bit": 1.57,
-        "ff_state_bit2": 0.48,
+        "lane": {"addsub": 21.0, "shift": 35.0, "mult": 6.0},
+        "base": {"rnn": 300.0, "gru": 620.0, "lstm": 900.0},
+        "input_bit": 0.6,
+        "logit_bit": 1.0,
+        "register_state_bit": 1.0,
+        "per_layer": 60.0,
+        "ff_lane": {"addsub": 21.0, "shift": 20.0, "mult": 30.0},
+        "ff_base": {"rnn": 600.0, "gru": 1300.0, "lstm": 1700.0},
         "ff_input_bit": 1.0,
-        "ff_per_layer": 50.0,
+        "ff_logit_bit": 2.0,
+        "ff_register_state_bit": 1.0,
+        "ff_per_layer": 60.0,
         "dsp_per_mult_lane": 1,
     },
 }
-
-#: Yosys' memory_libmap keeps a ROM in logic when that is cheaper than its RAM blocks. Observed with
-#: Yosys 0.69 on the accelerator's ROMs (docs/synthesis.md), in bits per block the ROM would need:
-#: iCE40 EBR: 640 and 695 stay in logic, 1280 and 1335 go to EBR; ECP5 DP16KD: 1280, 1335 and 2048
-#: stay in logic, 2560 and 2615 go to block RAM.
-LOGIC_ROM_BITS_PER_BLOCK = {Family.ICE40: 1000, Family.ECP5: 2300}
 
 
 @dataclass(frozen=True)
@@ -168,6 +149,7 @@ class Estimate:
     cycles_per_timestep: int
     cycles_exact: bool  # True: from the gateware schedule; False: ceil(MACs / P) lower bound
     notes: tuple[str, ...] = field(default_factory=tuple)
+    state: tuple = ()  # the plan's state stores (name, mode, layout)
 
     @property
     def rom_bits(self) -> int:
@@ -189,124 +171,88 @@ class Estimate:
             "macs_per_timestep": self.macs_per_timestep,
             "cycles_per_timestep": self.cycles_per_timestep,
             "cycles_exact": self.cycles_exact,
+            "state": list(self.state),
             "notes": list(self.notes),
         }
 
 
-def _check_lanes(model: Model, lanes) -> int:
-    try:
-        from .gateware.schedule import check_lanes
-    except ImportError:  # pragma: no cover - the schedule ships with the gateware
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-            raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}") from None
-        return lanes
-    return check_lanes(model, lanes)
+def memory_layout(model: Model | Plan, lanes: int | None = None, family: Family | None = None,
+                  state: str = "auto") -> list[tuple[str, int, int, int]]:
+    """(name, word width, depth, payload bits) of every memory of the accelerator, from its
+    plan; a memory with two read ports appears twice on iCE40 (``.copy0`` / ``.copy1``)."""
+    plan = model if isinstance(model, Plan) else make_plan(model, lanes, state)
+    out = []
+    for mem in plan.memories():
+        copies = mem.read_ports if family is Family.ICE40 else 1
+        for k in range(copies):
+            suffix = f".copy{k}" if copies > 1 else ""
+            out.append((mem.name + suffix, mem.width, mem.depth, mem.payload_bits))
+    return out
 
 
-def memory_layout(model: Model, lanes: int, family: Family | None = None
-                  ) -> list[tuple[str, int, int, int]]:
-    """(name, word width, depth, payload bits) of every ROM of the accelerator
-    (hwgen/gateware/core.py): one weight ROM per encoding (all matrices of that encoding, in
-    issue order), the bias ROM, the activation tables
-    (one copy per read port on iCE40, whose EBR has one read port; ECP5's DP16KD has two) and
-    the embedding of token models."""
-    P = lanes
-    mems = []
-    groups: dict = {}  # one weight ROM per encoding, every matrix of that encoding in it
-    for _, q in model.matrices():
-        rows, cols = q.shape
-        depth, payload = groups.get(q.encoding, (0, 0))
-        groups[q.encoding] = (depth + rows * math.ceil(cols / P), payload + q.memory_bits)
-    for enc, (depth, payload) in groups.items():
-        mems.append((f"weights.{enc.describe().split(' ')[0]}", P * enc.bits, depth, payload))
-    biases = [int(b) for layer in model.layers for b in layer.bias]
-    for layer in model.layers:
-        if layer.bias_hn is not None:
-            biases += [int(b) for b in layer.bias_hn]
-    biases += [int(b) for b in model.head.bias]
-    bw = max(2, max(signed_width(abs(int(b))) for b in biases))
-    mems.append(("biases", bw, len(biases) + 1, len(biases) * bw))
-    f = model.formats
-    n_sig, n_tanh = 1 << f.sigmoid_in_width, 1 << f.tanh_in_width
-    sig_w = max(1, int(model.sigmoid_table.max()).bit_length())
-    tanh_w = signed_width(int(np.abs(model.tanh_table).max()))
-    tanh_ports = 2 if model.cell is CellKind.LSTM else 1
-    copies = tanh_ports if family is Family.ICE40 else 1
-    if model.cell is not CellKind.RNN:
-        mems.append(("sigmoid.table", sig_w, n_sig, n_sig * sig_w))
-    for k in range(copies):
-        suffix = f".copy{k}" if copies > 1 else ""
-        mems.append((f"tanh.table{suffix}", tanh_w, n_tanh, n_tanh * tanh_w))
-    if isinstance(model.input, TokenInput):
-        w = model.input.dim * f.input.width
-        mems.append(("embedding", w, model.input.vocab, w * model.input.vocab))
-    return mems
+def logic_features(plan: Plan, family: Family) -> dict[str, float]:
+    """The quantities the logic model multiplies (see the module docstring)."""
+    m, f = plan.model, plan.model.formats
+    kinds = []
+    for mp in plan.matrices.values():
+        kind = datapath_kind(mp.matrix.encoding)
+        kinds.append((kind, mp.matrix.encoding.bits / 8 if kind == "mult" else 1.0))
+    lanes = {}
+    for kind, scale in kinds:  # one lane array per encoding
+        lanes[kind] = max(lanes.get(kind, 0.0), plan.lanes * scale)
+    outreg = 0
+    if family is Family.ICE40:  # every memory's output register is a fabric flip-flop
+        outreg = sum(w for _, w, _, _ in memory_layout(plan, family=family))
+    return {
+        **{f"lanes.{k}": v for k, v in lanes.items()},
+        "input_bits": m.input.width * f.input.width,
+        "logit_bits": m.outputs * derive_widths(m).logit_width,
+        "register_state_bits": plan.register_state_bits(),
+        "extra_layers": m.num_layers - 1,
+        "outreg_bits": outreg,
+    }
 
 
-def _cycles(model: Model, lanes: int) -> tuple[int, int, bool]:
-    """(MACs per timestep, cycles per timestep, exact?)."""
-    try:
-        from .gateware.schedule import schedule
-    except ImportError:  # pragma: no cover - the schedule ships with the gateware
-        macs = sum(m.shape[0] * m.shape[1] for _, m in model.matrices())
-        return macs, -(-macs // lanes), False
-    s = schedule(model, lanes)
-    return s.macs, s.cycles_per_timestep, True
-
-
-def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
+def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto") -> Estimate:
     """Estimated memories, RAM blocks, LUTs, flip-flops, DSPs and cycles per timestep.
 
     Pure: runs no tool and reads no file. See the module docstring for the model behind it.
     """
     t = get_target(target)
-    lanes = _check_lanes(model, lanes)
+    plan = make_plan(model, lanes, state)
     mems = []
-    for name, width, depth, payload in memory_layout(model, lanes, t.family):
+    for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)
-        if width * depth < LOGIC_ROM_BITS_PER_BLOCK[t.family] * n:
-            mems.append(MemoryEstimate(name, width, depth, payload, "logic", 0, None))
-        else:
-            mems.append(MemoryEstimate(name, width, depth, payload, "bram", n, mode))
-    blocks = sum(m.blocks for m in mems)
+        mems.append(MemoryEstimate(name, width, depth, payload, "bram", n, mode))
+    blocks = sum(x.blocks for x in mems)
 
     lm = LOGIC_MODEL[t.family]
-    # Lanes are shared by every matrix: the most expensive encoding sets the lane hardware.
-    kinds = []
-    for _, q in model.matrices():
-        kind = datapath_kind(q.encoding)
-        scale = q.encoding.bits / 8 if kind == "mult" else 1.0
-        kinds.append((lm["lane"][kind] * scale, lm["ff_lane"][kind] * scale, kind))
-    lane_luts, lane_ffs, _ = max(kinds)
-    mult = any(k == "mult" for *_, k in kinds)
+    ft = logic_features(plan, t.family)
     cell = model.cell.value
-    f = model.formats
-    state_bits = model.num_layers * model.hidden * f.state.width
-    input_bits = model.input.width * f.input.width
-    small_bits = sum(m.bits for m in mems if m.placement == "logic")
+    lane_luts = sum(lm["lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
+    lane_ffs = sum(lm["ff_lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
     breakdown = {
-        "lanes": round(lanes * lane_luts),
-        "state": round(lm["state_bit"] * state_bits + lm["state_bit2"] * state_bits**2 / 1000),
-        "input": round(lm["input_bit"] * input_bits),
-        "cell, control, head": round(lm["base"][cell]),
-        "extra layers": round(lm["per_layer"] * (model.num_layers - 1)),
-        "ROMs in logic": round(small_bits / 16),  # a LUT4 holds 16 ROM bits
+        "lanes": round(lane_luts),
+        "input": round(lm["input_bit"] * ft["input_bits"]),
+        "head": round(lm["logit_bit"] * ft["logit_bits"]),
+        "state in registers": round(lm["register_state_bit"] * ft["register_state_bits"]),
+        "cell, control, scalers": round(lm["base"][cell]),
+        "extra layers": round(lm["per_layer"] * ft["extra_layers"]),
     }
     luts = max(100, sum(breakdown.values()))
-    ffs = max(100, round(lm["ff_base"][cell] + lanes * lane_ffs + lm["ff_state_bit"] * state_bits
-                         + lm["ff_state_bit2"] * state_bits**2 / 1000
-                         + lm["ff_input_bit"] * input_bits
-                         + lm["ff_per_layer"] * (model.num_layers - 1)))
-    dsp = lanes * lm["dsp_per_mult_lane"] if mult else 0
-    macs, cycles, exact = _cycles(model, lanes)
+    ffs = max(100, round(lm["ff_base"][cell] + lane_ffs + lm["ff_input_bit"] * ft["input_bits"]
+                         + lm["ff_logit_bit"] * ft["logit_bits"]
+                         + lm["ff_register_state_bit"] * ft["register_state_bits"]
+                         + lm["ff_per_layer"] * ft["extra_layers"] + ft["outreg_bits"]))
+    mult_lanes = ft.get("lanes.mult", 0)
+    dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
+    sched = plan.timing
     notes = []
-    if not exact:
-        notes.append("cycles per timestep: lower bound ceil(MACs / lanes); no gateware schedule")
     if t.spram_count:
         notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents")
     return Estimate(
         target=t.name,
-        lanes=lanes,
+        lanes=plan.lanes,
         memories=tuple(mems),
         weight_bits=model.weight_memory_bits,
         bram_blocks=blocks,
@@ -316,10 +262,11 @@ def estimate(model: Model, lanes: int, target: str | Target) -> Estimate:
         dsp=dsp,
         luts_breakdown=breakdown,
         logic_cells=logic_cells(luts, ffs, t.family),
-        macs_per_timestep=macs,
-        cycles_per_timestep=cycles,
-        cycles_exact=exact,
+        macs_per_timestep=sched.macs,
+        cycles_per_timestep=sched.cycles_per_timestep,
+        cycles_exact=True,
         notes=tuple(notes),
+        state=tuple(plan.to_json()["stores"]),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,65 @@ def random_inputs(model, batch=3, time=6, seed=0):
         return rng.integers(0, model.input.vocab, (batch, time))
     fmt = model.formats.input
     return rng.integers(fmt.min_code, fmt.max_code + 1, (batch, time, model.input.features))
+
+
+def stream_mutant(rtl: Path, manifest: dict, fault: str) -> dict:
+    """Write ``mutant.v`` into ``rtl``: a top around the generated one with a stream fault,
+    ``valid_needs_ready`` (output valid waits for ready), ``payload_wobbles`` (a payload bit
+    toggles every cycle), ``valid_stuck`` (output valid always high) or ``ready_stuck`` (input
+    ready always low); returns its manifest (same ports, top ``mutant``)."""
+    from amaranth.back import verilog
+    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
+
+    class Mutant(wiring.Component):
+        def __init__(self):
+            super().__init__(
+                {
+                    "i_stream__valid": In(1),
+                    "i_stream__ready": Out(1),
+                    "i_stream__payload": In(si["payload_width"]),
+                    "o_stream__valid": Out(1),
+                    "o_stream__ready": In(1),
+                    "o_stream__payload": Out(so["payload_width"]),
+                }
+            )
+
+        def elaborate(self, platform):
+            m = Module()
+            valid, ready, payload = Signal(), Signal(), Signal(so["payload_width"])
+            m.submodules.inner = Instance(
+                manifest["top"],
+                i_clk=ClockSignal(),
+                i_rst=ResetSignal(),
+                i_i_stream__valid=self.i_stream__valid if fault != "ready_stuck" else 0,
+                i_i_stream__payload=self.i_stream__payload,
+                o_i_stream__ready=ready,
+                o_o_stream__valid=valid,
+                i_o_stream__ready=self.o_stream__ready,
+                o_o_stream__payload=payload,
+            )
+            m.d.comb += self.o_stream__payload.eq(payload)
+            if fault != "ready_stuck":
+                m.d.comb += self.i_stream__ready.eq(ready)
+            if fault == "valid_needs_ready":
+                m.d.comb += self.o_stream__valid.eq(valid & self.o_stream__ready)
+            elif fault == "valid_stuck":
+                m.d.comb += self.o_stream__valid.eq(1)
+            elif fault == "ready_stuck":
+                m.d.comb += [self.o_stream__valid.eq(valid), self.i_stream__ready.eq(0)]
+            else:
+                toggle = Signal()
+                m.d.sync += toggle.eq(~toggle)
+                m.d.comb += self.o_stream__valid.eq(valid)
+                m.d.comb += self.o_stream__payload[0].eq(payload[0] ^ toggle)
+            return m
+
+    (rtl / "mutant.v").write_text(verilog.convert(Mutant(), name="mutant", emit_src=False))
+    return {**manifest, "top": "mutant", "verilog": manifest["verilog"] + ["mutant.v"]}
 
 
 @pytest.fixture

