@@ -33,6 +33,7 @@ SIZES = [
     ("gru", 8, 16, 4, 1, None),
     ("lstm", 8, 16, 4, 1, None),
     ("gru", 16, 32, 10, 2, None),
+    ("gru", 16, 64, 10, 1, None),
     ("lstm", 13, 64, 10, 1, None),
     ("gru", 32, 128, 50, 1, 50),
     ("lstm", 32, 256, 50, 2, 50),
@@ -59,9 +60,10 @@ def measure(model, lanes: int, steps: int = 3) -> int:
     want = GoldenModel(model).run(x[None]).logits[0]
     np.testing.assert_array_equal(got.logits, want)
     gaps = set(np.diff(got.accepted).tolist())
-    if len(gaps) != 1:
-        raise SystemExit(f"uneven timesteps in simulation: {sorted(gaps)}")
-    return gaps.pop()
+    lats = set((got.delivered - got.accepted).tolist())
+    if len(gaps) != 1 or len(lats) != 1:
+        raise SystemExit(f"uneven timesteps in simulation: {sorted(gaps)}, {sorted(lats)}")
+    return gaps.pop(), lats.pop()
 
 
 def main() -> int:
@@ -72,8 +74,8 @@ def main() -> int:
     args = ap.parse_args()
     rows = [
         "| model | MACs / step | P | ideal ceil(MACs/P) | cycles / step | overhead | "
-        "efficiency | simulated |",
-        "|---|---|---|---|---|---|---|---|",
+        "efficiency | latency | simulated |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     t0 = time.time()
     for size in SIZES:
@@ -89,15 +91,15 @@ def main() -> int:
             s = schedule(model, lanes)
             sim = "-"
             if s.macs <= args.simulate_macs:
-                got = measure(model, lanes)
-                if got != s.cycles_per_timestep:
-                    raise SystemExit(f"{name} P={lanes}: simulated {got}, "
-                                     f"schedule says {s.cycles_per_timestep}")
-                sim = f"{got} (exact)"
+                got, lat = measure(model, lanes)
+                if (got, lat) != (s.cycles_per_timestep, s.latency):
+                    raise SystemExit(f"{name} P={lanes}: simulated {got} / {lat}, "
+                                     f"schedule says {s.cycles_per_timestep} / {s.latency}")
+                sim = f"{got} / {lat} (exact)"
             eff = s.ideal_cycles / s.cycles_per_timestep
             rows.append(
                 f"| {name} | {s.macs} | {lanes} | {s.ideal_cycles} | {s.cycles_per_timestep} | "
-                f"{s.cycles_per_timestep - s.ideal_cycles} | {eff:.1%} | {sim} |"
+                f"{s.cycles_per_timestep - s.ideal_cycles} | {eff:.1%} | {s.latency} | {sim} |"
             )
             print(rows[-1], flush=True)
     text = "\n".join(rows) + (

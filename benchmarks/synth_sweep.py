@@ -54,12 +54,15 @@ CALIBRATION = [
     ("lstm", 16, 32, 10, "ternary", 8, 1, "auto"),
     ("lstm", 16, 64, 10, "ternary", 16, 1, "auto"),
     ("rnn", 16, 64, 10, "ternary", 8, 1, "auto"),
-]
-#: Configurations outside the calibration set (the estimate is checked on them too).
-VALIDATION = [
     ("gru", 13, 48, 7, "exp", 12, 1, "auto"),
     ("lstm", 24, 96, 16, "int4", 8, 1, "auto"),
     ("rnn", 10, 200, 5, "ternary", 20, 1, "auto"),
+]
+#: Configurations outside the calibration set (the estimate is checked on them too).
+VALIDATION = [
+    ("gru", 20, 80, 12, "ternary", 10, 1, "auto"),
+    ("lstm", 12, 40, 6, "exp", 6, 1, "auto"),
+    ("rnn", 24, 100, 3, "int8", 4, 1, "auto"),
 ]
 #: The sweep: GRU 16-64-10 at P = 16 by encoding (int8 with and without DSP inference), and
 #: ternary at 8 and 32 lanes.
@@ -119,7 +122,7 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bo
         "config": tag, "cell": cell, "inputs": inputs, "hidden": hidden, "outputs": outputs,
         "quant": quant, "lanes": lanes, "layers": layers, "state": state, "target": target,
         "dsp_inference": r.dsp_inference,
-        "features": logic_features(make_plan(model, lanes, state), t.family),
+        "features": logic_features(make_plan(model, lanes, state), t),
         "luts": r.luts, "carries": r.carries, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
         "bram": r.bram, "dsp": r.dsp, "fmax_mhz": r.fmax_mhz, "fmax_by_seed": r.fmax_by_seed,
         "logic_cells_pnr": r.pnr_utilization.get(t.pnr_logic, {}).get("used"),

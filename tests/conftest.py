@@ -108,3 +108,16 @@ def stream_mutant(rtl: Path, manifest: dict, fault: str) -> dict:
 @pytest.fixture
 def gru_model():
     return make_model("gru")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (minutes each) run only when asked for: ``-m slow`` or
+    ``HWGEN_SLOW=1``; CI runs the rest."""
+    import os
+
+    if "slow" in (config.getoption("-m") or "") or os.environ.get("HWGEN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or HWGEN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -78,7 +78,7 @@ def prove_mult(a_width: int, b_width: int) -> Property:
         ref = _delay(m, a, lat, "a") * _delay(m, b, lat, "b")
         m.d.comb += Assert(dut.p == ref, "mult: p != a * b")
 
-    lat = max(1, (a_width - 1).bit_length())  # PipelinedMul.latency: its adder tree's depth
+    lat = mult.PipelinedMul(a_width, b_width).latency  # the induction depth follows the design
     return Property(
         f"mult.u{a_width}xs{b_width}",
         f"PipelinedMul: p = a * b for every u{a_width} a and s{b_width} b",

@@ -6,22 +6,26 @@ keeps the manifest's contract (docs/manifest.md, docs/verification.md). The envi
 free: every input (``rst``, ``i_stream`` valid and payload, ``o_stream`` ready) takes any value
 on every cycle, unless a property says otherwise.
 
-Properties (``cpt`` = ``timing.cycles_per_timestep``):
+Properties (``cpt`` = ``timing.cycles_per_timestep``, the input interval with no stalls;
+``lat`` = ``timing.latency_cycles``, input to output with an always-ready consumer; the v2 core
+accepts the next input while the previous timestep's head still drains, so ``lat`` > ``cpt``):
 
 - ``streams.comb_valid`` (netlist): no combinational path from ``o_stream`` ready to its valid or
   payload (valid never depends on ready);
 - ``streams.comb_ready`` (netlist): no combinational path from ``i_stream`` valid to its ready;
 - ``streams.hold``: while ``o_stream`` is valid and not ready, valid and payload hold;
-- ``streams.order`` (k-induction; the consumer withholds ready for at most ``stall_bound``
-  cycles in a row): no output without an accepted input (none duplicated); the timesteps in
-  flight are exactly ``o_valid + (not i_ready)`` (at most two: one in the output register, one
-  being computed); a result whose output register is free is offered at most ``cpt`` cycles
-  after its input (none lost);
+- ``streams.order`` (bounded, see `interface_properties`; the consumer withholds ready for at
+  most ``stall_bound`` cycles in a row): no output without an accepted input (none
+  duplicated); the timesteps in flight are at least ``o_valid + (not i_ready)`` and at most
+  three (one in the output register, one in the logit registers waiting for it, one being
+  computed); while the output register is empty and timesteps are in flight, the last input or
+  the last stall is less than ``lat`` cycles ago (none lost);
 - ``streams.order_bmc``: the same assertions with no bound on the consumer's stalls, checked
   ``bmc_depth`` cycles from reset;
-- ``timing.latency`` (k-induction, always-ready consumer): ``o_valid`` is high exactly ``cpt``
+- ``timing.latency`` (bounded, always-ready consumer): ``o_valid`` is high exactly ``lat``
   cycles after each accepted input and never otherwise; ``i_ready`` is low exactly during the
-  ``cpt - 1`` cycles after an accepted input;
+  ``cpt - 1`` cycles after an accepted input; the timesteps in flight are the inputs of the last
+  ``lat`` cycles;
 - ``timing.cover``: a trace from reset through one whole timestep (input accepted, its output
   transferred).
 
@@ -58,8 +62,10 @@ class StreamHarness(wiring.Component):
             raise HwgenError(f"check must be one of {', '.join(HARNESS_CHECKS)}, not {check!r}")
         self._m, self._check, self._stall = manifest, check, stall_bound
         self._cpt = int(manifest["timing"]["cycles_per_timestep"])
-        if self._cpt < 1:
-            raise HwgenError(f"cycles_per_timestep must be at least 1, not {self._cpt}")
+        self._lat = int(manifest["timing"].get("latency_cycles", self._cpt))
+        if self._cpt < 1 or self._lat < self._cpt:
+            raise HwgenError(f"cycles_per_timestep must be at least 1 and the latency at least "
+                             f"that, not {self._cpt} and {self._lat}")
         super().__init__({})
 
     def elaborate(self, platform):
@@ -77,7 +83,7 @@ class StreamHarness(wiring.Component):
             Signal,
         )
 
-        man, cpt, check = self._m, self._cpt, self._check
+        man, cpt, lat, check = self._m, self._cpt, self._lat, self._check
         si, so = man["streams"]["input"], man["streams"]["output"]
         m = Module()
         rst = ResetSignal()
@@ -100,7 +106,7 @@ class StreamHarness(wiring.Component):
         accept, deliver = Signal(), Signal()
         m.d.comb += [accept.eq(i_valid & i_ready & ~rst), deliver.eq(o_valid & o_ready & ~rst)]
         # timesteps accepted and not yet delivered (cleared by reset, like the core)
-        pending = Signal(range(4))
+        pending = Signal(range(5))
         m.d.sync += pending.eq(pending + accept - deliver)
 
         if check == "hold":
@@ -115,36 +121,45 @@ class StreamHarness(wiring.Component):
                 m.d.sync += run.eq(Mux(o_ready, 0, run + 1))
                 with m.If(~o_ready):
                     m.d.comb += Assume(run < self._stall)
-            age = Signal(range(cpt + 2))  # cycles since the last accepted input (saturating)
+            age = Signal(range(lat + 2))  # cycles since the last accepted input (saturating)
             with m.If(accept):
                 m.d.sync += age.eq(1)
-            with m.Elif(age <= cpt):
+            with m.Elif(age <= lat):
                 m.d.sync += age.eq(age + 1)
+            quiet = Signal(range(lat + 2))  # cycles since the consumer last stalled (saturating)
+            with m.If(o_valid & ~o_ready):
+                m.d.sync += quiet.eq(1)
+            with m.Elif(quiet <= lat):
+                m.d.sync += quiet.eq(quiet + 1)
             with m.If(deliver):
                 m.d.comb += Assert(pending > 0, "streams.order: an output without a pending input")
             with m.If(~rst):
+                m.d.comb += Assert(pending <= 3, "streams.order: more than three in flight")
                 m.d.comb += Assert(
-                    pending == o_valid + ~i_ready,
-                    "streams.order: timesteps in flight differ from o_valid + busy",
+                    pending >= o_valid + ~i_ready,
+                    "streams.order: fewer timesteps in flight than o_valid + busy",
                 )
                 with m.If((pending > 0) & ~o_valid):
                     m.d.comb += Assert(
-                        age < cpt, "streams.order: a result not offered cpt cycles after its input"
+                        (age < lat) | (quiet < lat),
+                        "streams.order: a result not offered lat cycles after its input or "
+                        "the last stall",
                     )
         elif check == "timing":
             m.d.comb += Assume(o_ready)
-            hist = Signal(cpt)  # hist[j]: an input was accepted j + 1 cycles ago
+            hist = Signal(lat)  # hist[j]: an input was accepted j + 1 cycles ago
             m.d.sync += hist.eq(Cat(accept, hist[:-1]))
+            in_flight = sum(hist[j] for j in range(lat))
             with m.If(~rst):
                 m.d.comb += Assert(
-                    o_valid == hist[cpt - 1],
-                    "timing.latency: o_valid is not exactly cpt cycles after an input",
+                    o_valid == hist[lat - 1],
+                    "timing.latency: o_valid is not exactly lat cycles after an input",
                 )
                 m.d.comb += Assert(
-                    i_ready == ~hist[: cpt - 1].any(),
+                    i_ready == ~hist[: cpt - 1].any() if cpt > 1 else i_ready,
                     "timing.latency: i_ready is not low exactly cpt - 1 cycles after an input",
                 )
-                m.d.comb += Assert(pending == hist.any(), "timing.latency: a timestep in flight")
+                m.d.comb += Assert(pending == in_flight, "timing.latency: timesteps in flight")
         else:  # cover
             seen = Signal()
             with m.If(accept):
@@ -178,10 +193,11 @@ def interface_properties(
     induction comes from ``cpt`` and the stall bound, with one larger retry.
     """
     cpt = int(manifest["timing"]["cycles_per_timestep"])
+    lat = int(manifest["timing"].get("latency_cycles", cpt))
     stall = cpt if stall_bound is None else int(stall_bound)
     if stall < 1:
         raise HwgenError(f"stall bound must be a positive integer, not {stall_bound!r}")
-    bmc = 2 * cpt + 8 if bmc_depth is None else int(bmc_depth)
+    bmc = cpt + lat + 8 if bmc_depth is None else int(bmc_depth)
     if bmc < 1:
         raise HwgenError(f"bmc depth must be a positive integer, not {bmc_depth!r}")
     verilog = tuple(Path(rtl_dir) / v for v in manifest["verilog"])
@@ -194,7 +210,6 @@ def interface_properties(
     def harness(check):
         return lambda: StreamHarness(manifest, check, stall)
 
-    k_order = max(cpt, stall) + 2
     return [
         Property(
             "streams.comb_valid",
@@ -219,15 +234,18 @@ def interface_properties(
             verilog,
             retry_depths=(cpt + 2,),
         ),
+        # The v2 core keeps state the ports do not show (the head of the previous timestep
+        # draining, gap and drain timers): k-induction on these black-box properties does not
+        # close at k = 72 on a 2-unit RNN (no counterexample either), so they are checked from
+        # reset over two overlapping timesteps and more (bounded model checking).
         Property(
             "streams.order",
-            f"none lost or duplicated, <= 2 in flight, offered <= {cpt} cycles after its input "
-            f"(stalls <= {stall} cycles)",
-            "prove",
-            k_order,
+            f"none lost or duplicated, <= 3 in flight, offered <= {lat} cycles after its input "
+            f"or the last stall (stalls <= {stall} cycles), {cpt + lat + 8} cycles from reset",
+            "bmc",
+            cpt + lat + 8,
             harness("order"),
             verilog,
-            retry_depths=(2 * k_order,),
         ),
         Property(
             "streams.order_bmc",
@@ -239,18 +257,18 @@ def interface_properties(
         ),
         Property(
             "timing.latency",
-            f"always-ready consumer: the output exactly {cpt} cycles after its input",
-            "prove",
-            cpt + 2,
+            f"always-ready consumer: the output exactly {lat} cycles after its input, the next "
+            f"input accepted {cpt} cycles after it; {cpt + lat + 8} cycles from reset",
+            "bmc",
+            cpt + lat + 8,
             harness("timing"),
             verilog,
-            retry_depths=(2 * cpt + 2,),
         ),
         Property(
             "timing.cover",
             "a trace of one whole timestep (input to output)",
             "cover",
-            cpt + 4,
+            lat + 4,
             harness("cover"),
             verilog,
         ),

@@ -35,6 +35,7 @@ from .schedule import Schedule, check_lanes, schedule
 __all__ = [
     "STATE_MODES",
     "REGISTER_STATE_MAX_BITS",
+    "REGISTER_STATE_MAX_WORDS",
     "MatrixPlan",
     "WeightRomPlan",
     "StoreLayout",
@@ -50,10 +51,13 @@ __all__ = [
 #: Accepted values of the ``state`` option.
 STATE_MODES = ("auto", "registers", "ram")
 
-#: ``auto`` keeps a state store in registers when it holds at most this many bits: below it a
-#: whole RAM block (4 kbit on iCE40, 18 kbit on ECP5) would hold a few hundred bits, and a
-#: register file of that size costs about as many flip-flops plus a small read multiplexer.
+#: ``auto`` keeps a state store in registers when it holds at most this many bits in at most
+#: `REGISTER_STATE_MAX_WORDS` words: then a whole RAM block (4 kbit on iCE40, 18 kbit on ECP5)
+#: would hold a few hundred bits, while a register file costs about as many flip-flops and a
+#: read multiplexer of a few LUTs per bit (measured: a 32-word narrow store in registers cost
+#: more LUTs than the rest of the state logic, docs/synthesis.md).
 REGISTER_STATE_MAX_BITS = 256
+REGISTER_STATE_MAX_WORDS = 8
 
 
 def uint_bits(n: int) -> int:
@@ -183,13 +187,15 @@ class MemoryPlan:
         }
 
 
-def choose_state_mode(bits: int, state: str) -> str:
-    """The storage of a state store of ``bits`` bits for the ``state`` option."""
+def choose_state_mode(bits: int, words: int, state: str) -> str:
+    """The storage of a state store of ``bits`` bits in ``words`` words for the ``state``
+    option."""
     if state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
     if state != "auto":
         return state
-    return "registers" if bits <= REGISTER_STATE_MAX_BITS else "ram"
+    small = bits <= REGISTER_STATE_MAX_BITS and words <= REGISTER_STATE_MAX_WORDS
+    return "registers" if small else "ram"
 
 
 @dataclass(frozen=True)
@@ -381,7 +387,7 @@ def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
 
     def store(name, values, value_bits, words):
         bits = words * values * value_bits
-        return StoreLayout(name, values, value_bits, words, choose_state_mode(bits, state))
+        return StoreLayout(name, values, value_bits, words, choose_state_mode(bits, words, state))
 
     # Main store address: Cat(chunk, bank, layer) below the zero bit (no layer field for one
     # layer); narrow stores: Cat(unit, layer).
