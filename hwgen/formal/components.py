@@ -8,9 +8,11 @@ Where a numerics function is plain integer arithmetic (`numerics.scaled_term`, `
 model's code; ``np.clip`` (`numerics.saturate`, `table_index`) is transcribed as `_clip`.
 
 Adding a component: write ``prove_<name>(...) -> Property`` like the ones below and list it in
-`component_properties`. Pipelined harnesses start from the all-zero state (every register's
-reset value) and reset together with the component, so one assertion covers every cycle; k is
-the latency + 1 (after that many cycles the pipeline holds only values it computed).
+`component_properties`. The components' datapath registers have no reset (the core gates data
+with valid flags), so the harnesses' reference delay lines have none either, and each assertion
+holds once the pipeline has filled (`_after`: ``latency`` cycles from power-up, whatever the
+resets); k is the latency + 1 (after that many cycles the pipeline holds only values it
+computed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from amaranth.lib import wiring
 
 from .. import numerics
 from ..gateware import activation, arith, mult, scale
+from ..gateware.schedule import tree_depth
 from ..numerics import derive_widths, scaled_term, signed_width, term_shift
 from ..spec import CellKind, HwgenError, Model, Scale
 from .runner import Property
@@ -46,11 +49,22 @@ def _clip(x: Value, lo: int, hi: int) -> Value:
 
 
 def _delay(m: Module, value: Value, cycles: int, name: str) -> Value:
+    """``value`` ``cycles`` cycles ago, through reset-less registers (like the datapath's)."""
     for i in range(cycles):
-        reg = Signal(value.shape(), name=f"{name}_{i}")
+        reg = Signal(value.shape(), name=f"{name}_{i}", reset_less=True)
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def _after(m: Module, cycles: int, check) -> None:
+    """Add ``check`` (an Assert) once ``cycles`` cycles have passed since power-up (a reset-less
+    saturating counter: resets do not empty a reset-less pipeline)."""
+    filled = Signal(range(cycles + 1), name="filled", reset_less=True)
+    with m.If(filled < cycles):
+        m.d.sync += filled.eq(filled + 1)
+    with m.If(filled == cycles):
+        m.d.comb += check
 
 
 class _Harness(wiring.Component):
@@ -76,9 +90,9 @@ def prove_mult(a_width: int, b_width: int) -> Property:
         m.d.comb += [dut.a.eq(a), dut.b.eq(b)]
         lat = dut.latency
         ref = _delay(m, a, lat, "a") * _delay(m, b, lat, "b")
-        m.d.comb += Assert(dut.p == ref, "mult: p != a * b")
+        _after(m, lat, Assert(dut.p == ref, "mult: p != a * b"))
 
-    lat = mult.PipelinedMul(a_width, b_width).latency  # the induction depth follows the design
+    lat = 1 + tree_depth(a_width)  # PipelinedMul.latency: registered products, then the tree
     return Property(
         f"mult.u{a_width}xs{b_width}",
         f"PipelinedMul: p = a * b for every u{a_width} a and s{b_width} b",
@@ -114,7 +128,7 @@ def prove_scaler(
         acc = AnySeq(signed(in_width))
         m.d.comb += [dut.acc.eq(acc), Assume((acc >= -acc_bound) & (acc <= acc_bound))]
         ref = scaled_term(_delay(m, acc, latency, "acc"), sc, in_frac, out_frac)
-        m.d.comb += Assert(dut.term == ref, "scale: term != numerics.scaled_term(acc)")
+        _after(m, latency, Assert(dut.term == ref, "scale: term != numerics.scaled_term(acc)"))
 
     name = label or f"m{mantissa}_k{shift}_b{acc_bound}"
     return Property(
@@ -128,8 +142,8 @@ def prove_scaler(
 
 
 def prove_table(table, index_width: int, z_width: int, *, label: str = "table") -> Property:
-    """`ActivationTable`: ``y == table[numerics.table_index(z, index_width)]`` one cycle after
-    ``z``, for every signed ``z_width``-bit z."""
+    """`ActivationTable`: ``y == table[numerics.table_index(z, index_width)]`` ``LATENCY``
+    cycles after ``z``, for every signed ``z_width``-bit z."""
     entries = [int(v) for v in table]
     if len(entries) != 1 << index_width:
         raise HwgenError(f"a table of {index_width} index bits has {1 << index_width} entries")
@@ -138,20 +152,18 @@ def prove_table(table, index_width: int, z_width: int, *, label: str = "table") 
         m.submodules.dut = dut = activation.ActivationTable(entries, index_width, z_width)
         z = AnySeq(signed(z_width))
         m.d.comb += dut.z[0].eq(z)
-        z1 = Signal(signed(z_width), reset_less=True)  # the read port ignores reset
-        primed = Signal()  # one cycle without reset since the last reset
-        m.d.sync += [z1.eq(z), primed.eq(1)]
+        lat = dut.LATENCY
+        z1 = _delay(m, z, lat, "z")
         half = 1 << (index_width - 1)
         index = _clip(z1, -half, half - 1) + half  # numerics.table_index
         rom = Array(Const(v, dut.value_shape) for v in entries)
-        with m.If(primed):
-            m.d.comb += Assert(dut.y[0] == rom[index], "table: y != table[table_index(z)]")
+        _after(m, lat, Assert(dut.y[0] == rom[index], "table: y != table[table_index(z)]"))
 
     return Property(
         f"table.{label}",
         f"ActivationTable: y = table[table_index(z)], {1 << index_width} entries, s{z_width} z",
         "prove",
-        2,
+        activation.ActivationTable.LATENCY + 1,
         lambda: _Harness(body),
         prep="memory_map",
     )
@@ -188,7 +200,7 @@ def prove_sum_tree(terms: int, width: int) -> Property:
         xs = [AnySeq(signed(width)) for _ in range(terms)]
         total, level = arith.registered_sum_tree(m, list(xs), "t")
         ref = sum(_delay(m, x, level, f"x{i}") for i, x in enumerate(xs))
-        m.d.comb += Assert(total == ref, "sum tree: output != plain sum")
+        _after(m, level, Assert(total == ref, "sum tree: output != plain sum"))
 
     depth = max(1, (terms - 1).bit_length())
     return Property(

@@ -232,7 +232,7 @@ def interface_properties(
             2,
             harness("hold"),
             verilog,
-            retry_depths=(cpt + 2,),
+            retry_depths=(lat + 4,),
         ),
         # The v2 core keeps state the ports do not show (the head of the previous timestep
         # draining, gap and drain timers): k-induction on these black-box properties does not
