@@ -374,7 +374,11 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
     rtl = read_rtl_dir(rtl_dir, top)
     out = check_output_dir(out_dir if out_dir is not None else rtl.folder / f"synth-{t.name}")
     if rtl.model_file is not None and rtl.lanes and fit_check:
-        fit = check_fit(load_model(rtl.model_file), rtl.lanes, t)
+        from .synth import wrapper_cost
+
+        state = rtl.manifest.get("memory", {}).get("state", {}).get("state_option", "auto")
+        fit = check_fit(load_model(rtl.model_file), rtl.lanes, t, wrapper_cost(rtl.manifest),
+                        state=state)
         for w in fit.warnings:
             if warn:
                 warn(w)

@@ -50,7 +50,7 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
             f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
         )
     cells = "logic cells" if t.family is Family.ICE40 else "LUT4"
-    if e.logic_cells > LUT_LIMIT * t.luts:
+    if e.logic_cells >= LUT_LIMIT * t.luts:  # a design at 100% does not place
         problems.append(
             f"the logic needs about {e.logic_cells} {cells} ({e.luts} LUT4, {e.ffs} flip-flops) "
             f"but {t.name} has {t.luts}"
@@ -60,7 +60,7 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
             f"the logic needs about {e.logic_cells} {cells}, "
             f"{100 * e.logic_cells / t.luts:.0f}% of {t.name}: place and route may fail"
         )
-    if e.ffs > t.ffs:
+    if e.ffs >= t.ffs:
         problems.append(f"the design needs about {e.ffs} flip-flops but {t.name} has {t.ffs}")
     if e.dsp > t.dsp_count:
         problems.append(f"the design needs {e.dsp} DSP blocks but {t.name} has {t.dsp_count}")
@@ -68,11 +68,11 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
 
 
 def fit_result(model: Model, lanes: int, target: str | Target,
-               extra: tuple[int, int] = (0, 0)) -> FitResult:
+               extra: tuple[int, int] = (0, 0), state: str = "auto") -> FitResult:
     """Estimate and judge; never raises for a design that does not fit (see `check_fit`).
     ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link."""
     t = get_target(target)
-    e = estimate(model, lanes, t)
+    e = estimate(model, lanes, t, state=state)
     if extra != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]
@@ -136,12 +136,12 @@ def _suggestions(model: Model, lanes: int, t: Target, extra: tuple[int, int]) ->
 
 
 def check_fit(model: Model, lanes: int, target: str | Target,
-              extra: tuple[int, int] = (0, 0)) -> FitResult:
+              extra: tuple[int, int] = (0, 0), state: str = "auto") -> FitResult:
     """Raise `HwgenError` if ``model`` on ``lanes`` lanes (plus ``extra`` (LUTs, flip-flops) of
     surrounding logic) cannot fit ``target``; else return the verdict (its ``warnings`` may be
     non-empty)."""
     t = get_target(target)
-    r = fit_result(model, lanes, t, extra)
+    r = fit_result(model, lanes, t, extra, state)
     if r.fits:
         return r
     hints = _suggestions(model, r.lanes, t, extra)

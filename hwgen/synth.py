@@ -51,6 +51,7 @@ __all__ = [
     "tool_versions",
     "read_ports",
     "timing_wrapper",
+    "wrapper_cost",
     "parse_yosys_stat",
     "parse_nextpnr_report",
     "synthesize",
@@ -180,6 +181,16 @@ def _read_script(sources: list[str]) -> str:
         else:
             cmds.append(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}")
     return "; ".join(cmds) + "; "
+
+
+def wrapper_cost(manifest: dict) -> tuple[int, int]:
+    """(LUT4, flip-flops) that `timing_wrapper` adds around a generated accelerator: a shift
+    register bit per input bit, a parallel-load shift register bit (one LUT multiplexer each) per
+    output bit, and the capture flip-flop. `hwgen synth`'s fit check counts them."""
+    s = manifest["streams"]
+    ins = s["input"]["payload_width"] + 3  # payload, valid, output ready, reset
+    outs = s["output"]["payload_width"] + 2  # payload, valid, input ready
+    return outs, ins + outs + 1
 
 
 def timing_wrapper(top: str, ports: list[Port], clock: str = "clk") -> str:
