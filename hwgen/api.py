@@ -306,7 +306,7 @@ def simulate(rtl_dir, features=None, *, codes=None, dataset=None, sequences: int
         plan.abort = {n: max(1, len(seqs[n]) // 2) for n in range(0, len(seqs), 4)}
     if fast:
         if waves is not None:
-            raise HwgenError("waveforms need the cocotb path; drop fast (--fast)")
+            raise HwgenError("--waves needs the cocotb path; drop --fast")
         from .fastsim import fastsim
 
         return fastsim(rtl_dir, plan, model=ref)
