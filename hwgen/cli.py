@@ -22,6 +22,7 @@ COMMANDS = (
     "random_model", "inspect", "golden", "train", "import_", "eval", "demo",
     "estimate", "generate", "sim", "synth", "build", "run",
 )
+COMMANDS += ("explore",)  # issue 14: design-space exploration (hwgen/commands/explore.py)
 
 
 def build_parser() -> argparse.ArgumentParser:
