@@ -208,13 +208,14 @@ def format_summary(r: Rendered) -> str:
 def _plot(r: Rendered, name: str, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     col, xlabel = COSTS[name]
     if name == "logic":
         xlabel = f"{logic_label(r.platform.target)} (estimate)"
     designs = [x for x in r.rows if x.get("lanes") is not None]
     metric = r.settings["dataset"]["metric"]
-    fig = Figure(figsize=(7.5, 4.8), dpi=110)
+    fig = Figure(figsize=(9.0, 4.8), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colors = {"rnn": "tab:green", "gru": "tab:blue", "lstm": "tab:red"}
@@ -222,37 +223,35 @@ def _plot(r: Rendered, name: str, path: Path) -> None:
     quants = sorted({x["quant"] for x in designs})
     mk = {q: markers[i % len(markers)] for i, q in enumerate(quants)}
     bad = [x for x in designs if not x["feasible"]]
-    if bad:
-        ax.scatter([x[col] for x in bad], [x["valid"] for x in bad], s=14, c="0.75",
-                   marker="x", label="does not fit / too slow", zorder=1)
+    ax.scatter([x[col] for x in bad], [x["valid"] for x in bad], s=14, c="0.75", marker="x",
+               zorder=1)
     for cell in ("rnn", "gru", "lstm"):
         for q in quants:
             pts = [x for x in designs if x["feasible"] and x["cell"] == cell and x["quant"] == q]
-            if pts:
-                ax.scatter([x[col] for x in pts], [x["valid"] for x in pts], s=18,
-                           c=colors[cell], marker=mk[q], alpha=0.75, label=f"{cell} {q}",
-                           zorder=2)
+            ax.scatter([x[col] for x in pts], [x["valid"] for x in pts], s=18, c=colors[cell],
+                       marker=mk[q], alpha=0.7, zorder=2)
     front = sorted((x for x in designs if x.get(f"front_{name}")), key=lambda x: x[col])
-    if front:
-        ax.step([x[col] for x in front], [x["valid"] for x in front], where="post", c="k",
-                lw=1.2, label="Pareto front", zorder=3)
+    ax.step([x[col] for x in front], [x["valid"] for x in front], where="post", c="k", lw=1.2,
+            zorder=3)
+    chosen: dict = {}  # one star per recommended design, naming every objective that chose it
     for obj, row in r.recommendations.items():
         if row is not None and obj in ("accuracy", name):
-            ax.scatter([row[col]], [row["valid"]], s=180, facecolors="none", edgecolors="k",
-                       marker="*", zorder=4)
-            lo, hi = min(x[col] for x in designs), max(x[col] for x in designs)
-            right = row[col] > (lo * hi) ** 0.5 if name == "latency" and lo > 0 \
-                else row[col] > (lo + hi) / 2
-            ax.annotate(f"{obj}: {row['label']} P={row['lanes']}", (row[col], row["valid"]),
-                        textcoords="offset points", xytext=(-6 if right else 6, -12),
-                        ha="right" if right else "left", fontsize=7)
+            chosen.setdefault((row["trial"], row["lanes"]), (row, []))[1].append(obj)
+    if designs:
+        lo, hi = min(x[col] for x in designs), max(x[col] for x in designs)
+    for row, objs in chosen.values():
+        ax.scatter([row[col]], [row["valid"]], s=200, facecolors="none", edgecolors="k",
+                   marker="*", zorder=4)
+        right = (row[col] > (lo * hi) ** 0.5 if name == "latency" and lo > 0
+                 else row[col] > (lo + hi) / 2)
+        ax.annotate(f"{', '.join(objs)}: {row['label']}, {row['lanes']} lanes",
+                    (row[col], row["valid"]), textcoords="offset points",
+                    xytext=(-8 if right else 8, -14), ha="right" if right else "left",
+                    fontsize=7, bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8})
     t = get_target(r.platform.target)
-    if name == "logic":
-        ax.axvline(t.luts, c="0.4", ls="--", lw=0.8)
-    elif name == "ram":
-        ax.axvline(t.bram_count, c="0.4", ls="--", lw=0.8)
-    elif r.settings.get("max_latency_us") is not None:
-        ax.axvline(r.settings["max_latency_us"], c="0.4", ls="--", lw=0.8)
+    limit = {"logic": t.luts, "ram": t.bram_count}.get(name, r.settings.get("max_latency_us"))
+    if limit is not None:
+        ax.axvline(limit, c="0.4", ls="--", lw=0.8)
     if name == "latency":
         ax.set_xscale("log")
     ax.set_xlabel(xlabel + ("" if name != "latency" else f" at {r.platform.clock_mhz:g} MHz"))
@@ -261,7 +260,15 @@ def _plot(r: Rendered, name: str, path: Path) -> None:
     ax.set_title(f"{r.settings['dataset']['source']} on {where}: {metric} vs {name}",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    handles = [Line2D([], [], ls="", marker="o", c=colors[c], label=c) for c in colors]
+    handles += [Line2D([], [], ls="", marker=mk[q], c="0.2", label=q) for q in quants]
+    handles += [Line2D([], [], ls="", marker="x", c="0.6", label="infeasible"),
+                Line2D([], [], c="k", label="Pareto front"),
+                Line2D([], [], ls="--", c="0.4", lw=0.8,
+                       label={"logic": "device", "ram": "device"}.get(name, "latency bound")),
+                Line2D([], [], ls="", marker="*", mfc="none", mec="k", ms=12,
+                       label="recommended")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path)
 

@@ -56,7 +56,8 @@ def run_trial(spec: dict, on_eval: Callable[[dict], None] | None = None) -> tupl
     weight statistics. Any failure returns a record with ``status`` ``error`` and the message,
     and empty bytes: a failed trial never raises. ``on_eval`` gets every per-epoch (or
     per-evaluation) history entry of the trainer. With a ``checkpoint`` path in the spec,
-    training resumes from it when it exists (an interrupted trial continues).
+    training resumes from it when it exists (an interrupted trial continues); it is removed
+    when the trial finishes.
     """
     t0 = time.monotonic()
     try:
@@ -90,6 +91,11 @@ def _run(spec: dict, on_eval, t0: float) -> tuple[dict, bytes]:
         lr=float(cfg.lr), bits=cfg.bits,
     )
     ckpt = Path(spec["checkpoint"]) if spec.get("checkpoint") else None
+    if ckpt is not None:
+        try:  # a cluster's worker may not have the driver's folder: then no checkpoint
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            ckpt = None
     r = train(tc, ds, checkpoint=ckpt, resume=True, quiet=True, on_eval=on_eval)
     valid = evaluate(r.model, ds, "valid", max_chars=tc.valid_chars if charlm else None)
     model = r.model
