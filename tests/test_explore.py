@@ -105,6 +105,14 @@ def test_pareto_front_keeps_only_non_dominated_feasible_designs():
     assert [r["front_logic"] for r in rows] == [True, True, False, True, False, False, True]
 
 
+def test_pareto_front_settles_exact_ties_with_a_second_cost():
+    rows = [_row(0.9, 1000, bram=2, us=40.0), _row(0.9, 1100, bram=2, us=20.0),
+            _row(0.9, 1000, bram=2, us=40.0), _row(0.8, 900, bram=1, us=50.0)]
+    assert pareto_front(rows, "bram") == [3, 0, 2]  # 1 loses to 0 and 2 on logic
+    assert pareto_front(rows, "logic_cells") == [3, 0, 2]  # 1 has more logic for the same
+    assert pareto_front(rows, "us_per_timestep") == [1]
+
+
 def test_pareto_front_brute_force_on_random_rows():
     rng = np.random.default_rng(3)
     rows = [_row(float(v), int(c), feasible=bool(f)) for v, c, f in
@@ -272,8 +280,8 @@ def test_tiny_exploration_table_front_and_recommendation(tiny):
     assert fastest["lanes"] == 8
     for x in feasible:
         dominated = any(o["valid"] >= x["valid"] and o["logic_cells"] <= x["logic_cells"]
-                        and (o["valid"], o["logic_cells"]) != (x["valid"], x["logic_cells"])
-                        for o in feasible)
+                        and ((o["valid"], o["logic_cells"]) != (x["valid"], x["logic_cells"])
+                             or o["us_per_timestep"] < x["us_per_timestep"]) for o in feasible)
         assert x["front_logic"] == (not dominated)
     for name in ("logic", "ram", "latency"):
         png = (folder / f"front_{name}.png").read_bytes()

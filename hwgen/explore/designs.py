@@ -28,6 +28,7 @@ __all__ = [
     "OBJECTIVES",
     "design_rows",
     "failed_row",
+    "TIE_BREAK",
     "pareto_front",
     "mark_fronts",
     "recommend",
@@ -172,18 +173,30 @@ def _better(a: float, b: float, higher: bool) -> bool:
     return a > b if higher else a < b
 
 
+#: The second cost that settles exact ties on a front (equal metric and equal cost).
+TIE_BREAK = {"logic_cells": "us_per_timestep", "bram": "logic_cells",
+             "us_per_timestep": "logic_cells"}
+
+
 def pareto_front(rows: list[dict], cost: str, higher_is_better: bool = True) -> list[int]:
     """Indices of the feasible rows no other feasible row dominates on (valid metric, ``cost``):
-    at least as good in both and better in one. Equal rows are all kept."""
+    at least as good in both and better in one. Among rows equal in both, those worse in the
+    second cost `TIE_BREAK` [``cost``] are dominated too (of eight lane counts with the same RAM
+    blocks, the one with the least logic stays); rows equal in all three are all kept."""
+    tie = TIE_BREAK.get(cost)
     cand = [i for i, r in enumerate(rows) if r.get("feasible")]
+
+    def key(r):
+        return (r["valid"] if higher_is_better else -r["valid"], -r[cost],
+                -r[tie] if tie else 0)
+
     front = []
     for i in cand:
-        mi, ci = rows[i]["valid"], rows[i][cost]
+        ki = key(rows[i])
         dominated = False
         for j in cand:
-            mj, cj = rows[j]["valid"], rows[j][cost]
-            at_least = (mj >= mi if higher_is_better else mj <= mi) and cj <= ci
-            if at_least and (_better(mj, mi, higher_is_better) or cj < ci):
+            kj = key(rows[j])
+            if kj[0] >= ki[0] and kj[1] >= ki[1] and (kj[:2] != ki[:2] or kj[2] > ki[2]):
                 dominated = True
                 break
         if not dominated:
