@@ -251,7 +251,7 @@ def test_tiny_exploration_table_front_and_recommendation(tiny):
     from hwgen.train.evaluate import evaluate
 
     folder, r, logs = tiny
-    assert "running 3 trials on Ray (running, 2 CPUs)" in logs[0]
+    assert "trials: running 3 on Ray (running, 2 CPUs)" in logs[0]
     rows = _table(folder)
     designs = [x for x in rows if x["lanes"]]
     assert [(x["cell"], x["lanes"]) for x in designs] == [("rnn", "1"), ("rnn", "8"),
@@ -315,7 +315,7 @@ def test_the_exploration_resumes_where_it_stopped(tiny, capsys):
     (folder / "trials" / f"{lost}.hwgm").unlink()
     logs: list[str] = []
     _explore(folder, logs)
-    assert logs[0].startswith("running 1 trials on Ray")  # the two others are cached
+    assert logs[0].startswith("trials: running 1 on Ray")  # the two others are cached
     assert sum(line.startswith("[") for line in logs) == 1
     assert _without_times(folder) == before  # same seed, same model, same table
     runs = json.loads((folder / "exploration.json").read_text())["runs"]
@@ -323,8 +323,36 @@ def test_the_exploration_resumes_where_it_stopped(tiny, capsys):
     # Everything cached: no trial runs; --report re-renders the same table.
     logs.clear()
     _explore(folder, logs)
-    assert logs == ["all 3 trials are cached in " + str(folder / "trials") + "; nothing to train"]
+    assert logs == [f"trials: all 3 cached in {folder / 'trials'}; nothing to train"]
     (folder / "trials.csv").unlink()
     assert main(["explore", "--report", str(folder), "--no-plots"]) == 0
     assert "## Recommended: best valid accuracy" in capsys.readouterr().out
     assert _without_times(folder) == before
+
+
+@pytest.mark.train
+@pytest.mark.synth
+def test_synthesis_of_the_best_front_design(tiny, tmp_path):
+    """--synth: the best feasible front design through Yosys + nextpnr (ECP5, one seed), as a Ray
+    task; the trials come from the tiny exploration's cache (copied), so nothing trains."""
+    import shutil
+
+    from hwgen.explore.runner import explore
+
+    folder, _, _ = tiny
+    shutil.copytree(folder / "trials", tmp_path / "x" / "trials")
+    logs: list[str] = []
+    r = explore(tmp_path / "x", dataset_ref("digits"), CONFIGS[:1],  # the RNN: the smallest
+                make_platform(target="ecp5-25k", clock_mhz=50), lanes=[1], synth=True,
+                synth_max=1, plots=False, log=logs.append)
+    assert logs[0] == f"trials: all 1 cached in {tmp_path / 'x' / 'trials'}; nothing to train"
+    done = [x for x in r.rows if x.get("synth_luts") is not None]
+    assert len(done) == 1 and logs[1].startswith("synthesis: 1 of the ")
+    x = done[0]
+    assert x == r.recommendations["accuracy"]
+    assert x["synth_luts"] > 300 and x["synth_bram"] >= 1 and x["synth_fmax_mhz"] > 20
+    assert x["meets_clock"] == (x["synth_fmax_mhz"] >= 50)
+    saved = json.loads((tmp_path / "x" / "synth" / f"{x['trial']}-p1-ecp5-25k" /
+                        "explore_synth.json").read_text())
+    assert saved["status"] == "ok" and saved["luts"] == x["synth_luts"]
+    assert saved["tool_versions"]["yosys"].startswith("Yosys 0.69")

@@ -47,6 +47,7 @@ COLUMNS = (
     "trial", "label", "status", "cell", "quant", "hidden", "layers", "budget", "seed", "lanes",
     "metric", "valid", "test", "test_float", "train_seconds", "weight_bits", "zero_fraction",
     "cycles", "clock_mhz", "us_per_timestep", "luts", "ffs", "logic_cells", "bram", "dsp",
+    "link_luts", "link_ffs",
     "fits", "fast_enough", "feasible", "front_logic", "front_ram", "front_latency",
     "synth_luts", "synth_ffs", "synth_bram", "synth_dsp", "synth_fmax_mhz", "meets_clock",
     "problems", "error", "model", "build_command",
@@ -187,7 +188,12 @@ def format_summary(r: Rendered) -> str:
             f"{row['cycles']} cycles = {row['us_per_timestep']:g} us per timestep, "
             f"{row['logic_cells']} {logic_label(plat.target)} ({row['luts']} LUT4, "
             f"{row['ffs']} FF), {row['bram']} RAM blocks, {row['dsp']} DSP"
-            + (f"; synthesized: {row['synth_luts']} LUT4, Fmax {row['synth_fmax_mhz']} MHz"
+            + (f"; synthesized (the accelerator alone, hwgen synth): {row['synth_luts']} LUT4, "
+               f"{row['synth_ffs']} FF, {row['synth_bram']} RAM blocks, {row['synth_dsp']} DSP, "
+               f"Fmax {row['synth_fmax_mhz']} MHz"
+               + ("" if row.get("meets_clock") is None else
+                  " (meets " if row["meets_clock"] else " (misses ")
+               + ("" if row.get("meets_clock") is None else f"{plat.clock_mhz:g} MHz)")
                if row.get("synth_luts") is not None else ""),
             "",
             "```",
@@ -196,6 +202,24 @@ def format_summary(r: Rendered) -> str:
             "```",
             "",
         ]
+    synthesized = [x for x in designs if x.get("synth_luts") is not None]
+    if synthesized:
+        lines += [
+            "## Synthesized designs (the accelerator alone, `hwgen synth`, no UART link)",
+            "",
+            "| design | lanes | LUT4 est / synth | FF est / synth | RAM est / synth | DSP est / "
+            "synth | Fmax MHz | us / timestep at Fmax |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for x in synthesized:
+            f = x["synth_fmax_mhz"]
+            lines.append(
+                f"| {x['label']} | {x['lanes']} | {x['luts'] - x.get('link_luts', 0)} / "
+                f"{x['synth_luts']} | {x['ffs'] - x.get('link_ffs', 0)} / {x['synth_ffs']} | "
+                f"{x['bram']} / {x['synth_bram']} | {x['dsp']} / {x['synth_dsp']} | {f} | "
+                + (f"{x['cycles'] / f:.2f} |" if f else "- |")
+            )
+        lines.append("")
     if failed:
         lines.append("## Trials without a model")
         lines.append("")

@@ -282,7 +282,7 @@ def explore(
             interrupted = _run_trials(tune, store, dataset, by_key, pending, cluster, concurrent,
                                       early_stop, log)
         else:
-            log(f"all {len(keys)} trials are cached in {store.trials}; nothing to train")
+            log(f"trials: all {len(keys)} cached in {store.trials}; nothing to train")
         if synth and not interrupted:
             _run_synth(ray, store, plat, synth_max, synth_seeds, log)
     finally:
@@ -312,7 +312,7 @@ def _run_trials(tune, store, dataset, by_key, pending, cluster, concurrent, earl
     higher = dataset.higher_is_better
     worst = 0.0 if higher else 1e9
     progress = _Progress(len(pending), log)
-    log(f"running {len(pending)} trials on {cluster}"
+    log(f"trials: running {len(pending)} on {cluster}"
         + (f", at most {concurrent} at a time" if concurrent else "")
         + (", ASHA early stopping" if early_stop else ""))
     scheduler, metric, mode = None, None, None
