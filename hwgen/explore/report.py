@@ -162,9 +162,12 @@ def format_summary(r: Rendered) -> str:
     ]
     for run in s.get("runs", []):
         lines.append(
-            f"- run of {run['started']}: {run['ran']} trials run, {run['cached']} cached, "
-            f"{run['failed']} failed, {run['wall_seconds']:.0f} s wall, "
+            f"- run of {run['started']}: {run['ran']} trials finished, {run['cached']} cached, "
+            f"{run['failed']} failed, "
+            + (f"{run['stopped']} stopped early, " if run.get("stopped") else "")
+            + f"{run['wall_seconds']:.0f} s wall, "
             f"{run['concurrent']} trial(s) at a time on {run['cluster']}"
+            + (" (interrupted)" if run.get("interrupted") else "")
         )
     if s.get("runs"):
         lines.append("")

@@ -129,7 +129,7 @@ class _Progress:
 
     def __init__(self, total: int, log: Callable[[str], None], every: float = 30.0):
         self.total, self.log, self.every = total, log, every
-        self.done = self.failed = 0
+        self.done = self.failed = self.stopped = 0
         self.t0 = self.last = time.monotonic()
         self.running: dict[str, str] = {}
 
@@ -144,7 +144,10 @@ class _Progress:
             text = (f"valid {record['valid']:.4f}  test {record['test']:.4f} {m} (golden), "
                     f"trained in {record['train_seconds']:.0f} s")
         else:
-            self.failed += 1
+            if record["status"] == "stopped":
+                self.stopped += 1
+            else:
+                self.failed += 1
             text = f"{record['status'].upper()}: {record['error']}"
         el = time.monotonic() - self.t0
         eta = el / self.done * (self.total - self.done)
@@ -185,7 +188,10 @@ def _make_callback(tune, store: Store, specs: dict, labels: dict, progress: _Pro
             if "record" in last:
                 self._save(key, json.loads(last["record"]), decode_model(last["model"]))
             elif key not in self.saved:
-                why = f"stopped early by ASHA at {last.get('step')} (valid {last.get('valid_tf')})"
+                unit = "characters" if specs[key]["dataset"]["kind"] == "charlm" else "epoch"
+                v = last.get("valid_tf")
+                why = (f"stopped early by ASHA after {unit} {last.get('step')}"
+                       + ("" if v is None else f" (valid {v:.4f}, training forward)"))
                 self._save(key, record_error(specs[key], why, status="stopped"))
 
         def on_trial_error(self, iteration, trials, trial, **info):
@@ -272,7 +278,7 @@ def explore(
         rec = store.load_record(k)
         if rec is None or (retry_failed and rec["status"] != "ok"):
             pending.append(k)
-    t0 = time.monotonic()
+    t0, started_at = time.monotonic(), _now()
     started, cluster = False, "no Ray (all cached)"
     interrupted = False
     try:
@@ -286,13 +292,16 @@ def explore(
         if synth and not interrupted:
             _run_synth(ray, store, plat, synth_max, synth_seeds, log)
     finally:
-        failed = 0
+        finished = failed = stopped = 0
         for k in pending:
             rec = store.load_record(k)
-            failed += rec is not None and rec["status"] != "ok"
+            finished += rec is not None
+            failed += rec is not None and rec["status"] == "error"
+            stopped += rec is not None and rec["status"] == "stopped"
         settings["runs"].append({
-            "started": _now(), "wall_seconds": round(time.monotonic() - t0, 1),
-            "ran": len(pending), "cached": len(keys) - len(pending), "failed": failed,
+            "started": started_at, "wall_seconds": round(time.monotonic() - t0, 1),
+            "ran": finished, "cached": len(keys) - len(pending), "failed": failed,
+            "stopped": stopped,
             "concurrent": concurrent or "one per CPU", "cluster": cluster,
             "interrupted": interrupted,
         })
@@ -346,7 +355,8 @@ def _run_trials(tune, store, dataset, by_key, pending, cluster, concurrent, earl
         log(f"interrupted: {len(missing)} trials did not finish; run the same command to "
             "continue")
         return True
-    log(f"{progress.done} trials in {progress.elapsed()}, {progress.failed} failed")
+    log(f"{progress.done} trials in {progress.elapsed()}, {progress.failed} failed"
+        + (f", {progress.stopped} stopped early" if progress.stopped else ""))
     return False
 
 
