@@ -137,7 +137,7 @@ def run_command(args) -> int:
     lanes = sorted(parse_list(args.lanes, "--lanes", cast=int))
     from ..explore.runner import require_ray
 
-    require_ray()
+    require_ray(args.address)
     require_torch()
     from ..train.trainer import TrainConfig
 

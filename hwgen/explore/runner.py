@@ -39,8 +39,16 @@ RAY_MISSING = ("hwgen explore runs on Ray, which is not installed; install the e
                "pip install -e .[explore]")
 
 
-def require_ray():
-    """Import and return ``(ray, ray.tune)``, or raise a `HwgenError` saying how to install it."""
+def require_ray(address: str | None = None):
+    """Import and return ``(ray, ray.tune)``, or raise a `HwgenError` saying how to install it.
+
+    With an ``address`` (a cluster to join) and a token in ``~/.ray/auth_token``, token
+    authentication is switched on first (``RAY_AUTH_MODE=token`` unless set): Ray 2.60 clusters
+    require it, and a driver that is not told before Ray is imported sends its first request
+    without the token and is refused."""
+    if address and "RAY_AUTH_MODE" not in os.environ \
+            and (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress lines instead
     try:
@@ -207,6 +215,22 @@ def _make_callback(tune, store: Store, specs: dict, labels: dict, progress: _Pro
     return Recorder()
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A clear error now for a ``host:port`` nobody answers on (Ray itself retries for many
+    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise HwgenError(f"--address must be host:port, 'auto' or ray://host:port, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise HwgenError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
+
+
 def _init_ray(ray, address: str | None, cpus: int | None) -> tuple[bool, str]:
     """Connect or start Ray; returns (whether we started it, a description of the cluster)."""
     if ray.is_initialized():
@@ -259,7 +283,9 @@ def explore(
     Raises `HwgenError` when Ray is missing or cannot start.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    ray, tune = require_ray()
+    if address:
+        _check_reachable(address)
+    ray, tune = require_ray(address)
     store = Store(out)
     store.create()
     old = None
