@@ -178,6 +178,23 @@ def test_explore_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatc
     assert capsys.readouterr().err.strip() == message
 
 
+@pytest.mark.parametrize("address, message", [
+    ("nonsense", "--address must be host:port, 'auto' or ray://host:port, not 'nonsense'"),
+    ("127.0.0.1:9", "cannot reach the Ray cluster at 127.0.0.1:9: Connection refused"),
+])
+def test_a_cluster_address_is_checked_before_ray_starts(address, message, capsys, tmp_path,
+                                                        monkeypatch):
+    # No ~/.ray/auth_token here: the command leaves RAY_AUTH_MODE alone, so the local Ray that
+    # later tests start in this process is not switched to token authentication.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    pytest.importorskip("ray")
+    pytest.importorskip("torch")
+    argv = ["explore", "--dataset", "digits", "--board", "icebreaker", "--address", address,
+            "-o", str(tmp_path / "x")]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "hwgen: error: " + message
+
+
 def test_explore_without_ray_says_how_to_install_it(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     assert main(["explore", "--dataset", "digits", "--board", "icebreaker",
@@ -231,7 +248,8 @@ def ray_local():
     from hwgen.explore.runner import require_ray
 
     require_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
     yield ray
     ray.shutdown()
 

@@ -241,7 +241,7 @@ def _init_ray(ray, address: str | None, cpus: int | None) -> tuple[bool, str]:
         if address:
             ray.init(address=address, **kw)
         else:
-            ray.init(num_cpus=cpus or os.cpu_count() or 1, **kw)
+            ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, **kw)
     except Exception as e:  # noqa: BLE001 - Ray's own errors become one line
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise HwgenError(f"cannot start {where}: {str(e).strip().splitlines()[0]}") from None
