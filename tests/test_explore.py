@@ -346,6 +346,13 @@ def test_the_exploration_resumes_where_it_stopped(tiny, capsys):
     assert main(["explore", "--report", str(folder), "--no-plots"]) == 0
     assert "## Recommended: best valid accuracy" in capsys.readouterr().out
     assert _without_times(folder) == before
+    # --report needs neither Ray nor PyTorch.
+    (folder / "trials.csv").unlink()
+    code = ("import sys; sys.modules['ray'] = sys.modules['torch'] = None\n"
+            "from hwgen.cli import main\n"
+            f"sys.exit(main(['explore', '--report', {str(folder)!r}, '--no-plots']))\n")
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=True)
+    assert _without_times(folder) == before
 
 
 @pytest.mark.train
