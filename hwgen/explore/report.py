@@ -50,7 +50,7 @@ COLUMNS = (
     "link_luts", "link_ffs",
     "fits", "fast_enough", "feasible", "front_logic", "front_ram", "front_latency",
     "synth_luts", "synth_ffs", "synth_bram", "synth_dsp", "synth_fmax_mhz", "meets_clock",
-    "problems", "error", "model", "build_command",
+    "problems", "error", "model", "build_command", "train_command",
 )
 
 
