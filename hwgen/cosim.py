@@ -1,9 +1,9 @@
 """Run a generated accelerator's Verilog in Icarus or Verilator (cocotb) against the golden model.
 
 `cosim` builds a plan (input payloads packed with the manifest's bit layout, idle cycles, resets),
-runs the cocotb bench ``sim/bench_accel.py`` through ``cocotb_tools.runner`` and compares every
-output with the golden model by exact equality, in bulk, in this process. The first difference is
-reported with its sequence, timestep, output index, expected and got values.
+runs the cocotb bench ``hwgen/benches/bench_accel.py`` through ``cocotb_tools.runner`` and
+compares every output with the golden model by exact equality, in bulk, in this process. The first
+difference is reported with its sequence, timestep, output index, expected and got values.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .fileio import atomic_write_bytes
 from .golden import GoldenModel, check_inputs
+from .manifest import check_model_file, load_manifest
 from .modelfile import load_model
 from .payload import pack, unpack
 from .spec import HwgenError, Model, TokenInput
@@ -25,20 +28,7 @@ from .toolenv import apply_tool_env, require_simulator
 
 __all__ = ["SimPlan", "Mismatch", "CosimReport", "cosim", "load_manifest", "BENCH_DIR"]
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "sim"
-
-
-def load_manifest(rtl_dir) -> dict:
-    p = Path(rtl_dir) / "manifest.json"
-    if not p.is_file():
-        raise HwgenError(f"{rtl_dir}: no manifest.json; generate the RTL with 'hwgen generate'")
-    try:
-        m = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise HwgenError(f"{p}: not valid JSON ({e})") from None
-    if m.get("schema") != "hwgen-manifest" or m.get("version") != 1:
-        raise HwgenError(f"{p}: not a hwgen manifest of version 1")
-    return m
+BENCH_DIR = Path(__file__).resolve().parent / "benches"
 
 
 @dataclass
@@ -176,7 +166,7 @@ def _measured_cpt(plan: SimPlan, accepted: list[int]) -> tuple[float | None, lis
     return float(vals[np.argmax(counts)]), gaps.tolist()
 
 
-def _runner(simulator: str):
+def _runner(simulator: str, deadline: float | None = None):
     """cocotb's runner, with two fixes for the pinned tools.
 
     - Icarus: waveforms as VCD (cocotb's default is FST).
@@ -184,19 +174,62 @@ def _runner(simulator: str):
       is big enough to be split into several C++ files the precompiled header is passed to the
       compiler as a bare file name ("Vtop__pch.h.fast: linker input file not found"). The make
       call gets the GCC value, ``-include``.
+    - Both: every tool command is killed at ``deadline`` (time.monotonic()), a wall-clock limit.
     """
+    import subprocess
+
     from cocotb_tools.runner import Icarus, Verilator
 
-    class IcarusVcd(Icarus):
+    class Limited:
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            for cmd in cmds:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise _TimeLimit()
+                try:
+                    r = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
+                                       stderr=None if stdout is None else subprocess.STDOUT,
+                                       timeout=left)
+                except subprocess.TimeoutExpired:
+                    raise _TimeLimit() from None
+                if r.returncode != 0:
+                    raise RuntimeError(f"Command failed with return code: {r.returncode}")
+
+    class IcarusVcd(Limited, Icarus):
         def _test_command(self):
             return [[("-vcd" if a == "-fst" else a) for a in c] for c in super()._test_command()]
 
-    class VerilatorPch(Verilator):
+    class VerilatorPch(Limited, Verilator):
         def _build_command(self):
             cmds = super()._build_command()
             return [c + ["CFG_CXXFLAGS_PCH_I=-include"] if c[0] == "make" else c for c in cmds]
 
     return IcarusVcd() if simulator == "icarus" else VerilatorPch()
+
+
+class _TimeLimit(Exception):
+    """The simulation ran past its wall-clock limit."""
+
+
+def _progress_status(progress_path: Path, epochs, t0: float, total: int):
+    """A status line from the bench's progress file: timesteps and sequences done, time left."""
+    from .progress import eta, format_seconds
+
+    ends = {}
+    flat = [nt for e in epochs for nt in e]
+    for k, (n, _) in enumerate(flat):
+        ends[n] = k + 1  # inputs accepted once sequence n is done
+    def status():
+        try:
+            done = int(json.loads(progress_path.read_text())["inputs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        seqs = sum(1 for k in ends.values() if k <= done)
+        el = time.monotonic() - t0
+        left = eta(done, total, el)
+        return (f"simulating: {seqs}/{len(ends)} sequences, {done}/{total} timesteps, "
+                f"{format_seconds(el)}" + (f", {left}" if left else ""))
+    return status
 
 
 def cosim(
@@ -208,14 +241,28 @@ def cosim(
     build_dir=None,
     waves=None,
     timeout_cycles: int | None = None,
+    time_limit: float | None = None,
+    progress=None,
 ) -> CosimReport:
     """Simulate the Verilog in ``rtl_dir`` on ``plan`` and compare with the golden model of
-    ``model`` (default: the model.hwgm generated with the RTL)."""
+    ``model`` (default: the model.hwgm generated with the RTL, checked against the manifest's
+    ``model_sha256``).
+
+    The compiled simulation is kept in ``build_dir`` (default ``rtl_dir/sim_build/<simulator>``)
+    and built under a lock; every run drives, logs and reads its results in a folder of its own
+    under it, so runs on one folder at the same time do not share files. ``time_limit``: seconds
+    of wall clock for the build and run together (`HwgenError` past it). ``progress``: a
+    callable taking status lines (about every 10 s: sequences and timesteps done, time left).
+    """
     require_simulator(simulator)
+    if time_limit is not None and not (isinstance(time_limit, (int, float))
+                                       and 0 < time_limit < float("inf")):
+        raise HwgenError(f"Time limit must be a positive number of seconds, not {time_limit!r}")
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     rtl_dir = Path(rtl_dir).resolve()
     manifest = load_manifest(rtl_dir)
     if model is None:
-        model = load_model(rtl_dir / manifest["model_file"])
+        model = load_model(check_model_file(rtl_dir, manifest))
     if manifest["model"]["outputs"] != model.outputs:
         raise HwgenError(
             f"the reference model has {model.outputs} outputs; the RTL has "
@@ -230,7 +277,21 @@ def cosim(
     apply_tool_env()
 
     build = Path(build_dir or rtl_dir / "sim_build" / simulator).resolve()
-    build.mkdir(parents=True, exist_ok=True)
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build))
+    except OSError as e:
+        raise HwgenError(f"cannot create the simulation folder in {build}: {e.strerror or e}"
+                         ) from None
+    # on an error the run folder stays: the message points to its sim.log
+    report = _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves,
+                    timeout_cycles, deadline, time_limit, progress)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return report
+
+
+def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, timeout_cycles,
+           deadline, time_limit, progress) -> CosimReport:
     ops, epochs, aborted = _ops(manifest, model, plan)
     cpt = manifest["timing"]["cycles_per_timestep"]
     total_steps = sum(len(e) for e in epochs)
@@ -245,7 +306,10 @@ def cosim(
         "o_ready": manifest["streams"]["output"]["ready"],
         "o_payload": manifest["streams"]["output"]["payload"],
     }
-    plan_path, result_path = build / "plan.json", build / "result.json"
+    if waves:  # the waveform setup is compiled in: a build of this run's own
+        build = run_dir / "build"
+        build.mkdir()
+    plan_path, result_path = run_dir / "plan.json", run_dir / "result.json"
     plan_path.write_text(
         json.dumps(
             {
@@ -257,8 +321,7 @@ def cosim(
             }
         )
     )
-    result_path.unlink(missing_ok=True)
-    runner = _runner(simulator)
+    runner = _runner(simulator, deadline)
     runner.log.setLevel(logging.ERROR)  # e.g. "Skipping compilation": the tool logs go to sim.log
     sources = [rtl_dir / v for v in manifest["verilog"]]
     if simulator == "verilator":
@@ -272,35 +335,57 @@ def cosim(
             dump = build / "hwgen_dump.v"
             dump.write_text(
                 "module hwgen_dump;\ninitial begin\n"
-                f'  $dumpfile("{build / "waves.vcd"}");\n'
+                f'  $dumpfile("{run_dir / "waves.vcd"}");\n'
                 f"  $dumpvars(0, {manifest['top']});\nend\nendmodule\n"
             )
             sources.append(dump)
             build_args += ["-s", "hwgen_dump"]
-    log = build / "sim.log"
+    log = run_dir / "sim.log"
+    import fcntl
     import sys
 
+    from .progress import Ticker
+
     sys.path.insert(0, str(BENCH_DIR))  # the runner hands its sys.path to the simulator
+    t0 = time.perf_counter()
     try:
-        runner.build(
-            sources=sources,
-            hdl_toplevel=manifest["top"],
-            build_dir=build,
-            timescale=("1ns", "1ps"),
-            waves=bool(waves) and simulator == "verilator",
-            build_args=build_args,
-            log_file=log,
-        )
+        if progress is not None:
+            progress(f"building the {simulator} simulation in {build}")
+        build.mkdir(parents=True, exist_ok=True)
+        t_build = time.monotonic()
+        building = Ticker(progress, lambda: f"building the {simulator} simulation: "
+                          f"{time.monotonic() - t_build:.0f} s (Verilator: about a minute for a "
+                          "large design)")
+        with building, open(build / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; runs then share it
+            runner.build(
+                sources=sources,
+                hdl_toplevel=manifest["top"],
+                build_dir=build,
+                timescale=("1ns", "1ps"),
+                waves=bool(waves) and simulator == "verilator",
+                build_args=build_args,
+                log_file=run_dir / "build.log",
+            )
         t0 = time.perf_counter()
-        runner.test(
-            hdl_toplevel=manifest["top"],
-            test_module="bench_accel",
-            build_dir=build,
-            test_dir=build,
-            waves=bool(waves),
-            log_file=log,
-            extra_env={"HWGEN_PLAN": str(plan_path), "HWGEN_RESULT": str(result_path)},
-        )
+        status = _progress_status(run_dir / "progress.json", epochs, time.monotonic(),
+                                  total_steps)
+        if progress is not None:
+            progress(f"simulating {len(plan.sequences)} sequences ({total_steps} timesteps)")
+        with Ticker(progress, status):
+            runner.test(
+                hdl_toplevel=manifest["top"],
+                test_module="bench_accel",
+                build_dir=build,
+                test_dir=run_dir,
+                waves=bool(waves),
+                log_file=log,
+                extra_env={"HWGEN_PLAN": str(plan_path), "HWGEN_RESULT": str(result_path),
+                           "HWGEN_PROGRESS": str(run_dir / "progress.json")},
+            )
+    except _TimeLimit:
+        raise HwgenError(f"the {simulator} simulation did not finish within its time limit of "
+                         f"{time_limit:g} s (log: {log})") from None
     except SystemExit as e:  # the runner exits on a failed tool step
         raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
     except Exception as e:  # a failed build raises subprocess errors
@@ -317,10 +402,11 @@ def cosim(
         )
     result = json.loads(result_path.read_text())
     if waves:
-        src = build / ("waves.vcd" if simulator == "icarus" else "dump.vcd")
-        if not src.is_file():
-            raise HwgenError(f"{simulator} wrote no waveform ({src} is missing)")
-        shutil.copyfile(src, waves)
+        names = ("waves.vcd",) if simulator == "icarus" else ("dump.vcd",)
+        found = [d / n for d in (run_dir, build) for n in names if (d / n).is_file()]
+        if not found:
+            raise HwgenError(f"{simulator} wrote no waveform ({run_dir / names[0]} is missing)")
+        atomic_write_bytes(waves, found[0].read_bytes())
     mismatch = _compare(manifest, model, plan, result, epochs, aborted)
     measured, gaps = _measured_cpt(plan, result["accepted"])
     return CosimReport(

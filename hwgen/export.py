@@ -1,7 +1,8 @@
 """Write a generated accelerator: Verilog, manifest.json and a copy of the model file.
 
-``generate(model, out_dir, lanes=P, top="hwgen_top")`` validates everything before it builds any
-hardware, converts `hwgen.gateware.core.Accelerator` with amaranth's Verilog back end and writes:
+``generate(model, out_dir, lanes=P, top="hwgen_top", state="auto")`` validates everything
+before it builds any hardware, converts `hwgen.gateware.core.Accelerator` with amaranth's
+Verilog back end and writes:
 
 - ``<top>.v``: the Verilog (no source-location attributes, so the bytes do not depend on where
   hwgen is installed);
@@ -9,7 +10,7 @@ hardware, converts `hwgen.gateware.core.Accelerator` with amaranth's Verilog bac
   accumulator widths, tool versions and the model's sha256 (schema: docs/manifest.md);
 - ``model.hwgm``: the model file the hardware was generated from (modelfile.to_bytes).
 
-The same model, lanes and top name give byte-identical files.
+The same model, lanes, state option and top name give byte-identical files.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import json
 import os
 import re
 from importlib import metadata
-from pathlib import Path
 
 from . import __version__
+from .fileio import atomic_write_bytes, atomic_write_text, check_output_dir
+from .manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
 from .modelfile import to_bytes
 from .numerics import derive_widths
 from .payload import fields_of
@@ -29,8 +31,6 @@ from .spec import HwgenError, Model, TokenInput
 
 __all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
 
-MANIFEST_SCHEMA = "hwgen-manifest"
-MANIFEST_VERSION = 1
 _TOP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -81,35 +81,35 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
         )
     in_layout, out_layout = accel.i_stream.payload.shape(), accel.o_stream.payload.shape()
     token = isinstance(model.input, TokenInput)
-    mats = accel.matrices()
+    plan = accel.plan
+    mats = plan.matrices
     matrices = [
         {
-            "name": name,
-            "shape": list(q.shape),
-            "encoding": q.encoding.to_json(),
-            "scale": q.scale.to_json(),
-            "payload_bits": q.memory_bits,
+            "name": p.name,
+            "shape": list(p.matrix.shape),
+            "encoding": p.matrix.encoding.to_json(),
+            "scale": p.matrix.scale.to_json(),
+            "payload_bits": p.matrix.memory_bits,
         }
-        for _, (name, q, _, _, _, _) in sorted(mats.items())
+        for _, p in sorted(mats.items())
     ]
-    roms = []
-    for gi, (enc, (ids, words)) in enumerate(accel.weight_groups().items()):
-        roms.append(
-            {
-                "name": f"weights{gi}",
-                "encoding": enc.to_json(),
-                "matrices": [mats[i][0] for i in ids],
-                "word_bits": accel.lanes * enc.bits,
-                "depth": len(words),
-                "bits": len(words) * accel.lanes * enc.bits,
-                "payload_bits": sum(mats[i][1].memory_bits for i in ids),
-            }
-        )
+    roms = [
+        {
+            "name": r.name,
+            "encoding": r.encoding.to_json(),
+            "matrices": [mats[i].name for i in r.matrix_ids],
+            "word_bits": r.word_bits,
+            "depth": r.depth,
+            "bits": r.bits,
+            "payload_bits": sum(mats[i].matrix.memory_bits for i in r.matrix_ids),
+        }
+        for r in plan.weight_roms
+    ]
     widths = derive_widths(model).to_json()
     widths["mac_acc_widths"] = [
-        {"encoding": enc.to_json(), "width": w} for enc, w in accel.acc_widths().items()
+        {"encoding": enc.to_json(), "width": w} for enc, w in plan.acc_widths.items()
     ]
-    widths["term_widths"] = {mats[i][0]: accel.term_width(i) for i in sorted(mats)}
+    widths["term_widths"] = {mats[i].name: mats[i].term_width for i in sorted(mats)}
     tables = {
         "sigmoid": {"entries": 1 << f.sigmoid_in_width, "index_width": f.sigmoid_in_width},
         "tanh": {"entries": 1 << f.tanh_in_width, "index_width": f.tanh_in_width},
@@ -182,7 +182,9 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
             "embedding_bits": (
                 model.input.vocab * model.input.dim * f.input.width if token else 0
             ),
-            "bias_entries": len(accel.bias_sequence()),
+            "bias_entries": len(plan.biases),
+            "state": plan.to_json(),
+            "memories": [mp.to_json() for mp in plan.memories()],
         },
         "widths": widths,
         "tools": {
@@ -194,35 +196,37 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
     }
 
 
-def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top") -> dict:
+def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
+             state: str = "auto") -> dict:
     """Write ``<top>.v``, ``manifest.json`` and ``model.hwgm`` into ``out_dir`` (created if
-    missing); returns the manifest. Raises `HwgenError` before building anything when the lane
-    count, top name or model is not supported."""
-    from .gateware.schedule import check_lanes
+    missing); returns the manifest. ``state``: where h (and c) live, ``auto``, ``registers`` or
+    ``ram`` (docs/architecture.md). Raises `HwgenError` before building anything when the lane
+    count, state option, top name or model is not supported."""
+    from .gateware.plan import make_plan
 
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     top = _check_top(top)
-    check_lanes(model, lanes)
-    if model.outputs < 1:
-        raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
+    make_plan(model, lanes, state)  # validates lanes, state and the head
     derive_widths(model)  # raises for a model whose dot products are too wide
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HwgenError(f"{out}: exists and is not a folder")
+    out = check_output_dir(out_dir)
 
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     from amaranth.back import verilog
 
     from .gateware.core import Accelerator
 
-    accel = Accelerator(model, lanes)
+    accel = Accelerator(model, lanes, state)
     model_bytes = to_bytes(model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)
     text = verilog.convert(accel, name=top, emit_src=False)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / vname).write_text(text)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    (out / "model.hwgm").write_bytes(model_bytes)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HwgenError(f"cannot create {out}: {e.strerror or e}") from None
+    # each file complete or absent; the manifest last, so a folder with a manifest is whole
+    atomic_write_text(out / vname, text)
+    atomic_write_bytes(out / "model.hwgm", model_bytes)
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest

@@ -14,6 +14,7 @@ import numpy as np
 
 from .quant import QuantConfig
 from .spec import (
+    LIMITS,
     CellKind,
     Formats,
     Head,
@@ -22,6 +23,7 @@ from .spec import (
     Model,
     TokenInput,
     VectorInput,
+    check_positive_int,
     round_half_up,
 )
 from .tables import sigmoid_table, tanh_table
@@ -164,8 +166,17 @@ def random_float_params(
     """Random float parameters (PyTorch's default uniform(-1/sqrt(H), 1/sqrt(H)) init scaled up so
     that every encoding keeps non-zero weights); ``tokens`` makes an embedding of ``inputs``
     dims."""
-    rng = np.random.default_rng(seed)
+    for name, v, limit in (("Input count", inputs, "features"), ("Hidden size", hidden, "hidden"),
+                           ("Output count", outputs, "outputs"), ("Layer count", layers, "layers")):
+        check_positive_int(name, v, LIMITS[limit])
+    if tokens is not None:
+        check_positive_int("Token count", tokens, LIMITS["vocab"])
     G = cell.num_gates
+    weights = G * hidden * (inputs + hidden) + (layers - 1) * G * hidden * 2 * hidden
+    if weights + outputs * hidden > LIMITS["weights"]:
+        raise HwgenError(f"a model of {weights + outputs * hidden} weights is larger than the "
+                         f"{LIMITS['weights']} hwgen supports")
+    rng = np.random.default_rng(seed)
     k = 2.0 / np.sqrt(hidden)
     fl = []
     for i in range(layers):

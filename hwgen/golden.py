@@ -28,6 +28,7 @@ class GoldenResult:
     classes: np.ndarray
     hidden: list[np.ndarray] | None
     state: list[tuple[np.ndarray, np.ndarray | None]]
+    saturated: int = 0  # input values saturated when real features were quantized (hwgen.api)
 
 
 class _ExactMatmul:
@@ -66,6 +67,11 @@ def check_inputs(model: Model, inputs) -> np.ndarray:
     if a.ndim != 3 or a.shape[2] != model.input.features:
         raise HwgenError(
             f"vector inputs must have shape (batch, time, {model.input.features}), not {a.shape}"
+        )
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise HwgenError(
+            f"input codes must be integers, not {a.dtype}: quantize real-valued features first "
+            "(hwgen.inputs.features_to_codes, or hwgen.api.golden(model, features=...))"
         )
     a = a.astype(np.int64)
     fmt = model.formats.input

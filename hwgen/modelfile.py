@@ -27,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .fileio import atomic_write_bytes
+from .numerics import derive_widths
 from .spec import (
+    LIMITS,
     CellKind,
     Formats,
     Head,
@@ -122,7 +125,8 @@ def to_bytes(model: Model) -> bytes:
 
 
 def save_model(model: Model, path) -> None:
-    Path(path).write_bytes(to_bytes(model))
+    """Write ``model`` to ``path`` atomically (a complete file or none: no partial output)."""
+    atomic_write_bytes(path, to_bytes(model))
 
 
 def model_hash(model: Model) -> str:
@@ -132,6 +136,16 @@ def model_hash(model: Model) -> str:
 
 
 # -- loading and validation ----------------------------------------------------------------------
+#: The header is small JSON; anything larger is not a model file.
+MAX_HEADER_BYTES = 1 << 20
+#: A member's .npy header (numpy's own limit for untrusted files is 10000 bytes).
+_MAX_NPY_HEADER = 10000
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
 def _get(d: dict, key: str, typ, where: str):
     if not isinstance(d, dict) or key not in d:
         raise ModelFileError(f"field '{where}{key}' is missing")
@@ -143,10 +157,12 @@ def _get(d: dict, key: str, typ, where: str):
     return v
 
 
-def _pos(d: dict, key: str, where: str) -> int:
+def _pos(d: dict, key: str, where: str, limit: str) -> int:
     v = _get(d, key, int, where)
     if v < 1:
         raise ModelFileError(f"field '{where}{key}' must be a positive integer, not {v}")
+    if v > LIMITS[limit]:
+        raise ModelFileError(f"field '{where}{key}' must be at most {LIMITS[limit]}, not {v}")
     return v
 
 
@@ -161,33 +177,96 @@ def _wrap(field: str, fn, *args):
         raise ModelFileError(f"field '{field}' is malformed ({type(e).__name__}: {e})") from None
 
 
-def _read_arrays(path) -> dict[str, np.ndarray]:
-    p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"{p}: no such model file")
-    try:
-        with open(p, "rb") as fh:
-            if fh.read(4) != b"PK\x03\x04":
+class _Archive:
+    """The zip container of a model file, read member by member: every member's .npy header
+    (shape, dtype) is checked against what the model header says *before* its data is
+    decompressed, and no more bytes than that are ever decompressed or allocated."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.exists():
+            raise ModelFileError(f"{path}: no such model file")
+        if not path.is_file():
+            raise ModelFileError(f"{path}: not a file")
+        try:
+            self.fh = open(path, "rb")
+        except OSError as e:
+            raise ModelFileError(f"{path}: cannot read ({e.strerror or e})") from None
+        try:
+            if self.fh.read(4) != b"PK\x03\x04":
                 raise ValueError("no zip signature")
-            fh.seek(0)
-            with np.load(fh, allow_pickle=False) as z:
-                return {name: z[name] for name in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zipfile.LargeZipFile) as e:
-        raise ModelFileError(
-            f"{p}: not a readable hwgen model file (truncated or corrupt: {e})"
-        ) from None
+            self.fh.seek(0)
+            self.zf = zipfile.ZipFile(self.fh)
+            self.members: dict[str, zipfile.ZipInfo] = {}
+            for info in self.zf.infolist():
+                name = info.filename
+                if not name.endswith(".npy") or name[:-4] in self.members:
+                    raise ValueError(f"member {name!r} is not a uniquely named .npy array")
+                self.members[name[:-4]] = info
+        except Exception as e:  # any failure to decode foreign bytes: a corrupt file
+            self.fh.close()
+            raise self.corrupt(e) from None
+
+    def corrupt(self, e: BaseException | str) -> ModelFileError:
+        why = e if isinstance(e, str) else _one_line(e)
+        return ModelFileError(
+            f"{self.path}: not a readable hwgen model file (truncated or corrupt: {why})"
+        )
+
+    def close(self) -> None:
+        self.zf.close()
+        self.fh.close()
+
+    def read(self, name: str, shape: tuple[int, ...] | None, what: str,
+             max_bytes: int | None = None) -> np.ndarray:
+        """Member ``name`` as an array. With ``shape`` its .npy header must declare that shape
+        (``what`` explains it) and an integer dtype; without, at most ``max_bytes`` of data."""
+        info = self.members[name]
+        try:
+            with self.zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    got, fortran, dtype = np.lib.format.read_array_header_1_0(
+                        f, max_header_size=_MAX_NPY_HEADER)
+                elif version in ((2, 0), (3, 0)):
+                    got, fortran, dtype = np.lib.format.read_array_header_2_0(
+                        f, max_header_size=_MAX_NPY_HEADER)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"array '{name}' holds Python objects (pickle is refused)")
+                if shape is not None and tuple(got) != tuple(shape):
+                    raise ModelFileError(
+                        f"array '{name}' has shape {tuple(got)}; expected {tuple(shape)} ({what})"
+                    )
+                if dtype.kind not in "iu" or dtype.itemsize > 8:
+                    raise ModelFileError(f"array '{name}' has dtype {dtype}; expected integers")
+                count = int(np.prod(got, dtype=object))
+                nbytes = count * dtype.itemsize
+                if max_bytes is not None and nbytes > max_bytes:
+                    raise ModelFileError(
+                        f"array '{name}' holds {nbytes} bytes; at most {max_bytes} are allowed"
+                    )
+                data = f.read(nbytes)
+                if len(data) != nbytes or f.read(1):
+                    raise ValueError(f"array '{name}' has {len(data)} data bytes, not {nbytes}")
+        except ModelFileError:
+            raise
+        except Exception as e:  # zlib, zip flags, CRC, .npy header: a corrupt file
+            raise self.corrupt(e) from None
+        a = np.frombuffer(data, dtype=dtype, count=count)
+        return a.reshape(got, order="F" if fortran else "C")
 
 
 def _check_array(
-    arrays, name, shape, what, *, codes: WeightEncoding | None = None, lo=None, hi=None
+    arrays: _Archive, name, shape, what, *, codes: WeightEncoding | None = None, lo=None, hi=None
 ):
-    a = arrays[name]
-    if tuple(a.shape) != tuple(shape):
+    a = arrays.read(name, shape, what)
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() >= 1 << 63:
+        idx = tuple(int(i) for i in np.argwhere(a >= np.uint64(1 << 63))[0])
         raise ModelFileError(
-            f"array '{name}' has shape {tuple(a.shape)}; expected {tuple(shape)} ({what})"
+            f"array '{name}' holds {int(a[idx])} at {list(idx)}; expected values below 2**63"
         )
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ModelFileError(f"array '{name}' has dtype {a.dtype}; expected integers")
     a = a.astype(np.int64)
     if codes is not None:
         bad = ~codes.valid_codes(a)
@@ -206,18 +285,37 @@ def _check_array(
 
 
 def load_model(path) -> Model:
-    """Read and fully validate a model file; raises `ModelFileError` naming the bad field."""
-    arrays = _read_arrays(path)
-    if "header" not in arrays:
-        raise ModelFileError(f"{path}: missing array 'header': not a hwgen model file")
+    """Read and fully validate a model file; raises `ModelFileError` naming the bad field.
+
+    Every header field is checked for its JSON type and range (sizes up to `hwgen.spec.LIMITS`)
+    before any array is read; every array's shape and dtype before its data is decompressed;
+    weight codes, biases, tables and the embedding for their ranges; and the model's derived
+    widths (docs/numerics.md) at the end, so a model that loads can be run and generated.
+    """
+    archive = _Archive(Path(path))
     try:
-        hdr = json.loads(arrays.pop("header").astype(np.uint8).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
-        raise ModelFileError(f"array 'header' is not valid JSON ({e})") from None
-    if not isinstance(hdr, dict) or hdr.get("format") != FORMAT_NAME:
+        return _load(archive, path)
+    finally:
+        archive.close()
+
+
+def _load(arrays: _Archive, path) -> Model:
+    if "header" not in arrays.members:
+        raise ModelFileError(f"{path}: missing array 'header': not a hwgen model file")
+    raw = arrays.read("header", None, "", max_bytes=MAX_HEADER_BYTES)
+    if raw.ndim != 1 or raw.dtype != np.uint8:
+        raise ModelFileError(f"array 'header' must be 1-D uint8 JSON text, not {raw.dtype} "
+                             f"{raw.shape}")
+    try:
+        hdr = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ModelFileError(f"array 'header' is not valid JSON ({_one_line(e)})") from None
+    if not isinstance(hdr, dict):
+        raise ModelFileError(f"array 'header' must hold a JSON object, not {type(hdr).__name__}")
+    if hdr.get("format") != FORMAT_NAME:
         raise ModelFileError(f"field 'format' is {hdr.get('format')!r}; expected {FORMAT_NAME!r}")
     version = hdr.get("version")
-    if version != FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
         raise ModelFileError(
             f"unsupported model file version {version!r}; this hwgen reads version {FORMAT_VERSION}"
         )
@@ -226,7 +324,7 @@ def load_model(path) -> Model:
         cell = CellKind(cell_name)
     except ValueError:
         raise ModelFileError(f"field 'cell' is {cell_name!r}; expected rnn, gru or lstm") from None
-    H = _pos(hdr, "hidden", "")
+    H = _pos(hdr, "hidden", "", "hidden")
     G = cell.num_gates
     formats = _wrap("formats", Formats.from_json, _get(hdr, "formats", dict, ""))
     if (cell is CellKind.LSTM) != (formats.cell is not None):
@@ -241,16 +339,29 @@ def load_model(path) -> Model:
     inp_d = _get(hdr, "input", dict, "")
     kind = _get(inp_d, "kind", str, "input.")
     if kind == "vector":
-        inp = VectorInput(_pos(inp_d, "features", "input."))
+        inp = VectorInput(_pos(inp_d, "features", "input.", "features"))
     elif kind == "tokens":
-        inp = TokenInput(_pos(inp_d, "vocab", "input."), _pos(inp_d, "dim", "input."))
+        inp = TokenInput(_pos(inp_d, "vocab", "input.", "vocab"),
+                         _pos(inp_d, "dim", "input.", "dim"))
     else:
         raise ModelFileError(f"field 'input.kind' is {kind!r}; expected 'vector' or 'tokens'")
     layer_ds = _get(hdr, "layers", list, "")
     if not layer_ds:
         raise ModelFileError("field 'layers' is empty; a model needs at least one layer")
+    if len(layer_ds) > LIMITS["layers"]:
+        raise ModelFileError(
+            f"field 'layers' must hold at most {LIMITS['layers']} layers, not {len(layer_ds)}"
+        )
     head_d = _get(hdr, "head", dict, "")
-    O = _pos(head_d, "outputs", "head.")  # noqa: E741
+    O = _pos(head_d, "outputs", "head.", "outputs")  # noqa: E741
+    weights = G * H * (inp.width + H) + (len(layer_ds) - 1) * G * H * 2 * H + O * H
+    if weights > LIMITS["weights"]:
+        raise ModelFileError(
+            f"the header describes {weights} weights; at most {LIMITS['weights']} are supported"
+        )
+    meta = hdr.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")
 
     expected = {"head.w", "head.bias", "table.sigmoid", "table.tanh"}
     for i in range(len(layer_ds)):
@@ -259,9 +370,10 @@ def load_model(path) -> Model:
             expected.add(f"layer{i}.bias_hn")
     if isinstance(inp, TokenInput):
         expected.add("embedding")
-    for name in sorted(expected - arrays.keys()):
+    present = arrays.members.keys() - {"header"}
+    for name in sorted(expected - present):
         raise ModelFileError(f"missing array '{name}'")
-    for name in sorted(arrays.keys() - expected):
+    for name in sorted(present - expected):
         raise ModelFileError(
             f"unexpected array '{name}' (not part of a {len(layer_ds)}-layer {cell.value} model)"
         )
@@ -274,31 +386,38 @@ def load_model(path) -> Model:
         codes = _check_array(arrays, name, shape, what, codes=enc)
         return QuantMatrix(codes.astype(np.uint16), enc, scale)
 
+    bias_range = dict(lo=-LIMITS["bias"], hi=LIMITS["bias"])
     layers = []
     for i, ld in enumerate(layer_ds):
         in_w = inp.width if i == 0 else H
+        where = f"layers[{i}]"
+        if not isinstance(ld, dict):
+            raise ModelFileError(f"field '{where}' must be an object, not {ld!r}")
         wx = qmatrix(
-            _get(ld, "wx", dict, f"layers[{i}]."),
-            f"layers[{i}].wx",
+            _get(ld, "wx", dict, f"{where}."),
+            f"{where}.wx",
             f"layer{i}.wx",
             (G * H, in_w),
             f"{G} gates x {H} hidden, {in_w} inputs",
         )
         wh = qmatrix(
-            _get(ld, "wh", dict, f"layers[{i}]."),
-            f"layers[{i}].wh",
+            _get(ld, "wh", dict, f"{where}."),
+            f"{where}.wh",
             f"layer{i}.wh",
             (G * H, H),
             f"{G} gates x {H} hidden, {H} hidden",
         )
-        bias = _check_array(arrays, f"layer{i}.bias", (G * H,), f"{G} gates x {H} hidden")
+        bias = _check_array(arrays, f"layer{i}.bias", (G * H,), f"{G} gates x {H} hidden",
+                            **bias_range)
         bias_hn = None
         if cell is CellKind.GRU:
-            bias_hn = _check_array(arrays, f"layer{i}.bias_hn", (H,), f"{H} hidden")
+            bias_hn = _check_array(arrays, f"layer{i}.bias_hn", (H,), f"{H} hidden",
+                                   **bias_range)
         layers.append(Layer(wx, wh, bias, bias_hn))
     hw = qmatrix(head_d, "head", "head.w", (O, H), f"{O} outputs, {H} hidden")
     argmax = _get(head_d, "argmax", bool, "head.")
-    head = Head(hw, _check_array(arrays, "head.bias", (O,), f"{O} outputs"), argmax)
+    head = Head(hw, _check_array(arrays, "head.bias", (O,), f"{O} outputs", **bias_range),
+                argmax)
     emb = None
     if isinstance(inp, TokenInput):
         fi = formats.input
@@ -327,7 +446,9 @@ def load_model(path) -> Model:
         lo=-top,
         hi=top,
     )
-    meta = hdr.get("meta", {})
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")
-    return Model(cell, inp, H, tuple(layers), head, formats, sig, tanh, emb, meta)
+    model = Model(cell, inp, H, tuple(layers), head, formats, sig, tanh, emb, meta)
+    try:
+        derive_widths(model)
+    except HwgenError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    return model

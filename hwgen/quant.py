@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import EncodingKind, HwgenError, QuantMatrix, Scale, WeightEncoding, round_half_away
+from .spec import (
+    EncodingKind,
+    HwgenError,
+    QuantMatrix,
+    Scale,
+    WeightEncoding,
+    did_you_mean,
+    round_half_away,
+)
 
 __all__ = [
     "glorot_bound",
@@ -226,6 +234,7 @@ class QuantConfig:
             return cls(EncodingKind.INT, stochastic, bits=int(n[3:]))
         raise HwgenError(
             f"unknown quantization {name!r}; expected binary, ternary, pow2, exp, expN or intN"
+            + did_you_mean(n, ("binary", "ternary", "pow2", "exp", "int8", "int4", "exp4"))
         )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .numerics import derive_widths
 from .spec import Model, TokenInput
 
-__all__ = ["describe_model"]
+__all__ = ["describe_model", "model_json"]
 
 
 def describe_model(model: Model) -> str:
@@ -49,3 +49,30 @@ def describe_model(model: Model) -> str:
     if model.meta:
         lines.append("meta        " + ", ".join(f"{k}: {v}" for k, v in sorted(model.meta.items())))
     return "\n".join(lines)
+
+
+def model_json(model: Model) -> dict:
+    """What `describe_model` says, as a JSON-ready dict (``hwgen inspect --json``)."""
+    f = model.formats
+    w = derive_widths(model)
+    inp = model.input
+    return {
+        "cell": model.cell.value,
+        "layers": model.num_layers,
+        "hidden": model.hidden,
+        "gates": list(model.cell.gates),
+        "input": ({"kind": "tokens", "vocab": inp.vocab, "dim": inp.dim}
+                  if isinstance(inp, TokenInput) else {"kind": "vector", "features": inp.features}),
+        "outputs": model.outputs,
+        "argmax": model.head.argmax,
+        "formats": f.to_json(),
+        "matrices": [
+            {"name": name, "shape": list(m.shape), "encoding": m.encoding.to_json(),
+             "scale": m.scale.to_json(), "sparsity": m.sparsity, "bits": m.memory_bits}
+            for name, m in model.matrices()
+        ],
+        "weight_bits": model.weight_memory_bits,
+        "widths": w.to_json(),
+        "input_normalization": bool(model.meta.get("input_norm")),
+        "meta": model.meta,
+    }

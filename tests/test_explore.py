@@ -382,4 +382,5 @@ def test_synthesis_of_the_best_front_design(tiny, tmp_path):
     saved = json.loads((tmp_path / "x" / "synth" / f"{x['trial']}-p1-ecp5-25k" /
                         "explore_synth.json").read_text())
     assert saved["status"] == "ok" and saved["luts"] == x["synth_luts"]
+    assert saved["cycles_per_timestep"] == x["cycles"]  # the accelerator generated now
     assert saved["tool_versions"]["yosys"].startswith("Yosys 0.69")

@@ -13,7 +13,7 @@ import pytest
 
 from hwgen.freeze import freeze, random_float_params
 from hwgen.gateware.core import Accelerator
-from hwgen.gateware.schedule import cycles_per_timestep
+from hwgen.gateware.schedule import cycles_per_timestep, schedule
 from hwgen.gateware.simulate import simulate
 from hwgen.golden import GoldenModel
 from hwgen.quant import QuantConfig
@@ -54,13 +54,14 @@ def sequences(model, lengths, seed):
     return out
 
 
-def check_against_golden(model, lanes, *, seed=0, in_stall=0.0, out_stall=0.0, lengths=(4, 3)):
+def check_against_golden(model, lanes, *, seed=0, in_stall=0.0, out_stall=0.0, lengths=(4, 3),
+                         state="auto"):
     seqs = sequences(model, lengths, seed)
     golden = GoldenModel(model)
     want = [golden.run(s[None]) for s in seqs]
     x = np.concatenate(seqs)
     sos = np.concatenate([np.arange(len(s)) == 0 for s in seqs])
-    accel = Accelerator(model, lanes)
+    accel = Accelerator(model, lanes, state=state)
     got = simulate(accel, x, sos, seed=seed, in_stall=in_stall, out_stall=out_stall)
     want_logits = np.concatenate([w.logits[0] for w in want])
     for t in range(len(x)):
@@ -104,10 +105,11 @@ CONFIGS = [
         for c, q, n, p, t, s in CONFIGS
     ],
 )
-def test_exact_against_golden(cell, quant, layers, lanes, tokens, stalls):
+@pytest.mark.parametrize("state", ["ram", "registers"])
+def test_exact_against_golden(cell, quant, layers, lanes, tokens, stalls, state):
     model = build(cell, quant, layers=layers, tokens=tokens, seed=lanes)
     stall = dict(in_stall=0.4, out_stall=0.6) if stalls else {}
-    _, got = check_against_golden(model, lanes, seed=layers + lanes, **stall)
+    _, got = check_against_golden(model, lanes, seed=layers + lanes, state=state, **stall)
     if not stalls:
         gaps = np.diff(got.accepted)
         assert np.all(gaps == cycles_per_timestep(model, lanes)), gaps
@@ -147,7 +149,7 @@ def test_cycles_per_timestep_measured(lanes):
     model = build("gru", "ternary", layers=2, tokens=True)
     _, got = check_against_golden(model, lanes, lengths=(3,))
     assert np.all(np.diff(got.accepted) == cycles_per_timestep(model, lanes))
-    assert np.all(got.delivered - got.accepted == cycles_per_timestep(model, lanes))
+    assert np.all(got.delivered - got.accepted == schedule(model, lanes).latency)
 
 
 @pytest.mark.parametrize(
@@ -160,11 +162,13 @@ def test_cycles_per_timestep_measured(lanes):
         ("lstm", 1, 9, 1, 1, None, 4),
     ],
 )
-def test_edge_sizes(cell, inputs, hidden, outputs, layers, vocab, lanes):
+@pytest.mark.parametrize("state", ["ram", "registers"])
+def test_edge_sizes(cell, inputs, hidden, outputs, layers, vocab, lanes, state):
     kind = CellKind(cell)
     params = random_float_params(kind, inputs, hidden, outputs, layers=layers, tokens=vocab, seed=3)
     model = freeze(
         params, QuantConfig.parse("ternary"), Formats.standard(8, lstm=kind is CellKind.LSTM),
         argmax=True,
     )
-    check_against_golden(model, lanes, seed=3, in_stall=0.3, out_stall=0.3, lengths=(3, 2))
+    check_against_golden(model, lanes, seed=3, in_stall=0.3, out_stall=0.3, lengths=(3, 2),
+                         state=state)

@@ -12,9 +12,10 @@ from hwgen.gateware.activation import ActivationTable
 from hwgen.gateware.core import Accelerator
 from hwgen.gateware.mac import MacUnit
 from hwgen.gateware.mult import PipelinedMul
-from hwgen.gateware.rom import Rom, weight_words
+from hwgen.gateware.plan import weight_words
+from hwgen.gateware.rom import Rom
 from hwgen.gateware.scale import ConstScaler
-from hwgen.gateware.schedule import check_lanes, schedule, tree_depth
+from hwgen.gateware.schedule import ISSUE_DELAY, check_lanes, schedule, tree_depth
 from hwgen.numerics import scaled_term, table_index
 from hwgen.spec import HwgenError, QuantMatrix, Scale, WeightEncoding, pack_codes, unpack_codes
 from tests.test_gateware import build
@@ -132,7 +133,8 @@ def test_activation_table_saturates():
         for z in zs:
             ctx.set(table.z[0], z)
             ctx.set(table.z[1], -z)
-            await ctx.tick()
+            for _ in range(table.LATENCY):  # the entries arrive LATENCY cycles later
+                await ctx.tick()
             got.append((ctx.get(table.y[0]), ctx.get(table.y[1])))
 
     sim = Simulator(table)
@@ -189,9 +191,10 @@ def test_schedule_formula():
     assert s.layer_issue == (G * H * (1 + 2), G * H * (2 + 2))
     assert s.head_issue == outs * 2
     assert s.macs == G * H * (4 + H) + G * H * (H + H) + outs * H
-    assert s.cycles_per_timestep == (
-        2 + sum(s.layer_issue) + 2 * s.layer_drain + s.head_issue + s.head_drain
-    )
+    # Token input: the transfer and two cycles of embedding read; the head drain overlaps the
+    # next timestep, so it counts in the latency only.
+    assert s.cycles_per_timestep == 3 + sum(s.layer_issue) + 2 * s.layer_gap + s.head_issue
+    assert s.latency == s.cycles_per_timestep + ISSUE_DELAY + s.head_drain
     assert s.ideal_cycles == -(-s.macs // 4)
 
 
@@ -246,5 +249,5 @@ def test_accelerator_properties():
     accel = Accelerator(model, 3)
     assert accel.lanes == 3 and accel.model is model
     assert accel.schedule == schedule(model, 3)
-    assert len(accel.bias_sequence()) == 2 * (3 * 6 + 6) + 3
-    assert sorted(accel.matrices()) == [0, 1, 2, 3, 5]
+    assert len(accel.plan.biases) == 2 * (3 * 6 + 6) + 3
+    assert sorted(accel.plan.matrices) == [0, 1, 2, 3, 5]

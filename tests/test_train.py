@@ -173,7 +173,7 @@ def test_missing_torch_message(monkeypatch):
     from hwgen import train as train_pkg
 
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
-    with pytest.raises(HwgenError, match=r"install the train extra: pip install -e \.\[train\]"):
+    with pytest.raises(HwgenError, match=r"install the train extra: pip install 'hwgen\[train\]'"):
         train_pkg.require_torch()
     assert main(["train", "--dataset", "digits", "--hidden", "4", "-o", "x.hwgm"]) == 1
 

@@ -118,8 +118,10 @@ def test_uart_tx_to_rx_loopback():
 def test_phy_and_link_check_arguments():
     with pytest.raises(HwgenError, match="UART divisor must be at least 4 clock cycles per bit"):
         UartRx(3)
-    with pytest.raises(HwgenError, match="Input byte count must be an integer from 1 to 65535"):
+    with pytest.raises(HwgenError, match="Input byte count must be a positive integer, not 0"):
         UartLink(0, 1, 4)
+    with pytest.raises(HwgenError, match="Output byte count must be at most 65535, not 65536"):
+        UartLink(1, 65536, 4)
 
 
 # -- the link over a simulated serial line -------------------------------------------------------

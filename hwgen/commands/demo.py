@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import positive_int
+from ._common import next_step, positive_int
 
 
 def register(sub) -> None:
@@ -45,6 +45,7 @@ def run(args) -> int:
     from ..train import require_torch
 
     require_torch()
+    from ..progress import Progress
     from ..train.datasets import load_dataset
     from ..train.trainer import TrainConfig, set_threads, train
     from .train import report
@@ -61,9 +62,9 @@ def run(args) -> int:
     report(r, model_path)
     # ---- step 2: Verilog generation (hwgen.export.generate) ----------------------------------
     from ..export import generate
+    from ..gateware.schedule import max_lanes
 
-    lanes = min(args.lanes, max(r.model.input.width, r.model.hidden))
-    manifest = generate(r.model, out, lanes=lanes)
+    manifest = generate(r.model, out, lanes=min(args.lanes, max_lanes(r.model)))
     t = manifest["timing"]
     print(f"[2/4] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
           f"lanes, {t['cycles_per_timestep']} cycles per timestep")
@@ -71,13 +72,15 @@ def run(args) -> int:
     import numpy as np
 
     from ..cosim import SimPlan, cosim
+    from ..inputs import features_to_codes
 
     test = ds.test
-    codes, _ = r.model.formats.input.quantize(test.X)
+    codes = features_to_codes(r.model, test.X, normalize=False).codes  # dataset: normalized
     n = min(args.sim_sequences or len(codes), len(codes))
     seqs = [codes[i, : int(test.lengths[i])] for i in range(n)]
     print(f"[3/4] simulating the Verilog ({args.simulator}) on {n} test sequences")
-    rep = cosim(out, SimPlan(seqs), simulator=args.simulator)
+    rep = cosim(out, SimPlan(seqs), simulator=args.simulator,
+                progress=None if args.quiet else Progress())
     print("      " + rep.summary())
     if not rep.ok:
         return 1
@@ -97,5 +100,6 @@ def run(args) -> int:
         e = estimate(r.model, manifest["lanes"], target)
         print(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, "
               f"{e.bram_blocks} RAM blocks, {e.dsp} DSP")
-    print(f"      next: hwgen synth {out} --target ice40-up5k")
+    next_step(f"hwgen synth {out} --target ice40-up5k")
+    next_step(f"hwgen estimate {model_path} --board icebreaker")
     return 0

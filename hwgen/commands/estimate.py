@@ -1,15 +1,16 @@
-"""``hwgen estimate``: memories, RAM blocks, logic and cycles of an accelerator, pre-synthesis."""
+"""``hwgen estimate``: memories, RAM blocks, logic and cycles of an accelerator, pre-synthesis,
+for a device (``--target``) or as a board build makes it (``--board``: UART link counted, time per
+timestep at the board clock)."""
 
 from __future__ import annotations
 
-import json
-
-from ..estimate import estimate, format_estimate
-from ..fit import check_fit, fit_result
-from ..modelfile import load_model
+from .. import api
+from ..estimate import format_estimate
+from ..fit import check_fit
 from ..spec import HwgenError
 from ..targets import target_names
-from ._common import positive_int
+from ..uart.board import BOARDS
+from ._common import add_json, emit, positive_int
 
 
 def register(sub) -> None:
@@ -17,31 +18,53 @@ def register(sub) -> None:
         "estimate",
         help="estimate resources and cycles per timestep (no synthesis)",
         description="Estimate the accelerator's memories (tiled onto the target's RAM blocks), "
-        "LUT4s, flip-flops and cycles per timestep, and say whether it fits. Runs no tool.",
+        "LUT4s, flip-flops and cycles per timestep, and say whether it fits. Runs no tool. "
+        "With --board the estimate is of the board build (the accelerator behind its UART "
+        "link, as 'hwgen build' makes it), with the time per timestep at the board's clock.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("--lanes", required=True, type=positive_int, metavar="P",
-                   help="multiply-accumulate lanes")
-    p.add_argument("--target", required=True, choices=target_names(), metavar="T",
-                   help="device: " + ", ".join(target_names()))
-    p.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target", choices=target_names(), metavar="T",
+                       help="device: " + ", ".join(target_names()))
+    where.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
+                       help="board: " + ", ".join(BOARDS))
+    p.add_argument("--lanes", type=positive_int, metavar="P",
+                   help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
+    p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
+                   help="--board: UART baud rate (default: %(default)s)")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    model = load_model(args.model)
-    r = fit_result(model, args.lanes, args.target)
-    if args.json:
-        d = estimate(model, args.lanes, args.target).to_json()
-        d.update(fits=r.fits, problems=list(r.problems), warnings=list(r.warnings))
-        print(json.dumps(d, indent=2))
-        return 0
-    print(format_estimate(r.estimate))
-    if r.fits:
-        print("fit         yes" + "".join(f"; warning: {w}" for w in r.warnings))
+    model = api.load_model(args.model)
+    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud)
+    fit = r.fit if args.board else r
+    lines = [format_estimate(fit.estimate)]
+    if args.board:
+        lines.insert(0, f"board       {r.board} ({r.clock_mhz:g} MHz clock), UART link "
+                        f"{r.link[0]} LUT4 + {r.link[1]} FF included below")
+        lines.append(f"time        {r.us_per_timestep:.2f} us per timestep at {r.clock_mhz:g} MHz"
+                     f"; the UART at {r.baud} baud needs {r.link_us_per_timestep:.0f} us per "
+                     "timestep (frames both ways)")
+    if fit.fits:
+        lines.append("fit         yes" + "".join(f"; warning: {w}" for w in fit.warnings))
     else:
         try:
-            check_fit(model, args.lanes, args.target)
+            if args.board:
+                from ..boardfit import check_board_fit
+
+                check_board_fit(model, args.board, fit.lanes, args.baud)
+            else:
+                check_fit(model, fit.lanes, args.target)
         except HwgenError as e:
-            print(f"fit         NO: {e}")
+            lines.append(f"fit         NO: {e}")
+    if args.board:
+        data = r.to_json()
+        nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} -o build/NAME"]
+    else:
+        data = fit.estimate.to_json()
+        data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
+        nxt = [f"hwgen generate {args.model} --lanes {fit.lanes} -o rtl_out/NAME"]
+    emit(args, data, "\n".join(lines), next_=nxt if fit.fits else None)
     return 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import positive_int
+from .. import api
+from ._common import add_json, emit, positive_int
 
 
 def register(sub) -> None:
@@ -21,16 +22,17 @@ def register(sub) -> None:
                    help="(default: %(default)s)")
     p.add_argument("--max-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N characters only")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..modelfile import load_model
-    from ..train.datasets import load_dataset
-    from ..train.evaluate import evaluate
-
-    model = load_model(args.model)
-    ds = load_dataset(args.dataset)
-    m = evaluate(model, ds, args.split, max_chars=args.max_chars)
-    print(f"{args.model} on {ds.name} {args.split}: {m.describe()}")
+    model = api.load_model(args.model)
+    ds = api.load_dataset(args.dataset)
+    m = api.evaluate(model, ds, args.split, max_chars=args.max_chars)
+    emit(args, {"model": args.model, "dataset": ds.name, "split": args.split,
+                "metric": m.metric, "float_forward": m.float_value, "golden": m.golden_value,
+                "count": m.count, "saturated": m.saturated},
+         f"{args.model} on {ds.name} {args.split}: {m.describe()}",
+         next_=[f"hwgen estimate {args.model} --board icebreaker"])
     return 0

@@ -8,19 +8,9 @@ import sys
 
 from ..spec import HwgenError
 from ..targets import target_names
-from ._common import positive_int
+from ._common import positive_float, positive_int
 
 DEFAULT_BUDGET = {"classify": 20, "charlm": 500_000}
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {v}")
-    return v
 
 
 def _nonnegative_float(text: str) -> float:
@@ -69,7 +59,7 @@ def register(sub) -> None:
     space.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
     space.add_argument("--batch", type=positive_int, default=32, metavar="B",
                        help="(default: %(default)s)")
-    space.add_argument("--lr", type=_positive_float, default=2e-3, metavar="LR",
+    space.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
                        help="(default: %(default)s)")
     space.add_argument("--bits", type=positive_int, default=8, metavar="N",
                        help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
@@ -81,9 +71,9 @@ def register(sub) -> None:
                      help="board: " + ", ".join(BOARDS) + " (its device, clock and UART link)")
     dev.add_argument("--target", choices=target_names(), metavar="T",
                      help="bare device: " + ", ".join(target_names()) + " (needs --clock-mhz)")
-    dev.add_argument("--clock-mhz", type=_positive_float, metavar="MHZ",
+    dev.add_argument("--clock-mhz", type=positive_float, metavar="MHZ",
                      help="with --target: the clock for microseconds per timestep")
-    dev.add_argument("--max-latency-us", type=_positive_float, metavar="US",
+    dev.add_argument("--max-latency-us", type=positive_float, metavar="US",
                      help="designs slower than US microseconds per timestep are not recommended")
     dev.add_argument("--tolerance", type=_nonnegative_float, default=0.02, metavar="T",
                      help="the cost objectives pick the cheapest design within T of the best "

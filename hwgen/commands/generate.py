@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..export import generate
-from ..modelfile import load_model
-from ._common import positive_int
+from .. import api
+from ..gateware.plan import STATE_MODES
+from ._common import add_json, emit, positive_int
 
 
 def register(sub) -> None:
@@ -23,18 +23,25 @@ def register(sub) -> None:
     build.add_argument("--lanes", type=positive_int, default=1, metavar="P",
                        help="weights consumed per cycle, 1 .. max(inputs, hidden) "
                        "(default: %(default)s)")
+    build.add_argument("--state", choices=STATE_MODES, default="auto",
+                       help="where h (and c) live: block RAM, registers, or auto (registers only "
+                       "for tiny stores) (default: %(default)s)")
     build.add_argument("--top", default="hwgen_top", metavar="NAME",
                        help="name of the top Verilog module (default: %(default)s)")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    model = load_model(args.model)
-    manifest = generate(model, args.output, lanes=args.lanes, top=args.top)
+    manifest = api.generate(api.load_model(args.model), args.output, args.lanes, top=args.top,
+                            state=args.state)
     t = manifest["timing"]
-    print(
-        f"wrote {args.output}/{manifest['verilog'][0]}, manifest.json, model.hwgm: "
-        f"{manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per timestep "
-        f"(ideal {t['ideal_cycles']}), {manifest['memory']['weight_rom_bits']} weight ROM bits"
-    )
+    emit(args, {"output": args.output, "verilog": manifest["verilog"], "top": manifest["top"],
+                "lanes": manifest["lanes"], "cycles_per_timestep": t["cycles_per_timestep"],
+                "ideal_cycles": t["ideal_cycles"],
+                "weight_rom_bits": manifest["memory"]["weight_rom_bits"]},
+         f"wrote {args.output}/{manifest['verilog'][0]}, manifest.json, model.hwgm: "
+         f"{manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per timestep "
+         f"(ideal {t['ideal_cycles']}), {manifest['memory']['weight_rom_bits']} weight ROM bits",
+         next_=[f"hwgen sim {args.output} --simulator verilator"])
     return 0

@@ -4,61 +4,53 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
+from .. import api
+from ..fileio import check_output_file, save_npy
+from ..inputs import features_to_codes, input_norm
+from ._common import add_json, emit, load_npy
 
-from ..golden import GoldenModel, quantize_inputs
-from ..modelfile import load_model
-from ..spec import HwgenError, TokenInput
-from ._common import load_npy
+
+def add_normalize(p) -> None:
+    p.add_argument("--no-normalize", action="store_true",
+                   help="the features are already normalized: do not apply the model's stored "
+                   "input normalization (docs/api.md)")
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "golden",
         help="run the integer golden model",
-        description="Run the bit-exact integer model. Inputs: a float array "
-        "(batch, time, features) "
-        "quantized by the model's input format, or token ids (batch, time). Output: the head's "
-        "logits per timestep as int64 codes (batch, time, outputs) with the model's output "
-        "fraction "
+        description="Run the bit-exact integer model. Inputs: real features (batch, time, "
+        "features), normalized by the model's stored input normalization (if it has one) and "
+        "quantized by its input format, or token ids (batch, time). Output: the head's logits "
+        "per timestep as int64 codes (batch, time, outputs) with the model's output fraction "
         "bits, or real values with --real.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
     p.add_argument("--inputs", required=True, metavar="X.npy", help="input array")
     p.add_argument("-o", "--output", required=True, metavar="Y.npy", help="logits to write")
-    p.add_argument(
-        "--real",
-        action="store_true",
-        help="write logits as float64 real values instead of integer codes",
-    )
+    p.add_argument("--real", action="store_true",
+                   help="write logits as float64 real values instead of integer codes")
+    add_normalize(p)
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    model = load_model(args.model)
-    x = load_npy(args.inputs)
-    if isinstance(model.input, TokenInput):
-        if not np.issubdtype(x.dtype, np.integer):
-            raise HwgenError(f"{args.inputs}: a token model needs integer token ids, not {x.dtype}")
-        codes = x
-    else:
-        if x.ndim != 3 or x.shape[2] != model.input.features:
-            raise HwgenError(
-                f"{args.inputs}: has shape {x.shape}; this model needs "
-                f"(batch, time, {model.input.features})"
-            )
-        codes, saturated = quantize_inputs(model, x)
-        if saturated:
-            fmt = model.formats.input
-            print(
-                f"hwgen: warning: {saturated} input values lie outside the input format "
-                f"{fmt.describe()} range [{fmt.min_code * fmt.lsb}, {fmt.max_code * fmt.lsb}] "
-                "and were saturated",
-                file=sys.stderr,
-            )
-    result = GoldenModel(model).run(codes)
-    out = result.logits * 2.0**-model.formats.output_frac if args.real else result.logits
-    np.save(args.output, out)
+    out = check_output_file(args.output)
+    model = api.load_model(args.model)
+    q = features_to_codes(model, load_npy(args.inputs), normalize=not args.no_normalize,
+                          what=args.inputs)
+    if q.warning(model, args.inputs):
+        print(f"hwgen: warning: {q.warning(model, args.inputs)}", file=sys.stderr)
+    result = api.golden(model, codes=q.codes)
+    y = result.logits * 2.0**-model.formats.output_frac if args.real else result.logits
+    save_npy(out, y)
     B, T = result.logits.shape[:2]
-    print(f"wrote {args.output}: logits {result.logits.shape} ({B} sequences x {T} timesteps)")
+    norm = " (inputs normalized by the model's stored normalization)" if q.normalized else ""
+    emit(args, {"output": out, "shape": list(y.shape), "dtype": str(y.dtype),
+                "saturated": q.saturated, "normalized": q.normalized,
+                "has_normalization": input_norm(model) is not None},
+         f"wrote {out}: logits {result.logits.shape} ({B} sequences x {T} timesteps){norm}",
+         next_=[f"hwgen estimate {args.model} --board icebreaker"])
     return 0

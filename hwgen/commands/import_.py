@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .train import add_model_args
+from ..fileio import check_output_file
+from ._common import add_json, emit
+from .train import add_model_args, finish
 
 
 def register(sub) -> None:
@@ -33,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
     add_model_args(p, dataset_required=False)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -48,8 +51,10 @@ def run(args) -> int:
     from ..train.evaluate import evaluate
     from ..train.importer import load_state_dict, params_from_state_dict
     from ..train.trainer import TrainConfig, set_threads, train
-    from .train import report
 
+    out = check_output_file(args.output, "model file")
+    if args.checkpoint:
+        check_output_file(args.checkpoint, "checkpoint")
     cell = CellKind(args.cell)
     sd = load_state_dict(args.state_dict)
     params = params_from_state_dict(
@@ -59,14 +64,14 @@ def run(args) -> int:
     if args.quant == "float":
         raise HwgenError("import quantizes weights: pick binary, ternary, pow2, exp[N] or int[N]")
     quant = QuantConfig.parse(args.quant, args.stochastic)
-    out = Path(args.output)
     fine_tune = args.epochs is not None or args.budget_chars is not None
     ds = load_dataset(args.dataset) if args.dataset else None
     G = cell.num_gates
-    print(f"read {args.state_dict}: {cell.value}, {params.hidden} hidden x {len(params.layers)}"
-          f" ({G} gates), {params.head_w.shape[0]} outputs, "
-          + (f"embedding {params.embedding.shape}" if params.embedding is not None
-             else f"{params.features} input features"))
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"read {args.state_dict}: {cell.value}, {params.hidden} hidden x {len(params.layers)}"
+        f" ({G} gates), {params.head_w.shape[0]} outputs, "
+        + (f"embedding {params.embedding.shape}" if params.embedding is not None
+           else f"{params.features} input features"))
     if fine_tune:
         if ds is None:
             raise HwgenError("fine-tuning (--epochs / --budget-chars) needs --dataset")
@@ -80,22 +85,27 @@ def run(args) -> int:
         )
         set_threads(args.threads)
         ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
-        r = train(cfg, ds, checkpoint=ckpt, resume=args.resume, quiet=args.quiet, output=out,
-                  init=params)
+        r = train(cfg, ds, checkpoint=ckpt, resume=args.resume, quiet=args.quiet or args.json,
+                  output=out, init=params)
         r.model.meta["imported_from"] = str(args.state_dict)
         save_model(r.model, out)
-        report(r, out)
+        finish(args, r, out)
         return 0
     formats = Formats.standard(args.bits, lstm=cell is CellKind.LSTM)
     meta = {"imported_from": str(args.state_dict), **params.meta}
     # Post-training quantization always uses the deterministic rule.
     model = freeze(params, replace(quant, stochastic=False), formats, meta=meta)
+    m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)
         model.meta["test"] = {"metric": m.metric, "float_forward": m.float_value,
                               "golden": m.golden_value}
-        print(f"test (post-training quantization): {m.describe()}")
     save_model(model, out)
-    print(f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}, formats "
-          f"Formats.standard({args.bits}), {model.weight_memory_bits} bits of weight memory")
+    text = (f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}, formats "
+            f"Formats.standard({args.bits}), {model.weight_memory_bits} bits of weight memory")
+    if m is not None:
+        text = f"test (post-training quantization): {m.describe()}\n" + text
+    emit(args, {"model": out, "weights": model.layers[0].wx.encoding.describe(),
+                "weight_bits": model.weight_memory_bits, "test": model.meta.get("test")},
+         text, next_=[f"hwgen estimate {out} --board icebreaker"])
     return 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..modelfile import load_model
-from ..report import describe_model
+from ..report import describe_model, model_json
+from ._common import add_json, emit
 
 
 def register(sub) -> None:
@@ -14,9 +15,12 @@ def register(sub) -> None:
         "accumulator widths of a model file.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    print(describe_model(load_model(args.model)))
+    model = load_model(args.model)
+    emit(args, model_json(model), describe_model(model),
+         next_=[f"hwgen estimate {args.model} --board icebreaker"])
     return 0

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
-from ..golden import GoldenModel, quantize_inputs
-from ..host import Link, StreamHost, first_mismatch, open_serial
-from ..modelfile import load_model
-from ..spec import HwgenError, TokenInput
-from ._common import load_npy, positive_int
-
-SIM_DIVISOR = 4
+from .. import api
+from ..fileio import check_output_file, save_npy
+from ..spec import HwgenError
+from ._common import add_json, emit, load_npy, positive_float, positive_int
+from .golden import add_normalize
 
 
 def register(sub) -> None:
@@ -28,61 +24,35 @@ def register(sub) -> None:
     p.add_argument("--port", required=True, metavar="DEVICE",
                    help="serial device (e.g. /dev/ttyUSB1), or 'sim' for a simulated board")
     p.add_argument("--inputs", required=True, metavar="X.npy",
-                   help="float inputs (batch, time, features) or token ids (batch, time)")
+                   help="real features (batch, time, features) or token ids (batch, time)")
+    add_normalize(p)
     p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
                    help="baud rate (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=2.0, metavar="S",
-                   help="seconds to wait for each reply (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=2.0, metavar="S",
+                   help="seconds to wait for each reply, at most 3600 (default: %(default)s)")
     p.add_argument("--lanes", type=positive_int, default=4, metavar="P",
                    help="lanes of the simulated accelerator with --port sim (default: %(default)s)")
     p.add_argument("-o", "--output", metavar="Y.npy", help="write the hardware's logits here")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    model = load_model(args.model)
-    x = load_npy(args.inputs)
-    if isinstance(model.input, TokenInput):
-        if not np.issubdtype(x.dtype, np.integer) or x.ndim != 2:
-            raise HwgenError(f"{args.inputs}: a token model needs integer ids (batch, time)")
-        codes = x.astype(np.int64)
-    else:
-        if x.ndim != 3 or x.shape[2] != model.input.features:
-            raise HwgenError(f"{args.inputs}: has shape {x.shape}; this model needs "
-                             f"(batch, time, {model.input.features})")
-        codes, saturated = quantize_inputs(model, x)
-        if saturated:
-            print(f"hwgen: warning: {saturated} input values saturated", file=sys.stderr)
-    from ..gateware.core import input_layout, output_layout
-
-    if args.port == "sim":
-        from ..gateware.core import Accelerator
-        from ..uart.board import LinkedCore
-        from ..uart.sim import SimSerial
-
-        port = SimSerial(LinkedCore(Accelerator(model, args.lanes), SIM_DIVISOR), SIM_DIVISOR,
-                         timeout=0.1)
-        timeout = max(args.timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
-    else:
-        port, timeout = open_serial(args.port, args.baud), args.timeout
-    try:
-        host = StreamHost(Link(port, timeout=timeout), input_layout(model), output_layout(model))
-        out = host.run(codes)
-    finally:
-        port.close()
-    logits = out["logits"]
-    if args.output:
-        np.save(args.output, logits)
-    golden = GoldenModel(model).run(codes)
-    bad = first_mismatch(logits, golden.logits)
-    B, T = codes.shape[:2]
-    if bad is not None:
-        b, t, k = bad
+    out = check_output_file(args.output) if args.output else None
+    r = api.run(args.model, args.port, load_npy(args.inputs), normalize=not args.no_normalize,
+                baud=args.baud, timeout=args.timeout, sim_lanes=args.lanes,
+                warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
+    if out is not None:
+        save_npy(out, r.logits)
+    if r.mismatch is not None:
+        b, t, k = r.mismatch
         raise HwgenError(
             f"hardware and golden model differ: sequence {b}, timestep {t}, logit {k}: "
-            f"hardware {logits[b, t, k]}, golden {golden.logits[b, t, k]}"
+            f"hardware {r.logits[b, t, k]}, golden {r.golden[b, t, k]}"
         )
-    if "argmax" in out and first_mismatch(out["argmax"][..., 0], golden.classes) is not None:
+    if not r.argmax_ok:
         raise HwgenError("hardware and golden model agree on the logits but not on the argmax")
-    print(f"{B} sequences x {T} timesteps: hardware logits equal the golden model's (bit-exact)")
+    B, T = r.logits.shape[:2]
+    emit(args, {"ok": True, "sequences": B, "timesteps": T, "output": out},
+         f"{B} sequences x {T} timesteps: hardware logits equal the golden model's (bit-exact)")
     return 0

@@ -3,15 +3,12 @@ Fmax and time per timestep."""
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
-from ..fit import check_fit
-from ..modelfile import load_model
-from ..synth import format_report, read_rtl_dir, synthesize
+from .. import api
+from ..synth import format_report
 from ..targets import target_names
-from ._common import positive_int
+from ._common import add_json, emit, positive_float, positive_int, progress_for
 
 
 def register(sub) -> None:
@@ -22,15 +19,20 @@ def register(sub) -> None:
         "manifest.json names the top module, its files and cycles per timestep) inside a "
         "registered-I/O timing wrapper; print LUTs, flip-flops, RAM blocks, DSPs, median Fmax "
         "over the seeds and the time per timestep at that Fmax. A model that cannot fit the "
-        "target is refused before any tool runs.",
+        "target is refused before any tool runs. Progress lines (tool stage, seed, time left) "
+        "go to stderr.",
     )
     p.add_argument("rtl_dir", metavar="RTL_DIR", help="folder with manifest.json and Verilog")
     p.add_argument("--target", required=True, choices=target_names(), metavar="T",
                    help="device: " + ", ".join(target_names()))
     p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
-                   help="place-and-route seeds; Fmax is their median (default: %(default)s)")
-    p.add_argument("--freq", type=float, metavar="MHZ",
+                   help="place-and-route seeds, 1..50; Fmax is their median (default: "
+                   "%(default)s)")
+    p.add_argument("--freq", type=positive_float, metavar="MHZ",
                    help="nextpnr frequency goal (default: the target's stretch goal)")
+    p.add_argument("--timeout", type=positive_float, default=1800, metavar="SECONDS",
+                   help="time limit per tool run: Yosys past it is an error, a nextpnr seed past "
+                   "it is recorded as failed and the others count (default: %(default)s)")
     p.add_argument("--top", metavar="NAME", help="top module (default: from manifest.json)")
     p.add_argument("--dsp", action="store_true",
                    help="let Yosys infer DSP blocks on iCE40 (off by default: Yosys 0.69 "
@@ -39,25 +41,21 @@ def register(sub) -> None:
                    help="synthesize even when the estimate says it cannot fit")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="where tool logs and synth_report.json go (default: RTL_DIR/synth-T)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    rtl = read_rtl_dir(args.rtl_dir, args.top)
-    if rtl.model_file is not None and rtl.lanes and not args.no_fit_check:
-        fit = check_fit(load_model(rtl.model_file), rtl.lanes, args.target)
-        for w in fit.warnings:
-            print(f"hwgen: warning: {w}", file=sys.stderr)
-    out = Path(args.output) if args.output else rtl.folder / f"synth-{args.target}"
-    print(f"synthesizing {rtl.top} for {args.target} in {out} ...", file=sys.stderr)
-    report = synthesize(
-        list(rtl.sources), rtl.top, args.target, out, seeds=args.seeds, freq_mhz=args.freq,
-        dsp=True if args.dsp else None, cycles_per_timestep=rtl.cycles_per_timestep,
+    progress = progress_for(args)
+    report = api.synthesize(
+        args.rtl_dir, args.target, seeds=args.seeds, freq_mhz=args.freq, out_dir=args.output,
+        top=args.top, dsp=args.dsp, fit_check=not args.no_fit_check, progress=progress,
+        timeout=args.timeout, warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr),
     )
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(format_report(report))
-        print(f"report      {out / 'synth_report.json'}")
+    out = args.output or f"{args.rtl_dir}/synth-{args.target}"
+    board = {"ice40-up5k": "icebreaker", "ecp5-85k": "ulx3s-85f"}.get(args.target)
+    nxt = [f"hwgen build {args.rtl_dir}/model.hwgm --board {board} -o build/NAME"] if board else []
+    emit(args, report.to_json(), format_report(report) + f"\nreport      {out}/synth_report.json",
+         next_=nxt)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import positive_int
+from ._common import add_json, emit, nonnegative_int, positive_float, positive_int, sized
 
 QUANTS = ("float", "binary", "ternary", "pow2", "exp", "int8")
 
@@ -18,14 +18,15 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                         "E times the training text)")
     p.add_argument("--budget-chars", type=positive_int, metavar="N",
                    help="character models: train on N characters (random windows)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
+                   help="(default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=32, metavar="B",
                    help="sequences per step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=2e-3, metavar="LR",
+    p.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
                    help="Adam learning rate (default: %(default)s)")
     p.add_argument("--seq-len", type=positive_int, default=100, metavar="T",
                    help="character models: training window (default: %(default)s)")
-    p.add_argument("--bits", type=int, default=8, metavar="N",
+    p.add_argument("--bits", type=positive_int, default=8, metavar="N",
                    help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
     p.add_argument("--no-fake-quant", action="store_true",
                    help="train with float inputs and state (no fixed-point surrogate)")
@@ -52,54 +53,61 @@ def register(sub) -> None:
     )
     p.add_argument("--cell", choices=("rnn", "gru", "lstm"), default="gru",
                    help="(default: %(default)s)")
-    p.add_argument("--hidden", type=positive_int, required=True, metavar="H")
-    p.add_argument("--layers", type=positive_int, default=1, metavar="L",
+    p.add_argument("--hidden", type=sized("hidden"), required=True, metavar="H")
+    p.add_argument("--layers", type=sized("layers"), default=1, metavar="L",
                    help="(default: %(default)s)")
     p.add_argument("--quant", default="ternary", metavar="Q",
                    help="float, binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
     p.add_argument("--stochastic", action="store_true",
                    help="stochastic binary / ternary / exp quantizer during training")
-    p.add_argument("--embed", type=positive_int, default=16, metavar="D",
+    p.add_argument("--embed", type=sized("dim"), default=16, metavar="D",
                    help="token inputs: embedding dimensions (default: %(default)s)")
     add_model_args(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..train import require_torch
+    from .. import api
 
-    require_torch()
-    from ..train.datasets import load_dataset
-    from ..train.trainer import TrainConfig, set_threads, train
-
-    ds = load_dataset(args.dataset)
-    epochs = args.epochs
-    if epochs is None and args.budget_chars is None:
-        epochs = 10
-    cfg = TrainConfig(
-        dataset=args.dataset, cell=args.cell, hidden=args.hidden, layers=args.layers,
-        quant=args.quant, stochastic=args.stochastic, epochs=epochs,
-        budget_chars=args.budget_chars if args.epochs is None else None,
+    r = api.train(
+        args.dataset, cell=args.cell, hidden=args.hidden, layers=args.layers, quant=args.quant,
+        stochastic=args.stochastic, epochs=args.epochs, budget_chars=args.budget_chars,
         seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len, embed=args.embed,
         bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
+        threads=args.threads, output=args.output, checkpoint=args.checkpoint,
+        resume=args.resume, quiet=args.quiet or args.json,
     )
-    set_threads(args.threads)
-    out = Path(args.output)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
-    print(f"training {cfg.label()} on {ds.describe()}")
-    r = train(cfg, ds, checkpoint=ckpt, resume=args.resume, quiet=args.quiet, output=out)
-    report(r, out)
+    finish(args, r, Path(args.output))
     return 0
 
 
-def report(r, out: Path) -> None:
+def finish(args, r, out: Path) -> None:
+    """The result of train / import: text or JSON, then what to do next."""
+    m = r.model
+    emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
+                "weights": m.layers[0].wx.encoding.describe(),
+                "weight_bits": m.weight_memory_bits, "metric": r.metrics.metric,
+                "train_forward": r.torch_test, "float_forward": r.metrics.float_value,
+                "golden": r.metrics.golden_value, "seconds": r.seconds},
+         None if args.json else report_text(r, out),
+         next_=[f"hwgen estimate {out} --board icebreaker"])
+
+
+def report_text(r, out: Path) -> str:
     m = r.model
     note = m.meta.get("note")
-    print(f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
-          f"{m.layers[0].wx.encoding.describe()}, {m.weight_memory_bits} bits of weight memory"
-          + (f" ({note})" if note else ""))
     unit = "accuracy" if r.metrics.metric == "accuracy" else "bits/char"
-    print(f"training forward (deterministic) test {unit}: {r.torch_test:.4f}")
-    print(f"test: {r.metrics.describe()}")
-    print(f"trained in {r.seconds:.1f} s")
+    return "\n".join([
+        f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
+        f"{m.layers[0].wx.encoding.describe()}, {m.weight_memory_bits} bits of weight memory"
+        + (f" ({note})" if note else ""),
+        f"training forward (deterministic) test {unit}: {r.torch_test:.4f}",
+        f"test: {r.metrics.describe()}",
+        f"trained in {r.seconds:.1f} s",
+    ])
+
+
+def report(r, out: Path) -> None:
+    print(report_text(r, out))

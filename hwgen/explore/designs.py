@@ -4,8 +4,10 @@ A design is one trained model at one lane count on one device (`Platform`). Its 
 come from hwgen's own estimator and fit check, called as they are (`hwgen.fit.fit_result`, which
 runs `hwgen.estimate.estimate`): cycles per timestep (the gateware's exact schedule), LUT4,
 flip-flops, logic cells, RAM blocks, DSPs and whether it fits. For a board the fit includes the
-UART link a board build adds (`hwgen.estimate.uart_link_cost`), as ``hwgen build`` checks it.
-Microseconds per timestep are cycles / clock (the board's clock, or ``--clock-mhz``).
+UART link a board build adds (`hwgen.boardfit.board_fit`, the check ``hwgen build`` makes).
+Microseconds per timestep are the accelerator's: cycles / clock (the board's clock, or
+``--clock-mhz``); on a board the UART's own time per timestep (both frames at the default baud
+rate, `hwgen.boardfit.BoardFit.link_us_per_timestep`) is reported beside it.
 
 A design is **feasible** when its trial trained, it fits the device and (with a latency bound)
 its microseconds per timestep are within the bound. Fronts and recommendations consider feasible
@@ -86,20 +88,6 @@ def make_platform(target: str | None = None, board: str | None = None,
     return Platform(t.name, None, float(clock_mhz))
 
 
-def _link(model: Model, plat: Platform) -> tuple[int, int]:
-    """(LUTs, flip-flops) of the UART link around the accelerator on a board, else (0, 0)."""
-    if plat.board is None:
-        return (0, 0)
-    from amaranth.hdl import Shape
-
-    from ..estimate import uart_link_cost
-    from ..gateware.core import input_layout, output_layout
-
-    in_bytes = -(-Shape.cast(input_layout(model)).width // 8)
-    out_bytes = -(-Shape.cast(output_layout(model)).width // 8)
-    return uart_link_cost(in_bytes, out_bytes, plat.target)
-
-
 def _base_row(record: dict) -> dict:
     c = record["config"]
     return {
@@ -129,15 +117,19 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
     """One row per lane count in ``lanes`` that the model can use (at most its widest matrix
     row, `hwgen.gateware.schedule.max_lanes`): the trial's metrics and the design's estimate,
     fit and speed."""
+    from ..boardfit import board_fit
     from ..fit import fit_result
     from ..gateware.schedule import max_lanes
 
-    link = _link(model, plat)
     rows = []
     for p in lanes:
         if p > max_lanes(model):
             continue
-        fit = fit_result(model, p, plat.target, link)
+        if plat.board is not None:
+            bf = board_fit(model, plat.board, p)
+            fit, link, link_us = bf.fit, bf.link, round(bf.link_us_per_timestep, 4)
+        else:
+            fit, link, link_us = fit_result(model, p, plat.target), (0, 0), None
         e = fit.estimate
         us = e.cycles_per_timestep / plat.clock_mhz
         fast = max_latency_us is None or us <= max_latency_us
@@ -158,6 +150,7 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
             "ffs": e.ffs,
             "link_luts": link[0],
             "link_ffs": link[1],
+            "uart_us_per_timestep": link_us,
             "logic_cells": e.logic_cells,
             "bram": e.bram_blocks,
             "dsp": e.dsp,

@@ -40,14 +40,14 @@ from .designs import (
 )
 from .store import Store
 
-__all__ = ["COLUMNS", "Rendered", "collect", "render", "format_summary"]
+__all__ = ["COLUMNS", "Rendered", "collect", "render", "format_summary", "synth_current"]
 
 #: Columns of trials.csv, in order.
 COLUMNS = (
     "trial", "label", "status", "cell", "quant", "hidden", "layers", "budget", "seed", "lanes",
     "metric", "valid", "test", "test_float", "train_seconds", "weight_bits", "zero_fraction",
     "cycles", "clock_mhz", "us_per_timestep", "luts", "ffs", "logic_cells", "bram", "dsp",
-    "link_luts", "link_ffs",
+    "link_luts", "link_ffs", "uart_us_per_timestep",
     "fits", "fast_enough", "feasible", "front_logic", "front_ram", "front_latency",
     "synth_luts", "synth_ffs", "synth_bram", "synth_dsp", "synth_fmax_mhz", "meets_clock",
     "problems", "error", "model", "build_command", "train_command",
@@ -100,7 +100,11 @@ def collect(root) -> Rendered:
             row["model"] = shown
             row["build_command"] = build_command(plat, shown, row["lanes"], _design_name(row))
             syn = store.load_synth(t["hash"], row["lanes"], plat.target)
-            if syn is not None and syn.get("status") == "ok":
+            if syn is not None and not synth_current(syn, row["cycles"]):
+                row["problems"] = "; ".join(x for x in (
+                    row["problems"], "synthesis result is of an older accelerator (other cycles "
+                    "per timestep): run with --synth again") if x)
+            elif syn is not None and syn.get("status") == "ok":
                 row.update(
                     synth_luts=syn["luts"], synth_ffs=syn["ffs"], synth_bram=syn["bram"],
                     synth_dsp=syn["dsp"], synth_fmax_mhz=syn["fmax_mhz"],
@@ -117,6 +121,16 @@ def collect(root) -> Rendered:
     mark_fronts(designs, higher)
     recs = recommend(designs, higher, settings.get("tolerance", 0.0))
     return Rendered(settings, plat, rows, recs, missing)
+
+
+def synth_current(syn: dict, cycles: int) -> bool:
+    """Whether a stored synthesis result is of the accelerator hwgen generates now: its
+    manifest's cycles per timestep must equal the current schedule's (a changed generator
+    changes them; a result without the figure is from before it was recorded). Failed
+    syntheses count as current (their error stands until ``--synth`` runs again)."""
+    if syn.get("status") != "ok":
+        return True
+    return syn.get("cycles_per_timestep") == cycles
 
 
 def _csv(rows: list[dict]) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import __version__
 from ..spec import HwgenError
 from .designs import COSTS, Platform
-from .report import Rendered, collect, render
+from .report import Rendered, collect, render, synth_current
 from .space import DatasetRef, TrialConfig, trial_hash
 from .store import Store
 from .trial import decode_model, encode_model, record_error, run_trial, trial_spec
@@ -103,6 +103,7 @@ def synth_design(model_bytes: bytes, lanes: int, target: str, out_dir: str, seed
         "status": "ok", "luts": r.luts, "ffs": r.ffs, "bram": r.bram, "dsp": r.dsp,
         "lut_equivalent": r.lut_equivalent, "fmax_mhz": r.fmax_mhz,
         "us_per_timestep_at_fmax": r.us_per_timestep, "seeds": seeds,
+        "cycles_per_timestep": rtl.cycles_per_timestep,
         "tool_versions": r.tool_versions, "seconds": round(time.monotonic() - t0, 1),
     }
 
@@ -404,7 +405,11 @@ def _run_synth(ray, store: Store, plat: Platform, synth_max: int, synth_seeds: i
              and any(x.get(f"front_{n}") for n in COSTS)]
     front.sort(key=lambda x: (-x["valid"] if higher else x["valid"], x["logic_cells"]))
     chosen = front[:synth_max]
-    todo = [x for x in chosen if store.load_synth(x["trial"], x["lanes"], plat.target) is None]
+    todo = []
+    for x in chosen:
+        syn = store.load_synth(x["trial"], x["lanes"], plat.target)
+        if syn is None or not synth_current(syn, x["cycles"]):
+            todo.append(x)
     if not todo:
         log(f"synthesis: {len(chosen)} front designs already synthesized")
         return

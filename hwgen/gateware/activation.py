@@ -2,19 +2,21 @@
 
 The index is numerics.table_index: the pre-activation saturates to a signed ``index_width``-bit
 value and its sign bit is flipped. The ROM is an amaranth.lib.memory.Memory with synchronous read
-ports (block RAM), so ``y[i]`` is the table entry of ``z[i]`` one cycle later.
+ports (block RAM), with the saturated index registered before the RAM and the entry registered
+after it, so ``y[i]`` is the table entry of ``z[i]`` ``LATENCY`` = 3 cycles later.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Shape, signed
+from amaranth.hdl import Cat, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
 from .arith import saturate
+from .schedule import TABLE_LATENCY
 
 __all__ = ["ActivationTable"]
 
@@ -32,8 +34,11 @@ class ActivationTable(wiring.Component):
     Members
     -------
     z : In(signed(z_width)).array(ports); pre-activations (gate_frac fraction bits).
-    y : Out(shape).array(ports); the entries, one cycle after ``z`` (signed if any entry is < 0).
+    y : Out(shape).array(ports); the entries, ``LATENCY`` cycles after ``z``, registered (signed
+        if any entry is < 0).
     """
+
+    LATENCY = TABLE_LATENCY
 
     def __init__(self, table, index_width: int, z_width: int, ports: int = 1):
         t = np.asarray(table, dtype=np.int64)
@@ -67,6 +72,10 @@ class ActivationTable(wiring.Component):
         for i, (z, y) in enumerate(zip(self.z, self.y, strict=True)):
             port = rom.read_port()
             sat = saturate(z, w)
-            m.d.comb += [port.addr.eq(Cat(sat[: w - 1], ~sat[w - 1])), y.eq(port.data)]
-            del i
+            index = Signal(w, name=f"index{i}", reset_less=True)
+            m.d.sync += index.eq(Cat(sat[: w - 1], ~sat[w - 1]))
+            raw = Signal(self._shape, name=f"raw{i}")
+            out = Signal(self._shape, name=f"y{i}_reg", reset_less=True)  # see rom.Rom
+            m.d.comb += [port.addr.eq(index), raw.eq(port.data), y.eq(out)]
+            m.d.sync += out.eq(raw)
         return m

@@ -63,17 +63,21 @@ def pipeline_width(bound: int) -> int:
     return signed_width(bound)
 
 
-def register(m, value: Value, name: str) -> Signal:
-    """A ``sync`` register named ``name`` loaded with ``value`` every cycle (latency 1)."""
-    reg = Signal(value.shape(), name=name)
+def register(m, value: Value, name: str, *, reset: bool = False) -> Signal:
+    """A ``sync`` register named ``name`` loaded with ``value`` every cycle (latency 1).
+
+    Data registers have no reset (``reset=False``): after a reset they hold stale values that no
+    valid flag lets through, and a reset-less flip-flop needs no reset routing or enable logic.
+    Control flags (valid, write enables) pass ``reset=True``."""
+    reg = Signal(value.shape(), name=name, reset_less=not reset)
     m.d.sync += reg.eq(value)
     return reg
 
 
-def delay(m, value: Value, cycles: int, name: str) -> Value:
-    """``value`` registered ``cycles`` times (``value`` itself for 0)."""
+def delay(m, value: Value, cycles: int, name: str, *, reset: bool = False) -> Value:
+    """``value`` registered ``cycles`` times (``value`` itself for 0); see `register`."""
     for i in range(cycles):
-        value = register(m, value, f"{name}_d{i}")
+        value = register(m, value, f"{name}_d{i}", reset=reset)
     return value
 
 

@@ -8,10 +8,12 @@ core read for it (the gate bias on input-part events; PyTorch's b_hn on the GRU 
 event). Consecutive recurrent events are at least two cycles apart (one input and one recurrent
 chunk per row at least), which the units rely on.
 
-The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` / ``rd_c`` (answered by
-the core `CellUnit.READ_LATENCY` = 2 cycles later, registered) and writes through ``h_we`` /
-``c_we``; the core registers the writes, so a new h is readable `schedule.cell_latency` cycles
-after its row's recurrent event.
+The unit reads old state through ``rd_layer`` / ``rd_unit`` -> ``rd_h`` (GRU) / ``rd_c`` (LSTM),
+answered by the core's state stores `CellUnit.READ_LATENCY` = 2 cycles later (registered; zero
+after a start of sequence), and writes through ``h_we`` (with ``h_layer`` / ``h_unit``) and
+``c_we``: the store takes the write at the end of that cycle, which comes `schedule.cell_latency`
+cycles after the recurrent event of the unit's last row. New h values of a layer come in unit
+order.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import CellKind, HwgenError, Model
+from .schedule import READ_LATENCY
 
 __all__ = ["CellUnit"]
 
@@ -41,7 +44,7 @@ class CellUnit(wiring.Component):
 
     kind: CellKind = None
     #: Cycles from ``rd_layer`` / ``rd_unit`` to ``rd_h`` / ``rd_c``.
-    READ_LATENCY = 2
+    READ_LATENCY = READ_LATENCY
 
     def __init__(self, model: Model, term_width: int, bias_width: int):
         if not isinstance(model, Model):
@@ -66,6 +69,7 @@ class CellUnit(wiring.Component):
             "rd_unit": Out(_index(H)),
             "rd_h": In(signed(f.state.width)),
             "h_we": Out(1),
+            "h_layer": Out(_index(L)),
             "h_unit": Out(_index(H)),
             "h_data": Out(signed(f.state.width)),
         }

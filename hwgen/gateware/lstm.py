@@ -4,6 +4,11 @@ i, f, o = sigmoid(.), g = tanh(.);
 c' = saturate(round_shift(f * c, sf) + round_shift(i * g, sf + state_frac - cell_frac));
 h' = round_shift(o * tanh(align(c', gate_frac - cell_frac)), sf). The three products are
 pipelined shift-and-add multipliers (`PipelinedMul`).
+
+Stages of the o row (t = its recurrent event, M = multiplier latency, T = table latency): t+1
+the sum and the tables; S = t+1+T: i, f, g latched by their rows, the old c arrives, the o row
+starts f * c and i * g; B = S + M the products; B+3 c' (written), tanh(c') looked up; o *
+tanh(c') at B+3+T+M; h' rounded at B+4+T+M, the write cycle: t + 5 + 2T + 2M.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ __all__ = ["LstmCell"]
 
 
 class LstmCell(CellUnit):
-    """See `CellUnit`. Latency (recurrent event of the o row to readable h): 8 + 2 * mul latency;
-    c is written at o-row + 5 + mul latency."""
+    """See `CellUnit`. Latency (recurrent event of the o row to the h write): 5 + 2T + 2M
+    (`schedule.cell_latency`); c is written at the o row's event + 4 + T + M."""
 
     kind = CellKind.LSTM
 
@@ -35,17 +40,13 @@ class LstmCell(CellUnit):
 
         # S0
         zx_expr = self.term + self.bias
-        zx = Signal(zx_expr.shape(), name="zx")
+        zx = Signal(zx_expr.shape(), name="zx", reset_less=True)
         with m.If(self.valid & ~self.part):
             m.d.sync += zx.eq(zx_expr)
         z1 = reg(zx + self.term, "z1")
-        # Ask for the old c of this unit now: it arrives at S2, where the o row needs it.
-        assert self.READ_LATENCY == 2
-        m.d.comb += [self.rd_layer.eq(self.layer), self.rd_unit.eq(self.unit)]
-        v1 = reg(self.valid & self.part, "v1")
+        v1 = register(m, self.valid & self.part, "v1", reset=True)
         g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
-
-        # S1: both tables look up z (the gate picks one at S2).
+        # S1: both tables look up z (the gate picks one at S = S1 + T).
         m.submodules.sigmoid = sig = ActivationTable(
             self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
         )
@@ -53,17 +54,25 @@ class LstmCell(CellUnit):
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, f.tanh_in_width, max(z1.shape().width, cw), ports=2
         )
+        T, R = sig.LATENCY, self.READ_LATENCY
         m.d.comb += [sig.z[0].eq(z1), tanh.z[0].eq(z1)]
-        v2, g2, j2, l2 = reg(v1, "v2"), reg(g1, "g2"), reg(j1, "j2"), reg(l1, "l2")
+        # Ask for the old c of this unit so that it arrives at S, where the o row needs it.
+        assert T >= R
+        m.d.comb += [self.rd_layer.eq(delay(m, l1, T - R, "lr")),
+                     self.rd_unit.eq(delay(m, j1, T - R, "jr"))]
+        v3 = delay(m, v1, T, "v3", reset=True)
+        g3, j3, l3 = delay(m, g1, T, "g3"), delay(m, j1, T, "j3"), delay(m, l1, T, "l3")
 
-        # S2: i / f / g rows latch; the o row starts f * c and i * g.
-        i_reg, f_reg = Signal(sig.value_shape), Signal(sig.value_shape)
-        g_reg = Signal(tanh.value_shape)
-        with m.If(v2 & (g2 == 0)):
+        # S: i / f / g rows latch; the o row starts f * c and i * g (an i / f row is at least 4
+        # cycles, a g row 2 cycles before its o row, so their values are visible by then).
+        i_reg = Signal(sig.value_shape, name="i", reset_less=True)
+        f_reg = Signal(sig.value_shape, name="f", reset_less=True)
+        g_reg = Signal(tanh.value_shape, name="g", reset_less=True)
+        with m.If(v3 & (g3 == 0)):
             m.d.sync += i_reg.eq(sig.y[0])
-        with m.If(v2 & (g2 == 1)):
+        with m.If(v3 & (g3 == 1)):
             m.d.sync += f_reg.eq(sig.y[0])
-        with m.If(v2 & (g2 == 2)):
+        with m.If(v3 & (g3 == 2)):
             m.d.sync += g_reg.eq(tanh.y[0])
         aw = sig.value_shape.width
         m.submodules.mul_f = mul_f = PipelinedMul(aw, f.cell.width)
@@ -72,32 +81,37 @@ class LstmCell(CellUnit):
             mul_f.a.eq(f_reg), mul_f.b.eq(self.rd_c), mul_i.a.eq(i_reg), mul_i.b.eq(g_reg),
         ]
         lat = mul_f.latency
-        orow = v2 & (g2 == 3)
-        o_b = delay(m, reg(sig.y[0], "o_cap"), lat - 1, "o")
-        v_b, j_b, l_b = delay(m, orow, lat, "vb"), delay(m, j2, lat, "jb"), delay(m, l2, lat, "lb")
+        orow = v3 & (g3 == 3)
+        o_cap = reg(sig.y[0], "o_cap")  # visible at S + 1; used at B + 3 + T
+        v_b = delay(m, orow, lat, "vb", reset=True)
+        j_b, l_b = delay(m, j3, lat, "jb"), delay(m, l3, lat, "lb")
 
-        # B = S2 + lat: round both products, add, saturate.
+        # B = S + lat: round both products, add, saturate.
         rf = reg(round_shift(mul_f.p, fs), "rf")
         ri = reg(round_shift(mul_i.p, fs + f.state.frac - fc), "ri")
         s = reg(rf + ri, "csum")
-        c_new = Signal.like(self.c_data, name="c_new")
+        c_new = Signal(self.c_data.shape(), name="c_new", reset_less=True)
         m.d.sync += c_new.eq(saturate(s, f.cell.width))
-        v_c, j_c, l_c = delay(m, v_b, 3, "vc"), delay(m, j_b, 3, "jc"), delay(m, l_b, 3, "lc")
-        o_c = delay(m, o_b, 3, "oc")
+        v_c = delay(m, v_b, 3, "vc", reset=True)
+        j_c, l_c = delay(m, j_b, 3, "jc"), delay(m, l_b, 3, "lc")
 
-        # B+3: write c, look up tanh(c).
+        # B+3: write c, look up tanh(c) (arrives at B+3+T).
         m.d.comb += [
             self.c_we.eq(v_c), self.c_layer.eq(l_c), self.c_unit.eq(j_c), self.c_data.eq(c_new),
             tanh.z[1].eq(align(c_new, f.gate_frac - fc)),
         ]
-        v_d, j_d, o_d = reg(v_c, "vd"), reg(j_c, "jd"), reg(o_c, "od")
 
-        # B+4: o * tanh(c).
+        # B+3+T: o * tanh(c).
         m.submodules.mul_o = mul_o = PipelinedMul(aw, tanh.value_shape.width)
-        m.d.comb += [mul_o.a.eq(o_d), mul_o.b.eq(tanh.y[1])]
-        v_e, j_e = delay(m, v_d, lat + 1, "ve"), delay(m, j_d, lat + 1, "je")
+        m.d.comb += [mul_o.a.eq(delay(m, o_cap, lat + 2 + T, "o")), mul_o.b.eq(tanh.y[1])]
 
-        # h' = round_shift(o * tanh(c)), registered; the core registers it again.
+        # h' = round_shift(o * tanh(c)), registered at B+4+T+lat: the write cycle.
         hd = reg(round_shift(mul_o.p, fs), "hd")
-        m.d.comb += [self.h_we.eq(v_e), self.h_unit.eq(j_e), self.h_data.eq(hd)]
+        w = 1 + T + lat
+        m.d.comb += [
+            self.h_we.eq(delay(m, v_c, w, "vw", reset=True)),
+            self.h_unit.eq(delay(m, j_c, w, "jw")),
+            self.h_layer.eq(delay(m, l_c, w, "lw")),
+            self.h_data.eq(hd),
+        ]
         return m

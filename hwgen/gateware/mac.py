@@ -88,8 +88,8 @@ class MacUnit(wiring.Component):
             e, neg = code[:field], code[field]
             nz = e != 0
             mag = (x << (e - 1)[:field])[: ow + enc.exponents - 1].as_signed()
-            val = Signal(signed(ow + enc.exponents - 1), name=f"prod{k}")
-            carry = Signal(name=f"carry{k}")
+            val = Signal(signed(ow + enc.exponents - 1), name=f"prod{k}", reset_less=True)
+            carry = Signal(name=f"carry{k}", reset_less=True)
             m.d.sync += [val.eq(Mux(nz, Mux(neg, ~mag, mag), 0)), carry.eq(nz & neg)]
             return val, carry
         if enc.is_ternary_like:
@@ -97,11 +97,11 @@ class MacUnit(wiring.Component):
                 nz, neg = Const(1), ~code[0]
             else:  # ternary or 2-bit pow2: two's complement 01 = +1, 11 = -1, 00 = 0
                 nz, neg = code[0], code[b - 1]
-            val = Signal(signed(ow), name=f"prod{k}")
-            carry = Signal(name=f"carry{k}")
+            val = Signal(signed(ow), name=f"prod{k}", reset_less=True)
+            carry = Signal(name=f"carry{k}", reset_less=True)
             m.d.sync += [val.eq(Mux(nz, Mux(neg, ~x, x), 0)), carry.eq(nz & neg)]
             return val, carry
-        val = Signal(signed(ow + b), name=f"prod{k}")
+        val = Signal(signed(ow + b), name=f"prod{k}", reset_less=True)
         m.d.sync += val.eq(x * code.as_signed())
         return val, Const(0, 1)
 
@@ -114,14 +114,14 @@ class MacUnit(wiring.Component):
             for i in range(0, len(nodes) - 1, 2):
                 (vl, cl), (vr, cr) = nodes[i], nodes[i + 1]
                 w = max(vl.shape().width, vr.shape().width) + 1
-                v = Signal(signed(w), name=f"t{level}_{i // 2}_v")
-                c = Signal(name=f"t{level}_{i // 2}_c")
+                v = Signal(signed(w), name=f"t{level}_{i // 2}_v", reset_less=True)
+                c = Signal(name=f"t{level}_{i // 2}_c", reset_less=True)
                 m.d.sync += [v.eq(vl + vr + cl), c.eq(cr)]
                 nxt.append((v, c))
             if len(nodes) % 2:
                 vl, cl = nodes[-1]
-                v = Signal(vl.shape(), name=f"t{level}_pass_v")
-                c = Signal(name=f"t{level}_pass_c")
+                v = Signal(vl.shape(), name=f"t{level}_pass_v", reset_less=True)
+                c = Signal(name=f"t{level}_pass_c", reset_less=True)
                 m.d.sync += [v.eq(vl), c.eq(cl)]
                 nxt.append((v, c))
             nodes = nxt
@@ -131,9 +131,11 @@ class MacUnit(wiring.Component):
         # valid / first travel alongside: one cycle for products, one per tree level.
         valid, first = self.valid, self.first
         for i in range(1 + tree_depth(self._lanes)):
-            v, f = Signal(name=f"valid_d{i}"), Signal(name=f"first_d{i}")
+            v, f = Signal(name=f"valid_d{i}"), Signal(name=f"first_d{i}", reset_less=True)
             m.d.sync += [v.eq(valid), f.eq(first)]
             valid, first = v, f
+        acc = Signal.like(self.acc, name="acc_reg", reset_less=True)
+        m.d.comb += self.acc.eq(acc)
         with m.If(valid):
-            m.d.sync += self.acc.eq(Mux(first, 0, self.acc) + root_v + root_c)
+            m.d.sync += acc.eq(Mux(first, 0, acc) + root_v + root_c)
         return m

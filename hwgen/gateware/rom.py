@@ -1,53 +1,26 @@
-"""Read-only memories: weight ROMs in consumption order, and a generic synchronous ROM.
+"""Read-only memories with a registered output: weight, bias, table and embedding ROMs.
 
-Every ROM is an amaranth.lib.memory.Memory with one synchronous read port, so synthesis infers
-block RAM. Weight words are built with spec.pack_codes (the one source of truth for code
-positions): word = P codes, code k at bits [k*bits, (k+1)*bits).
+Every ROM is an amaranth.lib.memory.Memory with one synchronous read port followed by an output
+register, so synthesis infers block RAM and nothing but routing follows the RAM's clock-to-output
+time (on ECP5, `hwgen.synth` moves that register into the DP16KD's own output register). The
+words (weights in issue order, biases in consumption order) come from `plan`.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError, QuantMatrix, pack_codes
+from ..spec import HwgenError
+from .schedule import READ_LATENCY
 
-__all__ = ["Rom", "weight_words", "signed_words"]
-
-
-def weight_words(matrix: QuantMatrix, lanes: int, row_order=None) -> list[int]:
-    """The ROM image of ``matrix`` for ``lanes`` lanes: rows in ``row_order`` (default 0..R-1),
-    each row as ceil(C / lanes) words; columns beyond C are padded with code 0 (the core zeroes the
-    operand of a padded lane, so the pad code's level does not matter: binary has no zero code)."""
-    codes = np.asarray(matrix.codes, dtype=np.int64)
-    rows, cols = codes.shape
-    n = -(-cols // lanes)
-    order = np.arange(rows) if row_order is None else np.asarray(row_order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(rows)):
-        raise HwgenError("a weight ROM's row order must be a permutation of its rows")
-    padded = np.zeros((rows, n * lanes), dtype=np.int64)
-    padded[:, :cols] = codes[order]
-    words = pack_codes(padded, matrix.encoding.bits, lanes)
-    return [int(w) for w in np.asarray(words).reshape(-1)]
-
-
-def signed_words(values, width: int, per_word: int = 1) -> list[int]:
-    """Two's-complement ``width``-bit fields, ``per_word`` to a word (pack_codes layout)."""
-    v = np.asarray(values, dtype=np.int64)
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    if v.size and (v.min() < lo or v.max() > hi):
-        raise HwgenError(f"values {v.min()}..{v.max()} do not fit {width} signed bits")
-    u = v & ((1 << width) - 1)
-    if per_word == 1:
-        return [int(x) for x in u.reshape(-1)]
-    return [int(x) for x in np.asarray(pack_codes(u, width, per_word)).reshape(-1)]
+__all__ = ["Rom"]
 
 
 class Rom(wiring.Component):
-    """A synchronous ROM: ``data`` is ``words[addr]`` one cycle after ``addr``.
+    """A ROM read in ``LATENCY`` = 2 cycles: ``data`` is ``words[addr]`` two cycles after ``addr``.
 
     Parameters
     ----------
@@ -57,8 +30,10 @@ class Rom(wiring.Component):
     Members
     -------
     addr : In(range(len(words))).
-    data : Out(width).
+    data : Out(width), registered.
     """
+
+    LATENCY = READ_LATENCY
 
     def __init__(self, words, width: int):
         words = [int(w) for w in words]
@@ -85,5 +60,10 @@ class Rom(wiring.Component):
             shape=unsigned(self._width), depth=len(self._words), init=self._words
         )
         port = mem.read_port()
-        m.d.comb += [port.addr.eq(self.addr), self.data.eq(port.data)]
+        raw = Signal(self._width, name="raw")
+        # The output register has no reset: a plain flip-flop right after the RAM, which the
+        # ECP5 flow moves into the RAM block (consumers are gated by their own valid flags).
+        data = Signal(self._width, name="data_reg", reset_less=True)
+        m.d.comb += [port.addr.eq(self.addr), raw.eq(port.data), self.data.eq(data)]
+        m.d.sync += data.eq(raw)
         return m

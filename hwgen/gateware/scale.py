@@ -7,7 +7,7 @@ round half up while shifting right). Extra registers pad the latency to the one 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,5 +53,7 @@ class ConstScaler(wiring.Component):
         value, level = registered_sum_tree(m, terms, "sa")
         for i in range(self._latency - 1 - level):
             value = register(m, value, f"pad{i}")
-        m.d.sync += self.term.eq(align(value, self._shift))
+        term = Signal(self.term.shape(), name="term_reg", reset_less=True)
+        m.d.sync += term.eq(align(value, self._shift))
+        m.d.comb += self.term.eq(term)
         return m

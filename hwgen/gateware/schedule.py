@@ -1,16 +1,23 @@
 """The accelerator's timing contract: a pure function of the model and the lane count.
 
 The gateware takes every latency and wait from this module, and the simulation tests measure the
-cycles it predicts, so the manifest's figure is exact (docs/architecture.md, docs/cycles.md).
+cycles it predicts, so the manifest's figures are exact (docs/architecture.md, docs/cycles.md).
 
-One timestep, with both streams never stalling:
+One timestep, with both streams never stalling (P lanes; chunks = ceil(columns / P)):
 
-1. one cycle accepting the input transfer (+1 cycle reading the embedding ROM for token models);
+1. ``accept`` cycles: the input transfer, then one cycle starting the sequencer from a register
+   (token models: two cycles reading the embedding ROM instead);
 2. for every layer l: ``G*H*(ceil(I_l/P) + ceil(H/P))`` issue cycles (unit-major: for each unit,
-   each gate row: the input-matrix chunks, then the recurrent-matrix chunks), then a drain of
-   ``mac_latency + scale_latency + cell_latency`` cycles until the last new state is written;
-3. the head: ``O*ceil(H/P)`` issue cycles, then ``mac_latency + scale_latency + head_latency``
-   cycles, the last of which loads the output register.
+   each gate row: the input segment, then the recurrent segment), then a *gap* of
+   ``mac_latency + scale_latency + cell_latency`` idle cycles, until the layer's last new h is
+   written (the next layer and the head read it);
+3. the head: ``O*ceil(H/P)`` issue cycles. The next input is accepted right after the head's last
+   issue: the head's drain (``mac_latency + scale_latency + head_latency`` cycles, until its
+   output is loaded) overlaps the next timestep.
+
+So ``cycles_per_timestep`` (input to input) = accept + sum(issue + gap) + head issue, and the
+``latency`` (input transfer to output transfer, consumer always ready) = cycles_per_timestep +
+ISSUE_DELAY + head drain (the datapath issues each word one cycle after the sequencer).
 """
 
 from __future__ import annotations
@@ -31,7 +38,22 @@ __all__ = [
     "mul_latency",
     "cell_latency",
     "head_latency",
+    "READ_LATENCY",
+    "TABLE_LATENCY",
+    "ISSUE_DELAY",
 ]
+
+#: Cycles from an address presented to a memory (ROM or state store) to its data in a register:
+#: the synchronous read, then an output register (absorbed into the RAM block where it has one).
+READ_LATENCY = 2
+
+#: Cycles from the sequencer deciding a word to the datapath issuing it (its outputs are registered
+#: once more so that their fan-out stays out of the sequencer's own loop).
+ISSUE_DELAY = 1
+
+#: Cycles from a pre-activation to its sigmoid / tanh table entry: the saturated index is
+#: registered, then the table is read like any memory.
+TABLE_LATENCY = 1 + READ_LATENCY
 
 
 
@@ -43,17 +65,22 @@ def mul_latency(model: Model) -> int:
 
 
 def cell_latency(model: Model) -> int:
-    """Cycles from a unit's last recurrent term reaching the cell unit to its new h being
-    readable: RNN 3 (sum, tanh read); GRU and LSTM 8 + 2 multiplier latencies."""
+    """Cycles from a unit's last recurrent term reaching the cell unit (its event) to the cycle
+    its new h is written (T = TABLE_LATENCY, M = mul_latency; see the cell units): RNN 1 + T,
+    GRU 6 + T + 2M, LSTM 5 + 2T + 2M."""
+    T, M = TABLE_LATENCY, mul_latency(model)
     if model.cell is CellKind.RNN:
-        return 3
-    return 8 + 2 * mul_latency(model)
+        return 1 + T
+    if model.cell is CellKind.GRU:
+        return 6 + T + 2 * M
+    return 5 + 2 * T + 2 * M
 
 
 def head_latency(model: Model) -> int:
-    """Cycles from the last head row's term to its logits (1) and, with argmax, the registered
-    comparison tree over them (2 per level: compare, then select) being readable."""
-    return 1 + (2 * tree_depth(model.outputs) if model.head.argmax else 0)
+    """Cycles from the last head row's term to the cycle the output register loads: the sum
+    with the bias and the logit register (2) and, with argmax, the registered comparison tree
+    (2 per level: compare, then select)."""
+    return 2 + (2 * tree_depth(model.outputs) if model.head.argmax else 0)
 
 
 def max_lanes(model: Model) -> int:
@@ -92,17 +119,19 @@ class Schedule:
     """Every timing figure of one accelerator (see the module docstring)."""
 
     lanes: int
-    accept_cycles: int  # input transfer (+ embedding read)
+    accept_cycles: int  # input transfer + sequencer start (tokens: + embedding read)
     mac_latency: int  # issue -> accumulator readable
     scale_latency: int  # accumulator -> scaled term (of the event's matrix) readable
-    cell_latency: int  # term -> new state readable
-    head_latency: int  # term -> logit / argmax readable
+    cell_latency: int  # term -> the cycle the new h is written
+    head_latency: int  # term -> the cycle the output register loads
     layer_issue: tuple[int, ...]  # issue cycles per layer
     head_issue: int
     macs: int  # weights per timestep (multiply-accumulates)
 
     @property
-    def layer_drain(self) -> int:
+    def layer_gap(self) -> int:
+        """Idle cycles between a layer's last issue and the next issue (of the next layer or the
+        head): the next reads of its h come after its last write."""
         return self.mac_latency + self.scale_latency + self.cell_latency
 
     @property
@@ -115,11 +144,17 @@ class Schedule:
 
     @property
     def overhead(self) -> int:
-        return self.accept_cycles + len(self.layer_issue) * self.layer_drain + self.head_drain
+        return self.accept_cycles + len(self.layer_issue) * self.layer_gap
 
     @property
     def cycles_per_timestep(self) -> int:
+        """Cycles between two accepted inputs when neither stream stalls."""
         return self.issue_cycles + self.overhead
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input transfer to its output transfer with an always-ready consumer."""
+        return self.cycles_per_timestep + ISSUE_DELAY + self.head_drain
 
     @property
     def ideal_cycles(self) -> int:
@@ -136,7 +171,8 @@ class Schedule:
             "overhead_cycles": self.overhead,
             "accept_cycles": self.accept_cycles,
             "layer_issue_cycles": list(self.layer_issue),
-            "layer_drain_cycles": self.layer_drain,
+            "layer_gap_cycles": self.layer_gap,
+            "latency_cycles": self.latency,
             "head_issue_cycles": self.head_issue,
             "head_drain_cycles": self.head_drain,
             "mac_latency": self.mac_latency,
@@ -163,8 +199,8 @@ def schedule(model: Model, lanes: int) -> Schedule:
     scale_depth = max(shift_add_depth(m.scale.mantissa) for _, m in model.matrices())
     return Schedule(
         lanes=lanes,
-        accept_cycles=2 if isinstance(model.input, TokenInput) else 1,
-        mac_latency=3 + tree_depth(lanes),
+        accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
+        mac_latency=READ_LATENCY + 2 + tree_depth(lanes),
         scale_latency=2 + scale_depth,
         cell_latency=cell_latency(model),
         head_latency=head_latency(model),

@@ -11,7 +11,10 @@ from ..spec import HwgenError
 
 __all__ = ["require_torch", "TORCH_MISSING"]
 
-TORCH_MISSING = "PyTorch is not installed; install the train extra: pip install -e .[train]"
+TORCH_MISSING = (
+    "PyTorch is not installed; install the train extra: pip install 'hwgen[train]' "
+    "(scripts/setup.sh does)"
+)
 
 
 def require_torch():

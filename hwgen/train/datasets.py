@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec import HwgenError
+from ..inputs import normalize_features
+from ..spec import HwgenError, did_you_mean
 
 __all__ = ["Split", "Dataset", "DATASET_NAMES", "load_dataset", "char_windows"]
 
@@ -51,6 +52,7 @@ class Split:
     y: np.ndarray | None = None
     lengths: np.ndarray | None = None
     stream: np.ndarray | None = None
+    raw: np.ndarray | None = None  # the features before normalization (``Dataset.norm``), if any
 
     def __len__(self) -> int:
         return len(self.stream) if self.stream is not None else len(self.y)
@@ -151,8 +153,10 @@ def _read_ts(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return seqs, np.array(labels)
 
 
-def _pad(seqs: list[np.ndarray], T: int) -> tuple[np.ndarray, np.ndarray]:
-    X = np.zeros((len(seqs), T, seqs[0].shape[1]), np.float32)
+def _pad(seqs: list[np.ndarray], T: int, fill=0.0, dtype=np.float32
+         ) -> tuple[np.ndarray, np.ndarray]:
+    X = np.empty((len(seqs), T, seqs[0].shape[1]), dtype)
+    X[:] = fill
     for i, s in enumerate(seqs):
         X[i, : len(s)] = s
     return X, np.array([len(s) for s in seqs], np.int64)
@@ -169,14 +173,19 @@ def load_vowels() -> Dataset:
     allframes = np.concatenate(tr_seqs)
     mean, std = allframes.mean(axis=0), allframes.std(axis=0)
     T = max(len(s) for s in tr_seqs + te_seqs)
-    Xtr, ltr = _pad([(s - mean) / std for s in tr_seqs], T)
-    Xte, lte = _pad([(s - mean) / std for s in te_seqs], T)
+    # hwgen.inputs.normalize_features is the normalization golden / run / sim apply to raw
+    # features; the raw arrays are padded with the mean, which normalizes to the padding 0.
+    Xtr, ltr = _pad([normalize_features(s, mean, std) for s in tr_seqs], T)
+    Xte, lte = _pad([normalize_features(s, mean, std) for s in te_seqs], T)
+    Rtr, _ = _pad(tr_seqs, T, mean, np.float64)
+    Rte, _ = _pad(te_seqs, T, mean, np.float64)
     # 5 utterances per speaker (of 30) held out as the valid split.
     tr, va = _stratified_split(ytr, (25 / 30, 5 / 30), seed=0)
+    train, valid = _classify_split(Xtr, ytr, ltr, tr), _classify_split(Xtr, ytr, ltr, va)
+    train.raw, valid.raw = Rtr[tr], Rtr[va]
     return Dataset(
-        "vowels", "classify",
-        _classify_split(Xtr, ytr, ltr, tr), _classify_split(Xtr, ytr, ltr, va),
-        Split(X=Xte, y=yte, lengths=lte),
+        "vowels", "classify", train, valid,
+        Split(X=Xte, y=yte, lengths=lte, raw=Rte),
         classes=len(classes), features=Xtr.shape[2],
         norm={"mean": mean.tolist(), "std": std.tolist()},
     )
@@ -306,7 +315,8 @@ def load_dataset(name_or_path) -> Dataset:
     path = Path(key)
     if not path.exists():
         names = ", ".join(DATASET_NAMES)
-        raise HwgenError(f"unknown dataset {key!r}: not one of {names}, and no such file")
+        raise HwgenError(f"unknown dataset {key!r}: not one of {names}, and no such file"
+                         + did_you_mean(key, DATASET_NAMES))
     if not path.is_file():
         raise HwgenError(f"{path}: not a file")
     if path.suffix == ".npz":

@@ -21,7 +21,16 @@ import torch.nn.functional as F
 from ..freeze import FloatParams
 from ..modelfile import save_model
 from ..quant import QuantConfig
-from ..spec import CellKind, Formats, HwgenError, Model
+from ..spec import (
+    LIMITS,
+    CellKind,
+    Formats,
+    HwgenError,
+    Model,
+    check_finite,
+    check_int,
+    check_positive_int,
+)
 from .datasets import Dataset, char_windows
 from .evaluate import Metrics, evaluate
 from .qrnn import QRNN, check_layout_matches
@@ -67,15 +76,15 @@ class TrainConfig:
         except ValueError:
             raise HwgenError(f"unknown cell {self.cell!r}; expected rnn, gru or lstm") from None
         for name in ("hidden", "layers", "batch", "seq_len", "embed", "evals"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
-                raise HwgenError(f"{name} must be a positive integer, not {v!r}")
+            check_positive_int(name, getattr(self, name), LIMITS.get(name, 1 << 31))
         if (self.epochs is None) == (self.budget_chars is None):
             raise HwgenError("give either a number of epochs or a character budget")
-        if self.epochs is not None and self.epochs < 1:
-            raise HwgenError(f"epochs must be a positive integer, not {self.epochs}")
-        if self.budget_chars is not None and self.budget_chars < 1:
-            raise HwgenError(f"the character budget must be positive, not {self.budget_chars}")
+        if self.epochs is not None:
+            check_positive_int("epochs", self.epochs)
+        if self.budget_chars is not None:
+            check_positive_int("the character budget", self.budget_chars)
+        check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
+        check_int("seed", self.seed, minimum=0, maximum=(1 << 63) - 1)
 
     @property
     def quant_config(self) -> QuantConfig | None:

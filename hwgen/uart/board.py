@@ -25,7 +25,7 @@ from amaranth.hdl import Module, Shape
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
 from .link import UartLink
 
@@ -88,9 +88,7 @@ class BoardTop(wiring.Component):
     """A core on a board's UART (no ports: pins come from ``platform.request``)."""
 
     def __init__(self, core, baud: int = 115200):
-        if isinstance(baud, bool) or not isinstance(baud, int) or baud < 1:
-            raise HwgenError(f"Baud rate must be a positive integer, not {baud!r}")
-        self.core, self.baud = core, baud
+        self.core, self.baud = core, check_positive_int("Baud rate", baud)
         super().__init__({})
 
     def divisor(self, platform) -> int:

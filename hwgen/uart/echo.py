@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import check_positive_int
 
 __all__ = ["EchoCore", "echo_input_layout", "echo_output_layout", "echo_golden"]
 
@@ -51,11 +51,8 @@ class EchoCore(wiring.Component):
     """
 
     def __init__(self, n: int, latency: int = 8):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise HwgenError(f"Vector length must be a positive integer, not {n!r}")
-        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
-            raise HwgenError(f"Latency must be a positive integer, not {latency!r}")
-        self._n, self._latency = n, latency
+        self._n = check_positive_int("Vector length", n)
+        self._latency = check_positive_int("Latency", latency)
         super().__init__({
             "i_stream": In(stream.Signature(echo_input_layout(n))),
             "o_stream": Out(stream.Signature(echo_output_layout(n))),

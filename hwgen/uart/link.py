@@ -24,7 +24,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from .phy import UartRx, UartTx, check_divisor
 from .protocol import PROTOCOL_VERSION, SYNC, Cmd, ErrorCode, crc8
 
@@ -79,8 +79,7 @@ class UartLink(wiring.Component):
     def __init__(self, in_bytes: int, out_bytes: int, divisor: int, timeout_bits: int = 40):
         for what, v in (("Input byte count", in_bytes), ("Output byte count", out_bytes),
                         ("Timeout", timeout_bits)):
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 0xFFFF:
-                raise HwgenError(f"{what} must be an integer from 1 to 65535, not {v!r}")
+            check_positive_int(what, v, 0xFFFF)
         if timeout_bits < 12:
             raise HwgenError(f"Timeout must be at least 12 bit times, not {timeout_bits}")
         self._in_bytes, self._out_bytes = in_bytes, out_bytes

@@ -12,14 +12,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_int
 
 __all__ = ["UartRx", "UartTx", "check_divisor"]
 
 
 def check_divisor(divisor) -> int:
-    if isinstance(divisor, bool) or not isinstance(divisor, int):
-        raise HwgenError(f"UART divisor must be an integer, not {divisor!r}")
+    divisor = check_int("UART divisor", divisor)
     if divisor < 4:
         raise HwgenError(f"UART divisor must be at least 4 clock cycles per bit, not {divisor}")
     return divisor

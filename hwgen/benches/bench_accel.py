@@ -7,6 +7,7 @@ many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pu
 The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
 
 Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.
+Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s.
 Results (JSON, HWGEN_RESULT): output payloads (hex) with their epoch (resets seen so far) and the
 cycle of every input and output transfer. The comparison with the golden model happens in the host
 process (hwgen.cosim), in bulk.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -52,6 +54,15 @@ async def run_plan(dut):
 
     state = {"epoch": 0, "fed": 0, "got": 0, "resetting": False}
     outputs, accepted, delivered = [], [], []
+    progress_path = os.environ.get("HWGEN_PROGRESS")  # inputs accepted so far, every ~2 s
+    progress_due = [time.monotonic() + 2.0]
+
+    def report_progress():
+        if progress_path and time.monotonic() >= progress_due[0]:
+            progress_due[0] = time.monotonic() + 2.0
+            with open(progress_path + ".part", "w") as f:
+                json.dump({"inputs": len(accepted)}, f)
+            os.replace(progress_path + ".part", progress_path)
 
     cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
     i_valid.value = 0
@@ -115,6 +126,7 @@ async def run_plan(dut):
             accepted.append(_cycle())
             i_valid.value = 0
             state["fed"] += 1
+            report_progress()
         elif op[0] == "reset":
             await with_timeout(wait_outputs(state["fed"]), timeout_cycles * PERIOD_NS, "ns")
             await pulse_reset(op[1])

@@ -1,0 +1,554 @@
+"""The Python API: every stage of the pipeline as one function, the same ones the CLI calls.
+
+::
+
+    import hwgen
+    model = hwgen.random_model("gru", inputs=8, hidden=16, outputs=4, quant="ternary")
+    result = hwgen.golden(model, features=x)          # x: float (batch, time, features)
+    size = hwgen.estimate(model, board="icebreaker")   # lanes chosen, UART link counted
+    manifest = hwgen.generate(model, "rtl_out/m", lanes=size.lanes)
+    report = hwgen.simulate("rtl_out/m", features=x)  # Verilog vs golden, exact
+    assert report.ok
+
+docs/api.md documents each function. Conventions:
+
+- A ``model`` argument is a `hwgen.spec.Model` or the path of a model file (``.hwgm``).
+- Real-valued ``features`` (batch, time, features) are normalized by the model's stored input
+  normalization (``normalize=False`` turns that off) and quantized by its input format
+  (`hwgen.inputs`); ``codes`` are input-format integer codes or token ids, used as they are.
+- Every function validates its arguments and any output location before the work starts and
+  raises `HwgenError` with the same one-line message the CLI prints; outputs are written
+  atomically (a file is complete or absent).
+- ``progress``: None, or a callable taking one status line (``hwgen.progress.Progress()`` prints
+  them with the elapsed time).
+- Heavy dependencies (amaranth, cocotb, PyTorch) are imported only by the functions that need
+  them; PyTorch only by `train` (the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_write_files, check_output_dir, check_output_file, npy_bytes
+from .golden import GoldenModel, GoldenResult, check_inputs
+from .inputs import QuantizedInputs, features_to_codes
+from .modelfile import load_model, save_model
+from .spec import LIMITS, HwgenError, Model, check_finite, check_int, check_positive_int
+
+__all__ = [
+    "load_model",
+    "save_model",
+    "random_model",
+    "train",
+    "evaluate",
+    "quantize",
+    "golden",
+    "estimate",
+    "generate",
+    "simulate",
+    "synthesize",
+    "build",
+    "BuildReport",
+    "run",
+    "RunResult",
+    "load_dataset",
+    "export_dataset",
+    "DatasetArrays",
+]
+
+Progress = Callable[[str], None] | None
+
+
+def _model(model) -> Model:
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    raise HwgenError(f"Model must be a hwgen Model or a model file path, not {model!r}")
+
+
+# -- models ----------------------------------------------------------------------------------------
+def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: int = 1,
+                 tokens: int | None = None, quant: str = "ternary", stochastic: bool = False,
+                 bits: int = 8, argmax: bool = False, seed: int = 0) -> Model:
+    """A random quantized model (random weights, frozen like a trained one), e.g. to try sizes.
+
+    ``cell``: ``rnn``, ``gru`` or ``lstm``; ``inputs``: features (or embedding dimensions with
+    ``tokens`` = vocabulary size); ``quant``: binary, ternary, pow2, exp, expN or intN; ``bits``:
+    the precision knob of `hwgen.spec.Formats.standard`. Sizes are checked against
+    `hwgen.spec.LIMITS` before anything is allocated.
+    """
+    from .freeze import freeze, random_float_params
+    from .quant import QuantConfig
+    from .spec import CellKind, Formats
+
+    try:
+        ck = CellKind(cell)
+    except ValueError:
+        raise HwgenError(f"Cell must be rnn, gru or lstm, not {cell!r}") from None
+    seed = check_int("Seed", seed, minimum=0, maximum=(1 << 63) - 1)
+    q = QuantConfig.parse(quant, stochastic)
+    params = random_float_params(ck, inputs, hidden, outputs, layers=layers, tokens=tokens,
+                                 seed=seed)
+    formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
+    return freeze(params, q, formats, argmax=argmax, rng=seed,
+                  meta={"source": f"random-model seed {seed}"})
+
+
+def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
+          epochs: int | None = None, budget_chars: int | None = None, layers: int = 1,
+          stochastic: bool = False, seed: int = 0, batch: int = 32, lr: float = 2e-3,
+          seq_len: int = 100, embed: int = 16, bits: int = 8, fake_quant: bool = True,
+          test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
+          resume: bool = False, quiet: bool = True):
+    """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
+    or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
+    (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
+    starts, like ``checkpoint``, default ``output + ".ckpt"``). Without ``epochs`` and
+    ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md).
+    """
+    from .train import require_torch
+
+    require_torch()
+    from .train.datasets import Dataset, load_dataset
+    from .train.trainer import TrainConfig, set_threads
+    from .train.trainer import train as _train
+
+    out = None if output is None else check_output_file(output, "model file")
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = check_output_file(checkpoint, "checkpoint")
+    elif out is not None:
+        ckpt = out.with_name(out.name + ".ckpt")
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    if epochs is None and budget_chars is None:
+        epochs = 10
+    cfg = TrainConfig(
+        dataset=ds.name if isinstance(dataset, Dataset) else os.fspath(dataset), cell=cell,
+        hidden=hidden, layers=layers, quant=quant, stochastic=stochastic, epochs=epochs,
+        budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch, lr=lr,
+        seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
+    )
+    cfg.check()
+    set_threads(check_positive_int("Threads", threads, 256))
+    return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out)
+
+
+def evaluate(model, dataset, split: str = "test", *, max_chars: int | None = None):
+    """The metric of ``model`` on a dataset split (accuracy or bits per character), float forward
+    and golden model: `hwgen.train.evaluate.Metrics`. Needs NumPy only."""
+    from .train.datasets import Dataset, load_dataset
+    from .train.evaluate import evaluate as _evaluate
+
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    return _evaluate(_model(model), ds, split, max_chars=max_chars)
+
+
+# -- inference -------------------------------------------------------------------------------------
+def quantize(model, features, *, normalize: bool = True) -> QuantizedInputs:
+    """Real features (batch, time, features) to input codes: the model's stored normalization
+    (unless ``normalize=False``), then its input format (round half up, saturate; ``.saturated``
+    counts clipped values). Token models: integer ids (batch, time), checked."""
+    return features_to_codes(_model(model), features, normalize=normalize, what="features")
+
+
+def golden(model, features=None, *, codes=None, normalize: bool = True) -> GoldenResult:
+    """The bit-exact integer model on ``features`` (real values, see `quantize`) or ``codes``
+    (integers used as they are). Returns `hwgen.golden.GoldenResult`: ``logits`` (B, T, O) int64
+    codes with ``formats.output_frac`` fraction bits, ``classes`` (B, T), and ``saturated``."""
+    m = _model(model)
+    if (features is None) == (codes is None):
+        raise HwgenError("give either features (real values) or codes (integers), not both")
+    if features is not None:
+        q = features_to_codes(m, features, normalize=normalize, what="features")
+        result = GoldenModel(m).run(q.codes)
+        result.saturated = q.saturated
+        return result
+    return GoldenModel(m).run(codes)
+
+
+# -- hardware --------------------------------------------------------------------------------------
+def estimate(model, lanes: int | None = None, *, target: str | None = None,
+             board: str | None = None, baud: int = 115200):
+    """Resources, cycles and fit before any tool runs.
+
+    With ``target`` (a device, e.g. ``ice40-up5k``): the bare accelerator,
+    `hwgen.fit.FitResult` (``.fits``, ``.problems``, ``.estimate``); ``lanes`` required.
+    With ``board`` (e.g. ``icebreaker``): the board build, UART link counted, lanes chosen like
+    ``hwgen build`` when not given, and µs per timestep at the board clock:
+    `hwgen.boardfit.BoardFit`.
+    """
+    m = _model(model)
+    if (target is None) == (board is None):
+        raise HwgenError("give either a target device or a board, not both")
+    if board is not None:
+        from .boardfit import board_fit
+
+        if lanes is not None:
+            check_positive_int("Lane count", lanes)
+        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud))
+    from .fit import fit_result
+
+    if lanes is None:
+        from .boardfit import choose_lanes
+
+        lanes = choose_lanes(m, target)
+    return fit_result(m, lanes, target)
+
+
+def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",
+             state: str = "auto") -> dict:
+    """Write ``out_dir/<top>.v``, ``manifest.json`` and ``model.hwgm`` (docs/manifest.md);
+    returns the manifest. ``state``: where h (and c) live, ``auto``, ``registers`` or ``ram``
+    (docs/architecture.md). Byte-identical files for the same inputs."""
+    from .export import generate as _generate
+
+    return _generate(_model(model), out_dir, lanes=lanes, top=top, state=state)
+
+
+def _input_codes(model: Model, features, codes, normalize: bool, warn) -> np.ndarray:
+    """Codes from ``features`` (normalized, quantized; ``warn`` gets a line about saturated
+    values) or ``codes`` (checked)."""
+    if features is None:
+        return check_inputs(model, codes)
+    q = features_to_codes(model, features, normalize=normalize, what="features")
+    if warn and q.warning(model, "features"):
+        warn(q.warning(model, "features"))
+    return q.codes
+
+
+def _dataset_sequences(model: Model, name, length: int | None) -> list[np.ndarray]:
+    from .train.datasets import char_windows, load_dataset
+
+    ds = load_dataset(name)
+    test = ds.test
+    if ds.kind == "charlm":
+        x, _ = char_windows(test.stream, length or 100)
+        return list(features_to_codes(model, x, what=str(name)).codes)
+    # dataset features are already normalized (as the model was trained on them)
+    q = features_to_codes(model, test.X, normalize=False, what=str(name))
+    return [q.codes[i, : int(test.lengths[i])] for i in range(len(q.codes))]
+
+
+def _random_sequences(model: Model, n: int, length: int | None, rng) -> list[np.ndarray]:
+    from .spec import TokenInput
+
+    out = []
+    for _ in range(n):
+        T = length or int(rng.integers(1, 17))
+        if isinstance(model.input, TokenInput):
+            out.append(rng.integers(0, model.input.vocab, T))
+        else:
+            fmt = model.formats.input
+            out.append(rng.integers(fmt.min_code, fmt.max_code + 1, (T, model.input.features)))
+    return out
+
+
+def simulate(rtl_dir, features=None, *, codes=None, dataset=None, sequences: int | None = None,
+             length: int | None = None, simulator: str = "icarus", model=None,
+             normalize: bool = True, stall_in: float = 0.0, stall_out: float = 0.0,
+             resets: bool = False, seed: int = 0, waves=None, time_limit: float | None = None,
+             progress: Progress = None, warn: Callable[[str], None] | None = None):
+    """Simulate the generated Verilog in ``rtl_dir`` (cocotb + Icarus or Verilator) and compare
+    every output with the golden model, exactly; returns `hwgen.cosim.CosimReport` (``.ok``,
+    ``.mismatch``, ``.summary()``).
+
+    Inputs: ``features`` (real, see `quantize`), ``codes``, ``dataset`` (its test split, already
+    normalized) or, with none of them, random sequences (``length`` timesteps each, default
+    1..16). ``sequences`` keeps the first N (8 random ones by default). ``model``: the reference
+    (default: the folder's model.hwgm, checked against the manifest's hash). ``time_limit``:
+    seconds of wall clock. ``warn``: called with a line about saturated inputs.
+    """
+    from .cosim import SimPlan, cosim
+    from .manifest import check_model_file, load_manifest
+
+    if sum(x is not None for x in (features, codes, dataset)) > 1:
+        raise HwgenError("give at most one of features, codes and dataset")
+    if sequences is not None:
+        check_positive_int("Sequence count", sequences, 1 << 24)
+    if length is not None:
+        check_positive_int("Sequence length", length, 1 << 24)
+    for name, p in (("Input stall probability", stall_in),
+                    ("Output stall probability", stall_out)):
+        if check_finite(name, p, minimum=0.0) >= 1.0:
+            raise HwgenError(f"{name} must be below 1, not {p!r}")
+    if time_limit is not None:
+        check_finite("Time limit", time_limit, minimum=0.0, strict_min=True)
+    seed = check_int("Seed", seed, minimum=0, maximum=(1 << 32) - 1)
+    if waves is not None:
+        check_output_file(waves, "waveform file")
+    manifest = load_manifest(rtl_dir)
+    ref = _model(model) if model is not None else load_model(check_model_file(rtl_dir, manifest))
+    rng = np.random.default_rng(seed)
+    if features is not None or codes is not None:
+        x = _input_codes(ref, features, codes, normalize, warn)
+        if x.ndim < 2:
+            raise HwgenError(f"inputs need a batch of sequences, not shape {x.shape}")
+        seqs = list(x[:sequences] if sequences else x)
+    elif dataset is not None:
+        seqs = _dataset_sequences(ref, dataset, length)
+    else:
+        seqs = _random_sequences(ref, sequences or 8, length, rng)
+    seqs = seqs[:sequences] if sequences else seqs
+    if not seqs:
+        raise HwgenError("no sequences to simulate")
+    plan = SimPlan(seqs, in_stall=stall_in, out_stall=stall_out, seed=seed)
+    if resets and len(seqs) > 1:
+        plan.reset_before = set(range(1, len(seqs), 3))
+        plan.abort = {n: max(1, len(seqs[n]) // 2) for n in range(0, len(seqs), 4)}
+    return cosim(rtl_dir, plan, simulator=simulator, model=ref, waves=waves,
+                 time_limit=time_limit, progress=progress)
+
+
+class _StageTimer:
+    """Turns synth.py's stage names into progress lines with the time the step is likely to
+    take: a nextpnr seed takes about as long as the one before it."""
+
+    def __init__(self, progress: Progress, seeds: int):
+        self.progress, self.seeds = progress, seeds
+        self.t_stage = time.monotonic()
+        self.stage = ""
+        self.seed_times: list[float] = []
+
+    def __call__(self, stage: str) -> None:
+        now = time.monotonic()
+        if self.stage.startswith("nextpnr"):
+            self.seed_times.append(now - self.t_stage)
+        self.stage, self.t_stage = stage, now
+        note = ""
+        if stage.startswith("nextpnr") and self.seed_times:
+            from .progress import format_seconds
+
+            done = len(self.seed_times)
+            left = (self.seeds - done) * (sum(self.seed_times) / done)
+            note = f" (about {format_seconds(left)} left)"
+        elif stage == "yosys":
+            note = " (the first Yosys run on a machine also compiles it: 30-40 s more)"
+        self.progress(f"synth: {stage}{note}")
+
+    def status(self) -> str | None:
+        from .progress import format_seconds
+
+        if not self.stage:
+            return None
+        return f"synth: {self.stage} running for {format_seconds(time.monotonic() - self.t_stage)}"
+
+
+def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None = None,
+               out_dir=None, top: str | None = None, dsp: bool = False, fit_check: bool = True,
+               timeout: float | None = 1800.0, progress: Progress = None,
+               warn: Callable[[str], None] | None = None):
+    """Yosys + nextpnr on the generated accelerator in ``rtl_dir`` for ``target``, inside a
+    registered-I/O timing wrapper (docs/synthesis.md); returns `hwgen.synth.SynthReport` (also
+    written to ``out_dir/synth_report.json``, default ``rtl_dir/synth-<target>``). A model that
+    cannot fit is refused before any tool runs unless ``fit_check=False``. ``timeout``: seconds
+    per tool run (Yosys past it is an error; a nextpnr seed past it is recorded as failed and the
+    median is taken over the others)."""
+    from .fit import check_fit
+    from .progress import Ticker
+    from .synth import read_rtl_dir
+    from .synth import synthesize as _synthesize
+    from .targets import get_target
+
+    t = get_target(target)
+    check_positive_int("Seed count", seeds, 50)
+    if freq_mhz is not None:
+        check_finite("Frequency", freq_mhz, minimum=0.0, strict_min=True)
+        check_finite("Frequency", freq_mhz, maximum=2000.0)
+    if timeout is not None:
+        check_finite("Time limit", timeout, minimum=0.0, strict_min=True)
+    rtl = read_rtl_dir(rtl_dir, top)
+    out = check_output_dir(out_dir if out_dir is not None else rtl.folder / f"synth-{t.name}")
+    if rtl.model_file is not None and rtl.lanes and fit_check:
+        fit = check_fit(load_model(rtl.model_file), rtl.lanes, t)
+        for w in fit.warnings:
+            if warn:
+                warn(w)
+    stages = _StageTimer(progress, seeds) if progress else None
+    with Ticker(progress, stages.status if stages else (lambda: None), every=15.0):
+        return _synthesize(list(rtl.sources), rtl.top, t, out, seeds=seeds, freq_mhz=freq_mhz,
+                           dsp=True if dsp else None,
+                           cycles_per_timestep=rtl.cycles_per_timestep, progress=stages,
+                           timeout=timeout)
+
+
+def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 115200,
+          progress: Progress = None, warn: Callable[[str], None] | None = None):
+    """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
+    programs the board; docs/uart.md). Lanes: the most that fit, when not given. A build that
+    cannot fit the board's device, UART link counted, is refused before any tool runs, with what
+    would fit. Writes ``out_dir/model.hwgm`` too. Returns a `BuildReport`."""
+    from .boardfit import check_board_fit
+    from .modelfile import to_bytes
+    from .progress import Ticker, format_seconds
+
+    m = _model(model)
+    if lanes is not None:
+        check_positive_int("Lane count", lanes)
+    check_positive_int("Baud rate", baud, 10_000_000)
+    out = check_output_dir(out_dir)
+    fit = check_board_fit(m, board, lanes, baud)
+    for w in fit.fit.warnings:
+        if warn:
+            warn(w)
+    from .fileio import atomic_write_bytes
+    from .gateware.core import Accelerator
+    from .uart.board import build_board
+
+    t0 = time.monotonic()
+    outr = out.resolve()
+
+    def status() -> str:
+        # the amaranth-boards script writes top.json (Yosys), then top.asc / top.config (nextpnr)
+        if any((outr / n).exists() for n in ("top.asc", "top.config")):
+            stage = "packing the bitstream"
+        elif (outr / "top.json").exists():
+            stage = "nextpnr: place and route"
+        else:
+            stage = "yosys: synthesis"
+        return f"build: {stage}, {format_seconds(time.monotonic() - t0)} so far"
+
+    if progress:
+        progress(f"build: {fit.board} with {fit.lanes} lanes in {out} (a 64-unit GRU takes "
+                 "about 3 min on 2 cores)")
+    with Ticker(progress, status, every=15.0):
+        result = build_board(Accelerator(m, fit.lanes), fit.board, out, baud=baud)
+    atomic_write_bytes(out / "model.hwgm", to_bytes(m))
+    return BuildReport(result, fit)
+
+
+@dataclass
+class BuildReport:
+    """A board build: the tools' `hwgen.uart.board.BuildResult` (bitstream, resources, Fmax) and
+    the estimate it was checked with (`hwgen.boardfit.BoardFit`: lanes, UART link, timing)."""
+
+    result: object
+    fit: object
+
+    @property
+    def lanes(self) -> int:
+        return self.fit.lanes
+
+    @property
+    def bitstream(self) -> Path:
+        return self.result.bitstream
+
+    def to_json(self) -> dict:
+        return {**self.result.to_json(), "lanes": self.lanes,
+                "cycles_per_timestep": self.fit.fit.estimate.cycles_per_timestep,
+                "us_per_timestep": self.fit.us_per_timestep,
+                "link_us_per_timestep": self.fit.link_us_per_timestep}
+
+
+@dataclass
+class RunResult:
+    """What ``run`` measured on the board: the hardware's logits (B, T, O), the golden model's,
+    and the first mismatch (sequence, timestep, logit) or None."""
+
+    logits: np.ndarray
+    golden: np.ndarray
+    mismatch: tuple[int, int, int] | None
+    argmax_ok: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatch is None and self.argmax_ok
+
+
+def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
+        baud: int = 115200, timeout: float = 2.0, sim_lanes: int = 4,
+        warn: Callable[[str], None] | None = None) -> RunResult:
+    """Stream sequences through the accelerator on a board over UART (``port``: a serial device,
+    or ``"sim"`` for the same board design in amaranth.sim) and compare every logit with the
+    golden model. Inputs as in `golden`."""
+    from .gateware.core import input_layout, output_layout
+    from .host import Link, StreamHost, first_mismatch, open_serial
+
+    m = _model(model)
+    if (features is None) == (codes is None):
+        raise HwgenError("give either features (real values) or codes (integers)")
+    check_positive_int("Baud rate", baud, 10_000_000)
+    timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
+    timeout = check_finite("Timeout", timeout, maximum=3600.0)
+    check_positive_int("Lane count", sim_lanes)
+    x = _input_codes(m, features, codes, normalize, warn)
+    golden_logits = GoldenModel(m).run(x)
+    if port == "sim":
+        from .gateware.core import Accelerator
+        from .uart.board import LinkedCore
+        from .uart.sim import SimSerial
+
+        divisor = 4
+        dev = SimSerial(LinkedCore(Accelerator(m, sim_lanes), divisor), divisor, timeout=0.1)
+        timeout = max(timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
+    else:
+        dev = open_serial(port, baud)
+    try:
+        host = StreamHost(Link(dev, timeout=timeout), input_layout(m), output_layout(m))
+        out = host.run(x)
+    finally:
+        dev.close()
+    logits = out["logits"]
+    bad = first_mismatch(logits, golden_logits.logits)
+    argmax_ok = ("argmax" not in out
+                 or first_mismatch(out["argmax"][..., 0], golden_logits.classes) is None)
+    return RunResult(logits, golden_logits.logits, bad, argmax_ok)
+
+
+# -- data ------------------------------------------------------------------------------------------
+def load_dataset(name_or_path):
+    """A built-in dataset (digits, vowels, ptb) or a file (.npz arrays, UTF-8 text):
+    `hwgen.train.datasets.Dataset`. Needs NumPy only."""
+    from .train.datasets import load_dataset as _load
+
+    return _load(name_or_path)
+
+
+@dataclass
+class DatasetArrays:
+    """One split as arrays: ``X`` (N, T, F) float features or (N, T) ids, ``y`` labels (N,) (or
+    (N, T) next-character targets, -1 past the end), ``lengths`` (N,)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray
+
+
+def export_dataset(name_or_path, split: str = "test", *, normalized: bool = False,
+                   length: int = 100, output=None, labels=None,
+                   lengths_output=None) -> DatasetArrays:
+    """A dataset split as the arrays ``golden``, ``run`` and ``sim`` take.
+
+    Features are *raw* (before the dataset's normalization, which a model trained on it stores
+    and applies again), unless ``normalized=True``. Character datasets are cut into windows of
+    ``length`` characters. With ``output`` / ``labels`` / ``lengths_output`` the arrays are also
+    written as ``.npy`` files (every path checked before anything is written).
+    """
+    from .train.datasets import char_windows
+
+    paths = [p for p in (output, labels, lengths_output) if p is not None]
+    for p in paths:
+        check_output_file(p, "output file")
+    if len({os.path.abspath(p) for p in paths}) != len(paths):
+        raise HwgenError("the output files must be different files")
+    ds = load_dataset(name_or_path)
+    s = ds.split(split)
+    if ds.kind == "charlm":
+        check_positive_int("Window length", length, LIMITS["hidden"] * 1024)
+        X, y = char_windows(s.stream, length)
+        lengths = np.full(len(X), length, np.int64)
+        lengths[-1] = length - int(np.count_nonzero(y[-1] < 0))
+    else:
+        X = s.X if (normalized or s.raw is None) else s.raw
+        y, lengths = s.y, s.lengths
+    arrays = DatasetArrays(np.ascontiguousarray(X), np.asarray(y), np.asarray(lengths))
+    atomic_write_files({p: npy_bytes(a) for p, a in ((output, arrays.X), (labels, arrays.y),
+                                                      (lengths_output, arrays.lengths))
+                        if p is not None})  # all files or none
+    return arrays

@@ -1,0 +1,395 @@
+"""The plan of one accelerator: every structural fact of the hardware, as plain data.
+
+Pure Python and NumPy (no Amaranth): the gateware (`core.Accelerator`) builds exactly what the
+plan says, and the estimate (`hwgen.estimate`), the manifest (`hwgen.export`) and the timing
+(`schedule`) read the same plan, so they agree with the hardware by construction.
+
+What the plan fixes (docs/architecture.md):
+
+- **Matrices**: id 2l is layer l's input matrix, 2l+1 its recurrent matrix, 2L+1 the head. Each
+  has its accumulator bound, its input / output fraction bits and its row order (layers:
+  unit-major, row ``g*H + j`` issued as the ``j*G + g``-th row; head: natural order).
+- **Weight ROMs**: one per weight encoding in the model, ``P`` codes per word (`spec.pack_codes`
+  layout), words in exactly the order the sequencer issues them, so the address is a counter.
+- **Biases**: one ROM in consumption order (each row's gate bias on its input segment, the GRU's
+  b_hn on the n row's recurrent segment, then the head's biases).
+- **State stores** (`StoreLayout`): h of every layer in two banks (the previous timestep's h
+  stays readable while the new one is written), ``P`` values per word so that one read gives
+  the ``P`` operands of one cycle; for GRU a narrow copy of h (one value per word) for the cell's
+  ``h - n``; for LSTM the cell state c. Every store has a *zero region* (its top address bit):
+  never written, so reading it yields zeros; reads of old state after a start of sequence (or
+  after reset) go there instead of clearing memory. Stores live in block RAM or in registers
+  (``state``: ``auto`` picks registers only when the store is tiny, see `choose_state_mode`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..numerics import align, derive_widths, signed_width, term_shift
+from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
+from .schedule import Schedule, check_lanes, schedule
+
+__all__ = [
+    "STATE_MODES",
+    "REGISTER_STATE_MAX_BITS",
+    "MatrixPlan",
+    "WeightRomPlan",
+    "StoreLayout",
+    "MemoryPlan",
+    "Plan",
+    "make_plan",
+    "weight_words",
+    "signed_words",
+    "uint_bits",
+    "choose_state_mode",
+]
+
+#: Accepted values of the ``state`` option.
+STATE_MODES = ("auto", "registers", "ram")
+
+#: ``auto`` keeps a state store in registers when it holds at most this many bits: below it a
+#: whole RAM block (4 kbit on iCE40, 18 kbit on ECP5) would hold a few hundred bits, and a
+#: register file of that size costs about as many flip-flops plus a small read multiplexer.
+REGISTER_STATE_MAX_BITS = 256
+
+
+def uint_bits(n: int) -> int:
+    """Bits of an unsigned index 0 .. n-1 (at least 1)."""
+    return max(1, (int(n) - 1).bit_length())
+
+
+def weight_words(matrix: QuantMatrix, lanes: int, row_order=None) -> list[int]:
+    """The ROM image of ``matrix`` for ``lanes`` lanes: rows in ``row_order`` (default 0..R-1),
+    each row as ceil(C / lanes) words; columns beyond C are padded with code 0 (the core feeds a
+    padded lane a zero operand, so the pad code's level does not matter: binary has no zero)."""
+    codes = np.asarray(matrix.codes, dtype=np.int64)
+    rows, cols = codes.shape
+    n = -(-cols // lanes)
+    order = np.arange(rows) if row_order is None else np.asarray(row_order, dtype=np.int64)
+    if sorted(order.tolist()) != list(range(rows)):
+        raise HwgenError("a weight ROM's row order must be a permutation of its rows")
+    padded = np.zeros((rows, n * lanes), dtype=np.int64)
+    padded[:, :cols] = codes[order]
+    words = pack_codes(padded, matrix.encoding.bits, lanes)
+    return [int(w) for w in np.asarray(words).reshape(-1)]
+
+
+def signed_words(values, width: int, per_word: int = 1) -> list[int]:
+    """Two's-complement ``width``-bit fields, ``per_word`` to a word (pack_codes layout)."""
+    v = np.asarray(values, dtype=np.int64)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if v.size and (v.min() < lo or v.max() > hi):
+        raise HwgenError(f"values {v.min()}..{v.max()} do not fit {width} signed bits")
+    u = v & ((1 << width) - 1)
+    if per_word == 1:
+        return [int(x) for x in u.reshape(-1)]
+    return [int(x) for x in np.asarray(pack_codes(u, width, per_word)).reshape(-1)]
+
+
+@dataclass(frozen=True)
+class MatrixPlan:
+    """One weight matrix as the hardware uses it."""
+
+    id: int
+    name: str
+    matrix: QuantMatrix
+    acc_bound: int  # largest |dot product| of a row with any allowed inputs
+    in_frac: int  # fraction bits of its inputs
+    out_frac: int  # fraction bits of its scaled term
+    row_order: tuple[int, ...]  # issue order of its rows
+
+    @property
+    def shift(self) -> int:
+        """numerics.term_shift of the matrix (left for >= 0, rounding right for < 0)."""
+        return term_shift(self.matrix.scale, self.in_frac, self.out_frac)
+
+    @property
+    def term_width(self) -> int:
+        """Signed width of the scaled term align(acc * mantissa, shift) (cannot overflow)."""
+        m, k = self.matrix.scale.mantissa, self.shift
+        hi = max(abs(int(align(self.acc_bound * m, k))), abs(int(align(-self.acc_bound * m, k))))
+        return signed_width(hi)
+
+
+@dataclass(frozen=True)
+class WeightRomPlan:
+    """The weight ROM of one encoding: its matrices and its words in issue order."""
+
+    name: str
+    encoding: WeightEncoding
+    matrix_ids: tuple[int, ...]
+    words: tuple[int, ...]
+    word_bits: int
+
+    @property
+    def depth(self) -> int:
+        return len(self.words)
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.word_bits
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """A state store: ``values`` values of ``value_bits`` per word, ``words`` real words, an
+    address of ``addr_bits`` bits whose top bit selects the (never written, all-zero) zero region.
+    ``mode`` is ``ram`` (block RAM, one synchronous read port + a registered output) or
+    ``registers``; both read with a latency of 2 cycles."""
+
+    name: str
+    values: int
+    value_bits: int
+    words: int  # addressable words below the zero region (a power of two)
+    mode: str
+
+    @property
+    def word_bits(self) -> int:
+        return self.values * self.value_bits
+
+    @property
+    def addr_bits(self) -> int:
+        return uint_bits(self.words) + 1
+
+    @property
+    def bits(self) -> int:
+        """Bits that hold state (the zero region and unused words excluded)."""
+        return self.words * self.word_bits
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """One memory of the accelerator, for the estimate and the manifest."""
+
+    name: str
+    kind: str  # "rom" (initialised, read only) or "ram" (state, written at run time)
+    width: int
+    depth: int  # words as the hardware declares them (RAMs include the zero region)
+    payload_bits: int  # bits that carry information
+    read_ports: int = 1
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "width": self.width,
+            "depth": self.depth,
+            "bits": self.width * self.depth,
+            "payload_bits": self.payload_bits,
+            "read_ports": self.read_ports,
+        }
+
+
+def choose_state_mode(bits: int, state: str) -> str:
+    """The storage of a state store of ``bits`` bits for the ``state`` option."""
+    if state not in STATE_MODES:
+        raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
+    if state != "auto":
+        return state
+    return "registers" if bits <= REGISTER_STATE_MAX_BITS else "ram"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the gateware builds for (model, lanes, state); see the module docstring."""
+
+    model: Model
+    lanes: int
+    state_option: str
+    matrices: dict  # id -> MatrixPlan
+    weight_roms: tuple[WeightRomPlan, ...]
+    biases: tuple[int, ...]
+    bias_width: int
+    acc_widths: dict  # WeightEncoding -> accumulator width of its MAC unit
+    state: StoreLayout  # h of every layer, two banks, P values per word
+    hprev: StoreLayout | None  # GRU: h, one value per word, for h - n
+    cstore: StoreLayout | None  # LSTM: c, one value per word
+    timing: Schedule
+
+    # -- derived figures --------------------------------------------------------------------
+    @property
+    def head_id(self) -> int:
+        return 2 * self.model.num_layers + 1
+
+    @property
+    def operand_width(self) -> int:
+        f = self.model.formats
+        return max(f.input.width, f.state.width)
+
+    def chunks(self, mid: int) -> int:
+        """Issue cycles of one row of matrix ``mid``: ceil(columns / P)."""
+        return -(-self.matrices[mid].matrix.shape[1] // self.lanes)
+
+    @property
+    def state_chunks(self) -> int:
+        """Words of one layer's h in one bank: ceil(H / P)."""
+        return -(-self.model.hidden // self.lanes)
+
+    @property
+    def chunk_bits(self) -> int:
+        """Bits of a word index within one bank (at least 1)."""
+        return uint_bits(self.state_chunks)
+
+    @property
+    def unit_bits(self) -> int:
+        """Bits of a unit index 0 .. H-1 in the narrow stores."""
+        return uint_bits(self.model.hidden)
+
+    @property
+    def layer_bits(self) -> int:
+        return uint_bits(self.model.num_layers)
+
+    @property
+    def term_width(self) -> int:
+        return max(p.term_width for p in self.matrices.values())
+
+    def memories(self) -> list[MemoryPlan]:
+        """Every memory of the accelerator (weights, biases, tables, embedding, state)."""
+        m, f = self.model, self.model.formats
+        out = [
+            MemoryPlan(r.name, "rom", r.word_bits, r.depth,
+                       sum(self.matrices[i].matrix.memory_bits for i in r.matrix_ids))
+            for r in self.weight_roms
+        ]
+        out.append(MemoryPlan("biases", "rom", self.bias_width, len(self.biases) + 1,
+                              len(self.biases) * self.bias_width))
+        sig_w = max(1, int(m.sigmoid_table.max()).bit_length())
+        tanh_w = signed_width(int(np.abs(m.tanh_table).max()))
+        if m.cell is not CellKind.RNN:
+            n = 1 << f.sigmoid_in_width
+            out.append(MemoryPlan("sigmoid.table", "rom", sig_w, n, n * sig_w))
+        n = 1 << f.tanh_in_width
+        out.append(MemoryPlan("tanh.table", "rom", tanh_w, n, n * tanh_w,
+                              read_ports=2 if m.cell is CellKind.LSTM else 1))
+        if m.embedding is not None:
+            w = m.input.dim * f.input.width
+            out.append(MemoryPlan("embedding", "rom", w, m.input.vocab, w * m.input.vocab))
+        H, L = m.hidden, m.num_layers
+        for store, payload in ((self.state, 2 * L * H * f.state.width),
+                               (self.hprev, L * H * f.state.width),
+                               (self.cstore, L * H * (f.cell.width if f.cell else 0))):
+            if store is not None and store.mode == "ram":
+                out.append(MemoryPlan(store.name, "ram", store.word_bits, 2 * store.words,
+                                      payload))
+        return out
+
+    def register_state_bits(self) -> int:
+        """Bits of state kept in flip-flops (stores in ``registers`` mode)."""
+        return sum(s.bits for s in (self.state, self.hprev, self.cstore)
+                   if s is not None and s.mode == "registers")
+
+    def to_json(self) -> dict:
+        """The plan's structural figures for the manifest."""
+
+        def store(s):
+            if s is None:
+                return None
+            return {"name": s.name, "mode": s.mode, "values_per_word": s.values,
+                    "value_bits": s.value_bits, "words": s.words, "addr_bits": s.addr_bits}
+
+        return {
+            "lanes": self.lanes,
+            "state_option": self.state_option,
+            "stores": [store(s) for s in (self.state, self.hprev, self.cstore) if s],
+            "operand_width": self.operand_width,
+            "bias_width": self.bias_width,
+        }
+
+
+def _matrices(model: Model) -> dict:
+    w, f = derive_widths(model), model.formats
+    G, H, L = model.cell.num_gates, model.hidden, model.num_layers
+    unit_major = tuple(g * H + j for j in range(H) for g in range(G))
+    out = {}
+    for i, layer in enumerate(model.layers):
+        in_frac = model.layer_input_format(i).frac
+        out[2 * i] = MatrixPlan(2 * i, f"layer{i}.wx", layer.wx, w.layers[i].acc_x_bound,
+                                in_frac, f.gate_frac, unit_major)
+        out[2 * i + 1] = MatrixPlan(2 * i + 1, f"layer{i}.wh", layer.wh,
+                                    w.layers[i].acc_h_bound, f.state.frac, f.gate_frac,
+                                    unit_major)
+    out[2 * L + 1] = MatrixPlan(2 * L + 1, "head.w", model.head.w, w.head_acc_bound,
+                                f.state.frac, f.output_frac, tuple(range(model.outputs)))
+    return out
+
+
+def _issue_sequence(model: Model) -> list[tuple[int, int]]:
+    """(matrix id, row position) in issue order: per layer, per row, input then recurrent
+    segment; then the head's rows."""
+    G, H, L = model.cell.num_gates, model.hidden, model.num_layers
+    seq = []
+    for layer in range(L):
+        for r in range(G * H):
+            seq += [(2 * layer, r), (2 * layer + 1, r)]
+    seq += [(2 * L + 1, o) for o in range(model.outputs)]
+    return seq
+
+
+def _weight_roms(model: Model, lanes: int, mats: dict) -> tuple[WeightRomPlan, ...]:
+    images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
+    per_row = {i: -(-p.matrix.shape[1] // lanes) for i, p in mats.items()}
+    groups: dict = {}
+    for i, r in _issue_sequence(model):
+        enc = mats[i].matrix.encoding
+        ids, words = groups.setdefault(enc, ([], []))
+        if i not in ids:
+            ids.append(i)
+        n = per_row[i]
+        words.extend(images[i][r * n : (r + 1) * n])
+    return tuple(
+        WeightRomPlan(f"weights{k}", enc, tuple(ids), tuple(words), lanes * enc.bits)
+        for k, (enc, (ids, words)) in enumerate(groups.items())
+    )
+
+
+def _biases(model: Model) -> list[int]:
+    G, H = model.cell.num_gates, model.hidden
+    seq = []
+    for layer in model.layers:
+        for j in range(H):
+            for g in range(G):
+                seq.append(int(layer.bias[g * H + j]))
+                if model.cell is CellKind.GRU and g == 2:
+                    seq.append(int(layer.bias_hn[j]))
+    seq += [int(b) for b in model.head.bias]
+    return seq
+
+
+def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
+    """The plan of ``model`` on ``lanes`` lanes with the ``state`` storage option
+    (``auto``, ``registers`` or ``ram``). Raises `HwgenError` for bad arguments."""
+    if not isinstance(model, Model):
+        raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+    lanes = check_lanes(model, lanes)
+    if model.outputs < 1:
+        raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
+    if not isinstance(state, str) or state not in STATE_MODES:
+        raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
+    mats = _matrices(model)
+    roms = _weight_roms(model, lanes, mats)
+    acc = {}
+    for p in mats.values():
+        acc[p.matrix.encoding] = max(acc.get(p.matrix.encoding, 2), signed_width(p.acc_bound))
+    biases = _biases(model)
+    bw = max(2, max(signed_width(abs(b)) for b in biases))
+    f, H, L = model.formats, model.hidden, model.num_layers
+    chunks = -(-H // lanes)
+    sw = f.state.width
+
+    def store(name, values, value_bits, words):
+        bits = words * values * value_bits
+        return StoreLayout(name, values, value_bits, words, choose_state_mode(bits, state))
+
+    # Main store address: Cat(chunk, bank, layer) below the zero bit (no layer field for one
+    # layer); narrow stores: Cat(unit, layer).
+    layer_words = 1 << uint_bits(L) if L > 1 else 1
+    hstore = store("state", lanes, sw, (1 << uint_bits(chunks)) * 2 * layer_words)
+    narrow_words = (1 << uint_bits(H)) * layer_words
+    hprev = store("hprev", 1, sw, narrow_words) if model.cell is CellKind.GRU else None
+    cstore = (store("cstate", 1, f.cell.width, narrow_words)
+              if model.cell is CellKind.LSTM else None)
+    return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
+                schedule(model, lanes))

@@ -1,0 +1,107 @@
+"""The manifest of a generated accelerator (docs/manifest.md): its schema constants, and reading
+one back with every field a consumer uses checked for type (``hwgen sim``, ``hwgen synth``).
+
+`load_manifest` refuses, with one line naming the field, a manifest that is not JSON, of another
+schema or version, or whose fields have the wrong type; `check_model_file` verifies that the
+folder's model file is the one the hardware was generated from (``model_sha256``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from .spec import HwgenError
+
+__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "load_manifest", "check_model_file"]
+
+MANIFEST_SCHEMA = "hwgen-manifest"
+MANIFEST_VERSION = 2
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a plain file name inside the folder
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def _field(m, path: str, kind, p: Path):
+    v = m
+    for key in path.split("."):
+        if not isinstance(v, dict) or key not in v:
+            raise HwgenError(f"{p}: field '{path}' is missing; regenerate with 'hwgen generate'")
+        v = v[key]
+    if kind is int:
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        want = "a positive integer"
+    elif isinstance(kind, re.Pattern):
+        ok = isinstance(v, str) and kind.fullmatch(v) is not None
+        want = {_NAME: "a Verilog identifier", _FILE: "a file name in the folder",
+                _SHA: "64 lower-case hex digits"}[kind]
+    else:
+        ok = isinstance(v, kind)
+        want = f"a JSON {'object' if kind is dict else 'array'}"
+    if not ok:
+        raise HwgenError(f"{p}: field '{path}' must be {want}, not {v!r}")
+    return v
+
+
+def load_manifest(rtl_dir) -> dict:
+    """Read ``rtl_dir/manifest.json`` and check its schema (docs/manifest.md); returns the dict."""
+    p = Path(rtl_dir) / "manifest.json"
+    if not p.is_file():
+        raise HwgenError(f"{rtl_dir}: no manifest.json; generate the RTL with 'hwgen generate'")
+    try:
+        m = json.loads(p.read_bytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise HwgenError(f"{p}: not valid JSON ({' '.join(str(e).split())})") from None
+    except OSError as e:
+        raise HwgenError(f"{p}: cannot read ({e.strerror or e})") from None
+    if not isinstance(m, dict) or m.get("schema") != MANIFEST_SCHEMA:
+        raise HwgenError(f"{p}: not a hwgen manifest (schema {MANIFEST_SCHEMA!r})")
+    v = m.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or v != MANIFEST_VERSION:
+        raise HwgenError(f"{p}: manifest version {v!r}; this hwgen reads version "
+                         f"{MANIFEST_VERSION}")
+    _field(m, "top", _NAME, p)
+    files = _field(m, "verilog", list, p)
+    if not files or not all(isinstance(f, str) and _FILE.fullmatch(f) for f in files):
+        raise HwgenError(f"{p}: field 'verilog' must list file names in the folder, not {files!r}")
+    _field(m, "model_file", _FILE, p)
+    _field(m, "model_sha256", _SHA, p)
+    _field(m, "lanes", int, p)
+    _field(m, "model.outputs", int, p)
+    _field(m, "timing.cycles_per_timestep", int, p)
+    for path in ("clock.port", "reset.port"):
+        _field(m, path, _NAME, p)
+    for side in ("input", "output"):
+        for key in ("valid", "ready", "payload"):
+            _field(m, f"streams.{side}.{key}", _NAME, p)
+        _field(m, f"streams.{side}.payload_width", int, p)
+        fields = _field(m, f"streams.{side}.fields", list, p)
+        for f in fields:
+            ok = (isinstance(f, dict) and isinstance(f.get("name"), str)
+                  and all(isinstance(f.get(k), int) and not isinstance(f.get(k), bool)
+                          and f[k] >= 0 for k in ("offset", "width")))
+            if not ok:
+                raise HwgenError(f"{p}: field 'streams.{side}.fields' holds a malformed entry "
+                                 f"{f!r}")
+    return m
+
+
+def check_model_file(rtl_dir, manifest: dict) -> Path:
+    """The folder's model file, after checking that its sha256 is the manifest's
+    ``model_sha256`` (else the RTL and the model it would be checked against differ)."""
+    path = Path(rtl_dir) / manifest["model_file"]
+    if not path.is_file():
+        raise HwgenError(f"{path}: missing (named by the manifest's 'model_file')")
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise HwgenError(f"{path}: cannot read ({e.strerror or e})") from None
+    if digest != manifest["model_sha256"]:
+        raise HwgenError(
+            f"{path} is not the model this RTL was generated from (its sha256 differs from the "
+            "manifest's model_sha256); regenerate with 'hwgen generate', or pass the reference "
+            "model with --model"
+        )
+    return path
