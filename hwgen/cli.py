@@ -25,6 +25,7 @@ COMMANDS = (
     "random_model", "inspect", "golden", "train", "import_", "eval", "dataset", "demo",
     "estimate", "generate", "sim", "prove", "synth", "build", "run",
 )
+COMMANDS += ("explore",)  # issue 14: design-space exploration (hwgen/commands/explore.py)
 
 _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
 

@@ -15,7 +15,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-extras="dev,train"
+extras="dev,train,explore"
 stamp=".venv/.hwgen-installed"
 # Japanese Vowels: only the data files of the sktime wheel are used (its dependencies would clash
 # with the pinned scikit-learn), hence --no-deps.

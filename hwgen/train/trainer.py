@@ -11,6 +11,7 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -209,11 +210,14 @@ def train(
     quiet: bool = False,
     output: Path | None = None,
     init: FloatParams | None = None,
+    on_eval: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train, keep the parameters with the best valid metric, freeze them, evaluate on test.
 
     ``init`` starts from given float parameters (import + fine-tuning) instead of the Glorot
-    initialization; its shapes must match ``cfg``."""
+    initialization; its shapes must match ``cfg``. ``on_eval`` is called with each new history
+    entry (epoch or characters, ``valid`` metric) right after the valid evaluation and the
+    checkpoint; it observes only (hwgen explore reports progress and early-stopping metrics)."""
     cfg.check()
     if ds.kind == "classify" and cfg.budget_chars is not None:
         raise HwgenError("--budget-chars is for character models; use --epochs for classification")
@@ -272,6 +276,8 @@ def train(
             if _better(metric, v, best):
                 best, best_state = v, copy.deepcopy(model.state_dict())
             save(epoch + 1)
+            if on_eval is not None:
+                on_eval(history[-1])
             bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {best:.4f}")
     else:
         stream = torch.from_numpy(ds.train.stream)
@@ -302,6 +308,8 @@ def train(
                 if _better(metric, v, best):
                     best, best_state = v, copy.deepcopy(model.state_dict())
                 save(i + 1)
+                if on_eval is not None:
+                    on_eval(history[-1])
                 bar((i + 1) * per_step, f"train bpc {tr_bpc:.3f}  valid bpc {v:.3f}")
                 total, count = 0.0, 0
     seconds = time.monotonic() - t0

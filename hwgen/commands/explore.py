@@ -1,0 +1,160 @@
+"""``hwgen explore``: from a dataset and a board to the best accelerator, on Ray Tune
+(docs/explore.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..spec import HwgenError
+from ..targets import target_names
+from ._common import positive_float, positive_int
+
+DEFAULT_BUDGET = {"classify": 20, "charlm": 500_000}
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {v}")
+    return v
+
+
+def register(sub) -> None:
+    from ..uart.board import BOARDS
+
+    p = sub.add_parser(
+        "explore",
+        help="design-space exploration on Ray: the best accelerator for a dataset and a board",
+        description="Train every combination of --cells x --quant x --hidden quantization-aware "
+        "on Ray Tune (local, or a cluster with --address), measure each with the golden model "
+        "(selection on the valid split, reported on test), estimate every --lanes count on the "
+        "device (cycles, LUT4, FF, RAM blocks, DSP, fit, microseconds per timestep), and write "
+        "the table (trials.csv / trials.json), the Pareto fronts (front_*.png) and the "
+        "recommended design per objective with its build command (summary.md) into DIR. "
+        "Trials are cached by a hash of their configuration: run the same command again to "
+        "continue an interrupted exploration. Needs the explore extra (Ray).",
+    )
+    space = p.add_argument_group("design space")
+    space.add_argument("--dataset", metavar="NAME|PATH",
+                       help="digits, vowels, ptb, or an .npz / text file (docs/training.md)")
+    space.add_argument("--cells", default="gru", metavar="C,..",
+                       help="rnn, gru, lstm (default: %(default)s)")
+    space.add_argument("--quant", default="ternary", metavar="Q,..",
+                       help="weight encodings as in hwgen train: binary, ternary, pow2, exp[N], "
+                       "int[N], float (default: %(default)s)")
+    space.add_argument("--hidden", default="32", metavar="H,..",
+                       help="hidden sizes (default: %(default)s)")
+    space.add_argument("--lanes", default="1,2,4,8,16", metavar="P,..",
+                       help="lane counts estimated for every trial; counts above a model's "
+                       "widest matrix row are skipped (default: %(default)s)")
+    space.add_argument("--layers", type=positive_int, default=1, metavar="L",
+                       help="(default: %(default)s)")
+    space.add_argument("--budget", type=positive_int, metavar="N",
+                       help="training per trial: epochs for classification, training "
+                       "characters for a character model (default: 20 epochs / 500000 chars)")
+    space.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
+    space.add_argument("--batch", type=positive_int, default=32, metavar="B",
+                       help="(default: %(default)s)")
+    space.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
+                       help="(default: %(default)s)")
+    space.add_argument("--bits", type=positive_int, default=8, metavar="N",
+                       help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
+    space.add_argument("--samples", type=positive_int, metavar="N",
+                       help="run N distinct points of the grid drawn at random (seed --seed) "
+                       "instead of all of it")
+    dev = p.add_argument_group("device and objectives")
+    dev.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
+                     help="board: " + ", ".join(BOARDS) + " (its device, clock and UART link)")
+    dev.add_argument("--target", choices=target_names(), metavar="T",
+                     help="bare device: " + ", ".join(target_names()) + " (needs --clock-mhz)")
+    dev.add_argument("--clock-mhz", type=positive_float, metavar="MHZ",
+                     help="with --target: the clock for microseconds per timestep")
+    dev.add_argument("--max-latency-us", type=positive_float, metavar="US",
+                     help="designs slower than US microseconds per timestep are not recommended")
+    dev.add_argument("--tolerance", type=_nonnegative_float, default=0.02, metavar="T",
+                     help="the cost objectives pick the cheapest design within T of the best "
+                     "valid metric (accuracy or bits per character) (default: %(default)s)")
+    dev.add_argument("--synth", action="store_true",
+                     help="synthesize the best Pareto-optimal designs (Yosys + nextpnr) for "
+                     "real resources and Fmax")
+    dev.add_argument("--synth-max", type=positive_int, default=3, metavar="N",
+                     help="with --synth: at most N designs (default: %(default)s)")
+    dev.add_argument("--synth-seeds", type=positive_int, default=1, metavar="N",
+                     help="with --synth: place-and-route seeds per design (default: %(default)s)")
+    run = p.add_argument_group("Ray")
+    run.add_argument("--address", metavar="ADDR",
+                     help="an existing Ray cluster (host:port, or 'auto'); default: a local Ray")
+    run.add_argument("--cpus", type=positive_int, metavar="N",
+                     help="CPUs of the local Ray (default: all cores of this machine)")
+    run.add_argument("--concurrent", type=positive_int, metavar="N",
+                     help="trials running at once (default: one per CPU)")
+    run.add_argument("--early-stop", action="store_true",
+                     help="ASHA: stop trials whose valid metric falls behind (they get no design)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="run failed and early-stopped trials again (default: keep their record)")
+    p.add_argument("-o", "--output", metavar="DIR", help="exploration folder (cache and results)")
+    p.add_argument("--report", metavar="DIR",
+                   help="only re-render DIR's table, fronts and summary from its stored results")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG fronts")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args) -> int:
+    if args.report:
+        if args.output or args.dataset:
+            raise HwgenError("--report DIR re-renders an exploration; it takes no -o or --dataset")
+        from ..explore.report import format_summary, render
+
+        r = render(args.report, plots=not args.no_plots)
+        print(format_summary(r))
+        return 0
+    if not args.dataset:
+        raise HwgenError("give --dataset NAME|PATH (or --report DIR)")
+    if not args.output:
+        raise HwgenError("give -o DIR, the exploration folder")
+    from ..explore.designs import make_platform
+    from ..explore.space import CELLS, dataset_ref, grid, parse_list, sample
+    from ..train import require_torch
+
+    plat = make_platform(args.target, args.board, args.clock_mhz)
+    cells = parse_list(args.cells, "--cells", choices=CELLS)
+    quants = parse_list(args.quant, "--quant")
+    hiddens = parse_list(args.hidden, "--hidden", cast=int)
+    lanes = sorted(parse_list(args.lanes, "--lanes", cast=int))
+    from ..explore.runner import require_ray
+
+    require_ray(args.address)
+    require_torch()
+    from ..train.trainer import TrainConfig
+
+    for q in quants:  # the trainer's own validation, before any trial starts
+        TrainConfig(dataset=args.dataset, quant=q, epochs=1).check()
+    ds = dataset_ref(args.dataset)
+    budget = args.budget or DEFAULT_BUDGET[ds.kind]
+    configs = grid(cells, quants, hiddens, budget=budget, layers=args.layers, seed=args.seed,
+                   batch=args.batch, lr=args.lr, bits=args.bits)
+    search = {"grid": {"cells": cells, "quant": quants, "hidden": hiddens}, "size": len(configs),
+              "samples": args.samples, "early_stop": args.early_stop}
+    if args.samples:
+        configs = sample(configs, args.samples, args.seed)
+    from ..explore.report import format_summary
+    from ..explore.runner import explore
+
+    print(f"exploring {len(configs)} trials x lanes {lanes} of {ds.source} on "
+          f"{plat.board or plat.target} ({plat.clock_mhz:g} MHz), {budget} {ds.budget_unit} "
+          f"each, into {args.output}", file=sys.stderr)
+    r = explore(
+        args.output, ds, configs, plat, lanes=lanes, max_latency_us=args.max_latency_us,
+        tolerance=args.tolerance, address=args.address, cpus=args.cpus,
+        concurrent=args.concurrent, early_stop=args.early_stop, retry_failed=args.retry_failed,
+        synth=args.synth, synth_max=args.synth_max, synth_seeds=args.synth_seeds, search=search,
+        plots=not args.no_plots,
+    )
+    print(format_summary(r))
+    print(f"table: {args.output}/trials.csv, trials.json; fronts: {args.output}/front_*.png; "
+          f"summary: {args.output}/summary.md")
+    return 0
