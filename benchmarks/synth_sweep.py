@@ -35,7 +35,7 @@ from hwgen.gateware.plan import make_plan  # noqa: E402
 from hwgen.quant import QuantConfig  # noqa: E402
 from hwgen.spec import CellKind, Formats, HwgenError  # noqa: E402
 from hwgen.synth import SynthReport, synthesize, tool_versions  # noqa: E402
-from hwgen.targets import get_target  # noqa: E402
+from hwgen.targets import Family, get_target  # noqa: E402
 
 TARGETS = ("ice40-up5k", "ecp5-25k")
 #: (cell, inputs, hidden, outputs, quant, lanes, layers, state)
@@ -198,6 +198,16 @@ def markdown(rows: list[dict], versions: dict) -> str:
                          f"check before synthesis: {r['refused']} ||||||||||||")
             continue
         family = get_target(r["target"]).family
+        if r["quant"] == "int8" and family is Family.ECP5 and not r.get("dsp_inference", True):
+            # The estimate models the DSP build (what `hwgen synth` runs on ECP5); this row is the
+            # comparison without DSP blocks, so the LUT columns have no estimate to show.
+            lines.append(
+                f"| {r['target']} | {r['quant']} (no DSP) | {r['lanes']} | {r['luts']} | "
+                f"{r['lut_equivalent']} (-) | {r['ffs']} ({r['est_ffs']}) | {r['bram']} "
+                f"({r['est_bram']}) | {r['dsp']} | {r['logic_cells_pnr']} (-) | "
+                f"{r['fmax_mhz']:.1f} | {r['cycles_per_timestep']} | "
+                f"{r['us_per_timestep']:.1f} | - | {(r['est_ffs'] - r['ffs']) / r['ffs']:+.0%} | - |")
+            continue
         est_cells = r.get("est_logic_cells") or logic_cells(r["est_luts"], r["est_ffs"], family)
         # nextpnr's count includes the timing wrapper: about one cell per wrapper flip-flop.
         wrapper = r.get("wrapper_ffs", 245) if r["target"].startswith("ice40") else 0
