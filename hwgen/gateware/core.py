@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import derive_widths
 from ..spec import CellKind, Model, TokenInput
-from .arith import delay
+from .arith import delay, register
 from .gru import GruCell
 from .lstm import LstmCell
 from .mac import MacUnit
@@ -36,7 +36,7 @@ from .plan import Plan, make_plan, signed_words, uint_bits
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
-from .schedule import ISSUE_DELAY, READ_LATENCY
+from .schedule import CELL_INPUT_DELAY, ISSUE_DELAY, READ_LATENCY, WRITE_DELAY
 from .sequencer import Issue, build_sequencer
 from .store import StateStore
 
@@ -283,10 +283,16 @@ class Accelerator(wiring.Component):
         plan, model = self._plan, self.model
         L, P = model.num_layers, plan.lanes
         cell = m.submodules.cell = _CELLS[model.cell](model, plan.term_width, plan.bias_width)
+        # CELL_INPUT_DELAY: the event reaches the cell unit through its own registers.
+        assert CELL_INPUT_DELAY == 1 and WRITE_DELAY == 1
         m.d.comb += [
-            cell.valid.eq(ev.valid & ~ev.head), cell.part.eq(ev.mid[0]), cell.gate.eq(ev.gate),
-            cell.unit.eq(ev.unit), cell.layer.eq(ev.mid >> 1), cell.term.eq(term),
-            cell.bias.eq(bias),
+            cell.valid.eq(register(m, ev.valid & ~ev.head, "cell_valid", reset=True)),
+            cell.part.eq(register(m, ev.mid[0], "cell_part")),
+            cell.gate.eq(register(m, ev.gate, "cell_gate")),
+            cell.unit.eq(register(m, ev.unit, "cell_unit")),
+            cell.layer.eq(register(m, ev.mid >> 1, "cell_layer")),
+            cell.term.eq(register(m, term, "cell_term")),
+            cell.bias.eq(register(m, bias, "cell_bias")),
         ]
 
         def narrow(unit, layer):
@@ -297,8 +303,9 @@ class Accelerator(wiring.Component):
 
         # Writes come in unit order within a layer: counters restarted when a layer starts
         # issuing address them; no unit index travels down the cell's pipeline. The restart
-        # comes one cycle after the sequencer starts the layer, the cycle of the previous
-        # layer's last write (the datapath runs ISSUE_DELAY behind the sequencer), and takes
+        # comes one cycle after the sequencer starts the layer, no earlier than the previous
+        # layer's last store write (the datapath runs ISSUE_DELAY behind the sequencer; the
+        # pointers move with the cell's write, WRITE_DELAY before the store's), and takes
         # effect after it; the new layer's first write comes much later.
         assert ISSUE_DELAY == 1
         restart = Signal(name="wr_restart")
@@ -316,22 +323,29 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
             return ptr
 
+        def write(st, name, we, wdata):
+            """WRITE_DELAY: the narrow store's write port driven from registers."""
+            waddr = Cat(*narrow(counter(f"wr_{name}", we), wr_layer))
+            m.d.comb += [
+                st.waddr.eq(register(m, waddr, f"wr_{name}_addr")),
+                st.wen.eq(register(m, we, f"wr_{name}_en", reset=True)),
+                st.wdata.eq(register(m, wdata, f"wr_{name}_data")),
+            ]
+
         if "hprev" in stores:
             st = stores["hprev"]
             m.d.comb += [
                 st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
                 cell.rd_h.eq(st.rdata.as_signed()),
-                st.waddr.eq(Cat(*narrow(counter("wr_hprev", cell.h_we), wr_layer))),
-                st.wen.eq(cell.h_we), st.wdata.eq(cell.h_data),
             ]
+            write(st, "hprev", cell.h_we, cell.h_data)
         if "cstate" in stores:
             st = stores["cstate"]
             m.d.comb += [
                 st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
                 cell.rd_c.eq(st.rdata.as_signed()),
-                st.waddr.eq(Cat(*narrow(counter("wr_cstate", cell.c_we), wr_layer))),
-                st.wen.eq(cell.c_we), st.wdata.eq(cell.c_data),
             ]
+            write(st, "cstate", cell.c_we, cell.c_data)
         # New h into the new bank: a pointer (word, one-hot lane): no division by P.
         st = stores["state"]
         use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
@@ -349,10 +363,12 @@ class Accelerator(wiring.Component):
         fields = [use_word[: plan.chunk_bits], iss.parity]
         if L > 1:
             fields.append(wr_layer[: plan.layer_bits])
+        # WRITE_DELAY: one enable flip-flop per value, the address and the (narrow) data
+        # registered; the data is replicated to the P values after its register.
         m.d.comb += [
-            st.waddr.eq(Cat(*fields)),
-            st.wen.eq(Mux(cell.h_we, use_lane, 0)),
-            st.wdata.eq(Cat(*[cell.h_data] * P)),
+            st.waddr.eq(register(m, Cat(*fields), "wr_state_addr")),
+            st.wen.eq(register(m, Mux(cell.h_we, use_lane, 0), "wr_state_en", reset=True)),
+            st.wdata.eq(Cat(*[register(m, cell.h_data, "wr_state_data")] * P)),
         ]
 
     def _head(self, m: Module, ev, term, bias):

@@ -9,7 +9,8 @@ One timestep, with both streams never stalling (P lanes; chunks = ceil(columns /
    (token models: two cycles reading the embedding ROM instead);
 2. for every layer l: ``G*H*(ceil(I_l/P) + ceil(H/P))`` issue cycles (unit-major: for each unit,
    each gate row: the input segment, then the recurrent segment), then a *gap* of
-   ``mac_latency + scale_latency + cell_latency`` idle cycles, until the layer's last new h is
+   ``mac_latency + scale_latency + cell_path`` idle cycles (`cell_path`: the register into the
+   cell unit, the unit's own latency, the register into the store), until the layer's last new h is
    written (the next layer and the head read it);
 3. the head: ``O*ceil(H/P)`` issue cycles. The next input is accepted right after the head's last
    issue: the head's drain (``mac_latency + scale_latency + head_latency`` cycles, until its
@@ -37,10 +38,13 @@ __all__ = [
     "cycles_per_timestep",
     "mul_latency",
     "cell_latency",
+    "cell_path",
     "head_latency",
     "READ_LATENCY",
     "TABLE_LATENCY",
     "ISSUE_DELAY",
+    "CELL_INPUT_DELAY",
+    "WRITE_DELAY",
 ]
 
 #: Cycles from an address presented to a memory (ROM or state store) to its data in a register:
@@ -50,6 +54,15 @@ READ_LATENCY = 2
 #: Cycles from the sequencer deciding a word to the datapath issuing it (its outputs are registered
 #: once more so that their fan-out stays out of the sequencer's own loop).
 ISSUE_DELAY = 1
+
+#: Registers between a scaled term (with its event) and the cell unit: the term fans out to the
+#: cell and to the head, and on iCE40 that route alone took a third of a cycle.
+CELL_INPUT_DELAY = 1
+
+#: Registers between the cell unit's write and the state stores: write enables, address and data
+#: reach the RAM blocks from flip-flops (on iCE40 the enable decode plus its route was a critical
+#: path).
+WRITE_DELAY = 1
 
 #: Cycles from a pre-activation to its sigmoid / tanh table entry: the saturated index is
 #: registered, then the table is read like any memory.
@@ -74,6 +87,12 @@ def cell_latency(model: Model) -> int:
     if model.cell is CellKind.GRU:
         return 6 + T + 2 * M
     return 5 + 2 * T + 2 * M
+
+
+def cell_path(model: Model) -> int:
+    """Cycles from a scaled term's event to the cycle the state store takes the new h:
+    CELL_INPUT_DELAY + `cell_latency` + WRITE_DELAY (the layer gap's share after the scaler)."""
+    return CELL_INPUT_DELAY + cell_latency(model) + WRITE_DELAY
 
 
 def head_latency(model: Model) -> int:
@@ -122,7 +141,7 @@ class Schedule:
     accept_cycles: int  # input transfer + sequencer start (tokens: + embedding read)
     mac_latency: int  # issue -> accumulator readable
     scale_latency: int  # accumulator -> scaled term (of the event's matrix) readable
-    cell_latency: int  # term -> the cycle the new h is written
+    cell_latency: int  # term -> the cycle the new h is written into its store (cell_path)
     head_latency: int  # term -> the cycle the output register loads
     layer_issue: tuple[int, ...]  # issue cycles per layer
     head_issue: int
@@ -202,7 +221,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
         mac_latency=READ_LATENCY + 2 + tree_depth(lanes),
         scale_latency=2 + scale_depth,
-        cell_latency=cell_latency(model),
+        cell_latency=cell_path(model),
         head_latency=head_latency(model),
         layer_issue=tuple(layer_issue),
         head_issue=model.outputs * chunks(H),

@@ -84,13 +84,14 @@ class _Segment:
 
     ACTS = ("rec", "row", "gap", "hrow", "done")
 
-    def __init__(self, plan: Plan, prefix: str):
+    def __init__(self, plan: Plan, prefix: str, init: dict | None = None):
         m = plan.model
         L, H, G = m.num_layers, m.hidden, m.cell.num_gates
         nmax = max(plan.chunks(i) for i in plan.matrices)
+        init = init or {}
 
         def sig(name, shape=1, **kw):
-            return Signal(shape, name=f"{prefix}_{name}", **kw)
+            return Signal(shape, name=f"{prefix}_{name}", init=int(init.get(name, 0)), **kw)
 
         self.layer = sig("layer", range(L + 1))
         self.unit = sig("unit", range(max(H, m.outputs, 2)))
@@ -133,31 +134,29 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     run = iss.issue
     left = Signal.like(iss.chunk, name="seq_left")
     started = Signal(name="seq_started")
+    # The first segment of a timestep: layer 0, unit 0, gate 0, the input buffer. ``nxt`` holds
+    # it from reset, and `advance` sets it again after the timestep's last segment, so accepting
+    # an input touches no descriptor register (the input's valid, from outside, enables only a
+    # few flip-flops).
+    first = {"src_x": 1, "left0": nx0 - 1, "single": nx0 == 1, "first_layer": 1, "top": L == 1,
+             "unit_last": H == 1, "gate_last": G == 1, "unit_penult": H == 2,
+             "gate_penult": G == 2, "cont": 1, "act_rec": 1}
     cur = _Segment(plan, "cur")
-    nxt = _Segment(plan, "nxt")
+    nxt = _Segment(plan, "nxt", init=first)
     # The current segment's descriptor is what the datapath reads.
     for name in ("layer", "unit", "gate", "part", "head", "src_x", "op_bank", "op_zero",
                  "op_layer"):
         m.d.comb += getattr(iss, name).eq(getattr(cur, name))
 
-    def first_segment():
-        """nxt <= the first segment of a timestep: layer 0, unit 0, gate 0, the input buffer."""
-        flags = {"rec": 1}
-        m.d.sync += [
-            nxt.layer.eq(0), nxt.unit.eq(0), nxt.gate.eq(0), nxt.part.eq(0), nxt.head.eq(0),
-            nxt.src_x.eq(1), nxt.op_bank.eq(0), nxt.op_zero.eq(0), nxt.op_layer.eq(0),
-            nxt.left0.eq(nx0 - 1), nxt.single.eq(nx0 == 1), nxt.first_layer.eq(1),
-            nxt.top.eq(L == 1), nxt.unit_last.eq(H == 1), nxt.gate_last.eq(G == 1),
-            nxt.unit_penult.eq(H == 2), nxt.gate_penult.eq(G == 2), nxt.cont.eq(1),
-        ] + [v.eq(flags.get(k, 0)) for k, v in nxt.acts.items()]
-
     def advance():
         """nxt <= the segment after the one nxt describes (see the module docstring)."""
         rec, row, gapped, hrow = (nxt.acts[k] for k in ("rec", "row", "gap", "hrow"))
+        done = nxt.acts["done"]  # after the timestep's last segment: the next one's first
         to_head, to_layer = gapped & nxt.top, gapped & ~nxt.top
         row_last = nxt.unit_last & nxt.gate_last
-        x0 = row & nxt.first_layer  # the next row's input segment reads the input buffer
-        a_rec, a_row = row | to_layer, rec & ~row_last
+        # the next segment is a row's input segment reading the input buffer
+        x0 = (row & nxt.first_layer) | done
+        a_rec, a_row = row | to_layer | done, rec & ~row_last
         a_hrow = (to_head if outs > 1 else 0) | (hrow & ~nxt.unit_penult)
         m.d.sync += [
             nxt.part.eq(rec | to_head | hrow),
@@ -180,15 +179,18 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         with m.If(gapped):  # the next layer (or the head: layer L)
             m.d.sync += [nxt.layer.eq(nxt.layer + 1), nxt.first_layer.eq(0),
                          nxt.top.eq(nxt.layer == L - 2 if L > 1 else 0)]
-        # unit: cleared for a new layer or the head, advanced by a new row or head row.
-        with m.If(gapped):
+        with m.Elif(done):
+            m.d.sync += [nxt.layer.eq(0), nxt.first_layer.eq(1), nxt.top.eq(L == 1)]
+        # unit: cleared for a new layer, the head or the next timestep (``top`` is 0 in the
+        # head), advanced by a new row or head row.
+        with m.If(gapped | done):
             m.d.sync += [nxt.unit.eq(0), nxt.unit_last.eq(Mux(nxt.top, outs == 1, H == 1)),
                          nxt.unit_penult.eq(Mux(nxt.top, outs == 2, H == 2))]
         with m.Elif((row & nxt.gate_last) | hrow):
             m.d.sync += [nxt.unit.eq(nxt.unit + 1), nxt.unit_last.eq(nxt.unit_penult),
                          nxt.unit_penult.eq(Mux(nxt.head, nxt.unit == outs - 3,
                                                 nxt.unit == H - 3))]
-        with m.If(gapped | (row & nxt.gate_last)):
+        with m.If(gapped | done | (row & nxt.gate_last)):
             m.d.sync += [nxt.gate.eq(0), nxt.gate_last.eq(G == 1), nxt.gate_penult.eq(G == 2)]
         with m.Elif(row):
             m.d.sync += [nxt.gate.eq(nxt.gate + 1), nxt.gate_last.eq(nxt.gate_penult),
@@ -203,8 +205,10 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     with m.If(accept):
         m.d.sync += [idle.eq(0), iss.parity.eq(~iss.parity), started.eq(1),
                      iss.fresh.eq(i_stream.payload.sos | ~started)]
-        first_segment()
-        if not token:
+    if not token:
+        # Loaded in every ready cycle (enable: the ``idle`` register, not the input's valid):
+        # the last load is the accepted input's, and it holds once ``idle`` falls.
+        with m.If(idle):
             m.d.sync += [x.eq(i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
     if token:
         emb = m.submodules.embedding = Rom(
@@ -216,7 +220,7 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         for i in range(READ_LATENCY):
             nb = Signal(name=f"seq_load{i}")
             m.d.sync += nb.eq(begin)
-            begin = nb
+            begin_pre, begin = begin, nb
         w = model.formats.input.width
         with m.If(begin):
             m.d.sync += [x.eq(emb.data[k * w : (k + 1) * w].as_signed())
@@ -244,9 +248,13 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     # ``last`` is only ever set while running, so a segment's end is ``last`` itself; ``cont``
     # (registered with the descriptor) says another segment follows at once. Each register below
     # has one assignment, so its next value is a single multiplexer.
-    kick = begin | go
+    # ``start`` (a segment starts: begin | go | last & cont) enables some 70 registers, so it is
+    # a register itself, loaded with the value that expression takes in the next cycle.
     start = Signal(name="seq_start")
-    m.d.comb += start.eq(kick | (iss.last & cur.cont))
+    begin_next = accept if not token else begin_pre
+    last_next = Mux(start, nxt.single, run & ~iss.last & (left == 1))
+    cont_next = Mux(start, nxt.cont, cur.cont)
+    m.d.sync += start.eq(begin_next | fire | (last_next & cont_next))
     step = run & ~iss.last
     m.d.sync += [
         iss.last.eq(Mux(start, nxt.single, step & (left == 1))),
@@ -260,6 +268,10 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         m.d.sync += [a.eq(b) for a, b in zip(cur.fields(), nxt.fields(), strict=True)]
         advance()
     m.d.sync += run.eq(start | (run & ~(iss.last & ~cur.cont)))
-    with m.If(iss.last & cur.acts["done"]):
-        m.d.comb += iss.output_start.eq(1)
+    # The timestep's last issue (``last`` of the ``done`` segment), also a register loaded with
+    # its next value: ``idle`` then rises from flip-flops only.
+    end = Signal(name="seq_end")
+    m.d.sync += end.eq(last_next & Mux(start, nxt.acts["done"], cur.acts["done"]))
+    m.d.comb += iss.output_start.eq(end)
+    with m.If(end):
         m.d.sync += idle.eq(1)
