@@ -54,14 +54,17 @@ class Config:
     bits: int
     lanes: int
     head_quant: str | None = None
+    state: str = "auto"  # where h (and c) live: "auto" (registers at these sizes) or "ram"
 
     @property
     def name(self) -> str:
         tok = f"-tok{self.tokens}" if self.tokens else ""
         head = f"-head{self.head_quant}" if self.head_quant else ""
+        state = "" if self.state == "auto" else f"-{self.state}"
         return (
             f"{self.cell}-{self.quant}{head}-i{self.inputs}-h{self.hidden}-o{self.outputs}"
             f"-l{self.layers}{tok}{'-argmax' if self.argmax else ''}-b{self.bits}-P{self.lanes}"
+            f"{state}"
         )
 
     def model(self, seed: int):
@@ -92,6 +95,7 @@ def configurations(seed: int = 13, rounds: int = 2) -> list[Config]:
                 int(rng.integers(5, 20)) if j % 4 == 1 else None, j % 2 == 0,
                 8 if j % 5 else 6, min(lanes, width),
                 head_quant="int8" if quant in ("binary", "exp") and j % 2 else None,
+                state="ram" if (i // 2 + r) % 2 else "auto",
             ))
     return out
 
@@ -136,7 +140,7 @@ def run_soak(out: Path, target: int, chunks: int, configs: list[Config] | None =
                 continue
             if model is None:
                 model = cfg.model(seed=ci)
-                generate(model, rtl / "rtl", lanes=cfg.lanes)
+                generate(model, rtl / "rtl", lanes=cfg.lanes, state=cfg.state)
             plan = chunk_plan(cfg, model, seed=1000 * ci + k, timesteps=per_chunk)
             t0 = time.perf_counter()
             r = fastsim(rtl / "rtl", plan, build_dir=rtl / "build")
@@ -182,6 +186,7 @@ def _record(ck: dict, commit: str) -> None:
     cells = sorted({c.cell for c in cfgs})
     encs = sorted({c.quant for c in cfgs} | {c.head_quant for c in cfgs if c.head_quant})
     lanes = sorted({c.lanes for c in cfgs})
+    in_ram = sum(c.state == "ram" for c in cfgs)
     text = "\n".join([
         "| timesteps | configurations | chunks | cycles | resets (idle / in flight) | "
         "mismatches | simulator CPU | builds |",
@@ -191,7 +196,9 @@ def _record(ck: dict, commit: str) -> None:
         f"{t['build_s']:.0f} s |",
         "",
         f"Cells {', '.join(cells)}; encodings {', '.join(encs)}; lanes {lanes}; vector and token "
-        f"inputs, 1-2 layers, hidden 3-10, with and without argmax, 6- and 8-bit formats. "
+        f"inputs, 1-2 layers, hidden 3-10, with and without argmax, 6- and 8-bit formats; "
+        f"state in block RAM (`--state ram`) in {in_ram} of the {len(cfgs)} configurations, "
+        f"in registers (`auto` at these sizes) in the others. "
         f"Random sequences of 1-48 timesteps; per chunk an input idle probability of 0 / 0.05 / "
         f"0.3 and an output backpressure probability of 0 / 0.1 / 0.5; about 10% of sequences "
         f"preceded by an idle reset and 10% cut by a reset with work in flight (replayed whole). "

@@ -206,9 +206,11 @@ def markdown(rows: list[dict], versions: dict) -> str:
                 f"{r['lut_equivalent']} (-) | {r['ffs']} ({r['est_ffs']}) | {r['bram']} "
                 f"({r['est_bram']}) | {r['dsp']} | {r['logic_cells_pnr']} (-) | "
                 f"{r['fmax_mhz']:.1f} | {r['cycles_per_timestep']} | "
-                f"{r['us_per_timestep']:.1f} | - | {(r['est_ffs'] - r['ffs']) / r['ffs']:+.0%} | - |")
+                f"{r['us_per_timestep']:.1f} | - | "
+                f"{(r['est_ffs'] - r['ffs']) / r['ffs']:+.0%} | - |")
             continue
-        est_cells = r.get("est_logic_cells") or logic_cells(r["est_luts"], r["est_ffs"], family)
+        est_cells = (r.get("est_logic_cells")
+                     or logic_cells(r["est_luts"], r["est_ffs"], family))
         # nextpnr's count includes the timing wrapper: about one cell per wrapper flip-flop.
         wrapper = r.get("wrapper_ffs", 245) if r["target"].startswith("ice40") else 0
         cells = (r["logic_cells_pnr"] or 0) - wrapper
