@@ -349,7 +349,9 @@ class Accelerator(wiring.Component):
         # New h into the new bank: a pointer (word, one-hot lane): no division by P.
         st = stores["state"]
         use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
-        use_lane = Signal(P, name="wr_lane", init=1)
+        # No domain reset (``restart`` sets both before a timestep's first write): the reset
+        # would join the enable's logic.
+        use_lane = Signal(P, name="wr_lane", init=1, reset_less=True)
         with m.If(restart):
             m.d.sync += [use_word.eq(0), use_lane.eq(1)]
         with m.Elif(cell.h_we):

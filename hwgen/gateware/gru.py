@@ -6,10 +6,10 @@ h' = n + round_shift(u * (h - n), sigmoid_frac). The two products are pipelined 
 multipliers (`PipelinedMul`); every adder and table lookup has its own register stage.
 
 Stages of the n row (t = its recurrent event, M = multiplier latency, T = table latency, A =
-t + 1 + M): t+1 the sum, r * (h_n + b_hn) starts; A the product; A+1 rounded; A+2 x_n + b_n
-added, tanh looked up; A+T the old h asked for; A+2+T both arrive, n and h - n registered at
-A+3+T; u * (h - n) at A+3+T+M; rounded A+4+T+M; h' = n + that at A+5+T+M, the write cycle:
-t + 6 + T + 2M.
+t + 2 + M): t+1 term + bias (one adder for every event), t+2 the sums, r * (h_n + b_hn) starts;
+A the product; A+1 rounded; A+2 x_n + b_n added, tanh looked up; A+T the old h asked for; A+2+T
+both arrive, n and h - n registered at A+3+T; u * (h - n) at A+3+T+M; rounded A+4+T+M; h' = n +
+that at A+5+T+M, the write cycle: t + 7 + T + 2M.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["GruCell"]
 
 
 class GruCell(CellUnit):
-    """See `CellUnit`. Latency (recurrent event of the n row to the h write): 6 + T + 2M
+    """See `CellUnit`. Latency (recurrent event of the n row to the h write): 7 + T + 2M
     (`schedule.cell_latency`)."""
 
     kind = CellKind.GRU
@@ -39,16 +39,20 @@ class GruCell(CellUnit):
         def reg(expr, name):
             return register(m, expr, name)
 
-        # S0: an input-part event stores term + bias; a recurrent-part event forms the sums.
-        zx_expr = self.term + self.bias
-        zx = Signal(zx_expr.shape(), name="zx", reset_less=True)
-        with m.If(self.valid & ~self.part):
-            m.d.sync += zx.eq(zx_expr)
-        z1 = reg(zx + self.term, "z1")
-        hn1 = reg(self.term + self.bias, "hn1")  # n row: h_n + b_hn
+        # S0 (event + 1): every event's term + bias, one adder (an input-part event's sum, and
+        # the GRU n row's h_n + b_hn); an input-part event's sum is kept in zx a cycle later,
+        # before the row's recurrent event + 1 at the earliest. S1 (event + 2): the r / z sums.
+        s0 = reg(self.term + self.bias, "s0")
+        t0 = reg(self.term, "t0")
+        zx = Signal(s0.shape(), name="zx", reset_less=True)
+        with m.If(register(m, self.valid & ~self.part, "vin0", reset=True)):
+            m.d.sync += zx.eq(s0)
+        z1 = reg(zx + t0, "z1")
+        hn1 = reg(s0, "hn1")  # n row: h_n + b_hn
         xn1 = reg(zx, "xn1")  # n row: x_n + b_n
-        v1 = register(m, self.valid & self.part, "v1", reset=True)
-        g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
+        v1 = delay(m, self.valid & self.part, 2, "v1", reset=True)
+        g1, j1, l1 = (delay(m, self.gate, 2, "g1"), delay(m, self.unit, 2, "j1"),
+                      delay(m, self.layer, 2, "l1"))
 
         # S1: sigmoid of the r / z rows; the n row starts r * (h_n + b_hn).
         m.submodules.sigmoid = sig = ActivationTable(

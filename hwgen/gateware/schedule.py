@@ -80,12 +80,12 @@ def mul_latency(model: Model) -> int:
 def cell_latency(model: Model) -> int:
     """Cycles from a unit's last recurrent term reaching the cell unit (its event) to the cycle
     its new h is written (T = TABLE_LATENCY, M = mul_latency; see the cell units): RNN 1 + T,
-    GRU 6 + T + 2M, LSTM 5 + 2T + 2M."""
+    GRU 7 + T + 2M, LSTM 5 + 2T + 2M."""
     T, M = TABLE_LATENCY, mul_latency(model)
     if model.cell is CellKind.RNN:
         return 1 + T
     if model.cell is CellKind.GRU:
-        return 6 + T + 2 * M
+        return 7 + T + 2 * M
     return 5 + 2 * T + 2 * M
 
 

@@ -106,6 +106,9 @@ class _Segment:
         self.unit_penult, self.gate_penult = sig("unit_penult"), sig("gate_penult")
         self.acts = {a: sig(f"act_{a}") for a in self.ACTS}
         self.cont = sig("cont")
+        # ``unit`` advances after this segment (next: another unit's row, the head, a head row or
+        # the next timestep): one registered flag, so that the counter's enable is one LUT.
+        self.adv_unit = sig("adv_unit")
 
     def fields(self):
         return [self.layer, self.unit, self.gate, self.part, self.head, self.src_x, self.op_bank,
@@ -181,20 +184,25 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
                          nxt.top.eq(nxt.layer == L - 2 if L > 1 else 0)]
         with m.Elif(done):
             m.d.sync += [nxt.layer.eq(0), nxt.first_layer.eq(1), nxt.top.eq(L == 1)]
-        # unit: cleared for a new layer, the head or the next timestep (``top`` is 0 in the
-        # head), advanced by a new row or head row.
-        with m.If(gapped | done):
-            m.d.sync += [nxt.unit.eq(0), nxt.unit_last.eq(Mux(nxt.top, outs == 1, H == 1)),
-                         nxt.unit_penult.eq(Mux(nxt.top, outs == 2, H == 2))]
-        with m.Elif((row & nxt.gate_last) | hrow):
-            m.d.sync += [nxt.unit.eq(nxt.unit + 1), nxt.unit_last.eq(nxt.unit_penult),
-                         nxt.unit_penult.eq(Mux(nxt.head, nxt.unit == outs - 3,
-                                                nxt.unit == H - 3))]
-        with m.If(gapped | done | (row & nxt.gate_last)):
-            m.d.sync += [nxt.gate.eq(0), nxt.gate_last.eq(G == 1), nxt.gate_penult.eq(G == 2)]
-        with m.Elif(row):
-            m.d.sync += [nxt.gate.eq(nxt.gate + 1), nxt.gate_last.eq(nxt.gate_penult),
-                         nxt.gate_penult.eq(nxt.gate == G - 3)]
+        # unit and gate: a new layer, the head or the next timestep (``gapped``, ``done``) come
+        # after a layer's (the head's) last row, so "clear" is always "the counter is at its
+        # last": each next value is one multiplexer on a registered flag (``top`` is 0 in the
+        # head).
+        m.d.sync += nxt.adv_unit.eq((rec & nxt.gate_last) | to_head | hrow)
+        with m.If(nxt.adv_unit):  # = gapped | done | (row & gate_last) | hrow
+            m.d.sync += [
+                nxt.unit.eq(Mux(nxt.unit_last, 0, nxt.unit + 1)),
+                nxt.unit_last.eq(Mux(nxt.unit_last, Mux(to_head, outs == 1, H == 1),
+                                     nxt.unit_penult)),
+                nxt.unit_penult.eq(Mux(nxt.unit_last, Mux(to_head, outs == 2, H == 2),
+                                       Mux(nxt.head, nxt.unit == outs - 3, nxt.unit == H - 3))),
+            ]
+        with m.If(gapped | row):
+            m.d.sync += [
+                nxt.gate.eq(Mux(nxt.gate_last, 0, nxt.gate + 1)),
+                nxt.gate_last.eq(Mux(nxt.gate_last, G == 1, nxt.gate_penult)),
+                nxt.gate_penult.eq(Mux(nxt.gate_last, G == 2, nxt.gate == G - 3)),
+            ]
 
     # -- accepting an input ------------------------------------------------------------------
     # The transfer captures the input, flips the bank and sets up the first segment in ``nxt``;
@@ -260,9 +268,10 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         iss.last.eq(Mux(start, nxt.single, step & (left == 1))),
         iss.first.eq(start),
     ]
+    # Free-running between segments (no enable): only read while a segment issues.
     with m.If(start):
         m.d.sync += [iss.chunk.eq(0), left.eq(nxt.left0)]
-    with m.Elif(step):
+    with m.Else():
         m.d.sync += [iss.chunk.eq(iss.chunk + 1), left.eq(left - 1)]
     with m.If(start):
         m.d.sync += [a.eq(b) for a, b in zip(cur.fields(), nxt.fields(), strict=True)]
