@@ -229,10 +229,45 @@ def markdown(rows: list[dict], versions: dict) -> str:
     return "\n".join(lines)
 
 
+def calibration_markdown(rows: list[dict]) -> str:
+    """Measured (estimated) LUT-eq, FF and RAM blocks of the calibration and validation runs,
+    the estimate recomputed from the current LOGIC_MODEL."""
+    lines = [
+        "| target | model | lanes | state | LUT-eq (est) | err | FF (est) | err | "
+        "RAM blocks (est) | set |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r.get("validation", False), r["target"])):
+        if "luts" not in r:
+            continue
+        e = estimate(make_model(r["cell"], r["inputs"], r["hidden"], r["outputs"], r["quant"],
+                                layers=r["layers"]), r["lanes"], r["target"], state=r["state"])
+        layers = f" x{r['layers']}" if r["layers"] > 1 else ""
+        model = (f"{r['cell'].upper()} {r['inputs']}-{r['hidden']}-{r['outputs']}{layers}, "
+                 f"{r['quant']}")
+        lut, ff = r["lut_equivalent"], r["ffs"]
+        lines.append(
+            f"| {r['target']} | {model} | {r['lanes']} | {r['state']} | {lut} ({e.luts}) | "
+            f"{(e.luts - lut) / lut:+.0%} | {ff} ({e.ffs}) | {(e.ffs - ff) / ff:+.0%} | "
+            f"{r['bram']} ({e.bram_blocks}) | "
+            f"{'validation' if r.get('validation') else 'calibration'} |")
+    return "\n".join(lines)
+
+
+def _write_block(name: str, text: str) -> None:
+    doc = ROOT / "docs" / "synthesis.md"
+    body = doc.read_text() if doc.exists() else ""
+    start, end = f"<!-- {name}:BEGIN -->", f"<!-- {name}:END -->"
+    if start in body and end in body:
+        body = body[: body.index(start) + len(start)] + "\n" + text + "\n" + \
+            body[body.index(end):]
+        doc.write_text(body)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("mode", choices=("calibrate", "sweep", "table"),
-                   help="table: rewrite docs/synthesis.md from the last sweep's JSON")
+                   help="table: rewrite docs/synthesis.md from the last runs' JSON")
     p.add_argument("--work", default=str(ROOT / "build" / "synth_sweep"), metavar="DIR",
                    help="where designs and tool logs go (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
@@ -254,6 +289,9 @@ def main(argv=None) -> int:
     rows = []
     t0 = time.monotonic()
     if args.mode == "table":
+        calib = results / "synth_calibration.json"
+        if calib.exists():
+            _write_block("CALIBRATION", calibration_markdown(json.loads(calib.read_text())["rows"]))
         saved = json.loads((results / "synth_sweep.json").read_text())
         rows, versions = saved["rows"], saved["tools"]
         for r in rows:  # estimates and fit verdicts from the current model
@@ -282,6 +320,7 @@ def main(argv=None) -> int:
         print("current LOGIC_MODEL:", {f.value: v for f, v in LOGIC_MODEL.items()})
         (results / "synth_calibration.json").write_text(json.dumps(
             {"tools": versions, "rows": rows, "fit": coef}, indent=1) + "\n")
+        _write_block("CALIBRATION", calibration_markdown(rows))
     else:
         if args.mode == "sweep":
             for target in targets:
@@ -293,13 +332,7 @@ def main(argv=None) -> int:
                 {"tools": versions, "rows": rows}, indent=1) + "\n")
         table = markdown(rows, versions)
         print(table)
-        doc = ROOT / "docs" / "synthesis.md"
-        text = doc.read_text() if doc.exists() else ""
-        start, end = "<!-- SWEEP:BEGIN -->", "<!-- SWEEP:END -->"
-        if start in text and end in text:
-            text = text[: text.index(start) + len(start)] + "\n" + table + "\n" + \
-                text[text.index(end):]
-            doc.write_text(text)
+        _write_block("SWEEP", table)
     print(f"{len(rows)} runs in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
 
