@@ -136,18 +136,27 @@ def run_one(work: Path, cfg, target: str, *, place: bool, seeds: int, resume: bo
     return row
 
 
+#: Terms of LOGIC_MODEL set from the hardware rather than fitted (the calibration set varies
+#: them too little): per input bit, per logit bit, per cascaded RAM data bit (LUT / FF keys).
+FIXED_TERMS = (("input_bits", "input_bit", "ff_input_bit"),
+               ("logit_bits", "logit_bit", "ff_logit_bit"),
+               ("cascade_bits", "cascade_bit", "ff_cascade_bit"))
+
+
 def fit(rows: list[dict]) -> dict:
     """Least-squares fit per family of the logic model of hwgen/estimate.py (LOGIC_MODEL), in
-    the features of `hwgen.estimate.logic_features`, for LUT-eq and flip-flops (the RAM output
-    registers, known exactly, are taken out of the flip-flops first)."""
+    the features of `hwgen.estimate.logic_features`, for LUT-eq and flip-flops: the RAM output
+    registers (known exactly) and the FIXED_TERMS (at their current LOGIC_MODEL values) are
+    taken out first; cell bases, lane costs, register-state bits and extra layers are fitted."""
     out = {}
     for family in ("ice40", "ecp5"):
         rs = [r for r in rows if r["target"].startswith(family) and "luts" in r]
         if not rs:
             continue
+        lm = LOGIC_MODEL[get_target(rs[0]["target"]).family]
         kinds = sorted({k[6:] for r in rs for k in r["features"] if k.startswith("lanes.")})
         cols = (["base", "lstm", "rnn"] + [f"lanes.{k}" for k in kinds]
-                + ["input_bits", "logit_bits", "register_state_bits", "extra_layers"])
+                + ["register_state_bits", "extra_layers"])
         a = np.zeros((len(rs), len(cols)))
         for i, r in enumerate(rs):
             a[i, 0] = 1
@@ -158,17 +167,19 @@ def fit(rows: list[dict]) -> dict:
                     a[i, cols.index(k)] = v
         res = {}
         for what in ("lut_equivalent", "ffs"):
+            key = 1 if what == "lut_equivalent" else 2
+            fixed = np.array([sum(lm[t[key]] * r["features"].get(t[0], 0) for t in FIXED_TERMS)
+                              for r in rs], float)
             y = np.array([r[what] - (r["features"]["outreg_bits"] if what == "ffs" else 0)
                           for r in rs], float)
-            coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+            coef, *_ = np.linalg.lstsq(a, y - fixed, rcond=None)
             c = dict(zip(cols, (float(v) for v in coef), strict=True))
-            pred = a @ coef
+            pred = a @ coef + fixed
             res[what] = {
                 "lane": {k: round(c[f"lanes.{k}"], 1) for k in kinds},
                 "base": {"gru": round(c["base"], 1), "lstm": round(c["base"] + c["lstm"], 1),
                          "rnn": round(c["base"] + c["rnn"], 1)},
-                **{k: round(c[k], 2) for k in ("input_bits", "logit_bits",
-                                               "register_state_bits", "extra_layers")},
+                **{k: round(c[k], 2) for k in ("register_state_bits", "extra_layers")},
                 "max_rel_error": round(float(np.max(np.abs(pred - y) / y)), 3),
             }
         out[family] = res

@@ -18,6 +18,7 @@ from hwgen.cli import main
 from hwgen.export import generate
 from hwgen.formal import component_properties, interface_properties, run_properties
 from hwgen.formal.components import (
+    prove_mac,
     prove_mult,
     prove_round_shift,
     prove_saturate,
@@ -26,7 +27,7 @@ from hwgen.formal.components import (
     prove_table,
 )
 from hwgen.formal.runner import Property
-from hwgen.spec import HwgenError
+from hwgen.spec import HwgenError, WeightEncoding
 
 pytestmark = pytest.mark.formal
 
@@ -123,7 +124,8 @@ def test_component_proofs_of_a_model(tmp_path):
     model = make_model("gru", "ternary", inputs=2, hidden=2, outputs=2, bits=5)
     props = component_properties(model)
     kinds = {p.name.split(".")[0] for p in props}
-    assert kinds == {"scale", "table", "mult", "arith"}
+    assert kinds == {"scale", "table", "mult", "arith", "mac"}
+    assert any(p.name.startswith("mac.ternary") and p.mode == "prove" for p in props)
     assert any(p.name.startswith("arith.sum_tree_") for p in props)
     results = run_properties(props, tmp_path)
     assert all(r.status == "proven" for r in results), "\n".join(r.line() for r in results)
@@ -166,15 +168,39 @@ def test_mutants_fail_their_component_proofs(tmp_path, monkeypatch):
     import hwgen.gateware.arith as arith
 
     monkeypatch.setattr(arith, "registered_sum_tree", _tree_without_carry)
-    results = run_properties([prove_mult(4, 4), prove_sum_tree(4, 5), good, narrow, table],
-                             tmp_path)
+    # an accumulator one bit narrower than the sums it must hold
+    tern = WeightEncoding.ternary()
+    mac_ok, mac_narrow = prove_mac(tern, 2, 4, 3), prove_mac(tern, 2, 4, 3, acc_width=6,
+                                                             label="narrow")
+    results = run_properties([prove_mult(4, 4), prove_sum_tree(4, 5), good, narrow, table,
+                              mac_ok, mac_narrow], tmp_path)
     assert _status(results) == {
         "mult.u4xs4": "FAILED",
         "arith.sum_tree_4xs5": "FAILED",
         "scale.m5_k-3_b40": "proven",
         "scale.narrow": "FAILED",
         "table.table": "FAILED",
+        "mac.ternary_p2_x4_w3": "proven",
+        "mac.narrow": "FAILED",
     }, "\n".join(r.line() for r in results)
+
+
+def test_mac_proofs_of_the_other_encodings(tmp_path, monkeypatch):
+    """Binary lanes proven; exponential (shift) lanes bounded; a dropped carry of the
+    one's-complement negation fails."""
+    import hwgen.gateware.mac as mac
+
+    model = make_model("gru", "exp", inputs=2, hidden=2, outputs=2, bits=5)
+    exp = model.layers[0].wx.encoding
+    results = run_properties([prove_mac(WeightEncoding.binary(), 2, 4, 3),
+                              prove_mac(exp, 2, 4, 2)], tmp_path / "ok")
+    assert [r.status for r in results] == ["proven", "bounded"], \
+        "\n".join(r.line() for r in results)
+
+    lane = mac.MacUnit._lane
+    monkeypatch.setattr(mac.MacUnit, "_lane", lambda self, m, k: (lane(self, m, k)[0], 0))
+    (bad,) = run_properties([prove_mac(WeightEncoding.ternary(), 2, 4, 2)], tmp_path / "bad")
+    assert bad.status == "FAILED", bad.line()
 
 
 def test_arith_helpers_and_a_broken_saturate(tmp_path, monkeypatch):

@@ -18,14 +18,26 @@ computed).
 from __future__ import annotations
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, Assume, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import (
+    Array,
+    Assert,
+    Assume,
+    Const,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+    Value,
+    signed,
+    unsigned,
+)
 from amaranth.lib import wiring
 
 from .. import numerics
-from ..gateware import activation, arith, mult, scale
+from ..gateware import activation, arith, mac, mult, scale
 from ..gateware.schedule import tree_depth
 from ..numerics import derive_widths, scaled_term, signed_width, term_shift
-from ..spec import CellKind, HwgenError, Model, Scale
+from ..spec import CellKind, EncodingKind, HwgenError, Model, Scale, WeightEncoding
 from .runner import Property
 
 __all__ = [
@@ -35,6 +47,7 @@ __all__ = [
     "prove_round_shift",
     "prove_saturate",
     "prove_sum_tree",
+    "prove_mac",
     "component_properties",
     "MULT_PROOF_BITS",
 ]
@@ -212,6 +225,83 @@ def prove_sum_tree(terms: int, width: int) -> Property:
     )
 
 
+def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: int, *,
+              acc_width: int | None = None, label: str = "") -> Property:
+    """`MacUnit`: for every sequence of valid code words (every legal code of ``encoding``) and
+    signed ``operand_width``-bit operands, with ``first`` starting a sum and at most ``words``
+    words per sum, ``acc`` equals the plain dot product sum_k level(code_k) * x_k accumulated
+    over the sum's words, ``latency`` cycles after each word; stalls (``valid`` low) anywhere.
+    ``acc_width`` defaults to the width of the largest sum (numerics.signed_width of words x
+    lanes x max |level| x 2**(operand_width - 1), the bound `numerics` derives per matrix): the
+    proof shows that width neither overflows nor loses a carry of the one's-complement lanes."""
+    levels = [int(encoding.decode([c])[0]) if encoding.valid_codes([c])[0] else 0
+              for c in range(1 << encoding.bits)]
+    legal = [bool(encoding.valid_codes([c])[0]) for c in range(1 << encoding.bits)]
+    per_word = lanes * max(abs(v) for v in levels) * (1 << (operand_width - 1))
+    bound = words * per_word
+    width = signed_width(bound) if acc_width is None else acc_width
+    b = encoding.bits
+    latency = 2 + tree_depth(lanes)
+
+    def body(m):
+        m.submodules.dut = dut = mac.MacUnit(encoding, lanes, operand_width, width)
+        valid, first = AnySeq(1), AnySeq(1)
+        codes = AnySeq(lanes * b)
+        xs = [AnySeq(signed(operand_width)) for _ in range(lanes)]
+        level = Array(Const(v, signed(max(2, b + 1) + max(abs(v) for v in levels).bit_length()))
+                      for v in levels)
+        ok = Array(Const(v, 1) for v in legal)
+        m.d.comb += [dut.valid.eq(valid), dut.first.eq(first), dut.codes.eq(codes)]
+        m.d.comb += [dut.operands[k].eq(x) for k, x in enumerate(xs)]
+        for k in range(lanes):
+            m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
+        dot = sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        # The reference accumulator, fed the same words ``latency`` cycles late (valid and first
+        # through registers with a reset, like the DUT's control).
+        v_d, f_d, dot_d = valid, first, dot
+        for i in range(latency - 1):
+            v, f = Signal(name=f"v_{i}"), Signal(name=f"f_{i}")
+            d = Signal(signed(signed_width(per_word) + 1), name=f"dot_{i}", reset_less=True)
+            m.d.sync += [v.eq(v_d), f.eq(f_d), d.eq(dot_d)]
+            m.d.comb += Assert((d >= -per_word) & (d <= per_word), "mac: |word| <= its bound")
+            v_d, f_d, dot_d = v, f, d
+        ref = Signal(signed(signed_width(bound) + 2), name="ref", reset_less=True)
+        count = Signal(range(words + 1), name="count", reset_less=True)  # words in ``ref``
+        with m.If(v_d):
+            m.d.sync += [ref.eq(Mux(f_d, 0, ref) + dot_d), count.eq(Mux(f_d, 1, count + 1))]
+        # at most ``words`` words per sum (counted where they enter the reference)
+        m.d.comb += Assume(~v_d | f_d | (count < words))
+        # Arithmetic under no reset: a reset drops the words in flight (the control chain has a
+        # reset, the datapath none), which the interface proofs and simulations cover.
+        m.d.comb += Assume(~ResetSignal())
+        # Checked once a sum has begun (power-up leaves reset-less registers holding anything).
+        started = Signal(name="started", reset_less=True)
+        with m.If(v_d & f_d):
+            m.d.sync += started.eq(1)
+        with m.If(started):
+            m.d.comb += [
+                Assert(dut.acc == ref, "mac: acc != the plain dot product"),
+                # the invariant that makes the induction close: the sum so far is bounded
+                Assert((count >= 1) & (ref >= -per_word * count) & (ref <= per_word * count),
+                       "mac: |sum| <= words x word bound"),
+            ]
+
+    name = label or f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
+    # k-induction closes for the add / subtract / skip lanes; for shift and multiplier lanes it
+    # does not within reach, so those are bounded proofs over every sum of up to ``words`` words
+    # (a stall only delays the pipeline, so longer traces add nothing new to a sum).
+    mode = "prove" if encoding.is_ternary_like else "bmc"
+    return Property(
+        f"mac.{name}",
+        f"MacUnit {encoding.describe()}, {lanes} lanes, s{operand_width} operands, <= {words} "
+        f"words per sum: acc = plain dot product, s{width} acc",
+        mode,
+        latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
+        lambda: _Harness(body),
+        retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
+    )
+
+
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
     """`arith.saturate(x, w)` == numerics.saturate(x, FixedFormat(w)) (clip to the signed
     w-bit range) and `arith.clamp` == clip, every signed ``width``-bit x."""
@@ -266,6 +356,13 @@ def component_properties(model: Model) -> list[Property]:
                 hq.scale.mantissa, k, f.state.frac, f.output_frac, w.head_acc_bound, label="head"
             )
         )
+    # The MAC unit of every weight encoding (2 lanes, sums of 3 words; operands narrowed to 4
+    # bits for the solver: the lanes' logic does not depend on the width). Multiplier lanes wider
+    # than 4 bits are left to simulation (an int8 lane takes the solver over 10 minutes).
+    encodings = {q.encoding for _, q in model.matrices()}
+    for enc in sorted(encodings, key=lambda e: (e.kind.value, e.bits)):
+        if enc.is_ternary_like or enc.kind is EncodingKind.EXP or enc.bits <= 4:
+            add(prove_mac(enc, 2, 4, 3))
     gate_width = max(lw.gate_width for lw in w.layers)
     if model.cell is not CellKind.RNN:
         add(prove_table(model.sigmoid_table, f.sigmoid_in_width, gate_width, label="sigmoid"))
