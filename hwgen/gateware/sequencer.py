@@ -205,9 +205,9 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
             ]
 
     # -- accepting an input ------------------------------------------------------------------
-    # The transfer captures the input, flips the bank and sets up the first segment in ``nxt``;
-    # the issue starts from a registered ``begin`` one cycle later (vectors) or once the
-    # embedding word is read (tokens).
+    # The transfer captures the input and flips the bank (``nxt`` already holds the first
+    # segment); the issue starts from a registered ``begin`` one cycle later (vectors) or once
+    # the embedding word is read (tokens).
     m.d.comb += i_stream.ready.eq(idle)
     accept = idle & i_stream.valid
     with m.If(accept):
