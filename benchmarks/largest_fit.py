@@ -19,12 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _record import versions, write_block  # noqa: E402
+from synth_sweep import make_model  # noqa: E402
 
 from hwgen.boardfit import board_fit  # noqa: E402
 from hwgen.fit import fit_result  # noqa: E402
-from hwgen.freeze import freeze, random_float_params  # noqa: E402
-from hwgen.quant import QuantConfig  # noqa: E402
-from hwgen.spec import CellKind, Formats  # noqa: E402
 
 TARGETS = (("ice40-up5k", None), (None, "icebreaker"), ("ecp5-25k", None), (None, "ulx3s-85f"))
 ENCODINGS = ("ternary", "exp", "int8")
@@ -33,8 +31,7 @@ STEP, LIMIT = 8, 1024
 
 
 def gru(hidden: int, quant: str):
-    p = random_float_params(CellKind.GRU, 16, hidden, 10, seed=0)
-    return freeze(p, QuantConfig.parse(quant), Formats.standard(8), rng=0)
+    return make_model("gru", 16, hidden, 10, quant)
 
 
 def verdict(model, lanes: int, target: str | None, board: str | None) -> tuple[bool, str]:

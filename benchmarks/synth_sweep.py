@@ -26,6 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _record import write_block  # noqa: E402
 
 from hwgen.estimate import LOGIC_MODEL, estimate, logic_cells, logic_features  # noqa: E402
 from hwgen.export import generate  # noqa: E402
@@ -265,16 +268,6 @@ def calibration_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _write_block(name: str, text: str) -> None:
-    doc = ROOT / "docs" / "synthesis.md"
-    body = doc.read_text() if doc.exists() else ""
-    start, end = f"<!-- {name}:BEGIN -->", f"<!-- {name}:END -->"
-    if start in body and end in body:
-        body = body[: body.index(start) + len(start)] + "\n" + text + "\n" + \
-            body[body.index(end):]
-        doc.write_text(body)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("mode", choices=("calibrate", "sweep", "table"),
@@ -302,7 +295,8 @@ def main(argv=None) -> int:
     if args.mode == "table":
         calib = results / "synth_calibration.json"
         if calib.exists():
-            _write_block("CALIBRATION", calibration_markdown(json.loads(calib.read_text())["rows"]))
+            rows_c = json.loads(calib.read_text())["rows"]
+            write_block("synthesis.md", "calibration", calibration_markdown(rows_c))
         saved = json.loads((results / "synth_sweep.json").read_text())
         rows, versions = saved["rows"], saved["tools"]
         for r in rows:  # estimates and fit verdicts from the current model
@@ -331,7 +325,7 @@ def main(argv=None) -> int:
         print("current LOGIC_MODEL:", {f.value: v for f, v in LOGIC_MODEL.items()})
         (results / "synth_calibration.json").write_text(json.dumps(
             {"tools": versions, "rows": rows, "fit": coef}, indent=1) + "\n")
-        _write_block("CALIBRATION", calibration_markdown(rows))
+        write_block("synthesis.md", "calibration", calibration_markdown(rows))
     else:
         if args.mode == "sweep":
             for target in targets:
@@ -343,7 +337,7 @@ def main(argv=None) -> int:
                 {"tools": versions, "rows": rows}, indent=1) + "\n")
         table = markdown(rows, versions)
         print(table)
-        _write_block("SWEEP", table)
+        write_block("synthesis.md", "sweep", table)
     print(f"{len(rows)} runs in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
 

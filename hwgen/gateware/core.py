@@ -323,29 +323,23 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
             return ptr
 
-        def write(st, name, we, wdata):
-            """WRITE_DELAY: the narrow store's write port driven from registers."""
+        # The narrow stores (GRU h_prev, LSTM c): read by the cell's (layer, unit), written in
+        # unit order through registers (WRITE_DELAY).
+        narrow_ports = [("hprev", cell.rd_h, cell.h_we, cell.h_data)]
+        if model.cell is CellKind.LSTM:
+            narrow_ports.append(("cstate", cell.rd_c, cell.c_we, cell.c_data))
+        for name, rdata, we, wdata in narrow_ports:
+            if name not in stores:
+                continue
+            st = stores[name]
             waddr = Cat(*narrow(counter(f"wr_{name}", we), wr_layer))
             m.d.comb += [
+                st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
+                rdata.eq(st.rdata.as_signed()),
                 st.waddr.eq(register(m, waddr, f"wr_{name}_addr")),
                 st.wen.eq(register(m, we, f"wr_{name}_en", reset=True)),
                 st.wdata.eq(register(m, wdata, f"wr_{name}_data")),
             ]
-
-        if "hprev" in stores:
-            st = stores["hprev"]
-            m.d.comb += [
-                st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
-                cell.rd_h.eq(st.rdata.as_signed()),
-            ]
-            write(st, "hprev", cell.h_we, cell.h_data)
-        if "cstate" in stores:
-            st = stores["cstate"]
-            m.d.comb += [
-                st.raddr.eq(Cat(*narrow(cell.rd_unit, cell.rd_layer), iss.fresh)),
-                cell.rd_c.eq(st.rdata.as_signed()),
-            ]
-            write(st, "cstate", cell.c_we, cell.c_data)
         # New h into the new bank: a pointer (word, one-hot lane): no division by P.
         st = stores["state"]
         use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
