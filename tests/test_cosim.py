@@ -32,6 +32,9 @@ CONFIGS = [
     ("verilator", dict(cell="gru", quant="ternary", inputs=3, hidden=6, outputs=3, tokens=7), 4),
     ("verilator", dict(cell="lstm", quant="exp", inputs=3, hidden=4, outputs=2, layers=2), 3),
     ("verilator", dict(cell="rnn", quant="int8", inputs=4, hidden=4, outputs=4, argmax=True), 1),
+    # paired input segments (layer 0's input in half the lanes, two recurrent words a row)
+    ("icarus", dict(cell="gru", quant="ternary", inputs=2, hidden=9, outputs=3, layers=2), 4),
+    ("verilator", dict(cell="lstm", quant="ternary", inputs=4, hidden=10, outputs=3), 8),
 ]
 
 

@@ -115,6 +115,62 @@ def test_exact_against_golden(cell, quant, layers, lanes, tokens, stalls, state)
         assert np.all(gaps == cycles_per_timestep(model, lanes)), gaps
 
 
+# Paired input segments (layer 0's input fits the MAC tree's right half and ceil(H/P) >= 2: one
+# word carries the input parts of two rows): every cell, an odd row count (the last row alone),
+# two layers (layer 0 paired, layer 1 not), tokens, stalls, a lane count that is not a power of
+# two (split at 16 of 24), a head of another encoding (two MAC units).
+# (cell, quant, inputs, hidden, layers, lanes, tokens, stalls, head)
+PAIRED = [
+    ("rnn", "ternary", 2, 9, 1, 4, False, True, None),  # 9 rows: the last one unpaired
+    ("rnn", "binary", 2, 7, 2, 6, True, False, None),  # binary pads with -1: its half is cut
+    ("gru", "ternary", 4, 12, 1, 8, False, False, None),
+    ("gru", "exp", 4, 11, 2, 8, True, True, None),  # 33 rows
+    ("gru", "ternary", 8, 30, 1, 24, False, False, "int8"),
+    ("lstm", "ternary", 4, 10, 2, 8, False, True, None),
+    ("lstm", "int8", 2, 5, 1, 4, False, False, None),
+]
+
+
+@pytest.mark.parametrize(
+    "cell,quant,inputs,hidden,layers,lanes,tokens,stalls,head",
+    PAIRED,
+    ids=[f"{c}-{q}-I{i}-H{h}-L{n}-P{p}{'-tok' if t else ''}{'-stall' if s else ''}"
+         for c, q, i, h, n, p, t, s, _ in PAIRED],
+)
+@pytest.mark.parametrize("state", ["ram", "registers"])
+def test_paired_input_segments_exact(cell, quant, inputs, hidden, layers, lanes, tokens, stalls,
+                                     head, state):
+    kind = CellKind(cell)
+    params = random_float_params(kind, inputs, hidden, OUTPUTS, layers=layers,
+                                 tokens=VOCAB if tokens else None, seed=hidden)
+    model = freeze(params, _quant(quant), Formats.standard(8, lstm=kind is CellKind.LSTM),
+                   head_quant=None if head is None else _quant(head), argmax=True)
+    sched = schedule(model, lanes)
+    assert sched.paired
+    rows = kind.num_gates * hidden
+    nh = -(-hidden // lanes)
+    assert sched.layer_issue[0] == rows * nh + -(-rows // 2)
+    stall = dict(in_stall=0.4, out_stall=0.6) if stalls else {}
+    _, got = check_against_golden(model, lanes, seed=lanes, state=state, lengths=(3, 2), **stall)
+    if not stalls:
+        assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
+        assert np.all(got.delivered - got.accepted == sched.latency)
+
+
+def test_pairing_applies_only_where_it_fits():
+    """Paired only when the input fits the tree's right half and a recurrent segment has at least
+    two words; GRU 16-64-10 at P = 32 then meets 1.05 x ideal + 16 (it took 634 cycles before)."""
+    kind = CellKind.GRU
+    model = freeze(random_float_params(kind, 16, 64, 10), QuantConfig.parse("ternary"),
+                   Formats.standard(8), argmax=True)
+    s32 = schedule(model, 32)
+    assert s32.paired and s32.cycles_per_timestep <= 1.05 * s32.ideal_cycles + 16
+    assert s32.cycles_per_timestep == 538
+    assert not schedule(model, 16).paired  # 16 inputs > 8 lanes of a half
+    assert not schedule(model, 64).paired  # one recurrent word per row
+    assert not schedule(model, 2).paired  # no tree level below the root
+
+
 @pytest.mark.parametrize(
     "cell,quant,head,lanes",
     [

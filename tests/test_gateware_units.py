@@ -15,7 +15,13 @@ from hwgen.gateware.mult import PipelinedMul
 from hwgen.gateware.plan import weight_words
 from hwgen.gateware.rom import Rom
 from hwgen.gateware.scale import ConstScaler
-from hwgen.gateware.schedule import ISSUE_DELAY, check_lanes, schedule, tree_depth
+from hwgen.gateware.schedule import (
+    ISSUE_DELAY,
+    check_lanes,
+    schedule,
+    tree_depth,
+    tree_split,
+)
 from hwgen.numerics import scaled_term, table_index
 from hwgen.spec import HwgenError, QuantMatrix, Scale, WeightEncoding, pack_codes, unpack_codes
 from tests.test_gateware import build
@@ -69,6 +75,64 @@ def test_mac_unit(name, lanes):
     sim.add_testbench(bench)
     sim.run()
     assert got == want
+
+
+@pytest.mark.parametrize("name", ["binary", "ternary", "exp7", "int8"])
+@pytest.mark.parametrize("lanes", [3, 4, 8, 12])
+def test_mac_unit_split_words(name, lanes):
+    """A split word adds lanes [0, s) to the sum and parks lanes [s, P) in ``held``, which keeps
+    that value through later (unsplit) words until the next split word."""
+    enc, rng = ENCODINGS[name], np.random.default_rng(100 + lanes)
+    s = tree_split(lanes)
+    # sums of 1-3 words; the first word of every sum is split or not at random
+    sums = [int(n) for n in rng.integers(1, 4, 8)]
+    splits = [bool(b) for b in rng.integers(0, 2, len(sums))]
+    words = sum(sums)
+    codes = _random_codes(enc, rng, (words, lanes))
+    ops = rng.integers(-128, 128, (words, lanes))
+    level = enc.decode(codes) * ops
+    mac = MacUnit(enc, lanes, 8, (enc.max_level * 128 * 3 * lanes).bit_length() + 1, split=True)
+    packed = pack_codes(codes, enc.bits, lanes)
+    want_acc, want_held, held = [], [], 0
+    w = 0
+    for n, split in zip(sums, splits, strict=True):
+        acc = 0
+        for i in range(n):
+            cut = split and i == 0
+            acc += int(level[w, :s].sum() if cut else level[w].sum())
+            if cut:
+                held = int(level[w, s:].sum())
+            w += 1
+        want_acc.append(acc)
+        want_held.append(held)
+    got_acc, got_held = [], []
+
+    async def bench(ctx):
+        w = 0
+        for n, split in zip(sums, splits, strict=True):
+            for i in range(n):
+                ctx.set(mac.valid, 1)
+                ctx.set(mac.first, i == 0)
+                ctx.set(mac.split, split and i == 0)
+                ctx.set(mac.codes, int(packed[w, 0]))
+                for k in range(lanes):
+                    ctx.set(mac.operands[k], int(ops[w, k]))
+                await ctx.tick()
+                w += 1
+            ctx.set(mac.valid, 0)
+            ctx.set(mac.split, 0)
+            await ctx.tick().repeat(mac.latency)
+            got_acc.append(ctx.get(mac.acc))
+            got_held.append(ctx.get(mac.held))
+
+    sim = Simulator(mac)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got_acc == want_acc
+    assert got_held == want_held
+    with pytest.raises(HwgenError, match="at least 3 lanes"):
+        MacUnit(enc, 2, 8, 16, split=True)
 
 
 @pytest.mark.parametrize("mantissa,exponent", [(1, -3), (1, 2), (181, -8), (99, -7), (255, -12)])

@@ -129,9 +129,9 @@ class Accelerator(wiring.Component):
         xbuf = self._input_buffer(m, iss)
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
-        accs = self._macs(m, iss, ops)
-        terms = self._scalers(m, accs)
+        accs, held = self._macs(m, iss, ops)
         stages = self._tags(m, iss)
+        terms = self._scalers(m, accs, held, stages)
         term = self._select_term(m, stages, terms)
         bias = self._bias(m, stages)
         self._cell(m, iss, stages[-1], term, bias, stores)
@@ -172,12 +172,19 @@ class Accelerator(wiring.Component):
         nx = plan.chunks(0)
         chunk_d = delay(m, iss.chunk, 1, "xchunk")
         x2 = [Signal(signed(iw), name=f"xw_{k}", reset_less=True) for k in range(P)]
-        with m.Switch(chunk_d):
-            for c in range(nx):
-                with m.Case(c):
-                    for k in range(P):
-                        e = c * P + k
-                        m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
+        if plan.paired:
+            # One chunk, read by both halves of a paired word (static wiring).
+            s = plan.pair_split
+            for k in range(P):
+                e = k - s if k >= s else k
+                m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
+        else:
+            with m.Switch(chunk_d):
+                for c in range(nx):
+                    with m.Case(c):
+                        for k in range(P):
+                            e = c * P + k
+                            m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
         src_x = delay(m, iss.src_x, READ_LATENCY, "src_x")
         ow = plan.operand_width
         ops = []
@@ -188,11 +195,12 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: Issue, ops: list) -> dict:
-        """One weight ROM and one MAC unit per weight encoding; returns matrix id -> acc."""
+    def _macs(self, m: Module, iss: Issue, ops: list):
+        """One weight ROM and one MAC unit per weight encoding; returns (matrix id -> acc, the
+        held right half of layer 0's last paired word or None)."""
         plan = self._plan
         first = delay(m, iss.first, READ_LATENCY, "first")
-        accs = {}
+        accs, held = {}, None
         for rp in plan.weight_roms:
             rom = m.submodules[rp.name] = Rom(rp.words, rp.word_bits)
             sel = Signal(name=f"sel_{rp.name}")
@@ -206,8 +214,13 @@ class Accelerator(wiring.Component):
             with m.Elif(iss.issue & sel):
                 m.d.sync += cnt.eq(cnt + 1)
             m.d.comb += rom.addr.eq(cnt)
+            split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
-                rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding])
+                rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
+                split=split)
+            if split:  # every layer-0 input word is a pair
+                m.d.comb += mac.split.eq(delay(m, iss.src_x, READ_LATENCY, "split"))
+                held = mac.held
             m.d.comb += [
                 mac.valid.eq(delay(m, iss.issue & sel, READ_LATENCY, f"valid_{rp.name}",
                                    reset=True)),
@@ -217,10 +230,12 @@ class Accelerator(wiring.Component):
             m.d.comb += [mac.operands[k].eq(ops[k]) for k in range(plan.lanes)]
             for i in rp.matrix_ids:
                 accs[i] = mac.acc
-        return accs
+        return accs, held
 
-    def _scalers(self, m: Module, accs: dict) -> dict:
-        """One constant scaler per matrix: matrix id -> scaled term."""
+    def _scalers(self, m: Module, accs: dict, held, stages: list) -> dict:
+        """One constant scaler per matrix: matrix id -> scaled term. With paired input
+        segments, layer 0's input scaler reads the MAC's held half for a deferred event (the tag
+        says so in the cycle the accumulator would carry the event's sum)."""
         plan = self._plan
         ls = plan.timing.scale_latency
         terms = {}
@@ -228,24 +243,38 @@ class Accelerator(wiring.Component):
             sc = ConstScaler(mp.matrix.scale.mantissa, mp.shift, accs[i].shape().width,
                              mp.term_width, ls - 1)
             m.submodules[f"scale_{mp.name.replace('.', '_')}"] = sc
-            m.d.comb += sc.acc.eq(accs[i])
+            if i == 0 and held is not None:
+                deferred = stages[plan.timing.mac_latency].info.held
+                m.d.comb += sc.acc.eq(Mux(deferred, held, accs[i]))
+            else:
+                m.d.comb += sc.acc.eq(accs[i])
             terms[i] = sc.term
         return terms
 
     def _tags(self, m: Module, iss: Issue) -> list:
         """Row tags from issue to event (mac + scale latency later). ``bias``: the event consumes
-        the next bias (every input segment, every head row, the GRU n row's recurrent segment)."""
+        the next bias (every input segment, every head row, the GRU n row's recurrent segment).
+        With paired input segments, the first chunk of a ``defer`` segment also has an event:
+        its row's input part (``held``: the MAC's held half, not its accumulator)."""
         model, sched = self.model, self._plan.timing
         ctrl = data.StructLayout({"valid": 1, "bias": 1})  # reset: no stale event after a reset
-        info = data.StructLayout({"head": 1, "mid": unsigned(len(iss.mid)),
-                                  "gate": iss.gate.shape(), "unit": iss.unit.shape()})
+        fields = {"head": 1, "mid": unsigned(len(iss.mid)), "gate": iss.gate.shape(),
+                  "unit": iss.unit.shape()}
+        if iss.defer is not None:
+            fields["held"] = 1
+        info = data.StructLayout(fields)
         c_in, i_in = Signal(ctrl, name="tag_ctrl_issue"), Signal(info, name="tag_info_issue")
-        takes_bias = iss.head | ~iss.part
+        part, end = iss.part, iss.issue & iss.last
+        if iss.defer is not None:
+            deferred = iss.first & iss.defer
+            part, end = iss.part & ~deferred, iss.issue & (iss.last | deferred)
+            m.d.comb += i_in.held.eq(deferred)
+        takes_bias = iss.head | ~part
         if model.cell is CellKind.GRU:
             takes_bias = takes_bias | (iss.gate == 2)
-        end = iss.issue & iss.last
         m.d.comb += [c_in.valid.eq(end), c_in.bias.eq(end & takes_bias), i_in.head.eq(iss.head),
-                     i_in.mid.eq(iss.mid), i_in.gate.eq(iss.gate), i_in.unit.eq(iss.unit)]
+                     i_in.mid.eq(Cat(part, iss.layer)), i_in.gate.eq(iss.gate),
+                     i_in.unit.eq(iss.unit)]
         stages = [_Tag(c_in, i_in)]
         for d in range(sched.mac_latency + sched.scale_latency):
             c = Signal(ctrl, name=f"tag_ctrl_d{d}")

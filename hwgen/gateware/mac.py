@@ -40,31 +40,42 @@ class MacUnit(wiring.Component):
     operand_width : signed width of every operand.
     acc_width : accumulator width; the exact dot product must fit (it wraps modulo 2**acc_width,
         so intermediate sums may not, and the result is still exact).
+    split : build the paired-word path (needs ``lanes >= 3``): a word presented with ``split``
+        high adds only lanes ``[0, s)`` (s = `schedule.tree_split`) to ``acc``; the sum of lanes
+        ``[s, lanes)`` goes to ``held`` instead, which keeps it until the next split word.
 
     Members
     -------
     valid, first : In(1). A cycle with ``valid`` adds one word; ``first`` starts a new sum.
+    split : In(1), with ``split=True`` only: this word is a pair (see above).
+    held : Out(signed(acc_width)), with ``split=True`` only: the right half of the last split
+        word, readable from ``latency`` cycles after it was presented.
     codes : In(lanes * encoding.bits), packed by spec.pack_codes (code k at bits k*bits).
     operands : In(ArrayLayout(signed(operand_width), lanes)); an unused lane must be zero.
     acc : Out(signed(acc_width)); reflects a word ``latency`` cycles after it was presented.
     """
 
-    def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int):
+    def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int,
+                 split: bool = False):
         if not isinstance(encoding, WeightEncoding):
             raise HwgenError(f"Encoding must be a WeightEncoding, not {encoding!r}")
         self._encoding = encoding
         self._lanes = _positive("Lane count", lanes)
         self._operand_width = _positive("Operand width", operand_width)
         self._acc_width = _positive("Accumulator width", acc_width)
-        super().__init__(
-            {
-                "valid": In(1),
-                "first": In(1),
-                "codes": In(lanes * encoding.bits),
-                "operands": In(data.ArrayLayout(signed(operand_width), lanes)),
-                "acc": Out(signed(acc_width)),
-            }
-        )
+        self._split = bool(split)
+        if self._split and tree_depth(lanes) < 2:
+            raise HwgenError(f"a MAC unit with paired words needs at least 3 lanes, not {lanes}")
+        members = {
+            "valid": In(1),
+            "first": In(1),
+            "codes": In(lanes * encoding.bits),
+            "operands": In(data.ArrayLayout(signed(operand_width), lanes)),
+            "acc": Out(signed(acc_width)),
+        }
+        if self._split:
+            members.update(split=In(1), held=Out(signed(acc_width)))
+        super().__init__(members)
 
     @property
     def encoding(self) -> WeightEncoding:
@@ -105,24 +116,57 @@ class MacUnit(wiring.Component):
         m.d.sync += val.eq(x * code.as_signed())
         return val, Const(0, 1)
 
+    def _split_flags(self, m: Module) -> list:
+        """``split`` delayed by 0 .. D cycles (index i: aligned with data i cycles after the
+        inputs, i.e. with the values the level i - 1 of the tree adds)."""
+        flags = [self.split]
+        for i in range(tree_depth(self._lanes)):
+            f = Signal(name=f"split_d{i}", reset_less=True)
+            m.d.sync += f.eq(flags[-1])
+            flags.append(f)
+        return flags
+
+    def _hold(self, m: Module, flag, v, c, value, carry) -> None:
+        """The root's right child ``(v, c)`` takes ``value + carry``, or zero in a split word,
+        whose right half-sum is kept in ``held`` instead (a synchronous reset on the tree
+        register, an enabled copy beside it, then one adder into ``held``)."""
+        hv = Signal.like(v, name="hold_v", reset_less=True)
+        hc = Signal(name="hold_c", reset_less=True)
+        m.d.sync += [v.eq(Mux(flag, 0, value)), c.eq(Mux(flag, 0, carry))]
+        with m.If(flag):
+            m.d.sync += [hv.eq(value), hc.eq(carry)]
+        held = Signal.like(self.held, name="held_reg", reset_less=True)
+        m.d.sync += held.eq(hv + hc)
+        m.d.comb += self.held.eq(held)
+
     def elaborate(self, platform):
         m = Module()
         nodes = [self._lane(m, k) for k in range(self._lanes)]
+        flags = self._split_flags(m) if self._split else None
         level = 0
         while len(nodes) > 1:
+            # With ``split``: the level that makes the root's two children builds its right one
+            # (lanes [tree_split, P)) through `_hold`.
+            right = self._split and len(nodes) in (3, 4)
             nxt = []
             for i in range(0, len(nodes) - 1, 2):
                 (vl, cl), (vr, cr) = nodes[i], nodes[i + 1]
                 w = max(vl.shape().width, vr.shape().width) + 1
                 v = Signal(signed(w), name=f"t{level}_{i // 2}_v", reset_less=True)
                 c = Signal(name=f"t{level}_{i // 2}_c", reset_less=True)
-                m.d.sync += [v.eq(vl + vr + cl), c.eq(cr)]
+                if right and i == 2:
+                    self._hold(m, flags[level + 1], v, c, vl + vr + cl, cr)
+                else:
+                    m.d.sync += [v.eq(vl + vr + cl), c.eq(cr)]
                 nxt.append((v, c))
             if len(nodes) % 2:
                 vl, cl = nodes[-1]
                 v = Signal(vl.shape(), name=f"t{level}_pass_v", reset_less=True)
                 c = Signal(name=f"t{level}_pass_c", reset_less=True)
-                m.d.sync += [v.eq(vl), c.eq(cl)]
+                if right:
+                    self._hold(m, flags[level + 1], v, c, vl, cl)
+                else:
+                    m.d.sync += [v.eq(vl), c.eq(cl)]
                 nxt.append((v, c))
             nodes = nxt
             level += 1

@@ -9,6 +9,9 @@ What the plan fixes (docs/architecture.md):
 - **Matrices**: id 2l is layer l's input matrix, 2l+1 its recurrent matrix, 2L+1 the head. Each
   has its accumulator bound, its input / output fraction bits and its row order (layers:
   unit-major, row ``g*H + j`` issued as the ``j*G + g``-th row; head: natural order).
+- **Paired input segments** (`schedule.pairs_input_rows`): layer 0's input matrix stores two
+  consecutive rows per word (`paired_words`), issued once before the two rows' recurrent
+  segments.
 - **Weight ROMs**: one per weight encoding in the model, ``P`` codes per word (`spec.pack_codes`
   layout), words in exactly the order the sequencer issues them, so the address is a counter.
 - **Biases**: one ROM in consumption order (each row's gate bias on its input segment, the GRU's
@@ -30,7 +33,7 @@ import numpy as np
 
 from ..numerics import align, derive_widths, signed_width, term_shift
 from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
-from .schedule import Schedule, check_lanes, schedule
+from .schedule import Schedule, check_lanes, schedule, tree_split
 
 __all__ = [
     "STATE_MODES",
@@ -43,6 +46,7 @@ __all__ = [
     "Plan",
     "make_plan",
     "weight_words",
+    "paired_words",
     "signed_words",
     "uint_bits",
     "choose_state_mode",
@@ -221,6 +225,16 @@ class Plan:
         return 2 * self.model.num_layers + 1
 
     @property
+    def paired(self) -> bool:
+        """Layer 0 issues paired input segments (`schedule.pairs_input_rows`)."""
+        return self.timing.paired
+
+    @property
+    def pair_split(self) -> int:
+        """First lane of a paired word's second row (`schedule.tree_split`)."""
+        return tree_split(self.lanes)
+
+    @property
     def operand_width(self) -> int:
         f = self.model.formats
         return max(f.input.width, f.state.width)
@@ -322,29 +336,61 @@ def _matrices(model: Model) -> dict:
     return out
 
 
-def _issue_sequence(model: Model) -> list[tuple[int, int]]:
-    """(matrix id, row position) in issue order: per layer, per row, input then recurrent
-    segment; then the head's rows."""
+def _issue_sequence(model: Model, paired: bool) -> list[tuple[int, tuple[int, ...]]]:
+    """(matrix id, rows of one issued segment) in issue order: per layer, per row, input then
+    recurrent segment; then the head's rows. With paired input segments (layer 0), one input
+    segment serves rows (r, r + 1), issued before row r's and row r + 1's recurrent segments
+    (an odd last row has its own)."""
     G, H, L = model.cell.num_gates, model.hidden, model.num_layers
+    R = G * H
     seq = []
     for layer in range(L):
-        for r in range(G * H):
-            seq += [(2 * layer, r), (2 * layer + 1, r)]
-    seq += [(2 * L + 1, o) for o in range(model.outputs)]
+        if layer == 0 and paired:
+            for r in range(0, R, 2):
+                pair = (r, r + 1) if r + 1 < R else (r,)
+                seq.append((0, pair))
+                seq += [(1, (q,)) for q in pair]
+            continue
+        for r in range(R):
+            seq += [(2 * layer, (r,)), (2 * layer + 1, (r,))]
+    seq += [(2 * L + 1, (o,)) for o in range(model.outputs)]
     return seq
 
 
-def _weight_roms(model: Model, lanes: int, mats: dict) -> tuple[WeightRomPlan, ...]:
+def paired_words(matrix: QuantMatrix, lanes: int, row_order) -> list[int]:
+    """The ROM image of a layer-0 input matrix with paired input segments: one word per pair of
+    rows in ``row_order``, the first row's codes in lanes ``[0, C)``, the second's in lanes
+    ``[split, split + C)`` (`schedule.tree_split`); an odd last row alone in the low lanes. Other
+    lanes hold code 0 (their operands are zero, or their half is kept out of the sum)."""
+    codes = np.asarray(matrix.codes, dtype=np.int64)[np.asarray(row_order, dtype=np.int64)]
+    rows, cols = codes.shape
+    split = tree_split(lanes)
+    if cols > lanes - split:
+        raise HwgenError(f"{cols} columns do not fit the {lanes - split} lanes of a paired half")
+    padded = np.zeros((-(-rows // 2), lanes), dtype=np.int64)
+    padded[:, :cols] = codes[0::2]
+    padded[: rows // 2, split : split + cols] = codes[1::2]
+    words = pack_codes(padded, matrix.encoding.bits, lanes)
+    return [int(w) for w in np.asarray(words).reshape(-1)]
+
+
+def _weight_roms(model: Model, lanes: int, mats: dict,
+                 paired: bool) -> tuple[WeightRomPlan, ...]:
     images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
     per_row = {i: -(-p.matrix.shape[1] // lanes) for i, p in mats.items()}
+    if paired:
+        images[0] = paired_words(mats[0].matrix, lanes, mats[0].row_order)
     groups: dict = {}
-    for i, r in _issue_sequence(model):
+    for i, rows in _issue_sequence(model, paired):
         enc = mats[i].matrix.encoding
         ids, words = groups.setdefault(enc, ([], []))
         if i not in ids:
             ids.append(i)
+        if paired and i == 0:
+            words.append(images[0][rows[0] // 2])
+            continue
         n = per_row[i]
-        words.extend(images[i][r * n : (r + 1) * n])
+        words.extend(images[i][rows[0] * n : (rows[0] + 1) * n])
     return tuple(
         WeightRomPlan(f"weights{k}", enc, tuple(ids), tuple(words), lanes * enc.bits)
         for k, (enc, (ids, words)) in enumerate(groups.items())
@@ -375,7 +421,8 @@ def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
     if not isinstance(state, str) or state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
     mats = _matrices(model)
-    roms = _weight_roms(model, lanes, mats)
+    timing = schedule(model, lanes)
+    roms = _weight_roms(model, lanes, mats, timing.paired)
     acc = {}
     for p in mats.values():
         acc[p.matrix.encoding] = max(acc.get(p.matrix.encoding, 2), signed_width(p.acc_bound))
@@ -398,4 +445,4 @@ def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
     cstore = (store("cstate", 1, f.cell.width, narrow_words)
               if model.cell is CellKind.LSTM else None)
     return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
-                schedule(model, lanes))
+                timing)

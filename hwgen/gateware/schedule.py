@@ -8,7 +8,9 @@ One timestep, with both streams never stalling (P lanes; chunks = ceil(columns /
 1. ``accept`` cycles: the input transfer, then one cycle starting the sequencer from a register
    (token models: two cycles reading the embedding ROM instead);
 2. for every layer l: ``G*H*(ceil(I_l/P) + ceil(H/P))`` issue cycles (unit-major: for each unit,
-   each gate row: the input segment, then the recurrent segment), then a *gap* of
+   each gate row: the input segment, then the recurrent segment; with *paired input segments*,
+   `pairs_input_rows`, layer 0 issues ``G*H*ceil(H/P) + ceil(G*H/2)``: one word carries the
+   input parts of two consecutive rows), then a *gap* of
    ``mac_latency + scale_latency + cell_path`` idle cycles (`cell_path`: the register into the
    cell unit, the unit's own latency, the register into the store), until the layer's last new h is
    written (the next layer and the head read it);
@@ -32,6 +34,8 @@ __all__ = [
     "check_lanes",
     "max_lanes",
     "tree_depth",
+    "tree_split",
+    "pairs_input_rows",
     "shift_add_depth",
     "Schedule",
     "schedule",
@@ -127,6 +131,29 @@ def tree_depth(lanes: int) -> int:
     return max(0, math.ceil(math.log2(lanes))) if lanes > 1 else 0
 
 
+def tree_split(lanes: int) -> int:
+    """Lanes under the left child of the adder tree's root (``2**(D-1)``, D = `tree_depth`): the
+    tree pairs neighbours level by level, so the root adds lanes ``[0, split)`` to
+    ``[split, lanes)`` (needs D >= 1)."""
+    return 1 << (tree_depth(lanes) - 1)
+
+
+def pairs_input_rows(model: Model, lanes: int) -> bool:
+    """Whether layer 0 uses *paired input segments* (docs/architecture.md): one word carries the
+    input parts of two consecutive rows, row r in lanes ``[0, I)`` and row r + 1 in lanes
+    ``[split, split + I)`` (`tree_split`), the MAC's root keeps the right half apart and that sum
+    becomes row r + 1's input event at the first chunk of its recurrent segment.
+
+    Holds when the input fits the right subtree (I_0 <= P - split, so both halves read the same
+    input chunk), the tree has a level below the root to split (D >= 2) and a recurrent segment
+    takes at least two words (ceil(H/P) >= 2: its first chunk has no event of its own)."""
+    depth = tree_depth(lanes)
+    if depth < 2:
+        return False
+    width = model.layer_input_width(0)
+    return width <= lanes - tree_split(lanes) and model.hidden > lanes
+
+
 def shift_add_depth(mantissa: int) -> int:
     """Registered adder levels of the constant multiplier by ``mantissa`` (one term per set bit)."""
     n = bin(mantissa).count("1")
@@ -146,6 +173,7 @@ class Schedule:
     layer_issue: tuple[int, ...]  # issue cycles per layer
     head_issue: int
     macs: int  # weights per timestep (multiply-accumulates)
+    paired: bool = False  # layer 0 issues paired input segments (`pairs_input_rows`)
 
     @property
     def layer_gap(self) -> int:
@@ -193,6 +221,7 @@ class Schedule:
             "layer_gap_cycles": self.layer_gap,
             "latency_cycles": self.latency,
             "head_issue_cycles": self.head_issue,
+            "paired_input_segments": self.paired,
             "head_drain_cycles": self.head_drain,
             "mac_latency": self.mac_latency,
             "scale_latency": self.scale_latency,
@@ -209,11 +238,16 @@ def schedule(model: Model, lanes: int) -> Schedule:
     def chunks(n: int) -> int:
         return -(-n // lanes)
 
+    paired = pairs_input_rows(model, lanes)
     layer_issue, macs = [], 0
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
-        layer_issue.append(G * H * (chunks(width) + chunks(H)))
-        macs += G * H * (width + H)
+        rows = G * H
+        if i == 0 and paired:
+            layer_issue.append(rows * chunks(H) + -(-rows // 2))
+        else:
+            layer_issue.append(rows * (chunks(width) + chunks(H)))
+        macs += rows * (width + H)
     macs += model.outputs * H
     scale_depth = max(shift_add_depth(m.scale.mantissa) for _, m in model.matrices())
     return Schedule(
@@ -226,6 +260,7 @@ def schedule(model: Model, lanes: int) -> Schedule:
         layer_issue=tuple(layer_issue),
         head_issue=model.outputs * chunks(H),
         macs=macs,
+        paired=paired,
     )
 
 

@@ -11,6 +11,11 @@ the registered ``last``, and the descriptor of the next segment is precomputed (
 at a segment start the current registers copy it, so a segment of one chunk costs no extra cycle.
 Each segment carries the operand source (`Issue.src_x`, ``op_layer``, ``op_bank``, ``op_zero``)
 that the operand fetch needs.
+
+With paired input segments (`schedule.pairs_input_rows`), layer 0 runs, for rows r, r + 1: the
+paired input segment (one chunk), row r's recurrent segment, then row r + 1's recurrent segment
+marked ``defer`` (end action ``rrow``: the next row's recurrent segment follows at once); the
+datapath turns the first chunk of a ``defer`` segment into row r + 1's input event.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class Issue:
         self.output_start = Signal(name="output_start")  # the head's last issue (combinational)
         self.layer_start = Signal(name="layer_start")  # a layer's first issue is next (comb.)
         self.start_layer = Signal(range(max(L, 2)), name="start_layer")  # ... of this layer
+        # paired input segments: a recurrent segment whose first chunk is its row's input event
+        self.defer = Signal(name="seq_defer") if plan.paired else None
 
     @property
     def mid(self):
@@ -60,7 +67,7 @@ class Issue:
     #: Fields copied by `registered` (``parity``, ``fresh``, ``layer_start`` and ``start_layer``
     #: concern whole layers or timesteps and are used as they are).
     FIELDS = ("issue", "layer", "unit", "gate", "part", "head", "chunk", "first", "last",
-              "src_x", "op_layer", "op_bank", "op_zero", "output_start")
+              "src_x", "op_layer", "op_bank", "op_zero", "output_start", "defer")
 
     def registered(self, m: Module) -> Issue:
         """A copy of these outputs one cycle later (``ISSUE_DELAY``): the datapath reads the copy,
@@ -68,6 +75,9 @@ class Issue:
         out = object.__new__(Issue)
         for name in self.FIELDS:
             sig = getattr(self, name)
+            if sig is None:
+                setattr(out, name, None)
+                continue
             control = name in ("issue", "last", "output_start")
             reg = Signal(sig.shape(), name=f"iss_{name}", reset_less=not control)
             m.d.sync += reg.eq(sig)
@@ -83,6 +93,7 @@ class _Segment:
     follows at once) and registered comparisons that the next segment's descriptor needs."""
 
     ACTS = ("rec", "row", "gap", "hrow", "done")
+    PAIRED_ACTS = ("rrow",)  # paired input segments: the next row's recurrent segment follows
 
     def __init__(self, plan: Plan, prefix: str, init: dict | None = None):
         m = plan.model
@@ -104,17 +115,20 @@ class _Segment:
         self.first_layer, self.top = sig("first_layer"), sig("top")  # layer 0, layer L - 1
         self.unit_last, self.gate_last = sig("unit_last"), sig("gate_last")
         self.unit_penult, self.gate_penult = sig("unit_penult"), sig("gate_penult")
-        self.acts = {a: sig(f"act_{a}") for a in self.ACTS}
+        acts = self.ACTS + (self.PAIRED_ACTS if plan.paired else ())
+        self.acts = {a: sig(f"act_{a}") for a in acts}
+        self.defer = sig("defer") if plan.paired else None
         self.cont = sig("cont")
         # ``unit`` advances after this segment (next: another unit's row, the head, a head row or
         # the next timestep): one registered flag, so that the counter's enable is one LUT.
         self.adv_unit = sig("adv_unit")
 
     def fields(self):
+        extra = [self.defer] if self.defer is not None else []
         return [self.layer, self.unit, self.gate, self.part, self.head, self.src_x, self.op_bank,
                 self.op_zero, self.op_layer, self.left0, self.single, self.first_layer,
                 self.top, self.unit_last, self.gate_last, self.unit_penult, self.gate_penult,
-                self.cont, *self.acts.values()]
+                self.cont, *self.acts.values(), *extra]
 
 
 def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy) -> None:
@@ -150,6 +164,9 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     for name in ("layer", "unit", "gate", "part", "head", "src_x", "op_bank", "op_zero",
                  "op_layer"):
         m.d.comb += getattr(iss, name).eq(getattr(cur, name))
+    paired = plan.paired
+    if paired:
+        m.d.comb += iss.defer.eq(cur.defer)
 
     def advance():
         """nxt <= the segment after the one nxt describes (see the module docstring)."""
@@ -160,13 +177,25 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         # the next segment is a row's input segment reading the input buffer
         x0 = (row & nxt.first_layer) | done
         a_rec, a_row = row | to_layer | done, rec & ~row_last
+        a_gap = rec & row_last
         a_hrow = (to_head if outs > 1 else 0) | (hrow & ~nxt.unit_penult)
+        rrow = a_rrow = 0
+        if paired:
+            # Layer 0: input segment (a pair) -> rec (row r) -> rrow (row r + 1) -> input ...
+            rrow = nxt.acts["rrow"]
+            # the row after nxt's is the layer's last
+            next_last = nxt.unit_penult if G == 1 else nxt.unit_last & nxt.gate_penult
+            a_rrow = rec & ~row_last & nxt.first_layer
+            a_row = (rec & ~row_last & ~nxt.first_layer) | (rrow & ~next_last)
+            a_gap = a_gap | (rrow & next_last)
+            m.d.sync += [nxt.acts["rrow"].eq(a_rrow), nxt.defer.eq(rrow)]
+        rec_like = rec | rrow  # the next segment reads the layer's old h
         m.d.sync += [
-            nxt.part.eq(rec | to_head | hrow),
+            nxt.part.eq(rec_like | to_head | hrow),
             nxt.head.eq(to_head | hrow),
             nxt.src_x.eq(x0),
-            nxt.op_bank.eq(Mux(rec, ~iss.parity, iss.parity)),
-            nxt.op_zero.eq(rec & iss.fresh),
+            nxt.op_bank.eq(Mux(rec_like, ~iss.parity, iss.parity)),
+            nxt.op_zero.eq(rec_like & iss.fresh),
             # the lower layer for an input segment, the layer itself for a recurrent one, the
             # top layer for the head (kept from the first head row on)
             nxt.op_layer.eq(Mux(row, nxt.layer - 1, Mux(hrow, nxt.op_layer, nxt.layer))),
@@ -174,10 +203,10 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
             nxt.single.eq(Mux(x0, nx0 == 1, nh == 1)),
             nxt.acts["rec"].eq(a_rec),
             nxt.acts["row"].eq(a_row),
-            nxt.acts["gap"].eq(rec & row_last),
+            nxt.acts["gap"].eq(a_gap),
             nxt.acts["hrow"].eq(a_hrow),
             nxt.acts["done"].eq((to_head if outs == 1 else 0) | (hrow & nxt.unit_penult)),
-            nxt.cont.eq(a_rec | a_row | a_hrow),
+            nxt.cont.eq(a_rec | a_row | a_rrow | a_hrow),
         ]
         with m.If(gapped):  # the next layer (or the head: layer L)
             m.d.sync += [nxt.layer.eq(nxt.layer + 1), nxt.first_layer.eq(0),
@@ -188,7 +217,10 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         # after a layer's (the head's) last row, so "clear" is always "the counter is at its
         # last": each next value is one multiplexer on a registered flag (``top`` is 0 in the
         # head).
-        m.d.sync += nxt.adv_unit.eq((rec & nxt.gate_last) | to_head | hrow)
+        adv = (rec & nxt.gate_last) | to_head | hrow
+        if paired:  # nxt's successor is row r + 1: is its gate the last?
+            adv = adv | (rrow & (1 if G == 1 else nxt.gate_penult))
+        m.d.sync += nxt.adv_unit.eq(adv)
         with m.If(nxt.adv_unit):  # = gapped | done | (row & gate_last) | hrow
             m.d.sync += [
                 nxt.unit.eq(Mux(nxt.unit_last, 0, nxt.unit + 1)),
@@ -197,7 +229,7 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
                 nxt.unit_penult.eq(Mux(nxt.unit_last, Mux(to_head, outs == 2, H == 2),
                                        Mux(nxt.head, nxt.unit == outs - 3, nxt.unit == H - 3))),
             ]
-        with m.If(gapped | row):
+        with m.If(gapped | row | rrow):
             m.d.sync += [
                 nxt.gate.eq(Mux(nxt.gate_last, 0, nxt.gate + 1)),
                 nxt.gate_last.eq(Mux(nxt.gate_last, G == 1, nxt.gate_penult)),
