@@ -55,14 +55,14 @@ def sequences(model, lengths, seed):
 
 
 def check_against_golden(model, lanes, *, seed=0, in_stall=0.0, out_stall=0.0, lengths=(4, 3),
-                         state="auto"):
+                         state="auto", weights="rom", load=None):
     seqs = sequences(model, lengths, seed)
     golden = GoldenModel(model)
     want = [golden.run(s[None]) for s in seqs]
     x = np.concatenate(seqs)
     sos = np.concatenate([np.arange(len(s)) == 0 for s in seqs])
-    accel = Accelerator(model, lanes, state=state)
-    got = simulate(accel, x, sos, seed=seed, in_stall=in_stall, out_stall=out_stall)
+    accel = Accelerator(model, lanes, state=state, weights=weights)
+    got = simulate(accel, x, sos, seed=seed, in_stall=in_stall, out_stall=out_stall, load=load)
     want_logits = np.concatenate([w.logits[0] for w in want])
     for t in range(len(x)):
         np.testing.assert_array_equal(

@@ -30,6 +30,7 @@ from ..numerics import derive_widths
 from ..spec import CellKind, Model, TokenInput
 from .arith import delay, register
 from .gru import GruCell
+from .loadable import LoadableMemory, load_signature
 from .lstm import LstmCell
 from .mac import MacUnit
 from .plan import Plan, make_plan, signed_words, uint_bits
@@ -84,25 +85,32 @@ class Accelerator(wiring.Component):
     lanes : P, weights consumed per cycle, 1 .. max(inputs, hidden).
     state : where h (and c) live: ``ram`` (block RAM), ``registers`` or ``auto`` (the plan's
         choice, `plan.choose_state_mode`).
+    weights : ``rom`` (the bitstream holds weights, biases and embedding) or loadable: ``ram``
+        (block RAM) or ``spram`` (single-port weight memories, for iCE40 SPRAM), written through
+        ``load`` (`plan.WEIGHT_MODES`).
 
     Members
     -------
     i_stream : In(stream.Signature(input_layout(model))); one timestep per transfer.
     o_stream : Out(stream.Signature(output_layout(model))); one transfer per timestep.
+    load : In(loadable.load_signature(plan.load_images())), loadable cores only. Write only
+        while no timestep is in flight; a core computes with whatever its memories hold, so
+        whoever drives it (the UART link) must accept inputs only after a complete load.
 
     Raises
     ------
     HwgenError : for a bad lane count, state option or a model the hardware does not support.
     """
 
-    def __init__(self, model: Model, lanes: int, state: str = "auto"):
-        self._plan = make_plan(model, lanes, state)
-        super().__init__(
-            {
-                "i_stream": In(stream.Signature(input_layout(model))),
-                "o_stream": Out(stream.Signature(output_layout(model))),
-            }
-        )
+    def __init__(self, model: Model, lanes: int, state: str = "auto", weights: str = "rom"):
+        self._plan = make_plan(model, lanes, state, weights)
+        members = {
+            "i_stream": In(stream.Signature(input_layout(model))),
+            "o_stream": Out(stream.Signature(output_layout(model))),
+        }
+        if self._plan.loadable:
+            members["load"] = In(load_signature(self._plan.load_images()))
+        super().__init__(members)
 
     @property
     def plan(self) -> Plan:
@@ -124,6 +132,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
+        self._loaders = self._load_port(m)
         seq = Issue(plan)
         iss = seq.registered(m)  # what the datapath sees: the sequencer's outputs, registered
         xbuf = self._input_buffer(m, iss)
@@ -137,8 +146,39 @@ class Accelerator(wiring.Component):
         self._cell(m, iss, stages[-1], term, bias, stores)
         logits, best = self._head(m, stages[-1], term, bias)
         loader_busy = self._output(m, iss, logits, best)
-        build_sequencer(m, plan, seq, self.i_stream, xbuf, loader_busy)
+        emb = None
+        if plan.model.embedding is not None:
+            emb = self._memory(m, "embedding", plan.embedding_words(),
+                               self.model.formats.input.width * len(xbuf))
+        build_sequencer(m, plan, seq, self.i_stream, xbuf, loader_busy, emb)
         return m
+
+    def _load_port(self, m: Module) -> dict:
+        """Loadable cores: the load port registered once (its fan-out to every memory stays off
+        the link's paths); returns memory name -> (write enable, address, data)."""
+        if not self._plan.loadable:
+            return {}
+        ld = self.load
+        addr = register(m, ld.addr, "load_addr")
+        data = register(m, ld.data, "load_data")
+        out = {}
+        for im in self._plan.load_images():
+            en = register(m, ld.valid & (ld.mem == im.index), f"load_en_{im.name}", reset=True)
+            out[im.name] = (en, addr, data)
+        return out
+
+    def _memory(self, m: Module, name: str, words, width: int):
+        """A memory read in READ_LATENCY cycles (``addr`` -> ``data``): a `Rom` holding ``words``,
+        or, in a loadable core, a `LoadableMemory` of the same shape on the load port."""
+        if name not in self._loaders:
+            mem = Rom(words, width)
+        else:
+            single = self._plan.weights == "spram" and name.startswith("weights")
+            mem = LoadableMemory(width, len(words), single_port=single, block=not single)
+            en, addr, data = self._loaders[name]
+            m.d.comb += [mem.wr_en.eq(en), mem.wr_addr.eq(addr), mem.wr_data.eq(data[:width])]
+        m.submodules[name] = mem
+        return mem
 
     def _input_buffer(self, m: Module, iss: Issue) -> list:
         """The input vector's codes (registers), loaded by the sequencer."""
@@ -202,7 +242,7 @@ class Accelerator(wiring.Component):
         first = delay(m, iss.first, READ_LATENCY, "first")
         accs, held = {}, None
         for rp in plan.weight_roms:
-            rom = m.submodules[rp.name] = Rom(rp.words, rp.word_bits)
+            rom = self._memory(m, rp.name, rp.words, rp.word_bits)
             sel = Signal(name=f"sel_{rp.name}")
             with m.Switch(iss.mid):
                 for i in rp.matrix_ids:
@@ -296,7 +336,7 @@ class Accelerator(wiring.Component):
         """Bias ROM read by a counter of consuming events, READ_LATENCY stages early."""
         plan = self._plan
         bw = plan.bias_width
-        brom = m.submodules.bias_rom = Rom(signed_words(list(plan.biases) + [0], bw), bw)
+        brom = self._memory(m, "biases", plan.bias_words(), bw)
         # The address and its successor are both registers, so the ROM's address logic is one
         # multiplexer (Yosys folds the address register into the ROM; no adder before it).
         n = len(plan.biases)

@@ -23,6 +23,11 @@ What the plan fixes (docs/architecture.md):
   never written, so reading it yields zeros; reads of old state after a start of sequence (or
   after reset) go there instead of clearing memory. Stores live in block RAM or in registers
   (``state``: ``auto`` picks registers only when the store is tiny, see `choose_state_mode`).
+- **Weight storage** (``weights``): ``rom`` (weights, biases and embedding are ROMs whose contents
+  the bitstream holds) or *loadable*: the same words in RAMs written at run time through the
+  core's load port (`LoadImage`, `Plan.load_images`), ``ram`` (block RAM) or ``spram`` (the weight
+  memories single-ported, so that iCE40 UP5K SPRAM can hold them). A loadable bitstream runs any
+  model of its shape (`hwgen.shape`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from .schedule import Schedule, check_lanes, schedule, tree_split
 
 __all__ = [
     "STATE_MODES",
+    "WEIGHT_MODES",
+    "LoadImage",
     "REGISTER_STATE_MAX_BITS",
     "REGISTER_STATE_MAX_WORDS",
     "MatrixPlan",
@@ -54,6 +61,9 @@ __all__ = [
 
 #: Accepted values of the ``state`` option.
 STATE_MODES = ("auto", "registers", "ram")
+
+#: Accepted values of the ``weights`` option: ROMs, or loadable RAMs (block RAM / single-port).
+WEIGHT_MODES = ("rom", "ram", "spram")
 
 #: ``auto`` keeps a state store in registers when it holds at most this many bits in at most
 #: `REGISTER_STATE_MAX_WORDS` words: then a whole RAM block (4 kbit on iCE40, 18 kbit on ECP5)
@@ -169,11 +179,28 @@ class StoreLayout:
 
 
 @dataclass(frozen=True)
+class LoadImage:
+    """One memory written at run time: its index on the load port, name, word width and words
+    (the same words a ROM would hold)."""
+
+    index: int
+    name: str
+    width: int
+    words: tuple[int, ...]
+    single_port: bool
+
+    @property
+    def depth(self) -> int:
+        return len(self.words)
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """One memory of the accelerator, for the estimate and the manifest."""
 
     name: str
-    kind: str  # "rom" (initialised, read only) or "ram" (state, written at run time)
+    kind: str  # "rom" (initialised, read only), "ram" (written at run time) or "spram" (same,
+    # single-ported: iCE40 SPRAM where synthesis finds it cheaper)
     width: int
     depth: int  # words as the hardware declares them (RAMs include the zero region)
     payload_bits: int  # bits that carry information
@@ -218,6 +245,7 @@ class Plan:
     hprev: StoreLayout | None  # GRU: h, one value per word, for h - n
     cstore: StoreLayout | None  # LSTM: c, one value per word
     timing: Schedule
+    weights: str = "rom"  # WEIGHT_MODES
 
     # -- derived figures --------------------------------------------------------------------
     @property
@@ -266,15 +294,47 @@ class Plan:
     def term_width(self) -> int:
         return max(p.term_width for p in self.matrices.values())
 
+    @property
+    def loadable(self) -> bool:
+        """Weights, biases and embedding are written at run time (``weights`` is not ``rom``)."""
+        return self.weights != "rom"
+
+    def bias_words(self) -> list[int]:
+        """The bias memory's words: the biases in consumption order, then one zero word."""
+        return signed_words(list(self.biases) + [0], self.bias_width)
+
+    def embedding_words(self) -> list[int] | None:
+        """The embedding memory's words (one token's vector a word), or None."""
+        m = self.model
+        if m.embedding is None:
+            return None
+        return signed_words(m.embedding, m.formats.input.width, per_word=m.input.dim)
+
+    def load_images(self) -> list[LoadImage]:
+        """The memories a loadable core writes at run time, in load-port index order: the weight
+        memories (one per encoding), the biases, then the embedding (token models)."""
+        single = self.weights == "spram"
+        out = [LoadImage(k, r.name, r.word_bits, r.words, single)
+               for k, r in enumerate(self.weight_roms)]
+        out.append(LoadImage(len(out), "biases", self.bias_width, tuple(self.bias_words()),
+                             False))
+        emb = self.embedding_words()
+        if emb is not None:
+            out.append(LoadImage(len(out), "embedding", self.model.formats.input.width
+                                 * self.model.input.dim, tuple(emb), False))
+        return out
+
     def memories(self) -> list[MemoryPlan]:
         """Every memory of the accelerator (weights, biases, tables, embedding, state)."""
         m, f = self.model, self.model.formats
+        wkind = {"rom": "rom", "ram": "ram", "spram": "spram"}[self.weights]
+        other = "ram" if self.loadable else "rom"
         out = [
-            MemoryPlan(r.name, "rom", r.word_bits, r.depth,
+            MemoryPlan(r.name, wkind, r.word_bits, r.depth,
                        sum(self.matrices[i].matrix.memory_bits for i in r.matrix_ids))
             for r in self.weight_roms
         ]
-        out.append(MemoryPlan("biases", "rom", self.bias_width, len(self.biases) + 1,
+        out.append(MemoryPlan("biases", other, self.bias_width, len(self.biases) + 1,
                               len(self.biases) * self.bias_width))
         sig_w = max(1, int(m.sigmoid_table.max()).bit_length())
         tanh_w = signed_width(int(np.abs(m.tanh_table).max()))
@@ -286,7 +346,7 @@ class Plan:
                               read_ports=2 if m.cell is CellKind.LSTM else 1))
         if m.embedding is not None:
             w = m.input.dim * f.input.width
-            out.append(MemoryPlan("embedding", "rom", w, m.input.vocab, w * m.input.vocab))
+            out.append(MemoryPlan("embedding", other, w, m.input.vocab, w * m.input.vocab))
         H, L = m.hidden, m.num_layers
         for store, payload in ((self.state, 2 * L * H * f.state.width),
                                (self.hprev, L * H * f.state.width),
@@ -313,6 +373,7 @@ class Plan:
         return {
             "lanes": self.lanes,
             "state_option": self.state_option,
+            "weights": self.weights,
             "stores": [store(s) for s in (self.state, self.hprev, self.cstore) if s],
             "operand_width": self.operand_width,
             "bias_width": self.bias_width,
@@ -410,9 +471,10 @@ def _biases(model: Model) -> list[int]:
     return seq
 
 
-def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
+def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom") -> Plan:
     """The plan of ``model`` on ``lanes`` lanes with the ``state`` storage option
-    (``auto``, ``registers`` or ``ram``). Raises `HwgenError` for bad arguments."""
+    (``auto``, ``registers`` or ``ram``) and the ``weights`` storage (``rom``, ``ram`` or
+    ``spram``, `WEIGHT_MODES`). Raises `HwgenError` for bad arguments."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     lanes = check_lanes(model, lanes)
@@ -420,6 +482,9 @@ def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
         raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
     if not isinstance(state, str) or state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
+    if not isinstance(weights, str) or weights not in WEIGHT_MODES:
+        raise HwgenError(
+            f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
     mats = _matrices(model)
     timing = schedule(model, lanes)
     roms = _weight_roms(model, lanes, mats, timing.paired)
@@ -445,4 +510,4 @@ def make_plan(model: Model, lanes: int, state: str = "auto") -> Plan:
     cstore = (store("cstate", 1, f.cell.width, narrow_words)
               if model.cell is CellKind.LSTM else None)
     return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
-                timing)
+                timing, weights)

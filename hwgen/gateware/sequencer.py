@@ -23,8 +23,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal
 
 from ..spec import TokenInput
-from .plan import Plan, signed_words
-from .rom import Rom
+from .plan import Plan
 from .schedule import READ_LATENCY
 
 __all__ = ["Issue", "build_sequencer"]
@@ -131,10 +130,12 @@ class _Segment:
                 self.cont, *self.acts.values(), *extra]
 
 
-def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy) -> None:
+def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out_busy,
+                    emb=None) -> None:
     """Add the sequencer to ``m``: it drives ``iss``, ``i_stream.ready`` and loads ``xbuf``
-    (vectors from the payload, tokens from the embedding ROM). ``out_busy``: the output loader
-    still holds the previous logits, so the head must not start yet.
+    (vectors from the payload, tokens from ``emb``, the embedding memory: ``addr`` -> ``data``
+    in READ_LATENCY cycles). ``out_busy``: the output loader still holds the previous logits, so
+    the head must not start yet.
 
     Structure: ``nxt`` holds the descriptor of the segment after the current one. At a segment
     start the current registers copy ``nxt`` (no logic on that path) while ``nxt`` advances to
@@ -251,10 +252,6 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
         with m.If(idle):
             m.d.sync += [x.eq(i_stream.payload.x[k]) for k, x in enumerate(xbuf)]
     if token:
-        emb = m.submodules.embedding = Rom(
-            signed_words(model.embedding, model.formats.input.width, per_word=len(xbuf)),
-            model.formats.input.width * len(xbuf),
-        )
         m.d.comb += emb.addr.eq(i_stream.payload.token)
         begin = accept
         for i in range(READ_LATENCY):

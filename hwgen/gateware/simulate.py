@@ -37,12 +37,15 @@ def simulate(
     in_stall: float = 0.0,
     out_stall: float = 0.0,
     vcd: str | None = None,
+    load=None,
 ) -> SimResult:
     """Run ``inputs`` (T, I) input codes or (T,) token ids through ``accel``.
 
     ``sos`` (T,) marks start-of-sequence timesteps (state cleared first). ``in_stall`` /
     ``out_stall`` are the probabilities that the producer withholds valid / the consumer withholds
-    ready on a given cycle (random bursts, reproducible from ``seed``).
+    ready on a given cycle (random bursts, reproducible from ``seed``). ``load``: a loadable
+    core's memory images (`plan.LoadImage` list; default: its own plan's), written through the
+    load port, one word a cycle, before the first input.
     """
     model = accel.model
     x = np.asarray(inputs, dtype=np.int64)
@@ -62,8 +65,25 @@ def simulate(
         async for _ in ctx.tick():
             cycle[0] += 1
 
+    images = None
+    if accel.plan.loadable:
+        images = accel.plan.load_images() if load is None else load
+    elif load is not None:
+        raise HwgenError("this accelerator holds its weights in ROM; it has no load port")
+
     async def producer(ctx):
         s = accel.i_stream
+        if images is not None:
+            ld = accel.load
+            for im in images:
+                for a, w in enumerate(im.words):
+                    ctx.set(ld.valid, 1)
+                    ctx.set(ld.mem, im.index)
+                    ctx.set(ld.addr, a)
+                    ctx.set(ld.data, int(w))
+                    await ctx.tick()
+            ctx.set(ld.valid, 0)
+            await ctx.tick().repeat(2)  # the load port's register, then the write
         for t in range(T):
             while in_stall and rng_in.random() < in_stall:
                 await ctx.tick()

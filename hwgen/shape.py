@@ -1,0 +1,206 @@
+"""The shape of a loadable accelerator: what its bitstream fixes, so that any model of that shape
+runs on it after a load (docs/uart.md, "Loading a model").
+
+A ROM accelerator is built for one model. A loadable one (``weights`` ``ram`` or ``spram``,
+`hwgen.gateware.plan.WEIGHT_MODES`) keeps weights, biases and embedding in RAMs written at run
+time; everything else is hardware: cell type and sizes, weight encodings and scales (the scalers
+are shift-and-add constants), fixed-point formats (and so the activation tables), lanes, state
+storage, argmax, and the register widths. Widths normally come from the model's own weights and
+biases (`numerics.derive_widths`); a loadable core is instead built for the *capacity model* of
+its shape (`capacity_model`): every weight at the encoding's largest magnitude, every bias at
+the largest the shape's ``bias_bits`` hold, embedding entries at the input format's extremes. Its
+widths hold any model of the shape, whose arithmetic (exact, no saturation beyond the formats')
+is therefore the same as with the model's own widths: the golden model is unchanged.
+
+Pure: no Amaranth, no files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zlib
+
+import numpy as np
+
+from .gateware.plan import LoadImage, Plan, make_plan, signed_words
+from .numerics import signed_width
+from .spec import HwgenError, Model, QuantMatrix, TokenInput, WeightEncoding
+
+__all__ = [
+    "MIN_BIAS_BITS",
+    "shape_of",
+    "shape_id",
+    "shape_differences",
+    "bias_bits_needed",
+    "capacity_model",
+    "capacity_plan",
+    "load_images",
+    "load_crc",
+]
+
+#: A loadable core holds biases of at least this many bits (signed), so that retrained models of
+#: the shape, whose biases differ, still fit: 2 bits above the widest activation-table index.
+MIN_BIAS_BITS = 2
+
+
+def bias_bits_needed(model: Model) -> int:
+    """Signed bits of the model's largest |bias| (every layer's, the GRU's b_hn, the head's)."""
+    values = [np.abs(layer.bias).max(initial=0) for layer in model.layers]
+    values += [np.abs(layer.bias_hn).max(initial=0) for layer in model.layers
+               if layer.bias_hn is not None]
+    values.append(np.abs(model.head.bias).max(initial=0))
+    return signed_width(int(max(values)))
+
+
+def _default_bias_bits(model: Model) -> int:
+    f = model.formats
+    tables = max(f.sigmoid_in_width, f.tanh_in_width)
+    return max(bias_bits_needed(model), tables + MIN_BIAS_BITS)
+
+
+def _encoding_json(enc: WeightEncoding) -> dict:
+    return enc.to_json()
+
+
+def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spram",
+             bias_bits: int | None = None) -> dict:
+    """The shape of a loadable accelerator for ``model`` (a JSON-able dict, keys sorted when
+    hashed). ``bias_bits`` (default: the model's need, at least the table index width +
+    `MIN_BIAS_BITS`) is the signed width of the bias memory."""
+    if weights == "rom":
+        raise HwgenError("a ROM accelerator has no load port; its shape is its model "
+                         "(use --weights ram or spram for a loadable one)")
+    bits = _default_bias_bits(model) if bias_bits is None else int(bias_bits)
+    need = bias_bits_needed(model)
+    if bits < need:
+        raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
+    plan = make_plan(model, lanes, state, weights)
+    inp = model.input
+    if isinstance(inp, TokenInput):
+        input_shape = {"tokens": inp.vocab, "dim": inp.dim}
+    else:
+        input_shape = {"features": inp.features}
+    return {
+        "cell": model.cell.value,
+        "input": input_shape,
+        "hidden": model.hidden,
+        "layers": model.num_layers,
+        "outputs": model.outputs,
+        "argmax": bool(model.head.argmax),
+        "formats": model.formats.to_json(),
+        "matrices": {name: {"shape": list(m.shape), "encoding": _encoding_json(m.encoding),
+                            "scale": m.scale.to_json()} for name, m in model.matrices()},
+        "lanes": plan.lanes,
+        "state": state,
+        "weights": weights,
+        "bias_bits": bits,
+    }
+
+
+def shape_id(shape: dict) -> int:
+    """A 32-bit identifier of a shape: CRC-32 of its canonical JSON (what the device reports)."""
+    text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(text.encode())
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def shape_differences(built: dict, model: Model) -> list[str]:
+    """Why ``model`` cannot be loaded into a core of shape ``built`` (empty: it can). Each entry
+    names a field, the bitstream's value and the model's."""
+    try:
+        mine = shape_of(model, built["lanes"], built["state"], built["weights"],
+                        max(built["bias_bits"], bias_bits_needed(model)))
+    except HwgenError as e:
+        return [str(e)]
+    a, b = _flatten(built), _flatten(mine)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key == "bias_bits":
+            continue
+        if a.get(key) != b.get(key):
+            diffs.append(f"{key}: bitstream {a.get(key)!r}, model {b.get(key)!r}")
+    need = bias_bits_needed(model)
+    if need > built["bias_bits"]:
+        diffs.append(f"bias_bits: the bitstream holds {built['bias_bits']}-bit biases, "
+                     f"the model's largest needs {need}")
+    return diffs
+
+
+def _largest_code(enc: WeightEncoding) -> int:
+    codes = np.arange(1 << enc.bits, dtype=np.int64)
+    codes = codes[enc.valid_codes(codes)]
+    levels = np.abs(enc.decode(codes))
+    return int(codes[int(np.argmax(levels))])
+
+
+def _full(m: QuantMatrix) -> QuantMatrix:
+    codes = np.full(m.codes.shape, _largest_code(m.encoding), dtype=m.codes.dtype)
+    return dataclasses.replace(m, codes=codes)
+
+
+def capacity_model(model: Model, bias_bits: int) -> Model:
+    """The model whose widths the loadable core of this shape is built with (module docstring):
+    same sizes, encodings, scales, formats and tables; every weight, bias and embedding entry at
+    its largest magnitude."""
+    big = (1 << (bias_bits - 1)) - 1
+
+    def biases(v):
+        return None if v is None else np.full(np.shape(v), big, dtype=np.int64)
+
+    layers = tuple(dataclasses.replace(layer, wx=_full(layer.wx), wh=_full(layer.wh),
+                                       bias=biases(layer.bias), bias_hn=biases(layer.bias_hn))
+                   for layer in model.layers)
+    head = dataclasses.replace(model.head, w=_full(model.head.w), bias=biases(model.head.bias))
+    emb = None
+    if model.embedding is not None:
+        emb = np.full(model.embedding.shape, model.formats.input.min_code, dtype=np.int64)
+    return dataclasses.replace(model, layers=layers, head=head, embedding=emb,
+                               meta={"capacity_of": "loadable shape"})
+
+
+def capacity_plan(shape: dict, model: Model) -> Plan:
+    """The plan the loadable core of ``shape`` is built from (``model``: any model of it)."""
+    return make_plan(capacity_model(model, shape["bias_bits"]), shape["lanes"], shape["state"],
+                     shape["weights"])
+
+
+def load_images(shape: dict, model: Model) -> list[LoadImage]:
+    """What to write into a core of ``shape`` so that it computes ``model``: the model's weight
+    words (its own plan: the same issue order) and its biases at the core's bias width. Raises
+    `HwgenError` naming every difference when the model is not of this shape."""
+    diffs = shape_differences(shape, model)
+    if diffs:
+        raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
+    core = capacity_plan(shape, model)
+    own = make_plan(model, shape["lanes"], shape["state"], shape["weights"])
+    out = []
+    for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
+        words = mine.words
+        if mine.name == "biases":
+            words = tuple(signed_words(list(own.biases) + [0], core.bias_width))
+        if (mine.name, len(words)) != (theirs.name, theirs.depth):
+            raise HwgenError(f"internal: load image {mine.name} does not match the core's "
+                             f"{theirs.name} ({len(words)} vs {theirs.depth} words)")
+        out.append(dataclasses.replace(theirs, words=tuple(int(w) for w in words)))
+    return out
+
+
+def load_crc(images: list[LoadImage], word_bytes: int) -> int:
+    """CRC-32 (zlib's: reflected, initial and final XOR 0xFFFFFFFF) of a whole load as the link
+    writes it: every word of every image, images in index order, each word as ``word_bytes``
+    little-endian bytes (docs/uart.md)."""
+    crc = 0
+    for im in images:
+        crc = zlib.crc32(b"".join(int(w).to_bytes(word_bytes, "little") for w in im.words), crc)
+    return crc
