@@ -27,9 +27,13 @@ from . import payload
 from .spec import HwgenError
 from .uart.protocol import (
     ERROR_TEXT,
+    INFO_BYTES,
+    LOAD_HEADER_BYTES,
     PROTOCOL_VERSION,
+    STATUS_BYTES,
     Cmd,
     ErrorCode,
+    Flag,
     Frame,
     FrameParser,
     ProtocolError,
@@ -38,6 +42,7 @@ from .uart.protocol import (
 
 __all__ = [
     "DeviceInfo",
+    "LoadStatus",
     "Link",
     "pack",
     "unpack",
@@ -48,13 +53,42 @@ __all__ = [
 ]
 
 
+def _le(b: bytes) -> int:
+    return int.from_bytes(bytes(b), "little")
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
-    """What a PING returns: protocol version and the payload sizes the bitstream was built for."""
+    """What a PING returns: protocol version, the payload sizes the bitstream was built for and,
+    for a loadable device, its state: ``loadable``, ``loaded`` (a verified load; always true for
+    a ROM device), ``shape_id`` (`hwgen.shape.shape_id`), bytes per LOAD word and the CRC-32 of
+    the current load."""
 
     version: int
     in_bytes: int
     out_bytes: int
+    loadable: bool = False
+    loaded: bool = True
+    shape_id: int = 0
+    word_bytes: int = 0
+    load_crc: int = 0
+
+
+@dataclass(frozen=True)
+class LoadStatus:
+    """A STATUS reply: ``loaded``, ``dirty`` (a frame was rejected since BEGIN), the CRC-32 of
+    the words written since BEGIN and their count."""
+
+    loaded: bool
+    dirty: bool
+    crc: int
+    words: int
+
+    @classmethod
+    def parse(cls, p: bytes) -> LoadStatus:
+        if len(p) != STATUS_BYTES:
+            raise ProtocolError(f"a STATUS reply has {len(p)} bytes, not {STATUS_BYTES}")
+        return cls(bool(p[0] & Flag.LOADED), bool(p[0] & Flag.DIRTY), _le(p[1:5]), _le(p[5:8]))
 
 
 class Link:
@@ -114,16 +148,66 @@ class Link:
 
     def ping(self) -> DeviceInfo:
         f = self.request(Cmd.PING)
-        if f.cmd != Cmd.INFO or len(f.payload) != 5:
-            raise ProtocolError(f"PING got command 0x{f.cmd:02x} with {len(f.payload)} bytes")
         p = f.payload
-        info = DeviceInfo(p[0], p[1] | p[2] << 8, p[3] | p[4] << 8)
-        if info.version != PROTOCOL_VERSION:
+        if f.cmd != Cmd.INFO or not p:
+            raise ProtocolError(f"PING got command 0x{f.cmd:02x} with {len(p)} bytes")
+        if p[0] != PROTOCOL_VERSION:
             raise ProtocolError(
-                f"the device speaks protocol version {info.version}; this host speaks "
-                f"{PROTOCOL_VERSION}"
+                f"the device speaks protocol version {p[0]}; this host speaks "
+                f"{PROTOCOL_VERSION}: rebuild the bitstream with this hwgen"
             )
-        return info
+        if len(p) != INFO_BYTES:
+            raise ProtocolError(f"an INFO reply has {len(p)} bytes, not {INFO_BYTES}")
+        return DeviceInfo(p[0], _le(p[1:3]), _le(p[3:5]), bool(p[5] & Flag.LOADABLE),
+                          bool(p[5] & Flag.LOADED), _le(p[6:10]), p[10], _le(p[11:15]))
+
+    def _status(self, cmd: Cmd, payload: bytes = b"") -> LoadStatus:
+        f = self.request(cmd, payload)
+        if f.cmd != Cmd.STATUS:
+            raise ProtocolError(f"{cmd.name} got command 0x{f.cmd:02x} instead of STATUS")
+        return LoadStatus.parse(f.payload)
+
+    def load(self, images, word_bytes: int, shape_id: int, expected_crc: int, *,
+             frame_words: int | None = None, progress=None) -> LoadStatus:
+        """Write ``images`` (`plan.LoadImage` list) into a loadable device and commit them:
+        BEGIN, LOAD frames of at most ``frame_words`` words (default: about 1 KB), COMMIT with
+        ``expected_crc`` (`hwgen.shape.load_crc`) and ``shape_id``. Returns the final STATUS;
+        raises `ProtocolError` when the device did not verify the load (it then refuses to
+        compute until a load succeeds). ``progress(words_sent, words_total)`` is called after
+        every frame."""
+        if frame_words is None:
+            frame_words = max(1, 1024 // word_bytes)
+        total = sum(im.depth for im in images)
+        self._status(Cmd.BEGIN)
+        sent = 0
+        for im in images:
+            for a in range(0, im.depth, frame_words):
+                chunk = im.words[a : a + frame_words]
+                body = bytes([im.index]) + a.to_bytes(LOAD_HEADER_BYTES - 1, "little")
+                body += b"".join(int(w).to_bytes(word_bytes, "little") for w in chunk)
+                self._status(Cmd.LOAD, body)
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, total)
+        st = self._status(Cmd.COMMIT, expected_crc.to_bytes(4, "little")
+                          + int(shape_id).to_bytes(4, "little"))
+        if not st.loaded:
+            why = []
+            if st.dirty:
+                why.append("a frame was rejected during the load")
+            if st.crc != expected_crc:
+                why.append(f"the device's CRC-32 is 0x{st.crc:08x}, the host's 0x{expected_crc:08x}")
+            if st.words != total:
+                why.append(f"the device wrote {st.words} of {total} words")
+            if not why:
+                why.append("the device was built for another shape (shape id differs)")
+            raise ProtocolError("the device did not verify the load: " + "; ".join(why)
+                                + "; it refuses to compute until a load succeeds")
+        if st.crc != expected_crc or st.words != total:
+            raise ProtocolError(f"the device committed a load the host cannot confirm (CRC "
+                                f"0x{st.crc:08x} vs 0x{expected_crc:08x}, {st.words} of "
+                                f"{total} words)")
+        return st
 
     def step(self, payload: bytes, out_bytes: int | None = None) -> bytes:
         """One STEP frame (one input transfer) -> the OUTPUT frame's payload."""

@@ -23,7 +23,7 @@ from ..spec import HwgenError
 from .schedule import READ_LATENCY
 
 __all__ = ["LoadableMemory", "MEMORY_NAME", "STRIP_INIT_PATTERN", "load_signature",
-           "load_address_bits"]
+           "load_signature_of", "load_address_bits"]
 
 #: Name of the memory inside every `LoadableMemory`: synthesis finds loadable memories by it.
 MEMORY_NAME = "loadable_mem"
@@ -100,13 +100,18 @@ def load_address_bits(images) -> int:
     return max(1, (max(im.depth for im in images) - 1).bit_length())
 
 
-def load_signature(images) -> wiring.Signature:
-    """The core's load port (driven by the link, `hwgen.uart.link`): in a cycle with ``valid``,
-    word ``data[:width]`` is written at ``addr`` of memory ``mem`` (`plan.LoadImage.index`).
-    ``data`` is as wide as the widest memory's word."""
+def load_signature_of(memories: int, addr_bits: int, data_bits: int) -> wiring.Signature:
+    """The load port (driven by the link, `hwgen.uart.link`): in a cycle with ``valid``, word
+    ``data[:width]`` is written at ``addr`` of memory ``mem`` (`plan.LoadImage.index`)."""
     return wiring.Signature({
         "valid": Out(1),
-        "mem": Out(range(max(len(images), 2))),
-        "addr": Out(load_address_bits(images)),
-        "data": Out(max(im.width for im in images)),
+        "mem": Out(range(max(memories, 2))),
+        "addr": Out(addr_bits),
+        "data": Out(data_bits),
     })
+
+
+def load_signature(images) -> wiring.Signature:
+    """The load port of a core with these memories: ``data`` as wide as the widest word."""
+    return load_signature_of(len(images), load_address_bits(images),
+                             max(im.width for im in images))

@@ -27,9 +27,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
-from .link import UartLink
+from .link import LoadSpec, UartLink
 
-__all__ = ["LinkedCore", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
+__all__ = ["LinkedCore", "load_spec", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
            "get_board"]
 
 
@@ -42,16 +42,18 @@ class LinkedCore(wiring.Component):
 
     Parameters
     ----------
-    core : a wiring.Component with ``i_stream`` (In) and ``o_stream`` (Out) stream members.
+    core : a wiring.Component with ``i_stream`` (In) and ``o_stream`` (Out) stream members; a
+        loadable accelerator (with a ``load`` member) gets the link's load commands.
     divisor : clock cycles per UART bit.
     timeout_bits : the link's inter-byte timeout in bit times.
+    shape_id : what a loadable device reports as its shape (`hwgen.shape.shape_id`).
 
     Members
     -------
     rx : In(1); tx : Out(1); busy : Out(1); errors : Out(8) (see `UartLink`).
     """
 
-    def __init__(self, core, divisor: int, timeout_bits: int = 40):
+    def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0):
         try:
             self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
             self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
@@ -61,7 +63,7 @@ class LinkedCore(wiring.Component):
             ) from None
         self.core = core
         self.link = UartLink(-(-self._in_bits // 8), -(-self._out_bits // 8), divisor,
-                             timeout_bits)
+                             timeout_bits, load_spec(core, shape_id))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1),
                           "errors": Out(8)})
 
@@ -81,7 +83,21 @@ class LinkedCore(wiring.Component):
             link.i_stream.valid.eq(core.o_stream.valid),
             core.o_stream.ready.eq(link.i_stream.ready),
         ]
+        if "load" in core.signature.members:
+            wiring.connect(m, link.load, core.load)
         return m
+
+
+def load_spec(core, shape_id: int = 0) -> LoadSpec | None:
+    """The link's view of a loadable accelerator (None for a core without a load port)."""
+    if "load" not in getattr(core, "signature", wiring.Signature({})).members:
+        return None
+    images = core.plan.load_images()
+    port = core.signature.members["load"].signature.members
+    data_bits = Shape.cast(port["data"].shape).width
+    return LoadSpec(word_bytes=-(-data_bits // 8), depths=tuple(im.depth for im in images),
+                    addr_bits=Shape.cast(port["addr"].shape).width, data_bits=data_bits,
+                    shape_id=int(shape_id))
 
 
 class BoardTop(wiring.Component):

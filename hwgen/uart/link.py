@@ -13,22 +13,55 @@ link cannot accept gets an ERROR frame instead, never silence:
 
 Bytes that arrive while the link is busy with a request (waiting for the core or sending a reply)
 are dropped: the host waits for each reply before sending the next request.
+
+With a `LoadSpec` the link also drives a loadable core's load port (BEGIN, LOAD, COMMIT; docs/uart.md
+"Loading a model"): LOAD words are written as their last byte arrives, a CRC-32 runs over every
+word written since BEGIN (one bit a cycle: a byte takes 8 cycles, far less than a UART byte),
+and only a COMMIT whose CRC-32 and shape id equal the device's, with no frame rejected since
+BEGIN, sets ``loaded``. Until then every STEP gets ERROR NOT_LOADED: the core never runs on half
+a model. BEGIN clears ``loaded``; so does reset (the RAMs' contents are undefined at power-up).
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_positive_int
 from .phy import UartRx, UartTx, check_divisor
-from .protocol import PROTOCOL_VERSION, SYNC, Cmd, ErrorCode, crc8
+from .protocol import (
+    INFO_BYTES,
+    LOAD_HEADER_BYTES,
+    PROTOCOL_VERSION,
+    STATUS_BYTES,
+    SYNC,
+    Cmd,
+    ErrorCode,
+    crc8,
+)
 
-__all__ = ["UartLink", "crc8_next"]
+__all__ = ["UartLink", "LoadSpec", "crc8_next", "CRC32_POLY"]
+
+#: CRC-32 (zlib), reflected polynomial.
+CRC32_POLY = 0xEDB88320
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What the link knows of a loadable core: bytes per LOAD word (the widest memory word,
+    padded), each memory's depth (by load-port index), the port's address and data widths, and
+    the shape id the device reports (`hwgen.shape.shape_id`)."""
+
+    word_bytes: int
+    depths: tuple[int, ...]
+    addr_bits: int
+    data_bits: int
+    shape_id: int
 
 
 def _crc8_matrix() -> list[int]:
@@ -76,7 +109,8 @@ class UartLink(wiring.Component):
     busy : Out(1), a request is being handled.
     """
 
-    def __init__(self, in_bytes: int, out_bytes: int, divisor: int, timeout_bits: int = 40):
+    def __init__(self, in_bytes: int, out_bytes: int, divisor: int, timeout_bits: int = 40,
+                 load: LoadSpec | None = None):
         for what, v in (("Input byte count", in_bytes), ("Output byte count", out_bytes),
                         ("Timeout", timeout_bits)):
             check_positive_int(what, v, 0xFFFF)
@@ -85,14 +119,22 @@ class UartLink(wiring.Component):
         self._in_bytes, self._out_bytes = in_bytes, out_bytes
         self._divisor = check_divisor(divisor)
         self._timeout_bits = timeout_bits
-        super().__init__({
+        self._load = load
+        members = {
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
             "o_stream": Out(stream.Signature(8 * in_bytes)),
             "i_stream": In(stream.Signature(8 * out_bytes)),
             "errors": Out(8),
             "busy": Out(1),
-        })
+        }
+        if load is not None:
+            from ..gateware.loadable import load_signature_of
+
+            members["load"] = Out(load_signature_of(len(load.depths), load.addr_bits,
+                                                    load.data_bits))
+            members["loaded"] = Out(1)
+        super().__init__(members)
 
     @property
     def in_bytes(self) -> int:
@@ -113,6 +155,7 @@ class UartLink(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         nin, nout = self._in_bytes, self._out_bytes
+        ld = self._load
         m.submodules.rx = rxp = UartRx(self._divisor)
         m.submodules.tx = txp = UartTx(self._divisor)
         m.d.comb += [rxp.rx.eq(self.rx), self.tx.eq(txp.tx), rxp.o_stream.ready.eq(1)]
@@ -120,9 +163,10 @@ class UartLink(wiring.Component):
 
         cmd, seq = Signal(8), Signal(8)
         length = Signal(16)
-        count = Signal(range(max(nin, 2)))
+        count = Signal(16)
         crc = Signal(8)
-        data = Signal(8 * nin)
+        # STEP payloads (and a loadable link's 8-byte COMMIT) shift in from the top
+        data = Signal(8 * max(nin, 8 if ld is not None else 0))
         err = Signal(8)
         gap = Signal(range(self.timeout_cycles + 1))
         timed_out = Signal()
@@ -130,13 +174,26 @@ class UartLink(wiring.Component):
 
         # Reply: header fields, then rlen bytes of rbuf shifted out LSB first, then the CRC.
         rcmd, rlen = Signal(8), Signal(16)
-        rbytes = max(nout, 5)
+        rbytes = max(nout, INFO_BYTES, STATUS_BYTES)
         rbuf = Signal(8 * rbytes)
         rcount = Signal(16)
         rcrc = Signal(8)
-        info = Cat(Const(PROTOCOL_VERSION, 8), Const(nin, 16), Const(nout, 16))
 
-        m.d.comb += self.o_stream.payload.eq(data)
+        # Load state (constants for a ROM device: loaded, nothing to load).
+        loaded, dirty = Signal(), Signal()
+        crc32, words = Signal(32), Signal(24)
+        if ld is None:
+            m.d.comb += loaded.eq(1)
+            shape_id, wbytes = 0, 0
+        else:
+            m.d.comb += self.loaded.eq(loaded)
+            shape_id, wbytes = ld.shape_id, ld.word_bytes
+        flags = Cat(Const(ld is not None, 1), loaded, dirty, Const(0, 5))
+        info = Cat(Const(PROTOCOL_VERSION, 8), Const(nin, 16), Const(nout, 16), flags,
+                   Const(shape_id, 32), Const(wbytes, 8), ~crc32)
+        status = Cat(flags, ~crc32, words)
+
+        m.d.comb += self.o_stream.payload.eq(data[-8 * nin:])
         with m.If(got):
             m.d.sync += gap.eq(0)
         with m.Elif(~timed_out):
@@ -147,9 +204,17 @@ class UartLink(wiring.Component):
             m.next = next_state
 
         def reject(code):
-            m.d.sync += [err.eq(code), self.errors.eq(self.errors + 1)]
+            m.d.sync += [err.eq(code), self.errors.eq(self.errors + 1), dirty.eq(1)]
 
-        receiving = ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC")
+        def reply(code, n, value):
+            m.d.sync += [rcmd.eq(code), rlen.eq(n), rbuf.eq(value)]
+            m.next = "SEND"
+
+        if ld is not None:
+            wr = self._load_words(m, ld, got, byte, crc32, words)
+        receiving = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC"]
+        if ld is not None:
+            receiving += ["LMEM", "LADDR", "LDATA"]
         with m.FSM() as fsm:
             with m.State("SYNC"):
                 with m.If(got & (byte == SYNC)):
@@ -174,32 +239,62 @@ class UartLink(wiring.Component):
                             n = Cat(length[:8], byte)
                             m.d.sync += [length[8:].eq(byte), count.eq(0)]
                             take("DRAIN")
-                            with m.If(cmd == Cmd.PING):
-                                with m.If(n == 0):
-                                    m.next = "CRC"
-                                with m.Else():
-                                    reject(ErrorCode.LENGTH)
-                            with m.Elif(cmd == Cmd.STEP):
-                                with m.If(n == nin):
-                                    m.next = "DATA"
-                                with m.Else():
-                                    reject(ErrorCode.LENGTH)
-                            with m.Else():
-                                reject(ErrorCode.COMMAND)
-                        elif state == "DATA":
+                            expect = {Cmd.PING: 0, Cmd.STEP: nin}
+                            if ld is not None:
+                                expect.update({Cmd.BEGIN: 0, Cmd.COMMIT: 8})
+                            with m.Switch(cmd):
+                                for c, want in expect.items():
+                                    with m.Case(c):
+                                        with m.If(n != want):
+                                            reject(ErrorCode.LENGTH)
+                                        with m.Elif(n == 0):
+                                            m.next = "CRC"
+                                        with m.Else():
+                                            m.next = "DATA"
+                                if ld is not None:
+                                    with m.Case(Cmd.LOAD):
+                                        with m.If(n <= LOAD_HEADER_BYTES):
+                                            reject(ErrorCode.LENGTH)
+                                        with m.Else():
+                                            m.next = "LMEM"
+                                with m.Default():
+                                    reject(ErrorCode.COMMAND)
+                        elif state == "DATA":  # STEP and COMMIT payloads
                             m.d.sync += [data.eq(Cat(data[8:], byte)), count.eq(count + 1)]
                             m.d.sync += crc.eq(crc8_next(crc, byte))
-                            with m.If(count == nin - 1):
+                            with m.If(count == length - 1):
+                                m.next = "CRC"
+                        elif state == "LMEM":
+                            m.d.sync += [wr["mem"].eq(byte), count.eq(1), wr["nbyte"].eq(0),
+                                         wr["bad"].eq(0)]
+                            take("LADDR")
+                        elif state == "LADDR":
+                            m.d.sync += [wr["addr"].eq(Cat(wr["addr"][8:], byte)),
+                                         count.eq(count + 1)]
+                            take("LADDR")
+                            with m.If(count == LOAD_HEADER_BYTES - 1):
+                                m.next = "LDATA"
+                        elif state == "LDATA":
+                            m.d.comb += wr["take"].eq(1)
+                            m.d.sync += count.eq(count + 1)
+                            take("LDATA")
+                            with m.If(count == length - 1):
                                 m.next = "CRC"
                         else:  # CRC
                             with m.If(byte != crc):
                                 reject(ErrorCode.CRC)
                                 m.next = "ERROR"
                             with m.Elif(cmd == Cmd.PING):
-                                m.d.sync += [rcmd.eq(Cmd.INFO), rlen.eq(5), rbuf.eq(info)]
-                                m.next = "SEND"
-                            with m.Else():
-                                m.next = "CORE_IN"
+                                reply(Cmd.INFO, INFO_BYTES, info)
+                            with m.Elif(cmd == Cmd.STEP):
+                                with m.If(loaded):
+                                    m.next = "CORE_IN"
+                                with m.Else():
+                                    m.d.sync += err.eq(ErrorCode.NOT_LOADED)
+                                    m.next = "ERROR"
+                            if ld is not None:
+                                self._load_commands(m, ld, cmd, data, wr, loaded, dirty, crc32,
+                                                    words, reject)
                     with m.Elif(timed_out):
                         reject(ErrorCode.TIMEOUT)
                         m.next = "ERROR"
@@ -208,8 +303,11 @@ class UartLink(wiring.Component):
                 with m.If(timed_out & ~got):
                     m.next = "ERROR"
             with m.State("ERROR"):
-                m.d.sync += [rcmd.eq(Cmd.ERROR), rlen.eq(2), rbuf.eq(Cat(err, cmd))]
-                m.next = "SEND"
+                reply(Cmd.ERROR, 2, Cat(err, cmd))
+            if ld is not None:
+                with m.State("STATUS"):  # a load command's reply, once its last word is in
+                    with m.If(~wr["pend"] & (wr["cbits"] == 0)):
+                        reply(Cmd.STATUS, STATUS_BYTES, status)
             with m.State("CORE_IN"):
                 m.d.comb += self.o_stream.valid.eq(1)
                 with m.If(self.o_stream.ready):
@@ -217,9 +315,7 @@ class UartLink(wiring.Component):
             with m.State("CORE_OUT"):
                 m.d.comb += self.i_stream.ready.eq(1)
                 with m.If(self.i_stream.valid):
-                    m.d.sync += [rcmd.eq(Cmd.OUTPUT), rlen.eq(nout),
-                                 rbuf.eq(self.i_stream.payload)]
-                    m.next = "SEND"
+                    reply(Cmd.OUTPUT, nout, self.i_stream.payload)
             with m.State("SEND"):
                 m.d.sync += [rcount.eq(0), rcrc.eq(0)]
                 m.next = "TX_SYNC"
@@ -250,3 +346,64 @@ class UartLink(wiring.Component):
                     m.next = "SYNC"
         m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
         return m
+
+    def _load_words(self, m: Module, ld: LoadSpec, got, byte, crc32, words) -> dict:
+        """LOAD data bytes -> words on the load port, and the running CRC-32 over them.
+
+        ``take`` (set by the FSM in a data byte's cycle) shifts the byte into the word; after
+        the word's last byte the word is written in the next cycle at ``addr`` of ``mem``
+        (``addr`` then advances) unless that is outside the memory (``bad``: the frame is
+        rejected with ADDRESS). Each byte also enters the CRC-32, one bit a cycle."""
+        nb = ld.word_bytes
+        mem = Signal(8, name="ld_mem")
+        addr = Signal(24, name="ld_addr")
+        word = Signal(8 * nb, name="ld_word")
+        nbyte = Signal(range(max(nb, 2)), name="ld_byte")
+        pend, bad = Signal(name="ld_pending"), Signal(name="ld_bad")
+        take = Signal(name="ld_take")
+        cbyte, cbits = Signal(8, name="crc_byte"), Signal(range(9), name="crc_bits")
+        with m.If(take & got):
+            m.d.sync += [word.eq(Cat(word[8:], byte)), cbyte.eq(byte), cbits.eq(8),
+                         nbyte.eq(Mux(nbyte == nb - 1, 0, nbyte + 1)), pend.eq(nbyte == nb - 1)]
+        with m.Else():
+            m.d.sync += pend.eq(0)
+        with m.If(cbits != 0):
+            bit = crc32[0] ^ cbyte[0]
+            m.d.sync += [crc32.eq((crc32 >> 1) ^ Mux(bit, CRC32_POLY, 0)),
+                         cbyte.eq(cbyte >> 1), cbits.eq(cbits - 1)]
+        in_range = Signal(name="ld_in_range")
+        with m.Switch(mem):
+            for k, depth in enumerate(ld.depths):
+                with m.Case(k):
+                    m.d.comb += in_range.eq(addr < depth)
+        port = self.load
+        m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
+                     port.valid.eq(pend & in_range)]
+        with m.If(pend):
+            m.d.sync += [addr.eq(addr + 1), words.eq(words + in_range)]
+            with m.If(~in_range):
+                m.d.sync += bad.eq(1)
+        return {"mem": mem, "addr": addr, "take": take, "nbyte": nbyte, "bad": bad,
+                "pend": pend, "cbits": cbits}
+
+    def _load_commands(self, m, ld: LoadSpec, cmd, data, wr, loaded, dirty, crc32, words,
+                       reject) -> None:
+        """The CRC state's actions for BEGIN, LOAD and COMMIT (the frame's checksum matched)."""
+        with m.Elif(cmd == Cmd.BEGIN):
+            m.d.sync += [loaded.eq(0), dirty.eq(0), crc32.eq(0xFFFFFFFF), words.eq(0)]
+            m.next = "STATUS"
+        with m.Elif(cmd == Cmd.LOAD):
+            with m.If(wr["nbyte"] != 0):  # not whole words
+                reject(ErrorCode.LENGTH)
+                m.d.sync += wr["nbyte"].eq(0)
+                m.next = "ERROR"
+            with m.Elif(wr["bad"]):
+                reject(ErrorCode.ADDRESS)
+                m.next = "ERROR"
+            with m.Else():
+                m.next = "STATUS"
+        with m.Elif(cmd == Cmd.COMMIT):
+            want_crc, want_shape = data[-64:-32], data[-32:]
+            with m.If(~dirty & (want_crc == ~crc32) & (want_shape == ld.shape_id)):
+                m.d.sync += loaded.eq(1)
+            m.next = "STATUS"

@@ -14,10 +14,23 @@ command    code   payload
 PING       0x01   none; reply INFO
 STEP       0x02   one accelerator input transfer (its stream payload bits, little-endian, padded
                   to whole bytes: start-of-sequence flag and input vector or token); reply OUTPUT
-INFO       0x81   protocol version, input payload bytes (2, LE), output payload bytes (2, LE)
+                  (a loadable device without a verified load replies ERROR NOT_LOADED)
+BEGIN      0x10   none: start a load (the device stops computing until a verified COMMIT);
+                  reply STATUS
+LOAD       0x11   memory index (1), first word address (3, LE), then whole words of WORD_BYTES
+                  bytes each (LE); reply STATUS
+COMMIT     0x12   the load's CRC-32 (4, LE) and the shape id (4, LE) the host loaded for; the
+                  device computes again when both match its own and no frame was rejected since
+                  BEGIN; reply STATUS
+INFO       0x81   protocol version (1), input payload bytes (2, LE), output payload bytes (2,
+                  LE), flags (1), shape id (4, LE), WORD_BYTES (1), load CRC-32 (4, LE)
 OUTPUT     0x82   one accelerator output transfer (logits [and class], little-endian bytes)
+STATUS     0x83   flags (1), load CRC-32 so far (4, LE), words written since BEGIN (3, LE)
 ERROR      0xFF   error code, the command byte received
 =========  =====  ==============================================================================
+
+Flags: bit 0 loadable (the device has a load port), bit 1 loaded (a verified load, or a ROM
+device: it computes), bit 2 dirty (a frame was rejected since BEGIN: COMMIT will fail).
 """
 
 from __future__ import annotations
@@ -33,6 +46,10 @@ __all__ = [
     "HEADER_BYTES",
     "Cmd",
     "ErrorCode",
+    "Flag",
+    "INFO_BYTES",
+    "STATUS_BYTES",
+    "LOAD_HEADER_BYTES",
     "ERROR_TEXT",
     "crc8",
     "Frame",
@@ -42,16 +59,31 @@ __all__ = [
 ]
 
 SYNC = 0xA5
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER_BYTES = 5  # SYNC, CMD, SEQ, LEN_LO, LEN_HI
+INFO_BYTES = 15
+STATUS_BYTES = 8
+LOAD_HEADER_BYTES = 4  # memory index, first word address (3 bytes)
 
 
 class Cmd(enum.IntEnum):
     PING = 0x01
     STEP = 0x02
+    BEGIN = 0x10
+    LOAD = 0x11
+    COMMIT = 0x12
     INFO = 0x81
     OUTPUT = 0x82
+    STATUS = 0x83
     ERROR = 0xFF
+
+
+class Flag(enum.IntFlag):
+    """Bits of the flags byte in INFO and STATUS."""
+
+    LOADABLE = 1
+    LOADED = 2
+    DIRTY = 4
 
 
 class ErrorCode(enum.IntEnum):
@@ -62,6 +94,8 @@ class ErrorCode(enum.IntEnum):
     COMMAND = 3
     TIMEOUT = 4
     FRAMING = 5
+    NOT_LOADED = 6
+    ADDRESS = 7
 
 
 ERROR_TEXT = {
@@ -71,6 +105,9 @@ ERROR_TEXT = {
     ErrorCode.COMMAND: "unknown command byte (corrupted header)",
     ErrorCode.TIMEOUT: "the frame stopped arriving before it was complete (a byte was lost)",
     ErrorCode.FRAMING: "a byte had a bad stop bit (wrong baud rate or line noise)",
+    ErrorCode.NOT_LOADED: "the device holds no verified model (load one with 'hwgen load')",
+    ErrorCode.ADDRESS: "a LOAD frame named a memory or word address the device does not have "
+    "(a load for another bitstream)",
 }
 
 
