@@ -55,6 +55,8 @@ __all__ = [
     "synthesize",
     "build",
     "BuildReport",
+    "load",
+    "LoadResult",
     "run",
     "RunResult",
     "load_dataset",
@@ -175,14 +177,15 @@ def golden(model, features=None, *, codes=None, normalize: bool = True) -> Golde
 
 # -- hardware --------------------------------------------------------------------------------------
 def estimate(model, lanes: int | None = None, *, target: str | None = None,
-             board: str | None = None, baud: int = 115200):
+             board: str | None = None, baud: int = 115200, weights: str = "rom"):
     """Resources, cycles and fit before any tool runs.
 
     With ``target`` (a device, e.g. ``ice40-up5k``): the bare accelerator,
     `hwgen.fit.FitResult` (``.fits``, ``.problems``, ``.estimate``); ``lanes`` required.
     With ``board`` (e.g. ``icebreaker``): the board build, UART link counted, lanes chosen like
     ``hwgen build`` when not given, and µs per timestep at the board clock:
-    `hwgen.boardfit.BoardFit`.
+    `hwgen.boardfit.BoardFit`. ``weights``: ``rom``, ``ram`` or ``spram`` (loadable: the
+    estimate is of the core built for the model's shape), with ``board`` also ``auto``.
     """
     m = _model(model)
     if (target is None) == (board is None):
@@ -192,14 +195,18 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         if lanes is not None:
             check_positive_int("Lane count", lanes)
-        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud))
+        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud), weights)
+    from .boardfit import core_model
     from .fit import fit_result
 
+    if weights == "auto":
+        raise HwgenError("weights 'auto' needs a board; with a target give rom, ram or spram")
+    core = core_model(m, weights)
     if lanes is None:
         from .boardfit import choose_lanes
 
-        lanes = choose_lanes(m, target)
-    return fit_result(m, lanes, target)
+        lanes = choose_lanes(core, target)
+    return fit_result(core, lanes, target, weights=weights)
 
 
 def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",
@@ -426,12 +433,24 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
             stage = "yosys: synthesis"
         return f"build: {stage}, {format_seconds(time.monotonic() - t0)} so far"
 
+    shape = None
+    if fit.weights != "rom":
+        from .shape import shape_id, shape_of
+
+        shape = shape_of(m, fit.lanes, "auto", fit.weights)
     if progress:
-        progress(f"build: {fit.board} with {fit.lanes} lanes in {out} (a 64-unit GRU takes "
-                 "about 3 min on 2 cores)")
+        where = "weights in ROM" if shape is None else f"weights loaded at run time ({fit.weights})"
+        progress(f"build: {fit.board} with {fit.lanes} lanes, {where}, in {out} (a 64-unit GRU "
+                 "takes about 3 min on 2 cores)")
+    core = Accelerator(core_model(m, fit.weights), fit.lanes, "auto", fit.weights)
     with Ticker(progress, status, every=15.0):
-        result = build_board(Accelerator(m, fit.lanes), fit.board, out, baud=baud)
+        result = build_board(core, fit.board, out, baud=baud,
+                             shape_id=0 if shape is None else shape_id(shape))
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
+    if shape is not None:
+        from .shape import write_shape
+
+        write_shape(out, shape)
     return BuildReport(result, fit)
 
 
@@ -451,8 +470,13 @@ class BuildReport:
     def bitstream(self) -> Path:
         return self.result.bitstream
 
+    @property
+    def weights(self) -> str:
+        return self.fit.weights
+
     def to_json(self) -> dict:
-        return {**self.result.to_json(), "lanes": self.lanes,
+        return {**self.result.to_json(), "lanes": self.lanes, "weights": self.weights,
+                "spram_blocks": self.fit.fit.estimate.spram_blocks,
                 "cycles_per_timestep": self.fit.fit.estimate.cycles_per_timestep,
                 "us_per_timestep": self.fit.us_per_timestep,
                 "link_us_per_timestep": self.fit.link_us_per_timestep}
@@ -473,14 +497,104 @@ class RunResult:
         return self.mismatch is None and self.argmax_ok
 
 
+@dataclass
+class LoadResult:
+    """A load into a board (`load`): ``loaded`` False when the board already held this model
+    (its load CRC matched), else the words written, their CRC-32 and the seconds it took."""
+
+    loaded: bool
+    words: int
+    crc: int
+    seconds: float
+    shape_id: int
+
+
+def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict | None,
+                 sim_lanes: int):
+    """(serial port, reply timeout): a real device, or for ``"sim"`` the board design in
+    amaranth.sim (a loadable one of ``shape`` when given, else the ROM core of ``model``)."""
+    if port != "sim":
+        from .host import open_serial
+
+        return open_serial(port, baud), timeout
+    from .gateware.core import Accelerator
+    from .uart.board import LinkedCore
+    from .uart.sim import SimSerial
+
+    divisor = 4
+    if shape is None:
+        core, sid = Accelerator(model, sim_lanes), 0
+    else:
+        from .shape import capacity_model, shape_id
+
+        core = Accelerator(capacity_model(model, shape["bias_bits"]), shape["lanes"],
+                           shape["state"], shape["weights"])
+        sid = shape_id(shape)
+    dev = SimSerial(LinkedCore(core, divisor, shape_id=sid), divisor, timeout=0.1)
+    return dev, max(timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
+
+
+def _load(link, m: Model, shape: dict, *, force: bool, progress: Progress) -> LoadResult:
+    """Load ``m`` through ``link`` into a device of ``shape`` unless it already holds it."""
+    from .shape import load_crc, load_images, shape_id
+
+    info = link.ping()
+    if not info.loadable:
+        raise HwgenError("the board's bitstream holds its model in ROM: it cannot load another; "
+                         "build a loadable one with 'hwgen build --weights spram' (or ram)")
+    sid = shape_id(shape)
+    if info.shape_id != sid:
+        raise HwgenError(f"the board was built for another shape (shape id 0x{info.shape_id:08x},"
+                         f" the build folder's 0x{sid:08x}): pass the folder of the bitstream "
+                         "that is on the board")
+    images = load_images(shape, m)  # names every difference of a model of another shape
+    crc = load_crc(images, info.word_bytes)
+    words = sum(im.depth for im in images)
+    if info.loaded and info.load_crc == crc and not force:
+        return LoadResult(False, words, crc, 0.0, sid)
+    t0 = time.monotonic()
+
+    def tick(sent, total):
+        if progress and (sent == total or sent % max(1, total // 10) < 256):
+            progress(f"load: {sent} of {total} words, {time.monotonic() - t0:.1f} s")
+
+    st = link.load(images, info.word_bytes, sid, crc, progress=tick)
+    return LoadResult(True, st.words, st.crc, time.monotonic() - t0, sid)
+
+
+def load(model, port: str, build_dir, *, baud: int = 115200, timeout: float = 2.0,
+         force: bool = False, progress: Progress = None) -> LoadResult:
+    """Write ``model`` into a board running a loadable bitstream (`build` with ``weights``
+    ``ram`` / ``spram``), whose build folder ``build_dir`` holds its ``shape.json``: BEGIN,
+    LOAD frames, COMMIT with the CRC-32 the board must confirm (docs/uart.md). A model of another
+    shape is refused, naming every difference; a board already holding the model is left as it
+    is (unless ``force``)."""
+    from .host import Link
+    from .shape import read_shape
+
+    m = _model(model)
+    shape = read_shape(build_dir)
+    if port == "sim":
+        raise HwgenError("a simulated board lives only as long as one command: use 'hwgen run "
+                         "MODEL --port sim --build DIR', which loads and then runs")
+    dev, timeout = _open_device(port, check_positive_int("Baud rate", baud, 10_000_000),
+                                timeout, m, shape, 1)
+    try:
+        return _load(Link(dev, timeout=timeout), m, shape, force=force, progress=progress)
+    finally:
+        dev.close()
+
+
 def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
-        baud: int = 115200, timeout: float = 2.0, sim_lanes: int = 4,
-        warn: Callable[[str], None] | None = None) -> RunResult:
+        baud: int = 115200, timeout: float = 2.0, sim_lanes: int = 4, build_dir=None,
+        progress: Progress = None, warn: Callable[[str], None] | None = None) -> RunResult:
     """Stream sequences through the accelerator on a board over UART (``port``: a serial device,
     or ``"sim"`` for the same board design in amaranth.sim) and compare every logit with the
-    golden model. Inputs as in `golden`."""
+    golden model. Inputs as in `golden`. ``build_dir``: the build folder of a loadable
+    bitstream (its ``shape.json``): the model is loaded first unless the board holds it already
+    (with ``"sim"``: the simulated board is that loadable design)."""
     from .gateware.core import input_layout, output_layout
-    from .host import Link, StreamHost, first_mismatch, open_serial
+    from .host import Link, StreamHost, first_mismatch
 
     m = _model(model)
     if (features is None) == (codes is None):
@@ -489,20 +603,28 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     timeout = check_finite("Timeout", timeout, maximum=3600.0)
     check_positive_int("Lane count", sim_lanes)
+    shape = None
+    if build_dir is not None:
+        from .shape import read_shape
+
+        shape = read_shape(build_dir)
     x = _input_codes(m, features, codes, normalize, warn)
     golden_logits = GoldenModel(m).run(x)
-    if port == "sim":
-        from .gateware.core import Accelerator
-        from .uart.board import LinkedCore
-        from .uart.sim import SimSerial
-
-        divisor = 4
-        dev = SimSerial(LinkedCore(Accelerator(m, sim_lanes), divisor), divisor, timeout=0.1)
-        timeout = max(timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
-    else:
-        dev = open_serial(port, baud)
+    dev, timeout = _open_device(port, baud, timeout, m, shape, sim_lanes)
+    core = m
     try:
-        host = StreamHost(Link(dev, timeout=timeout), input_layout(m), output_layout(m))
+        link = Link(dev, timeout=timeout)
+        if shape is not None:
+            from .shape import capacity_model
+
+            _load(link, m, shape, force=False, progress=progress)
+            core = capacity_model(m, shape["bias_bits"])  # its output layout's widths
+        else:
+            info = link.ping()
+            if info.loadable:
+                raise HwgenError("the board runs a loadable bitstream: pass its build folder "
+                                 "(--build DIR) so that the model can be checked and loaded")
+        host = StreamHost(link, input_layout(core), output_layout(core))
         out = host.run(x)
     finally:
         dev.close()

@@ -18,8 +18,12 @@ from .fit import FitResult, fit_result
 from .spec import HwgenError, Model
 from .targets import get_target
 
-__all__ = ["LANE_CHOICES", "BoardFit", "link_bytes", "choose_lanes", "board_fit",
-           "check_board_fit"]
+__all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "link_bytes", "choose_lanes",
+           "board_fit", "check_board_fit", "core_model"]
+
+#: Accepted values of ``hwgen build --weights``: `plan.WEIGHT_MODES` and ``auto`` (ROMs when they
+#: fit, else loadable weights: SPRAM on iCE40 UP5K, block RAM elsewhere).
+BOARD_WEIGHTS = ("auto", "rom", "ram", "spram")
 
 #: Lane counts tried when none is given, most first (``hwgen build``, ``hwgen demo``).
 LANE_CHOICES = (16, 8, 4, 2, 1)
@@ -47,10 +51,32 @@ def choose_lanes(model: Model, target, extra: tuple[int, int] = (0, 0)) -> int:
                 candidates[-1])
 
 
+def core_model(model: Model, weights: str) -> Model:
+    """The model a board build's accelerator is built from: the model itself (ROMs), or the
+    capacity model of its loadable shape (`hwgen.shape.capacity_model`)."""
+    if weights == "rom":
+        return model
+    from .shape import capacity_model, default_bias_bits
+
+    return capacity_model(model, default_bias_bits(model))
+
+
+def _link(model: Model, lanes: int, target: str, weights: str) -> tuple[int, int]:
+    payload = link_bytes(model)
+    if weights == "rom":
+        return uart_link_cost(*payload, target)
+    from .gateware.plan import make_plan
+
+    images = make_plan(model, lanes, "auto", weights).load_images()
+    word_bytes = -(-max(im.width for im in images) // 8)
+    return uart_link_cost(*payload, target, load=(len(images), word_bytes))
+
+
 @dataclass(frozen=True)
 class BoardFit:
     """The estimate of a board build: ``fit`` counts the UART link (``link`` = its LUTs and
-    flip-flops); times per timestep at the board clock (compute) and over the UART (link)."""
+    flip-flops); times per timestep at the board clock (compute) and over the UART (link).
+    ``weights``: where the build keeps the weights (`BOARD_WEIGHTS`, never ``auto``)."""
 
     board: str
     target: str
@@ -59,6 +85,7 @@ class BoardFit:
     link: tuple[int, int]
     payload_bytes: tuple[int, int]
     fit: FitResult
+    weights: str = "rom"
 
     @property
     def lanes(self) -> int:
@@ -86,6 +113,7 @@ class BoardFit:
             "clock_mhz": self.clock_mhz,
             "baud": self.baud,
             "lanes": self.lanes,
+            "weights": self.weights,
             "uart_link": {"luts": self.link[0], "ffs": self.link[1],
                           "input_bytes": self.payload_bytes[0],
                           "output_bytes": self.payload_bytes[1]},
@@ -98,39 +126,66 @@ class BoardFit:
         }
 
 
-def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200) -> BoardFit:
+def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
+              weights: str = "rom") -> BoardFit:
     """Estimate ``model`` built for ``board`` (a name or `hwgen.uart.board.Board`) with ``lanes``
-    lanes (default: `choose_lanes`); never raises for a design that does not fit."""
+    lanes (default: `choose_lanes`) and ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
+    they fit, else loadable); never raises for a design that does not fit."""
     from .uart.board import Board, get_board
 
     b = board if isinstance(board, Board) else get_board(board)
-    payload = link_bytes(model)
-    link = uart_link_cost(*payload, b.target)
+    if weights not in BOARD_WEIGHTS:
+        raise HwgenError(f"Weight storage must be one of {', '.join(BOARD_WEIGHTS)}, "
+                         f"not {weights!r}")
+    if weights == "auto":
+        r = board_fit(model, b, lanes, baud, "rom")
+        if r.fits:
+            return r
+        loadable = "spram" if get_target(b.target).spram_count else "ram"
+        alt = board_fit(model, b, lanes, baud, loadable)
+        return alt if alt.fits or lanes is not None else r
+    core = core_model(model, weights)
     if lanes is None:
-        lanes = choose_lanes(model, b.target, link)
-    fit = fit_result(model, lanes, b.target, link)
-    return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, payload, fit)
+        from .gateware.schedule import max_lanes
+
+        candidates = [p for p in LANE_CHOICES if p <= max_lanes(core)] or [1]
+        lanes = next((p for p in candidates
+                      if fit_result(core, p, b.target, _link(core, p, b.target, weights),
+                                    weights=weights).fits), candidates[-1])
+    link = _link(core, lanes, b.target, weights)
+    fit = fit_result(core, lanes, b.target, link, weights=weights)
+    return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, link_bytes(core), fit,
+                    weights)
 
 
 def check_board_fit(model: Model, board, lanes: int | None = None,
-                    baud: int = 115200) -> BoardFit:
+                    baud: int = 115200, weights: str = "rom") -> BoardFit:
     """`board_fit`, raising `HwgenError` when the build cannot fit; the message names what
-    would, in ``hwgen build`` options: fewer ``--lanes`` or another ``--board``."""
+    would, in ``hwgen build`` options: fewer ``--lanes``, ``--weights spram`` or another
+    ``--board``."""
     from .uart.board import BOARDS
 
-    r = board_fit(model, board, lanes, baud)
+    r = board_fit(model, board, lanes, baud, weights)
     if r.fits:
         return r
     hints = []
+    core = core_model(model, r.weights)
     for p in range(r.lanes - 1, 0, -1):
-        alt = fit_result(model, p, r.target, r.link)
+        alt = fit_result(core, p, r.target, _link(core, p, r.target, r.weights),
+                         weights=r.weights)
         if alt.fits:
             hints.append(f"--lanes {p} fits (about {alt.estimate.luts} LUT4, "
                          f"{alt.estimate.cycles_per_timestep} cycles per timestep)")
             break
+    if r.weights == "rom" and weights != "auto":
+        loadable = "spram" if get_target(r.target).spram_count else "ram"
+        alt = board_fit(model, board, lanes, baud, loadable)
+        if alt.fits:
+            hints.append(f"--weights {loadable} fits {alt.lanes} lanes (weights loaded at run "
+                         "time with 'hwgen load')")
     for other in BOARDS.values():
         if other.name != r.board and get_target(other.target).luts >= get_target(r.target).luts:
-            alt = board_fit(model, other, r.lanes, baud)
+            alt = board_fit(model, other, r.lanes, baud, r.weights)
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break

@@ -23,7 +23,7 @@ __all__ = ["main", "COMMANDS", "HwgenParser", "build_parser"]
 # Pipeline order; each name is a module under hwgen.commands.
 COMMANDS = (
     "random_model", "inspect", "golden", "train", "import_", "eval", "dataset", "demo",
-    "estimate", "generate", "sim", "prove", "synth", "build", "run",
+    "estimate", "generate", "sim", "prove", "synth", "build", "load", "run",
 )
 COMMANDS += ("explore",)  # issue 14: design-space exploration (hwgen/commands/explore.py)
 

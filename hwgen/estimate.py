@@ -11,7 +11,8 @@ word, with a zero region; the GRU's narrow copy of h; the LSTM's c). Every memor
 block RAM; each is tiled onto the target's RAM blocks in its best width/depth mode
 (`RamBlock.blocks_for`): iCE40 EBR 4 kbit as 16x256 .. 2x2048, ECP5 DP16KD 18 kbit as 36x512 ..
 1x16384. Padding counts: block counts, not bits, decide whether a model fits. iCE40 SPRAM has no
-initial contents, so ROMs cannot live there; it is reported as free capacity only.
+initial contents, so ROMs cannot live there; the weight memories of a loadable core
+(``weights="spram"``, written at run time) are tiled onto it (16x16384 blocks) instead.
 
 **Logic** is a linear model in features of the plan, calibrated on synthesis runs of the real
 accelerator (constants in `LOGIC_MODEL`, runs and errors in docs/synthesis.md)::
@@ -117,7 +118,7 @@ class MemoryEstimate:
     width: int
     depth: int
     payload_bits: int  # bits that carry information (weights, table entries); the rest is padding
-    placement: str  # "bram" or "logic"
+    placement: str  # "bram", "spram" or "logic"
     blocks: int  # RAM blocks used (0 in logic)
     mode: tuple[int, int] | None  # block (width, depth) configuration
 
@@ -158,6 +159,7 @@ class Estimate:
     cycles_exact: bool  # True: from the gateware schedule; False: ceil(MACs / P) lower bound
     notes: tuple[str, ...] = field(default_factory=tuple)
     state: tuple = ()  # the plan's state stores (name, mode, layout)
+    spram_blocks: int = 0  # iCE40 SPRAM blocks (loadable weight memories)
 
     @property
     def rom_bits(self) -> int:
@@ -171,6 +173,7 @@ class Estimate:
             "memories": [m.to_json() for m in self.memories],
             "bram_blocks": self.bram_blocks,
             "bram_bits": self.bram_bits,
+            "spram_blocks": self.spram_blocks,
             "luts": self.luts,
             "ffs": self.ffs,
             "dsp": self.dsp,
@@ -185,13 +188,18 @@ class Estimate:
 
 
 def memory_layout(model: Model | Plan, lanes: int | None = None, family: Family | None = None,
-                  state: str = "auto") -> list[tuple[str, int, int, int]]:
-    """(name, word width, depth, payload bits) of every memory of the accelerator, from its
-    plan; a memory with two read ports appears twice on iCE40 (``.copy0`` / ``.copy1``)."""
-    plan = model if isinstance(model, Plan) else make_plan(model, lanes, state)
+                  state: str = "auto", *, spram: bool = False,
+                  weights: str = "rom") -> list[tuple[str, int, int, int]]:
+    """(name, word width, depth, payload bits) of every memory of the accelerator that block RAM
+    holds, from its plan; a memory with two read ports appears twice on iCE40 (``.copy0`` /
+    ``.copy1``). ``spram``: the list of SPRAM-resident memories instead (single-port loadable
+    weight memories on a target that has SPRAM)."""
+    plan = model if isinstance(model, Plan) else make_plan(model, lanes, state, weights)
     out = []
     for mem in plan.memories():
-        copies = mem.read_ports if family is Family.ICE40 else 1
+        if (mem.kind == "spram" and family is Family.ICE40) != spram:
+            continue
+        copies = mem.read_ports if family is Family.ICE40 and not spram else 1
         for k in range(copies):
             suffix = f".copy{k}" if copies > 1 else ""
             out.append((mem.name + suffix, mem.width, mem.depth, mem.payload_bits))
@@ -217,8 +225,19 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
         cascade += width * (-(-depth // mode_depth) - 1)
         if family is Family.ICE40:  # every memory's output register is a fabric flip-flop
             outreg += width
+    load_ffs = load_luts = 0
+    if plan.loadable:  # the load port's registers; a single-port memory's address multiplexer
+        images = plan.load_images()
+        load_ffs = max(im.width for im in images) + len(images) + max(
+            (im.depth - 1).bit_length() for im in images)
+        load_luts = len(images) + sum((im.depth - 1).bit_length() for im in images
+                                      if im.single_port)
+        if family is Family.ICE40:  # SPRAM outputs are registered in the fabric too
+            outreg += sum(w for _, w, _, _ in memory_layout(plan, family=family, spram=True))
     return {
         **{f"lanes.{k}": v for k, v in lanes.items()},
+        "load_ffs": load_ffs,
+        "load_luts": load_luts,
         "input_bits": m.input.width * f.input.width,
         "logit_bits": m.outputs * derive_widths(m).logit_width,
         "register_state_bits": plan.register_state_bits(),
@@ -228,18 +247,27 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     }
 
 
-def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto") -> Estimate:
+def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto",
+             weights: str = "rom") -> Estimate:
     """Estimated memories, RAM blocks, LUTs, flip-flops, DSPs and cycles per timestep.
+    ``weights``: ROMs or loadable memories (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable
+    core pass the model it is built from (`hwgen.shape.capacity_model`).
 
     Pure: runs no tool and reads no file. See the module docstring for the model behind it.
     """
     t = get_target(target)
-    plan = make_plan(model, lanes, state)
+    plan = make_plan(model, lanes, state, weights)
     mems = []
     for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)
         mems.append(MemoryEstimate(name, width, depth, payload, "bram", n, mode))
     blocks = sum(x.blocks for x in mems)
+    sprams = 0
+    if t.spram is not None:
+        for name, width, depth, payload in memory_layout(plan, family=t.family, spram=True):
+            n, mode = t.spram.blocks_for(width, depth)
+            mems.append(MemoryEstimate(name, width, depth, payload, "spram", n, mode))
+            sprams += n
 
     lm = LOGIC_MODEL[t.family]
     ft = logic_features(plan, t)
@@ -255,18 +283,22 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
         "extra layers": round(lm["per_layer"] * ft["extra_layers"]),
         "RAM read multiplexers": round(lm["cascade_bit"] * ft["cascade_bits"]),
     }
+    if ft["load_luts"]:
+        breakdown["load port"] = ft["load_luts"]
     luts = max(100, sum(breakdown.values()))
     ffs = max(100, round(lm["ff_base"][cell] + lane_ffs + lm["ff_input_bit"] * ft["input_bits"]
                          + lm["ff_logit_bit"] * ft["logit_bits"]
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]
-                         + lm["ff_cascade_bit"] * ft["cascade_bits"] + ft["outreg_bits"]))
+                         + lm["ff_cascade_bit"] * ft["cascade_bits"] + ft["outreg_bits"]
+                         + ft["load_ffs"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
     sched = plan.timing
     notes = []
-    if t.spram_count:
-        notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents")
+    if t.spram_count and not sprams:
+        notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents "
+                     "(--weights spram keeps the weights there, loaded at run time)")
     return Estimate(
         target=t.name,
         lanes=plan.lanes,
@@ -274,6 +306,7 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
         weight_bits=model.weight_memory_bits,
         bram_blocks=blocks,
         bram_bits=blocks * t.bram.bits,
+        spram_blocks=sprams,
         luts=luts,
         ffs=ffs,
         dsp=dsp,
@@ -300,13 +333,27 @@ def logic_cells(luts: int, ffs: int, family: Family) -> int:
     return luts
 
 
-def uart_link_cost(in_bytes: int, out_bytes: int, target: str | Target) -> tuple[int, int]:
+def uart_link_cost(in_bytes: int, out_bytes: int, target: str | Target,
+                   load: tuple[int, int] | None = None) -> tuple[int, int]:
     """(LUT-equivalents, flip-flops) of the UART link a board build adds (hwgen/uart/link.py),
-    fitted to Yosys 0.69 runs of UartLink at 2+2, 17+18 and 40+40 payload bytes (within 2%)."""
+    fitted to Yosys 0.69 runs of UartLink at 2+2, 17+18 and 40+40 payload bytes (within 2%).
+    ``load``: (memories, word bytes) of a loadable core: the load commands, CRC-32 and word
+    register (`LOAD_LINK_COST`)."""
     t = get_target(target)
     n = in_bytes + out_bytes
     luts = 400 + 4.3 * n if t.family is Family.ICE40 else 455 + 4.7 * n
-    return round(luts), round(150 + 8.1 * n)
+    ffs = 150 + 8.1 * n
+    if load is not None:
+        mems, word_bytes = load
+        c = LOAD_LINK_COST
+        luts += c["lut"] + c["lut_mem"] * mems + c["lut_word_byte"] * word_bytes
+        ffs += c["ff"] + c["ff_word_byte"] * word_bytes
+    return round(luts), round(ffs)
+
+
+#: What the load commands add to the UART link (`uart_link_cost`), from Yosys 0.69 runs of
+#: `UartLink` with and without a `LoadSpec` (docs/synthesis.md, "Loadable weights").
+LOAD_LINK_COST = {"lut": 200, "lut_mem": 12, "lut_word_byte": 10, "ff": 110, "ff_word_byte": 8}
 
 
 def format_estimate(e: Estimate, target: Target | None = None) -> str:
@@ -322,11 +369,12 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         "memories    name              width x depth     bits  payload  placement",
     ]
     for m in e.memories:
-        where = (
-            f"{m.blocks} x {t.bram.name} ({m.mode[0]}x{m.mode[1]})"
-            if m.placement == "bram"
-            else "logic"
-        )
+        if m.placement == "bram":
+            where = f"{m.blocks} x {t.bram.name} ({m.mode[0]}x{m.mode[1]})"
+        elif m.placement == "spram":
+            where = f"{m.blocks} x {t.spram.name} ({m.mode[0]}x{m.mode[1]}, loaded at run time)"
+        else:
+            where = "logic"
         lines.append(
             f"            {m.name:<17} {m.width:>5} x {m.depth:<6} {m.bits:>8} {m.payload_bits:>8}"
             f"  {where}"
@@ -335,6 +383,8 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         f"weights     {e.weight_bits} bits of weight codes",
         f"block RAM   {pct(e.bram_blocks, t.bram_count)} {t.bram.name} "
         f"({e.bram_bits} of {t.bram_bits} bits)",
+        *([f"SPRAM       {pct(e.spram_blocks, t.spram_count)} {t.spram.name}"]
+          if e.spram_blocks else []),
         f"LUT4        ~{pct(e.luts, t.luts)}  ("
         + ", ".join(f"{k} {v}" for k, v in e.luts_breakdown.items() if v)
         + ")",

@@ -49,6 +49,11 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
             f"({e.bram_bits} bits with padding; the weight codes alone are {e.weight_bits} bits) "
             f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
         )
+    if e.spram_blocks > t.spram_count:
+        problems.append(
+            f"the weights need {e.spram_blocks} {t.spram.name} blocks but {t.name} has "
+            f"{t.spram_count}"
+        )
     cells = "logic cells" if t.family is Family.ICE40 else "LUT4"
     if e.logic_cells >= LUT_LIMIT * t.luts:  # a design at 100% does not place
         problems.append(
@@ -68,11 +73,12 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
 
 
 def fit_result(model: Model, lanes: int, target: str | Target,
-               extra: tuple[int, int] = (0, 0), state: str = "auto") -> FitResult:
+               extra: tuple[int, int] = (0, 0), state: str = "auto",
+               weights: str = "rom") -> FitResult:
     """Estimate and judge; never raises for a design that does not fit (see `check_fit`).
     ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link."""
     t = get_target(target)
-    e = estimate(model, lanes, t, state=state)
+    e = estimate(model, lanes, t, state=state, weights=weights)
     if extra != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]

@@ -12,7 +12,7 @@ the largest the shape's ``bias_bits`` hold, embedding entries at the input forma
 widths hold any model of the shape, whose arithmetic (exact, no saturation beyond the formats')
 is therefore the same as with the model's own widths: the golden model is unchanged.
 
-Pure: no Amaranth, no files.
+Pure (no Amaranth), except `write_shape` / `read_shape`: a build folder's ``shape.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -33,11 +34,20 @@ __all__ = [
     "shape_id",
     "shape_differences",
     "bias_bits_needed",
+    "default_bias_bits",
     "capacity_model",
     "capacity_plan",
     "load_images",
     "load_crc",
+    "SHAPE_FILE",
+    "write_shape",
+    "read_shape",
 ]
+
+#: The file a loadable build writes beside its bitstream.
+SHAPE_FILE = "shape.json"
+_SHAPE_KEYS = ("cell", "input", "hidden", "layers", "outputs", "argmax", "formats", "matrices",
+               "lanes", "state", "weights", "bias_bits")
 
 #: A loadable core holds biases of at least this many bits (signed), so that retrained models of
 #: the shape, whose biases differ, still fit: 2 bits above the widest activation-table index.
@@ -53,7 +63,9 @@ def bias_bits_needed(model: Model) -> int:
     return signed_width(int(max(values)))
 
 
-def _default_bias_bits(model: Model) -> int:
+def default_bias_bits(model: Model) -> int:
+    """The bias width a loadable core gets by default: what the model needs, at least the
+    widest activation-table index + `MIN_BIAS_BITS`."""
     f = model.formats
     tables = max(f.sigmoid_in_width, f.tanh_in_width)
     return max(bias_bits_needed(model), tables + MIN_BIAS_BITS)
@@ -71,7 +83,7 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     if weights == "rom":
         raise HwgenError("a ROM accelerator has no load port; its shape is its model "
                          "(use --weights ram or spram for a loadable one)")
-    bits = _default_bias_bits(model) if bias_bits is None else int(bias_bits)
+    bits = default_bias_bits(model) if bias_bits is None else int(bias_bits)
     need = bias_bits_needed(model)
     if bits < need:
         raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
@@ -204,3 +216,35 @@ def load_crc(images: list[LoadImage], word_bytes: int) -> int:
     for im in images:
         crc = zlib.crc32(b"".join(int(w).to_bytes(word_bytes, "little") for w in im.words), crc)
     return crc
+
+
+def write_shape(build_dir, shape: dict) -> Path:
+    """Write ``build_dir/shape.json``: the shape and its id (deterministic bytes)."""
+    from .fileio import atomic_write_bytes
+
+    Path(build_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(build_dir) / SHAPE_FILE
+    doc = {"schema": "hwgen-shape", "version": 1, "shape_id": shape_id(shape), "shape": shape}
+    atomic_write_bytes(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_shape(build_dir) -> dict:
+    """The shape of a loadable build folder (`write_shape`); one clear `HwgenError` for a missing,
+    malformed or altered file."""
+    path = Path(build_dir) / SHAPE_FILE
+    if not path.is_file():
+        raise HwgenError(f"{path}: missing; pass the folder of a loadable build ('hwgen build "
+                         "--weights spram' or ram writes it)")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HwgenError(f"{path}: not a hwgen shape file ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != "hwgen-shape" or doc.get("version") != 1:
+        raise HwgenError(f"{path}: not a hwgen shape file (schema 'hwgen-shape', version 1)")
+    shape = doc.get("shape")
+    if not isinstance(shape, dict) or sorted(shape) != sorted(_SHAPE_KEYS):
+        raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")
+    if doc.get("shape_id") != shape_id(shape):
+        raise HwgenError(f"{path}: its shape_id does not match its shape (edited by hand?)")
+    return shape

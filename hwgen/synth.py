@@ -40,6 +40,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from .gateware.loadable import STRIP_INIT_PATTERN
 from .netlist import absorb_ecp5_output_registers
 from .spec import HwgenError
 from .targets import Family, Target, get_target
@@ -430,8 +431,11 @@ def synthesize(
         opts = " -dsp"
     elif t.family is Family.ECP5 and not dsp:
         opts = " -nodsp"
+    if t.spram_count:
+        opts += " -spram"  # only memories without initial contents can map there
     script = (
         _read_script(names + ["wrapper.v"])
+        + f"delete {STRIP_INIT_PATTERN}; "
         + f"hierarchy -top {WRAPPER_TOP}; "
         + f"setattr -mod -set keep_hierarchy 1 {_yosys_name(top)}; "
         + f"{t.yosys_synth} -top {WRAPPER_TOP}{opts} -json netlist.json; "

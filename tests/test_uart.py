@@ -142,7 +142,8 @@ def test_echo_round_trip_over_the_simulated_line():
 def test_ping_reports_the_payload_sizes():
     with echo_port() as port:
         info = Link(port, timeout=10).ping()
-    assert (info.version, info.in_bytes, info.out_bytes) == (1, 4, 3)
+    assert (info.version, info.in_bytes, info.out_bytes) == (2, 4, 3)
+    assert (info.loadable, info.loaded) == (False, True)  # a ROM device always computes
 
 
 def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .. import api
+from ..boardfit import BOARD_WEIGHTS
 from ..uart.board import BOARDS
 from ._common import add_json, emit, positive_int, progress_for
 
@@ -32,6 +33,10 @@ def register(sub) -> None:
                    help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
     p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
                    help="UART baud rate (default: %(default)s)")
+    p.add_argument("--weights", choices=BOARD_WEIGHTS, default="auto", metavar="W",
+                   help="where the weights live: rom (in the bitstream), spram / ram (loaded at "
+                   "run time with 'hwgen load': any model of the same shape runs without a "
+                   "rebuild) or auto (rom when it fits, else loadable) (default: %(default)s)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_json(p)
@@ -40,13 +45,16 @@ def register(sub) -> None:
 
 def run(args) -> int:
     b = api.build(args.model, args.board, args.output, lanes=args.lanes, baud=args.baud,
-                  progress=progress_for(args),
+                  weights=args.weights, progress=progress_for(args),
                   warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
     r = b.result
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.utilization.items())
     fmax = "n/a" if r.fmax_mhz is None else f"{r.fmax_mhz:.1f} MHz"
+    where = ("in the bitstream (ROM)" if b.weights == "rom" else
+             f"{b.weights}, loaded at run time: 'hwgen load MODEL --build {args.output}'")
     text = "\n".join([
         f"bitstream   {r.bitstream}",
+        f"weights     {where}",
         f"lanes       {b.lanes}; {b.fit.fit.estimate.cycles_per_timestep} cycles per timestep, "
         f"{b.fit.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
         f"uart        {r.baud} baud (divisor {r.divisor} at {r.clock_mhz:g} MHz)",
@@ -54,8 +62,9 @@ def run(args) -> int:
         f"Fmax        {fmax} (board clock {r.clock_mhz:g} MHz)",
     ])
     flash = FLASH[args.board].format(bit=r.bitstream)
+    build = "" if b.weights == "rom" else f" --build {args.output}"
     emit(args, {**b.to_json(), "flash": flash}, text, next_=[
         f"{flash}   # load the bitstream",
-        f"hwgen run {args.model} --port /dev/ttyUSB1 --inputs X.npy   # (the board's serial port)",
+        f"hwgen run {args.model} --port /dev/ttyUSB1{build} --inputs X.npy   # the board's port",
     ])
     return 0

@@ -5,6 +5,7 @@ timestep at the board clock)."""
 from __future__ import annotations
 
 from .. import api
+from ..boardfit import BOARD_WEIGHTS
 from ..estimate import format_estimate
 from ..fit import check_fit
 from ..spec import HwgenError
@@ -32,13 +33,18 @@ def register(sub) -> None:
                    help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
     p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
                    help="--board: UART baud rate (default: %(default)s)")
+    p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
+                   help="rom, spram or ram (loaded at run time), or with --board auto "
+                   "(default: auto with --board, rom with --target)")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     model = api.load_model(args.model)
-    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud)
+    weights = args.weights or ("auto" if args.board else "rom")
+    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
+                     weights=weights)
     fit = r.fit if args.board else r
     lines = [format_estimate(fit.estimate)]
     if args.board:
@@ -54,14 +60,15 @@ def run(args) -> int:
             if args.board:
                 from ..boardfit import check_board_fit
 
-                check_board_fit(model, args.board, fit.lanes, args.baud)
+                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights)
             else:
                 check_fit(model, fit.lanes, args.target)
         except HwgenError as e:
             lines.append(f"fit         NO: {e}")
     if args.board:
         data = r.to_json()
-        nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} -o build/NAME"]
+        nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
+               f"--weights {r.weights} -o build/NAME"]
     else:
         data = fit.estimate.to_json()
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))

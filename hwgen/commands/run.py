@@ -8,7 +8,7 @@ import sys
 from .. import api
 from ..fileio import check_output_file, save_npy
 from ..spec import HwgenError
-from ._common import add_json, emit, load_npy, positive_float, positive_int
+from ._common import add_json, emit, load_npy, positive_float, positive_int, progress_for
 from .golden import add_normalize
 
 
@@ -32,6 +32,10 @@ def register(sub) -> None:
                    help="seconds to wait for each reply, at most 3600 (default: %(default)s)")
     p.add_argument("--lanes", type=positive_int, default=4, metavar="P",
                    help="lanes of the simulated accelerator with --port sim (default: %(default)s)")
+    p.add_argument("--build", metavar="DIR",
+                   help="build folder of a loadable bitstream (--weights spram / ram): the model "
+                   "is loaded first unless the board holds it; with --port sim, the simulated "
+                   "board is that design")
     p.add_argument("-o", "--output", metavar="Y.npy", help="write the hardware's logits here")
     add_json(p)
     p.set_defaults(func=run)
@@ -41,6 +45,7 @@ def run(args) -> int:
     out = check_output_file(args.output) if args.output else None
     r = api.run(args.model, args.port, load_npy(args.inputs), normalize=not args.no_normalize,
                 baud=args.baud, timeout=args.timeout, sim_lanes=args.lanes,
+                build_dir=args.build, progress=progress_for(args),
                 warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
     if out is not None:
         save_npy(out, r.logits)

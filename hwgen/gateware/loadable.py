@@ -30,7 +30,7 @@ MEMORY_NAME = "loadable_mem"
 
 #: Yosys selection of the initial-value cells of every loadable memory (`hwgen.synth` deletes
 #: them before mapping memories).
-STRIP_INIT_PATTERN = f"t:$meminit_v2 r:MEMID=*{MEMORY_NAME}*"
+STRIP_INIT_PATTERN = f"t:$meminit_v2 r:MEMID=*{MEMORY_NAME}* %i"
 
 
 class LoadableMemory(wiring.Component):

@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
+from ..gateware.loadable import STRIP_INIT_PATTERN
 from .link import LoadSpec, UartLink
 
 __all__ = ["LinkedCore", "load_spec", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
@@ -103,8 +104,9 @@ def load_spec(core, shape_id: int = 0) -> LoadSpec | None:
 class BoardTop(wiring.Component):
     """A core on a board's UART (no ports: pins come from ``platform.request``)."""
 
-    def __init__(self, core, baud: int = 115200):
+    def __init__(self, core, baud: int = 115200, shape_id: int = 0):
         self.core, self.baud = core, check_positive_int("Baud rate", baud)
+        self.shape_id = int(shape_id)
         super().__init__({})
 
     def divisor(self, platform) -> int:
@@ -112,7 +114,8 @@ class BoardTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform))
+        m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform),
+                                                  shape_id=self.shape_id)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
@@ -203,7 +206,8 @@ class BuildResult:
 
 
 def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
-                name: str = "top", timeout: float | None = None) -> BuildResult:
+                name: str = "top", timeout: float | None = None,
+                shape_id: int = 0) -> BuildResult:
     """Build a bitstream of ``core`` behind a UART on ``board`` in ``out_dir`` (never programs).
 
     Runs the amaranth-boards build script with captured output; a failing tool raises
@@ -213,7 +217,7 @@ def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
 
     b = board if isinstance(board, Board) else get_board(board)
     platform = b.make_platform()
-    top = BoardTop(core, baud)
+    top = BoardTop(core, baud, shape_id)
     divisor = top.divisor(platform)
     if divisor < 4:
         raise HwgenError(
@@ -224,8 +228,12 @@ def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
     out.mkdir(parents=True, exist_ok=True)
     overrides = {
         "nextpnr_opts": f"--report {name}.report.json",
+        # loadable memories carry no initial contents (so iCE40 SPRAM can hold them)
+        "script_after_read": f"delete {STRIP_INIT_PATTERN}",
         "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
     }
+    if b.target == "ice40-up5k":
+        overrides["synth_opts"] = "-spram"
     plan = platform.build(top, name=name, build_dir=str(out), do_build=False, **overrides)
     plan.extract(str(out))
     try:
