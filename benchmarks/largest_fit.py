@@ -7,7 +7,11 @@ largest H below the first refusal and what refused the next size. With ``--place
 ternary and int8 designs on the UP5K are also placed and routed (one seed) to check the verdict
 against nextpnr. Writes docs/synthesis.md (block ``largest``).
 
-Usage: nice -n 10 python benchmarks/largest_fit.py [--place] [--no-write]
+With ``--loadable`` the board builds choose their weight storage as ``hwgen build`` does by
+default (``--weights auto``: ROMs while they fit, then weights loaded at run time, in SPRAM on the
+iCEBreaker's UP5K, in block RAM on the ULX3S's ECP5); writes block ``largest-loadable``.
+
+Usage: nice -n 10 python benchmarks/largest_fit.py [--place] [--loadable] [--no-write]
 """
 
 from __future__ import annotations
@@ -34,24 +38,52 @@ def gru(hidden: int, quant: str):
     return make_model("gru", 16, hidden, 10, quant)
 
 
-def verdict(model, lanes: int, target: str | None, board: str | None) -> tuple[bool, str]:
+def verdict(model, lanes: int, target: str | None, board: str | None,
+            weights: str = "rom") -> tuple[bool, str, str]:
+    """(fits, problems, weight storage chosen)."""
     if board is not None:
-        r = board_fit(model, board, lanes=lanes)
-        return r.fits, "; ".join(r.fit.problems)
+        r = board_fit(model, board, lanes=lanes, weights=weights)
+        return r.fits, "; ".join(r.fit.problems), r.weights
     r = fit_result(model, lanes, target)
-    return r.fits, "; ".join(r.problems)
+    return r.fits, "; ".join(r.problems), "rom"
 
 
-def largest(quant: str, lanes: int, target: str | None, board: str | None) -> tuple[int, str]:
-    """Largest H (a multiple of STEP, >= lanes) whose every smaller size fits; 0 if none."""
-    best, why = 0, f"fits up to the search limit H = {LIMIT}"
+def largest(quant: str, lanes: int, target: str | None, board: str | None,
+            weights: str = "rom") -> tuple[int, str, str]:
+    """Largest H (a multiple of STEP, >= lanes) whose every smaller size fits; 0 if none; and
+    the weight storage of that largest design."""
+    best, why, where = 0, f"fits up to the search limit H = {LIMIT}", "-"
     for h in range(max(STEP, lanes), LIMIT + 1, STEP):
-        ok, problems = verdict(gru(h, quant), lanes, target, board)
+        ok, problems, storage = verdict(gru(h, quant), lanes, target, board, weights)
         if not ok:
             why = f"H = {h}: {problems}"
             break
-        best = h
-    return best, why
+        best, where = h, storage
+    return best, why, where
+
+
+def loadable_table(t0: float) -> str:
+    lines = ["| board | encoding | lanes | largest H | weights in | the next size is refused "
+             "because |", "|---|---|---|---|---|---|"]
+    found = {}
+    for board in ("icebreaker", "ulx3s-85f"):
+        for quant in ENCODINGS:
+            for lanes in LANES:
+                h, why, where = largest(quant, lanes, None, board, "auto")
+                found[(board, quant, lanes)] = h
+                lines.append(f"| {board} | {quant} | {lanes} | {h or 'none'} | {where} | {why} |")
+                print(lines[-1], flush=True)
+    ratios = []
+    for board in ("icebreaker", "ulx3s-85f"):
+        for lanes in LANES:
+            t, i = found[(board, "ternary", lanes)], found[(board, "int8", lanes)]
+            ratios.append(f"{board} P = {lanes}: ternary H {t} = "
+                          + (f"{t / i:.1f}x int8 ({i})" if i else "int8 fits none"))
+    return ("GRU 16 -> H -> 10, formats.standard(8), state `auto`, H in steps of 8, board builds "
+            "with `--weights auto` (ROMs while they fit, else loaded at run time; the loadable "
+            "core is built for the shape's capacity model, `hwgen.shape`); the verdict of "
+            f"`hwgen.boardfit`. {versions('amaranth')}; {time.monotonic() - t0:.0f} s.\n\n"
+            + "\n".join(lines) + "\n\n" + "\n".join(f"- {r}" for r in ratios) + "\n")
 
 
 def place(hidden: int, quant: str, lanes: int, work: Path) -> str:
@@ -74,9 +106,16 @@ def main(argv=None) -> int:
     ap.add_argument("--place", action="store_true",
                     help="place and route the largest ternary and int8 UP5K designs (P = 8)")
     ap.add_argument("--work", type=Path, default=Path("largest_out"))
+    ap.add_argument("--loadable", action="store_true",
+                    help="board builds with --weights auto (block largest-loadable)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
+    if args.loadable:
+        text = loadable_table(t0)
+        if not args.no_write:
+            write_block("synthesis.md", "largest-loadable", text)
+        return 0
     lines = ["| device / board | encoding | lanes | largest H | the next size is refused because |",
              "|---|---|---|---|---|"]
     found = {}
@@ -84,7 +123,7 @@ def main(argv=None) -> int:
         where = board and f"{board} (board build)" or target
         for quant in ENCODINGS:
             for lanes in LANES:
-                h, why = largest(quant, lanes, target, board)
+                h, why, _ = largest(quant, lanes, target, board)
                 found[(target or board, quant, lanes)] = h
                 lines.append(f"| {where} | {quant} | {lanes} | {h or 'none'} | {why} |")
                 print(lines[-1], flush=True)

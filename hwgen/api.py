@@ -398,12 +398,16 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
 
 
 def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 115200,
-          progress: Progress = None, warn: Callable[[str], None] | None = None):
+          weights: str = "auto", progress: Progress = None,
+          warn: Callable[[str], None] | None = None):
     """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
-    programs the board; docs/uart.md). Lanes: the most that fit, when not given. A build that
-    cannot fit the board's device, UART link counted, is refused before any tool runs, with what
-    would fit. Writes ``out_dir/model.hwgm`` too. Returns a `BuildReport`."""
-    from .boardfit import check_board_fit
+    programs the board; docs/uart.md). Lanes: the most that fit, when not given. ``weights``:
+    ``rom`` (in the bitstream), ``ram`` / ``spram`` (loaded at run time: `load`; any model of
+    the same shape runs on it) or ``auto`` (ROMs when they fit). A build that cannot fit the
+    board's device, UART link counted, is refused before any tool runs, with what would fit.
+    Writes ``out_dir/model.hwgm`` too, and for a loadable build ``out_dir/shape.json`` (what
+    `load` and `run` check a model against). Returns a `BuildReport`."""
+    from .boardfit import check_board_fit, core_model
     from .modelfile import to_bytes
     from .progress import Ticker, format_seconds
 
@@ -412,7 +416,7 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
         check_positive_int("Lane count", lanes)
     check_positive_int("Baud rate", baud, 10_000_000)
     out = check_output_dir(out_dir)
-    fit = check_board_fit(m, board, lanes, baud)
+    fit = check_board_fit(m, board, lanes, baud, weights)
     for w in fit.fit.warnings:
         if warn:
             warn(w)
@@ -442,10 +446,10 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
         where = "weights in ROM" if shape is None else f"weights loaded at run time ({fit.weights})"
         progress(f"build: {fit.board} with {fit.lanes} lanes, {where}, in {out} (a 64-unit GRU "
                  "takes about 3 min on 2 cores)")
-    core = Accelerator(core_model(m, fit.weights), fit.lanes, "auto", fit.weights)
+    extra = {} if shape is None else {"shape_id": shape_id(shape)}
     with Ticker(progress, status, every=15.0):
-        result = build_board(core, fit.board, out, baud=baud,
-                             shape_id=0 if shape is None else shape_id(shape))
+        result = build_board(Accelerator(core_model(m, fit.weights), fit.lanes, "auto",
+                                         fit.weights), fit.board, out, baud=baud, **extra)
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
     if shape is not None:
         from .shape import write_shape

@@ -143,7 +143,7 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
             return r
         loadable = "spram" if get_target(b.target).spram_count else "ram"
         alt = board_fit(model, b, lanes, baud, loadable)
-        return alt if alt.fits or lanes is not None else r
+        return alt if alt.fits else r
     core = core_model(model, weights)
     if lanes is None:
         from .gateware.schedule import max_lanes

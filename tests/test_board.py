@@ -45,7 +45,7 @@ def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 1
     assert "hwgen: error: this model does not fit icebreaker (ice40-up5k) with 16 lanes and the " \
-           "UART link (744 LUT4, 798 flip-flops): weights and tables need" in err
+           "UART link (780 LUT4, 798 flip-flops): weights and tables need" in err
     assert "What would fit: --board ulx3s-85f fits 16 lanes." in err  # build's own options
     assert not (tmp_path / "b").exists()
 

@@ -163,7 +163,8 @@ class UartLink(wiring.Component):
 
         cmd, seq = Signal(8), Signal(8)
         length = Signal(16)
-        count = Signal(16)
+        # payload bytes so far (a ROM link only ever counts a STEP payload)
+        count = Signal(16) if ld is not None else Signal(range(max(nin, 2)))
         crc = Signal(8)
         # STEP payloads (and a loadable link's 8-byte COMMIT) shift in from the top
         data = Signal(8 * max(nin, 8 if ld is not None else 0))
@@ -262,7 +263,7 @@ class UartLink(wiring.Component):
                         elif state == "DATA":  # STEP and COMMIT payloads
                             m.d.sync += [data.eq(Cat(data[8:], byte)), count.eq(count + 1)]
                             m.d.sync += crc.eq(crc8_next(crc, byte))
-                            with m.If(count == length - 1):
+                            with m.If(count == (nin - 1 if ld is None else length - 1)):
                                 m.next = "CRC"
                         elif state == "LMEM":
                             m.d.sync += [wr["mem"].eq(byte), count.eq(1), wr["nbyte"].eq(0),
