@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_json, emit, nonnegative_int, positive_float, positive_int, sized
+from ._common import (
+    add_json,
+    add_sparsity,
+    emit,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    sized,
+)
 
 QUANTS = ("float", "binary", "ternary", "pow2", "exp", "int8")
 
@@ -32,6 +40,7 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                    help="train with float inputs and state (no fixed-point surrogate)")
     p.add_argument("--test-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N test characters only")
+    add_sparsity(p)
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default: %(default)s; more threads may change results)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -77,7 +86,8 @@ def run(args) -> int:
         seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len, embed=args.embed,
         bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
         threads=args.threads, output=args.output, checkpoint=args.checkpoint,
-        resume=args.resume, quiet=args.quiet or args.json,
+        resume=args.resume, quiet=args.quiet or args.json, sparsity=args.sparsity,
+        sparse_head=args.sparse_head,
     )
     finish(args, r, Path(args.output))
     return 0
