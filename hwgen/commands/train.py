@@ -98,7 +98,9 @@ def finish(args, r, out: Path) -> None:
     m = r.model
     emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
                 "weights": m.layers[0].wx.encoding.describe(),
-                "weight_bits": m.weight_memory_bits, "metric": r.metrics.metric,
+                "weight_bits": m.weight_memory_bits,
+                "sparsity": None if m.layers[0].wx.nm is None else str(m.layers[0].wx.nm),
+                "metric": r.metrics.metric,
                 "train_forward": r.torch_test, "float_forward": r.metrics.float_value,
                 "golden": r.metrics.golden_value, "seconds": r.seconds},
          None if args.json else report_text(r, out),
@@ -106,12 +108,17 @@ def finish(args, r, out: Path) -> None:
 
 
 def report_text(r, out: Path) -> str:
+    from ..report import zero_fraction
+
     m = r.model
     note = m.meta.get("note")
     unit = "accuracy" if r.metrics.metric == "accuracy" else "bits/char"
+    nm = m.layers[0].wx.nm
     return "\n".join([
         f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
-        f"{m.layers[0].wx.encoding.describe()}, {m.weight_memory_bits} bits of weight memory"
+        f"{m.layers[0].wx.encoding.describe()}"
+        + (f", {nm} sparse ({zero_fraction(m):.1%} zeros)" if nm is not None else "")
+        + f", {m.weight_memory_bits} bits of weight memory"
         + (f" ({note})" if note else ""),
         f"training forward (deterministic) test {unit}: {r.torch_test:.4f}",
         f"test: {r.metrics.describe()}",
