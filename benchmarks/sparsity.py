@@ -5,7 +5,8 @@ on Japanese Vowels and scikit-learn digits with the same sizes, epochs and seeds
 code path, `hwgen.train.trainer.train`), saves each model file, evaluates it again from the file
 with `hwgen.api.evaluate` (what ``hwgen eval`` runs: float forward and golden model, test split),
 checks every sparse model's matrices satisfy their N:M, and writes the table into
-docs/results.md (between the ``sparsity`` markers).
+docs/results.md and benchmarks/paper_notes.md (between the ``sparsity`` markers: paper.py
+rewrites results.md and appends paper_notes.md, so the section lives in both).
 
 Every run is stored as JSON (and its model file) under --runs (default runs/sparsity/) and skipped
 when it exists, so the benchmark can be interrupted and resumed; ``--report-only`` rewrites the
@@ -38,6 +39,10 @@ SETUPS = {  # dataset -> hidden, epochs, batch
     "vowels": (32, 40, 16),
     "digits": (32, 40, 32),
 }
+#: Penn Treebank characters (only with --datasets ptb): docs/results.md's short budget, 128 hidden,
+#: embedding 16, batch 32 x 100 characters, 5 validations on 20,000 characters, tested on the
+#: first 100,000 test characters; the metric is bits per character (lower is better).
+PTB = {"hidden": 128, "budget_chars": 1_500_000, "batch": 32, "test_chars": 100_000}
 
 
 def run_key(ds: str, cell: str, variant: str, seed: int) -> str:
@@ -52,10 +57,21 @@ def one_run(ds_name, ds, cell, variant, seed, runs: Path, quant: str) -> dict:
     from hwgen import api
     from hwgen.train.trainer import TrainConfig, train
 
-    hidden, epochs, batch = SETUPS[ds_name]
     nm, head = VARIANTS[variant]
-    cfg = TrainConfig(ds_name, cell=cell, hidden=hidden, quant=quant, epochs=epochs, seed=seed,
-                      batch=batch, sparsity=nm, sparse_head=head)
+    test_chars = None
+    if ds_name == "ptb":
+        hidden, epochs, batch, test_chars = (PTB["hidden"], None, PTB["batch"],
+                                             PTB["test_chars"])
+        cfg = TrainConfig(ds_name, cell=cell, hidden=hidden, quant=quant, seed=seed,
+                          budget_chars=PTB["budget_chars"], batch=batch, evals=5,
+                          valid_chars=20_000, test_chars=test_chars, sparsity=nm,
+                          sparse_head=head)
+        how = ["--budget-chars", str(PTB["budget_chars"]), "--test-chars", str(test_chars)]
+    else:
+        hidden, epochs, batch = SETUPS[ds_name]
+        cfg = TrainConfig(ds_name, cell=cell, hidden=hidden, quant=quant, epochs=epochs,
+                          seed=seed, batch=batch, sparsity=nm, sparse_head=head)
+        how = ["--epochs", str(epochs)]
     path = runs / (run_key(ds_name, cell, variant, seed) + ".hwgm")
     t0 = time.monotonic()
     r = train(cfg, ds, quiet=True, output=path)
@@ -64,12 +80,13 @@ def one_run(ds_name, ds, cell, variant, seed, runs: Path, quant: str) -> dict:
     for name, m in model.matrices():  # the file says what the model is; check it holds
         if m.nm is not None:
             m.nm.check(m.codes, name)
-    ev = api.evaluate(model, ds, "test")  # hwgen eval MODEL --dataset NAME
+    ev = api.evaluate(model, ds, "test", max_chars=test_chars)  # hwgen eval MODEL --dataset D
     if (ev.float_value, ev.golden_value) != (r.metrics.float_value, r.metrics.golden_value):
         raise SystemExit(f"{path}: evaluation from the file differs from training's")
     rec_mats = [m for name, m in model.matrices() if name != "head.w"]
     return {
         "dataset": ds_name, "cell": cell, "variant": variant, "seed": seed, "quant": quant,
+        "metric": ev.metric,
         "hidden": hidden, "epochs": epochs, "batch": batch,
         "train_forward": r.torch_test, "float_forward": ev.float_value,
         "golden": ev.golden_value, "test_count": ev.count, "best_valid": r.best_valid,
@@ -79,7 +96,7 @@ def one_run(ds_name, ds, cell, variant, seed, runs: Path, quant: str) -> dict:
         "nm": {name: (None if m.nm is None else m.nm.describe()) for name, m in model.matrices()},
         "command": " ".join(
             ["hwgen train --dataset", ds_name, "--cell", cell, "--hidden", str(hidden),
-             "--quant", quant, "--epochs", str(epochs), "--batch", str(batch), "--seed", str(seed)]
+             "--quant", quant, *how, "--batch", str(batch), "--seed", str(seed)]
             + (["--sparsity", nm] if nm else []) + (["--sparse-head"] if head else [])
             + ["-o", path.name]),
     }
@@ -117,6 +134,29 @@ def _ms(vals) -> str:
     return f"{a.mean():.4f} ± {sd:.4f}"
 
 
+def group_fill(runs: Path, recs: list[dict], variant: str) -> str:
+    """How full the groups of 4 of the sparse recurrent matrices are (from the model files):
+    the share of full groups holding 0, 1, 2 non-zero weights, over every stored run."""
+    from hwgen.modelfile import load_model
+
+    hist = np.zeros(5, np.int64)
+    for r in recs:
+        if r["variant"] != variant:
+            continue
+        model = load_model(runs / (run_key(r["dataset"], r["cell"], variant, r["seed"]) + ".hwgm"))
+        for name, m in model.matrices():
+            if name != "head.w" and m.nm is not None and m.nm.m == 4:
+                full = m.shape[1] // 4  # the short last group (12 or 8 inputs: none) excluded
+                c = m.nm.counts(m.codes)[:, :full]
+                hist += np.bincount(c.ravel(), minlength=5)[:5]
+    if not hist.sum():
+        return ""
+    share = hist / hist.sum()
+    return (f"Groups of 4 in the {variant} recurrent matrices (all runs): "
+            + ", ".join(f"{share[k]:.1%} hold {k} non-zero" for k in range(3))
+            + f" (mean {float((np.arange(5) * share).sum()):.2f} non-zero weights per group).")
+
+
 def report(args) -> str:
     from _record import versions
 
@@ -124,12 +164,12 @@ def report(args) -> str:
     if not recs:
         raise SystemExit(f"no runs under {args.runs}")
     lines = [
-        "| dataset | cell | weights | accuracy golden (integer) | accuracy float forward | "
+        "| dataset | cell | weights | metric | golden (integer) | float forward | "
         "training forward | zeros, recurrent matrices | zeros, head | golden - dense | "
         "wall s/run | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for ds in SETUPS:
+    for ds in [*SETUPS, "ptb"]:
         for cell in ("gru", "lstm"):
             dense = [r["golden"] for r in recs if (r["dataset"], r["cell"], r["variant"])
                      == (ds, cell, "dense")]
@@ -142,7 +182,8 @@ def report(args) -> str:
                 delta = (f"{np.mean(g) - np.mean(dense):+.4f}" if dense and variant != "dense"
                          else "")
                 lines.append(
-                    f"| {ds} | {cell} | {rs[0]['quant']} {variant} | {_ms(g)} | "
+                    f"| {ds} | {cell} | {rs[0]['quant']} {variant} | "
+                    f"{rs[0].get('metric', 'accuracy')} | {_ms(g)} | "
                     f"{_ms([r['float_forward'] for r in rs])} | "
                     f"{np.mean([r['train_forward'] for r in rs]):.4f} | "
                     f"{np.mean([r['zero_recurrent'] for r in rs]):.3f} | "
@@ -151,11 +192,15 @@ def report(args) -> str:
                     f"{','.join(str(r['seed']) for r in rs)} |")
     setups = "; ".join(f"{d}: {h} hidden, {e} epochs, batch {b}"
                        for d, (h, e, b) in SETUPS.items())
+    if any(r["dataset"] == "ptb" for r in recs):
+        setups += (f"; ptb: {PTB['hidden']} hidden, embedding 16, {PTB['budget_chars']:,} "
+                   f"training characters, batch {PTB['batch']} x 100, best of 5 validations, "
+                   f"bits per character on the first {PTB['test_chars']:,} test characters")
     total = sum(r["wall_seconds"] for r in recs)
     return "\n".join([
         f"Written by `benchmarks/sparsity.py` from {len(recs)} stored runs (mean ± standard "
         f"deviation over seeds). Setup: 1 layer, deterministic ternary weights, formats "
-        f"`Formats.standard(8)`, Adam lr 0.002, the epoch with the best valid accuracy kept; "
+        f"`Formats.standard(8)`, Adam lr 0.002, the epoch (evaluation) with the best valid metric kept; "
         f"{setups}. \"golden\" and \"float forward\" are `hwgen eval` on the saved model file "
         f"(test split: 370 utterances / 359 digits); \"training forward\" is the training "
         f"surrogate in eval mode. Zeros: fraction of zero weights in wx and wh of every layer, "
@@ -165,6 +210,8 @@ def report(args) -> str:
         f"with synthesis jobs (wall times measure the load too); all runs: {total / 60:.1f} min.",
         "",
         *lines,
+        "",
+        group_fill(Path(args.runs), recs, "2:4"),
         "",
         "One run by hand (the command of each stored run is in its JSON):",
         "",
@@ -194,6 +241,7 @@ def main() -> None:
         from _record import write_block
 
         write_block("results.md", "sparsity", text)
+        write_block("../benchmarks/paper_notes.md", "sparsity", text)
 
 
 if __name__ == "__main__":

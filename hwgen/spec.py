@@ -560,19 +560,23 @@ class Sparsity:
         pad = self.groups(cols) * self.m - cols
         if pad:
             a = np.concatenate([a, np.full((rows, pad), fill, dtype=a.dtype)], axis=1)
-        return a.reshape(rows, -1, self.m)
+        return a.reshape(rows, self.groups(cols), self.m)
 
-    def violation(self, weights) -> tuple[int, int, int] | None:
-        """The first ``(row, group, non-zeros)`` whose group holds more than ``n`` non-zero
-        weights (row-major order), or None when the 2-D ``weights`` (codes, levels or values;
-        zero means zero) satisfy this sparsity. Group g covers columns g*m .. min(g*m + m,
-        cols) - 1."""
+    def counts(self, weights) -> np.ndarray:
+        """Non-zero weights per group: int64 (rows, groups) for 2-D ``weights`` (codes, levels
+        or values; zero means zero). Group g covers columns g*m .. min(g*m + m, cols) - 1."""
         a = np.asarray(weights)
         if a.ndim != 2:
             raise HwgenError(f"N:M sparsity applies to a 2-D matrix, not shape {a.shape}")
-        if a.size == 0:
-            return None
-        count = np.count_nonzero(self._grouped(a != 0, False), axis=2)
+        if a.shape[1] == 0:
+            return np.zeros((a.shape[0], 0), np.int64)
+        return np.count_nonzero(self._grouped(a != 0, False), axis=2).astype(np.int64)
+
+    def violation(self, weights) -> tuple[int, int, int] | None:
+        """The first ``(row, group, non-zeros)`` whose group holds more than ``n`` non-zero
+        weights (row-major order), or None when the 2-D ``weights`` satisfy this sparsity
+        (see `counts`)."""
+        count = self.counts(weights)
         bad = np.argwhere(count > self.n)
         if not len(bad):
             return None
@@ -607,7 +611,7 @@ class Sparsity:
         order = np.argsort(-g, axis=2, kind="stable")  # largest first, ties by column
         keep = np.zeros(g.shape, dtype=bool)
         np.put_along_axis(keep, order[:, :, : self.n], True, axis=2)
-        return keep.reshape(rows, -1)[:, :cols]
+        return keep.reshape(rows, g.shape[1] * self.m)[:, :cols]
 
     def prune(self, weights) -> np.ndarray:
         """``weights`` (float64) with every weight outside `mask` set to 0: the result satisfies

@@ -75,7 +75,9 @@ def test_violation_names_row_and_group():
     short = np.array([[1, 0, 0, 0, 1, 0, 1]])  # last group: columns 4..6
     with pytest.raises(HwgenError, match=r"row 0, group 1 \(columns 4..6\) holds 2 non-zero"):
         Sparsity(1, 4).check(short, "m")
-    assert s.violation(np.zeros((0, 4))) is None
+    np.testing.assert_array_equal(s.counts(w), [[2, 2, 1], [0, 2, 2]])
+    assert s.violation(np.zeros((0, 4))) is None and s.counts(np.zeros((3, 0))).shape == (3, 0)
+    assert s.mask(np.zeros((0, 5))).shape == (0, 5)
     with pytest.raises(HwgenError, match="applies to a 2-D matrix"):
         s.violation(np.zeros(4))
 
