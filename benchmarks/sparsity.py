@@ -165,7 +165,7 @@ def report(args) -> str:
         raise SystemExit(f"no runs under {args.runs}")
     lines = [
         "| dataset | cell | weights | metric | golden (integer) | float forward | "
-        "training forward | zeros, recurrent matrices | zeros, head | golden - dense | "
+        "training forward | zeros, recurrent matrices | zeros, head | golden - dense golden | "
         "wall s/run | seeds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -190,6 +190,7 @@ def report(args) -> str:
                     f"{np.mean([r['zero_head'] for r in rs]):.3f} | {delta} | "
                     f"{np.mean([r['wall_seconds'] for r in rs]):.0f} | "
                     f"{','.join(str(r['seed']) for r in rs)} |")
+    example = next((r for r in recs if r["variant"] != "dense"), recs[0])
     setups = "; ".join(f"{d}: {h} hidden, {e} epochs, batch {b}"
                        for d, (h, e, b) in SETUPS.items())
     if any(r["dataset"] == "ptb" for r in recs):
@@ -200,11 +201,14 @@ def report(args) -> str:
     return "\n".join([
         f"Written by `benchmarks/sparsity.py` from {len(recs)} stored runs (mean ± standard "
         f"deviation over seeds). Setup: 1 layer, deterministic ternary weights, formats "
-        f"`Formats.standard(8)`, Adam lr 0.002, the epoch (evaluation) with the best valid metric kept; "
+        f"`Formats.standard(8)`, Adam lr 0.002, the epoch (evaluation) with the best valid "
+        f"metric kept; "
         f"{setups}. \"golden\" and \"float forward\" are `hwgen eval` on the saved model file "
         f"(test split: 370 utterances / 359 digits); \"training forward\" is the training "
         f"surrogate in eval mode. Zeros: fraction of zero weights in wx and wh of every layer, "
-        f"and in the head.",
+        f"and in the head. \"golden - dense golden\": the sparse model's mean golden metric "
+        f"minus the dense model's (accuracy: negative is a loss; bits per character: positive "
+        f"is a loss).",
         "",
         f"Environment: {versions('torch')}; 1 torch thread per run, on a 2-core machine shared "
         f"with synthesis jobs (wall times measure the load too); all runs: {total / 60:.1f} min.",
@@ -213,11 +217,15 @@ def report(args) -> str:
         "",
         group_fill(Path(args.runs), recs, "2:4"),
         "",
-        "One run by hand (the command of each stored run is in its JSON):",
+        "One run by hand (the command of each stored run is in its JSON), and the benchmark:",
         "",
         "```",
-        recs[0]["command"] if recs[0]["variant"] != "dense" else next(
-            (r["command"] for r in recs if r["variant"] != "dense"), recs[0]["command"]),
+        example["command"],
+        f"hwgen eval {example['command'].split()[-1]} --dataset {example['dataset']}",
+        f"hwgen inspect {example['command'].split()[-1]}",
+        "nice -n 15 .venv/bin/python benchmarks/sparsity.py            # vowels, digits: 3 seeds",
+        "nice -n 15 .venv/bin/python benchmarks/sparsity.py --datasets ptb --cells gru "
+        "--variants dense,2:4 --seeds 1",
         "```",
     ])
 

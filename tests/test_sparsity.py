@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_modelfile import _parts, _write  # the model file's parts, rewritten unchecked
 
 from conftest import make_model
 from hwgen.cli import main
@@ -214,12 +215,6 @@ def sparse_file(tmp_path):
     return p, model
 
 
-def _parts(path):
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {n: z[n] for n in z.files}
-    return json.loads(arrays.pop("header").tobytes().decode()), arrays
-
-
 def test_model_file_round_trip(sparse_file):
     p, model = sparse_file
     again = load_model(p)
@@ -240,19 +235,13 @@ def test_dense_file_has_no_nm_field(tmp_path):
     assert all(m.nm is None for _, m in load_model(p).matrices())
 
 
-def _rewrite(path, header, arrays):
-    from test_modelfile import _write
-
-    _write(path, header, arrays)
-
-
 def test_file_whose_codes_violate_its_sparsity_is_refused(sparse_file):
     p, _ = sparse_file
     header, arrays = _parts(p)
     codes = arrays["layer1.wh"].copy()
     codes[5, 4:8] = 1  # four +1 weights in row 5, group 1
     arrays["layer1.wh"] = codes
-    _rewrite(p, header, arrays)
+    _write(p, header, arrays)
     with pytest.raises(ModelFileError) as e:
         load_model(p)
     assert str(e.value) == (
@@ -270,7 +259,7 @@ def test_malformed_nm_field(sparse_file, value, message):
     p, _ = sparse_file
     header, arrays = _parts(p)
     header["layers"][0]["wx"]["nm"] = value
-    _rewrite(p, header, arrays)
+    _write(p, header, arrays)
     with pytest.raises(ModelFileError) as e:
         load_model(p)
     assert str(e.value).startswith(message) and "\n" not in str(e.value)
@@ -281,7 +270,7 @@ def test_nm_on_binary_matrix_is_refused(tmp_path):
     save_model(make_model("gru", "binary"), p)
     header, arrays = _parts(p)
     header["head"]["nm"] = {"n": 2, "m": 4}
-    _rewrite(p, header, arrays)
+    _write(p, header, arrays)
     with pytest.raises(ModelFileError) as e:
         load_model(p)
     assert str(e.value) == ("field 'head.nm': 2:4 sparsity needs weights with a zero level; "
