@@ -39,7 +39,15 @@ from .fileio import atomic_write_files, check_output_dir, check_output_file, npy
 from .golden import GoldenModel, GoldenResult, check_inputs
 from .inputs import QuantizedInputs, features_to_codes
 from .modelfile import load_model, save_model
-from .spec import LIMITS, HwgenError, Model, check_finite, check_int, check_positive_int
+from .spec import (
+    LIMITS,
+    HwgenError,
+    Model,
+    Sparsity,
+    check_finite,
+    check_int,
+    check_positive_int,
+)
 
 __all__ = [
     "load_model",
@@ -78,13 +86,16 @@ def _model(model) -> Model:
 # -- models ----------------------------------------------------------------------------------------
 def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: int = 1,
                  tokens: int | None = None, quant: str = "ternary", stochastic: bool = False,
-                 bits: int = 8, argmax: bool = False, seed: int = 0) -> Model:
+                 bits: int = 8, argmax: bool = False, seed: int = 0,
+                 sparsity: str | Sparsity | None = None, sparse_head: bool = False) -> Model:
     """A random quantized model (random weights, frozen like a trained one), e.g. to try sizes.
 
     ``cell``: ``rnn``, ``gru`` or ``lstm``; ``inputs``: features (or embedding dimensions with
     ``tokens`` = vocabulary size); ``quant``: binary, ternary, pow2, exp, expN or intN; ``bits``:
     the precision knob of `hwgen.spec.Formats.standard`. Sizes are checked against
-    `hwgen.spec.LIMITS` before anything is allocated.
+    `hwgen.spec.LIMITS` before anything is allocated. ``sparsity`` (``"N:M"`` or a
+    `hwgen.spec.Sparsity`) prunes the recurrent matrices (and with ``sparse_head`` the head) to
+    N:M by magnitude before quantizing (`hwgen.freeze.freeze`).
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -100,7 +111,17 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
                                  seed=seed)
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
     return freeze(params, q, formats, argmax=argmax, rng=seed,
-                  meta={"source": f"random-model seed {seed}"})
+                  meta={"source": f"random-model seed {seed}"},
+                  sparsity=_sparsity(sparsity), sparse_head=sparse_head)
+
+
+def _sparsity(value) -> Sparsity | None:
+    """None, a `hwgen.spec.Sparsity` or its ``"N:M"`` string, as a Sparsity or None."""
+    if value is None or isinstance(value, Sparsity):
+        return value
+    if isinstance(value, str):
+        return Sparsity.parse(value)
+    raise HwgenError(f"Sparsity must be an 'N:M' string or a Sparsity, not {value!r}")
 
 
 def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
@@ -108,12 +129,15 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           stochastic: bool = False, seed: int = 0, batch: int = 32, lr: float = 2e-3,
           seq_len: int = 100, embed: int = 16, bits: int = 8, fake_quant: bool = True,
           test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
-          resume: bool = False, quiet: bool = True):
+          resume: bool = False, quiet: bool = True, sparsity: str | Sparsity | None = None,
+          sparse_head: bool = False):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
     starts, like ``checkpoint``, default ``output + ".ckpt"``). Without ``epochs`` and
-    ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md).
+    ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md);
+    ``sparsity`` (``"N:M"``) trains the recurrent matrices (the head too with ``sparse_head``)
+    N:M sparse, and the model file records it.
     """
     from .train import require_torch
 
@@ -136,6 +160,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         hidden=hidden, layers=layers, quant=quant, stochastic=stochastic, epochs=epochs,
         budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch, lr=lr,
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
+        sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
+        sparse_head=sparse_head,
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

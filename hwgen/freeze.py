@@ -8,7 +8,7 @@ go through `freeze`, so a model file always means the same arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from .spec import (
     HwgenError,
     Layer,
     Model,
+    QuantMatrix,
+    Sparsity,
     TokenInput,
     VectorInput,
     check_positive_int,
@@ -98,6 +100,8 @@ def freeze(
     argmax: bool = False,
     rng=None,
     meta: dict | None = None,
+    sparsity: Sparsity | None = None,
+    sparse_head: bool = False,
 ) -> Model:
     """Quantize every matrix with ``quant`` (the head with ``head_quant``, default the same),
     biases to fixed point at ``formats.gate_frac`` (the head's at ``output_frac``), the embedding to
@@ -105,8 +109,19 @@ def freeze(
 
     The GRU's n-gate recurrent bias (PyTorch b_hn, applied inside the reset product) is kept apart;
     every other input and recurrent bias pair is summed before rounding.
+
+    ``sparsity`` (N:M, `hwgen.spec.Sparsity`) prunes every recurrent matrix (wx and wh of every
+    layer; the head too with ``sparse_head``) by magnitude (`Sparsity.prune`) before quantizing
+    it and records the format in the matrix (``QuantMatrix.nm``); every quantizer maps a pruned
+    zero to a zero code, and may zero more weights. Binary weights (no zero) are refused.
     """
     params.check()
+    if sparse_head and sparsity is None:
+        raise HwgenError("a sparse head needs a sparsity (N:M)")
+    if sparsity is not None:
+        sparsity.check_kind(quant.kind)
+        if sparse_head:
+            sparsity.check_kind((head_quant or quant).kind)
     cell, H = params.cell, params.hidden
     if (cell is CellKind.LSTM) != (formats.cell is not None):
         raise HwgenError("LSTM models need a cell-state format, and only LSTM models have one")
@@ -119,8 +134,8 @@ def freeze(
     layers = []
     for fl in params.layers:
         in_w = fl.w_ih.shape[1]
-        wx = quant.quantize(fl.w_ih, fan_in=in_w, fan_out=H, rng=rng)
-        wh = quant.quantize(fl.w_hh, fan_in=H, fan_out=H, rng=rng)
+        wx = _quantize(quant, fl.w_ih, in_w, H, rng, sparsity)
+        wh = _quantize(quant, fl.w_hh, H, H, rng, sparsity)
         b_ih, b_hh = np.asarray(fl.b_ih, np.float64), np.asarray(fl.b_hh, np.float64)
         if cell is CellKind.GRU:
             bias = to_fixed(np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]]), fg)
@@ -128,7 +143,8 @@ def freeze(
         else:
             bias, bias_hn = to_fixed(b_ih + b_hh, fg), None
         layers.append(Layer(wx, wh, bias, bias_hn))
-    head_w = head_quant.quantize(params.head_w, fan_in=H, fan_out=params.head_w.shape[0], rng=rng)
+    head_w = _quantize(head_quant, params.head_w, H, params.head_w.shape[0], rng,
+                       sparsity if sparse_head else None)
     head = Head(head_w, to_fixed(params.head_b, formats.output_frac), argmax)
     meta = dict(meta or {})
     if params.embedding is not None:
@@ -151,6 +167,15 @@ def freeze(
         embedding=emb,
         meta=meta,
     )
+
+
+def _quantize(quant: QuantConfig, w, fan_in: int, fan_out: int, rng,
+              sparsity: Sparsity | None) -> QuantMatrix:
+    """One matrix: pruned to ``sparsity`` (if any) by magnitude, then quantized."""
+    if sparsity is None:
+        return quant.quantize(w, fan_in=fan_in, fan_out=fan_out, rng=rng)
+    q = quant.quantize(sparsity.prune(w), fan_in=fan_in, fan_out=fan_out, rng=rng)
+    return replace(q, nm=sparsity)  # QuantMatrix checks the codes satisfy it
 
 
 def random_float_params(

@@ -39,6 +39,7 @@ from .spec import (
     Model,
     QuantMatrix,
     Scale,
+    Sparsity,
     TokenInput,
     VectorInput,
     WeightEncoding,
@@ -62,6 +63,15 @@ class ModelFileError(HwgenError):
     expected."""
 
 
+def _matrix_json(m: QuantMatrix) -> dict:
+    """A matrix's header entry: encoding and scale, plus ``nm`` only when it is N:M sparse (so a
+    dense model's file is what it was before sparsity existed)."""
+    d = {"encoding": m.encoding.to_json(), "scale": m.scale.to_json()}
+    if m.nm is not None:
+        d["nm"] = m.nm.to_json()
+    return d
+
+
 def _header(model: Model) -> dict:
     inp = model.input
     return {
@@ -69,24 +79,15 @@ def _header(model: Model) -> dict:
         "version": FORMAT_VERSION,
         "cell": model.cell.value,
         "hidden": model.hidden,
-        "layers": [
-            {
-                "wx": {"encoding": ly.wx.encoding.to_json(), "scale": ly.wx.scale.to_json()},
-                "wh": {"encoding": ly.wh.encoding.to_json(), "scale": ly.wh.scale.to_json()},
-            }
-            for ly in model.layers
-        ],
+        "layers": [{"wx": _matrix_json(ly.wx), "wh": _matrix_json(ly.wh)}
+                   for ly in model.layers],
         "input": (
             {"kind": "tokens", "vocab": inp.vocab, "dim": inp.dim}
             if isinstance(inp, TokenInput)
             else {"kind": "vector", "features": inp.features}
         ),
-        "head": {
-            "outputs": model.outputs,
-            "argmax": model.head.argmax,
-            "encoding": model.head.w.encoding.to_json(),
-            "scale": model.head.w.scale.to_json(),
-        },
+        "head": {"outputs": model.outputs, "argmax": model.head.argmax,
+                 **_matrix_json(model.head.w)},
         "formats": model.formats.to_json(),
         "meta": model.meta,
     }
@@ -384,7 +385,15 @@ def _load(arrays: _Archive, path) -> Model:
         )
         scale = _wrap(f"{where}.scale", Scale.from_json, d.get("scale"))
         codes = _check_array(arrays, name, shape, what, codes=enc)
-        return QuantMatrix(codes.astype(np.uint16), enc, scale)
+        nm = None
+        if "nm" in d:
+            nm = _wrap(f"{where}.nm", Sparsity.from_json, d["nm"])
+            _wrap(f"{where}.nm", nm.check_kind, enc.kind)
+            try:
+                nm.check(codes, f"array '{name}'")
+            except HwgenError as e:
+                raise ModelFileError(f"{e} (declared in field '{where}.nm')") from None
+        return QuantMatrix(codes.astype(np.uint16), enc, scale, nm)
 
     bias_range = dict(lo=-LIMITS["bias"], hi=LIMITS["bias"])
     layers = []

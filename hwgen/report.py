@@ -5,7 +5,14 @@ from __future__ import annotations
 from .numerics import derive_widths
 from .spec import Model, TokenInput
 
-__all__ = ["describe_model", "model_json"]
+__all__ = ["describe_model", "model_json", "zero_fraction"]
+
+
+def zero_fraction(model: Model) -> float:
+    """Fraction of zero weights over every weight matrix (head included)."""
+    mats = [m for _, m in model.matrices()]
+    n = sum(m.codes.size for m in mats)
+    return float(sum(m.sparsity * m.codes.size for m in mats) / n) if n else 0.0
 
 
 def describe_model(model: Model) -> str:
@@ -27,17 +34,20 @@ def describe_model(model: Model) -> str:
         f"tanh table 2^{f.tanh_in_width} -> {f.state.describe()}"
         + (f", cell {f.cell.describe()}" if f.cell else ""),
         "matrices    name          shape        encoding                scale          "
-        "zeros   bits",
+        "N:M    zeros   bits",
     ]
     for name, m in model.matrices():
         s = m.scale
         scale = f"{s.mantissa}*2^{s.exponent}"
+        nm = "dense" if m.nm is None else m.nm.describe()
         lines.append(
             f"            {name:<13} {str(m.shape[0]) + 'x' + str(m.shape[1]):<12} "
-            f"{m.encoding.describe():<23} {scale:<14} {m.sparsity:5.1%} {m.memory_bits:>7}"
+            f"{m.encoding.describe():<23} {scale:<14} {nm:<6} {m.sparsity:5.1%} "
+            f"{m.memory_bits:>7}"
         )
     total = model.weight_memory_bits
-    lines.append(f"weights     {total} bits ({total / 8192:.1f} KiB)")
+    lines.append(f"weights     {total} bits ({total / 8192:.1f} KiB), "
+                 f"{zero_fraction(model):.1%} zeros")
     if model.embedding is not None:
         lines.append(f"embedding   {model.embedding.size * f.input.width} bits")
     for i, lw in enumerate(w.layers):
@@ -68,10 +78,12 @@ def model_json(model: Model) -> dict:
         "formats": f.to_json(),
         "matrices": [
             {"name": name, "shape": list(m.shape), "encoding": m.encoding.to_json(),
-             "scale": m.scale.to_json(), "sparsity": m.sparsity, "bits": m.memory_bits}
+             "scale": m.scale.to_json(), "sparsity": m.sparsity,
+             "nm": None if m.nm is None else m.nm.describe(), "bits": m.memory_bits}
             for name, m in model.matrices()
         ],
         "weight_bits": model.weight_memory_bits,
+        "zero_fraction": zero_fraction(model),
         "widths": w.to_json(),
         "input_normalization": bool(model.meta.get("input_norm")),
         "meta": model.meta,

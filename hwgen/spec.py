@@ -24,6 +24,7 @@ __all__ = [
     "EncodingKind",
     "WeightEncoding",
     "Scale",
+    "Sparsity",
     "QuantMatrix",
     "Formats",
     "VectorInput",
@@ -479,14 +480,166 @@ class Scale:
             raise HwgenError(f"a scale is stored as [mantissa, exponent] integers, not {v!r}")
         return cls(v[0], v[1])
 
+@dataclass(frozen=True)
+class Sparsity:
+    """N:M structured sparsity of a weight matrix: the one definition of the format.
+
+    Along every row (one output unit), the columns (inputs) are cut into consecutive groups of
+    ``m`` starting at column 0; the last group is shorter when ``m`` does not divide the column
+    count. Each group holds at most ``n`` non-zero weights. Only encodings with a zero level
+    qualify (`WeightEncoding.has_zero`: ternary, pow2, exp, int-N; not binary).
+
+    In every such encoding code 0 is the only code of level 0, so the pattern can be read from
+    the codes, the levels or the real values alike (`violation` takes any of them).
+
+    Parameters
+    ----------
+    n : non-zero weights allowed per group, 1 <= n < m.
+    m : group width in columns, at most ``LIMITS["features"]``.
+
+    Raises
+    ------
+    HwgenError
+        ``"Sparsity must be N:M with 1 <= N < M, not '5:4'"`` for anything else.
+    """
+
+    n: int
+    m: int
+
+    def __post_init__(self):
+        bad = HwgenError(f"Sparsity must be N:M with 1 <= N < M, not '{self.n}:{self.m}'")
+        for v in (self.n, self.m):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise bad
+        if not 1 <= self.n < self.m:
+            raise bad
+        if self.m > LIMITS["features"]:
+            raise HwgenError(
+                f"Sparsity group width M must be at most {LIMITS['features']}, not {self.m}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Sparsity:
+        """From the command-line form ``"N:M"``, e.g. ``"2:4"`` (spaces around the numbers are
+        allowed)."""
+        parts = str(text).split(":")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise HwgenError(f"Sparsity must be N:M with 1 <= N < M, not {str(text)!r}")
+        return cls(int(parts[0]), int(parts[1]))
+
+    def describe(self) -> str:
+        return f"{self.n}:{self.m}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "m": self.m}
+
+    @classmethod
+    def from_json(cls, d) -> Sparsity:
+        if not isinstance(d, dict) or set(d) != {"n", "m"}:
+            raise HwgenError(f"a sparsity is stored as {{\"n\": N, \"m\": M}}, not {d!r}")
+        return cls(_json_int(d, "n"), _json_int(d, "m"))
+
+    def check_kind(self, kind: EncodingKind) -> None:
+        """Raise `HwgenError` unless weights of ``kind`` have a zero level (binary has none)."""
+        if kind is EncodingKind.BINARY:
+            raise HwgenError(
+                f"{self.describe()} sparsity needs weights with a zero level; "
+                f"{kind.value} weights have none (use ternary, pow2, exp or int-N)"
+            )
+
+    def groups(self, cols: int) -> int:
+        """Groups per row of a matrix with ``cols`` columns (the last one may be shorter)."""
+        return -(-int(cols) // self.m)
+
+    def _grouped(self, a: np.ndarray, fill) -> np.ndarray:
+        """(rows, cols) -> (rows, groups, m), the short last group padded with ``fill``."""
+        rows, cols = a.shape
+        pad = self.groups(cols) * self.m - cols
+        if pad:
+            a = np.concatenate([a, np.full((rows, pad), fill, dtype=a.dtype)], axis=1)
+        return a.reshape(rows, self.groups(cols), self.m)
+
+    def counts(self, weights) -> np.ndarray:
+        """Non-zero weights per group: int64 (rows, groups) for 2-D ``weights`` (codes, levels
+        or values; zero means zero). Group g covers columns g*m .. min(g*m + m, cols) - 1."""
+        a = np.asarray(weights)
+        if a.ndim != 2:
+            raise HwgenError(f"N:M sparsity applies to a 2-D matrix, not shape {a.shape}")
+        if a.shape[1] == 0:
+            return np.zeros((a.shape[0], 0), np.int64)
+        return np.count_nonzero(self._grouped(a != 0, False), axis=2).astype(np.int64)
+
+    def violation(self, weights) -> tuple[int, int, int] | None:
+        """The first ``(row, group, non-zeros)`` whose group holds more than ``n`` non-zero
+        weights (row-major order), or None when the 2-D ``weights`` satisfy this sparsity
+        (see `counts`)."""
+        count = self.counts(weights)
+        bad = np.argwhere(count > self.n)
+        if not len(bad):
+            return None
+        r, g = (int(i) for i in bad[0])
+        return r, g, int(count[r, g])
+
+    def check(self, weights, what: str) -> None:
+        """Raise `HwgenError` naming ``what``, the row, the group and its columns unless
+        ``weights`` satisfy this sparsity (see `violation`)."""
+        v = self.violation(weights)
+        if v is None:
+            return
+        r, g, count = v
+        cols = np.asarray(weights).shape[1]
+        last = min(g * self.m + self.m, cols) - 1
+        raise HwgenError(
+            f"{what} violates its {self.describe()} sparsity: row {r}, group {g} (columns "
+            f"{g * self.m}..{last}) holds {count} non-zero weights; at most {self.n} are allowed"
+        )
+
+    def mask(self, weights) -> np.ndarray:
+        """Boolean mask of the weights magnitude pruning keeps: in each group the ``n`` largest
+        |w| (ties: the lowest column first); every column of a group of at most ``n``
+        columns. Pure; ``weights`` is a finite 2-D float matrix."""
+        a = np.asarray(weights, dtype=np.float64)
+        if a.ndim != 2:
+            raise HwgenError(f"N:M sparsity applies to a 2-D matrix, not shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise HwgenError("weights contain NaN or infinity")
+        rows, cols = a.shape
+        g = self._grouped(np.abs(a), -np.inf)  # padding sorts last
+        order = np.argsort(-g, axis=2, kind="stable")  # largest first, ties by column
+        keep = np.zeros(g.shape, dtype=bool)
+        np.put_along_axis(keep, order[:, :, : self.n], True, axis=2)
+        return keep.reshape(rows, g.shape[1] * self.m)[:, :cols]
+
+    def prune(self, weights) -> np.ndarray:
+        """``weights`` (float64) with every weight outside `mask` set to 0: the result satisfies
+        this sparsity and keeps each group's ``n`` largest magnitudes."""
+        a = np.asarray(weights, dtype=np.float64)
+        return np.where(self.mask(a), a, 0.0)
+
 
 @dataclass(frozen=True, eq=False)
 class QuantMatrix:
-    """A quantized weight matrix: codes (rows = output units) with one encoding and one scale."""
+    """A quantized weight matrix: codes (rows = output units) with one encoding and one scale.
+
+    ``nm``, when set, declares N:M structured sparsity (`Sparsity`) along the columns of every
+    row; construction checks that the encoding has a zero and that the codes satisfy it (raises
+    `HwgenError` naming the row and group). None: dense (no promise about zeros).
+    """
 
     codes: np.ndarray  # uint16, shape (rows, cols)
     encoding: WeightEncoding
     scale: Scale
+    nm: Sparsity | None = None
+
+    def __post_init__(self):
+        if self.nm is not None:
+            if not isinstance(self.nm, Sparsity):
+                raise HwgenError(f"nm must be a Sparsity or None, not {self.nm!r}")
+            self.nm.check_kind(self.encoding.kind)
+            self.nm.check(self.codes, "the matrix")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -514,6 +667,7 @@ class QuantMatrix:
         return (
             self.encoding == other.encoding
             and self.scale == other.scale
+            and self.nm == other.nm
             and self.codes.shape == other.codes.shape
             and bool(np.array_equal(self.codes, other.codes))
         )

@@ -124,6 +124,40 @@ def test_fine_tune_ternary(digits, tmp_path, capsys):
     assert model.meta["imported_from"] == str(sd)
 
 
+def test_import_with_sparsity(digits, tmp_path, capsys):
+    from hwgen.spec import Sparsity
+
+    net = _trained("gru", digits, epochs=2)
+    sd = tmp_path / "net.pt"
+    torch.save(net.state_dict(), sd)
+    params = params_from_state_dict(load_state_dict(sd), CellKind.GRU)
+    out = tmp_path / "ptq.hwgm"
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "int8", "--sparsity", "2:4",
+                 "--dataset", "digits", "-o", str(out)]) == 0
+    assert "int8, 2:4 sparse" in capsys.readouterr().out
+    model = load_model(out)
+    s = Sparsity(2, 4)
+    for fl, layer in zip(params.layers, model.layers, strict=True):
+        for w, m in ((fl.w_ih, layer.wx), (fl.w_hh, layer.wh)):
+            assert m.nm == s and s.violation(m.codes) is None
+            # int8 keeps (nearly) every weight the magnitude mask keeps, and nothing else
+            assert np.all(m.levels[~s.mask(w)] == 0)
+            assert np.mean(m.levels[s.mask(w)] != 0) > 0.95
+    assert model.head.w.nm is None
+    # fine-tuning keeps the mask in training: the result satisfies 2:4 (head too)
+    out = tmp_path / "ft.hwgm"
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "ternary", "--sparsity", "2:4",
+                 "--sparse-head", "--dataset", "digits", "--epochs", "1", "-q",
+                 "-o", str(out)]) == 0
+    capsys.readouterr()
+    for _, m in load_model(out).matrices():
+        assert m.nm == s and s.violation(m.codes) is None
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "binary", "--sparsity", "2:4",
+                 "-o", str(tmp_path / "b.hwgm")]) == 1
+    assert capsys.readouterr().err.startswith(
+        "hwgen: error: 2:4 sparsity needs weights with a zero level; binary weights have none")
+
+
 def test_errors(tmp_path, capsys):
     sd = tmp_path / "bi.pt"
     torch.save(nn.GRU(4, 8, bidirectional=True).state_dict(), sd)

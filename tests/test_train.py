@@ -102,6 +102,73 @@ def test_fixed_seed_same_model_and_resume(digits, tmp_path):
         train(other, digits, quiet=True, checkpoint=ck, resume=True)
 
 
+def _assert_nm(model, nm="2:4", head=False):
+    for name, m in model.matrices():
+        if name == "head.w" and not head:
+            assert m.nm is None
+        else:
+            assert str(m.nm) == nm and m.nm.violation(m.codes) is None, name
+
+
+def test_sparse_training_satisfies_nm_and_resumes(digits, tmp_path):
+    cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=3, seed=2, lr=5e-3,
+                      sparsity="2:4")
+    a = train(cfg, digits, quiet=True)
+    _assert_nm(a.model)
+    assert a.model.meta["train"]["sparsity"] == "2:4"
+    assert a.metrics.golden_value > 0.3, a.metrics.describe()  # chance: 0.1
+    # the eval forward uses the pruned weights: it agrees with the frozen model
+    assert abs(a.torch_test - a.metrics.float_value) < 0.03
+    # interrupted after 2 epochs, resumed to 3: the same model file
+    ck = tmp_path / "sparse.ckpt"
+    train(TrainConfig("digits", hidden=8, quant="ternary", epochs=2, seed=2, lr=5e-3,
+                      sparsity="2:4"), digits, quiet=True, checkpoint=ck)
+    assert to_bytes(train(cfg, digits, quiet=True, checkpoint=ck, resume=True).model) \
+        == to_bytes(a.model)
+    dense = TrainConfig("digits", hidden=8, quant="ternary", epochs=3, seed=2, lr=5e-3)
+    with pytest.raises(HwgenError, match="checkpoint was made with sparsity='2:4', not None"):
+        train(dense, digits, quiet=True, checkpoint=ck, resume=True)
+
+
+@pytest.mark.parametrize("quant, stochastic", [("ternary", True), ("exp", False),
+                                               ("float", False)])
+def test_sparse_training_other_quantizers_and_head(digits, quant, stochastic):
+    cfg = TrainConfig("digits", hidden=8, quant=quant, stochastic=stochastic, epochs=1, seed=0,
+                      sparsity="1:4", sparse_head=True)
+    _assert_nm(train(cfg, digits, quiet=True).model, "1:4", head=True)
+
+
+def test_sparse_training_errors(digits):
+    with pytest.raises(HwgenError) as e:
+        train(TrainConfig("digits", quant="binary", epochs=1, sparsity="2:4"), digits)
+    assert str(e.value) == ("2:4 sparsity needs weights with a zero level; binary weights have "
+                            "none (use ternary, pow2, exp or int-N)")
+    with pytest.raises(HwgenError, match="^Sparsity must be N:M with 1 <= N < M, not '4:2'$"):
+        train(TrainConfig("digits", epochs=1, sparsity="4:2"), digits)
+    with pytest.raises(HwgenError, match="^--sparse-head needs --sparsity N:M$"):
+        train(TrainConfig("digits", epochs=1, sparse_head=True), digits)
+
+
+def test_cli_train_sparsity(tmp_path, capsys):
+    out = tmp_path / "s.hwgm"
+    assert main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "-q",
+                 "--sparsity", "2:4", "-o", str(out)]) == 0
+    assert "ternary, 2:4 sparse (" in capsys.readouterr().out
+    _assert_nm(load_model(out))
+    for argv, rc, message in (
+        (["--sparsity", "4:2"], 2, "hwgen: error: train: argument --sparsity: Sparsity must be "
+                                   "N:M with 1 <= N < M, not '4:2'"),
+        (["--sparsity", "2:4", "--quant", "binary"], 1,
+         "hwgen: error: 2:4 sparsity needs weights with a zero level; binary weights have none"),
+        (["--sparse-head"], 1, "hwgen: error: --sparse-head needs --sparsity N:M"),
+    ):
+        assert main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "-q",
+                     *argv, "-o", str(tmp_path / "x.hwgm")]) == rc
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "x.hwgm").exists()
+
+
 def test_bad_config(digits):
     with pytest.raises(HwgenError, match="unknown quantization 'ternery'"):
         train(TrainConfig("digits", quant="ternery", epochs=1), digits, quiet=True)

@@ -12,10 +12,11 @@ import numpy as np
 
 from ..fileio import load_npy
 from ..progress import Progress
-from ..spec import LIMITS, HwgenError, check_finite, check_int, check_positive_int
+from ..spec import LIMITS, HwgenError, Sparsity, check_finite, check_int, check_positive_int
 
 __all__ = [
-    "positive_int", "nonnegative_int", "sized", "positive_float", "probability", "load_npy",
+    "positive_int", "nonnegative_int", "sized", "positive_float", "probability", "sparsity",
+    "add_sparsity", "load_npy",
     "add_json", "emit", "next_step", "progress_for",
 ]
 
@@ -69,6 +70,22 @@ def sized(limit: str):
 
     parse.__name__ = f"sized({limit})"
     return parse
+
+
+@_arg
+def sparsity(text: str) -> str:
+    """An N:M structured sparsity, ``"2:4"`` (`hwgen.spec.Sparsity.parse`), kept as its text."""
+    return Sparsity.parse(text).describe()
+
+
+def add_sparsity(p) -> None:
+    """``--sparsity N:M`` and ``--sparse-head`` (train, import, random-model)."""
+    p.add_argument("--sparsity", type=sparsity, metavar="N:M",
+                   help="structured sparsity of the recurrent matrices: at most N non-zero "
+                        "weights in every M consecutive columns of a row, e.g. 2:4 "
+                        "(default: dense)")
+    p.add_argument("--sparse-head", action="store_true",
+                   help="with --sparsity: the head matrix N:M sparse too")
 
 
 @_arg

@@ -46,7 +46,7 @@ def run(args) -> int:
     from ..freeze import freeze
     from ..modelfile import save_model
     from ..quant import QuantConfig
-    from ..spec import CellKind, Formats, HwgenError
+    from ..spec import CellKind, Formats, HwgenError, Sparsity
     from ..train.datasets import load_dataset
     from ..train.evaluate import evaluate
     from ..train.importer import load_state_dict, params_from_state_dict
@@ -82,6 +82,7 @@ def run(args) -> int:
             seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len,
             embed=params.embedding.shape[1] if params.embedding is not None else 16,
             bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
+            sparsity=args.sparsity, sparse_head=args.sparse_head,
         )
         set_threads(args.threads)
         ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
@@ -94,15 +95,22 @@ def run(args) -> int:
     formats = Formats.standard(args.bits, lstm=cell is CellKind.LSTM)
     meta = {"imported_from": str(args.state_dict), **params.meta}
     # Post-training quantization always uses the deterministic rule.
-    model = freeze(params, replace(quant, stochastic=False), formats, meta=meta)
+    # Post-training quantization with --sparsity prunes by magnitude first (freeze).
+    nm = None if args.sparsity is None else Sparsity.parse(args.sparsity)
+    if args.sparse_head and nm is None:
+        raise HwgenError("--sparse-head needs --sparsity N:M")
+    model = freeze(params, replace(quant, stochastic=False), formats, meta=meta, sparsity=nm,
+                   sparse_head=args.sparse_head)
     m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)
         model.meta["test"] = {"metric": m.metric, "float_forward": m.float_value,
                               "golden": m.golden_value}
     save_model(model, out)
-    text = (f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}, formats "
-            f"Formats.standard({args.bits}), {model.weight_memory_bits} bits of weight memory")
+    text = (f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}"
+            + (f", {nm} sparse" if nm is not None else "")
+            + f", formats Formats.standard({args.bits}), {model.weight_memory_bits} bits of "
+            "weight memory")
     if m is not None:
         text = f"test (post-training quantization): {m.describe()}\n" + text
     emit(args, {"model": out, "weights": model.layers[0].wx.encoding.describe(),

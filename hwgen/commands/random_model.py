@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import api
 from ..fileio import check_output_file
 from ..spec import CellKind
-from ._common import add_json, emit, nonnegative_int, positive_int, sized
+from ._common import add_json, add_sparsity, emit, nonnegative_int, positive_int, sized
 
 
 def register(sub) -> None:
@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--argmax", action="store_true", help="the head also outputs the argmax class")
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
                    help="random seed (default: %(default)s)")
+    add_sparsity(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
     add_json(p)
     p.set_defaults(func=run)
@@ -43,12 +44,14 @@ def run(args) -> int:
     model = api.random_model(args.cell, args.inputs, args.hidden, args.outputs,
                              layers=args.layers, tokens=args.tokens, quant=args.quant,
                              stochastic=args.stochastic, bits=args.bits, argmax=args.argmax,
-                             seed=args.seed)
+                             seed=args.seed, sparsity=args.sparsity,
+                             sparse_head=args.sparse_head)
     api.save_model(model, out)
     quant = model.layers[0].wx.encoding.describe()
     emit(args, {"model": out, "cell": model.cell.value, "layers": model.num_layers,
                 "hidden": model.hidden, "outputs": model.outputs, "weights": quant,
                 "weight_bits": model.weight_memory_bits},
-         f"wrote {out}: {model.cell.value}, {args.layers} x {args.hidden} hidden, {args.quant}",
+         f"wrote {out}: {model.cell.value}, {args.layers} x {args.hidden} hidden, {args.quant}"
+         + (f", {args.sparsity} sparse" if args.sparsity else ""),
          next_=[f"hwgen estimate {out} --board icebreaker"])
     return 0

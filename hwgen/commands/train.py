@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_json, emit, nonnegative_int, positive_float, positive_int, sized
+from ._common import (
+    add_json,
+    add_sparsity,
+    emit,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    sized,
+)
 
 QUANTS = ("float", "binary", "ternary", "pow2", "exp", "int8")
 
@@ -32,6 +40,7 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                    help="train with float inputs and state (no fixed-point surrogate)")
     p.add_argument("--test-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N test characters only")
+    add_sparsity(p)
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default: %(default)s; more threads may change results)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -77,7 +86,8 @@ def run(args) -> int:
         seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len, embed=args.embed,
         bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
         threads=args.threads, output=args.output, checkpoint=args.checkpoint,
-        resume=args.resume, quiet=args.quiet or args.json,
+        resume=args.resume, quiet=args.quiet or args.json, sparsity=args.sparsity,
+        sparse_head=args.sparse_head,
     )
     finish(args, r, Path(args.output))
     return 0
@@ -88,7 +98,9 @@ def finish(args, r, out: Path) -> None:
     m = r.model
     emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
                 "weights": m.layers[0].wx.encoding.describe(),
-                "weight_bits": m.weight_memory_bits, "metric": r.metrics.metric,
+                "weight_bits": m.weight_memory_bits,
+                "sparsity": None if m.layers[0].wx.nm is None else str(m.layers[0].wx.nm),
+                "metric": r.metrics.metric,
                 "train_forward": r.torch_test, "float_forward": r.metrics.float_value,
                 "golden": r.metrics.golden_value, "seconds": r.seconds},
          None if args.json else report_text(r, out),
@@ -96,12 +108,17 @@ def finish(args, r, out: Path) -> None:
 
 
 def report_text(r, out: Path) -> str:
+    from ..report import zero_fraction
+
     m = r.model
     note = m.meta.get("note")
     unit = "accuracy" if r.metrics.metric == "accuracy" else "bits/char"
+    nm = m.layers[0].wx.nm
     return "\n".join([
         f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
-        f"{m.layers[0].wx.encoding.describe()}, {m.weight_memory_bits} bits of weight memory"
+        f"{m.layers[0].wx.encoding.describe()}"
+        + (f", {nm} sparse ({zero_fraction(m):.1%} zeros)" if nm is not None else "")
+        + f", {m.weight_memory_bits} bits of weight memory"
         + (f" ({note})" if note else ""),
         f"training forward (deterministic) test {unit}: {r.torch_test:.4f}",
         f"test: {r.metrics.describe()}",

@@ -9,6 +9,12 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
 
 - every weight matrix (input, recurrent, head) goes through the quantizer with the straight-through
   estimator: a fresh stochastic draw per forward pass in training, the deterministic rule in eval;
+- with N:M ``sparsity`` the recurrent matrices (and the head with ``sparse_head``) are first
+  pruned by magnitude (`hwgen.spec.Sparsity.mask`, recomputed from the shadow weights on every
+  forward pass, so a pruned weight that grows back re-enters); the gradient still reaches every
+  shadow weight unchanged (straight-through for the mask too, as in SR-STE without its decay);
+  `freeze` prunes the same shadow weights with the same function, so the frozen model is the
+  eval forward's;
 - biases are combined as `freeze` combines them (GRU b_hn kept inside the reset product) and
   rounded to ``gate_frac`` (head: ``output_frac``) fraction bits;
 - inputs (or embedding rows) are fake-quantized to the input format, the hidden state after each
@@ -27,7 +33,7 @@ from torch import nn
 
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, glorot_bound
-from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model
+from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Sparsity
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
 __all__ = ["QRNN"]
@@ -54,8 +60,15 @@ class QRNN(nn.Module):
         formats: Formats | None = None,
         fake_quant: bool = True,
         seed: int = 0,
+        sparsity: Sparsity | None = None,
+        sparse_head: bool = False,
     ):
         super().__init__()
+        if sparse_head and sparsity is None:
+            raise HwgenError("a sparse head needs a sparsity (N:M)")
+        if sparsity is not None and quant is not None:
+            sparsity.check_kind(quant.kind)
+        self.sparsity, self.sparse_head = sparsity, sparse_head
         if (features is None) == (vocab is None):
             raise HwgenError("a model takes either feature vectors or tokens")
         if (cell is CellKind.LSTM) != (formats is not None and formats.cell is not None):
@@ -95,6 +108,9 @@ class QRNN(nn.Module):
             )
             self.head.bias.zero_()
         self._fans["head.weight"] = (H, outputs)
+        self._sparse = set()  # parameters pruned to self.sparsity in the forward pass
+        if sparsity is not None:
+            self._sparse = {n for n in self._fans if n != "head.weight" or sparse_head}
 
     def _init_bound(self, fan_in: int, fan_out: int) -> float:
         """Uniform initialization bound: the Glorot bound, except for pow2, whose fixed step
@@ -109,12 +125,16 @@ class QRNN(nn.Module):
 
     # -- quantized parameters -------------------------------------------------------------------
     def _q(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        src = w
+        if name in self._sparse:
+            keep = self.sparsity.mask(w.detach().to(torch.float64).numpy())
+            src = torch.where(torch.from_numpy(keep), w.detach().to(torch.float64), 0.0)
         if self.quant is None:
-            return w
+            return w if src is w else ste(w, src)
         fan_in, fan_out = self._fans[name]
         stochastic = self.quant.stochastic and self.training
         q = quantize_tensor(
-            w, self.quant, fan_in=fan_in, fan_out=fan_out,
+            src, self.quant, fan_in=fan_in, fan_out=fan_out,
             stochastic=stochastic, generator=self.generator,
         )
         return ste(w, q)
@@ -242,7 +262,8 @@ class QRNN(nn.Module):
         f = formats or self.formats
         if f is None:
             raise HwgenError("freezing needs fixed-point formats")
-        return freeze(self.float_params(), self.freeze_quant(), f, meta=meta)
+        return freeze(self.float_params(), self.freeze_quant(), f, meta=meta,
+                      sparsity=self.sparsity, sparse_head=self.sparse_head)
 
 
 def check_layout_matches(model: QRNN, frozen: Model) -> None:
@@ -256,5 +277,8 @@ def check_layout_matches(model: QRNN, frozen: Model) -> None:
                 q = model.quantized_weight(name).detach().to(torch.float64).numpy()
                 if model.quant is not None and not np.array_equal(q, m.values):
                     raise HwgenError(f"{name}: torch and NumPy quantizers disagree")
+                if m.nm != model.sparsity:
+                    raise HwgenError(f"{name}: frozen with sparsity {m.nm}, trained with "
+                                     f"{model.sparsity}")
     finally:
         model.train(was)

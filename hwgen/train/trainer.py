@@ -27,6 +27,7 @@ from ..spec import (
     Formats,
     HwgenError,
     Model,
+    Sparsity,
     check_finite,
     check_int,
     check_positive_int,
@@ -62,6 +63,8 @@ class TrainConfig:
     valid_chars: int = 50_000  # character models: valid characters per evaluation
     evals: int = 10  # character models: evaluations (and checkpoints) per run
     test_chars: int | None = None  # character models: limit of test characters (None: all)
+    sparsity: str | None = None  # "N:M": structured sparsity of the recurrent matrices
+    sparse_head: bool = False  # the head matrix N:M sparse too
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -85,6 +88,16 @@ class TrainConfig:
             check_positive_int("the character budget", self.budget_chars)
         check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
         check_int("seed", self.seed, minimum=0, maximum=(1 << 63) - 1)
+        nm = self.nm
+        if nm is None and self.sparse_head:
+            raise HwgenError("--sparse-head needs --sparsity N:M")
+        if nm is not None and self.quant_config is not None:
+            nm.check_kind(self.quant_config.kind)
+
+    @property
+    def nm(self) -> Sparsity | None:
+        """``sparsity`` parsed (None: dense)."""
+        return None if self.sparsity is None else Sparsity.parse(self.sparsity)
 
     @property
     def quant_config(self) -> QuantConfig | None:
@@ -95,6 +108,8 @@ class TrainConfig:
 
     def label(self) -> str:
         q = self.quant + (" stoch" if self.stochastic else "")
+        if self.sparsity is not None:
+            q += f" {self.sparsity}" + (" +head" if self.sparse_head else "")
         return f"{self.cell} H={self.hidden}x{self.layers} {q}"
 
 
@@ -119,6 +134,8 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         formats=cfg.formats(),
         fake_quant=cfg.fake_quant,
         seed=cfg.seed,
+        sparsity=cfg.nm,
+        sparse_head=cfg.sparse_head,
     )
 
 
