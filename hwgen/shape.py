@@ -157,8 +157,9 @@ def _largest_code(enc: WeightEncoding) -> int:
 
 
 def _full(m: QuantMatrix) -> QuantMatrix:
+    """Every weight at the largest magnitude (dense: the capacity of any sparsity pattern)."""
     codes = np.full(m.codes.shape, _largest_code(m.encoding), dtype=m.codes.dtype)
-    return dataclasses.replace(m, codes=codes)
+    return dataclasses.replace(m, codes=codes, nm=None)
 
 
 def capacity_model(model: Model, bias_bits: int) -> Model:
