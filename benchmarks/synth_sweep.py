@@ -276,6 +276,9 @@ def main(argv=None) -> int:
                    help="where designs and tool logs go (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="place-and-route seeds for sweep (default: %(default)s)")
+    p.add_argument("--only", action="append", metavar="TARGET:QUANT:LANES",
+                   help="sweep: rerun only these configurations (repeatable); the other rows "
+                   "come from benchmarks/results/synth_sweep.json")
     p.add_argument("--resume", action="store_true",
                    help="reuse synth_report.json of configurations already run in --work")
     p.add_argument("--timeout", type=float, default=900, metavar="S",
@@ -328,8 +331,20 @@ def main(argv=None) -> int:
         write_block("synthesis.md", "calibration", calibration_markdown(rows))
     else:
         if args.mode == "sweep":
+            kept = {}
+            if args.only:  # every other row comes from the saved results
+                saved = json.loads((results / "synth_sweep.json").read_text())
+                kept = {(r["target"], r["quant"], r["lanes"],
+                         r.get("dsp_inference") if r["quant"] == "int8"
+                         and r["target"].startswith("ecp5") else None): r
+                        for r in saved["rows"]}
             for target in targets:
                 for quant, lanes, dsp in SWEEP_UP5K if target == "ice40-up5k" else SWEEP:
+                    key = (target, quant, lanes, dsp)
+                    if args.only and f"{target}:{quant}:{lanes}" not in args.only \
+                            and key in kept:
+                        rows.append(kept[key])
+                        continue
                     rows.append(run_one(work, ("gru", 16, 64, 10, quant, lanes, 1, "auto"),
                                         target, place=True, seeds=args.seeds,
                                         resume=args.resume, timeout=args.timeout, dsp=dsp))
