@@ -209,6 +209,10 @@ def test_a_load_cut_off_or_for_another_shape_is_never_committed(models):
         assert board.load(a).loaded
         ims = load_images(board.shape, a)
         wb = board.link.ping().word_bytes
+        # a LOAD frame without BEGIN also stops the board computing until a COMMIT
+        board.link.request(Cmd.LOAD, bytes([0, 0, 0, 0]) + bytes(wb))
+        assert not board.link.ping().loaded
+        assert board.load(a).loaded
         # cut off: BEGIN and one LOAD frame, no COMMIT
         board.link.request(Cmd.BEGIN)
         board.link.request(Cmd.LOAD, bytes([0, 0, 0, 0]) + bytes(wb * 4))
@@ -286,3 +290,23 @@ def test_shape_file_errors(tmp_path, models):
     path.write_text("{")
     with pytest.raises(HwgenError, match="not a hwgen shape file"):
         read_shape(tmp_path)
+
+
+def test_cli_estimate_and_build_choose_spram_for_a_big_model(tmp_path, capsys):
+    m = make_model("gru", "ternary", inputs=16, hidden=256, outputs=10)
+    save_model(m, tmp_path / "big.hwgm")
+    rc = main(["estimate", str(tmp_path / "big.hwgm"), "--board", "icebreaker", "--lanes", "16"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "weights0             32 x 13216    422912   422912  2 x SB_SPRAM256KA (16x16384, " \
+           "loaded at run time)" in out
+    assert "SPRAM       2 / 4 (50%) SB_SPRAM256KA" in out and "fit         yes" in out
+    rc = main(["estimate", str(tmp_path / "big.hwgm"), "--board", "icebreaker", "--lanes", "16",
+               "--weights", "rom"])
+    out = capsys.readouterr().out
+    assert "fit         NO: this model does not fit icebreaker" in out
+    assert "--weights spram fits 16 lanes (weights loaded at run time with 'hwgen load')" in out
+    rc = main(["build", str(tmp_path / "big.hwgm"), "--board", "icebreaker", "--lanes", "16",
+               "--weights", "rom", "-o", str(tmp_path / "b")])
+    assert rc == 1 and "--weights spram fits 16 lanes" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

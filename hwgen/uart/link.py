@@ -266,8 +266,9 @@ class UartLink(wiring.Component):
                             with m.If(count == (nin - 1 if ld is None else length - 1)):
                                 m.next = "CRC"
                         elif state == "LMEM":
+                            # a LOAD changes the memories: no computing until a COMMIT
                             m.d.sync += [wr["mem"].eq(byte), count.eq(1), wr["nbyte"].eq(0),
-                                         wr["bad"].eq(0)]
+                                         wr["bad"].eq(0), loaded.eq(0)]
                             take("LADDR")
                         elif state == "LADDR":
                             m.d.sync += [wr["addr"].eq(Cat(wr["addr"][8:], byte)),
