@@ -290,6 +290,16 @@ def cosim(
     return report
 
 
+def _load_words(manifest: dict, model: Model) -> list:
+    """[memory index, address, word hex] of every word to write into a loadable core so that it
+    computes ``model`` (any model of the manifest's shape; another shape is refused by name)."""
+    from .shape import load_images
+
+    return [[im.index, a, format(int(w), "x")]
+            for im in load_images(manifest["load"]["shape"], model)
+            for a, w in enumerate(im.words)]
+
+
 def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, timeout_cycles,
            deadline, time_limit, progress) -> CosimReport:
     ops, epochs, aborted = _ops(manifest, model, plan)
@@ -310,17 +320,12 @@ def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, tim
         build = run_dir / "build"
         build.mkdir()
     plan_path, result_path = run_dir / "plan.json", run_dir / "result.json"
-    plan_path.write_text(
-        json.dumps(
-            {
-                "ports": ports,
-                "ops": ops,
-                "seed": plan.seed,
-                "out_stall": plan.out_stall,
-                "timeout_cycles": timeout,
-            }
-        )
-    )
+    bench = {"ports": ports, "ops": ops, "seed": plan.seed, "out_stall": plan.out_stall,
+             "timeout_cycles": timeout}
+    if "load" in manifest:  # a loadable core: the reference model's words first
+        bench["load_ports"] = manifest["load"]["ports"]
+        bench["load"] = _load_words(manifest, model)
+    plan_path.write_text(json.dumps(bench))
     runner = _runner(simulator, deadline)
     runner.log.setLevel(logging.ERROR)  # e.g. "Skipping compilation": the tool logs go to sim.log
     sources = [rtl_dir / v for v in manifest["verilog"]]

@@ -67,6 +67,10 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
         ("o_stream", "valid"): "output valid",
         ("o_stream", "ready"): "output ready",
         ("o_stream", "payload"): "output payload",
+        ("load", "valid"): "load valid",
+        ("load", "mem"): "load memory index",
+        ("load", "addr"): "load word address",
+        ("load", "data"): "load word",
     }
     for path, member, _ in accel.signature.flatten(accel):
         shape = member.shape
@@ -196,18 +200,47 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
     }
 
 
+def load_section(shape: dict, accel) -> dict:
+    """The manifest's ``load`` section of a loadable core: the load port, its memories and the
+    shape (docs/manifest.md)."""
+    from .shape import shape_id
+
+    images = accel.plan.load_images()
+    return {
+        "ports": {k: f"load__{k}" for k in ("valid", "mem", "addr", "data")},
+        "write": "a word is written on every rising edge with load__valid high; write only "
+                 "while no input is in flight; the core computes with whatever the memories "
+                 "hold, so load all of them before the first input",
+        "memories": [{"index": im.index, "name": im.name, "width": im.width, "depth": im.depth}
+                     for im in images],
+        "images_file": "load_images.json",
+        "shape": shape,
+        "shape_id": shape_id(shape),
+    }
+
+
+def load_images_json(images) -> str:
+    """The words to load, per memory, as hex strings (``load_images.json``)."""
+    return json.dumps({"memories": [
+        {"index": im.index, "name": im.name, "width": im.width,
+         "words": [format(int(w), "x") for w in im.words]} for im in images]},
+        separators=(",", ":")) + "\n"
+
+
 def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
-             state: str = "auto") -> dict:
+             state: str = "auto", weights: str = "rom") -> dict:
     """Write ``<top>.v``, ``manifest.json`` and ``model.hwgm`` into ``out_dir`` (created if
     missing); returns the manifest. ``state``: where h (and c) live, ``auto``, ``registers`` or
-    ``ram`` (docs/architecture.md). Raises `HwgenError` before building anything when the lane
-    count, state option, top name or model is not supported."""
+    ``ram`` (docs/architecture.md). ``weights``: ``rom``, or ``ram`` / ``spram`` for a loadable
+    core (built for the model's shape, `hwgen.shape`; the manifest gets a ``load`` section and
+    the folder ``load_images.json``, the model's words). Raises `HwgenError` before building
+    anything when the lane count, state or weight option, top name or model is not supported."""
     from .gateware.plan import make_plan
 
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     top = _check_top(top)
-    make_plan(model, lanes, state)  # validates lanes, state and the head
+    make_plan(model, lanes, state, weights)  # validates lanes, state, weights and the head
     derive_widths(model)  # raises for a model whose dot products are too wide
     out = check_output_dir(out_dir)
 
@@ -216,10 +249,19 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
 
     from .gateware.core import Accelerator
 
-    accel = Accelerator(model, lanes, state)
+    shape = None
+    if weights == "rom":
+        accel = Accelerator(model, lanes, state)
+    else:
+        from .shape import capacity_model, load_images, shape_of
+
+        shape = shape_of(model, lanes, state, weights)
+        accel = Accelerator(capacity_model(model, shape["bias_bits"]), lanes, state, weights)
     model_bytes = to_bytes(model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)
+    if shape is not None:
+        manifest["load"] = load_section(shape, accel)
     text = verilog.convert(accel, name=top, emit_src=False)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -228,5 +270,7 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     # each file complete or absent; the manifest last, so a folder with a manifest is whole
     atomic_write_text(out / vname, text)
     atomic_write_bytes(out / "model.hwgm", model_bytes)
+    if shape is not None:
+        atomic_write_text(out / "load_images.json", load_images_json(load_images(shape, model)))
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest

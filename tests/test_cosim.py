@@ -152,3 +152,25 @@ def test_missing_simulator_is_a_clear_error(tmp_path, monkeypatch):
 def test_missing_manifest(tmp_path):
     with pytest.raises(HwgenError, match="no manifest.json"):
         cosim(tmp_path, SimPlan([np.zeros((1, 2), np.int64)]))
+
+
+@pytest.mark.parametrize("simulator,weights", [("icarus", "spram"), ("verilator", "ram")])
+def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights):
+    """A loadable core's Verilog (weights written through its load port first): exact for the
+    model it was generated from and for another model of the shape, with stalls and resets."""
+    a = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=1, argmax=True)
+    b = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=2, argmax=True)
+    manifest = generate(a, tmp_path / "rtl", lanes=4, weights=weights)
+    assert manifest["load"]["ports"]["data"] == "load__data"
+    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases"]
+    assert (tmp_path / "rtl" / "load_images.json").is_file()
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(-128, 128, (4, 3)) for _ in range(3)]
+    plan = SimPlan(seqs, abort={1: 2}, reset_before={2}, in_stall=0.3, out_stall=0.3, seed=1)
+    for ref in (None, b):
+        r = cosim(tmp_path / "rtl", plan, simulator=simulator, model=ref)
+        assert r.ok, r.summary()
+    wider = make_model("gru", "ternary", inputs=3, hidden=8, outputs=3, argmax=True)
+    with pytest.raises(HwgenError, match="does not fit this bitstream's shape: hidden: "
+                       "bitstream 6, model 8"):
+        cosim(tmp_path / "rtl", SimPlan(seqs), simulator=simulator, model=wider)

@@ -1,7 +1,8 @@
 """cocotb bench for a generated accelerator (not a pytest module: hwgen.cosim runs it).
 
-It reads a plan written by `hwgen.cosim` (JSON, path in HWGEN_PLAN): port names from the manifest
-and a list of operations, each ``["x", payload_hex, idle_cycles]`` (one input transfer after that
+It reads a plan written by `hwgen.cosim` (JSON, path in HWGEN_PLAN): port names from the manifest,
+for a loadable core the words to write through its load port first (``load``: [memory, address,
+word hex]), and a list of operations, each ``["x", payload_hex, idle_cycles]`` (one input transfer after that
 many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse reset) or
 ``["abort", cycles]`` (pulse reset right after the last accepted input, with work in flight).
 The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
@@ -68,10 +69,22 @@ async def run_plan(dut):
     i_valid.value = 0
     o_ready.value = 0
     i_payload.value = 0
+    load = {k: getattr(dut, v) for k, v in plan.get("load_ports", {}).items()}
+    if load:
+        load["valid"].value = 0
     rst.value = 1
     await ClockCycles(clk, 3)
     rst.value = 0
     await RisingEdge(clk)
+    if load:  # a loadable core: one word per cycle through the load port, before any input
+        for mem, addr, word in plan["load"]:
+            load["valid"].value = 1
+            load["mem"].value = mem
+            load["addr"].value = addr
+            load["data"].value = int(word, 16)
+            await RisingEdge(clk)
+        load["valid"].value = 0
+        await ClockCycles(clk, 3)  # the core's load-port register, then the write
 
     async def monitor():
         while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import api
-from ..gateware.plan import STATE_MODES
+from ..gateware.plan import STATE_MODES, WEIGHT_MODES
 from ._common import add_json, emit, positive_int
 
 
@@ -26,6 +26,10 @@ def register(sub) -> None:
     build.add_argument("--state", choices=STATE_MODES, default="auto",
                        help="where h (and c) live: block RAM, registers, or auto (registers only "
                        "for tiny stores) (default: %(default)s)")
+    build.add_argument("--weights", choices=WEIGHT_MODES, default="rom",
+                       help="rom (in the Verilog), or ram / spram: loadable memories written at "
+                       "run time through the load port (manifest 'load'; spram: single-port, for "
+                       "iCE40 SPRAM) (default: %(default)s)")
     build.add_argument("--top", default="hwgen_top", metavar="NAME",
                        help="name of the top Verilog module (default: %(default)s)")
     add_json(p)
@@ -34,7 +38,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     manifest = api.generate(api.load_model(args.model), args.output, args.lanes, top=args.top,
-                            state=args.state)
+                            state=args.state, weights=args.weights)
     t = manifest["timing"]
     emit(args, {"output": args.output, "verilog": manifest["verilog"], "top": manifest["top"],
                 "lanes": manifest["lanes"], "cycles_per_timestep": t["cycles_per_timestep"],

@@ -77,6 +77,10 @@ def run_prove(args) -> int:
     if target.is_dir():
         rtl = target
         manifest = load_manifest(rtl)
+        if "load" in manifest:
+            raise HwgenError(f"{rtl} is a loadable core: its weights are unknown until run "
+                             "time; prove the ROM design of the same model (hwgen prove "
+                             "MODEL.hwgm --lanes P), whose datapath and sequencer are the same")
         model = load_model(rtl / manifest["model_file"])
         work = Path(args.work) if args.work else rtl / "formal"
     elif target.is_file():

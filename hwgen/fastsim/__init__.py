@@ -115,6 +115,10 @@ def build_fastsim(rtl_dir, build_dir, manifest: dict | None = None) -> tuple[Pat
     verilator = _require_tools()
     rtl_dir = Path(rtl_dir).resolve()
     manifest = manifest or load_manifest(rtl_dir)
+    if "load" in manifest:
+        raise HwgenError(f"{rtl_dir} is a loadable core (weights written at run time): the fast "
+                         "harness drives ROM cores only; use 'hwgen sim' without --fast, which "
+                         "loads the model first")
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     sources = [rtl_dir / v for v in manifest["verilog"]]
