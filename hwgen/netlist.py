@@ -44,7 +44,9 @@ def _absorb(ram: dict, sides, cells: dict, sinks: dict, port_bits: set) -> int:
     """Give ``ram`` the output register of ``sides`` if every used data output of those sides
     drives exactly one plain flip-flop on the same clock; returns 1 if it did, else 0."""
     conn, params = ram["connections"], ram["parameters"]
-    clocks = {tuple(conn.get(f"CLK{x}", [])) for x in sides}
+    # A side whose clock is tied off (a ROM in the 36-bit mode reads through side B only, CLKA
+    # is constant) does not count; the outputs of both sides follow the one read clock.
+    clocks = {tuple(conn.get(f"CLK{x}", [])) for x in sides} - {("0",), ("1",), ("x",)}
     if len(clocks) != 1:
         return 0
     clock = list(clocks.pop())
@@ -76,6 +78,10 @@ def _absorb(ram: dict, sides, cells: dict, sinks: dict, port_bits: set) -> int:
     for x in sides:
         params[f"REGMODE_{x}"] = "OUTREG"
         conn[f"OCE{x}"] = ["1"]
+        # a tied-off clock gets the read clock: whichever side's clock the output register
+        # uses, it is clocked (the side stays disabled: its CE and WE are untouched)
+        if tuple(conn.get(f"CLK{x}", [])) in (("0",), ("1",), ("x",)):
+            conn[f"CLK{x}"] = clock
     return 1
 
 

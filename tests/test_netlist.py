@@ -76,3 +76,19 @@ def test_the_36_bit_mode_converts_both_sides_or_neither():
     net = _netlist({"ram": _ram(36, 36), "a": _ff(100, 500), "b": _ff(200, 600, CEMUX="CE")})
     assert absorb_ecp5_output_registers(net) == 0
     assert net["modules"]["top"]["cells"]["ram"]["parameters"]["REGMODE_A"] == "NOREG"
+
+
+def test_a_36_bit_rom_reading_through_side_b_gets_its_output_register():
+    """Yosys maps a 64-bit, 480-word ROM in the 36-bit mode with CLKA tied to 0 (side A only
+    writes, and a ROM never does): both sides convert, and CLKA gets the read clock."""
+    ram = _ram(36, 36)
+    ram["connections"].update(CLKA=["0"], CEA=["0"])
+    net = _netlist({"ram": ram, "a": _ff(100, 500), "b": _ff(200, 600)})
+    assert absorb_ecp5_output_registers(net) == 1
+    conn = net["modules"]["top"]["cells"]["ram"]["connections"]
+    assert conn["CLKA"] == [CLK] and conn["CEA"] == ["0"] and conn["OCEA"] == ["1"]
+    assert conn["DOA0"] == [500] and conn["DOB0"] == [600]
+    # both clocks tied off: nothing to clock the register with
+    ram = _ram(36, 36)
+    ram["connections"].update(CLKA=["0"], CLKB=["0"])
+    assert absorb_ecp5_output_registers(_netlist({"ram": ram, "a": _ff(100, 500)})) == 0
