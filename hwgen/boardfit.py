@@ -142,8 +142,9 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
         if r.fits:
             return r
         loadable = "spram" if get_target(b.target).spram_count else "ram"
-        alt = board_fit(model, b, lanes, baud, loadable)
-        return alt if alt.fits else r
+        # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
+        # left to fix when it does not fit either)
+        return board_fit(model, b, lanes, baud, loadable)
     core = core_model(model, weights)
     if lanes is None:
         from .gateware.schedule import max_lanes
@@ -189,8 +190,11 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break
-    msg = (f"this model does not fit {r.board} ({r.target}) with {r.lanes} lanes and the UART "
-           f"link ({r.link[0]} LUT4, {r.link[1]} flip-flops): " + "; ".join(r.fit.problems) + ".")
+    where = ("" if r.weights == "rom" else
+             f", its weights loaded at run time (--weights {r.weights}),")
+    msg = (f"this model does not fit {r.board} ({r.target}) with {r.lanes} lanes{where} and the "
+           f"UART link ({r.link[0]} LUT4, {r.link[1]} flip-flops): "
+           + "; ".join(r.fit.problems) + ".")
     msg += (" What would fit: " + "; ".join(hints) + "." if hints else
             " No smaller lane count or other board fits; use fewer units or ternary weights.")
     raise HwgenError(msg)
