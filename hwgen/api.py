@@ -427,15 +427,17 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
 
 
 def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 115200,
-          weights: str = "auto", progress: Progress = None,
-          warn: Callable[[str], None] | None = None):
+          weights: str = "auto", seed: int = 1, timeout: float | None = 3600.0,
+          progress: Progress = None, warn: Callable[[str], None] | None = None):
     """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
     programs the board; docs/uart.md). Lanes: the most that fit, when not given. ``weights``:
     ``rom`` (in the bitstream), ``ram`` / ``spram`` (loaded at run time: `load`; any model of
     the same shape runs on it) or ``auto`` (ROMs when they fit). A build that cannot fit the
     board's device, UART link counted, is refused before any tool runs, with what would fit.
     Writes ``out_dir/model.hwgm`` too, and for a loadable build ``out_dir/shape.json`` (what
-    `load` and `run` check a model against). Returns a `BuildReport`."""
+    `load` and `run` check a model against). ``seed``: nextpnr's placement seed; ``timeout``:
+    seconds for the whole tool run (a router that loops on a nearly full device stops with an
+    error). Returns a `BuildReport`."""
     from .boardfit import check_board_fit, core_model
     from .modelfile import to_bytes
     from .progress import Ticker, format_seconds
@@ -444,6 +446,9 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     if lanes is not None:
         check_positive_int("Lane count", lanes)
     check_positive_int("Baud rate", baud, 10_000_000)
+    check_positive_int("Seed", seed)
+    if timeout is not None:
+        timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
     fit = check_board_fit(m, board, lanes, baud, weights)
     for w in fit.fit.warnings:
@@ -478,7 +483,8 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     extra = {} if shape is None else {"shape_id": shape_id(shape)}
     with Ticker(progress, status, every=15.0):
         result = build_board(Accelerator(core_model(m, fit.weights), fit.lanes, "auto",
-                                         fit.weights), fit.board, out, baud=baud, **extra)
+                                         fit.weights), fit.board, out, baud=baud,
+                             seed=seed, timeout=timeout, **extra)
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
     if shape is not None:
         from .shape import write_shape

@@ -91,7 +91,7 @@ def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys
 def test_build_shows_progress_and_how_to_flash(tmp_path, capsys, monkeypatch):
     from hwgen.uart.board import BuildResult
 
-    def fake_build(core, board, out, baud):
+    def fake_build(core, board, out, baud, seed, timeout):
         core._MustUse__silence = True  # a stub: the core is never elaborated
         out.mkdir(parents=True)
         (out / "top.bin").write_bytes(b"bits")

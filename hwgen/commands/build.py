@@ -7,7 +7,7 @@ import sys
 from .. import api
 from ..boardfit import BOARD_WEIGHTS
 from ..uart.board import BOARDS
-from ._common import add_json, emit, positive_int, progress_for
+from ._common import add_json, emit, positive_float, positive_int, progress_for
 
 #: How to load a bitstream onto each board (amaranth-boards' own program commands).
 FLASH = {
@@ -37,6 +37,10 @@ def register(sub) -> None:
                    help="where the weights live: rom (in the bitstream), spram / ram (loaded at "
                    "run time with 'hwgen load': any model of the same shape runs without a "
                    "rebuild) or auto (rom when it fits, else loadable) (default: %(default)s)")
+    p.add_argument("--seed", type=positive_int, default=1, metavar="N",
+                   help="nextpnr placement seed (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=3600.0, metavar="S",
+                   help="seconds for the tools, at most 3600 (default: %(default)s)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_json(p)
@@ -45,7 +49,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     b = api.build(args.model, args.board, args.output, lanes=args.lanes, baud=args.baud,
-                  weights=args.weights, progress=progress_for(args),
+                  weights=args.weights, seed=args.seed, timeout=args.timeout,
+                  progress=progress_for(args),
                   warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
     r = b.result
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.utilization.items())

@@ -207,11 +207,12 @@ class BuildResult:
 
 def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
                 name: str = "top", timeout: float | None = None,
-                shape_id: int = 0) -> BuildResult:
+                shape_id: int = 0, seed: int = 1) -> BuildResult:
     """Build a bitstream of ``core`` behind a UART on ``board`` in ``out_dir`` (never programs).
 
     Runs the amaranth-boards build script with captured output; a failing tool raises
-    `HwgenError` with its error lines. The caller does the fit check first (`hwgen.fit`).
+    `HwgenError` with its error lines, a run past ``timeout`` seconds too. ``seed``: nextpnr's
+    placement seed. The caller does the fit check first (`hwgen.fit`).
     """
     from ..synth import parse_nextpnr_report, parse_yosys_stat
 
@@ -227,7 +228,7 @@ def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     overrides = {
-        "nextpnr_opts": f"--report {name}.report.json",
+        "nextpnr_opts": f"--report {name}.report.json --seed {int(seed)}",
         # loadable memories carry no initial contents (so iCE40 SPRAM can hold them)
         "script_after_read": f"delete {STRIP_INIT_PATTERN}",
         "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
@@ -241,7 +242,9 @@ def build_board(core, board: str | Board, out_dir, *, baud: int = 115200,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise HwgenError(f"the {b.name} build did not finish in {timeout:.0f} s ({out})") from None
+        raise HwgenError(f"the {b.name} build did not finish in {timeout:.0f} s ({out}); a "
+                         "nearly full device can leave the router looping: try another "
+                         "--seed, fewer --lanes or a smaller model") from None
     (out / "build.log").write_text(proc.stdout)
     if proc.returncode != 0:
         lines = proc.stdout.splitlines()
