@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ from ..spec import (
 )
 from .datasets import Dataset, char_windows
 from .evaluate import Metrics, evaluate
-from .qrnn import QRNN, check_layout_matches
+from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric"]
 
@@ -65,6 +65,10 @@ class TrainConfig:
     test_chars: int | None = None  # character models: limit of test characters (None: all)
     sparsity: str | None = None  # "N:M": structured sparsity of the recurrent matrices
     sparse_head: bool = False  # the head matrix N:M sparse too
+    weight_scale: str = "glorot"  # binary / ternary W0: "glorot" or "learned" (one per matrix)
+    shadow_clip: bool = True  # clip shadow weights to the quantizer's range after each step
+    lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
+    warm_start: str | None = None  # where the starting parameters came from (recorded only)
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -93,6 +97,20 @@ class TrainConfig:
             raise HwgenError("--sparse-head needs --sparsity N:M")
         if nm is not None and self.quant_config is not None:
             nm.check_kind(self.quant_config.kind)
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
+                             + " or ".join(WEIGHT_SCALES))
+        if self.lr_scale not in LR_SCALES:
+            raise HwgenError(f"unknown learning-rate scaling {self.lr_scale!r}; expected "
+                             + ", ".join(LR_SCALES))
+        w0_quant = self.quant in ("binary", "ternary")
+        if self.weight_scale == "learned" and not w0_quant:
+            raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
+                             f"{self.quant} (use --quant ternary or drop --weight-scale)")
+        if self.lr_scale != "none" and not w0_quant:
+            raise HwgenError(f"--lr-scale {self.lr_scale} scales by the binary / ternary W0; "
+                             f"{self.quant} weights have none (use --quant ternary or drop "
+                             "--lr-scale)")
 
     @property
     def nm(self) -> Sparsity | None:
@@ -136,6 +154,8 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         seed=cfg.seed,
         sparsity=cfg.nm,
         sparse_head=cfg.sparse_head,
+        weight_scale=cfg.weight_scale,
+        shadow_clip=cfg.shadow_clip,
     )
 
 
@@ -208,6 +228,9 @@ def _load_ckpt(path: Path, cfg: TrainConfig) -> dict:
         raise HwgenError(f"{path}: not an hwgen training checkpoint")
     saved = state["config"]
     now = asdict(cfg)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    # a setting added after the checkpoint was made is absent from it: it had the default
+    saved = {k: saved.get(k, defaults.get(k)) for k in now}
     diff = [k for k in now if k not in ("epochs", "budget_chars") and saved.get(k) != now[k]]
     if diff:
         k = diff[0]
@@ -242,7 +265,7 @@ def train(
     model = build_model(cfg, ds)
     if init is not None:
         model.load_float_params(init)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.param_groups(cfg.lr, cfg.lr_scale), lr=cfg.lr)
     data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
     metric = "bpc" if ds.kind == "charlm" else "accuracy"
     best_state, best, progress, history = None, None, 0, []
@@ -345,6 +368,8 @@ def train(
         meta["input_norm"] = ds.norm
     if ds.symbols is not None:
         meta["symbols"] = ds.symbols
+    if model.learned_scales() is not None:
+        meta["learned_scales"] = model.learned_scales()
     frozen = model.freeze(meta=meta)
     check_layout_matches(model, frozen)
     tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
