@@ -1,0 +1,231 @@
+"""Where the ternary gap on Penn Treebank comes from (issue 15): one-factor comparisons.
+
+Trains a GRU on PTB characters with ``hwgen train`` (each run is the literal command, run as a
+subprocess with ``--json``) in several variants at one character budget: float, deterministic
+ternary with the defaults, and ternary with ONE factor changed (no shadow clipping, a learned
+per-matrix scale, learning rates scaled by the Glorot W0, the stochastic quantizer, a warm start
+from a float checkpoint), plus exponential weights. Every model is tested with the golden
+(integer) model on the first ``--test-chars`` test characters (``hwgen train --test-chars``: the
+same numbers ``hwgen eval --max-chars`` gives).
+
+Warm-start variants spend the same total budget: a float run of 2/3 of it (stored as the
+``float`` variant at that budget, itself a learning-curve point), then quantization-aware
+fine-tuning for the remaining 1/3 from its checkpoint (``--warm-start``).
+
+Every run is stored as JSON (with its model file and checkpoint) under --runs (default
+runs/ptb_gap/) and skipped when its JSON exists, so the benchmark can be interrupted and
+continued, or extended to a larger ``--budget`` later; ``--resume`` also continues an
+interrupted training from its checkpoint (``hwgen train --resume``). ``--report`` writes the
+tables into docs/results.md and benchmarks/paper_notes.md (between the ``ptb_gap`` markers).
+One torch thread per run; on a shared machine run it with nice:
+
+    nice -n 15 .venv/bin/python benchmarks/ptb_gap.py --budget 1500000
+    nice -n 15 .venv/bin/python benchmarks/ptb_gap.py --budget 3000000 --variants float,ternary
+    .venv/bin/python benchmarks/ptb_gap.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+#: variant -> (hwgen train options, what changes against "ternary", warm start from float)
+VARIANTS = {
+    "float": (["--quant", "float"], "float weights (frozen as int8)", False),
+    "ternary": (["--quant", "ternary"], "deterministic ternary, the defaults (Glorot W0, "
+                "shadow clip at +-W0, one learning rate)", False),
+    "ternary-noclip": (["--quant", "ternary", "--no-shadow-clip"], "no shadow clipping", False),
+    "ternary-learned": (["--quant", "ternary", "--weight-scale", "learned"],
+                        "learned W0 per matrix", False),
+    "ternary-lr-w0": (["--quant", "ternary", "--lr-scale", "w0"],
+                      "weight lr times W0", False),
+    "ternary-lr-1/w0": (["--quant", "ternary", "--lr-scale", "1/w0"],
+                        "weight lr over W0 (BinaryConnect)", False),
+    "ternary-stoch": (["--quant", "ternary", "--stochastic"], "stochastic quantizer", False),
+    "ternary-warm": (["--quant", "ternary"], "warm start from float (2/3 of the budget float, "
+                     "1/3 ternary fine-tuning)", True),
+    "ternary-warm-learned": (["--quant", "ternary", "--weight-scale", "learned"],
+                             "warm start + learned W0 (fitted to the float weights)", True),
+    "ternary-learned-noclip": (["--quant", "ternary", "--weight-scale", "learned",
+                                "--no-shadow-clip"], "learned W0, no shadow clipping", False),
+    "exp": (["--quant", "exp"], "deterministic exponential (7 exponents)", False),
+    "exp-warm": (["--quant", "exp"], "exponential, warm start from float (2/3 + 1/3)", True),
+}
+DEFAULT_VARIANTS = ("float,ternary,ternary-learned,ternary-warm-learned,ternary-warm,"
+                    "ternary-noclip,exp,exp-warm,ternary-lr-1/w0,ternary-lr-w0")
+#: fixed settings of every run (docs/results.md's PTB setup; the rest are hwgen train defaults)
+COMMON = ["--dataset", "ptb", "--cell", "gru", "--hidden", "128", "--batch", "32",
+          "--seq-len", "100", "--embed", "16"]
+
+
+def key(variant: str, budget: int, seed: int) -> str:
+    return f"{variant.replace('/', '')}-b{budget}-s{seed}"
+
+
+def warm_split(budget: int) -> tuple[int, int]:
+    """(float characters, fine-tuning characters) of a warm-start run of ``budget`` in total."""
+    first = (2 * budget) // 3
+    return first, budget - first
+
+
+def hwgen_train(argv: list[str], env: dict) -> tuple[dict, float]:
+    t0 = time.monotonic()
+    code = "import sys; from hwgen.cli import main; sys.exit(main(sys.argv[1:]))"
+    p = subprocess.run([sys.executable, "-c", code, "train", *argv, "--json", "-q"],
+                       env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"hwgen train {' '.join(argv)} failed:\n{p.stderr}")
+    return json.loads(p.stdout), wall
+
+
+def one_run(args, variant: str, budget: int, seed: int, runs: Path, env: dict) -> dict:
+    path = runs / (key(variant, budget, seed) + ".json")
+    if path.exists():
+        return json.loads(path.read_text())
+    opts, what, warm = VARIANTS[variant]
+    chars, start = budget, None
+    if warm:
+        first, chars = warm_split(budget)
+        base = one_run(args, "float", first, seed, runs, env)
+        start = base["checkpoint"]
+    model = runs / (key(variant, budget, seed) + ".hwgm")
+    argv = [*COMMON, *opts, "--budget-chars", str(chars), "--seed", str(seed),
+            "--test-chars", str(args.test_chars), "-o", str(model)]
+    if start is not None:
+        argv += ["--warm-start", start]
+    if args.resume:
+        argv.append("--resume")
+    elif model.exists() or Path(str(model) + ".ckpt").exists():  # a leftover of a killed run
+        model.unlink(missing_ok=True)
+        Path(str(model) + ".ckpt").unlink(missing_ok=True)
+    out, wall = hwgen_train(argv, env)
+    from hwgen import api
+
+    m = api.load_model(model)
+    mats = [x for _, x in m.matrices()]
+    rec = {
+        "variant": variant, "what": what, "budget": budget, "chars": chars,
+        "warm_from": start, "seed": seed, "test_chars": args.test_chars,
+        "command": "hwgen train " + " ".join(argv),
+        "golden": out["golden"], "float_forward": out["float_forward"],
+        "train_forward": out["train_forward"], "train_seconds": out["seconds"],
+        "wall_seconds": wall, "best_valid": m.meta.get("best_valid"),
+        "zero_fraction": float(sum(x.sparsity * x.codes.size for x in mats)
+                               / sum(x.codes.size for x in mats)),
+        "scales": {n: x.scale.value for n, x in m.matrices()},
+        "checkpoint": str(model) + ".ckpt",
+        "load": os.getloadavg()[0],
+    }
+    path.write_text(json.dumps(rec, indent=1))
+    print(f"{key(variant, budget, seed)}: golden {rec['golden']:.4f} float forward "
+          f"{rec['float_forward']:.4f} ({wall:.0f} s wall)", flush=True)
+    return rec
+
+
+def _total_wall(r: dict, by_key: dict) -> float:
+    if r["warm_from"] is None:
+        return r["wall_seconds"]
+    base = by_key.get(Path(r["warm_from"]).name.removesuffix(".hwgm.ckpt"))
+    return r["wall_seconds"] + (base["wall_seconds"] if base else float("nan"))
+
+
+def report(runs: Path) -> str:
+    from _record import versions
+
+    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))]
+    if not recs:
+        raise SystemExit(f"no runs under {runs}")
+    by_key = {key(r["variant"], r["budget"], r["seed"]): r for r in recs}
+    lines = [
+        f"Written by `benchmarks/ptb_gap.py --report` from {len(recs)} stored runs. Setup: GRU, "
+        "1 layer, 128 hidden, embedding 16, formats `Formats.standard(8)`, Adam lr 0.002, "
+        "batch 32 x 100 characters, 10 validations on the first 50,000 valid characters (the "
+        "best kept), seed 0 (one seed: differences under about 0.02 BPC are within what a "
+        "seed may change, unmeasured here). **BPC = golden (integer) model on the first "
+        f"{recs[0]['test_chars']:,} test characters** (windows of 1,000 from the zero state; "
+        "`hwgen train --test-chars`, the same as `hwgen eval --max-chars`). \"vs float\": golden "
+        "BPC minus the float run's at the same total budget (+ is worse). Warm-start rows: "
+        "float for 2/3 of the budget, then quantization-aware fine-tuning for 1/3 from its "
+        "checkpoint; their wall time includes the float part.",
+        "",
+        f"Environment: {versions('torch')}; 1 torch thread per run, `nice -n 15`, on a 2-core "
+        "machine shared with simulation and synthesis jobs (wall times measure the load too).",
+        "",
+        "| variant | what changes | total train chars | BPC golden | float forward | training "
+        "forward | vs float | zeros | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = list(VARIANTS)
+    for budget in sorted({r["budget"] for r in recs}):
+        rows = sorted((r for r in recs if r["budget"] == budget),
+                      key=lambda r: (order.index(r["variant"]), r["seed"]))
+        base = by_key.get(key("float", budget, 0))
+        for r in rows:
+            d = "" if base is None or r["variant"] == "float" else \
+                f"{r['golden'] - base['golden']:+.4f}"
+            lines.append(
+                f"| {r['variant']} | {r['what']} | {budget:,} | {r['golden']:.4f} | "
+                f"{r['float_forward']:.4f} | {r['train_forward']:.4f} | {d} | "
+                f"{r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+    lines += ["", "Each run's exact command is in its JSON (`command`); for example:", "", "```"]
+    for v in ("ternary-learned", "ternary-warm-learned"):
+        ex = [r for r in recs if r["variant"] == v]
+        if ex:
+            lines.append(ex[0]["command"].replace(str(runs) + "/", ""))
+    lines += ["```"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", default=str(ROOT / "runs" / "ptb_gap"), metavar="DIR")
+    p.add_argument("--budget", type=int, default=1_500_000, metavar="N",
+                   help="total training characters per run (default: %(default)s)")
+    p.add_argument("--variants", default=DEFAULT_VARIANTS, metavar="LIST",
+                   help="comma-separated, from: " + ", ".join(VARIANTS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-chars", type=int, default=100_000, metavar="N")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted training from its checkpoint (finished runs "
+                        "are always skipped)")
+    p.add_argument("--report", action="store_true",
+                   help="only write the table into docs/results.md and paper_notes.md")
+    args = p.parse_args(argv)
+    runs = Path(args.runs)
+    if args.report:
+        from _record import write_block
+
+        text = report(runs)
+        write_block("results.md", "ptb_gap", text)
+        notes = ROOT / "benchmarks" / "paper_notes.md"
+        import re
+
+        body = notes.read_text()
+        pat = re.compile(r"(<!-- ptb_gap:begin -->\n).*?(<!-- ptb_gap:end -->)", re.S)
+        if pat.search(body):
+            notes.write_text(pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), body))
+        return 0
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise SystemExit(f"unknown variant {bad[0]!r}; expected one of {', '.join(VARIANTS)}")
+    runs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    sys.path.insert(0, str(ROOT))
+    for v in variants:
+        one_run(args, v, args.budget, args.seed, runs, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
