@@ -56,7 +56,17 @@ VARIANTS = {
                              "warm start + learned W0 (fitted to the float weights)", True),
     "ternary-learned-noclip": (["--quant", "ternary", "--weight-scale", "learned",
                                 "--no-shadow-clip"], "learned W0, no shadow clipping", False),
+    "ternary-lr0.013": (["--quant", "ternary", "--lr", "0.013"],
+                        "every lr 0.013 (about 0.002 / W0 of wh)", False),
+    "ternary-lr-1/w0-learned": (["--quant", "ternary", "--lr-scale", "1/w0",
+                                 "--weight-scale", "learned"], "lr over W0 + learned W0", False),
+    "ternary-lr-1/w0-warm-learned": (["--quant", "ternary", "--lr-scale", "1/w0",
+                                      "--weight-scale", "learned"],
+                                     "lr over W0 + learned W0 + warm start (2/3 + 1/3)", True),
+    "float-lr0.006": (["--quant", "float", "--lr", "0.006"], "float, lr 0.006", False),
+    "float-lr0.013": (["--quant", "float", "--lr", "0.013"], "float, lr 0.013", False),
     "exp": (["--quant", "exp"], "deterministic exponential (7 exponents)", False),
+    "exp-lr0.006": (["--quant", "exp", "--lr", "0.006"], "exponential, lr 0.006", False),
     "exp-warm": (["--quant", "exp"], "exponential, warm start from float (2/3 + 1/3)", True),
 }
 DEFAULT_VARIANTS = ("float,ternary,ternary-learned,ternary-warm-learned,ternary-warm,"
@@ -131,6 +141,133 @@ def one_run(args, variant: str, budget: int, seed: int, runs: Path, env: dict) -
     return rec
 
 
+#: post-training quantization diagnostics: label -> {matrix: how}; how is "glorot" (ternary,
+#: Glorot W0), "fit" (ternary, W0 fitted to the float weights: `fit_ternary_scale`), "exp"
+PTQ = {
+    "float (no weight quantization)": {},
+    "wx ternary, Glorot W0": {"weight_ih_l0": "glorot"},
+    "wh ternary, Glorot W0": {"weight_hh_l0": "glorot"},
+    "head ternary, Glorot W0": {"head.weight": "glorot"},
+    "all ternary, Glorot W0": {"weight_ih_l0": "glorot", "weight_hh_l0": "glorot",
+                               "head.weight": "glorot"},
+    "wx ternary, fitted W0": {"weight_ih_l0": "fit"},
+    "wh ternary, fitted W0": {"weight_hh_l0": "fit"},
+    "head ternary, fitted W0": {"head.weight": "fit"},
+    "all ternary, fitted W0": {"weight_ih_l0": "fit", "weight_hh_l0": "fit",
+                               "head.weight": "fit"},
+    "all exp": {"weight_ih_l0": "exp", "weight_hh_l0": "exp", "head.weight": "exp"},
+}
+
+
+def ptq(args, runs: Path) -> dict:
+    """Quantize the float run's weights after training, one matrix at a time (no training),
+    and measure the training forward (fake-quantized activations, float weights as given) on
+    the test prefix: which matrix's ternarization costs what, and whether the Glorot W0 or a
+    fitted one is the better ternary scale for trained weights."""
+    import torch
+
+    from hwgen.quant import QuantConfig, fit_ternary_scale
+    from hwgen.spec import CellKind
+    from hwgen.train.datasets import load_dataset
+    from hwgen.train.importer import warm_start_params
+    from hwgen.train.qrnn import QRNN
+    from hwgen.train.tquant import quantize_tensor
+    from hwgen.train.trainer import torch_metric
+
+    path = runs / f"ptq-b{args.budget}-s{args.seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    base = one_run(args, "float", args.budget, args.seed, runs, _env())
+    torch.set_num_threads(1)
+    ds = load_dataset("ptb")
+    params = warm_start_params(base["checkpoint"], CellKind.GRU)
+    tern, expq = QuantConfig.parse("ternary"), QuantConfig.parse("exp")
+    rows = {}
+    t0 = time.monotonic()
+    for label, plan in PTQ.items():
+        from hwgen.spec import Formats
+
+        net = QRNN(CellKind.GRU, 128, ds.classes, vocab=ds.vocab, embed=16, quant=None,
+                   formats=Formats.standard(8))
+        net.load_float_params(params)
+        with torch.no_grad():
+            for name, how in plan.items():
+                w = net.get_parameter(name)
+                fan_in, fan_out = net._fans[name]
+                if how == "exp":
+                    q = quantize_tensor(w, expq, fan_in=fan_in, fan_out=fan_out)
+                else:
+                    sc = None if how == "glorot" else fit_ternary_scale(w.double().numpy())
+                    q = quantize_tensor(w, tern, fan_in=fan_in, fan_out=fan_out, scale=sc)
+                w.copy_(q)
+        rows[label] = torch_metric(net, ds, "test", max_chars=args.test_chars)
+        print(f"ptq {label}: {rows[label]:.4f}", flush=True)
+    rec = {"budget": args.budget, "seed": args.seed, "from": base["checkpoint"],
+           "test_chars": args.test_chars, "bpc": rows, "seconds": time.monotonic() - t0}
+    path.write_text(json.dumps(rec, indent=1))
+    return rec
+
+
+#: --small: the same options on Japanese Vowels and digits (does an option that helps PTB hurt
+#: the small datasets?): dataset -> hwgen train options (docs/results.md's setups)
+SMALL = {
+    "vowels": ["--dataset", "vowels", "--cell", "gru", "--hidden", "32", "--epochs", "40",
+               "--batch", "16"],
+    "digits": ["--dataset", "digits", "--cell", "gru", "--hidden", "32", "--epochs", "40",
+               "--batch", "32"],
+}
+SMALL_VARIANTS = {
+    "ternary": ["--quant", "ternary"],
+    "ternary-lr-1/w0": ["--quant", "ternary", "--lr-scale", "1/w0"],
+    "ternary-learned": ["--quant", "ternary", "--weight-scale", "learned"],
+}
+
+
+def small(args, runs: Path, env: dict) -> None:
+    for ds, opts in SMALL.items():
+        for v in args.small_variants.split(","):
+            for seed in range(args.small_seeds):
+                path = runs / f"small-{ds}-{v.replace('/', '')}-s{seed}.json"
+                if path.exists():
+                    continue
+                model = runs / (path.stem + ".hwgm")
+                argv = [*opts, *SMALL_VARIANTS[v], "--seed", str(seed), "-o", str(model)]
+                out, wall = hwgen_train(argv, env)
+                rec = {"dataset": ds, "variant": v, "seed": seed,
+                       "command": "hwgen train " + " ".join(argv), "golden": out["golden"],
+                       "float_forward": out["float_forward"], "wall_seconds": wall}
+                path.write_text(json.dumps(rec, indent=1))
+                print(f"{path.stem}: golden {out['golden']:.4f} ({wall:.0f} s)", flush=True)
+
+
+def small_report(runs: Path) -> list[str]:
+    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("small-*.json"))]
+    if not recs:
+        return []
+    import numpy as np
+
+    lines = ["| dataset | variant | golden accuracy (mean ± sd) | per seed | wall s/run |",
+             "|---|---|---|---|---|"]
+    for ds in SMALL:
+        for v in SMALL_VARIANTS:
+            rs = sorted((r for r in recs if r["dataset"] == ds and r["variant"] == v),
+                        key=lambda r: r["seed"])
+            if not rs:
+                continue
+            a = np.array([r["golden"] for r in rs])
+            sd = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+            lines.append(f"| {ds} | {v} | {a.mean():.4f} ± {sd:.4f} | "
+                         + ", ".join(f"{x:.4f}" for x in a)
+                         + f" (seeds {', '.join(str(r['seed']) for r in rs)}) | "
+                         f"{np.mean([r['wall_seconds'] for r in rs]):.0f} |")
+    return lines
+
+
+def _env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1",
+                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 def _total_wall(r: dict, by_key: dict) -> float:
     if r["warm_from"] is None:
         return r["wall_seconds"]
@@ -141,7 +278,8 @@ def _total_wall(r: dict, by_key: dict) -> float:
 def report(runs: Path) -> str:
     from _record import versions
 
-    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))]
+    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))
+            if not p.name.startswith(("small-", "ptq-"))]
     if not recs:
         raise SystemExit(f"no runs under {runs}")
     by_key = {key(r["variant"], r["budget"], r["seed"]): r for r in recs}
@@ -176,8 +314,24 @@ def report(runs: Path) -> str:
                 f"| {r['variant']} | {r['what']} | {budget:,} | {r['golden']:.4f} | "
                 f"{r['float_forward']:.4f} | {r['train_forward']:.4f} | {d} | "
                 f"{r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+    for q in sorted(runs.glob("ptq-*.json")):
+        rec = json.loads(q.read_text())
+        base = rec["bpc"]["float (no weight quantization)"]
+        lines += ["", f"Post-training quantization of the float run ({rec['budget']:,} "
+                  f"characters, seed {rec['seed']}), no training (`ptb_gap.py --ptq`, "
+                  f"{rec['seconds']:.0f} s): training forward (fake-quantized activations; "
+                  "within 0.001 of the golden model in every run above) on the same test "
+                  "prefix.", "", "| weights quantized | BPC | vs float weights |",
+                  "|---|---|---|"]
+        for label, v in rec["bpc"].items():
+            lines.append(f"| {label} | {v:.4f} | {v - base:+.4f} |")
+    sm = small_report(runs)
+    if sm:
+        lines += ["", "The same options on the small datasets (`ptb_gap.py --small`; GRU, 32 "
+                  "hidden, 40 epochs, batch 16 (vowels) / 32 (digits), lr 0.002, best valid "
+                  "epoch kept, golden accuracy on the whole test split):", "", *sm]
     lines += ["", "Each run's exact command is in its JSON (`command`); for example:", "", "```"]
-    for v in ("ternary-learned", "ternary-warm-learned"):
+    for v in ("ternary-lr-1/w0", "ternary-warm-learned"):
         ex = [r for r in recs if r["variant"] == v]
         if ex:
             lines.append(ex[0]["command"].replace(str(runs) + "/", ""))
@@ -197,6 +351,14 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted training from its checkpoint (finished runs "
                         "are always skipped)")
+    p.add_argument("--small", action="store_true",
+                   help="run --small-variants on Japanese Vowels and digits (GRU, 32 hidden, "
+                        "40 epochs) for --small-seeds seeds instead")
+    p.add_argument("--small-variants", default="ternary,ternary-lr-1/w0", metavar="LIST")
+    p.add_argument("--small-seeds", type=int, default=3, metavar="N")
+    p.add_argument("--ptq", action="store_true",
+                   help="post-training quantization of the float run at --budget, one matrix "
+                        "at a time (a diagnostic; no training)")
     p.add_argument("--report", action="store_true",
                    help="only write the table into docs/results.md and paper_notes.md")
     args = p.parse_args(argv)
@@ -219,9 +381,14 @@ def main(argv=None) -> int:
     if bad:
         raise SystemExit(f"unknown variant {bad[0]!r}; expected one of {', '.join(VARIANTS)}")
     runs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _env()
     sys.path.insert(0, str(ROOT))
+    if args.ptq:
+        ptq(args, runs)
+        return 0
+    if args.small:
+        small(args, runs, env)
+        return 0
     for v in variants:
         one_run(args, v, args.budget, args.seed, runs, env)
     return 0
