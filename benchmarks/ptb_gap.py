@@ -76,6 +76,25 @@ COMMON = ["--dataset", "ptb", "--cell", "gru", "--hidden", "128", "--batch", "32
           "--seq-len", "100", "--embed", "16"]
 
 
+def spec(variant: str) -> tuple[list[str], str, bool]:
+    """(options, what changes, warm start) of ``variant``: a name of VARIANTS, optionally with
+    ``@lrX`` appended (the same with ``--lr X``, e.g. ``ternary-lr-1/w0@lr0.006``)."""
+    name, _, lr = variant.partition("@lr")
+    if name not in VARIANTS or (variant != name and not lr):
+        raise SystemExit(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}, "
+                         "optionally followed by @lr<rate>")
+    opts, what, warm = VARIANTS[name]
+    if lr:
+        float(lr)
+        opts, what = [*opts, "--lr", lr], f"{what}; lr {lr}"
+    return opts, what, warm
+
+
+def _order(variant: str) -> tuple[int, float]:
+    name, _, lr = variant.partition("@lr")
+    return list(VARIANTS).index(name), float(lr or 0)
+
+
 def key(variant: str, budget: int, seed: int) -> str:
     return f"{variant.replace('/', '')}-b{budget}-s{seed}"
 
@@ -101,11 +120,12 @@ def one_run(args, variant: str, budget: int, seed: int, runs: Path, env: dict) -
     path = runs / (key(variant, budget, seed) + ".json")
     if path.exists():
         return json.loads(path.read_text())
-    opts, what, warm = VARIANTS[variant]
+    opts, what, warm = spec(variant)
     chars, start = budget, None
     if warm:
         first, chars = warm_split(budget)
-        base = one_run(args, "float", first, seed, runs, env)
+        lr = variant.partition("@lr")[2]  # the float part trains at the same rate
+        base = one_run(args, "float" + (f"@lr{lr}" if lr else ""), first, seed, runs, env)
         start = base["checkpoint"]
     model = runs / (key(variant, budget, seed) + ".hwgm")
     argv = [*COMMON, *opts, "--budget-chars", str(chars), "--seed", str(seed),
@@ -285,35 +305,41 @@ def report(runs: Path) -> str:
     by_key = {key(r["variant"], r["budget"], r["seed"]): r for r in recs}
     lines = [
         f"Written by `benchmarks/ptb_gap.py --report` from {len(recs)} stored runs. Setup: GRU, "
-        "1 layer, 128 hidden, embedding 16, formats `Formats.standard(8)`, Adam lr 0.002, "
-        "batch 32 x 100 characters, 10 validations on the first 50,000 valid characters (the "
-        "best kept), seed 0 (one seed: differences under about 0.02 BPC are within what a "
-        "seed may change, unmeasured here). **BPC = golden (integer) model on the first "
+        "1 layer, 128 hidden, embedding 16, formats `Formats.standard(8)`, Adam lr 0.002 unless "
+        "the row says otherwise, batch 32 x 100 characters, 10 validations on the first 50,000 "
+        "valid characters (the best kept), the seed given per row. **BPC = golden (integer) "
+        "model on the first "
         f"{recs[0]['test_chars']:,} test characters** (windows of 1,000 from the zero state; "
-        "`hwgen train --test-chars`, the same as `hwgen eval --max-chars`). \"vs float\": golden "
-        "BPC minus the float run's at the same total budget (+ is worse). Warm-start rows: "
+        "`hwgen train --test-chars`, the same as `hwgen eval --max-chars`). \"vs float lr "
+        "0.002\": "
+        "golden BPC minus the float run's (default lr) at the same total budget and seed; \"vs "
+        "best float\": minus the best float run's at that budget and seed, any lr (+ is worse). "
+        "Warm-start rows: "
         "float for 2/3 of the budget, then quantization-aware fine-tuning for 1/3 from its "
         "checkpoint; their wall time includes the float part.",
         "",
         f"Environment: {versions('torch')}; 1 torch thread per run, `nice -n 15`, on a 2-core "
         "machine shared with simulation and synthesis jobs (wall times measure the load too).",
         "",
-        "| variant | what changes | total train chars | BPC golden | float forward | training "
-        "forward | vs float | zeros | wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | what changes | total train chars | seed | BPC golden | float forward | "
+        "training forward | vs float lr 0.002 | vs best float | zeros | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = list(VARIANTS)
     for budget in sorted({r["budget"] for r in recs}):
         rows = sorted((r for r in recs if r["budget"] == budget),
-                      key=lambda r: (order.index(r["variant"]), r["seed"]))
-        base = by_key.get(key("float", budget, 0))
+                      key=lambda r: (_order(r["variant"]), r["seed"]))
         for r in rows:
-            d = "" if base is None or r["variant"] == "float" else \
-                f"{r['golden'] - base['golden']:+.4f}"
+            floats = [x for x in rows if x["seed"] == r["seed"]
+                      and x["variant"].partition("@lr")[0] in ("float", "float-lr0.006",
+                                                               "float-lr0.013")]
+            base = [x for x in floats if x["variant"] == "float"]
+            d = "" if not base or r in floats else f"{r['golden'] - base[0]['golden']:+.4f}"
+            best = min(floats, key=lambda x: x["golden"]) if floats else None
+            db = "" if best is None or r in floats else f"{r['golden'] - best['golden']:+.4f}"
             lines.append(
-                f"| {r['variant']} | {r['what']} | {budget:,} | {r['golden']:.4f} | "
-                f"{r['float_forward']:.4f} | {r['train_forward']:.4f} | {d} | "
-                f"{r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+                f"| {r['variant']} | {r['what']} | {budget:,} | {r['seed']} | "
+                f"{r['golden']:.4f} | {r['float_forward']:.4f} | {r['train_forward']:.4f} | "
+                f"{d} | {db} | {r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
     for q in sorted(runs.glob("ptq-*.json")):
         rec = json.loads(q.read_text())
         base = rec["bpc"]["float (no weight quantization)"]
@@ -377,9 +403,8 @@ def main(argv=None) -> int:
             notes.write_text(pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), body))
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        raise SystemExit(f"unknown variant {bad[0]!r}; expected one of {', '.join(VARIANTS)}")
+    for v in variants:
+        spec(v)
     runs.mkdir(parents=True, exist_ok=True)
     env = _env()
     sys.path.insert(0, str(ROOT))
