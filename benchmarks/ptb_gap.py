@@ -65,7 +65,18 @@ VARIANTS = {
                                      "lr over W0 + learned W0 + warm start (2/3 + 1/3)", True),
     "float-lr0.006": (["--quant", "float", "--lr", "0.006"], "float, lr 0.006", False),
     "float-lr0.013": (["--quant", "float", "--lr", "0.013"], "float, lr 0.013", False),
+    "float-cos": (["--quant", "float", "--lr-schedule", "cosine"],
+                  "float, cosine lr decay", False),
+    "ternary-cos": (["--quant", "ternary", "--lr-schedule", "cosine"], "cosine lr decay", False),
+    "ternary-cos-learned": (["--quant", "ternary", "--lr-schedule", "cosine",
+                             "--weight-scale", "learned"], "cosine lr decay + learned W0",
+                            False),
+    "ternary-cos-lr-1/w0": (["--quant", "ternary", "--lr-schedule", "cosine",
+                             "--lr-scale", "1/w0"], "cosine lr decay + weight lr over W0",
+                            False),
     "exp": (["--quant", "exp"], "deterministic exponential (7 exponents)", False),
+    "exp-cos": (["--quant", "exp", "--lr-schedule", "cosine"],
+                "exponential, cosine lr decay", False),
     "exp-lr0.006": (["--quant", "exp", "--lr", "0.006"], "exponential, lr 0.006", False),
     "exp-warm": (["--quant", "exp"], "exponential, warm start from float (2/3 + 1/3)", True),
 }
@@ -288,6 +299,33 @@ def _env() -> dict:
                 PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
+CURVE_VARIANTS = ("float", "ternary", "exp", "float-lr0.013", "ternary-lr0.013",
+                  "ternary-lr-1/w0", "exp@lr0.013")
+
+
+def _curves(recs: list[dict]) -> list[str]:
+    import torch
+
+    rows = []
+    for budget in sorted({r["budget"] for r in recs}):
+        for v in CURVE_VARIANTS:
+            for r in [x for x in recs if x["variant"] == v and x["budget"] == budget]:
+                ck = Path(r["checkpoint"])
+                if not ck.exists():
+                    continue
+                h = torch.load(ck, weights_only=True)["history"]
+                rows.append((r, [(e["chars"], e["valid"]) for e in h]))
+    if not rows:
+        return []
+    n = max(len(h) for _, h in rows)
+    out = ["| variant | seed | " + " | ".join(f"eval {i + 1}" for i in range(n)) + " |",
+           "|---|---|" + "---|" * n]
+    for r, h in rows:
+        out.append(f"| {r['variant']} | {r['seed']} | "
+                   + " | ".join(f"{c / 1e6:.2f}M: {v:.3f}" for c, v in h) + " |")
+    return out
+
+
 def _total_wall(r: dict, by_key: dict) -> float:
     if r["warm_from"] is None:
         return r["wall_seconds"]
@@ -340,6 +378,11 @@ def report(runs: Path) -> str:
                 f"| {r['variant']} | {r['what']} | {budget:,} | {r['seed']} | "
                 f"{r['golden']:.4f} | {r['float_forward']:.4f} | {r['train_forward']:.4f} | "
                 f"{d} | {db} | {r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+    curves = _curves(recs)
+    if curves:
+        lines += ["", "Learning curves: valid BPC (the trainer's evaluations, first 50,000 valid "
+                  "characters, training forward) after the given training characters, from "
+                  "each run's checkpoint history (cold starts only):", "", *curves]
     for q in sorted(runs.glob("ptq-*.json")):
         rec = json.loads(q.read_text())
         base = rec["bpc"]["float (no weight quantization)"]

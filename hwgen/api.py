@@ -131,7 +131,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
           resume: bool = False, quiet: bool = True, sparsity: str | Sparsity | None = None,
           sparse_head: bool = False, weight_scale: str = "glorot", shadow_clip: bool = True,
-          lr_scale: str = "none", warm_start=None):
+          lr_scale: str = "none", lr_schedule: str = "constant", warm_start=None):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -139,7 +139,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md);
     ``sparsity`` (``"N:M"``) trains the recurrent matrices (the head too with ``sparse_head``)
     N:M sparse, and the model file records it. ``weight_scale`` ("glorot" or "learned"),
-    ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0") and ``warm_start`` (a checkpoint or
+    ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
+    "cosine") and ``warm_start`` (a checkpoint or
     state dict to start from) are the options of the same names (docs/training.md, "Options for
     closing the ternary gap").
     """
@@ -166,7 +167,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
         sparse_head=sparse_head, weight_scale=weight_scale, shadow_clip=bool(shadow_clip),
-        lr_scale=lr_scale, warm_start=None if warm_start is None else os.fspath(warm_start),
+        lr_scale=lr_scale, lr_schedule=lr_schedule,
+        warm_start=None if warm_start is None else os.fspath(warm_start),
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

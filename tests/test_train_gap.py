@@ -1,5 +1,6 @@
 """Options for closing the ternary gap (issue 15): learned per-matrix scales, shadow clipping,
-learning-rate scaling by W0, warm start from a float checkpoint."""
+learning-rate scaling by W0, the cosine learning-rate schedule, warm start from a float
+checkpoint."""
 
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ def test_resume_accepts_checkpoints_without_the_new_settings(digits, tmp_path):
     cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=1)
     train(cfg, digits, quiet=True, checkpoint=ck)
     st = torch.load(ck, weights_only=True)
-    for k in ("weight_scale", "shadow_clip", "lr_scale", "warm_start"):
+    for k in ("weight_scale", "shadow_clip", "lr_scale", "lr_schedule", "warm_start"):
         del st["config"][k]  # as written before issue 15
     torch.save(st, ck)
     cfg2 = TrainConfig("digits", hidden=8, quant="ternary", epochs=2)
@@ -200,6 +201,7 @@ def test_cli_gap_flags(tmp_path, capsys):
     assert meta["train"]["shadow_clip"] is False
     assert meta["train"]["lr_scale"] == "1/w0"
     assert meta["train"]["warm_start"] == f"{f}.ckpt"
+    assert meta["train"]["lr_schedule"] == "constant"
     capsys.readouterr()
     cases = [
         (["--quant", "exp", "--weight-scale", "learned"], "--weight-scale learned is for binary"),
@@ -212,5 +214,44 @@ def test_cli_gap_flags(tmp_path, capsys):
         assert main([*base, *extra, "-o", str(tmp_path / "x.hwgm")]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("hwgen: error: ") and msg in err and "\n" not in err, err
-    assert main([*base, "--weight-scale", "fitted", "-o", str(tmp_path / "x.hwgm")]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+    for bad in (["--weight-scale", "fitted"], ["--lr-schedule", "step"]):
+        assert main([*base, *bad, "-o", str(tmp_path / "x.hwgm")]) == 2
+        assert "invalid choice" in capsys.readouterr().err
+
+
+# -- learning-rate schedule ------------------------------------------------------------------------
+def test_lr_factor():
+    from hwgen.train.trainer import lr_factor
+
+    assert lr_factor("constant", 7, 10) == 1.0
+    assert lr_factor("cosine", 0, 10) == 1.0
+    assert lr_factor("cosine", 5, 10) == pytest.approx(0.5)
+    assert lr_factor("cosine", 9, 10) == pytest.approx(0.5 * (1 + math.cos(0.9 * math.pi)))
+    assert lr_factor("cosine", 10, 10) == pytest.approx(0.0)
+    with pytest.raises(HwgenError, match="learning-rate schedule"):
+        TrainConfig("digits", hidden=8, epochs=1, lr_schedule="step").check()
+
+
+def test_cosine_schedule_trains_differently_and_resumes_exactly(digits, tmp_path):
+    from hwgen.modelfile import to_bytes
+
+    cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=3, seed=2, lr=1e-2,
+                      lr_schedule="cosine")
+    a = train(cfg, digits, quiet=True)
+    const = train(TrainConfig("digits", hidden=8, quant="ternary", epochs=3, seed=2, lr=1e-2),
+                  digits, quiet=True)
+    assert to_bytes(a.model) != to_bytes(const.model)
+    assert a.model.meta["train"]["lr_schedule"] == "cosine"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(entry):
+        if entry["epoch"] == 2:
+            raise Stop
+
+    ck = tmp_path / "cos.ckpt"
+    with pytest.raises(Stop):
+        train(cfg, digits, quiet=True, checkpoint=ck, on_eval=stop_after_two)
+    b = train(cfg, digits, quiet=True, checkpoint=ck, resume=True)
+    assert to_bytes(b.model) == to_bytes(a.model)  # the schedule follows the step index

@@ -80,6 +80,8 @@ def register(sub) -> None:
     p.add_argument("--lr-scale", choices=("none", "w0", "1/w0"), default="none",
                    help="binary / ternary: each weight matrix's learning rate times (w0) or over "
                         "(1/w0) its Glorot W0 (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="constant rate, or cosine decay to 0 over the run (default: %(default)s)")
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
@@ -100,6 +102,7 @@ def run(args) -> int:
         resume=args.resume, quiet=args.quiet or args.json, sparsity=args.sparsity,
         sparse_head=args.sparse_head, weight_scale=args.weight_scale,
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
+        lr_schedule=args.lr_schedule,
         warm_start=args.warm_start,
     )
     finish(args, r, Path(args.output))
