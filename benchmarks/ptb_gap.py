@@ -251,6 +251,9 @@ SMALL_VARIANTS = {
     "ternary": ["--quant", "ternary"],
     "ternary-lr-1/w0": ["--quant", "ternary", "--lr-scale", "1/w0"],
     "ternary-learned": ["--quant", "ternary", "--weight-scale", "learned"],
+    "ternary-cos": ["--quant", "ternary", "--lr-schedule", "cosine"],
+    "ternary-cos-learned": ["--quant", "ternary", "--lr-schedule", "cosine",
+                            "--weight-scale", "learned"],
 }
 
 
