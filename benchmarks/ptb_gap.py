@@ -205,10 +205,13 @@ def ptq(args, runs: Path) -> dict:
     from hwgen.train.tquant import quantize_tensor
     from hwgen.train.trainer import torch_metric
 
-    path = runs / f"ptq-b{args.budget}-s{args.seed}.json"
+    suffix = "" if args.ptq_variant == "float" else "-" + args.ptq_variant.replace("/", "")
+    path = runs / f"ptq-b{args.budget}-s{args.seed}{suffix}.json"
     if path.exists():
         return json.loads(path.read_text())
-    base = one_run(args, "float", args.budget, args.seed, runs, _env())
+    if spec(args.ptq_variant)[0][:2] != ["--quant", "float"]:
+        raise SystemExit(f"--ptq-variant {args.ptq_variant}: not a float variant")
+    base = one_run(args, args.ptq_variant, args.budget, args.seed, runs, _env())
     torch.set_num_threads(1)
     ds = load_dataset("ptb")
     params = warm_start_params(base["checkpoint"], CellKind.GRU)
@@ -234,6 +237,7 @@ def ptq(args, runs: Path) -> dict:
         rows[label] = torch_metric(net, ds, "test", max_chars=args.test_chars)
         print(f"ptq {label}: {rows[label]:.4f}", flush=True)
     rec = {"budget": args.budget, "seed": args.seed, "from": base["checkpoint"],
+           "variant": args.ptq_variant,
            "test_chars": args.test_chars, "bpc": rows, "seconds": time.monotonic() - t0}
     path.write_text(json.dumps(rec, indent=1))
     return rec
@@ -389,8 +393,11 @@ def report(runs: Path) -> str:
     for q in sorted(runs.glob("ptq-*.json")):
         rec = json.loads(q.read_text())
         base = rec["bpc"]["float (no weight quantization)"]
-        lines += ["", f"Post-training quantization of the float run ({rec['budget']:,} "
-                  f"characters, seed {rec['seed']}), no training (`ptb_gap.py --ptq`, "
+        pv = rec.get("variant", "float")
+        src = by_key[key(pv, rec["budget"], rec["seed"])]
+        lines += ["", f"Post-training quantization of the {pv} run ({rec['budget']:,} "
+                  f"characters, seed {rec['seed']}, golden {src['golden']:.4f}), "
+                  "no training (`ptb_gap.py --ptq`, "
                   f"{rec['seconds']:.0f} s): training forward (fake-quantized activations; "
                   "within 0.001 of the golden model in every run above) on the same test "
                   "prefix.", "", "| weights quantized | BPC | vs float weights |",
@@ -431,6 +438,8 @@ def main(argv=None) -> int:
     p.add_argument("--ptq", action="store_true",
                    help="post-training quantization of the float run at --budget, one matrix "
                         "at a time (a diagnostic; no training)")
+    p.add_argument("--ptq-variant", default="float", metavar="V",
+                   help="--ptq: the float variant to quantize (default: %(default)s)")
     p.add_argument("--report", action="store_true",
                    help="only write the table into docs/results.md and paper_notes.md")
     args = p.parse_args(argv)
