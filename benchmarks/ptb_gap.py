@@ -307,7 +307,8 @@ def _env() -> dict:
 
 
 CURVE_VARIANTS = ("float", "ternary", "exp", "float-lr0.013", "ternary-lr0.013",
-                  "ternary-lr-1/w0", "exp@lr0.013")
+                  "ternary-lr-1/w0", "exp@lr0.013", "float-cos@lr0.013", "float-cos@lr0.03",
+                  "ternary-cos@lr0.03", "ternary-cos-learned@lr0.03", "exp-cos@lr0.013")
 
 
 def _curves(recs: list[dict]) -> list[str]:
@@ -322,13 +323,14 @@ def _curves(recs: list[dict]) -> list[str]:
                     continue
                 h = torch.load(ck, weights_only=True)["history"]
                 rows.append((r, [(e["chars"], e["valid"]) for e in h]))
+    rows.sort(key=lambda rh: (rh[0]["budget"], _order(rh[0]["variant"]), rh[0]["seed"]))
     if not rows:
         return []
     n = max(len(h) for _, h in rows)
-    out = ["| variant | seed | " + " | ".join(f"eval {i + 1}" for i in range(n)) + " |",
-           "|---|---|" + "---|" * n]
+    out = ["| variant | budget | seed | " + " | ".join(f"eval {i + 1}" for i in range(n)) + " |",
+           "|---|---|---|" + "---|" * n]
     for r, h in rows:
-        out.append(f"| {r['variant']} | {r['seed']} | "
+        out.append(f"| {r['variant']} | {r['budget']:,} | {r['seed']} | "
                    + " | ".join(f"{c / 1e6:.2f}M: {v:.3f}" for c, v in h) + " |")
     return out
 
@@ -375,8 +377,7 @@ def report(runs: Path) -> str:
                       key=lambda r: (_order(r["variant"]), r["seed"]))
         for r in rows:
             floats = [x for x in rows if x["seed"] == r["seed"]
-                      and x["variant"].partition("@lr")[0] in ("float", "float-lr0.006",
-                                                               "float-lr0.013")]
+                      and spec(x["variant"])[0][:2] == ["--quant", "float"]]
             base = [x for x in floats if x["variant"] == "float"]
             d = "" if not base or r in floats else f"{r['golden'] - base[0]['golden']:+.4f}"
             best = min(floats, key=lambda x: x["golden"]) if floats else None
@@ -410,7 +411,7 @@ def report(runs: Path) -> str:
                   "hidden, 40 epochs, batch 16 (vowels) / 32 (digits), lr 0.002, best valid "
                   "epoch kept, golden accuracy on the whole test split):", "", *sm]
     lines += ["", "Each run's exact command is in its JSON (`command`); for example:", "", "```"]
-    for v in ("ternary-lr-1/w0", "ternary-warm-learned"):
+    for v in ("ternary-cos-learned@lr0.03", "ternary-warm-learned"):
         ex = [r for r in recs if r["variant"] == v]
         if ex:
             lines.append(ex[0]["command"].replace(str(runs) + "/", ""))

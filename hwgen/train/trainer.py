@@ -36,7 +36,8 @@ from .datasets import Dataset, char_windows
 from .evaluate import Metrics, evaluate
 from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric"]
+__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric", "lr_factor",
+           "LR_SCHEDULES"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 #: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
