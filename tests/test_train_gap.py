@@ -17,8 +17,8 @@ from hwgen.spec import CellKind, Formats, HwgenError, Scale
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.train
 
-from hwgen.train.importer import warm_start_params  # noqa: E402
 from hwgen.train.datasets import load_dataset  # noqa: E402
+from hwgen.train.importer import warm_start_params  # noqa: E402
 from hwgen.train.qrnn import QRNN  # noqa: E402
 from hwgen.train.tquant import quantize_tensor  # noqa: E402
 from hwgen.train.trainer import TrainConfig, set_threads, train  # noqa: E402
@@ -37,7 +37,7 @@ def _tiny(**kw) -> QRNN:
                 seed=0, **kw)
 
 
-# -- the fitted scale --------------------------------------------------------------------------------
+# -- the fitted scale ------------------------------------------------------------------------------
 def test_fit_ternary_scale_is_lloyds_fixed_point():
     rng = np.random.default_rng(0)
     w = rng.normal(0, 0.3, (64, 32))
@@ -55,7 +55,7 @@ def test_fit_ternary_scale_is_lloyds_fixed_point():
     assert fit_ternary_scale(np.zeros((2, 2))) == 1.0
 
 
-# -- a given scale freezes into the matrix's one Scale ----------------------------------------------
+# -- a given scale freezes into the matrix's one Scale ---------------------------------------------
 def test_freeze_with_given_scales():
     p = random_float_params(CellKind.GRU, 4, 6, 3, seed=1)
     f = Formats.standard(8)
@@ -105,7 +105,7 @@ def test_learned_scale_training_freezes_its_scales(digits):
     assert r.metrics.golden_value > 0.5
 
 
-# -- shadow clipping, learning-rate groups ----------------------------------------------------------
+# -- shadow clipping, learning-rate groups ---------------------------------------------------------
 def test_no_shadow_clip(digits):
     for clip in (True, False):
         net = _tiny(shadow_clip=clip)
