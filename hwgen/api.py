@@ -130,14 +130,19 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           seq_len: int = 100, embed: int = 16, bits: int = 8, fake_quant: bool = True,
           test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
           resume: bool = False, quiet: bool = True, sparsity: str | Sparsity | None = None,
-          sparse_head: bool = False):
+          sparse_head: bool = False, weight_scale: str = "glorot", shadow_clip: bool = True,
+          lr_scale: str = "none", lr_schedule: str = "constant", warm_start=None):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
     starts, like ``checkpoint``, default ``output + ".ckpt"``). Without ``epochs`` and
     ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md);
     ``sparsity`` (``"N:M"``) trains the recurrent matrices (the head too with ``sparse_head``)
-    N:M sparse, and the model file records it.
+    N:M sparse, and the model file records it. ``weight_scale`` ("glorot" or "learned"),
+    ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
+    "cosine") and ``warm_start`` (a checkpoint or
+    state dict to start from) are the options of the same names (docs/training.md, "Options for
+    closing the ternary gap").
     """
     from .train import require_torch
 
@@ -161,11 +166,19 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch, lr=lr,
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
-        sparse_head=sparse_head,
+        sparse_head=sparse_head, weight_scale=weight_scale, shadow_clip=bool(shadow_clip),
+        lr_scale=lr_scale, lr_schedule=lr_schedule,
+        warm_start=None if warm_start is None else os.fspath(warm_start),
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))
-    return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out)
+    init = None
+    if warm_start is not None:
+        from .spec import CellKind
+        from .train.importer import warm_start_params
+
+        init = warm_start_params(warm_start, CellKind(cell))
+    return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init)
 
 
 def evaluate(model, dataset, split: str = "test", *, max_chars: int | None = None):

@@ -102,6 +102,7 @@ def freeze(
     meta: dict | None = None,
     sparsity: Sparsity | None = None,
     sparse_head: bool = False,
+    scales: dict[str, float] | None = None,
 ) -> Model:
     """Quantize every matrix with ``quant`` (the head with ``head_quant``, default the same),
     biases to fixed point at ``formats.gate_frac`` (the head's at ``output_frac``), the embedding to
@@ -114,7 +115,18 @@ def freeze(
     layer; the head too with ``sparse_head``) by magnitude (`Sparsity.prune`) before quantizing
     it and records the format in the matrix (``QuantMatrix.nm``); every quantizer maps a pruned
     zero to a zero code, and may zero more weights. Binary weights (no zero) are refused.
+
+    ``scales`` (binary / ternary only) gives the scale W0 of some matrices by their PyTorch names
+    (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``head.weight``) instead of the Glorot bound: the
+    learned scales of ``hwgen train --weight-scale learned``, each rounded to the quantizer's
+    mantissa bits into the matrix's one `Scale` (a constant shift-and-add per matrix).
     """
+    scales = dict(scales or {})
+    unknown = sorted(set(scales) - {f"weight_{a}_l{k}" for a in ("ih", "hh")
+                                    for k in range(len(params.layers))} - {"head.weight"})
+    if unknown:
+        raise HwgenError(f"scales for unknown matrices {unknown}; expected weight_ih_l<k>, "
+                         "weight_hh_l<k> or head.weight")
     params.check()
     if sparse_head and sparsity is None:
         raise HwgenError("a sparse head needs a sparsity (N:M)")
@@ -132,10 +144,10 @@ def freeze(
     head_quant = head_quant or quant
     fg = formats.gate_frac
     layers = []
-    for fl in params.layers:
+    for k, fl in enumerate(params.layers):
         in_w = fl.w_ih.shape[1]
-        wx = _quantize(quant, fl.w_ih, in_w, H, rng, sparsity)
-        wh = _quantize(quant, fl.w_hh, H, H, rng, sparsity)
+        wx = _quantize(quant, fl.w_ih, in_w, H, rng, sparsity, scales.get(f"weight_ih_l{k}"))
+        wh = _quantize(quant, fl.w_hh, H, H, rng, sparsity, scales.get(f"weight_hh_l{k}"))
         b_ih, b_hh = np.asarray(fl.b_ih, np.float64), np.asarray(fl.b_hh, np.float64)
         if cell is CellKind.GRU:
             bias = to_fixed(np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]]), fg)
@@ -144,7 +156,7 @@ def freeze(
             bias, bias_hn = to_fixed(b_ih + b_hh, fg), None
         layers.append(Layer(wx, wh, bias, bias_hn))
     head_w = _quantize(head_quant, params.head_w, H, params.head_w.shape[0], rng,
-                       sparsity if sparse_head else None)
+                       sparsity if sparse_head else None, scales.get("head.weight"))
     head = Head(head_w, to_fixed(params.head_b, formats.output_frac), argmax)
     meta = dict(meta or {})
     if params.embedding is not None:
@@ -170,11 +182,12 @@ def freeze(
 
 
 def _quantize(quant: QuantConfig, w, fan_in: int, fan_out: int, rng,
-              sparsity: Sparsity | None) -> QuantMatrix:
-    """One matrix: pruned to ``sparsity`` (if any) by magnitude, then quantized."""
+              sparsity: Sparsity | None, scale: float | None = None) -> QuantMatrix:
+    """One matrix: pruned to ``sparsity`` (if any) by magnitude, then quantized (with ``scale``
+    as W0 when given)."""
     if sparsity is None:
-        return quant.quantize(w, fan_in=fan_in, fan_out=fan_out, rng=rng)
-    q = quant.quantize(sparsity.prune(w), fan_in=fan_in, fan_out=fan_out, rng=rng)
+        return quant.quantize(w, fan_in=fan_in, fan_out=fan_out, rng=rng, scale=scale)
+    q = quant.quantize(sparsity.prune(w), fan_in=fan_in, fan_out=fan_out, rng=rng, scale=scale)
     return replace(q, nm=sparsity)  # QuantMatrix checks the codes satisfy it
 
 

@@ -72,6 +72,19 @@ def register(sub) -> None:
     p.add_argument("--embed", type=sized("dim"), default=16, metavar="D",
                    help="token inputs: embedding dimensions (default: %(default)s)")
     add_model_args(p)
+    p.add_argument("--weight-scale", choices=("glorot", "learned"), default="glorot",
+                   help="binary / ternary W0 per matrix: the Glorot bound or learned (frozen into "
+                        "the matrix's one scale) (default: %(default)s)")
+    p.add_argument("--no-shadow-clip", action="store_true",
+                   help="do not clip the float shadow weights to +-W0 after each step")
+    p.add_argument("--lr-scale", choices=("none", "w0", "1/w0"), default="none",
+                   help="binary / ternary: each weight matrix's learning rate times (w0) or over "
+                        "(1/w0) its Glorot W0 (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="constant rate, or cosine decay to 0 over the run (default: %(default)s)")
+    p.add_argument("--warm-start", metavar="CKPT",
+                   help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
+                        "of a float run) or a PyTorch state dict in hwgen's layout")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
     add_json(p)
     p.set_defaults(func=run)
@@ -87,7 +100,10 @@ def run(args) -> int:
         bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
         threads=args.threads, output=args.output, checkpoint=args.checkpoint,
         resume=args.resume, quiet=args.quiet or args.json, sparsity=args.sparsity,
-        sparse_head=args.sparse_head,
+        sparse_head=args.sparse_head, weight_scale=args.weight_scale,
+        shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
+        lr_schedule=args.lr_schedule,
+        warm_start=args.warm_start,
     )
     finish(args, r, Path(args.output))
     return 0

@@ -20,7 +20,7 @@ import torch
 from ..freeze import FloatLayer, FloatParams
 from ..spec import CellKind, HwgenError
 
-__all__ = ["load_state_dict", "params_from_state_dict"]
+__all__ = ["load_state_dict", "params_from_state_dict", "warm_start_params"]
 
 
 def load_state_dict(path) -> dict[str, np.ndarray]:
@@ -129,3 +129,37 @@ def params_from_state_dict(
     )
     params.check()
     return params
+
+
+def warm_start_params(path, cell: CellKind) -> FloatParams:
+    """The float parameters a ``hwgen train --warm-start PATH`` run starts from: an ``hwgen
+    train`` checkpoint (``MODEL.ckpt``: its best-valid parameters, the ones its model file froze)
+    or a PyTorch state dict in hwgen's layout (``weight_ih_l0`` ..., ``head.weight``,
+    ``embedding.weight``), e.g. a float run's. Shapes are checked by `QRNN.load_float_params`."""
+    p = Path(path)
+    if not p.is_file():
+        raise HwgenError(f"--warm-start {p}: no such file; give an hwgen train checkpoint "
+                         "(MODEL.ckpt) or a PyTorch state dict")
+    if p.suffix == ".hwgm":
+        raise HwgenError(f"--warm-start {p}: a model file holds quantized weights; give the "
+                         f"float checkpoint written next to it ({p.name}.ckpt)")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a user error here
+        raise HwgenError(f"--warm-start {p}: not a readable checkpoint or state dict "
+                         f"({e})") from None
+    if isinstance(obj, dict) and "config" in obj:  # an hwgen training checkpoint
+        saved = obj["config"]
+        if isinstance(saved, dict) and saved.get("cell") not in (None, cell.value):
+            raise HwgenError(f"--warm-start {p}: a {saved.get('cell')} checkpoint; this run "
+                             f"trains a {cell.value} (use the same --cell)")
+        obj = obj.get("best_state") or obj.get("model")
+    if not isinstance(obj, dict) or not obj:
+        raise HwgenError(f"--warm-start {p}: holds no parameters; give an hwgen train "
+                         "checkpoint (MODEL.ckpt) or a PyTorch state dict")
+    sd = {str(k): v.detach().to(torch.float64).numpy() for k, v in obj.items()
+          if isinstance(v, torch.Tensor) and v.is_floating_point() and v.ndim > 0}
+    embed = "embedding" if "embedding.weight" in sd else None
+    head = "head" if "head.weight" in sd else None
+    return params_from_state_dict(sd, cell, rnn_key="" if "weight_ih_l0" in sd else None,
+                                  head_key=head, embed_key=embed, where=f"--warm-start {p}")

@@ -15,6 +15,12 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
   shadow weight unchanged (straight-through for the mask too, as in SR-STE without its decay);
   `freeze` prunes the same shadow weights with the same function, so the frozen model is the
   eval forward's;
+- binary / ternary matrices use the per-matrix scale W0: the Glorot bound (``weight_scale``
+  "glorot", the reference code's), or a learned scale (``"learned"``: one trainable log-scale per
+  matrix, started at the Glorot bound, or fitted to the weights by `load_float_params`; forward
+  value W0 * levels with W0 rounded to the quantizer's mantissa bits, so it freezes into the
+  matrix's one `Scale`; its gradient is sum(dL/dWq * levels), as in trained ternary quantization);
+  after each step the shadow weights are clipped to +-W0 unless ``shadow_clip`` is False;
 - biases are combined as `freeze` combines them (GRU b_hn kept inside the reset product) and
   rounded to ``gate_frac`` (head: ``output_frac``) fraction bits;
 - inputs (or embedding rows) are fake-quantized to the input format, the hidden state after each
@@ -25,6 +31,7 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -32,11 +39,17 @@ import torch
 from torch import nn
 
 from ..freeze import FloatLayer, FloatParams, freeze
-from ..quant import QuantConfig, glorot_bound
-from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Sparsity
+from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
+from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
-__all__ = ["QRNN"]
+__all__ = ["QRNN", "WEIGHT_SCALES", "LR_SCALES"]
+
+#: ``weight_scale`` choices: the Glorot bound (the reference code's W0) or a learned W0 per matrix.
+WEIGHT_SCALES = ("glorot", "learned")
+#: ``lr_scale`` choices (`QRNN.param_groups`): one learning rate, the rate times each matrix's
+#: Glorot W0, or divided by it (BinaryConnect's W_LR_scale).
+LR_SCALES = ("none", "w0", "1/w0")
 
 
 class QRNN(nn.Module):
@@ -62,8 +75,19 @@ class QRNN(nn.Module):
         seed: int = 0,
         sparsity: Sparsity | None = None,
         sparse_head: bool = False,
+        weight_scale: str = "glorot",
+        shadow_clip: bool = True,
     ):
         super().__init__()
+        if weight_scale not in WEIGHT_SCALES:
+            raise HwgenError(f"unknown weight scale {weight_scale!r}; expected "
+                             + " or ".join(WEIGHT_SCALES))
+        if weight_scale == "learned" and (
+                quant is None or quant.kind not in (EncodingKind.BINARY, EncodingKind.TERNARY)):
+            what = "float" if quant is None else quant.name
+            raise HwgenError(f"a learned weight scale is for binary or ternary weights, not "
+                             f"{what} (use --quant ternary or drop --weight-scale learned)")
+        self.weight_scale, self.shadow_clip = weight_scale, bool(shadow_clip)
         if sparse_head and sparsity is None:
             raise HwgenError("a sparse head needs a sparsity (N:M)")
         if sparsity is not None and quant is not None:
@@ -111,6 +135,10 @@ class QRNN(nn.Module):
         self._sparse = set()  # parameters pruned to self.sparsity in the forward pass
         if sparsity is not None:
             self._sparse = {n for n in self._fans if n != "head.weight" or sparse_head}
+        if weight_scale == "learned":
+            for name, (fan_in, fan_out) in self._fans.items():
+                log_w0 = math.log(glorot_bound(fan_in, fan_out))
+                setattr(self, _scale_param(name), nn.Parameter(torch.tensor(log_w0)))
 
     def _init_bound(self, fan_in: int, fan_out: int) -> float:
         """Uniform initialization bound: the Glorot bound, except for pow2, whose fixed step
@@ -133,11 +161,42 @@ class QRNN(nn.Module):
             return w if src is w else ste(w, src)
         fan_in, fan_out = self._fans[name]
         stochastic = self.quant.stochastic and self.training
-        q = quantize_tensor(
-            src, self.quant, fan_in=fan_in, fan_out=fan_out,
-            stochastic=stochastic, generator=self.generator,
-        )
-        return ste(w, q)
+        if self.weight_scale != "learned":
+            q = quantize_tensor(
+                src, self.quant, fan_in=fan_in, fan_out=fan_out,
+                stochastic=stochastic, generator=self.generator,
+            )
+            return ste(w, q)
+        w0 = torch.exp(self.get_parameter(_scale_param(name)))
+        s = float(w0.detach())
+        q = quantize_tensor(src, self.quant, fan_in=fan_in, fan_out=fan_out,
+                            stochastic=stochastic, generator=self.generator, scale=s)
+        levels = (q / Scale.from_float(s, self.quant.mantissa_bits).value).to(w.dtype)
+        # forward: q exactly (the added term is zero); backward: dL/dW0 = sum(dL/dq * levels)
+        return ste(w, q) + (w0 - w0.detach()).to(w.dtype) * levels
+
+    def learned_scales(self) -> dict[str, float] | None:
+        """The learned W0 of every matrix by PyTorch name (None unless ``weight_scale`` is
+        "learned"): what `freeze` rounds into each matrix's `Scale`."""
+        if self.weight_scale != "learned":
+            return None
+        return {n: float(torch.exp(self.get_parameter(_scale_param(n))).detach())
+                for n in self._fans}
+
+    def param_groups(self, lr: float, lr_scale: str = "none") -> list[dict]:
+        """Optimizer parameter groups: every parameter at ``lr``, except that with ``lr_scale``
+        "w0" ("1/w0") each weight matrix's rate is multiplied (divided) by its Glorot W0."""
+        if lr_scale not in LR_SCALES:
+            raise HwgenError(f"unknown learning-rate scaling {lr_scale!r}; expected "
+                             + ", ".join(LR_SCALES))
+        if lr_scale == "none":
+            return [{"params": list(self.parameters()), "lr": lr}]
+        mats = {n: p for n, p in self.named_parameters() if n in self._fans}
+        groups = [{"params": [p for n, p in self.named_parameters() if n not in mats], "lr": lr}]
+        for n, p in mats.items():
+            w0 = glorot_bound(*self._fans[n])
+            groups.append({"params": [p], "lr": lr * w0 if lr_scale == "w0" else lr / w0})
+        return groups
 
     def quantized_weight(self, name: str) -> torch.Tensor:
         """The values the forward pass uses for parameter ``name`` (a fresh draw when training)."""
@@ -148,9 +207,13 @@ class QRNN(nn.Module):
 
     @torch.no_grad()
     def clip_shadow(self) -> None:
-        """Clip shadow weights to the quantizer's range (after each optimizer step)."""
+        """Clip shadow weights to the quantizer's range (after each optimizer step; nothing
+        with ``shadow_clip`` False): +-W0 (the learned one with a learned scale)."""
+        if not self.shadow_clip:
+            return
+        scales = self.learned_scales() or {}
         for name, (fan_in, fan_out) in self._fans.items():
-            lim = shadow_limit(self.quant, fan_in, fan_out)
+            lim = shadow_limit(self.quant, fan_in, fan_out, scales.get(name))
             if lim is not None:
                 self.get_parameter(name).clamp_(-lim, lim)
 
@@ -250,6 +313,13 @@ class QRNN(nn.Module):
                 raise HwgenError(f"{name} has shape {tuple(v.shape)}; this network needs "
                                  f"{tuple(p.shape)}")
             p.copy_(v)
+        if self.weight_scale == "learned":  # start each W0 at the best fit to the given weights
+            for name in self._fans:
+                w = np.asarray(named[name], np.float64)
+                fit = (float(np.abs(w).mean()) if self.quant.kind is EncodingKind.BINARY
+                       else fit_ternary_scale(w))
+                if fit > 0:
+                    self.get_parameter(_scale_param(name)).fill_(math.log(fit))
 
     def freeze_quant(self) -> QuantConfig:
         """The quantizer the frozen model uses: the deterministic rule of the training quantizer,
@@ -263,7 +333,14 @@ class QRNN(nn.Module):
         if f is None:
             raise HwgenError("freezing needs fixed-point formats")
         return freeze(self.float_params(), self.freeze_quant(), f, meta=meta,
-                      sparsity=self.sparsity, sparse_head=self.sparse_head)
+                      sparsity=self.sparsity, sparse_head=self.sparse_head,
+                      scales=self.learned_scales())
+
+
+def _scale_param(name: str) -> str:
+    """The name of matrix ``name``'s learned log-scale parameter (``scale_weight_hh_l0``,
+    ``scale_head_weight``)."""
+    return "scale_" + name.replace(".", "_")
 
 
 def check_layout_matches(model: QRNN, frozen: Model) -> None:

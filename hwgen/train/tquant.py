@@ -33,8 +33,12 @@ def ste(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return w + (q.to(w.dtype) - w).detach()
 
 
-def _glorot_scale(cfg: QuantConfig, fan_in: int, fan_out: int) -> float:
-    return Scale.from_float(glorot_bound(fan_in, fan_out), cfg.mantissa_bits).value
+def _glorot_scale(cfg: QuantConfig, fan_in: int, fan_out: int,
+                  scale: float | None = None) -> float:
+    """W0 as the model file stores it: the Glorot bound (or the given ``scale``) rounded to the
+    quantizer's mantissa bits."""
+    w0 = glorot_bound(fan_in, fan_out) if scale is None else float(scale)
+    return Scale.from_float(w0, cfg.mantissa_bits).value
 
 
 def _round_half_away(x: torch.Tensor) -> torch.Tensor:
@@ -95,24 +99,26 @@ def quantize_tensor(
     fan_out: int,
     stochastic: bool | None = None,
     generator: torch.Generator | None = None,
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Quantized real values (float64, no gradient) of matrix ``w`` under ``cfg``.
 
     ``stochastic`` overrides ``cfg.stochastic`` (False: the deterministic rule, used at
     evaluation and by `hwgen.freeze`). ``fan_in`` / ``fan_out`` set the Glorot scale exactly as
-    `QuantConfig.quantize` does.
+    `QuantConfig.quantize` does; ``scale`` (binary / ternary) replaces it, as in
+    `QuantConfig.quantize`.
     """
     w = w.detach().to(torch.float64)
     stoch = cfg.stochastic if stochastic is None else stochastic
     k = cfg.kind
     if k is EncodingKind.BINARY:
-        s = _glorot_scale(cfg, fan_in, fan_out)
+        s = _glorot_scale(cfg, fan_in, fan_out, scale)
         if stoch:
             p = torch.clamp((w / s + 1.0) / 2.0, 0.0, 1.0)
             return torch.where(_rand(w.shape, generator) < p, s, -s)
         return torch.where(w >= 0, s, -s)
     if k is EncodingKind.TERNARY:
-        s = _glorot_scale(cfg, fan_in, fan_out)
+        s = _glorot_scale(cfg, fan_in, fan_out, scale)
         if stoch:
             p = torch.clamp(torch.abs(w) / s, 0.0, 1.0)
             return torch.where(_rand(w.shape, generator) < p, torch.sign(w) * s, 0.0)
@@ -127,14 +133,16 @@ def quantize_tensor(
     return _int_values(w, cfg)
 
 
-def shadow_limit(cfg: QuantConfig | None, fan_in: int, fan_out: int) -> float | None:
+def shadow_limit(cfg: QuantConfig | None, fan_in: int, fan_out: int,
+                 scale: float | None = None) -> float | None:
     """Where the float shadow weights are clipped after each update (BinaryConnect practice): at
-    the scale W0 for binary / ternary (beyond it the quantizer no longer changes), at 2**int_bits
-    for pow2; None (no clipping) otherwise."""
+    the scale W0 (the Glorot bound, or the given learned ``scale``) for binary / ternary (beyond
+    it the quantizer no longer changes), at 2**int_bits for pow2; None (no clipping)
+    otherwise."""
     if cfg is None:
         return None
     if cfg.kind in (EncodingKind.BINARY, EncodingKind.TERNARY):
-        return _glorot_scale(cfg, fan_in, fan_out)
+        return _glorot_scale(cfg, fan_in, fan_out, scale)
     if cfg.kind is EncodingKind.POW2:
         return 2.0**cfg.int_bits
     return None

@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -34,11 +34,24 @@ from ..spec import (
 )
 from .datasets import Dataset, char_windows
 from .evaluate import Metrics, evaluate
-from .qrnn import QRNN, check_layout_matches
+from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric"]
+__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric", "lr_factor",
+           "LR_SCHEDULES"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
+#: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
+#: optimizer steps (BinaryConnect decays its rate too; quantized weights settle only when the
+#: steps that flip them shrink)
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """The multiplier of every group's base rate at optimizer step ``step`` (0-based) of
+    ``total``: 1 for "constant", 0.5 * (1 + cos(pi * step / total)) for "cosine"."""
+    if schedule == "constant" or total <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
 @dataclass
@@ -65,6 +78,11 @@ class TrainConfig:
     test_chars: int | None = None  # character models: limit of test characters (None: all)
     sparsity: str | None = None  # "N:M": structured sparsity of the recurrent matrices
     sparse_head: bool = False  # the head matrix N:M sparse too
+    weight_scale: str = "glorot"  # binary / ternary W0: "glorot" or "learned" (one per matrix)
+    shadow_clip: bool = True  # clip shadow weights to the quantizer's range after each step
+    lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
+    warm_start: str | None = None  # where the starting parameters came from (recorded only)
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -93,6 +111,23 @@ class TrainConfig:
             raise HwgenError("--sparse-head needs --sparsity N:M")
         if nm is not None and self.quant_config is not None:
             nm.check_kind(self.quant_config.kind)
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
+                             + " or ".join(WEIGHT_SCALES))
+        if self.lr_scale not in LR_SCALES:
+            raise HwgenError(f"unknown learning-rate scaling {self.lr_scale!r}; expected "
+                             + ", ".join(LR_SCALES))
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise HwgenError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
+                             + " or ".join(LR_SCHEDULES))
+        w0_quant = self.quant in ("binary", "ternary")
+        if self.weight_scale == "learned" and not w0_quant:
+            raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
+                             f"{self.quant} (use --quant ternary or drop --weight-scale)")
+        if self.lr_scale != "none" and not w0_quant:
+            raise HwgenError(f"--lr-scale {self.lr_scale} scales by the binary / ternary W0; "
+                             f"{self.quant} weights have none (use --quant ternary or drop "
+                             "--lr-scale)")
 
     @property
     def nm(self) -> Sparsity | None:
@@ -136,6 +171,8 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         seed=cfg.seed,
         sparsity=cfg.nm,
         sparse_head=cfg.sparse_head,
+        weight_scale=cfg.weight_scale,
+        shadow_clip=cfg.shadow_clip,
     )
 
 
@@ -208,6 +245,9 @@ def _load_ckpt(path: Path, cfg: TrainConfig) -> dict:
         raise HwgenError(f"{path}: not an hwgen training checkpoint")
     saved = state["config"]
     now = asdict(cfg)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    # a setting added after the checkpoint was made is absent from it: it had the default
+    saved = {k: saved.get(k, defaults.get(k)) for k in now}
     diff = [k for k in now if k not in ("epochs", "budget_chars") and saved.get(k) != now[k]]
     if diff:
         k = diff[0]
@@ -242,7 +282,8 @@ def train(
     model = build_model(cfg, ds)
     if init is not None:
         model.load_float_params(init)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.param_groups(cfg.lr, cfg.lr_scale), lr=cfg.lr)
+    base_lrs = [g["lr"] for g in opt.param_groups]  # before a checkpoint's decayed rates load
     data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
     metric = "bpc" if ds.kind == "charlm" else "accuracy"
     best_state, best, progress, history = None, None, 0, []
@@ -267,7 +308,10 @@ def train(
             "history": history,
         })
 
-    def step(loss: torch.Tensor) -> None:
+    def step(loss: torch.Tensor, index: int, total: int) -> None:
+        f = lr_factor(cfg.lr_schedule, index, total)
+        for g, base_lr in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = base_lr * f
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -280,13 +324,14 @@ def train(
         tr = ds.train
         X, y, L = (torch.from_numpy(a) for a in (tr.X, tr.y, tr.lengths))
         bar = _Progress(cfg.epochs, "epochs", quiet)
+        per_epoch = -(-len(y) // cfg.batch)
         for epoch in range(progress, cfg.epochs):
             perm = torch.randperm(len(y), generator=data_gen)
             total = 0.0
             for s in range(0, len(y), cfg.batch):
                 idx = perm[s : s + cfg.batch]
                 loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
-                step(loss)
+                step(loss, epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
                 total += loss.item() * len(idx)
             v = torch_metric(model, ds, "valid")
             history.append({"epoch": epoch + 1, "loss": total / len(y), "valid": v})
@@ -316,7 +361,7 @@ def train(
             w = stream[start[:, None] + offsets]
             z = model(w[:, :-1])
             loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), w[:, 1:].reshape(-1))
-            step(loss)
+            step(loss, i, steps)
             total, count = total + loss.item(), count + 1
             if (i + 1) % every == 0 or i + 1 == steps:
                 v = torch_metric(model, ds, "valid", max_chars=cfg.valid_chars)
@@ -345,6 +390,8 @@ def train(
         meta["input_norm"] = ds.norm
     if ds.symbols is not None:
         meta["symbols"] = ds.symbols
+    if model.learned_scales() is not None:
+        meta["learned_scales"] = model.learned_scales()
     frozen = model.freeze(meta=meta)
     check_layout_matches(model, frozen)
     tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
