@@ -104,7 +104,7 @@ def main() -> int:
         "load at 115200 baud | sequences x steps | logits |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for k, words, nbytes, crc, lc, lw, real, rc, rw, exact in rows:
+    for k, words, nbytes, crc, lc, lw, real, _rc, _rw, exact in rows:
         lines.append(f"| seed {k} | {words} | {nbytes} | 0x{crc:08x} | {lc} | {lw:.0f} | "
                      f"{real:.1f} s | {args.sequences} x {args.steps} | "
                      f"{'equal to golden' if exact else 'DIFFER'} |")

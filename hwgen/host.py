@@ -196,7 +196,8 @@ class Link:
             if st.dirty:
                 why.append("a frame was rejected during the load")
             if st.crc != expected_crc:
-                why.append(f"the device's CRC-32 is 0x{st.crc:08x}, the host's 0x{expected_crc:08x}")
+                why.append(f"the device's CRC-32 is 0x{st.crc:08x}, the host's "
+                           f"0x{expected_crc:08x}")
             if st.words != total:
                 why.append(f"the device wrote {st.words} of {total} words")
             if not why:

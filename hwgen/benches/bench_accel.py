@@ -2,9 +2,10 @@
 
 It reads a plan written by `hwgen.cosim` (JSON, path in HWGEN_PLAN): port names from the manifest,
 for a loadable core the words to write through its load port first (``load``: [memory, address,
-word hex]), and a list of operations, each ``["x", payload_hex, idle_cycles]`` (one input transfer after that
-many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse reset) or
-``["abort", cycles]`` (pulse reset right after the last accepted input, with work in flight).
+word hex]), and a list of operations, each ``["x", payload_hex, idle_cycles]`` (one input transfer
+after that many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse
+reset) or ``["abort", cycles]`` (pulse reset right after the last accepted input, with work in
+flight).
 The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
 
 Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.

@@ -33,7 +33,7 @@ from .gru import GruCell
 from .loadable import LoadableMemory, load_signature
 from .lstm import LstmCell
 from .mac import MacUnit
-from .plan import Plan, make_plan, signed_words, uint_bits
+from .plan import Plan, make_plan, uint_bits
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler

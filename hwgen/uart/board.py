@@ -25,9 +25,9 @@ from amaranth.hdl import Module, Shape
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..gateware.loadable import STRIP_INIT_PATTERN
 from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
-from ..gateware.loadable import STRIP_INIT_PATTERN
 from .link import LoadSpec, UartLink
 
 __all__ = ["LinkedCore", "load_spec", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",

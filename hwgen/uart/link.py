@@ -14,12 +14,13 @@ link cannot accept gets an ERROR frame instead, never silence:
 Bytes that arrive while the link is busy with a request (waiting for the core or sending a reply)
 are dropped: the host waits for each reply before sending the next request.
 
-With a `LoadSpec` the link also drives a loadable core's load port (BEGIN, LOAD, COMMIT; docs/uart.md
-"Loading a model"): LOAD words are written as their last byte arrives, a CRC-32 runs over every
-word written since BEGIN (one bit a cycle: a byte takes 8 cycles, far less than a UART byte),
-and only a COMMIT whose CRC-32 and shape id equal the device's, with no frame rejected since
-BEGIN, sets ``loaded``. Until then every STEP gets ERROR NOT_LOADED: the core never runs on half
-a model. BEGIN clears ``loaded``; so does reset (the RAMs' contents are undefined at power-up).
+With a `LoadSpec` the link also drives a loadable core's load port (BEGIN, LOAD, COMMIT;
+docs/uart.md, "Loading a model"): LOAD words are written as their last byte arrives, a CRC-32 runs
+over every word written since BEGIN (one bit a cycle: a byte takes 8 cycles, far less than a UART
+byte), and only a COMMIT whose CRC-32 and shape id equal the device's, with no frame rejected since
+BEGIN, sets ``loaded``. Until then every STEP gets ERROR NOT_LOADED: the core never runs on half a
+model. BEGIN and every LOAD clear ``loaded``; so does reset (the RAMs' contents are undefined at
+power-up).
 """
 
 from __future__ import annotations
