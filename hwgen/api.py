@@ -244,7 +244,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
     if lanes is None:
         from .boardfit import choose_lanes
 
-        lanes = choose_lanes(core, target)
+        lanes = choose_lanes(core, target, weights=weights)
     return fit_result(core, lanes, target, weights=weights)
 
 

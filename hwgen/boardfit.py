@@ -19,7 +19,7 @@ from .spec import HwgenError, Model
 from .targets import get_target
 
 __all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "link_bytes", "choose_lanes",
-           "board_fit", "check_board_fit", "core_model"]
+           "loadable_storage", "board_fit", "check_board_fit", "core_model"]
 
 #: Accepted values of ``hwgen build --weights``: `plan.WEIGHT_MODES` and ``auto`` (ROMs when they
 #: fit, else loadable weights: SPRAM on iCE40 UP5K, block RAM elsewhere).
@@ -40,15 +40,25 @@ def link_bytes(model: Model) -> tuple[int, int]:
             -(-Shape.cast(output_layout(model)).width // 8))
 
 
-def choose_lanes(model: Model, target, extra: tuple[int, int] = (0, 0)) -> int:
+def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom") -> int:
     """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose estimate
-    fits ``target`` with ``extra`` (LUTs, flip-flops) around the accelerator; the fewest when
-    none fits (the fit check then says why)."""
+    fits ``target`` with ``extra`` (LUTs, flip-flops) around the accelerator (or a function of
+    the lane count giving them); the fewest when none fits (the fit check then says why)."""
     from .gateware.schedule import max_lanes
 
+    def around(p):
+        return extra(p) if callable(extra) else extra
+
     candidates = [p for p in LANE_CHOICES if p <= max_lanes(model)] or [1]
-    return next((p for p in candidates if fit_result(model, p, target, extra).fits),
+    return next((p for p in candidates
+                 if fit_result(model, p, target, around(p), weights=weights).fits),
                 candidates[-1])
+
+
+def loadable_storage(target) -> str:
+    """Where ``--weights auto`` puts weights that ROMs cannot hold: SPRAM where the device has it
+    (iCE40 UP5K), else block RAM."""
+    return "spram" if get_target(target).spram_count else "ram"
 
 
 def core_model(model: Model, weights: str) -> Model:
@@ -141,18 +151,13 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
         r = board_fit(model, b, lanes, baud, "rom")
         if r.fits:
             return r
-        loadable = "spram" if get_target(b.target).spram_count else "ram"
         # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
         # left to fix when it does not fit either)
-        return board_fit(model, b, lanes, baud, loadable)
+        return board_fit(model, b, lanes, baud, loadable_storage(b.target))
     core = core_model(model, weights)
     if lanes is None:
-        from .gateware.schedule import max_lanes
-
-        candidates = [p for p in LANE_CHOICES if p <= max_lanes(core)] or [1]
-        lanes = next((p for p in candidates
-                      if fit_result(core, p, b.target, _link(core, p, b.target, weights),
-                                    weights=weights).fits), candidates[-1])
+        lanes = choose_lanes(core, b.target, lambda p: _link(core, p, b.target, weights),
+                             weights)
     link = _link(core, lanes, b.target, weights)
     fit = fit_result(core, lanes, b.target, link, weights=weights)
     return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, link_bytes(core), fit,
@@ -179,7 +184,7 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
                          f"{alt.estimate.cycles_per_timestep} cycles per timestep)")
             break
     if r.weights == "rom" and weights != "auto":
-        loadable = "spram" if get_target(r.target).spram_count else "ram"
+        loadable = loadable_storage(r.target)
         alt = board_fit(model, board, lanes, baud, loadable)
         if alt.fits:
             hints.append(f"--weights {loadable} fits {alt.lanes} lanes (weights loaded at run "

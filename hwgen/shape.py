@@ -71,10 +71,6 @@ def default_bias_bits(model: Model) -> int:
     return max(bias_bits_needed(model), tables + MIN_BIAS_BITS)
 
 
-def _encoding_json(enc: WeightEncoding) -> dict:
-    return enc.to_json()
-
-
 def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spram",
              bias_bits: int | None = None) -> dict:
     """The shape of a loadable accelerator for ``model`` (a JSON-able dict, keys sorted when
@@ -101,7 +97,7 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
         "outputs": model.outputs,
         "argmax": bool(model.head.argmax),
         "formats": model.formats.to_json(),
-        "matrices": {name: {"shape": list(m.shape), "encoding": _encoding_json(m.encoding),
+        "matrices": {name: {"shape": list(m.shape), "encoding": m.encoding.to_json(),
                             "scale": m.scale.to_json()} for name, m in model.matrices()},
         "lanes": plan.lanes,
         "state": state,

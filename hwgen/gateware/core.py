@@ -155,7 +155,8 @@ class Accelerator(wiring.Component):
 
     def _load_port(self, m: Module) -> dict:
         """Loadable cores: the load port registered once (its fan-out to every memory stays off
-        the link's paths); returns memory name -> (write enable, address, data)."""
+        the link's paths); returns memory name -> (its `plan.LoadImage`, write enable, address,
+        data)."""
         if not self._plan.loadable:
             return {}
         ld = self.load
@@ -164,7 +165,7 @@ class Accelerator(wiring.Component):
         out = {}
         for im in self._plan.load_images():
             en = register(m, ld.valid & (ld.mem == im.index), f"load_en_{im.name}", reset=True)
-            out[im.name] = (en, addr, data)
+            out[im.name] = (im, en, addr, data)
         return out
 
     def _memory(self, m: Module, name: str, words, width: int):
@@ -173,9 +174,9 @@ class Accelerator(wiring.Component):
         if name not in self._loaders:
             mem = Rom(words, width)
         else:
-            single = self._plan.weights == "spram" and name.startswith("weights")
-            mem = LoadableMemory(width, len(words), single_port=single, block=not single)
-            en, addr, data = self._loaders[name]
+            im, en, addr, data = self._loaders[name]
+            mem = LoadableMemory(width, len(words), single_port=im.single_port,
+                                 block=not im.single_port)
             m.d.comb += [mem.wr_en.eq(en), mem.wr_addr.eq(addr), mem.wr_data.eq(data[:width])]
         m.submodules[name] = mem
         return mem

@@ -327,10 +327,9 @@ class Plan:
     def memories(self) -> list[MemoryPlan]:
         """Every memory of the accelerator (weights, biases, tables, embedding, state)."""
         m, f = self.model, self.model.formats
-        wkind = {"rom": "rom", "ram": "ram", "spram": "spram"}[self.weights]
-        other = "ram" if self.loadable else "rom"
+        other = "ram" if self.loadable else "rom"  # biases, embedding
         out = [
-            MemoryPlan(r.name, wkind, r.word_bits, r.depth,
+            MemoryPlan(r.name, self.weights, r.word_bits, r.depth,
                        sum(self.matrices[i].matrix.memory_bits for i in r.matrix_ids))
             for r in self.weight_roms
         ]
