@@ -249,16 +249,17 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
 
 def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",
-             state: str = "auto", weights: str = "rom") -> dict:
+             state: str = "auto", weights: str = "rom", sparse: str = "auto") -> dict:
     """Write ``out_dir/<top>.v``, ``manifest.json`` and ``model.hwgm`` (docs/manifest.md);
     returns the manifest. ``state``: where h (and c) live, ``auto``, ``registers`` or ``ram``
     (docs/architecture.md). ``weights``: ``rom``, or ``ram`` / ``spram`` for a loadable core
-    (the manifest's ``load`` section; `simulate` loads the model first). Byte-identical files
-    for the same inputs."""
+    (the manifest's ``load`` section; `simulate` loads the model first). ``sparse``: zero
+    skipping (docs/architecture.md), ``auto`` (the sparse core when the model's 2:4 sparse
+    matrices make it faster), ``on`` or ``off``. Byte-identical files for the same inputs."""
     from .export import generate as _generate
 
     return _generate(_model(model), out_dir, lanes=lanes, top=top, state=state,
-                     weights=weights)
+                     weights=weights, sparse=sparse)
 
 
 def _input_codes(model: Model, features, codes, normalize: bool, warn) -> np.ndarray:

@@ -234,8 +234,13 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
                                       if im.single_port)
         if family is Family.ICE40:  # SPRAM outputs are registered in the fabric too
             outreg += sum(w for _, w, _, _ in memory_layout(plan, family=family, spram=True))
+    # A sparse core (zero skipping): per lane of every MAC unit, a registered 3:1 operand
+    # multiplexer with a zero gate; the operand word (input chunk / state word multiplexer) is
+    # 2P values instead of P.
+    select = plan.lanes * len(plan.weight_roms) * plan.operand_width if plan.sparse else 0
     return {
         **{f"lanes.{k}": v for k, v in lanes.items()},
+        "sparse_select_bits": select,
         "load_ffs": load_ffs,
         "load_luts": load_luts,
         "input_bits": m.input.width * f.input.width,
@@ -285,13 +290,16 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     }
     if ft["load_luts"]:
         breakdown["load port"] = ft["load_luts"]
+    if ft["sparse_select_bits"]:
+        breakdown["zero-skip operand select"] = round(SPARSE_SELECT_LUT_PER_BIT[t.family]
+                                                      * ft["sparse_select_bits"])
     luts = max(100, sum(breakdown.values()))
     ffs = max(100, round(lm["ff_base"][cell] + lane_ffs + lm["ff_input_bit"] * ft["input_bits"]
                          + lm["ff_logit_bit"] * ft["logit_bits"]
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]
                          + lm["ff_cascade_bit"] * ft["cascade_bits"] + ft["outreg_bits"]
-                         + ft["load_ffs"]))
+                         + ft["load_ffs"] + ft["sparse_select_bits"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
     sched = plan.timing
@@ -318,6 +326,11 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
         notes=tuple(notes),
         state=tuple(plan.to_json()["stores"]),
     )
+
+
+#: LUTs per operand bit of a sparse core's lane selection (a 3:1 multiplexer, a zero gate and
+#: the wider operand word: about two LUT4 per bit); the flip-flop per bit is counted exactly.
+SPARSE_SELECT_LUT_PER_BIT = {Family.ICE40: 2.0, Family.ECP5: 2.0}
 
 
 #: iCE40 logic cells hold one LUT4 and one flip-flop; nextpnr pairs a LUT with the flip-flop it

@@ -228,19 +228,21 @@ def load_images_json(images) -> str:
 
 
 def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
-             state: str = "auto", weights: str = "rom") -> dict:
+             state: str = "auto", weights: str = "rom", sparse: str = "auto") -> dict:
     """Write ``<top>.v``, ``manifest.json`` and ``model.hwgm`` into ``out_dir`` (created if
     missing); returns the manifest. ``state``: where h (and c) live, ``auto``, ``registers`` or
     ``ram`` (docs/architecture.md). ``weights``: ``rom``, or ``ram`` / ``spram`` for a loadable
     core (built for the model's shape, `hwgen.shape`; the manifest gets a ``load`` section and
-    the folder ``load_images.json``, the model's words). Raises `HwgenError` before building
-    anything when the lane count, state or weight option, top name or model is not supported."""
+    the folder ``load_images.json``, the model's words). ``sparse``: zero skipping, ``auto``
+    (the sparse core when it is faster), ``on`` or ``off`` (`hwgen.gateware.packing`). Raises
+    `HwgenError` before building anything when the lane count, state, weight or zero-skipping
+    option, top name or model is not supported."""
     from .gateware.plan import make_plan
 
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     top = _check_top(top)
-    make_plan(model, lanes, state, weights)  # validates lanes, state, weights and the head
+    make_plan(model, lanes, state, weights, sparse)  # validates every option and the head
     derive_widths(model)  # raises for a model whose dot products are too wide
     out = check_output_dir(out_dir)
 
@@ -251,12 +253,13 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
 
     shape = None
     if weights == "rom":
-        accel = Accelerator(model, lanes, state)
+        accel = Accelerator(model, lanes, state, sparse=sparse)
     else:
         from .shape import capacity_model, load_images, shape_of
 
         shape = shape_of(model, lanes, state, weights)
-        accel = Accelerator(capacity_model(model, shape["bias_bits"]), lanes, state, weights)
+        accel = Accelerator(capacity_model(model, shape["bias_bits"]), lanes, state, weights,
+                            sparse)
     model_bytes = to_bytes(model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)

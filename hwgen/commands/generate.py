@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import api
-from ..gateware.plan import STATE_MODES, WEIGHT_MODES
+from ..gateware.plan import SPARSE_MODES, STATE_MODES, WEIGHT_MODES
 from ._common import add_json, emit, positive_int
 
 
@@ -30,6 +30,11 @@ def register(sub) -> None:
                        help="rom (in the Verilog), or ram / spram: loadable memories written at "
                        "run time through the load port (manifest 'load'; spram: single-port, for "
                        "iCE40 SPRAM) (default: %(default)s)")
+    build.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
+                       help="zero skipping: on builds the sparse core (2:4 sparse matrices, e.g. "
+                       "trained with --sparsity 2:4, take half the cycles; needs an even lane "
+                       "count), off the dense one, auto the sparse core when it is faster "
+                       "(default: %(default)s)")
     build.add_argument("--top", default="hwgen_top", metavar="NAME",
                        help="name of the top Verilog module (default: %(default)s)")
     add_json(p)
@@ -38,7 +43,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     manifest = api.generate(api.load_model(args.model), args.output, args.lanes, top=args.top,
-                            state=args.state, weights=args.weights)
+                            state=args.state, weights=args.weights, sparse=args.sparse)
     t = manifest["timing"]
     emit(args, {"output": args.output, "verilog": manifest["verilog"], "top": manifest["top"],
                 "lanes": manifest["lanes"], "cycles_per_timestep": t["cycles_per_timestep"],

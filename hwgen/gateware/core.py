@@ -88,6 +88,9 @@ class Accelerator(wiring.Component):
     weights : ``rom`` (the bitstream holds weights, biases and embedding) or loadable: ``ram``
         (block RAM) or ``spram`` (single-port weight memories, for iCE40 SPRAM), written through
         ``load`` (`plan.WEIGHT_MODES`).
+    sparse : zero skipping (`packing`): ``on`` builds the sparse core (2:4 sparse matrices take
+        half the cycles), ``off`` the dense one, ``auto`` (default) the sparse core when it takes
+        fewer cycles per timestep (`schedule.choose_sparse`).
 
     Members
     -------
@@ -102,8 +105,9 @@ class Accelerator(wiring.Component):
     HwgenError : for a bad lane count, state option or a model the hardware does not support.
     """
 
-    def __init__(self, model: Model, lanes: int, state: str = "auto", weights: str = "rom"):
-        self._plan = make_plan(model, lanes, state, weights)
+    def __init__(self, model: Model, lanes: int, state: str = "auto", weights: str = "rom",
+                 sparse: str = "auto"):
+        self._plan = make_plan(model, lanes, state, weights, sparse)
         members = {
             "i_stream": In(stream.Signature(input_layout(model))),
             "o_stream": Out(stream.Signature(output_layout(model))),
@@ -196,13 +200,25 @@ class Accelerator(wiring.Component):
         return stores
 
     def _operands(self, m: Module, iss: Issue, xbuf: list, state: StateStore) -> list:
-        """P operands, valid READ_LATENCY cycles after the issue: the input buffer's chunk or
-        one word of the state store."""
+        """``span`` operands (P, or 2P in a sparse core), valid READ_LATENCY cycles after the
+        issue: the input buffer's chunk or one word of the state store. A sparse core issues a
+        matrix it cannot pack as two words per operand word (`packing`): their chunk index is
+        the issue counter halved."""
         plan, model = self._plan, self.model
-        P, f = plan.lanes, model.formats
+        P, f = plan.span, model.formats
         iw, sw = f.input.width, f.state.width
+        chunk = iss.chunk
+        halved = [i for i in plan.matrices if plan.repeat(i) == 2]
+        if halved:
+            halve = Signal(name="op_halve")
+            with m.Switch(iss.mid):
+                for i in halved:
+                    with m.Case(i):
+                        m.d.comb += halve.eq(1)
+            chunk = Signal.like(iss.chunk, name="op_chunk")
+            m.d.comb += chunk.eq(Mux(halve, iss.chunk >> 1, iss.chunk))
         # State word address: Cat(chunk, bank, layer, zero).
-        fields = [iss.chunk[: plan.chunk_bits], iss.op_bank]
+        fields = [chunk[: plan.chunk_bits], iss.op_bank]
         if model.num_layers > 1:
             fields.append(iss.op_layer[: plan.layer_bits])
         fields.append(iss.op_zero)
@@ -210,8 +226,8 @@ class Accelerator(wiring.Component):
         # Input chunk: selected with the chunk index one cycle late and registered once, so it
         # meets the store's data READ_LATENCY cycles after the issue.
         assert READ_LATENCY == 2
-        nx = plan.chunks(0)
-        chunk_d = delay(m, iss.chunk, 1, "xchunk")
+        nx = -(-len(xbuf) // P)
+        chunk_d = delay(m, chunk, 1, "xchunk")
         x2 = [Signal(signed(iw), name=f"xw_{k}", reset_less=True) for k in range(P)]
         if plan.paired:
             # One chunk, read by both halves of a paired word (static wiring).
@@ -258,7 +274,7 @@ class Accelerator(wiring.Component):
             split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
                 rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
-                split=split)
+                split=split, sparse=plan.sparse)
             if split:  # every layer-0 input word is a pair
                 m.d.comb += mac.split.eq(delay(m, iss.src_x, READ_LATENCY, "split"))
                 held = mac.held
@@ -268,7 +284,7 @@ class Accelerator(wiring.Component):
                 mac.first.eq(first),
                 mac.codes.eq(rom.data),
             ]
-            m.d.comb += [mac.operands[k].eq(ops[k]) for k in range(plan.lanes)]
+            m.d.comb += [mac.operands[k].eq(op) for k, op in enumerate(ops)]
             for i in rp.matrix_ids:
                 accs[i] = mac.acc
         return accs, held
@@ -351,7 +367,7 @@ class Accelerator(wiring.Component):
     def _cell(self, m: Module, iss: Issue, ev, term, bias, stores: dict) -> None:
         """The cell unit and its state traffic: old-state reads, new h / c writes."""
         plan, model = self._plan, self.model
-        L, P = model.num_layers, plan.lanes
+        L, P = model.num_layers, plan.span  # values per state word
         cell = m.submodules.cell = _CELLS[model.cell](model, plan.term_width, plan.bias_width)
         # CELL_INPUT_DELAY: the event reaches the cell unit through its own registers.
         assert CELL_INPUT_DELAY == 1 and WRITE_DELAY == 1

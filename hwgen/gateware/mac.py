@@ -10,15 +10,20 @@ Lanes by encoding:
 - int-N and multi-bit pow2: a real (registered) multiplier, the baseline.
 
 Products are registered, then every level of a binary adder tree, then the accumulator.
+
+A sparse MAC unit (``sparse=True``, zero skipping: `packing`) has 2P operands and P lane fields
+(a selector and a code); each lane's operand is selected (3:1 multiplexer and zero gate) and
+registered before its product: one cycle more latency.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import EncodingKind, HwgenError, WeightEncoding
+from .packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
 from .schedule import tree_depth
 
 __all__ = ["MacUnit"]
@@ -43,6 +48,8 @@ class MacUnit(wiring.Component):
     split : build the paired-word path (needs ``lanes >= 3``): a word presented with ``split``
         high adds only lanes ``[0, s)`` (s = `schedule.tree_split`) to ``acc``; the sum of lanes
         ``[s, lanes)`` goes to ``held`` instead, which keeps it until the next split word.
+    sparse : the sparse-core lanes (`packing`, even ``lanes``): ``operands`` has 2P values, and
+        ``codes`` holds P lane fields of `packing.lane_bits` (selector, code); not with ``split``.
 
     Members
     -------
@@ -50,13 +57,15 @@ class MacUnit(wiring.Component):
     split : In(1), with ``split=True`` only: this word is a pair (see above).
     held : Out(signed(acc_width)), with ``split=True`` only: the right half of the last split
         word, readable from ``latency`` cycles after it was presented.
-    codes : In(lanes * encoding.bits), packed by spec.pack_codes (code k at bits k*bits).
-    operands : In(ArrayLayout(signed(operand_width), lanes)); an unused lane must be zero.
+    codes : In(lanes * encoding.bits), packed by spec.pack_codes (code k at bits k*bits); sparse:
+        In(lanes * packing.lane_bits(encoding)).
+    operands : In(ArrayLayout(signed(operand_width), lanes)) (sparse: 2 * lanes); an unused lane
+        must be zero (sparse: an unused operand is never selected, or must be zero).
     acc : Out(signed(acc_width)); reflects a word ``latency`` cycles after it was presented.
     """
 
     def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int,
-                 split: bool = False):
+                 split: bool = False, sparse: bool = False):
         if not isinstance(encoding, WeightEncoding):
             raise HwgenError(f"Encoding must be a WeightEncoding, not {encoding!r}")
         self._encoding = encoding
@@ -64,13 +73,19 @@ class MacUnit(wiring.Component):
         self._operand_width = _positive("Operand width", operand_width)
         self._acc_width = _positive("Accumulator width", acc_width)
         self._split = bool(split)
+        self._sparse = bool(sparse)
         if self._split and tree_depth(lanes) < 2:
             raise HwgenError(f"a MAC unit with paired words needs at least 3 lanes, not {lanes}")
+        if self._sparse and (lanes % 2 or self._split):
+            raise HwgenError(f"a sparse MAC unit needs an even lane count and no paired words, "
+                             f"not {lanes} lanes{' with split' if split else ''}")
+        field = lane_bits(encoding) if self._sparse else encoding.bits
         members = {
             "valid": In(1),
             "first": In(1),
-            "codes": In(lanes * encoding.bits),
-            "operands": In(data.ArrayLayout(signed(operand_width), lanes)),
+            "codes": In(lanes * field),
+            "operands": In(data.ArrayLayout(signed(operand_width),
+                                            2 * lanes if self._sparse else lanes)),
             "acc": Out(signed(acc_width)),
         }
         if self._split:
@@ -88,12 +103,34 @@ class MacUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a word on the inputs to ``acc`` including it."""
-        return 2 + tree_depth(self._lanes)
+        return 2 + tree_depth(self._lanes) + (1 if self._sparse else 0)
+
+    def _select(self, m: Module, k: int):
+        """Sparse lane ``k``: its operand (span column ``lane_base(k) + sel``, or zero) and its
+        code (a 2-bit ternary-like code rebuilt from the sign: 01 / 11; the zero operand makes a
+        zero weight), both registered."""
+        enc, ow = self._encoding, self._operand_width
+        lb, cb = lane_bits(enc), lane_code_bits(enc)
+        field = self.codes[k * lb : (k + 1) * lb]
+        sel, bits = field[:2], field[2:]
+        base = lane_base(k)
+        x = Signal(signed(ow), name=f"opsel{k}", reset_less=True)
+        code = Signal(enc.bits, name=f"code{k}", reset_less=True)
+        with m.Switch(sel):
+            for i in range(3):
+                with m.Case(i):
+                    m.d.sync += x.eq(self.operands[base + i])
+            with m.Case(SEL_ZERO):
+                m.d.sync += x.eq(0)
+        m.d.sync += code.eq(Cat(Const(1, 1), bits) if cb != enc.bits else bits)
+        return code, x
 
     def _lane(self, m: Module, k: int):
         enc, b, ow = self._encoding, self._encoding.bits, self._operand_width
-        code = self.codes[k * b : (k + 1) * b]
-        x = self.operands[k]
+        if self._sparse:
+            code, x = self._select(m, k)
+        else:
+            code, x = self.codes[k * b : (k + 1) * b], self.operands[k]
         if enc.kind is EncodingKind.EXP:
             field = b - 1
             e, neg = code[:field], code[field]
@@ -172,9 +209,10 @@ class MacUnit(wiring.Component):
             level += 1
         root_v, root_c = nodes[0]
 
-        # valid / first travel alongside: one cycle for products, one per tree level.
+        # valid / first travel alongside: one cycle for products (and one for a sparse unit's
+        # operand selection), one per tree level.
         valid, first = self.valid, self.first
-        for i in range(1 + tree_depth(self._lanes)):
+        for i in range(self.latency - 1):
             v, f = Signal(name=f"valid_d{i}"), Signal(name=f"first_d{i}", reset_less=True)
             m.d.sync += [v.eq(valid), f.eq(first)]
             valid, first = v, f

@@ -28,6 +28,10 @@ What the plan fixes (docs/architecture.md):
   core's load port (`LoadImage`, `Plan.load_images`), ``ram`` (block RAM) or ``spram`` (the weight
   memories single-ported, so that iCE40 UP5K SPRAM can hold them). A loadable bitstream runs any
   model of its shape (`hwgen.shape`).
+- **Zero skipping** (``sparse``, `packing`): a *sparse core* reads operand words of 2P values
+  (the state store and the input chunks are 2P values wide) and stores 2:4 sparse matrices as
+  one word of P (selector, sign) lanes per 2P columns: half the words and cycles of the dense
+  core; other matrices take two words per 2P columns.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ import numpy as np
 
 from ..numerics import align, derive_widths, signed_width, term_shift
 from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
-from .schedule import Schedule, check_lanes, schedule, tree_split
+from .packing import SPARSE_MODES, lane_bits, sparse_words
+from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
 
 __all__ = [
     "STATE_MODES",
     "WEIGHT_MODES",
+    "SPARSE_MODES",
     "LoadImage",
     "REGISTER_STATE_MAX_BITS",
     "REGISTER_STATE_MAX_WORDS",
@@ -246,11 +252,26 @@ class Plan:
     cstore: StoreLayout | None  # LSTM: c, one value per word
     timing: Schedule
     weights: str = "rom"  # WEIGHT_MODES
+    sparse_option: str = "auto"  # SPARSE_MODES; `sparse` is the resolved choice
 
     # -- derived figures --------------------------------------------------------------------
     @property
     def head_id(self) -> int:
         return 2 * self.model.num_layers + 1
+
+    @property
+    def sparse(self) -> bool:
+        """A sparse core (zero skipping, `packing`)."""
+        return self.timing.sparse
+
+    @property
+    def span(self) -> int:
+        """Operand values per word (state store words, input chunks): P, or 2P sparse."""
+        return self.timing.span
+
+    def repeat(self, mid: int) -> int:
+        """Words per span of matrix ``mid``: 1, or 2 for a matrix a sparse core cannot pack."""
+        return dict(self.timing.repeats).get(mid, 1)
 
     @property
     def paired(self) -> bool:
@@ -268,13 +289,14 @@ class Plan:
         return max(f.input.width, f.state.width)
 
     def chunks(self, mid: int) -> int:
-        """Issue cycles of one row of matrix ``mid``: ceil(columns / P)."""
-        return -(-self.matrices[mid].matrix.shape[1] // self.lanes)
+        """Issue cycles of one row of matrix ``mid``: ceil(columns / span) words per span
+        (`repeat`)."""
+        return self.timing.words_per_row(self.matrices[mid].matrix.shape[1], mid)
 
     @property
     def state_chunks(self) -> int:
-        """Words of one layer's h in one bank: ceil(H / P)."""
-        return -(-self.model.hidden // self.lanes)
+        """Words of one layer's h in one bank: ceil(H / span)."""
+        return -(-self.model.hidden // self.span)
 
     @property
     def chunk_bits(self) -> int:
@@ -330,6 +352,7 @@ class Plan:
         other = "ram" if self.loadable else "rom"  # biases, embedding
         out = [
             MemoryPlan(r.name, self.weights, r.word_bits, r.depth,
+                       r.bits if self.sparse else
                        sum(self.matrices[i].matrix.memory_bits for i in r.matrix_ids))
             for r in self.weight_roms
         ]
@@ -373,6 +396,8 @@ class Plan:
             "lanes": self.lanes,
             "state_option": self.state_option,
             "weights": self.weights,
+            "zero_skipping": self.sparse,
+            "operand_values_per_word": self.span,
             "stores": [store(s) for s in (self.state, self.hprev, self.cstore) if s],
             "operand_width": self.operand_width,
             "bias_width": self.bias_width,
@@ -435,9 +460,13 @@ def paired_words(matrix: QuantMatrix, lanes: int, row_order) -> list[int]:
 
 
 def _weight_roms(model: Model, lanes: int, mats: dict,
-                 paired: bool) -> tuple[WeightRomPlan, ...]:
-    images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
-    per_row = {i: -(-p.matrix.shape[1] // lanes) for i, p in mats.items()}
+                 timing: Schedule) -> tuple[WeightRomPlan, ...]:
+    paired, rep = timing.paired, dict(timing.repeats)
+    if timing.sparse:
+        images = {i: sparse_words(p.matrix, lanes, p.row_order, rep[i]) for i, p in mats.items()}
+    else:
+        images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
+    per_row = {i: timing.words_per_row(p.matrix.shape[1], i) for i, p in mats.items()}
     if paired:
         images[0] = paired_words(mats[0].matrix, lanes, mats[0].row_order)
     groups: dict = {}
@@ -452,7 +481,8 @@ def _weight_roms(model: Model, lanes: int, mats: dict,
         n = per_row[i]
         words.extend(images[i][rows[0] * n : (rows[0] + 1) * n])
     return tuple(
-        WeightRomPlan(f"weights{k}", enc, tuple(ids), tuple(words), lanes * enc.bits)
+        WeightRomPlan(f"weights{k}", enc, tuple(ids), tuple(words),
+                      lanes * (lane_bits(enc) if timing.sparse else enc.bits))
         for k, (enc, (ids, words)) in enumerate(groups.items())
     )
 
@@ -470,10 +500,13 @@ def _biases(model: Model) -> list[int]:
     return seq
 
 
-def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom") -> Plan:
+def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
+              sparse: str = "auto") -> Plan:
     """The plan of ``model`` on ``lanes`` lanes with the ``state`` storage option
-    (``auto``, ``registers`` or ``ram``) and the ``weights`` storage (``rom``, ``ram`` or
-    ``spram``, `WEIGHT_MODES`). Raises `HwgenError` for bad arguments."""
+    (``auto``, ``registers`` or ``ram``), the ``weights`` storage (``rom``, ``ram`` or
+    ``spram``, `WEIGHT_MODES`) and the zero-skipping option (``auto``, ``on``, ``off``,
+    `packing.SPARSE_MODES`, resolved by `schedule.choose_sparse`). Raises `HwgenError` for bad
+    arguments."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     lanes = check_lanes(model, lanes)
@@ -485,15 +518,15 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
     mats = _matrices(model)
-    timing = schedule(model, lanes)
-    roms = _weight_roms(model, lanes, mats, timing.paired)
+    timing = schedule(model, lanes, choose_sparse(model, lanes, sparse))
+    roms = _weight_roms(model, lanes, mats, timing)
     acc = {}
     for p in mats.values():
         acc[p.matrix.encoding] = max(acc.get(p.matrix.encoding, 2), signed_width(p.acc_bound))
     biases = _biases(model)
     bw = max(2, max(signed_width(abs(b)) for b in biases))
     f, H, L = model.formats, model.hidden, model.num_layers
-    chunks = -(-H // lanes)
+    chunks = -(-H // timing.span)
     sw = f.state.width
 
     def store(name, values, value_bits, words):
@@ -503,10 +536,10 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
     # Main store address: Cat(chunk, bank, layer) below the zero bit (no layer field for one
     # layer); narrow stores: Cat(unit, layer).
     layer_words = 1 << uint_bits(L) if L > 1 else 1
-    hstore = store("state", lanes, sw, (1 << uint_bits(chunks)) * 2 * layer_words)
+    hstore = store("state", timing.span, sw, (1 << uint_bits(chunks)) * 2 * layer_words)
     narrow_words = (1 << uint_bits(H)) * layer_words
     hprev = store("hprev", 1, sw, narrow_words) if model.cell is CellKind.GRU else None
     cstore = (store("cstate", 1, f.cell.width, narrow_words)
               if model.cell is CellKind.LSTM else None)
     return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
-                timing, weights)
+                timing, weights, sparse)

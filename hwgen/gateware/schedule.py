@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 from ..spec import CellKind, HwgenError, Model, TokenInput
+from .packing import SPARSE_MODES, packable, word_repeats
 
 __all__ = [
     "check_lanes",
@@ -39,6 +40,7 @@ __all__ = [
     "shift_add_depth",
     "Schedule",
     "schedule",
+    "choose_sparse",
     "cycles_per_timestep",
     "mul_latency",
     "cell_latency",
@@ -174,6 +176,18 @@ class Schedule:
     head_issue: int
     macs: int  # weights per timestep (multiply-accumulates)
     paired: bool = False  # layer 0 issues paired input segments (`pairs_input_rows`)
+    sparse: bool = False  # a sparse core (zero skipping, `packing`): 2P-value operand words
+    repeats: tuple[tuple[int, int], ...] = ()  # sparse: (matrix id, words per span)
+
+    @property
+    def span(self) -> int:
+        """Operand values per word: P, or 2P in a sparse core."""
+        return 2 * self.lanes if self.sparse else self.lanes
+
+    def words_per_row(self, columns: int, mid: int) -> int:
+        """Issue words of one row of ``columns`` columns of matrix ``mid``."""
+        spans = -(-columns // self.span)
+        return spans * dict(self.repeats).get(mid, 1)
 
     @property
     def layer_gap(self) -> int:
@@ -222,6 +236,8 @@ class Schedule:
             "latency_cycles": self.latency,
             "head_issue_cycles": self.head_issue,
             "paired_input_segments": self.paired,
+            "zero_skipping": self.sparse,
+            "packed_matrices": [i for i, r in self.repeats if r == 1],
             "head_drain_cycles": self.head_drain,
             "mac_latency": self.mac_latency,
             "scale_latency": self.scale_latency,
@@ -230,38 +246,74 @@ class Schedule:
         }
 
 
-def schedule(model: Model, lanes: int) -> Schedule:
-    """The timing of ``model`` on ``lanes`` lanes (validated)."""
+def schedule(model: Model, lanes: int, sparse: bool = False) -> Schedule:
+    """The timing of ``model`` on ``lanes`` lanes (validated); ``sparse``: the sparse core
+    (`packing`: 2P-value operand words, one word per span for packed matrices, two for the
+    others, one more MAC stage for the operand selection; no paired input segments)."""
     lanes = check_lanes(model, lanes)
     G, H = model.cell.num_gates, model.hidden
+    if sparse and lanes % 2:
+        raise HwgenError(f"zero skipping needs an even lane count, not {lanes}")
+    repeats = tuple(sorted(word_repeats(model).items())) if sparse else ()
+    rep = dict(repeats)
+    span = 2 * lanes if sparse else lanes
 
-    def chunks(n: int) -> int:
-        return -(-n // lanes)
+    def words(n: int, mid: int) -> int:
+        return -(-n // span) * rep.get(mid, 1)
 
-    paired = pairs_input_rows(model, lanes)
+    paired = not sparse and pairs_input_rows(model, lanes)
     layer_issue, macs = [], 0
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
         rows = G * H
         if i == 0 and paired:
-            layer_issue.append(rows * chunks(H) + -(-rows // 2))
+            layer_issue.append(rows * words(H, 1) + -(-rows // 2))
         else:
-            layer_issue.append(rows * (chunks(width) + chunks(H)))
+            layer_issue.append(rows * (words(width, 2 * i) + words(H, 2 * i + 1)))
         macs += rows * (width + H)
     macs += model.outputs * H
+    head_id = 2 * model.num_layers + 1
     scale_depth = max(shift_add_depth(m.scale.mantissa) for _, m in model.matrices())
     return Schedule(
         lanes=lanes,
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
-        mac_latency=READ_LATENCY + 2 + tree_depth(lanes),
+        mac_latency=READ_LATENCY + 2 + tree_depth(lanes) + (1 if sparse else 0),
         scale_latency=2 + scale_depth,
         cell_latency=cell_path(model),
         head_latency=head_latency(model),
         layer_issue=tuple(layer_issue),
-        head_issue=model.outputs * chunks(H),
+        head_issue=model.outputs * words(H, head_id),
         macs=macs,
         paired=paired,
+        sparse=sparse,
+        repeats=repeats,
     )
+
+
+def choose_sparse(model: Model, lanes: int, option: str = "auto") -> bool:
+    """Whether to build the sparse core for the ``sparse`` option (`packing.SPARSE_MODES`):
+    ``off`` never, ``on`` always (an even lane count and at least one packable matrix needed,
+    else `HwgenError`), ``auto`` when it takes fewer cycles per timestep than the dense core."""
+    if not isinstance(option, str) or option not in SPARSE_MODES:
+        raise HwgenError(
+            f"Zero skipping must be one of {', '.join(SPARSE_MODES)}, not {option!r}")
+    if option == "off":
+        return False
+    lanes = check_lanes(model, lanes)
+    if option == "on":
+        if lanes % 2:
+            near = f"{lanes - 1} or {lanes + 1}" if lanes > 1 else "2"
+            raise HwgenError(f"zero skipping needs an even lane count, not {lanes}; use {near}")
+        if not any(packable(m) for _, m in model.matrices()):
+            raise HwgenError(
+                "zero skipping needs 2:4 sparse matrices (at most 2 non-zero weights in every "
+                "group of 4 columns), and this model has none: train or import it with "
+                "--sparsity 2:4")
+        return True
+    if lanes % 2:
+        return False
+    return (schedule(model, lanes, True).cycles_per_timestep
+            < schedule(model, lanes, False).cycles_per_timestep)
 
 
 def cycles_per_timestep(model: Model, lanes: int) -> int:

@@ -146,7 +146,9 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     G, H, L = model.cell.num_gates, model.hidden, model.num_layers
     outs = model.outputs
     token = isinstance(model.input, TokenInput)
-    nh, nx0 = plan.state_chunks, plan.chunks(0)
+    # Segment lengths (issue words): layer 0's input rows, the other layer rows (recurrent rows
+    # and upper layers' input rows: equal, `packing.word_repeats`), the head's rows.
+    nh, nx0, nhd = plan.chunks(1), plan.chunks(0), plan.chunks(plan.head_id)
 
     idle = Signal(init=1, name="seq_idle")
     run = iss.issue
@@ -200,8 +202,8 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
             # the lower layer for an input segment, the layer itself for a recurrent one, the
             # top layer for the head (kept from the first head row on)
             nxt.op_layer.eq(Mux(row, nxt.layer - 1, Mux(hrow, nxt.op_layer, nxt.layer))),
-            nxt.left0.eq(Mux(x0, nx0 - 1, nh - 1)),
-            nxt.single.eq(Mux(x0, nx0 == 1, nh == 1)),
+            nxt.left0.eq(Mux(x0, nx0 - 1, Mux(to_head | hrow, nhd - 1, nh - 1))),
+            nxt.single.eq(Mux(x0, nx0 == 1, Mux(to_head | hrow, nhd == 1, nh == 1))),
             nxt.acts["rec"].eq(a_rec),
             nxt.acts["row"].eq(a_row),
             nxt.acts["gap"].eq(a_gap),
