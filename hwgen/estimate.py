@@ -253,15 +253,17 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
 
 
 def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto",
-             weights: str = "rom") -> Estimate:
+             weights: str = "rom", sparse: str = "auto") -> Estimate:
     """Estimated memories, RAM blocks, LUTs, flip-flops, DSPs and cycles per timestep.
     ``weights``: ROMs or loadable memories (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable
-    core pass the model it is built from (`hwgen.shape.capacity_model`).
+    core pass the model it is built from (`hwgen.shape.capacity_model`). ``sparse``: the
+    zero-skipping option (`hwgen.gateware.packing.SPARSE_MODES`; ``auto``, like the gateware,
+    estimates the sparse core when it is faster).
 
     Pure: runs no tool and reads no file. See the module docstring for the model behind it.
     """
     t = get_target(target)
-    plan = make_plan(model, lanes, state, weights)
+    plan = make_plan(model, lanes, state, weights, sparse)
     mems = []
     for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)

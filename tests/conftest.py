@@ -9,7 +9,7 @@ import pytest
 
 from hwgen.freeze import freeze, random_float_params
 from hwgen.quant import QuantConfig
-from hwgen.spec import CellKind, Formats
+from hwgen.spec import CellKind, Formats, Sparsity
 
 
 def make_model(
@@ -24,6 +24,8 @@ def make_model(
     bits=8,
     seed=0,
     argmax=False,
+    sparsity=None,
+    sparse_head=False,
 ):
     cell = CellKind(cell)
     params = random_float_params(
@@ -35,6 +37,8 @@ def make_model(
         Formats.standard(bits, lstm=cell is CellKind.LSTM),
         argmax=argmax,
         rng=seed,
+        sparsity=None if sparsity is None else Sparsity.parse(sparsity),
+        sparse_head=sparse_head,
     )
 
 

@@ -35,6 +35,11 @@ CONFIGS = [
     # paired input segments (layer 0's input in half the lanes, two recurrent words a row)
     ("icarus", dict(cell="gru", quant="ternary", inputs=2, hidden=9, outputs=3, layers=2), 4),
     ("verilator", dict(cell="lstm", quant="ternary", inputs=4, hidden=10, outputs=3), 8),
+    # zero skipping: the sparse core (2:4 recurrent matrices; a dense head: two words a span)
+    ("icarus", dict(cell="gru", quant="ternary", inputs=5, hidden=9, outputs=3, layers=2,
+                    sparsity="2:4"), 4),
+    ("verilator", dict(cell="lstm", quant="exp", inputs=4, hidden=8, outputs=3, tokens=6,
+                       sparsity="2:4", sparse_head=True), 2),
 ]
 
 
@@ -56,6 +61,7 @@ def test_rtl_equals_golden(tmp_path, config):
     simulator, kw, lanes = config
     model = make_model(**kw)
     manifest = generate(model, tmp_path / "rtl", lanes=lanes)
+    assert manifest["timing"]["zero_skipping"] == ("sparsity" in kw)
     rng = np.random.default_rng(1)
     seqs = _sequences(model, 6, rng)
     # back to back, no stalls: outputs exact and the cycle count is the manifest's
