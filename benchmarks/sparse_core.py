@@ -35,13 +35,17 @@ from _record import versions, write_block  # noqa: E402
 
 from hwgen.api import random_model  # noqa: E402
 from hwgen.export import generate  # noqa: E402
+from hwgen.fit import fit_result  # noqa: E402
 from hwgen.gateware.core import Accelerator  # noqa: E402
 from hwgen.gateware.plan import make_plan  # noqa: E402
 from hwgen.gateware.simulate import simulate  # noqa: E402
 from hwgen.golden import GoldenModel  # noqa: E402
+from hwgen.spec import HwgenError  # noqa: E402
 from hwgen.synth import SynthReport, synthesize, tool_versions  # noqa: E402
 
 LANES = (8, 16)
+#: Synthesis runs: (lanes, sparse) per target; dense at 2P is the equal-throughput comparison.
+SYNTH_RUNS = ((8, "off"), (8, "on"), (16, "off"), (16, "on"), (32, "off"))
 TARGETS = ("ice40-up5k", "ecp5-25k")
 RESULTS = ROOT / "benchmarks" / "results" / "sparse_core.json"
 
@@ -136,35 +140,46 @@ def synth(args) -> None:
     model = model_for("gru")
     only = set(args.only or [])
     for target in TARGETS:
-        for lanes in LANES:
-            for mode in ("off", "on"):
-                tag = f"gru64_p{lanes}_{mode}_{target}"
-                if only and tag not in only:
-                    continue
-                if args.resume and tag in results:
-                    continue
-                rtl = work / f"gru64_p{lanes}_{mode}"
-                t0 = time.monotonic()
-                manifest = generate(model, rtl, lanes, sparse=mode)
-                saved = rtl / f"synth-{target}" / "synth_report.json"
+        for lanes, mode in SYNTH_RUNS:
+            tag = f"gru64_p{lanes}_{mode}_{target}"
+            if only and tag not in only:
+                continue
+            if args.resume and tag in results:
+                continue
+            rtl = work / f"gru64_p{lanes}_{mode}"
+            t0 = time.monotonic()
+            manifest = generate(model, rtl, lanes, sparse=mode)
+            saved = rtl / f"synth-{target}" / "synth_report.json"
+            verdict = fit_result(model, lanes, target, sparse=mode)
+            try:
+                if not verdict.fits:
+                    raise HwgenError("; ".join(verdict.problems))
                 if args.resume and saved.exists():
                     r = SynthReport.from_json(json.loads(saved.read_text()))
                 else:
                     r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
                                    rtl / f"synth-{target}", seeds=args.seeds,
-                                   timeout=args.timeout,
-                                   cycles_per_timestep=manifest["timing"]["cycles_per_timestep"])
-                results[tag] = {
-                    "target": target, "lanes": lanes, "sparse": mode == "on",
-                    "luts": r.luts, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
-                    "bram": r.bram, "spram": getattr(r, "spram", None), "fmax_mhz": r.fmax_mhz,
-                    "fmax_by_seed": r.fmax_by_seed, "cycles_per_timestep": r.cycles_per_timestep,
-                    "timesteps_per_second": r.timesteps_per_second,
-                    "seconds": round(time.monotonic() - t0, 1),
-                }
+                                   timeout=args.timeout, cycles_per_timestep=manifest[
+                                       "timing"]["cycles_per_timestep"])
+            except HwgenError as err:
+                results[tag] = {"target": target, "lanes": lanes, "sparse": mode == "on",
+                                "refused": str(err).splitlines()[0][:300],
+                                "cycles_per_timestep": manifest["timing"][
+                                    "cycles_per_timestep"]}
                 print(json.dumps({tag: results[tag]}), flush=True)
-                RESULTS.parent.mkdir(parents=True, exist_ok=True)
                 RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+                continue
+            results[tag] = {
+                "target": target, "lanes": lanes, "sparse": mode == "on",
+                "luts": r.luts, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
+                "bram": r.bram, "spram": getattr(r, "spram", None), "fmax_mhz": r.fmax_mhz,
+                "fmax_by_seed": r.fmax_by_seed, "cycles_per_timestep": r.cycles_per_timestep,
+                "timesteps_per_second": r.timesteps_per_second,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+            print(json.dumps({tag: results[tag]}), flush=True)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     write_synth_table(results)
 
 
@@ -175,19 +190,24 @@ def write_synth_table(results: dict) -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for target in TARGETS:
-        for lanes in LANES:
-            pair = [results.get(f"gru64_p{lanes}_{m}_{target}") for m in ("off", "on")]
-            for mode, r in zip(("dense", "sparse"), pair, strict=True):
-                if r is None:
-                    continue
-                tps = r["timesteps_per_second"]
-                gain = ""
-                if mode == "sparse" and pair[0] and tps and pair[0]["timesteps_per_second"]:
-                    gain = f" ({tps / pair[0]['timesteps_per_second']:.2f}x)"
-                lines.append(
-                    f"| {target} | {lanes} | {mode} | {r['luts']} ({r['lut_equivalent']}) "
-                    f"| {r['ffs']} | {r['bram']} | {r['fmax_mhz']:.1f} "
-                    f"| {r['cycles_per_timestep']} | {tps:,.0f}{gain} |")
+        for lanes, m in SYNTH_RUNS:
+            r = results.get(f"gru64_p{lanes}_{m}_{target}")
+            mode = "sparse" if m == "on" else "dense"
+            if r is None:
+                continue
+            if "refused" in r:
+                lines.append(f"| {target} | {lanes} | {mode} | does not fit: {r['refused']} "
+                             f"| | | | {r['cycles_per_timestep']} | |")
+                continue
+            tps = r["timesteps_per_second"]
+            base = results.get(f"gru64_p{lanes}_off_{target}", {})
+            gain = ""
+            if mode == "sparse" and tps and base.get("timesteps_per_second"):
+                gain = f" ({tps / base['timesteps_per_second']:.2f}x dense P = {lanes})"
+            lines.append(
+                f"| {target} | {lanes} | {mode} | {r['luts']} ({r['lut_equivalent']}) "
+                f"| {r['ffs']} | {r['bram']} | {r['fmax_mhz']:.1f} "
+                f"| {r['cycles_per_timestep']} | {tps:,.0f}{gain} |")
     v = tool_versions()
     lines += ["", "GRU 16-64-10 ternary, recurrent matrices 2:4 sparse, dense head; the same "
               "model in both cores. " + ", ".join(f"{k} {x}" for k, x in v.items()) + "."]

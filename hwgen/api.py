@@ -427,8 +427,9 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
         from .synth import wrapper_cost
 
         state = rtl.manifest.get("memory", {}).get("state", {}).get("state_option", "auto")
+        sparse = "on" if rtl.manifest.get("timing", {}).get("zero_skipping") else "off"
         fit = check_fit(load_model(rtl.model_file), rtl.lanes, t, wrapper_cost(rtl.manifest),
-                        state=state)
+                        state=state, sparse=sparse)
         for w in fit.warnings:
             if warn:
                 warn(w)

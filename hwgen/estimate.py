@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .gateware.plan import Plan, make_plan
 from .numerics import derive_widths
 from .spec import EncodingKind, Model, WeightEncoding
@@ -160,6 +162,12 @@ class Estimate:
     notes: tuple[str, ...] = field(default_factory=tuple)
     state: tuple = ()  # the plan's state stores (name, mode, layout)
     spram_blocks: int = 0  # iCE40 SPRAM blocks (loadable weight memories)
+    zeros: float = 0.0  # fraction of zero weights (all matrices)
+    zero_skipping: bool = False  # the sparse core (hwgen.gateware.packing)
+    packed: tuple[str, ...] = ()  # matrices a sparse core stores 2:4 packed
+    dense_cycles_per_timestep: int | None = None  # the dense core's figure, for comparison
+    weight_memory_bits: int = 0  # bits of the weight memories as built
+    dense_weight_memory_bits: int = 0  # ... and in the dense core
 
     @property
     def rom_bits(self) -> int:
@@ -184,6 +192,12 @@ class Estimate:
             "cycles_exact": self.cycles_exact,
             "state": list(self.state),
             "notes": list(self.notes),
+            "zeros": self.zeros,
+            "zero_skipping": self.zero_skipping,
+            "packed_matrices": list(self.packed),
+            "dense_cycles_per_timestep": self.dense_cycles_per_timestep,
+            "weight_memory_bits": self.weight_memory_bits,
+            "dense_weight_memory_bits": self.dense_weight_memory_bits,
         }
 
 
@@ -306,6 +320,14 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
     sched = plan.timing
     notes = []
+    dense = make_plan(model, lanes, state, weights, "off") if plan.sparse else plan
+    codes = [np.asarray(mx.codes) for _, mx in model.matrices()]
+    zeros = sum(int((c == 0).sum()) for c in codes) / max(1, sum(c.size for c in codes))
+    if not plan.sparse and zeros >= 0.3 and any(mx.encoding.has_zero
+                                                for _, mx in model.matrices()):
+        notes.append(f"{100 * zeros:.0f}% of the weights are zero but no matrix is 2:4 sparse: "
+                     "train or import with --sparsity 2:4 and the sparse core skips them "
+                     "(docs/architecture.md)")
     if t.spram_count and not sprams:
         notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents "
                      "(--weights spram keeps the weights there, loaded at run time)")
@@ -327,6 +349,13 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
         cycles_exact=True,
         notes=tuple(notes),
         state=tuple(plan.to_json()["stores"]),
+        zeros=zeros,
+        zero_skipping=plan.sparse,
+        packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
+                     if plan.sparse and plan.repeat(i) == 1),
+        dense_cycles_per_timestep=dense.timing.cycles_per_timestep if plan.sparse else None,
+        weight_memory_bits=sum(r.bits for r in plan.weight_roms),
+        dense_weight_memory_bits=sum(r.bits for r in dense.weight_roms),
     )
 
 
@@ -416,5 +445,15 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         f"cycles      {e.cycles_per_timestep} per timestep"
         + ("" if e.cycles_exact else " (lower bound: ceil(MACs / lanes))"),
     ]
+    if e.zero_skipping:
+        d, s = e.dense_cycles_per_timestep, e.cycles_per_timestep
+        lines += [
+            f"zeros       {100 * e.zeros:.1f}% of the weights; zero skipping on (2:4 packed: "
+            f"{', '.join(e.packed) or 'none'})",
+            f"            {s} cycles per timestep instead of {d} dense ({d / s:.2f}x), "
+            f"weight memory {e.weight_memory_bits} bits instead of {e.dense_weight_memory_bits}",
+        ]
+    else:
+        lines.append(f"zeros       {100 * e.zeros:.1f}% of the weights; zero skipping off")
     lines += [f"note        {n}" for n in e.notes]
     return "\n".join(lines)

@@ -74,11 +74,12 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
 
 def fit_result(model: Model, lanes: int, target: str | Target,
                extra: tuple[int, int] = (0, 0), state: str = "auto",
-               weights: str = "rom") -> FitResult:
+               weights: str = "rom", sparse: str = "auto") -> FitResult:
     """Estimate and judge; never raises for a design that does not fit (see `check_fit`).
-    ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link."""
+    ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link;
+    ``sparse``: the zero-skipping option (`hwgen.gateware.packing.SPARSE_MODES`)."""
     t = get_target(target)
-    e = estimate(model, lanes, t, state=state, weights=weights)
+    e = estimate(model, lanes, t, state=state, weights=weights, sparse=sparse)
     if extra != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]
@@ -142,15 +143,22 @@ def _suggestions(model: Model, lanes: int, t: Target, extra: tuple[int, int]) ->
 
 
 def check_fit(model: Model, lanes: int, target: str | Target,
-              extra: tuple[int, int] = (0, 0), state: str = "auto") -> FitResult:
+              extra: tuple[int, int] = (0, 0), state: str = "auto",
+              sparse: str = "auto") -> FitResult:
     """Raise `HwgenError` if ``model`` on ``lanes`` lanes (plus ``extra`` (LUTs, flip-flops) of
     surrounding logic) cannot fit ``target``; else return the verdict (its ``warnings`` may be
     non-empty)."""
     t = get_target(target)
-    r = fit_result(model, lanes, t, extra, state)
+    r = fit_result(model, lanes, t, extra, state, sparse=sparse)
     if r.fits:
         return r
     hints = _suggestions(model, r.lanes, t, extra)
+    if r.estimate.zero_skipping:
+        dense = fit_result(model, lanes, t, extra, state, sparse="off")
+        if dense.fits:
+            hints.insert(0, f"--sparse off (the dense core: {dense.estimate.bram_blocks} RAM "
+                         f"blocks, {dense.estimate.cycles_per_timestep} cycles per timestep) "
+                         f"fits {t.name}; the sparse core's state words are twice as wide")
     msg = (
         f"this model does not fit {t.name} with {r.lanes} lanes: " + "; ".join(r.problems) + "."
     )
