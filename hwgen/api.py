@@ -216,7 +216,8 @@ def golden(model, features=None, *, codes=None, normalize: bool = True) -> Golde
 
 # -- hardware --------------------------------------------------------------------------------------
 def estimate(model, lanes: int | None = None, *, target: str | None = None,
-             board: str | None = None, baud: int = 115200, weights: str = "rom"):
+             board: str | None = None, baud: int = 115200, weights: str = "rom",
+             sparse: str = "auto"):
     """Resources, cycles and fit before any tool runs.
 
     With ``target`` (a device, e.g. ``ice40-up5k``): the bare accelerator,
@@ -225,6 +226,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
     ``hwgen build`` when not given, and µs per timestep at the board clock:
     `hwgen.boardfit.BoardFit`. ``weights``: ``rom``, ``ram`` or ``spram`` (loadable: the
     estimate is of the core built for the model's shape), with ``board`` also ``auto``.
+    ``sparse`` (with ``target``): zero skipping, ``auto``, ``on`` or ``off``.
     """
     m = _model(model)
     if (target is None) == (board is None):
@@ -245,7 +247,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
         from .boardfit import choose_lanes
 
         lanes = choose_lanes(core, target, weights=weights)
-    return fit_result(core, lanes, target, weights=weights)
+    return fit_result(core, lanes, target, weights=weights, sparse=sparse)
 
 
 def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .gateware.packing import packable
 from .gateware.plan import Plan, make_plan
 from .numerics import derive_widths
 from .spec import EncodingKind, Model, WeightEncoding
@@ -323,8 +324,13 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     dense = make_plan(model, lanes, state, weights, "off") if plan.sparse else plan
     codes = [np.asarray(mx.codes) for _, mx in model.matrices()]
     zeros = sum(int((c == 0).sum()) for c in codes) / max(1, sum(c.size for c in codes))
-    if not plan.sparse and zeros >= 0.3 and any(mx.encoding.has_zero
-                                                for _, mx in model.matrices()):
+    packs = any(packable(mx) for _, mx in model.matrices())
+    if not plan.sparse and packs and plan.lanes % 2 == 0:
+        on = make_plan(model, lanes, state, weights, "on").timing.cycles_per_timestep
+        notes.append(f"zero skipping is off; the sparse core (--sparse on) would take {on} "
+                     "cycles per timestep")
+    elif not plan.sparse and not packs and zeros >= 0.3 and any(
+            mx.encoding.has_zero for _, mx in model.matrices()):
         notes.append(f"{100 * zeros:.0f}% of the weights are zero but no matrix is 2:4 sparse: "
                      "train or import with --sparsity 2:4 and the sparse core skips them "
                      "(docs/architecture.md)")

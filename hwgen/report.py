@@ -5,7 +5,10 @@ from __future__ import annotations
 from .numerics import derive_widths
 from .spec import Model, TokenInput
 
-__all__ = ["describe_model", "model_json", "zero_fraction"]
+__all__ = ["describe_model", "model_json", "zero_fraction", "zero_skipping"]
+
+#: Lane counts `zero_skipping` compares the dense and the sparse core at.
+ZERO_SKIP_LANES = (8, 16)
 
 
 def zero_fraction(model: Model) -> float:
@@ -13,6 +16,42 @@ def zero_fraction(model: Model) -> float:
     mats = [m for _, m in model.matrices()]
     n = sum(m.codes.size for m in mats)
     return float(sum(m.sparsity * m.codes.size for m in mats) / n) if n else 0.0
+
+
+def zero_skipping(model: Model) -> dict:
+    """What zero skipping (the sparse core, `hwgen.gateware.packing`) does for ``model``: the
+    2:4-packable matrices and, at `ZERO_SKIP_LANES` lanes (those the model allows), cycles per
+    timestep and weight-memory bits of the dense core and of the sparse core."""
+    from .gateware.packing import packable
+    from .gateware.plan import make_plan
+    from .gateware.schedule import max_lanes
+
+    packed = [name for name, m in model.matrices() if packable(m)]
+    rows = []
+    for lanes in ZERO_SKIP_LANES:
+        if not packed or lanes > max_lanes(model):
+            continue
+        d, s = make_plan(model, lanes, sparse="off"), make_plan(model, lanes, sparse="on")
+        rows.append({"lanes": lanes,
+                     "dense_cycles": d.timing.cycles_per_timestep,
+                     "sparse_cycles": s.timing.cycles_per_timestep,
+                     "dense_weight_bits": sum(r.bits for r in d.weight_roms),
+                     "sparse_weight_bits": sum(r.bits for r in s.weight_roms)})
+    return {"packable": packed, "by_lanes": rows}
+
+
+def _zero_skip_lines(model: Model) -> list[str]:
+    z = zero_skipping(model)
+    if not z["packable"]:
+        return ["zero skip   no matrix is 2:4 sparse (some group of 4 weights has 3 or 4 "
+                "non-zeros): every zero takes a lane; train or import with --sparsity 2:4"]
+    out = [f"zero skip   2:4 packable: {', '.join(z['packable'])}"]
+    for r in z["by_lanes"]:
+        d, s = r["dense_cycles"], r["sparse_cycles"]
+        out.append(f"            P = {r['lanes']}: {s} cycles per timestep instead of {d} "
+                   f"({d / s:.2f}x), weight memory {r['sparse_weight_bits']} bits instead of "
+                   f"{r['dense_weight_bits']}")
+    return out
 
 
 def describe_model(model: Model) -> str:
@@ -48,6 +87,7 @@ def describe_model(model: Model) -> str:
     total = model.weight_memory_bits
     lines.append(f"weights     {total} bits ({total / 8192:.1f} KiB), "
                  f"{zero_fraction(model):.1%} zeros")
+    lines += _zero_skip_lines(model)
     if model.embedding is not None:
         lines.append(f"embedding   {model.embedding.size * f.input.width} bits")
     for i, lw in enumerate(w.layers):
@@ -84,6 +124,7 @@ def model_json(model: Model) -> dict:
         ],
         "weight_bits": model.weight_memory_bits,
         "zero_fraction": zero_fraction(model),
+        "zero_skipping": zero_skipping(model),
         "widths": w.to_json(),
         "input_normalization": bool(model.meta.get("input_norm")),
         "meta": model.meta,

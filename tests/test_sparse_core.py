@@ -220,3 +220,42 @@ def test_accelerator_sparse_option():
     assert Accelerator(model, 4, sparse="on").plan.sparse
     with pytest.raises(HwgenError, match="Zero skipping must be"):
         Accelerator(model, 4, sparse=True)
+
+
+def test_cli_zero_skipping(tmp_path):
+    """generate --sparse, estimate's and inspect's zero-skipping lines, clean errors."""
+    from test_cli import run_cli
+
+    m = tmp_path / "m.hwgm"
+    rc, _, err = run_cli("random-model", "--cell", "gru", "--inputs", "8", "--hidden", "16",
+                         "--outputs", "3", "--quant", "ternary", "--sparsity", "2:4", "-o",
+                         str(m))
+    assert rc == 0, err
+    rc, out, _ = run_cli("inspect", str(m))
+    assert rc == 0 and "zero skip   2:4 packable: layer0.wx, layer0.wh" in out
+    assert "P = 8: " in out and "P = 16" in out
+    rc, out, _ = run_cli("estimate", str(m), "--target", "ecp5-25k", "--lanes", "4")
+    assert rc == 0 and "zero skipping on (2:4 packed: layer0.wx, layer0.wh)" in out
+    rc, out, _ = run_cli("estimate", str(m), "--target", "ecp5-25k", "--lanes", "4",
+                         "--sparse", "off")
+    assert rc == 0 and "zero skipping off" in out and "--sparse on) would take" in out
+    rc, out, err = run_cli("generate", str(m), "--lanes", "4", "-o", str(tmp_path / "rtl"))
+    assert rc == 0, err
+    import json
+
+    manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
+    assert manifest["timing"]["zero_skipping"]
+    from hwgen.modelfile import load_model
+
+    want = schedule(load_model(m), 4, sparse=True).cycles_per_timestep
+    assert manifest["timing"]["cycles_per_timestep"] == want
+    rc, _, err = run_cli("generate", str(m), "--lanes", "3", "--sparse", "on", "-o",
+                         str(tmp_path / "rtl3"))
+    assert rc == 1 and "zero skipping needs an even lane count, not 3; use 2 or 4" in err
+    assert "Traceback" not in err
+    dense = tmp_path / "d.hwgm"
+    run_cli("random-model", "--cell", "gru", "--inputs", "8", "--hidden", "16", "--outputs",
+            "3", "--quant", "ternary", "-o", str(dense))
+    rc, _, err = run_cli("generate", str(dense), "--lanes", "4", "--sparse", "on", "-o",
+                         str(tmp_path / "rtl4"))
+    assert rc == 1 and "--sparsity 2:4" in err

@@ -8,6 +8,7 @@ from .. import api
 from ..boardfit import BOARD_WEIGHTS
 from ..estimate import format_estimate
 from ..fit import check_fit
+from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
 from ..targets import target_names
 from ..uart.board import BOARDS
@@ -36,6 +37,10 @@ def register(sub) -> None:
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
+                   help="--target: zero skipping, as 'hwgen generate --sparse' (default: "
+                   "%(default)s: the sparse core when the model's 2:4 sparse matrices make it "
+                   "faster; board builds always use auto)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -43,8 +48,11 @@ def register(sub) -> None:
 def run(args) -> int:
     model = api.load_model(args.model)
     weights = args.weights or ("auto" if args.board else "rom")
+    if args.board and args.sparse != "auto":
+        raise HwgenError("--sparse applies to --target estimates; a board build chooses zero "
+                         "skipping itself (auto)")
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights=weights)
+                     weights=weights, sparse=args.sparse)
     fit = r.fit if args.board else r
     lines = [format_estimate(fit.estimate)]
     if args.board:
@@ -62,7 +70,7 @@ def run(args) -> int:
 
                 check_board_fit(model, args.board, fit.lanes, args.baud, r.weights)
             else:
-                check_fit(model, fit.lanes, args.target)
+                check_fit(model, fit.lanes, args.target, sparse=args.sparse)
         except HwgenError as e:
             lines.append(f"fit         NO: {e}")
     if args.board:
@@ -72,6 +80,7 @@ def run(args) -> int:
     else:
         data = fit.estimate.to_json()
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
-        nxt = [f"hwgen generate {args.model} --lanes {fit.lanes} -o rtl_out/NAME"]
+        nxt = [f"hwgen generate {args.model} --lanes {fit.lanes} --sparse {args.sparse} "
+               "-o rtl_out/NAME"]
     emit(args, data, "\n".join(lines), next_=nxt if fit.fits else None)
     return 0
