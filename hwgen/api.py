@@ -455,7 +455,7 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     `load` and `run` check a model against). ``seed``: nextpnr's placement seed; ``timeout``:
     seconds for the whole tool run (a router that loops on a nearly full device stops with an
     error). Returns a `BuildReport`."""
-    from .boardfit import check_board_fit, core_model
+    from .boardfit import check_board_fit
     from .modelfile import to_bytes
     from .progress import Ticker, format_seconds
 
@@ -498,10 +498,16 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
         progress(f"build: {fit.board} with {fit.lanes} lanes, {where}, in {out} (a 64-unit GRU "
                  "takes about 3 min on 2 cores)")
     extra = {} if shape is None else {"shape_id": shape_id(shape)}
+    if shape is None:
+        accel = Accelerator(m, fit.lanes, "auto", fit.weights)
+    else:
+        from .shape import shape_core
+
+        core, sparse = shape_core(shape, m)
+        accel = Accelerator(core, fit.lanes, "auto", fit.weights, sparse)
     with Ticker(progress, status, every=15.0):
-        result = build_board(Accelerator(core_model(m, fit.weights), fit.lanes, "auto",
-                                         fit.weights), fit.board, out, baud=baud,
-                             seed=seed, timeout=timeout, **extra)
+        result = build_board(accel, fit.board, out, baud=baud, seed=seed, timeout=timeout,
+                             **extra)
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
     if shape is not None:
         from .shape import write_shape
@@ -581,10 +587,10 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
     if shape is None:
         core, sid = Accelerator(model, sim_lanes), 0
     else:
-        from .shape import capacity_model, shape_id
+        from .shape import shape_core, shape_id
 
-        core = Accelerator(capacity_model(model, shape["bias_bits"]), shape["lanes"],
-                           shape["state"], shape["weights"])
+        cap, sparse = shape_core(shape, model)
+        core = Accelerator(cap, shape["lanes"], shape["state"], shape["weights"], sparse)
         sid = shape_id(shape)
     dev = SimSerial(LinkedCore(core, divisor, shape_id=sid), divisor, timeout=0.1)
     return dev, max(timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
@@ -671,10 +677,10 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     try:
         link = Link(dev, timeout=timeout)
         if shape is not None:
-            from .shape import capacity_model
+            from .shape import shape_core
 
             _load(link, m, shape, force=False, progress=progress)
-            core = capacity_model(m, shape["bias_bits"])  # its output layout's widths
+            core = shape_core(shape, m)[0]  # its output layout's widths
         else:
             info = link.ping()
             if info.loadable:

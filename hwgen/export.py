@@ -255,11 +255,11 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     if weights == "rom":
         accel = Accelerator(model, lanes, state, sparse=sparse)
     else:
-        from .shape import capacity_model, load_images, shape_of
+        from .shape import load_images, shape_core, shape_of
 
-        shape = shape_of(model, lanes, state, weights)
-        accel = Accelerator(capacity_model(model, shape["bias_bits"]), lanes, state, weights,
-                            sparse)
+        shape = shape_of(model, lanes, state, weights, sparse=sparse)
+        core, core_sparse = shape_core(shape, model)
+        accel = Accelerator(core, lanes, state, weights, core_sparse)
     model_bytes = to_bytes(model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)

@@ -12,6 +12,13 @@ the largest the shape's ``bias_bits`` hold, embedding entries at the input forma
 widths hold any model of the shape, whose arithmetic (exact, no saturation beyond the formats')
 is therefore the same as with the model's own widths: the golden model is unchanged.
 
+Zero skipping (`hwgen.gateware.packing`): a model whose matrices declare 2:4 sparsity (``nm``)
+gets a capacity model with the same pattern (the largest magnitude in two columns of every group
+of 4), so the core may be a sparse core; the shape then says so (``zero_skipping`` and, per
+packed matrix, ``packed``: keys present only for sparse cores, so dense shapes keep their ids),
+and only models whose packed matrices are 2:4 sparse load into it. A 2:4 model loads into a
+dense core of its shape as well.
+
 Pure (no Amaranth), except `write_shape` / `read_shape`: a build folder's ``shape.json``.
 """
 
@@ -24,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .gateware.packing import GROUP, HARDWARE_SPARSITY, packable
 from .gateware.plan import LoadImage, Plan, make_plan, signed_words
 from .numerics import signed_width
 from .spec import HwgenError, Model, QuantMatrix, TokenInput, WeightEncoding
@@ -37,6 +45,8 @@ __all__ = [
     "default_bias_bits",
     "capacity_model",
     "capacity_plan",
+    "shape_core",
+    "shape_packed",
     "load_images",
     "load_crc",
     "SHAPE_FILE",
@@ -48,6 +58,8 @@ __all__ = [
 SHAPE_FILE = "shape.json"
 _SHAPE_KEYS = ("cell", "input", "hidden", "layers", "outputs", "argmax", "formats", "matrices",
                "lanes", "state", "weights", "bias_bits")
+#: Present only in the shape of a sparse core (zero skipping).
+_SPARSE_KEY = "zero_skipping"
 
 #: A loadable core holds biases of at least this many bits (signed), so that retrained models of
 #: the shape, whose biases differ, still fit: 2 bits above the widest activation-table index.
@@ -72,10 +84,11 @@ def default_bias_bits(model: Model) -> int:
 
 
 def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spram",
-             bias_bits: int | None = None) -> dict:
+             bias_bits: int | None = None, sparse: str = "auto") -> dict:
     """The shape of a loadable accelerator for ``model`` (a JSON-able dict, keys sorted when
     hashed). ``bias_bits`` (default: the model's need, at least the table index width +
-    `MIN_BIAS_BITS`) is the signed width of the bias memory."""
+    `MIN_BIAS_BITS`) is the signed width of the bias memory; ``sparse``: the zero-skipping
+    option the core is built with (`hwgen.gateware.packing.SPARSE_MODES`)."""
     if weights == "rom":
         raise HwgenError("a ROM accelerator has no load port; its shape is its model "
                          "(use --weights ram or spram for a loadable one)")
@@ -84,12 +97,20 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     if bits < need:
         raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
     plan = make_plan(model, lanes, state, weights)
+    core = make_plan(capacity_model(model, bits), lanes, state, weights, sparse)
+    packed = {core.matrices[i].name for i in core.matrices if core.sparse and core.repeat(i) == 1}
     inp = model.input
     if isinstance(inp, TokenInput):
         input_shape = {"tokens": inp.vocab, "dim": inp.dim}
     else:
         input_shape = {"features": inp.features}
-    return {
+    matrices = {}
+    for name, m in model.matrices():
+        matrices[name] = {"shape": list(m.shape), "encoding": m.encoding.to_json(),
+                          "scale": m.scale.to_json()}
+        if name in packed:
+            matrices[name]["packed"] = True
+    out = {
         "cell": model.cell.value,
         "input": input_shape,
         "hidden": model.hidden,
@@ -97,13 +118,20 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
         "outputs": model.outputs,
         "argmax": bool(model.head.argmax),
         "formats": model.formats.to_json(),
-        "matrices": {name: {"shape": list(m.shape), "encoding": m.encoding.to_json(),
-                            "scale": m.scale.to_json()} for name, m in model.matrices()},
+        "matrices": matrices,
         "lanes": plan.lanes,
         "state": state,
         "weights": weights,
         "bias_bits": bits,
     }
+    if core.sparse:
+        out[_SPARSE_KEY] = True
+    return out
+
+
+def shape_packed(shape: dict) -> set[str]:
+    """Names of the matrices a core of ``shape`` reads 2:4 packed (empty: a dense core)."""
+    return {name for name, m in shape["matrices"].items() if m.get("packed")}
 
 
 def shape_id(shape: dict) -> int:
@@ -128,16 +156,23 @@ def shape_differences(built: dict, model: Model) -> list[str]:
     names a field, the bitstream's value and the model's."""
     try:
         mine = shape_of(model, built["lanes"], built["state"], built["weights"],
-                        max(built["bias_bits"], bias_bits_needed(model)))
+                        max(built["bias_bits"], bias_bits_needed(model)), sparse="off")
     except HwgenError as e:
         return [str(e)]
+    packed = shape_packed(built)
     a, b = _flatten(built), _flatten(mine)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key == "bias_bits":
+        if key == "bias_bits" or key == _SPARSE_KEY or key.endswith(".packed"):
             continue
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: bitstream {a.get(key)!r}, model {b.get(key)!r}")
+    for name, m in model.matrices():
+        if name in packed and not packable(m):
+            v = HARDWARE_SPARSITY.violation(np.asarray(m.codes))
+            diffs.append(f"matrices.{name}: the bitstream skips zeros (2:4 packed), the model's "
+                         f"row {v[0]}, group {v[1]} holds {v[2]} non-zero weights; retrain "
+                         "with --sparsity 2:4 or build a dense bitstream (--sparse off)")
     need = bias_bits_needed(model)
     if need > built["bias_bits"]:
         diffs.append(f"bias_bits: the bitstream holds {built['bias_bits']}-bit biases, "
@@ -152,25 +187,38 @@ def _largest_code(enc: WeightEncoding) -> int:
     return int(codes[int(np.argmax(levels))])
 
 
-def _full(m: QuantMatrix) -> QuantMatrix:
-    """Every weight at the largest magnitude (dense: the capacity of any sparsity pattern)."""
+def _full(m: QuantMatrix, packed: bool) -> QuantMatrix:
+    """Every weight at the largest magnitude (dense: the capacity of any sparsity pattern), or,
+    ``packed``, two of every group of 4 columns (the capacity of any 2:4 pattern)."""
     codes = np.full(m.codes.shape, _largest_code(m.encoding), dtype=m.codes.dtype)
-    return dataclasses.replace(m, codes=codes, nm=None)
+    if not packed:
+        return dataclasses.replace(m, codes=codes, nm=None)
+    codes[:, np.arange(m.shape[1]) % GROUP >= 2] = 0
+    return dataclasses.replace(m, codes=codes, nm=HARDWARE_SPARSITY)
 
 
-def capacity_model(model: Model, bias_bits: int) -> Model:
+def _declares_2_4(m: QuantMatrix) -> bool:
+    return m.nm is not None and packable(m)
+
+
+def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None) -> Model:
     """The model whose widths the loadable core of this shape is built with (module docstring):
     same sizes, encodings, scales, formats and tables; every weight, bias and embedding entry at
-    its largest magnitude."""
+    its largest magnitude. ``packed``: the matrices that keep a 2:4 pattern (default: those
+    whose ``nm`` declares one that packs; `shape_packed` for an existing shape)."""
+    if packed is None:
+        packed = {name for name, m in model.matrices() if _declares_2_4(m)}
     big = (1 << (bias_bits - 1)) - 1
 
     def biases(v):
         return None if v is None else np.full(np.shape(v), big, dtype=np.int64)
 
-    layers = tuple(dataclasses.replace(layer, wx=_full(layer.wx), wh=_full(layer.wh),
+    layers = tuple(dataclasses.replace(layer, wx=_full(layer.wx, f"layer{i}.wx" in packed),
+                                       wh=_full(layer.wh, f"layer{i}.wh" in packed),
                                        bias=biases(layer.bias), bias_hn=biases(layer.bias_hn))
-                   for layer in model.layers)
-    head = dataclasses.replace(model.head, w=_full(model.head.w), bias=biases(model.head.bias))
+                   for i, layer in enumerate(model.layers))
+    head = dataclasses.replace(model.head, w=_full(model.head.w, "head.w" in packed),
+                               bias=biases(model.head.bias))
     emb = None
     if model.embedding is not None:
         emb = np.full(model.embedding.shape, model.formats.input.min_code, dtype=np.int64)
@@ -180,8 +228,16 @@ def capacity_model(model: Model, bias_bits: int) -> Model:
 
 def capacity_plan(shape: dict, model: Model) -> Plan:
     """The plan the loadable core of ``shape`` is built from (``model``: any model of it)."""
-    return make_plan(capacity_model(model, shape["bias_bits"]), shape["lanes"], shape["state"],
-                     shape["weights"])
+    core, sparse = shape_core(shape, model)
+    return make_plan(core, shape["lanes"], shape["state"], shape["weights"], sparse)
+
+
+def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
+    """What the core of ``shape`` is built from (``model``: any model of it): its capacity
+    model (2:4 patterns where the shape packs) and its zero-skipping option (``on`` / ``off``).
+    Every place that builds or models the core uses this, so they agree."""
+    return (capacity_model(model, shape["bias_bits"], shape_packed(shape)),
+            "on" if shape.get(_SPARSE_KEY) else "off")
 
 
 def load_images(shape: dict, model: Model) -> list[LoadImage]:
@@ -192,7 +248,7 @@ def load_images(shape: dict, model: Model) -> list[LoadImage]:
     if diffs:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
     core = capacity_plan(shape, model)
-    own = make_plan(model, shape["lanes"], shape["state"], shape["weights"])
+    own = make_plan(model, shape["lanes"], shape["state"], shape["weights"], like=core)
     out = []
     for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
         words = mine.words
@@ -240,7 +296,7 @@ def read_shape(build_dir) -> dict:
     if not isinstance(doc, dict) or doc.get("schema") != "hwgen-shape" or doc.get("version") != 1:
         raise HwgenError(f"{path}: not a hwgen shape file (schema 'hwgen-shape', version 1)")
     shape = doc.get("shape")
-    if not isinstance(shape, dict) or sorted(shape) != sorted(_SHAPE_KEYS):
+    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY}) != sorted(_SHAPE_KEYS):
         raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")
     if doc.get("shape_id") != shape_id(shape):
         raise HwgenError(f"{path}: its shape_id does not match its shape (edited by hand?)")

@@ -23,6 +23,7 @@ from hwgen.shape import (
     load_crc,
     load_images,
     read_shape,
+    shape_core,
     shape_differences,
     shape_id,
     shape_of,
@@ -110,7 +111,8 @@ def test_one_core_runs_every_model_of_its_shape(cell, quant, inputs, hidden, lay
     elif diffs:  # exp / int-N scales come from the weights' range: named, then refused
         assert all(".scale: bitstream" in d for d in diffs), diffs
         b = a
-    core = Accelerator(capacity_model(a, sh["bias_bits"]), lanes, "auto", weights)
+    cap, sparse = shape_core(sh, a)
+    core = Accelerator(cap, lanes, "auto", weights, sparse)
     for model in (a, b):
         seqs = _inputs(model, (3, 2), 0)
         x = np.concatenate(seqs)

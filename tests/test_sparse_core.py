@@ -259,3 +259,42 @@ def test_cli_zero_skipping(tmp_path):
     rc, _, err = run_cli("generate", str(dense), "--lanes", "4", "--sparse", "on", "-o",
                          str(tmp_path / "rtl4"))
     assert rc == 1 and "--sparsity 2:4" in err
+
+
+@pytest.mark.parametrize("cell,lanes,weights,tokens", [("gru", 4, "spram", False),
+                                                        ("lstm", 2, "ram", True)])
+def test_loadable_sparse_core_runs_every_2_4_model_of_its_shape(cell, lanes, weights, tokens):
+    """A loadable core built for a 2:4 model is a sparse core; any 2:4 model of the shape loads
+    and computes exactly; a dense model of the shape is refused by name; a 2:4 model also loads
+    into a dense core of its shape (odd lanes)."""
+    from hwgen.gateware.simulate import simulate
+    from hwgen.golden import GoldenModel
+    from hwgen.shape import load_images, shape_core, shape_differences, shape_of
+
+    def model(seed, sparsity="2:4"):
+        return make_model(cell, inputs=6, hidden=8, outputs=3, argmax=True, seed=seed,
+                          tokens=5 if tokens else None, sparsity=sparsity)
+
+    a, b, dense = model(1), model(2), model(3, None)
+    sh = shape_of(a, lanes, weights=weights)
+    assert sh["zero_skipping"] and sh["matrices"]["layer0.wh"]["packed"]
+    assert shape_differences(sh, b) == []
+    diffs = shape_differences(sh, dense)
+    assert diffs and all("skips zeros (2:4 packed)" in d for d in diffs), diffs
+    with pytest.raises(HwgenError, match="retrain with --sparsity 2:4"):
+        load_images(sh, dense)
+    cap, sparse = shape_core(sh, a)
+    core = Accelerator(cap, lanes, "auto", weights, sparse)
+    assert core.plan.sparse
+    rng = np.random.default_rng(0)
+    for m in (a, b):
+        x = rng.integers(0, 5, (4,)) if tokens else rng.integers(-20, 20, (4, 6))
+        sos = np.arange(4) == 0
+        got = simulate(core, x, sos, load=load_images(sh, m), in_stall=0.3, out_stall=0.3)
+        np.testing.assert_array_equal(got.logits, GoldenModel(m).run(x[None]).logits[0])
+    # odd lanes: a dense core, whose shape takes dense and 2:4 models alike
+    sh3 = shape_of(a, 3, weights=weights)
+    assert "zero_skipping" not in sh3 and shape_differences(sh3, dense) == []
+    assert shape_differences(sh3, b) == []
+    assert not Accelerator(*shape_core(sh3, a)[:1], 3, "auto", weights,
+                           shape_core(sh3, a)[1]).plan.sparse

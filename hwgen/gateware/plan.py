@@ -501,12 +501,14 @@ def _biases(model: Model) -> list[int]:
 
 
 def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
-              sparse: str = "auto") -> Plan:
+              sparse: str = "auto", *, like: Plan | None = None) -> Plan:
     """The plan of ``model`` on ``lanes`` lanes with the ``state`` storage option
     (``auto``, ``registers`` or ``ram``), the ``weights`` storage (``rom``, ``ram`` or
     ``spram``, `WEIGHT_MODES`) and the zero-skipping option (``auto``, ``on``, ``off``,
-    `packing.SPARSE_MODES`, resolved by `schedule.choose_sparse`). Raises `HwgenError` for bad
-    arguments."""
+    `packing.SPARSE_MODES`, resolved by `schedule.choose_sparse`). ``like``: lay the words out
+    as ``like``'s core reads them (zero skipping and words per span; a loadable core built for
+    another model of the shape: `hwgen.shape.load_images`). Raises `HwgenError` for bad
+    arguments, or when ``like`` packs a matrix this model's codes do not fit."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     lanes = check_lanes(model, lanes)
@@ -518,7 +520,10 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
     mats = _matrices(model)
-    timing = schedule(model, lanes, choose_sparse(model, lanes, sparse))
+    if like is not None:
+        timing = schedule(model, lanes, like.sparse, dict(like.timing.repeats))
+    else:
+        timing = schedule(model, lanes, choose_sparse(model, lanes, sparse))
     roms = _weight_roms(model, lanes, mats, timing)
     acc = {}
     for p in mats.values():

@@ -246,15 +246,21 @@ class Schedule:
         }
 
 
-def schedule(model: Model, lanes: int, sparse: bool = False) -> Schedule:
+def schedule(model: Model, lanes: int, sparse: bool = False,
+             repeats: dict[int, int] | None = None) -> Schedule:
     """The timing of ``model`` on ``lanes`` lanes (validated); ``sparse``: the sparse core
     (`packing`: 2P-value operand words, one word per span for packed matrices, two for the
-    others, one more MAC stage for the operand selection; no paired input segments)."""
+    others, one more MAC stage for the operand selection; no paired input segments).
+    ``repeats`` (sparse only): words per span by matrix id instead of the model's own
+    (`packing.word_repeats`), for a loadable core built for another model of the shape."""
     lanes = check_lanes(model, lanes)
     G, H = model.cell.num_gates, model.hidden
     if sparse and lanes % 2:
         raise HwgenError(f"zero skipping needs an even lane count, not {lanes}")
-    repeats = tuple(sorted(word_repeats(model).items())) if sparse else ()
+    if sparse:
+        repeats = tuple(sorted((repeats if repeats is not None else word_repeats(model)).items()))
+    else:
+        repeats = ()
     rep = dict(repeats)
     span = 2 * lanes if sparse else lanes
 
