@@ -107,17 +107,17 @@ def test_packable_and_repeats():
 
 def test_schedule_halves_the_words_of_packed_matrices():
     """GRU / LSTM 16-64-10, 2:4 recurrent matrices, dense head, P = 8 and 16 (docs/cycles.md):
-    the 50 %-zeros case meets the issue's 1.8x at P = 8; at P = 16 the 16-input segment is one
-    word either way and the layer gap stays."""
-    for cell, want in (("gru", {8: (2036, 1077), 16: (1037, 654)}),
-                       ("lstm", {8: (2677, 1398), 16: (1358, 847)})):
+    the 50 %-zeros case meets the issue's 1.8x at both (at P = 16 with paired input segments:
+    the 16 inputs fill half a span)."""
+    for cell, want in (("gru", {8: (2036, 1077), 16: (1037, 558)}),
+                       ("lstm", {8: (2677, 1398), 16: (1358, 719)})):
         model = make_model(cell, inputs=16, hidden=64, outputs=10, sparsity="2:4")
         for lanes, (dense, sparse) in want.items():
             d, s = schedule(model, lanes), schedule(model, lanes, sparse=True)
             assert (d.cycles_per_timestep, s.cycles_per_timestep) == (dense, sparse)
             assert s.mac_latency == d.mac_latency + 1 and s.span == 2 * lanes
-        assert schedule(model, 8).cycles_per_timestep / schedule(
-            model, 8, sparse=True).cycles_per_timestep >= 1.8
+            assert s.paired == (lanes == 16)
+            assert dense / sparse >= 1.8
 
 
 def test_choose_sparse():
@@ -142,8 +142,6 @@ def test_mac_unit_rejects_bad_sparse_configs():
     enc = WeightEncoding.ternary()
     with pytest.raises(HwgenError, match="even lane count"):
         MacUnit(enc, 3, 8, 12, sparse=True)
-    with pytest.raises(HwgenError, match="no paired words"):
-        MacUnit(enc, 8, 8, 12, split=True, sparse=True)
     assert MacUnit(enc, 4, 8, 12, sparse=True).latency == MacUnit(enc, 4, 8, 12).latency + 1
 
 
@@ -189,6 +187,36 @@ def test_sparse_core_exact(cell, quant, inputs, hidden, layers, lanes, tokens, s
     accel, got = check_against_golden(model, lanes, seed=lanes, state=state, lengths=(3, 2),
                                       **stall)
     assert accel.plan.sparse
+    if not stalls:
+        assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
+        assert np.all(got.delivered - got.accepted == sched.latency)
+
+
+# Paired input segments in the sparse core: halves of 2s span columns (s = tree split), the
+# right half's input chunk at span column 2s. (cell, quant, inputs, hidden, layers, lanes, tokens,
+# stalls)
+SPARSE_PAIRED = [
+    ("gru", "ternary", 4, 20, 1, 4, False, False),  # 60 rows
+    ("lstm", "ternary", 8, 17, 2, 8, False, True),  # 68 rows; layer 1 unpaired
+    ("rnn", "exp", 3, 9, 1, 4, True, True),  # 9 rows: the last one alone
+]
+
+
+@pytest.mark.parametrize("cell,quant,inputs,hidden,layers,lanes,tokens,stalls", SPARSE_PAIRED,
+                         ids=[f"{c}-{q}-I{i}-H{h}-L{n}-P{p}" for c, q, i, h, n, p, _, _
+                              in SPARSE_PAIRED])
+@pytest.mark.parametrize("state", ["ram", "registers"])
+def test_sparse_paired_input_segments_exact(cell, quant, inputs, hidden, layers, lanes, tokens,
+                                            stalls, state):
+    model = make_model(cell, quant, inputs=inputs, hidden=hidden, outputs=3, layers=layers,
+                       tokens=5 if tokens else None, argmax=True, sparsity="2:4", seed=hidden)
+    sched = schedule(model, lanes, sparse=True)
+    assert sched.paired
+    rows = model.cell.num_gates * hidden
+    assert sched.layer_issue[0] == rows * -(-hidden // (2 * lanes)) + -(-rows // 2)
+    stall = dict(in_stall=0.4, out_stall=0.6) if stalls else {}
+    accel, got = check_against_golden(model, lanes, seed=3, state=state, lengths=(3, 2), **stall)
+    assert accel.plan.sparse and accel.plan.paired
     if not stalls:
         assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
         assert np.all(got.delivered - got.accepted == sched.latency)

@@ -230,8 +230,9 @@ class Accelerator(wiring.Component):
         chunk_d = delay(m, chunk, 1, "xchunk")
         x2 = [Signal(signed(iw), name=f"xw_{k}", reset_less=True) for k in range(P)]
         if plan.paired:
-            # One chunk, read by both halves of a paired word (static wiring).
-            s = plan.pair_split
+            # One chunk, read by both halves of a paired word (static wiring; in a sparse core
+            # the right half's lanes start at span column 2s).
+            s = plan.pair_split * (2 if plan.sparse else 1)
             for k in range(P):
                 e = k - s if k >= s else k
                 m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)

@@ -49,7 +49,7 @@ class MacUnit(wiring.Component):
         high adds only lanes ``[0, s)`` (s = `schedule.tree_split`) to ``acc``; the sum of lanes
         ``[s, lanes)`` goes to ``held`` instead, which keeps it until the next split word.
     sparse : the sparse-core lanes (`packing`, even ``lanes``): ``operands`` has 2P values, and
-        ``codes`` holds P lane fields of `packing.lane_bits` (selector, code); not with ``split``.
+        ``codes`` holds P lane fields of `packing.lane_bits` (selector, code).
 
     Members
     -------
@@ -76,9 +76,8 @@ class MacUnit(wiring.Component):
         self._sparse = bool(sparse)
         if self._split and tree_depth(lanes) < 2:
             raise HwgenError(f"a MAC unit with paired words needs at least 3 lanes, not {lanes}")
-        if self._sparse and (lanes % 2 or self._split):
-            raise HwgenError(f"a sparse MAC unit needs an even lane count and no paired words, "
-                             f"not {lanes} lanes{' with split' if split else ''}")
+        if self._sparse and lanes % 2:
+            raise HwgenError(f"a sparse MAC unit needs an even lane count, not {lanes}")
         field = lane_bits(encoding) if self._sparse else encoding.bits
         members = {
             "valid": In(1),
@@ -157,7 +156,7 @@ class MacUnit(wiring.Component):
         """``split`` delayed by 0 .. D cycles (index i: aligned with data i cycles after the
         inputs, i.e. with the values the level i - 1 of the tree adds)."""
         flags = [self.split]
-        for i in range(tree_depth(self._lanes)):
+        for i in range(tree_depth(self._lanes) + (1 if self._sparse else 0)):
             f = Signal(name=f"split_d{i}", reset_less=True)
             m.d.sync += f.eq(flags[-1])
             flags.append(f)
@@ -180,6 +179,7 @@ class MacUnit(wiring.Component):
         m = Module()
         nodes = [self._lane(m, k) for k in range(self._lanes)]
         flags = self._split_flags(m) if self._split else None
+        lag = 2 if self._sparse else 1  # cycles from the inputs to the products tree level 0 adds
         level = 0
         while len(nodes) > 1:
             # With ``split``: the level that makes the root's two children builds its right one
@@ -192,7 +192,7 @@ class MacUnit(wiring.Component):
                 v = Signal(signed(w), name=f"t{level}_{i // 2}_v", reset_less=True)
                 c = Signal(name=f"t{level}_{i // 2}_c", reset_less=True)
                 if right and i == 2:
-                    self._hold(m, flags[level + 1], v, c, vl + vr + cl, cr)
+                    self._hold(m, flags[level + lag], v, c, vl + vr + cl, cr)
                 else:
                     m.d.sync += [v.eq(vl + vr + cl), c.eq(cr)]
                 nxt.append((v, c))
@@ -201,7 +201,7 @@ class MacUnit(wiring.Component):
                 v = Signal(vl.shape(), name=f"t{level}_pass_v", reset_less=True)
                 c = Signal(name=f"t{level}_pass_c", reset_less=True)
                 if right:
-                    self._hold(m, flags[level + 1], v, c, vl, cl)
+                    self._hold(m, flags[level + lag], v, c, vl, cl)
                 else:
                     m.d.sync += [v.eq(vl), c.eq(cl)]
                 nxt.append((v, c))

@@ -442,7 +442,7 @@ def _issue_sequence(model: Model, paired: bool) -> list[tuple[int, tuple[int, ..
     return seq
 
 
-def paired_words(matrix: QuantMatrix, lanes: int, row_order) -> list[int]:
+def paired_words(matrix: QuantMatrix, lanes: int, row_order, sparse: bool = False) -> list[int]:
     """The ROM image of a layer-0 input matrix with paired input segments: one word per pair of
     rows in ``row_order``, the first row's codes in lanes ``[0, C)``, the second's in lanes
     ``[split, split + C)`` (`schedule.tree_split`); an odd last row alone in the low lanes. Other
@@ -450,11 +450,17 @@ def paired_words(matrix: QuantMatrix, lanes: int, row_order) -> list[int]:
     codes = np.asarray(matrix.codes, dtype=np.int64)[np.asarray(row_order, dtype=np.int64)]
     rows, cols = codes.shape
     split = tree_split(lanes)
-    if cols > lanes - split:
+    # sparse core: a lane covers two span columns, so the halves are [0, 2s) and [2s, 2P)
+    per_lane = 2 if sparse else 1
+    if cols > per_lane * (lanes - split):
         raise HwgenError(f"{cols} columns do not fit the {lanes - split} lanes of a paired half")
-    padded = np.zeros((-(-rows // 2), lanes), dtype=np.int64)
+    half = per_lane * split
+    padded = np.zeros((-(-rows // 2), per_lane * lanes), dtype=np.int64)
     padded[:, :cols] = codes[0::2]
-    padded[: rows // 2, split : split + cols] = codes[1::2]
+    padded[: rows // 2, half : half + cols] = codes[1::2]
+    if sparse:  # groups of 4 stay aligned (2s is a multiple of 4), so the pairs still pack
+        pairs = QuantMatrix(padded.astype(np.uint16), matrix.encoding, matrix.scale)
+        return sparse_words(pairs, lanes, np.arange(len(padded)), 1)
     words = pack_codes(padded, matrix.encoding.bits, lanes)
     return [int(w) for w in np.asarray(words).reshape(-1)]
 
@@ -468,7 +474,7 @@ def _weight_roms(model: Model, lanes: int, mats: dict,
         images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
     per_row = {i: timing.words_per_row(p.matrix.shape[1], i) for i, p in mats.items()}
     if paired:
-        images[0] = paired_words(mats[0].matrix, lanes, mats[0].row_order)
+        images[0] = paired_words(mats[0].matrix, lanes, mats[0].row_order, timing.sparse)
     groups: dict = {}
     for i, rows in _issue_sequence(model, paired):
         enc = mats[i].matrix.encoding

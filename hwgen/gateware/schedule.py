@@ -140,7 +140,8 @@ def tree_split(lanes: int) -> int:
     return 1 << (tree_depth(lanes) - 1)
 
 
-def pairs_input_rows(model: Model, lanes: int) -> bool:
+def pairs_input_rows(model: Model, lanes: int, sparse: bool = False,
+                     repeats: dict[int, int] | None = None) -> bool:
     """Whether layer 0 uses *paired input segments* (docs/architecture.md): one word carries the
     input parts of two consecutive rows, row r in lanes ``[0, I)`` and row r + 1 in lanes
     ``[split, split + I)`` (`tree_split`), the MAC's root keeps the right half apart and that sum
@@ -148,11 +149,19 @@ def pairs_input_rows(model: Model, lanes: int) -> bool:
 
     Holds when the input fits the right subtree (I_0 <= P - split, so both halves read the same
     input chunk), the tree has a level below the root to split (D >= 2) and a recurrent segment
-    takes at least two words (ceil(H/P) >= 2: its first chunk has no event of its own)."""
+    takes at least two words (ceil(H/P) >= 2: its first chunk has no event of its own).
+
+    In a sparse core (``sparse``, ``repeats``: its words per span) a lane covers two columns:
+    the halves are span columns ``[0, 2 split)`` and ``[2 split, 2P)``, so the input must fit
+    ``2 (P - split)`` columns, H > 2P, and layer 0's input matrix must be packed (one word)."""
     depth = tree_depth(lanes)
     if depth < 2:
         return False
     width = model.layer_input_width(0)
+    if sparse:
+        rep = repeats if repeats is not None else word_repeats(model)
+        return (rep[0] == 1 and width <= 2 * (lanes - tree_split(lanes))
+                and model.hidden > 2 * lanes)
     return width <= lanes - tree_split(lanes) and model.hidden > lanes
 
 
@@ -250,7 +259,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
              repeats: dict[int, int] | None = None) -> Schedule:
     """The timing of ``model`` on ``lanes`` lanes (validated); ``sparse``: the sparse core
     (`packing`: 2P-value operand words, one word per span for packed matrices, two for the
-    others, one more MAC stage for the operand selection; no paired input segments).
+    others, one more MAC stage for the operand selection).
     ``repeats`` (sparse only): words per span by matrix id instead of the model's own
     (`packing.word_repeats`), for a loadable core built for another model of the shape."""
     lanes = check_lanes(model, lanes)
@@ -267,7 +276,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
     def words(n: int, mid: int) -> int:
         return -(-n // span) * rep.get(mid, 1)
 
-    paired = not sparse and pairs_input_rows(model, lanes)
+    paired = pairs_input_rows(model, lanes, sparse, rep)
     layer_issue, macs = [], 0
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
