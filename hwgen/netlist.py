@@ -11,7 +11,9 @@ that powers up at zero.
 
 from __future__ import annotations
 
-__all__ = ["absorb_ecp5_output_registers"]
+import copy
+
+__all__ = ["absorb_ecp5_output_registers", "retime_ecp5_read_multiplexers"]
 
 _PLAIN_FF = {"CEMUX": "1", "CLKMUX": "CLK", "GSR": "DISABLED", "REGSET": "RESET"}
 
@@ -110,4 +112,174 @@ def absorb_ecp5_output_registers(netlist: dict) -> int:
             # sides are converted together, or neither.
             for sides in (("A", "B"),) if wide else (("A",), ("B",)):
                 changed += _absorb(ram, sides, cells, sinks, port_bits)
+    return changed
+
+
+#: Cells Yosys uses for the fabric multiplexer (and LUT ROM) behind a RAM cascaded in depth.
+_MUX_CELLS = {"LUT4", "PFUMX", "L6MUX21"}
+#: A cone larger than this per RAM data bit is not a read multiplexer: leave it alone.
+_MAX_CONE_PER_BIT = 8
+
+
+def _index(cells: dict):
+    drivers, sinks = {}, {}
+    for name, cell in cells.items():
+        dirs = cell.get("port_directions", {})
+        for pin, bits in cell["connections"].items():
+            for b in bits:
+                if not isinstance(b, int):
+                    continue
+                if dirs.get(pin) == "output":
+                    drivers[b] = (name, pin)
+                else:
+                    sinks.setdefault(b, []).append((name, pin))
+    return drivers, sinks
+
+
+def _outputs(cell: dict) -> list[int]:
+    dirs = cell.get("port_directions", {})
+    return [b for pin, bits in cell["connections"].items() if dirs.get(pin) == "output"
+            for b in bits if isinstance(b, int)]
+
+
+def _inputs(cell: dict):
+    dirs = cell.get("port_directions", {})
+    return [(pin, i, b) for pin, bits in cell["connections"].items()
+            if dirs.get(pin) != "output" for i, b in enumerate(bits)]
+
+
+def _read_sides(ram: dict) -> tuple[str, ...]:
+    params = ram["parameters"]
+    if any(_int(params.get(f"DATA_WIDTH_{x}", 18)) == 36 for x in "AB"):
+        return ("A", "B")
+    conn = ram["connections"]
+    return tuple(x for x in "AB" if any(p.startswith(f"DO{x}") and isinstance(b[0], int)
+                                        for p, b in conn.items()))
+
+
+def _cascade(seed: str, cells: dict, drivers: dict, sinks: dict, port_bits: set):
+    """The read multiplexer behind RAM ``seed``: (RAMs, cone cells, output flip-flops, clock)
+    when the used outputs of those RAMs reach only a cone of multiplexer cells whose every
+    output goes to cone cells or to plain flip-flops on the RAMs' one read clock (RAMs feeding
+    the cone join the group); else None."""
+    rams, cone, ffs, clock = {seed}, set(), set(), None
+    todo = [seed]
+    while todo:
+        name = todo.pop()
+        cell = cells[name]
+        if cell["type"] == "DP16KD":
+            conn = cell["connections"]
+            sides = _read_sides(cell)
+            for x in sides:
+                if str(cell["parameters"].get(f"REGMODE_{x}", "NOREG")).strip() != "NOREG":
+                    return None
+                if conn.get(f"RST{x}") not in (["0"],):
+                    return None
+            clocks = {tuple(conn.get(f"CLK{x}", [])) for x in sides}
+            clocks -= {("0",), ("1",), ("x",)}
+            if len(clocks) != 1:
+                return None
+            c = list(clocks.pop())
+            if clock is not None and c != clock:
+                return None
+            clock = c
+            outs = [b for p, bits in conn.items() if p.startswith("DO")
+                    for b in bits if isinstance(b, int)]
+        else:
+            outs = _outputs(cell)
+            # a RAM feeding this multiplexer cell belongs to the group
+            for _, _, b in _inputs(cell):
+                drv = drivers.get(b) if isinstance(b, int) else None
+                if drv is not None and cells[drv[0]]["type"] == "DP16KD" and drv[0] not in rams:
+                    rams.add(drv[0])
+                    todo.append(drv[0])
+        for b in outs:
+            if b in port_bits:
+                return None
+            for user, pin in sinks.get(b, []):
+                ucell = cells[user]
+                if ucell["type"] in _MUX_CELLS:
+                    if user not in cone:
+                        cone.add(user)
+                        todo.append(user)
+                elif pin == "DI" and _plain_ff(ucell):
+                    ffs.add(user)
+                else:
+                    return None
+    bits = sum(1 for r in rams for p, v in cells[r]["connections"].items()
+               if p.startswith("DO") and isinstance(v[0], int) and v[0] in sinks)
+    if not ffs or not cone or len(cone) > _MAX_CONE_PER_BIT * max(bits, 1):
+        return None
+    if any(cells[f]["connections"]["CLK"] != clock for f in ffs):
+        return None
+    return rams, cone, ffs, clock
+
+
+def retime_ecp5_read_multiplexers(netlist: dict) -> int:
+    """Rewrite ``netlist`` (in place) for RAMs that Yosys cascaded in depth: their outputs meet
+    in a fabric multiplexer (LUT4 / PFUMX / L6MUX21 cells, sometimes with a LUT ROM for the
+    last few words) before the accelerator's plain flip-flop, so `absorb_ecp5_output_registers`
+    cannot move that flip-flop into the RAMs, and the path from the RAM's unregistered output
+    (5.8 ns) through the multiplexer set the clock (114 MHz for a 24 x 1040 ROM).
+
+    The flip-flops are moved backwards across the multiplexer (retiming): every RAM of the
+    group gets ``REGMODE = OUTREG``, every other input of the multiplexer (the registered
+    address bits that select, the LUT ROM's address) gets a plain flip-flop of its own, and the
+    flip-flops after the multiplexer are removed (their outputs now driven by it). The data
+    still appears one clock after the read, now through the multiplexer from registers (only
+    the value in the very first cycle after power-up differs: the multiplexer of zeros instead
+    of a zero). Returns the number of RAM blocks changed."""
+    changed = 0
+    for module in netlist.get("modules", {}).values():
+        cells = module.get("cells", {})
+        port_bits = {b for p in module.get("ports", {}).values() for b in p.get("bits", [])}
+        next_bit = 1 + max((b for c in cells.values() for bits in c["connections"].values()
+                            for b in bits if isinstance(b, int)), default=1)
+        done: set = set()
+        for seed in [n for n, c in cells.items() if c["type"] == "DP16KD"]:
+            if seed in done:
+                continue
+            drivers, sinks = _index(cells)
+            found = _cascade(seed, cells, drivers, sinks, port_bits)
+            if found is None:
+                continue
+            rams, cone, ffs, clock = found
+            done |= rams
+            template = cells[next(iter(ffs))]
+            # delay every cone input that is not a RAM output (shared per net)
+            delayed: dict = {}
+            for name in sorted(cone):
+                conn = cells[name]["connections"]
+                for pin, i, b in _inputs(cells[name]):
+                    if not isinstance(b, int):
+                        continue
+                    drv = drivers.get(b)
+                    if drv is not None and (drv[0] in rams or drv[0] in cone):
+                        continue
+                    if b not in delayed:
+                        delayed[b] = next_bit
+                        ff = copy.deepcopy(template)
+                        ff["connections"] = {k: list(v) for k, v in ff["connections"].items()}
+                        ff["connections"].update(CLK=list(clock), DI=[b], Q=[next_bit])
+                        cells[f"hwgen_retime_{next_bit}"] = ff
+                        next_bit += 1
+                    conn[pin] = list(conn[pin])
+                    conn[pin][i] = delayed[b]
+            # the flip-flops after the multiplexer go: their outputs take over its nets
+            for name in ffs:
+                ff = cells.pop(name)
+                d, q = ff["connections"]["DI"][0], ff["connections"]["Q"][0]
+                for other in list(cone) + list(rams):
+                    conn = cells[other]["connections"]
+                    for pin, bits in conn.items():
+                        if d in bits:
+                            conn[pin] = [q if b == d else b for b in bits]
+            for r in rams:
+                ram = cells[r]
+                for x in _read_sides(ram):
+                    ram["parameters"][f"REGMODE_{x}"] = "OUTREG"
+                    ram["connections"][f"OCE{x}"] = ["1"]
+                    if tuple(ram["connections"].get(f"CLK{x}", [])) in (("0",), ("1",), ("x",)):
+                        ram["connections"][f"CLK{x}"] = list(clock)
+                changed += 1
     return changed

@@ -11,7 +11,8 @@
 3. runs ``synth_ice40`` / ``synth_ecp5`` with the design kept as its own module
    (``keep_hierarchy``), so ``stat -json`` counts the design's cells apart from the wrapper's;
 4. on ECP5, moves the flip-flop after each block-RAM read into the RAM's output register
-   (`hwgen.netlist.absorb_ecp5_output_registers`: Yosys cannot infer it);
+   (`hwgen.netlist.absorb_ecp5_output_registers`: Yosys cannot infer it), also behind the
+   fabric multiplexer of a RAM cascaded in depth (`hwgen.netlist.retime_ecp5_read_multiplexers`);
 5. places and routes the wrapped netlist once per seed with ``--timing-allow-fail`` and takes the
    median of the achieved Fmax (seeds vary by a few percent); a seed that runs past ``timeout``
    is recorded as failed (its Fmax None) and the others still count;
@@ -41,7 +42,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .gateware.loadable import STRIP_INIT_PATTERN
-from .netlist import absorb_ecp5_output_registers
+from .netlist import absorb_ecp5_output_registers, retime_ecp5_read_multiplexers
 from .spec import HwgenError
 from .targets import Family, Target, get_target
 from .toolenv import tool_env
@@ -457,6 +458,7 @@ def synthesize(
     if t.family is Family.ECP5:
         net = json.loads((out / "netlist.json").read_text())
         absorbed = absorb_ecp5_output_registers(net)
+        absorbed += retime_ecp5_read_multiplexers(net)
         if absorbed:
             (out / "netlist.json").write_text(json.dumps(net))
 

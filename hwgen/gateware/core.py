@@ -142,7 +142,7 @@ class Accelerator(wiring.Component):
         xbuf = self._input_buffer(m, iss)
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
-        accs, held = self._macs(m, iss, ops)
+        accs, held = self._macs(m, iss, ops, seq)
         stages = self._tags(m, iss)
         terms = self._scalers(m, accs, held, stages)
         term = self._select_term(m, stages, terms)
@@ -253,25 +253,39 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: Issue, ops: list):
+    def _macs(self, m: Module, iss: Issue, ops: list, seq: Issue):
         """One weight ROM and one MAC unit per weight encoding; returns (matrix id -> acc, the
-        held right half of layer 0's last paired word or None)."""
+        held right half of layer 0's last paired word or None).
+
+        A sparse core reads its weight ROMs one cycle early (addressed from the sequencer's own
+        outputs ``seq``, a cycle before the datapath's copy ``iss``) and registers the word once
+        more: the lane selectors then start from a register next to the lanes, not from the RAM
+        block (on ECP5 its route alone took a third of the cycle)."""
         plan = self._plan
         first = delay(m, iss.first, READ_LATENCY, "first")
         accs, held = {}, None
-        for rp in plan.weight_roms:
-            rom = self._memory(m, rp.name, rp.words, rp.word_bits)
-            sel = Signal(name=f"sel_{rp.name}")
-            with m.Switch(iss.mid):
+        src = seq if plan.sparse else iss
+        def selects(mid, name):
+            """1 while ``mid`` is one of this ROM's matrices."""
+            out = Signal(name=name)
+            with m.Switch(mid):
                 for i in rp.matrix_ids:
                     with m.Case(i):
-                        m.d.comb += sel.eq(1)
+                        m.d.comb += out.eq(1)
+            return out
+
+        for rp in plan.weight_roms:
+            rom = self._memory(m, rp.name, rp.words, rp.word_bits)
+            sel = selects(src.mid, f"sel_{rp.name}")
             cnt = Signal(range(rp.depth + 1), name=f"addr_{rp.name}")
-            with m.If(iss.output_start):
+            with m.If(src.output_start):
                 m.d.sync += cnt.eq(0)
-            with m.Elif(iss.issue & sel):
+            with m.Elif(src.issue & sel):
                 m.d.sync += cnt.eq(cnt + 1)
             m.d.comb += rom.addr.eq(cnt)
+            codes = register(m, rom.data, f"codes_{rp.name}") if plan.sparse else rom.data
+            if plan.sparse:  # the datapath's own enable for the MAC (valid) below
+                sel = selects(iss.mid, f"sel_iss_{rp.name}")
             split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
                 rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
@@ -283,7 +297,7 @@ class Accelerator(wiring.Component):
                 mac.valid.eq(delay(m, iss.issue & sel, READ_LATENCY, f"valid_{rp.name}",
                                    reset=True)),
                 mac.first.eq(first),
-                mac.codes.eq(rom.data),
+                mac.codes.eq(codes),
             ]
             m.d.comb += [mac.operands[k].eq(op) for k, op in enumerate(ops)]
             for i in rp.matrix_ids:
