@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+
 from hwgen.netlist import absorb_ecp5_output_registers
 
 CLK = 2
@@ -92,3 +94,118 @@ def test_a_36_bit_rom_reading_through_side_b_gets_its_output_register():
     ram = _ram(36, 36)
     ram["connections"].update(CLKA=["0"], CLKB=["0"])
     assert absorb_ecp5_output_registers(_netlist({"ram": ram, "a": _ff(100, 500)})) == 0
+
+
+# -- retiming behind a depth-cascaded RAM's read multiplexer ----------------------------------
+from hwgen.netlist import retime_ecp5_read_multiplexers  # noqa: E402
+
+
+def _lut(a, b, c, d, z, init: int) -> dict:
+    return {"type": "LUT4", "parameters": {"INIT": f"{init:016b}"},
+            "port_directions": {"A": "input", "B": "input", "C": "input", "D": "input",
+                                "Z": "output"},
+            "connections": {"A": [a], "B": [b], "C": [c], "D": [d], "Z": [z]}}
+
+
+def _pfumx(alut, blut, c0, z) -> dict:
+    return {"type": "PFUMX", "parameters": {},
+            "port_directions": {"ALUT": "input", "BLUT": "input", "C0": "input", "Z": "output"},
+            "connections": {"ALUT": [alut], "BLUT": [blut], "C0": [c0], "Z": [z]}}
+
+
+def _evaluate(cells: dict, inputs: dict, cycles: int, watch: list[int]) -> list[tuple]:
+    """Cycle-by-cycle values of ``watch`` nets: LUT4 / PFUMX combinational, TRELLIS_FF and a
+    DP16KD output register (OUTREG) one cycle; ``inputs``: net -> values per cycle (the RAM's
+    raw read data and other free nets)."""
+    regs = {}  # output net -> value (flip-flops, OUTREG RAM outputs)
+    for cell in cells.values():
+        if cell["type"] == "TRELLIS_FF":
+            regs[cell["connections"]["Q"][0]] = 0
+    out = []
+    for t in range(cycles):
+        val = {b: v[t] for b, v in inputs.items()}
+        val.update(regs)
+        for cell in cells.values():  # RAM outputs: raw data (NOREG) or registered (OUTREG)
+            if cell["type"] == "DP16KD":
+                for pin, bits in cell["connections"].items():
+                    if pin.startswith("DO") and isinstance(bits[0], int):
+                        side = pin[2]
+                        if cell["parameters"][f"REGMODE_{side}"] == "OUTREG":
+                            val[bits[0]] = regs.get(("ram", bits[0]), 0)
+                        else:
+                            val[bits[0]] = inputs[("raw", bits[0])][t]
+
+        def get(b, val=val):
+            return int(b) if isinstance(b, str) else val[b]
+
+        for _ in range(len(cells)):  # settle the combinational cells
+            for cell in cells.values():
+                c = cell["connections"]
+                if cell["type"] == "LUT4":
+                    i = get(c["A"][0]) | get(c["B"][0]) << 1 | get(c["C"][0]) << 2 \
+                        | get(c["D"][0]) << 3
+                    val[c["Z"][0]] = int(cell["parameters"]["INIT"][15 - i])
+                elif cell["type"] == "PFUMX":
+                    val[c["Z"][0]] = get(c["ALUT"][0]) if get(c["C0"][0]) else get(c["BLUT"][0])
+        out.append(tuple(val[b] for b in watch))
+        for cell in cells.values():
+            c = cell["connections"]
+            if cell["type"] == "TRELLIS_FF":
+                regs[c["Q"][0]] = get(c["DI"][0])
+            if cell["type"] == "DP16KD":
+                for pin, bits in c.items():
+                    if pin.startswith("DO") and isinstance(bits[0], int):
+                        regs[("ram", bits[0])] = inputs[("raw", bits[0])][t]
+    return out
+
+
+def _cascade_netlist():
+    """Two RAMs (one data bit each used: 100 and 300), a registered select (FF 40 -> 41), a
+    LUT mux with a constant word for a third range (select bit 43), a PFUMX, then the plain
+    output flip-flops 600 / 601 (601 straight after a mux on both RAMs' bit 0)."""
+    ram0, ram1 = _ram(), _ram()
+    ram1["connections"] = {k: ([v[0] + 200] if k.startswith("DO") else v)
+                           for k, v in ram1["connections"].items()}  # DOA0 = 300
+    for ram in (ram0, ram1):  # only DOA0 used
+        for k in list(ram["connections"]):
+            if k.startswith("DO") and k != "DOA0":
+                ram["connections"][k] = ["x"]
+    return {
+        "ram0": ram0, "ram1": ram1,
+        "sel_ff": _ff(40, 41),
+        # z = sel ? ram1 : ram0 (A = ram0, B = ram1, C = sel)
+        "mux": _lut(100, 300, 41, "0", 500, 0b1100_1010_1100_1010),
+        "other": _lut(100, 43, "0", "0", 501, 0b0110_0110_0110_0110),  # ram0 xor bit 43
+        "fmux": _pfumx(500, 501, 41, 502),
+        "ff0": _ff(500, 600),
+        "ff1": _ff(502, 601),
+    }
+
+
+def test_flip_flops_behind_a_cascade_multiplexer_move_into_the_rams():
+    net = _netlist(_cascade_netlist())
+    before = copy.deepcopy(net["modules"]["top"]["cells"])
+    assert absorb_ecp5_output_registers(net) == 0  # the multiplexer is in the way
+    assert retime_ecp5_read_multiplexers(net) == 2
+    cells = net["modules"]["top"]["cells"]
+    assert "ff0" not in cells and "ff1" not in cells
+    assert all(cells[r]["parameters"]["REGMODE_A"] == "OUTREG" for r in ("ram0", "ram1"))
+    delays = [c for n, c in cells.items() if n.startswith("hwgen_retime_")]
+    assert sorted(c["connections"]["DI"][0] for c in delays) == [41, 43]  # select, free bit
+    # the same values at the outputs, cycle for cycle (after the first), on random streams
+    rng = np.random.default_rng(0)
+    T = 200
+    inputs = {("raw", 100): rng.integers(0, 2, T), ("raw", 300): rng.integers(0, 2, T),
+              40: rng.integers(0, 2, T), 43: rng.integers(0, 2, T)}
+    want = _evaluate(before, inputs, T, [600, 601])
+    got = _evaluate(cells, inputs, T, [600, 601])
+    assert got[1:] == want[1:]
+
+
+def test_a_cascade_whose_output_is_used_elsewhere_is_left_alone():
+    cells = _cascade_netlist()
+    cells["spy"] = _ff(500, 700, CEMUX="CE")  # the mux output feeds other logic
+    net = _netlist(cells)
+    before = copy.deepcopy(net)
+    assert retime_ecp5_read_multiplexers(net) == 0
+    assert net == before
