@@ -109,13 +109,13 @@ def test_schedule_halves_the_words_of_packed_matrices():
     """GRU / LSTM 16-64-10, 2:4 recurrent matrices, dense head, P = 8 and 16 (docs/cycles.md):
     the 50 %-zeros case meets the issue's 1.8x at both (at P = 16 with paired input segments:
     the 16 inputs fill half a span)."""
-    for cell, want in (("gru", {8: (2036, 1077), 16: (1037, 558)}),
-                       ("lstm", {8: (2677, 1398), 16: (1358, 719)})):
+    for cell, want in (("gru", {8: (2036, 1078), 16: (1037, 559)}),
+                       ("lstm", {8: (2677, 1399), 16: (1358, 720)})):
         model = make_model(cell, inputs=16, hidden=64, outputs=10, sparsity="2:4")
         for lanes, (dense, sparse) in want.items():
             d, s = schedule(model, lanes), schedule(model, lanes, sparse=True)
             assert (d.cycles_per_timestep, s.cycles_per_timestep) == (dense, sparse)
-            assert s.mac_latency == d.mac_latency + 1 and s.span == 2 * lanes
+            assert s.mac_latency == d.mac_latency + 2 and s.span == 2 * lanes
             assert s.paired == (lanes == 16)
             assert dense / sparse >= 1.8
 
@@ -142,7 +142,7 @@ def test_mac_unit_rejects_bad_sparse_configs():
     enc = WeightEncoding.ternary()
     with pytest.raises(HwgenError, match="even lane count"):
         MacUnit(enc, 3, 8, 12, sparse=True)
-    assert MacUnit(enc, 4, 8, 12, sparse=True).latency == MacUnit(enc, 4, 8, 12).latency + 1
+    assert MacUnit(enc, 4, 8, 12, sparse=True).latency == MacUnit(enc, 4, 8, 12).latency + 2
 
 
 # (cell, quant, inputs, hidden, layers, lanes, tokens, stalls, head quant, sparse head)

@@ -142,7 +142,7 @@ class Accelerator(wiring.Component):
         xbuf = self._input_buffer(m, iss)
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
-        accs, held = self._macs(m, iss, ops, seq)
+        accs, held = self._macs(m, iss, ops)
         stages = self._tags(m, iss)
         terms = self._scalers(m, accs, held, stages)
         term = self._select_term(m, stages, terms)
@@ -208,15 +208,9 @@ class Accelerator(wiring.Component):
         P, f = plan.span, model.formats
         iw, sw = f.input.width, f.state.width
         chunk = iss.chunk
-        halved = [i for i in plan.matrices if plan.repeat(i) == 2]
-        if halved:
-            halve = Signal(name="op_halve")
-            with m.Switch(iss.mid):
-                for i in halved:
-                    with m.Case(i):
-                        m.d.comb += halve.eq(1)
+        if iss.halve is not None:  # decoded by the sequencer, registered with the issue
             chunk = Signal.like(iss.chunk, name="op_chunk")
-            m.d.comb += chunk.eq(Mux(halve, iss.chunk >> 1, iss.chunk))
+            m.d.comb += chunk.eq(Mux(iss.halve, iss.chunk >> 1, iss.chunk))
         # State word address: Cat(chunk, bank, layer, zero).
         fields = [chunk[: plan.chunk_bits], iss.op_bank]
         if model.num_layers > 1:
@@ -253,18 +247,12 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: Issue, ops: list, seq: Issue):
+    def _macs(self, m: Module, iss: Issue, ops: list):
         """One weight ROM and one MAC unit per weight encoding; returns (matrix id -> acc, the
-        held right half of layer 0's last paired word or None).
-
-        A sparse core reads its weight ROMs one cycle early (addressed from the sequencer's own
-        outputs ``seq``, a cycle before the datapath's copy ``iss``) and registers the word once
-        more: the lane selectors then start from a register next to the lanes, not from the RAM
-        block (on ECP5 its route alone took a third of the cycle)."""
+        held right half of layer 0's last paired word or None)."""
         plan = self._plan
         first = delay(m, iss.first, READ_LATENCY, "first")
         accs, held = {}, None
-        src = seq if plan.sparse else iss
         def selects(mid, name):
             """1 while ``mid`` is one of this ROM's matrices."""
             out = Signal(name=name)
@@ -276,16 +264,13 @@ class Accelerator(wiring.Component):
 
         for rp in plan.weight_roms:
             rom = self._memory(m, rp.name, rp.words, rp.word_bits)
-            sel = selects(src.mid, f"sel_{rp.name}")
+            sel = selects(iss.mid, f"sel_{rp.name}")
             cnt = Signal(range(rp.depth + 1), name=f"addr_{rp.name}")
-            with m.If(src.output_start):
+            with m.If(iss.output_start):
                 m.d.sync += cnt.eq(0)
-            with m.Elif(src.issue & sel):
+            with m.Elif(iss.issue & sel):
                 m.d.sync += cnt.eq(cnt + 1)
             m.d.comb += rom.addr.eq(cnt)
-            codes = register(m, rom.data, f"codes_{rp.name}") if plan.sparse else rom.data
-            if plan.sparse:  # the datapath's own enable for the MAC (valid) below
-                sel = selects(iss.mid, f"sel_iss_{rp.name}")
             split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
                 rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
@@ -297,7 +282,7 @@ class Accelerator(wiring.Component):
                 mac.valid.eq(delay(m, iss.issue & sel, READ_LATENCY, f"valid_{rp.name}",
                                    reset=True)),
                 mac.first.eq(first),
-                mac.codes.eq(codes),
+                mac.codes.eq(rom.data),
             ]
             m.d.comb += [mac.operands[k].eq(op) for k, op in enumerate(ops)]
             for i in rp.matrix_ids:

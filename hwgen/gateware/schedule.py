@@ -259,7 +259,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
              repeats: dict[int, int] | None = None) -> Schedule:
     """The timing of ``model`` on ``lanes`` lanes (validated); ``sparse``: the sparse core
     (`packing`: 2P-value operand words, one word per span for packed matrices, two for the
-    others, one more MAC stage for the operand selection).
+    others, two more MAC stages: its input registers and the operand selection).
     ``repeats`` (sparse only): words per span by matrix id instead of the model's own
     (`packing.word_repeats`), for a loadable core built for another model of the shape."""
     lanes = check_lanes(model, lanes)
@@ -292,7 +292,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
     return Schedule(
         lanes=lanes,
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
-        mac_latency=READ_LATENCY + 2 + tree_depth(lanes) + (1 if sparse else 0),
+        mac_latency=READ_LATENCY + 2 + tree_depth(lanes) + (2 if sparse else 0),
         scale_latency=2 + scale_depth,
         cell_latency=cell_path(model),
         head_latency=head_latency(model),

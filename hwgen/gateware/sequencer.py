@@ -57,6 +57,10 @@ class Issue:
         self.start_layer = Signal(range(max(L, 2)), name="start_layer")  # ... of this layer
         # paired input segments: a recurrent segment whose first chunk is its row's input event
         self.defer = Signal(name="seq_defer") if plan.paired else None
+        # sparse core: the segment's matrix takes two words a span (operand chunk = chunk / 2)
+        halved = [i for i in plan.matrices if plan.repeat(i) == 2]
+        self.halve = Signal(name="seq_halve") if halved else None
+        self.halved = tuple(halved)
 
     @property
     def mid(self):
@@ -66,7 +70,7 @@ class Issue:
     #: Fields copied by `registered` (``parity``, ``fresh``, ``layer_start`` and ``start_layer``
     #: concern whole layers or timesteps and are used as they are).
     FIELDS = ("issue", "layer", "unit", "gate", "part", "head", "chunk", "first", "last",
-              "src_x", "op_layer", "op_bank", "op_zero", "output_start", "defer")
+              "src_x", "op_layer", "op_bank", "op_zero", "output_start", "defer", "halve")
 
     def registered(self, m: Module) -> Issue:
         """A copy of these outputs one cycle later (``ISSUE_DELAY``): the datapath reads the copy,
@@ -81,7 +85,7 @@ class Issue:
             reg = Signal(sig.shape(), name=f"iss_{name}", reset_less=not control)
             m.d.sync += reg.eq(sig)
             setattr(out, name, reg)
-        for name in ("parity", "fresh", "layer_start", "start_layer"):
+        for name in ("parity", "fresh", "layer_start", "start_layer", "halved"):
             setattr(out, name, getattr(self, name))
         return out
 
@@ -170,6 +174,11 @@ def build_sequencer(m: Module, plan: Plan, iss: Issue, i_stream, xbuf: list, out
     paired = plan.paired
     if paired:
         m.d.comb += iss.defer.eq(cur.defer)
+    if iss.halve is not None:
+        with m.Switch(Cat(cur.part, cur.layer)):
+            for i in iss.halved:
+                with m.Case(i):
+                    m.d.comb += iss.halve.eq(1)
 
     def advance():
         """nxt <= the segment after the one nxt describes (see the module docstring)."""
