@@ -44,17 +44,23 @@ from hwgen.spec import HwgenError  # noqa: E402
 from hwgen.synth import SynthReport, synthesize, tool_versions  # noqa: E402
 
 LANES = (8, 16)
-#: Synthesis runs: (lanes, sparse) per target; dense at 2P is the equal-throughput comparison.
-SYNTH_RUNS = ((8, "off"), (8, "on"), (16, "off"), (16, "on"), (32, "off"))
 TARGETS = ("ice40-up5k", "ecp5-25k")
+#: Synthesis runs: (quant, lanes, sparse, targets); dense at 2P is the equal-throughput
+#: comparison. int8 (real multipliers) shows where the selection is cheaper than the lanes.
+SYNTH_RUNS = (("ternary", 8, "off", TARGETS), ("ternary", 8, "on", TARGETS),
+              ("ternary", 16, "off", TARGETS), ("ternary", 16, "on", TARGETS),
+              ("ternary", 32, "off", TARGETS),
+              ("int8", 8, "off", ("ecp5-25k",)), ("int8", 8, "on", ("ecp5-25k",)),
+              ("int8", 16, "off", ("ecp5-25k",)))
 RESULTS = ROOT / "benchmarks" / "results" / "sparse_core.json"
 
 
-def model_for(cell: str, seed: int = 0, sparsity: str | None = "2:4", argmax: bool = True):
+def model_for(cell: str, seed: int = 0, sparsity: str | None = "2:4", argmax: bool = True,
+              quant: str = "ternary"):
     """``cell`` 16-64-10, ternary, recurrent matrices ``sparsity``, the head dense. Synthesis
     uses ``argmax=False`` like benchmarks/synth_sweep.py: on the UP5K the argmax comparator
     (about 60 MHz) would hide the datapath's own critical path in both cores."""
-    return random_model(cell, 16, 64, 10, quant="ternary", argmax=argmax, seed=seed,
+    return random_model(cell, 16, 64, 10, quant=quant, argmax=argmax, seed=seed,
                         sparsity=sparsity)
 
 
@@ -139,16 +145,18 @@ def cycles(args) -> None:
 def synth(args) -> None:
     work = Path(args.work)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    model = model_for("gru", argmax=False)
     only = set(args.only or [])
     for target in TARGETS:
-        for lanes, mode in SYNTH_RUNS:
-            tag = f"gru64_p{lanes}_{mode}_{target}"
+        for quant, lanes, mode, targets in SYNTH_RUNS:
+            if target not in targets:
+                continue
+            model = model_for("gru", argmax=False, quant=quant)
+            tag = _tag(quant, lanes, mode, target)
             if only and tag not in only:
                 continue
             if args.resume and tag in results:
                 continue
-            rtl = work / f"gru64_p{lanes}_{mode}"
+            rtl = work / _tag(quant, lanes, mode)
             t0 = time.monotonic()
             manifest = generate(model, rtl, lanes, sparse=mode)
             saved = rtl / f"synth-{target}" / "synth_report.json"
@@ -172,9 +180,9 @@ def synth(args) -> None:
                 RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
                 continue
             results[tag] = {
-                "target": target, "lanes": lanes, "sparse": mode == "on",
+                "target": target, "lanes": lanes, "sparse": mode == "on", "quant": quant,
                 "luts": r.luts, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
-                "bram": r.bram, "spram": getattr(r, "spram", None), "fmax_mhz": r.fmax_mhz,
+                "bram": r.bram, "spram": r.spram, "dsp": r.dsp, "fmax_mhz": r.fmax_mhz,
                 "fmax_by_seed": r.fmax_by_seed, "cycles_per_timestep": r.cycles_per_timestep,
                 "timesteps_per_second": r.timesteps_per_second,
                 "seconds": round(time.monotonic() - t0, 1),
@@ -185,34 +193,40 @@ def synth(args) -> None:
     write_synth_table(results)
 
 
+def _tag(quant: str, lanes: int, mode: str, target: str | None = None) -> str:
+    name = "gru64" if quant == "ternary" else f"gru64_{quant}"
+    return f"{name}_p{lanes}_{mode}" + (f"_{target}" if target else "")
+
+
 def write_synth_table(results: dict) -> None:
     lines = [
-        "| target | P | core | LUT (LUT-eq) | FF | RAM blocks | Fmax MHz | cycles/step "
-        "| timesteps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| target | weights | P | core | LUT (LUT-eq) | FF | RAM blocks | DSP | Fmax MHz "
+        "| cycles/step | timesteps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for target in TARGETS:
-        for lanes, m in SYNTH_RUNS:
-            r = results.get(f"gru64_p{lanes}_{m}_{target}")
+        for quant, lanes, m, targets in SYNTH_RUNS:
+            r = results.get(_tag(quant, lanes, m, target))
             mode = "sparse" if m == "on" else "dense"
-            if r is None:
+            if r is None or target not in targets:
                 continue
             if "refused" in r:
-                lines.append(f"| {target} | {lanes} | {mode} | does not fit: {r['refused']} "
-                             f"| | | | {r['cycles_per_timestep']} | |")
+                lines.append(f"| {target} | {quant} | {lanes} | {mode} | does not fit: "
+                             f"{r['refused']} | | | | | {r['cycles_per_timestep']} | |")
                 continue
             tps = r["timesteps_per_second"]
-            base = results.get(f"gru64_p{lanes}_off_{target}", {})
+            base = results.get(_tag(quant, lanes, "off", target), {})
             gain = ""
             if mode == "sparse" and tps and base.get("timesteps_per_second"):
                 gain = f" ({tps / base['timesteps_per_second']:.2f}x dense P = {lanes})"
             lines.append(
-                f"| {target} | {lanes} | {mode} | {r['luts']} ({r['lut_equivalent']}) "
-                f"| {r['ffs']} | {r['bram']} | {r['fmax_mhz']:.1f} "
+                f"| {target} | {quant} | {lanes} | {mode} | {r['luts']} ({r['lut_equivalent']}) "
+                f"| {r['ffs']} | {r['bram']} | {r.get('dsp', '')} | {r['fmax_mhz']:.1f} "
                 f"| {r['cycles_per_timestep']} | {tps:,.0f}{gain} |")
     v = tool_versions()
-    lines += ["", "GRU 16-64-10 ternary, recurrent matrices 2:4 sparse, dense head, no argmax; "
-              "the same model in both cores. " + ", ".join(f"{k} {x}" for k, x in v.items()) + "."]
+    lines += ["", "GRU 16-64-10, recurrent matrices 2:4 sparse, dense head, no argmax; the "
+              "same model in both cores; Fmax the median of 3 seeds. "
+              + ", ".join(f"{k} {x}" for k, x in v.items()) + "."]
     text = "\n".join(lines)
     print(text)
     write_block("synthesis.md", "SPARSE", text)

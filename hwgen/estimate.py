@@ -316,7 +316,8 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]
                          + lm["ff_cascade_bit"] * ft["cascade_bits"] + ft["outreg_bits"]
-                         + ft["load_ffs"] + ft["sparse_select_bits"]))
+                         + ft["load_ffs"]
+                         + SPARSE_SELECT_FF_PER_BIT[t.family] * ft["sparse_select_bits"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
     sched = plan.timing
@@ -365,9 +366,14 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     )
 
 
-#: LUTs per operand bit of a sparse core's lane selection (a 3:1 multiplexer, a zero gate and
-#: the wider operand word: about two LUT4 per bit); the flip-flop per bit is counted exactly.
-SPARSE_SELECT_LUT_PER_BIT = {Family.ICE40: 2.0, Family.ECP5: 2.0}
+#: LUTs and flip-flops per lane operand bit (P x operand width per MAC unit) that a sparse core
+#: adds to the dense one: the 3:1 selection with its zero gate, the 2P-value operand word
+#: (input chunk, operand multiplexer, MAC input registers) and the registered selection.
+#: Fitted on GRU 16-64-10 2:4 (benchmarks/sparse_core.py, docs/synthesis.md): UP5K P = 8 +281
+#: LUT / +414 FF over 64 bits; ECP5 P = 8 +244 / +413 LUT-eq / FF over 64, P = 16 +559 / +723
+#: over 128 (the state store's wider RAM outputs are counted with the memories).
+SPARSE_SELECT_LUT_PER_BIT = {Family.ICE40: 4.4, Family.ECP5: 4.1}
+SPARSE_SELECT_FF_PER_BIT = {Family.ICE40: 5.5, Family.ECP5: 6.0}
 
 
 #: iCE40 logic cells hold one LUT4 and one flip-flop; nextpnr pairs a LUT with the flip-flop it
