@@ -253,18 +253,13 @@ class Accelerator(wiring.Component):
         plan = self._plan
         first = delay(m, iss.first, READ_LATENCY, "first")
         accs, held = {}, None
-        def selects(mid, name):
-            """1 while ``mid`` is one of this ROM's matrices."""
-            out = Signal(name=name)
-            with m.Switch(mid):
-                for i in rp.matrix_ids:
-                    with m.Case(i):
-                        m.d.comb += out.eq(1)
-            return out
-
         for rp in plan.weight_roms:
             rom = self._memory(m, rp.name, rp.words, rp.word_bits)
-            sel = selects(iss.mid, f"sel_{rp.name}")
+            sel = Signal(name=f"sel_{rp.name}")
+            with m.Switch(iss.mid):
+                for i in rp.matrix_ids:
+                    with m.Case(i):
+                        m.d.comb += sel.eq(1)
             cnt = Signal(range(rp.depth + 1), name=f"addr_{rp.name}")
             with m.If(iss.output_start):
                 m.d.sync += cnt.eq(0)
