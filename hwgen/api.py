@@ -226,7 +226,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
     ``hwgen build`` when not given, and µs per timestep at the board clock:
     `hwgen.boardfit.BoardFit`. ``weights``: ``rom``, ``ram`` or ``spram`` (loadable: the
     estimate is of the core built for the model's shape), with ``board`` also ``auto``.
-    ``sparse`` (with ``target``): zero skipping, ``auto``, ``on`` or ``off``.
+    ``sparse``: zero skipping, ``auto`` (the sparse core when it is faster), ``on`` or ``off``.
     """
     m = _model(model)
     if (target is None) == (board is None):
@@ -236,7 +236,8 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         if lanes is not None:
             check_positive_int("Lane count", lanes)
-        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud), weights)
+        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud), weights,
+                         sparse)
     from .boardfit import core_model
     from .fit import fit_result
 
@@ -246,7 +247,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
     if lanes is None:
         from .boardfit import choose_lanes
 
-        lanes = choose_lanes(core, target, weights=weights)
+        lanes = choose_lanes(core, target, weights=weights, sparse=sparse)
     return fit_result(core, lanes, target, weights=weights, sparse=sparse)
 
 
@@ -444,12 +445,14 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
 
 
 def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 115200,
-          weights: str = "auto", seed: int = 1, timeout: float | None = 3600.0,
+          weights: str = "auto", sparse: str = "auto", seed: int = 1,
+          timeout: float | None = 3600.0,
           progress: Progress = None, warn: Callable[[str], None] | None = None):
     """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
     programs the board; docs/uart.md). Lanes: the most that fit, when not given. ``weights``:
     ``rom`` (in the bitstream), ``ram`` / ``spram`` (loaded at run time: `load`; any model of
-    the same shape runs on it) or ``auto`` (ROMs when they fit). A build that cannot fit the
+    the same shape runs on it) or ``auto`` (ROMs when they fit). ``sparse``: zero skipping
+    (``auto``: the sparse core when it is faster; ``on``, ``off``). A build that cannot fit the
     board's device, UART link counted, is refused before any tool runs, with what would fit.
     Writes ``out_dir/model.hwgm`` too, and for a loadable build ``out_dir/shape.json`` (what
     `load` and `run` check a model against). ``seed``: nextpnr's placement seed; ``timeout``:
@@ -467,7 +470,7 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     if timeout is not None:
         timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
-    fit = check_board_fit(m, board, lanes, baud, weights)
+    fit = check_board_fit(m, board, lanes, baud, weights, sparse)
     for w in fit.fit.warnings:
         if warn:
             warn(w)
@@ -492,14 +495,14 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     if fit.weights != "rom":
         from .shape import shape_id, shape_of
 
-        shape = shape_of(m, fit.lanes, "auto", fit.weights)
+        shape = shape_of(m, fit.lanes, "auto", fit.weights, sparse=sparse)
     if progress:
         where = "weights in ROM" if shape is None else f"weights loaded at run time ({fit.weights})"
         progress(f"build: {fit.board} with {fit.lanes} lanes, {where}, in {out} (a 64-unit GRU "
                  "takes about 3 min on 2 cores)")
     extra = {} if shape is None else {"shape_id": shape_id(shape)}
     if shape is None:
-        accel = Accelerator(m, fit.lanes, "auto", fit.weights)
+        accel = Accelerator(m, fit.lanes, "auto", fit.weights, sparse)
     else:
         from .shape import shape_core
 

@@ -40,10 +40,12 @@ def link_bytes(model: Model) -> tuple[int, int]:
             -(-Shape.cast(output_layout(model)).width // 8))
 
 
-def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom") -> int:
+def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom",
+                 sparse: str = "auto") -> int:
     """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose estimate
     fits ``target`` with ``extra`` (LUTs, flip-flops) around the accelerator (or a function of
-    the lane count giving them); the fewest when none fits (the fit check then says why)."""
+    the lane count giving them) and the zero-skipping option ``sparse``; the fewest when none
+    fits (the fit check then says why)."""
     from .gateware.schedule import max_lanes
 
     def around(p):
@@ -51,7 +53,8 @@ def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom") -> in
 
     candidates = [p for p in LANE_CHOICES if p <= max_lanes(model)] or [1]
     return next((p for p in candidates
-                 if fit_result(model, p, target, around(p), weights=weights).fits),
+                 if fit_result(model, p, target, around(p), weights=weights,
+                               sparse=sparse).fits),
                 candidates[-1])
 
 
@@ -71,13 +74,14 @@ def core_model(model: Model, weights: str) -> Model:
     return capacity_model(model, default_bias_bits(model))
 
 
-def _link(model: Model, lanes: int, target: str, weights: str) -> tuple[int, int]:
+def _link(model: Model, lanes: int, target: str, weights: str,
+          sparse: str = "auto") -> tuple[int, int]:
     payload = link_bytes(model)
     if weights == "rom":
         return uart_link_cost(*payload, target)
     from .gateware.plan import make_plan
 
-    images = make_plan(model, lanes, "auto", weights).load_images()
+    images = make_plan(model, lanes, "auto", weights, sparse).load_images()
     word_bytes = -(-max(im.width for im in images) // 8)
     return uart_link_cost(*payload, target, load=(len(images), word_bytes))
 
@@ -137,10 +141,11 @@ class BoardFit:
 
 
 def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
-              weights: str = "rom") -> BoardFit:
+              weights: str = "rom", sparse: str = "auto") -> BoardFit:
     """Estimate ``model`` built for ``board`` (a name or `hwgen.uart.board.Board`) with ``lanes``
-    lanes (default: `choose_lanes`) and ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
-    they fit, else loadable); never raises for a design that does not fit."""
+    lanes (default: `choose_lanes`), ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
+    they fit, else loadable) and zero skipping ``sparse`` (`hwgen.gateware.packing`); never
+    raises for a design that does not fit."""
     from .uart.board import Board, get_board
 
     b = board if isinstance(board, Board) else get_board(board)
@@ -148,50 +153,55 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
         raise HwgenError(f"Weight storage must be one of {', '.join(BOARD_WEIGHTS)}, "
                          f"not {weights!r}")
     if weights == "auto":
-        r = board_fit(model, b, lanes, baud, "rom")
+        r = board_fit(model, b, lanes, baud, "rom", sparse)
         if r.fits:
             return r
         # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
         # left to fix when it does not fit either)
-        return board_fit(model, b, lanes, baud, loadable_storage(b.target))
+        return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse)
     core = core_model(model, weights)
     if lanes is None:
-        lanes = choose_lanes(core, b.target, lambda p: _link(core, p, b.target, weights),
-                             weights)
-    link = _link(core, lanes, b.target, weights)
-    fit = fit_result(core, lanes, b.target, link, weights=weights)
+        lanes = choose_lanes(core, b.target,
+                             lambda p: _link(core, p, b.target, weights, sparse), weights, sparse)
+    link = _link(core, lanes, b.target, weights, sparse)
+    fit = fit_result(core, lanes, b.target, link, weights=weights, sparse=sparse)
     return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, link_bytes(core), fit,
                     weights)
 
 
 def check_board_fit(model: Model, board, lanes: int | None = None,
-                    baud: int = 115200, weights: str = "rom") -> BoardFit:
+                    baud: int = 115200, weights: str = "rom", sparse: str = "auto") -> BoardFit:
     """`board_fit`, raising `HwgenError` when the build cannot fit; the message names what
     would, in ``hwgen build`` options: fewer ``--lanes``, ``--weights spram`` or another
     ``--board``."""
     from .uart.board import BOARDS
 
-    r = board_fit(model, board, lanes, baud, weights)
+    r = board_fit(model, board, lanes, baud, weights, sparse)
     if r.fits:
         return r
     hints = []
     core = core_model(model, r.weights)
+    if r.fit.estimate.zero_skipping:
+        alt = board_fit(model, board, r.lanes, baud, r.weights, "off")
+        if alt.fits:
+            hints.append(f"--sparse off fits {r.lanes} lanes (the dense core: "
+                         f"{alt.fit.estimate.cycles_per_timestep} cycles per timestep)")
     for p in range(r.lanes - 1, 0, -1):
-        alt = fit_result(core, p, r.target, _link(core, p, r.target, r.weights),
-                         weights=r.weights)
+        alt = fit_result(core, p, r.target, _link(core, p, r.target, r.weights, sparse),
+                         weights=r.weights, sparse=sparse)
         if alt.fits:
             hints.append(f"--lanes {p} fits (about {alt.estimate.luts} LUT4, "
                          f"{alt.estimate.cycles_per_timestep} cycles per timestep)")
             break
     if r.weights == "rom" and weights != "auto":
         loadable = loadable_storage(r.target)
-        alt = board_fit(model, board, lanes, baud, loadable)
+        alt = board_fit(model, board, lanes, baud, loadable, sparse)
         if alt.fits:
             hints.append(f"--weights {loadable} fits {alt.lanes} lanes (weights loaded at run "
                          "time with 'hwgen load')")
     for other in BOARDS.values():
         if other.name != r.board and get_target(other.target).luts >= get_target(r.target).luts:
-            alt = board_fit(model, other, r.lanes, baud, r.weights)
+            alt = board_fit(model, other, r.lanes, baud, r.weights, sparse)
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break

@@ -287,6 +287,9 @@ def test_cli_zero_skipping(tmp_path):
     rc, _, err = run_cli("generate", str(dense), "--lanes", "4", "--sparse", "on", "-o",
                          str(tmp_path / "rtl4"))
     assert rc == 1 and "--sparsity 2:4" in err
+    rc, _, err = run_cli("build", str(dense), "--board", "icebreaker", "--sparse", "on", "-o",
+                         str(tmp_path / "b"))
+    assert rc == 1 and "--sparsity 2:4" in err and "Traceback" not in err  # before any tool
 
 
 @pytest.mark.parametrize("cell,lanes,weights,tokens", [("gru", 4, "spram", False),
@@ -326,3 +329,20 @@ def test_loadable_sparse_core_runs_every_2_4_model_of_its_shape(cell, lanes, wei
     assert shape_differences(sh3, b) == []
     assert not Accelerator(*shape_core(sh3, a)[:1], 3, "auto", weights,
                            shape_core(sh3, a)[1]).plan.sparse
+
+
+def test_board_estimate_and_build_options_for_zero_skipping(tmp_path):
+    """The board estimate takes --sparse like the target one; a sparse core that does not fit
+    the UP5K (its state words are 2P wide) is refused with --sparse off as the first hint."""
+    from hwgen import api
+    from hwgen.boardfit import check_board_fit
+
+    model = make_model("gru", inputs=16, hidden=64, outputs=10, sparsity="2:4")
+    on = api.estimate(model, 8, board="icebreaker")
+    off = api.estimate(model, 8, board="icebreaker", sparse="off")
+    assert on.fit.estimate.zero_skipping and not off.fit.estimate.zero_skipping
+    assert on.fit.estimate.cycles_per_timestep < off.fit.estimate.cycles_per_timestep
+    with pytest.raises(HwgenError, match=r"What would fit: --sparse off fits 16 lanes"):
+        check_board_fit(model, "icebreaker", 16, weights="rom")
+    auto = api.estimate(model, None, board="icebreaker")
+    assert auto.fits and auto.fit.estimate.zero_skipping and auto.lanes == 8

@@ -6,6 +6,7 @@ import sys
 
 from .. import api
 from ..boardfit import BOARD_WEIGHTS
+from ..gateware.packing import SPARSE_MODES
 from ..uart.board import BOARDS
 from ._common import add_json, emit, positive_float, positive_int, progress_for
 
@@ -37,6 +38,10 @@ def register(sub) -> None:
                    help="where the weights live: rom (in the bitstream), spram / ram (loaded at "
                    "run time with 'hwgen load': any model of the same shape runs without a "
                    "rebuild) or auto (rom when it fits, else loadable) (default: %(default)s)")
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
+                   help="zero skipping: on builds the sparse core (2:4 sparse matrices take half "
+                   "the cycles), off the dense one, auto the sparse core when it is faster "
+                   "(default: %(default)s)")
     p.add_argument("--seed", type=positive_int, default=1, metavar="N",
                    help="nextpnr placement seed (default: %(default)s)")
     p.add_argument("--timeout", type=positive_float, default=3600.0, metavar="S",
@@ -49,7 +54,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     b = api.build(args.model, args.board, args.output, lanes=args.lanes, baud=args.baud,
-                  weights=args.weights, seed=args.seed, timeout=args.timeout,
+                  weights=args.weights, sparse=args.sparse, seed=args.seed,
+                  timeout=args.timeout,
                   progress=progress_for(args),
                   warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
     r = b.result

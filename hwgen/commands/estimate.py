@@ -38,9 +38,9 @@ def register(sub) -> None:
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
     p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                   help="--target: zero skipping, as 'hwgen generate --sparse' (default: "
-                   "%(default)s: the sparse core when the model's 2:4 sparse matrices make it "
-                   "faster; board builds always use auto)")
+                   help="zero skipping, as 'hwgen generate --sparse' / 'hwgen build --sparse' "
+                   "(default: %(default)s: the sparse core when the model's 2:4 sparse matrices "
+                   "make it faster)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -48,9 +48,6 @@ def register(sub) -> None:
 def run(args) -> int:
     model = api.load_model(args.model)
     weights = args.weights or ("auto" if args.board else "rom")
-    if args.board and args.sparse != "auto":
-        raise HwgenError("--sparse applies to --target estimates; a board build chooses zero "
-                         "skipping itself (auto)")
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
                      weights=weights, sparse=args.sparse)
     fit = r.fit if args.board else r
@@ -68,7 +65,7 @@ def run(args) -> int:
             if args.board:
                 from ..boardfit import check_board_fit
 
-                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights)
+                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse)
             else:
                 check_fit(model, fit.lanes, args.target, sparse=args.sparse)
         except HwgenError as e:
@@ -76,7 +73,7 @@ def run(args) -> int:
     if args.board:
         data = r.to_json()
         nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
-               f"--weights {r.weights} -o build/NAME"]
+               f"--weights {r.weights} --sparse {args.sparse} -o build/NAME"]
     else:
         data = fit.estimate.to_json()
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
