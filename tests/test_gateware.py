@@ -228,3 +228,25 @@ def test_edge_sizes(cell, inputs, hidden, outputs, layers, vocab, lanes, state):
     )
     check_against_golden(model, lanes, seed=3, in_stall=0.3, out_stall=0.3, lengths=(3, 2),
                          state=state)
+
+
+def test_argmax_ties_go_to_the_lowest_index():
+    """Equal logits (head rows and biases made equal): the hardware's argmax is the lowest
+    index among the maxima, like the golden model's, for a tie of all and a tie of two."""
+    import dataclasses
+
+    base = build("gru", "ternary", seed=2)
+    w = np.array(base.head.w.codes)
+    bias = np.array(base.head.bias)
+    for tie in ((0, 1, 2), (1, 2)):
+        codes, b = w.copy(), bias.copy()
+        for o in tie:
+            codes[o], b[o] = w[tie[0]], bias[tie[0]]
+        if tie == (1, 2):  # row 0 loses: no weights, the most negative bias that fits
+            codes[0], b[0] = 0, -(1 << 5)
+        head = dataclasses.replace(base.head, w=dataclasses.replace(base.head.w, codes=codes),
+                                   bias=b)
+        model = dataclasses.replace(base, head=head)
+        _, got = check_against_golden(model, 3, seed=4)
+        assert set(got.classes.tolist()) <= {tie[0], 0}
+        assert tie[0] in got.classes.tolist()

@@ -480,7 +480,10 @@ class Accelerator(wiring.Component):
                 (lv_, li), (rv, ri) = nodes[k], nodes[k + 1]
                 name = f"amax{level}_{k // 2}"
                 gt = Signal(name=f"{name}_gt", reset_less=True)
-                m.d.sync += gt.eq(rv > lv_)
+                # rv > lv as the sign of lv - rv (one bit wider, so exact): a carry chain and
+                # its top bit, no equality detection (a strict ">" cost three more LUT levels
+                # after the chain, the UP5K's critical path with argmax)
+                m.d.sync += gt.eq((lv_ - rv)[-1])
                 v = Signal(lv_.shape(), name=f"{name}_v", reset_less=True)
                 i = Signal(best.shape(), name=f"{name}_i", reset_less=True)
                 m.d.sync += [v.eq(Mux(gt, rv, lv_)), i.eq(Mux(gt, ri, li))]
