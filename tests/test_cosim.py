@@ -40,6 +40,8 @@ CONFIGS = [
                     sparsity="2:4"), 4),
     ("verilator", dict(cell="lstm", quant="exp", inputs=4, hidden=8, outputs=3, tokens=6,
                        sparsity="2:4", sparse_head=True), 2),
+    ("icarus", dict(cell="rnn", quant="ternary", inputs=4, hidden=12, outputs=3,
+                    sparsity="2:4"), 4),  # paired input segments in the sparse core
 ]
 
 
