@@ -203,6 +203,23 @@ def test_mac_proofs_of_the_other_encodings(tmp_path, monkeypatch):
     assert bad.status == "FAILED", bad.line()
 
 
+def test_sparse_mac_equals_the_format_and_a_wrong_lane_column_fails(tmp_path, monkeypatch):
+    """The sparse MAC unit (zero skipping) against a reference written from the 2:4 format's
+    definition: ternary (sign-only codes) proven, exponential bounded; a unit whose odd lanes
+    read one column too far left fails."""
+    import hwgen.gateware.mac as mac
+
+    exp = make_model("gru", "exp", inputs=2, hidden=2, outputs=2, bits=5).layers[0].wx.encoding
+    results = run_properties([prove_mac(WeightEncoding.ternary(), 4, 4, 2, sparse=True),
+                              prove_mac(exp, 2, 4, 2, sparse=True)], tmp_path / "ok")
+    assert [r.status for r in results] == ["proven", "bounded"], \
+        "\n".join(r.line() for r in results)
+    monkeypatch.setattr(mac, "lane_base", lambda k: 4 * (k // 2))
+    (bad,) = run_properties([prove_mac(WeightEncoding.ternary(), 4, 4, 2, sparse=True)],
+                            tmp_path / "bad")
+    assert bad.status == "FAILED", bad.line()
+
+
 def test_arith_helpers_and_a_broken_saturate(tmp_path, monkeypatch):
     import hwgen.gateware.arith as arith
 

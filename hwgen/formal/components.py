@@ -35,6 +35,7 @@ from amaranth.lib import wiring
 
 from .. import numerics
 from ..gateware import activation, arith, mac, mult, scale
+from ..gateware.packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
 from ..gateware.schedule import tree_depth
 from ..numerics import derive_widths, scaled_term, signed_width, term_shift
 from ..spec import CellKind, EncodingKind, HwgenError, Model, Scale, WeightEncoding
@@ -226,14 +227,19 @@ def prove_sum_tree(terms: int, width: int) -> Property:
 
 
 def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: int, *,
-              acc_width: int | None = None, label: str = "") -> Property:
+              acc_width: int | None = None, label: str = "", sparse: bool = False) -> Property:
     """`MacUnit`: for every sequence of valid code words (every legal code of ``encoding``) and
     signed ``operand_width``-bit operands, with ``first`` starting a sum and at most ``words``
     words per sum, ``acc`` equals the plain dot product sum_k level(code_k) * x_k accumulated
     over the sum's words, ``latency`` cycles after each word; stalls (``valid`` low) anywhere.
     ``acc_width`` defaults to the width of the largest sum (numerics.signed_width of words x
     lanes x max |level| x 2**(operand_width - 1), the bound `numerics` derives per matrix): the
-    proof shows that width neither overflows nor loses a carry of the one's-complement lanes."""
+    proof shows that width neither overflows nor loses a carry of the one's-complement lanes.
+
+    ``sparse``: the sparse-core unit (`hwgen.gateware.packing`): 2P operands and P lane fields
+    (``sel``, code); the reference, written from the format's definition, multiplies lane k's
+    level by operand ``lane_base(k) + sel`` (zero for ``sel = SEL_ZERO``; a 2-bit ternary-like
+    code is its sign: +1 or -1)."""
     levels = [int(encoding.decode([c])[0]) if encoding.valid_codes([c])[0] else 0
               for c in range(1 << encoding.bits)]
     legal = [bool(encoding.valid_codes([c])[0]) for c in range(1 << encoding.bits)]
@@ -241,21 +247,38 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     bound = words * per_word
     width = signed_width(bound) if acc_width is None else acc_width
     b = encoding.bits
-    latency = 2 + tree_depth(lanes)
+    latency = 2 + tree_depth(lanes) + (2 if sparse else 0)
 
     def body(m):
-        m.submodules.dut = dut = mac.MacUnit(encoding, lanes, operand_width, width)
+        m.submodules.dut = dut = mac.MacUnit(encoding, lanes, operand_width, width,
+                                             sparse=sparse)
         valid, first = AnySeq(1), AnySeq(1)
-        codes = AnySeq(lanes * b)
-        xs = [AnySeq(signed(operand_width)) for _ in range(lanes)]
+        field = lane_bits(encoding) if sparse else b
+        codes = AnySeq(lanes * field)
+        xs = [AnySeq(signed(operand_width)) for _ in range(2 * lanes if sparse else lanes)]
         level = Array(Const(v, signed(max(2, b + 1) + max(abs(v) for v in levels).bit_length()))
                       for v in levels)
         ok = Array(Const(v, 1) for v in legal)
         m.d.comb += [dut.valid.eq(valid), dut.first.eq(first), dut.codes.eq(codes)]
         m.d.comb += [dut.operands[k].eq(x) for k, x in enumerate(xs)]
-        for k in range(lanes):
-            m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
-        dot = sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        if not sparse:
+            for k in range(lanes):
+                m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
+            dot = sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        else:
+            terms = []
+            ops = Array(xs)
+            for k in range(lanes):
+                f = codes[k * field : (k + 1) * field]
+                sel, code = f[:2], f[2:]
+                if lane_code_bits(encoding) != b:  # the sign of a 2-bit ternary-like code
+                    lv = Mux(code[0], -1, 1)
+                else:
+                    m.d.comb += Assume(ok[code])
+                    lv = level[code]
+                x = ops[lane_base(k) + sel]
+                terms.append(Mux(sel == SEL_ZERO, 0, lv * x))
+            dot = sum(terms)
         # The reference accumulator, fed the same words ``latency`` cycles late (valid and first
         # through registers with a reset, like the DUT's control).
         v_d, f_d, dot_d = valid, first, dot
@@ -286,14 +309,16 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
                        "mac: |sum| <= words x word bound"),
             ]
 
-    name = label or f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
+    name = label or (f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
+                     + ("_sparse" if sparse else ""))
     # k-induction closes for the add / subtract / skip lanes; for shift and multiplier lanes it
     # does not within reach, so those are bounded proofs over every sum of up to ``words`` words
     # (a stall only delays the pipeline, so longer traces add nothing new to a sum).
     mode = "prove" if encoding.is_ternary_like else "bmc"
     return Property(
         f"mac.{name}",
-        f"MacUnit {encoding.describe()}, {lanes} lanes, s{operand_width} operands, <= {words} "
+        f"MacUnit {encoding.describe()}{' sparse (2:4)' if sparse else ''}, {lanes} lanes, "
+        f"s{operand_width} operands, <= {words} "
         f"words per sum: acc = plain dot product, s{width} acc",
         mode,
         latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
