@@ -98,12 +98,12 @@ def word_repeats(model: Model) -> dict[int, int]:
     return out
 
 
-def _lane_field(encoding: WeightEncoding, sel: int, code: int) -> int:
-    if sel == SEL_ZERO:
-        return SEL_ZERO
+def _fields(encoding: WeightEncoding, sel, codes):
+    """Lane fields ``sel | code << 2`` (arrays); a lane with ``sel = SEL_ZERO`` is all zero
+    but its selector; 2-bit ternary-like codes keep their sign bit only."""
     if lane_code_bits(encoding) == 1 and encoding.bits == 2:
-        code = (code >> 1) & 1  # the sign bit of 01 (+1) / 11 (-1)
-    return sel | (code << 2)
+        codes = (codes >> 1) & 1  # the sign bit of 01 (+1) / 11 (-1)
+    return np.where(sel == SEL_ZERO, SEL_ZERO, sel | (codes << 2))
 
 
 def sparse_words(matrix: QuantMatrix, lanes: int, row_order, repeat: int) -> list[int]:
@@ -121,26 +121,29 @@ def sparse_words(matrix: QuantMatrix, lanes: int, row_order, repeat: int) -> lis
     spans = -(-cols // span)
     padded = np.zeros((rows, spans * span), dtype=np.int64)
     padded[:, :cols] = codes
-    groups = padded.reshape(rows, spans, lanes // 2, GROUP)
-    fields = np.full((rows, spans, repeat, lanes), SEL_ZERO, dtype=np.int64)
-    for r in range(rows):
-        for s in range(spans):
-            for g in range(lanes // 2):
-                grp = groups[r, s, g]
-                if repeat == 2:
-                    for w in range(2):
-                        for lane in range(2):
-                            col = 2 * w + lane
-                            if grp[col]:
-                                fields[r, s, w, 2 * g + lane] = _lane_field(
-                                    enc, col - lane, int(grp[col]))
-                    continue
-                nz = [int(c) for c in np.flatnonzero(grp)]
-                if len(nz) == 1 and nz[0] == GROUP - 1:
-                    nz = [None, nz[0]]
-                for lane, col in enumerate(nz):
-                    if col is not None:
-                        fields[r, s, 0, 2 * g + lane] = _lane_field(enc, col - lane,
-                                                                    int(grp[col]))
+    g = padded.reshape(rows, spans, lanes // 2, GROUP)  # (row, span, group, column)
+    if repeat == 2:
+        # word w: lane 2g takes column 2w (sel 2w), lane 2g + 1 column 2w + 1 (sel 2w)
+        per_word = []
+        for w in range(2):
+            pair = g[..., 2 * w : 2 * w + 2]
+            sel = np.where(pair != 0, 2 * w, SEL_ZERO)
+            per_word.append(_fields(enc, sel, pair))
+        fields = np.stack(per_word, axis=2)  # (row, span, word, group, lane of the group)
+    else:
+        nz = g != 0
+        count = nz.sum(axis=-1)
+        first = np.argmax(nz, axis=-1)  # lowest non-zero column
+        last = GROUP - 1 - np.argmax(nz[..., ::-1], axis=-1)  # highest
+        # lane 2g: the lowest non-zero unless the only one is column 3; lane 2g + 1: the
+        # highest when there are two (or the only one at column 3)
+        lane0 = (count == 2) | ((count == 1) & (first <= 2))
+        lane1 = (count == 2) | ((count == 1) & (last == 3))
+        sel0 = np.where(lane0, first, SEL_ZERO)
+        sel1 = np.where(lane1, last - 1, SEL_ZERO)
+        code0 = np.take_along_axis(g, first[..., None], axis=-1)[..., 0]
+        code1 = np.take_along_axis(g, last[..., None], axis=-1)[..., 0]
+        fields = np.stack([_fields(enc, sel0, code0), _fields(enc, sel1, code1)],
+                          axis=-1)[:, :, None]
     words = pack_codes(fields.reshape(rows * spans * repeat, lanes), lane_bits(enc), lanes)
     return [int(w) for w in np.asarray(words).reshape(-1)]
