@@ -10,8 +10,11 @@ against nextpnr. Writes docs/synthesis.md (block ``largest``).
 With ``--loadable`` the board builds choose their weight storage as ``hwgen build`` does by
 default (``--weights auto``: ROMs while they fit, then weights loaded at run time, in SPRAM on the
 iCEBreaker's UP5K, in block RAM on the ULX3S's ECP5); writes block ``largest-loadable``.
+``--sparse`` does the same with 2:4 sparse recurrent matrices (``random-model --sparsity 2:4``),
+so that the board builds choose the sparse core (zero skipping); writes block
+``largest-sparse``.
 
-Usage: nice -n 10 python benchmarks/largest_fit.py [--place] [--loadable] [--no-write]
+Usage: nice -n 10 python benchmarks/largest_fit.py [--place] [--loadable [--sparse]] [--no-write]
 """
 
 from __future__ import annotations
@@ -34,8 +37,15 @@ LANES = (8, 16)
 STEP, LIMIT = 8, 1024
 
 
+SPARSITY = None  # "2:4" with --sparse
+
+
 def gru(hidden: int, quant: str):
-    return make_model("gru", 16, hidden, 10, quant)
+    if SPARSITY is None:
+        return make_model("gru", 16, hidden, 10, quant)
+    from hwgen.api import random_model
+
+    return random_model("gru", 16, hidden, 10, quant=quant, sparsity=SPARSITY)
 
 
 def verdict(model, lanes: int, target: str | None, board: str | None,
@@ -79,10 +89,12 @@ def loadable_table(t0: float) -> str:
             t, i = found[(board, "ternary", lanes)], found[(board, "int8", lanes)]
             ratios.append(f"{board} P = {lanes}: ternary H {t} = "
                           + (f"{t / i:.1f}x int8 ({i})" if i else "int8 fits none"))
+    sparse = (" Recurrent matrices 2:4 sparse (`random-model --sparsity 2:4`), so the cores skip "
+              "zeros (the sparse core, `--sparse auto`)." if SPARSITY else "")
     return ("GRU 16 -> H -> 10, formats.standard(8), state `auto`, H in steps of 8, board builds "
             "with `--weights auto` (ROMs while they fit, else loaded at run time; the loadable "
             "core is built for the shape's capacity model, `hwgen.shape`); the verdict of "
-            f"`hwgen.boardfit`. {versions('amaranth')}; {time.monotonic() - t0:.0f} s.\n\n"
+            f"`hwgen.boardfit`.{sparse} {versions('amaranth')}; {time.monotonic() - t0:.0f} s.\n\n"
             + "\n".join(lines) + "\n\n" + "\n".join(f"- {r}" for r in ratios) + "\n")
 
 
@@ -108,13 +120,18 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("largest_out"))
     ap.add_argument("--loadable", action="store_true",
                     help="board builds with --weights auto (block largest-loadable)")
+    ap.add_argument("--sparse", action="store_true",
+                    help="with --loadable: 2:4 sparse models (block largest-sparse)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     if args.loadable:
+        global SPARSITY
+        SPARSITY = "2:4" if args.sparse else None
         text = loadable_table(t0)
         if not args.no_write:
-            write_block("synthesis.md", "largest-loadable", text)
+            write_block("synthesis.md", "largest-sparse" if args.sparse else "largest-loadable",
+                        text)
         return 0
     lines = ["| device / board | encoding | lanes | largest H | the next size is refused because |",
              "|---|---|---|---|---|"]

@@ -471,6 +471,8 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
         timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
     fit = check_board_fit(m, board, lanes, baud, weights, sparse)
+    # the core the fit check judged (auto: the sparse core, or the dense one where only it fits)
+    sparse = "on" if fit.fit.estimate.zero_skipping else "off"
     for w in fit.fit.warnings:
         if warn:
             warn(w)

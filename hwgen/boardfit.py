@@ -44,18 +44,21 @@ def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom",
                  sparse: str = "auto") -> int:
     """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose estimate
     fits ``target`` with ``extra`` (LUTs, flip-flops) around the accelerator (or a function of
-    the lane count giving them) and the zero-skipping option ``sparse``; the fewest when none
-    fits (the fit check then says why)."""
+    the lane count giving them) and the zero-skipping option ``sparse`` (``auto``: the dense
+    core counts too where the sparse one does not fit); the fewest when none fits (the fit
+    check then says why)."""
     from .gateware.schedule import max_lanes
 
     def around(p):
         return extra(p) if callable(extra) else extra
 
+    def fits(p):
+        options = (sparse, "off") if sparse == "auto" else (sparse,)
+        return any(fit_result(model, p, target, around(p), weights=weights, sparse=s).fits
+                   for s in options)
+
     candidates = [p for p in LANE_CHOICES if p <= max_lanes(model)] or [1]
-    return next((p for p in candidates
-                 if fit_result(model, p, target, around(p), weights=weights,
-                               sparse=sparse).fits),
-                candidates[-1])
+    return next((p for p in candidates if fits(p)), candidates[-1])
 
 
 def loadable_storage(target) -> str:
@@ -144,8 +147,9 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
               weights: str = "rom", sparse: str = "auto") -> BoardFit:
     """Estimate ``model`` built for ``board`` (a name or `hwgen.uart.board.Board`) with ``lanes``
     lanes (default: `choose_lanes`), ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
-    they fit, else loadable) and zero skipping ``sparse`` (`hwgen.gateware.packing`); never
-    raises for a design that does not fit."""
+    they fit, else loadable) and zero skipping ``sparse`` (`hwgen.gateware.packing`; ``auto``:
+    the sparse core when it is faster and fits, else the dense one; the estimate's
+    ``zero_skipping`` says which); never raises for a design that does not fit."""
     from .uart.board import Board, get_board
 
     b = board if isinstance(board, Board) else get_board(board)
@@ -165,6 +169,11 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
                              lambda p: _link(core, p, b.target, weights, sparse), weights, sparse)
     link = _link(core, lanes, b.target, weights, sparse)
     fit = fit_result(core, lanes, b.target, link, weights=weights, sparse=sparse)
+    if sparse == "auto" and not fit.fits and fit.estimate.zero_skipping:
+        dense_link = _link(core, lanes, b.target, weights, "off")
+        dense = fit_result(core, lanes, b.target, dense_link, weights=weights, sparse="off")
+        if dense.fits:
+            link, fit = dense_link, dense
     return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, link_bytes(core), fit,
                     weights)
 
@@ -187,6 +196,8 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             hints.append(f"--sparse off fits {r.lanes} lanes (the dense core: "
                          f"{alt.fit.estimate.cycles_per_timestep} cycles per timestep)")
     for p in range(r.lanes - 1, 0, -1):
+        if sparse == "on" and p % 2:
+            continue  # the sparse core needs an even lane count
         alt = fit_result(core, p, r.target, _link(core, p, r.target, r.weights, sparse),
                          weights=r.weights, sparse=sparse)
         if alt.fits:

@@ -343,6 +343,21 @@ def test_board_estimate_and_build_options_for_zero_skipping(tmp_path):
     assert on.fit.estimate.zero_skipping and not off.fit.estimate.zero_skipping
     assert on.fit.estimate.cycles_per_timestep < off.fit.estimate.cycles_per_timestep
     with pytest.raises(HwgenError, match=r"What would fit: --sparse off fits 16 lanes"):
-        check_board_fit(model, "icebreaker", 16, weights="rom")
+        check_board_fit(model, "icebreaker", 16, weights="rom", sparse="on")
+    # auto at 16 lanes: the sparse core does not fit, the dense one does
+    sixteen = check_board_fit(model, "icebreaker", 16, weights="rom")
+    assert not sixteen.fit.estimate.zero_skipping
     auto = api.estimate(model, None, board="icebreaker")
-    assert auto.fits and auto.fit.estimate.zero_skipping and auto.lanes == 8
+    assert auto.fits and auto.lanes == 16 and not auto.fit.estimate.zero_skipping
+
+
+def test_board_auto_falls_back_to_the_dense_core_where_only_it_fits():
+    """int8 2:4 on the iCEBreaker at 8 lanes: the sparse core's 80-bit weight words need 5 SPRAM
+    columns (the UP5K has 4), the dense core's 64-bit ones fit: auto builds the dense core."""
+    from hwgen import api
+
+    model = make_model("gru", "int8", inputs=16, hidden=96, outputs=10, sparsity="2:4")
+    on = api.estimate(model, 8, board="icebreaker", sparse="on", weights="auto")
+    auto = api.estimate(model, 8, board="icebreaker", weights="auto")
+    assert not on.fits and "5 SB_SPRAM256KA" in on.fit.problems[0]
+    assert auto.fits and auto.weights == "spram" and not auto.fit.estimate.zero_skipping
