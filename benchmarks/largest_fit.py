@@ -53,7 +53,9 @@ def verdict(model, lanes: int, target: str | None, board: str | None,
     """(fits, problems, weight storage chosen)."""
     if board is not None:
         r = board_fit(model, board, lanes=lanes, weights=weights)
-        return r.fits, "; ".join(r.fit.problems), r.weights
+        core = (", sparse core" if r.fit.estimate.zero_skipping else ", dense core") \
+            if SPARSITY else ""
+        return r.fits, "; ".join(r.fit.problems), r.weights + core
     r = fit_result(model, lanes, target)
     return r.fits, "; ".join(r.problems), "rom"
 

@@ -46,8 +46,10 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
     if e.bram_blocks > t.bram_count:
         problems.append(
             f"weights and tables need {e.bram_blocks} {t.bram.name} blocks "
-            f"({e.bram_bits} bits with padding; the weight codes alone are {e.weight_bits} bits) "
-            f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
+            f"({e.bram_bits} bits with padding; "
+            + (f"the packed weight words alone are {e.weight_memory_bits} bits) "
+               if e.zero_skipping else f"the weight codes alone are {e.weight_bits} bits) ")
+            + f"but {t.name} has {t.bram_count} ({t.bram_bits} bits)"
         )
     if e.spram_blocks > t.spram_count:
         problems.append(
