@@ -154,8 +154,9 @@ class MacUnit(wiring.Component):
         return val, Const(0, 1)
 
     def _split_flags(self, m: Module) -> list:
-        """``split`` delayed by 0 .. D cycles (index i: aligned with data i cycles after the
-        inputs, i.e. with the values the level i - 1 of the tree adds)."""
+        """``split`` delayed by 0 .. D cycles, D + 2 in a sparse unit (index i: aligned with data
+        i cycles after the inputs; tree level l adds data ``l + 1`` cycles after the inputs,
+        ``l + 3`` in a sparse unit: its input registers and the selection come first)."""
         flags = [self.split]
         for i in range(tree_depth(self._lanes) + (2 if self._sparse else 0)):
             f = Signal(name=f"split_d{i}", reset_less=True)
