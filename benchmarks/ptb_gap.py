@@ -438,6 +438,17 @@ def report(runs: Path) -> str:
                 f"| {r['variant']} | {r['what']} | {budget:,} | {r['seed']} | "
                 f"{r['golden']:.4f} | {r['float_forward']:.4f} | {r['train_forward']:.4f} | "
                 f"{d} | {db} | {r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+    budgets = sorted({r["budget"] for r in recs})
+    if len(budgets) > 1:
+        lines += ["", "Golden BPC (first test characters as above) against the training budget, "
+                  "cold starts, the seed-0 run of each variant:", "",
+                  "| variant | " + " | ".join(f"{b / 1e6:g}M" for b in budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        for v in sorted({r["variant"] for r in recs if r["warm_from"] is None}, key=_order):
+            cells = [by_key.get(key(v, b, 0)) for b in budgets]
+            if sum(c is not None for c in cells) > 1:
+                lines.append(f"| {v} | " + " | ".join(
+                    f"{c['golden']:.4f}" if c else "" for c in cells) + " |")
     curves = _curves(recs)
     if curves:
         lines += ["", "Learning curves: valid BPC (the trainer's evaluations, first 50,000 valid "
