@@ -74,6 +74,10 @@ VARIANTS = {
     "ternary-cos-lr-1/w0": (["--quant", "ternary", "--lr-schedule", "cosine",
                              "--lr-scale", "1/w0"], "cosine lr decay + weight lr over W0",
                             False),
+    "binary-cos": (["--quant", "binary", "--lr-schedule", "cosine"],
+                   "binary weights, cosine lr decay", False),
+    "pow2-cos": (["--quant", "pow2", "--lr-schedule", "cosine"],
+                 "pow2 weights, cosine lr decay", False),
     "exp": (["--quant", "exp"], "deterministic exponential (7 exponents)", False),
     "exp-cos": (["--quant", "exp", "--lr-schedule", "cosine"],
                 "exponential, cosine lr decay", False),
@@ -301,6 +305,53 @@ def small_report(runs: Path) -> list[str]:
     return lines
 
 
+def full_test(args, variants: list[str], runs: Path, env: dict) -> None:
+    """Golden BPC of the stored runs' models (``variants`` at --budget / --seed) on the WHOLE
+    PTB test split (``hwgen eval MODEL --dataset ptb``), stored as fulltest-<key>.json."""
+    for v in variants:
+        k = key(v, args.budget, args.seed)
+        path = runs / f"fulltest-{k}.json"
+        if path.exists() or not (runs / f"{k}.json").exists():
+            continue
+        model = runs / f"{k}.hwgm"
+        t0 = time.monotonic()
+        code = "import sys; from hwgen.cli import main; sys.exit(main(sys.argv[1:]))"
+        p = subprocess.run([sys.executable, "-c", code, "eval", str(model), "--dataset", "ptb",
+                            "--json"], env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"hwgen eval {model} failed:\n{p.stderr}")
+        out = json.loads(p.stdout)
+        rec = {"key": k, "variant": v, "budget": args.budget, "seed": args.seed,
+               "command": f"hwgen eval {model.name} --dataset ptb", "golden": out["golden"],
+               "float_forward": out["float_forward"], "count": out["count"],
+               "wall_seconds": time.monotonic() - t0}
+        path.write_text(json.dumps(rec, indent=1))
+        print(f"{path.stem}: golden {rec['golden']:.4f} on {rec['count']:,} test characters",
+              flush=True)
+
+
+def full_test_report(runs: Path, by_key: dict) -> list[str]:
+    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("fulltest-*.json"))]
+    if not recs:
+        return []
+    recs.sort(key=lambda r: (r["budget"], _order(r["variant"]), r["seed"]))
+    lines = ["| variant | weights | train chars | seed | BPC golden, whole test | float forward "
+             "| vs float | BPC golden, first 100k | zeros | test chars |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        run = by_key.get(r["key"], {})
+        floats = [x for x in recs if x["budget"] == r["budget"] and x["seed"] == r["seed"]
+                  and spec(x["variant"])[0][:2] == ["--quant", "float"]]
+        best = min(floats, key=lambda x: x["golden"]) if floats else None
+        d = "" if best is None or r in floats else f"{r['golden'] - best['golden']:+.4f}"
+        q = spec(r["variant"])[0][1]
+        lines.append(f"| {r['variant']} | {q} | {r['budget']:,} | {r['seed']} | "
+                     f"**{r['golden']:.4f}** | {r['float_forward']:.4f} | {d} | "
+                     f"{run.get('golden', float('nan')):.4f} | "
+                     f"{run.get('zero_fraction', float('nan')):.2f} | {r['count']:,} |")
+    return lines
+
+
 def _env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1",
                 PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -308,7 +359,8 @@ def _env() -> dict:
 
 CURVE_VARIANTS = ("float", "ternary", "exp", "float-lr0.013", "ternary-lr0.013",
                   "ternary-lr-1/w0", "exp@lr0.013", "float-cos@lr0.013", "float-cos@lr0.03",
-                  "ternary-cos@lr0.03", "ternary-cos-learned@lr0.03", "exp-cos@lr0.013")
+                  "ternary-cos@lr0.03", "ternary-cos-learned@lr0.03", "exp-cos@lr0.013",
+                  "exp-cos@lr0.03", "binary-cos@lr0.03", "pow2-cos@lr0.03")
 
 
 def _curves(recs: list[dict]) -> list[str]:
@@ -346,7 +398,7 @@ def report(runs: Path) -> str:
     from _record import versions
 
     recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))
-            if not p.name.startswith(("small-", "ptq-"))]
+            if not p.name.startswith(("small-", "ptq-", "fulltest-"))]
     if not recs:
         raise SystemExit(f"no runs under {runs}")
     by_key = {key(r["variant"], r["budget"], r["seed"]): r for r in recs}
@@ -386,6 +438,17 @@ def report(runs: Path) -> str:
                 f"| {r['variant']} | {r['what']} | {budget:,} | {r['seed']} | "
                 f"{r['golden']:.4f} | {r['float_forward']:.4f} | {r['train_forward']:.4f} | "
                 f"{d} | {db} | {r['zero_fraction']:.2f} | {_total_wall(r, by_key):.0f} |")
+    budgets = sorted({r["budget"] for r in recs})
+    if len(budgets) > 1:
+        lines += ["", "Golden BPC (first test characters as above) against the training budget, "
+                  "cold starts, the seed-0 run of each variant:", "",
+                  "| variant | " + " | ".join(f"{b / 1e6:g}M" for b in budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        for v in sorted({r["variant"] for r in recs if r["warm_from"] is None}, key=_order):
+            cells = [by_key.get(key(v, b, 0)) for b in budgets]
+            if sum(c is not None for c in cells) > 1:
+                lines.append(f"| {v} | " + " | ".join(
+                    f"{c['golden']:.4f}" if c else "" for c in cells) + " |")
     curves = _curves(recs)
     if curves:
         lines += ["", "Learning curves: valid BPC (the trainer's evaluations, first 50,000 valid "
@@ -405,6 +468,11 @@ def report(runs: Path) -> str:
                   "|---|---|---|"]
         for label, v in rec["bpc"].items():
             lines.append(f"| {label} | {v:.4f} | {v - base:+.4f} |")
+    ft = full_test_report(runs, by_key)
+    if ft:
+        lines += ["", "Whole PTB test split (449,944 predictions; `ptb_gap.py --full-test`, i.e. "
+                  "`hwgen eval MODEL --dataset ptb`): golden (integer) BPC; \"vs float\": minus "
+                  "the best float run's at that budget and seed (+ is worse).", "", *ft]
     sm = small_report(runs)
     if sm:
         lines += ["", "The same options on the small datasets (`ptb_gap.py --small`; GRU, 32 "
@@ -441,6 +509,12 @@ def main(argv=None) -> int:
                         "at a time (a diagnostic; no training)")
     p.add_argument("--ptq-variant", default="float", metavar="V",
                    help="--ptq: the float variant to quantize (default: %(default)s)")
+    p.add_argument("--full-test", action="store_true",
+                   help="golden BPC of the stored --variants runs at --budget on the whole test "
+                        "split (hwgen eval), no training")
+    p.add_argument("--block", default="ptb_gap", metavar="NAME",
+                   help="--report: the marker block of docs/results.md to write "
+                        "(default: %(default)s; paper_notes.md only for ptb_gap)")
     p.add_argument("--report", action="store_true",
                    help="only write the table into docs/results.md and paper_notes.md")
     args = p.parse_args(argv)
@@ -449,7 +523,9 @@ def main(argv=None) -> int:
         from _record import write_block
 
         text = report(runs)
-        write_block("results.md", "ptb_gap", text)
+        write_block("results.md", args.block, text)
+        if args.block != "ptb_gap":
+            return 0
         notes = ROOT / "benchmarks" / "paper_notes.md"
         import re
 
@@ -469,6 +545,9 @@ def main(argv=None) -> int:
         return 0
     if args.small:
         small(args, runs, env)
+        return 0
+    if args.full_test:
+        full_test(args, variants, runs, env)
         return 0
     for v in variants:
         one_run(args, v, args.budget, args.seed, runs, env)
