@@ -236,10 +236,10 @@ def retime_ecp5_read_multiplexers(netlist: dict) -> int:
         next_bit = 1 + max((b for c in cells.values() for bits in c["connections"].values()
                             for b in bits if isinstance(b, int)), default=1)
         done: set = set()
+        drivers, sinks = _index(cells)
         for seed in [n for n, c in cells.items() if c["type"] == "DP16KD"]:
             if seed in done:
                 continue
-            drivers, sinks = _index(cells)
             found = _cascade(seed, cells, drivers, sinks, port_bits)
             if found is None:
                 continue
@@ -282,4 +282,5 @@ def retime_ecp5_read_multiplexers(netlist: dict) -> int:
                     if tuple(ram["connections"].get(f"CLK{x}", [])) in (("0",), ("1",), ("x",)):
                         ram["connections"][f"CLK{x}"] = list(clock)
                 changed += 1
+            drivers, sinks = _index(cells)  # the group was rewired: index again
     return changed

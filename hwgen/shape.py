@@ -96,7 +96,6 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     need = bias_bits_needed(model)
     if bits < need:
         raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
-    plan = make_plan(model, lanes, state, weights)
     core = make_plan(capacity_model(model, bits), lanes, state, weights, sparse)
     packed = {core.matrices[i].name for i in core.matrices if core.sparse and core.repeat(i) == 1}
     inp = model.input
@@ -119,7 +118,7 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
         "argmax": bool(model.head.argmax),
         "formats": model.formats.to_json(),
         "matrices": matrices,
-        "lanes": plan.lanes,
+        "lanes": core.lanes,
         "state": state,
         "weights": weights,
         "bias_bits": bits,

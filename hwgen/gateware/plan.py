@@ -252,7 +252,6 @@ class Plan:
     cstore: StoreLayout | None  # LSTM: c, one value per word
     timing: Schedule
     weights: str = "rom"  # WEIGHT_MODES
-    sparse_option: str = "auto"  # SPARSE_MODES; `sparse` is the resolved choice
 
     # -- derived figures --------------------------------------------------------------------
     @property
@@ -270,8 +269,8 @@ class Plan:
         return self.timing.span
 
     def repeat(self, mid: int) -> int:
-        """Words per span of matrix ``mid``: 1, or 2 for a matrix a sparse core cannot pack."""
-        return dict(self.timing.repeats).get(mid, 1)
+        """Words per span of matrix ``mid`` (`Schedule.repeat`)."""
+        return self.timing.repeat(mid)
 
     @property
     def paired(self) -> bool:
@@ -467,9 +466,10 @@ def paired_words(matrix: QuantMatrix, lanes: int, row_order, sparse: bool = Fals
 
 def _weight_roms(model: Model, lanes: int, mats: dict,
                  timing: Schedule) -> tuple[WeightRomPlan, ...]:
-    paired, rep = timing.paired, dict(timing.repeats)
+    paired = timing.paired
     if timing.sparse:
-        images = {i: sparse_words(p.matrix, lanes, p.row_order, rep[i]) for i, p in mats.items()}
+        images = {i: sparse_words(p.matrix, lanes, p.row_order, timing.repeat(i))
+                  for i, p in mats.items()}
     else:
         images = {i: weight_words(p.matrix, lanes, p.row_order) for i, p in mats.items()}
     per_row = {i: timing.words_per_row(p.matrix.shape[1], i) for i, p in mats.items()}
@@ -553,4 +553,4 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
     cstore = (store("cstate", 1, f.cell.width, narrow_words)
               if model.cell is CellKind.LSTM else None)
     return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
-                timing, weights, sparse)
+                timing, weights)

@@ -193,10 +193,13 @@ class Schedule:
         """Operand values per word: P, or 2P in a sparse core."""
         return 2 * self.lanes if self.sparse else self.lanes
 
+    def repeat(self, mid: int) -> int:
+        """Words per span of matrix ``mid``: 1, or 2 for a matrix a sparse core cannot pack."""
+        return dict(self.repeats).get(mid, 1)
+
     def words_per_row(self, columns: int, mid: int) -> int:
         """Issue words of one row of ``columns`` columns of matrix ``mid``."""
-        spans = -(-columns // self.span)
-        return spans * dict(self.repeats).get(mid, 1)
+        return -(-columns // self.span) * self.repeat(mid)
 
     @property
     def layer_gap(self) -> int:
