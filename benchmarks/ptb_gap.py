@@ -83,6 +83,17 @@ VARIANTS = {
                 "exponential, cosine lr decay", False),
     "exp-lr0.006": (["--quant", "exp", "--lr", "0.006"], "exponential, lr 0.006", False),
     "exp-warm": (["--quant", "exp"], "exponential, warm start from float (2/3 + 1/3)", True),
+    "ternary-lm": (["--quant", "ternary", "--recipe", "lm"], "the lm recipe: cosine from 0.03, "
+                   "learned W0, int8 input and head matrices (ternary recurrent)", False),
+    "ternary-lm-in8": (["--quant", "ternary", "--recipe", "lm", "--head-quant", "ternary"],
+                       "the lm recipe with a ternary head (int8 input matrix only)", False),
+    "ternary-lm-head8": (["--quant", "ternary", "--recipe", "lm", "--input-quant", "ternary"],
+                         "the lm recipe with a ternary input matrix (int8 head only)", False),
+    "ternary-lm-exp": (["--quant", "ternary", "--recipe", "lm", "--input-quant", "exp",
+                        "--head-quant", "exp"], "the lm recipe with exponential input and head "
+                       "matrices", False),
+    "exp-lm": (["--quant", "exp", "--recipe", "lm"], "the lm recipe for exponential weights: "
+               "cosine from 0.013, int8 input and head matrices", False),
 }
 DEFAULT_VARIANTS = ("float,ternary,ternary-learned,ternary-warm-learned,ternary-warm,"
                     "ternary-noclip,exp,exp-warm,ternary-lr-1/w0,ternary-lr-w0")
@@ -167,6 +178,8 @@ def one_run(args, variant: str, budget: int, seed: int, runs: Path, env: dict) -
         "zero_fraction": float(sum(x.sparsity * x.codes.size for x in mats)
                                / sum(x.codes.size for x in mats)),
         "scales": {n: x.scale.value for n, x in m.matrices()},
+        "weights": out["weights"],
+        "weight_bits": m.weight_memory_bits,
         "checkpoint": str(model) + ".ckpt",
         "load": os.getloadavg()[0],
     }
@@ -344,7 +357,7 @@ def full_test_report(runs: Path, by_key: dict) -> list[str]:
                   and spec(x["variant"])[0][:2] == ["--quant", "float"]]
         best = min(floats, key=lambda x: x["golden"]) if floats else None
         d = "" if best is None or r in floats else f"{r['golden'] - best['golden']:+.4f}"
-        q = spec(r["variant"])[0][1]
+        q = run.get("weights", spec(r["variant"])[0][1])
         lines.append(f"| {r['variant']} | {q} | {r['budget']:,} | {r['seed']} | "
                      f"**{r['golden']:.4f}** | {r['float_forward']:.4f} | {d} | "
                      f"{run.get('golden', float('nan')):.4f} | "

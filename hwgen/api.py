@@ -87,7 +87,8 @@ def _model(model) -> Model:
 def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: int = 1,
                  tokens: int | None = None, quant: str = "ternary", stochastic: bool = False,
                  bits: int = 8, argmax: bool = False, seed: int = 0,
-                 sparsity: str | Sparsity | None = None, sparse_head: bool = False) -> Model:
+                 sparsity: str | Sparsity | None = None, sparse_head: bool = False,
+                 input_quant: str | None = None, head_quant: str | None = None) -> Model:
     """A random quantized model (random weights, frozen like a trained one), e.g. to try sizes.
 
     ``cell``: ``rnn``, ``gru`` or ``lstm``; ``inputs``: features (or embedding dimensions with
@@ -95,7 +96,8 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     the precision knob of `hwgen.spec.Formats.standard`. Sizes are checked against
     `hwgen.spec.LIMITS` before anything is allocated. ``sparsity`` (``"N:M"`` or a
     `hwgen.spec.Sparsity`) prunes the recurrent matrices (and with ``sparse_head`` the head) to
-    N:M by magnitude before quantizing (`hwgen.freeze.freeze`).
+    N:M by magnitude before quantizing (`hwgen.freeze.freeze`). ``input_quant`` / ``head_quant``
+    quantize layer 0's input matrix / the head otherwise (a mixed-precision model).
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -112,7 +114,9 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
     return freeze(params, q, formats, argmax=argmax, rng=seed,
                   meta={"source": f"random-model seed {seed}"},
-                  sparsity=_sparsity(sparsity), sparse_head=sparse_head)
+                  sparsity=_sparsity(sparsity), sparse_head=sparse_head,
+                  input_quant=None if input_quant is None else QuantConfig.parse(input_quant),
+                  head_quant=None if head_quant is None else QuantConfig.parse(head_quant))
 
 
 def _sparsity(value) -> Sparsity | None:
@@ -126,12 +130,14 @@ def _sparsity(value) -> Sparsity | None:
 
 def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           epochs: int | None = None, budget_chars: int | None = None, layers: int = 1,
-          stochastic: bool = False, seed: int = 0, batch: int = 32, lr: float = 2e-3,
+          stochastic: bool = False, seed: int = 0, batch: int = 32, lr: float | None = None,
           seq_len: int = 100, embed: int = 16, bits: int = 8, fake_quant: bool = True,
           test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
           resume: bool = False, quiet: bool = True, sparsity: str | Sparsity | None = None,
-          sparse_head: bool = False, weight_scale: str = "glorot", shadow_clip: bool = True,
-          lr_scale: str = "none", lr_schedule: str = "constant", warm_start=None):
+          sparse_head: bool = False, weight_scale: str | None = None, shadow_clip: bool = True,
+          lr_scale: str = "none", lr_schedule: str | None = None, warm_start=None,
+          input_quant: str | None = None, head_quant: str | None = None,
+          recipe: str = "reference"):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -140,15 +146,17 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ``sparsity`` (``"N:M"``) trains the recurrent matrices (the head too with ``sparse_head``)
     N:M sparse, and the model file records it. ``weight_scale`` ("glorot" or "learned"),
     ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
-    "cosine") and ``warm_start`` (a checkpoint or
-    state dict to start from) are the options of the same names (docs/training.md, "Options for
-    closing the ternary gap").
+    "cosine"), ``warm_start`` (a checkpoint or state dict to start from), ``input_quant`` /
+    ``head_quant`` (another quantizer for layer 0's input matrix / the head) and ``recipe``
+    ("reference" or "lm": presets of ``lr``, ``lr_schedule``, ``weight_scale``, ``input_quant``
+    and ``head_quant``, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the
+    options of the same names (docs/training.md, "Options for closing the ternary gap").
     """
     from .train import require_torch
 
     require_torch()
     from .train.datasets import Dataset, load_dataset
-    from .train.trainer import TrainConfig, set_threads
+    from .train.trainer import TrainConfig, recipe_settings, set_threads
     from .train.trainer import train as _train
 
     out = None if output is None else check_output_file(output, "model file")
@@ -160,6 +168,13 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if epochs is None and budget_chars is None:
         epochs = 10
+    preset = recipe_settings(recipe, quant)
+    given = {"lr": lr, "lr_schedule": lr_schedule, "weight_scale": weight_scale,
+             "input_quant": input_quant, "head_quant": head_quant}
+    chosen = {k: v if v is not None else preset.get(k) for k, v in given.items()}
+    lr = 2e-3 if chosen["lr"] is None else chosen["lr"]
+    lr_schedule = chosen["lr_schedule"] or "constant"
+    weight_scale = chosen["weight_scale"] or "glorot"
     cfg = TrainConfig(
         dataset=ds.name if isinstance(dataset, Dataset) else os.fspath(dataset), cell=cell,
         hidden=hidden, layers=layers, quant=quant, stochastic=stochastic, epochs=epochs,
@@ -169,6 +184,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         sparse_head=sparse_head, weight_scale=weight_scale, shadow_clip=bool(shadow_clip),
         lr_scale=lr_scale, lr_schedule=lr_schedule,
         warm_start=None if warm_start is None else os.fspath(warm_start),
+        input_quant=chosen["input_quant"], head_quant=chosen["head_quant"],
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

@@ -97,6 +97,7 @@ def freeze(
     formats: Formats,
     *,
     head_quant: QuantConfig | None = None,
+    input_quant: QuantConfig | None = None,
     argmax: bool = False,
     rng=None,
     meta: dict | None = None,
@@ -104,7 +105,9 @@ def freeze(
     sparse_head: bool = False,
     scales: dict[str, float] | None = None,
 ) -> Model:
-    """Quantize every matrix with ``quant`` (the head with ``head_quant``, default the same),
+    """Quantize every matrix with ``quant`` (the head with ``head_quant`` and layer 0's input
+matrix with ``input_quant``, each by default the same: a mixed-precision model; the hardware
+builds one MAC unit per encoding),
     biases to fixed point at ``formats.gate_frac`` (the head's at ``output_frac``), the embedding to
     ``formats.input``, and build the activation tables.
 
@@ -130,14 +133,17 @@ def freeze(
     params.check()
     if sparse_head and sparsity is None:
         raise HwgenError("a sparse head needs a sparsity (N:M)")
+    input_quant = input_quant or quant
     if sparsity is not None:
         sparsity.check_kind(quant.kind)
+        sparsity.check_kind(input_quant.kind)
         if sparse_head:
             sparsity.check_kind((head_quant or quant).kind)
     cell, H = params.cell, params.hidden
     if (cell is CellKind.LSTM) != (formats.cell is not None):
         raise HwgenError("LSTM models need a cell-state format, and only LSTM models have one")
-    if quant.stochastic and rng is None:
+    if any(q is not None and q.stochastic for q in (quant, head_quant, input_quant)) \
+            and rng is None:
         raise HwgenError("stochastic quantization needs a seed")
     if rng is not None and not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)  # one stream for all matrices, not one seed each
@@ -146,7 +152,8 @@ def freeze(
     layers = []
     for k, fl in enumerate(params.layers):
         in_w = fl.w_ih.shape[1]
-        wx = _quantize(quant, fl.w_ih, in_w, H, rng, sparsity, scales.get(f"weight_ih_l{k}"))
+        wx = _quantize(input_quant if k == 0 else quant, fl.w_ih, in_w, H, rng, sparsity,
+                       scales.get(f"weight_ih_l{k}"))
         wh = _quantize(quant, fl.w_hh, H, H, rng, sparsity, scales.get(f"weight_hh_l{k}"))
         b_ih, b_hh = np.asarray(fl.b_ih, np.float64), np.asarray(fl.b_hh, np.float64)
         if cell is CellKind.GRU:
@@ -166,7 +173,10 @@ def freeze(
         inp = TokenInput(params.embedding.shape[0], params.embedding.shape[1])
     else:
         emb, inp = None, VectorInput(params.features)
-    meta.setdefault("quant", quant.name + (" (stochastic)" if quant.stochastic else ""))
+    mixed = [f"{what} {q.name}" for what, q in (("input matrix", input_quant), ("head", head_quant))
+             if q != quant]
+    meta.setdefault("quant", quant.name + (" (stochastic)" if quant.stochastic else "")
+                    + (f" ({', '.join(mixed)})" if mixed else ""))
     return Model(
         cell=cell,
         input=inp,

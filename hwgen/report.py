@@ -5,10 +5,19 @@ from __future__ import annotations
 from .numerics import derive_widths
 from .spec import Model, TokenInput
 
-__all__ = ["describe_model", "model_json", "zero_fraction", "zero_skipping"]
+__all__ = ["describe_model", "model_json", "weights_summary", "zero_fraction", "zero_skipping"]
 
 #: Lane counts `zero_skipping` compares the dense and the sparse core at.
 ZERO_SKIP_LANES = (8, 16)
+
+
+def weights_summary(model: Model) -> str:
+    """The weight encoding in a few words: that of the recurrent matrices, then any matrix
+    encoded otherwise (a mixed-precision model), e.g. ``ternary (layer0.wx int8, head.w int8)``."""
+    main = model.layers[0].wh.encoding
+    other = [f"{name} {m.encoding.describe()}" for name, m in model.matrices()
+             if m.encoding != main]
+    return main.describe() + (f" ({', '.join(other)})" if other else "")
 
 
 def zero_fraction(model: Model) -> float:

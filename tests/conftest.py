@@ -26,6 +26,8 @@ def make_model(
     argmax=False,
     sparsity=None,
     sparse_head=False,
+    input_quant=None,
+    head_quant=None,
 ):
     cell = CellKind(cell)
     params = random_float_params(
@@ -38,6 +40,8 @@ def make_model(
         argmax=argmax,
         rng=seed,
         sparsity=None if sparsity is None else Sparsity.parse(sparsity),
+        input_quant=None if input_quant is None else QuantConfig.parse(input_quant),
+        head_quant=None if head_quant is None else QuantConfig.parse(head_quant),
         sparse_head=sparse_head,
     )
 

@@ -42,6 +42,11 @@ CONFIGS = [
                        sparsity="2:4", sparse_head=True), 2),
     ("icarus", dict(cell="rnn", quant="ternary", inputs=4, hidden=12, outputs=3,
                     sparsity="2:4"), 4),  # paired input segments in the sparse core
+    # mixed precision (the lm recipe's shape): ternary recurrent, int8 input matrix and head
+    ("verilator", dict(cell="gru", quant="ternary", inputs=5, hidden=8, outputs=4, tokens=9,
+                       input_quant="int8", head_quant="int8"), 4),
+    ("icarus", dict(cell="lstm", quant="ternary", inputs=4, hidden=8, outputs=3,
+                    input_quant="int8", head_quant="exp", sparsity="2:4"), 4),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import api
 from ..fileio import check_output_file
+from ..report import weights_summary
 from ..spec import CellKind
 from ._common import add_json, add_sparsity, emit, nonnegative_int, positive_int, sized
 
@@ -26,6 +27,10 @@ def register(sub) -> None:
                    help="token inputs through a V-entry embedding of I dimensions")
     p.add_argument("--quant", required=True, metavar="Q",
                    help="binary, ternary, pow2, exp, expN (N exponents) or intN, e.g. int8")
+    p.add_argument("--input-quant", metavar="Q",
+                   help="layer 0's input matrix: another quantizer (default: --quant)")
+    p.add_argument("--head-quant", metavar="Q",
+                   help="the head matrix: another quantizer (default: --quant)")
     p.add_argument("--stochastic", action="store_true",
                    help="stochastic rounding for binary, ternary and exp (default: deterministic)")
     p.add_argument("--bits", type=positive_int, default=8, metavar="B",
@@ -45,13 +50,14 @@ def run(args) -> int:
                              layers=args.layers, tokens=args.tokens, quant=args.quant,
                              stochastic=args.stochastic, bits=args.bits, argmax=args.argmax,
                              seed=args.seed, sparsity=args.sparsity,
-                             sparse_head=args.sparse_head)
+                             sparse_head=args.sparse_head, input_quant=args.input_quant,
+                             head_quant=args.head_quant)
     api.save_model(model, out)
-    quant = model.layers[0].wx.encoding.describe()
+    quant = weights_summary(model)
     emit(args, {"model": out, "cell": model.cell.value, "layers": model.num_layers,
                 "hidden": model.hidden, "outputs": model.outputs, "weights": quant,
                 "weight_bits": model.weight_memory_bits},
-         f"wrote {out}: {model.cell.value}, {args.layers} x {args.hidden} hidden, {args.quant}"
+         f"wrote {out}: {model.cell.value}, {args.layers} x {args.hidden} hidden, {quant}"
          + (f", {args.sparsity} sparse" if args.sparsity else ""),
          next_=[f"hwgen estimate {out} --board icebreaker"])
     return 0

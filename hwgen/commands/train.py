@@ -30,8 +30,9 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                    help="(default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=32, metavar="B",
                    help="sequences per step (default: %(default)s)")
-    p.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
-                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
+                   help="Adam learning rate (default: 0.002; train --recipe lm: 0.03 for "
+                        "binary / ternary, 0.013 otherwise)")
     p.add_argument("--seq-len", type=positive_int, default=100, metavar="T",
                    help="character models: training window (default: %(default)s)")
     p.add_argument("--bits", type=positive_int, default=8, metavar="N",
@@ -72,16 +73,26 @@ def register(sub) -> None:
     p.add_argument("--embed", type=sized("dim"), default=16, metavar="D",
                    help="token inputs: embedding dimensions (default: %(default)s)")
     add_model_args(p)
-    p.add_argument("--weight-scale", choices=("glorot", "learned"), default="glorot",
+    p.add_argument("--recipe", choices=("reference", "lm"), default="reference",
+                   help="presets: reference (the defaults below) or lm (character models, "
+                        "measured on PTB: cosine from 0.03 with a learned W0 for binary / "
+                        "ternary, from 0.013 otherwise; int8 input and head matrices); options "
+                        "given explicitly win (default: %(default)s)")
+    p.add_argument("--input-quant", metavar="Q",
+                   help="layer 0's input matrix: another quantizer than --quant (e.g. int8; "
+                        "the hardware adds a MAC unit of that encoding) (default: --quant)")
+    p.add_argument("--head-quant", metavar="Q",
+                   help="the head matrix: another quantizer than --quant (default: --quant)")
+    p.add_argument("--weight-scale", choices=("glorot", "learned"), default=None,
                    help="binary / ternary W0 per matrix: the Glorot bound or learned (frozen into "
-                        "the matrix's one scale) (default: %(default)s)")
+                        "the matrix's one scale) (default: glorot)")
     p.add_argument("--no-shadow-clip", action="store_true",
                    help="do not clip the float shadow weights to +-W0 after each step")
     p.add_argument("--lr-scale", choices=("none", "w0", "1/w0"), default="none",
                    help="binary / ternary: each weight matrix's learning rate times (w0) or over "
                         "(1/w0) its Glorot W0 (default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                   help="constant rate, or cosine decay to 0 over the run (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
+                   help="constant rate, or cosine decay to 0 over the run (default: constant)")
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
@@ -103,7 +114,8 @@ def run(args) -> int:
         sparse_head=args.sparse_head, weight_scale=args.weight_scale,
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
         lr_schedule=args.lr_schedule,
-        warm_start=args.warm_start,
+        warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
+        recipe=args.recipe,
     )
     finish(args, r, Path(args.output))
     return 0
@@ -111,9 +123,11 @@ def run(args) -> int:
 
 def finish(args, r, out: Path) -> None:
     """The result of train / import: text or JSON, then what to do next."""
+    from ..report import weights_summary
+
     m = r.model
     emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
-                "weights": m.layers[0].wx.encoding.describe(),
+                "weights": weights_summary(m),
                 "weight_bits": m.weight_memory_bits,
                 "sparsity": None if m.layers[0].wx.nm is None else str(m.layers[0].wx.nm),
                 "metric": r.metrics.metric,
@@ -124,7 +138,7 @@ def finish(args, r, out: Path) -> None:
 
 
 def report_text(r, out: Path) -> str:
-    from ..report import zero_fraction
+    from ..report import weights_summary, zero_fraction
 
     m = r.model
     note = m.meta.get("note")
@@ -132,7 +146,7 @@ def report_text(r, out: Path) -> str:
     nm = m.layers[0].wx.nm
     return "\n".join([
         f"wrote {out}: {m.cell.value}, {m.hidden} hidden x {m.num_layers}, weights "
-        f"{m.layers[0].wx.encoding.describe()}"
+        f"{weights_summary(m)}"
         + (f", {nm} sparse ({zero_fraction(m):.1%} zeros)" if nm is not None else "")
         + f", {m.weight_memory_bits} bits of weight memory"
         + (f" ({note})" if note else ""),

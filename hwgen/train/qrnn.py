@@ -15,6 +15,10 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
   shadow weight unchanged (straight-through for the mask too, as in SR-STE without its decay);
   `freeze` prunes the same shadow weights with the same function, so the frozen model is the
   eval forward's;
+- every matrix uses ``quant``, except layer 0's input matrix with ``input_quant`` and the head
+  with ``head_quant`` (mixed precision: e.g. ternary recurrent matrices with int8 input and head
+  matrices; the model file records each matrix's encoding, the hardware builds one MAC unit per
+  encoding); the overrides are deterministic quantizers;
 - binary / ternary matrices use the per-matrix scale W0: the Glorot bound (``weight_scale``
   "glorot", the reference code's), or a learned scale (``"learned"``: one trainable log-scale per
   matrix, started at the Glorot bound, or fitted to the weights by `load_float_params`; forward
@@ -77,6 +81,8 @@ class QRNN(nn.Module):
         sparse_head: bool = False,
         weight_scale: str = "glorot",
         shadow_clip: bool = True,
+        input_quant: QuantConfig | None = None,
+        head_quant: QuantConfig | None = None,
     ):
         super().__init__()
         if weight_scale not in WEIGHT_SCALES:
@@ -90,8 +96,14 @@ class QRNN(nn.Module):
         self.weight_scale, self.shadow_clip = weight_scale, bool(shadow_clip)
         if sparse_head and sparsity is None:
             raise HwgenError("a sparse head needs a sparsity (N:M)")
+        if quant is None and (input_quant is not None or head_quant is not None):
+            raise HwgenError("an input-matrix or head quantizer needs a weight quantizer: a float "
+                             "model freezes every matrix as int8")
         if sparsity is not None and quant is not None:
             sparsity.check_kind(quant.kind)
+            sparsity.check_kind((input_quant or quant).kind)
+            if sparse_head:
+                sparsity.check_kind((head_quant or quant).kind)
         self.sparsity, self.sparse_head = sparsity, sparse_head
         if (features is None) == (vocab is None):
             raise HwgenError("a model takes either feature vectors or tokens")
@@ -116,8 +128,10 @@ class QRNN(nn.Module):
         self._fans = {}
         for k in range(layers):
             in_w = width if k == 0 else H
-            setattr(self, f"weight_ih_l{k}", uniform((G * H, in_w), self._init_bound(in_w, H)))
-            setattr(self, f"weight_hh_l{k}", uniform((G * H, H), self._init_bound(H, H)))
+            in_q = (input_quant or quant) if k == 0 else quant
+            setattr(self, f"weight_ih_l{k}",
+                    uniform((G * H, in_w), self._init_bound(in_w, H, in_q)))
+            setattr(self, f"weight_hh_l{k}", uniform((G * H, H), self._init_bound(H, H, quant)))
             b_ih = torch.zeros(G * H)
             if cell is CellKind.LSTM:
                 b_ih[H : 2 * H] = 1.0  # forget-gate bias 1
@@ -128,50 +142,67 @@ class QRNN(nn.Module):
         self.head = nn.Linear(H, outputs)
         with torch.no_grad():
             self.head.weight.copy_(
-                (torch.rand(outputs, H, generator=init) * 2 - 1) * self._init_bound(H, outputs)
+                (torch.rand(outputs, H, generator=init) * 2 - 1)
+                * self._init_bound(H, outputs, head_quant or quant)
             )
             self.head.bias.zero_()
         self._fans["head.weight"] = (H, outputs)
+        #: the quantizer of every matrix (None: float): ``quant``, except layer 0's input matrix
+        #: (``input_quant``) and the head (``head_quant``) when given
+        self._quants = {n: quant for n in self._fans}
+        if input_quant is not None:
+            self._quants["weight_ih_l0"] = input_quant
+        if head_quant is not None:
+            self._quants["head.weight"] = head_quant
         self._sparse = set()  # parameters pruned to self.sparsity in the forward pass
         if sparsity is not None:
             self._sparse = {n for n in self._fans if n != "head.weight" or sparse_head}
         if weight_scale == "learned":
             for name, (fan_in, fan_out) in self._fans.items():
+                if not self._has_w0(name):
+                    continue
                 log_w0 = math.log(glorot_bound(fan_in, fan_out))
                 setattr(self, _scale_param(name), nn.Parameter(torch.tensor(log_w0)))
 
-    def _init_bound(self, fan_in: int, fan_out: int) -> float:
+    @staticmethod
+    def _init_bound(fan_in: int, fan_out: int, quant: QuantConfig | None) -> float:
         """Uniform initialization bound: the Glorot bound, except for pow2, whose fixed step
         2**-frac_bits may exceed twice the Glorot bound: then every weight would start at zero,
         and with an all-zero head the straight-through gradient never reaches the recurrent
         layers (training never starts). pow2 starts within +-2**-frac_bits instead, so that about
         half the weights are non-zero."""
         bound = glorot_bound(fan_in, fan_out)
-        if self.quant is not None and self.quant.kind is EncodingKind.POW2:
-            bound = max(bound, 2.0**-self.quant.frac_bits)
+        if quant is not None and quant.kind is EncodingKind.POW2:
+            bound = max(bound, 2.0**-quant.frac_bits)
         return bound
 
     # -- quantized parameters -------------------------------------------------------------------
+    def _has_w0(self, name: str) -> bool:
+        """Whether matrix ``name`` is binary / ternary (values +-W0: a scale to learn)."""
+        q = self._quants[name]
+        return q is not None and q.kind in (EncodingKind.BINARY, EncodingKind.TERNARY)
+
     def _q(self, name: str, w: torch.Tensor) -> torch.Tensor:
         src = w
         if name in self._sparse:
             keep = self.sparsity.mask(w.detach().to(torch.float64).numpy())
             src = torch.where(torch.from_numpy(keep), w.detach().to(torch.float64), 0.0)
-        if self.quant is None:
+        qc = self._quants[name]
+        if qc is None:
             return w if src is w else ste(w, src)
         fan_in, fan_out = self._fans[name]
-        stochastic = self.quant.stochastic and self.training
-        if self.weight_scale != "learned":
+        stochastic = qc.stochastic and self.training
+        if self.weight_scale != "learned" or not self._has_w0(name):
             q = quantize_tensor(
-                src, self.quant, fan_in=fan_in, fan_out=fan_out,
+                src, qc, fan_in=fan_in, fan_out=fan_out,
                 stochastic=stochastic, generator=self.generator,
             )
             return ste(w, q)
         w0 = torch.exp(self.get_parameter(_scale_param(name)))
         s = float(w0.detach())
-        q = quantize_tensor(src, self.quant, fan_in=fan_in, fan_out=fan_out,
+        q = quantize_tensor(src, qc, fan_in=fan_in, fan_out=fan_out,
                             stochastic=stochastic, generator=self.generator, scale=s)
-        levels = (q / Scale.from_float(s, self.quant.mantissa_bits).value).to(w.dtype)
+        levels = (q / Scale.from_float(s, qc.mantissa_bits).value).to(w.dtype)
         # forward: q exactly (the added term is zero); backward: dL/dW0 = sum(dL/dq * levels)
         return ste(w, q) + (w0 - w0.detach()).to(w.dtype) * levels
 
@@ -181,17 +212,18 @@ class QRNN(nn.Module):
         if self.weight_scale != "learned":
             return None
         return {n: float(torch.exp(self.get_parameter(_scale_param(n))).detach())
-                for n in self._fans}
+                for n in self._fans if self._has_w0(n)}
 
     def param_groups(self, lr: float, lr_scale: str = "none") -> list[dict]:
         """Optimizer parameter groups: every parameter at ``lr``, except that with ``lr_scale``
-        "w0" ("1/w0") each weight matrix's rate is multiplied (divided) by its Glorot W0."""
+        "w0" ("1/w0") each binary / ternary weight matrix's rate is multiplied (divided) by its
+        Glorot W0."""
         if lr_scale not in LR_SCALES:
             raise HwgenError(f"unknown learning-rate scaling {lr_scale!r}; expected "
                              + ", ".join(LR_SCALES))
         if lr_scale == "none":
             return [{"params": list(self.parameters()), "lr": lr}]
-        mats = {n: p for n, p in self.named_parameters() if n in self._fans}
+        mats = {n: p for n, p in self.named_parameters() if n in self._fans and self._has_w0(n)}
         groups = [{"params": [p for n, p in self.named_parameters() if n not in mats], "lr": lr}]
         for n, p in mats.items():
             w0 = glorot_bound(*self._fans[n])
@@ -213,7 +245,7 @@ class QRNN(nn.Module):
             return
         scales = self.learned_scales() or {}
         for name, (fan_in, fan_out) in self._fans.items():
-            lim = shadow_limit(self.quant, fan_in, fan_out, scales.get(name))
+            lim = shadow_limit(self._quants[name], fan_in, fan_out, scales.get(name))
             if lim is not None:
                 self.get_parameter(name).clamp_(-lim, lim)
 
@@ -314,9 +346,9 @@ class QRNN(nn.Module):
                                  f"{tuple(p.shape)}")
             p.copy_(v)
         if self.weight_scale == "learned":  # start each W0 at the best fit to the given weights
-            for name in self._fans:
+            for name in filter(self._has_w0, self._fans):
                 w = np.asarray(named[name], np.float64)
-                fit = (float(np.abs(w).mean()) if self.quant.kind is EncodingKind.BINARY
+                fit = (float(np.abs(w).mean()) if self._quants[name].kind is EncodingKind.BINARY
                        else fit_ternary_scale(w))
                 if fit > 0:
                     self.get_parameter(_scale_param(name)).fill_(math.log(fit))
@@ -324,15 +356,19 @@ class QRNN(nn.Module):
     def freeze_quant(self) -> QuantConfig:
         """The quantizer the frozen model uses: the deterministic rule of the training quantizer,
         or int8 for a float-trained model."""
-        if self.quant is None:
-            return QuantConfig.parse("int8")
-        return replace(self.quant, stochastic=False)
+        return self._frozen_quant("weight_hh_l0")
+
+    def _frozen_quant(self, name: str) -> QuantConfig:
+        q = self._quants[name]
+        return QuantConfig.parse("int8") if q is None else replace(q, stochastic=False)
 
     def freeze(self, formats: Formats | None = None, meta: dict | None = None) -> Model:
         f = formats or self.formats
         if f is None:
             raise HwgenError("freezing needs fixed-point formats")
         return freeze(self.float_params(), self.freeze_quant(), f, meta=meta,
+                      input_quant=self._frozen_quant("weight_ih_l0"),
+                      head_quant=self._frozen_quant("head.weight"),
                       sparsity=self.sparsity, sparse_head=self.sparse_head,
                       scales=self.learned_scales())
 

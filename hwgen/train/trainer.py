@@ -37,13 +37,37 @@ from .evaluate import Metrics, evaluate
 from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric", "lr_factor",
-           "LR_SCHEDULES"]
+           "LR_SCHEDULES", "RECIPES", "recipe_settings"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 #: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
 #: optimizer steps (BinaryConnect decays its rate too; quantized weights settle only when the
 #: steps that flip them shrink)
 LR_SCHEDULES = ("constant", "cosine")
+
+
+#: ``hwgen train --recipe`` presets: "reference" keeps the defaults (the paper's reference code:
+#: Glorot W0, shadow clipping, constant Adam 0.002, every matrix with ``--quant``); "lm" is the
+#: best character-model recipe measured on Penn Treebank (docs/training.md, "The lm recipe").
+RECIPES = ("reference", "lm")
+
+
+def recipe_settings(recipe: str, quant: str) -> dict:
+    """The `TrainConfig` settings recipe ``recipe`` gives a model of weights ``quant`` (options
+    given explicitly replace them). "lm": cosine decay from 0.03 (binary / ternary, with a learned
+    W0) or 0.013 (other quantizers and float: 0.03 diverged for float at long budgets), and, with
+    a weight quantizer, int8 input (layer 0) and head matrices."""
+    if recipe not in RECIPES:
+        raise HwgenError(f"unknown recipe {recipe!r}; expected " + " or ".join(RECIPES))
+    if recipe == "reference":
+        return {}
+    w0 = quant in ("binary", "ternary")
+    out = {"lr": 0.03 if w0 else 0.013, "lr_schedule": "cosine"}
+    if w0:
+        out["weight_scale"] = "learned"
+    if quant != "float":
+        out.update(input_quant="int8", head_quant="int8")
+    return out
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -83,6 +107,8 @@ class TrainConfig:
     lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
     warm_start: str | None = None  # where the starting parameters came from (recorded only)
+    input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
+    head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -92,6 +118,16 @@ class TrainConfig:
             QuantConfig.parse(self.quant, self.stochastic)
         elif self.stochastic:
             raise HwgenError("--stochastic needs a weight quantizer, not float")
+        for flag, name in (("--input-quant", self.input_quant), ("--head-quant", self.head_quant)):
+            if name is None:
+                continue
+            if self.quant == "float":
+                raise HwgenError(f"{flag} needs a weight quantizer: --quant float trains every "
+                                 "matrix in float and freezes it as int8")
+            if name == "float":
+                raise HwgenError(f"{flag} float: every matrix of the hardware is quantized; "
+                                 "give int8 for the highest precision")
+            QuantConfig.parse(name)
         try:
             CellKind(self.cell)
         except ValueError:
@@ -111,6 +147,10 @@ class TrainConfig:
             raise HwgenError("--sparse-head needs --sparsity N:M")
         if nm is not None and self.quant_config is not None:
             nm.check_kind(self.quant_config.kind)
+            if self.input_quant is not None:
+                nm.check_kind(QuantConfig.parse(self.input_quant).kind)
+            if self.sparse_head and self.head_quant is not None:
+                nm.check_kind(QuantConfig.parse(self.head_quant).kind)
         if self.weight_scale not in WEIGHT_SCALES:
             raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
                              + " or ".join(WEIGHT_SCALES))
@@ -143,6 +183,8 @@ class TrainConfig:
 
     def label(self) -> str:
         q = self.quant + (" stoch" if self.stochastic else "")
+        q += "".join(f" {what} {v}" for what, v in (("input", self.input_quant),
+                                                     ("head", self.head_quant)) if v)
         if self.sparsity is not None:
             q += f" {self.sparsity}" + (" +head" if self.sparse_head else "")
         return f"{self.cell} H={self.hidden}x{self.layers} {q}"
@@ -173,6 +215,8 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         sparse_head=cfg.sparse_head,
         weight_scale=cfg.weight_scale,
         shadow_clip=cfg.shadow_clip,
+        input_quant=None if cfg.input_quant is None else QuantConfig.parse(cfg.input_quant),
+        head_quant=None if cfg.head_quant is None else QuantConfig.parse(cfg.head_quant),
     )
 
 
