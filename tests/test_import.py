@@ -177,3 +177,21 @@ def test_errors(tmp_path, capsys):
     assert "not a readable PyTorch state dict" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "none.pt"), "--cell", "gru", "-o", out]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_import_mixed_precision(digits, tmp_path, capsys):
+    """--input-quant / --head-quant: post-training and fine-tuned, each matrix in its encoding."""
+    net = _trained("gru", digits, epochs=1)
+    sd = tmp_path / "net.pt"
+    torch.save(net.state_dict(), sd)
+    for extra in ([], ["--dataset", "digits", "--epochs", "1", "-q"]):
+        out = tmp_path / f"m{len(extra)}.hwgm"
+        assert main(["import", str(sd), "--cell", "gru", "--quant", "ternary", "--input-quant",
+                     "int8", "--head-quant", "exp", *extra, "-o", str(out)]) == 0
+        assert "weights ternary (layer0.wx int8, head.w exp" in capsys.readouterr().out
+        m = load_model(out)
+        kinds = [x.encoding.kind for _, x in m.matrices()]
+        assert kinds == [EncodingKind.INT, EncodingKind.TERNARY, EncodingKind.EXP]
+    assert main(["import", str(sd), "--cell", "gru", "--input-quant", "float",
+                 "-o", str(tmp_path / "x.hwgm")]) == 1
+    assert "unknown quantization 'float'" in capsys.readouterr().err

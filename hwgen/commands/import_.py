@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..fileio import check_output_file
+from ..report import weights_summary
 from ._common import add_json, emit
 from .train import add_model_args, finish
 
@@ -84,6 +85,7 @@ def run(args) -> int:
             embed=params.embedding.shape[1] if params.embedding is not None else 16,
             bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
             sparsity=args.sparsity, sparse_head=args.sparse_head,
+            input_quant=args.input_quant, head_quant=args.head_quant,
         )
         set_threads(args.threads)
         ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
@@ -100,21 +102,23 @@ def run(args) -> int:
     nm = None if args.sparsity is None else Sparsity.parse(args.sparsity)
     if args.sparse_head and nm is None:
         raise HwgenError("--sparse-head needs --sparsity N:M")
+    other = {k: None if v is None else QuantConfig.parse(v)
+             for k, v in (("input_quant", args.input_quant), ("head_quant", args.head_quant))}
     model = freeze(params, replace(quant, stochastic=False), formats, meta=meta, sparsity=nm,
-                   sparse_head=args.sparse_head)
+                   sparse_head=args.sparse_head, **other)
     m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)
         model.meta["test"] = {"metric": m.metric, "float_forward": m.float_value,
                               "golden": m.golden_value}
     save_model(model, out)
-    text = (f"wrote {out}: weights {model.layers[0].wx.encoding.describe()}"
+    text = (f"wrote {out}: weights {weights_summary(model)}"
             + (f", {nm} sparse" if nm is not None else "")
             + f", formats Formats.standard({args.bits}), {model.weight_memory_bits} bits of "
             "weight memory")
     if m is not None:
         text = f"test (post-training quantization): {m.describe()}\n" + text
-    emit(args, {"model": out, "weights": model.layers[0].wx.encoding.describe(),
+    emit(args, {"model": out, "weights": weights_summary(model),
                 "weight_bits": model.weight_memory_bits, "test": model.meta.get("test")},
          text, next_=[f"hwgen estimate {out} --board icebreaker"])
     return 0

@@ -41,6 +41,11 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                    help="train with float inputs and state (no fixed-point surrogate)")
     p.add_argument("--test-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N test characters only")
+    p.add_argument("--input-quant", metavar="Q",
+                   help="layer 0's input matrix: another quantizer than --quant (e.g. int8; "
+                        "the hardware adds a MAC unit of that encoding) (default: --quant)")
+    p.add_argument("--head-quant", metavar="Q",
+                   help="the head matrix: another quantizer than --quant (default: --quant)")
     add_sparsity(p)
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default: %(default)s; more threads may change results)")
@@ -78,11 +83,6 @@ def register(sub) -> None:
                         "measured on PTB: cosine from 0.03 with a learned W0 for binary / "
                         "ternary, from 0.013 otherwise; int8 input and head matrices); options "
                         "given explicitly win (default: %(default)s)")
-    p.add_argument("--input-quant", metavar="Q",
-                   help="layer 0's input matrix: another quantizer than --quant (e.g. int8; "
-                        "the hardware adds a MAC unit of that encoding) (default: --quant)")
-    p.add_argument("--head-quant", metavar="Q",
-                   help="the head matrix: another quantizer than --quant (default: --quant)")
     p.add_argument("--weight-scale", choices=("glorot", "learned"), default=None,
                    help="binary / ternary W0 per matrix: the Glorot bound or learned (frozen into "
                         "the matrix's one scale) (default: glorot)")

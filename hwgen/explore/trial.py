@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from ..report import weights_summary
 from ..spec import HwgenError
 from .space import DatasetRef, TrialConfig
 
@@ -121,7 +122,7 @@ def _run(spec: dict, on_eval, t0: float) -> tuple[dict, bytes]:
         "seconds": round(time.monotonic() - t0, 2),
         "weight_bits": model.weight_memory_bits,
         "zero_fraction": round(float(sum(m.sparsity * m.codes.size for _, m in mats) / n), 4),
-        "encoding": model.layers[0].wx.encoding.describe(),
+        "encoding": weights_summary(model),
         "model_bytes": len(data),
         "node": platform.node(),
     }
