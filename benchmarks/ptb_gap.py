@@ -94,6 +94,10 @@ VARIANTS = {
                        "matrices", False),
     "exp-lm": (["--quant", "exp", "--recipe", "lm"], "the lm recipe for exponential weights: "
                "cosine from 0.013, int8 input and head matrices", False),
+    "binary-lm": (["--quant", "binary", "--recipe", "lm"], "the lm recipe for binary weights: "
+                  "cosine from 0.03, learned W0, int8 input and head matrices", False),
+    "pow2-lm": (["--quant", "pow2", "--recipe", "lm"], "the lm recipe for pow2 weights: cosine "
+                "from 0.013, int8 input and head matrices", False),
 }
 DEFAULT_VARIANTS = ("float,ternary,ternary-learned,ternary-warm-learned,ternary-warm,"
                     "ternary-noclip,exp,exp-warm,ternary-lr-1/w0,ternary-lr-w0")
@@ -357,7 +361,9 @@ def full_test_report(runs: Path, by_key: dict) -> list[str]:
                   and spec(x["variant"])[0][:2] == ["--quant", "float"]]
         best = min(floats, key=lambda x: x["golden"]) if floats else None
         d = "" if best is None or r in floats else f"{r['golden'] - best['golden']:+.4f}"
-        q = run.get("weights", spec(r["variant"])[0][1])
+        q = spec(r["variant"])[0][1]
+        if q != "float":  # float runs freeze as int8: keep the word "float"
+            q = run.get("weights", q)
         lines.append(f"| {r['variant']} | {q} | {r['budget']:,} | {r['seed']} | "
                      f"**{r['golden']:.4f}** | {r['float_forward']:.4f} | {d} | "
                      f"{run.get('golden', float('nan')):.4f} | "
@@ -373,7 +379,8 @@ def _env() -> dict:
 CURVE_VARIANTS = ("float", "ternary", "exp", "float-lr0.013", "ternary-lr0.013",
                   "ternary-lr-1/w0", "exp@lr0.013", "float-cos@lr0.013", "float-cos@lr0.03",
                   "ternary-cos@lr0.03", "ternary-cos-learned@lr0.03", "exp-cos@lr0.013",
-                  "exp-cos@lr0.03", "binary-cos@lr0.03", "pow2-cos@lr0.03")
+                  "exp-cos@lr0.03", "binary-cos@lr0.03", "pow2-cos@lr0.03", "ternary-lm",
+                  "exp-lm", "binary-lm", "pow2-lm")
 
 
 def _curves(recs: list[dict]) -> list[str]:
