@@ -115,8 +115,8 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     return freeze(params, q, formats, argmax=argmax, rng=seed,
                   meta={"source": f"random-model seed {seed}"},
                   sparsity=_sparsity(sparsity), sparse_head=sparse_head,
-                  input_quant=None if input_quant is None else QuantConfig.parse(input_quant),
-                  head_quant=None if head_quant is None else QuantConfig.parse(head_quant))
+                  input_quant=QuantConfig.parse_optional(input_quant),
+                  head_quant=QuantConfig.parse_optional(head_quant))
 
 
 def _sparsity(value) -> Sparsity | None:
@@ -156,7 +156,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
 
     require_torch()
     from .train.datasets import Dataset, load_dataset
-    from .train.trainer import TrainConfig, recipe_settings, set_threads
+    from .train.trainer import TrainConfig, resolve_settings, set_threads
     from .train.trainer import train as _train
 
     out = None if output is None else check_output_file(output, "model file")
@@ -168,23 +168,18 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if epochs is None and budget_chars is None:
         epochs = 10
-    preset = recipe_settings(recipe, quant)
-    given = {"lr": lr, "lr_schedule": lr_schedule, "weight_scale": weight_scale,
-             "input_quant": input_quant, "head_quant": head_quant}
-    chosen = {k: v if v is not None else preset.get(k) for k, v in given.items()}
-    lr = 2e-3 if chosen["lr"] is None else chosen["lr"]
-    lr_schedule = chosen["lr_schedule"] or "constant"
-    weight_scale = chosen["weight_scale"] or "glorot"
+    chosen = resolve_settings(recipe, quant, lr=lr, lr_schedule=lr_schedule,
+                              weight_scale=weight_scale, input_quant=input_quant,
+                              head_quant=head_quant)
     cfg = TrainConfig(
         dataset=ds.name if isinstance(dataset, Dataset) else os.fspath(dataset), cell=cell,
         hidden=hidden, layers=layers, quant=quant, stochastic=stochastic, epochs=epochs,
-        budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch, lr=lr,
+        **chosen,
+        budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch,
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
-        sparse_head=sparse_head, weight_scale=weight_scale, shadow_clip=bool(shadow_clip),
-        lr_scale=lr_scale, lr_schedule=lr_schedule,
+        sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
         warm_start=None if warm_start is None else os.fspath(warm_start),
-        input_quant=chosen["input_quant"], head_quant=chosen["head_quant"],
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

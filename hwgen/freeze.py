@@ -106,8 +106,8 @@ def freeze(
     scales: dict[str, float] | None = None,
 ) -> Model:
     """Quantize every matrix with ``quant`` (the head with ``head_quant`` and layer 0's input
-matrix with ``input_quant``, each by default the same: a mixed-precision model; the hardware
-builds one MAC unit per encoding),
+    matrix with ``input_quant``, each by default the same: a mixed-precision model; the hardware
+    builds one MAC unit per encoding),
     biases to fixed point at ``formats.gate_frac`` (the head's at ``output_frac``), the embedding to
     ``formats.input``, and build the activation tables.
 

@@ -243,6 +243,11 @@ class QuantConfig:
             raise HwgenError(f"{self.kind.value} quantization is deterministic only")
 
     @classmethod
+    def parse_optional(cls, name: str | None) -> QuantConfig | None:
+        """`parse` (deterministic), or None for None (an option not given)."""
+        return None if name is None else cls.parse(name)
+
+    @classmethod
     def parse(cls, name: str, stochastic: bool = False) -> QuantConfig:
         """From a command-line name: binary, ternary, pow2, exp, exp<N> (N exponents), int<N>."""
         n = name.strip().lower()

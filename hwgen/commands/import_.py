@@ -51,7 +51,7 @@ def run(args) -> int:
     from ..train.datasets import load_dataset
     from ..train.evaluate import evaluate
     from ..train.importer import load_state_dict, params_from_state_dict
-    from ..train.trainer import TrainConfig, set_threads, train
+    from ..train.trainer import TrainConfig, resolve_settings, set_threads, train
 
     out = check_output_file(args.output, "model file")
     if args.checkpoint:
@@ -80,12 +80,12 @@ def run(args) -> int:
             dataset=args.dataset, cell=args.cell, hidden=params.hidden,
             layers=len(params.layers), quant=args.quant, stochastic=args.stochastic,
             epochs=args.epochs, budget_chars=args.budget_chars if args.epochs is None else None,
-            seed=args.seed, batch=args.batch, lr=2e-3 if args.lr is None else args.lr,
-            seq_len=args.seq_len,
+            seed=args.seed, batch=args.batch, seq_len=args.seq_len,
             embed=params.embedding.shape[1] if params.embedding is not None else 16,
             bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
             sparsity=args.sparsity, sparse_head=args.sparse_head,
-            input_quant=args.input_quant, head_quant=args.head_quant,
+            **resolve_settings("reference", args.quant, lr=args.lr,
+                               input_quant=args.input_quant, head_quant=args.head_quant),
         )
         set_threads(args.threads)
         ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
@@ -102,10 +102,10 @@ def run(args) -> int:
     nm = None if args.sparsity is None else Sparsity.parse(args.sparsity)
     if args.sparse_head and nm is None:
         raise HwgenError("--sparse-head needs --sparsity N:M")
-    other = {k: None if v is None else QuantConfig.parse(v)
-             for k, v in (("input_quant", args.input_quant), ("head_quant", args.head_quant))}
     model = freeze(params, replace(quant, stochastic=False), formats, meta=meta, sparsity=nm,
-                   sparse_head=args.sparse_head, **other)
+                   sparse_head=args.sparse_head,
+                   input_quant=QuantConfig.parse_optional(args.input_quant),
+                   head_quant=QuantConfig.parse_optional(args.head_quant))
     m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)

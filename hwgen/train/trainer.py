@@ -37,7 +37,7 @@ from .evaluate import Metrics, evaluate
 from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric", "lr_factor",
-           "LR_SCHEDULES", "RECIPES", "recipe_settings"]
+           "LR_SCHEDULES", "RECIPES", "recipe_settings", "resolve_settings"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 #: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
@@ -48,7 +48,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 #: ``hwgen train --recipe`` presets: "reference" keeps the defaults (the paper's reference code:
 #: Glorot W0, shadow clipping, constant Adam 0.002, every matrix with ``--quant``); "lm" is the
-#: best character-model recipe measured on Penn Treebank (docs/training.md, "The lm recipe").
+#: best character-model recipe measured on Penn Treebank (docs/training.md, "Mixed precision and
+#: the lm recipe").
 RECIPES = ("reference", "lm")
 
 
@@ -68,6 +69,14 @@ def recipe_settings(recipe: str, quant: str) -> dict:
     if quant != "float":
         out.update(input_quant="int8", head_quant="int8")
     return out
+
+
+def resolve_settings(recipe: str, quant: str, **given) -> dict:
+    """The settings ``given`` (`TrainConfig` field -> value, None: not given) completed by
+    recipe ``recipe`` and then by `TrainConfig`'s defaults."""
+    preset = recipe_settings(recipe, quant)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    return {k: v if v is not None else preset.get(k, defaults[k]) for k, v in given.items()}
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -127,7 +136,7 @@ class TrainConfig:
             if name == "float":
                 raise HwgenError(f"{flag} float: every matrix of the hardware is quantized; "
                                  "give int8 for the highest precision")
-            QuantConfig.parse(name)
+            QuantConfig.parse_optional(name)
         try:
             CellKind(self.cell)
         except ValueError:
@@ -148,9 +157,9 @@ class TrainConfig:
         if nm is not None and self.quant_config is not None:
             nm.check_kind(self.quant_config.kind)
             if self.input_quant is not None:
-                nm.check_kind(QuantConfig.parse(self.input_quant).kind)
+                nm.check_kind(QuantConfig.parse_optional(self.input_quant).kind)
             if self.sparse_head and self.head_quant is not None:
-                nm.check_kind(QuantConfig.parse(self.head_quant).kind)
+                nm.check_kind(QuantConfig.parse_optional(self.head_quant).kind)
         if self.weight_scale not in WEIGHT_SCALES:
             raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
                              + " or ".join(WEIGHT_SCALES))
@@ -215,8 +224,8 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         sparse_head=cfg.sparse_head,
         weight_scale=cfg.weight_scale,
         shadow_clip=cfg.shadow_clip,
-        input_quant=None if cfg.input_quant is None else QuantConfig.parse(cfg.input_quant),
-        head_quant=None if cfg.head_quant is None else QuantConfig.parse(cfg.head_quant),
+        input_quant=QuantConfig.parse_optional(cfg.input_quant),
+        head_quant=QuantConfig.parse_optional(cfg.head_quant),
     )
 
 
