@@ -27,6 +27,7 @@ docs/api.md documents each function. Conventions:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -227,14 +228,15 @@ def golden(model, features=None, *, codes=None, normalize: bool = True) -> Golde
 
 # -- hardware --------------------------------------------------------------------------------------
 def estimate(model, lanes: int | None = None, *, target: str | None = None,
-             board: str | None = None, baud: int = 115200, weights: str = "rom",
-             sparse: str = "auto"):
+             board: str | None = None, baud: int | None = None, weights: str = "rom",
+             sparse: str = "auto", clock="auto"):
     """Resources, cycles and fit before any tool runs.
 
     With ``target`` (a device, e.g. ``ice40-up5k``): the bare accelerator,
     `hwgen.fit.FitResult` (``.fits``, ``.problems``, ``.estimate``); ``lanes`` required.
     With ``board`` (e.g. ``icebreaker``): the board build, UART link counted, lanes chosen like
-    ``hwgen build`` when not given, and µs per timestep at the board clock:
+    ``hwgen build`` when not given, and µs per timestep at the core clock the build uses
+    (``clock``: ``auto``, ``board`` or MHz, as `build`; ``baud``: default the board's fastest):
     `hwgen.boardfit.BoardFit`. ``weights``: ``rom``, ``ram`` or ``spram`` (loadable: the
     estimate is of the core built for the model's shape), with ``board`` also ``auto``.
     ``sparse``: zero skipping, ``auto`` (the sparse core when it is faster), ``on`` or ``off``.
@@ -247,8 +249,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         if lanes is not None:
             check_positive_int("Lane count", lanes)
-        return board_fit(m, board, lanes, check_positive_int("Baud rate", baud), weights,
-                         sparse)
+        return board_fit(m, board, lanes, baud, weights, sparse, clock)
     from .boardfit import core_model
     from .fit import fit_result
 
@@ -455,8 +456,8 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
                            timeout=timeout)
 
 
-def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 115200,
-          weights: str = "auto", sparse: str = "auto", seed: int = 1,
+def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | None = None,
+          weights: str = "auto", sparse: str = "auto", seed: int = 1, clock="auto",
           timeout: float | None = 3600.0,
           progress: Progress = None, warn: Callable[[str], None] | None = None):
     """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
@@ -466,9 +467,11 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     (``auto``: the sparse core when it is faster; ``on``, ``off``). A build that cannot fit the
     board's device, UART link counted, is refused before any tool runs, with what would fit.
     Writes ``out_dir/model.hwgm`` too, and for a loadable build ``out_dir/shape.json`` (what
-    `load` and `run` check a model against). ``seed``: nextpnr's placement seed; ``timeout``:
-    seconds for the whole tool run (a router that loops on a nearly full device stops with an
-    error). Returns a `BuildReport`."""
+    `load` and `run` check a model against). ``clock``: the core clock (`hwgen.board.build`:
+    ``auto``, the fastest PLL frequency the placed design meets; a frequency in MHz; ``board``,
+    the oscillator); ``baud``: default the board's fastest (3 Mbaud on the FTDI boards).
+    ``seed``: nextpnr's placement seed; ``timeout``: seconds for the whole tool run (a router
+    that loops on a nearly full device stops with an error). Returns a `BuildReport`."""
     from .boardfit import check_board_fit
     from .modelfile import to_bytes
     from .progress import Ticker, format_seconds
@@ -476,33 +479,25 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
     m = _model(model)
     if lanes is not None:
         check_positive_int("Lane count", lanes)
-    check_positive_int("Baud rate", baud, 10_000_000)
     check_positive_int("Seed", seed)
     if timeout is not None:
         timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
-    fit = check_board_fit(m, board, lanes, baud, weights, sparse)
+    fit = check_board_fit(m, board, lanes, baud, weights, sparse, clock)
     # the core the fit check judged (auto: the sparse core, or the dense one where only it fits)
     sparse = "on" if fit.fit.estimate.zero_skipping else "off"
     for w in fit.fit.warnings:
         if warn:
             warn(w)
+    from .board.build import build_board
     from .fileio import atomic_write_bytes
     from .gateware.core import Accelerator
-    from .uart.board import build_board
 
     t0 = time.monotonic()
-    outr = out.resolve()
+    stage = ["yosys"]
 
     def status() -> str:
-        # the amaranth-boards script writes top.json (Yosys), then top.asc / top.config (nextpnr)
-        if any((outr / n).exists() for n in ("top.asc", "top.config")):
-            stage = "packing the bitstream"
-        elif (outr / "top.json").exists():
-            stage = "nextpnr: place and route"
-        else:
-            stage = "yosys: synthesis"
-        return f"build: {stage}, {format_seconds(time.monotonic() - t0)} so far"
+        return f"build: {stage[0]}, {format_seconds(time.monotonic() - t0)} so far"
 
     shape = None
     if fit.weights != "rom":
@@ -522,19 +517,24 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int = 1
         core, sparse = shape_core(shape, m)
         accel = Accelerator(core, fit.lanes, "auto", fit.weights, sparse)
     with Ticker(progress, status, every=15.0):
-        result = build_board(accel, fit.board, out, baud=baud, seed=seed, timeout=timeout,
+        result = build_board(accel, fit.board, out, baud=fit.baud, seed=seed, clock=clock,
+                             timeout=timeout, progress=lambda st: stage.__setitem__(0, st),
                              **extra)
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
     if shape is not None:
         from .shape import write_shape
 
         write_shape(out, shape)
-    return BuildReport(result, fit)
+    report = BuildReport(result, fit)
+    atomic_write_bytes(out / "build.json",
+                       (json.dumps(report.to_json(), indent=2) + "\n").encode())
+    return report
 
 
 @dataclass
 class BuildReport:
-    """A board build: the tools' `hwgen.uart.board.BuildResult` (bitstream, resources, Fmax) and
+    """A board build: the tools' `hwgen.board.build.BuildResult` (bitstream, clock, resources,
+    Fmax) and
     the estimate it was checked with (`hwgen.boardfit.BoardFit`: lanes, UART link, timing)."""
 
     result: object
@@ -556,8 +556,13 @@ class BuildReport:
         return {**self.result.to_json(), "lanes": self.lanes, "weights": self.weights,
                 "spram_blocks": self.fit.fit.estimate.spram_blocks,
                 "cycles_per_timestep": self.fit.fit.estimate.cycles_per_timestep,
-                "us_per_timestep": self.fit.us_per_timestep,
+                "us_per_timestep": self.us_per_timestep,
                 "link_us_per_timestep": self.fit.link_us_per_timestep}
+
+    @property
+    def us_per_timestep(self) -> float:
+        """Compute time per timestep at the clock the bitstream runs at."""
+        return self.fit.fit.estimate.cycles_per_timestep / self.result.clock_mhz
 
 
 @dataclass

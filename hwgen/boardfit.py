@@ -1,6 +1,6 @@
 """Sizing for a board: the fit check and speed of an accelerator *as a board build makes it*.
 
-A board build (`hwgen.uart.board.build_board`) wraps the accelerator in a UART link, so it needs
+A board build (`hwgen.board.build.build_board`) wraps the accelerator in a UART link, so it needs
 more logic than the bare accelerator that ``hwgen estimate --target`` judges. This module is a thin
 layer over the public estimate and fit functions (`hwgen.estimate.estimate`,
 `hwgen.estimate.uart_link_cost`, `hwgen.fit.fit_result`): it adds the link's cost, chooses the lane
@@ -92,8 +92,10 @@ def _link(model: Model, lanes: int, target: str, weights: str,
 @dataclass(frozen=True)
 class BoardFit:
     """The estimate of a board build: ``fit`` counts the UART link (``link`` = its LUTs and
-    flip-flops); times per timestep at the board clock (compute) and over the UART (link).
-    ``weights``: where the build keeps the weights (`BOARD_WEIGHTS`, never ``auto``)."""
+    flip-flops); times per timestep at the core clock the build starts at (``clock_mhz``: the
+    PLL frequency of ``clock`` = ``auto`` / MHz, or the oscillator for ``board``; compute) and
+    over the UART (link). ``weights``: where the build keeps the weights (`BOARD_WEIGHTS`,
+    never ``auto``)."""
 
     board: str
     target: str
@@ -103,6 +105,7 @@ class BoardFit:
     payload_bytes: tuple[int, int]
     fit: FitResult
     weights: str = "rom"
+    clock: str = "auto"
 
     @property
     def lanes(self) -> int:
@@ -128,6 +131,7 @@ class BoardFit:
             "board": self.board,
             "target": self.target,
             "clock_mhz": self.clock_mhz,
+            "clock": self.clock,
             "baud": self.baud,
             "lanes": self.lanes,
             "weights": self.weights,
@@ -143,26 +147,29 @@ class BoardFit:
         }
 
 
-def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
-              weights: str = "rom", sparse: str = "auto") -> BoardFit:
-    """Estimate ``model`` built for ``board`` (a name or `hwgen.uart.board.Board`) with ``lanes``
+def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = None,
+              weights: str = "rom", sparse: str = "auto", clock="auto") -> BoardFit:
+    """Estimate ``model`` built for ``board`` (a name or `hwgen.board.catalog.Board`) with ``lanes``
     lanes (default: `choose_lanes`), ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
     they fit, else loadable) and zero skipping ``sparse`` (`hwgen.gateware.packing`; ``auto``:
     the sparse core when it is faster and fits, else the dense one; the estimate's
     ``zero_skipping`` says which); never raises for a design that does not fit."""
-    from .uart.board import Board, get_board
+    from .board.build import check_baud, clock_mhz
+    from .board.catalog import get_board
 
-    b = board if isinstance(board, Board) else get_board(board)
+    b = get_board(board)
+    baud = check_baud(b, baud)
+    mhz = clock_mhz(b, clock, baud)
     if weights not in BOARD_WEIGHTS:
         raise HwgenError(f"Weight storage must be one of {', '.join(BOARD_WEIGHTS)}, "
                          f"not {weights!r}")
     if weights == "auto":
-        r = board_fit(model, b, lanes, baud, "rom", sparse)
+        r = board_fit(model, b, lanes, baud, "rom", sparse, clock)
         if r.fits:
             return r
         # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
         # left to fix when it does not fit either)
-        return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse)
+        return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock)
     core = core_model(model, weights)
     if lanes is None:
         lanes = choose_lanes(core, b.target,
@@ -174,24 +181,26 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int = 115200,
         dense = fit_result(core, lanes, b.target, dense_link, weights=weights, sparse="off")
         if dense.fits:
             link, fit = dense_link, dense
-    return BoardFit(b.name, b.target, b.clock_hz / 1e6, baud, link, link_bytes(core), fit,
-                    weights)
+    return BoardFit(b.name, b.target, mhz, baud, link, link_bytes(core), fit, weights,
+                    str(clock))
 
 
 def check_board_fit(model: Model, board, lanes: int | None = None,
-                    baud: int = 115200, weights: str = "rom", sparse: str = "auto") -> BoardFit:
+                    baud: int | None = None, weights: str = "rom", sparse: str = "auto",
+                    clock="auto") -> BoardFit:
     """`board_fit`, raising `HwgenError` when the build cannot fit; the message names what
     would, in ``hwgen build`` options: fewer ``--lanes``, ``--weights spram`` or another
     ``--board``."""
-    from .uart.board import BOARDS
+    from .board.catalog import BOARDS
 
-    r = board_fit(model, board, lanes, baud, weights, sparse)
+    r = board_fit(model, board, lanes, baud, weights, sparse, clock)
+    baud = r.baud
     if r.fits:
         return r
     hints = []
     core = core_model(model, r.weights)
     if r.fit.estimate.zero_skipping:
-        alt = board_fit(model, board, r.lanes, baud, r.weights, "off")
+        alt = board_fit(model, board, r.lanes, baud, r.weights, "off", clock)
         if alt.fits:
             hints.append(f"--sparse off fits {r.lanes} lanes (the dense core: "
                          f"{alt.fit.estimate.cycles_per_timestep} cycles per timestep)")
@@ -206,13 +215,14 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             break
     if r.weights == "rom" and weights != "auto":
         loadable = loadable_storage(r.target)
-        alt = board_fit(model, board, lanes, baud, loadable, sparse)
+        alt = board_fit(model, board, lanes, baud, loadable, sparse, clock)
         if alt.fits:
             hints.append(f"--weights {loadable} fits {alt.lanes} lanes (weights loaded at run "
                          "time with 'hwgen load')")
     for other in BOARDS.values():
         if other.name != r.board and get_target(other.target).luts >= get_target(r.target).luts:
-            alt = board_fit(model, other, r.lanes, baud, r.weights, sparse)
+            alt = board_fit(model, other, r.lanes, min(baud, other.max_baud), r.weights,
+                            sparse, clock)
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break

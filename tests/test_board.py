@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import make_model
+from hwgen.board.build import build_board
+from hwgen.board.catalog import BOARDS, get_board
+from hwgen.board.pll import pll_exact
+from hwgen.board.top import BoardTop
 from hwgen.cli import main
 from hwgen.gateware.core import Accelerator
 from hwgen.modelfile import save_model
 from hwgen.spec import HwgenError
-from hwgen.uart.board import BOARDS, BoardTop, build_board, get_board
 from hwgen.uart.echo import EchoCore
 
 
@@ -35,6 +38,25 @@ def test_board_top_requests_the_uart(name, pins, tmp_path):
     lpf = plan.files["top.lpf"]
     assert all(f'SITE "{p}"' in lpf for p in pins)
     assert BoardTop(EchoCore(2)).divisor(platform) == round(board.clock_hz / 115200)
+
+
+@pytest.mark.parametrize("name, primitive, clock", [("icebreaker", "SB_PLL40_PAD", 60),
+                                                    ("ulx3s-85f", "EHXPLLL", 150)])
+def test_board_top_clocks_the_core_from_the_pll(name, primitive, clock, tmp_path):
+    """The PLL primitive with the solver's dividers drives the core; the UART divisor is
+    counted in the PLL's clock; the constraint file carries the PLL's frequency."""
+    board = get_board(name)
+    platform = board.make_platform()
+    pll = pll_exact(board.family, board.clock_mhz, clock)
+    top = BoardTop(EchoCore(2), 3_000_000, clock=pll)
+    assert top.divisor(platform) == clock // 3
+    plan = platform.build(top, name="top", build_dir=str(tmp_path), do_build=False)
+    il = plan.files["top.il"]
+    assert primitive in il
+    for k, v in pll.params.items():
+        assert f"parameter \\{k} " in il and str(v) in il
+    constraints = plan.files["top.pcf" if name == "icebreaker" else "top.lpf"]
+    assert f"{clock}" in constraints
 
 
 def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys):
@@ -67,9 +89,10 @@ def test_run_on_a_simulated_board_equals_golden(tmp_path, capsys):
 @pytest.mark.synth
 def test_icebreaker_build_of_a_small_accelerator(tmp_path):
     m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
-    r = build_board(Accelerator(m, 4), "icebreaker", tmp_path / "ice")
+    r = build_board(Accelerator(m, 4), "icebreaker", tmp_path / "ice", baud=115200,
+                    clock="board")
     assert r.bitstream.name == "top.bin" and r.bitstream.stat().st_size > 100_000
-    assert r.divisor == 104 and r.clock_mhz == 12.0
+    assert r.divisor == 104 and r.clock_mhz == 12.0 and r.pll is None
     assert r.cells["SB_LUT4"] > 300 and r.cells["SB_RAM40_4K"] >= 3
     assert r.utilization["ICESTORM_LC"]["used"] > r.cells["SB_LUT4"] // 2
     assert r.fmax_mhz > 12.0

@@ -250,7 +250,7 @@ def _good_values(d: Path) -> dict[str, list[str]]:
         "stall_in": ["0.2"], "stall_out": ["0.2"], "bits": ["8"], "layers": ["1"],
         "tokens": ["5"], "quant": ["ternary", "int8", "exp"], "epochs": ["1"], "lr": ["0.01"],
         "batch": ["8"], "max_chars": ["100"], "waves": [new + ".vcd"], "top": ["t0p"],
-        "port": ["/dev/ttyUSB9"],
+        "port": ["/dev/ttyUSB9"], "clock": ["auto", "board", "60"],
     }
 
 
@@ -317,7 +317,7 @@ def stubs(monkeypatch):
 
     monkeypatch.setattr("hwgen.cosim.cosim", reached)
     monkeypatch.setattr("hwgen.synth.synthesize", reached)
-    monkeypatch.setattr("hwgen.uart.board.build_board", reached)
+    monkeypatch.setattr("hwgen.board.build.build_board", reached)
     monkeypatch.setattr("hwgen.train.trainer.train", reached)
     monkeypatch.setattr("hwgen.host.open_serial", reached)
 

@@ -71,8 +71,9 @@ def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys
                       "--lanes", "16", "--json")
     d = json.loads(out)
     assert not d["fits"] and d["uart_link"]["luts"] > 300
-    assert d["us_per_timestep"] == pytest.approx(d["estimate"]["cycles_per_timestep"] / 12.0)
-    assert d["link_us_per_timestep"] > 1000  # 115200 baud: the link, not the core, sets the pace
+    # the core clock the build starts at: the PLL's fastest frequency at most the expected Fmax
+    assert d["clock"] == "auto" and d["clock_mhz"] == 72.0 and d["baud"] == 3_000_000
+    assert d["us_per_timestep"] == pytest.approx(d["estimate"]["cycles_per_timestep"] / 72.0)
     rc, out, _ = _cli(capsys, "estimate", tmp_path / "m.hwgm", "--board", "icebreaker",
                       "--lanes", "16")
     assert "fit         NO: this model does not fit icebreaker" in out
@@ -89,15 +90,16 @@ def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys
 
 
 def test_build_shows_progress_and_how_to_flash(tmp_path, capsys, monkeypatch):
-    from hwgen.uart.board import BuildResult
+    from hwgen.board.build import BuildResult
 
-    def fake_build(core, board, out, baud, seed, timeout):
+    def fake_build(core, board, out, baud, seed, clock, timeout, progress):
         core._MustUse__silence = True  # a stub: the core is never elaborated
         out.mkdir(parents=True)
         (out / "top.bin").write_bytes(b"bits")
-        return BuildResult("icebreaker", out / "top.bin", 104, baud, {}, {}, 30.0, 12.0)
+        return BuildResult("icebreaker", out / "top.bin", 24, baud, {}, {}, 75.0, 72.0,
+                           clock_request=clock)
 
-    monkeypatch.setattr("hwgen.uart.board.build_board", fake_build)
+    monkeypatch.setattr("hwgen.board.build.build_board", fake_build)
     save_model(make_model("gru", "ternary", inputs=3, hidden=4, outputs=2), tmp_path / "m.hwgm")
     rc, out, err = _cli(capsys, "build", tmp_path / "m.hwgm", "--board", "icebreaker", "-o",
                         tmp_path / "b")

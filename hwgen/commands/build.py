@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .. import api
+from ..board.build import parse_clock
+from ..board.catalog import BOARDS
 from ..boardfit import BOARD_WEIGHTS
 from ..gateware.packing import SPARSE_MODES
-from ..uart.board import BOARDS
+from ..spec import HwgenError
 from ._common import add_json, emit, positive_float, positive_int, progress_for
-
-#: How to load a bitstream onto each board (amaranth-boards' own program commands).
-FLASH = {
-    "icebreaker": "iceprog {bit}",
-    "ulx3s-85f": "openFPGALoader -b ulx3s -m {bit}",
-    "orangecrab-85f": "dfu-util -a 0 -D {bit}  (hold the button while plugging the board in)",
-}
 
 
 def register(sub) -> None:
@@ -32,8 +28,7 @@ def register(sub) -> None:
                    help="board: " + ", ".join(BOARDS))
     p.add_argument("--lanes", type=positive_int, metavar="P",
                    help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
-    p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
-                   help="UART baud rate (default: %(default)s)")
+    add_clock_options(p)
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default="auto", metavar="W",
                    help="where the weights live: rom (in the bitstream), spram / ram (loaded at "
                    "run time with 'hwgen load': any model of the same shape runs without a "
@@ -52,9 +47,36 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def add_clock_options(p) -> None:
+    """--clock and --baud, as build and estimate take them."""
+    p.add_argument("--clock", type=clock_arg, default="auto", metavar="C",
+                   help="core clock: auto (the fastest PLL frequency the placed design meets, "
+                   "starting from the estimate), a frequency in MHz the PLL makes (e.g. 60), or "
+                   "board (the oscillator, no PLL) (default: %(default)s)")
+    p.add_argument("--baud", type=positive_int, default=None, metavar="B",
+                   help="UART baud rate (default: the board's fastest, 3000000 on the "
+                   "iCEBreaker and ULX3S; at most 2%% off at the core clock)")
+
+
+def clock_arg(text: str):
+    try:
+        return parse_clock(text)
+    except HwgenError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def clock_line(r) -> str:
+    """The clock of a build: requested, the PLL's frequency, placed Fmax."""
+    if r.pll is None:
+        return f"{r.clock_mhz:g} MHz from the oscillator (requested {r.clock_request})"
+    p = r.pll["params"]
+    return (f"{r.clock_mhz:g} MHz from the PLL ({', '.join(f'{k} {v}' for k, v in p.items())}; "
+            f"requested {r.clock_request}; placed Fmax {r.fmax_mhz} MHz)")
+
+
 def run(args) -> int:
     b = api.build(args.model, args.board, args.output, lanes=args.lanes, baud=args.baud,
-                  weights=args.weights, sparse=args.sparse, seed=args.seed,
+                  weights=args.weights, sparse=args.sparse, seed=args.seed, clock=args.clock,
                   timeout=args.timeout,
                   progress=progress_for(args),
                   warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
@@ -67,15 +89,17 @@ def run(args) -> int:
         f"bitstream   {r.bitstream}",
         f"weights     {where}",
         f"lanes       {b.lanes}; {b.fit.fit.estimate.cycles_per_timestep} cycles per timestep, "
-        f"{b.fit.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
+        f"{b.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
+        f"clock       {clock_line(r)}",
         f"uart        {r.baud} baud (divisor {r.divisor} at {r.clock_mhz:g} MHz)",
         f"used        {util}",
-        f"Fmax        {fmax} (board clock {r.clock_mhz:g} MHz)",
+        f"Fmax        {fmax} placed (core clock {r.clock_mhz:g} MHz)",
     ])
-    flash = FLASH[args.board].format(bit=r.bitstream)
+    flash = BOARDS[args.board].program.format(bit=r.bitstream)
     build = "" if b.weights == "rom" else f" --build {args.output}"
     emit(args, {**b.to_json(), "flash": flash}, text, next_=[
         f"{flash}   # load the bitstream",
-        f"hwgen run {args.model} --port /dev/ttyUSB1{build} --inputs X.npy   # the board's port",
+        f"hwgen run {args.model} --port /dev/ttyUSB1 --baud {r.baud}{build} --inputs X.npy"
+        "   # the board's port",
     ])
     return 0

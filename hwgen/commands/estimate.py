@@ -5,14 +5,15 @@ timestep at the board clock)."""
 from __future__ import annotations
 
 from .. import api
+from ..board.catalog import BOARDS
 from ..boardfit import BOARD_WEIGHTS
 from ..estimate import format_estimate
 from ..fit import check_fit
 from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
 from ..targets import target_names
-from ..uart.board import BOARDS
 from ._common import add_json, emit, positive_int
+from .build import add_clock_options
 
 
 def register(sub) -> None:
@@ -32,8 +33,7 @@ def register(sub) -> None:
                        help="board: " + ", ".join(BOARDS))
     p.add_argument("--lanes", type=positive_int, metavar="P",
                    help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
-    p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
-                   help="--board: UART baud rate (default: %(default)s)")
+    add_clock_options(p)
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
@@ -49,11 +49,12 @@ def run(args) -> int:
     model = api.load_model(args.model)
     weights = args.weights or ("auto" if args.board else "rom")
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights=weights, sparse=args.sparse)
+                     weights=weights, sparse=args.sparse, clock=args.clock)
     fit = r.fit if args.board else r
     lines = [format_estimate(fit.estimate)]
     if args.board:
-        lines.insert(0, f"board       {r.board} ({r.clock_mhz:g} MHz clock), UART link "
+        lines.insert(0, f"board       {r.board} (core clock {r.clock_mhz:g} MHz, --clock "
+                        f"{r.clock}), UART link "
                         f"{r.link[0]} LUT4 + {r.link[1]} FF included below")
         lines.append(f"time        {r.us_per_timestep:.2f} us per timestep at {r.clock_mhz:g} MHz"
                      f"; the UART at {r.baud} baud needs {r.link_us_per_timestep:.0f} us per "
@@ -65,7 +66,8 @@ def run(args) -> int:
             if args.board:
                 from ..boardfit import check_board_fit
 
-                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse)
+                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse,
+                                args.clock)
             else:
                 check_fit(model, fit.lanes, args.target, sparse=args.sparse)
         except HwgenError as e:
@@ -73,7 +75,8 @@ def run(args) -> int:
     if args.board:
         data = r.to_json()
         nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
-               f"--weights {r.weights} --sparse {args.sparse} -o build/NAME"]
+               f"--weights {r.weights} --sparse {args.sparse} --clock {args.clock} "
+               "-o build/NAME"]
     else:
         data = fit.estimate.to_json()
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))

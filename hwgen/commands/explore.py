@@ -24,7 +24,7 @@ def _nonnegative_float(text: str) -> float:
 
 
 def register(sub) -> None:
-    from ..uart.board import BOARDS
+    from ..board.catalog import BOARDS
 
     p = sub.add_parser(
         "explore",

@@ -70,7 +70,7 @@ def make_platform(target: str | None = None, board: str | None = None,
     if clock_mhz is not None and not clock_mhz > 0:
         raise HwgenError(f"the clock must be a positive frequency in MHz, not {clock_mhz!r}")
     if board is not None:
-        from ..uart.board import get_board
+        from ..board.catalog import get_board
 
         b = get_board(board)
         if clock_mhz is not None:

