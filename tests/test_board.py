@@ -98,3 +98,31 @@ def test_icebreaker_build_of_a_small_accelerator(tmp_path):
     assert r.fmax_mhz > 12.0
     saved = json.loads((tmp_path / "ice" / "build_report.json").read_text())
     assert saved["fmax_mhz"] == r.fmax_mhz
+
+
+@pytest.mark.synth
+def test_icebreaker_build_at_a_pll_clock(tmp_path):
+    """The core on the PLL at a requested frequency: the report gives requested, achieved and
+    placed clocks and the PLL's dividers; the placement meets the clock."""
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
+    r = build_board(Accelerator(m, 2), "icebreaker", tmp_path / "ice", baud=3_000_000,
+                    clock=36)
+    assert r.clock_mhz == 36.0 and r.divisor == 12 and r.pll["params"]["DIVF"] == 47
+    assert r.utilization["ICESTORM_PLL"]["used"] == 1
+    assert r.meets_timing and r.fmax_mhz >= 36.0
+    saved = json.loads((tmp_path / "ice" / "build_report.json").read_text())["clock"]
+    assert saved["requested"] == "36.0" and saved["achieved_mhz"] == 36.0
+    assert saved["placed_fmax_mhz"] == r.fmax_mhz and len(saved["attempts"]) == 1
+
+
+@pytest.mark.synth
+def test_ulx3s_build_runs_the_netlist_passes_and_steps_the_clock_down(tmp_path):
+    """One synthesis flow: the ECP5 board build gets hwgen synth's netlist passes (block-RAM
+    output registers); --clock auto starts at the expected Fmax and ends at a PLL frequency
+    the placement meets."""
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
+    r = build_board(Accelerator(m, 2), "ulx3s-85f", tmp_path / "ulx", baud=3_000_000)
+    assert r.netlist_passes > 0 and r.utilization["EHXPLLL"]["used"] == 1
+    assert r.meets_timing and r.clock_request == "auto"
+    assert r.attempts[0]["pll_mhz"] <= 200 and r.attempts[-1]["pll_mhz"] == r.clock_mhz
+    assert all(a["placed_fmax_mhz"] < a["pll_mhz"] for a in r.attempts[:-1])
