@@ -104,7 +104,8 @@ def test_ecp5_solver_matches_ecppll(f_in, mhz, tmp_path):
 def test_uart_divisor_checks_the_error():
     assert uart_divisor(12e6, 115200) == 104
     assert uart_divisor(72e6, 3_000_000) == 24
-    with pytest.raises(HwgenError, match=r"3000000 baud is 2.1% off at 73.5 MHz \(divisor 24; at most 2% works\): this clock makes 2940000, 3062500"):
+    with pytest.raises(HwgenError, match=r"3000000 baud is 2.1% off at 73.5 MHz \(divisor 24; "
+                                         r"at most 2% works\): this clock makes 2940000, 3062500"):
         uart_divisor(73.5e6, 3_000_000)
     with pytest.raises(HwgenError, match="too fast for a 12 MHz clock .* at most 3000000 baud"):
         uart_divisor(12e6, 4_000_000)
