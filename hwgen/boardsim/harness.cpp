@@ -14,7 +14,8 @@
 // The design is held in reset for 2 cycles at start (not counted). Commands, one a line:
 //   w HEX              queue bytes for the device (they go out as time runs)          -> "ok"
 //   r NEED MAXCYC ROOM run until the receive buffer holds NEED bytes or MAXCYC cycles passed
-//                      (SPI: NEED > 0 clocks filler 0x00 bytes when nothing is queued)   -> reply
+//                      (SPI: NEED > 0 clocks filler 0x00 bytes when nothing is queued, and
+//                      the run ends between transfers: a whole burst is received)      -> reply
 //   f MAXCYC ROOM      run until every queued byte is on the line and the line is idle  -> reply
 //   q                  quit
 // ROOM: how many more bytes the host's receive buffer holds; a received byte beyond it is counted
@@ -72,6 +73,8 @@ static unsigned mon_value = 0;
 static void reset_pins() { top->HW_RX = 1; }
 
 static bool busy() { return drv_pos < 10 || !txq.empty(); }
+
+static bool between_transfers() { return true; }
 
 static void step(bool) {
     if (drv_pos == 10 && !txq.empty()) {
@@ -154,6 +157,9 @@ static void reset_pins() {
 }
 
 static bool busy() { return spi != S_IDLE || !txq.empty(); }
+
+// a read returns only between transfers, as a controller's blocking transfer call does
+static bool between_transfers() { return spi == S_IDLE; }
 
 static void mosi_bit() { top->HW_MOSI = (out[out_i] >> (7 - bit)) & 1; }
 
@@ -291,7 +297,8 @@ int main(int argc, char** argv) {
             room = std::strtoull(p, &end, 10);
             u64 stop = cycles + maxcyc;
             if (cmd == 'r') {
-                while (cycles < stop && (need == 0 || rxb.size() < need)) step(need > 0);
+                while (cycles < stop && (need == 0 || rxb.size() < need || !between_transfers()))
+                    step(need > 0);
             } else {
                 while (cycles < stop && busy()) step(false);
             }
