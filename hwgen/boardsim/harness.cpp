@@ -134,7 +134,8 @@ static long half = 4, jitter = 0, burst = 16;
 static u64 rng = 1;
 // controller: IDLE (cs_n high) -> SETUP (cs_n low, first MOSI bit) -> HIGH / LOW per bit
 // -> HOLD (after the last falling SCLK edge) -> GAP (cs_n high again) -> IDLE; every phase lasts
-// one (jittered) half period
+// one (jittered) half period, GAP two (cs_n high for at least one SCLK period, >= 4 cycles at the
+// SPI target's minimum half period of 2: hwgen.uart.spi.SpiPhy's contract)
 enum { S_IDLE, S_SETUP, S_HIGH, S_LOW, S_HOLD, S_GAP } spi = S_IDLE;
 static long spi_left = 0;
 static std::vector<uint8_t> out;  // the bytes of the current transfer
@@ -204,7 +205,8 @@ static void step(bool fill) {
         top->HW_CS_N = 1;
         top->HW_MOSI = 0;
         spi = S_GAP;
-        break;
+        spi_left = next_half() + next_half();
+        return;
     case S_GAP:
         spi = S_IDLE;
         return;
