@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from _record import versions, write_block  # noqa: E402
 
 from hwgen.api import random_model  # noqa: E402
-from hwgen.boardsim import VerilatedBoard, board_verilog, build_board_sim  # noqa: E402
+from hwgen.boardsim import SpiClock, VerilatedBoard, board_verilog, build_board_sim  # noqa: E402
 from hwgen.gateware.core import Accelerator, input_layout, output_layout  # noqa: E402
 from hwgen.golden import GoldenModel  # noqa: E402
 from hwgen.host import Link, StreamHost  # noqa: E402
@@ -41,6 +41,28 @@ def _steps(port, model, x) -> tuple[float, dict]:
     t0 = time.perf_counter()
     out = host.run(x)
     return (time.perf_counter() - t0) / x.shape[1], out
+
+
+def _spi_row(model, xs, golden) -> list[str]:
+    """The same core behind the SPI link (hwgen.uart.spi, when present), SCLK = core / 4."""
+    try:
+        from hwgen.uart.spi import SpiLinkedCore
+    except ImportError:
+        return []
+    board = SpiLinkedCore(Accelerator(model, LANES), CLOCK, CLOCK / 4)
+    t0 = time.perf_counter()
+    text = board_verilog(board)
+    convert_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as cache:
+        build = build_board_sim(board, cache_dir=cache, verilog_text=text)
+        with VerilatedBoard(board, clock_hz=CLOCK, spi=SpiClock(2), timeout=0.05,
+                            cache_dir=cache, verilog_text=text) as port:
+            c0 = port.cycles
+            s, out = _steps(port, model, xs)
+            cycles = (port.cycles - c0) / xs.shape[1]
+    np.testing.assert_array_equal(out["logits"], golden)
+    return [f"| Verilator, SPI (`SpiLinkedCore`, SCLK = core / 4) | {xs.shape[1]} | {s:.5f} | "
+            f"{cycles:.0f} | Verilog conversion {convert_s:.1f} s, compile {build.seconds:.1f} s |"]
 
 
 def main() -> None:
@@ -70,6 +92,7 @@ def main() -> None:
             ver_s, out = _steps(port, model, xs)
             cycles = (port.cycles - c0) / xs.shape[1]
     np.testing.assert_array_equal(out["logits"], golden)
+    spi_row = _spi_row(model, xs, golden)
     na = args.steps_amaranth
     with SimSerial(design(), DIV, timeout=0.1) as port:
         Link(port, timeout=600).ping()  # start-up outside the timing
@@ -85,12 +108,14 @@ def main() -> None:
         f"| amaranth.sim (`SimSerial`) | {na} | {ama_s:.3f} | | |",
         f"| Verilator (`hwgen.boardsim`) | {xs.shape[1]} | {ver_s:.5f} | {cycles:.0f} | "
         f"Verilog conversion {convert_s:.1f} s, compile {build.seconds:.1f} s |",
-    ]
+    ] + spi_row
     text = (
         f"GRU 16-64-10 ternary (random model, seed 0), {LANES} lanes, `LinkedCore` with UART "
         f"divisor {DIV}, one STEP frame per timestep through `hwgen.host.StreamHost`, logits "
         f"equal to the golden model on both (`python benchmarks/boardsim_speed.py`): "
         f"**{ama_s / ver_s:.0f}x** faster on Verilator.\n\n" + "\n".join(rows) + "\n\n"
+        "The UART rows run the same design; the SPI row (when the SPI link is present) puts "
+        "the same core behind the SPI link.\n\n"
         f"{versions('amaranth', 'verilator')} ({ver}); 2-core machine shared with other "
         "jobs.\n"
     )

@@ -163,8 +163,10 @@ def test_open_sim_board_and_bad_arguments(uart_board):
         assert Link(p, timeout=30).ping().version == 2
     with pytest.raises(HwgenError, match="a UART board needs divisor="):
         VerilatedBoard(design, clock_hz=CLOCK, cache_dir=cache, verilog_text=text)
-    with pytest.raises(HwgenError, match="Clock frequency must be positive"):
+    with pytest.raises(HwgenError, match=r"Clock frequency \(Hz\) must be greater than 0, not 0"):
         VerilatedBoard(design, clock_hz=0, divisor=DIV)
+    with pytest.raises(HwgenError, match="UART divisor must be at least 4, not 3"):
+        VerilatedBoard(design, clock_hz=CLOCK, divisor=3)
     with pytest.raises(HwgenError, match="the design has no link pins"):
         build_board_sim(Accelerator(uart_board[0], 2))
     with pytest.raises(HwgenError, match="the simulated board's port is closed"):

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..spec import HwgenError, check_positive_int
-from .build import build_board_sim
+from ..spec import HwgenError, check_finite, check_positive_int
+from .build import build_board_sim, link_kind
 
 __all__ = ["SpiClock", "VerilatedBoard", "ReceiveOverflow", "BLOCK_LIMIT_S"]
 
@@ -77,27 +77,28 @@ class VerilatedBoard:
                  corrupt=None, rx_buffer: int = 4096,
                  progress: Callable[[str], None] | None = None, progress_s: float = 5.0,
                  cache_dir=None, verilog_text: str | None = None):
-        if not clock_hz or clock_hz <= 0:
-            raise HwgenError(f"Clock frequency must be positive (Hz), not {clock_hz!r}")
-        self.clock_hz = float(clock_hz)
+        self.clock_hz = check_finite("Clock frequency (Hz)", clock_hz, minimum=0, strict_min=True)
+        if timeout is not None:
+            check_finite("Timeout (simulated seconds)", timeout, minimum=0)
         self.timeout = timeout
         self.drop = set(drop)
         self.corrupt = dict(corrupt or {})
         self.rx_buffer = check_positive_int("Receive buffer size", rx_buffer)
         self.progress, self.progress_s = progress, float(progress_s)
-        build = build_board_sim(design, cache_dir=cache_dir, verilog_text=verilog_text)
-        self.link, self.build_seconds = build.link, build.seconds
-        if build.link == "uart":
+        self.link = link_kind(design)
+        if self.link == "uart":
             if divisor is None or spi is not None:
                 raise HwgenError("a UART board needs divisor= (clock cycles per bit) and no spi=")
-            argv = ["uart", str(check_positive_int("UART divisor", divisor))]
-            if divisor < 4:
+            if check_positive_int("UART divisor", divisor) < 4:
                 raise HwgenError(f"UART divisor must be at least 4, not {divisor}")
+            argv = ["uart", str(int(divisor))]
         else:
             if divisor is not None:
                 raise HwgenError("an SPI board takes spi= (SpiClock), not divisor=")
             s = spi or SpiClock()
             argv = ["spi", str(s.half_period), str(s.jitter), str(s.seed), str(s.burst)]
+        build = build_board_sim(design, cache_dir=cache_dir, verilog_text=verilog_text)
+        self.build_seconds = build.seconds
         self.cycles = 0
         self.framing_errors = self.overflowed = 0
         self.bytes_written = self.bytes_read = 0
