@@ -271,3 +271,24 @@ def test_spi_linked_core_equals_the_golden_model(tmp_path_factory):
     g = GoldenModel(model).run(x)
     np.testing.assert_array_equal(out["logits"], g.logits)
     np.testing.assert_array_equal(out["argmax"][..., 0], g.classes)
+
+
+def test_a_loadable_board_loads_a_model_then_computes_it_exactly(tmp_path_factory):
+    """The `hwgen run --port sim --build DIR` case: weights in RAM, written over the link."""
+    from hwgen.shape import capacity_model, load_crc, load_images, shape_id, shape_of
+
+    model = random_model("gru", 4, 6, 3, quant="ternary", seed=9)
+    shape = shape_of(model, 3)
+    sid = shape_id(shape)
+    core = Accelerator(capacity_model(model, shape["bias_bits"]), 3, "auto", "spram")
+    with VerilatedBoard(LinkedCore(core, DIV, shape_id=sid), clock_hz=CLOCK, divisor=DIV,
+                        timeout=0.01, cache_dir=tmp_path_factory.mktemp("boardsim_load")) as p:
+        link = Link(p, timeout=30)
+        info = link.ping()
+        assert info.loadable and not info.loaded and info.shape_id == sid
+        images = load_images(shape, model)
+        st = link.load(images, info.word_bytes, sid, load_crc(images, info.word_bytes))
+        assert st.loaded
+        x = random_inputs(model, batch=1, time=3, seed=4)
+        out = StreamHost(link, input_layout(core.model), output_layout(core.model)).run(x)
+    np.testing.assert_array_equal(out["logits"], GoldenModel(model).run(x).logits)
