@@ -49,8 +49,11 @@ def uart_board(tmp_path_factory):
     design = LinkedCore(Accelerator(model, 4), DIV)
     text = board_verilog(design)
     cache = tmp_path_factory.mktemp("boardsim")
-    build = build_board_sim(design, cache_dir=cache, verilog_text=text)
-    assert build.link == "uart" and build.exe.is_file()
+    said = []
+    build = build_board_sim(design, cache_dir=cache, verilog_text=text, progress=said.append)
+    assert build.link == "uart" and build.exe.is_file() and build.seconds > 0
+    assert said[0].startswith("simulated board: compiling the uart board with Verilator")
+    assert said[1].startswith("simulated board: compiled in")
     return model, design, text, cache
 
 

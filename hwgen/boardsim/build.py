@@ -86,11 +86,13 @@ def cache_root() -> Path:
     return Path(base) / "hwgen" / "boardsim"
 
 
-def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None) -> BoardBuild:
+def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None,
+                    progress=None) -> BoardBuild:
     """Compile ``design`` (or its already converted ``verilog_text``) with the harness, or reuse
     the cached build of the same Verilog and harness under ``cache_dir`` (default `cache_root`).
-    Raises HwgenError when the design has no link pins, Verilator / g++ / make is missing, or
-    the build fails (naming the build log)."""
+    ``progress(msg)`` hears of a compile before and after it. Raises HwgenError when the design
+    has no link pins, Verilator / g++ / make is missing, or the build fails (naming the build
+    log)."""
     link = link_kind(design)
     _require_tools()  # before the conversion: a missing tool is named at once
     text = board_verilog(design) if verilog_text is None else verilog_text
@@ -105,6 +107,9 @@ def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None) 
     if exe.is_file():
         return BoardBuild(exe, link, 0.0, key)
     root.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress(f"simulated board: compiling the {link} board with Verilator (once per design, "
+                 f"kept in {root})")
     scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     (scratch / "hw_ports.h").write_text(header)
     (scratch / "board.v").write_text(text)
@@ -122,4 +127,6 @@ def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None) 
         shutil.rmtree(scratch, ignore_errors=True)
         if not exe.is_file():
             raise
+    if progress is not None:
+        progress(f"simulated board: compiled in {seconds:.0f} s")
     return BoardBuild(exe, link, seconds, key)

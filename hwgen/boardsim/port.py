@@ -61,8 +61,8 @@ class VerilatedBoard:
         written: ``drop`` indices never reach the line, ``corrupt`` maps an index to an XOR mask.
     rx_buffer : the host's receive buffer in bytes; a device byte arriving while it is full is
         lost and the next `read` raises `ReceiveOverflow` (never silent).
-    progress : ``progress(msg)``, called at most every ``progress_s`` wall seconds while the
-        simulation runs, with the simulated time and the bytes moved.
+    progress : ``progress(msg)``: before and after a compile, then at most every ``progress_s``
+        wall seconds while the simulation runs, with the simulated time and the bytes moved.
     cache_dir : where compiled builds are kept (`hwgen.boardsim.build.cache_root`).
 
     Members
@@ -97,7 +97,8 @@ class VerilatedBoard:
                 raise HwgenError("an SPI board takes spi= (SpiClock), not divisor=")
             s = spi or SpiClock()
             argv = ["spi", str(s.half_period), str(s.jitter), str(s.seed), str(s.burst)]
-        build = build_board_sim(design, cache_dir=cache_dir, verilog_text=verilog_text)
+        build = build_board_sim(design, cache_dir=cache_dir, verilog_text=verilog_text,
+                                progress=progress)
         self.build_seconds = build.seconds
         self.cycles = 0
         self.framing_errors = self.overflowed = 0
