@@ -176,6 +176,16 @@ def test_open_sim_board_and_bad_arguments(uart_board):
         p.read(1)
 
 
+def test_a_dead_simulator_is_a_clear_error(uart_board):
+    p = port(uart_board)
+    p._proc.kill()
+    p._proc.wait()
+    with pytest.raises(HwgenError, match=r"the simulated board stopped \(.*exit -9\)"):
+        p.read(1)
+    assert not p.is_open
+    p.close()
+
+
 def test_a_missing_verilator_is_a_clear_error(uart_board, monkeypatch):
     monkeypatch.setattr("hwgen.fastsim.verilator_bin", lambda: None)
     with pytest.raises(HwgenError, match="Verilator is not installed"):

@@ -120,6 +120,11 @@ class VerilatedBoard:
         self.is_open = False
         self._proc.kill()
         err = self._proc.stderr.read().strip().splitlines()
+        for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            try:
+                f.close()
+            except OSError:  # a pipe whose reader is gone
+                pass
         raise HwgenError(f"the simulated board stopped ({err[-1] if err else 'no message'}, "
                          f"exit {self._proc.wait()})")
 
