@@ -31,14 +31,14 @@ from hwgen.golden import GoldenModel
 from hwgen.host import Link, StreamHost
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
-from hwgen.uart.protocol import Cmd, ProtocolError, encode_frame
+from hwgen.uart.protocol import PROTOCOL_VERSION, Cmd, ProtocolError, encode_frame
 
 pytestmark = pytest.mark.sim
 
 ROOT = Path(__file__).resolve().parent.parent
 DIV = 4
 CLOCK = 12e6
-PING_BYTES = 6  # a PING frame of protocol v2
+PING_BYTES = len(encode_frame(Cmd.PING, 1))  # StreamHost's first request
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_ping_reports_the_payload_sizes(uart_board):
     model = uart_board[0]
     with port(uart_board) as p:
         info = Link(p, timeout=30).ping()
-    assert info.version == 2 and (info.loadable, info.loaded) == (False, True)
+    assert info.version == PROTOCOL_VERSION and (info.loadable, info.loaded) == (False, True)
     assert (info.in_bytes, info.out_bytes) == (-(-input_layout(model).size // 8),
                                                -(-output_layout(model).size // 8))
 
@@ -149,21 +149,21 @@ def test_a_slow_reader_keeps_the_reply_or_gets_a_clear_overflow(uart_board):
                            rf"overflowed: {whole - 8} bytes from the device were lost"):
             p.read(8)
         p.reset_input_buffer()
-        assert Link(p, timeout=30).ping().version == 2  # the link works on
+        assert Link(p, timeout=30).ping().version == PROTOCOL_VERSION  # the link works on
 
 
 def test_progress_reports_simulated_time_and_bytes(uart_board):
     lines = []
     with port(uart_board, progress=lines.append, progress_s=0.0) as p:
         Link(p, timeout=30).ping()
-    assert lines and "ms simulated" in lines[-1] and "6 bytes sent" in lines[-1]
+    assert lines and "ms simulated" in lines[-1] and f"{PING_BYTES} bytes sent" in lines[-1]
 
 
 def test_open_sim_board_and_bad_arguments(uart_board):
     _, design, text, cache = uart_board
     with open_sim_board(design, clock_hz=CLOCK, divisor=DIV, timeout=0.01, cache_dir=cache,
                         verilog_text=text) as p:
-        assert Link(p, timeout=30).ping().version == 2
+        assert Link(p, timeout=30).ping().version == PROTOCOL_VERSION
     with pytest.raises(HwgenError, match="a UART board needs divisor="):
         VerilatedBoard(design, clock_hz=CLOCK, cache_dir=cache, verilog_text=text)
     with pytest.raises(HwgenError, match=r"Clock frequency \(Hz\) must be greater than 0, not 0"):
