@@ -5,8 +5,9 @@ The design is an Amaranth component with one clock domain ``sync`` and the pins 
 (`amaranth.back.verilog.convert`, module ``board``, ports ``clk``, ``rst`` and the component's
 members) is compiled with ``harness.cpp`` by `hwgen.fastsim.compile_harness` (the same Verilator
 flags as ``hwgen sim --fast``). Builds are cached by the SHA-256 of the Verilog, the harness and
-its port header: a folder per digest under the cache root, filled in a scratch folder and renamed
-into place, so concurrent builds of the same design never see a half-written one.
+its port header: a folder per digest under the cache root (the executable, the Verilog, the build
+log: a few MB; delete the cache root at any time), filled in a scratch folder and renamed into
+place, so concurrent builds of the same design never see a half-written one.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None,
     key = digest.hexdigest()[:24]
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     final = root / key
-    exe = final / "obj" / _EXE
+    exe = final / _EXE
     if exe.is_file():
         return BoardBuild(exe, link, 0.0, key)
     root.mkdir(parents=True, exist_ok=True)
@@ -121,8 +122,13 @@ def build_board_sim(design, *, cache_dir=None, verilog_text: str | None = None,
         shutil.rmtree(failed, ignore_errors=True)
         scratch.rename(failed)
         raise HwgenError(str(e).replace(str(scratch), str(failed))) from None
+    # the executable needs nothing else: drop Verilator's objects (tens of MB a design)
+    (scratch / "obj" / _EXE).rename(scratch / _EXE)
+    shutil.rmtree(scratch / "obj", ignore_errors=True)
+    if final.exists() and not exe.is_file():  # a folder left half-deleted by hand
+        shutil.rmtree(final, ignore_errors=True)
     try:
-        scratch.rename(final)  # the executable needs nothing else from the folder
+        scratch.rename(final)
     except OSError:  # another process finished the same build first
         shutil.rmtree(scratch, ignore_errors=True)
         if not exe.is_file():
