@@ -31,7 +31,8 @@ class ReceiveOverflow(HwgenError):
 class SpiClock:
     """The SPI controller's timing, in core clock cycles: SCLK half period ``half_period`` plus
     0..``jitter`` extra cycles drawn per half period (seeded by ``seed``, deterministic); a
-    transfer waiting for a reply clocks ``burst`` filler bytes per chip-select assertion."""
+    transfer waiting for a reply clocks ``burst`` filler bytes per chip-select assertion.
+    `hwgen.uart.spi.SpiPhy` needs ``half_period >= 2`` (core clock >= 4 x SCLK)."""
 
     half_period: int = 4
     jitter: int = 0
@@ -154,7 +155,7 @@ class VerilatedBoard:
             t0 = time.monotonic()
             line = f"r {want} {chunk} {room}" if cmd == "r" else f"f {chunk} {room}"
             parts = self._call(line).split()
-            if parts[0] != "d" or len(parts) != 6:
+            if len(parts) != 6 or parts[0] != "d":
                 raise HwgenError(f"the simulated board answered {' '.join(parts)!r}")
             cycles = int(parts[1])
             ran, self.cycles = cycles - self.cycles, cycles
