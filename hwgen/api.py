@@ -554,6 +554,7 @@ class BuildReport:
 
     def to_json(self) -> dict:
         return {**self.result.to_json(), "lanes": self.lanes, "weights": self.weights,
+                "zero_skipping": bool(self.fit.fit.estimate.zero_skipping),
                 "spram_blocks": self.fit.fit.estimate.spram_blocks,
                 "cycles_per_timestep": self.fit.fit.estimate.cycles_per_timestep,
                 "us_per_timestep": self.us_per_timestep,
@@ -592,29 +593,41 @@ class LoadResult:
     shape_id: int
 
 
+#: The simulated board's clock and UART divisor when no build folder says otherwise.
+SIM_CLOCK_HZ, SIM_DIVISOR = 12e6, 4
+
+
 def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict | None,
-                 sim_lanes: int):
-    """(serial port, reply timeout): a real device, or for ``"sim"`` the board design in
-    amaranth.sim (a loadable one of ``shape`` when given, else the ROM core of ``model``)."""
+                 sim_lanes: int, info=None, progress: Progress = None):
+    """(serial port, reply timeout): a real device, or for ``"sim"`` the board design on
+    Verilator (`hwgen.boardsim`): a loadable one of ``shape`` when given, else the ROM core of
+    ``model``; with ``info`` (`hwgen.board.build.BuildInfo`) the build's lanes, zero skipping,
+    core clock and UART divisor, else ``sim_lanes`` at 12 MHz, divisor 4. Its timeout counts
+    simulated seconds."""
     if port != "sim":
         from .host import open_serial
 
         return open_serial(port, baud), timeout
+    from .boardsim import open_sim_board
     from .gateware.core import Accelerator
     from .uart.board import LinkedCore
-    from .uart.sim import SimSerial
 
-    divisor = 4
+    clock_hz, divisor = SIM_CLOCK_HZ, SIM_DIVISOR
+    lanes, sparse = sim_lanes, "auto"
+    if info is not None:
+        clock_hz, divisor = info.clock_mhz * 1e6, info.divisor
+        lanes, sparse = info.lanes, "on" if info.zero_skipping else "off"
     if shape is None:
-        core, sid = Accelerator(model, sim_lanes), 0
+        core, sid = Accelerator(model, lanes, "auto", "rom", sparse), 0
     else:
         from .shape import shape_core, shape_id
 
         cap, sparse = shape_core(shape, model)
         core = Accelerator(cap, shape["lanes"], shape["state"], shape["weights"], sparse)
         sid = shape_id(shape)
-    dev = SimSerial(LinkedCore(core, divisor, shape_id=sid), divisor, timeout=0.1)
-    return dev, max(timeout, 30.0)  # simulated time runs ~10^4 x slower than a board
+    dev = open_sim_board(LinkedCore(core, divisor, shape_id=sid), clock_hz=clock_hz,
+                         divisor=divisor, timeout=0.01, progress=progress)
+    return dev, timeout
 
 
 def _load(link, m: Model, shape: dict, *, force: bool, progress: Progress) -> LoadResult:
@@ -645,7 +658,27 @@ def _load(link, m: Model, shape: dict, *, force: bool, progress: Progress) -> Lo
     return LoadResult(True, st.words, st.crc, time.monotonic() - t0, sid)
 
 
-def load(model, port: str, build_dir, *, baud: int = 115200, timeout: float = 2.0,
+#: The baud rate ``run`` and ``load`` use when neither they nor the build folder say: the
+#: default of ``build`` on the FTDI boards (`hwgen.board.catalog.Board.max_baud`).
+DEFAULT_BAUD = 3_000_000
+
+
+def _build_folder(build_dir, baud: int | None):
+    """(shape or None, `BuildInfo` or None, baud) of a build folder (None: no folder)."""
+    if build_dir is None:
+        return None, None, check_positive_int("Baud rate", baud or DEFAULT_BAUD, 10_000_000)
+    from .board.build import read_build_info
+    from .shape import SHAPE_FILE, read_shape
+
+    info = read_build_info(build_dir)
+    shape = None
+    if info is None or (Path(build_dir) / SHAPE_FILE).is_file():
+        shape = read_shape(build_dir)  # a folder with neither file: names what is missing
+    baud = baud or (info.baud if info is not None else DEFAULT_BAUD)
+    return shape, info, check_positive_int("Baud rate", baud, 10_000_000)
+
+
+def load(model, port: str, build_dir, *, baud: int | None = None, timeout: float = 2.0,
          force: bool = False, progress: Progress = None) -> LoadResult:
     """Write ``model`` into a board running a loadable bitstream (`build` with ``weights``
     ``ram`` / ``spram``), whose build folder ``build_dir`` holds its ``shape.json``: BEGIN,
@@ -660,8 +693,8 @@ def load(model, port: str, build_dir, *, baud: int = 115200, timeout: float = 2.
     if port == "sim":
         raise HwgenError("a simulated board lives only as long as one command: use 'hwgen run "
                          "MODEL --port sim --build DIR', which loads and then runs")
-    dev, timeout = _open_device(port, check_positive_int("Baud rate", baud, 10_000_000),
-                                timeout, m, shape, 1)
+    _, info, baud = _build_folder(build_dir, baud)
+    dev, timeout = _open_device(port, baud, timeout, m, shape, 1, info, progress)
     try:
         return _load(Link(dev, timeout=timeout), m, shape, force=force, progress=progress)
     finally:
@@ -669,31 +702,29 @@ def load(model, port: str, build_dir, *, baud: int = 115200, timeout: float = 2.
 
 
 def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
-        baud: int = 115200, timeout: float = 2.0, sim_lanes: int = 4, build_dir=None,
+        baud: int | None = None, timeout: float = 2.0, sim_lanes: int = 4, build_dir=None,
         progress: Progress = None, warn: Callable[[str], None] | None = None) -> RunResult:
     """Stream sequences through the accelerator on a board over UART (``port``: a serial device,
-    or ``"sim"`` for the same board design in amaranth.sim) and compare every logit with the
-    golden model. Inputs as in `golden`. ``build_dir``: the build folder of a loadable
-    bitstream (its ``shape.json``): the model is loaded first unless the board holds it already
-    (with ``"sim"``: the simulated board is that loadable design)."""
+    or ``"sim"`` for the same board design simulated cycle for cycle on Verilator,
+    `hwgen.boardsim`) and compare every logit with the golden model. Inputs as in `golden`.
+    ``build_dir``: the build folder (`build`): its ``build.json`` gives the baud rate and, with
+    ``"sim"``, the lanes, zero skipping, core clock and UART divisor of the simulated board; a
+    loadable build's ``shape.json`` makes the model load first unless the board holds it
+    already. ``baud``: default the build's, else 3 Mbaud. ``timeout``: seconds per reply
+    (simulated seconds with ``"sim"``)."""
     from .gateware.core import input_layout, output_layout
     from .host import Link, StreamHost, first_mismatch
 
     m = _model(model)
     if (features is None) == (codes is None):
         raise HwgenError("give either features (real values) or codes (integers)")
-    check_positive_int("Baud rate", baud, 10_000_000)
     timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     timeout = check_finite("Timeout", timeout, maximum=3600.0)
     check_positive_int("Lane count", sim_lanes)
-    shape = None
-    if build_dir is not None:
-        from .shape import read_shape
-
-        shape = read_shape(build_dir)
+    shape, info, baud = _build_folder(build_dir, baud)
     x = _input_codes(m, features, codes, normalize, warn)
     golden_logits = GoldenModel(m).run(x)
-    dev, timeout = _open_device(port, baud, timeout, m, shape, sim_lanes)
+    dev, timeout = _open_device(port, baud, timeout, m, shape, sim_lanes, info, progress)
     core = m
     try:
         link = Link(dev, timeout=timeout)

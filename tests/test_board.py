@@ -86,6 +86,26 @@ def test_run_on_a_simulated_board_equals_golden(tmp_path, capsys):
     assert np.load(tmp_path / "y.npy").shape == (2, 3, 4)
 
 
+def test_run_simulates_the_build_folders_design(tmp_path, capsys):
+    """--port sim --build DIR: the build's lanes, core clock and UART divisor (build.json), on
+    Verilator; the reply timeout counts simulated seconds; a malformed build.json is refused."""
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True, seed=3)
+    save_model(m, tmp_path / "m.hwgm")
+    build = tmp_path / "b"
+    build.mkdir()
+    info = {"board": "icebreaker", "lanes": 2, "zero_skipping": False, "clock_mhz": 48.0,
+            "divisor": 16, "baud": 3_000_000}
+    (build / "build.json").write_text(json.dumps(info))
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).uniform(-2, 2, (2, 4, 5)))
+    rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
+               "--inputs", str(tmp_path / "x.npy"), "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["timesteps"] == 4
+    (build / "build.json").write_text(json.dumps({**info, "divisor": 2}))
+    rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
+               "--inputs", str(tmp_path / "x.npy")])
+    assert rc == 1 and "out of range (edited by hand?)" in capsys.readouterr().err
+
+
 @pytest.mark.synth
 def test_icebreaker_build_of_a_small_accelerator(tmp_path):
     m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)

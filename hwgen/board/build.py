@@ -44,7 +44,11 @@ from .pll import PllConfig, pll_at_most, pll_exact
 from .top import BoardTop, divisor_ok
 
 __all__ = ["BuildResult", "build_board", "resolve_clock", "clock_mhz", "EXPECTED_MHZ",
-           "AUTO_ATTEMPTS", "parse_clock", "check_baud"]
+           "AUTO_ATTEMPTS", "parse_clock", "check_baud", "BuildInfo", "read_build_info",
+           "BUILD_FILE"]
+
+#: What `hwgen.api.build` writes into a build folder for ``hwgen run`` / ``hwgen load``.
+BUILD_FILE = "build.json"
 
 #: Where ``--clock auto`` starts, per family: the placed Fmax of measured board builds
 #: (docs/synthesis.md, "Board clock"), so the first placement usually meets timing.
@@ -252,3 +256,36 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         attempts=attempts, netlist_passes=moved, tools=dict(tool_versions()))
     (out / "build_report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What ``hwgen run --build DIR`` needs of a build: the board, the core's lanes and zero
+    skipping, the core clock, the UART divisor and baud rate."""
+
+    board: str
+    lanes: int
+    zero_skipping: bool
+    clock_mhz: float
+    divisor: int
+    baud: int
+
+
+def read_build_info(build_dir) -> BuildInfo | None:
+    """The `BuildInfo` of a build folder's ``build.json``; None when the folder has none (a
+    build made before hwgen wrote it); `HwgenError` for a malformed file."""
+    path = Path(build_dir) / BUILD_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        info = BuildInfo(str(doc["board"]), int(doc["lanes"]), bool(doc["zero_skipping"]),
+                         float(doc["clock_mhz"]), int(doc["divisor"]), int(doc["baud"]))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+            ValueError) as e:
+        raise HwgenError(f"{path}: not a hwgen build report ({e!r}); rebuild with 'hwgen "
+                         "build'") from None
+    get_board(info.board)
+    if info.lanes < 1 or info.divisor < 4 or info.clock_mhz <= 0 or info.baud < 1:
+        raise HwgenError(f"{path}: lanes, divisor, clock or baud out of range (edited by hand?)")
+    return info

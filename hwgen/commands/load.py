@@ -23,8 +23,9 @@ def register(sub) -> None:
                    help="serial device of the board (e.g. /dev/ttyUSB1)")
     p.add_argument("--build", required=True, metavar="DIR",
                    help="the build folder of the bitstream on the board (its shape.json)")
-    p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
-                   help="baud rate (default: %(default)s)")
+    p.add_argument("--baud", type=positive_int, default=None, metavar="B",
+                   help="baud rate (default: the build folder's, else 3000000, what 'hwgen "
+                   "build' uses on the iCEBreaker and ULX3S)")
     p.add_argument("--timeout", type=positive_float, default=2.0, metavar="S",
                    help="seconds to wait for each reply (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="load even if the board holds the model")

@@ -18,7 +18,7 @@ def register(sub) -> None:
         help="run inputs on a board over UART and compare with the golden model",
         description="Send each timestep as a STEP frame (docs/uart.md), collect the logits and "
         "compare them with the golden model, bit for bit. --port sim runs the same board-level "
-        "design (UART link + accelerator) in amaranth.sim instead of a real board.",
+        "design (UART link + accelerator) cycle for cycle on Verilator instead of a real board.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.hwgm) the bitstream was built from")
     p.add_argument("--port", required=True, metavar="DEVICE",
@@ -26,16 +26,19 @@ def register(sub) -> None:
     p.add_argument("--inputs", required=True, metavar="X.npy",
                    help="real features (batch, time, features) or token ids (batch, time)")
     add_normalize(p)
-    p.add_argument("--baud", type=positive_int, default=115200, metavar="B",
-                   help="baud rate (default: %(default)s)")
+    p.add_argument("--baud", type=positive_int, default=None, metavar="B",
+                   help="baud rate (default: the build folder's, else 3000000, what 'hwgen "
+                   "build' uses on the iCEBreaker and ULX3S)")
     p.add_argument("--timeout", type=positive_float, default=2.0, metavar="S",
                    help="seconds to wait for each reply, at most 3600 (default: %(default)s)")
     p.add_argument("--lanes", type=positive_int, default=4, metavar="P",
-                   help="lanes of the simulated accelerator with --port sim (default: %(default)s)")
+                   help="lanes of the simulated accelerator with --port sim and no --build "
+                   "(default: %(default)s)")
     p.add_argument("--build", metavar="DIR",
-                   help="build folder of a loadable bitstream (--weights spram / ram): the model "
-                   "is loaded first unless the board holds it; with --port sim, the simulated "
-                   "board is that design")
+                   help="build folder ('hwgen build -o DIR'): its baud rate; with --port sim the "
+                   "simulated board is that build's design (lanes, clock, UART divisor); for a "
+                   "loadable bitstream (--weights spram / ram) the model is loaded first unless "
+                   "the board holds it")
     p.add_argument("-o", "--output", metavar="Y.npy", help="write the hardware's logits here")
     add_json(p)
     p.set_defaults(func=run)
