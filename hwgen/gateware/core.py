@@ -27,44 +27,24 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import derive_widths
-from ..spec import CellKind, Model, TokenInput
+from ..spec import CellKind, Model
 from .arith import delay, register
 from .gru import GruCell
+from .layouts import input_layout, output_layout
 from .loadable import LoadableMemory, load_signature
 from .lstm import LstmCell
 from .mac import MacUnit
-from .plan import Plan, make_plan, uint_bits
+from .plan import Plan, make_plan
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
 from .schedule import CELL_INPUT_DELAY, ISSUE_DELAY, READ_LATENCY, WRITE_DELAY
-from .sequencer import Issue, build_sequencer
+from .sequencer import Sequencer
 from .store import StateStore
 
 __all__ = ["Accelerator", "input_layout", "output_layout"]
 
 _CELLS = {CellKind.RNN: RnnCell, CellKind.GRU: GruCell, CellKind.LSTM: LstmCell}
-
-
-def input_layout(model: Model) -> data.StructLayout:
-    """i_stream payload: ``sos`` (bit 0) then ``x`` (I signed input-format codes, element k at
-    bits 1 + k*width) or ``token`` (unsigned id)."""
-    if isinstance(model.input, TokenInput):
-        return data.StructLayout({"sos": 1, "token": unsigned(uint_bits(model.input.vocab))})
-    fmt = model.formats.input
-    return data.StructLayout(
-        {"sos": 1, "x": data.ArrayLayout(signed(fmt.width), model.input.features)}
-    )
-
-
-def output_layout(model: Model) -> data.StructLayout:
-    """o_stream payload: ``logits`` (O signed codes, output_frac fraction bits, logit k at bits
-    k*width) then, with argmax, ``argmax`` (unsigned class index, lowest index on ties)."""
-    w = derive_widths(model).logit_width
-    fields = {"logits": data.ArrayLayout(signed(w), model.outputs)}
-    if model.head.argmax:
-        fields["argmax"] = unsigned(uint_bits(model.outputs))
-    return data.StructLayout(fields)
 
 
 class _Tag:
@@ -137,9 +117,10 @@ class Accelerator(wiring.Component):
         m = Module()
         plan = self._plan
         self._loaders = self._load_port(m)
-        seq = Issue(plan)
-        iss = seq.registered(m)  # what the datapath sees: the sequencer's outputs, registered
-        xbuf = self._input_buffer(m, iss)
+        # What the datapath sees: the sequencer's outputs (registered inside it, ISSUE_DELAY).
+        iss = m.submodules.sequencer = Sequencer(plan)
+        wiring.connect(m, wiring.flipped(self.i_stream), iss.i_stream)
+        xbuf = [iss.x[k] for k in range(self.model.input.width)]
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
         accs, held = self._macs(m, iss, ops)
@@ -149,12 +130,11 @@ class Accelerator(wiring.Component):
         bias = self._bias(m, stages)
         self._cell(m, iss, stages[-1], term, bias, stores)
         logits, best = self._head(m, stages[-1], term, bias)
-        loader_busy = self._output(m, iss, logits, best)
-        emb = None
+        m.d.comb += iss.out_busy.eq(self._output(m, iss, logits, best))
         if plan.model.embedding is not None:
             emb = self._memory(m, "embedding", plan.embedding_words(),
                                self.model.formats.input.width * len(xbuf))
-        build_sequencer(m, plan, seq, self.i_stream, xbuf, loader_busy, emb)
+            m.d.comb += [emb.addr.eq(iss.emb_addr), iss.emb_data.eq(emb.data)]
         return m
 
     def _load_port(self, m: Module) -> dict:
@@ -185,12 +165,6 @@ class Accelerator(wiring.Component):
         m.submodules[name] = mem
         return mem
 
-    def _input_buffer(self, m: Module, iss: Issue) -> list:
-        """The input vector's codes (registers), loaded by the sequencer."""
-        model = self.model
-        return [Signal(signed(model.formats.input.width), name=f"x_{k}", reset_less=True)
-                for k in range(model.input.width)]
-
     def _stores(self, m: Module) -> dict:
         plan = self._plan
         stores = {}
@@ -199,7 +173,7 @@ class Accelerator(wiring.Component):
                 stores[lay.name] = m.submodules[f"store_{lay.name}"] = StateStore(lay)
         return stores
 
-    def _operands(self, m: Module, iss: Issue, xbuf: list, state: StateStore) -> list:
+    def _operands(self, m: Module, iss: Sequencer, xbuf: list, state: StateStore) -> list:
         """``span`` operands (P, or 2P in a sparse core), valid READ_LATENCY cycles after the
         issue: the input buffer's chunk or one word of the state store. A sparse core issues a
         matrix it cannot pack as two words per operand word (`packing`): their chunk index is
@@ -208,7 +182,7 @@ class Accelerator(wiring.Component):
         P, f = plan.span, model.formats
         iw, sw = f.input.width, f.state.width
         chunk = iss.chunk
-        if iss.halve is not None:  # decoded by the sequencer, registered with the issue
+        if plan.halved:  # decoded by the sequencer, registered with the issue
             chunk = Signal.like(iss.chunk, name="op_chunk")
             m.d.comb += chunk.eq(Mux(iss.halve, iss.chunk >> 1, iss.chunk))
         # State word address: Cat(chunk, bank, layer, zero).
@@ -247,7 +221,7 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: Issue, ops: list):
+    def _macs(self, m: Module, iss: Sequencer, ops: list):
         """One weight ROM and one MAC unit per weight encoding; returns (matrix id -> acc, the
         held right half of layer 0's last paired word or None)."""
         plan = self._plan
@@ -303,7 +277,7 @@ class Accelerator(wiring.Component):
             terms[i] = sc.term
         return terms
 
-    def _tags(self, m: Module, iss: Issue) -> list:
+    def _tags(self, m: Module, iss: Sequencer) -> list:
         """Row tags from issue to event (mac + scale latency later). ``bias``: the event consumes
         the next bias (every input segment, every head row, the GRU n row's recurrent segment).
         With paired input segments, the first chunk of a ``defer`` segment also has an event:
@@ -312,12 +286,12 @@ class Accelerator(wiring.Component):
         ctrl = data.StructLayout({"valid": 1, "bias": 1})  # reset: no stale event after a reset
         fields = {"head": 1, "mid": unsigned(len(iss.mid)), "gate": iss.gate.shape(),
                   "unit": iss.unit.shape()}
-        if iss.defer is not None:
+        if self._plan.paired:
             fields["held"] = 1
         info = data.StructLayout(fields)
         c_in, i_in = Signal(ctrl, name="tag_ctrl_issue"), Signal(info, name="tag_info_issue")
         part, end = iss.part, iss.issue & iss.last
-        if iss.defer is not None:
+        if self._plan.paired:
             deferred = iss.first & iss.defer
             part, end = iss.part & ~deferred, iss.issue & (iss.last | deferred)
             m.d.comb += i_in.held.eq(deferred)
@@ -359,7 +333,7 @@ class Accelerator(wiring.Component):
         m.d.comb += brom.addr.eq(baddr)
         return brom.data.as_signed()
 
-    def _cell(self, m: Module, iss: Issue, ev, term, bias, stores: dict) -> None:
+    def _cell(self, m: Module, iss: Sequencer, ev, term, bias, stores: dict) -> None:
         """The cell unit and its state traffic: old-state reads, new h / c writes."""
         plan, model = self._plan, self.model
         L, P = model.num_layers, plan.span  # values per state word
@@ -496,7 +470,7 @@ class Accelerator(wiring.Component):
         m.d.comb += best.eq(nodes[0][1])
         return logits, best
 
-    def _output(self, m: Module, iss: Issue, logits: list, best) -> Signal:
+    def _output(self, m: Module, iss: Sequencer, logits: list, best) -> Signal:
         """The output loader: started by the head's last issue, it loads the output register
         ``head_drain`` cycles later (or, under backpressure, once the previous output is taken).
         Returns its busy flag (the next head waits for it)."""

@@ -273,6 +273,11 @@ class Plan:
         return self.timing.repeat(mid)
 
     @property
+    def halved(self) -> tuple[int, ...]:
+        """Ids of the matrices that take two words a span (a sparse core's unpacked ones)."""
+        return tuple(i for i in self.matrices if self.repeat(i) == 2)
+
+    @property
     def paired(self) -> bool:
         """Layer 0 issues paired input segments (`schedule.pairs_input_rows`)."""
         return self.timing.paired
