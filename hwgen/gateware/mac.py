@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import EncodingKind, HwgenError, WeightEncoding
 from .packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
-from .schedule import tree_depth
+from .schedule import SPARSE_MAC_STAGES, mac_unit_latency, tree_depth
 
 __all__ = ["MacUnit"]
 
@@ -101,9 +101,15 @@ class MacUnit(wiring.Component):
         return self._lanes
 
     @property
+    def _stages(self) -> int:
+        """Stages before the products: `schedule.SPARSE_MAC_STAGES` in a sparse unit, else 0."""
+        return SPARSE_MAC_STAGES if self._sparse else 0
+
+    @property
     def latency(self) -> int:
-        """Cycles from a word on the inputs to ``acc`` including it."""
-        return 2 + tree_depth(self._lanes) + (2 if self._sparse else 0)
+        """Cycles from a word on the inputs to ``acc`` including it
+        (`schedule.mac_unit_latency`)."""
+        return mac_unit_latency(self._lanes, self._sparse)
 
     def _select(self, m: Module, k: int):
         """Sparse lane ``k``: its operand (span column ``lane_base(k) + sel``, or zero) and its
@@ -158,7 +164,7 @@ class MacUnit(wiring.Component):
         i cycles after the inputs; tree level l adds data ``l + 1`` cycles after the inputs,
         ``l + 3`` in a sparse unit: its input registers and the selection come first)."""
         flags = [self.split]
-        for i in range(tree_depth(self._lanes) + (2 if self._sparse else 0)):
+        for i in range(tree_depth(self._lanes) + self._stages):
             f = Signal(name=f"split_d{i}", reset_less=True)
             m.d.sync += f.eq(flags[-1])
             flags.append(f)
@@ -187,7 +193,7 @@ class MacUnit(wiring.Component):
             m.d.sync += [r.eq(self.operands[k]) for k, r in enumerate(self._operands_in)]
         nodes = [self._lane(m, k) for k in range(self._lanes)]
         flags = self._split_flags(m) if self._split else None
-        lag = 3 if self._sparse else 1  # cycles from the inputs to the products tree level 0 adds
+        lag = 1 + self._stages  # cycles from the inputs to the products tree level 0 adds
         level = 0
         while len(nodes) > 1:
             # With ``split``: the level that makes the root's two children builds its right one

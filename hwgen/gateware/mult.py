@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
 from .arith import register, registered_sum_tree
-from .schedule import tree_depth
+from .schedule import product_latency
 
 __all__ = ["PipelinedMul"]
 
@@ -48,7 +48,8 @@ class PipelinedMul(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return 1 + tree_depth(self._a_width)
+        """Cycles from ``a``, ``b`` to ``p`` (`schedule.product_latency`)."""
+        return product_latency(self._a_width)
 
     def elaborate(self, platform):
         m = Module()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..numerics import align, derive_widths, signed_width, term_shift
+from ..numerics import derive_widths, signed_width, term_bound, term_shift
 from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
 from .packing import SPARSE_MODES, lane_bits, sparse_words
 from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
@@ -133,9 +133,8 @@ class MatrixPlan:
     @property
     def term_width(self) -> int:
         """Signed width of the scaled term align(acc * mantissa, shift) (cannot overflow)."""
-        m, k = self.matrix.scale.mantissa, self.shift
-        hi = max(abs(int(align(self.acc_bound * m, k))), abs(int(align(-self.acc_bound * m, k))))
-        return signed_width(hi)
+        return signed_width(term_bound(self.acc_bound, self.matrix.scale, self.in_frac,
+                                       self.out_frac))
 
 
 @dataclass(frozen=True)

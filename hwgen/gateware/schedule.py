@@ -43,6 +43,9 @@ __all__ = [
     "choose_sparse",
     "cycles_per_timestep",
     "mul_latency",
+    "mac_unit_latency",
+    "product_latency",
+    "SPARSE_MAC_STAGES",
     "cell_latency",
     "cell_path",
     "head_latency",
@@ -76,11 +79,28 @@ TABLE_LATENCY = 1 + READ_LATENCY
 
 
 
+#: Stages a sparse MAC unit adds before its products: its input registers, then the operand
+#: selection (`mac.MacUnit`).
+SPARSE_MAC_STAGES = 2
+
+
+def mac_unit_latency(lanes: int, sparse: bool = False) -> int:
+    """Cycles from a word on a MAC unit's inputs to its accumulator including it (`mac.MacUnit`):
+    the products' register, one register per adder-tree level, the accumulator, and in a sparse
+    unit `SPARSE_MAC_STAGES` before the products."""
+    return 2 + tree_depth(lanes) + (SPARSE_MAC_STAGES if sparse else 0)
+
+
+def product_latency(a_width: int) -> int:
+    """Cycles of a gate-product multiplier with an ``a_width``-bit unsigned operand
+    (`mult.PipelinedMul`): registered gated partial products, then a registered adder tree."""
+    return 1 + tree_depth(a_width)
+
+
 def mul_latency(model: Model) -> int:
-    """Latency of the cells' gate-product multipliers: registered gated partial products (one
-    per bit of the sigmoid code), then a registered adder tree (mult.PipelinedMul)."""
-    width = max(int(model.sigmoid_table.max()), 1).bit_length()
-    return 1 + tree_depth(width)
+    """Latency of the cells' gate-product multipliers (`product_latency` of the sigmoid code's
+    width)."""
+    return product_latency(max(int(model.sigmoid_table.max()), 1).bit_length())
 
 
 def cell_latency(model: Model) -> int:
@@ -295,7 +315,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
     return Schedule(
         lanes=lanes,
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
-        mac_latency=READ_LATENCY + 2 + tree_depth(lanes) + (2 if sparse else 0),
+        mac_latency=READ_LATENCY + mac_unit_latency(lanes, sparse),
         scale_latency=2 + scale_depth,
         cell_latency=cell_path(model),
         head_latency=head_latency(model),
