@@ -42,7 +42,7 @@ def _reads(mem, addrs, writes=()):
 def test_rom_reads_its_words_in_read_latency():
     words = [5, 0, 7, 3, 1]
     rom = Rom(words, 3)
-    assert (rom.depth, rom.width, rom.bits, rom.writable, rom.LATENCY) == (5, 3, 15, False, 2)
+    assert (rom.depth, rom.width, rom.LATENCY) == (5, 3, 2)
     assert "wr_en" not in rom.signature.members
     order = [4, 0, 2, 2, 3, 1]
     assert _reads(rom, order) == [words[a] for a in order]
@@ -50,8 +50,8 @@ def test_rom_reads_its_words_in_read_latency():
 
 @pytest.mark.parametrize("single_port", [False, True])
 def test_writable_memory_reads_what_was_written(single_port):
-    mem = LoadableMemory(8, 6, single_port=single_port, block=not single_port)
-    assert mem.writable and mem.single_port == single_port
+    mem = LoadableMemory(width=8, depth=6, single_port=single_port, block=not single_port)
+    assert (mem.depth, mem.width) == (6, 8) and "wr_en" in mem.signature.members
     writes = [(a, 17 * a + 3) for a in range(6)]
     order = [5, 1, 0, 3]
     assert _reads(mem, order, writes) == [17 * a + 3 for a in order]
@@ -59,16 +59,16 @@ def test_writable_memory_reads_what_was_written(single_port):
 
 def test_errors():
     with pytest.raises(HwgenError, match=r"^a ROM needs at least one word$"):
-        RegisteredMemory(8)
+        RegisteredMemory(width=8)
     with pytest.raises(HwgenError, match=r"^a ROM of depth 3 needs 3 words, not 2$"):
-        RegisteredMemory(8, 3, init=[1, 2])
+        RegisteredMemory(width=8, depth=3, init=[1, 2])
     with pytest.raises(HwgenError, match=r"^ROM words must be non-negative and fit 4 bits$"):
-        RegisteredMemory(4, init=[-1])
+        RegisteredMemory(width=4, init=[-1])
     with pytest.raises(HwgenError, match=r"^Memory width must be a positive integer, not 0$"):
-        RegisteredMemory(0, init=[0])
+        RegisteredMemory(width=0, init=[0])
     with pytest.raises(HwgenError, match=r"^Memory depth must be a positive integer, not 0$"):
-        RegisteredMemory(8, 0, writable=True)
+        RegisteredMemory(width=8, depth=0, writable=True)
     with pytest.raises(HwgenError, match=r"^a writable memory has no initial words$"):
-        RegisteredMemory(8, 2, init=[1, 2], writable=True)
+        RegisteredMemory(width=8, depth=2, init=[1, 2], writable=True)
     with pytest.raises(HwgenError, match=r"^a single-port memory must be writable$"):
-        RegisteredMemory(8, init=[1], single_port=True)
+        RegisteredMemory(width=8, init=[1], single_port=True)

@@ -159,7 +159,7 @@ class Accelerator(wiring.Component):
             mem = Rom(words, width)
         else:
             im, en, addr, data = self._loaders[name]
-            mem = LoadableMemory(width, len(words), single_port=im.single_port,
+            mem = LoadableMemory(width=width, depth=len(words), single_port=im.single_port,
                                  block=not im.single_port)
             m.d.comb += [mem.wr_en.eq(en), mem.wr_addr.eq(addr), mem.wr_data.eq(data[:width])]
         m.submodules[name] = mem
@@ -242,8 +242,8 @@ class Accelerator(wiring.Component):
             m.d.comb += rom.addr.eq(cnt)
             split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
-                rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
-                split=split, sparse=plan.sparse)
+                rp.encoding, lanes=plan.lanes, operand_width=plan.operand_width,
+                acc_width=plan.acc_widths[rp.encoding], split=split, sparse=plan.sparse)
             if split:  # every layer-0 input word is a pair
                 m.d.comb += mac.split.eq(delay(m, iss.src_x, READ_LATENCY, "split"))
                 held = mac.held
@@ -266,8 +266,9 @@ class Accelerator(wiring.Component):
         ls = plan.timing.scale_latency
         terms = {}
         for i, mp in plan.matrices.items():
-            sc = ConstScaler(mp.matrix.scale.mantissa, mp.shift, accs[i].shape().width,
-                             mp.term_width, ls - 1)
+            sc = ConstScaler(mantissa=mp.matrix.scale.mantissa, shift=mp.shift,
+                             in_width=accs[i].shape().width, out_width=mp.term_width,
+                             latency=ls - 1)
             m.submodules[f"scale_{mp.name.replace('.', '_')}"] = sc
             if i == 0 and held is not None:
                 deferred = stages[plan.timing.mac_latency].info.held
@@ -336,8 +337,9 @@ class Accelerator(wiring.Component):
     def _cell(self, m: Module, iss: Sequencer, ev, term, bias, stores: dict) -> None:
         """The cell unit and its state traffic: old-state reads, new h / c writes."""
         plan, model = self._plan, self.model
-        L, P = model.num_layers, plan.span  # values per state word
-        cell = m.submodules.cell = _CELLS[model.cell](model, plan.term_width, plan.bias_width)
+        L = model.num_layers
+        cell = m.submodules.cell = _CELLS[model.cell](model, term_width=plan.term_width,
+                                                      bias_width=plan.bias_width)
         # CELL_INPUT_DELAY: the event reaches the cell unit through its own registers.
         assert CELL_INPUT_DELAY == 1 and WRITE_DELAY == 1
         m.d.comb += [
@@ -349,13 +351,6 @@ class Accelerator(wiring.Component):
             cell.term.eq(register(m, term, "cell_term")),
             cell.bias.eq(register(m, bias, "cell_bias")),
         ]
-
-        def narrow(unit, layer):
-            fields = [unit[: plan.unit_bits]]
-            if L > 1:
-                fields.append(layer[: plan.layer_bits])
-            return fields
-
         # Writes come in unit order within a layer: counters restarted when a layer starts
         # issuing address them; no unit index travels down the cell's pipeline. The restart
         # comes one cycle after the sequencer starts the layer, no earlier than the previous
@@ -369,6 +364,20 @@ class Accelerator(wiring.Component):
         m.d.sync += [restart.eq(iss.layer_start), next_layer.eq(iss.start_layer)]
         with m.If(restart):
             m.d.sync += wr_layer.eq(next_layer)
+        self._narrow_traffic(m, iss, cell, stores, restart, wr_layer)
+        self._h_writes(m, iss, cell, stores["state"], restart, wr_layer)
+
+    def _narrow_traffic(self, m: Module, iss: Sequencer, cell, stores: dict, restart,
+                        wr_layer) -> None:
+        """The narrow stores (GRU h_prev, LSTM c): read by the cell's (layer, unit), written in
+        unit order (a counter restarted with the layer) through registers (WRITE_DELAY)."""
+        plan, model = self._plan, self.model
+
+        def narrow(unit, layer):
+            fields = [unit[: plan.unit_bits]]
+            if model.num_layers > 1:
+                fields.append(layer[: plan.layer_bits])
+            return fields
 
         def counter(name, we):
             ptr = Signal(range(max(model.hidden, 2)), name=name, reset_less=True)
@@ -378,8 +387,6 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
             return ptr
 
-        # The narrow stores (GRU h_prev, LSTM c): read by the cell's (layer, unit), written in
-        # unit order through registers (WRITE_DELAY).
         narrow_ports = [("hprev", cell.rd_h, cell.h_we, cell.h_data)]
         if model.cell is CellKind.LSTM:
             narrow_ports.append(("cstate", cell.rd_c, cell.c_we, cell.c_data))
@@ -395,8 +402,13 @@ class Accelerator(wiring.Component):
                 st.wen.eq(register(m, we, f"wr_{name}_en", reset=True)),
                 st.wdata.eq(register(m, wdata, f"wr_{name}_data")),
             ]
-        # New h into the new bank: a pointer (word, one-hot lane): no division by P.
-        st = stores["state"]
+
+    def _h_writes(self, m: Module, iss: Sequencer, cell, st: StateStore, restart,
+                  wr_layer) -> None:
+        """New h into the new bank of the state store: a pointer (word, one-hot lane), no
+        division by P; restarted with the layer."""
+        plan = self._plan
+        P = plan.span  # values per state word
         use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
         # No domain reset (``restart`` sets both before a timestep's first write): the reset
         # would join the enable's logic.
@@ -412,7 +424,7 @@ class Accelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += use_lane.eq(use_lane << 1)
         fields = [use_word[: plan.chunk_bits], iss.parity]
-        if L > 1:
+        if self.model.num_layers > 1:
             fields.append(wr_layer[: plan.layer_bits])
         # WRITE_DELAY: one enable flip-flop per value, the address and the (narrow) data
         # registered; the data is replicated to the P values after its register.

@@ -22,7 +22,7 @@ class LoadableMemory(RegisteredMemory):
     """A RAM read in `schedule.READ_LATENCY` cycles and written at run time (a writable
     `memory.RegisteredMemory`).
 
-    Parameters
+    Parameters (keyword-only)
     ----------
     width : bits per word.
     depth : words.
@@ -37,8 +37,9 @@ class LoadableMemory(RegisteredMemory):
     wr_en : In(1); wr_addr : In(range(depth)); wr_data : In(width).
     """
 
-    def __init__(self, width: int, depth: int, *, single_port: bool = False, block: bool = True):
-        super().__init__(width, depth, writable=True, single_port=single_port, block=block)
+    def __init__(self, *, width: int, depth: int, single_port: bool = False, block: bool = True):
+        super().__init__(width=width, depth=depth, writable=True, single_port=single_port,
+                         block=block)
 
 
 def load_address_bits(images) -> int:

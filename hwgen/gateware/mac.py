@@ -23,23 +23,17 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import EncodingKind, HwgenError, WeightEncoding
+from ..spec import EncodingKind, HwgenError, WeightEncoding, check_positive_int
 from .packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
 from .schedule import SPARSE_MAC_STAGES, mac_unit_latency, tree_depth
 
 __all__ = ["MacUnit"]
 
 
-def _positive(what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HwgenError(f"{what} must be a positive integer, not {value!r}")
-    return value
-
-
 class MacUnit(wiring.Component):
     """Dot-product accumulator: each valid cycle, ``acc (+)= sum_k level(code_k) * operands[k]``.
 
-    Parameters
+    Parameters (all but ``encoding`` keyword-only)
     ----------
     encoding : WeightEncoding of every code word.
     lanes : codes (and operands) per cycle, P.
@@ -65,14 +59,14 @@ class MacUnit(wiring.Component):
     acc : Out(signed(acc_width)); reflects a word ``latency`` cycles after it was presented.
     """
 
-    def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int,
-                 split: bool = False, sparse: bool = False):
+    def __init__(self, encoding: WeightEncoding, *, lanes: int, operand_width: int,
+                 acc_width: int, split: bool = False, sparse: bool = False):
         if not isinstance(encoding, WeightEncoding):
             raise HwgenError(f"Encoding must be a WeightEncoding, not {encoding!r}")
         self._encoding = encoding
-        self._lanes = _positive("Lane count", lanes)
-        self._operand_width = _positive("Operand width", operand_width)
-        self._acc_width = _positive("Accumulator width", acc_width)
+        self._lanes = lanes = check_positive_int("Lane count", lanes)
+        self._operand_width = check_positive_int("Operand width", operand_width)
+        self._acc_width = check_positive_int("Accumulator width", acc_width)
         self._split = bool(split)
         self._sparse = bool(sparse)
         if self._split and tree_depth(lanes) < 2:

@@ -33,7 +33,7 @@ class RegisteredMemory(wiring.Component):
     ``addr`` (a synchronous read, then an output register without reset; consumers gate it with
     their own valid flags).
 
-    Parameters
+    Parameters (keyword-only)
     ----------
     width : bits per word.
     depth : words (a read-only memory: ``len(init)``).
@@ -60,7 +60,7 @@ class RegisteredMemory(wiring.Component):
 
     LATENCY = READ_LATENCY
 
-    def __init__(self, width: int, depth: int | None = None, *, init=None,
+    def __init__(self, *, width: int, depth: int | None = None, init=None,
                  writable: bool = False, single_port: bool = False, block: bool = True):
         self._writable, self._single_port = bool(writable), bool(single_port)
         self._block = bool(block) or not self._writable
@@ -88,23 +88,13 @@ class RegisteredMemory(wiring.Component):
 
     @property
     def width(self) -> int:
+        """Bits per word."""
         return self._width
 
     @property
     def depth(self) -> int:
+        """Words (a read-only memory: its words; a writable one: all of them, written or not)."""
         return self._depth
-
-    @property
-    def bits(self) -> int:
-        return self._depth * self._width
-
-    @property
-    def writable(self) -> bool:
-        return self._writable
-
-    @property
-    def single_port(self) -> bool:
-        return self._single_port
 
     def elaborate(self, platform):
         m = Module()

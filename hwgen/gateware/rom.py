@@ -26,4 +26,4 @@ class Rom(RegisteredMemory):
     """
 
     def __init__(self, words, width: int):
-        super().__init__(width, init=words)
+        super().__init__(width=width, init=words)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..spec import CellKind, HwgenError, Model, TokenInput
+from ..spec import CellKind, HwgenError, Model, TokenInput, check_positive_int
 from .packing import SPARSE_MODES, packable, word_repeats
 
 __all__ = [
@@ -135,10 +135,7 @@ def max_lanes(model: Model) -> int:
 
 def check_lanes(model: Model, lanes) -> int:
     """Validate a lane count for ``model``; returns it as an int or raises `HwgenError`."""
-    if isinstance(lanes, bool) or not isinstance(lanes, int):
-        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
-    if lanes < 1:
-        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
+    lanes = check_positive_int("Lane count", lanes)
     most = max_lanes(model)
     if lanes > most:
         raise HwgenError(

@@ -142,6 +142,7 @@ class Sequencer(wiring.Component):
     def __init__(self, plan: Plan):
         self._plan = plan
         model = plan.model
+        self._token = isinstance(model.input, TokenInput)
         shapes = issue_shapes(plan)
         members = {
             "i_stream": In(stream.Signature(input_layout(model))),
@@ -156,14 +157,6 @@ class Sequencer(wiring.Component):
         members.update(parity=Out(1), fresh=Out(1), layer_start=Out(1),
                        start_layer=Out(range(max(model.num_layers, 2))))
         super().__init__(members)
-
-    @property
-    def plan(self) -> Plan:
-        return self._plan
-
-    @property
-    def _token(self) -> bool:
-        return isinstance(self._plan.model.input, TokenInput)
 
     @property
     def mid(self):
