@@ -13,7 +13,7 @@ from conftest import make_model
 from hwgen.gateware.plan import make_plan
 from hwgen.gateware.schedule import ISSUE_DELAY
 from hwgen.gateware.sequencer import Sequencer, issue_shapes
-from hwgen.spec import TokenInput
+from hwgen.spec import HwgenError, TokenInput
 
 # (cell, quant, inputs, hidden, layers, lanes, tokens, sparse): plain, two layers, one lane,
 # paired input segments, a sparse core with an unpacked (halved) matrix, tokens.
@@ -129,6 +129,8 @@ def test_signature_follows_the_plan():
     paired_tokens = Sequencer(_plan(*CONFIGS[4])).signature.members
     assert {"defer", "emb_addr", "emb_data"} <= set(paired_tokens)
     assert "halve" in Sequencer(_plan(*CONFIGS[5])).signature.members
+    with pytest.raises(HwgenError, match=r"^Plan must be a hwgen Plan, not None$"):
+        Sequencer(None)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)

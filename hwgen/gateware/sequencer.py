@@ -24,7 +24,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import TokenInput
+from ..spec import HwgenError, TokenInput
 from .layouts import input_layout
 from .plan import Plan
 from .schedule import ISSUE_DELAY, READ_LATENCY
@@ -137,9 +137,15 @@ class Sequencer(wiring.Component):
     ``cycles_per_timestep``; each layer issues ``layer_issue[l]`` consecutive words, then
     pauses ``layer_gap`` cycles; the head issues ``head_issue`` words. A reset returns it to
     ``idle`` from any state; the next timestep starts from zero state.
+
+    Raises
+    ------
+    HwgenError : ``plan`` is not a `plan.Plan`.
     """
 
     def __init__(self, plan: Plan):
+        if not isinstance(plan, Plan):
+            raise HwgenError(f"Plan must be a hwgen Plan, not {plan!r}")
         self._plan = plan
         model = plan.model
         self._token = isinstance(model.input, TokenInput)
