@@ -318,3 +318,31 @@ def test_accelerator_properties():
     assert accel.schedule == schedule(model, 3)
     assert len(accel.plan.biases) == 2 * (3 * 6 + 6) + 3
     assert sorted(accel.plan.matrices) == [0, 1, 2, 3, 5]
+
+
+def test_modes_are_enums_equal_to_their_strings():
+    """`plan.StateMode` / `WeightMode` / `packing.SparseMode`: the plan holds members, every
+    string the options accept still compares equal, and the manifest's JSON is unchanged."""
+    import json
+
+    from hwgen.gateware.plan import (
+        SPARSE_MODES,
+        STATE_MODES,
+        WEIGHT_MODES,
+        SparseMode,
+        StateMode,
+        WeightMode,
+        make_plan,
+    )
+
+    assert (STATE_MODES, WEIGHT_MODES, SPARSE_MODES) == (
+        ("auto", "registers", "ram"), ("rom", "ram", "spram"), ("auto", "on", "off"))
+    assert all(type(v) is str for v in STATE_MODES + WEIGHT_MODES + SPARSE_MODES)
+    plan = make_plan(build("gru", "ternary"), 3, "auto", "spram", "off")
+    assert plan.state_option is StateMode.AUTO and plan.weights is WeightMode.SPRAM
+    assert plan.weights == "spram" and plan.loadable and SparseMode("off") == "off"
+    got = json.loads(json.dumps(plan.to_json()))
+    assert (got["state_option"], got["weights"]) == ("auto", "spram")
+    with pytest.raises(HwgenError, match=r"^Weight storage must be one of rom, ram, spram, "
+                                         r"not 'flash'$"):
+        make_plan(build("gru", "ternary"), 3, weights="flash")

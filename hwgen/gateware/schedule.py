@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 
 from ..spec import CellKind, HwgenError, Model, TokenInput, check_positive_int
-from .packing import SPARSE_MODES, packable, word_repeats
+from .packing import SPARSE_MODES, SparseMode, packable, word_repeats
 
 __all__ = [
     "check_lanes",
@@ -332,10 +332,11 @@ def choose_sparse(model: Model, lanes: int, option: str = "auto") -> bool:
     if not isinstance(option, str) or option not in SPARSE_MODES:
         raise HwgenError(
             f"Zero skipping must be one of {', '.join(SPARSE_MODES)}, not {option!r}")
-    if option == "off":
+    option = SparseMode(option)
+    if option is SparseMode.OFF:
         return False
     lanes = check_lanes(model, lanes)
-    if option == "on":
+    if option is SparseMode.ON:
         if lanes % 2:
             near = f"{lanes - 1} or {lanes + 1}" if lanes > 1 else "2"
             raise HwgenError(f"zero skipping needs an even lane count, not {lanes}; use {near}")
