@@ -87,14 +87,6 @@ class MacUnit(wiring.Component):
         super().__init__(members)
 
     @property
-    def encoding(self) -> WeightEncoding:
-        return self._encoding
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
-
-    @property
     def _stages(self) -> int:
         """Stages before the products: `schedule.SPARSE_MAC_STAGES` in a sparse unit, else 0."""
         return SPARSE_MAC_STAGES if self._sparse else 0

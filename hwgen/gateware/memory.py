@@ -86,16 +86,6 @@ class RegisteredMemory(wiring.Component):
             members.update(wr_en=In(1), wr_addr=In(rng), wr_data=In(width))
         super().__init__(members)
 
-    @property
-    def width(self) -> int:
-        """Bits per word."""
-        return self._width
-
-    @property
-    def depth(self) -> int:
-        """Words (a read-only memory: its words; a writable one: all of them, written or not)."""
-        return self._depth
-
     def elaborate(self, platform):
         m = Module()
         attrs = {"ram_style": "block"} if self._block else {}
