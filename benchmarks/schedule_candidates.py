@@ -102,7 +102,7 @@ class ColumnLanes(wiring.Component):
 
 def candidates(lanes: int):
     yield "unit-major MacUnit (registered tree, one accumulator)", lambda: MacUnit(
-        WeightEncoding.ternary(), lanes, 8, 14)
+        WeightEncoding.ternary(), lanes=lanes, operand_width=8, acc_width=14)
     yield "column-broadcast lanes alone", lambda: ColumnLanes(lanes, "none")
     yield "column-broadcast + shadow, 4:1 tree drain", lambda: ColumnLanes(lanes, "tree")
     yield "column-broadcast + shadow, P:1 drain", lambda: ColumnLanes(lanes, "mux")

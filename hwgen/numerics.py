@@ -18,6 +18,7 @@ __all__ = [
     "align",
     "term_shift",
     "scaled_term",
+    "term_bound",
     "saturate",
     "table_index",
     "signed_width",
@@ -84,7 +85,9 @@ def _acc_bound(m: QuantMatrix, input_bound: int) -> int:
     return int(np.abs(m.levels).sum(axis=1).max()) * int(input_bound)
 
 
-def _term_bound(acc_bound: int, scale: Scale, in_frac: int, out_frac: int) -> int:
+def term_bound(acc_bound: int, scale: Scale, in_frac: int, out_frac: int) -> int:
+    """Largest |`scaled_term`| of a dot product with |acc| <= ``acc_bound`` (the rounding makes
+    the two signs differ by one at most, so both ends are taken)."""
     k = term_shift(scale, in_frac, out_frac)
     hi = align(acc_bound * scale.mantissa, k)
     lo = align(-acc_bound * scale.mantissa, k)
@@ -171,8 +174,8 @@ def derive_widths(model: Model) -> ModelWidths:
         in_frac = model.layer_input_format(i).frac
         ax = _acc_bound(layer.wx, in_bound)
         ah = _acc_bound(layer.wh, state_bound)
-        tx = _term_bound(ax, layer.wx.scale, in_frac, f.gate_frac)
-        th = _term_bound(ah, layer.wh.scale, f.state.frac, f.gate_frac)
+        tx = term_bound(ax, layer.wx.scale, in_frac, f.gate_frac)
+        th = term_bound(ah, layer.wh.scale, f.state.frac, f.gate_frac)
         b = int(np.abs(layer.bias).max()) if layer.bias.size else 0
         gate = tx + th + b
         if model.cell is CellKind.GRU:
@@ -180,7 +183,7 @@ def derive_widths(model: Model) -> ModelWidths:
             gate += bhn + 1  # r * (term_h + b_hn), rounded: at most one more than term_h + b_hn
         layers.append(LayerWidths(in_bound, ax, ah, tx, th, gate))
     head_acc = _acc_bound(model.head.w, state_bound)
-    logit = _term_bound(head_acc, model.head.w.scale, f.state.frac, f.output_frac)
+    logit = term_bound(head_acc, model.head.w.scale, f.state.frac, f.output_frac)
     logit += int(np.abs(model.head.bias).max()) if model.head.bias.size else 0
     if max([head_acc, logit] + [w.gate_bound for w in layers]) >= 1 << 52:
         raise HwgenError("a dot product of this model needs more than 53 bits; reduce its scales")

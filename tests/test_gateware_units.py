@@ -53,7 +53,7 @@ def test_mac_unit(name, lanes):
     ops = rng.integers(-128, 128, (2, words, lanes))
     want = [int(np.sum(enc.decode(codes[s]) * ops[s])) for s in range(2)]
     bound = enc.max_level * 128 * words * lanes
-    mac = MacUnit(enc, lanes, ow, bound.bit_length() + 1)
+    mac = MacUnit(enc, lanes=lanes, operand_width=ow, acc_width=bound.bit_length() + 1)
     packed = pack_codes(codes, enc.bits, lanes)
     got = []
 
@@ -91,7 +91,8 @@ def test_mac_unit_split_words(name, lanes):
     codes = _random_codes(enc, rng, (words, lanes))
     ops = rng.integers(-128, 128, (words, lanes))
     level = enc.decode(codes) * ops
-    mac = MacUnit(enc, lanes, 8, (enc.max_level * 128 * 3 * lanes).bit_length() + 1, split=True)
+    mac = MacUnit(enc, lanes=lanes, operand_width=8,
+                  acc_width=(enc.max_level * 128 * 3 * lanes).bit_length() + 1, split=True)
     packed = pack_codes(codes, enc.bits, lanes)
     want_acc, want_held, held = [], [], 0
     w = 0
@@ -132,7 +133,7 @@ def test_mac_unit_split_words(name, lanes):
     assert got_acc == want_acc
     assert got_held == want_held
     with pytest.raises(HwgenError, match="at least 3 lanes"):
-        MacUnit(enc, 2, 8, 16, split=True)
+        MacUnit(enc, lanes=2, operand_width=8, acc_width=16, split=True)
 
 
 @pytest.mark.parametrize("mantissa,exponent", [(1, -3), (1, 2), (181, -8), (99, -7), (255, -12)])
@@ -144,7 +145,8 @@ def test_const_scaler(mantissa, exponent):
     from hwgen.numerics import term_shift
 
     latency = 1 + tree_depth(bin(mantissa).count("1")) + 1
-    sc = ConstScaler(mantissa, term_shift(scale, in_frac, out_frac), 12, 40, latency)
+    sc = ConstScaler(mantissa=mantissa, shift=term_shift(scale, in_frac, out_frac), in_width=12,
+                     out_width=40, latency=latency)
     got = []
 
     async def bench(ctx):
@@ -167,7 +169,7 @@ def test_pipelined_mul(a_width, b_width):
     a = [int(v) for v in rng.integers(0, 1 << a_width, 30)] + [(1 << a_width) - 1, 0]
     lo, hi = -(1 << (b_width - 1)), (1 << (b_width - 1)) - 1
     b = [int(v) for v in rng.integers(lo, hi + 1, 30)] + [lo, hi]
-    mul = PipelinedMul(a_width, b_width)
+    mul = PipelinedMul(a_width=a_width, b_width=b_width)
     got = []
 
     async def bench(ctx):
@@ -189,7 +191,8 @@ def test_pipelined_mul(a_width, b_width):
 def test_activation_table_saturates():
     model = build("lstm", "ternary")
     f = model.formats
-    table = ActivationTable(model.sigmoid_table, f.sigmoid_in_width, 14, ports=2)
+    table = ActivationTable(model.sigmoid_table, index_width=f.sigmoid_in_width, z_width=14,
+                            ports=2)
     zs = [-8191, -600, -513, -512, -1, 0, 1, 510, 511, 512, 8191]
     got = []
 
@@ -282,17 +285,17 @@ def test_check_lanes_errors():
 def test_constructor_errors():
     enc = WeightEncoding.ternary()
     with pytest.raises(HwgenError, match=r"^Encoding must be a WeightEncoding, not 'ternary'$"):
-        MacUnit("ternary", 4, 8, 16)
+        MacUnit("ternary", lanes=4, operand_width=8, acc_width=16)
     with pytest.raises(HwgenError, match=r"^Lane count must be a positive integer, not 0$"):
-        MacUnit(enc, 0, 8, 16)
+        MacUnit(enc, lanes=0, operand_width=8, acc_width=16)
     with pytest.raises(HwgenError, match=r"^Operand width must be a positive integer, not -1$"):
-        MacUnit(enc, 4, -1, 16)
+        MacUnit(enc, lanes=4, operand_width=-1, acc_width=16)
     with pytest.raises(HwgenError, match=r"^Scaler latency must be at least 3, not 2$"):
-        ConstScaler(7, 0, 8, 12, 2)
+        ConstScaler(mantissa=7, shift=0, in_width=8, out_width=12, latency=2)
     with pytest.raises(HwgenError, match=r"^Scale mantissa must be a positive integer, not 0$"):
-        ConstScaler(0, 0, 8, 12, 2)
+        ConstScaler(mantissa=0, shift=0, in_width=8, out_width=12, latency=2)
     with pytest.raises(HwgenError, match=r"^Operand b width must be a positive integer, not 0$"):
-        PipelinedMul(8, 0)
+        PipelinedMul(a_width=8, b_width=0)
     with pytest.raises(HwgenError, match=r"^a ROM needs at least one word$"):
         Rom([], 8)
     with pytest.raises(HwgenError, match=r"^ROM words must be non-negative and fit 4 bits$"):
@@ -300,7 +303,7 @@ def test_constructor_errors():
     with pytest.raises(
         HwgenError, match=r"^an activation table with 3 index bits has 8 entries, not \(4,\)$"
     ):
-        ActivationTable([0, 1, 2, 3], 3, 8)
+        ActivationTable([0, 1, 2, 3], index_width=3, z_width=8)
     with pytest.raises(HwgenError, match=r"^Model must be a hwgen Model, not None$"):
         Accelerator(None, 1)
     model = build("rnn", "ternary")
@@ -315,3 +318,31 @@ def test_accelerator_properties():
     assert accel.schedule == schedule(model, 3)
     assert len(accel.plan.biases) == 2 * (3 * 6 + 6) + 3
     assert sorted(accel.plan.matrices) == [0, 1, 2, 3, 5]
+
+
+def test_modes_are_enums_equal_to_their_strings():
+    """`plan.StateMode` / `WeightMode` / `packing.SparseMode`: the plan holds members, every
+    string the options accept still compares equal, and the manifest's JSON is unchanged."""
+    import json
+
+    from hwgen.gateware.plan import (
+        SPARSE_MODES,
+        STATE_MODES,
+        WEIGHT_MODES,
+        SparseMode,
+        StateMode,
+        WeightMode,
+        make_plan,
+    )
+
+    assert (STATE_MODES, WEIGHT_MODES, SPARSE_MODES) == (
+        ("auto", "registers", "ram"), ("rom", "ram", "spram"), ("auto", "on", "off"))
+    assert all(type(v) is str for v in STATE_MODES + WEIGHT_MODES + SPARSE_MODES)
+    plan = make_plan(build("gru", "ternary"), 3, "auto", "spram", "off")
+    assert plan.state_option is StateMode.AUTO and plan.weights is WeightMode.SPRAM
+    assert plan.weights == "spram" and plan.loadable and SparseMode("off") == "off"
+    got = json.loads(json.dumps(plan.to_json()))
+    assert (got["state_option"], got["weights"]) == ("auto", "spram")
+    with pytest.raises(HwgenError, match=r"^Weight storage must be one of rom, ram, spram, "
+                                         r"not 'flash'$"):
+        make_plan(build("gru", "ternary"), 3, weights="flash")

@@ -141,8 +141,9 @@ def test_choose_sparse():
 def test_mac_unit_rejects_bad_sparse_configs():
     enc = WeightEncoding.ternary()
     with pytest.raises(HwgenError, match="even lane count"):
-        MacUnit(enc, 3, 8, 12, sparse=True)
-    assert MacUnit(enc, 4, 8, 12, sparse=True).latency == MacUnit(enc, 4, 8, 12).latency + 2
+        MacUnit(enc, lanes=3, operand_width=8, acc_width=12, sparse=True)
+    sizes = dict(lanes=4, operand_width=8, acc_width=12)
+    assert MacUnit(enc, **sizes, sparse=True).latency == MacUnit(enc, **sizes).latency + 2
 
 
 # (cell, quant, inputs, hidden, layers, lanes, tokens, stalls, head quant, sparse head)

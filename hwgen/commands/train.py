@@ -14,8 +14,6 @@ from ._common import (
     sized,
 )
 
-QUANTS = ("float", "binary", "ternary", "pow2", "exp", "int8")
-
 
 def add_model_args(p, *, dataset_required: bool = True) -> None:
     """Options shared by ``train`` and ``import`` (fine-tuning)."""

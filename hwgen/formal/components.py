@@ -36,7 +36,7 @@ from amaranth.lib import wiring
 from .. import numerics
 from ..gateware import activation, arith, mac, mult, scale
 from ..gateware.packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
-from ..gateware.schedule import tree_depth
+from ..gateware.schedule import mac_unit_latency, product_latency
 from ..numerics import derive_widths, scaled_term, signed_width, term_shift
 from ..spec import CellKind, EncodingKind, HwgenError, Model, Scale, WeightEncoding
 from .runner import Property
@@ -99,14 +99,14 @@ def prove_mult(a_width: int, b_width: int) -> Property:
     later, for every a and b."""
 
     def body(m):
-        m.submodules.dut = dut = mult.PipelinedMul(a_width, b_width)
+        m.submodules.dut = dut = mult.PipelinedMul(a_width=a_width, b_width=b_width)
         a, b = AnySeq(unsigned(a_width)), AnySeq(signed(b_width))
         m.d.comb += [dut.a.eq(a), dut.b.eq(b)]
         lat = dut.latency
         ref = _delay(m, a, lat, "a") * _delay(m, b, lat, "b")
         _after(m, lat, Assert(dut.p == ref, "mult: p != a * b"))
 
-    lat = 1 + tree_depth(a_width)  # PipelinedMul.latency: registered products, then the tree
+    lat = product_latency(a_width)  # PipelinedMul.latency
     return Property(
         f"mult.u{a_width}xs{b_width}",
         f"PipelinedMul: p = a * b for every u{a_width} a and s{b_width} b",
@@ -138,7 +138,9 @@ def prove_scaler(
     latency = 1 + (bin(mantissa).count("1") - 1).bit_length()
 
     def body(m):
-        m.submodules.dut = dut = scale.ConstScaler(mantissa, shift, in_width, out_w, latency)
+        m.submodules.dut = dut = scale.ConstScaler(mantissa=mantissa, shift=shift,
+                                                   in_width=in_width, out_width=out_w,
+                                                   latency=latency)
         acc = AnySeq(signed(in_width))
         m.d.comb += [dut.acc.eq(acc), Assume((acc >= -acc_bound) & (acc <= acc_bound))]
         ref = scaled_term(_delay(m, acc, latency, "acc"), sc, in_frac, out_frac)
@@ -163,7 +165,8 @@ def prove_table(table, index_width: int, z_width: int, *, label: str = "table") 
         raise HwgenError(f"a table of {index_width} index bits has {1 << index_width} entries")
 
     def body(m):
-        m.submodules.dut = dut = activation.ActivationTable(entries, index_width, z_width)
+        m.submodules.dut = dut = activation.ActivationTable(entries, index_width=index_width,
+                                                            z_width=z_width)
         z = AnySeq(signed(z_width))
         m.d.comb += dut.z[0].eq(z)
         lat = dut.LATENCY
@@ -247,11 +250,11 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     bound = words * per_word
     width = signed_width(bound) if acc_width is None else acc_width
     b = encoding.bits
-    latency = 2 + tree_depth(lanes) + (2 if sparse else 0)
+    latency = mac_unit_latency(lanes, sparse)
 
     def body(m):
-        m.submodules.dut = dut = mac.MacUnit(encoding, lanes, operand_width, width,
-                                             sparse=sparse)
+        m.submodules.dut = dut = mac.MacUnit(encoding, lanes=lanes, operand_width=operand_width,
+                                             acc_width=width, sparse=sparse)
         valid, first = AnySeq(1), AnySeq(1)
         field = lane_bits(encoding) if sparse else b
         codes = AnySeq(lanes * field)

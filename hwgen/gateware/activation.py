@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from .arith import saturate
 from .schedule import TABLE_LATENCY
 
@@ -24,7 +24,7 @@ __all__ = ["ActivationTable"]
 class ActivationTable(wiring.Component):
     """A read-only activation table with ``ports`` independent lookups.
 
-    Parameters
+    Parameters (all but ``table`` keyword-only)
     ----------
     table : integer entries, length 2**index_width (a Model's sigmoid_table or tanh_table).
     index_width : the table's input width (Formats.sigmoid_in_width / tanh_in_width).
@@ -40,17 +40,16 @@ class ActivationTable(wiring.Component):
 
     LATENCY = TABLE_LATENCY
 
-    def __init__(self, table, index_width: int, z_width: int, ports: int = 1):
+    def __init__(self, table, *, index_width: int, z_width: int, ports: int = 1):
         t = np.asarray(table, dtype=np.int64)
-        if isinstance(index_width, bool) or not isinstance(index_width, int) or index_width < 1:
-            raise HwgenError(f"Table index width must be a positive integer, not {index_width!r}")
+        index_width = check_positive_int("Table index width", index_width)
         if t.shape != (1 << index_width,):
             raise HwgenError(
                 f"an activation table with {index_width} index bits has {1 << index_width} "
                 f"entries, not {t.shape}"
             )
-        if isinstance(ports, bool) or not isinstance(ports, int) or ports < 1:
-            raise HwgenError(f"Port count must be a positive integer, not {ports!r}")
+        ports = check_positive_int("Port count", ports)
+        z_width = check_positive_int("Pre-activation width", z_width)
         self._table = [int(v) for v in t]
         self._index_width = index_width
         self._shape = Shape.cast(range(min(self._table), max(self._table) + 1))

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Signal, Value
 
-from ..numerics import signed_width
-
 __all__ = [
     "round_shift",
     "align",
     "clamp",
     "saturate",
-    "pipeline_width",
     "register",
     "delay",
     "registered_sum_tree",
@@ -56,11 +53,6 @@ def saturate(x: Value, width: int) -> Value:
     sign = x[xw - 1]
     limit = Cat(Cat(~sign for _ in range(width - 1)), sign).as_signed()
     return Mux(fits, x[:width].as_signed(), limit)
-
-
-def pipeline_width(bound: int) -> int:
-    """Two's-complement bits for every value in [-bound, bound] (numerics.signed_width)."""
-    return signed_width(bound)
 
 
 def register(m, value: Value, name: str, *, reset: bool = False) -> Signal:

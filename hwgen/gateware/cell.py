@@ -22,7 +22,7 @@ from amaranth.hdl import signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import CellKind, HwgenError, Model
+from ..spec import CellKind, HwgenError, Model, check_positive_int
 from .schedule import READ_LATENCY
 
 __all__ = ["CellUnit"]
@@ -35,7 +35,7 @@ def _index(n: int):
 class CellUnit(wiring.Component):
     """Base of the per-cell units.
 
-    Parameters
+    Parameters (all but ``model`` keyword-only)
     ----------
     model : the Model whose formats and tables the unit implements.
     term_width : signed width of ``term``.
@@ -46,15 +46,14 @@ class CellUnit(wiring.Component):
     #: Cycles from ``rd_layer`` / ``rd_unit`` to ``rd_h`` / ``rd_c``.
     READ_LATENCY = READ_LATENCY
 
-    def __init__(self, model: Model, term_width: int, bias_width: int):
+    def __init__(self, model: Model, *, term_width: int, bias_width: int):
         if not isinstance(model, Model):
             raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
         if model.cell is not self.kind:
             raise HwgenError(f"a {type(self).__name__} implements {self.kind.value} cells, "
                              f"not {model.cell.value}")
-        for what, v in (("Term width", term_width), ("Bias width", bias_width)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise HwgenError(f"{what} must be a positive integer, not {v!r}")
+        term_width = check_positive_int("Term width", term_width)
+        bias_width = check_positive_int("Bias width", bias_width)
         self._model = model
         f, H, L, G = model.formats, model.hidden, model.num_layers, model.cell.num_gates
         members = {

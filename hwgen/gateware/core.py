@@ -27,44 +27,24 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import derive_widths
-from ..spec import CellKind, Model, TokenInput
+from ..spec import CellKind, Model
 from .arith import delay, register
 from .gru import GruCell
+from .layouts import input_layout, output_layout
 from .loadable import LoadableMemory, load_signature
 from .lstm import LstmCell
 from .mac import MacUnit
-from .plan import Plan, make_plan, uint_bits
+from .plan import Plan, make_plan
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
 from .schedule import CELL_INPUT_DELAY, ISSUE_DELAY, READ_LATENCY, WRITE_DELAY
-from .sequencer import Issue, build_sequencer
+from .sequencer import Sequencer
 from .store import StateStore
 
 __all__ = ["Accelerator", "input_layout", "output_layout"]
 
 _CELLS = {CellKind.RNN: RnnCell, CellKind.GRU: GruCell, CellKind.LSTM: LstmCell}
-
-
-def input_layout(model: Model) -> data.StructLayout:
-    """i_stream payload: ``sos`` (bit 0) then ``x`` (I signed input-format codes, element k at
-    bits 1 + k*width) or ``token`` (unsigned id)."""
-    if isinstance(model.input, TokenInput):
-        return data.StructLayout({"sos": 1, "token": unsigned(uint_bits(model.input.vocab))})
-    fmt = model.formats.input
-    return data.StructLayout(
-        {"sos": 1, "x": data.ArrayLayout(signed(fmt.width), model.input.features)}
-    )
-
-
-def output_layout(model: Model) -> data.StructLayout:
-    """o_stream payload: ``logits`` (O signed codes, output_frac fraction bits, logit k at bits
-    k*width) then, with argmax, ``argmax`` (unsigned class index, lowest index on ties)."""
-    w = derive_widths(model).logit_width
-    fields = {"logits": data.ArrayLayout(signed(w), model.outputs)}
-    if model.head.argmax:
-        fields["argmax"] = unsigned(uint_bits(model.outputs))
-    return data.StructLayout(fields)
 
 
 class _Tag:
@@ -137,9 +117,10 @@ class Accelerator(wiring.Component):
         m = Module()
         plan = self._plan
         self._loaders = self._load_port(m)
-        seq = Issue(plan)
-        iss = seq.registered(m)  # what the datapath sees: the sequencer's outputs, registered
-        xbuf = self._input_buffer(m, iss)
+        # What the datapath sees: the sequencer's outputs (registered inside it, ISSUE_DELAY).
+        iss = m.submodules.sequencer = Sequencer(plan)
+        wiring.connect(m, wiring.flipped(self.i_stream), iss.i_stream)
+        xbuf = [iss.x[k] for k in range(self.model.input.width)]
         stores = self._stores(m)
         ops = self._operands(m, iss, xbuf, stores["state"])
         accs, held = self._macs(m, iss, ops)
@@ -149,12 +130,11 @@ class Accelerator(wiring.Component):
         bias = self._bias(m, stages)
         self._cell(m, iss, stages[-1], term, bias, stores)
         logits, best = self._head(m, stages[-1], term, bias)
-        loader_busy = self._output(m, iss, logits, best)
-        emb = None
+        m.d.comb += iss.out_busy.eq(self._output(m, iss, logits, best))
         if plan.model.embedding is not None:
             emb = self._memory(m, "embedding", plan.embedding_words(),
                                self.model.formats.input.width * len(xbuf))
-        build_sequencer(m, plan, seq, self.i_stream, xbuf, loader_busy, emb)
+            m.d.comb += [emb.addr.eq(iss.emb_addr), iss.emb_data.eq(emb.data)]
         return m
 
     def _load_port(self, m: Module) -> dict:
@@ -179,17 +159,11 @@ class Accelerator(wiring.Component):
             mem = Rom(words, width)
         else:
             im, en, addr, data = self._loaders[name]
-            mem = LoadableMemory(width, len(words), single_port=im.single_port,
+            mem = LoadableMemory(width=width, depth=len(words), single_port=im.single_port,
                                  block=not im.single_port)
             m.d.comb += [mem.wr_en.eq(en), mem.wr_addr.eq(addr), mem.wr_data.eq(data[:width])]
         m.submodules[name] = mem
         return mem
-
-    def _input_buffer(self, m: Module, iss: Issue) -> list:
-        """The input vector's codes (registers), loaded by the sequencer."""
-        model = self.model
-        return [Signal(signed(model.formats.input.width), name=f"x_{k}", reset_less=True)
-                for k in range(model.input.width)]
 
     def _stores(self, m: Module) -> dict:
         plan = self._plan
@@ -199,7 +173,7 @@ class Accelerator(wiring.Component):
                 stores[lay.name] = m.submodules[f"store_{lay.name}"] = StateStore(lay)
         return stores
 
-    def _operands(self, m: Module, iss: Issue, xbuf: list, state: StateStore) -> list:
+    def _operands(self, m: Module, iss: Sequencer, xbuf: list, state: StateStore) -> list:
         """``span`` operands (P, or 2P in a sparse core), valid READ_LATENCY cycles after the
         issue: the input buffer's chunk or one word of the state store. A sparse core issues a
         matrix it cannot pack as two words per operand word (`packing`): their chunk index is
@@ -208,7 +182,7 @@ class Accelerator(wiring.Component):
         P, f = plan.span, model.formats
         iw, sw = f.input.width, f.state.width
         chunk = iss.chunk
-        if iss.halve is not None:  # decoded by the sequencer, registered with the issue
+        if plan.halved:  # decoded by the sequencer, registered with the issue
             chunk = Signal.like(iss.chunk, name="op_chunk")
             m.d.comb += chunk.eq(Mux(iss.halve, iss.chunk >> 1, iss.chunk))
         # State word address: Cat(chunk, bank, layer, zero).
@@ -247,7 +221,7 @@ class Accelerator(wiring.Component):
             ops.append(op)
         return ops
 
-    def _macs(self, m: Module, iss: Issue, ops: list):
+    def _macs(self, m: Module, iss: Sequencer, ops: list):
         """One weight ROM and one MAC unit per weight encoding; returns (matrix id -> acc, the
         held right half of layer 0's last paired word or None)."""
         plan = self._plan
@@ -268,8 +242,8 @@ class Accelerator(wiring.Component):
             m.d.comb += rom.addr.eq(cnt)
             split = plan.paired and 0 in rp.matrix_ids
             mac = m.submodules[f"mac_{rp.name}"] = MacUnit(
-                rp.encoding, plan.lanes, plan.operand_width, plan.acc_widths[rp.encoding],
-                split=split, sparse=plan.sparse)
+                rp.encoding, lanes=plan.lanes, operand_width=plan.operand_width,
+                acc_width=plan.acc_widths[rp.encoding], split=split, sparse=plan.sparse)
             if split:  # every layer-0 input word is a pair
                 m.d.comb += mac.split.eq(delay(m, iss.src_x, READ_LATENCY, "split"))
                 held = mac.held
@@ -292,8 +266,9 @@ class Accelerator(wiring.Component):
         ls = plan.timing.scale_latency
         terms = {}
         for i, mp in plan.matrices.items():
-            sc = ConstScaler(mp.matrix.scale.mantissa, mp.shift, accs[i].shape().width,
-                             mp.term_width, ls - 1)
+            sc = ConstScaler(mantissa=mp.matrix.scale.mantissa, shift=mp.shift,
+                             in_width=accs[i].shape().width, out_width=mp.term_width,
+                             latency=ls - 1)
             m.submodules[f"scale_{mp.name.replace('.', '_')}"] = sc
             if i == 0 and held is not None:
                 deferred = stages[plan.timing.mac_latency].info.held
@@ -303,7 +278,7 @@ class Accelerator(wiring.Component):
             terms[i] = sc.term
         return terms
 
-    def _tags(self, m: Module, iss: Issue) -> list:
+    def _tags(self, m: Module, iss: Sequencer) -> list:
         """Row tags from issue to event (mac + scale latency later). ``bias``: the event consumes
         the next bias (every input segment, every head row, the GRU n row's recurrent segment).
         With paired input segments, the first chunk of a ``defer`` segment also has an event:
@@ -312,12 +287,12 @@ class Accelerator(wiring.Component):
         ctrl = data.StructLayout({"valid": 1, "bias": 1})  # reset: no stale event after a reset
         fields = {"head": 1, "mid": unsigned(len(iss.mid)), "gate": iss.gate.shape(),
                   "unit": iss.unit.shape()}
-        if iss.defer is not None:
+        if self._plan.paired:
             fields["held"] = 1
         info = data.StructLayout(fields)
         c_in, i_in = Signal(ctrl, name="tag_ctrl_issue"), Signal(info, name="tag_info_issue")
         part, end = iss.part, iss.issue & iss.last
-        if iss.defer is not None:
+        if self._plan.paired:
             deferred = iss.first & iss.defer
             part, end = iss.part & ~deferred, iss.issue & (iss.last | deferred)
             m.d.comb += i_in.held.eq(deferred)
@@ -359,11 +334,12 @@ class Accelerator(wiring.Component):
         m.d.comb += brom.addr.eq(baddr)
         return brom.data.as_signed()
 
-    def _cell(self, m: Module, iss: Issue, ev, term, bias, stores: dict) -> None:
+    def _cell(self, m: Module, iss: Sequencer, ev, term, bias, stores: dict) -> None:
         """The cell unit and its state traffic: old-state reads, new h / c writes."""
         plan, model = self._plan, self.model
-        L, P = model.num_layers, plan.span  # values per state word
-        cell = m.submodules.cell = _CELLS[model.cell](model, plan.term_width, plan.bias_width)
+        L = model.num_layers
+        cell = m.submodules.cell = _CELLS[model.cell](model, term_width=plan.term_width,
+                                                      bias_width=plan.bias_width)
         # CELL_INPUT_DELAY: the event reaches the cell unit through its own registers.
         assert CELL_INPUT_DELAY == 1 and WRITE_DELAY == 1
         m.d.comb += [
@@ -375,13 +351,6 @@ class Accelerator(wiring.Component):
             cell.term.eq(register(m, term, "cell_term")),
             cell.bias.eq(register(m, bias, "cell_bias")),
         ]
-
-        def narrow(unit, layer):
-            fields = [unit[: plan.unit_bits]]
-            if L > 1:
-                fields.append(layer[: plan.layer_bits])
-            return fields
-
         # Writes come in unit order within a layer: counters restarted when a layer starts
         # issuing address them; no unit index travels down the cell's pipeline. The restart
         # comes one cycle after the sequencer starts the layer, no earlier than the previous
@@ -395,6 +364,20 @@ class Accelerator(wiring.Component):
         m.d.sync += [restart.eq(iss.layer_start), next_layer.eq(iss.start_layer)]
         with m.If(restart):
             m.d.sync += wr_layer.eq(next_layer)
+        self._narrow_traffic(m, iss, cell, stores, restart, wr_layer)
+        self._h_writes(m, iss, cell, stores["state"], restart, wr_layer)
+
+    def _narrow_traffic(self, m: Module, iss: Sequencer, cell, stores: dict, restart,
+                        wr_layer) -> None:
+        """The narrow stores (GRU h_prev, LSTM c): read by the cell's (layer, unit), written in
+        unit order (a counter restarted with the layer) through registers (WRITE_DELAY)."""
+        plan, model = self._plan, self.model
+
+        def narrow(unit, layer):
+            fields = [unit[: plan.unit_bits]]
+            if model.num_layers > 1:
+                fields.append(layer[: plan.layer_bits])
+            return fields
 
         def counter(name, we):
             ptr = Signal(range(max(model.hidden, 2)), name=name, reset_less=True)
@@ -404,8 +387,6 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
             return ptr
 
-        # The narrow stores (GRU h_prev, LSTM c): read by the cell's (layer, unit), written in
-        # unit order through registers (WRITE_DELAY).
         narrow_ports = [("hprev", cell.rd_h, cell.h_we, cell.h_data)]
         if model.cell is CellKind.LSTM:
             narrow_ports.append(("cstate", cell.rd_c, cell.c_we, cell.c_data))
@@ -421,8 +402,13 @@ class Accelerator(wiring.Component):
                 st.wen.eq(register(m, we, f"wr_{name}_en", reset=True)),
                 st.wdata.eq(register(m, wdata, f"wr_{name}_data")),
             ]
-        # New h into the new bank: a pointer (word, one-hot lane): no division by P.
-        st = stores["state"]
+
+    def _h_writes(self, m: Module, iss: Sequencer, cell, st: StateStore, restart,
+                  wr_layer) -> None:
+        """New h into the new bank of the state store: a pointer (word, one-hot lane), no
+        division by P; restarted with the layer."""
+        plan = self._plan
+        P = plan.span  # values per state word
         use_word = Signal(range(max(plan.state_chunks, 2)), name="wr_word", reset_less=True)
         # No domain reset (``restart`` sets both before a timestep's first write): the reset
         # would join the enable's logic.
@@ -438,7 +424,7 @@ class Accelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += use_lane.eq(use_lane << 1)
         fields = [use_word[: plan.chunk_bits], iss.parity]
-        if L > 1:
+        if self.model.num_layers > 1:
             fields.append(wr_layer[: plan.layer_bits])
         # WRITE_DELAY: one enable flip-flop per value, the address and the (narrow) data
         # registered; the data is replicated to the P values after its register.
@@ -496,7 +482,7 @@ class Accelerator(wiring.Component):
         m.d.comb += best.eq(nodes[0][1])
         return logits, best
 
-    def _output(self, m: Module, iss: Issue, logits: list, best) -> Signal:
+    def _output(self, m: Module, iss: Sequencer, logits: list, best) -> Signal:
         """The output loader: started by the head's last issue, it loads the output register
         ``head_drain`` cycles later (or, under backpressure, once the previous output is taken).
         Returns its busy flag (the next head waits for it)."""

@@ -56,14 +56,14 @@ class GruCell(CellUnit):
 
         # S1: sigmoid of the r / z rows; the n row starts r * (h_n + b_hn).
         m.submodules.sigmoid = sig = ActivationTable(
-            self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
+            self.model.sigmoid_table, index_width=f.sigmoid_in_width, z_width=z1.shape().width
         )
         T = sig.LATENCY
         m.d.comb += sig.z[0].eq(z1)
         r_reg = Signal(sig.value_shape, name="r", reset_less=True)
         u_reg = Signal(sig.value_shape, name="u", reset_less=True)
         aw = sig.value_shape.width
-        m.submodules.mul_r = mul_r = PipelinedMul(aw, hn1.shape().width)
+        m.submodules.mul_r = mul_r = PipelinedMul(a_width=aw, b_width=hn1.shape().width)
         m.d.comb += [mul_r.a.eq(r_reg), mul_r.b.eq(hn1)]
         lat = mul_r.latency
         nrow1 = v1 & (g1 == 2)
@@ -87,7 +87,7 @@ class GruCell(CellUnit):
         # A+2: tanh lookup of npre; the old h of this unit asked for at A+T (both arrive at
         # A+2+T).
         m.submodules.tanh = tanh = ActivationTable(
-            self.model.tanh_table, f.tanh_in_width, npre.shape().width
+            self.model.tanh_table, index_width=f.tanh_in_width, z_width=npre.shape().width
         )
         R = self.READ_LATENCY
         m.d.comb += [
@@ -101,7 +101,7 @@ class GruCell(CellUnit):
         dm = reg(self.rd_h - tanh.y[0], "dm")
 
         # A+3+T: u * (h - n); u was captured at the n row's event + T = A + 3 + T - (lat + 4).
-        m.submodules.mul_u = mul_u = PipelinedMul(aw, dm.shape().width)
+        m.submodules.mul_u = mul_u = PipelinedMul(a_width=aw, b_width=dm.shape().width)
         m.d.comb += [mul_u.a.eq(delay(m, u_reg, lat + 4, "u")), mul_u.b.eq(dm)]
         n_e = delay(m, n_d, lat, "ne")
         rq = reg(round_shift(mul_u.p, fs), "rq")

@@ -48,11 +48,12 @@ class LstmCell(CellUnit):
         g1, j1, l1 = reg(self.gate, "g1"), reg(self.unit, "j1"), reg(self.layer, "l1")
         # S1: both tables look up z (the gate picks one at S = S1 + T).
         m.submodules.sigmoid = sig = ActivationTable(
-            self.model.sigmoid_table, f.sigmoid_in_width, z1.shape().width
+            self.model.sigmoid_table, index_width=f.sigmoid_in_width, z_width=z1.shape().width
         )
         cw = f.cell.width + max(0, f.gate_frac - fc) + 1
         m.submodules.tanh = tanh = ActivationTable(
-            self.model.tanh_table, f.tanh_in_width, max(z1.shape().width, cw), ports=2
+            self.model.tanh_table, index_width=f.tanh_in_width,
+            z_width=max(z1.shape().width, cw), ports=2
         )
         T, R = sig.LATENCY, self.READ_LATENCY
         m.d.comb += [sig.z[0].eq(z1), tanh.z[0].eq(z1)]
@@ -75,8 +76,8 @@ class LstmCell(CellUnit):
         with m.If(v3 & (g3 == 2)):
             m.d.sync += g_reg.eq(tanh.y[0])
         aw = sig.value_shape.width
-        m.submodules.mul_f = mul_f = PipelinedMul(aw, f.cell.width)
-        m.submodules.mul_i = mul_i = PipelinedMul(aw, tanh.value_shape.width)
+        m.submodules.mul_f = mul_f = PipelinedMul(a_width=aw, b_width=f.cell.width)
+        m.submodules.mul_i = mul_i = PipelinedMul(a_width=aw, b_width=tanh.value_shape.width)
         m.d.comb += [
             mul_f.a.eq(f_reg), mul_f.b.eq(self.rd_c), mul_i.a.eq(i_reg), mul_i.b.eq(g_reg),
         ]
@@ -100,7 +101,7 @@ class LstmCell(CellUnit):
         ]
 
         # B+3+T: o * tanh(c).
-        m.submodules.mul_o = mul_o = PipelinedMul(aw, tanh.value_shape.width)
+        m.submodules.mul_o = mul_o = PipelinedMul(a_width=aw, b_width=tanh.value_shape.width)
         m.d.comb += [mul_o.a.eq(delay(m, o_cap, lat + 2 + T, "o")), mul_o.b.eq(tanh.y[1])]
 
         # h' = round_shift(o * tanh(c)), registered at B+4+T+lat: the write cycle.

@@ -23,23 +23,17 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import EncodingKind, HwgenError, WeightEncoding
+from ..spec import EncodingKind, HwgenError, WeightEncoding, check_positive_int
 from .packing import SEL_ZERO, lane_base, lane_bits, lane_code_bits
-from .schedule import tree_depth
+from .schedule import SPARSE_MAC_STAGES, mac_unit_latency, tree_depth
 
 __all__ = ["MacUnit"]
-
-
-def _positive(what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HwgenError(f"{what} must be a positive integer, not {value!r}")
-    return value
 
 
 class MacUnit(wiring.Component):
     """Dot-product accumulator: each valid cycle, ``acc (+)= sum_k level(code_k) * operands[k]``.
 
-    Parameters
+    Parameters (all but ``encoding`` keyword-only)
     ----------
     encoding : WeightEncoding of every code word.
     lanes : codes (and operands) per cycle, P.
@@ -65,14 +59,14 @@ class MacUnit(wiring.Component):
     acc : Out(signed(acc_width)); reflects a word ``latency`` cycles after it was presented.
     """
 
-    def __init__(self, encoding: WeightEncoding, lanes: int, operand_width: int, acc_width: int,
-                 split: bool = False, sparse: bool = False):
+    def __init__(self, encoding: WeightEncoding, *, lanes: int, operand_width: int,
+                 acc_width: int, split: bool = False, sparse: bool = False):
         if not isinstance(encoding, WeightEncoding):
             raise HwgenError(f"Encoding must be a WeightEncoding, not {encoding!r}")
         self._encoding = encoding
-        self._lanes = _positive("Lane count", lanes)
-        self._operand_width = _positive("Operand width", operand_width)
-        self._acc_width = _positive("Accumulator width", acc_width)
+        self._lanes = lanes = check_positive_int("Lane count", lanes)
+        self._operand_width = check_positive_int("Operand width", operand_width)
+        self._acc_width = check_positive_int("Accumulator width", acc_width)
         self._split = bool(split)
         self._sparse = bool(sparse)
         if self._split and tree_depth(lanes) < 2:
@@ -93,17 +87,15 @@ class MacUnit(wiring.Component):
         super().__init__(members)
 
     @property
-    def encoding(self) -> WeightEncoding:
-        return self._encoding
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
+    def _stages(self) -> int:
+        """Stages before the products: `schedule.SPARSE_MAC_STAGES` in a sparse unit, else 0."""
+        return SPARSE_MAC_STAGES if self._sparse else 0
 
     @property
     def latency(self) -> int:
-        """Cycles from a word on the inputs to ``acc`` including it."""
-        return 2 + tree_depth(self._lanes) + (2 if self._sparse else 0)
+        """Cycles from a word on the inputs to ``acc`` including it
+        (`schedule.mac_unit_latency`)."""
+        return mac_unit_latency(self._lanes, self._sparse)
 
     def _select(self, m: Module, k: int):
         """Sparse lane ``k``: its operand (span column ``lane_base(k) + sel``, or zero) and its
@@ -158,7 +150,7 @@ class MacUnit(wiring.Component):
         i cycles after the inputs; tree level l adds data ``l + 1`` cycles after the inputs,
         ``l + 3`` in a sparse unit: its input registers and the selection come first)."""
         flags = [self.split]
-        for i in range(tree_depth(self._lanes) + (2 if self._sparse else 0)):
+        for i in range(tree_depth(self._lanes) + self._stages):
             f = Signal(name=f"split_d{i}", reset_less=True)
             m.d.sync += f.eq(flags[-1])
             flags.append(f)
@@ -187,7 +179,7 @@ class MacUnit(wiring.Component):
             m.d.sync += [r.eq(self.operands[k]) for k, r in enumerate(self._operands_in)]
         nodes = [self._lane(m, k) for k in range(self._lanes)]
         flags = self._split_flags(m) if self._split else None
-        lag = 3 if self._sparse else 1  # cycles from the inputs to the products tree level 0 adds
+        lag = 1 + self._stages  # cycles from the inputs to the products tree level 0 adds
         level = 0
         while len(nodes) > 1:
             # With ``split``: the level that makes the root's two children builds its right one

@@ -11,9 +11,9 @@ from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import check_positive_int
 from .arith import register, registered_sum_tree
-from .schedule import tree_depth
+from .schedule import product_latency
 
 __all__ = ["PipelinedMul"]
 
@@ -21,7 +21,7 @@ __all__ = ["PipelinedMul"]
 class PipelinedMul(wiring.Component):
     """``p = a * b``, ``latency`` = 1 + ceil(log2(a_width)) cycles later, one per cycle.
 
-    Parameters
+    Parameters (keyword-only)
     ----------
     a_width : bits of the unsigned operand ``a``.
     b_width : bits of the signed operand ``b``.
@@ -33,10 +33,9 @@ class PipelinedMul(wiring.Component):
     p : Out(signed(a_width + b_width + 1)).
     """
 
-    def __init__(self, a_width: int, b_width: int):
-        for what, v in (("Operand a width", a_width), ("Operand b width", b_width)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise HwgenError(f"{what} must be a positive integer, not {v!r}")
+    def __init__(self, *, a_width: int, b_width: int):
+        a_width = check_positive_int("Operand a width", a_width)
+        b_width = check_positive_int("Operand b width", b_width)
         self._a_width, self._b_width = a_width, b_width
         super().__init__(
             {
@@ -48,7 +47,8 @@ class PipelinedMul(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return 1 + tree_depth(self._a_width)
+        """Cycles from ``a``, ``b`` to ``p`` (`schedule.product_latency`)."""
+        return product_latency(self._a_width)
 
     def elaborate(self, platform):
         m = Module()

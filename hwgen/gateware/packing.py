@@ -24,6 +24,8 @@ lane's operand through a 3:1 multiplexer and a zero gate, registered, before its
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 from ..spec import HwgenError, Model, QuantMatrix, Sparsity, WeightEncoding, pack_codes
@@ -33,6 +35,7 @@ __all__ = [
     "HARDWARE_SPARSITY",
     "SEL_ZERO",
     "SPARSE_MODES",
+    "SparseMode",
     "lane_code_bits",
     "lane_bits",
     "lane_base",
@@ -48,9 +51,18 @@ HARDWARE_SPARSITY = Sparsity(2, GROUP)
 #: ``sel`` value of a lane whose operand is zero (a zero weight, or a padded column).
 SEL_ZERO = 3
 
-#: Accepted values of the ``sparse`` option: ``auto`` builds the sparse core when it takes fewer
-#: cycles per timestep than the dense one (some matrices pack, the lane count is even).
-SPARSE_MODES = ("auto", "on", "off")
+class SparseMode(enum.StrEnum):
+    """The ``sparse`` (zero skipping) option: ``auto`` builds the sparse core when it takes fewer
+    cycles per timestep than the dense one (some matrices pack, the lane count is even), ``on``
+    always (`schedule.choose_sparse` says why it cannot), ``off`` never. Equal to its string."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+#: Accepted values of the ``sparse`` option (the `SparseMode` values, as plain strings).
+SPARSE_MODES = tuple(m.value for m in SparseMode)
 
 
 def lane_code_bits(encoding: WeightEncoding) -> int:

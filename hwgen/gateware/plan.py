@@ -36,19 +36,23 @@ What the plan fixes (docs/architecture.md):
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..numerics import align, derive_widths, signed_width, term_shift
+from ..numerics import derive_widths, signed_width, term_bound, term_shift
 from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
-from .packing import SPARSE_MODES, lane_bits, sparse_words
+from .packing import SPARSE_MODES, SparseMode, lane_bits, sparse_words
 from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
 
 __all__ = [
     "STATE_MODES",
     "WEIGHT_MODES",
     "SPARSE_MODES",
+    "StateMode",
+    "WeightMode",
+    "SparseMode",
     "LoadImage",
     "REGISTER_STATE_MAX_BITS",
     "REGISTER_STATE_MAX_WORDS",
@@ -65,11 +69,30 @@ __all__ = [
     "choose_state_mode",
 ]
 
-#: Accepted values of the ``state`` option.
-STATE_MODES = ("auto", "registers", "ram")
+class StateMode(enum.StrEnum):
+    """The ``state`` option: where h (and c) live. ``auto``: `choose_state_mode` (registers
+    only for a tiny store). Equal to its string."""
 
-#: Accepted values of the ``weights`` option: ROMs, or loadable RAMs (block RAM / single-port).
-WEIGHT_MODES = ("rom", "ram", "spram")
+    AUTO = "auto"
+    REGISTERS = "registers"
+    RAM = "ram"
+
+
+class WeightMode(enum.StrEnum):
+    """The ``weights`` option: ``rom`` (the bitstream holds weights, biases and embedding) or
+    loadable memories written at run time, ``ram`` (block RAM) or ``spram`` (single-port weight
+    memories, for iCE40 SPRAM). Equal to its string."""
+
+    ROM = "rom"
+    RAM = "ram"
+    SPRAM = "spram"
+
+
+#: Accepted values of the ``state`` option (the `StateMode` values, as plain strings).
+STATE_MODES = tuple(m.value for m in StateMode)
+
+#: Accepted values of the ``weights`` option (the `WeightMode` values, as plain strings).
+WEIGHT_MODES = tuple(m.value for m in WeightMode)
 
 #: ``auto`` keeps a state store in registers when it holds at most this many bits in at most
 #: `REGISTER_STATE_MAX_WORDS` words: then a whole RAM block (4 kbit on iCE40, 18 kbit on ECP5)
@@ -133,9 +156,8 @@ class MatrixPlan:
     @property
     def term_width(self) -> int:
         """Signed width of the scaled term align(acc * mantissa, shift) (cannot overflow)."""
-        m, k = self.matrix.scale.mantissa, self.shift
-        hi = max(abs(int(align(self.acc_bound * m, k))), abs(int(align(-self.acc_bound * m, k))))
-        return signed_width(hi)
+        return signed_width(term_bound(self.acc_bound, self.matrix.scale, self.in_frac,
+                                       self.out_frac))
 
 
 @dataclass(frozen=True)
@@ -230,7 +252,7 @@ def choose_state_mode(bits: int, words: int, state: str) -> str:
     if state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
     if state != "auto":
-        return state
+        return str(state)
     small = bits <= REGISTER_STATE_MAX_BITS and words <= REGISTER_STATE_MAX_WORDS
     return "registers" if small else "ram"
 
@@ -241,7 +263,7 @@ class Plan:
 
     model: Model
     lanes: int
-    state_option: str
+    state_option: StateMode
     matrices: dict  # id -> MatrixPlan
     weight_roms: tuple[WeightRomPlan, ...]
     biases: tuple[int, ...]
@@ -251,7 +273,7 @@ class Plan:
     hprev: StoreLayout | None  # GRU: h, one value per word, for h - n
     cstore: StoreLayout | None  # LSTM: c, one value per word
     timing: Schedule
-    weights: str = "rom"  # WEIGHT_MODES
+    weights: WeightMode = WeightMode.ROM
 
     # -- derived figures --------------------------------------------------------------------
     @property
@@ -271,6 +293,11 @@ class Plan:
     def repeat(self, mid: int) -> int:
         """Words per span of matrix ``mid`` (`Schedule.repeat`)."""
         return self.timing.repeat(mid)
+
+    @property
+    def halved(self) -> tuple[int, ...]:
+        """Ids of the matrices that take two words a span (a sparse core's unpacked ones)."""
+        return tuple(i for i in self.matrices if self.repeat(i) == 2)
 
     @property
     def paired(self) -> bool:
@@ -318,7 +345,7 @@ class Plan:
     @property
     def loadable(self) -> bool:
         """Weights, biases and embedding are written at run time (``weights`` is not ``rom``)."""
-        return self.weights != "rom"
+        return self.weights is not WeightMode.ROM
 
     def bias_words(self) -> list[int]:
         """The bias memory's words: the biases in consumption order, then one zero word."""
@@ -334,7 +361,7 @@ class Plan:
     def load_images(self) -> list[LoadImage]:
         """The memories a loadable core writes at run time, in load-port index order: the weight
         memories (one per encoding), the biases, then the embedding (token models)."""
-        single = self.weights == "spram"
+        single = self.weights is WeightMode.SPRAM
         out = [LoadImage(k, r.name, r.word_bits, r.words, single)
                for k, r in enumerate(self.weight_roms)]
         out.append(LoadImage(len(out), "biases", self.bias_width, tuple(self.bias_words()),
@@ -525,6 +552,7 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
     if not isinstance(weights, str) or weights not in WEIGHT_MODES:
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
+    state, weights = StateMode(state), WeightMode(weights)
     mats = _matrices(model)
     if like is not None:
         timing = schedule(model, lanes, like.sparse, dict(like.timing.repeats))

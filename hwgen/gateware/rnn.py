@@ -28,7 +28,7 @@ class RnnCell(CellUnit):
         z1 = register(m, zx + self.term, "z1")
         v1 = register(m, self.valid & self.part, "v1", reset=True)
         m.submodules.tanh = tanh = ActivationTable(
-            self.model.tanh_table, f.tanh_in_width, z1.shape().width
+            self.model.tanh_table, index_width=f.tanh_in_width, z_width=z1.shape().width
         )
         m.d.comb += tanh.z[0].eq(z1)
         lat = tanh.LATENCY

@@ -11,7 +11,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import check_int, check_positive_int
 from .arith import align, register, registered_sum_tree
 from .schedule import shift_add_depth
 
@@ -21,7 +21,7 @@ __all__ = ["ConstScaler"]
 class ConstScaler(wiring.Component):
     """``term = align(acc * mantissa, shift)``, pipelined, no multiplier.
 
-    Parameters
+    Parameters (keyword-only)
     ----------
     mantissa : positive constant (a Scale's odd mantissa).
     shift : numerics.term_shift of the matrix (left for >= 0, rounding right for < 0).
@@ -35,14 +35,13 @@ class ConstScaler(wiring.Component):
     term : Out(signed(out_width)).
     """
 
-    def __init__(self, mantissa: int, shift: int, in_width: int, out_width: int, latency: int):
-        if isinstance(mantissa, bool) or not isinstance(mantissa, int) or mantissa < 1:
-            raise HwgenError(f"Scale mantissa must be a positive integer, not {mantissa!r}")
-        if not isinstance(shift, int):
-            raise HwgenError(f"Scale shift must be an integer, not {shift!r}")
-        need = 1 + shift_add_depth(mantissa)
-        if not isinstance(latency, int) or latency < need:
-            raise HwgenError(f"Scaler latency must be at least {need}, not {latency!r}")
+    def __init__(self, *, mantissa: int, shift: int, in_width: int, out_width: int,
+                 latency: int):
+        mantissa = check_positive_int("Scale mantissa", mantissa)
+        shift = check_int("Scale shift", shift)
+        in_width = check_positive_int("Scaler input width", in_width)
+        out_width = check_positive_int("Scaler output width", out_width)
+        latency = check_int("Scaler latency", latency, minimum=1 + shift_add_depth(mantissa))
         self._mantissa, self._shift, self._latency = mantissa, shift, latency
         super().__init__({"acc": In(signed(in_width)), "term": Out(signed(out_width))})
 

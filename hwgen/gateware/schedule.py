@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..spec import CellKind, HwgenError, Model, TokenInput
-from .packing import SPARSE_MODES, packable, word_repeats
+from ..spec import CellKind, HwgenError, Model, TokenInput, check_positive_int
+from .packing import SPARSE_MODES, SparseMode, packable, word_repeats
 
 __all__ = [
     "check_lanes",
@@ -43,6 +43,9 @@ __all__ = [
     "choose_sparse",
     "cycles_per_timestep",
     "mul_latency",
+    "mac_unit_latency",
+    "product_latency",
+    "SPARSE_MAC_STAGES",
     "cell_latency",
     "cell_path",
     "head_latency",
@@ -76,11 +79,28 @@ TABLE_LATENCY = 1 + READ_LATENCY
 
 
 
+#: Stages a sparse MAC unit adds before its products: its input registers, then the operand
+#: selection (`mac.MacUnit`).
+SPARSE_MAC_STAGES = 2
+
+
+def mac_unit_latency(lanes: int, sparse: bool = False) -> int:
+    """Cycles from a word on a MAC unit's inputs to its accumulator including it (`mac.MacUnit`):
+    the products' register, one register per adder-tree level, the accumulator, and in a sparse
+    unit `SPARSE_MAC_STAGES` before the products."""
+    return 2 + tree_depth(lanes) + (SPARSE_MAC_STAGES if sparse else 0)
+
+
+def product_latency(a_width: int) -> int:
+    """Cycles of a gate-product multiplier with an ``a_width``-bit unsigned operand
+    (`mult.PipelinedMul`): registered gated partial products, then a registered adder tree."""
+    return 1 + tree_depth(a_width)
+
+
 def mul_latency(model: Model) -> int:
-    """Latency of the cells' gate-product multipliers: registered gated partial products (one
-    per bit of the sigmoid code), then a registered adder tree (mult.PipelinedMul)."""
-    width = max(int(model.sigmoid_table.max()), 1).bit_length()
-    return 1 + tree_depth(width)
+    """Latency of the cells' gate-product multipliers (`product_latency` of the sigmoid code's
+    width)."""
+    return product_latency(max(int(model.sigmoid_table.max()), 1).bit_length())
 
 
 def cell_latency(model: Model) -> int:
@@ -115,10 +135,7 @@ def max_lanes(model: Model) -> int:
 
 def check_lanes(model: Model, lanes) -> int:
     """Validate a lane count for ``model``; returns it as an int or raises `HwgenError`."""
-    if isinstance(lanes, bool) or not isinstance(lanes, int):
-        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
-    if lanes < 1:
-        raise HwgenError(f"Lane count must be a positive integer, not {lanes!r}")
+    lanes = check_positive_int("Lane count", lanes)
     most = max_lanes(model)
     if lanes > most:
         raise HwgenError(
@@ -295,7 +312,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
     return Schedule(
         lanes=lanes,
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
-        mac_latency=READ_LATENCY + 2 + tree_depth(lanes) + (2 if sparse else 0),
+        mac_latency=READ_LATENCY + mac_unit_latency(lanes, sparse),
         scale_latency=2 + scale_depth,
         cell_latency=cell_path(model),
         head_latency=head_latency(model),
@@ -315,10 +332,11 @@ def choose_sparse(model: Model, lanes: int, option: str = "auto") -> bool:
     if not isinstance(option, str) or option not in SPARSE_MODES:
         raise HwgenError(
             f"Zero skipping must be one of {', '.join(SPARSE_MODES)}, not {option!r}")
-    if option == "off":
+    option = SparseMode(option)
+    if option is SparseMode.OFF:
         return False
     lanes = check_lanes(model, lanes)
-    if option == "on":
+    if option is SparseMode.ON:
         if lanes % 2:
             near = f"{lanes - 1} or {lanes + 1}" if lanes > 1 else "2"
             raise HwgenError(f"zero skipping needs an even lane count, not {lanes}; use {near}")

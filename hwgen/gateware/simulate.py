@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 from ..spec import HwgenError, TokenInput
 from .core import Accelerator
 
-__all__ = ["SimResult", "simulate"]
+__all__ = ["SimResult", "simulate", "load_words"]
 
 
 @dataclass
@@ -26,6 +26,20 @@ class SimResult:
     classes: np.ndarray | None
     accepted: np.ndarray
     delivered: np.ndarray
+
+
+async def load_words(ctx, port, images) -> None:
+    """Write every word of ``images`` (`plan.LoadImage` list) through a core's load ``port``,
+    one word a cycle, then wait until the last one is in its memory."""
+    for im in images:
+        for a, w in enumerate(im.words):
+            ctx.set(port.valid, 1)
+            ctx.set(port.mem, im.index)
+            ctx.set(port.addr, a)
+            ctx.set(port.data, int(w))
+            await ctx.tick()
+    ctx.set(port.valid, 0)
+    await ctx.tick().repeat(2)  # the load port's register, then the write
 
 
 def simulate(
@@ -74,16 +88,7 @@ def simulate(
     async def producer(ctx):
         s = accel.i_stream
         if images is not None:
-            ld = accel.load
-            for im in images:
-                for a, w in enumerate(im.words):
-                    ctx.set(ld.valid, 1)
-                    ctx.set(ld.mem, im.index)
-                    ctx.set(ld.addr, a)
-                    ctx.set(ld.data, int(w))
-                    await ctx.tick()
-            ctx.set(ld.valid, 0)
-            await ctx.tick().repeat(2)  # the load port's register, then the write
+            await load_words(ctx, accel.load, images)
         for t in range(T):
             while in_stall and rng_in.random() < in_stall:
                 await ctx.tick()

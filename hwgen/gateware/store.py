@@ -53,10 +53,6 @@ class StateStore(wiring.Component):
             "wdata": In(layout.word_bits),
         })
 
-    @property
-    def layout(self) -> StoreLayout:
-        return self._layout
-
     def elaborate(self, platform):
         m = Module()
         lay = self._layout
