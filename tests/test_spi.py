@@ -1,0 +1,206 @@
+# amaranth: UnusedElaboratable=no
+"""SPI target PHY and the simulated SPI controller, with SCLK unrelated to the core clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from hwgen.spec import HwgenError
+from hwgen.uart.spi import FILLER, MIN_CLOCK_RATIO, SpiPhy, check_sclk
+from hwgen.uart.spisim import SimSpi, SpiController
+
+CLOCK_HZ = 48e6
+
+# A covering list of bus timings: (ratio, jitter, gap probability, seed).
+TIMINGS = [
+    (4.0, 0.0, 0.0, 1),  # the limit, no jitter: every phase exactly 2 core periods
+    (4.0, 0.5, 0.0, 2),  # the limit with jitter, back to back
+    (5.3, 0.3, 0.3, 3),  # a fractional ratio with pauses between bytes
+    (8.0, 1.0, 0.5, 4),
+    (13.7, 0.2, 0.0, 5),
+]
+
+
+class SpiEcho(wiring.Component):
+    """`SpiPhy` whose received bytes come back through a FIFO: the loopback device."""
+
+    def __init__(self, depth: int = 16):
+        self.phy = SpiPhy()
+        self.depth = depth
+        super().__init__({"sclk": In(1), "cs_n": In(1, init=1), "mosi": In(1), "miso": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.phy = phy = self.phy
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=8, depth=self.depth)
+        m.d.comb += [
+            phy.sclk.eq(self.sclk), phy.cs_n.eq(self.cs_n), phy.mosi.eq(self.mosi),
+            self.miso.eq(phy.miso),
+            fifo.w_data.eq(phy.rx_stream.payload), fifo.w_en.eq(phy.rx_stream.valid),
+            phy.rx_stream.ready.eq(fifo.w_rdy),
+            phy.tx_stream.payload.eq(fifo.r_data), phy.tx_stream.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(phy.tx_stream.ready),
+        ]
+        return m
+
+
+def nonzero_bytes(rng, n) -> bytes:
+    return bytes(rng.integers(1, 256, n).tolist())  # 0x00 is the filler
+
+
+# -- arguments ----------------------------------------------------------------------------------
+def test_the_oversampling_limit_is_refused_with_a_clear_error():
+    assert MIN_CLOCK_RATIO == 4 and check_sclk(48e6, 12e6) == 4.0
+    with pytest.raises(HwgenError, match=r"^SPI clock 16 MHz is too fast for a 48 MHz core clock: "
+                       r"the SPI target samples SCLK with the core clock and needs core clock >= "
+                       r"4 x SCLK \(SCLK at most 12 MHz here\)$"):
+        check_sclk(48e6, 16e6)
+    with pytest.raises(HwgenError, match=r"SPI clock 12.5 MHz is too fast for a 48 MHz core"):
+        SpiController(SpiPhy(), ratio=3.84, clock_hz=48e6)
+    with pytest.raises(HwgenError, match="SPI clock must be a positive frequency in Hz, not 0"):
+        check_sclk(48e6, 0)
+    with pytest.raises(HwgenError, match=r"cut after 1 to 7 bits of a byte, not 8 \(byte 3\)"):
+        SimSpi(SpiEcho(), abort={3: 8})
+
+
+# -- the PHY alone, driven and watched by testbenches ---------------------------------------------
+def run_phy(transfers, *, ratio=4.0, jitter=0.5, seed=0, tx=b"", rx_ready=True):
+    """Clock ``transfers`` ((data, cut) pairs) into a bare `SpiPhy` with ``tx`` queued on its
+    tx_stream; returns (MISO bytes per transfer, received bytes, rx_abort and overrun counts)."""
+    dut = SpiPhy()
+    ctl = SpiController(dut, ratio=ratio, jitter=jitter, clock_hz=CLOCK_HZ, seed=seed)
+    miso, rx, counts = [], [], {"abort": 0, "overrun": 0, "error": 0}
+    tx = list(tx)
+
+    async def controller(ctx):
+        await ctl.start(ctx)
+        for data, cut in transfers:
+            miso.append(await ctl.transfer(ctx, data, cut=cut))
+
+    async def streams(ctx):
+        ctx.set(dut.rx_stream.ready, rx_ready)
+        while True:
+            ctx.set(dut.tx_stream.valid, bool(tx))
+            ctx.set(dut.tx_stream.payload, tx[0] if tx else 0)
+            _, _, rv, rr, rp, tv, tr, ab, ov, er = await ctx.tick().sample(
+                dut.rx_stream.valid, dut.rx_stream.ready, dut.rx_stream.payload,
+                dut.tx_stream.valid, dut.tx_stream.ready, dut.rx_abort, dut.overrun, dut.rx_error)
+            if rv and rr:
+                rx.append(rp)
+            if tv and tr:
+                tx.pop(0)
+            counts["abort"] += ab
+            counts["overrun"] += ov
+            counts["error"] += er
+
+    sim = Simulator(dut)
+    sim.add_clock(1 / CLOCK_HZ)
+    sim.add_testbench(controller)
+    sim.add_testbench(streams, background=True)
+    sim.run()
+    return miso, bytes(rx), counts, dut
+
+
+@pytest.mark.parametrize("ratio, jitter, gaps, seed", TIMINGS)
+def test_bytes_both_ways_back_to_back(ratio, jitter, gaps, seed):
+    rng = np.random.default_rng(seed)
+    sent, reply = nonzero_bytes(rng, 12), nonzero_bytes(rng, 6)
+    miso, rx, counts, _ = run_phy([(sent[:9], None), (sent[9:], None)], ratio=ratio,
+                                  jitter=jitter, seed=seed, tx=reply)
+    assert rx == sent
+    # Slot 0 after reset carries the filler; then the queued reply, then filler again.
+    assert b"".join(miso) == bytes([FILLER]) + reply + bytes(12 - 1 - len(reply))
+    assert counts == {"abort": 0, "overrun": 0, "error": 0}
+
+
+def test_filler_when_nothing_to_send():
+    miso, rx, counts, _ = run_phy([(b"\x5a\xa5\xff", None), (b"\x00\x01", None)])
+    assert miso == [bytes(3), bytes(2)] and rx == b"\x5a\xa5\xff\x00\x01"
+    assert counts["abort"] == 0
+
+
+def test_abort_mid_byte_discards_it_resends_the_reply_byte_and_the_next_transfer_works():
+    # Transfer 1 is cut after 3 bits of its second byte: 0x22 is never received, and the reply
+    # byte 0x81 that was being shifted out comes again, whole, in the next slot.
+    miso, rx, counts, _ = run_phy(
+        [(b"\x11\x22\x33", (1, 3)), (b"\x44\x55\x66\x77", None)], tx=b"\x81\x82\x83")
+    assert rx == b"\x11\x44\x55\x66\x77"
+    assert miso == [b"\x00", b"\x81\x82\x83\x00"]
+    assert counts == {"abort": 1, "overrun": 0, "error": 0}
+
+
+def test_a_cut_filler_slot_takes_a_byte_that_became_ready():
+    miso, rx, counts, _ = run_phy([(b"\x11", (0, 5)), (b"\x22\x33", None)], tx=b"\x99")
+    assert miso == [b"", b"\x99\x00"] and rx == b"\x22\x33" and counts["abort"] == 1
+
+
+def test_overrun_when_the_consumer_is_not_ready():
+    _, rx, counts, dut = run_phy([(b"\x10\x20\x30", None)], rx_ready=False)
+    assert rx == b"" and counts["overrun"] == 2  # the first byte waits, the next two are lost
+
+
+# -- the echo device behind the simulated port -----------------------------------------------------
+@pytest.mark.parametrize("ratio, jitter, gaps, seed", TIMINGS)
+def test_echo_through_the_simulated_port(ratio, jitter, gaps, seed):
+    rng = np.random.default_rng(100 + seed)
+    sent = nonzero_bytes(rng, 40)
+    with SimSpi(SpiEcho(), ratio=ratio, jitter=jitter, gaps=gaps, seed=seed, clock_hz=CLOCK_HZ,
+                timeout=None) as port:
+        port.write(sent[:10])
+        first = port.read(port.in_waiting)
+        # One transfer from idle: two filler slots (the byte for slot k+1 is chosen when slot k
+        # ends, before slot k's echo is back), then the echo.
+        assert first == bytes(2) + sent[:8]
+        cuts = np.sort(rng.choice(np.arange(11, 40), 4, replace=False))
+        for a, b in zip([10, *cuts], [*cuts, 40], strict=True):
+            port.write(sent[a:b])
+        got = first + port.read(port.in_waiting) + port.read(4)
+        assert got.replace(b"\x00", b"") == sent  # nothing lost, duplicated or reordered
+        assert got.endswith(b"\x00\x00")
+        assert port.cycles >= 4 * 8 * 44 and port.sim_seconds == pytest.approx(
+            port.cycles / CLOCK_HZ, rel=1e-3)
+
+
+def test_port_read_timeout_is_simulated_time():
+    with SimSpi(SpiEcho(), seed=7, timeout=8 * 8 * 4 / CLOCK_HZ) as port:
+        t0 = port.sim_seconds
+        got = port.read(100)  # ~8 slots fit in the timeout (jitter makes slots longer)
+        assert 4 <= len(got) <= 8 and got == bytes(len(got))
+        assert port.sim_seconds - t0 < 2 * port.timeout
+        port.write(b"\x42")
+        port.reset_input_buffer()
+        assert port.in_waiting == 0
+        port.idle(1e-6)
+        # The read's filler bytes were echoed too: two were queued, the write's slot sent one.
+        assert port.read(4) == b"\x00\x42\x00\x00"
+    with pytest.raises(HwgenError, match="the simulated SPI port is closed"):
+        port.read(1)
+
+
+def test_port_faults_drop_corrupt_and_abort():
+    sent = bytes(range(1, 21))
+    with SimSpi(SpiEcho(), seed=3, timeout=None, drop={2}, corrupt={5: 0x80},
+                abort={12: 4}) as port:
+        port.write(sent[:10])  # byte 2 dropped, byte 5 corrupted
+        port.write(sent[10:])  # cut in byte 12 (after 4 bits): 12.. never arrive
+        port.write(sent[:3])  # the next transfer works
+        got = port.read(port.in_waiting) + port.read(8)
+        want = sent[:2] + sent[3:5] + bytes([sent[5] ^ 0x80]) + sent[6:12] + sent[:3]
+        assert got.replace(b"\x00", b"") == want
+
+
+def test_below_the_limit_the_crossing_fails():
+    """The simulation models the synchronizers' latency: an SCLK faster than core / 4 (forced
+    past the check) garbles the reply, so the tests above do exercise the clock crossing."""
+    rng = np.random.default_rng(9)
+    sent = nonzero_bytes(rng, 20)
+    with SimSpi(SpiEcho(), seed=9, timeout=None) as port:
+        port.ctl.ratio = 2.5  # each SCLK phase 1.25 to 1.9 core periods
+        port.write(sent)
+        assert port.read(port.in_waiting) + port.read(2) != bytes(2) + sent
