@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_int
 
-__all__ = ["UartRx", "UartTx", "check_divisor"]
+__all__ = ["UartRx", "UartTx", "UartPhy", "check_divisor"]
 
 
 def check_divisor(divisor) -> int:
@@ -141,4 +141,60 @@ class UartTx(wiring.Component):
             m.d.sync += timer.eq(timer - 1)
             with m.If(timer == 0):
                 m.d.sync += [timer.eq(d - 1), shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1)]
+        return m
+
+
+class UartPhy(wiring.Component):
+    """The UART as a byte-stream PHY (docs/uart.md; the interface every link PHY implements).
+
+    Parameters
+    ----------
+    divisor : clock cycles per bit (`check_divisor`).
+
+    Members
+    -------
+    rx : In(1), the serial line from the host (idle high).
+    tx : Out(1), the serial line to the host (idle high).
+    rx_stream : Out(stream.Signature(8)), bytes from the host. The UART cannot hold the host back:
+        a byte offered while ``ready`` is low is held until the next byte's stop bit; if it is
+        still not taken then, the new byte is lost and ``overrun`` strobes.
+    tx_stream : In(stream.Signature(8)), bytes to the host; taken when the transmitter is free
+        (one byte every 10 bit times at most).
+    rx_error : Out(1) strobe, a received byte had a stop bit of 0 (the byte is dropped).
+    rx_abort : Out(1), always 0: a UART has no transfer boundary (the frame engine's inter-byte
+        timeout covers a stream that stops).
+    overrun : Out(1) strobe, a received byte was lost because ``rx_stream.ready`` stayed low.
+    tx_busy : Out(1), a byte is on the line.
+    """
+
+    def __init__(self, divisor: int):
+        self._divisor = check_divisor(divisor)
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "rx_stream": Out(stream.Signature(8)),
+            "tx_stream": In(stream.Signature(8)),
+            "rx_error": Out(1),
+            "rx_abort": Out(1),
+            "overrun": Out(1),
+            "tx_busy": Out(1),
+        })
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rx = rx = UartRx(self._divisor)
+        m.submodules.tx = tx = UartTx(self._divisor)
+        wiring.connect(m, rx.o_stream, wiring.flipped(self.rx_stream))
+        wiring.connect(m, wiring.flipped(self.tx_stream), tx.i_stream)
+        m.d.comb += [
+            rx.rx.eq(self.rx),
+            self.tx.eq(tx.tx),
+            self.rx_error.eq(rx.framing_error),
+            self.overrun.eq(rx.overrun),
+            self.tx_busy.eq(tx.busy),
+        ]
         return m
