@@ -11,8 +11,11 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from hwgen.host import Link, StreamHost
 from hwgen.spec import HwgenError
-from hwgen.uart.spi import FILLER, MIN_CLOCK_RATIO, SpiPhy, check_sclk
+from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
+from hwgen.uart.protocol import ProtocolError
+from hwgen.uart.spi import FILLER, MIN_CLOCK_RATIO, SpiLinkedCore, SpiPhy, check_sclk
 from hwgen.uart.spisim import SimSpi, SpiController
 
 CLOCK_HZ = 48e6
@@ -204,3 +207,55 @@ def test_below_the_limit_the_crossing_fails():
         port.ctl.ratio = 2.5  # each SCLK phase 1.25 to 1.9 core periods
         port.write(sent)
         assert port.read(port.in_waiting) + port.read(2) != bytes(2) + sent
+
+
+# -- a core behind SpiPhy + FrameEngine, driven by the host code -------------------------------
+def spi_echo_port(*, ratio=4.0, seed=0, **faults):
+    dut = SpiLinkedCore(EchoCore(3), CLOCK_HZ, CLOCK_HZ / ratio, timeout=20e-6)
+    return SimSpi(dut, ratio=ratio, seed=seed, clock_hz=CLOCK_HZ, timeout=1e-3, **faults)
+
+
+@pytest.mark.parametrize("ratio, seed", [(4.0, 1), (6.5, 2)])
+def test_echo_core_round_trip_over_spi(ratio, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (2, 4, 3))
+    with spi_echo_port(ratio=ratio, seed=seed) as port:
+        host = StreamHost(Link(port, timeout=20), echo_input_layout(3), echo_output_layout(3))
+        out = host.run(x)["y"]
+    want = np.stack([echo_golden(x[b], np.arange(4) == 0) for b in range(2)])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_spi_link_checks_the_clock_ratio():
+    with pytest.raises(HwgenError, match=r"SPI clock 20 MHz is too fast for a 60 MHz core clock"):
+        SpiLinkedCore(EchoCore(3), 60e6, 20e6)
+    assert SpiLinkedCore(EchoCore(3), 60e6, 15e6).ratio == 4.0
+
+
+def test_corrupted_byte_over_spi_gives_a_clear_error_then_the_link_recovers():
+    # Bytes 0-5 are the PING frame; byte 6 + 6 is a payload byte of the first STEP frame.
+    with spi_echo_port(corrupt={6 + 6: 0x10}) as port:
+        host = StreamHost(Link(port, timeout=20), echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: CRC"):
+            host.step([1, 2, 3], sos=True)
+        assert host.step([1, 2, 3], sos=True)["y"].tolist() == [1, 2, 3]
+
+
+def test_transfer_aborted_mid_frame_gives_a_clear_error_then_the_link_recovers():
+    # The frame engine answers a rejected frame once the link has been quiet for its timeout
+    # (20 us here): a host that polls with longer pauses gets the ERROR.
+    with spi_echo_port(abort={6 + 7: 3}, poll_gap=25e-6) as port:
+        host = StreamHost(Link(port, timeout=20), echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: FRAMING"):
+            host.step([4, 5, 6], sos=True)
+        assert host.step([4, 5, 6], sos=True)["y"].tolist() == [4, 5, 6]
+
+
+@pytest.mark.xfail(strict=True, reason="FrameEngine step 1 (a204c2f) sends the ERROR of a "
+                   "rejected frame only after a quiet line, which never comes while an SPI host "
+                   "clocks fillers to read the reply")
+def test_transfer_aborted_mid_frame_while_the_host_reads_continuously():
+    with spi_echo_port(abort={6 + 7: 3}) as port:
+        host = StreamHost(Link(port, timeout=2), echo_input_layout(3), echo_output_layout(3))
+        with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: FRAMING"):
+            host.step([4, 5, 6], sos=True)

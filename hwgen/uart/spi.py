@@ -5,20 +5,25 @@ UART (``rx_stream``, ``tx_stream``, ``rx_error``, ``rx_abort``, ``overrun``), so
 engine runs behind either link. The SPI clock is unrelated to the core clock: the target
 synchronizes ``sclk``, ``cs_n`` and ``mosi`` (two flip-flops each) and oversamples them, which
 needs a core clock of at least `MIN_CLOCK_RATIO` x SCLK (`check_sclk` refuses anything faster).
+
+`SpiLinkedCore` puts a core (the accelerator, or `EchoCore`) behind a `SpiPhy` and the link's
+`FrameEngine`: the SPI counterpart of `hwgen.uart.board.LinkedCore`, pins ``sclk`` / ``cs_n`` /
+``mosi`` / ``miso``. `hwgen.uart.spisim.SimSpi` drives it in simulation.
 """
 
 from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_finite
+from .engine import FrameEngine
 
-__all__ = ["SpiPhy", "FILLER", "MIN_CLOCK_RATIO", "check_sclk"]
+__all__ = ["SpiPhy", "SpiLinkedCore", "FILLER", "MIN_CLOCK_RATIO", "check_sclk"]
 
 FILLER = 0x00
 """The byte the target sends in a slot where it has nothing to send."""
@@ -161,3 +166,76 @@ class SpiPhy(wiring.Component):
         with m.Elif(rise):
             m.d.sync += tx_sr.eq(Cat(0, tx_sr[:7]))
         return m
+
+
+class SpiLinkedCore(wiring.Component):
+    """``core`` behind a `SpiPhy` and a `FrameEngine` (the frames of docs/uart.md over SPI).
+
+    Parameters
+    ----------
+    core : a wiring.Component with ``i_stream`` (In) and ``o_stream`` (Out) stream members; a
+        loadable accelerator (with a ``load`` member) gets the link's load commands.
+    clock_hz : the core clock.
+    sclk_hz : the fastest SCLK the controller will use; `HwgenError` unless
+        ``clock_hz >= MIN_CLOCK_RATIO * sclk_hz`` (`check_sclk`).
+    timeout : seconds a frame may pause between two bytes before it is abandoned (TIMEOUT).
+    shape_id : what a loadable device reports as its shape (`hwgen.shape.shape_id`).
+
+    Members
+    -------
+    sclk, cs_n, mosi : In(1); miso, miso_oe : Out(1) (see `SpiPhy`).
+    busy : Out(1), a request is being handled; errors : Out(8), rejected frames (wraps).
+    """
+
+    def __init__(self, core, clock_hz: float, sclk_hz: float, *, timeout: float = 1e-3,
+                 shape_id: int = 0):
+        from .board import load_spec  # board.py builds tops from this module
+
+        self._ratio = check_sclk(clock_hz, sclk_hz)
+        timeout = check_finite("Frame timeout", timeout, minimum=0, strict_min=True)
+        try:
+            self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
+            self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
+        except (AttributeError, KeyError):
+            raise HwgenError(
+                f"a core behind an SPI link needs i_stream and o_stream members, not {core!r}"
+            ) from None
+        self.core = core
+        self._engine_args = (-(-self._in_bits // 8), -(-self._out_bits // 8))
+        self._engine_kw = dict(timeout_cycles=max(1, math.ceil(timeout * clock_hz)),
+                               load=load_spec(core, shape_id))
+        super().__init__({"sclk": In(1), "cs_n": In(1, init=1), "mosi": In(1),
+                          "miso": Out(1), "miso_oe": Out(1), "busy": Out(1), "errors": Out(8)})
+
+    @property
+    def ratio(self) -> float:
+        """Core clock cycles per period of the fastest SCLK."""
+        return self._ratio
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.phy = phy = SpiPhy()
+        m.submodules.engine = eng = FrameEngine(*self._engine_args, **self._engine_kw)
+        m.submodules.core = core = self.core
+        wiring.connect(m, phy.rx_stream, eng.rx_stream)
+        wiring.connect(m, eng.tx_stream, phy.tx_stream)
+        m.d.comb += [
+            phy.sclk.eq(self.sclk), phy.cs_n.eq(self.cs_n), phy.mosi.eq(self.mosi),
+            self.miso.eq(phy.miso), self.miso_oe.eq(phy.miso_oe),
+            eng.rx_error.eq(phy.rx_error), eng.rx_abort.eq(phy.rx_abort),
+            eng.overrun.eq(phy.overrun),
+            self.busy.eq(eng.busy), self.errors.eq(eng.errors),
+            core.i_stream.payload.as_value().eq(eng.o_stream.payload[: self._in_bits]),
+            core.i_stream.valid.eq(eng.o_stream.valid),
+            eng.o_stream.ready.eq(core.i_stream.ready),
+            eng.i_stream.payload.eq(core.o_stream.payload.as_value()),
+            eng.i_stream.valid.eq(core.o_stream.valid),
+            core.o_stream.ready.eq(eng.i_stream.ready),
+        ]
+        if "load" in core.signature.members:
+            wiring.connect(m, eng.load, core.load)
+        return m
+
+
+def _payload_shape(core, name: str):
+    return core.signature.members[name].signature.members["payload"].shape

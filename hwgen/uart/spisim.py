@@ -15,7 +15,8 @@ samples its ``miso`` (SPI mode 0, MSB first), with a clock unrelated to the desi
   kept for `read`. `read` returns those first, then clocks filler bytes 0x00 in one transfer to
   collect more; every slot yields a byte (the device's filler 0x00 when it has nothing), so a read
   returns ``size`` bytes unless ``timeout`` simulated seconds pass first. ``in_waiting`` counts
-  kept bytes only; a host must `read` (clock) to make progress.
+  kept bytes only; a host must `read` (clock) to make progress. ``poll_gap`` models a host that
+  polls: the bus idles that many simulated seconds before each read transfer.
 
 Fault injection on host-to-device bytes (indices count every byte ever passed to `write`, from
 0): ``drop`` (never clocked), ``corrupt`` (index -> XOR mask), ``abort`` (index -> 1..7: the
@@ -146,16 +147,19 @@ class SimSpi:
         e.g. a core behind `SpiPhy` and a frame engine.
     ratio, jitter, clock_hz, seed, gaps : the bus timing (`SpiController`).
     timeout : simulated seconds `read` clocks at most (None: until ``size`` bytes).
+    poll_gap : simulated seconds the bus idles (``cs_n`` high) before each read transfer.
     drop, corrupt, abort, corrupt_miso : fault injection (module docstring).
     vcd : write a waveform to this file.
     """
 
     def __init__(self, dut, *, ratio: float = 4.0, jitter: float = 0.5, clock_hz: float = 48e6,
-                 seed: int = 0, gaps: float = 0.0, timeout: float | None = 1.0, drop=(),
-                 corrupt=None, abort=None, corrupt_miso=None, vcd: str | None = None):
+                 seed: int = 0, gaps: float = 0.0, timeout: float | None = 1.0,
+                 poll_gap: float = 0.0, drop=(), corrupt=None, abort=None, corrupt_miso=None,
+                 vcd: str | None = None):
         self.ctl = SpiController(dut, ratio=ratio, jitter=jitter, clock_hz=clock_hz, seed=seed,
                                  gaps=gaps)
         self.dut, self.timeout = dut, timeout
+        self.poll_gap = check_finite("Poll gap", poll_gap, minimum=0)
         self.drop = set(drop)
         self.corrupt = dict(corrupt or {})
         self.abort = dict(abort or {})
@@ -251,6 +255,7 @@ class SimSpi:
         self._check()
         missing = size - len(self._buffer)
         if missing > 0:
+            self.idle(self.poll_gap)
             until = None if self.timeout is None else \
                 self.ctl.now_fs + round(self.timeout * 1e15)
             self._run(_Job(bytes([FILLER]) * missing, until_fs=until))
