@@ -80,9 +80,9 @@ class SpiPhy(wiring.Component):
     - tx: the byte for slot k+1 is chosen in the cycle the end of slot k is seen (``tx_stream``
       is ``ready`` in that cycle only): the ``tx_stream`` byte if ``valid``, else the filler
       `FILLER` (0x00). When ``cs_n`` rises with a filler chosen for the next slot, the choice is
-      made again then. So a byte valid at a slot's end goes out in the next slot; a byte that
-      becomes valid while ``cs_n`` is high goes out in the second slot of the next transfer
-      (the first slot's byte was fixed when ``cs_n`` rose) or the first, if one was fixed then.
+      made again then. So a byte that becomes valid during a slot goes out in the next slot; one
+      that becomes valid while ``cs_n`` is high goes out in the second slot of the next transfer
+      (the first carries what was chosen when ``cs_n`` rose).
     - ``cs_n`` rising at a byte boundary ends a transfer and nothing else: the frame state is
       not touched (a frame may span transfers; a transfer may carry several frames).
     - ``cs_n`` rising in the middle of a byte: ``rx_abort`` strobes one cycle, the partial
