@@ -15,7 +15,14 @@ from hwgen.host import Link, StreamHost
 from hwgen.spec import HwgenError
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.protocol import ProtocolError
-from hwgen.uart.spi import FILLER, MIN_CLOCK_RATIO, SpiLinkedCore, SpiPhy, check_sclk
+from hwgen.uart.spi import (
+    FILLER,
+    MIN_CLOCK_RATIO,
+    SpiLinkedCore,
+    SpiPhy,
+    check_sclk,
+    spi_target_resource,
+)
 from hwgen.uart.spisim import SimSpi, SpiController
 
 CLOCK_HZ = 48e6
@@ -70,6 +77,29 @@ def test_the_oversampling_limit_is_refused_with_a_clear_error():
         check_sclk(48e6, 0)
     with pytest.raises(HwgenError, match=r"cut after 1 to 7 bits of a byte, not 8 \(byte 3\)"):
         SimSpi(SpiEcho(), abort={3: 8})
+
+
+@pytest.mark.parametrize("board, platform, fpga_pins", [
+    ("icebreaker", "icebreaker:ICEBreakerPlatform", ["4", "2", "47", "45"]),
+    ("ulx3s", "ulx3s:ULX3S_85F_Platform", ["A7", "A8", "C8", "B8"]),
+])
+def test_board_pins_are_the_documented_ones(board, platform, fpga_pins):
+    import importlib
+
+    module, cls = platform.split(":")
+    plat = getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)()
+    plat.add_resources([spi_target_resource(board)])
+    res = plat.lookup("spi_target", 0)
+    names = [sub.name for sub in res.ios]
+    got = []
+    for sub in res.ios:
+        (conn_pin,) = sub.ios[0].names  # e.g. "pmod_0:1"
+        conn, pin = conn_pin.split(":")
+        name, number = conn.rsplit("_", 1)
+        got.append(plat.connectors[name, int(number)].mapping[pin])
+    assert names == ["cs_n", "mosi", "miso", "sclk"] and got == fpga_pins
+    with pytest.raises(HwgenError, match="no SPI target pins are defined for board 'x'"):
+        spi_target_resource("x")
 
 
 # -- the PHY alone, driven and watched by testbenches ---------------------------------------------
@@ -259,3 +289,185 @@ def test_transfer_aborted_mid_frame_while_the_host_reads_continuously():
         host = StreamHost(Link(port, timeout=2), echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: FRAMING"):
             host.step([4, 5, 6], sos=True)
+
+
+# -- the clock crossing, formally (SymbiYosys + yices) ---------------------------------------------
+class SpiCrossing(wiring.Component):
+    """Formal harness: a nondeterministic mode-0 controller against `SpiPhy`, in continuous time.
+
+    The PHY only sees its pins at core clock edges, and the controller only sees MISO, which
+    changes only at those edges: what matters of a real schedule is, for each controller event,
+    whether it falls strictly between two edges ("mid" of a cycle) or at an edge, where the first
+    synchronizer flip-flop may resolve either way (metastability: a free choice of old or new).
+    Positions count half core periods (mid, edge, mid, ...); the contract's ">= 2 T" between
+    events is ``min_gap = 4`` positions, ``cs_n`` high >= 4 T is 8. Every interleaving of events,
+    waits of any length, transfers of any size, aborts mid-byte, device bytes offered at any time
+    and metastable samples are allowed; the host's bytes are one arbitrary pattern (`AnyConst`:
+    distinct bits, far cheaper for the solver than a new byte per slot), the device's any byte at
+    any time. Checked: every completed slot delivers its byte to the device within 4 cycles
+    (intact), and nothing else arrives; each slot carries to the host the byte the PHY took for it
+    (the filler where none was offered), and a taken byte is never replaced before a slot
+    delivered it; an abort gives exactly one ``rx_abort``, within 4 cycles; MISO never changes at
+    the instant the controller samples it, and (``margin``) not in the core period before either.
+    The checks are bounded (BMC from reset): the depths in the test below.
+    ``checks``: which data checks to add (``"rx0"`` .. ``"rx7"``: that bit of every byte the
+    device receives; ``"tx"``: every byte it sends); the controls are always checked.
+    """
+
+    def __init__(self, min_gap: int = 4, margin: bool = True, checks=("tx",)):
+        self.min_gap, self.margin, self.checks = min_gap, margin, checks
+        super().__init__({})
+
+    def elaborate(self, platform):
+        from amaranth.asserts import AnyConst, AnySeq
+        from amaranth.hdl import Assert, Assume, Cat, Cover, Mux, ResetSignal, Signal
+
+        m = Module()
+        m.submodules.dut = dut = SpiPhy()
+        m.d.comb += Assume(~ResetSignal())
+        cs, sclk, mosi = Signal(init=1), Signal(), Signal()  # the pins after the last event
+        bits = Signal(range(9))  # rising edges in the current slot
+        mbyte, mshift = Signal(8), Signal(8)  # the controller's byte of the slot; bits left
+        dist = Signal(range(16), init=15)  # positions from the last event to this cycle's mid
+        ev, at_edge, rise_not_end = AnySeq(1), AnySeq(1), AnySeq(1)
+        new_byte, meta = AnyConst(8), AnySeq(3)  # one byte pattern: its bits are distinct
+
+        n_cs, n_sclk, n_mosi, n_bits, n_mbyte, n_mshift = (
+            Signal.like(s, name=f"n_{s.name}") for s in (cs, sclk, mosi, bits, mbyte, mshift))
+        kind_rise, kind_fall, kind_cs_fall, kind_cs_rise = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            kind_cs_fall.eq(cs),
+            kind_rise.eq(~cs & ~sclk & rise_not_end),
+            kind_cs_rise.eq(~cs & ~sclk & ~rise_not_end),
+            kind_fall.eq(~cs & sclk),
+        ]
+        need = Mux(kind_cs_fall, 2 * self.min_gap, self.min_gap)
+        fire = Signal()
+        m.d.comb += fire.eq(ev & (dist + at_edge >= need))
+        m.d.comb += [n_cs.eq(cs), n_sclk.eq(sclk), n_mosi.eq(mosi), n_bits.eq(bits),
+                     n_mbyte.eq(mbyte), n_mshift.eq(mshift)]
+        start_slot = [n_bits.eq(0), n_mbyte.eq(new_byte), n_mshift.eq(new_byte),
+                      n_mosi.eq(new_byte[7])]
+        with m.If(fire):
+            with m.If(kind_cs_fall):
+                m.d.comb += [n_cs.eq(0), *start_slot]
+            with m.If(kind_cs_rise):
+                m.d.comb += n_cs.eq(1)
+            with m.If(kind_rise):
+                m.d.comb += [n_sclk.eq(1), n_bits.eq(bits + 1)]
+            with m.If(kind_fall):
+                m.d.comb += n_sclk.eq(0)
+                with m.If(bits == 8):
+                    m.d.comb += start_slot
+                with m.Else():
+                    m.d.comb += [n_mshift.eq(mshift << 1), n_mosi.eq(mshift[6])]
+        m.d.sync += [cs.eq(n_cs), sclk.eq(n_sclk), mosi.eq(n_mosi), bits.eq(n_bits),
+                     mbyte.eq(n_mbyte), mshift.eq(n_mshift)]
+        with m.If(fire):
+            m.d.sync += dist.eq(2 - at_edge)
+        with m.Elif(dist < 14):
+            m.d.sync += dist.eq(dist + 2)
+        with m.Else():
+            m.d.sync += dist.eq(15)
+        # What the first synchronizer stage samples at the edge that ends this cycle.
+        late = fire & at_edge
+        m.d.comb += [
+            dut.cs_n.eq(Mux(late & meta[0], cs, n_cs)),
+            dut.sclk.eq(Mux(late & meta[1], sclk, n_sclk)),
+            dut.mosi.eq(Mux(late & meta[2], mosi, n_mosi)),
+        ]
+
+        # MISO as the controller samples it at its rising edges.
+        miso_prev = Signal()
+        check_next, check_bit = Signal(), Signal()
+        m.d.sync += [miso_prev.eq(dut.miso), check_next.eq(0)]
+        with m.If(check_next):
+            m.d.comb += Assert(dut.miso == check_bit, "MISO changed at the sampling edge")
+        rx_miso = Signal(7)
+        got = Signal(8)
+        m.d.comb += got.eq(Cat(dut.miso, rx_miso))
+        chosen, chosen_real, delivered = Signal(8), Signal(), Signal(init=1)
+        slots, aborts = Signal(range(4)), Signal(range(4))
+        with m.If(fire & kind_rise):
+            m.d.sync += rx_miso.eq(Cat(dut.miso, rx_miso[:6]))
+            with m.If(at_edge):
+                m.d.sync += [check_next.eq(1), check_bit.eq(dut.miso)]
+            if self.margin:
+                m.d.comb += Assert(at_edge | (dut.miso == miso_prev),
+                                   "MISO changed less than 1 T before a sample")
+            with m.If(bits == 7):
+                if "tx" in self.checks:
+                    m.d.comb += Assert(got == chosen, "a slot carried the wrong byte to the host")
+                m.d.sync += delivered.eq(1)
+                with m.If(slots < 3):
+                    m.d.sync += slots.eq(slots + 1)
+
+        # The device's bytes: any valid / payload, held while not taken.
+        tv, tp = AnySeq(1), AnySeq(8)
+        hold, held = Signal(), Signal(8)
+        m.d.sync += [hold.eq(tv & ~dut.tx_stream.ready), held.eq(tp)]
+        m.d.comb += [Assume(~hold | (tv & (tp == held))),
+                     dut.tx_stream.valid.eq(tv), dut.tx_stream.payload.eq(tp)]
+        with m.If(dut.tx_stream.ready):
+            m.d.comb += Assert(~chosen_real | delivered, "a byte to send was replaced unsent")
+            m.d.sync += [chosen.eq(Mux(tv, tp, FILLER)), chosen_real.eq(tv), delivered.eq(0)]
+
+        # The host's bytes, and aborts.
+        m.d.comb += dut.rx_stream.ready.eq(1)
+        sent, sent_pending, sent_age = Signal(8), Signal(), Signal(range(8))
+        abort_pending, abort_age = Signal(), Signal(range(8))
+        m.d.sync += [sent_age.eq(Mux(sent_pending, sent_age + 1, 0)),
+                     abort_age.eq(Mux(abort_pending, abort_age + 1, 0))]
+        with m.If(fire & kind_rise & (bits == 7)):
+            m.d.sync += [sent.eq(mbyte), sent_pending.eq(1)]
+        with m.If(dut.rx_stream.valid):
+            m.d.comb += Assert(sent_pending, "the device received an extra byte")
+            for k in range(8):
+                if f"rx{k}" in self.checks:
+                    m.d.comb += Assert(sent_pending & (dut.rx_stream.payload[k] == sent[k]),
+                                       f"the device received a wrong bit {k}")
+            m.d.sync += sent_pending.eq(0)
+        m.d.comb += Assert(~sent_pending | (sent_age < 4),
+                           "a received byte was not offered within 4 cycles")
+        with m.If(fire & kind_cs_rise & (bits != 0)):
+            m.d.sync += abort_pending.eq(1)
+            with m.If(aborts < 3):
+                m.d.sync += aborts.eq(aborts + 1)
+        with m.If(dut.rx_abort):
+            m.d.comb += Assert(abort_pending, "rx_abort without an abort")
+            m.d.sync += abort_pending.eq(0)
+        m.d.comb += [Assert(~abort_pending | (abort_age < 4),
+                            "an abort was not reported within 4 cycles"),
+                     Assert(~dut.overrun & ~dut.rx_error, "overrun or rx_error strobed")]
+        m.d.comb += Cover((slots == 3) & (aborts >= 1) & chosen_real)
+        return m
+
+
+@pytest.mark.formal
+@pytest.mark.slow  # about 2.5 minutes (yices): -m slow or HWGEN_SLOW=1
+def test_the_clock_crossing_holds_formally(tmp_path):
+    """Bounded proofs over every schedule the contract allows (see `SpiCrossing`); the data
+    checks are split per bit (one byte compare at once is far slower for yices)."""
+    from hwgen.formal.runner import Property, run_properties
+
+    def prop(name, what, mode, depth, **kw):
+        return Property(f"spi.{name}", what, mode, depth,
+                        harness=lambda: SpiCrossing(**kw))
+
+    props = [
+        prop("timing", "MISO stable 1 T before each sample; aborts, byte counts, latency",
+             "bmc", 60, checks=()),
+        *(prop(f"rx{k}", f"bit {k} of every byte received", "bmc", 40, margin=False,
+               checks=(f"rx{k}",)) for k in range(8)),
+        prop("tx", "every byte sent: the one offered, or the filler", "bmc", 38, margin=False,
+             checks=("tx",)),
+        prop("cover", "three slots, an abort and a real reply byte", "cover", 120),
+        prop("ratio3", "at 3 core cycles per SCLK period MISO is late", "bmc", 30,
+             min_gap=3, margin=False, checks=()),
+    ]
+    results = {r.prop.name: r for r in run_properties(props, tmp_path)}
+    lines = "\n".join(r.line() for r in results.values())
+    assert [r.status for n, r in results.items() if n != "spi.ratio3"] == \
+        ["bounded"] * 10 + ["covered"], lines
+    bad = results["spi.ratio3"]
+    assert bad.status == "FAILED" and "MISO changed at the sampling edge" in bad.detail, lines
