@@ -3,21 +3,29 @@
 Layers, each usable alone:
 
 - `Link`: requests and replies over any pyserial-compatible port (``write``, ``read`` with a
-  timeout, optionally ``reset_input_buffer``): a real ``serial.Serial`` or the simulated
-  `hwgen.uart.sim.SimSerial`. Stop and wait; every failure is a `ProtocolError` (a `HwgenError`)
-  that says what happened: the device's own error report, a bad checksum, a stale reply, or no
-  reply within ``timeout`` seconds. Nothing waits forever.
+  timeout, optionally ``reset_input_buffer`` / ``in_waiting``): a real ``serial.Serial``, the
+  simulated `hwgen.uart.sim.SimSerial` or a Verilator board (its ``sim_seconds``: the reply
+  deadline then runs in simulated time). `Link.request` is stop and wait; `Link.run_steps`
+  pipelines RUN frames, at most ``WINDOW`` outstanding, replies matched in order. Every failure
+  is a `ProtocolError` (a `HwgenError`) that says what happened: the device's own error report
+  with the frame number (and, for RUN, its steps), a bad checksum, a reply cut short, a stale
+  reply, or no reply within ``timeout`` seconds of the last byte. Nothing waits forever.
+  **No resends**: a frame the device rejected is not sent again (its steps may depend on the
+  hidden state of the steps before); the error says which frame and steps, the link resynchronizes
+  itself before its next request (a PING whose INFO it waits for, skipping the replies of the
+  abandoned frames), and the caller starts the sequence again.
 - `pack` / `unpack`: an Amaranth data layout (the accelerator's stream payloads, from
   `hwgen.gateware.core.input_layout` / `output_layout`) to and from little-endian bytes, so the
   host never re-derives bit positions.
-- `StreamHost`: runs sequences through a link, one STEP frame per timestep, the first timestep of
-  each sequence with the start-of-sequence flag.
+- `StreamHost`: runs sequences through a link in RUN frames (or one STEP frame per timestep), the
+  first timestep of each sequence with the start-of-sequence flag.
 - `first_mismatch`: where hardware and golden outputs differ (sequence, timestep, index).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +39,13 @@ from .uart.protocol import (
     LOAD_HEADER_BYTES,
     PROTOCOL_VERSION,
     STATUS_BYTES,
+    WINDOW,
     Cmd,
     ErrorCode,
     Flag,
     Frame,
     FrameParser,
+    Mode,
     ProtocolError,
     encode_frame,
 )
@@ -50,6 +60,7 @@ __all__ = [
     "open_serial",
     "first_mismatch",
     "ProtocolError",
+    "Mode",
 ]
 
 
@@ -62,7 +73,8 @@ class DeviceInfo:
     """What a PING returns: protocol version, the payload sizes the bitstream was built for and,
     for a loadable device, its state: ``loadable``, ``loaded`` (a verified load; always true for
     a ROM device), ``shape_id`` (`hwgen.shape.shape_id`), bytes per LOAD word and the CRC-32 of
-    the current load."""
+    the current load; the most steps of a RUN frame, the window and the bytes of a class (0: the
+    model has no argmax, RUN MODE 2 is refused)."""
 
     version: int
     in_bytes: int
@@ -72,6 +84,9 @@ class DeviceInfo:
     shape_id: int = 0
     word_bytes: int = 0
     load_crc: int = 0
+    max_steps: int = 1
+    window: int = 1
+    class_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,59 +107,186 @@ class LoadStatus:
 
 
 class Link:
-    """Request / reply over a serial port (see the module docstring).
+    """Requests and replies over a serial port (see the module docstring).
 
     Parameters
     ----------
-    port : pyserial-compatible object.
-    timeout : seconds to wait for each reply.
+    port : pyserial-compatible object; with a ``sim_seconds`` attribute (a simulated board) the
+        reply deadline counts simulated seconds, else wall-clock seconds.
+    timeout : seconds to wait for the next byte of a reply.
+    max_payload : the longest reply payload accepted (a longer LEN is a corrupted header).
     """
 
     def __init__(self, port, *, timeout: float = 2.0, max_payload: int = 4096):
         self.port = port
         self.timeout = float(timeout)
+        self.info: DeviceInfo | None = None
         self._seq = 0
         self._parser = FrameParser(max_payload)
+        self._outstanding: deque[tuple[int, str]] = deque()
+        self._abandoned: set[int] = set()
+        self._resync = False
 
-    def request(self, cmd: Cmd, payload: bytes = b"") -> Frame:
-        """Send one frame and return the device's reply to it."""
+    # -- frames ---------------------------------------------------------------------------------
+    def _now(self) -> float:
+        t = getattr(self.port, "sim_seconds", None)
+        if callable(t):
+            t = t()
+        return time.monotonic() if t is None else float(t)
+
+    def _send(self, cmd: Cmd, payload: bytes, what: str | None = None) -> int:
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
-        name = Cmd(cmd).name
-        if hasattr(self.port, "reset_input_buffer"):
-            self.port.reset_input_buffer()
-        self._parser = FrameParser(self._parser.max_payload)
+        self._abandoned.discard(seq)
+        self._outstanding.append((seq, what or f"{Cmd(cmd).name} frame {seq}"))
         self.port.write(encode_frame(cmd, seq, payload))
         if hasattr(self.port, "flush"):
             self.port.flush()
-        deadline = time.monotonic() + self.timeout
+        return seq
+
+    def _abandon(self, clean: bool) -> None:
+        """After an error: the outstanding frames get no answer the caller sees; unless the
+        error left the line clean (a device ERROR, nothing else outstanding or half-read), the
+        next request resynchronizes first."""
+        if self._outstanding or not clean:
+            self._resync = True
+        self._abandoned.update(s for s, _ in self._outstanding)
+        self._outstanding.clear()
+
+    def _read_frame(self, seq: int, what: str, *, skip_others: bool = False) -> Frame:
+        """The next frame with SEQ ``seq``; replies to abandoned frames are skipped (all other
+        frames and unreadable bytes too with ``skip_others``)."""
+        deadline = self._now() + self.timeout
         while True:
-            if time.monotonic() > deadline:
-                got = self._parser.pending + self._parser.skipped
-                raise ProtocolError(
-                    f"no reply from the device within {self.timeout:g} s to {name} frame {seq} "
-                    f"({got} bytes of a reply received): check the port, the baud rate and that "
-                    "the bitstream is loaded"
-                )
             waiting = getattr(self.port, "in_waiting", 0) or 1
             chunk = self.port.read(waiting)
-            for f in self._parser.feed(chunk):
-                if f.cmd == Cmd.ERROR:
-                    code = f.payload[0] if f.payload else 0
-                    try:
-                        text = ERROR_TEXT[ErrorCode(code)]
-                        cname = ErrorCode(code).name
-                    except ValueError:
-                        text, cname = "unknown error code", str(code)
+            if chunk:
+                deadline = self._now() + self.timeout
+            elif self._now() > deadline:
+                self._no_reply(what)
+            try:
+                frames = self._parser.feed(chunk)
+            except ProtocolError:
+                if skip_others:
+                    continue
+                raise
+            for f in frames:
+                if f.seq == seq:
+                    return f
+                if f.seq in self._abandoned:
+                    self._abandoned.discard(f.seq)  # the answer to an abandoned frame
+                elif not skip_others:
                     raise ProtocolError(
-                        f"the device rejected {name} frame {seq}: {cname}: {text}"
-                    )
-                if f.seq != seq:
-                    raise ProtocolError(
-                        f"received a reply to frame {f.seq} while waiting for frame {seq} "
-                        "(a stale or duplicated reply)"
-                    )
-                return f
+                        f"received a reply to frame {f.seq} while waiting for the reply to "
+                        f"{what} (a stale or duplicated reply)")
+
+    def _receive(self) -> Frame:
+        """The reply to the oldest outstanding frame (device ERROR -> `ProtocolError`)."""
+        seq, what = self._outstanding[0]
+        try:
+            f = self._read_frame(seq, what)
+        except ProtocolError:
+            self._abandon(clean=False)
+            raise
+        self._outstanding.popleft()
+        if f.cmd == Cmd.ERROR:
+            self._abandon(clean=self._parser.pending == 0)
+            raise ProtocolError(f"the device rejected {what}: {_error_text(f)}")
+        return f
+
+    def _no_reply(self, what: str) -> None:
+        part = self._parser.pending
+        if part:
+            raise ProtocolError(
+                f"the reply to {what} stopped after {part} bytes (no byte for {self.timeout:g} "
+                "s): a reply byte was lost or the device stopped")
+        raise ProtocolError(
+            f"no reply from the device within {self.timeout:g} s to {what} "
+            f"({self._parser.skipped} bytes of a reply received): check the port, the baud "
+            "rate and that the bitstream is loaded")
+
+    def resync(self, attempts: int = 3) -> None:
+        """Bring the link back to a known state after an error: PING until its INFO arrives,
+        skipping whatever else comes (replies to abandoned frames, the rest of a cut reply)."""
+        for _ in range(attempts):
+            self._outstanding.clear()
+            self._parser = FrameParser(self._parser.max_payload)
+            seq = self._send(Cmd.PING, b"")
+            try:
+                f = self._read_frame(seq, f"PING frame {seq}", skip_others=True)
+            except ProtocolError:
+                continue
+            if f.cmd == Cmd.INFO:
+                self._outstanding.clear()
+                self._abandoned.clear()
+                self._resync = False
+                return
+        self._outstanding.clear()
+        raise ProtocolError(f"the link did not recover: {attempts} PING frames got no INFO reply")
+
+    def request(self, cmd: Cmd, payload: bytes = b"") -> Frame:
+        """Send one frame and return the device's reply to it (stop and wait)."""
+        if self._resync:
+            self.resync()
+        if self._outstanding:
+            raise ProtocolError("a request while RUN frames are outstanding")
+        if hasattr(self.port, "reset_input_buffer"):
+            self.port.reset_input_buffer()
+        self._parser = FrameParser(self._parser.max_payload)
+        self._abandoned.clear()
+        self._send(cmd, payload)
+        return self._receive()
+
+    def run_steps(self, payloads, mode: Mode = Mode.ALL, *, steps_per_frame: int | None = None,
+                  frames: list[int] | None = None) -> list[bytes]:
+        """Run input transfers (``payloads``, bytes each) in RUN frames, pipelined.
+
+        Frames carry ``steps_per_frame`` steps (default: the device's MAX_STEPS), or the step
+        counts in ``frames``; at most WINDOW are outstanding; replies are matched in order.
+        Returns, for `Mode.ALL`, every step's output transfer; `Mode.LAST`, each frame's last
+        step's; `Mode.CLASSES`, every step's class bytes. A fault raises `ProtocolError` naming
+        the frame and its steps (nothing is resent; see the module docstring)."""
+        info = self.info or self.ping()
+        mode = Mode(mode)
+        if mode == Mode.CLASSES and not info.class_bytes:
+            raise HwgenError("the device's model has no argmax: it cannot answer classes "
+                             "(use mode 'all' or 'last')")
+        payloads = [bytes(p) for p in payloads]
+        if frames is None:
+            n = info.max_steps if steps_per_frame is None else steps_per_frame
+            if not 1 <= n <= info.max_steps:
+                raise HwgenError(f"a RUN frame carries 1 to {info.max_steps} steps on this "
+                                 f"device, not {n}")
+            frames = [min(n, len(payloads) - a) for a in range(0, len(payloads), n)]
+        if sum(frames) != len(payloads) or any(not 1 <= c <= info.max_steps for c in frames):
+            raise HwgenError(f"frames of {frames} steps do not split {len(payloads)} steps "
+                             f"into RUN frames of 1 to {info.max_steps} steps")
+        per_step = info.class_bytes if mode == Mode.CLASSES else info.out_bytes
+        if self._resync:
+            self.resync()
+        out: list[bytes] = []
+        pending: deque[tuple[int, int]] = deque()  # (first step, count) of outstanding frames
+        window = max(1, min(info.window, WINDOW))
+        start = sent = 0
+        while sent < len(frames) or pending:
+            if sent < len(frames) and len(pending) < window:
+                c = frames[sent]
+                body = bytes([mode, c]) + b"".join(payloads[start : start + c])
+                seq = (self._seq + 1) & 0xFF
+                self._send(Cmd.RUN, body, f"RUN frame {seq} (steps {start}..{start + c - 1})")
+                pending.append((start, c))
+                start, sent = start + c, sent + 1
+                continue
+            first, c = pending.popleft()
+            what = self._outstanding[0][1]
+            f = self._receive()
+            want = per_step * (1 if mode == Mode.LAST else c)
+            if f.cmd != Cmd.OUTPUTS or len(f.payload) != want:
+                self._abandon(clean=False)
+                raise ProtocolError(f"{what} got command 0x{f.cmd:02x} with "
+                                    f"{len(f.payload)} bytes instead of OUTPUTS with {want}")
+            out += [f.payload[i : i + per_step] for i in range(0, want, per_step)]
+        return out
 
     def ping(self) -> DeviceInfo:
         f = self.request(Cmd.PING)
@@ -158,8 +300,12 @@ class Link:
             )
         if len(p) != INFO_BYTES:
             raise ProtocolError(f"an INFO reply has {len(p)} bytes, not {INFO_BYTES}")
-        return DeviceInfo(p[0], _le(p[1:3]), _le(p[3:5]), bool(p[5] & Flag.LOADABLE),
-                          bool(p[5] & Flag.LOADED), _le(p[6:10]), p[10], _le(p[11:15]))
+        self.info = DeviceInfo(p[0], _le(p[1:3]), _le(p[3:5]), bool(p[5] & Flag.LOADABLE),
+                               bool(p[5] & Flag.LOADED), _le(p[6:10]), p[10], _le(p[11:15]),
+                               _le(p[15:17]), p[17], p[18])
+        self._parser.max_payload = max(self._parser.max_payload,
+                                       self.info.max_steps * self.info.out_bytes)
+        return self.info
 
     def _status(self, cmd: Cmd, payload: bytes = b"") -> LoadStatus:
         f = self.request(cmd, payload)
@@ -222,6 +368,14 @@ class Link:
         return f.payload
 
 
+def _error_text(f: Frame) -> str:
+    code = f.payload[0] if f.payload else 0
+    try:
+        return f"{ErrorCode(code).name}: {ERROR_TEXT[ErrorCode(code)]}"
+    except ValueError:
+        return f"{code}: unknown error code"
+
+
 # -- payload packing --------------------------------------------------------------------------
 def payload_bytes(layout) -> int:
     return -(-Shape.cast(layout).width // 8)
@@ -248,10 +402,13 @@ def unpack(layout, raw: bytes) -> dict[str, np.ndarray]:
 
 
 class StreamHost:
-    """Runs sequences through a link: one STEP per timestep, SOS on the first of each sequence.
+    """Runs sequences through a link: RUN frames (or one STEP per timestep), SOS on the first
+    timestep of each sequence.
 
     ``in_layout`` must have a one-bit ``sos`` field and one data field (``x`` or ``token``).
     """
+
+    MODES = ("all", "last", "classes", "step")
 
     def __init__(self, link: Link, in_layout, out_layout, *, check_device: bool = True):
         self.link, self.in_layout, self.out_layout = link, in_layout, out_layout
@@ -274,15 +431,45 @@ class StreamHost:
                              self.out_bytes)
         return unpack(self.out_layout, raw)
 
-    def run(self, inputs) -> dict[str, np.ndarray]:
-        """``inputs`` (B, T, ...) -> each output field stacked as (B, T, n)."""
+    def run(self, inputs, mode: str | Mode = "all") -> dict[str, np.ndarray]:
+        """``inputs`` (B, T, ...) -> output fields stacked as (B, T, n).
+
+        ``mode``: ``"all"`` (default; RUN frames, every output transfer: logits and class),
+        ``"classes"`` (RUN frames answering only the class: ``{"argmax": (B, T, 1)}``),
+        ``"last"`` (frames end at sequence ends; each sequence's last output: (B, 1, n)) or
+        ``"step"`` (one STEP frame per timestep, stop and wait, as protocol version 2)."""
+        names = {Mode.ALL: "all", Mode.LAST: "last", Mode.CLASSES: "classes"}
+        mode = names.get(mode, mode)
+        if mode not in self.MODES:
+            raise HwgenError(f"Run mode must be one of {', '.join(self.MODES)}, not {mode!r}")
         x = np.asarray(inputs)
-        out: dict[str, list] = {}
-        for b in range(x.shape[0]):
-            for t in range(x.shape[1]):
-                for name, v in self.step(x[b, t], t == 0).items():
-                    out.setdefault(name, []).append(v)
-        return {k: np.stack(v).reshape(x.shape[0], x.shape[1], -1) for k, v in out.items()}
+        batch, steps = x.shape[:2]
+        if mode == "step":
+            out: dict[str, list] = {}
+            for b in range(batch):
+                for t in range(steps):
+                    for name, v in self.step(x[b, t], t == 0).items():
+                        out.setdefault(name, []).append(v)
+            return {k: np.stack(v).reshape(batch, steps, -1) for k, v in out.items()}
+        payloads = [pack(self.in_layout, {"sos": int(t == 0), self.data_field: x[b, t]})
+                    for b in range(batch) for t in range(steps)]
+        if mode == "classes":
+            raw = self.link.run_steps(payloads, Mode.CLASSES)
+            classes = np.array([_le(r) for r in raw], dtype=np.int64)
+            return {"argmax": classes.reshape(batch, steps, 1)}
+        if mode == "last":
+            n = (self.link.info or self.link.ping()).max_steps
+            per_seq = [min(n, steps - a) for a in range(0, steps, n)]
+            raw = self.link.run_steps(payloads, Mode.LAST, frames=per_seq * batch)
+            raw = raw[len(per_seq) - 1 :: len(per_seq)]
+            steps = 1
+        else:
+            raw = self.link.run_steps(payloads, Mode.ALL)
+        out = {}
+        for r in raw:
+            for name, v in unpack(self.out_layout, r).items():
+                out.setdefault(name, []).append(v)
+        return {k: np.stack(v).reshape(batch, steps, -1) for k, v in out.items()}
 
 
 def open_serial(device: str, baud: int, timeout: float = 0.1):

@@ -20,16 +20,16 @@ from hwgen.uart.board import LinkedCore
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.link import UartLink
 from hwgen.uart.phy import UartRx, UartTx
-from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc8, encode_frame
+from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc16, encode_frame
 from hwgen.uart.sim import SimSerial
 
 DIV = 4  # clock cycles per bit in simulation
 
 
 # -- protocol (pure Python) ---------------------------------------------------------------------
-def test_crc8_is_crc8_smbus():
-    assert crc8(b"123456789") == 0xF4  # the catalogue check value of CRC-8 (poly 0x07)
-    assert crc8(b"") == 0
+def test_crc16_is_ccitt_false():
+    assert crc16(b"123456789") == 0x29B1  # the catalogue check value of CRC-16/CCITT-FALSE
+    assert crc16(b"") == 0xFFFF
 
 
 def test_frames_round_trip_through_the_parser():
@@ -142,13 +142,13 @@ def test_echo_round_trip_over_the_simulated_line():
 def test_ping_reports_the_payload_sizes():
     with echo_port() as port:
         info = Link(port, timeout=10).ping()
-    assert (info.version, info.in_bytes, info.out_bytes) == (2, 4, 3)
+    assert (info.version, info.in_bytes, info.out_bytes) == (3, 4, 3)
     assert (info.loadable, info.loaded) == (False, True)  # a ROM device always computes
 
 
 def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():
-    # Bytes 0-5 are the PING frame; byte 6 + 6 is a payload byte of the first STEP frame.
-    with echo_port(corrupt={6 + 6: 0x10}) as port:
+    # Bytes 0-6 are the PING frame; byte 7 + 6 is a payload byte of the first STEP frame.
+    with echo_port(corrupt={7 + 6: 0x10}) as port:
         link = Link(port, timeout=10)
         host = StreamHost(link, echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: CRC: the "
@@ -158,7 +158,7 @@ def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():
 
 
 def test_lost_byte_gives_a_clear_error_not_a_hang():
-    with echo_port(drop={6 + 7}) as port:
+    with echo_port(drop={7 + 7}) as port:
         host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match="STEP frame 2: TIMEOUT: the frame stopped "
                            "arriving before it was complete"):
@@ -168,7 +168,7 @@ def test_lost_byte_gives_a_clear_error_not_a_hang():
 
 def test_lost_header_byte_is_reported():
     # A lost LEN byte: the next byte is read as the length (wrong for STEP) -> LENGTH error.
-    with echo_port(drop={6 + 3}) as port:
+    with echo_port(drop={7 + 3}) as port:
         host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match="STEP frame 2: LENGTH"):
             host.step([4, 5, 6], sos=True)

@@ -1,0 +1,149 @@
+"""The executor: runs a received frame's steps through the core and writes the reply payload.
+
+It takes the oldest received frame (``start``, with the frame's ``cmd`` / ``length`` / ``err``)
+and ends it with one ``done`` strobe carrying ``rerr`` (0, or why the frame was refused) and
+``rlen`` (the reply payload bytes it wrote, for STEP / RUN). Nothing reaches the core unless the
+frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE and COUNT are
+valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
+LENGTH or MODE before any transfer, so a refused frame never advances the core.
+
+Per step: ``in_bytes`` cycles to read the input transfer out of the frame buffer (``rd_offset``
+is presented one cycle before its ``rd_data``: a synchronous block-RAM read port), the
+``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte written
+(``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2); ``i_stream.ready`` is raised in the
+cycle of the last byte (the core holds its payload until then, as a stream must). MODE 1 writes
+every step's output over the same bytes, so the last one remains. Load commands and PING end as
+soon as the load engine is ``load_idle`` (so STATUS shows every word of the frame).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
+
+__all__ = ["Executor"]
+
+
+class Executor(wiring.Component):
+    """Frames -> core transfers -> reply payloads (see the module docstring).
+
+    Parameters
+    ----------
+    in_bytes, out_bytes : the core's transfer sizes in bytes.
+    max_steps : the most steps of a RUN frame.
+    class_field : (bit offset, bits) of the class in the core's output transfer, or None (a
+        model without an argmax: MODE 2 is refused with MODE).
+    """
+
+    def __init__(self, in_bytes: int, out_bytes: int, max_steps: int,
+                 class_field: tuple[int, int] | None):
+        self._nin, self._nout, self._max_steps = in_bytes, out_bytes, max_steps
+        self._class = class_field
+        self.class_bytes = 0 if class_field is None else -(-class_field[1] // 8)
+        super().__init__({
+            "start": In(1), "cmd": In(8), "length": In(16), "err": In(4),
+            "loaded": In(1), "load_idle": In(1),
+            "rd_offset": Out(16), "rd_data": In(8),
+            "wr_offset": Out(16), "wr_data": Out(8), "wr_en": Out(1),
+            "done": Out(1), "rlen": Out(16), "rerr": Out(4),
+            "o_stream": Out(stream.Signature(8 * in_bytes)),
+            "i_stream": In(stream.Signature(8 * out_bytes)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        nin, nout = self._nin, self._nout
+        rptr, wptr = Signal(16), Signal(16)
+        m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
+        mode, count = Signal(8), Signal(8)
+        need = Signal(24)
+        j = Signal(range(nin + 1))
+        b = Signal(range(max(nout, 2)))
+        inp = Signal(8 * nin)
+        m.d.comb += self.o_stream.payload.eq(inp)
+
+        src = Signal(8 * nout)
+        payload = self.i_stream.payload
+        if self._class is None:
+            m.d.comb += src.eq(payload)
+            last_byte = nout - 1
+        else:
+            off, bits = self._class
+            m.d.comb += src.eq(Mux(mode == Mode.CLASSES, payload[off : off + bits], payload))
+            last_byte = Mux(mode == Mode.CLASSES, self.class_bytes - 1, nout - 1)
+        m.d.comb += self.wr_data.eq(src.word_select(b, 8))
+
+        def finish(code=0, rlen=0):
+            m.d.comb += [self.done.eq(1), self.rerr.eq(code), self.rlen.eq(rlen)]
+            m.next = "IDLE"
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0)]
+                with m.If(self.start):
+                    with m.If(self.err != 0):
+                        finish(self.err)
+                    with m.Elif((self.cmd == Cmd.STEP) | (self.cmd == Cmd.RUN)):
+                        with m.If(~self.loaded):
+                            finish(ErrorCode.NOT_LOADED)
+                        with m.Elif(self.cmd == Cmd.STEP):
+                            m.d.sync += [mode.eq(Mode.ALL), count.eq(1)]
+                            m.next = "FETCH"
+                        with m.Else():
+                            m.next = "MODE0"
+                    with m.Elif(self.load_idle):
+                        finish()
+            with m.State("MODE0"):  # offset 0 presented
+                m.d.sync += rptr.eq(1)
+                m.next = "MODE1"
+            with m.State("MODE1"):
+                m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES)]
+                m.next = "COUNT"
+            with m.State("COUNT"):
+                m.d.sync += count.eq(self.rd_data)
+                m.next = "NEED"
+            with m.State("NEED"):
+                m.d.sync += need.eq(count * nin + RUN_HEADER_BYTES)
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+                mode_ok = Const(0, 1)
+                for v in modes:
+                    mode_ok = mode_ok | (mode == v)
+                with m.If((count == 0) | (count > self._max_steps) | (need != self.length)):
+                    finish(ErrorCode.LENGTH)
+                with m.Elif(~mode_ok):
+                    finish(ErrorCode.MODE)
+                with m.Else():
+                    m.next = "FETCH"
+            with m.State("FETCH"):  # j = bytes of this step's input read so far, + 1
+                with m.If(j != 0):
+                    m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
+                with m.If(j == nin):
+                    m.d.sync += j.eq(0)
+                    m.next = "CORE_IN"
+                with m.Else():
+                    m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+            with m.State("CORE_IN"):
+                m.d.comb += self.o_stream.valid.eq(1)
+                with m.If(self.o_stream.ready):
+                    m.next = "CORE_OUT"
+            with m.State("CORE_OUT"):
+                with m.If(self.i_stream.valid):
+                    m.d.comb += self.wr_en.eq(1)
+                    m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1)]
+                    with m.If(b == last_byte):
+                        m.d.comb += self.i_stream.ready.eq(1)
+                        m.d.sync += [b.eq(0), count.eq(count - 1)]
+                        with m.If(count == 1):
+                            finish(0, Mux(mode == Mode.LAST, nout, wptr + 1))
+                        with m.Else():
+                            m.next = "FETCH"
+                            with m.If(mode == Mode.LAST):
+                                m.d.sync += wptr.eq(0)
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m
