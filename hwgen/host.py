@@ -185,14 +185,24 @@ class Link:
         seq, what = self._outstanding[0]
         try:
             f = self._read_frame(seq, what)
-        except ProtocolError:
+        except ProtocolError as e:
+            later = self._later(seq)
             self._abandon(clean=False)
-            raise
+            raise ProtocolError(f"{e}{later}") from None
         self._outstanding.popleft()
         if f.cmd == Cmd.ERROR:
+            later = self._later(seq)
             self._abandon(clean=self._parser.pending == 0)
-            raise ProtocolError(f"the device rejected {what}: {_error_text(f)}")
+            raise ProtocolError(f"the device rejected {what}: {_error_text(f)}{later}")
         return f
+
+    def _later(self, failed: int) -> str:
+        """What an error leaves behind: frames already sent after the failed one."""
+        later = [w for s, w in self._outstanding if s != failed]
+        if not later:
+            return ""
+        return (f" ({', '.join(later)} already sent: abandoned; the device may have run it, so "
+                "start the sequence again)")
 
     def _no_reply(self, what: str) -> None:
         part = self._parser.pending
