@@ -19,7 +19,7 @@ from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.link import UartLink
-from hwgen.uart.phy import UartRx, UartTx
+from hwgen.uart.phy import UartRx, UartTx, uart_divisor
 from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc16, encode_frame
 from hwgen.uart.sim import SimSerial
 
@@ -66,14 +66,15 @@ def test_pack_unpack_follow_the_accelerator_layout():
 
 # -- PHY -----------------------------------------------------------------------------------------
 class Loopback(wiring.Component):
-    def __init__(self):
+    def __init__(self, tx_div=DIV, rx_div=DIV):
+        self.divs = tx_div, rx_div
         super().__init__({"tx_in": In(stream.Signature(8)), "rx_out": Out(stream.Signature(8)),
                           "framing_error": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.tx = tx = UartTx(DIV)
-        m.submodules.rx = rx = UartRx(DIV)
+        m.submodules.tx = tx = UartTx(self.divs[0])
+        m.submodules.rx = rx = UartRx(self.divs[1])
         m.d.comb += [
             tx.i_stream.payload.eq(self.tx_in.payload),
             tx.i_stream.valid.eq(self.tx_in.valid),
@@ -87,8 +88,10 @@ class Loopback(wiring.Component):
         return m
 
 
-def test_uart_tx_to_rx_loopback():
-    dut = Loopback()
+@pytest.mark.parametrize("tx_div, rx_div", [(DIV, DIV), (50, 49), (50, 51), (13, 13)])
+def test_uart_tx_to_rx_loopback(tx_div, rx_div):
+    """Also across a 2% baud-rate mismatch (the most `uart_divisor` accepts)."""
+    dut = Loopback(tx_div, rx_div)
     sent, got = [0x00, 0xFF, 0xA5, 0x5A, 0x01, 0x80], []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -111,8 +114,20 @@ def test_uart_tx_to_rx_loopback():
 
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
-    sim.run_until(1e-6 * 12 * DIV * 10)
+    sim.run_until(1e-6 * 12 * max(tx_div, rx_div) * 10)
     assert got == sent
+
+
+def test_uart_divisor_refuses_more_than_2_percent_baud_error():
+    assert uart_divisor(12e6, 115200) == 104 and uart_divisor(12e6, 3_000_000) == 4
+    assert uart_divisor(60e6, 3_000_000) == 20 and uart_divisor(200e6, 3_000_000) == 67
+    with pytest.raises(HwgenError, match=r"^3000000 baud is 2.6% off what a 40 MHz clock makes "
+                       r"\(divisor 13: 3076923 baud; at most 2% works\): the nearest rates it "
+                       r"makes are 3076923 baud \(divisor 13\) or 2857143 baud \(divisor 14\)"):
+        uart_divisor(40e6, 3_000_000)
+    with pytest.raises(HwgenError, match=r"^4000000 baud is too fast for a 12 MHz clock: the "
+                       r"UART needs at least 4 clock cycles per bit, so at most 3000000 baud"):
+        uart_divisor(12e6, 4_000_000)
 
 
 def test_phy_and_link_check_arguments():
@@ -122,6 +137,8 @@ def test_phy_and_link_check_arguments():
         UartLink(0, 1, 4)
     with pytest.raises(HwgenError, match="Output byte count must be at most 65535, not 65536"):
         UartLink(1, 65536, 4)
+    with pytest.raises(HwgenError, match="Steps per RUN frame must be at most 255, not 256"):
+        UartLink(1, 1, 4, max_steps=256)
 
 
 # -- the link over a simulated serial line -------------------------------------------------------
