@@ -15,6 +15,7 @@ from hwgen.golden import GoldenModel
 from hwgen.host import Link, StreamHost, pack
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
+from hwgen.uart.engine import default_max_steps
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.protocol import Cmd, ErrorCode, FrameParser, Mode, ProtocolError, encode_frame
 from hwgen.uart.sim import SimSerial
@@ -236,3 +237,9 @@ def test_stale_cut_and_corrupted_replies_are_named():
     with pytest.raises(ProtocolError, match=r"received a frame with a bad checksum \(cmd 0x82, "
                        r"seq 1, 3 bytes"):
         Link(CannedPort(bytes(bad)), timeout=0.1).step(b"\x00")
+
+
+def test_default_steps_per_frame_fill_one_block_ram_per_buffer():
+    assert default_max_steps(17, 18) == 14  # GRU 16-64-10: 2 x 240 and 2 x 252 bytes
+    assert default_max_steps(4, 3) == 32 and default_max_steps(300, 2) == 1
+    assert LinkedCore(EchoCore(3), DIV).link._kw["max_steps"] is None  # the engine decides

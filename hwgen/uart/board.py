@@ -28,7 +28,6 @@ from amaranth.lib.wiring import In, Out
 from ..gateware.loadable import STRIP_INIT_PATTERN
 from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
-from .engine import DEFAULT_MAX_STEPS
 from .link import LoadSpec, UartLink
 
 __all__ = ["LinkedCore", "load_spec", "class_field", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
@@ -57,7 +56,7 @@ class LinkedCore(wiring.Component):
     """
 
     def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0, *,
-                 max_steps: int = DEFAULT_MAX_STEPS):
+                 max_steps: int | None = None):
         try:
             self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
             self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width

@@ -36,10 +36,22 @@ from .protocol import PROTOCOL_VERSION, RUN_HEADER_BYTES, WINDOW, Cmd
 from .receiver import FrameReceiver
 from .replier import FIXED_BYTES, ReplyFramer
 
-__all__ = ["FrameEngine", "LoadSpec", "DEFAULT_MAX_STEPS"]
+__all__ = ["FrameEngine", "LoadSpec", "DEFAULT_MAX_STEPS", "default_max_steps"]
 
-#: Steps a RUN frame may carry unless the build says otherwise.
+#: The most steps `default_max_steps` gives a RUN frame.
 DEFAULT_MAX_STEPS = 32
+#: Bytes of each frame buffer (both slots) that `default_max_steps` fills at most: one iCE40
+#: EBR (512 x 8) or ECP5 DP16KD each for the request and the reply buffer.
+BUFFER_BYTES = 512
+
+
+def default_max_steps(in_bytes: int, out_bytes: int) -> int:
+    """Steps per RUN frame when the build does not say: the most (up to 32) whose two request
+    and two reply buffers fit ``BUFFER_BYTES`` each (at least 1). 17 + 18 bytes (GRU 16-64-10):
+    14 steps, whose RUN format reaches 98% of the wire limit of 32-step frames."""
+    per_slot = BUFFER_BYTES // 2
+    return max(1, min(DEFAULT_MAX_STEPS, (per_slot - RUN_HEADER_BYTES) // in_bytes,
+                      per_slot // out_bytes))
 
 
 class FrameEngine(wiring.Component):
@@ -50,7 +62,8 @@ class FrameEngine(wiring.Component):
     in_bytes, out_bytes : the core's input / output transfer in bytes (1 .. 65535).
     timeout_cycles : a frame whose next byte is this many cycles late is abandoned (TIMEOUT).
     load : a `LoadSpec` for a loadable core (adds ``load`` and ``loaded``), or None.
-    max_steps : the most steps of a RUN frame (1 .. 255; sizes the frame buffers).
+    max_steps : the most steps of a RUN frame (1 .. 255; sizes the frame buffers); default
+        `default_max_steps`.
     class_field : (bit offset, bits) of the class in the output transfer (a model with an argmax:
         RUN MODE 2 answers those bits, in ``ceil(bits / 8)`` bytes a step), or None.
 
@@ -66,12 +79,14 @@ class FrameEngine(wiring.Component):
     """
 
     def __init__(self, in_bytes: int, out_bytes: int, *, timeout_cycles: int,
-                 load: LoadSpec | None = None, max_steps: int = DEFAULT_MAX_STEPS,
+                 load: LoadSpec | None = None, max_steps: int | None = None,
                  class_field: tuple[int, int] | None = None):
         for what, v in (("Input byte count", in_bytes), ("Output byte count", out_bytes)):
             check_positive_int(what, v, 0xFFFF)
         self._in_bytes, self._out_bytes = in_bytes, out_bytes
         self._timeout_cycles = check_positive_int("Timeout", timeout_cycles)
+        if max_steps is None:
+            max_steps = default_max_steps(in_bytes, out_bytes)
         self._max_steps = check_positive_int("Steps per RUN frame", max_steps, 255)
         if class_field is not None:
             off, bits = class_field

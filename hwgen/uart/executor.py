@@ -7,7 +7,7 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Per step: ``in_bytes`` cycles to read the input transfer out of the frame buffer (``rd_offset``
+Checking a RUN takes 5 + COUNT cycles. Per step: ``in_bytes`` cycles to read the input transfer out of the frame buffer (``rd_offset``
 is presented one cycle before its ``rd_data``: a synchronous block-RAM read port), the
 ``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte written
 (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2); ``i_stream.ready`` is raised in the
@@ -57,10 +57,11 @@ class Executor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         nin, nout = self._nin, self._nout
-        rptr, wptr = Signal(16), Signal(16)
+        rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
+        wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
-        mode, count = Signal(8), Signal(8)
-        need = Signal(24)
+        mode, count, left = Signal(8), Signal(8), Signal(8)
+        need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
         j = Signal(range(nin + 1))
         b = Signal(range(max(nout, 2)))
         inp = Signal(8 * nin)
@@ -104,11 +105,14 @@ class Executor(wiring.Component):
                 m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES)]
                 m.next = "COUNT"
             with m.State("COUNT"):
-                m.d.sync += count.eq(self.rd_data)
+                m.d.sync += [count.eq(self.rd_data), left.eq(self.rd_data),
+                             need.eq(RUN_HEADER_BYTES)]
                 m.next = "NEED"
-            with m.State("NEED"):
-                m.d.sync += need.eq(count * nin + RUN_HEADER_BYTES)
-                m.next = "CHECK"
+            with m.State("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
+                m.d.sync += [need.eq(need + nin), left.eq(left - 1)]
+                with m.If(left == 0):
+                    m.d.sync += need.eq(need)
+                    m.next = "CHECK"
             with m.State("CHECK"):
                 modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
                 mode_ok = Const(0, 1)

@@ -12,7 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_positive_int
-from .engine import DEFAULT_MAX_STEPS, FrameEngine
+from .engine import FrameEngine
 from .loader import LoadSpec
 from .phy import UartPhy, check_divisor
 
@@ -43,7 +43,7 @@ class UartLink(wiring.Component):
     """
 
     def __init__(self, in_bytes: int, out_bytes: int, divisor: int, timeout_bits: int = 40,
-                 load: LoadSpec | None = None, *, max_steps: int = DEFAULT_MAX_STEPS,
+                 load: LoadSpec | None = None, *, max_steps: int | None = None,
                  class_field: tuple[int, int] | None = None):
         check_positive_int("Timeout", timeout_bits, 0xFFFF)
         if timeout_bits < 12:
@@ -55,7 +55,8 @@ class UartLink(wiring.Component):
         self._args = (in_bytes, out_bytes)
         self._kw = dict(timeout_cycles=timeout_bits * divisor, load=load, max_steps=max_steps,
                         class_field=class_field)
-        check_positive_int("Steps per RUN frame", max_steps, 255)
+        if max_steps is not None:
+            check_positive_int("Steps per RUN frame", max_steps, 255)
         members = {
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
