@@ -15,8 +15,8 @@ from hwgen.golden import GoldenModel
 from hwgen.host import Link, StreamHost, pack
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
+from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout
 from hwgen.uart.engine import default_max_steps
-from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.protocol import Cmd, ErrorCode, FrameParser, Mode, ProtocolError, encode_frame
 from hwgen.uart.sim import SimSerial
 
@@ -29,7 +29,8 @@ def echo_port(**faults):
 
 
 def echo_payloads(x, sos):
-    return [pack(echo_input_layout(3), {"sos": int(s), "x": v}) for v, s in zip(x, sos)]
+    lay = echo_input_layout(3)
+    return [pack(lay, {"sos": int(s), "x": v}) for v, s in zip(x, sos, strict=True)]
 
 
 def echo_outputs(raw):

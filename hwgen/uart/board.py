@@ -30,8 +30,8 @@ from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
 from .link import LoadSpec, UartLink
 
-__all__ = ["LinkedCore", "load_spec", "class_field", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
-           "get_board"]
+__all__ = ["LinkedCore", "load_spec", "class_field", "BoardTop", "Board", "BOARDS", "BuildResult",
+           "build_board", "get_board"]
 
 
 def _payload_shape(core, name: str):

@@ -7,8 +7,9 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Checking a RUN takes 5 + COUNT cycles. Per step: ``in_bytes`` cycles to read the input transfer out of the frame buffer (``rd_offset``
-is presented one cycle before its ``rd_data``: a synchronous block-RAM read port), the
+Checking a RUN takes 5 + COUNT cycles. Per step: ``in_bytes`` cycles to read the input transfer
+out of the frame buffer (``rd_offset`` is presented one cycle before its ``rd_data``: a
+synchronous block-RAM read port), the
 ``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte written
 (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2); ``i_stream.ready`` is raised in the
 cycle of the last byte (the core holds its payload until then, as a stream must). MODE 1 writes
