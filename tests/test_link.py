@@ -243,4 +243,3 @@ def test_stale_cut_and_corrupted_replies_are_named():
 def test_default_steps_per_frame_fill_one_block_ram_per_buffer():
     assert default_max_steps(17, 18) == 14  # GRU 16-64-10: 2 x 240 and 2 x 252 bytes
     assert default_max_steps(4, 3) == 32 and default_max_steps(300, 2) == 1
-    assert LinkedCore(EchoCore(3), DIV).link._kw["max_steps"] is None  # the engine decides

@@ -32,9 +32,9 @@ from amaranth.lib.wiring import In, Out
 from ..spec import HwgenError, check_positive_int
 from .executor import Executor
 from .loader import LoadEngine, LoadSpec
-from .protocol import PROTOCOL_VERSION, RUN_HEADER_BYTES, WINDOW, Cmd
+from .protocol import PROTOCOL_VERSION, RUN_HEADER_BYTES, WINDOW
 from .receiver import FrameReceiver
-from .replier import FIXED_BYTES, ReplyFramer
+from .replier import ReplyFramer
 
 __all__ = ["FrameEngine", "LoadSpec", "DEFAULT_MAX_STEPS", "default_max_steps"]
 
@@ -233,8 +233,6 @@ class FrameEngine(wiring.Component):
                    Const(shape_id, 32), Const(wbytes, 8), crc32, Const(self._max_steps, 16),
                    Const(WINDOW, 8), Const(self.class_bytes, 8))
         status = Cat(flags, crc32, words)
-        error = Cat(tx.rerr, Const(0, 4), tx.cmd)
-        fixed = Signal(8 * FIXED_BYTES)
-        m.d.comb += fixed.eq(Mux(tx.rerr != 0, error, Mux(tx.cmd == Cmd.PING, info, status)))
-        m.d.comb += [tx.fixed.eq(fixed), self.busy.eq(rx.busy | (rx_ptr != tx_ptr))]
+        m.d.comb += [tx.info.eq(info), tx.status.eq(status),
+                     self.busy.eq(rx.busy | (rx_ptr != tx_ptr))]
         return m

@@ -7,9 +7,9 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Checking a RUN takes 5 + COUNT cycles. Per step: ``in_bytes`` cycles to read the input transfer
-out of the frame buffer (``rd_offset`` is presented one cycle before its ``rd_data``: a
-synchronous block-RAM read port), the
+Taking a frame takes 2 cycles, checking a RUN 5 + COUNT more. Per step: ``in_bytes`` cycles to
+read the input transfer out of the frame buffer (``rd_offset`` is presented one cycle before its
+``rd_data``: a synchronous block-RAM read port), the
 ``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte written
 (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2); ``i_stream.ready`` is raised in the
 cycle of the last byte (the core holds its payload until then, as a stream must). MODE 1 writes
@@ -68,6 +68,11 @@ class Executor(wiring.Component):
         inp = Signal(8 * nin)
         m.d.comb += self.o_stream.payload.eq(inp)
 
+        # flags registered ahead of the decisions that use them (timing)
+        f_err, f_step, f_run = Signal(4), Signal(), Signal()
+        classes, last_mode, final = Signal(), Signal(), Signal()
+        m.d.sync += final.eq(count == 1)
+
         src = Signal(8 * nout)
         payload = self.i_stream.payload
         if self._class is None:
@@ -75,8 +80,8 @@ class Executor(wiring.Component):
             last_byte = nout - 1
         else:
             off, bits = self._class
-            m.d.comb += src.eq(Mux(mode == Mode.CLASSES, payload[off : off + bits], payload))
-            last_byte = Mux(mode == Mode.CLASSES, self.class_bytes - 1, nout - 1)
+            m.d.comb += src.eq(Mux(classes, payload[off : off + bits], payload))
+            last_byte = Mux(classes, self.class_bytes - 1, nout - 1)
         m.d.comb += self.wr_data.eq(src.word_select(b, 8))
 
         def finish(code=0, rlen=0):
@@ -87,23 +92,29 @@ class Executor(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0)]
                 with m.If(self.start):
-                    with m.If(self.err != 0):
-                        finish(self.err)
-                    with m.Elif((self.cmd == Cmd.STEP) | (self.cmd == Cmd.RUN)):
-                        with m.If(~self.loaded):
-                            finish(ErrorCode.NOT_LOADED)
-                        with m.Elif(self.cmd == Cmd.STEP):
-                            m.d.sync += [mode.eq(Mode.ALL), count.eq(1)]
-                            m.next = "FETCH"
-                        with m.Else():
-                            m.next = "MODE0"
-                    with m.Elif(self.load_idle):
-                        finish()
+                    m.d.sync += [f_err.eq(self.err), f_step.eq(self.cmd == Cmd.STEP),
+                                 f_run.eq(self.cmd == Cmd.RUN)]
+                    m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                with m.If(f_err != 0):
+                    finish(f_err)
+                with m.Elif((f_step | f_run) & ~self.loaded):
+                    finish(ErrorCode.NOT_LOADED)
+                with m.Elif(f_step):
+                    m.d.sync += [mode.eq(Mode.ALL), count.eq(1), classes.eq(0),
+                                 last_mode.eq(0)]
+                    m.next = "FETCH"
+                with m.Elif(f_run):
+                    m.next = "MODE0"
+                with m.Elif(self.load_idle):
+                    finish()
             with m.State("MODE0"):  # offset 0 presented
                 m.d.sync += rptr.eq(1)
                 m.next = "MODE1"
             with m.State("MODE1"):
-                m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES)]
+                m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES),
+                             classes.eq(self.rd_data == Mode.CLASSES),
+                             last_mode.eq(self.rd_data == Mode.LAST)]
                 m.next = "COUNT"
             with m.State("COUNT"):
                 m.d.sync += [count.eq(self.rd_data), left.eq(self.rd_data),
@@ -144,11 +155,11 @@ class Executor(wiring.Component):
                     with m.If(b == last_byte):
                         m.d.comb += self.i_stream.ready.eq(1)
                         m.d.sync += [b.eq(0), count.eq(count - 1)]
-                        with m.If(count == 1):
-                            finish(0, Mux(mode == Mode.LAST, nout, wptr + 1))
+                        with m.If(final):
+                            finish(0, Mux(last_mode, nout, wptr + 1))
                         with m.Else():
                             m.next = "FETCH"
-                            with m.If(mode == Mode.LAST):
+                            with m.If(last_mode):
                                 m.d.sync += wptr.eq(0)
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -18,12 +18,14 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 
 ``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
-Latency: ``done`` in the cycle the frame's last CRC byte is offered.
+Latency: ``done`` in the cycle after the frame's last CRC byte is offered. Bytes must come at
+least 3 cycles apart (a UART byte takes 10 x divisor >= 40 cycles): the two cycles after LEN_HI
+(CHECK, DECIDE) and the one after the last CRC byte (END) take no byte.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,18 +64,25 @@ class FrameReceiver(wiring.Component):
         m = Module()
         got, byte = self.rx_stream.valid, self.rx_stream.payload
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
+        cmd, length, index = self.cmd, self.length, self.index
         err = Signal(4)  # a rejection found while receiving
-        self._crc_err = Signal(4)  # or at the end (CRC1)
-        m.d.comb += self.err.eq(err | self._crc_err)
+        end_err = Signal(4)  # or at the end (END)
+        m.d.comb += self.err.eq(err | end_err)
         crc = Signal(16)
         crc_bad = Signal()
+        # Flags registered a cycle ahead of the decisions that use them (timing: every decision
+        # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
+        known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
+        bad_cmd, bad_len, zero_len, at_last = Signal(), Signal(), Signal(), Signal()
+        last = Signal(16)
+        m.d.sync += at_last.eq(index == last)
+
         gap = Signal(range(self._timeout + 1))
         quiet = Signal()
-        m.d.comb += quiet.eq(gap == self._timeout)
         with m.If(got):
-            m.d.sync += gap.eq(0)
-        with m.Elif(~quiet):
-            m.d.sync += gap.eq(gap + 1)
+            m.d.sync += [gap.eq(self._timeout), quiet.eq(0)]
+        with m.Elif(gap != 0):
+            m.d.sync += [gap.eq(gap - 1), quiet.eq(gap == 1)]
 
         def take(nxt):
             m.d.sync += crc.eq(crc16_next(crc, byte))
@@ -98,9 +107,72 @@ class FrameReceiver(wiring.Component):
                     with m.Elif(self.rx_abort):
                         reject(ErrorCode.TIMEOUT, "FINISH")
                     with m.Elif(got):
-                        self._byte(m, state, byte, take, reject, crc, crc_bad, max_run)
+                        if state == "CMD":
+                            m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
+                            for c, flag in known.items():
+                                m.d.sync += flag.eq(byte == c)
+                                with m.If(byte == c):
+                                    m.d.sync += bad_cmd.eq(0)
+                            take("SEQ")
+                        elif state == "SEQ":
+                            m.d.sync += self.seq.eq(byte)
+                            take("LEN0")
+                        elif state == "LEN0":
+                            m.d.sync += length[:8].eq(byte)
+                            take("LEN1")
+                        elif state == "LEN1":
+                            m.d.sync += [length[8:].eq(byte), index.eq(0)]
+                            take("CHECK")
+                        elif state == "DATA":
+                            m.d.comb += [self.take.eq(1),
+                                         self.store.eq(known[Cmd.STEP] | known[Cmd.RUN])]
+                            if self._loadable:
+                                m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
+                                             self.commit_take.eq(known[Cmd.COMMIT])]
+                            m.d.sync += index.eq(index + 1)
+                            take("DATA")
+                            with m.If(at_last):
+                                m.next = "CRC0"
+                        elif state == "CRC0":
+                            m.d.sync += crc_bad.eq(byte != crc[:8])
+                            m.next = "CRC1"
+                        else:  # CRC1
+                            with m.If(byte != crc[8:]):
+                                m.d.sync += crc_bad.eq(1)
+                            m.next = "END"
                     with m.Elif(quiet):
                         reject(ErrorCode.TIMEOUT, "FINISH")
+            with m.State("CHECK"):  # the header is in: check LEN for CMD (registered flags)
+                ok = {Cmd.PING: length == 0, Cmd.STEP: length == self._nin,
+                      Cmd.RUN: (length > RUN_HEADER_BYTES) & (length <= max_run),
+                      Cmd.BEGIN: length == 0, Cmd.COMMIT: length == 8,
+                      Cmd.LOAD: length > LOAD_HEADER_BYTES}
+                good = 0
+                for c, flag in known.items():
+                    good = good | (flag & ok[c])
+                m.d.sync += [bad_len.eq(~good), zero_len.eq(length == 0), last.eq(length - 1)]
+                m.next = "DECIDE"
+            with m.State("DECIDE"):
+                with m.If(bad_cmd):
+                    reject(ErrorCode.COMMAND, "SKIP")
+                with m.Elif(bad_len):
+                    reject(ErrorCode.LENGTH, "SKIP")
+                with m.Elif(~self.slot_free):
+                    reject(ErrorCode.WINDOW, "SKIP")
+                with m.Elif(zero_len):
+                    m.next = "CRC0"
+                with m.Else():
+                    m.next = "DATA"
+            with m.State("END"):  # the frame is in; its buffer was free since DECIDE
+                m.d.comb += self.done.eq(1)
+                m.next = "SYNC"
+                with m.If(crc_bad):
+                    m.d.comb += end_err.eq(ErrorCode.CRC)
+                if self._loadable:
+                    with m.Elif(known[Cmd.LOAD] & self.ld_partial):
+                        m.d.comb += end_err.eq(ErrorCode.LENGTH)
+                    with m.Elif(known[Cmd.LOAD] & self.ld_bad):
+                        m.d.comb += end_err.eq(ErrorCode.ADDRESS)
             with m.State("SKIP"):  # the rest of a rejected frame: until the line is quiet
                 with m.If(quiet & ~got):
                     m.next = "FINISH"
@@ -111,57 +183,6 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
         return m
 
-    def _byte(self, m, state, byte, take, reject, crc, crc_bad, max_run):
-        """What a byte does in a receiving ``state``."""
-        cmd, length, index = self.cmd, self.length, self.index
-        if state == "CMD":
-            m.d.sync += cmd.eq(byte)
-            take("SEQ")
-        elif state == "SEQ":
-            m.d.sync += self.seq.eq(byte)
-            take("LEN0")
-        elif state == "LEN0":
-            m.d.sync += length[:8].eq(byte)
-            take("LEN1")
-        elif state == "LEN1":
-            n = Cat(length[:8], byte)
-            m.d.sync += [length[8:].eq(byte), index.eq(0)]
-            take("DATA")
-            ok = {Cmd.PING: n == 0, Cmd.STEP: n == self._nin,
-                  Cmd.RUN: (n > RUN_HEADER_BYTES) & (n <= max_run)}
-            if self._loadable:
-                ok.update({Cmd.BEGIN: n == 0, Cmd.COMMIT: n == 8,
-                           Cmd.LOAD: n > LOAD_HEADER_BYTES})
-            with m.Switch(cmd):
-                for c, good in ok.items():
-                    with m.Case(c):
-                        with m.If(~good):
-                            reject(ErrorCode.LENGTH, "SKIP")
-                        with m.Elif(~self.slot_free):
-                            reject(ErrorCode.WINDOW, "SKIP")
-                        with m.Elif(n == 0):
-                            m.next = "CRC0"
-                with m.Default():
-                    reject(ErrorCode.COMMAND, "SKIP")
-        elif state == "DATA":
-            m.d.comb += [self.take.eq(1), self.store.eq((cmd == Cmd.STEP) | (cmd == Cmd.RUN))]
-            if self._loadable:
-                m.d.comb += [self.load_take.eq(cmd == Cmd.LOAD),
-                             self.commit_take.eq(cmd == Cmd.COMMIT)]
-            m.d.sync += index.eq(index + 1)
-            take("DATA")
-            with m.If(index == length - 1):
-                m.next = "CRC0"
-        elif state == "CRC0":
-            m.d.sync += crc_bad.eq(byte != crc[:8])
-            m.next = "CRC1"
-        else:  # CRC1: the frame is in; its buffer was free since LEN1
-            m.d.comb += self.done.eq(1)
-            m.next = "SYNC"
-            with m.If(crc_bad | (byte != crc[8:])):
-                m.d.comb += self._crc_err.eq(ErrorCode.CRC)
-            if self._loadable:
-                with m.Elif((cmd == Cmd.LOAD) & self.ld_partial):
-                    m.d.comb += self._crc_err.eq(ErrorCode.LENGTH)
-                with m.Elif((cmd == Cmd.LOAD) & self.ld_bad):
-                    m.d.comb += self._crc_err.eq(ErrorCode.ADDRESS)
+    def _commands(self) -> list[Cmd]:
+        cmds = [Cmd.PING, Cmd.STEP, Cmd.RUN]
+        return cmds + ([Cmd.BEGIN, Cmd.LOAD, Cmd.COMMIT] if self._loadable else [])

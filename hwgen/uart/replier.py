@@ -1,12 +1,12 @@
 """The reply framer: a finished frame's reply -> bytes for the PHY, store and forward.
 
 A reply starts (``start``) only once its whole payload is ready: OUTPUT / OUTPUTS payloads in the
-reply buffer (``rd_offset`` presented one cycle before ``rd_data``: a block-RAM read port; the
-framer keeps the next byte's address ahead, so a byte is offered every cycle the PHY takes one),
-INFO / STATUS / ERROR payloads on ``fixed`` (INFO and STATUS fields are read as they are sent;
-the host sends nothing that changes them while it waits for them). The frame goes out as
-``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload) with
-no gap the framer causes; ``done`` strobes when the PHY takes the last byte.
+reply buffer (``rd_offset``: a block-RAM read port, data one cycle after the address), INFO /
+STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
+while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
+``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
+``tx_stream.payload`` is a register: the next byte is offered at most 3 cycles after the PHY
+takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -14,17 +14,14 @@ INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMI
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .crc import CRC16_INIT, crc16_next
 from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
 
-__all__ = ["ReplyFramer", "FIXED_BYTES"]
-
-#: Bytes of the ``fixed`` payload input (the longest of INFO, STATUS, ERROR).
-FIXED_BYTES = max(INFO_BYTES, STATUS_BYTES, 2)
+__all__ = ["ReplyFramer"]
 
 
 class ReplyFramer(wiring.Component):
@@ -34,7 +31,7 @@ class ReplyFramer(wiring.Component):
     -------
     start : In(1), the oldest executed frame's reply is ready; ``cmd``, ``seq``, ``rerr``,
         ``rlen`` describe it and stay put until ``done``.
-    fixed : In(8 * FIXED_BYTES), the INFO / STATUS / ERROR payload (LSB first).
+    info : In(8 * INFO_BYTES), status : In(8 * STATUS_BYTES), LSB first.
     rd_offset : Out(16), rd_data : In(8): the reply buffer.
     tx_stream : Out(stream.Signature(8)), to the PHY.
     done : Out(1) strobe.
@@ -43,7 +40,7 @@ class ReplyFramer(wiring.Component):
     def __init__(self):
         super().__init__({
             "start": In(1), "cmd": In(8), "seq": In(8), "rerr": In(4), "rlen": In(16),
-            "fixed": In(8 * FIXED_BYTES),
+            "info": In(8 * INFO_BYTES), "status": In(8 * STATUS_BYTES),
             "rd_offset": Out(16), "rd_data": In(8),
             "tx_stream": Out(stream.Signature(8)),
             "done": Out(1), "busy": Out(1),
@@ -53,62 +50,72 @@ class ReplyFramer(wiring.Component):
         m = Module()
         tx = self.tx_stream
         rcmd, n = Signal(8), Signal(16)
-        from_ram = Signal()
-        k = Signal(16)  # payload bytes sent
+        is_err, is_info, from_ram = Signal(), Signal(), Signal()
+        error = Signal(16)
+        k = Signal(16)  # payload bytes offered
+        last = Signal()  # k == n (registered)
         crc = Signal(16)
-        advance = Signal()  # a payload byte is taken
-        # the reply buffer's address runs one byte ahead of what is offered
-        m.d.comb += self.rd_offset.eq(Mux(advance, k + 1, k))
+        settle = Signal(2)  # cycles until rd_data shows offset k
+        m.d.comb += self.rd_offset.eq(k)
+        m.d.sync += last.eq(k == n)
+        taken = tx.valid & tx.ready
+        with m.If(taken):
+            m.d.sync += tx.valid.eq(0)
+        with m.If(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
+
+        def offer(value, nxt, counted=True):
+            """Put ``value`` in the output register once it is free; go to ``nxt`` when taken."""
+            with m.If(~tx.valid & (settle == 0)):
+                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1)]
+            with m.If(taken):
+                if counted:
+                    m.d.sync += crc.eq(crc16_next(crc, tx.payload))
+                m.next = nxt
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
                 with m.If(self.start):
-                    out = Signal(8)
-                    size = Signal(16)
-                    with m.If(self.rerr != 0):
-                        m.d.comb += [out.eq(Cmd.ERROR), size.eq(2)]
-                    with m.Elif(self.cmd == Cmd.PING):
-                        m.d.comb += [out.eq(Cmd.INFO), size.eq(INFO_BYTES)]
-                    with m.Elif(self.cmd == Cmd.STEP):
-                        m.d.comb += [out.eq(Cmd.OUTPUT), size.eq(self.rlen)]
-                    with m.Elif(self.cmd == Cmd.RUN):
-                        m.d.comb += [out.eq(Cmd.OUTPUTS), size.eq(self.rlen)]
-                    with m.Else():
-                        m.d.comb += [out.eq(Cmd.STATUS), size.eq(STATUS_BYTES)]
-                    m.d.sync += [rcmd.eq(out), n.eq(size),
-                                 from_ram.eq((self.rerr == 0)
-                                             & ((self.cmd == Cmd.STEP) | (self.cmd == Cmd.RUN)))]
-                    m.next = "SYNC"
+                    m.d.sync += [
+                        is_err.eq(self.rerr != 0),
+                        is_info.eq(self.cmd == Cmd.PING),
+                        from_ram.eq((self.rerr == 0)
+                                    & ((self.cmd == Cmd.STEP) | (self.cmd == Cmd.RUN))),
+                        error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
+                    ]
+                    m.next = "KIND"
+            with m.State("KIND"):  # registered flags -> command and length
+                with m.If(is_err):
+                    m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
+                with m.Elif(is_info):
+                    m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
+                with m.Elif(from_ram):
+                    m.d.sync += [rcmd.eq(Mux(self.cmd == Cmd.STEP, Cmd.OUTPUT, Cmd.OUTPUTS)),
+                                 n.eq(self.rlen)]
+                with m.Else():
+                    m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
+                m.next = "SYNC"
             header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
                       ("SEQ", self.seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
                       ("LEN1", n[8:], "DATA"))
             for state, value, nxt in header:
                 with m.State(state):
-                    m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
-                    with m.If(tx.ready):
-                        if state != "SYNC":
-                            m.d.sync += crc.eq(crc16_next(crc, value))
-                        m.next = nxt
-                        if state == "LEN1":
-                            with m.If(n == 0):
-                                m.next = "CRC0"
+                    offer(value, nxt, counted=state != "SYNC")
             with m.State("DATA"):
-                byte = Mux(from_ram, self.rd_data, self.fixed.word_select(k[:5], 8))
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(byte)]
-                with m.If(tx.ready):
-                    m.d.comb += advance.eq(1)
-                    m.d.sync += [crc.eq(crc16_next(crc, byte)), k.eq(k + 1)]
-                    with m.If(k == n - 1):
-                        m.next = "CRC0"
+                fixed = Mux(is_err, error.word_select(k[:1], 8),
+                            Mux(is_info, self.info.word_select(k[:5], 8),
+                                self.status.word_select(k[:3], 8)))
+                with m.If(last):
+                    m.next = "CRC0"
+                with m.Else():
+                    offer(Mux(from_ram, self.rd_data, fixed), "DATA")
+                    with m.If(taken):
+                        m.d.sync += [k.eq(k + 1), settle.eq(2)]
             with m.State("CRC0"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc[:8])]
-                with m.If(tx.ready):
-                    m.next = "CRC1"
+                offer(crc[:8], "CRC1", counted=False)
             with m.State("CRC1"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc[8:])]
-                with m.If(tx.ready):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+                offer(crc[8:], "IDLE", counted=False)
+                m.d.comb += self.done.eq(taken)
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
