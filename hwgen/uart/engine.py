@@ -16,7 +16,10 @@ in block RAM (`amaranth.lib.memory.Memory`, one write and one read port each). A
 from the frame's header until its reply's last byte has gone to the PHY, so the window is 2:
 a host that waits for reply N before sending frame N + 2 never finds both slots taken. A frame
 whose header arrives while both are taken is dropped and answered ERROR WINDOW (once a slot is
-free). Replies leave in request order; every frame gets exactly one reply.
+free). Replies leave in request order; every frame gets exactly one reply. No buffer is read
+and written in the same slot at once (the receiver writes a free slot, the executor reads the
+next one; the executor writes the reply slot it runs, the reply framer reads an older one), so
+the memories carry Yosys's ``no_rw_check`` (no read-during-write logic before the block RAM).
 
 Latency: a STEP / RUN reaches the core ``in_bytes + 1`` cycles after the executor takes it (5
 more for a RUN's MODE / COUNT check); a reply's SYNC is offered the cycle after its frame is done.
@@ -155,8 +158,11 @@ class FrameEngine(wiring.Component):
         m.submodules.executor = ex = Executor(nin, nout, self._max_steps, self._class)
         m.submodules.replier = tx = ReplyFramer()
         req_n, rpl_n = self.request_slot_bytes, self.reply_slot_bytes
-        m.submodules.request_buffer = req = Memory(shape=8, depth=2 * req_n, init=[])
-        m.submodules.reply_buffer = rpl = Memory(shape=8, depth=2 * rpl_n, init=[])
+        # no slot is read and written in the same cycle (the module docstring)
+        attrs = {"no_rw_check": 1}
+        m.submodules.request_buffer = req = Memory(shape=8, depth=2 * req_n, init=[],
+                                                   attrs=attrs)
+        m.submodules.reply_buffer = rpl = Memory(shape=8, depth=2 * rpl_n, init=[], attrs=attrs)
 
         wiring.connect(m, wiring.flipped(self.rx_stream), rx.rx_stream)
         wiring.connect(m, tx.tx_stream, wiring.flipped(self.tx_stream))

@@ -7,14 +7,15 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Taking a frame takes 2 cycles, checking a RUN 5 + COUNT more. Per step: ``in_bytes`` cycles to
+Taking a frame takes 2 cycles, checking a RUN 6 + COUNT more. Per step: ``in_bytes`` cycles to
 read the input transfer out of the frame buffer (``rd_offset`` is presented one cycle before its
 ``rd_data``: a synchronous block-RAM read port), the
-``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte written
-(``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2); ``i_stream.ready`` is raised in the
-cycle of the last byte (the core holds its payload until then, as a stream must). MODE 1 writes
-every step's output over the same bytes, so the last one remains. Load commands and PING end as
-soon as the load engine is ``load_idle`` (so STATUS shows every word of the frame).
+``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
+written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
+is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
+(the core holds its payload until then, as a stream must). MODE 1 writes every step's output
+over the same bytes, so the last one remains. Load commands and PING end as soon as the load
+engine is ``load_idle`` (so STATUS shows every word of the frame).
 """
 
 from __future__ import annotations
@@ -64,12 +65,12 @@ class Executor(wiring.Component):
         mode, count, left = Signal(8), Signal(8), Signal(8)
         need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
         j = Signal(range(nin + 1))
-        b = Signal(range(max(nout, 2)))
         inp = Signal(8 * nin)
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
-        f_err, f_step, f_run = Signal(4), Signal(), Signal()
+        f_err, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(16)
+        bad_count, bad_mode = Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
 
@@ -82,18 +83,28 @@ class Executor(wiring.Component):
             off, bits = self._class
             m.d.comb += src.eq(Mux(classes, payload[off : off + bits], payload))
             last_byte = Mux(classes, self.class_bytes - 1, nout - 1)
-        m.d.comb += self.wr_data.eq(src.word_select(b, 8))
+        # the byte to write, in two steps (timing): a 4-byte word of the output, then its byte
+        nwords = -(-nout // 4)
+        padded = Cat(src, Const(0, 32 * nwords - 8 * nout))
+        word = Signal(32)
+        b = Signal(range(4 * nwords))
+        pick = padded if nwords == 1 else padded.word_select(b[2:], 32)
+        m.d.comb += self.wr_data.eq(word.word_select(b[:2], 8))
 
-        def finish(code=0, rlen=0):
-            m.d.comb += [self.done.eq(1), self.rerr.eq(code), self.rlen.eq(rlen)]
-            m.next = "IDLE"
+        rerr, rlen = Signal(4), Signal(16)
+        m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
+        b_last = Signal()  # b == last_byte (registered)
+
+        def finish(code=0, length=0):
+            m.d.sync += [rerr.eq(code), rlen.eq(length)]
+            m.next = "DONE"
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0)]
                 with m.If(self.start):
                     m.d.sync += [f_err.eq(self.err), f_step.eq(self.cmd == Cmd.STEP),
-                                 f_run.eq(self.cmd == Cmd.RUN)]
+                                 f_run.eq(self.cmd == Cmd.RUN), f_len.eq(self.length)]
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(f_err != 0):
@@ -124,15 +135,21 @@ class Executor(wiring.Component):
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1)]
                 with m.If(left == 0):
                     m.d.sync += need.eq(need)
-                    m.next = "CHECK"
-            with m.State("CHECK"):
+                    m.next = "VERIFY"
+            with m.State("VERIFY"):
                 modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
                 mode_ok = Const(0, 1)
                 for v in modes:
                     mode_ok = mode_ok | (mode == v)
-                with m.If((count == 0) | (count > self._max_steps) | (need != self.length)):
+                m.d.sync += [
+                    bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
+                    bad_mode.eq(~mode_ok),
+                ]
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(bad_count):
                     finish(ErrorCode.LENGTH)
-                with m.Elif(~mode_ok):
+                with m.Elif(bad_mode):
                     finish(ErrorCode.MODE)
                 with m.Else():
                     m.next = "FETCH"
@@ -140,26 +157,34 @@ class Executor(wiring.Component):
                 with m.If(j != 0):
                     m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
                 with m.If(j == nin):
-                    m.d.sync += j.eq(0)
+                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
                     m.next = "CORE_IN"
                 with m.Else():
                     m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
-            with m.State("CORE_IN"):
-                m.d.comb += self.o_stream.valid.eq(1)
+            with m.State("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
                 with m.If(self.o_stream.ready):
+                    m.d.sync += self.o_stream.valid.eq(0)
                     m.next = "CORE_OUT"
-            with m.State("CORE_OUT"):
+            with m.State("CORE_OUT"):  # the core's output is there: its next 4-byte word
                 with m.If(self.i_stream.valid):
-                    m.d.comb += self.wr_en.eq(1)
-                    m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1)]
-                    with m.If(b == last_byte):
-                        m.d.comb += self.i_stream.ready.eq(1)
-                        m.d.sync += [b.eq(0), count.eq(count - 1)]
-                        with m.If(final):
-                            finish(0, Mux(last_mode, nout, wptr + 1))
-                        with m.Else():
-                            m.next = "FETCH"
-                            with m.If(last_mode):
-                                m.d.sync += wptr.eq(0)
+                    m.d.sync += word.eq(pick)
+                    m.next = "WRITE"
+            with m.State("WRITE"):
+                m.d.comb += self.wr_en.eq(1)
+                m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), b_last.eq(b + 1 == last_byte)]
+                with m.If(b_last):
+                    m.d.comb += self.i_stream.ready.eq(1)
+                    m.d.sync += [b.eq(0), count.eq(count - 1)]
+                    with m.If(final):
+                        finish(0, Mux(last_mode, nout, wptr + 1))
+                    with m.Else():
+                        m.next = "FETCH"
+                        with m.If(last_mode):
+                            m.d.sync += wptr.eq(0)
+                with m.Elif(b[:2] == 3):
+                    m.next = "CORE_OUT"
+            with m.State("DONE"):  # a registered strobe: the engine moves on to the next slot
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -12,22 +12,24 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
   in -> WINDOW: the rest of the frame is skipped until the line has been quiet for
   ``timeout_cycles`` (a corrupted LEN cannot be trusted);
 - ``rx_error`` inside a frame -> FRAMING, ``overrun`` -> OVERRUN (then skipped as above);
-- no byte for ``timeout_cycles`` inside a frame, or ``rx_abort`` -> TIMEOUT;
+- no byte for ``timeout_cycles`` (up to 16 more) inside a frame, or ``rx_abort`` -> TIMEOUT;
 - CRC mismatch -> CRC; a LOAD that is not whole words -> LENGTH, a word outside its memory ->
   ADDRESS (``ld_partial`` / ``ld_bad`` from the load engine).
 
 ``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
-Latency: ``done`` in the cycle after the frame's last CRC byte is offered. Bytes must come at
-least 3 cycles apart (a UART byte takes 10 x divisor >= 40 cycles): the two cycles after LEN_HI
-(CHECK, DECIDE) and the one after the last CRC byte (END) take no byte.
+Latency: every byte is registered on arrival; ``done`` comes 4 cycles after the frame's last CRC
+byte is offered. Bytes must come at least 4 cycles apart (a UART byte takes 10 x divisor >= 40
+cycles): the two cycles after LEN_HI (CHECK, DECIDE) and the three after the last CRC byte
+(COMPARE, END, DONE) take no byte.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from .crc import CRC16_INIT, crc16_next
 from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
@@ -62,14 +64,16 @@ class FrameReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        got, byte = self.rx_stream.valid, self.rx_stream.payload
+        # every byte is registered first (timing: the PHY's fan-out ends here)
+        got, byte = Signal(), Signal(8)
+        m.d.sync += [got.eq(self.rx_stream.valid), byte.eq(self.rx_stream.payload)]
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
         cmd, length, index = self.cmd, self.length, self.index
-        err = Signal(4)  # a rejection found while receiving
-        end_err = Signal(4)  # or at the end (END)
-        m.d.comb += self.err.eq(err | end_err)
+        err = Signal(4)  # why the frame is rejected (0: accepted)
+        m.d.comb += self.err.eq(err)
         crc = Signal(16)
         crc_bad = Signal()
+        crc_in = Signal(16)  # the frame's CRC bytes
         # Flags registered a cycle ahead of the decisions that use them (timing: every decision
         # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
         known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
@@ -77,12 +81,24 @@ class FrameReceiver(wiring.Component):
         last = Signal(16)
         m.d.sync += at_last.eq(index == last)
 
-        gap = Signal(range(self._timeout + 1))
-        quiet = Signal()
+        # the PHY's strobes and the buffer state, registered (a cycle late is harmless: the
+        # next byte is cycles away, and only this receiver takes a free slot)
+        rx_error, overrun, rx_abort, slot_free = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [rx_error.eq(self.rx_error), overrun.eq(self.overrun),
+                     rx_abort.eq(self.rx_abort), slot_free.eq(self.slot_free)]
+
+        # the line is quiet once ceil(timeout / 16) + 1 ticks of a free-running 16-cycle
+        # prescaler pass without a byte (between timeout and timeout + 16 cycles): two short
+        # counters instead of one long one (timing), the count down to -1 (its sign bit)
+        pre, tick = Signal(4), Signal()
+        m.d.sync += [pre.eq(pre - 1), tick.eq(pre == 0)]
+        ticks = -(-self._timeout // 16) + 1
+        gap = Signal(signed(bits_for(ticks) + 1))
+        quiet = gap[-1]
         with m.If(got):
-            m.d.sync += [gap.eq(self._timeout), quiet.eq(0)]
-        with m.Elif(gap != 0):
-            m.d.sync += [gap.eq(gap - 1), quiet.eq(gap == 1)]
+            m.d.sync += gap.eq(ticks - 1)
+        with m.Elif(tick & ~quiet):
+            m.d.sync += gap.eq(gap - 1)
 
         def take(nxt):
             m.d.sync += crc.eq(crc16_next(crc, byte))
@@ -95,16 +111,16 @@ class FrameReceiver(wiring.Component):
         max_run = RUN_HEADER_BYTES + self._max_steps * self._nin
         with m.FSM() as fsm:
             with m.State("SYNC"):
+                m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
                 with m.If(got & (byte == SYNC)):
-                    m.d.sync += [crc.eq(CRC16_INIT), err.eq(0), crc_bad.eq(0)]
                     m.next = "CMD"
             for state in ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
                 with m.State(state):
-                    with m.If(self.rx_error):
+                    with m.If(rx_error):
                         reject(ErrorCode.FRAMING, "SKIP")
-                    with m.Elif(self.overrun):
+                    with m.Elif(overrun):
                         reject(ErrorCode.OVERRUN, "SKIP")
-                    with m.Elif(self.rx_abort):
+                    with m.Elif(rx_abort):
                         reject(ErrorCode.TIMEOUT, "FINISH")
                     with m.Elif(got):
                         if state == "CMD":
@@ -134,12 +150,11 @@ class FrameReceiver(wiring.Component):
                             with m.If(at_last):
                                 m.next = "CRC0"
                         elif state == "CRC0":
-                            m.d.sync += crc_bad.eq(byte != crc[:8])
+                            m.d.sync += crc_in[:8].eq(byte)
                             m.next = "CRC1"
                         else:  # CRC1
-                            with m.If(byte != crc[8:]):
-                                m.d.sync += crc_bad.eq(1)
-                            m.next = "END"
+                            m.d.sync += crc_in[8:].eq(byte)
+                            m.next = "COMPARE"
                     with m.Elif(quiet):
                         reject(ErrorCode.TIMEOUT, "FINISH")
             with m.State("CHECK"):  # the header is in: check LEN for CMD (registered flags)
@@ -157,29 +172,33 @@ class FrameReceiver(wiring.Component):
                     reject(ErrorCode.COMMAND, "SKIP")
                 with m.Elif(bad_len):
                     reject(ErrorCode.LENGTH, "SKIP")
-                with m.Elif(~self.slot_free):
+                with m.Elif(~slot_free):
                     reject(ErrorCode.WINDOW, "SKIP")
                 with m.Elif(zero_len):
                     m.next = "CRC0"
                 with m.Else():
                     m.next = "DATA"
+            with m.State("COMPARE"):
+                m.d.sync += crc_bad.eq(crc_in != crc)
+                m.next = "END"
             with m.State("END"):  # the frame is in; its buffer was free since DECIDE
-                m.d.comb += self.done.eq(1)
-                m.next = "SYNC"
                 with m.If(crc_bad):
-                    m.d.comb += end_err.eq(ErrorCode.CRC)
+                    m.d.sync += err.eq(ErrorCode.CRC)
                 if self._loadable:
                     with m.Elif(known[Cmd.LOAD] & self.ld_partial):
-                        m.d.comb += end_err.eq(ErrorCode.LENGTH)
+                        m.d.sync += err.eq(ErrorCode.LENGTH)
                     with m.Elif(known[Cmd.LOAD] & self.ld_bad):
-                        m.d.comb += end_err.eq(ErrorCode.ADDRESS)
+                        m.d.sync += err.eq(ErrorCode.ADDRESS)
+                m.next = "DONE"
+            with m.State("DONE"):  # a registered strobe, with cmd, seq, length and err
+                m.d.comb += self.done.eq(1)
+                m.next = "SYNC"
             with m.State("SKIP"):  # the rest of a rejected frame: until the line is quiet
                 with m.If(quiet & ~got):
                     m.next = "FINISH"
             with m.State("FINISH"):  # a rejected frame's ERROR needs a buffer
-                with m.If(self.slot_free):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "SYNC"
+                with m.If(slot_free):
+                    m.next = "DONE"
         m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
         return m
 
