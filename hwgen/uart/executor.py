@@ -24,6 +24,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .onehot import OneHot
 from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
 
 __all__ = ["Executor"]
@@ -69,7 +70,7 @@ class Executor(wiring.Component):
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
-        f_err, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(16)
+        f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
         bad_count, bad_mode = Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
@@ -94,97 +95,108 @@ class Executor(wiring.Component):
         rerr, rlen = Signal(4), Signal(16)
         m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
         b_last = Signal()  # b == last_byte (registered)
+        shifting, j_end = Signal(), Signal()  # j != 0, j == nin (registered)
+        left_zero = Signal()
 
-        def finish(code=0, length=0):
-            m.d.sync += [rerr.eq(code), rlen.eq(length)]
-            m.next = "DONE"
+        def finish(code=None, length=None):
+            """End the frame: an error ``code`` (rerr is 0 otherwise, from IDLE), or a reply of
+            ``length`` bytes."""
+            if code is not None:
+                m.d.sync += rerr.eq(code)
+            if length is not None:
+                m.d.sync += rlen.eq(length)
+            fsm.next("DONE")
 
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0)]
-                with m.If(self.start):
-                    m.d.sync += [f_err.eq(self.err), f_step.eq(self.cmd == Cmd.STEP),
-                                 f_run.eq(self.cmd == Cmd.RUN), f_len.eq(self.length)]
-                    m.next = "DISPATCH"
-            with m.State("DISPATCH"):
-                with m.If(f_err != 0):
-                    finish(f_err)
-                with m.Elif((f_step | f_run) & ~self.loaded):
-                    finish(ErrorCode.NOT_LOADED)
-                with m.Elif(f_step):
-                    m.d.sync += [mode.eq(Mode.ALL), count.eq(1), classes.eq(0),
-                                 last_mode.eq(0)]
-                    m.next = "FETCH"
-                with m.Elif(f_run):
-                    m.next = "MODE0"
-                with m.Elif(self.load_idle):
-                    finish()
-            with m.State("MODE0"):  # offset 0 presented
-                m.d.sync += rptr.eq(1)
-                m.next = "MODE1"
-            with m.State("MODE1"):
-                m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES),
-                             classes.eq(self.rd_data == Mode.CLASSES),
-                             last_mode.eq(self.rd_data == Mode.LAST)]
-                m.next = "COUNT"
-            with m.State("COUNT"):
-                m.d.sync += [count.eq(self.rd_data), left.eq(self.rd_data),
-                             need.eq(RUN_HEADER_BYTES)]
-                m.next = "NEED"
-            with m.State("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
-                m.d.sync += [need.eq(need + nin), left.eq(left - 1)]
-                with m.If(left == 0):
-                    m.d.sync += need.eq(need)
-                    m.next = "VERIFY"
-            with m.State("VERIFY"):
-                modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
-                mode_ok = Const(0, 1)
-                for v in modes:
-                    mode_ok = mode_ok | (mode == v)
-                m.d.sync += [
-                    bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
-                    bad_mode.eq(~mode_ok),
-                ]
-                m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(bad_count):
-                    finish(ErrorCode.LENGTH)
-                with m.Elif(bad_mode):
-                    finish(ErrorCode.MODE)
+        fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE1", "COUNT", "NEED", "VERIFY", "CHECK",
+                         "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"], init="IDLE")
+        with fsm.state("IDLE"):
+            # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0), rerr.eq(0),
+                         mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
+            with m.If(self.start):
+                m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
+                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN),
+                             f_len.eq(self.length)]
+                fsm.next("DISPATCH")
+        with fsm.state("DISPATCH"):
+            with m.If(f_bad):
+                finish(code=f_err)
+            with m.Elif((f_step | f_run) & ~self.loaded):
+                finish(code=ErrorCode.NOT_LOADED)
+            with m.Elif(f_step):
+                fsm.next("FETCH")
+            with m.Elif(f_run):
+                fsm.next("MODE0")
+            with m.Elif(self.load_idle):
+                finish()
+        with fsm.state("MODE0"):  # offset 0 presented
+            m.d.sync += rptr.eq(1)
+            fsm.next("MODE1")
+        with fsm.state("MODE1"):
+            m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES),
+                         classes.eq(self.rd_data == Mode.CLASSES),
+                         last_mode.eq(self.rd_data == Mode.LAST)]
+            fsm.next("COUNT")
+        with fsm.state("COUNT"):
+            m.d.sync += [count.eq(self.rd_data), left.eq(self.rd_data),
+                         need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
+            fsm.next("NEED")
+        with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
+            with m.If(left_zero):  # left == 0 (registered)
+                fsm.next("VERIFY")
+            with m.Else():
+                m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
+        with fsm.state("VERIFY"):
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (mode == v)
+            m.d.sync += [
+                bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
+                bad_mode.eq(~mode_ok),
+            ]
+            fsm.next("CHECK")
+        with fsm.state("CHECK"):
+            with m.If(bad_count):
+                finish(code=ErrorCode.LENGTH)
+            with m.Elif(bad_mode):
+                finish(code=ErrorCode.MODE)
+            with m.Else():
+                fsm.next("FETCH")
+        with fsm.state("FETCH"):  # j = bytes of this step's input read so far, + 1
+            with m.If(shifting):  # j != 0 (registered)
+                m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
+            m.d.sync += [shifting.eq(1), j_end.eq(j == nin - 1)]
+            with m.If(j_end):  # j == nin
+                m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1),
+                             shifting.eq(0), j_end.eq(0)]
+                fsm.next("CORE_IN")
+            with m.Else():
+                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+        with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
+            with m.If(self.o_stream.ready):
+                m.d.sync += self.o_stream.valid.eq(0)
+                fsm.next("CORE_OUT")
+        with fsm.state("CORE_OUT"):  # the core's output is there: its next 4-byte word
+            with m.If(self.i_stream.valid):
+                m.d.sync += word.eq(pick)
+                fsm.next("WRITE")
+        with fsm.state("WRITE"):
+            m.d.comb += self.wr_en.eq(1)
+            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), b_last.eq(b + 1 == last_byte)]
+            with m.If(b_last):
+                m.d.comb += self.i_stream.ready.eq(1)
+                m.d.sync += [b.eq(0), count.eq(count - 1)]
+                with m.If(final):
+                    finish(length=Mux(last_mode, nout, wptr + 1))
                 with m.Else():
-                    m.next = "FETCH"
-            with m.State("FETCH"):  # j = bytes of this step's input read so far, + 1
-                with m.If(j != 0):
-                    m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
-                with m.If(j == nin):
-                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
-                    m.next = "CORE_IN"
-                with m.Else():
-                    m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
-            with m.State("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
-                with m.If(self.o_stream.ready):
-                    m.d.sync += self.o_stream.valid.eq(0)
-                    m.next = "CORE_OUT"
-            with m.State("CORE_OUT"):  # the core's output is there: its next 4-byte word
-                with m.If(self.i_stream.valid):
-                    m.d.sync += word.eq(pick)
-                    m.next = "WRITE"
-            with m.State("WRITE"):
-                m.d.comb += self.wr_en.eq(1)
-                m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), b_last.eq(b + 1 == last_byte)]
-                with m.If(b_last):
-                    m.d.comb += self.i_stream.ready.eq(1)
-                    m.d.sync += [b.eq(0), count.eq(count - 1)]
-                    with m.If(final):
-                        finish(0, Mux(last_mode, nout, wptr + 1))
-                    with m.Else():
-                        m.next = "FETCH"
-                        with m.If(last_mode):
-                            m.d.sync += wptr.eq(0)
-                with m.Elif(b[:2] == 3):
-                    m.next = "CORE_OUT"
-            with m.State("DONE"):  # a registered strobe: the engine moves on to the next slot
-                m.d.comb += self.done.eq(1)
-                m.next = "IDLE"
+                    fsm.next("FETCH")
+                    with m.If(last_mode):
+                        m.d.sync += wptr.eq(0)
+            with m.Elif(b[:2] == 3):
+                fsm.next("CORE_OUT")
+        with fsm.state("DONE"):  # a registered strobe: the engine moves on to the next slot
+            m.d.comb += self.done.eq(1)
+            fsm.next("IDLE")
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -163,20 +163,24 @@ class UartTx(wiring.Component):
         d = self._divisor
         timer = Signal(range(d))
         bits = Signal(range(11))
+        busy = Signal()  # bits != 0, as a register (``ready`` is its inverse: no logic)
         shreg = Signal(10, init=0x3FF)  # start, 8 data, stop; shifted out LSB first
-        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(bits != 0)]
-        with m.If(bits == 0):
+        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(busy)]
+        with m.If(~busy):
             m.d.comb += self.i_stream.ready.eq(1)
             with m.If(self.i_stream.valid):
                 m.d.sync += [
                     shreg.eq((self.i_stream.payload << 1) | (1 << 9)),
                     bits.eq(10),
+                    busy.eq(1),
                     timer.eq(d - 1),
                 ]
         with m.Else():
             m.d.sync += timer.eq(timer - 1)
             with m.If(timer == 0):
                 m.d.sync += [timer.eq(d - 1), shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1)]
+                with m.If(bits == 1):
+                    m.d.sync += busy.eq(0)
         return m
 
 

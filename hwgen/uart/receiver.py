@@ -26,7 +26,7 @@ cycles): the two cycles after LEN_HI (CHECK, DECIDE) and the three after the las
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -65,8 +65,9 @@ class FrameReceiver(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # every byte is registered first (timing: the PHY's fan-out ends here)
-        got, byte = Signal(), Signal(8)
-        m.d.sync += [got.eq(self.rx_stream.valid), byte.eq(self.rx_stream.payload)]
+        got, byte, is_sync = Signal(), Signal(8), Signal()
+        m.d.sync += [got.eq(self.rx_stream.valid), byte.eq(self.rx_stream.payload),
+                     is_sync.eq(self.rx_stream.payload == SYNC)]
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
         cmd, length, index = self.cmd, self.length, self.index
         err = Signal(4)  # why the frame is rejected (0: accepted)
@@ -112,16 +113,19 @@ class FrameReceiver(wiring.Component):
         with m.FSM() as fsm:
             with m.State("SYNC"):
                 m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
-                with m.If(got & (byte == SYNC)):
+                with m.If(got & is_sync):
                     m.next = "CMD"
             for state in ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
                 with m.State(state):
-                    with m.If(rx_error):
-                        reject(ErrorCode.FRAMING, "SKIP")
-                    with m.Elif(overrun):
-                        reject(ErrorCode.OVERRUN, "SKIP")
+                    # err is 0 while a frame arrives: written every cycle, no enable (timing)
+                    m.d.sync += err.eq(Mux(rx_error, ErrorCode.FRAMING,
+                                           Mux(overrun, ErrorCode.OVERRUN,
+                                               Mux(rx_abort | (~got & quiet), ErrorCode.TIMEOUT,
+                                                   0))))
+                    with m.If(rx_error | overrun):
+                        m.next = "SKIP"
                     with m.Elif(rx_abort):
-                        reject(ErrorCode.TIMEOUT, "FINISH")
+                        m.next = "FINISH"
                     with m.Elif(got):
                         if state == "CMD":
                             m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
@@ -156,7 +160,7 @@ class FrameReceiver(wiring.Component):
                             m.d.sync += crc_in[8:].eq(byte)
                             m.next = "COMPARE"
                     with m.Elif(quiet):
-                        reject(ErrorCode.TIMEOUT, "FINISH")
+                        m.next = "FINISH"
             with m.State("CHECK"):  # the header is in: check LEN for CMD (registered flags)
                 ok = {Cmd.PING: length == 0, Cmd.STEP: length == self._nin,
                       Cmd.RUN: (length > RUN_HEADER_BYTES) & (length <= max_run),
