@@ -92,6 +92,7 @@ class UartRx(wiring.Component):
         rx = Signal(init=1)
         m.submodules.sync = FFSynchronizer(self.rx, rx, init=1)
         timer = Signal(range(d))
+        zero = Signal()  # timer == 0, as a register (timing)
         bit = Signal(range(8))
         shreg = Signal(8)
 
@@ -101,25 +102,26 @@ class UartRx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~rx):
-                    m.d.sync += timer.eq(d // 2 - 1)
+                    m.d.sync += [timer.eq(d // 2 - 1), zero.eq(d // 2 - 1 == 0)]
                     m.next = "START"
             with m.State("START"):
                 # The middle of the start bit: still low, or it was a glitch.
-                m.d.sync += timer.eq(timer - 1)
-                with m.If(timer == 0):
-                    m.d.sync += [timer.eq(d - 1), bit.eq(0)]
+                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+                with m.If(zero):
+                    m.d.sync += [timer.eq(d - 1), zero.eq(0), bit.eq(0)]
                     m.next = "DATA"
                     with m.If(rx):
                         m.next = "IDLE"
             with m.State("DATA"):
-                m.d.sync += timer.eq(timer - 1)
-                with m.If(timer == 0):
-                    m.d.sync += [timer.eq(d - 1), shreg.eq(Cat(shreg[1:], rx)), bit.eq(bit + 1)]
+                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+                with m.If(zero):
+                    m.d.sync += [timer.eq(d - 1), zero.eq(0), shreg.eq(Cat(shreg[1:], rx)),
+                                 bit.eq(bit + 1)]
                     with m.If(bit == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                m.d.sync += timer.eq(timer - 1)
-                with m.If(timer == 0):
+                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+                with m.If(zero):
                     with m.If(rx):
                         with m.If(self.o_stream.valid & ~self.o_stream.ready):
                             m.d.comb += self.overrun.eq(1)
@@ -162,6 +164,7 @@ class UartTx(wiring.Component):
         m = Module()
         d = self._divisor
         timer = Signal(range(d))
+        zero = Signal()  # timer == 0, as a register (timing)
         bits = Signal(range(11))
         busy = Signal()  # bits != 0, as a register (``ready`` is its inverse: no logic)
         shreg = Signal(10, init=0x3FF)  # start, 8 data, stop; shifted out LSB first
@@ -174,11 +177,13 @@ class UartTx(wiring.Component):
                     bits.eq(10),
                     busy.eq(1),
                     timer.eq(d - 1),
+                    zero.eq(0),
                 ]
         with m.Else():
-            m.d.sync += timer.eq(timer - 1)
-            with m.If(timer == 0):
-                m.d.sync += [timer.eq(d - 1), shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1)]
+            m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+            with m.If(zero):
+                m.d.sync += [timer.eq(d - 1), zero.eq(0), shreg.eq((shreg >> 1) | (1 << 9)),
+                             bits.eq(bits - 1)]
                 with m.If(bits == 1):
                     m.d.sync += busy.eq(0)
         return m

@@ -20,8 +20,8 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
 Latency: every byte is registered on arrival; ``done`` comes 4 cycles after the frame's last CRC
 byte is offered. Bytes must come at least 4 cycles apart (a UART byte takes 10 x divisor >= 40
-cycles): the two cycles after LEN_HI (CHECK, DECIDE) and the three after the last CRC byte
-(COMPARE, END, DONE) take no byte.
+cycles): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE) and the three after the last CRC
+byte (COMPARE, END, DONE) take no byte.
 """
 
 from __future__ import annotations
@@ -110,6 +110,12 @@ class FrameReceiver(wiring.Component):
             m.next = nxt
 
         max_run = RUN_HEADER_BYTES + self._max_steps * self._nin
+        len_ok = {"zero": length == 0, "step": length == self._nin,
+                  "run": (length > RUN_HEADER_BYTES) & (length <= max_run),
+                  "commit": length == 8, "load": length > LOAD_HEADER_BYTES}
+        lens = {name: Signal(name=f"len_{name}") for name in len_ok}
+        want = {Cmd.PING: "zero", Cmd.STEP: "step", Cmd.RUN: "run", Cmd.BEGIN: "zero",
+                Cmd.COMMIT: "commit", Cmd.LOAD: "load"}
         with m.FSM() as fsm:
             with m.State("SYNC"):
                 m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
@@ -161,15 +167,16 @@ class FrameReceiver(wiring.Component):
                             m.next = "COMPARE"
                     with m.Elif(quiet):
                         m.next = "FINISH"
-            with m.State("CHECK"):  # the header is in: check LEN for CMD (registered flags)
-                ok = {Cmd.PING: length == 0, Cmd.STEP: length == self._nin,
-                      Cmd.RUN: (length > RUN_HEADER_BYTES) & (length <= max_run),
-                      Cmd.BEGIN: length == 0, Cmd.COMMIT: length == 8,
-                      Cmd.LOAD: length > LOAD_HEADER_BYTES}
+            with m.State("CHECK"):  # the header is in: compare LEN (registered), then
+                for name, cmp in lens.items():
+                    m.d.sync += cmp.eq(len_ok[name])
+                m.d.sync += [zero_len.eq(length == 0), last.eq(length - 1)]
+                m.next = "CHECK2"
+            with m.State("CHECK2"):  # ... match it to CMD (registered flags)
                 good = 0
                 for c, flag in known.items():
-                    good = good | (flag & ok[c])
-                m.d.sync += [bad_len.eq(~good), zero_len.eq(length == 0), last.eq(length - 1)]
+                    good = good | (flag & lens[want[c]])
+                m.d.sync += bad_len.eq(~good)
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(bad_cmd):

@@ -50,7 +50,7 @@ class ReplyFramer(wiring.Component):
         m = Module()
         tx = self.tx_stream
         rcmd, n = Signal(8), Signal(16)
-        is_err, is_info, from_ram = Signal(), Signal(), Signal()
+        is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
         k = Signal(16)  # payload bytes offered
         last = Signal()  # k == n (registered)
@@ -77,21 +77,24 @@ class ReplyFramer(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
                 with m.If(self.start):
-                    m.d.sync += [
-                        is_err.eq(self.rerr != 0),
-                        is_info.eq(self.cmd == Cmd.PING),
-                        from_ram.eq((self.rerr == 0)
-                                    & ((self.cmd == Cmd.STEP) | (self.cmd == Cmd.RUN))),
-                        error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
-                    ]
-                    m.next = "KIND"
+                    m.d.sync += error.eq(Cat(self.rerr, Const(0, 4), self.cmd))
+                    m.next = "FLAGS"
+            with m.State("FLAGS"):  # from the registered request command and error
+                rerr, cmd = error[:4], error[8:]
+                m.d.sync += [
+                    is_err.eq(rerr != 0),
+                    is_info.eq(cmd == Cmd.PING),
+                    is_step.eq(cmd == Cmd.STEP),
+                    from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
+                ]
+                m.next = "KIND"
             with m.State("KIND"):  # registered flags -> command and length
                 with m.If(is_err):
                     m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
                 with m.Elif(is_info):
                     m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
                 with m.Elif(from_ram):
-                    m.d.sync += [rcmd.eq(Mux(self.cmd == Cmd.STEP, Cmd.OUTPUT, Cmd.OUTPUTS)),
+                    m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
                                  n.eq(self.rlen)]
                 with m.Else():
                     m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
