@@ -5,8 +5,9 @@ reply buffer (``rd_offset``: a block-RAM read port, data one cycle after the add
 STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
-``tx_stream.payload`` is a register: the next byte is offered at most 3 cycles after the PHY
-takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when the last byte is taken.
+``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 3
+cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when
+the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -56,21 +57,24 @@ class ReplyFramer(wiring.Component):
         last = Signal()  # k == n (registered)
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k
+        counted = Signal()  # the byte offered enters the CRC
         m.d.comb += self.rd_offset.eq(k)
         m.d.sync += last.eq(k == n)
         taken = tx.valid & tx.ready
         with m.If(taken):
             m.d.sync += tx.valid.eq(0)
+            with m.If(counted):
+                m.d.sync += crc.eq(crc16_next(crc, tx.payload))
         with m.If(settle != 0):
             m.d.sync += settle.eq(settle - 1)
+        free = Signal()  # the output register may take the next byte
+        m.d.comb += free.eq(~tx.valid & (settle == 0))
 
-        def offer(value, nxt, counted=True):
-            """Put ``value`` in the output register once it is free; go to ``nxt`` when taken."""
-            with m.If(~tx.valid & (settle == 0)):
-                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1)]
-            with m.If(taken):
-                if counted:
-                    m.d.sync += crc.eq(crc16_next(crc, tx.payload))
+        def offer(value, nxt, count=True):
+            """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
+            runs a byte ahead of the PHY)."""
+            with m.If(free):
+                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), counted.eq(count)]
                 m.next = nxt
 
         with m.FSM() as fsm:
@@ -104,21 +108,23 @@ class ReplyFramer(wiring.Component):
                       ("LEN1", n[8:], "DATA"))
             for state, value, nxt in header:
                 with m.State(state):
-                    offer(value, nxt, counted=state != "SYNC")
-            with m.State("DATA"):
+                    offer(value, nxt, count=state != "SYNC")
+            with m.State("DATA"):  # k: payload bytes offered (last: k == n, registered)
                 fixed = Mux(is_err, error.word_select(k[:1], 8),
                             Mux(is_info, self.info.word_select(k[:5], 8),
                                 self.status.word_select(k[:3], 8)))
                 with m.If(last):
                     m.next = "CRC0"
-                with m.Else():
+                with m.Elif(free):
                     offer(Mux(from_ram, self.rd_data, fixed), "DATA")
-                    with m.If(taken):
-                        m.d.sync += [k.eq(k + 1), settle.eq(2)]
-            with m.State("CRC0"):
-                offer(crc[:8], "CRC1", counted=False)
+                    m.d.sync += [k.eq(k + 1), settle.eq(2)]
+            with m.State("CRC0"):  # once the last payload byte is taken (and in the CRC)
+                offer(crc[:8], "CRC1", count=False)
             with m.State("CRC1"):
-                offer(crc[8:], "IDLE", counted=False)
-                m.d.comb += self.done.eq(taken)
+                offer(crc[8:], "FLUSH", count=False)
+            with m.State("FLUSH"):
+                with m.If(taken):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
