@@ -16,7 +16,7 @@ from hwgen.host import Link, StreamHost, pack
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout
-from hwgen.uart.engine import default_max_steps
+from hwgen.uart.engine import FrameEngine, default_max_steps
 from hwgen.uart.protocol import Cmd, ErrorCode, FrameParser, Mode, ProtocolError, encode_frame
 from hwgen.uart.sim import SimSerial
 
@@ -243,3 +243,11 @@ def test_stale_cut_and_corrupted_replies_are_named():
 def test_default_steps_per_frame_fill_one_block_ram_per_buffer():
     assert default_max_steps(17, 18) == 14  # GRU 16-64-10: 2 x 240 and 2 x 252 bytes
     assert default_max_steps(4, 3) == 32 and default_max_steps(300, 2) == 1
+
+
+def test_frame_engine_checks_its_arguments():
+    with pytest.raises(HwgenError, match=r"the class field \(offset 4, 8 bits\) is not inside the "
+                       r"1-byte output transfer"):
+        FrameEngine(2, 1, timeout_cycles=100, class_field=(4, 8))
+    with pytest.raises(HwgenError, match="Steps per RUN frame must be a positive integer, not 0"):
+        FrameEngine(2, 1, timeout_cycles=100, max_steps=0)
