@@ -218,13 +218,14 @@ class FrameEngine(wiring.Component):
             req_w.data.eq(rx.byte),
             req_w.en.eq(rx.take & rx.store),
             req_r.addr.eq(Mux(ex_ptr[0], req_n, 0) + ex.rd_offset),
-            ex.rd_data.eq(req_r.data),
             rpl_w.addr.eq(Mux(ex_ptr[0], rpl_n, 0) + ex.wr_offset),
             rpl_w.data.eq(ex.wr_data),
             rpl_w.en.eq(ex.wr_en),
             rpl_r.addr.eq(Mux(tx_ptr[0], rpl_n, 0) + tx.rd_offset),
-            tx.rd_data.eq(rpl_r.data),
         ]
+        # a register after each read port (timing: an ECP5 DP16KD's data comes 5.8 ns after the
+        # clock; the netlist passes can move this register into the block RAM's output register)
+        m.d.sync += [ex.rd_data.eq(req_r.data), tx.rd_data.eq(rpl_r.data)]
 
         # Load state (constants for a ROM device: loaded, nothing to load).
         if ld is None:

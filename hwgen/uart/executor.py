@@ -7,9 +7,9 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Taking a frame takes 2 cycles, checking a RUN 6 + COUNT more. Per step: ``in_bytes`` cycles to
-read the input transfer out of the frame buffer (``rd_offset`` is presented one cycle before its
-``rd_data``: a synchronous block-RAM read port), the
+Taking a frame takes 2 cycles, checking a RUN 7 + COUNT more. Per step: ``in_bytes + 2`` cycles
+to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles after its
+``rd_offset``: a block-RAM read port and a register after it), the
 ``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
 written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
 is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
@@ -95,7 +95,7 @@ class Executor(wiring.Component):
         rerr, rlen = Signal(4), Signal(16)
         m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
         b_last = Signal()  # b == last_byte (registered)
-        shifting, j_end = Signal(), Signal()  # j != 0, j == nin (registered)
+        sh1, sh2 = Signal(), Signal()  # an offset was presented 1, 2 cycles ago (in FETCH)
         left_zero = Signal()
 
         def finish(code=None, length=None):
@@ -107,8 +107,10 @@ class Executor(wiring.Component):
                 m.d.sync += rlen.eq(length)
             fsm.next("DONE")
 
-        fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE1", "COUNT", "NEED", "VERIFY", "CHECK",
-                         "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"], init="IDLE")
+        fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
+                         "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"],
+                     init="IDLE")
+        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & (j != nin)), sh2.eq(sh1)]
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
             m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0), rerr.eq(0),
@@ -131,9 +133,12 @@ class Executor(wiring.Component):
                 finish()
         with fsm.state("MODE0"):  # offset 0 presented
             m.d.sync += rptr.eq(1)
+            fsm.next("MODE_WAIT")
+        with fsm.state("MODE_WAIT"):  # offset 1 presented
+            m.d.sync += rptr.eq(RUN_HEADER_BYTES)
             fsm.next("MODE1")
-        with fsm.state("MODE1"):
-            m.d.sync += [mode.eq(self.rd_data), rptr.eq(RUN_HEADER_BYTES),
+        with fsm.state("MODE1"):  # rd_data: offset 0
+            m.d.sync += [mode.eq(self.rd_data),
                          classes.eq(self.rd_data == Mode.CLASSES),
                          last_mode.eq(self.rd_data == Mode.LAST)]
             fsm.next("COUNT")
@@ -163,16 +168,14 @@ class Executor(wiring.Component):
                 finish(code=ErrorCode.MODE)
             with m.Else():
                 fsm.next("FETCH")
-        with fsm.state("FETCH"):  # j = bytes of this step's input read so far, + 1
-            with m.If(shifting):  # j != 0 (registered)
-                m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
-            m.d.sync += [shifting.eq(1), j_end.eq(j == nin - 1)]
-            with m.If(j_end):  # j == nin
-                m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1),
-                             shifting.eq(0), j_end.eq(0)]
-                fsm.next("CORE_IN")
-            with m.Else():
+        with fsm.state("FETCH"):  # present the step's input offsets; the bytes follow 2 later
+            with m.If(j != nin):
                 m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+            with m.If(sh2):
+                m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
+                with m.If(~sh1):  # the last byte
+                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
+                    fsm.next("CORE_IN")
         with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
             with m.If(self.o_stream.ready):
                 m.d.sync += self.o_stream.valid.eq(0)

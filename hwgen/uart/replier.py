@@ -1,11 +1,12 @@
 """The reply framer: a finished frame's reply -> bytes for the PHY, store and forward.
 
 A reply starts (``start``) only once its whole payload is ready: OUTPUT / OUTPUTS payloads in the
-reply buffer (``rd_offset``: a block-RAM read port, data one cycle after the address), INFO /
+reply buffer (``rd_offset``: a block-RAM read port and a register, data 2 cycles after the
+address), INFO /
 STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
-``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 3
+``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
 cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when
 the last byte is taken.
 
@@ -56,7 +57,7 @@ class ReplyFramer(wiring.Component):
         k = Signal(16)  # payload bytes offered
         last = Signal()  # k == n (registered)
         crc = Signal(16)
-        settle = Signal(2)  # cycles until rd_data shows offset k
+        settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
         counted = Signal()  # the byte offered enters the CRC
         m.d.comb += self.rd_offset.eq(k)
         m.d.sync += last.eq(k == n)
@@ -117,7 +118,7 @@ class ReplyFramer(wiring.Component):
                     m.next = "CRC0"
                 with m.Elif(free):
                     offer(Mux(from_ram, self.rd_data, fixed), "DATA")
-                    m.d.sync += [k.eq(k + 1), settle.eq(2)]
+                    m.d.sync += [k.eq(k + 1), settle.eq(3)]
             with m.State("CRC0"):  # once the last payload byte is taken (and in the CRC)
                 offer(crc[:8], "CRC1", count=False)
             with m.State("CRC1"):
