@@ -101,11 +101,14 @@ class LoadEngine(wiring.Component):
             m.d.sync += [crc32.eq(crc32_bit(crc32, cbyte[0])), cbyte.eq(cbyte >> 1),
                          cbits.eq(cbits - 1)]
 
+        # registered a cycle ahead (timing): addr and mem settle bytes before the word is done
         in_range = Signal()
         with m.Switch(mem):
             for k, depth in enumerate(ld.depths):
                 with m.Case(k):
-                    m.d.comb += in_range.eq(addr < depth)
+                    m.d.sync += in_range.eq(addr < depth)
+            with m.Default():
+                m.d.sync += in_range.eq(0)
         port = self.load
         m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
                      port.valid.eq(pend & in_range)]
@@ -114,6 +117,8 @@ class LoadEngine(wiring.Component):
             with m.If(~in_range):
                 m.d.sync += self.bad.eq(1)
 
+        commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before
+        m.d.sync += commit_ok.eq((commit[:32] == ~crc32) & (commit[32:] == ld.shape_id))
         with m.If(self.done):
             with m.If(self.err != 0):
                 m.d.sync += self.dirty.eq(1)
@@ -121,7 +126,6 @@ class LoadEngine(wiring.Component):
                 m.d.sync += [self.loaded.eq(0), self.dirty.eq(0), crc32.eq(0xFFFFFFFF),
                              self.words.eq(0)]
             with m.Elif(self.cmd == Cmd.COMMIT):
-                with m.If(~self.dirty & (commit[:32] == ~crc32)
-                          & (commit[32:] == ld.shape_id)):
+                with m.If(~self.dirty & commit_ok):
                     m.d.sync += self.loaded.eq(1)
         return m
