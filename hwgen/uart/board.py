@@ -22,7 +22,7 @@ from pathlib import Path
 from amaranth.build import Attrs, Resource, Subsignal
 from amaranth.build.dsl import Pins
 from amaranth.hdl import Module, Shape
-from amaranth.lib import io, wiring
+from amaranth.lib import data, io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gateware.loadable import STRIP_INIT_PATTERN
@@ -30,8 +30,8 @@ from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
 from .link import LoadSpec, UartLink
 
-__all__ = ["LinkedCore", "load_spec", "BoardTop", "Board", "BOARDS", "BuildResult", "build_board",
-           "get_board"]
+__all__ = ["LinkedCore", "load_spec", "class_field", "BoardTop", "Board", "BOARDS", "BuildResult",
+           "build_board", "get_board"]
 
 
 def _payload_shape(core, name: str):
@@ -48,13 +48,15 @@ class LinkedCore(wiring.Component):
     divisor : clock cycles per UART bit.
     timeout_bits : the link's inter-byte timeout in bit times.
     shape_id : what a loadable device reports as its shape (`hwgen.shape.shape_id`).
+    max_steps : the most steps of a RUN frame (`FrameEngine`).
 
     Members
     -------
     rx : In(1); tx : Out(1); busy : Out(1); errors : Out(8) (see `UartLink`).
     """
 
-    def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0):
+    def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0, *,
+                 max_steps: int | None = None):
         try:
             self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
             self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
@@ -64,7 +66,8 @@ class LinkedCore(wiring.Component):
             ) from None
         self.core = core
         self.link = UartLink(-(-self._in_bits // 8), -(-self._out_bits // 8), divisor,
-                             timeout_bits, load_spec(core, shape_id))
+                             timeout_bits, load_spec(core, shape_id), max_steps=max_steps,
+                             class_field=class_field(core))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1),
                           "errors": Out(8)})
 
@@ -87,6 +90,15 @@ class LinkedCore(wiring.Component):
         if "load" in core.signature.members:
             wiring.connect(m, link.load, core.load)
         return m
+
+
+def class_field(core) -> tuple[int, int] | None:
+    """(bit offset, bits) of the ``argmax`` field of the core's output transfer, or None."""
+    shape = _payload_shape(core, "o_stream")
+    if isinstance(shape, data.StructLayout) and "argmax" in shape.members:
+        f = shape["argmax"]
+        return f.offset, Shape.cast(f.shape).width
+    return None
 
 
 def load_spec(core, shape_id: int = 0) -> LoadSpec | None:

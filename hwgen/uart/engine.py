@@ -1,120 +1,110 @@
-"""UART link: frames from the host become stream transfers into a core, and back (docs/uart.md).
+"""The frame engine: protocol version 3 on a PHY's byte streams (docs/uart.md).
 
-The link owns a `UartRx` / `UartTx` pair and speaks the protocol of `hwgen.uart.protocol`: a STEP
-frame's payload is presented as one transfer on ``o_stream`` (to the core), the core's next
-``i_stream`` transfer goes back as an OUTPUT frame with the same sequence number. Every frame the
-link cannot accept gets an ERROR frame instead, never silence:
+PHY-agnostic: the UART (`hwgen.uart.link.UartLink`) and SPI links put their PHY in front of it.
+Made of four parts, each its own component:
 
-- wrong checksum -> CRC; wrong length for the command -> LENGTH; unknown command -> COMMAND
-  (after the line has been quiet for ``timeout_bits`` bit times, so the rest of the bad frame is
-  skipped);
-- a frame that stops arriving for ``timeout_bits`` bit times -> TIMEOUT (a lost byte);
-- a bad stop bit inside a frame -> FRAMING.
+- `FrameReceiver` (receiver.py): header, length checks, CRC-16, timeouts; payloads of STEP / RUN
+  frames go into the request buffer, LOAD / COMMIT payloads to the load engine.
+- `Executor` (executor.py): the oldest received frame -> core transfers -> the reply buffer.
+- `ReplyFramer` (replier.py): the oldest executed frame's reply -> bytes, store and forward.
+- `LoadEngine` (loader.py), for a loadable core: BEGIN / LOAD / COMMIT on its load port.
 
-Bytes that arrive while the link is busy with a request (waiting for the core or sending a reply)
-are dropped: the host waits for each reply before sending the next request.
+**Frame buffers.** Two slots, used in turn: a frame is received into slot A while the frame in
+slot B executes or its reply is sent (ping-pong). Each slot has a request buffer
+(``2 + max_steps x in_bytes`` bytes) and a reply buffer (``max_steps x out_bytes`` bytes), both
+in block RAM (`amaranth.lib.memory.Memory`, one write and one read port each). A slot is taken
+from the frame's header until its reply's last byte has gone to the PHY, so the window is 2:
+a host that waits for reply N before sending frame N + 2 never finds both slots taken. A frame
+whose header arrives while both are taken is dropped and answered ERROR WINDOW (once a slot is
+free). Replies leave in request order; every frame gets exactly one reply. No buffer is read
+and written in the same slot at once (the receiver writes a free slot, the executor reads the
+next one; the executor writes the reply slot it runs, the reply framer reads an older one), so
+the memories carry Yosys's ``no_rw_check`` (no read-during-write logic before the block RAM).
 
-With a `LoadSpec` the link also drives a loadable core's load port (BEGIN, LOAD, COMMIT;
-docs/uart.md, "Loading a model"): LOAD words are written as their last byte arrives, a CRC-32 runs
-over every word written since BEGIN (one bit a cycle: a byte takes 8 cycles, far less than a UART
-byte), and only a COMMIT whose CRC-32 and shape id equal the device's, with no frame rejected since
-BEGIN, sets ``loaded``. Until then every STEP gets ERROR NOT_LOADED: the core never runs on half a
-model. BEGIN and every LOAD clear ``loaded``; so does reset (the RAMs' contents are undefined at
-power-up).
+Latency (cycles): the receiver registers every byte and ends a frame 4 cycles after its last
+byte; the executor takes it 2 cycles later, checks a RUN's MODE / COUNT in 6 + COUNT, reads each
+step's input in ``in_bytes + 1`` before offering it to the core and writes its output in
+``5 x ceil(bytes / 4)``; the reply's SYNC is offered 4 cycles after the executor is done. Every
+part needs bytes at least 4 cycles apart (a UART byte is ``10 x divisor`` cycles).
+
+Timing: every decision is taken from registers a few LUTs deep (the PHY's byte, strobes and the
+slot state are registered, comparisons are registered a cycle ahead, the executor's state is
+one-hot, the reply is offered from a register filled a byte ahead): a standalone `UartLink`
+(17 + 18 bytes) places at about 60 MHz on an iCE40 UP5K (docs/uart.md).
 """
 
 from __future__ import annotations
 
-import functools
-import operator
-from dataclasses import dataclass
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec import check_positive_int
-from .protocol import (
-    INFO_BYTES,
-    LOAD_HEADER_BYTES,
-    PROTOCOL_VERSION,
-    STATUS_BYTES,
-    SYNC,
-    Cmd,
-    ErrorCode,
-    crc8,
-)
+from ..spec import HwgenError, check_positive_int
+from .executor import Executor
+from .loader import LoadEngine, LoadSpec
+from .protocol import PROTOCOL_VERSION, RUN_HEADER_BYTES, WINDOW
+from .receiver import FrameReceiver
+from .replier import ReplyFramer
 
-__all__ = ["FrameEngine", "LoadSpec", "crc8_next", "CRC32_POLY"]
+__all__ = ["FrameEngine", "LoadSpec", "DEFAULT_MAX_STEPS", "default_max_steps"]
 
-#: CRC-32 (zlib), reflected polynomial.
-CRC32_POLY = 0xEDB88320
+#: The most steps `default_max_steps` gives a RUN frame.
+DEFAULT_MAX_STEPS = 32
+#: Bytes of each frame buffer (both slots) that `default_max_steps` fills at most: one iCE40
+#: EBR (512 x 8) or ECP5 DP16KD each for the request and the reply buffer.
+BUFFER_BYTES = 512
 
 
-@dataclass(frozen=True)
-class LoadSpec:
-    """What the link knows of a loadable core: bytes per LOAD word (the widest memory word,
-    padded), each memory's depth (by load-port index), the port's address and data widths, and
-    the shape id the device reports (`hwgen.shape.shape_id`)."""
-
-    word_bytes: int
-    depths: tuple[int, ...]
-    addr_bits: int
-    data_bits: int
-    shape_id: int
-
-
-def _crc8_matrix() -> list[int]:
-    """CRC-8 (polynomial 0x07) of one byte is linear: bit i of the result is the XOR of the bits
-    of ``crc ^ byte`` selected by mask i."""
-    masks = []
-    for i in range(8):
-        mask = 0
-        for j in range(8):
-            if crc8(bytes([1 << j])) >> i & 1:
-                mask |= 1 << j
-        masks.append(mask)
-    return masks
-
-
-_CRC8_MASKS = _crc8_matrix()
-
-
-def crc8_next(crc, byte):
-    """CRC-8 (polynomial 0x07) of ``crc`` updated by one byte, as 8 XOR trees (`protocol.crc8`)."""
-    v = crc ^ byte
-    return Cat(*[
-        functools.reduce(operator.xor, [v[j] for j in range(8) if mask >> j & 1])
-        for mask in _CRC8_MASKS
-    ])
+def default_max_steps(in_bytes: int, out_bytes: int) -> int:
+    """Steps per RUN frame when the build does not say: the most (up to 32) whose two request
+    and two reply buffers fit ``BUFFER_BYTES`` each (at least 1). 17 + 18 bytes (GRU 16-64-10):
+    14 steps, whose RUN format reaches 98% of the wire limit of 32-step frames."""
+    per_slot = BUFFER_BYTES // 2
+    return max(1, min(DEFAULT_MAX_STEPS, (per_slot - RUN_HEADER_BYTES) // in_bytes,
+                      per_slot // out_bytes))
 
 
 class FrameEngine(wiring.Component):
-    """Host frames over a UART <-> one stream transfer per frame.
+    """Frames on byte streams <-> stream transfers of a core (see the module docstring).
 
     Parameters
     ----------
-    in_bytes : payload bytes of a STEP frame (the core's input transfer, padded to bytes).
-    out_bytes : payload bytes of an OUTPUT frame (the core's output transfer).
-    divisor : clock cycles per bit (clock frequency / baud rate).
-    timeout_bits : a frame whose next byte is this many bit times late is abandoned (TIMEOUT).
+    in_bytes, out_bytes : the core's input / output transfer in bytes (1 .. 65535).
+    timeout_cycles : a frame whose next byte is this many cycles late is abandoned (TIMEOUT).
+    load : a `LoadSpec` for a loadable core (adds ``load`` and ``loaded``), or None.
+    max_steps : the most steps of a RUN frame (1 .. 255; sizes the frame buffers); default
+        `default_max_steps`.
+    class_field : (bit offset, bits) of the class in the output transfer (a model with an argmax:
+        RUN MODE 2 answers those bits, in ``ceil(bits / 8)`` bytes a step), or None.
 
     Members
     -------
-    rx : In(1), the serial line from the host (idle high).
-    tx : Out(1), the serial line to the host (idle high).
+    rx_stream : In(stream.Signature(8)), bytes from the PHY; always ready.
+    tx_stream : Out(stream.Signature(8)), bytes to the PHY.
+    rx_error, rx_abort, overrun : In(1) strobes from the PHY (FRAMING, TIMEOUT, OVERRUN).
     o_stream : Out(stream.Signature(8 * in_bytes)), towards the core.
     i_stream : In(stream.Signature(8 * out_bytes)), from the core.
-    errors : Out(8), count of rejected frames (wraps), e.g. for an LED.
-    busy : Out(1), a request is being handled.
+    errors : Out(8), count of ERROR replies (wraps), e.g. for an LED.
+    busy : Out(1), a frame is being received, executed or answered.
     """
 
     def __init__(self, in_bytes: int, out_bytes: int, *, timeout_cycles: int,
-                 load: LoadSpec | None = None):
+                 load: LoadSpec | None = None, max_steps: int | None = None,
+                 class_field: tuple[int, int] | None = None):
         for what, v in (("Input byte count", in_bytes), ("Output byte count", out_bytes)):
             check_positive_int(what, v, 0xFFFF)
         self._in_bytes, self._out_bytes = in_bytes, out_bytes
         self._timeout_cycles = check_positive_int("Timeout", timeout_cycles)
+        if max_steps is None:
+            max_steps = default_max_steps(in_bytes, out_bytes)
+        self._max_steps = check_positive_int("Steps per RUN frame", max_steps, 255)
+        if class_field is not None:
+            off, bits = class_field
+            if not (0 <= off and 1 <= bits and off + bits <= 8 * out_bytes):
+                raise HwgenError(f"the class field (offset {off}, {bits} bits) is not inside "
+                                 f"the {out_bytes}-byte output transfer")
+        self._class = class_field
         self._load = load
         members = {
             "rx_stream": In(stream.Signature(8)),
@@ -152,256 +142,112 @@ class FrameEngine(wiring.Component):
     def timeout_cycles(self) -> int:
         return self._timeout_cycles
 
+    @property
+    def max_steps(self) -> int:
+        return self._max_steps
+
+    @property
+    def class_bytes(self) -> int:
+        return 0 if self._class is None else -(-self._class[1] // 8)
+
+    @property
+    def request_slot_bytes(self) -> int:
+        return max(RUN_HEADER_BYTES + self._max_steps * self._in_bytes, 1)
+
+    @property
+    def reply_slot_bytes(self) -> int:
+        return self._max_steps * self._out_bytes
+
     def elaborate(self, platform):
         m = Module()
-        nin, nout = self._in_bytes, self._out_bytes
-        ld = self._load
-        txp = self
-        m.d.comb += self.rx_stream.ready.eq(1)
-        got, byte = self.rx_stream.valid, self.rx_stream.payload
+        nin, nout, ld = self._in_bytes, self._out_bytes, self._load
+        m.submodules.receiver = rx = FrameReceiver(nin, self._max_steps, self._timeout_cycles,
+                                                   ld is not None)
+        m.submodules.executor = ex = Executor(nin, nout, self._max_steps, self._class)
+        m.submodules.replier = tx = ReplyFramer()
+        req_n, rpl_n = self.request_slot_bytes, self.reply_slot_bytes
+        # no slot is read and written in the same cycle (the module docstring)
+        attrs = {"no_rw_check": 1}
+        m.submodules.request_buffer = req = Memory(shape=8, depth=2 * req_n, init=[],
+                                                   attrs=attrs)
+        m.submodules.reply_buffer = rpl = Memory(shape=8, depth=2 * rpl_n, init=[], attrs=attrs)
 
-        cmd, seq = Signal(8), Signal(8)
-        length = Signal(16)
-        # payload bytes so far (a ROM link only ever counts a STEP payload)
-        count = Signal(16) if ld is not None else Signal(range(max(nin, 2)))
-        crc = Signal(8)
-        # STEP payloads (and a loadable link's 8-byte COMMIT) shift in from the top
-        data = Signal(8 * max(nin, 8 if ld is not None else 0))
-        err = Signal(8)
-        gap = Signal(range(self.timeout_cycles + 1))
-        timed_out = Signal()
-        m.d.comb += timed_out.eq(gap == self.timeout_cycles)
+        wiring.connect(m, wiring.flipped(self.rx_stream), rx.rx_stream)
+        wiring.connect(m, tx.tx_stream, wiring.flipped(self.tx_stream))
+        wiring.connect(m, ex.o_stream, wiring.flipped(self.o_stream))
+        wiring.connect(m, wiring.flipped(self.i_stream), ex.i_stream)
+        m.d.comb += [rx.rx_error.eq(self.rx_error), rx.rx_abort.eq(self.rx_abort),
+                     rx.overrun.eq(self.overrun)]
 
-        # Reply: header fields, then rlen bytes of rbuf shifted out LSB first, then the CRC.
-        rcmd, rlen = Signal(8), Signal(16)
-        rbytes = max(nout, INFO_BYTES, STATUS_BYTES)
-        rbuf = Signal(8 * rbytes)
-        rcount = Signal(16)
-        rcrc = Signal(8)
+        # Slot pointers (mod 4): frames received, executed, answered; slot = pointer bit 0.
+        rx_ptr, ex_ptr, tx_ptr = Signal(2), Signal(2), Signal(2)
+        in_use = Signal(2)
+        m.d.comb += [in_use.eq(rx_ptr - tx_ptr), rx.slot_free.eq(in_use < WINDOW),
+                     ex.start.eq(ex_ptr != rx_ptr), tx.start.eq(tx_ptr != ex_ptr)]
+        meta = [{k: Signal(w, name=f"slot{s}_{k}") for k, w in
+                 (("cmd", 8), ("seq", 8), ("length", 16), ("err", 4), ("rlen", 16),
+                  ("rerr", 4))} for s in range(2)]
+
+        def pick(ptr, key):
+            return Mux(ptr[0], meta[1][key], meta[0][key])
+
+        for s in range(2):
+            with m.If(rx.done & (rx_ptr[0] == s)):
+                m.d.sync += [meta[s][k].eq(getattr(rx, k)) for k in ("cmd", "seq", "length",
+                                                                      "err")]
+            with m.If(ex.done & (ex_ptr[0] == s)):
+                m.d.sync += [meta[s]["rlen"].eq(ex.rlen), meta[s]["rerr"].eq(ex.rerr)]
+        with m.If(rx.done):
+            m.d.sync += rx_ptr.eq(rx_ptr + 1)
+        with m.If(ex.done):
+            m.d.sync += ex_ptr.eq(ex_ptr + 1)
+            with m.If(ex.rerr != 0):
+                m.d.sync += self.errors.eq(self.errors + 1)
+        with m.If(tx.done):
+            m.d.sync += tx_ptr.eq(tx_ptr + 1)
+        m.d.comb += [ex.cmd.eq(pick(ex_ptr, "cmd")), ex.length.eq(pick(ex_ptr, "length")),
+                     ex.err.eq(pick(ex_ptr, "err")),
+                     tx.cmd.eq(pick(tx_ptr, "cmd")), tx.seq.eq(pick(tx_ptr, "seq")),
+                     tx.rerr.eq(pick(tx_ptr, "rerr")), tx.rlen.eq(pick(tx_ptr, "rlen"))]
+
+        # The buffers: slot s occupies [s * n, (s + 1) * n).
+        req_w, req_r = req.write_port(), req.read_port()
+        rpl_w, rpl_r = rpl.write_port(), rpl.read_port()
+        m.d.comb += [
+            req_w.addr.eq(Mux(rx_ptr[0], req_n, 0) + rx.index),
+            req_w.data.eq(rx.byte),
+            req_w.en.eq(rx.take & rx.store),
+            req_r.addr.eq(Mux(ex_ptr[0], req_n, 0) + ex.rd_offset),
+            rpl_w.addr.eq(Mux(ex_ptr[0], rpl_n, 0) + ex.wr_offset),
+            rpl_w.data.eq(ex.wr_data),
+            rpl_w.en.eq(ex.wr_en),
+            rpl_r.addr.eq(Mux(tx_ptr[0], rpl_n, 0) + tx.rd_offset),
+        ]
+        # a register after each read port (timing: an ECP5 DP16KD's data comes 5.8 ns after the
+        # clock; the netlist passes can move this register into the block RAM's output register)
+        m.d.sync += [ex.rd_data.eq(req_r.data), tx.rd_data.eq(rpl_r.data)]
 
         # Load state (constants for a ROM device: loaded, nothing to load).
-        loaded, dirty = Signal(), Signal()
-        crc32, words = Signal(32), Signal(24)
         if ld is None:
-            m.d.comb += loaded.eq(1)
+            loaded, dirty, crc32, words = Const(1, 1), Const(0, 1), Const(0, 32), Const(0, 24)
+            m.d.comb += ex.load_idle.eq(1)
             shape_id, wbytes = 0, 0
         else:
-            m.d.comb += self.loaded.eq(loaded)
+            m.submodules.loader = lo = LoadEngine(ld)
+            m.d.comb += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
+                         lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
+                         lo.done.eq(rx.done), lo.cmd.eq(rx.cmd), lo.err.eq(rx.err),
+                         rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
+                         ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]
+            wiring.connect(m, lo.load, wiring.flipped(self.load))
+            loaded, dirty, crc32, words = lo.loaded, lo.dirty, lo.crc, lo.words
             shape_id, wbytes = ld.shape_id, ld.word_bytes
+        m.d.comb += ex.loaded.eq(loaded)
         flags = Cat(Const(ld is not None, 1), loaded, dirty, Const(0, 5))
         info = Cat(Const(PROTOCOL_VERSION, 8), Const(nin, 16), Const(nout, 16), flags,
-                   Const(shape_id, 32), Const(wbytes, 8), ~crc32)
-        status = Cat(flags, ~crc32, words)
-
-        m.d.comb += self.o_stream.payload.eq(data[-8 * nin:])
-        with m.If(got):
-            m.d.sync += gap.eq(0)
-        with m.Elif(~timed_out):
-            m.d.sync += gap.eq(gap + 1)
-
-        def take(next_state):
-            m.d.sync += crc.eq(crc8_next(crc, byte))
-            m.next = next_state
-
-        def reject(code):
-            m.d.sync += [err.eq(code), self.errors.eq(self.errors + 1), dirty.eq(1)]
-
-        def reply(code, n, value):
-            m.d.sync += [rcmd.eq(code), rlen.eq(n), rbuf.eq(value)]
-            m.next = "SEND"
-
-        if ld is not None:
-            wr = self._load_words(m, ld, got, byte, crc32, words)
-        receiving = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC"]
-        if ld is not None:
-            receiving += ["LMEM", "LADDR", "LDATA"]
-        with m.FSM() as fsm:
-            with m.State("SYNC"):
-                with m.If(got & (byte == SYNC)):
-                    m.d.sync += crc.eq(0)
-                    m.next = "CMD"
-            for state in receiving:
-                with m.State(state):
-                    with m.If(self.rx_error | self.overrun | self.rx_abort):
-                        reject(ErrorCode.FRAMING)
-                        m.next = "DRAIN"
-                    with m.Elif(got):
-                        if state == "CMD":
-                            m.d.sync += cmd.eq(byte)
-                            take("SEQ")
-                        elif state == "SEQ":
-                            m.d.sync += seq.eq(byte)
-                            take("LEN0")
-                        elif state == "LEN0":
-                            m.d.sync += length[:8].eq(byte)
-                            take("LEN1")
-                        elif state == "LEN1":
-                            n = Cat(length[:8], byte)
-                            m.d.sync += [length[8:].eq(byte), count.eq(0)]
-                            take("DRAIN")
-                            expect = {Cmd.PING: 0, Cmd.STEP: nin}
-                            if ld is not None:
-                                expect.update({Cmd.BEGIN: 0, Cmd.COMMIT: 8})
-                            with m.Switch(cmd):
-                                for c, want in expect.items():
-                                    with m.Case(c):
-                                        with m.If(n != want):
-                                            reject(ErrorCode.LENGTH)
-                                        with m.Elif(n == 0):
-                                            m.next = "CRC"
-                                        with m.Else():
-                                            m.next = "DATA"
-                                if ld is not None:
-                                    with m.Case(Cmd.LOAD):
-                                        with m.If(n <= LOAD_HEADER_BYTES):
-                                            reject(ErrorCode.LENGTH)
-                                        with m.Else():
-                                            m.next = "LMEM"
-                                with m.Default():
-                                    reject(ErrorCode.COMMAND)
-                        elif state == "DATA":  # STEP and COMMIT payloads
-                            m.d.sync += [data.eq(Cat(data[8:], byte)), count.eq(count + 1)]
-                            m.d.sync += crc.eq(crc8_next(crc, byte))
-                            with m.If(count == (nin - 1 if ld is None else length - 1)):
-                                m.next = "CRC"
-                        elif state == "LMEM":
-                            # a LOAD changes the memories: no computing until a COMMIT
-                            m.d.sync += [wr["mem"].eq(byte), count.eq(1), wr["nbyte"].eq(0),
-                                         wr["bad"].eq(0), loaded.eq(0)]
-                            take("LADDR")
-                        elif state == "LADDR":
-                            m.d.sync += [wr["addr"].eq(Cat(wr["addr"][8:], byte)),
-                                         count.eq(count + 1)]
-                            take("LADDR")
-                            with m.If(count == LOAD_HEADER_BYTES - 1):
-                                m.next = "LDATA"
-                        elif state == "LDATA":
-                            m.d.comb += wr["take"].eq(1)
-                            m.d.sync += count.eq(count + 1)
-                            take("LDATA")
-                            with m.If(count == length - 1):
-                                m.next = "CRC"
-                        else:  # CRC
-                            with m.If(byte != crc):
-                                reject(ErrorCode.CRC)
-                                m.next = "ERROR"
-                            with m.Elif(cmd == Cmd.PING):
-                                reply(Cmd.INFO, INFO_BYTES, info)
-                            with m.Elif(cmd == Cmd.STEP):
-                                with m.If(loaded):
-                                    m.next = "CORE_IN"
-                                with m.Else():
-                                    m.d.sync += err.eq(ErrorCode.NOT_LOADED)
-                                    m.next = "ERROR"
-                            if ld is not None:
-                                self._load_commands(m, ld, cmd, data, wr, loaded, dirty, crc32,
-                                                    words, reject)
-                    with m.Elif(timed_out):
-                        reject(ErrorCode.TIMEOUT)
-                        m.next = "ERROR"
-            with m.State("DRAIN"):
-                # Skip the rest of a rejected frame: wait until the line has been quiet.
-                with m.If(timed_out & ~got):
-                    m.next = "ERROR"
-            with m.State("ERROR"):
-                reply(Cmd.ERROR, 2, Cat(err, cmd))
-            if ld is not None:
-                with m.State("STATUS"):  # a load command's reply, once its last word is in
-                    with m.If(~wr["pend"] & (wr["cbits"] == 0)):
-                        reply(Cmd.STATUS, STATUS_BYTES, status)
-            with m.State("CORE_IN"):
-                m.d.comb += self.o_stream.valid.eq(1)
-                with m.If(self.o_stream.ready):
-                    m.next = "CORE_OUT"
-            with m.State("CORE_OUT"):
-                m.d.comb += self.i_stream.ready.eq(1)
-                with m.If(self.i_stream.valid):
-                    reply(Cmd.OUTPUT, nout, self.i_stream.payload)
-            with m.State("SEND"):
-                m.d.sync += [rcount.eq(0), rcrc.eq(0)]
-                m.next = "TX_SYNC"
-            header = (("TX_SYNC", Const(SYNC, 8), "TX_CMD"), ("TX_CMD", rcmd, "TX_SEQ"),
-                      ("TX_SEQ", seq, "TX_LEN0"), ("TX_LEN0", rlen[:8], "TX_LEN1"),
-                      ("TX_LEN1", rlen[8:], "TX_DATA"))
-            for state, value, nxt in header:
-                with m.State(state):
-                    m.d.comb += [txp.tx_stream.valid.eq(1), txp.tx_stream.payload.eq(value)]
-                    with m.If(txp.tx_stream.ready):
-                        if state != "TX_SYNC":
-                            m.d.sync += rcrc.eq(crc8_next(rcrc, value))
-                        m.next = nxt
-            with m.State("TX_DATA"):
-                with m.If(rcount == rlen):
-                    m.next = "TX_CRC"
-                with m.Else():
-                    m.d.comb += [txp.tx_stream.valid.eq(1), txp.tx_stream.payload.eq(rbuf[:8])]
-                    with m.If(txp.tx_stream.ready):
-                        m.d.sync += [rcrc.eq(crc8_next(rcrc, rbuf[:8])), rbuf.eq(rbuf >> 8),
-                                     rcount.eq(rcount + 1)]
-            with m.State("TX_CRC"):
-                m.d.comb += [txp.tx_stream.valid.eq(1), txp.tx_stream.payload.eq(rcrc)]
-                with m.If(txp.tx_stream.ready):
-                    m.next = "SYNC"
-        m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
+                   Const(shape_id, 32), Const(wbytes, 8), crc32, Const(self._max_steps, 16),
+                   Const(WINDOW, 8), Const(self.class_bytes, 8))
+        status = Cat(flags, crc32, words)
+        m.d.comb += [tx.info.eq(info), tx.status.eq(status),
+                     self.busy.eq(rx.busy | (rx_ptr != tx_ptr))]
         return m
-
-    def _load_words(self, m: Module, ld: LoadSpec, got, byte, crc32, words) -> dict:
-        """LOAD data bytes -> words on the load port, and the running CRC-32 over them.
-
-        ``take`` (set by the FSM in a data byte's cycle) shifts the byte into the word; after
-        the word's last byte the word is written in the next cycle at ``addr`` of ``mem``
-        (``addr`` then advances) unless that is outside the memory (``bad``: the frame is
-        rejected with ADDRESS). Each byte also enters the CRC-32, one bit a cycle."""
-        nb = ld.word_bytes
-        mem = Signal(8, name="ld_mem")
-        addr = Signal(24, name="ld_addr")
-        word = Signal(8 * nb, name="ld_word")
-        nbyte = Signal(range(max(nb, 2)), name="ld_byte")
-        pend, bad = Signal(name="ld_pending"), Signal(name="ld_bad")
-        take = Signal(name="ld_take")
-        cbyte, cbits = Signal(8, name="crc_byte"), Signal(range(9), name="crc_bits")
-        with m.If(take & got):
-            m.d.sync += [word.eq(Cat(word[8:], byte)), cbyte.eq(byte), cbits.eq(8),
-                         nbyte.eq(Mux(nbyte == nb - 1, 0, nbyte + 1)), pend.eq(nbyte == nb - 1)]
-        with m.Else():
-            m.d.sync += pend.eq(0)
-        with m.If(cbits != 0):
-            bit = crc32[0] ^ cbyte[0]
-            m.d.sync += [crc32.eq((crc32 >> 1) ^ Mux(bit, CRC32_POLY, 0)),
-                         cbyte.eq(cbyte >> 1), cbits.eq(cbits - 1)]
-        in_range = Signal(name="ld_in_range")
-        with m.Switch(mem):
-            for k, depth in enumerate(ld.depths):
-                with m.Case(k):
-                    m.d.comb += in_range.eq(addr < depth)
-        port = self.load
-        m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
-                     port.valid.eq(pend & in_range)]
-        with m.If(pend):
-            m.d.sync += [addr.eq(addr + 1), words.eq(words + in_range)]
-            with m.If(~in_range):
-                m.d.sync += bad.eq(1)
-        return {"mem": mem, "addr": addr, "take": take, "nbyte": nbyte, "bad": bad,
-                "pend": pend, "cbits": cbits}
-
-    def _load_commands(self, m, ld: LoadSpec, cmd, data, wr, loaded, dirty, crc32, words,
-                       reject) -> None:
-        """The CRC state's actions for BEGIN, LOAD and COMMIT (the frame's checksum matched)."""
-        with m.Elif(cmd == Cmd.BEGIN):
-            m.d.sync += [loaded.eq(0), dirty.eq(0), crc32.eq(0xFFFFFFFF), words.eq(0)]
-            m.next = "STATUS"
-        with m.Elif(cmd == Cmd.LOAD):
-            with m.If(wr["nbyte"] != 0):  # not whole words
-                reject(ErrorCode.LENGTH)
-                m.d.sync += wr["nbyte"].eq(0)
-                m.next = "ERROR"
-            with m.Elif(wr["bad"]):
-                reject(ErrorCode.ADDRESS)
-                m.next = "ERROR"
-            with m.Else():
-                m.next = "STATUS"
-        with m.Elif(cmd == Cmd.COMMIT):
-            want_crc, want_shape = data[-64:-32], data[-32:]
-            with m.If(~dirty & (want_crc == ~crc32) & (want_shape == ld.shape_id)):
-                m.d.sync += loaded.eq(1)
-            m.next = "STATUS"

@@ -12,7 +12,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_positive_int
-from .engine import FrameEngine, LoadSpec
+from .engine import FrameEngine
+from .loader import LoadSpec
 from .phy import UartPhy, check_divisor
 
 __all__ = ["UartLink", "LoadSpec"]
@@ -28,6 +29,8 @@ class UartLink(wiring.Component):
     divisor : clock cycles per bit (clock frequency / baud rate).
     timeout_bits : a frame whose next byte is this many bit times late is abandoned (TIMEOUT).
     load : a `LoadSpec` for a loadable core (adds ``load`` and ``loaded``), or None.
+    max_steps, class_field : as `FrameEngine` (the most steps of a RUN frame; where the class is
+        in the output transfer, for RUN MODE 2).
 
     Members
     -------
@@ -40,7 +43,8 @@ class UartLink(wiring.Component):
     """
 
     def __init__(self, in_bytes: int, out_bytes: int, divisor: int, timeout_bits: int = 40,
-                 load: LoadSpec | None = None):
+                 load: LoadSpec | None = None, *, max_steps: int | None = None,
+                 class_field: tuple[int, int] | None = None):
         check_positive_int("Timeout", timeout_bits, 0xFFFF)
         if timeout_bits < 12:
             raise HwgenError(f"Timeout must be at least 12 bit times, not {timeout_bits}")
@@ -49,7 +53,10 @@ class UartLink(wiring.Component):
         self._divisor = check_divisor(divisor)
         self._timeout_bits = timeout_bits
         self._args = (in_bytes, out_bytes)
-        self._kw = dict(timeout_cycles=timeout_bits * divisor, load=load)
+        self._kw = dict(timeout_cycles=timeout_bits * divisor, load=load, max_steps=max_steps,
+                        class_field=class_field)
+        if max_steps is not None:
+            check_positive_int("Steps per RUN frame", max_steps, 255)
         members = {
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
