@@ -203,8 +203,10 @@ class SpiLinkedCore(wiring.Component):
     clock_hz : the core clock.
     sclk_hz : the fastest SCLK the controller will use; `HwgenError` unless
         ``clock_hz >= MIN_CLOCK_RATIO * sclk_hz`` (`check_sclk`).
-    timeout : seconds a frame may pause between two bytes before it is abandoned (TIMEOUT).
+    timeout : seconds a frame may pause between two bytes before it is abandoned (TIMEOUT), and
+        the quiet time after which the engine answers a frame it skipped.
     shape_id : what a loadable device reports as its shape (`hwgen.shape.shape_id`).
+    max_steps : the most steps of a RUN frame (`FrameEngine`; default: its default).
 
     Members
     -------
@@ -213,8 +215,8 @@ class SpiLinkedCore(wiring.Component):
     """
 
     def __init__(self, core, clock_hz: float, sclk_hz: float, *, timeout: float = 1e-3,
-                 shape_id: int = 0):
-        from .board import load_spec  # board.py builds tops from this module
+                 shape_id: int = 0, max_steps: int | None = None):
+        from .board import class_field, load_spec  # board.py builds tops from this module
 
         self._ratio = check_sclk(clock_hz, sclk_hz)
         timeout = check_finite("Frame timeout", timeout, minimum=0, strict_min=True)
@@ -228,7 +230,8 @@ class SpiLinkedCore(wiring.Component):
         self.core = core
         self._engine_args = (-(-self._in_bits // 8), -(-self._out_bits // 8))
         self._engine_kw = dict(timeout_cycles=max(1, math.ceil(timeout * clock_hz)),
-                               load=load_spec(core, shape_id))
+                               load=load_spec(core, shape_id), max_steps=max_steps,
+                               class_field=class_field(core))
         super().__init__({"sclk": In(1), "cs_n": In(1, init=1), "mosi": In(1),
                           "miso": Out(1), "miso_oe": Out(1), "busy": Out(1), "errors": Out(8)})
 
