@@ -17,7 +17,7 @@ from hwgen.golden import GoldenModel
 from hwgen.host import Link, StreamHost
 from hwgen.spec import HwgenError
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
-from hwgen.uart.protocol import Cmd, ErrorCode, FrameParser, ProtocolError, encode_frame
+from hwgen.uart.protocol import Cmd, ErrorCode, FrameParser, Mode, ProtocolError, encode_frame
 from hwgen.uart.spi import (
     FILLER,
     MIN_CLOCK_RATIO,
@@ -111,7 +111,7 @@ def run_phy(transfers, *, ratio=4.0, jitter=0.5, seed=0, tx=b"", rx_ready=True):
     tx_stream; returns (MISO bytes per transfer, received bytes, rx_abort and overrun counts)."""
     dut = SpiPhy()
     ctl = SpiController(dut, ratio=ratio, jitter=jitter, clock_hz=CLOCK_HZ, seed=seed)
-    miso, rx, counts = [], [], {"abort": 0, "overrun": 0, "error": 0}
+    miso, rx, counts = [], [], {"abort": 0, "overrun": 0, "error": 0, "end": 0}
     tx = list(tx)
 
     async def controller(ctx):
@@ -124,9 +124,10 @@ def run_phy(transfers, *, ratio=4.0, jitter=0.5, seed=0, tx=b"", rx_ready=True):
         while True:
             ctx.set(dut.tx_stream.valid, bool(tx))
             ctx.set(dut.tx_stream.payload, tx[0] if tx else 0)
-            _, _, rv, rr, rp, tv, tr, ab, ov, er = await ctx.tick().sample(
+            _, _, rv, rr, rp, tv, tr, ab, ov, er, end = await ctx.tick().sample(
                 dut.rx_stream.valid, dut.rx_stream.ready, dut.rx_stream.payload,
-                dut.tx_stream.valid, dut.tx_stream.ready, dut.rx_abort, dut.overrun, dut.rx_error)
+                dut.tx_stream.valid, dut.tx_stream.ready, dut.rx_abort, dut.overrun, dut.rx_error,
+                dut.rx_end)
             if rv and rr:
                 rx.append(rp)
             if tv and tr:
@@ -134,6 +135,7 @@ def run_phy(transfers, *, ratio=4.0, jitter=0.5, seed=0, tx=b"", rx_ready=True):
             counts["abort"] += ab
             counts["overrun"] += ov
             counts["error"] += er
+            counts["end"] += end
 
     sim = Simulator(dut)
     sim.add_clock(1 / CLOCK_HZ)
@@ -152,7 +154,7 @@ def test_bytes_both_ways_back_to_back(ratio, jitter, gaps, seed):
     assert rx == sent
     # Slot 0 after reset carries the filler; then the queued reply, then filler again.
     assert b"".join(miso) == bytes([FILLER]) + reply + bytes(12 - 1 - len(reply))
-    assert counts == {"abort": 0, "overrun": 0, "error": 0}
+    assert counts == {"abort": 0, "overrun": 0, "error": 0, "end": 2}
 
 
 def test_filler_when_nothing_to_send():
@@ -168,7 +170,7 @@ def test_abort_mid_byte_discards_it_resends_the_reply_byte_and_the_next_transfer
         [(b"\x11\x22\x33", (1, 3)), (b"\x44\x55\x66\x77", None)], tx=b"\x81\x82\x83")
     assert rx == b"\x11\x44\x55\x66\x77"
     assert miso == [b"\x00", b"\x81\x82\x83\x00"]
-    assert counts == {"abort": 1, "overrun": 0, "error": 0}
+    assert counts == {"abort": 1, "overrun": 0, "error": 0, "end": 1}
 
 
 def test_a_cut_filler_slot_takes_a_byte_that_became_ready():
@@ -272,6 +274,23 @@ def test_accelerator_over_spi_equals_the_golden_model():
     np.testing.assert_array_equal(out["argmax"][..., 0], g.classes)
 
 
+def test_pipelined_run_frames_reach_the_spi_wire_limit():
+    """Full duplex: the replies ride in the slots of the next requests, so RUN frames (MODE
+    last) move at the request side's wire limit, SCLK / 8 / (in bytes + 9 / COUNT)."""
+    dut = SpiLinkedCore(EchoCore(16, latency=4), CLOCK_HZ, CLOCK_HZ / 4)
+    with SimSpi(dut, ratio=4, jitter=0.0, seed=1, clock_hz=CLOCK_HZ, timeout=1e-3) as port:
+        link = Link(port, timeout=1e-3)
+        info = link.ping()
+        rng = np.random.default_rng(0)
+        steps = [bytes(rng.integers(0, 256, 17).tolist()) for _ in range(4 * info.max_steps)]
+        t0 = port.sim_seconds
+        out = link.run_steps(steps, Mode.LAST)
+        seconds = port.sim_seconds - t0
+    assert len(out) == 4
+    limit = CLOCK_HZ / 4 / 8 / (17 + 9 / info.max_steps)
+    assert len(steps) / seconds >= 0.9 * limit
+
+
 def test_spi_link_checks_the_clock_ratio():
     with pytest.raises(HwgenError, match=r"SPI clock 20 MHz is too fast for a 60 MHz core clock"):
         SpiLinkedCore(EchoCore(3), 60e6, 20e6)
@@ -309,6 +328,33 @@ def test_a_rejected_header_is_answered_once_the_host_pauses():
         port.idle(25e-6)
         frames = FrameParser().feed(port.read(64))
     assert [(f.cmd, f.seq, f.payload[0]) for f in frames] == [(Cmd.ERROR, 9, ErrorCode.LENGTH)]
+
+
+class SilentTarget(wiring.Component):
+    """An SPI target that never answers (MISO low: the filler in every slot)."""
+
+    def __init__(self):
+        super().__init__({"sclk": In(1), "cs_n": In(1, init=1), "mosi": In(1), "miso": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.miso.eq(0)  # a clock domain to simulate
+        return m
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="hwgen.uart.host_link (wip/link "
+                   "1dc79d1) restarts its reply deadline on every byte read, and an SPI read "
+                   "always yields bytes (the filler): a device that never answers hangs the host")
+def test_no_reply_over_spi_is_a_timeout_error():
+    class Guarded(SimSpi):
+        def read(self, size=1):
+            if self.sim_seconds > 2e-3:
+                raise RuntimeError("the host is still reading after 2 ms of simulated time")
+            return super().read(size)
+
+    with Guarded(SilentTarget(), clock_hz=CLOCK_HZ, timeout=1e-4) as port:
+        with pytest.raises(ProtocolError, match="no reply from the device"):
+            Link(port, timeout=1e-4).ping()
 
 
 @pytest.mark.xfail(strict=True, reason="the receiver (wip/link 1dc79d1) answers a frame it "

@@ -1,10 +1,11 @@
 """SPI target PHY: a byte-stream PHY (docs/spi.md) for SPI mode 0, clocked by the core clock.
 
-`SpiPhy` implements the byte-stream PHY interface that `UartRx` / `UartTx` implement for the
-UART (``rx_stream``, ``tx_stream``, ``rx_error``, ``rx_abort``, ``overrun``), so the same frame
-engine runs behind either link. The SPI clock is unrelated to the core clock: the target
-synchronizes ``sclk``, ``cs_n`` and ``mosi`` (two flip-flops each) and oversamples them, which
-needs a core clock of at least `MIN_CLOCK_RATIO` x SCLK (`check_sclk` refuses anything faster).
+`SpiPhy` implements the byte-stream PHY interface that `UartPhy` implements for the UART
+(``rx_stream``, ``tx_stream``, ``rx_error``, ``rx_abort``, ``overrun``; plus ``rx_end``, the end
+of a transfer), so the same frame engine runs behind either link. The SPI clock is unrelated to
+the core clock: the target synchronizes ``sclk``, ``cs_n`` and ``mosi`` (two flip-flops each)
+and oversamples them, which needs a core clock of at least `MIN_CLOCK_RATIO` x SCLK
+(`check_sclk` refuses anything faster).
 
 `SpiLinkedCore` puts a core (the accelerator, or `EchoCore`) behind a `SpiPhy` and the link's
 `FrameEngine`: the SPI counterpart of `hwgen.uart.board.LinkedCore`, pins ``sclk`` / ``cs_n`` /
@@ -43,9 +44,10 @@ SPI_TARGET_PINS = {
 
 
 def spi_target_resource(board: str, number: int = 0) -> Resource:
-    """The ``spi_target`` resource (subsignals ``cs_n``, ``mosi``, ``sclk`` in, ``miso`` out, all
-    active high as wired: ``cs_n`` is the raw pin) of a board in `SPI_TARGET_PINS`, for
-    ``platform.add_resources``; `HwgenError` for another board."""
+    """The ``spi_target`` resource of a board in `SPI_TARGET_PINS`, for
+    ``platform.add_resources``: subsignals ``cs_n``, ``mosi``, ``sclk`` (in) and ``miso`` (out),
+    each the raw pin (``cs_n`` stays active low: `SpiPhy` takes it as it is). `HwgenError` for
+    another board."""
     if board not in SPI_TARGET_PINS:
         raise HwgenError(f"no SPI target pins are defined for board {board!r}; boards: "
                          f"{', '.join(sorted(SPI_TARGET_PINS))}")
@@ -109,7 +111,9 @@ class SpiPhy(wiring.Component):
       that becomes valid while ``cs_n`` is high goes out in the second slot of the next transfer
       (the first carries what was chosen when ``cs_n`` rose).
     - ``cs_n`` rising at a byte boundary ends a transfer and nothing else: the frame state is
-      not touched (a frame may span transfers; a transfer may carry several frames).
+      not touched (a frame may span transfers; a transfer may carry several frames). ``rx_end``
+      strobes (not part of the byte-stream PHY interface: an SPI frame engine may use it where
+      the UART waits for a quiet line, e.g. to end the skipping of a rejected frame).
     - ``cs_n`` rising in the middle of a byte: ``rx_abort`` strobes one cycle, the partial
       received byte is discarded (the frame engine drops the frame in progress), and a byte
       that was partly shifted out is re-sent whole in the next slot (the host discards the bits
@@ -123,7 +127,7 @@ class SpiPhy(wiring.Component):
     miso : Out(1) pin; ``miso_oe`` : Out(1), MISO should be driven (``cs_n`` low, synchronized).
     rx_stream : Out(stream.Signature(8)); tx_stream : In(stream.Signature(8)).
     rx_error : Out(1), always 0 (SPI has no framing bits; the frame CRC catches damage).
-    rx_abort : Out(1) strobe; overrun : Out(1) strobe (see above).
+    rx_abort : Out(1) strobe; overrun : Out(1) strobe; rx_end : Out(1) strobe (see above).
     """
 
     def __init__(self):
@@ -138,6 +142,7 @@ class SpiPhy(wiring.Component):
             "rx_error": Out(1),
             "rx_abort": Out(1),
             "overrun": Out(1),
+            "rx_end": Out(1),
         })
 
     def elaborate(self, platform):
@@ -167,6 +172,8 @@ class SpiPhy(wiring.Component):
             m.d.sync += bit.eq(0)
             with m.If(cs_rise & (bit != 0)):
                 m.d.comb += self.rx_abort.eq(1)
+            with m.If(cs_rise & (bit == 0)):
+                m.d.comb += self.rx_end.eq(1)
         with m.Elif(rise):
             m.d.sync += [bit.eq(bit + 1), rx_sr.eq(Cat(mosi, rx_sr[:6]))]
             with m.If(bit == 7):
