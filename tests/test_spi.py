@@ -291,6 +291,16 @@ def test_pipelined_run_frames_reach_the_spi_wire_limit():
     assert len(steps) / seconds >= 0.9 * limit
 
 
+def test_spi_linked_core_converts_to_verilog_with_its_pins():
+    """What a Verilator board or a bitstream build elaborates: one clock domain, four pins."""
+    from amaranth.back import verilog
+
+    text = verilog.convert(SpiLinkedCore(EchoCore(3), 60e6, 15e6), name="top")
+    start = text.index("module top(") + len("module top(")
+    ports = {p.strip() for p in text[start : text.index(");", start)].split(",")}
+    assert ports == {"clk", "rst", "sclk", "cs_n", "mosi", "miso", "miso_oe", "busy", "errors"}
+
+
 def test_spi_link_checks_the_clock_ratio():
     with pytest.raises(HwgenError, match=r"SPI clock 20 MHz is too fast for a 60 MHz core clock"):
         SpiLinkedCore(EchoCore(3), 60e6, 20e6)
