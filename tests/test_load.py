@@ -171,7 +171,7 @@ def test_load_then_run_and_swap_models_without_a_rebuild(models):
     board = Board(a)
     try:
         info = board.link.ping()
-        assert (info.version, info.loadable, info.loaded, info.shape_id) == (2, True, False,
+        assert (info.version, info.loadable, info.loaded, info.shape_id) == (3, True, False,
                                                                              board.id)
         with pytest.raises(ProtocolError, match="STEP frame .*: NOT_LOADED: the device holds no "
                            "verified model"):
@@ -189,9 +189,9 @@ def test_load_then_run_and_swap_models_without_a_rebuild(models):
 
 def test_a_corrupted_load_byte_leaves_the_board_refusing(models):
     a, _ = models
-    # bytes 0-20: PING (6) + its INFO reply is not counted; BEGIN frame 6 bytes, then the first
+    # bytes 0-13: PING (7; its INFO reply is not counted), BEGIN (7), then the first
     # LOAD frame: its 12th byte is a data byte
-    board = Board(a, corrupt={6 + 6 + 12: 0x01})
+    board = Board(a, corrupt={7 + 7 + 12: 0x01})
     try:
         with pytest.raises(ProtocolError, match="LOAD frame .*: CRC"):
             board.load(a, frame_words=16)

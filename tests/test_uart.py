@@ -19,17 +19,17 @@ from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
 from hwgen.uart.echo import EchoCore, echo_golden, echo_input_layout, echo_output_layout
 from hwgen.uart.link import UartLink
-from hwgen.uart.phy import UartRx, UartTx
-from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc8, encode_frame
+from hwgen.uart.phy import UartRx, UartTx, uart_divisor
+from hwgen.uart.protocol import Cmd, Frame, FrameParser, ProtocolError, crc16, encode_frame
 from hwgen.uart.sim import SimSerial
 
 DIV = 4  # clock cycles per bit in simulation
 
 
 # -- protocol (pure Python) ---------------------------------------------------------------------
-def test_crc8_is_crc8_smbus():
-    assert crc8(b"123456789") == 0xF4  # the catalogue check value of CRC-8 (poly 0x07)
-    assert crc8(b"") == 0
+def test_crc16_is_ccitt_false():
+    assert crc16(b"123456789") == 0x29B1  # the catalogue check value of CRC-16/CCITT-FALSE
+    assert crc16(b"") == 0xFFFF
 
 
 def test_frames_round_trip_through_the_parser():
@@ -66,14 +66,15 @@ def test_pack_unpack_follow_the_accelerator_layout():
 
 # -- PHY -----------------------------------------------------------------------------------------
 class Loopback(wiring.Component):
-    def __init__(self):
+    def __init__(self, tx_div=DIV, rx_div=DIV):
+        self.divs = tx_div, rx_div
         super().__init__({"tx_in": In(stream.Signature(8)), "rx_out": Out(stream.Signature(8)),
                           "framing_error": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.tx = tx = UartTx(DIV)
-        m.submodules.rx = rx = UartRx(DIV)
+        m.submodules.tx = tx = UartTx(self.divs[0])
+        m.submodules.rx = rx = UartRx(self.divs[1])
         m.d.comb += [
             tx.i_stream.payload.eq(self.tx_in.payload),
             tx.i_stream.valid.eq(self.tx_in.valid),
@@ -87,8 +88,10 @@ class Loopback(wiring.Component):
         return m
 
 
-def test_uart_tx_to_rx_loopback():
-    dut = Loopback()
+@pytest.mark.parametrize("tx_div, rx_div", [(DIV, DIV), (50, 49), (50, 51), (13, 13)])
+def test_uart_tx_to_rx_loopback(tx_div, rx_div):
+    """Also across a 2% baud-rate mismatch (the most `uart_divisor` accepts)."""
+    dut = Loopback(tx_div, rx_div)
     sent, got = [0x00, 0xFF, 0xA5, 0x5A, 0x01, 0x80], []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -111,8 +114,20 @@ def test_uart_tx_to_rx_loopback():
 
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
-    sim.run_until(1e-6 * 12 * DIV * 10)
+    sim.run_until(1e-6 * 12 * max(tx_div, rx_div) * 10)
     assert got == sent
+
+
+def test_uart_divisor_refuses_more_than_2_percent_baud_error():
+    assert uart_divisor(12e6, 115200) == 104 and uart_divisor(12e6, 3_000_000) == 4
+    assert uart_divisor(60e6, 3_000_000) == 20 and uart_divisor(200e6, 3_000_000) == 67
+    with pytest.raises(HwgenError, match=r"^3000000 baud is 2.6% off what a 40 MHz clock makes "
+                       r"\(divisor 13: 3076923 baud; at most 2% works\): the nearest rates it "
+                       r"makes are 3076923 baud \(divisor 13\) or 2857143 baud \(divisor 14\)"):
+        uart_divisor(40e6, 3_000_000)
+    with pytest.raises(HwgenError, match=r"^4000000 baud is too fast for a 12 MHz clock: the "
+                       r"UART needs at least 4 clock cycles per bit, so at most 3000000 baud"):
+        uart_divisor(12e6, 4_000_000)
 
 
 def test_phy_and_link_check_arguments():
@@ -122,6 +137,8 @@ def test_phy_and_link_check_arguments():
         UartLink(0, 1, 4)
     with pytest.raises(HwgenError, match="Output byte count must be at most 65535, not 65536"):
         UartLink(1, 65536, 4)
+    with pytest.raises(HwgenError, match="Steps per RUN frame must be at most 255, not 256"):
+        UartLink(1, 1, 4, max_steps=256)
 
 
 # -- the link over a simulated serial line -------------------------------------------------------
@@ -142,13 +159,13 @@ def test_echo_round_trip_over_the_simulated_line():
 def test_ping_reports_the_payload_sizes():
     with echo_port() as port:
         info = Link(port, timeout=10).ping()
-    assert (info.version, info.in_bytes, info.out_bytes) == (2, 4, 3)
+    assert (info.version, info.in_bytes, info.out_bytes) == (3, 4, 3)
     assert (info.loadable, info.loaded) == (False, True)  # a ROM device always computes
 
 
 def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():
-    # Bytes 0-5 are the PING frame; byte 6 + 6 is a payload byte of the first STEP frame.
-    with echo_port(corrupt={6 + 6: 0x10}) as port:
+    # Bytes 0-6 are the PING frame; byte 7 + 6 is a payload byte of the first STEP frame.
+    with echo_port(corrupt={7 + 6: 0x10}) as port:
         link = Link(port, timeout=10)
         host = StreamHost(link, echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match=r"the device rejected STEP frame 2: CRC: the "
@@ -158,7 +175,7 @@ def test_corrupted_byte_gives_a_clear_error_then_the_link_recovers():
 
 
 def test_lost_byte_gives_a_clear_error_not_a_hang():
-    with echo_port(drop={6 + 7}) as port:
+    with echo_port(drop={7 + 7}) as port:
         host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match="STEP frame 2: TIMEOUT: the frame stopped "
                            "arriving before it was complete"):
@@ -168,7 +185,7 @@ def test_lost_byte_gives_a_clear_error_not_a_hang():
 
 def test_lost_header_byte_is_reported():
     # A lost LEN byte: the next byte is read as the length (wrong for STEP) -> LENGTH error.
-    with echo_port(drop={6 + 3}) as port:
+    with echo_port(drop={7 + 3}) as port:
         host = StreamHost(Link(port, timeout=10), echo_input_layout(3), echo_output_layout(3))
         with pytest.raises(ProtocolError, match="STEP frame 2: LENGTH"):
             host.step([4, 5, 6], sos=True)

@@ -7,13 +7,13 @@ accelerator or `EchoCore`, wired to a `UartLink`; its only ports are the serial 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Shape
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError
 from .link import LoadSpec, UartLink
 
-__all__ = ["LinkedCore", "load_spec"]
+__all__ = ["LinkedCore", "load_spec", "class_field"]
 
 
 def _payload_shape(core, name: str):
@@ -30,13 +30,15 @@ class LinkedCore(wiring.Component):
     divisor : clock cycles per UART bit.
     timeout_bits : the link's inter-byte timeout in bit times.
     shape_id : what a loadable device reports as its shape (`hwgen.shape.shape_id`).
+    max_steps : the most steps of a RUN frame (`FrameEngine`).
 
     Members
     -------
     rx : In(1); tx : Out(1); busy : Out(1); errors : Out(8) (see `UartLink`).
     """
 
-    def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0):
+    def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0, *,
+                 max_steps: int | None = None):
         try:
             self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
             self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
@@ -46,7 +48,8 @@ class LinkedCore(wiring.Component):
             ) from None
         self.core = core
         self.link = UartLink(-(-self._in_bits // 8), -(-self._out_bits // 8), divisor,
-                             timeout_bits, load_spec(core, shape_id))
+                             timeout_bits, load_spec(core, shape_id), max_steps=max_steps,
+                             class_field=class_field(core))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1),
                           "errors": Out(8)})
 
@@ -69,6 +72,15 @@ class LinkedCore(wiring.Component):
         if "load" in core.signature.members:
             wiring.connect(m, link.load, core.load)
         return m
+
+
+def class_field(core) -> tuple[int, int] | None:
+    """(bit offset, bits) of the ``argmax`` field of the core's output transfer, or None."""
+    shape = _payload_shape(core, "o_stream")
+    if isinstance(shape, data.StructLayout) and "argmax" in shape.members:
+        f = shape["argmax"]
+        return f.offset, Shape.cast(f.shape).width
+    return None
 
 
 def load_spec(core, shape_id: int = 0) -> LoadSpec | None:

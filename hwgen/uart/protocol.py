@@ -1,12 +1,12 @@
-"""The UART framing protocol shared by the gateware (`UartLink`) and the host (`hwgen.host`).
+"""The link's framing protocol, version 3, shared by the gateware (`FrameEngine`) and the host
+(`hwgen.host`). docs/uart.md is the reference; in short, every frame, in both directions::
 
-Every frame, in both directions (docs/uart.md)::
+    0xA5  CMD  SEQ  LEN_LO  LEN_HI  PAYLOAD[LEN]  CRC_LO  CRC_HI
 
-    0xA5  CMD  SEQ  LEN_LO  LEN_HI  PAYLOAD[LEN]  CRC
-
-CRC is CRC-8 (polynomial x^8 + x^2 + x + 1 = 0x07, initial value 0, no reflection, no final XOR)
-over CMD, SEQ, LEN_LO, LEN_HI and the payload. The host sends one request and waits for its reply
-(stop and wait); every reply carries the request's SEQ.
+CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection, no final XOR;
+check value of "123456789" 0x29B1) over CMD, SEQ, LEN_LO, LEN_HI and the payload, sent
+little-endian. Every reply carries the SEQ of its request; replies come in request order, and the
+host keeps at most ``WINDOW`` requests outstanding.
 
 =========  =====  ==============================================================================
 command    code   payload
@@ -14,17 +14,20 @@ command    code   payload
 PING       0x01   none; reply INFO
 STEP       0x02   one accelerator input transfer (its stream payload bits, little-endian, padded
                   to whole bytes: start-of-sequence flag and input vector or token); reply OUTPUT
-                  (a loadable device without a verified load replies ERROR NOT_LOADED)
+RUN        0x04   MODE (1), COUNT (1), COUNT input transfers; reply OUTPUTS: every step's output
+                  transfer (MODE 0, ``Mode.ALL``), the last one's (1, ``LAST``) or every step's
+                  class (2, ``CLASSES``: CLASS_BYTES each; a model with an argmax only)
 BEGIN      0x10   none: start a load (the device stops computing until a verified COMMIT);
                   reply STATUS
 LOAD       0x11   memory index (1), first word address (3, LE), then whole words of WORD_BYTES
                   bytes each (LE); reply STATUS
-COMMIT     0x12   the load's CRC-32 (4, LE) and the shape id (4, LE) the host loaded for; the
-                  device computes again when both match its own and no frame was rejected since
-                  BEGIN; reply STATUS
+COMMIT     0x12   the load's CRC-32 (4, LE) and the shape id (4, LE) the host loaded for; reply
+                  STATUS
 INFO       0x81   protocol version (1), input payload bytes (2, LE), output payload bytes (2,
-                  LE), flags (1), shape id (4, LE), WORD_BYTES (1), load CRC-32 (4, LE)
+                  LE), flags (1), shape id (4, LE), WORD_BYTES (1), load CRC-32 (4, LE),
+                  MAX_STEPS (2, LE), WINDOW (1), CLASS_BYTES (1; 0: no argmax)
 OUTPUT     0x82   one accelerator output transfer (logits [and class], little-endian bytes)
+OUTPUTS    0x84   a RUN's answer (see RUN)
 STATUS     0x83   flags (1), load CRC-32 so far (4, LE), words written since BEGIN (3, LE)
 ERROR      0xFF   error code, the command byte received
 =========  =====  ==============================================================================
@@ -48,10 +51,14 @@ __all__ = [
     "ErrorCode",
     "Flag",
     "INFO_BYTES",
+    "TRAILER_BYTES",
+    "RUN_HEADER_BYTES",
     "STATUS_BYTES",
     "LOAD_HEADER_BYTES",
     "ERROR_TEXT",
-    "crc8",
+    "Mode",
+    "WINDOW",
+    "crc16",
     "Frame",
     "encode_frame",
     "FrameParser",
@@ -59,9 +66,13 @@ __all__ = [
 ]
 
 SYNC = 0xA5
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 HEADER_BYTES = 5  # SYNC, CMD, SEQ, LEN_LO, LEN_HI
-INFO_BYTES = 15
+INFO_BYTES = 19
+TRAILER_BYTES = 2  # CRC_LO, CRC_HI
+RUN_HEADER_BYTES = 2  # MODE, COUNT
+#: Requests a host may have outstanding (sent, reply not yet read in full).
+WINDOW = 2
 STATUS_BYTES = 8
 LOAD_HEADER_BYTES = 4  # memory index, first word address (3 bytes)
 
@@ -69,12 +80,14 @@ LOAD_HEADER_BYTES = 4  # memory index, first word address (3 bytes)
 class Cmd(enum.IntEnum):
     PING = 0x01
     STEP = 0x02
+    RUN = 0x04
     BEGIN = 0x10
     LOAD = 0x11
     COMMIT = 0x12
     INFO = 0x81
     OUTPUT = 0x82
     STATUS = 0x83
+    OUTPUTS = 0x84
     ERROR = 0xFF
 
 
@@ -96,6 +109,17 @@ class ErrorCode(enum.IntEnum):
     FRAMING = 5
     NOT_LOADED = 6
     ADDRESS = 7
+    OVERRUN = 8
+    WINDOW = 9
+    MODE = 10
+
+
+class Mode(enum.IntEnum):
+    """What a RUN frame asks back (its MODE byte)."""
+
+    ALL = 0  # every step's output transfer
+    LAST = 1  # the last step's output transfer
+    CLASSES = 2  # every step's class (models with an argmax)
 
 
 ERROR_TEXT = {
@@ -108,6 +132,11 @@ ERROR_TEXT = {
     ErrorCode.NOT_LOADED: "the device holds no verified model (load one with 'hwgen load')",
     ErrorCode.ADDRESS: "a LOAD frame named a memory or word address the device does not have "
     "(a load for another bitstream)",
+    ErrorCode.OVERRUN: "a byte arrived before the device took the previous one (a byte was lost)",
+    ErrorCode.WINDOW: "the host sent a frame while both of the device's frame buffers were "
+    f"taken (at most {WINDOW} requests may be outstanding; the frame was dropped)",
+    ErrorCode.MODE: "a RUN frame asked for an unknown MODE, or for classes of a model without "
+    "an argmax",
 }
 
 
@@ -115,12 +144,13 @@ class ProtocolError(HwgenError):
     """A frame that could not be read, or that the device rejected."""
 
 
-def crc8(data: bytes, crc: int = 0) -> int:
-    """CRC-8, polynomial 0x07, MSB first (the same function the gateware computes per byte)."""
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE, polynomial 0x1021, MSB first, from ``crc`` (the gateware computes
+    the same one byte a cycle: `hwgen.uart.crc.crc16_next`)."""
     for b in data:
-        crc ^= b
+        crc ^= b << 8
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
     return crc
 
 
@@ -138,7 +168,7 @@ def encode_frame(cmd: int, seq: int, payload: bytes = b"") -> bytes:
     if len(payload) > 0xFFFF:
         raise HwgenError(f"a frame's payload is at most 65535 bytes, not {len(payload)}")
     body = bytes([int(cmd), seq, len(payload) & 0xFF, len(payload) >> 8]) + bytes(payload)
-    return bytes([SYNC]) + body + bytes([crc8(body)])
+    return bytes([SYNC]) + body + crc16(body).to_bytes(TRAILER_BYTES, "little")
 
 
 class FrameParser:
@@ -180,16 +210,16 @@ class FrameParser:
                     f"received a frame header announcing {n} payload bytes (at most "
                     f"{self.max_payload} expected): corrupted bytes {head.hex(' ')}"
                 )
-            if len(self._buf) < HEADER_BYTES + n + 1:
+            if len(self._buf) < HEADER_BYTES + n + TRAILER_BYTES:
                 return frames
             body = bytes(self._buf[1 : HEADER_BYTES + n])
-            crc = self._buf[HEADER_BYTES + n]
-            if crc8(body) != crc:
+            crc = int.from_bytes(self._buf[HEADER_BYTES + n : HEADER_BYTES + n + 2], "little")
+            if crc16(body) != crc:
                 del self._buf[:1]
                 raise ProtocolError(
                     f"received a frame with a bad checksum (cmd 0x{body[0]:02x}, seq {body[1]}, "
-                    f"{n} bytes; CRC 0x{crc:02x}, computed 0x{crc8(body):02x}): a byte was "
+                    f"{n} bytes; CRC 0x{crc:04x}, computed 0x{crc16(body):04x}): a byte was "
                     "corrupted or lost on the line"
                 )
-            del self._buf[: HEADER_BYTES + n + 1]
+            del self._buf[: HEADER_BYTES + n + TRAILER_BYTES]
             frames.append(Frame(body[0], body[1], body[4:]))

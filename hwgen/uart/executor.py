@@ -1,0 +1,205 @@
+"""The executor: runs a received frame's steps through the core and writes the reply payload.
+
+It takes the oldest received frame (``start``, with the frame's ``cmd`` / ``length`` / ``err``)
+and ends it with one ``done`` strobe carrying ``rerr`` (0, or why the frame was refused) and
+``rlen`` (the reply payload bytes it wrote, for STEP / RUN). Nothing reaches the core unless the
+frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE and COUNT are
+valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
+LENGTH or MODE before any transfer, so a refused frame never advances the core.
+
+Taking a frame takes 2 cycles, checking a RUN 7 + COUNT more. Per step: ``in_bytes + 2`` cycles
+to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles after its
+``rd_offset``: a block-RAM read port and a register after it), the
+``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
+written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
+is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
+(the core holds its payload until then, as a stream must). MODE 1 writes every step's output
+over the same bytes, so the last one remains. Load commands and PING end as soon as the load
+engine is ``load_idle`` (so STATUS shows every word of the frame).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .onehot import OneHot
+from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
+
+__all__ = ["Executor"]
+
+
+class Executor(wiring.Component):
+    """Frames -> core transfers -> reply payloads (see the module docstring).
+
+    Parameters
+    ----------
+    in_bytes, out_bytes : the core's transfer sizes in bytes.
+    max_steps : the most steps of a RUN frame.
+    class_field : (bit offset, bits) of the class in the core's output transfer, or None (a
+        model without an argmax: MODE 2 is refused with MODE).
+    """
+
+    def __init__(self, in_bytes: int, out_bytes: int, max_steps: int,
+                 class_field: tuple[int, int] | None):
+        self._nin, self._nout, self._max_steps = in_bytes, out_bytes, max_steps
+        self._class = class_field
+        self.class_bytes = 0 if class_field is None else -(-class_field[1] // 8)
+        super().__init__({
+            "start": In(1), "cmd": In(8), "length": In(16), "err": In(4),
+            "loaded": In(1), "load_idle": In(1),
+            "rd_offset": Out(16), "rd_data": In(8),
+            "wr_offset": Out(16), "wr_data": Out(8), "wr_en": Out(1),
+            "done": Out(1), "rlen": Out(16), "rerr": Out(4),
+            "o_stream": Out(stream.Signature(8 * in_bytes)),
+            "i_stream": In(stream.Signature(8 * out_bytes)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        nin, nout = self._nin, self._nout
+        rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
+        wptr = Signal(range(self._max_steps * nout + 1))
+        m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
+        mode, count, left = Signal(8), Signal(8), Signal(8)
+        need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
+        j = Signal(range(nin + 1))
+        inp = Signal(8 * nin)
+        m.d.comb += self.o_stream.payload.eq(inp)
+
+        # flags registered ahead of the decisions that use them (timing)
+        f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
+        bad_count, bad_mode = Signal(), Signal()
+        classes, last_mode, final = Signal(), Signal(), Signal()
+        m.d.sync += final.eq(count == 1)
+
+        src = Signal(8 * nout)
+        payload = self.i_stream.payload
+        if self._class is None:
+            m.d.comb += src.eq(payload)
+            last_byte = nout - 1
+        else:
+            off, bits = self._class
+            m.d.comb += src.eq(Mux(classes, payload[off : off + bits], payload))
+            last_byte = Mux(classes, self.class_bytes - 1, nout - 1)
+        # the byte to write, in two steps (timing): a 4-byte word of the output, then its byte
+        nwords = -(-nout // 4)
+        padded = Cat(src, Const(0, 32 * nwords - 8 * nout))
+        word = Signal(32)
+        b = Signal(range(4 * nwords))
+        pick = padded if nwords == 1 else padded.word_select(b[2:], 32)
+        m.d.comb += self.wr_data.eq(word.word_select(b[:2], 8))
+
+        rerr, rlen = Signal(4), Signal(16)
+        m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
+        b_last = Signal()  # b == last_byte (registered)
+        sh1, sh2 = Signal(), Signal()  # an offset was presented 1, 2 cycles ago (in FETCH)
+        left_zero = Signal()
+
+        def finish(code=None, length=None):
+            """End the frame: an error ``code`` (rerr is 0 otherwise, from IDLE), or a reply of
+            ``length`` bytes."""
+            if code is not None:
+                m.d.sync += rerr.eq(code)
+            if length is not None:
+                m.d.sync += rlen.eq(length)
+            fsm.next("DONE")
+
+        fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
+                         "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"],
+                     init="IDLE")
+        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & (j != nin)), sh2.eq(sh1)]
+        with fsm.state("IDLE"):
+            # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0), rerr.eq(0),
+                         mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
+            with m.If(self.start):
+                m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
+                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN),
+                             f_len.eq(self.length)]
+                fsm.next("DISPATCH")
+        with fsm.state("DISPATCH"):
+            with m.If(f_bad):
+                finish(code=f_err)
+            with m.Elif((f_step | f_run) & ~self.loaded):
+                finish(code=ErrorCode.NOT_LOADED)
+            with m.Elif(f_step):
+                fsm.next("FETCH")
+            with m.Elif(f_run):
+                fsm.next("MODE0")
+            with m.Elif(self.load_idle):
+                finish()
+        with fsm.state("MODE0"):  # offset 0 presented
+            m.d.sync += rptr.eq(1)
+            fsm.next("MODE_WAIT")
+        with fsm.state("MODE_WAIT"):  # offset 1 presented
+            m.d.sync += rptr.eq(RUN_HEADER_BYTES)
+            fsm.next("MODE1")
+        with fsm.state("MODE1"):  # rd_data: offset 0
+            m.d.sync += [mode.eq(self.rd_data),
+                         classes.eq(self.rd_data == Mode.CLASSES),
+                         last_mode.eq(self.rd_data == Mode.LAST)]
+            fsm.next("COUNT")
+        with fsm.state("COUNT"):
+            m.d.sync += [count.eq(self.rd_data), left.eq(self.rd_data),
+                         need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
+            fsm.next("NEED")
+        with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
+            with m.If(left_zero):  # left == 0 (registered)
+                fsm.next("VERIFY")
+            with m.Else():
+                m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
+        with fsm.state("VERIFY"):
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (mode == v)
+            m.d.sync += [
+                bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
+                bad_mode.eq(~mode_ok),
+            ]
+            fsm.next("CHECK")
+        with fsm.state("CHECK"):
+            with m.If(bad_count):
+                finish(code=ErrorCode.LENGTH)
+            with m.Elif(bad_mode):
+                finish(code=ErrorCode.MODE)
+            with m.Else():
+                fsm.next("FETCH")
+        with fsm.state("FETCH"):  # present the step's input offsets; the bytes follow 2 later
+            with m.If(j != nin):
+                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+            with m.If(sh2):
+                m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
+                with m.If(~sh1):  # the last byte
+                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
+                    fsm.next("CORE_IN")
+        with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
+            with m.If(self.o_stream.ready):
+                m.d.sync += self.o_stream.valid.eq(0)
+                fsm.next("CORE_OUT")
+        with fsm.state("CORE_OUT"):  # the core's output is there: its next 4-byte word
+            with m.If(self.i_stream.valid):
+                m.d.sync += word.eq(pick)
+                fsm.next("WRITE")
+        with fsm.state("WRITE"):
+            m.d.comb += self.wr_en.eq(1)
+            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), b_last.eq(b + 1 == last_byte)]
+            with m.If(b_last):
+                m.d.comb += self.i_stream.ready.eq(1)
+                m.d.sync += [b.eq(0), count.eq(count - 1)]
+                with m.If(final):
+                    finish(length=Mux(last_mode, nout, wptr + 1))
+                with m.Else():
+                    fsm.next("FETCH")
+                    with m.If(last_mode):
+                        m.d.sync += wptr.eq(0)
+            with m.Elif(b[:2] == 3):
+                fsm.next("CORE_OUT")
+        with fsm.state("DONE"):  # a registered strobe: the engine moves on to the next slot
+            m.d.comb += self.done.eq(1)
+            fsm.next("IDLE")
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m

@@ -1,0 +1,131 @@
+"""The load engine of a loadable core: BEGIN, LOAD and COMMIT (docs/uart.md, "Loading a model").
+
+LOAD payload bytes arrive from the frame receiver as they come off the line (a LOAD frame is
+never buffered): byte 0 names the memory, bytes 1-3 the first word address (LE), then whole
+words of ``word_bytes`` bytes (LE). A word is written on the load port in the cycle after its
+last byte (``addr`` then advances); a word outside its memory is not written and marks the frame
+``bad`` (the receiver rejects it with ADDRESS). Every data byte enters a CRC-32 (zlib), one bit a
+cycle: 8 cycles a byte, far less than a byte on any link. BEGIN clears ``loaded``, ``dirty``, the
+CRC-32 and the word count; every LOAD clears ``loaded``; a COMMIT whose CRC-32 and shape id equal
+the device's, with no frame rejected since BEGIN (``dirty``), sets ``loaded``. Reset clears
+``loaded`` (RAM contents are undefined at power-up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .crc import crc32_bit
+from .protocol import LOAD_HEADER_BYTES, Cmd
+
+__all__ = ["LoadSpec", "LoadEngine"]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What the link knows of a loadable core: bytes per LOAD word (the widest memory word,
+    padded), each memory's depth (by load-port index), the port's address and data widths, and
+    the shape id the device reports (`hwgen.shape.shape_id`)."""
+
+    word_bytes: int
+    depths: tuple[int, ...]
+    addr_bits: int
+    data_bits: int
+    shape_id: int
+
+
+class LoadEngine(wiring.Component):
+    """BEGIN / LOAD / COMMIT on a core's load port (see the module docstring).
+
+    Members
+    -------
+    byte : In(8), a payload byte of the frame being received.
+    index : In(16), its position in the payload.
+    load_take : In(1), ``byte`` is a LOAD payload byte (one cycle per byte).
+    commit_take : In(1), ``byte`` is a COMMIT payload byte (shifted into the COMMIT register).
+    done : In(1) strobe, a frame was received in full; ``cmd`` / ``err`` (0: accepted) say which.
+    cmd : In(8); err : In(4).
+    loaded, dirty : Out(1); crc : Out(32), the CRC-32 of the words written since BEGIN (final
+        XOR applied); words : Out(24), their count.
+    partial : Out(1), the LOAD frame so far does not end on a word boundary.
+    bad : Out(1), the LOAD frame named a word outside its memory.
+    idle : Out(1), no word write or CRC bit pending (STATUS may be read).
+    load : the core's load port (`hwgen.gateware.loadable.load_signature_of`).
+    """
+
+    def __init__(self, spec: LoadSpec):
+        from ..gateware.loadable import load_signature_of
+
+        self._spec = spec
+        super().__init__({
+            "byte": In(8), "index": In(16), "load_take": In(1), "commit_take": In(1),
+            "done": In(1), "cmd": In(8), "err": In(4),
+            "loaded": Out(1), "dirty": Out(1), "crc": Out(32), "words": Out(24),
+            "partial": Out(1), "bad": Out(1), "idle": Out(1),
+            "load": Out(load_signature_of(len(spec.depths), spec.addr_bits, spec.data_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ld = self._spec
+        nb = ld.word_bytes
+        crc32 = Signal(32)
+        mem, addr = Signal(8), Signal(24)
+        word = Signal(8 * nb)
+        nbyte = Signal(range(max(nb, 2)))
+        pend = Signal()
+        cbyte, cbits = Signal(8), Signal(range(9))
+        commit = Signal(64)
+        m.d.comb += [self.crc.eq(~crc32), self.partial.eq(nbyte != 0),
+                     self.idle.eq(~pend & (cbits == 0))]
+
+        m.d.sync += pend.eq(0)
+        with m.If(self.load_take):
+            with m.If(self.index == 0):
+                # a LOAD changes the memories: no computing until a COMMIT
+                m.d.sync += [mem.eq(self.byte), nbyte.eq(0), self.bad.eq(0),
+                             self.loaded.eq(0)]
+            with m.Elif(self.index < LOAD_HEADER_BYTES):
+                m.d.sync += addr.eq(Cat(addr[8:], self.byte))
+            with m.Else():
+                m.d.sync += [word.eq(Cat(word[8:], self.byte)), cbyte.eq(self.byte),
+                             cbits.eq(8), nbyte.eq(Mux(nbyte == nb - 1, 0, nbyte + 1)),
+                             pend.eq(nbyte == nb - 1)]
+        with m.If(self.commit_take):
+            m.d.sync += commit.eq(Cat(commit[8:], self.byte))
+        with m.If(cbits != 0):
+            m.d.sync += [crc32.eq(crc32_bit(crc32, cbyte[0])), cbyte.eq(cbyte >> 1),
+                         cbits.eq(cbits - 1)]
+
+        # registered a cycle ahead (timing): addr and mem settle bytes before the word is done
+        in_range = Signal()
+        with m.Switch(mem):
+            for k, depth in enumerate(ld.depths):
+                with m.Case(k):
+                    m.d.sync += in_range.eq(addr < depth)
+            with m.Default():
+                m.d.sync += in_range.eq(0)
+        port = self.load
+        m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
+                     port.valid.eq(pend & in_range)]
+        with m.If(pend):
+            m.d.sync += [addr.eq(addr + 1), self.words.eq(self.words + in_range)]
+            with m.If(~in_range):
+                m.d.sync += self.bad.eq(1)
+
+        commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before
+        m.d.sync += commit_ok.eq((commit[:32] == ~crc32) & (commit[32:] == ld.shape_id))
+        with m.If(self.done):
+            with m.If(self.err != 0):
+                m.d.sync += self.dirty.eq(1)
+            with m.Elif(self.cmd == Cmd.BEGIN):
+                m.d.sync += [self.loaded.eq(0), self.dirty.eq(0), crc32.eq(0xFFFFFFFF),
+                             self.words.eq(0)]
+            with m.Elif(self.cmd == Cmd.COMMIT):
+                with m.If(~self.dirty & commit_ok):
+                    m.d.sync += self.loaded.eq(1)
+        return m

@@ -1,0 +1,218 @@
+"""The frame receiver: bytes from a PHY -> checked frames (header, length, CRC-16, timeout).
+
+It takes every byte the moment it is offered (``rx_stream.ready`` is always 1: a PHY cannot hold
+the host back), so it never causes an overrun itself. Per frame it reports, in the cycle of
+``done``, the command, SEQ, payload length and an error code (0: accepted). Payload bytes go out
+one a cycle on ``byte`` / ``take`` / ``index`` as they arrive; ``store`` says they belong in the
+frame buffer (STEP and RUN), ``load_take`` / ``commit_take`` route them to the load engine.
+
+Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
+
+- LEN wrong for CMD -> LENGTH, unknown CMD -> COMMAND, no free frame buffer when the header is
+  in -> WINDOW: the rest of the frame is skipped until the line has been quiet for
+  ``timeout_cycles`` (a corrupted LEN cannot be trusted);
+- ``rx_error`` inside a frame -> FRAMING, ``overrun`` -> OVERRUN (then skipped as above);
+- no byte for ``timeout_cycles`` (up to 16 more) inside a frame, or ``rx_abort`` -> TIMEOUT;
+- CRC mismatch -> CRC; a LOAD that is not whole words -> LENGTH, a word outside its memory ->
+  ADDRESS (``ld_partial`` / ``ld_bad`` from the load engine).
+
+``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
+arriving meanwhile are dropped (they can only come from a host that exceeds the window).
+Latency: every byte is registered on arrival; ``done`` comes 4 cycles after the frame's last CRC
+byte is offered. Bytes must come at least 4 cycles apart (a UART byte takes 10 x divisor >= 40
+cycles): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE) and the three after the last CRC
+byte (COMPARE, END, DONE) take no byte.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from .crc import CRC16_INIT, crc16_next
+from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
+
+__all__ = ["FrameReceiver"]
+
+
+class FrameReceiver(wiring.Component):
+    """Bytes -> frames (see the module docstring).
+
+    Parameters
+    ----------
+    in_bytes : payload bytes of a STEP (one input transfer).
+    max_steps : the most steps of a RUN frame.
+    timeout_cycles : inter-byte timeout inside a frame, and the quiet time that ends a skip.
+    loadable : accept BEGIN / LOAD / COMMIT.
+    """
+
+    def __init__(self, in_bytes: int, max_steps: int, timeout_cycles: int, loadable: bool):
+        self._nin, self._max_steps = in_bytes, max_steps
+        self._timeout, self._loadable = timeout_cycles, loadable
+        super().__init__({
+            "rx_stream": In(stream.Signature(8)),
+            "rx_error": In(1), "rx_abort": In(1), "overrun": In(1),
+            "slot_free": In(1),
+            "ld_partial": In(1), "ld_bad": In(1),
+            "byte": Out(8), "index": Out(16), "take": Out(1), "store": Out(1),
+            "load_take": Out(1), "commit_take": Out(1),
+            "done": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16), "err": Out(4),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # every byte is registered first (timing: the PHY's fan-out ends here)
+        got, byte, is_sync = Signal(), Signal(8), Signal()
+        m.d.sync += [got.eq(self.rx_stream.valid), byte.eq(self.rx_stream.payload),
+                     is_sync.eq(self.rx_stream.payload == SYNC)]
+        m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
+        cmd, length, index = self.cmd, self.length, self.index
+        err = Signal(4)  # why the frame is rejected (0: accepted)
+        m.d.comb += self.err.eq(err)
+        crc = Signal(16)
+        crc_bad = Signal()
+        crc_in = Signal(16)  # the frame's CRC bytes
+        # Flags registered a cycle ahead of the decisions that use them (timing: every decision
+        # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
+        known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
+        bad_cmd, bad_len, zero_len, at_last = Signal(), Signal(), Signal(), Signal()
+        last = Signal(16)
+        m.d.sync += at_last.eq(index == last)
+
+        # the PHY's strobes and the buffer state, registered (a cycle late is harmless: the
+        # next byte is cycles away, and only this receiver takes a free slot)
+        rx_error, overrun, rx_abort, slot_free = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [rx_error.eq(self.rx_error), overrun.eq(self.overrun),
+                     rx_abort.eq(self.rx_abort), slot_free.eq(self.slot_free)]
+
+        # the line is quiet once ceil(timeout / 16) + 1 ticks of a free-running 16-cycle
+        # prescaler pass without a byte (between timeout and timeout + 16 cycles): two short
+        # counters instead of one long one (timing), the count down to -1 (its sign bit)
+        pre, tick = Signal(4), Signal()
+        m.d.sync += [pre.eq(pre - 1), tick.eq(pre == 0)]
+        ticks = -(-self._timeout // 16) + 1
+        gap = Signal(signed(bits_for(ticks) + 1))
+        quiet = gap[-1]
+        with m.If(got):
+            m.d.sync += gap.eq(ticks - 1)
+        with m.Elif(tick & ~quiet):
+            m.d.sync += gap.eq(gap - 1)
+
+        def take(nxt):
+            m.d.sync += crc.eq(crc16_next(crc, byte))
+            m.next = nxt
+
+        def reject(code, nxt):
+            m.d.sync += err.eq(code)
+            m.next = nxt
+
+        max_run = RUN_HEADER_BYTES + self._max_steps * self._nin
+        len_ok = {"zero": length == 0, "step": length == self._nin,
+                  "run": (length > RUN_HEADER_BYTES) & (length <= max_run),
+                  "commit": length == 8, "load": length > LOAD_HEADER_BYTES}
+        lens = {name: Signal(name=f"len_{name}") for name in len_ok}
+        want = {Cmd.PING: "zero", Cmd.STEP: "step", Cmd.RUN: "run", Cmd.BEGIN: "zero",
+                Cmd.COMMIT: "commit", Cmd.LOAD: "load"}
+        with m.FSM() as fsm:
+            with m.State("SYNC"):
+                m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
+                with m.If(got & is_sync):
+                    m.next = "CMD"
+            for state in ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
+                with m.State(state):
+                    # err is 0 while a frame arrives: written every cycle, no enable (timing)
+                    m.d.sync += err.eq(Mux(rx_error, ErrorCode.FRAMING,
+                                           Mux(overrun, ErrorCode.OVERRUN,
+                                               Mux(rx_abort | (~got & quiet), ErrorCode.TIMEOUT,
+                                                   0))))
+                    with m.If(rx_error | overrun):
+                        m.next = "SKIP"
+                    with m.Elif(rx_abort):
+                        m.next = "FINISH"
+                    with m.Elif(got):
+                        if state == "CMD":
+                            m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
+                            for c, flag in known.items():
+                                m.d.sync += flag.eq(byte == c)
+                                with m.If(byte == c):
+                                    m.d.sync += bad_cmd.eq(0)
+                            take("SEQ")
+                        elif state == "SEQ":
+                            m.d.sync += self.seq.eq(byte)
+                            take("LEN0")
+                        elif state == "LEN0":
+                            m.d.sync += length[:8].eq(byte)
+                            take("LEN1")
+                        elif state == "LEN1":
+                            m.d.sync += [length[8:].eq(byte), index.eq(0)]
+                            take("CHECK")
+                        elif state == "DATA":
+                            m.d.comb += [self.take.eq(1),
+                                         self.store.eq(known[Cmd.STEP] | known[Cmd.RUN])]
+                            if self._loadable:
+                                m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
+                                             self.commit_take.eq(known[Cmd.COMMIT])]
+                            m.d.sync += index.eq(index + 1)
+                            take("DATA")
+                            with m.If(at_last):
+                                m.next = "CRC0"
+                        elif state == "CRC0":
+                            m.d.sync += crc_in[:8].eq(byte)
+                            m.next = "CRC1"
+                        else:  # CRC1
+                            m.d.sync += crc_in[8:].eq(byte)
+                            m.next = "COMPARE"
+                    with m.Elif(quiet):
+                        m.next = "FINISH"
+            with m.State("CHECK"):  # the header is in: compare LEN (registered), then
+                for name, cmp in lens.items():
+                    m.d.sync += cmp.eq(len_ok[name])
+                m.d.sync += [zero_len.eq(length == 0), last.eq(length - 1)]
+                m.next = "CHECK2"
+            with m.State("CHECK2"):  # ... match it to CMD (registered flags)
+                good = 0
+                for c, flag in known.items():
+                    good = good | (flag & lens[want[c]])
+                m.d.sync += bad_len.eq(~good)
+                m.next = "DECIDE"
+            with m.State("DECIDE"):
+                with m.If(bad_cmd):
+                    reject(ErrorCode.COMMAND, "SKIP")
+                with m.Elif(bad_len):
+                    reject(ErrorCode.LENGTH, "SKIP")
+                with m.Elif(~slot_free):
+                    reject(ErrorCode.WINDOW, "SKIP")
+                with m.Elif(zero_len):
+                    m.next = "CRC0"
+                with m.Else():
+                    m.next = "DATA"
+            with m.State("COMPARE"):
+                m.d.sync += crc_bad.eq(crc_in != crc)
+                m.next = "END"
+            with m.State("END"):  # the frame is in; its buffer was free since DECIDE
+                with m.If(crc_bad):
+                    m.d.sync += err.eq(ErrorCode.CRC)
+                if self._loadable:
+                    with m.Elif(known[Cmd.LOAD] & self.ld_partial):
+                        m.d.sync += err.eq(ErrorCode.LENGTH)
+                    with m.Elif(known[Cmd.LOAD] & self.ld_bad):
+                        m.d.sync += err.eq(ErrorCode.ADDRESS)
+                m.next = "DONE"
+            with m.State("DONE"):  # a registered strobe, with cmd, seq, length and err
+                m.d.comb += self.done.eq(1)
+                m.next = "SYNC"
+            with m.State("SKIP"):  # the rest of a rejected frame: until the line is quiet
+                with m.If(quiet & ~got):
+                    m.next = "FINISH"
+            with m.State("FINISH"):  # a rejected frame's ERROR needs a buffer
+                with m.If(slot_free):
+                    m.next = "DONE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
+        return m
+
+    def _commands(self) -> list[Cmd]:
+        cmds = [Cmd.PING, Cmd.STEP, Cmd.RUN]
+        return cmds + ([Cmd.BEGIN, Cmd.LOAD, Cmd.COMMIT] if self._loadable else [])

@@ -1,0 +1,131 @@
+"""The reply framer: a finished frame's reply -> bytes for the PHY, store and forward.
+
+A reply starts (``start``) only once its whole payload is ready: OUTPUT / OUTPUTS payloads in the
+reply buffer (``rd_offset``: a block-RAM read port and a register, data 2 cycles after the
+address), INFO /
+STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
+while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
+``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
+``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
+cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when
+the last byte is taken.
+
+Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
+INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .crc import CRC16_INIT, crc16_next
+from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
+
+__all__ = ["ReplyFramer"]
+
+
+class ReplyFramer(wiring.Component):
+    """Replies -> bytes (see the module docstring).
+
+    Members
+    -------
+    start : In(1), the oldest executed frame's reply is ready; ``cmd``, ``seq``, ``rerr``,
+        ``rlen`` describe it and stay put until ``done``.
+    info : In(8 * INFO_BYTES), status : In(8 * STATUS_BYTES), LSB first.
+    rd_offset : Out(16), rd_data : In(8): the reply buffer.
+    tx_stream : Out(stream.Signature(8)), to the PHY.
+    done : Out(1) strobe.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "start": In(1), "cmd": In(8), "seq": In(8), "rerr": In(4), "rlen": In(16),
+            "info": In(8 * INFO_BYTES), "status": In(8 * STATUS_BYTES),
+            "rd_offset": Out(16), "rd_data": In(8),
+            "tx_stream": Out(stream.Signature(8)),
+            "done": Out(1), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        tx = self.tx_stream
+        rcmd, n = Signal(8), Signal(16)
+        is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
+        error = Signal(16)
+        k = Signal(16)  # payload bytes offered
+        last = Signal()  # k == n (registered)
+        crc = Signal(16)
+        settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
+        counted = Signal()  # the byte offered enters the CRC
+        m.d.comb += self.rd_offset.eq(k)
+        m.d.sync += last.eq(k == n)
+        taken = tx.valid & tx.ready
+        with m.If(taken):
+            m.d.sync += tx.valid.eq(0)
+            with m.If(counted):
+                m.d.sync += crc.eq(crc16_next(crc, tx.payload))
+        with m.If(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
+        free = Signal()  # the output register may take the next byte
+        m.d.comb += free.eq(~tx.valid & (settle == 0))
+
+        def offer(value, nxt, count=True):
+            """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
+            runs a byte ahead of the PHY)."""
+            with m.If(free):
+                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), counted.eq(count)]
+                m.next = nxt
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
+                with m.If(self.start):
+                    m.d.sync += error.eq(Cat(self.rerr, Const(0, 4), self.cmd))
+                    m.next = "FLAGS"
+            with m.State("FLAGS"):  # from the registered request command and error
+                rerr, cmd = error[:4], error[8:]
+                m.d.sync += [
+                    is_err.eq(rerr != 0),
+                    is_info.eq(cmd == Cmd.PING),
+                    is_step.eq(cmd == Cmd.STEP),
+                    from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
+                ]
+                m.next = "KIND"
+            with m.State("KIND"):  # registered flags -> command and length
+                with m.If(is_err):
+                    m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
+                with m.Elif(is_info):
+                    m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
+                with m.Elif(from_ram):
+                    m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
+                                 n.eq(self.rlen)]
+                with m.Else():
+                    m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
+                m.next = "SYNC"
+            header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
+                      ("SEQ", self.seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                      ("LEN1", n[8:], "DATA"))
+            for state, value, nxt in header:
+                with m.State(state):
+                    offer(value, nxt, count=state != "SYNC")
+            with m.State("DATA"):  # k: payload bytes offered (last: k == n, registered)
+                fixed = Mux(is_err, error.word_select(k[:1], 8),
+                            Mux(is_info, self.info.word_select(k[:5], 8),
+                                self.status.word_select(k[:3], 8)))
+                with m.If(last):
+                    m.next = "CRC0"
+                with m.Elif(free):
+                    offer(Mux(from_ram, self.rd_data, fixed), "DATA")
+                    m.d.sync += [k.eq(k + 1), settle.eq(3)]
+            with m.State("CRC0"):  # once the last payload byte is taken (and in the CRC)
+                offer(crc[:8], "CRC1", count=False)
+            with m.State("CRC1"):
+                offer(crc[8:], "FLUSH", count=False)
+            with m.State("FLUSH"):
+                with m.If(taken):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m
