@@ -229,7 +229,7 @@ def golden(model, features=None, *, codes=None, normalize: bool = True) -> Golde
 # -- hardware --------------------------------------------------------------------------------------
 def estimate(model, lanes: int | None = None, *, target: str | None = None,
              board: str | None = None, baud: int | None = None, weights: str = "rom",
-             sparse: str = "auto", clock="auto"):
+             sparse: str = "auto", clock="auto", link: str = "uart"):
     """Resources, cycles and fit before any tool runs.
 
     With ``target`` (a device, e.g. ``ice40-up5k``): the bare accelerator,
@@ -249,7 +249,7 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         if lanes is not None:
             check_positive_int("Lane count", lanes)
-        return board_fit(m, board, lanes, baud, weights, sparse, clock)
+        return board_fit(m, board, lanes, baud, weights, sparse, clock, link)
     from .boardfit import core_model
     from .fit import fit_result
 
@@ -458,7 +458,7 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
 
 def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | None = None,
           weights: str = "auto", sparse: str = "auto", seed: int = 1, clock="auto",
-          timeout: float | None = 3600.0,
+          link: str = "uart", timeout: float | None = 3600.0,
           progress: Progress = None, warn: Callable[[str], None] | None = None):
     """A bitstream of the accelerator behind a UART link on ``board`` in ``out_dir`` (never
     programs the board; docs/uart.md). Lanes: the most that fit, when not given. ``weights``:
@@ -469,7 +469,8 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
     Writes ``out_dir/model.hwgm`` too, and for a loadable build ``out_dir/shape.json`` (what
     `load` and `run` check a model against). ``clock``: the core clock (`hwgen.board.build`:
     ``auto``, the fastest PLL frequency the placed design meets; a frequency in MHz; ``board``,
-    the oscillator); ``baud``: default the board's fastest (3 Mbaud on the FTDI boards).
+    the oscillator); ``baud``: default the board's fastest (3 Mbaud on the FTDI boards);
+    ``link``: ``uart`` or ``spi`` (an SPI target on the board's pins, docs/spi.md).
     ``seed``: nextpnr's placement seed; ``timeout``: seconds for the whole tool run (a router
     that loops on a nearly full device stops with an error). Returns a `BuildReport`."""
     from .boardfit import check_board_fit
@@ -483,7 +484,7 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
     if timeout is not None:
         timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
-    fit = check_board_fit(m, board, lanes, baud, weights, sparse, clock)
+    fit = check_board_fit(m, board, lanes, baud, weights, sparse, clock, link)
     # the core the fit check judged (auto: the sparse core, or the dense one where only it fits)
     sparse = "on" if fit.fit.estimate.zero_skipping else "off"
     for w in fit.fit.warnings:
@@ -518,8 +519,8 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
         accel = Accelerator(core, fit.lanes, "auto", fit.weights, sparse)
     with Ticker(progress, status, every=15.0):
         result = build_board(accel, fit.board, out, baud=fit.baud, seed=seed, clock=clock,
-                             timeout=timeout, progress=lambda st: stage.__setitem__(0, st),
-                             **extra)
+                             timeout=timeout, link=link,
+                             progress=lambda st: stage.__setitem__(0, st), **extra)
     atomic_write_bytes(out / "model.hwgm", to_bytes(m))
     if shape is not None:
         from .shape import write_shape
@@ -613,10 +614,11 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
     from .uart.board import LinkedCore
 
     clock_hz, divisor = SIM_CLOCK_HZ, SIM_DIVISOR
-    lanes, sparse = sim_lanes, "auto"
+    lanes, sparse, link = sim_lanes, "auto", "uart"
     if info is not None:
         clock_hz, divisor = info.clock_mhz * 1e6, info.divisor
         lanes, sparse = info.lanes, "on" if info.zero_skipping else "off"
+        link = info.link
     if shape is None:
         core, sid = Accelerator(model, lanes, "auto", "rom", sparse), 0
     else:
@@ -625,8 +627,16 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         cap, sparse = shape_core(shape, model)
         core = Accelerator(cap, shape["lanes"], shape["state"], shape["weights"], sparse)
         sid = shape_id(shape)
-    dev = open_sim_board(LinkedCore(core, divisor, shape_id=sid), clock_hz=clock_hz,
-                         divisor=divisor, timeout=0.01, progress=progress)
+    if link == "spi":  # the fastest SCLK the target follows: a quarter of the core clock
+        from .boardsim import SpiClock
+        from .uart.spi import MIN_CLOCK_RATIO, SpiLinkedCore
+
+        design = SpiLinkedCore(core, clock_hz, clock_hz / MIN_CLOCK_RATIO, shape_id=sid)
+        dev = open_sim_board(design, clock_hz=clock_hz, spi=SpiClock(MIN_CLOCK_RATIO // 2),
+                             timeout=0.01, progress=progress)
+    else:
+        dev = open_sim_board(LinkedCore(core, divisor, shape_id=sid), clock_hz=clock_hz,
+                             divisor=divisor, timeout=0.01, progress=progress)
     return dev, timeout
 
 

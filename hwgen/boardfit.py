@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .board.top import LINKS
 from .estimate import uart_link_cost
 from .fit import FitResult, fit_result
 from .spec import HwgenError, Model
@@ -106,6 +107,7 @@ class BoardFit:
     fit: FitResult
     weights: str = "rom"
     clock: str = "auto"
+    link_type: str = "uart"
 
     @property
     def lanes(self) -> int:
@@ -122,8 +124,12 @@ class BoardFit:
 
     @property
     def link_us_per_timestep(self) -> float:
-        """UART time per timestep: both frames at 10 bits per byte (a lower bound)."""
+        """Link time per timestep with one STEP frame per timestep (stop and wait): both frames,
+        UART at 10 bits per byte, SPI at 8 bits per byte slot and the fastest SCLK (a quarter
+        of the core clock); a lower bound."""
         n = sum(self.payload_bytes) + 2 * _FRAME_OVERHEAD
+        if self.link_type == "spi":
+            return n * 8 / (self.clock_mhz / 4)
         return n * 10 / self.baud * 1e6
 
     def to_json(self) -> dict:
@@ -132,6 +138,7 @@ class BoardFit:
             "target": self.target,
             "clock_mhz": self.clock_mhz,
             "clock": self.clock,
+            "link": self.link_type,
             "baud": self.baud,
             "lanes": self.lanes,
             "weights": self.weights,
@@ -148,7 +155,8 @@ class BoardFit:
 
 
 def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = None,
-              weights: str = "rom", sparse: str = "auto", clock="auto") -> BoardFit:
+              weights: str = "rom", sparse: str = "auto", clock="auto",
+              link: str = "uart") -> BoardFit:
     """Estimate ``model`` built for ``board`` (a name or `hwgen.board.catalog.Board`) with ``lanes``
     lanes (default: `choose_lanes`), ``weights`` storage (`BOARD_WEIGHTS`; ``auto``: ROMs if
     they fit, else loadable) and zero skipping ``sparse`` (`hwgen.gateware.packing`; ``auto``:
@@ -159,48 +167,51 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = 
 
     b = get_board(board)
     baud = check_baud(b, baud)
-    mhz = clock_mhz(b, clock, baud)
+    if link not in LINKS:
+        raise HwgenError(f"link must be one of {', '.join(LINKS)}, not {link!r}")
+    mhz = clock_mhz(b, clock, baud if link == "uart" else None)
     if weights not in BOARD_WEIGHTS:
         raise HwgenError(f"Weight storage must be one of {', '.join(BOARD_WEIGHTS)}, "
                          f"not {weights!r}")
     if weights == "auto":
-        r = board_fit(model, b, lanes, baud, "rom", sparse, clock)
+        r = board_fit(model, b, lanes, baud, "rom", sparse, clock, link)
         if r.fits:
             return r
         # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
         # left to fix when it does not fit either)
-        return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock)
+        return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock,
+                         link)
     core = core_model(model, weights)
     if lanes is None:
         lanes = choose_lanes(core, b.target,
                              lambda p: _link(core, p, b.target, weights, sparse), weights, sparse)
-    link = _link(core, lanes, b.target, weights, sparse)
-    fit = fit_result(core, lanes, b.target, link, weights=weights, sparse=sparse)
+    link_cost = _link(core, lanes, b.target, weights, sparse)
+    fit = fit_result(core, lanes, b.target, link_cost, weights=weights, sparse=sparse)
     if sparse == "auto" and not fit.fits and fit.estimate.zero_skipping:
         dense_link = _link(core, lanes, b.target, weights, "off")
         dense = fit_result(core, lanes, b.target, dense_link, weights=weights, sparse="off")
         if dense.fits:
-            link, fit = dense_link, dense
-    return BoardFit(b.name, b.target, mhz, baud, link, link_bytes(core), fit, weights,
-                    str(clock))
+            link_cost, fit = dense_link, dense
+    return BoardFit(b.name, b.target, mhz, baud, link_cost, link_bytes(core), fit, weights,
+                    str(clock), link)
 
 
 def check_board_fit(model: Model, board, lanes: int | None = None,
                     baud: int | None = None, weights: str = "rom", sparse: str = "auto",
-                    clock="auto") -> BoardFit:
+                    clock="auto", link: str = "uart") -> BoardFit:
     """`board_fit`, raising `HwgenError` when the build cannot fit; the message names what
     would, in ``hwgen build`` options: fewer ``--lanes``, ``--weights spram`` or another
     ``--board``."""
     from .board.catalog import BOARDS
 
-    r = board_fit(model, board, lanes, baud, weights, sparse, clock)
+    r = board_fit(model, board, lanes, baud, weights, sparse, clock, link)
     baud = r.baud
     if r.fits:
         return r
     hints = []
     core = core_model(model, r.weights)
     if r.fit.estimate.zero_skipping:
-        alt = board_fit(model, board, r.lanes, baud, r.weights, "off", clock)
+        alt = board_fit(model, board, r.lanes, baud, r.weights, "off", clock, link)
         if alt.fits:
             hints.append(f"--sparse off fits {r.lanes} lanes (the dense core: "
                          f"{alt.fit.estimate.cycles_per_timestep} cycles per timestep)")
@@ -215,14 +226,14 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             break
     if r.weights == "rom" and weights != "auto":
         loadable = loadable_storage(r.target)
-        alt = board_fit(model, board, lanes, baud, loadable, sparse, clock)
+        alt = board_fit(model, board, lanes, baud, loadable, sparse, clock, link)
         if alt.fits:
             hints.append(f"--weights {loadable} fits {alt.lanes} lanes (weights loaded at run "
                          "time with 'hwgen load')")
     for other in BOARDS.values():
         if other.name != r.board and get_target(other.target).luts >= get_target(r.target).luts:
             alt = board_fit(model, other, r.lanes, min(baud, other.max_baud), r.weights,
-                            sparse, clock)
+                            sparse, clock, link)
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break

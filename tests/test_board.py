@@ -86,6 +86,37 @@ def test_run_on_a_simulated_board_equals_golden(tmp_path, capsys):
     assert np.load(tmp_path / "y.npy").shape == (2, 3, 4)
 
 
+@pytest.mark.parametrize("name, pins", [("icebreaker", ("set_io spi_target_0__cs_n__io 4",
+                                                        "set_io spi_target_0__sclk__io 45")),
+                                         ("ulx3s-85f", ('"spi_target_0__cs_n__io" SITE "A7"',
+                                                        '"spi_target_0__sclk__io" SITE "B8"'))])
+def test_board_top_with_the_spi_link(name, pins, tmp_path):
+    """--link spi: the SPI target on the board's documented pins (docs/spi.md), no UART."""
+    board = get_board(name)
+    platform = board.make_platform()
+    pll = pll_exact(board.family, board.clock_mhz, 50 if name == "ulx3s-85f" else 48)
+    plan = platform.build(BoardTop(EchoCore(2), clock=pll, link="spi", board=name), name="top",
+                          build_dir=str(tmp_path), do_build=False)
+    constraints = plan.files["top.pcf" if name == "icebreaker" else "top.lpf"]
+    assert all(p in constraints for p in pins) and "uart" not in constraints
+    with pytest.raises(HwgenError, match="link must be one of uart, spi"):
+        BoardTop(EchoCore(2), link="i2c")
+
+
+def test_run_simulates_an_spi_build(tmp_path, capsys):
+    m = make_model("rnn", "ternary", inputs=4, hidden=6, outputs=3, argmax=True, seed=4)
+    save_model(m, tmp_path / "m.hwgm")
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "build.json").write_text(json.dumps({
+        "board": "icebreaker", "lanes": 2, "zero_skipping": False, "clock_mhz": 48.0,
+        "divisor": 0, "baud": 3_000_000, "link": "spi"}))
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).uniform(-2, 2, (2, 3, 4)))
+    rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
+               "--inputs", str(tmp_path / "x.npy")])
+    assert rc == 0 and "bit-exact" in capsys.readouterr().out
+
+
 def test_run_simulates_the_build_folders_design(tmp_path, capsys):
     """--port sim --build DIR: the build's lanes, core clock and UART divisor (build.json), on
     Verilator; the reply timeout counts simulated seconds; a malformed build.json is refused."""

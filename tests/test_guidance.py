@@ -92,7 +92,7 @@ def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys
 def test_build_shows_progress_and_how_to_flash(tmp_path, capsys, monkeypatch):
     from hwgen.board.build import BuildResult
 
-    def fake_build(core, board, out, baud, seed, clock, timeout, progress):
+    def fake_build(core, board, out, baud, seed, clock, timeout, link, progress):
         core._MustUse__silence = True  # a stub: the core is never elaborated
         out.mkdir(parents=True)
         (out / "top.bin").write_bytes(b"bits")

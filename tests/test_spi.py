@@ -84,7 +84,7 @@ def test_the_oversampling_limit_is_refused_with_a_clear_error():
 
 @pytest.mark.parametrize("board, platform, fpga_pins", [
     ("icebreaker", "icebreaker:ICEBreakerPlatform", ["4", "2", "47", "45"]),
-    ("ulx3s", "ulx3s:ULX3S_85F_Platform", ["A7", "A8", "C8", "B8"]),
+    ("ulx3s-85f", "ulx3s:ULX3S_85F_Platform", ["A7", "A8", "C8", "B8"]),
 ])
 def test_board_pins_are_the_documented_ones(board, platform, fpga_pins):
     import importlib
@@ -101,8 +101,9 @@ def test_board_pins_are_the_documented_ones(board, platform, fpga_pins):
         name, number = conn.rsplit("_", 1)
         got.append(plat.connectors[name, int(number)].mapping[pin])
     assert names == ["cs_n", "mosi", "miso", "sclk"] and got == fpga_pins
-    with pytest.raises(HwgenError, match="no SPI target pins are defined for board 'x'"):
-        spi_target_resource("x")
+    with pytest.raises(HwgenError, match="no SPI target pins are defined for board "
+                                         "'orangecrab-85f'; boards: icebreaker, ulx3s-85f"):
+        spi_target_resource("orangecrab-85f")
 
 
 # -- the PHY alone, driven and watched by testbenches ---------------------------------------------

@@ -39,6 +39,7 @@ from ..synth import (
     tool_versions,
 )
 from ..targets import Family, get_target
+from ..uart.spi import MIN_CLOCK_RATIO
 from .catalog import Board, get_board
 from .pll import PllConfig, pll_at_most, pll_exact
 from .top import BoardTop, divisor_ok
@@ -132,6 +133,8 @@ class BuildResult:
     attempts: list = field(default_factory=list)
     netlist_passes: int = 0
     tools: dict = field(default_factory=dict)
+    link: str = "uart"
+    sclk_max_mhz: float | None = None
 
     @property
     def meets_timing(self) -> bool:
@@ -152,6 +155,8 @@ class BuildResult:
                       "pll": self.pll, "attempts": self.attempts},
             "netlist_passes": self.netlist_passes,
             "tools": self.tools,
+            "link": self.link,
+            "sclk_max_mhz": self.sclk_max_mhz,
         }
 
 
@@ -198,24 +203,27 @@ def _pack(b: Board, out: Path, name: str, timeout) -> Path:
 
 def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, clock="auto",
                 name: str = "top", timeout: float | None = None, shape_id: int = 0,
-                seed: int = 1, progress=None) -> BuildResult:
-    """Build a bitstream of ``core`` behind a UART on ``board`` in ``out_dir`` (never
-    programs); see the module docstring for ``clock``. ``timeout``: seconds for each tool run
-    (a router looping on a nearly full device is stopped with an error). The caller does the
-    fit check first (`hwgen.boardfit`). ``progress(stage)`` is told each stage."""
+                seed: int = 1, link: str = "uart", progress=None) -> BuildResult:
+    """Build a bitstream of ``core`` behind a UART (or, ``link="spi"``, an SPI target) on
+    ``board`` in ``out_dir`` (never programs); see the module docstring for ``clock``.
+    ``timeout``: seconds for each tool run (a router looping on a nearly full device is stopped
+    with an error). The caller does the fit check first (`hwgen.boardfit`). ``progress(stage)``
+    is told each stage."""
     b = get_board(board)
     baud = check_baud(b, baud)
     request = parse_clock(clock)
-    pll = resolve_clock(b, request, baud)
+    uart = link == "uart"
+    pll = resolve_clock(b, request, baud if uart else None)
     progress = progress or (lambda stage: None)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     attempts: list[dict] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        top = BoardTop(core, baud, shape_id, clock=pll)
+        top = BoardTop(core, baud, shape_id, clock=pll, link=link, board=b.name)
         clock_mhz = b.clock_mhz if pll is None else float(pll.f_out)
-        divisor = top.divisor(b.make_platform())  # a baud rate the clock cannot make: error now
+        # a baud rate the clock cannot make: an error now, before any tool runs
+        divisor = top.divisor(b.make_platform()) if uart else 0
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
         progress(f"yosys (core clock {clock_mhz:g} MHz)")
         cells, moved = _synthesize(b, top, out, name, left)
@@ -234,11 +242,11 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
             break
         if len(attempts) >= AUTO_ATTEMPTS or fmax is None:
             break
-        pll = resolve_clock(b, "auto", baud, limit_mhz=fmax * AUTO_MARGIN)
+        pll = resolve_clock(b, "auto", baud if uart else None, limit_mhz=fmax * AUTO_MARGIN)
     if pll is not None and (fmax is None or fmax < clock_mhz):
         try:
             lower = pll_at_most(b.family, b.clock_mhz, (fmax or 0) * AUTO_MARGIN,
-                                _baud_ok(baud))
+                                _baud_ok(baud if uart else None))
             hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
         except HwgenError:
             hint = ""
@@ -253,7 +261,8 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         b.name, bit, divisor, baud, cells, {k: v for k, v in util.items() if v["used"]},
         None if fmax is None else round(fmax, 2), clock_mhz,
         clock_request=str(request), pll=None if pll is None else pll.to_json(),
-        attempts=attempts, netlist_passes=moved, tools=dict(tool_versions()))
+        attempts=attempts, netlist_passes=moved, tools=dict(tool_versions()), link=link,
+        sclk_max_mhz=None if uart else round(clock_mhz / MIN_CLOCK_RATIO, 6))
     (out / "build_report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
@@ -269,6 +278,7 @@ class BuildInfo:
     clock_mhz: float
     divisor: int
     baud: int
+    link: str = "uart"
 
 
 def read_build_info(build_dir) -> BuildInfo | None:
@@ -280,12 +290,15 @@ def read_build_info(build_dir) -> BuildInfo | None:
     try:
         doc = json.loads(path.read_text())
         info = BuildInfo(str(doc["board"]), int(doc["lanes"]), bool(doc["zero_skipping"]),
-                         float(doc["clock_mhz"]), int(doc["divisor"]), int(doc["baud"]))
+                         float(doc["clock_mhz"]), int(doc["divisor"]), int(doc["baud"]),
+                         str(doc.get("link", "uart")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
             ValueError) as e:
         raise HwgenError(f"{path}: not a hwgen build report ({e!r}); rebuild with 'hwgen "
                          "build'") from None
     get_board(info.board)
-    if info.lanes < 1 or info.divisor < 4 or info.clock_mhz <= 0 or info.baud < 1:
+    uart = info.link == "uart"
+    if info.link not in ("uart", "spi") or info.lanes < 1 or info.clock_mhz <= 0 or (
+            uart and (info.divisor < 4 or info.baud < 1)):
         raise HwgenError(f"{path}: lanes, divisor, clock or baud out of range (edited by hand?)")
     return info

@@ -1,5 +1,5 @@
 """The boards hwgen builds for, each described once: device, oscillator, PLL, link limits and
-the command that loads a bitstream.
+the command that loads a bitstream, and the pins of the SPI link.
 
 A `Board` is data. The fit check reads ``target``; the clocking reads ``clock_hz`` and the
 target's family (`hwgen.board.pll`); the build reads ``platform`` (an amaranth-boards class);
@@ -33,6 +33,9 @@ class Board:
     notes: str
     program: str  # how to load a bitstream ({bit}: its path)
     max_baud: int = 3_000_000
+    #: the SPI target's pins (docs/spi.md, Digilent PMOD SPI order): (amaranth-boards
+    #: connector, its pins for cs_n, mosi, miso, sclk, I/O attributes); None: no SPI link
+    spi_pins: tuple | None = None
 
     @property
     def family(self) -> str:
@@ -65,10 +68,13 @@ BOARDS = {
     for b in (
         Board("icebreaker", "ice40-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", 12e6,
               "iCE40 UP5K, 12 MHz oscillator, UART on the FTDI's second channel",
-              "iceprog {bit}"),
+              "iceprog {bit}",
+              spi_pins=(("pmod", 0), ("1", "2", "3", "4"), {"IO_STANDARD": "SB_LVCMOS"})),
         Board("ulx3s-85f", "ecp5-85k", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 25e6,
               "ECP5 LFE5U-85F, 25 MHz oscillator, UART on the FTDI (US1 port)",
-              "openFPGALoader -b ulx3s -m {bit}"),
+              "openFPGALoader -b ulx3s -m {bit}",
+              # header J1: GP4 GN4 GP5 GN5
+              spi_pins=(("gpio", 0), ("4+", "4-", "5+", "5-"), {"IO_TYPE": "LVCMOS33"})),
         Board("orangecrab-85f", "ecp5-85k",
               "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", 48e6,
               "ECP5 LFE5U-85F, 48 MHz oscillator; no USB-UART bridge: UART on feather pins 0 "

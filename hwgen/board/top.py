@@ -2,7 +2,8 @@
 
 `BoardTop` drives the ``sync`` domain from the board's PLL (`hwgen.board.clocking.PllClock`;
 or the oscillator, ``clock=None``), puts the core behind a `hwgen.uart.board.LinkedCore` on the
-platform's ``uart`` resource, and lights the board's LED (the OrangeCrab's green ``rgb_led``)
+platform's ``uart`` resource (or a `hwgen.uart.spi.SpiLinkedCore` on the board's SPI pins), and
+lights the board's LED (the OrangeCrab's green ``rgb_led``)
 while a request is handled. Link and core share the one clock: the UART divisor is counted in
 that clock's cycles.
 """
@@ -16,7 +17,10 @@ from ..spec import HwgenError, check_positive_int
 from .clocking import PllClock
 from .pll import PllConfig
 
-__all__ = ["BoardTop", "uart_divisor", "divisor_ok", "MAX_DIVISOR_ERROR"]
+__all__ = ["BoardTop", "uart_divisor", "divisor_ok", "MAX_DIVISOR_ERROR", "LINKS"]
+
+#: The host links a board build offers (``hwgen build --link``).
+LINKS = ("uart", "spi")
 
 #: The largest relative error of a UART bit time that `uart_divisor` accepts (8N1: the receiver
 #: samples the stop bit 9.5 bits after the start edge, so 2% at both ends keeps it inside its bit).
@@ -60,13 +64,22 @@ class BoardTop(wiring.Component):
     baud : UART baud rate; the divisor is derived from the clock (`uart_divisor`).
     shape_id : what a loadable device reports (`hwgen.shape.shape_id`).
     clock : the PLL setting of the ``sync`` domain, or None for the board oscillator.
+    link : ``uart`` (the platform's ``uart``) or ``spi`` (an SPI target on the pins of
+        `hwgen.board.catalog.Board.spi_pins` of ``board``, docs/spi.md).
+    board : the board's name (the SPI pins).
+    sclk_hz : the fastest SPI clock the controller will use (default: a quarter of the core
+        clock, the most `SpiPhy` follows).
     """
 
     def __init__(self, core, baud: int = 115200, shape_id: int = 0, *,
-                 clock: PllConfig | None = None):
+                 clock: PllConfig | None = None, link: str = "uart", board: str | None = None,
+                 sclk_hz: float | None = None):
         self.core, self.baud = core, check_positive_int("Baud rate", baud)
         self.shape_id = int(shape_id)
         self.clock = clock
+        if link not in LINKS:
+            raise HwgenError(f"link must be one of {', '.join(LINKS)}, not {link!r}")
+        self.link, self.board, self.sclk_hz = link, board, sclk_hz
         super().__init__({})
 
     def clock_hz(self, platform) -> float:
@@ -76,18 +89,20 @@ class BoardTop(wiring.Component):
     def divisor(self, platform) -> int:
         return uart_divisor(self.clock_hz(platform), self.baud)
 
-    def elaborate(self, platform):
-        from ..uart.board import LinkedCore
+    def max_sclk_hz(self, platform) -> float:
+        """The fastest SPI clock the target follows at this core clock (`SpiPhy`)."""
+        from ..uart.spi import MIN_CLOCK_RATIO
 
+        return self.clock_hz(platform) / MIN_CLOCK_RATIO
+
+    def elaborate(self, platform):
         m = Module()
         m.domains.sync = ClockDomain("sync")
         m.submodules.clock = PllClock(self.clock, platform.default_clk)
-        m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform),
-                                                  shape_id=self.shape_id)
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [linked.rx.eq(rx.i), tx.o.eq(linked.tx)]
+        if self.link == "uart":
+            linked = self._uart(m, platform)
+        else:
+            linked = self._spi(m, platform)
         names = {r.name for r in platform.resources.values()}
         led = None
         if "led" in names:
@@ -98,3 +113,29 @@ class BoardTop(wiring.Component):
             m.submodules.led_buffer = buf = io.Buffer("o", led)
             m.d.comb += buf.o.eq(linked.busy)
         return m
+
+    def _uart(self, m: Module, platform):
+        from ..uart.board import LinkedCore
+
+        m.submodules.linked = linked = LinkedCore(self.core, self.divisor(platform),
+                                                  shape_id=self.shape_id)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [linked.rx.eq(rx.i), tx.o.eq(linked.tx)]
+        return linked
+
+    def _spi(self, m: Module, platform):
+        from ..uart.spi import SpiLinkedCore, spi_target_resource
+
+        sclk = self.sclk_hz or self.max_sclk_hz(platform)
+        m.submodules.linked = linked = SpiLinkedCore(self.core, self.clock_hz(platform), sclk,
+                                                     shape_id=self.shape_id)
+        platform.add_resources([spi_target_resource(self.board)])
+        pins = platform.request("spi_target", 0, dir="-")
+        for name in ("cs_n", "mosi", "sclk"):
+            m.submodules[f"{name}_buffer"] = buf = io.Buffer("i", getattr(pins, name))
+            m.d.comb += getattr(linked, name).eq(buf.i)
+        m.submodules.miso_buffer = miso = io.Buffer("o", pins.miso)
+        m.d.comb += miso.o.eq(linked.miso)
+        return linked

@@ -8,6 +8,7 @@ import sys
 from .. import api
 from ..board.build import parse_clock
 from ..board.catalog import BOARDS
+from ..board.top import LINKS
 from ..boardfit import BOARD_WEIGHTS
 from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
@@ -56,6 +57,9 @@ def add_clock_options(p) -> None:
     p.add_argument("--baud", type=positive_int, default=None, metavar="B",
                    help="UART baud rate (default: the board's fastest, 3000000 on the "
                    "iCEBreaker and ULX3S; at most 2%% off at the core clock)")
+    p.add_argument("--link", choices=LINKS, default="uart",
+                   help="host link: uart (the board's USB-serial bridge) or spi (an SPI target "
+                   "for a microcontroller, pins in docs/spi.md) (default: %(default)s)")
 
 
 def clock_arg(text: str):
@@ -77,6 +81,7 @@ def clock_line(r) -> str:
 def run(args) -> int:
     b = api.build(args.model, args.board, args.output, lanes=args.lanes, baud=args.baud,
                   weights=args.weights, sparse=args.sparse, seed=args.seed, clock=args.clock,
+                  link=args.link,
                   timeout=args.timeout,
                   progress=progress_for(args),
                   warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
@@ -91,15 +96,20 @@ def run(args) -> int:
         f"lanes       {b.lanes}; {b.fit.fit.estimate.cycles_per_timestep} cycles per timestep, "
         f"{b.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
         f"clock       {clock_line(r)}",
-        f"uart        {r.baud} baud (divisor {r.divisor} at {r.clock_mhz:g} MHz)",
+        (f"uart        {r.baud} baud (divisor {r.divisor} at {r.clock_mhz:g} MHz)"
+         if r.link == "uart" else
+         f"spi         SPI mode 0 target, SCLK at most {r.sclk_max_mhz:g} MHz (docs/spi.md)"),
         f"used        {util}",
         f"Fmax        {fmax} placed (core clock {r.clock_mhz:g} MHz)",
     ])
     flash = BOARDS[args.board].program.format(bit=r.bitstream)
     build = "" if b.weights == "rom" else f" --build {args.output}"
-    emit(args, {**b.to_json(), "flash": flash}, text, next_=[
-        f"{flash}   # load the bitstream",
-        f"hwgen run {args.model} --port /dev/ttyUSB1 --baud {r.baud}{build} --inputs X.npy"
-        "   # the board's port",
-    ])
+    if r.link == "uart":
+        host = (f"hwgen run {args.model} --port /dev/ttyUSB1 --baud {r.baud}{build} "
+                "--inputs X.npy   # the board's port")
+    else:
+        host = (f"hwgen run {args.model} --port sim --build {args.output} --inputs X.npy   # the "
+                "SPI board simulated; on the board a microcontroller drives it (docs/spi.md)")
+    emit(args, {**b.to_json(), "flash": flash}, text, next_=[f"{flash}   # load the bitstream",
+                                                             host])
     return 0

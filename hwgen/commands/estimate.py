@@ -45,11 +45,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def link_words(r) -> str:
+    return (f"UART at {r.baud} baud" if r.link_type == "uart" else
+            f"SPI link at {r.clock_mhz / 4:g} MHz SCLK")
+
+
 def run(args) -> int:
     model = api.load_model(args.model)
     weights = args.weights or ("auto" if args.board else "rom")
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights=weights, sparse=args.sparse, clock=args.clock)
+                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
     fit = r.fit if args.board else r
     lines = [format_estimate(fit.estimate)]
     if args.board:
@@ -57,8 +62,8 @@ def run(args) -> int:
                         f"{r.clock}), UART link "
                         f"{r.link[0]} LUT4 + {r.link[1]} FF included below")
         lines.append(f"time        {r.us_per_timestep:.2f} us per timestep at {r.clock_mhz:g} MHz"
-                     f"; the UART at {r.baud} baud needs {r.link_us_per_timestep:.0f} us per "
-                     "timestep (frames both ways)")
+                     f"; the {link_words(r)} needs {r.link_us_per_timestep:.0f} us per "
+                     "timestep with one STEP frame each (frames both ways)")
     if fit.fits:
         lines.append("fit         yes" + "".join(f"; warning: {w}" for w in fit.warnings))
     else:
@@ -67,7 +72,7 @@ def run(args) -> int:
                 from ..boardfit import check_board_fit
 
                 check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse,
-                                args.clock)
+                                args.clock, args.link)
             else:
                 check_fit(model, fit.lanes, args.target, sparse=args.sparse)
         except HwgenError as e:

@@ -25,8 +25,8 @@ from amaranth.lib.wiring import In, Out
 from ..spec import HwgenError, check_finite
 from .engine import FrameEngine
 
-__all__ = ["SpiPhy", "SpiLinkedCore", "FILLER", "MIN_CLOCK_RATIO", "SPI_TARGET_PINS",
-           "check_sclk", "spi_target_resource"]
+__all__ = ["SpiPhy", "SpiLinkedCore", "FILLER", "MIN_CLOCK_RATIO", "check_sclk",
+           "spi_target_resource"]
 
 FILLER = 0x00
 """The byte the target sends in a slot where it has nothing to send."""
@@ -35,27 +35,22 @@ MIN_CLOCK_RATIO = 4
 """Core clock cycles per SCLK period, at least (each SCLK phase at least half of that)."""
 
 
-SPI_TARGET_PINS = {
-    # board: (amaranth-boards connector, its pins for cs_n, mosi, miso, sclk, I/O attributes)
-    "icebreaker": (("pmod", 0), ("1", "2", "3", "4"), {"IO_STANDARD": "SB_LVCMOS"}),  # PMOD1A
-    "ulx3s": (("gpio", 0), ("4+", "4-", "5+", "5-"), {"IO_TYPE": "LVCMOS33"}),  # J1 GP4 GN4 GP5 GN5
-}
-"""Where the SPI target's pins go on each board (docs/spi.md): Digilent PMOD SPI order."""
-
-
-def spi_target_resource(board: str, number: int = 0) -> Resource:
-    """The ``spi_target`` resource of a board in `SPI_TARGET_PINS`, for
+def spi_target_resource(board, number: int = 0) -> Resource:
+    """The ``spi_target`` resource of a board (its `hwgen.board.catalog.Board.spi_pins`), for
     ``platform.add_resources``: subsignals ``cs_n``, ``mosi``, ``sclk`` (in) and ``miso`` (out),
     each the raw pin (``cs_n`` stays active low: `SpiPhy` takes it as it is). `HwgenError` for
-    another board."""
-    if board not in SPI_TARGET_PINS:
-        raise HwgenError(f"no SPI target pins are defined for board {board!r}; boards: "
-                         f"{', '.join(sorted(SPI_TARGET_PINS))}")
-    conn, pins, attrs = SPI_TARGET_PINS[board]
+    a board without SPI pins."""
+    from ..board.catalog import BOARDS, get_board
+
+    b = get_board(board)
+    if b.spi_pins is None:
+        raise HwgenError(f"no SPI target pins are defined for board {b.name!r}; boards: "
+                         f"{', '.join(n for n, x in BOARDS.items() if x.spi_pins)}")
+    conn, pins, attrs = b.spi_pins
     return Resource(
         "spi_target", number,
         *(Subsignal(name, Pins(pin, dir=d, conn=conn))
-          for name, pin, d in zip(("cs_n", "mosi", "miso", "sclk"), pins, "ioii", strict=True)),
+          for name, pin, d in zip(("cs_n", "mosi", "miso", "sclk"), pins, "iioi", strict=True)),
         Attrs(**attrs))
 
 
