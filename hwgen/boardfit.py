@@ -6,7 +6,7 @@ layer over the public estimate and fit functions (`hwgen.estimate.estimate`,
 `hwgen.estimate.uart_link_cost`, `hwgen.fit.fit_result`): it adds the link's cost, chooses the lane
 count the same way ``hwgen build`` does, phrases what would fit in the options of ``hwgen build``
 (``--lanes``, ``--board``), and gives the time per timestep at the board's clock and over its
-UART (each timestep is one STEP frame out and one OUTPUT frame back, 8N1, docs/uart.md).
+link (RUN frames of many timesteps, pipelined, docs/uart.md "Throughput").
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ BOARD_WEIGHTS = ("auto", "rom", "ram", "spram")
 
 #: Lane counts tried when none is given, most first (``hwgen build``, ``hwgen demo``).
 LANE_CHOICES = (16, 8, 4, 2, 1)
-_FRAME_OVERHEAD = 6  # SYNC, CMD, SEQ, LEN_LO, LEN_HI, CRC (hwgen.uart.protocol)
 
 
 def link_bytes(model: Model) -> tuple[int, int]:
@@ -124,13 +123,25 @@ class BoardFit:
 
     @property
     def link_us_per_timestep(self) -> float:
-        """Link time per timestep with one STEP frame per timestep (stop and wait): both frames,
-        UART at 10 bits per byte, SPI at 8 bits per byte slot and the fastest SCLK (a quarter
-        of the core clock); a lower bound."""
-        n = sum(self.payload_bytes) + 2 * _FRAME_OVERHEAD
+        """Link time per timestep with RUN frames of the build's most steps, pipelined (what
+        ``hwgen run`` sends; docs/uart.md "Throughput"): the longer direction, every logit
+        answered (mode all); UART at 10 bits per byte, SPI at 8 bits per byte slot at the fastest
+        SCLK (a quarter of the core clock)."""
+        from .uart.engine import default_max_steps
+        from .uart.protocol import HEADER_BYTES, RUN_HEADER_BYTES, TRAILER_BYTES
+
+        in_b, out_b = self.payload_bytes
+        count = default_max_steps(in_b, out_b)
+        frame = HEADER_BYTES + TRAILER_BYTES
+        per_step = max(in_b + (frame + RUN_HEADER_BYTES) / count, out_b + frame / count)
         if self.link_type == "spi":
-            return n * 8 / (self.clock_mhz / 4)
-        return n * 10 / self.baud * 1e6
+            return per_step * 8 / (self.clock_mhz / 4)
+        return per_step * 10 / self.baud * 1e6
+
+    @property
+    def board_timesteps_per_second(self) -> float:
+        """What the board delivers: the slower of the core and the link (they overlap)."""
+        return 1e6 / max(self.us_per_timestep, self.link_us_per_timestep)
 
     def to_json(self) -> dict:
         return {
@@ -147,6 +158,7 @@ class BoardFit:
                           "output_bytes": self.payload_bytes[1]},
             "us_per_timestep": self.us_per_timestep,
             "link_us_per_timestep": self.link_us_per_timestep,
+            "board_timesteps_per_second": self.board_timesteps_per_second,
             "estimate": self.fit.estimate.to_json(),
             "fits": self.fits,
             "problems": list(self.fit.problems),

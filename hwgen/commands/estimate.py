@@ -62,8 +62,9 @@ def run(args) -> int:
                         f"{r.clock}), UART link "
                         f"{r.link[0]} LUT4 + {r.link[1]} FF included below")
         lines.append(f"time        {r.us_per_timestep:.2f} us per timestep at {r.clock_mhz:g} MHz"
-                     f"; the {link_words(r)} needs {r.link_us_per_timestep:.0f} us per "
-                     "timestep with one STEP frame each (frames both ways)")
+                     f"; the {link_words(r)} needs {r.link_us_per_timestep:.2f} us per "
+                     f"timestep (RUN frames, pipelined): about "
+                     f"{r.board_timesteps_per_second:,.0f} timesteps/s on the board")
     if fit.fits:
         lines.append("fit         yes" + "".join(f"; warning: {w}" for w in fit.warnings))
     else:
@@ -81,7 +82,7 @@ def run(args) -> int:
         data = r.to_json()
         nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
                f"--weights {r.weights} --sparse {args.sparse} --clock {args.clock} "
-               "-o build/NAME"]
+               + (f"--link {args.link} " if args.link != "uart" else "") + "-o build/NAME"]
     else:
         data = fit.estimate.to_json()
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
