@@ -7,8 +7,8 @@ STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing t
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
 ``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
-cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when
-the last byte is taken.
+cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes the
+cycle after the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -127,8 +127,8 @@ class ReplyFramer(wiring.Component):
                 offer(crc[:8], "CRC1", count=False)
             with m.State("CRC1"):
                 offer(crc[8:], "FLUSH", count=False)
-            with m.State("FLUSH"):
-                with m.If(taken):
+            with m.State("FLUSH"):  # done once the last byte has been taken (registered)
+                with m.If(~tx.valid):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
