@@ -234,9 +234,12 @@ class FrameEngine(wiring.Component):
             shape_id, wbytes = 0, 0
         else:
             m.submodules.loader = lo = LoadEngine(ld)
-            m.d.comb += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
+            # the receiver's bytes and frame ends reach the load engine a cycle late (timing; the
+            # executor takes a frame 2 cycles after its end, and waits for the engine's idle)
+            m.d.sync += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
                          lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
-                         lo.done.eq(rx.done), lo.cmd.eq(rx.cmd), lo.err.eq(rx.err),
+                         lo.done.eq(rx.done), lo.cmd.eq(rx.cmd), lo.err.eq(rx.err)]
+            m.d.comb += [
                          rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
                          ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]
             wiring.connect(m, lo.load, wiring.flipped(self.load))

@@ -83,13 +83,17 @@ class LoadEngine(wiring.Component):
         m.d.comb += [self.crc.eq(~crc32), self.partial.eq(nbyte != 0),
                      self.idle.eq(~pend & (cbits == 0))]
 
+        # where the next payload byte goes, registered (timing): index changes only as a byte
+        # arrives, and the next one is cycles away
+        first, header = Signal(), Signal()
+        m.d.sync += [first.eq(self.index == 0), header.eq(self.index < LOAD_HEADER_BYTES)]
         m.d.sync += pend.eq(0)
         with m.If(self.load_take):
-            with m.If(self.index == 0):
+            with m.If(first):
                 # a LOAD changes the memories: no computing until a COMMIT
                 m.d.sync += [mem.eq(self.byte), nbyte.eq(0), self.bad.eq(0),
                              self.loaded.eq(0)]
-            with m.Elif(self.index < LOAD_HEADER_BYTES):
+            with m.Elif(header):
                 m.d.sync += addr.eq(Cat(addr[8:], self.byte))
             with m.Else():
                 m.d.sync += [word.eq(Cat(word[8:], self.byte)), cbyte.eq(self.byte),

@@ -66,8 +66,16 @@ class FrameReceiver(wiring.Component):
         m = Module()
         # every byte is registered first (timing: the PHY's fan-out ends here)
         got, byte, is_sync = Signal(), Signal(8), Signal()
-        m.d.sync += [got.eq(self.rx_stream.valid), byte.eq(self.rx_stream.payload),
-                     is_sync.eq(self.rx_stream.payload == SYNC)]
+        # ... with the PHY's strobes sorted into exclusive events: a byte, a damaged or lost
+        # byte (``bad``, its code in ``bad_code``), a cut transfer (``cut``)
+        bad, cut, bad_code = Signal(), Signal(), Signal(4)
+        damaged = self.rx_error | self.overrun
+        m.d.sync += [got.eq(self.rx_stream.valid & ~damaged & ~self.rx_abort),
+                     byte.eq(self.rx_stream.payload),
+                     is_sync.eq(self.rx_stream.payload == SYNC),
+                     bad.eq(damaged), cut.eq(self.rx_abort & ~damaged),
+                     bad_code.eq(Mux(self.rx_error, ErrorCode.FRAMING,
+                                     Mux(self.overrun, ErrorCode.OVERRUN, ErrorCode.TIMEOUT)))]
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
         cmd, length, index = self.cmd, self.length, self.index
         err = Signal(4)  # why the frame is rejected (0: accepted)
@@ -82,11 +90,10 @@ class FrameReceiver(wiring.Component):
         last = Signal(16)
         m.d.sync += at_last.eq(index == last)
 
-        # the PHY's strobes and the buffer state, registered (a cycle late is harmless: the
-        # next byte is cycles away, and only this receiver takes a free slot)
-        rx_error, overrun, rx_abort, slot_free = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [rx_error.eq(self.rx_error), overrun.eq(self.overrun),
-                     rx_abort.eq(self.rx_abort), slot_free.eq(self.slot_free)]
+        # the buffer state, registered (a cycle late is harmless: only this receiver takes a
+        # free slot)
+        slot_free = Signal()
+        m.d.sync += slot_free.eq(self.slot_free)
 
         # the line is quiet once ceil(timeout / 16) + 1 ticks of a free-running 16-cycle
         # prescaler pass without a byte (between timeout and timeout + 16 cycles): two short
@@ -124,15 +131,9 @@ class FrameReceiver(wiring.Component):
             for state in ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
                 with m.State(state):
                     # err is 0 while a frame arrives: written every cycle, no enable (timing)
-                    m.d.sync += err.eq(Mux(rx_error, ErrorCode.FRAMING,
-                                           Mux(overrun, ErrorCode.OVERRUN,
-                                               Mux(rx_abort | (~got & quiet), ErrorCode.TIMEOUT,
-                                                   0))))
-                    with m.If(rx_error | overrun):
-                        m.next = "SKIP"
-                    with m.Elif(rx_abort):
-                        m.next = "FINISH"
-                    with m.Elif(got):
+                    m.d.sync += err.eq(Mux(bad | cut, bad_code,
+                                           Mux(~got & quiet, ErrorCode.TIMEOUT, 0)))
+                    with m.If(got):
                         if state == "CMD":
                             m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
                             for c, flag in known.items():
@@ -165,7 +166,9 @@ class FrameReceiver(wiring.Component):
                         else:  # CRC1
                             m.d.sync += crc_in[8:].eq(byte)
                             m.next = "COMPARE"
-                    with m.Elif(quiet):
+                    with m.Elif(bad):
+                        m.next = "SKIP"
+                    with m.Elif(cut | quiet):
                         m.next = "FINISH"
             with m.State("CHECK"):  # the header is in: compare LEN (registered), then
                 for name, cmp in lens.items():

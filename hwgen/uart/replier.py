@@ -7,8 +7,8 @@ STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing t
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
 ``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
-cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes when
-the last byte is taken.
+cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes the
+cycle after the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -51,7 +51,7 @@ class ReplyFramer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         tx = self.tx_stream
-        rcmd, n = Signal(8), Signal(16)
+        rcmd, seq, n = Signal(8), Signal(8), Signal(16)
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
         k = Signal(16)  # payload bytes offered
@@ -71,6 +71,12 @@ class ReplyFramer(wiring.Component):
         free = Signal()  # the output register may take the next byte
         m.d.comb += free.eq(~tx.valid & (settle == 0))
 
+        # byte k of an INFO / STATUS / ERROR payload, picked a cycle ahead (k settles for 3)
+        fixed = Signal(8)
+        m.d.sync += fixed.eq(Mux(is_err, error.word_select(k[:1], 8),
+                                 Mux(is_info, self.info.word_select(k[:5], 8),
+                                     self.status.word_select(k[:3], 8))))
+
         def offer(value, nxt, count=True):
             """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
             runs a byte ahead of the PHY)."""
@@ -82,7 +88,8 @@ class ReplyFramer(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
                 with m.If(self.start):
-                    m.d.sync += error.eq(Cat(self.rerr, Const(0, 4), self.cmd))
+                    m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
+                                 seq.eq(self.seq)]
                     m.next = "FLAGS"
             with m.State("FLAGS"):  # from the registered request command and error
                 rerr, cmd = error[:4], error[8:]
@@ -105,15 +112,12 @@ class ReplyFramer(wiring.Component):
                     m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
                 m.next = "SYNC"
             header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
-                      ("SEQ", self.seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                      ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
                       ("LEN1", n[8:], "DATA"))
             for state, value, nxt in header:
                 with m.State(state):
                     offer(value, nxt, count=state != "SYNC")
             with m.State("DATA"):  # k: payload bytes offered (last: k == n, registered)
-                fixed = Mux(is_err, error.word_select(k[:1], 8),
-                            Mux(is_info, self.info.word_select(k[:5], 8),
-                                self.status.word_select(k[:3], 8)))
                 with m.If(last):
                     m.next = "CRC0"
                 with m.Elif(free):
@@ -123,8 +127,8 @@ class ReplyFramer(wiring.Component):
                 offer(crc[:8], "CRC1", count=False)
             with m.State("CRC1"):
                 offer(crc[8:], "FLUSH", count=False)
-            with m.State("FLUSH"):
-                with m.If(taken):
+            with m.State("FLUSH"):  # done once the last byte has been taken (registered)
+                with m.If(~tx.valid):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
