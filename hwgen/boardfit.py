@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .board.top import LINKS
-from .estimate import uart_link_cost
+from .estimate import LINK_BUFFER_BLOCKS, uart_link_cost
 from .fit import FitResult, fit_result
 from .spec import HwgenError, Model
 from .targets import get_target
@@ -78,15 +78,17 @@ def core_model(model: Model, weights: str) -> Model:
 
 
 def _link(model: Model, lanes: int, target: str, weights: str,
-          sparse: str = "auto") -> tuple[int, int]:
+          sparse: str = "auto") -> tuple[int, int, int]:
+    """(LUTs, flip-flops, block RAMs) of the link around the accelerator."""
     payload = link_bytes(model)
     if weights == "rom":
-        return uart_link_cost(*payload, target)
+        return (*uart_link_cost(*payload, target), LINK_BUFFER_BLOCKS)
     from .gateware.plan import make_plan
 
     images = make_plan(model, lanes, "auto", weights, sparse).load_images()
     word_bytes = -(-max(im.width for im in images) // 8)
-    return uart_link_cost(*payload, target, load=(len(images), word_bytes))
+    return (*uart_link_cost(*payload, target, load=(len(images), word_bytes)),
+            LINK_BUFFER_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class BoardFit:
             "lanes": self.lanes,
             "weights": self.weights,
             "uart_link": {"luts": self.link[0], "ffs": self.link[1],
+                          "bram_blocks": self.link[2] if len(self.link) > 2 else 0,
                           "input_bytes": self.payload_bytes[0],
                           "output_bytes": self.payload_bytes[1]},
             "us_per_timestep": self.us_per_timestep,
@@ -252,7 +255,8 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
     where = ("" if r.weights == "rom" else
              f", its weights loaded at run time (--weights {r.weights}),")
     msg = (f"this model does not fit {r.board} ({r.target}) with {r.lanes} lanes{where} and the "
-           f"UART link ({r.link[0]} LUT4, {r.link[1]} flip-flops): "
+           f"{r.link_type.upper()} link ({r.link[0]} LUT4, {r.link[1]} flip-flops, {r.link[2]} "
+           "RAM blocks): "
            + "; ".join(r.fit.problems) + ".")
     msg += (" What would fit: " + "; ".join(hints) + "." if hints else
             " No smaller lane count or other board fits; use fewer units or ternary weights.")

@@ -55,6 +55,7 @@ __all__ = [
     "estimate",
     "format_estimate",
     "uart_link_cost",
+    "LINK_BUFFER_BLOCKS",
     "logic_cells",
     "ICE40_PAIRING",
 ]
@@ -389,17 +390,26 @@ def logic_cells(luts: int, ffs: int, family: Family) -> int:
     return luts
 
 
+#: Block RAMs of the link's request and reply buffers (one each at the default steps per frame:
+#: `hwgen.uart.engine.default_max_steps`).
+LINK_BUFFER_BLOCKS = 2
+
+
 def uart_link_cost(in_bytes: int, out_bytes: int, target: str | Target,
                    load: tuple[int, int] | None = None) -> tuple[int, int]:
-    """(LUT-equivalents, flip-flops) of the UART link a board build adds (hwgen/uart/link.py),
-    fitted to Yosys 0.69 runs of UartLink at 2+2, 17+18 and 40+40 payload bytes (within 2%),
-    the base re-measured at 17+18 bytes with protocol 2 (its 15-byte INFO reply).
+    """(LUT-equivalents, flip-flops) of the link a board build adds (hwgen/uart/: the PHY and the
+    frame engine; its two frame buffers take `LINK_BUFFER_BLOCKS` block RAMs besides), fitted
+    to Yosys 0.69 runs of UartLink at 2+2, 17+18 and 40+40 payload bytes with protocol 2, the
+    base re-measured at 17+18 bytes with protocol 3.
     ``load``: (memories, word bytes) of a loadable core: the load commands, CRC-32, word
     register and address checks (`LOAD_LINK_COST`)."""
     t = get_target(target)
     n = in_bytes + out_bytes
-    luts = 436 + 4.3 * n if t.family is Family.ICE40 else 485 + 4.7 * n
-    ffs = 150 + 8.1 * n
+    # protocol 3 (frame engine, ping-pong buffers, CRC-16): the per-byte slopes of protocol 2's
+    # fit, the bases re-measured at 17 + 18 bytes (UP5K 885 LUT4 / 704 FF, ECP5-25k 977
+    # LUT-eq, docs/uart.md "Cost and timing")
+    luts = 734.5 + 4.3 * n if t.family is Family.ICE40 else 812.5 + 4.7 * n
+    ffs = 420.5 + 8.1 * n
     if load is not None:
         mems, word_bytes = load
         c = LOAD_LINK_COST[t.family]

@@ -78,15 +78,17 @@ def fit_result(model: Model, lanes: int, target: str | Target,
                extra: tuple[int, int] = (0, 0), state: str = "auto",
                weights: str = "rom", sparse: str = "auto") -> FitResult:
     """Estimate and judge; never raises for a design that does not fit (see `check_fit`).
-    ``extra``: (LUTs, flip-flops) of logic around the accelerator, e.g. a board's UART link;
-    ``sparse``: the zero-skipping option (`hwgen.gateware.packing.SPARSE_MODES`)."""
+    ``extra``: (LUTs, flip-flops[, block RAMs]) of logic around the accelerator, e.g. a board's
+    link (its frame buffers take block RAM); ``sparse``: the zero-skipping option
+    (`hwgen.gateware.packing.SPARSE_MODES`)."""
     t = get_target(target)
     e = estimate(model, lanes, t, state=state, weights=weights, sparse=sparse)
-    if extra != (0, 0):
+    if tuple(extra) != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]
         luts, ffs = e.luts + extra[0], e.ffs + extra[1]
-        e = dataclasses.replace(e, luts=luts, ffs=ffs, luts_breakdown=bd,
+        blocks = e.bram_blocks + (extra[2] if len(extra) > 2 else 0)
+        e = dataclasses.replace(e, luts=luts, ffs=ffs, luts_breakdown=bd, bram_blocks=blocks,
                                 logic_cells=logic_cells(luts, ffs, t.family))
     problems, warnings = _problems(e, t)
     return FitResult(t.name, e.lanes, e, tuple(problems), tuple(warnings))

@@ -68,8 +68,9 @@ def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys)
     assert rc == 1
     # ROMs need 40+ EBR, so --weights auto judges the loadable design, which is too big too
     assert "hwgen: error: this model does not fit icebreaker (ice40-up5k) with 16 lanes, its " \
-           "weights loaded at run time (--weights spram), and the UART link (1148 LUT4, 1068 " \
-           "flip-flops): the weights need 16 SB_SPRAM256KA blocks but ice40-up5k has 4" in err
+           "weights loaded at run time (--weights spram), and the UART link (1446 LUT4, 1339 " \
+           "flip-flops, 2 RAM blocks): the weights need 16 SB_SPRAM256KA blocks but ice40-up5k " \
+           "has 4" in err
     assert "What would fit: --board ulx3s-85f fits 16 lanes." in err  # build's own options
     assert not (tmp_path / "b").exists()
 

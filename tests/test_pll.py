@@ -14,8 +14,8 @@ import pytest
 
 from hwgen.board.build import clock_mhz, parse_clock, resolve_clock
 from hwgen.board.pll import configs, pll_at_most, pll_exact, pll_nearest
-from hwgen.board.top import uart_divisor
 from hwgen.spec import HwgenError
+from hwgen.uart.phy import uart_divisor
 
 _BIN = Path(sys.executable).parent
 
@@ -99,16 +99,6 @@ def test_ecp5_solver_matches_ecppll(f_in, mhz, tmp_path):
     assert (c.params["CLKI_DIV"], c.params["CLKFB_DIV"], c.params["CLKOP_DIV"]) == (
         int(fields["Refclk divisor"]), int(fields["Feedback divisor"]),
         int(fields["clkout0 divisor"]))
-
-
-def test_uart_divisor_checks_the_error():
-    assert uart_divisor(12e6, 115200) == 104
-    assert uart_divisor(72e6, 3_000_000) == 24
-    with pytest.raises(HwgenError, match=r"3000000 baud is 2.1% off at 73.5 MHz \(divisor 24; "
-                                         r"at most 2% works\): this clock makes 2940000, 3062500"):
-        uart_divisor(73.5e6, 3_000_000)
-    with pytest.raises(HwgenError, match="too fast for a 12 MHz clock .* at most 3000000 baud"):
-        uart_divisor(12e6, 4_000_000)
 
 
 def test_the_clock_a_build_starts_at():

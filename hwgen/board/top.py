@@ -14,37 +14,14 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import io, wiring
 
 from ..spec import HwgenError, check_positive_int
+from ..uart.phy import uart_divisor
 from .clocking import PllClock
 from .pll import PllConfig
 
-__all__ = ["BoardTop", "uart_divisor", "divisor_ok", "MAX_DIVISOR_ERROR", "LINKS"]
+__all__ = ["BoardTop", "divisor_ok", "LINKS"]
 
 #: The host links a board build offers (``hwgen build --link``).
 LINKS = ("uart", "spi")
-
-#: The largest relative error of a UART bit time that `uart_divisor` accepts (8N1: the receiver
-#: samples the stop bit 9.5 bits after the start edge, so 2% at both ends keeps it inside its bit).
-MAX_DIVISOR_ERROR = 0.02
-
-
-def uart_divisor(clock_hz: float, baud: int) -> int:
-    """Clock cycles per UART bit for ``baud`` at ``clock_hz``; `HwgenError` when the rounded
-    divisor is below 4 (the receiver's minimum) or misses the baud rate by more than 2%, naming
-    the nearest baud rates the clock makes exactly."""
-    check_positive_int("Baud rate", baud, 10_000_000)
-    divisor = round(clock_hz / baud)
-    if divisor < 4:
-        raise HwgenError(f"{baud} baud is too fast for a {clock_hz / 1e6:g} MHz clock (the UART "
-                         f"needs at least 4 clock cycles per bit: at most "
-                         f"{int(clock_hz // 4)} baud)")
-    error = abs(clock_hz / divisor - baud) / baud
-    if error > MAX_DIVISOR_ERROR:
-        near = sorted({round(clock_hz / d) for d in (divisor - 1, divisor, divisor + 1) if d >= 4})
-        raise HwgenError(f"{baud} baud is {100 * error:.1f}% off at {clock_hz / 1e6:g} MHz "
-                         f"(divisor {divisor}; at most {100 * MAX_DIVISOR_ERROR:g}% works): this "
-                         f"clock makes {', '.join(map(str, near))} baud")
-    return divisor
-
 
 def divisor_ok(clock_hz: float, baud: int) -> bool:
     """Whether `uart_divisor` accepts ``baud`` at ``clock_hz``."""

@@ -59,8 +59,9 @@ def run(args) -> int:
     lines = [format_estimate(fit.estimate)]
     if args.board:
         lines.insert(0, f"board       {r.board} (core clock {r.clock_mhz:g} MHz, --clock "
-                        f"{r.clock}), UART link "
-                        f"{r.link[0]} LUT4 + {r.link[1]} FF included below")
+                        f"{r.clock}), {r.link_type.upper()} link "
+                        f"{r.link[0]} LUT4 + {r.link[1]} FF + {r.link[2]} RAM blocks included "
+                        "below")
         lines.append(f"time        {r.us_per_timestep:.2f} us per timestep at {r.clock_mhz:g} MHz"
                      f"; the {link_words(r)} needs {r.link_us_per_timestep:.2f} us per "
                      f"timestep (RUN frames, pipelined): about "
