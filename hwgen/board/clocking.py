@@ -38,11 +38,18 @@ class PllClock(Elaboratable):
     ----------
     config : the PLL setting (its ``f_in`` must be the board oscillator's frequency).
     clock_resource : the platform's oscillator resource name (``platform.default_clk``).
+    domain_clock : the ``sync`` domain's clock signal (its parent's ``ClockDomain.clk``), which
+        gets the timing constraint.
+    constraint_mhz : the frequency nextpnr is asked to meet, when above the PLL's (default:
+        the PLL's).
     """
 
-    def __init__(self, config: PllConfig | None, clock_resource: str):
+    def __init__(self, config: PllConfig | None, clock_resource: str, domain_clock, *,
+                 constraint_mhz: float | None = None):
+        self.domain_clock = domain_clock
         self.config = config
         self.clock_resource = clock_resource
+        self.constraint_mhz = constraint_mhz
 
     @property
     def frequency_hz(self) -> float | None:
@@ -108,5 +115,9 @@ class PllClock(Elaboratable):
             m.d.por += timer.eq(timer + 1)
         m.d.comb += ClockSignal("sync").eq(clk_out)
         m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
-        platform.add_clock_constraint(clk_out, hz)
+        # the timing constraint, on the domain's clock net (nextpnr knows the net by that name):
+        # the PLL's frequency, or a higher one the placer is asked for (``--clock auto`` places
+        # against its first target and then sets the PLL below what that placement reached)
+        target = hz if self.constraint_mhz is None else max(hz, self.constraint_mhz * 1e6)
+        platform.add_clock_constraint(self.domain_clock, target)
         return m

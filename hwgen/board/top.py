@@ -46,17 +46,19 @@ class BoardTop(wiring.Component):
     board : the board's name (the SPI pins).
     sclk_hz : the fastest SPI clock the controller will use (default: a quarter of the core
         clock, the most `SpiPhy` follows).
+    constraint_mhz : the clock nextpnr is asked to meet when above the PLL's (`PllClock`).
     """
 
     def __init__(self, core, baud: int = 115200, shape_id: int = 0, *,
                  clock: PllConfig | None = None, link: str = "uart", board: str | None = None,
-                 sclk_hz: float | None = None):
+                 sclk_hz: float | None = None, constraint_mhz: float | None = None):
         self.core, self.baud = core, check_positive_int("Baud rate", baud)
         self.shape_id = int(shape_id)
         self.clock = clock
         if link not in LINKS:
             raise HwgenError(f"link must be one of {', '.join(LINKS)}, not {link!r}")
         self.link, self.board, self.sclk_hz = link, board, sclk_hz
+        self.constraint_mhz = constraint_mhz
         super().__init__({})
 
     def clock_hz(self, platform) -> float:
@@ -74,8 +76,9 @@ class BoardTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = ClockDomain("sync")
-        m.submodules.clock = PllClock(self.clock, platform.default_clk)
+        m.domains.sync = sync = ClockDomain("sync")
+        m.submodules.clock = PllClock(self.clock, platform.default_clk, sync.clk,
+                                      constraint_mhz=self.constraint_mhz)
         if self.link == "uart":
             linked = self._uart(m, platform)
         else:
