@@ -138,16 +138,19 @@ class Link:
         while True:
             waiting = getattr(self.port, "in_waiting", 0) or 1
             chunk = self.port.read(waiting)
-            if chunk:
-                deadline = self._now() + self.timeout
-            elif self._now() > deadline:
-                self._no_reply(what)
+            before = self._parser.pending
             try:
                 frames = self._parser.feed(chunk)
             except ProtocolError:
                 if skip_others:
                     continue
                 raise
+            # the deadline restarts when a reply makes progress, not on bytes the parser skips
+            # (an SPI read always returns bytes: the filler between frames)
+            if frames or self._parser.pending != before:
+                deadline = self._now() + self.timeout
+            elif self._now() > deadline:
+                self._no_reply(what)
             for f in frames:
                 if f.seq == seq:
                     return f
