@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec import HwgenError
 from .link import LoadSpec, UartLink
 
-__all__ = ["LinkedCore", "load_spec", "class_field"]
+__all__ = ["LinkedCore", "load_spec", "class_field", "stream_bits", "connect_core"]
 
 
 def _payload_shape(core, name: str):
@@ -39,13 +39,7 @@ class LinkedCore(wiring.Component):
 
     def __init__(self, core, divisor: int, timeout_bits: int = 40, shape_id: int = 0, *,
                  max_steps: int | None = None):
-        try:
-            self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
-            self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
-        except (AttributeError, KeyError):
-            raise HwgenError(
-                f"a core behind a UART link needs i_stream and o_stream members, not {core!r}"
-            ) from None
+        self._in_bits, self._out_bits = stream_bits(core, "UART")
         self.core = core
         self.link = UartLink(-(-self._in_bits // 8), -(-self._out_bits // 8), divisor,
                              timeout_bits, load_spec(core, shape_id), max_steps=max_steps,
@@ -62,16 +56,36 @@ class LinkedCore(wiring.Component):
             self.tx.eq(link.tx),
             self.busy.eq(link.busy),
             self.errors.eq(link.errors),
-            core.i_stream.payload.as_value().eq(link.o_stream.payload[: self._in_bits]),
-            core.i_stream.valid.eq(link.o_stream.valid),
-            link.o_stream.ready.eq(core.i_stream.ready),
-            link.i_stream.payload.eq(core.o_stream.payload.as_value()),
-            link.i_stream.valid.eq(core.o_stream.valid),
-            core.o_stream.ready.eq(link.i_stream.ready),
         ]
-        if "load" in core.signature.members:
-            wiring.connect(m, link.load, core.load)
+        connect_core(m, link, core, self._in_bits)
         return m
+
+
+def stream_bits(core, link: str) -> tuple[int, int]:
+    """(input, output) payload bits of a core's streams; `HwgenError` for a core without."""
+    try:
+        return (Shape.cast(_payload_shape(core, "i_stream")).width,
+                Shape.cast(_payload_shape(core, "o_stream")).width)
+    except (AttributeError, KeyError):
+        raise HwgenError(
+            f"a core behind a {link} link needs i_stream and o_stream members, not {core!r}"
+        ) from None
+
+
+def connect_core(m: Module, engine, core, in_bits: int) -> None:
+    """Wire a frame engine (or a link holding one) to a core: the engine's ``o_stream`` (whole
+    bytes) into the core's ``i_stream`` (its ``in_bits``), the core's ``o_stream`` back, and the
+    load port of a loadable core."""
+    m.d.comb += [
+        core.i_stream.payload.as_value().eq(engine.o_stream.payload[:in_bits]),
+        core.i_stream.valid.eq(engine.o_stream.valid),
+        engine.o_stream.ready.eq(core.i_stream.ready),
+        engine.i_stream.payload.eq(core.o_stream.payload.as_value()),
+        engine.i_stream.valid.eq(core.o_stream.valid),
+        core.o_stream.ready.eq(engine.i_stream.ready),
+    ]
+    if "load" in core.signature.members:
+        wiring.connect(m, engine.load, core.load)
 
 
 def class_field(core) -> tuple[int, int] | None:

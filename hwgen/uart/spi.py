@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from amaranth.build import Attrs, Pins, Resource, Subsignal
-from amaranth.hdl import Cat, Module, Shape, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -218,17 +218,11 @@ class SpiLinkedCore(wiring.Component):
 
     def __init__(self, core, clock_hz: float, sclk_hz: float, *, timeout: float = 1e-3,
                  shape_id: int = 0, max_steps: int | None = None):
-        from .board import class_field, load_spec  # board.py builds tops from this module
+        from .board import class_field, load_spec, stream_bits
 
         self._ratio = check_sclk(clock_hz, sclk_hz)
         timeout = check_finite("Frame timeout", timeout, minimum=0, strict_min=True)
-        try:
-            self._in_bits = Shape.cast(_payload_shape(core, "i_stream")).width
-            self._out_bits = Shape.cast(_payload_shape(core, "o_stream")).width
-        except (AttributeError, KeyError):
-            raise HwgenError(
-                f"a core behind an SPI link needs i_stream and o_stream members, not {core!r}"
-            ) from None
+        self._in_bits, self._out_bits = stream_bits(core, "SPI")
         self.core = core
         self._engine_args = (-(-self._in_bits // 8), -(-self._out_bits // 8))
         self._engine_kw = dict(timeout_cycles=max(1, math.ceil(timeout * clock_hz)),
@@ -243,6 +237,8 @@ class SpiLinkedCore(wiring.Component):
         return self._ratio
 
     def elaborate(self, platform):
+        from .board import connect_core
+
         m = Module()
         m.submodules.phy = phy = SpiPhy()
         m.submodules.engine = eng = FrameEngine(*self._engine_args, **self._engine_kw)
@@ -255,17 +251,6 @@ class SpiLinkedCore(wiring.Component):
             eng.rx_error.eq(phy.rx_error), eng.rx_abort.eq(phy.rx_abort),
             eng.overrun.eq(phy.overrun),
             self.busy.eq(eng.busy), self.errors.eq(eng.errors),
-            core.i_stream.payload.as_value().eq(eng.o_stream.payload[: self._in_bits]),
-            core.i_stream.valid.eq(eng.o_stream.valid),
-            eng.o_stream.ready.eq(core.i_stream.ready),
-            eng.i_stream.payload.eq(core.o_stream.payload.as_value()),
-            eng.i_stream.valid.eq(core.o_stream.valid),
-            core.o_stream.ready.eq(eng.i_stream.ready),
         ]
-        if "load" in core.signature.members:
-            wiring.connect(m, eng.load, core.load)
+        connect_core(m, eng, core, self._in_bits)
         return m
-
-
-def _payload_shape(core, name: str):
-    return core.signature.members[name].signature.members["payload"].shape
