@@ -144,14 +144,15 @@ def test_recommend_per_objective():
 
 def test_make_platform():
     p = make_platform(board="icebreaker")
-    assert (p.target, p.board, p.clock_mhz) == ("ice40-up5k", "icebreaker", 12.0)
+    assert (p.target, p.board, p.clock_mhz) == ("ice40-up5k", "icebreaker", 72.0)  # the PLL
     assert make_platform(target="ecp5-25k", clock_mhz=50).clock_mhz == 50.0
     for kw, msg in [
         ({}, "give either --board or --target (not both)"),
         ({"board": "icebreaker", "target": "ecp5-25k"}, "give either --board or --target"),
         ({"target": "ecp5-25k"}, "--target ecp5-25k needs --clock-mhz"),
         ({"board": "icebreaker", "clock_mhz": 24},
-         "--clock-mhz goes with --target; icebreaker runs at its board clock (12 MHz)"),
+         "--clock-mhz goes with --target; on icebreaker the core runs at the PLL clock 'hwgen "
+         "build --clock auto' starts at (72 MHz)"),
         ({"board": "nope"}, "unknown board 'nope'"),
     ]:
         with pytest.raises(HwgenError, match=msg.replace("(", r"\(").replace(")", r"\)")):
@@ -284,7 +285,7 @@ def test_tiny_exploration_table_front_and_recommendation(tiny):
         assert float(x["test"]) == evaluate(m, ds, "test").golden_value
         assert float(x["valid"]) == evaluate(m, ds, "valid").golden_value
         assert int(x["cycles"]) > 0 and int(x["bram"]) > 0 and int(x["logic_cells"]) > 0
-        assert float(x["us_per_timestep"]) == pytest.approx(int(x["cycles"]) / 12.0, abs=1e-4)
+        assert float(x["us_per_timestep"]) == pytest.approx(int(x["cycles"]) / 72.0, abs=1e-4)
     assert int(designs[0]["cycles"]) > int(designs[1]["cycles"])  # 8 lanes are faster
     # Fronts and recommendations agree with the rows.
     doc = json.loads((folder / "trials.json").read_text())

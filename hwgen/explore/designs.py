@@ -5,9 +5,10 @@ come from hwgen's own estimator and fit check, called as they are (`hwgen.fit.fi
 runs `hwgen.estimate.estimate`): cycles per timestep (the gateware's exact schedule), LUT4,
 flip-flops, logic cells, RAM blocks, DSPs and whether it fits. For a board the fit includes the
 UART link a board build adds (`hwgen.boardfit.board_fit`, the check ``hwgen build`` makes).
-Microseconds per timestep are the accelerator's: cycles / clock (the board's clock, or
-``--clock-mhz``); on a board the UART's own time per timestep (both frames at the default baud
-rate, `hwgen.boardfit.BoardFit.link_us_per_timestep`) is reported beside it.
+Microseconds per timestep are the accelerator's: cycles / clock (on a board the PLL clock
+``hwgen build --clock auto`` starts at, or ``--clock-mhz``); on a board the link's own time per
+timestep (pipelined RUN frames at the board's fastest baud rate,
+`hwgen.boardfit.BoardFit.link_us_per_timestep`) is reported beside it.
 
 A design is **feasible** when its trial trained, it fits the device and (with a latency bound)
 its microseconds per timestep are within the bound. Fronts and recommendations consider feasible
@@ -70,15 +71,17 @@ def make_platform(target: str | None = None, board: str | None = None,
     if clock_mhz is not None and not clock_mhz > 0:
         raise HwgenError(f"the clock must be a positive frequency in MHz, not {clock_mhz!r}")
     if board is not None:
+        from ..board.build import clock_mhz as build_clock
         from ..board.catalog import get_board
 
         b = get_board(board)
+        mhz = build_clock(b, "auto", b.max_baud)
         if clock_mhz is not None:
             raise HwgenError(
-                f"--clock-mhz goes with --target; {b.name} runs at its board clock "
-                f"({b.clock_hz / 1e6:g} MHz)"
+                f"--clock-mhz goes with --target; on {b.name} the core runs at the PLL clock "
+                f"'hwgen build --clock auto' starts at ({mhz:g} MHz)"
             )
-        return Platform(b.target, b.name, b.clock_hz / 1e6)
+        return Platform(b.target, b.name, mhz)
     t = get_target(target)
     if clock_mhz is None:
         raise HwgenError(
