@@ -42,7 +42,11 @@ from importlib import metadata
 from pathlib import Path
 
 from .gateware.loadable import STRIP_INIT_PATTERN
-from .netlist import absorb_ecp5_output_registers, retime_ecp5_read_multiplexers
+from .netlist import (
+    absorb_ecp5_output_registers,
+    retime_ecp5_read_multiplexers,
+    retime_ice40_read_registers,
+)
 from .spec import HwgenError
 from .targets import Family, Target, get_target
 from .toolenv import tool_env
@@ -122,12 +126,15 @@ def netlist_passes(target: str | Target, netlist: Path) -> int:
     """The post-synthesis netlist passes every flow runs (`synthesize` and board builds): on
     ECP5, block-RAM output registers absorbed and read multiplexers retimed
     (`hwgen.netlist`); the Yosys JSON netlist is rewritten in place. Returns the number of
-    flip-flops moved (0 on iCE40, where there is nothing to do)."""
-    if get_target(target).family is not Family.ECP5:
-        return 0
+    RAM blocks changed. On iCE40 the register after each block-RAM read moves before the RAM,
+    onto its address (`hwgen.netlist.retime_ice40_read_registers`: a logic cell per data bit
+    saved)."""
     net = json.loads(Path(netlist).read_text())
-    moved = absorb_ecp5_output_registers(net)
-    moved += retime_ecp5_read_multiplexers(net)
+    if get_target(target).family is Family.ECP5:
+        moved = absorb_ecp5_output_registers(net)
+        moved += retime_ecp5_read_multiplexers(net)
+    else:
+        moved = retime_ice40_read_registers(net)
     if moved:
         Path(netlist).write_text(json.dumps(net))
     return moved

@@ -209,3 +209,78 @@ def test_a_cascade_whose_output_is_used_elsewhere_is_left_alone():
     before = copy.deepcopy(net)
     assert retime_ecp5_read_multiplexers(net) == 0
     assert net == before
+
+
+# -- iCE40: the read register moved onto the address ---------------------------------------------
+def _ice40_ff(d: int, q: int, kind: str = "SB_DFF") -> dict:
+    conn = {"C": [CLK], "D": [d], "Q": [q]}
+    if kind != "SB_DFF":
+        conn["E"] = [7]
+    return {"type": kind, "parameters": {},
+            "port_directions": {"C": "input", "D": "input", "E": "input", "Q": "output"},
+            "connections": conn}
+
+
+def _ice40_ram(*, raddr=(10, 11, "0"), writable=False, re="1") -> dict:
+    conn = {"RCLK": [CLK], "WCLK": [CLK], "RCLKE": ["1"], "RE": [re],
+            "WCLKE": [20 if writable else "0"], "WE": ["1"], "RADDR": list(raddr),
+            "WADDR": [21, 22, "0"], "WDATA": [23, 24], "RDATA": [100, 101]}
+    dirs = {k: "input" for k in conn}
+    dirs["RDATA"] = "output"
+    return {"type": "SB_RAM40_4K", "parameters": {}, "port_directions": dirs, "connections": conn}
+
+
+def _ice40_netlist(cells: dict, names: dict | None = None) -> dict:
+    mod = {"ports": {"clk": {"direction": "input", "bits": [CLK]}}, "cells": cells,
+           "netnames": {k: {"bits": v} for k, v in (names or {}).items()}}
+    return {"modules": {"top": mod}}
+
+
+def test_ice40_a_rom_read_register_moves_onto_its_address():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    net = _ice40_netlist({"rom": _ice40_ram(), "rom2": _ice40_ram(),
+                          "ff0": _ice40_ff(100, 500), "ff1": _ice40_ff(101, 501)})
+    rom2 = net["modules"]["top"]["cells"]["rom2"]
+    rom2["connections"]["RDATA"] = [102, 103]
+    net["modules"]["top"]["cells"]["ff2"] = _ice40_ff(102, 502)
+    assert retime_ice40_read_registers(net) == 2
+    cells = net["modules"]["top"]["cells"]
+    assert not {"ff0", "ff1", "ff2"} & set(cells)
+    rom = cells["rom"]["connections"]
+    assert rom["RDATA"] == [500, 501]
+    assert cells["rom2"]["connections"]["RDATA"] == [502, 103]  # an unused output stays
+    # one register per address bit, shared by both RAMs; the constant bit stays constant
+    regs = {n: c for n, c in cells.items() if n.startswith("hwgen_raddr_")}
+    assert len(regs) == 2
+    assert rom["RADDR"][2] == "0" and rom["RADDR"] == cells["rom2"]["connections"]["RADDR"]
+    by_q = {c["connections"]["Q"][0]: c for c in regs.values()}
+    assert [by_q[b]["connections"]["D"] for b in rom["RADDR"][:2]] == [[10], [11]]
+    assert all(c["type"] == "SB_DFF" and c["connections"]["C"] == [CLK] for c in regs.values())
+
+
+def test_ice40_a_writable_ram_moves_only_as_a_state_store():
+    from hwgen.netlist import ICE40_RETIMED_WRITABLE, retime_ice40_read_registers
+
+    def cells():
+        return {"ram": _ice40_ram(writable=True), "ff0": _ice40_ff(100, 500)}
+
+    net = _ice40_netlist(cells(), {"link.buffer.data_reg": [500]})
+    assert retime_ice40_read_registers(net) == 0  # any other RAM: the read may not move
+    net = _ice40_netlist(cells(), {f"core.store_state.{ICE40_RETIMED_WRITABLE}": [500]})
+    assert retime_ice40_read_registers(net) == 1
+
+
+def test_ice40_anything_but_a_plain_register_is_left_alone():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    cases = [
+        {"ram": _ice40_ram(), "ff": _ice40_ff(100, 500, "SB_DFFE")},  # an enable
+        {"ram": _ice40_ram(), "ff": _ice40_ff(100, 500), "other": _ice40_ff(100, 501)},
+        {"ram": _ice40_ram(re="9"), "ff": _ice40_ff(100, 500)},  # the read is gated
+    ]
+    for c in cases:
+        net = _ice40_netlist(copy.deepcopy(c))
+        before = copy.deepcopy(net)
+        assert retime_ice40_read_registers(net) == 0
+        assert net == before
