@@ -20,13 +20,15 @@ accelerator (constants in `LOGIC_MODEL`, runs and errors in docs/synthesis.md)::
     LUT = base[cell] + P * lane[datapath] + input_bit * I*input_width
           + logit_bit * O*logit_width + register_state_bit * (state bits kept in registers)
           + per_layer * (L - 1)
-    FF  = the same form with the ff_* constants + the RAM output registers in the fabric
+    FF  = the same form with the ff_* constants + the RAM read registers in the fabric
 
 ``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
 ternary-like pow2: add / subtract / skip), ``shift`` (exponential: sign + barrel shift) or
 ``mult`` (int-N and wider pow2, scaled by N / 8). The state in block RAM costs no logic that
 grows with H (the point of the v2 core; `tests/test_estimate.py` checks it). On iCE40 every
-memory's output register is a fabric flip-flop (counted exactly from the plan); on ECP5 the
+memory's read register is a fabric flip-flop, which the synthesis flow moves onto the RAM's
+address for ROMs and state stores (`hwgen.netlist.retime_ice40_read_registers`: the address
+bits are counted) and leaves after loadable RAMs and SPRAM (the data bits); on ECP5 the
 synthesis flow moves it into the DP16KD.
 
 **Cycles per timestep** come from the gateware's own schedule (`hwgen.gateware.schedule`), the
@@ -234,12 +236,19 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     for kind, scale in kinds:  # one lane array per encoding
         lanes[kind] = max(lanes.get(kind, 0.0), plan.lanes * scale)
     outreg = cascade = 0
-    for _, width, depth, _ in memory_layout(plan, family=family):
+    loadable = {im.name for im in plan.load_images()} if plan.loadable else set()
+    for name, width, depth, _ in memory_layout(plan, family=family):
         _, (_, mode_depth) = t.bram.blocks_for(width, depth)
         # blocks stacked in depth: a read multiplexer over them, per data bit
         cascade += width * (-(-depth // mode_depth) - 1)
-        if family is Family.ICE40:  # every memory's output register is a fabric flip-flop
-            outreg += width
+        if family is Family.ICE40:
+            # every memory's output register is a fabric flip-flop; the netlist pass moves it
+            # onto the address of a ROM or a state store (hwgen.netlist.
+            # retime_ice40_read_registers), not of a loadable memory
+            if name.split(".copy")[0] in loadable:
+                outreg += width
+            else:
+                outreg += max(1, (depth - 1).bit_length())
     load_ffs = load_luts = 0
     if plan.loadable:  # the load port's registers; a single-port memory's address multiplexer
         images = plan.load_images()

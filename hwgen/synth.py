@@ -307,6 +307,19 @@ def _resources(cells: dict[str, int], target: Target) -> dict[str, int]:
     }
 
 
+def _recount_flip_flops(cells: dict[str, int], netlist: Path, top: str) -> dict[str, int]:
+    """``cells`` with the flip-flop counts of module ``top`` (kept as its own module, its
+    submodules flattened into it) taken from the Yosys JSON netlist after the netlist passes."""
+    mod = json.loads(Path(netlist).read_text()).get("modules", {}).get(top)
+    if mod is None:
+        return cells
+    out = {c: n for c, n in cells.items() if not c.startswith("SB_DFF")}
+    for cell in mod.get("cells", {}).values():
+        if cell["type"].startswith("SB_DFF"):
+            out[cell["type"]] = out.get(cell["type"], 0) + 1
+    return out
+
+
 def parse_yosys_stat(stat: dict | str | Path, top: str) -> tuple[dict[str, int], dict[str, int]]:
     """Cell counts from Yosys ``stat -json``: (cells of ``top`` and everything under it,
     cells of the wrapper alone). ``stat`` is the parsed JSON or a path to it."""
@@ -493,8 +506,11 @@ def synthesize(
             f"Yosys removed every cell of {top!r} (is its clock driven from a port named "
             f"{clock!r}? see {out / 'yosys.log'})"
         )
-    res = _resources(cells, t)
     absorbed = netlist_passes(t, out / "netlist.json")
+    if absorbed and t.family is Family.ICE40:
+        # the iCE40 pass changes the design's flip-flops: count what nextpnr gets
+        cells = _recount_flip_flops(cells, out / "netlist.json", top)
+    res = _resources(cells, t)
 
     freq = float(freq_mhz or t.default_freq_mhz)
     fmax_by_seed: dict[int, float | None] = {}
