@@ -12,6 +12,7 @@ that powers up at zero.
 from __future__ import annotations
 
 import copy
+import re
 
 __all__ = ["absorb_ecp5_output_registers", "retime_ecp5_read_multiplexers",
            "retime_ice40_read_registers", "ICE40_RETIMED_WRITABLE"]
@@ -288,9 +289,11 @@ def retime_ecp5_read_multiplexers(netlist: dict) -> int:
 
 
 # -- iCE40: the read register moved before the RAM ------------------------------------------------
-#: Flip-flop after a state store's read (`gateware.store.StateStore`): the only writable RAM whose
-#: read register `retime_ice40_read_registers` moves (its contract, below, makes that exact).
-ICE40_RETIMED_WRITABLE = "rdata_reg"
+#: Net of the flip-flops after a state store's read (`gateware.store.StateStore`, a core
+#: submodule named ``store_<name>``; Yosys keeps ``rdata`` or ``rdata_reg``): the only writable
+#: RAM whose read register `retime_ice40_read_registers` moves (its contract, below, makes that
+#: exact).
+ICE40_RETIMED_WRITABLE = re.compile(r"(^|\.)store_\w+\.rdata(_reg)?$")
 _ICE40_RAMS = {"SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW"}
 
 
@@ -362,7 +365,7 @@ def retime_ice40_read_registers(netlist: dict) -> int:
                 continue
             if not _ice40_read_only(ram):
                 qnames = {n for _, _, q in plan for n in names.get(q, [])}
-                if not any(ICE40_RETIMED_WRITABLE in n for n in qnames):
+                if not any(ICE40_RETIMED_WRITABLE.search(n) for n in qnames):
                     continue
             template = cells[plan[0][1]]
             rdata = list(conn["RDATA"])
