@@ -297,8 +297,51 @@ ICE40_RETIMED_WRITABLE = re.compile(r"(^|\.)store_\w+\.rdata(_reg)?$")
 _ICE40_RAMS = {"SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW"}
 
 
-def _ice40_plain_ff(cell: dict) -> bool:
-    return cell["type"] == "SB_DFF" and set(cell["connections"]) == {"C", "D", "Q"}
+def _ice40_lut_value(lut: dict, inputs: dict) -> int | None:
+    """The output of an SB_LUT4 for ``inputs`` (pin -> 0/1; the other pins must be constant)."""
+    index = 0
+    for k in range(4):
+        pin = f"I{k}"
+        v = lut["connections"].get(pin, ["0"])[0]
+        if pin in inputs:
+            v = inputs[pin]
+        elif v not in ("0", "1"):
+            return None
+        index |= int(v) << k
+    init = str(lut["parameters"].get("LUT_INIT", "0")).strip()
+    try:
+        bits = int(init, 2)
+    except ValueError:
+        return None
+    return (bits >> index) & 1
+
+
+def _ice40_plain_ff(cell: dict, cells: dict | None = None, drivers: dict | None = None) -> bool:
+    """A flip-flop without enable or reset; or with a synchronous reset that only the first
+    clock after configuration can assert: Yosys' emulation of a register's initial value,
+    ``R = f(flag)`` with ``flag`` a flip-flop loading the constant 1 and ``f(1) = 0``."""
+    conn = cell["connections"]
+    if cell["type"] == "SB_DFF" and set(conn) == {"C", "D", "Q"}:
+        return True
+    if cell["type"] != "SB_DFFSR" or set(conn) != {"C", "D", "Q", "R"} or cells is None:
+        return False
+    r = conn["R"][0]
+    drv = drivers.get(r) if isinstance(r, int) else None
+    if drv is None or cells[drv[0]]["type"] != "SB_LUT4":
+        return False
+    lut = cells[drv[0]]
+    pins = [p for p in ("I0", "I1", "I2", "I3")
+            if isinstance(lut["connections"].get(p, ["0"])[0], int)]
+    if len(pins) != 1:
+        return False
+    flag = drivers.get(lut["connections"][pins[0]][0])
+    if flag is None:
+        return False
+    fcell = cells[flag[0]]
+    if fcell["type"] != "SB_DFF" or fcell["connections"].get("D") != ["1"] \
+            or fcell["connections"].get("C") != conn["C"]:
+        return False
+    return _ice40_lut_value(lut, {pins[0]: 1}) == 0
 
 
 def _ice40_read_only(ram: dict) -> bool:
@@ -315,7 +358,9 @@ def retime_ice40_read_registers(netlist: dict) -> int:
     on the few address bits (shared by the RAMs that read the same address) does the same.
 
     A RAM qualifies when its read is always enabled (``RE`` = ``RCLKE`` = 1), every used data
-    output drives exactly one ``SB_DFF`` (no enable, no reset) on the read clock and no port,
+    output drives exactly one ``SB_DFF`` (no enable, no reset; or a reset that only Yosys'
+    emulation of the register's initial value drives, in the first clock) on the read clock
+    and no port,
     and it is read-only (a ROM) or a state store (the flip-flops' net is named
     `ICE40_RETIMED_WRITABLE`): the read now happens one clock later, which is exact when no
     word is written in the cycle after it is read. A state store's contract (`StateStore`)
@@ -357,7 +402,8 @@ def retime_ice40_read_registers(netlist: dict) -> int:
                     continue
                 ff_name, pin = users[0]
                 ff = cells[ff_name]
-                if pin != "D" or not _ice40_plain_ff(ff) or ff["connections"]["C"] != clock:
+                if pin != "D" or not _ice40_plain_ff(ff, cells, drivers) \
+                        or ff["connections"]["C"] != clock:
                     ok = False
                     break
                 plan.append((i, ff_name, ff["connections"]["Q"][0]))
@@ -367,7 +413,6 @@ def retime_ice40_read_registers(netlist: dict) -> int:
                 qnames = {n for _, _, q in plan for n in names.get(q, [])}
                 if not any(ICE40_RETIMED_WRITABLE.search(n) for n in qnames):
                     continue
-            template = cells[plan[0][1]]
             rdata = list(conn["RDATA"])
             for i, ff_name, q in plan:
                 rdata[i] = q
@@ -380,9 +425,10 @@ def retime_ice40_read_registers(netlist: dict) -> int:
                 key = (clock[0], b)
                 if key not in delayed:
                     delayed[key] = next_bit
-                    ff = copy.deepcopy(template)
-                    ff["connections"] = {"C": list(clock), "D": [b], "Q": [next_bit]}
-                    cells[f"hwgen_raddr_{next_bit}"] = ff
+                    cells[f"hwgen_raddr_{next_bit}"] = {
+                        "type": "SB_DFF", "parameters": {}, "attributes": {},
+                        "port_directions": {"C": "input", "D": "input", "Q": "output"},
+                        "connections": {"C": list(clock), "D": [b], "Q": [next_bit]}}
                     next_bit += 1
                 raddr[i] = delayed[key]
             conn["RADDR"] = raddr

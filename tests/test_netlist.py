@@ -267,8 +267,12 @@ def test_ice40_a_writable_ram_moves_only_as_a_state_store():
 
     net = _ice40_netlist(cells(), {"link.buffer.data_reg": [500]})
     assert retime_ice40_read_registers(net) == 0  # any other RAM: the read may not move
-    net = _ice40_netlist(cells(), {f"core.store_state.{ICE40_RETIMED_WRITABLE}": [500]})
-    assert retime_ice40_read_registers(net) == 1
+    for name in ("store_state.rdata_reg", "linked.core.store_hprev.rdata"):
+        assert ICE40_RETIMED_WRITABLE.search(name)
+        net = _ice40_netlist(cells(), {name: [500]})
+        assert retime_ice40_read_registers(net) == 1
+    net = _ice40_netlist(cells(), {"linked.core.rdata": [500]})
+    assert retime_ice40_read_registers(net) == 0
 
 
 def test_ice40_anything_but_a_plain_register_is_left_alone():
@@ -284,3 +288,31 @@ def test_ice40_anything_but_a_plain_register_is_left_alone():
         before = copy.deepcopy(net)
         assert retime_ice40_read_registers(net) == 0
         assert net == before
+
+
+def test_ice40_a_reset_that_only_emulates_the_initial_value_is_no_obstacle():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    def cells(flag_d="1", lut_init="0000000011111111"):
+        ff = _ice40_ff(100, 500)
+        ff["type"] = "SB_DFFSR"
+        ff["connections"]["R"] = [601]
+        return {
+            "rom": _ice40_ram(), "ff": ff,
+            # R = not flag; flag: a flip-flop loading 1 (0 only before the first clock)
+            "inv": {"type": "SB_LUT4", "parameters": {"LUT_INIT": lut_init},
+                    "port_directions": {"I0": "input", "I1": "input", "I2": "input",
+                                        "I3": "input", "O": "output"},
+                    "connections": {"I0": ["0"], "I1": ["0"], "I2": ["0"], "I3": [600],
+                                    "O": [601]}},
+            "flag": {"type": "SB_DFF", "parameters": {},
+                     "port_directions": {"C": "input", "D": "input", "Q": "output"},
+                     "connections": {"C": [CLK], "D": [flag_d], "Q": [600]}},
+        }
+
+    net = _ice40_netlist(cells())
+    assert retime_ice40_read_registers(net) == 1
+    assert "ff" not in net["modules"]["top"]["cells"]
+    for bad in (cells(flag_d="0"), cells(lut_init="1111111100000000")):  # R stays asserted
+        net = _ice40_netlist(bad)
+        assert retime_ice40_read_registers(net) == 0
