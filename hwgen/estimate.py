@@ -268,6 +268,11 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
         "load_ffs": load_ffs,
         "load_luts": load_luts,
         "input_bits": m.input.width * f.input.width,
+        # one input chunk (paired input segments, or I <= span): wired from the input buffer
+        # without the chunk register (`core._operands`), whose I x input-width flip-flops the
+        # calibrated constants include
+        "static_input_bits": (m.input.width * f.input.width
+                              if plan.paired or m.input.width <= plan.span else 0),
         "logit_bits": m.outputs * derive_widths(m).logit_width,
         "register_state_bits": plan.register_state_bits(),
         "extra_layers": m.num_layers - 1,
@@ -321,6 +326,7 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
                                                       * ft["sparse_select_bits"])
     luts = max(100, sum(breakdown.values()))
     ffs = max(100, round(lm["ff_base"][cell] + lane_ffs + lm["ff_input_bit"] * ft["input_bits"]
+                         - ft["static_input_bits"]
                          + lm["ff_logit_bit"] * ft["logit_bits"]
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]
