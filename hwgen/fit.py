@@ -18,7 +18,8 @@ from .estimate import Estimate, estimate, logic_cells
 from .spec import HwgenError, Model, QuantMatrix, WeightEncoding
 from .targets import TARGETS, Family, Target, get_target
 
-__all__ = ["LUT_LIMIT", "LUT_WARN", "ICE40_FULL_RAM_LC_LIMIT", "FitResult", "fit_result", "check_fit", "as_ternary"]
+__all__ = ["LUT_LIMIT", "LUT_WARN", "ICE40_FULL_RAM_LC_LIMIT", "FitResult", "fit_result",
+           "check_fit", "as_ternary"]
 
 #: A design whose estimated LUT4 count exceeds this fraction of the device is refused.
 LUT_LIMIT = 1.0

@@ -398,7 +398,8 @@ class SynthReport:
     seconds: dict[str, float] = field(default_factory=dict)
     cycles_per_timestep: int | None = None
     dsp_inference: bool = False
-    bram_output_registers: int = 0  # ECP5 RAM read ports given their output register
+    # RAM read registers moved (ECP5: into the RAM; iCE40: onto its address)
+    bram_output_registers: int = 0
     failed_seeds: dict[int, str] = field(default_factory=dict)  # seed -> why (e.g. timeout)
 
     @property

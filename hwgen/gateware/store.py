@@ -34,7 +34,9 @@ class StateStore(wiring.Component):
     wdata : In(layout.word_bits); value k at bits [k*value_bits, (k+1)*value_bits).
 
     Contract: never read a word in the cycle it is written (the RAM build leaves that case
-    undefined; the register build reads the old word).
+    undefined; the register build reads the old word), nor write a word in the cycle after it
+    is read (on iCE40 the synthesis flow moves the read register onto the address,
+    `hwgen.netlist.retime_ice40_read_registers`, which delays the RAM's read by one cycle).
     """
 
     LATENCY = READ_LATENCY
