@@ -20,13 +20,15 @@ accelerator (constants in `LOGIC_MODEL`, runs and errors in docs/synthesis.md)::
     LUT = base[cell] + P * lane[datapath] + input_bit * I*input_width
           + logit_bit * O*logit_width + register_state_bit * (state bits kept in registers)
           + per_layer * (L - 1)
-    FF  = the same form with the ff_* constants + the RAM output registers in the fabric
+    FF  = the same form with the ff_* constants + the RAM read registers in the fabric
 
 ``datapath`` is the kind of multiplier a lane needs: ``addsub`` (binary, ternary and
 ternary-like pow2: add / subtract / skip), ``shift`` (exponential: sign + barrel shift) or
 ``mult`` (int-N and wider pow2, scaled by N / 8). The state in block RAM costs no logic that
 grows with H (the point of the v2 core; `tests/test_estimate.py` checks it). On iCE40 every
-memory's output register is a fabric flip-flop (counted exactly from the plan); on ECP5 the
+memory's read register is a fabric flip-flop, which the synthesis flow moves onto the RAM's
+address for ROMs and state stores (`hwgen.netlist.retime_ice40_read_registers`: the address
+bits are counted) and leaves after loadable RAMs and SPRAM (the data bits); on ECP5 the
 synthesis flow moves it into the DP16KD.
 
 **Cycles per timestep** come from the gateware's own schedule (`hwgen.gateware.schedule`), the
@@ -235,12 +237,19 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     for kind, scale in kinds:  # one lane array per encoding
         lanes[kind] = max(lanes.get(kind, 0.0), plan.lanes * scale)
     outreg = cascade = 0
-    for _, width, depth, _ in memory_layout(plan, family=family):
+    loadable = {im.name for im in plan.load_images()} if plan.loadable else set()
+    for name, width, depth, _ in memory_layout(plan, family=family):
         _, (_, mode_depth) = t.bram.blocks_for(width, depth)
         # blocks stacked in depth: a read multiplexer over them, per data bit
         cascade += width * (-(-depth // mode_depth) - 1)
-        if family is Family.ICE40:  # every memory's output register is a fabric flip-flop
-            outreg += width
+        if family is Family.ICE40:
+            # every memory's output register is a fabric flip-flop; the netlist pass moves it
+            # onto the address of a ROM or a state store (hwgen.netlist.
+            # retime_ice40_read_registers), not of a loadable memory
+            if name.split(".copy")[0] in loadable:
+                outreg += width
+            else:
+                outreg += max(1, (depth - 1).bit_length())
     load_ffs = load_luts = 0
     if plan.loadable:  # the load port's registers; a single-port memory's address multiplexer
         images = plan.load_images()
@@ -260,6 +269,11 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
         "load_ffs": load_ffs,
         "load_luts": load_luts,
         "input_bits": m.input.width * f.input.width,
+        # one input chunk (paired input segments, or I <= span): wired from the input buffer
+        # without the chunk register (`core._operands`), whose I x input-width flip-flops the
+        # calibrated constants include
+        "static_input_bits": (m.input.width * f.input.width
+                              if plan.paired or m.input.width <= plan.span else 0),
         "logit_bits": m.outputs * derive_widths(m).logit_width,
         "register_state_bits": plan.register_state_bits(),
         "extra_layers": m.num_layers - 1,
@@ -313,6 +327,7 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
                                                       * ft["sparse_select_bits"])
     luts = max(100, sum(breakdown.values()))
     ffs = max(100, round(lm["ff_base"][cell] + lane_ffs + lm["ff_input_bit"] * ft["input_bits"]
+                         - ft["static_input_bits"]
                          + lm["ff_logit_bit"] * ft["logit_bits"]
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]

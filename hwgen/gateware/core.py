@@ -197,13 +197,16 @@ class Accelerator(wiring.Component):
         nx = -(-len(xbuf) // P)
         chunk_d = delay(m, chunk, 1, "xchunk")
         x2 = [Signal(signed(iw), name=f"xw_{k}", reset_less=True) for k in range(P)]
-        if plan.paired:
-            # One chunk, read by both halves of a paired word (static wiring; in a sparse core
-            # the right half's lanes start at span column 2s).
-            s = plan.pair_split * (2 if plan.sparse else 1)
+        if plan.paired or nx == 1:
+            # One chunk (in a paired word read by both halves; in a sparse core the right
+            # half's lanes start at span column 2s): static wiring from the input buffer, no
+            # register. The buffer holds the accepted input from the transfer (tokens: from
+            # the embedding read, before the first issue) until the next transfer, which comes
+            # after the head's last issue, long after layer 0's last input word is consumed.
+            s = plan.pair_split * (2 if plan.sparse else 1) if plan.paired else P
             for k in range(P):
                 e = k - s if k >= s else k
-                m.d.sync += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
+                m.d.comb += x2[k].eq(xbuf[e] if e < len(xbuf) else 0)
         else:
             with m.Switch(chunk_d):
                 for c in range(nx):

@@ -3,8 +3,10 @@
 Every weight, bias and embedding memory is an amaranth.lib.memory.Memory with one synchronous read
 port followed by a reset-less output register (`schedule.READ_LATENCY` = 2), so synthesis infers
 block RAM and nothing but routing follows the RAM's clock-to-output time (on ECP5, `hwgen.synth`
-moves that register into the DP16KD's own output register). ``writable`` adds a write port: a
-loadable core's memories, whose contents are undefined until written (`MEMORY_NAME`).
+moves that register into the DP16KD's own output register; on iCE40, for a read-only memory,
+onto the RAM's read address: `hwgen.netlist.retime_ice40_read_registers`). ``writable`` adds
+a write port: a loadable core's memories, whose contents are undefined until written
+(`MEMORY_NAME`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ class StateStore(wiring.Component):
     wdata : In(layout.word_bits); value k at bits [k*value_bits, (k+1)*value_bits).
 
     Contract: never read a word in the cycle it is written (the RAM build leaves that case
-    undefined; the register build reads the old word).
+    undefined; the register build reads the old word), nor write a word in the cycle after it
+    is read (on iCE40 the synthesis flow moves the read register onto the address,
+    `hwgen.netlist.retime_ice40_read_registers`, which delays the RAM's read by one cycle).
     """
 
     LATENCY = READ_LATENCY
@@ -68,12 +70,18 @@ class StateStore(wiring.Component):
                 shape=unsigned(lay.word_bits), depth=2 * lay.words, init=[],
                 attrs={"no_rw_check": 1, "ram_style": "block"},
             )
-            rp = mem.read_port()
+            # An asynchronous read port and a register: the same read (the word before this
+            # cycle's write) as a synchronous port, but Yosys then merges the register into the
+            # port itself (memory_dff), which is where it honours ``no_rw_check``. A synchronous
+            # port from Amaranth's RTLIL (board builds) got read-first emulation on iCE40
+            # instead: a LUT per bit plus registered write data and a collision flag.
+            rp = mem.read_port(domain="comb")
             wp = mem.write_port(granularity=lay.value_bits)
             m.d.comb += [
-                rp.addr.eq(self.raddr), raw.eq(rp.data),
+                rp.addr.eq(self.raddr),
                 wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
             ]
+            m.d.sync += raw.eq(rp.data)
         else:
             words = [Signal(lay.word_bits, name=f"word{i}", reset_less=True)
                      for i in range(lay.words)]
