@@ -569,13 +569,17 @@ class BuildReport:
 
 @dataclass
 class RunResult:
-    """What ``run`` measured on the board: the hardware's logits (B, T, O), the golden model's,
-    and the first mismatch (sequence, timestep, logit) or None."""
+    """What ``run`` measured on the board: the hardware's logits (B, T, O; None when only
+    classes were asked), the golden model's, the first mismatch (sequence, timestep, logit) or
+    None, whether the classes agree, and the timesteps per second the board delivered
+    (simulated seconds on a simulated board, wall seconds on a real one)."""
 
-    logits: np.ndarray
+    logits: np.ndarray | None
     golden: np.ndarray
     mismatch: tuple[int, int, int] | None
     argmax_ok: bool
+    steps_per_second: float | None = None
+    answers: str = "logits"
 
     @property
     def ok(self) -> bool:
@@ -668,6 +672,9 @@ def _load(link, m: Model, shape: dict, *, force: bool, progress: Progress) -> Lo
     return LoadResult(True, st.words, st.crc, time.monotonic() - t0, sid)
 
 
+#: What ``run`` can ask the board to answer.
+ANSWERS = ("logits", "classes", "step")
+
 #: The baud rate ``run`` and ``load`` use when neither they nor the build folder say: the
 #: default of ``build`` on the FTDI boards (`hwgen.board.catalog.Board.max_baud`).
 DEFAULT_BAUD = 3_000_000
@@ -713,7 +720,8 @@ def load(model, port: str, build_dir, *, baud: int | None = None, timeout: float
 
 def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
         baud: int | None = None, timeout: float = 2.0, sim_lanes: int = 4, build_dir=None,
-        progress: Progress = None, warn: Callable[[str], None] | None = None) -> RunResult:
+        answers: str = "logits", progress: Progress = None,
+        warn: Callable[[str], None] | None = None) -> RunResult:
     """Stream sequences through the accelerator on a board over UART (``port``: a serial device,
     or ``"sim"`` for the same board design simulated cycle for cycle on Verilator,
     `hwgen.boardsim`) and compare every logit with the golden model. Inputs as in `golden`.
@@ -721,7 +729,12 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     ``"sim"``, the lanes, zero skipping, core clock and UART divisor of the simulated board; a
     loadable build's ``shape.json`` makes the model load first unless the board holds it
     already. ``baud``: default the build's, else 3 Mbaud. ``timeout``: seconds per reply
-    (simulated seconds with ``"sim"``)."""
+    (simulated seconds with ``"sim"``). ``answers``: what the board sends back (`ANSWERS`):
+    ``logits`` (RUN frames, every logit compared), ``classes`` (RUN frames answering classes
+    only: the fastest; the classes compared), ``step`` (one STEP frame per timestep, stop and
+    wait, every logit compared)."""
+    if answers not in ANSWERS:
+        raise HwgenError(f"answers must be one of {', '.join(ANSWERS)}, not {answers!r}")
     from .gateware.core import input_layout, output_layout
     from .host import Link, StreamHost, first_mismatch
 
@@ -749,14 +762,22 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
                 raise HwgenError("the board runs a loadable bitstream: pass its build folder "
                                  "(--build DIR) so that the model can be checked and loaded")
         host = StreamHost(link, input_layout(core), output_layout(core))
-        out = host.run(x)
+        clock = getattr(dev, "sim_seconds", None)
+        now = (lambda: float(dev.sim_seconds)) if clock is not None else time.monotonic
+        t0 = now()
+        out = host.run(x, mode={"logits": "all"}.get(answers, answers))
+        seconds = now() - t0
     finally:
         dev.close()
+    rate = x.shape[0] * x.shape[1] / seconds if seconds > 0 else None
+    if answers == "classes":
+        argmax_ok = first_mismatch(out["argmax"][..., 0], golden_logits.classes) is None
+        return RunResult(None, golden_logits.logits, None, argmax_ok, rate, answers)
     logits = out["logits"]
     bad = first_mismatch(logits, golden_logits.logits)
     argmax_ok = ("argmax" not in out
                  or first_mismatch(out["argmax"][..., 0], golden_logits.classes) is None)
-    return RunResult(logits, golden_logits.logits, bad, argmax_ok)
+    return RunResult(logits, golden_logits.logits, bad, argmax_ok, rate, answers)
 
 
 # -- data ------------------------------------------------------------------------------------------

@@ -131,7 +131,20 @@ def test_run_simulates_the_build_folders_design(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).uniform(-2, 2, (2, 4, 5)))
     rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
                "--inputs", str(tmp_path / "x.npy"), "--json"])
-    assert rc == 0 and json.loads(capsys.readouterr().out)["timesteps"] == 4
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["timesteps"] == 4 and d["answers"] == "logits"
+    # the board's rate in simulated time: at most what the core computes at 48 MHz
+    assert 0 < d["steps_per_second"] < 48e6 / 60
+    for answers, what in (("classes", "classes"), ("step", "logits")):
+        rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
+                   "--inputs", str(tmp_path / "x.npy"), "--answers", answers])
+        out = capsys.readouterr().out
+        assert rc == 0 and f"hardware {what} equal the golden model's (bit-exact);" in out
+        assert "timesteps/s on the simulated board" in out
+    rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
+               "--inputs", str(tmp_path / "x.npy"), "--answers", "classes", "-o",
+               str(tmp_path / "y.npy")])
+    assert rc == 1 and "--answers classes brings no logits back" in capsys.readouterr().err
     (build / "build.json").write_text(json.dumps({**info, "divisor": 2}))
     rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
                "--inputs", str(tmp_path / "x.npy")])

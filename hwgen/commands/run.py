@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from .. import api
+from ..api import ANSWERS
 from ..fileio import check_output_file, save_npy
 from ..spec import HwgenError
 from ._common import add_json, emit, load_npy, positive_float, positive_int, progress_for
@@ -39,16 +40,24 @@ def register(sub) -> None:
                    "simulated board is that build's design (lanes, clock, UART divisor); for a "
                    "loadable bitstream (--weights spram / ram) the model is loaded first unless "
                    "the board holds it")
+    p.add_argument("--answers", choices=ANSWERS, default="logits",
+                   help="what the board answers: logits (RUN frames of many timesteps, every "
+                   "logit compared), classes (only the class of each timestep: the fastest; "
+                   "the classes compared) or step (one STEP frame per timestep, stop and wait) "
+                   "(default: %(default)s)")
     p.add_argument("-o", "--output", metavar="Y.npy", help="write the hardware's logits here")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.output and args.answers == "classes":
+        raise HwgenError("--answers classes brings no logits back: drop -o, or use --answers "
+                         "logits")
     out = check_output_file(args.output) if args.output else None
     r = api.run(args.model, args.port, load_npy(args.inputs), normalize=not args.no_normalize,
                 baud=args.baud, timeout=args.timeout, sim_lanes=args.lanes,
-                build_dir=args.build, progress=progress_for(args),
+                build_dir=args.build, answers=args.answers, progress=progress_for(args),
                 warn=lambda w: print(f"hwgen: warning: {w}", file=sys.stderr))
     if out is not None:
         save_npy(out, r.logits)
@@ -59,8 +68,15 @@ def run(args) -> int:
             f"hardware {r.logits[b, t, k]}, golden {r.golden[b, t, k]}"
         )
     if not r.argmax_ok:
-        raise HwgenError("hardware and golden model agree on the logits but not on the argmax")
-    B, T = r.logits.shape[:2]
-    emit(args, {"ok": True, "sequences": B, "timesteps": T, "output": out},
-         f"{B} sequences x {T} timesteps: hardware logits equal the golden model's (bit-exact)")
+        raise HwgenError("hardware and golden model disagree on the classes" +
+                         ("" if r.logits is None else " (the logits agree)"))
+    B, T = r.golden.shape[:2]
+    what = "classes" if r.logits is None else "logits"
+    where = "simulated board" if args.port == "sim" else "board"
+    rate = ("" if r.steps_per_second is None else
+            f"; {r.steps_per_second:,.0f} timesteps/s on the {where}")
+    emit(args, {"ok": True, "sequences": B, "timesteps": T, "output": out, "answers": r.answers,
+                "steps_per_second": r.steps_per_second},
+         f"{B} sequences x {T} timesteps: hardware {what} equal the golden model's "
+         f"(bit-exact){rate}")
     return 0
