@@ -526,9 +526,11 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
         from .shape import write_shape
 
         write_shape(out, shape)
+    from .board.build import BUILD_FILE, BUILD_SCHEMA, BUILD_VERSION
+
     report = BuildReport(result, fit)
-    atomic_write_bytes(out / "build.json",
-                       (json.dumps(report.to_json(), indent=2) + "\n").encode())
+    doc = {"schema": BUILD_SCHEMA, "version": BUILD_VERSION, **report.to_json()}
+    atomic_write_bytes(out / BUILD_FILE, (json.dumps(doc, indent=2) + "\n").encode())
     return report
 
 

@@ -12,6 +12,7 @@ written atomically (a complete file or none), arrays read without pickle.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from .spec import HwgenError
 
 __all__ = [
+    "read_versioned_json",
     "check_output_file",
     "check_output_dir",
     "atomic_write_bytes",
@@ -144,3 +146,26 @@ def load_npy(path, what: str = "") -> np.ndarray:
         a.close()  # an NpzFile holds its file open
         raise HwgenError(f"{p}: holds several arrays (an .npz archive); expected one .npy array")
     return a
+
+
+def read_versioned_json(path, schema: str, version: int, *, missing: str, kind: str) -> dict:
+    """A JSON object written by hwgen with ``"schema": schema`` and ``"version": version``: the
+    one reader of hwgen's versioned JSON files (manifest, shape, build report). `HwgenError`
+    for a missing file (``missing``: what to do), unreadable or invalid JSON, another schema
+    (``kind``: what the file should be, e.g. "hwgen manifest") or another version."""
+    p = Path(path)
+    if not p.is_file():
+        raise HwgenError(f"{p}: missing; {missing}")
+    try:
+        doc = json.loads(p.read_bytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise HwgenError(f"{p}: not valid JSON ({' '.join(str(e).split())})") from None
+    except OSError as e:
+        raise HwgenError(f"{p}: cannot read ({e.strerror or e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        raise HwgenError(f"{p}: not a {kind} (schema {schema!r})")
+    v = doc.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or v != version:
+        raise HwgenError(f"{p}: {kind.removeprefix('hwgen ')} version {v!r}; this hwgen reads "
+                         f"version {version}")
+    return doc

@@ -9,10 +9,10 @@ folder's model file is the one the hardware was generated from (``model_sha256``
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
+from .fileio import read_versioned_json
 from .spec import HwgenError
 
 __all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "load_manifest", "check_model_file"]
@@ -50,18 +50,8 @@ def load_manifest(rtl_dir) -> dict:
     p = Path(rtl_dir) / "manifest.json"
     if not p.is_file():
         raise HwgenError(f"{rtl_dir}: no manifest.json; generate the RTL with 'hwgen generate'")
-    try:
-        m = json.loads(p.read_bytes().decode())
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise HwgenError(f"{p}: not valid JSON ({' '.join(str(e).split())})") from None
-    except OSError as e:
-        raise HwgenError(f"{p}: cannot read ({e.strerror or e})") from None
-    if not isinstance(m, dict) or m.get("schema") != MANIFEST_SCHEMA:
-        raise HwgenError(f"{p}: not a hwgen manifest (schema {MANIFEST_SCHEMA!r})")
-    v = m.get("version")
-    if not isinstance(v, int) or isinstance(v, bool) or v != MANIFEST_VERSION:
-        raise HwgenError(f"{p}: manifest version {v!r}; this hwgen reads version "
-                         f"{MANIFEST_VERSION}")
+    m = read_versioned_json(p, MANIFEST_SCHEMA, MANIFEST_VERSION, kind="hwgen manifest",
+                            missing="generate the RTL with 'hwgen generate'")
     _field(m, "top", _NAME, p)
     files = _field(m, "verilog", list, p)
     if not files or not all(isinstance(f, str) and _FILE.fullmatch(f) for f in files):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fileio import read_versioned_json
 from .gateware.packing import GROUP, HARDWARE_SPARSITY, packable
 from .gateware.plan import LoadImage, Plan, make_plan, signed_words
 from .numerics import signed_width
@@ -285,15 +286,9 @@ def read_shape(build_dir) -> dict:
     """The shape of a loadable build folder (`write_shape`); one clear `HwgenError` for a missing,
     malformed or altered file."""
     path = Path(build_dir) / SHAPE_FILE
-    if not path.is_file():
-        raise HwgenError(f"{path}: missing; pass the folder of a loadable build ('hwgen build "
-                         "--weights spram' or ram writes it)")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HwgenError(f"{path}: not a hwgen shape file ({e})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != "hwgen-shape" or doc.get("version") != 1:
-        raise HwgenError(f"{path}: not a hwgen shape file (schema 'hwgen-shape', version 1)")
+    doc = read_versioned_json(path, "hwgen-shape", 1, kind="hwgen shape file",
+                              missing="pass the folder of a loadable build ('hwgen build "
+                              "--weights spram' or ram writes it)")
     shape = doc.get("shape")
     if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY}) != sorted(_SHAPE_KEYS):
         raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")

@@ -110,8 +110,8 @@ def test_run_simulates_an_spi_build(tmp_path, capsys):
     build = tmp_path / "b"
     build.mkdir()
     (build / "build.json").write_text(json.dumps({
-        "board": "icebreaker", "lanes": 2, "zero_skipping": False, "clock_mhz": 48.0,
-        "divisor": 0, "baud": 3_000_000, "link": "spi"}))
+        "schema": "hwgen-build", "version": 1, "board": "icebreaker", "lanes": 2,
+        "zero_skipping": False, "clock_mhz": 48.0, "divisor": 0, "baud": 3_000_000, "link": "spi"}))
     np.save(tmp_path / "x.npy", np.random.default_rng(2).uniform(-2, 2, (2, 3, 4)))
     rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),
                "--inputs", str(tmp_path / "x.npy")])
@@ -125,8 +125,8 @@ def test_run_simulates_the_build_folders_design(tmp_path, capsys):
     save_model(m, tmp_path / "m.hwgm")
     build = tmp_path / "b"
     build.mkdir()
-    info = {"board": "icebreaker", "lanes": 2, "zero_skipping": False, "clock_mhz": 48.0,
-            "divisor": 16, "baud": 3_000_000}
+    info = {"schema": "hwgen-build", "version": 1, "board": "icebreaker", "lanes": 2,
+            "zero_skipping": False, "clock_mhz": 48.0, "divisor": 16, "baud": 3_000_000}
     (build / "build.json").write_text(json.dumps(info))
     np.save(tmp_path / "x.npy", np.random.default_rng(1).uniform(-2, 2, (2, 4, 5)))
     rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build", str(build),

@@ -290,7 +290,13 @@ def test_shape_file_errors(tmp_path, models):
     with pytest.raises(HwgenError, match="its shape_id does not match its shape"):
         read_shape(tmp_path)
     path.write_text("{")
+    with pytest.raises(HwgenError, match="shape.json: not valid JSON"):
+        read_shape(tmp_path)
+    path.write_text(json.dumps({**doc, "schema": "other"}))
     with pytest.raises(HwgenError, match="not a hwgen shape file"):
+        read_shape(tmp_path)
+    path.write_text(json.dumps({**doc, "version": 2}))
+    with pytest.raises(HwgenError, match="shape file version 2; this hwgen reads version 1"):
         read_shape(tmp_path)
 
 

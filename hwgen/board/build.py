@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import read_versioned_json
 from ..gateware.loadable import STRIP_INIT_PATTERN
 from ..spec import HwgenError, check_positive_int
 from ..synth import (
@@ -48,10 +49,12 @@ from .top import BoardTop, divisor_ok
 
 __all__ = ["BuildResult", "build_board", "resolve_clock", "clock_mhz", "EXPECTED_MHZ",
            "AUTO_ATTEMPTS", "parse_clock", "check_baud", "BuildInfo", "read_build_info",
-           "BUILD_FILE"]
+           "BUILD_FILE", "BUILD_SCHEMA", "BUILD_VERSION"]
 
-#: What `hwgen.api.build` writes into a build folder for ``hwgen run`` / ``hwgen load``.
+#: What `hwgen.api.build` writes into a build folder for ``hwgen run`` / ``hwgen load``: the
+#: build report (`hwgen.api.BuildReport.to_json`) with its schema and version.
 BUILD_FILE = "build.json"
+BUILD_SCHEMA, BUILD_VERSION = "hwgen-build", 1
 
 #: Where ``--clock auto`` starts, per family: the placed Fmax of measured board builds
 #: (docs/synthesis.md, "Board clock"), so the first placement usually meets timing.
@@ -295,13 +298,13 @@ def read_build_info(build_dir) -> BuildInfo | None:
     path = Path(build_dir) / BUILD_FILE
     if not path.is_file():
         return None
+    doc = read_versioned_json(path, BUILD_SCHEMA, BUILD_VERSION, kind="hwgen build report",
+                              missing="")
     try:
-        doc = json.loads(path.read_text())
         info = BuildInfo(str(doc["board"]), int(doc["lanes"]), bool(doc["zero_skipping"]),
                          float(doc["clock_mhz"]), int(doc["divisor"]), int(doc["baud"]),
                          str(doc.get("link", "uart")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
-            ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise HwgenError(f"{path}: not a hwgen build report ({e!r}); rebuild with 'hwgen "
                          "build'") from None
     get_board(info.board)
