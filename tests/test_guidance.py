@@ -62,7 +62,7 @@ def test_json_on_every_reporting_command(model_file, capsys, words):
 
 def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys):
     """A model that fits the bare device but not the board build with its UART link."""
-    m = make_model("gru", "int8", inputs=16, hidden=40, outputs=10)
+    m = make_model("gru", "int8", inputs=16, hidden=24, outputs=10)
     save_model(m, tmp_path / "m.hwgm")
     rc, out, _ = _cli(capsys, "estimate", tmp_path / "m.hwgm", "--target", "ice40-up5k",
                       "--lanes", "16")
