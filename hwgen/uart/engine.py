@@ -224,8 +224,12 @@ class FrameEngine(wiring.Component):
             rpl_r.addr.eq(Mux(tx_ptr[0], rpl_n, 0) + tx.rd_offset),
         ]
         # a register after each read port (timing: an ECP5 DP16KD's data comes 5.8 ns after the
-        # clock; the netlist passes can move this register into the block RAM's output register)
-        m.d.sync += [ex.rd_data.eq(req_r.data), tx.rd_data.eq(rpl_r.data)]
+        # clock; the board build's netlist passes move this register into the block RAM's output
+        # register, which they do only for a plain flip-flop: no reset, no enable)
+        req_q = Signal(8, reset_less=True)
+        rpl_q = Signal(8, reset_less=True)
+        m.d.sync += [req_q.eq(req_r.data), rpl_q.eq(rpl_r.data)]
+        m.d.comb += [ex.rd_data.eq(req_q), tx.rd_data.eq(rpl_q)]
 
         # Load state (constants for a ROM device: loaded, nothing to load).
         if ld is None:
