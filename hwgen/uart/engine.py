@@ -211,8 +211,12 @@ class FrameEngine(wiring.Component):
                      tx.rerr.eq(pick(tx_ptr, "rerr")), tx.rlen.eq(pick(tx_ptr, "rlen"))]
 
         # The buffers: slot s occupies [s * n, (s + 1) * n).
-        req_w, req_r = req.write_port(), req.read_port()
-        rpl_w, rpl_r = rpl.write_port(), rpl.read_port()
+        # Each read port is asynchronous with a plain register after it, which Yosys merges into
+        # the block RAM's read port: only then does it honour ``no_rw_check`` (a read port that
+        # is synchronous from the start gets read-first emulation: a write-address comparator
+        # and a data multiplexer in front of the RAM, the iCE40 critical path).
+        req_w, req_r = req.write_port(), req.read_port(domain="comb")
+        rpl_w, rpl_r = rpl.write_port(), rpl.read_port(domain="comb")
         m.d.comb += [
             req_w.addr.eq(Mux(rx_ptr[0], req_n, 0) + rx.index),
             req_w.data.eq(rx.byte),
@@ -226,9 +230,10 @@ class FrameEngine(wiring.Component):
         # a register after each read port (timing: an ECP5 DP16KD's data comes 5.8 ns after the
         # clock; the board build's netlist passes move this register into the block RAM's output
         # register, which they do only for a plain flip-flop: no reset, no enable)
-        req_q = Signal(8, reset_less=True)
-        rpl_q = Signal(8, reset_less=True)
-        m.d.sync += [req_q.eq(req_r.data), rpl_q.eq(rpl_r.data)]
+        req_ram, rpl_ram = Signal(8, reset_less=True), Signal(8, reset_less=True)  # the RAMs'
+        m.d.sync += [req_ram.eq(req_r.data), rpl_ram.eq(rpl_r.data)]
+        req_q, rpl_q = Signal(8, reset_less=True), Signal(8, reset_less=True)
+        m.d.sync += [req_q.eq(req_ram), rpl_q.eq(rpl_ram)]
         m.d.comb += [ex.rd_data.eq(req_q), tx.rd_data.eq(rpl_q)]
 
         # Load state (constants for a ROM device: loaded, nothing to load).
