@@ -21,6 +21,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .crc import CRC16_INIT, crc16_next
+from .onehot import OneHot
 from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
 
 __all__ = ["ReplyFramer"]
@@ -82,54 +83,56 @@ class ReplyFramer(wiring.Component):
             runs a byte ahead of the PHY)."""
             with m.If(free):
                 m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), counted.eq(count)]
-                m.next = nxt
+                fsm.next(nxt)
 
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
-                with m.If(self.start):
-                    m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
-                                 seq.eq(self.seq)]
-                    m.next = "FLAGS"
-            with m.State("FLAGS"):  # from the registered request command and error
-                rerr, cmd = error[:4], error[8:]
-                m.d.sync += [
-                    is_err.eq(rerr != 0),
-                    is_info.eq(cmd == Cmd.PING),
-                    is_step.eq(cmd == Cmd.STEP),
-                    from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
-                ]
-                m.next = "KIND"
-            with m.State("KIND"):  # registered flags -> command and length
-                with m.If(is_err):
-                    m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
-                with m.Elif(is_info):
-                    m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
-                with m.Elif(from_ram):
-                    m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
-                                 n.eq(self.rlen)]
-                with m.Else():
-                    m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
-                m.next = "SYNC"
-            header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
-                      ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
-                      ("LEN1", n[8:], "DATA"))
-            for state, value, nxt in header:
-                with m.State(state):
-                    offer(value, nxt, count=state != "SYNC")
-            with m.State("DATA"):  # k: payload bytes offered (last: k == n, registered)
-                with m.If(last):
-                    m.next = "CRC0"
-                with m.Elif(free):
-                    offer(Mux(from_ram, self.rd_data, fixed), "DATA")
-                    m.d.sync += [k.eq(k + 1), settle.eq(3)]
-            with m.State("CRC0"):  # once the last payload byte is taken (and in the CRC)
-                offer(crc[:8], "CRC1", count=False)
-            with m.State("CRC1"):
-                offer(crc[8:], "FLUSH", count=False)
-            with m.State("FLUSH"):  # done once the last byte has been taken (registered)
-                with m.If(~tx.valid):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+        # one flip-flop per state (timing: no state decode in front of the enables)
+        fsm = OneHot(m, ["IDLE", "FLAGS", "KIND", "SYNC", "CMD", "SEQ", "LEN0", "LEN1", "DATA",
+                         "CRC0", "CRC1", "FLUSH"], init="IDLE", name="tx")
+        with fsm.state("IDLE"):
+            m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
+            with m.If(self.start):
+                m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
+                             seq.eq(self.seq)]
+                fsm.next("FLAGS")
+        with fsm.state("FLAGS"):  # from the registered request command and error
+            rerr, cmd = error[:4], error[8:]
+            m.d.sync += [
+                is_err.eq(rerr != 0),
+                is_info.eq(cmd == Cmd.PING),
+                is_step.eq(cmd == Cmd.STEP),
+                from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
+            ]
+            fsm.next("KIND")
+        with fsm.state("KIND"):  # registered flags -> command and length
+            with m.If(is_err):
+                m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
+            with m.Elif(is_info):
+                m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
+            with m.Elif(from_ram):
+                m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
+                             n.eq(self.rlen)]
+            with m.Else():
+                m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
+            fsm.next("SYNC")
+        header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
+                  ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                  ("LEN1", n[8:], "DATA"))
+        for state, value, nxt in header:
+            with fsm.state(state):
+                offer(value, nxt, count=state != "SYNC")
+        with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
+            with m.If(last):
+                fsm.next("CRC0")
+            with m.Elif(free):
+                offer(Mux(from_ram, self.rd_data, fixed), "DATA")
+                m.d.sync += [k.eq(k + 1), settle.eq(3)]
+        with fsm.state("CRC0"):  # once the last payload byte is taken (and in the CRC)
+            offer(crc[:8], "CRC1", count=False)
+        with fsm.state("CRC1"):
+            offer(crc[8:], "FLUSH", count=False)
+        with fsm.state("FLUSH"):  # done once the last byte has been taken (registered)
+            with m.If(~tx.valid):
+                m.d.comb += self.done.eq(1)
+                fsm.next("IDLE")
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
