@@ -26,7 +26,7 @@ byte (COMPARE, END, DONE) take no byte.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -83,7 +83,11 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.err.eq(err)
         crc = Signal(16)
         crc_bad = Signal()
-        crc_in = Signal(16)  # the frame's CRC bytes
+        # the frame's CRC bytes: the last two bytes received (every byte is shifted in, an
+        # enable of ``got`` alone: timing)
+        crc_in = Signal(16)
+        with m.If(got):
+            m.d.sync += crc_in.eq(Cat(crc_in[8:], byte))
         # Flags registered a cycle ahead of the decisions that use them (timing: every decision
         # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
         known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
@@ -171,10 +175,8 @@ class FrameReceiver(wiring.Component):
                     with m.If(at_last):
                         phase.next("CRC0")
                 with phase.state("CRC0"):
-                    m.d.sync += crc_in[:8].eq(byte)
                     phase.next("CRC1")
                 with phase.state("CRC1"):
-                    m.d.sync += crc_in[8:].eq(byte)
                     fsm.next("COMPARE")
             with m.Elif(bad):
                 fsm.next("SKIP")
