@@ -63,7 +63,7 @@ class Executor(wiring.Component):
         rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
         wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
-        mode, count, left = Signal(8), Signal(8), Signal(8)
+        mode, count, left = Signal(8, name="mode"), Signal(8, name="count"), Signal(8, name="left")
         need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
         j = Signal(range(nin + 1))
         inp = Signal(8 * nin)
@@ -71,7 +71,7 @@ class Executor(wiring.Component):
 
         # flags registered ahead of the decisions that use them (timing)
         f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
-        bad_count, bad_mode = Signal(), Signal()
+        bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
 
@@ -147,19 +147,19 @@ class Executor(wiring.Component):
                          need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
             fsm.next("NEED")
         with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
+            # MODE and COUNT are checked meanwhile (registered: at least one cycle here)
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (mode == v)
+            m.d.sync += [bad_range.eq((count == 0) | (count > self._max_steps)),
+                         bad_mode.eq(~mode_ok)]
             with m.If(left_zero):  # left == 0 (registered)
                 fsm.next("VERIFY")
             with m.Else():
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
         with fsm.state("VERIFY"):
-            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
-            mode_ok = Const(0, 1)
-            for v in modes:
-                mode_ok = mode_ok | (mode == v)
-            m.d.sync += [
-                bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
-                bad_mode.eq(~mode_ok),
-            ]
+            m.d.sync += bad_count.eq(bad_range | (need != f_len))
             fsm.next("CHECK")
         with fsm.state("CHECK"):
             with m.If(bad_count):
