@@ -91,9 +91,11 @@ class FrameReceiver(wiring.Component):
         # Flags registered a cycle ahead of the decisions that use them (timing: every decision
         # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
         known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
-        bad_cmd, bad_len, zero_len, at_last = Signal(), Signal(), Signal(), Signal()
-        last = Signal(16)
-        m.d.sync += at_last.eq(index == last)
+        bad_cmd, bad_len, zero_len = Signal(), Signal(), Signal()
+        # payload bytes after the next one, counted down: negative at the last (timing: its sign
+        # bit, no 16-bit comparator)
+        after = Signal(signed(17))
+        at_last = after[-1]
 
         # the buffer state, registered (a cycle late is harmless: only this receiver takes a
         # free slot)
@@ -171,7 +173,7 @@ class FrameReceiver(wiring.Component):
                     if self._loadable:
                         m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
                                      self.commit_take.eq(known[Cmd.COMMIT])]
-                    m.d.sync += [index.eq(index + 1), crc.eq(crc16_next(crc, byte))]
+                    m.d.sync += [index.eq(index + 1), after.eq(after - 1), crc.eq(crc16_next(crc, byte))]
                     with m.If(at_last):
                         phase.next("CRC0")
                 with phase.state("CRC0"):
@@ -185,7 +187,7 @@ class FrameReceiver(wiring.Component):
         with fsm.state("CHECK"):  # the header is in: compare LEN (registered), then
             for name, cmp in lens.items():
                 m.d.sync += cmp.eq(len_ok[name])
-            m.d.sync += [zero_len.eq(length == 0), last.eq(length - 1)]
+            m.d.sync += [zero_len.eq(length == 0), after.eq(length - 2)]
             fsm.next("CHECK2")
         with fsm.state("CHECK2"):  # ... match it to CMD (registered flags)
             good = 0

@@ -78,11 +78,17 @@ class ReplyFramer(wiring.Component):
                                  Mux(is_info, self.info.word_select(k[:5], 8),
                                      self.status.word_select(k[:3], 8))))
 
+        # the byte each state offers: the output register takes the one of the current state
+        # whenever it is free (an AND-OR of one-hot states, enabled by ``free`` alone: timing;
+        # its content only counts once ``valid`` is set)
+        sources = []
+
         def offer(value, nxt, count=True):
             """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
             runs a byte ahead of the PHY)."""
+            sources.append((fsm.ongoing(fsm.current), value))
             with m.If(free):
-                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), counted.eq(count)]
+                m.d.sync += [tx.valid.eq(1), counted.eq(count)]
                 fsm.next(nxt)
 
         # one flip-flop per state (timing: no state decode in front of the enables)
@@ -134,5 +140,10 @@ class ReplyFramer(wiring.Component):
             with m.If(~tx.valid):
                 m.d.comb += self.done.eq(1)
                 fsm.next("IDLE")
+        pay = Const(0, 8)
+        for bit, value in sources:
+            pay = pay | Mux(bit, value, 0)
+        with m.If(free):
+            m.d.sync += tx.payload.eq(pay)
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
