@@ -70,11 +70,13 @@ class FrameReceiver(wiring.Component):
         # ... with the PHY's strobes sorted into exclusive events: a byte, a damaged or lost
         # byte (``bad``, its code in ``bad_code``), a cut transfer (``cut``)
         bad, cut, bad_code = Signal(), Signal(), Signal(4)
+        event = Signal()  # bad | cut, registered (timing)
         damaged = self.rx_error | self.overrun
         m.d.sync += [got.eq(self.rx_stream.valid & ~damaged & ~self.rx_abort),
                      byte.eq(self.rx_stream.payload),
                      is_sync.eq(self.rx_stream.payload == SYNC),
                      bad.eq(damaged), cut.eq(self.rx_abort & ~damaged),
+                     event.eq(damaged | self.rx_abort),
                      bad_code.eq(Mux(self.rx_error, ErrorCode.FRAMING,
                                      Mux(self.overrun, ErrorCode.OVERRUN, ErrorCode.TIMEOUT)))]
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
@@ -142,13 +144,13 @@ class FrameReceiver(wiring.Component):
         want = {Cmd.PING: "zero", Cmd.STEP: "step", Cmd.RUN: "run", Cmd.BEGIN: "zero",
                 Cmd.COMMIT: "commit", Cmd.LOAD: "load"}
         with fsm.state("SYNC"):
-            m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
+            m.d.sync += [crc.eq(CRC16_INIT), err.eq(0), index.eq(0)]
             set_phase("CMD")
             with m.If(got & is_sync):
                 fsm.next("FRAME")
         with fsm.state("FRAME"):
             # err is 0 while a frame arrives: written every cycle, no enable (timing)
-            m.d.sync += err.eq(Mux(bad | cut, bad_code, Mux(~got & quiet, ErrorCode.TIMEOUT, 0)))
+            m.d.sync += err.eq(Mux(event, bad_code, Mux(~got & quiet, ErrorCode.TIMEOUT, 0)))
             with m.If(got):
                 with phase.state("CMD"):
                     m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
@@ -164,7 +166,7 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += length[:8].eq(byte)
                     take("LEN1")
                 with phase.state("LEN1"):
-                    m.d.sync += [length[8:].eq(byte), index.eq(0)]
+                    m.d.sync += length[8:].eq(byte)
                     take("DATA")  # DECIDE makes it CRC0 for an empty payload
                     fsm.next("CHECK")
                 with phase.state("DATA"):
