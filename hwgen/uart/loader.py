@@ -116,9 +116,20 @@ class LoadEngine(wiring.Component):
         port = self.load
         m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
                      port.valid.eq(pend & in_range)]
+        # addr and words advance in two 12-bit halves, the upper one on a registered carry
+        # (timing: no 24-bit carry chain; they change at most once a word, cycles apart)
+        words = self.words
+        addr_carry, words_carry = Signal(), Signal()
+        m.d.sync += [addr_carry.eq(addr[:12].all()), words_carry.eq(words[:12].all())]
         with m.If(pend):
-            m.d.sync += [addr.eq(addr + 1), self.words.eq(self.words + in_range)]
-            with m.If(~in_range):
+            m.d.sync += addr[:12].eq(addr[:12] + 1)
+            with m.If(addr_carry):
+                m.d.sync += addr[12:].eq(addr[12:] + 1)
+            with m.If(in_range):
+                m.d.sync += words[:12].eq(words[:12] + 1)
+                with m.If(words_carry):
+                    m.d.sync += words[12:].eq(words[12:] + 1)
+            with m.Else():
                 m.d.sync += self.bad.eq(1)
 
         commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before

@@ -16,7 +16,7 @@ INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMI
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,12 +56,15 @@ class ReplyFramer(wiring.Component):
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
         k = Signal(16)  # payload bytes offered
-        last = Signal()  # k == n (registered)
+        # payload bytes still to offer after the next one, counted down (set while SYNC is
+        # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
+        rem = Signal(signed(17))
+        last = Signal()
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
         counted = Signal()  # the byte offered enters the CRC
         m.d.comb += self.rd_offset.eq(k)
-        m.d.sync += last.eq(k == n)
+        m.d.sync += last.eq(rem[-1])
         taken = tx.valid & tx.ready
         with m.If(taken):
             m.d.sync += tx.valid.eq(0)
@@ -125,13 +128,15 @@ class ReplyFramer(wiring.Component):
                   ("LEN1", n[8:], "DATA"))
         for state, value, nxt in header:
             with fsm.state(state):
+                if state == "SYNC":
+                    m.d.sync += rem.eq(n - 1)
                 offer(value, nxt, count=state != "SYNC")
         with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
             with m.If(last):
                 fsm.next("CRC0")
             with m.Elif(free):
                 offer(Mux(from_ram, self.rd_data, fixed), "DATA")
-                m.d.sync += [k.eq(k + 1), settle.eq(3)]
+                m.d.sync += [k.eq(k + 1), rem.eq(rem - 1), settle.eq(3)]
         with fsm.state("CRC0"):  # once the last payload byte is taken (and in the CRC)
             offer(crc[:8], "CRC1", count=False)
         with fsm.state("CRC1"):
