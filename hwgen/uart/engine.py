@@ -28,9 +28,12 @@ step's input in ``in_bytes + 1`` before offering it to the core and writes its o
 part needs bytes at least 4 cycles apart (a UART byte is ``10 x divisor`` cycles).
 
 Timing: every decision is taken from registers a few LUTs deep (the PHY's byte, strobes and the
-slot state are registered, comparisons are registered a cycle ahead, the executor's state is
-one-hot, the reply is offered from a register filled a byte ahead): a standalone `UartLink`
-(17 + 18 bytes) places at about 60 MHz on an iCE40 UP5K (docs/uart.md).
+slot state are registered, comparisons are registered a cycle ahead or replaced by a
+down-counter's sign bit, every state machine is one-hot, the reply is offered from a register
+filled a byte ahead, each frame buffer is read through the block RAM's own register and a plain
+one after it, which the ECP5 netlist pass moves into the DP16KD's output register): echo core +
+link board builds place at 65-68 MHz on the iCEBreaker (UP5K) and 194-215 MHz on the ULX3S
+(docs/uart.md).
 """
 
 from __future__ import annotations

@@ -85,6 +85,12 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.err.eq(err)
         crc = Signal(16)
         crc_bad = Signal()
+        # a byte enters the CRC the cycle after it is taken (timing: the XOR network's enable
+        # is one flip-flop; the next byte is cycles away)
+        crc_pend, crc_byte = Signal(), Signal(8)
+        m.d.sync += [crc_pend.eq(0), crc_byte.eq(byte)]
+        with m.If(crc_pend):
+            m.d.sync += crc.eq(crc16_next(crc, crc_byte))
         # the frame's CRC bytes: the last two bytes received (every byte is shifted in, an
         # enable of ``got`` alone: timing)
         crc_in = Signal(16)
@@ -129,7 +135,7 @@ class FrameReceiver(wiring.Component):
             m.d.sync += [phase.ongoing(p).eq(p == name) for p in phases]
 
         def take(nxt):
-            m.d.sync += crc.eq(crc16_next(crc, byte))
+            m.d.sync += crc_pend.eq(1)
             phase.next(nxt)
 
         def reject(code, nxt):
@@ -175,7 +181,7 @@ class FrameReceiver(wiring.Component):
                     if self._loadable:
                         m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
                                      self.commit_take.eq(known[Cmd.COMMIT])]
-                    m.d.sync += [index.eq(index + 1), after.eq(after - 1), crc.eq(crc16_next(crc, byte))]
+                    m.d.sync += [index.eq(index + 1), after.eq(after - 1), crc_pend.eq(1)]
                     with m.If(at_last):
                         phase.next("CRC0")
                 with phase.state("CRC0"):

@@ -89,9 +89,9 @@ class ReplyFramer(wiring.Component):
         def offer(value, nxt, count=True):
             """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
             runs a byte ahead of the PHY)."""
-            sources.append((fsm.ongoing(fsm.current), value))
+            sources.append((fsm.ongoing(fsm.current), value, count))
             with m.If(free):
-                m.d.sync += [tx.valid.eq(1), counted.eq(count)]
+                m.d.sync += tx.valid.eq(1)
                 fsm.next(nxt)
 
         # one flip-flop per state (timing: no state decode in front of the enables)
@@ -145,10 +145,12 @@ class ReplyFramer(wiring.Component):
             with m.If(~tx.valid):
                 m.d.comb += self.done.eq(1)
                 fsm.next("IDLE")
-        pay = Const(0, 8)
-        for bit, value in sources:
+        pay, counts = Const(0, 8), Const(0, 1)
+        for bit, value, count in sources:
             pay = pay | Mux(bit, value, 0)
+            if count:
+                counts = counts | bit
         with m.If(free):
-            m.d.sync += tx.payload.eq(pay)
+            m.d.sync += [tx.payload.eq(pay), counted.eq(counts)]
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
