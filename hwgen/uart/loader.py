@@ -134,13 +134,16 @@ class LoadEngine(wiring.Component):
 
         commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before
         m.d.sync += commit_ok.eq((commit[:32] == ~crc32) & (commit[32:] == ld.shape_id))
+        # the frame's command decoded a cycle ahead (timing: ``cmd`` is set bytes before ``done``)
+        is_begin, is_commit = Signal(), Signal()
+        m.d.sync += [is_begin.eq(self.cmd == Cmd.BEGIN), is_commit.eq(self.cmd == Cmd.COMMIT)]
         with m.If(self.done):
             with m.If(self.err != 0):
                 m.d.sync += self.dirty.eq(1)
-            with m.Elif(self.cmd == Cmd.BEGIN):
+            with m.Elif(is_begin):
                 m.d.sync += [self.loaded.eq(0), self.dirty.eq(0), crc32.eq(0xFFFFFFFF),
                              self.words.eq(0)]
-            with m.Elif(self.cmd == Cmd.COMMIT):
+            with m.Elif(is_commit):
                 with m.If(~self.dirty & commit_ok):
                     m.d.sync += self.loaded.eq(1)
         return m

@@ -102,7 +102,7 @@ class FrameReceiver(wiring.Component):
         bad_cmd, bad_len, zero_len = Signal(), Signal(), Signal()
         # payload bytes after the next one, counted down: negative at the last (timing: its sign
         # bit, no 16-bit comparator)
-        after = Signal(signed(17))
+        after, less2 = Signal(signed(17)), Signal(signed(17))  # less2: LEN - 2 (registered)
         at_last = after[-1]
 
         # the buffer state, registered (a cycle late is harmless: only this receiver takes a
@@ -195,13 +195,13 @@ class FrameReceiver(wiring.Component):
         with fsm.state("CHECK"):  # the header is in: compare LEN (registered), then
             for name, cmp in lens.items():
                 m.d.sync += cmp.eq(len_ok[name])
-            m.d.sync += [zero_len.eq(length == 0), after.eq(length - 2)]
+            m.d.sync += [zero_len.eq(length == 0), less2.eq(length - 2)]
             fsm.next("CHECK2")
         with fsm.state("CHECK2"):  # ... match it to CMD (registered flags)
             good = 0
             for c, flag in known.items():
                 good = good | (flag & lens[want[c]])
-            m.d.sync += bad_len.eq(~good)
+            m.d.sync += [bad_len.eq(~good), after.eq(less2)]
             fsm.next("DECIDE")
         with fsm.state("DECIDE"):  # phase: DATA
             with m.If(bad_cmd):

@@ -56,9 +56,11 @@ class ReplyFramer(wiring.Component):
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
         k = Signal(16)  # payload bytes offered
-        # payload bytes still to offer after the next one, counted down (set while SYNC is
+        # payload bytes still to offer after the next one, counted down (set while CMD is
         # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
         rem = Signal(signed(17))
+        less1 = Signal(signed(17))  # n - 1, registered (n is set a state before SYNC)
+        m.d.sync += less1.eq(n - 1)
         last = Signal()
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
@@ -128,8 +130,8 @@ class ReplyFramer(wiring.Component):
                   ("LEN1", n[8:], "DATA"))
         for state, value, nxt in header:
             with fsm.state(state):
-                if state == "SYNC":
-                    m.d.sync += rem.eq(n - 1)
+                if state == "CMD":
+                    m.d.sync += rem.eq(less1)
                 offer(value, nxt, count=state != "SYNC")
         with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
             with m.If(last):
