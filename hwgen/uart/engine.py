@@ -250,7 +250,8 @@ class FrameEngine(wiring.Component):
             # executor takes a frame 2 cycles after its end, and waits for the engine's idle)
             m.d.sync += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
                          lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
-                         lo.done.eq(rx.done), lo.cmd.eq(rx.cmd), lo.err.eq(rx.err)]
+                         lo.accepted.eq(rx.done & (rx.err == 0)),
+                         lo.rejected.eq(rx.done & (rx.err != 0)), lo.cmd.eq(rx.cmd)]
             m.d.comb += [
                          rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
                          ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]
