@@ -32,7 +32,7 @@ slot state are registered, comparisons are registered a cycle ahead or replaced 
 down-counter's sign bit, every state machine is one-hot, the reply is offered from a register
 filled a byte ahead, each frame buffer is read through the block RAM's own register and a plain
 one after it, which the ECP5 netlist pass moves into the DP16KD's output register): echo core +
-link board builds place at 65-68 MHz on the iCEBreaker (UP5K) and 194-215 MHz on the ULX3S
+link board builds place at 67-71 MHz on the iCEBreaker (UP5K) and 189-198 MHz on the ULX3S
 (docs/uart.md).
 """
 

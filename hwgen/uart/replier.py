@@ -77,11 +77,14 @@ class ReplyFramer(wiring.Component):
         free = Signal()  # the output register may take the next byte
         m.d.comb += free.eq(~tx.valid & (settle == 0))
 
-        # byte k of an INFO / STATUS / ERROR payload, picked a cycle ahead (k settles for 3)
+        # byte k of an INFO / STATUS / ERROR payload, picked in two registered steps (timing:
+        # k settles for 3 cycles): the byte of each, then the payload's
         fixed = Signal(8)
-        m.d.sync += fixed.eq(Mux(is_err, error.word_select(k[:1], 8),
-                                 Mux(is_info, self.info.word_select(k[:5], 8),
-                                     self.status.word_select(k[:3], 8))))
+        err_b, info_b, status_b = Signal(8), Signal(8), Signal(8)
+        m.d.sync += [err_b.eq(error.word_select(k[:1], 8)),
+                     info_b.eq(self.info.word_select(k[:5], 8)),
+                     status_b.eq(self.status.word_select(k[:3], 8)),
+                     fixed.eq(Mux(is_err, err_b, Mux(is_info, info_b, status_b)))]
 
         # the byte each state offers: the output register takes the one of the current state
         # whenever it is free (an AND-OR of one-hot states, enabled by ``free`` alone: timing;
