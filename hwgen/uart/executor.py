@@ -110,10 +110,11 @@ class Executor(wiring.Component):
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
                          "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"],
                      init="IDLE")
-        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & (j != nin)), sh2.eq(sh1)]
+        more = Signal(init=1)  # j != nin, registered (timing: no comparator before rptr)
+        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
-            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0), rerr.eq(0),
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), b.eq(0), rerr.eq(0),
                          mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
             with m.If(self.start):
                 m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
@@ -169,12 +170,13 @@ class Executor(wiring.Component):
             with m.Else():
                 fsm.next("FETCH")
         with fsm.state("FETCH"):  # present the step's input offsets; the bytes follow 2 later
-            with m.If(j != nin):
-                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+            with m.If(more):
+                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1), more.eq(j != nin - 1)]
             with m.If(sh2):
                 m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
                 with m.If(~sh1):  # the last byte
-                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
+                    m.d.sync += [j.eq(0), more.eq(1), b_last.eq(last_byte == 0),
+                                 self.o_stream.valid.eq(1)]
                     fsm.next("CORE_IN")
         with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
             with m.If(self.o_stream.ready):
