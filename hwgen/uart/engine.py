@@ -28,9 +28,12 @@ step's input in ``in_bytes + 1`` before offering it to the core and writes its o
 part needs bytes at least 4 cycles apart (a UART byte is ``10 x divisor`` cycles).
 
 Timing: every decision is taken from registers a few LUTs deep (the PHY's byte, strobes and the
-slot state are registered, comparisons are registered a cycle ahead, the executor's state is
-one-hot, the reply is offered from a register filled a byte ahead): a standalone `UartLink`
-(17 + 18 bytes) places at about 60 MHz on an iCE40 UP5K (docs/uart.md).
+slot state are registered, comparisons are registered a cycle ahead or replaced by a
+down-counter's sign bit, every state machine is one-hot, the reply is offered from a register
+filled a byte ahead, each frame buffer is read through the block RAM's own register and a plain
+one after it, which the ECP5 netlist pass moves into the DP16KD's output register): echo core +
+link board builds place at 67-71 MHz on the iCEBreaker (UP5K) and 189-198 MHz on the ULX3S
+(docs/uart.md).
 """
 
 from __future__ import annotations
@@ -211,8 +214,12 @@ class FrameEngine(wiring.Component):
                      tx.rerr.eq(pick(tx_ptr, "rerr")), tx.rlen.eq(pick(tx_ptr, "rlen"))]
 
         # The buffers: slot s occupies [s * n, (s + 1) * n).
-        req_w, req_r = req.write_port(), req.read_port()
-        rpl_w, rpl_r = rpl.write_port(), rpl.read_port()
+        # Each read port is asynchronous with a plain register after it, which Yosys merges into
+        # the block RAM's read port: only then does it honour ``no_rw_check`` (a read port that
+        # is synchronous from the start gets read-first emulation: a write-address comparator
+        # and a data multiplexer in front of the RAM, the iCE40 critical path).
+        req_w, req_r = req.write_port(), req.read_port(domain="comb")
+        rpl_w, rpl_r = rpl.write_port(), rpl.read_port(domain="comb")
         m.d.comb += [
             req_w.addr.eq(Mux(rx_ptr[0], req_n, 0) + rx.index),
             req_w.data.eq(rx.byte),
@@ -224,8 +231,13 @@ class FrameEngine(wiring.Component):
             rpl_r.addr.eq(Mux(tx_ptr[0], rpl_n, 0) + tx.rd_offset),
         ]
         # a register after each read port (timing: an ECP5 DP16KD's data comes 5.8 ns after the
-        # clock; the netlist passes can move this register into the block RAM's output register)
-        m.d.sync += [ex.rd_data.eq(req_r.data), tx.rd_data.eq(rpl_r.data)]
+        # clock; the board build's netlist passes move this register into the block RAM's output
+        # register, which they do only for a plain flip-flop: no reset, no enable)
+        req_ram, rpl_ram = Signal(8, reset_less=True), Signal(8, reset_less=True)  # the RAMs'
+        m.d.sync += [req_ram.eq(req_r.data), rpl_ram.eq(rpl_r.data)]
+        req_q, rpl_q = Signal(8, reset_less=True), Signal(8, reset_less=True)
+        m.d.sync += [req_q.eq(req_ram), rpl_q.eq(rpl_ram)]
+        m.d.comb += [ex.rd_data.eq(req_q), tx.rd_data.eq(rpl_q)]
 
         # Load state (constants for a ROM device: loaded, nothing to load).
         if ld is None:
@@ -238,7 +250,8 @@ class FrameEngine(wiring.Component):
             # executor takes a frame 2 cycles after its end, and waits for the engine's idle)
             m.d.sync += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
                          lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
-                         lo.done.eq(rx.done), lo.cmd.eq(rx.cmd), lo.err.eq(rx.err)]
+                         lo.accepted.eq(rx.done & (rx.err == 0)),
+                         lo.rejected.eq(rx.done & (rx.err != 0)), lo.cmd.eq(rx.cmd)]
             m.d.comb += [
                          rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
                          ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]

@@ -63,7 +63,7 @@ class Executor(wiring.Component):
         rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
         wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
-        mode, count, left = Signal(8), Signal(8), Signal(8)
+        mode, count, left = Signal(8, name="mode"), Signal(8, name="count"), Signal(8, name="left")
         need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
         j = Signal(range(nin + 1))
         inp = Signal(8 * nin)
@@ -71,7 +71,7 @@ class Executor(wiring.Component):
 
         # flags registered ahead of the decisions that use them (timing)
         f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
-        bad_count, bad_mode = Signal(), Signal()
+        bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
 
@@ -110,10 +110,11 @@ class Executor(wiring.Component):
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
                          "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"],
                      init="IDLE")
-        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & (j != nin)), sh2.eq(sh1)]
+        more = Signal(init=1)  # j != nin, registered (timing: no comparator before rptr)
+        m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
-            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), b.eq(0), rerr.eq(0),
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), b.eq(0), rerr.eq(0),
                          mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
             with m.If(self.start):
                 m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
@@ -147,19 +148,19 @@ class Executor(wiring.Component):
                          need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
             fsm.next("NEED")
         with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
+            # MODE and COUNT are checked meanwhile (registered: at least one cycle here)
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (mode == v)
+            m.d.sync += [bad_range.eq((count == 0) | (count > self._max_steps)),
+                         bad_mode.eq(~mode_ok)]
             with m.If(left_zero):  # left == 0 (registered)
                 fsm.next("VERIFY")
             with m.Else():
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
         with fsm.state("VERIFY"):
-            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
-            mode_ok = Const(0, 1)
-            for v in modes:
-                mode_ok = mode_ok | (mode == v)
-            m.d.sync += [
-                bad_count.eq((count == 0) | (count > self._max_steps) | (need != f_len)),
-                bad_mode.eq(~mode_ok),
-            ]
+            m.d.sync += bad_count.eq(bad_range | (need != f_len))
             fsm.next("CHECK")
         with fsm.state("CHECK"):
             with m.If(bad_count):
@@ -169,12 +170,13 @@ class Executor(wiring.Component):
             with m.Else():
                 fsm.next("FETCH")
         with fsm.state("FETCH"):  # present the step's input offsets; the bytes follow 2 later
-            with m.If(j != nin):
-                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1)]
+            with m.If(more):
+                m.d.sync += [rptr.eq(rptr + 1), j.eq(j + 1), more.eq(j != nin - 1)]
             with m.If(sh2):
                 m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
                 with m.If(~sh1):  # the last byte
-                    m.d.sync += [j.eq(0), b_last.eq(last_byte == 0), self.o_stream.valid.eq(1)]
+                    m.d.sync += [j.eq(0), more.eq(1), b_last.eq(last_byte == 0),
+                                 self.o_stream.valid.eq(1)]
                     fsm.next("CORE_IN")
         with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
             with m.If(self.o_stream.ready):

@@ -47,8 +47,10 @@ class LoadEngine(wiring.Component):
     index : In(16), its position in the payload.
     load_take : In(1), ``byte`` is a LOAD payload byte (one cycle per byte).
     commit_take : In(1), ``byte`` is a COMMIT payload byte (shifted into the COMMIT register).
-    done : In(1) strobe, a frame was received in full; ``cmd`` / ``err`` (0: accepted) say which.
-    cmd : In(8); err : In(4).
+    accepted, rejected : In(1) strobes, a frame was received in full and accepted / rejected
+        (the receiver's ``done`` with its ``err`` 0 / not 0, decoded by the engine); ``cmd``
+        says which (it is set bytes before).
+    cmd : In(8).
     loaded, dirty : Out(1); crc : Out(32), the CRC-32 of the words written since BEGIN (final
         XOR applied); words : Out(24), their count.
     partial : Out(1), the LOAD frame so far does not end on a word boundary.
@@ -63,7 +65,7 @@ class LoadEngine(wiring.Component):
         self._spec = spec
         super().__init__({
             "byte": In(8), "index": In(16), "load_take": In(1), "commit_take": In(1),
-            "done": In(1), "cmd": In(8), "err": In(4),
+            "accepted": In(1), "rejected": In(1), "cmd": In(8),
             "loaded": Out(1), "dirty": Out(1), "crc": Out(32), "words": Out(24),
             "partial": Out(1), "bad": Out(1), "idle": Out(1),
             "load": Out(load_signature_of(len(spec.depths), spec.addr_bits, spec.data_bits)),
@@ -116,20 +118,34 @@ class LoadEngine(wiring.Component):
         port = self.load
         m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
                      port.valid.eq(pend & in_range)]
+        # addr and words advance in two 12-bit halves, the upper one on a registered carry
+        # (timing: no 24-bit carry chain; they change at most once a word, cycles apart)
+        words = self.words
+        addr_carry, words_carry = Signal(), Signal()
+        m.d.sync += [addr_carry.eq(addr[:12].all()), words_carry.eq(words[:12].all())]
         with m.If(pend):
-            m.d.sync += [addr.eq(addr + 1), self.words.eq(self.words + in_range)]
-            with m.If(~in_range):
+            m.d.sync += addr[:12].eq(addr[:12] + 1)
+            with m.If(addr_carry):
+                m.d.sync += addr[12:].eq(addr[12:] + 1)
+            with m.If(in_range):
+                m.d.sync += words[:12].eq(words[:12] + 1)
+                with m.If(words_carry):
+                    m.d.sync += words[12:].eq(words[12:] + 1)
+            with m.Else():
                 m.d.sync += self.bad.eq(1)
 
         commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before
         m.d.sync += commit_ok.eq((commit[:32] == ~crc32) & (commit[32:] == ld.shape_id))
-        with m.If(self.done):
-            with m.If(self.err != 0):
-                m.d.sync += self.dirty.eq(1)
-            with m.Elif(self.cmd == Cmd.BEGIN):
+        # the frame's command decoded a cycle ahead (timing: ``cmd`` is set bytes before the end)
+        is_begin, is_commit = Signal(), Signal()
+        m.d.sync += [is_begin.eq(self.cmd == Cmd.BEGIN), is_commit.eq(self.cmd == Cmd.COMMIT)]
+        with m.If(self.rejected):
+            m.d.sync += self.dirty.eq(1)
+        with m.If(self.accepted):
+            with m.If(is_begin):
                 m.d.sync += [self.loaded.eq(0), self.dirty.eq(0), crc32.eq(0xFFFFFFFF),
                              self.words.eq(0)]
-            with m.Elif(self.cmd == Cmd.COMMIT):
+            with m.Elif(is_commit):
                 with m.If(~self.dirty & commit_ok):
                     m.d.sync += self.loaded.eq(1)
         return m

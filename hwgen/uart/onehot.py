@@ -54,3 +54,8 @@ class OneHot:
 
     def ongoing(self, name: str):
         return self._bits[name]
+
+    @property
+    def current(self) -> str | None:
+        """The state whose statements are being written (None outside ``state``)."""
+        return self._current

@@ -17,6 +17,7 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from ..spec import HwgenError, check_int
+from .onehot import OneHot
 
 __all__ = ["UartRx", "UartTx", "UartPhy", "check_divisor", "uart_divisor", "MIN_DIVISOR",
            "MAX_BAUD_ERROR"]
@@ -99,42 +100,44 @@ class UartRx(wiring.Component):
         with m.If(self.o_stream.ready):
             m.d.sync += self.o_stream.valid.eq(0)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(~rx):
-                    m.d.sync += [timer.eq(d // 2 - 1), zero.eq(d // 2 - 1 == 0)]
-                    m.next = "START"
-            with m.State("START"):
-                # The middle of the start bit: still low, or it was a glitch.
-                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
-                with m.If(zero):
-                    m.d.sync += [timer.eq(d - 1), zero.eq(0), bit.eq(0)]
-                    m.next = "DATA"
-                    with m.If(rx):
-                        m.next = "IDLE"
-            with m.State("DATA"):
-                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
-                with m.If(zero):
-                    m.d.sync += [timer.eq(d - 1), zero.eq(0), shreg.eq(Cat(shreg[1:], rx)),
-                                 bit.eq(bit + 1)]
-                    with m.If(bit == 7):
-                        m.next = "STOP"
-            with m.State("STOP"):
-                m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
-                with m.If(zero):
-                    with m.If(rx):
-                        with m.If(self.o_stream.valid & ~self.o_stream.ready):
-                            m.d.comb += self.overrun.eq(1)
-                        with m.Else():
-                            m.d.sync += [self.o_stream.payload.eq(shreg),
-                                         self.o_stream.valid.eq(1)]
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.comb += self.framing_error.eq(1)
-                        m.next = "BREAK"
-            with m.State("BREAK"):
+        # one flip-flop per state (timing: no state decode in front of every enable)
+        fsm = OneHot(m, ["IDLE", "START", "DATA", "STOP", "BREAK"], init="IDLE", name="rx")
+        with fsm.state("IDLE"):
+            with m.If(~rx):
+                m.d.sync += [timer.eq(d // 2 - 1), zero.eq(d // 2 - 1 == 0)]
+                fsm.next("START")
+        with fsm.state("START"):
+            # The middle of the start bit: still low, or it was a glitch.
+            m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+            with m.If(zero):
+                m.d.sync += [timer.eq(d - 1), zero.eq(0), bit.eq(0)]
                 with m.If(rx):
-                    m.next = "IDLE"
+                    fsm.next("IDLE")
+                with m.Else():
+                    fsm.next("DATA")
+        with fsm.state("DATA"):
+            m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+            with m.If(zero):
+                m.d.sync += [timer.eq(d - 1), zero.eq(0), shreg.eq(Cat(shreg[1:], rx)),
+                             bit.eq(bit + 1)]
+                with m.If(bit == 7):
+                    fsm.next("STOP")
+        with fsm.state("STOP"):
+            m.d.sync += [timer.eq(timer - 1), zero.eq(timer == 1)]
+            with m.If(zero):
+                with m.If(rx):
+                    with m.If(self.o_stream.valid & ~self.o_stream.ready):
+                        m.d.comb += self.overrun.eq(1)
+                    with m.Else():
+                        m.d.sync += [self.o_stream.payload.eq(shreg),
+                                     self.o_stream.valid.eq(1)]
+                    fsm.next("IDLE")
+                with m.Else():
+                    m.d.comb += self.framing_error.eq(1)
+                    fsm.next("BREAK")
+        with fsm.state("BREAK"):
+            with m.If(rx):
+                fsm.next("IDLE")
         return m
 
 

@@ -26,12 +26,13 @@ byte (COMPARE, END, DONE) take no byte.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .crc import CRC16_INIT, crc16_next
+from .onehot import OneHot
 from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
 
 __all__ = ["FrameReceiver"]
@@ -69,11 +70,13 @@ class FrameReceiver(wiring.Component):
         # ... with the PHY's strobes sorted into exclusive events: a byte, a damaged or lost
         # byte (``bad``, its code in ``bad_code``), a cut transfer (``cut``)
         bad, cut, bad_code = Signal(), Signal(), Signal(4)
+        event = Signal()  # bad | cut, registered (timing)
         damaged = self.rx_error | self.overrun
         m.d.sync += [got.eq(self.rx_stream.valid & ~damaged & ~self.rx_abort),
                      byte.eq(self.rx_stream.payload),
                      is_sync.eq(self.rx_stream.payload == SYNC),
                      bad.eq(damaged), cut.eq(self.rx_abort & ~damaged),
+                     event.eq(damaged | self.rx_abort),
                      bad_code.eq(Mux(self.rx_error, ErrorCode.FRAMING,
                                      Mux(self.overrun, ErrorCode.OVERRUN, ErrorCode.TIMEOUT)))]
         m.d.comb += [self.rx_stream.ready.eq(1), self.byte.eq(byte)]
@@ -82,13 +85,25 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.err.eq(err)
         crc = Signal(16)
         crc_bad = Signal()
-        crc_in = Signal(16)  # the frame's CRC bytes
+        # a byte enters the CRC the cycle after it is taken (timing: the XOR network's enable
+        # is one flip-flop; the next byte is cycles away)
+        crc_pend, crc_byte = Signal(), Signal(8)
+        m.d.sync += [crc_pend.eq(0), crc_byte.eq(byte)]
+        with m.If(crc_pend):
+            m.d.sync += crc.eq(crc16_next(crc, crc_byte))
+        # the frame's CRC bytes: the last two bytes received (every byte is shifted in, an
+        # enable of ``got`` alone: timing)
+        crc_in = Signal(16)
+        with m.If(got):
+            m.d.sync += crc_in.eq(Cat(crc_in[8:], byte))
         # Flags registered a cycle ahead of the decisions that use them (timing: every decision
         # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
         known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
-        bad_cmd, bad_len, zero_len, at_last = Signal(), Signal(), Signal(), Signal()
-        last = Signal(16)
-        m.d.sync += at_last.eq(index == last)
+        bad_cmd, bad_len, zero_len = Signal(), Signal(), Signal()
+        # payload bytes after the next one, counted down: negative at the last (timing: its sign
+        # bit, no 16-bit comparator)
+        after, less2 = Signal(signed(17)), Signal(signed(17))  # less2: LEN - 2 (registered)
+        at_last = after[-1]
 
         # the buffer state, registered (a cycle late is harmless: only this receiver takes a
         # free slot)
@@ -108,13 +123,24 @@ class FrameReceiver(wiring.Component):
         with m.Elif(tick & ~quiet):
             m.d.sync += gap.eq(gap - 1)
 
+        # One flip-flop per state (timing: no state decode in front of the enables). The seven
+        # byte states of a frame are one state, FRAME, with the byte expected in a one-hot
+        # ``phase``: the timeout and error exits are taken from FRAME alone.
+        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "END", "DONE",
+                         "SKIP", "FINISH"], init="SYNC", name="rx")
+        phases = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"]
+        phase = OneHot(m, phases, init="CMD", name="phase")
+
+        def set_phase(name):
+            m.d.sync += [phase.ongoing(p).eq(p == name) for p in phases]
+
         def take(nxt):
-            m.d.sync += crc.eq(crc16_next(crc, byte))
-            m.next = nxt
+            m.d.sync += crc_pend.eq(1)
+            phase.next(nxt)
 
         def reject(code, nxt):
             m.d.sync += err.eq(code)
-            m.next = nxt
+            fsm.next(nxt)
 
         max_run = RUN_HEADER_BYTES + self._max_steps * self._nin
         len_ok = {"zero": length == 0, "step": length == self._nin,
@@ -123,96 +149,92 @@ class FrameReceiver(wiring.Component):
         lens = {name: Signal(name=f"len_{name}") for name in len_ok}
         want = {Cmd.PING: "zero", Cmd.STEP: "step", Cmd.RUN: "run", Cmd.BEGIN: "zero",
                 Cmd.COMMIT: "commit", Cmd.LOAD: "load"}
-        with m.FSM() as fsm:
-            with m.State("SYNC"):
-                m.d.sync += [crc.eq(CRC16_INIT), err.eq(0)]
-                with m.If(got & is_sync):
-                    m.next = "CMD"
-            for state in ("CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
-                with m.State(state):
-                    # err is 0 while a frame arrives: written every cycle, no enable (timing)
-                    m.d.sync += err.eq(Mux(bad | cut, bad_code,
-                                           Mux(~got & quiet, ErrorCode.TIMEOUT, 0)))
-                    with m.If(got):
-                        if state == "CMD":
-                            m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
-                            for c, flag in known.items():
-                                m.d.sync += flag.eq(byte == c)
-                                with m.If(byte == c):
-                                    m.d.sync += bad_cmd.eq(0)
-                            take("SEQ")
-                        elif state == "SEQ":
-                            m.d.sync += self.seq.eq(byte)
-                            take("LEN0")
-                        elif state == "LEN0":
-                            m.d.sync += length[:8].eq(byte)
-                            take("LEN1")
-                        elif state == "LEN1":
-                            m.d.sync += [length[8:].eq(byte), index.eq(0)]
-                            take("CHECK")
-                        elif state == "DATA":
-                            m.d.comb += [self.take.eq(1),
-                                         self.store.eq(known[Cmd.STEP] | known[Cmd.RUN])]
-                            if self._loadable:
-                                m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
-                                             self.commit_take.eq(known[Cmd.COMMIT])]
-                            m.d.sync += index.eq(index + 1)
-                            take("DATA")
-                            with m.If(at_last):
-                                m.next = "CRC0"
-                        elif state == "CRC0":
-                            m.d.sync += crc_in[:8].eq(byte)
-                            m.next = "CRC1"
-                        else:  # CRC1
-                            m.d.sync += crc_in[8:].eq(byte)
-                            m.next = "COMPARE"
-                    with m.Elif(bad):
-                        m.next = "SKIP"
-                    with m.Elif(cut | quiet):
-                        m.next = "FINISH"
-            with m.State("CHECK"):  # the header is in: compare LEN (registered), then
-                for name, cmp in lens.items():
-                    m.d.sync += cmp.eq(len_ok[name])
-                m.d.sync += [zero_len.eq(length == 0), last.eq(length - 1)]
-                m.next = "CHECK2"
-            with m.State("CHECK2"):  # ... match it to CMD (registered flags)
-                good = 0
-                for c, flag in known.items():
-                    good = good | (flag & lens[want[c]])
-                m.d.sync += bad_len.eq(~good)
-                m.next = "DECIDE"
-            with m.State("DECIDE"):
-                with m.If(bad_cmd):
-                    reject(ErrorCode.COMMAND, "SKIP")
-                with m.Elif(bad_len):
-                    reject(ErrorCode.LENGTH, "SKIP")
-                with m.Elif(~slot_free):
-                    reject(ErrorCode.WINDOW, "SKIP")
-                with m.Elif(zero_len):
-                    m.next = "CRC0"
-                with m.Else():
-                    m.next = "DATA"
-            with m.State("COMPARE"):
-                m.d.sync += crc_bad.eq(crc_in != crc)
-                m.next = "END"
-            with m.State("END"):  # the frame is in; its buffer was free since DECIDE
-                with m.If(crc_bad):
-                    m.d.sync += err.eq(ErrorCode.CRC)
-                if self._loadable:
-                    with m.Elif(known[Cmd.LOAD] & self.ld_partial):
-                        m.d.sync += err.eq(ErrorCode.LENGTH)
-                    with m.Elif(known[Cmd.LOAD] & self.ld_bad):
-                        m.d.sync += err.eq(ErrorCode.ADDRESS)
-                m.next = "DONE"
-            with m.State("DONE"):  # a registered strobe, with cmd, seq, length and err
-                m.d.comb += self.done.eq(1)
-                m.next = "SYNC"
-            with m.State("SKIP"):  # the rest of a rejected frame: until the line is quiet
-                with m.If(quiet & ~got):
-                    m.next = "FINISH"
-            with m.State("FINISH"):  # a rejected frame's ERROR needs a buffer
-                with m.If(slot_free):
-                    m.next = "DONE"
+        with fsm.state("SYNC"):
+            m.d.sync += [crc.eq(CRC16_INIT), err.eq(0), index.eq(0)]
+            set_phase("CMD")
+            with m.If(got & is_sync):
+                fsm.next("FRAME")
+        with fsm.state("FRAME"):
+            # err is 0 while a frame arrives: written every cycle, no enable (timing)
+            m.d.sync += err.eq(Mux(event, bad_code, Mux(~got & quiet, ErrorCode.TIMEOUT, 0)))
+            with m.If(got):
+                with phase.state("CMD"):
+                    m.d.sync += [cmd.eq(byte), bad_cmd.eq(1)]
+                    for c, flag in known.items():
+                        m.d.sync += flag.eq(byte == c)
+                        with m.If(byte == c):
+                            m.d.sync += bad_cmd.eq(0)
+                    take("SEQ")
+                with phase.state("SEQ"):
+                    m.d.sync += self.seq.eq(byte)
+                    take("LEN0")
+                with phase.state("LEN0"):
+                    m.d.sync += length[:8].eq(byte)
+                    take("LEN1")
+                with phase.state("LEN1"):
+                    m.d.sync += length[8:].eq(byte)
+                    take("DATA")  # DECIDE makes it CRC0 for an empty payload
+                    fsm.next("CHECK")
+                with phase.state("DATA"):
+                    m.d.comb += [self.take.eq(1),
+                                 self.store.eq(known[Cmd.STEP] | known[Cmd.RUN])]
+                    if self._loadable:
+                        m.d.comb += [self.load_take.eq(known[Cmd.LOAD]),
+                                     self.commit_take.eq(known[Cmd.COMMIT])]
+                    m.d.sync += [index.eq(index + 1), after.eq(after - 1), crc_pend.eq(1)]
+                    with m.If(at_last):
+                        phase.next("CRC0")
+                with phase.state("CRC0"):
+                    phase.next("CRC1")
+                with phase.state("CRC1"):
+                    fsm.next("COMPARE")
+            with m.Elif(bad):
+                fsm.next("SKIP")
+            with m.Elif(cut | quiet):
+                fsm.next("FINISH")
+        with fsm.state("CHECK"):  # the header is in: compare LEN (registered), then
+            for name, cmp in lens.items():
+                m.d.sync += cmp.eq(len_ok[name])
+            m.d.sync += [zero_len.eq(length == 0), less2.eq(length - 2)]
+            fsm.next("CHECK2")
+        with fsm.state("CHECK2"):  # ... match it to CMD (registered flags)
+            good = 0
+            for c, flag in known.items():
+                good = good | (flag & lens[want[c]])
+            m.d.sync += [bad_len.eq(~good), after.eq(less2)]
+            fsm.next("DECIDE")
+        with fsm.state("DECIDE"):  # phase: DATA
+            with m.If(bad_cmd):
+                reject(ErrorCode.COMMAND, "SKIP")
+            with m.Elif(bad_len):
+                reject(ErrorCode.LENGTH, "SKIP")
+            with m.Elif(~slot_free):
+                reject(ErrorCode.WINDOW, "SKIP")
+            with m.Else():
+                fsm.next("FRAME")
+                with m.If(zero_len):
+                    set_phase("CRC0")
+        with fsm.state("COMPARE"):
+            m.d.sync += crc_bad.eq(crc_in != crc)
+            fsm.next("END")
+        with fsm.state("END"):  # the frame is in; its buffer was free since DECIDE
+            with m.If(crc_bad):
+                m.d.sync += err.eq(ErrorCode.CRC)
+            if self._loadable:
+                with m.Elif(known[Cmd.LOAD] & self.ld_partial):
+                    m.d.sync += err.eq(ErrorCode.LENGTH)
+                with m.Elif(known[Cmd.LOAD] & self.ld_bad):
+                    m.d.sync += err.eq(ErrorCode.ADDRESS)
+            fsm.next("DONE")
+        with fsm.state("DONE"):  # a registered strobe, with cmd, seq, length and err
+            m.d.comb += self.done.eq(1)
+            fsm.next("SYNC")
+        with fsm.state("SKIP"):  # the rest of a rejected frame: until the line is quiet
+            with m.If(quiet & ~got):
+                fsm.next("FINISH")
+        with fsm.state("FINISH"):  # a rejected frame's ERROR needs a buffer
+            with m.If(slot_free):
+                fsm.next("DONE")
         m.d.comb += self.busy.eq(~fsm.ongoing("SYNC"))
         return m
 

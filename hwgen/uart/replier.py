@@ -16,11 +16,12 @@ INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMI
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .crc import CRC16_INIT, crc16_next
+from .onehot import OneHot
 from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
 
 __all__ = ["ReplyFramer"]
@@ -55,12 +56,17 @@ class ReplyFramer(wiring.Component):
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
         k = Signal(16)  # payload bytes offered
-        last = Signal()  # k == n (registered)
+        # payload bytes still to offer after the next one, counted down (set while CMD is
+        # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
+        rem = Signal(signed(17))
+        less1 = Signal(signed(17))  # n - 1, registered (n is set a state before SYNC)
+        m.d.sync += less1.eq(n - 1)
+        last = Signal()
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
         counted = Signal()  # the byte offered enters the CRC
         m.d.comb += self.rd_offset.eq(k)
-        m.d.sync += last.eq(k == n)
+        m.d.sync += last.eq(rem[-1])
         taken = tx.valid & tx.ready
         with m.If(taken):
             m.d.sync += tx.valid.eq(0)
@@ -71,65 +77,85 @@ class ReplyFramer(wiring.Component):
         free = Signal()  # the output register may take the next byte
         m.d.comb += free.eq(~tx.valid & (settle == 0))
 
-        # byte k of an INFO / STATUS / ERROR payload, picked a cycle ahead (k settles for 3)
+        # byte k of an INFO / STATUS / ERROR payload, picked in two registered steps (timing:
+        # k settles for 3 cycles): the byte of each, then the payload's
         fixed = Signal(8)
-        m.d.sync += fixed.eq(Mux(is_err, error.word_select(k[:1], 8),
-                                 Mux(is_info, self.info.word_select(k[:5], 8),
-                                     self.status.word_select(k[:3], 8))))
+        err_b, info_b, status_b = Signal(8), Signal(8), Signal(8)
+        m.d.sync += [err_b.eq(error.word_select(k[:1], 8)),
+                     info_b.eq(self.info.word_select(k[:5], 8)),
+                     status_b.eq(self.status.word_select(k[:3], 8)),
+                     fixed.eq(Mux(is_err, err_b, Mux(is_info, info_b, status_b)))]
+
+        # the byte each state offers: the output register takes the one of the current state
+        # whenever it is free (an AND-OR of one-hot states, enabled by ``free`` alone: timing;
+        # its content only counts once ``valid`` is set)
+        sources = []
 
         def offer(value, nxt, count=True):
             """Put ``value`` in the output register once it is free, and go to ``nxt`` (the FSM
             runs a byte ahead of the PHY)."""
+            sources.append((fsm.ongoing(fsm.current), value, count))
             with m.If(free):
-                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), counted.eq(count)]
-                m.next = nxt
+                m.d.sync += tx.valid.eq(1)
+                fsm.next(nxt)
 
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
-                with m.If(self.start):
-                    m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
-                                 seq.eq(self.seq)]
-                    m.next = "FLAGS"
-            with m.State("FLAGS"):  # from the registered request command and error
-                rerr, cmd = error[:4], error[8:]
-                m.d.sync += [
-                    is_err.eq(rerr != 0),
-                    is_info.eq(cmd == Cmd.PING),
-                    is_step.eq(cmd == Cmd.STEP),
-                    from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
-                ]
-                m.next = "KIND"
-            with m.State("KIND"):  # registered flags -> command and length
-                with m.If(is_err):
-                    m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
-                with m.Elif(is_info):
-                    m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
-                with m.Elif(from_ram):
-                    m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
-                                 n.eq(self.rlen)]
-                with m.Else():
-                    m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
-                m.next = "SYNC"
-            header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
-                      ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
-                      ("LEN1", n[8:], "DATA"))
-            for state, value, nxt in header:
-                with m.State(state):
-                    offer(value, nxt, count=state != "SYNC")
-            with m.State("DATA"):  # k: payload bytes offered (last: k == n, registered)
-                with m.If(last):
-                    m.next = "CRC0"
-                with m.Elif(free):
-                    offer(Mux(from_ram, self.rd_data, fixed), "DATA")
-                    m.d.sync += [k.eq(k + 1), settle.eq(3)]
-            with m.State("CRC0"):  # once the last payload byte is taken (and in the CRC)
-                offer(crc[:8], "CRC1", count=False)
-            with m.State("CRC1"):
-                offer(crc[8:], "FLUSH", count=False)
-            with m.State("FLUSH"):  # done once the last byte has been taken (registered)
-                with m.If(~tx.valid):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+        # one flip-flop per state (timing: no state decode in front of the enables)
+        fsm = OneHot(m, ["IDLE", "FLAGS", "KIND", "SYNC", "CMD", "SEQ", "LEN0", "LEN1", "DATA",
+                         "CRC0", "CRC1", "FLUSH"], init="IDLE", name="tx")
+        with fsm.state("IDLE"):
+            m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
+            with m.If(self.start):
+                m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
+                             seq.eq(self.seq)]
+                fsm.next("FLAGS")
+        with fsm.state("FLAGS"):  # from the registered request command and error
+            rerr, cmd = error[:4], error[8:]
+            m.d.sync += [
+                is_err.eq(rerr != 0),
+                is_info.eq(cmd == Cmd.PING),
+                is_step.eq(cmd == Cmd.STEP),
+                from_ram.eq((rerr == 0) & ((cmd == Cmd.STEP) | (cmd == Cmd.RUN))),
+            ]
+            fsm.next("KIND")
+        with fsm.state("KIND"):  # registered flags -> command and length
+            with m.If(is_err):
+                m.d.sync += [rcmd.eq(Cmd.ERROR), n.eq(2)]
+            with m.Elif(is_info):
+                m.d.sync += [rcmd.eq(Cmd.INFO), n.eq(INFO_BYTES)]
+            with m.Elif(from_ram):
+                m.d.sync += [rcmd.eq(Mux(is_step, Cmd.OUTPUT, Cmd.OUTPUTS)),
+                             n.eq(self.rlen)]
+            with m.Else():
+                m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
+            fsm.next("SYNC")
+        header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
+                  ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                  ("LEN1", n[8:], "DATA"))
+        for state, value, nxt in header:
+            with fsm.state(state):
+                if state == "CMD":
+                    m.d.sync += rem.eq(less1)
+                offer(value, nxt, count=state != "SYNC")
+        with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
+            with m.If(last):
+                fsm.next("CRC0")
+            with m.Elif(free):
+                offer(Mux(from_ram, self.rd_data, fixed), "DATA")
+                m.d.sync += [k.eq(k + 1), rem.eq(rem - 1), settle.eq(3)]
+        with fsm.state("CRC0"):  # once the last payload byte is taken (and in the CRC)
+            offer(crc[:8], "CRC1", count=False)
+        with fsm.state("CRC1"):
+            offer(crc[8:], "FLUSH", count=False)
+        with fsm.state("FLUSH"):  # done once the last byte has been taken (registered)
+            with m.If(~tx.valid):
+                m.d.comb += self.done.eq(1)
+                fsm.next("IDLE")
+        pay, counts = Const(0, 8), Const(0, 1)
+        for bit, value, count in sources:
+            pay = pay | Mux(bit, value, 0)
+            if count:
+                counts = counts | bit
+        with m.If(free):
+            m.d.sync += [tx.payload.eq(pay), counted.eq(counts)]
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
