@@ -12,7 +12,8 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
   in -> WINDOW: the rest of the frame is skipped until the line has been quiet for
   ``timeout_cycles`` (a corrupted LEN cannot be trusted);
 - ``rx_error`` inside a frame -> FRAMING, ``overrun`` -> OVERRUN (then skipped as above);
-- no byte for ``timeout_cycles`` (up to 16 more) inside a frame, or ``rx_abort`` -> TIMEOUT;
+- no byte for ``timeout_cycles`` (up to max(16, timeout / 8) more) inside a frame, or
+  ``rx_abort`` -> TIMEOUT;
 - CRC mismatch -> CRC; a LOAD that is not whole words -> LENGTH, a word outside its memory ->
   ADDRESS (``ld_partial`` / ``ld_bad`` from the load engine).
 
@@ -110,12 +111,16 @@ class FrameReceiver(wiring.Component):
         slot_free = Signal()
         m.d.sync += slot_free.eq(self.slot_free)
 
-        # the line is quiet once ceil(timeout / 16) + 1 ticks of a free-running 16-cycle
-        # prescaler pass without a byte (between timeout and timeout + 16 cycles): two short
-        # counters instead of one long one (timing), the count down to -1 (its sign bit)
-        pre, tick = Signal(4), Signal()
+        # the line is quiet once ceil(timeout / T) + 1 ticks of a free-running T-cycle
+        # prescaler pass without a byte (between timeout and timeout + T cycles), T = 2^k the
+        # smallest power of two from 16 that keeps the tick count at most 16: two short
+        # counters instead of one long one (timing: the loaded, enabled tick counter stays
+        # 5 bits, its carry chain unbroken, whatever the divisor), the count down to -1 (its
+        # sign bit)
+        k = max(4, bits_for(max(0, -(-self._timeout // 16) - 1)))
+        pre, tick = Signal(k), Signal()
         m.d.sync += [pre.eq(pre - 1), tick.eq(pre == 0)]
-        ticks = -(-self._timeout // 16) + 1
+        ticks = -(-self._timeout // 2**k) + 1
         gap = Signal(signed(bits_for(ticks) + 1))
         quiet = gap[-1]
         with m.If(got):
