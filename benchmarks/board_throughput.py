@@ -187,8 +187,9 @@ def table(results: dict) -> str:
             " 2:4" if spec.get("sparsity") else "") + (
             f" ({b.get('weights')})" if b.get("weights", "rom") != "rom" else "")
         if "error" in b:
-            lines.append(f"| {board} | {model} | | | | | | | does not build: "
-                         f"{b['error'][:120]} | | | |")
+            opts = ROWS[name][2]
+            lines.append(f"| {board} | {model} | {opts.get('link', 'uart').upper()} | | | | | | "
+                         f"does not place ({name}): {b['error'][:110]} | | | |")
             continue
         chip = b["clock_mhz"] * 1e6 / b["cycles"]
         for how, mres in r.get("runs", {}).items():
