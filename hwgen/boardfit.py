@@ -137,8 +137,15 @@ class BoardFit:
         frame = HEADER_BYTES + TRAILER_BYTES
         per_step = max(in_b + (frame + RUN_HEADER_BYTES) / count, out_b + frame / count)
         if self.link_type == "spi":
-            return per_step * 8 / (self.clock_mhz / 4)
+            return per_step * 8 / self.sclk_mhz
         return per_step * 10 / self.baud * 1e6
+
+    @property
+    def sclk_mhz(self) -> float:
+        """The fastest SPI clock the target follows at this core clock (`SpiPhy`)."""
+        from .uart.spi import MIN_CLOCK_RATIO
+
+        return self.clock_mhz / MIN_CLOCK_RATIO
 
     @property
     def board_timesteps_per_second(self) -> float:

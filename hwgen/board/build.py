@@ -42,6 +42,7 @@ from ..synth import (
     tool_versions,
 )
 from ..targets import Family, get_target
+from ..uart.phy import uart_divisor
 from ..uart.spi import MIN_CLOCK_RATIO
 from .catalog import Board, get_board
 from .pll import PllConfig, pll_at_most, pll_exact
@@ -219,7 +220,8 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
     baud = check_baud(b, baud)
     request = parse_clock(clock)
     uart = link == "uart"
-    pll = resolve_clock(b, request, baud if uart else None)
+    line_baud = baud if uart else None  # the baud rate the PLL frequency must make
+    pll = resolve_clock(b, request, line_baud)
     progress = progress or (lambda stage: None)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -232,7 +234,7 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
                        constraint_mhz=target)
         clock_mhz = b.clock_mhz if pll is None else float(pll.f_out)
         # a baud rate the clock cannot make: an error now, before any tool runs
-        divisor = top.divisor(b.make_platform()) if uart else 0
+        divisor = uart_divisor(clock_mhz * 1e6, baud) if uart else 0
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
         progress(f"yosys (core clock {clock_mhz:g} MHz)")
         cells, moved = _synthesize(b, top, out, name, left)
@@ -253,11 +255,11 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         if len(attempts) >= AUTO_ATTEMPTS or fmax is None:
             break
         lowest = min(a["placed_fmax_mhz"] for a in attempts)
-        pll = resolve_clock(b, "auto", baud if uart else None, limit_mhz=lowest * AUTO_MARGIN)
+        pll = resolve_clock(b, "auto", line_baud, limit_mhz=lowest * AUTO_MARGIN)
     if pll is not None and (fmax is None or fmax < clock_mhz):
         try:
             lower = pll_at_most(b.family, b.clock_mhz, (fmax or 0) * AUTO_MARGIN,
-                                _baud_ok(baud if uart else None))
+                                _baud_ok(line_baud))
             hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
         except HwgenError:
             hint = ""

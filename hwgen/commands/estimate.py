@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 def link_words(r) -> str:
     return (f"UART at {r.baud} baud" if r.link_type == "uart" else
-            f"SPI link at {r.clock_mhz / 4:g} MHz SCLK")
+            f"SPI link at {r.sclk_mhz:g} MHz SCLK")
 
 
 def run(args) -> int:
