@@ -41,7 +41,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from .gateware.loadable import STRIP_INIT_PATTERN
+from .gateware.memory import SPRAM_STYLE_COMMAND, STRIP_INIT_PATTERN
 from .netlist import (
     absorb_ecp5_output_registers,
     retime_ecp5_read_multiplexers,
@@ -486,11 +486,13 @@ def synthesize(
         opts = " -dsp"
     elif t.family is Family.ECP5 and not dsp:
         opts = " -nodsp"
+    spram = ""
     if t.spram_count:
         opts += " -spram"  # only memories without initial contents can map there
+        spram = f"{SPRAM_STYLE_COMMAND}; "  # single-port memories: SPRAM, never EBR
     script = (
         _read_script(names + ["wrapper.v"])
-        + f"delete {STRIP_INIT_PATTERN}; "
+        + f"delete {STRIP_INIT_PATTERN}; " + spram
         + f"hierarchy -top {WRAPPER_TOP}; "
         + f"setattr -mod -set keep_hierarchy 1 {_yosys_name(top)}; "
         + f"{t.yosys_synth} -top {WRAPPER_TOP}{opts} -json netlist.json; "

@@ -225,3 +225,20 @@ def test_synth_command_on_a_generated_accelerator(tmp_path, capsys):
     assert r["lut_equivalent"] == r["luts"] + 2 * r["carries"]
     assert r["pnr_utilization"]["TRELLIS_COMB"]["used"] > 0
     assert r["us_per_timestep"] == pytest.approx(cycles / r["fmax_mhz"])
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
+def test_single_port_writable_memories_go_to_spram_on_ice40(tmp_path, target):
+    """Left to Yosys' cost model, a 64-bit x 1920 single-port weight memory (an int8 core's
+    words at 8 lanes) lands in 32 EBR on the UP5K; `SPRAM_STYLE_COMMAND` sends it to the 4
+    SPRAMs. On ECP5 (no SPRAM) the same design still synthesizes, in block RAM."""
+    from hwgen.gateware.memory import RegisteredMemory
+
+    mem = RegisteredMemory(width=64, depth=1920, writable=True, single_port=True, block=False)
+    (tmp_path / "spmem.v").write_text(verilog.convert(mem, name="spmem"))
+    r = synthesize([tmp_path / "spmem.v"], "spmem", target, tmp_path / "out", place=False)
+    if target == "ice40-up5k":
+        assert (r.spram, r.bram) == (4, 0)
+    else:
+        assert r.spram == 0 and r.bram > 0

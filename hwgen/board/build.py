@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fileio import read_versioned_json
-from ..gateware.loadable import STRIP_INIT_PATTERN
+from ..gateware.memory import SPRAM_STYLE_COMMAND, STRIP_INIT_PATTERN
 from ..spec import HwgenError, check_positive_int
 from ..synth import (
     netlist_passes,
@@ -177,6 +177,7 @@ def _synthesize(b: Board, top: BoardTop, out: Path, name: str, timeout) -> tuple
     script = "\n".join([
         f"read_rtlil {name}.il",
         f"delete {STRIP_INIT_PATTERN}",  # loadable memories: no initial contents (SPRAM)
+        *([SPRAM_STYLE_COMMAND] if t.spram_count else []),  # single-port ones: SPRAM, not EBR
         f"{t.yosys_synth} -top {name}{opts} -json {name}.json",
         f"tee -q -o {name}.stat.json stat -json",
     ]) + "\n"

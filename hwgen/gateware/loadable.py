@@ -28,8 +28,8 @@ class LoadableMemory(RegisteredMemory):
     depth : words.
     single_port : share one address between reads and writes (SPRAM): ``wr_en`` selects the
         write address and holds the read.
-    block : ask for block RAM (``ram_style = "block"``); off for SPRAM, which synthesis picks by
-        size (``synth_ice40 -spram``).
+    block : ask for block RAM (``ram_style = "block"``); off for SPRAM (on iCE40 synthesis sends
+        single-port memories there: `memory.SPRAM_STYLE_COMMAND`).
 
     Members
     -------

@@ -19,7 +19,8 @@ from amaranth.lib.wiring import In, Out
 from ..spec import HwgenError, check_positive_int
 from .schedule import READ_LATENCY
 
-__all__ = ["RegisteredMemory", "MEMORY_NAME", "STRIP_INIT_PATTERN"]
+__all__ = ["RegisteredMemory", "MEMORY_NAME", "SPRAM_MEMORY_NAME", "STRIP_INIT_PATTERN",
+           "SPRAM_STYLE_COMMAND"]
 
 #: Name of the memory inside every writable `RegisteredMemory`: synthesis finds loadable memories
 #: by it.
@@ -28,6 +29,17 @@ MEMORY_NAME = "loadable_mem"
 #: Yosys selection of the initial-value cells of every writable memory (`hwgen.synth` deletes
 #: them before mapping memories).
 STRIP_INIT_PATTERN = f"t:$meminit_v2 r:MEMID=*{MEMORY_NAME}* %i"
+
+#: Name of the memory inside a single-port writable `RegisteredMemory` (the shape of an iCE40
+#: SPRAM); it contains `MEMORY_NAME`, so `STRIP_INIT_PATTERN` selects it too.
+SPRAM_MEMORY_NAME = f"{MEMORY_NAME}_spram"
+
+#: The Yosys command that sends every single-port writable memory to iCE40 SPRAM (``ram_style =
+#: "huge"``). Run only for a device with SPRAM, before ``synth_ice40 -spram``: left to its cost
+#: model, Yosys puts a small one (an int8 core's 64-bit weight words, a few thousand deep) in
+#: block RAM, which then runs out (43 of 30 EBR). The attribute is not in the gateware because
+#: Yosys refuses it where no huge RAM exists (ECP5: "no valid mapping found").
+SPRAM_STYLE_COMMAND = f'setattr -set ram_style "huge" m:*{SPRAM_MEMORY_NAME}*'
 
 
 class RegisteredMemory(wiring.Component):
@@ -47,7 +59,8 @@ class RegisteredMemory(wiring.Component):
         SPRAM: ``wr_en`` selects the write address and holds the read.
     block : ask for block RAM (``ram_style = "block"``). A ROM always does: a small ROM in logic
         (Yosys' choice below ~1-2 kbit) puts a deep LUT multiplexer before its output register.
-        Off for SPRAM, which synthesis picks by size (``synth_ice40 -spram``).
+        Off for SPRAM (single-port memories are named `SPRAM_MEMORY_NAME`; on iCE40 synthesis
+        sends them there with `SPRAM_STYLE_COMMAND`).
 
     Members
     -------
@@ -93,7 +106,10 @@ class RegisteredMemory(wiring.Component):
         attrs = {"ram_style": "block"} if self._block else {}
         mem = Memory(shape=unsigned(self._width), depth=self._depth, init=self._init,
                      attrs=attrs)
-        m.submodules[MEMORY_NAME if self._writable else "mem"] = mem
+        name = "mem"
+        if self._writable:
+            name = SPRAM_MEMORY_NAME if self._single_port else MEMORY_NAME
+        m.submodules[name] = mem
         rd = mem.read_port()
         raw = Signal(self._width, name="raw")
         # The output register has no reset: a plain flip-flop right after the RAM, which the
