@@ -15,9 +15,13 @@ The clock (``clock``):
   an error naming the placed Fmax and the PLL frequency below it.
 - ``"auto"``: place against the expected Fmax of the family (`EXPECTED_MHZ`, measured board
   builds) with the PLL there; when the placement reaches less, set the PLL to the fastest
-  frequency at most 96% of the lowest placed Fmax so far and place again, still against the
-  first target (so nextpnr works as hard as before; a placement varies by a few percent with
-  the netlist), at most `AUTO_ATTEMPTS` placements.
+  frequency at most 96% (`AUTO_MARGIN`) of that placement's Fmax and place again with the next
+  nextpnr seed, still against the first target (so nextpnr works as hard as before); the last
+  attempt steps from the lowest Fmax so far. Placements of one design vary by about +-8%
+  between seeds and netlists (docs/synthesis.md), so a placement that meets its clock with
+  room to spare is followed by one at the faster frequency (`AUTO_STEP_UP`), kept only if it
+  meets timing. At most `AUTO_ATTEMPTS` placements; the build ends with the fastest one that
+  met its clock.
 
 `BuildResult` (``build_report.json``, and the ``build.json`` that ``hwgen run`` reads) gives
 the requested clock, the PLL's achieved frequency and parameters, and the placed Fmax.
@@ -26,6 +30,7 @@ the requested clock, the PLL's achieved frequency and parameters, and the placed
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +70,10 @@ AUTO_ATTEMPTS = 4
 #: ``auto`` steps to a PLL frequency at most this fraction of the placed Fmax (placements of
 #: the same design vary by about 3-5% between netlists, e.g. with other PLL dividers).
 AUTO_MARGIN = 0.96
+#: After a placement that met its clock, ``auto`` places once more at a faster PLL frequency
+#: (within `AUTO_MARGIN` of the placed Fmax) when that is at least this factor faster; the
+#: faster bitstream is kept only if it meets timing.
+AUTO_STEP_UP = 1.05
 
 
 def check_baud(board: Board | str, baud: int | None) -> int:
@@ -209,6 +218,68 @@ def _pack(b: Board, out: Path, name: str, timeout) -> Path:
     return out / f"{name}.bit"
 
 
+@dataclass
+class _Attempt:
+    """One synthesis and placement of a board build."""
+
+    pll: PllConfig | None
+    clock_mhz: float
+    divisor: int
+    seed: int
+    constraint_mhz: float
+    cells: dict
+    moved: int
+    fmax: float | None
+    util: dict
+
+    @property
+    def met(self) -> bool:
+        return self.fmax is not None and self.fmax >= self.clock_mhz
+
+    def to_json(self) -> dict:
+        return {"pll_mhz": self.clock_mhz, "constraint_mhz": self.constraint_mhz,
+                "placed_fmax_mhz": self.fmax, "seed": self.seed}
+
+
+#: The files of an attempt kept aside while ``auto`` tries a faster clock (restored when that
+#: placement misses it).
+_KEPT = ("{name}.json", "{name}.asc", "{name}.config", "{name}.report.json", "{name}.pcf",
+         "{name}.lpf", "{name}.stat.json", "{name}.il", "nextpnr.log", "yosys.log")
+
+
+def _keep(out: Path, name: str, restore: bool = False) -> None:
+    """Copy the current attempt's files into ``out/.kept`` (or, ``restore``, back)."""
+    kept = out / ".kept"
+    kept.mkdir(exist_ok=True)
+    for pattern in _KEPT:
+        f = pattern.format(name=name)
+        src, dst = (kept / f, out / f) if restore else (out / f, kept / f)
+        if src.is_file():
+            shutil.copyfile(src, dst)
+    if restore:
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def _next_pll(b: Board, line_baud, attempts: list[_Attempt], best: _Attempt | None):
+    """The PLL setting of ``auto``'s next placement, or None to stop: after a placement that met
+    its clock, the fastest frequency within `AUTO_MARGIN` of its Fmax when that is at least
+    `AUTO_STEP_UP` faster; otherwise within `AUTO_MARGIN` of the last placement's Fmax (the
+    lowest so far for the last attempt, the likeliest to place)."""
+    if len(attempts) >= AUTO_ATTEMPTS or attempts[-1].fmax is None:
+        return None
+    if best is not None:
+        if attempts[-1] is not best:  # a faster try missed its clock: keep the best one
+            return None
+        try:
+            up = resolve_clock(b, "auto", line_baud, limit_mhz=best.fmax * AUTO_MARGIN)
+        except HwgenError:
+            return None
+        return up if float(up.f_out) >= best.clock_mhz * AUTO_STEP_UP else None
+    last = len(attempts) == AUTO_ATTEMPTS - 1
+    basis = min(a.fmax for a in attempts) if last else attempts[-1].fmax
+    return resolve_clock(b, "auto", line_baud, limit_mhz=basis * AUTO_MARGIN)
+
+
 def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, clock="auto",
                 name: str = "top", timeout: float | None = None, shape_id: int = 0,
                 seed: int = 1, link: str = "uart", progress=None) -> BuildResult:
@@ -216,7 +287,8 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
     ``board`` in ``out_dir`` (never programs); see the module docstring for ``clock``.
     ``timeout``: seconds for each tool run (a router looping on a nearly full device is stopped
     with an error). The caller does the fit check first (`hwgen.boardfit`). ``progress(stage)``
-    is told each stage."""
+    is told each stage. ``seed``: nextpnr's seed of the first placement (``auto``'s later
+    placements take the next seeds)."""
     b = get_board(board)
     baud = check_baud(b, baud)
     request = parse_clock(clock)
@@ -226,57 +298,71 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
     progress = progress or (lambda stage: None)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    attempts: list[dict] = []
     deadline = None if timeout is None else time.monotonic() + timeout
+    auto = request == "auto" and pll is not None
     # auto places every time against its first target (nextpnr works as hard as it did then)
-    target = None if request != "auto" or pll is None else float(pll.f_out)
-    while True:
+    target = float(pll.f_out) if auto else None
+
+    def attempt(pll, seed) -> _Attempt:
         top = BoardTop(core, baud, shape_id, clock=pll, link=link, board=b.name,
                        constraint_mhz=target)
-        clock_mhz = b.clock_mhz if pll is None else float(pll.f_out)
+        mhz = b.clock_mhz if pll is None else float(pll.f_out)
         # a baud rate the clock cannot make: an error now, before any tool runs
-        divisor = uart_divisor(clock_mhz * 1e6, baud) if uart else 0
+        divisor = uart_divisor(mhz * 1e6, baud) if uart else 0
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
-        progress(f"yosys (core clock {clock_mhz:g} MHz)")
+        progress(f"yosys (core clock {mhz:g} MHz)")
         cells, moved = _synthesize(b, top, out, name, left)
-        progress(f"nextpnr (core clock {clock_mhz:g} MHz, seed {seed})")
+        progress(f"nextpnr (core clock {mhz:g} MHz, seed {seed})")
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
         try:
-            fmax, util = _place(b, out, name, clock_mhz, seed, left)
+            fmax, util = _place(b, out, name, mhz, seed, left)
         except HwgenError as e:
             if "did not finish" in str(e):
                 raise HwgenError(f"the {b.name} build did not finish in time ({out}); a nearly "
                                  "full device can leave the router looping: try another --seed, "
                                  "fewer --lanes or a smaller model") from None
             raise
-        attempts.append({"pll_mhz": clock_mhz, "constraint_mhz": target or clock_mhz,
-                         "placed_fmax_mhz": fmax})
-        if request != "auto" or pll is None or (fmax is not None and fmax >= clock_mhz):
+        return _Attempt(pll, mhz, divisor, seed, target or mhz, cells, moved, fmax, util)
+
+    attempts = [attempt(pll, seed)]
+    best = attempts[0] if attempts[0].met else None
+    while auto:
+        nxt = _next_pll(b, line_baud, attempts, best)
+        if nxt is None:
             break
-        if len(attempts) >= AUTO_ATTEMPTS or fmax is None:
-            break
-        lowest = min(a["placed_fmax_mhz"] for a in attempts)
-        pll = resolve_clock(b, "auto", line_baud, limit_mhz=lowest * AUTO_MARGIN)
-    if pll is not None and (fmax is None or fmax < clock_mhz):
+        if best is attempts[-1]:
+            _keep(out, name)
+        a = attempt(nxt, seed + len(attempts))
+        attempts.append(a)
+        if a.met and (best is None or a.clock_mhz > best.clock_mhz):
+            best = a
+    final = best or attempts[-1]
+    if final is not attempts[-1]:
+        progress(f"keeping the placement at {final.clock_mhz:g} MHz")
+        _keep(out, name, restore=True)
+    shutil.rmtree(out / ".kept", ignore_errors=True)
+    if final.pll is not None and not final.met:
         try:
-            lower = pll_at_most(b.family, b.clock_mhz, (fmax or 0) * AUTO_MARGIN,
+            lower = pll_at_most(b.family, b.clock_mhz, (final.fmax or 0) * AUTO_MARGIN,
                                 _baud_ok(line_baud))
             hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
         except HwgenError:
             hint = ""
-        tried = ", ".join(f"{a['pll_mhz']:g} MHz -> {a['placed_fmax_mhz']} MHz"
-                          for a in attempts)
-        raise HwgenError(f"the {b.name} build does not meet timing at {clock_mhz:g} MHz: the "
-                         f"placed design reaches {fmax} MHz (placements: {tried}); try {hint}"
-                         f"another --seed, fewer --lanes, or --clock board ({out})")
+        tried = ", ".join(f"{a.clock_mhz:g} MHz -> {a.fmax} MHz" for a in attempts)
+        raise HwgenError(f"the {b.name} build does not meet timing at {final.clock_mhz:g} MHz: "
+                         f"the placed design reaches {final.fmax} MHz (placements: {tried}); "
+                         f"try {hint}another --seed, fewer --lanes, or --clock board ({out})")
     progress("packing the bitstream")
     bit = _pack(b, out, name, timeout)
+    fmax = final.fmax
     result = BuildResult(
-        b.name, bit, divisor, baud, cells, {k: v for k, v in util.items() if v["used"]},
-        None if fmax is None else round(fmax, 2), clock_mhz,
-        clock_request=str(request), pll=None if pll is None else pll.to_json(),
-        attempts=attempts, netlist_passes=moved, tools=dict(tool_versions()), link=link,
-        sclk_max_mhz=None if uart else round(clock_mhz / MIN_CLOCK_RATIO, 6))
+        b.name, bit, final.divisor, baud, final.cells,
+        {k: v for k, v in final.util.items() if v["used"]},
+        None if fmax is None else round(fmax, 2), final.clock_mhz,
+        clock_request=str(request), pll=None if final.pll is None else final.pll.to_json(),
+        attempts=[a.to_json() for a in attempts], netlist_passes=final.moved,
+        tools=dict(tool_versions()), link=link,
+        sclk_max_mhz=None if uart else round(final.clock_mhz / MIN_CLOCK_RATIO, 6))
     (out / "build_report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 

@@ -13,16 +13,18 @@ to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles a
 ``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
 written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
 is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
-(the core holds its payload until then, as a stream must). MODE 1 writes every step's output
+(the core holds its payload until then, as a stream must); a STEP / RUN frame's ``done`` comes 2
+cycles after its last reply byte. MODE 1 writes every step's output
 over the same bytes, so the last one remains. Load commands and PING end as soon as the load
 engine is ``load_idle`` (so STATUS shows every word of the frame).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from .onehot import OneHot
 from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
@@ -95,6 +97,9 @@ class Executor(wiring.Component):
         rerr, rlen = Signal(4), Signal(16)
         m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
         b_last = Signal()  # b == last_byte (registered)
+        # last_byte - 2 - b, counted down with b: its sign bit is b + 1 >= last_byte, which is
+        # b + 1 == last_byte while bytes remain (timing: no adder and comparator before b_last)
+        rest = Signal(signed(bits_for(4 * nwords) + 1))
         sh1, sh2 = Signal(), Signal()  # an offset was presented 1, 2 cycles ago (in FETCH)
         left_zero = Signal()
 
@@ -107,8 +112,14 @@ class Executor(wiring.Component):
                 m.d.sync += rlen.eq(length)
             fsm.next("DONE")
 
+        def finish_reply():
+            """End a step frame: its reply length (from the written ``wptr``) is taken in LENGTH,
+            a cycle later (timing: no carry chain of ``wptr`` before ``rlen``)."""
+            fsm.next("LENGTH")
+
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
-                         "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "DONE"],
+                         "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "LENGTH",
+                         "DONE"],
                      init="IDLE")
         more = Signal(init=1)  # j != nin, registered (timing: no comparator before rptr)
         m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
@@ -176,7 +187,7 @@ class Executor(wiring.Component):
                 m.d.sync += inp.eq(Cat(inp[8:], self.rd_data))
                 with m.If(~sh1):  # the last byte
                     m.d.sync += [j.eq(0), more.eq(1), b_last.eq(last_byte == 0),
-                                 self.o_stream.valid.eq(1)]
+                                 rest.eq(last_byte - 2), self.o_stream.valid.eq(1)]
                     fsm.next("CORE_IN")
         with fsm.state("CORE_IN"):  # o_stream.valid is a register (set by FETCH)
             with m.If(self.o_stream.ready):
@@ -188,18 +199,20 @@ class Executor(wiring.Component):
                 fsm.next("WRITE")
         with fsm.state("WRITE"):
             m.d.comb += self.wr_en.eq(1)
-            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), b_last.eq(b + 1 == last_byte)]
+            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), rest.eq(rest - 1), b_last.eq(rest[-1])]
             with m.If(b_last):
                 m.d.comb += self.i_stream.ready.eq(1)
                 m.d.sync += [b.eq(0), count.eq(count - 1)]
                 with m.If(final):
-                    finish(length=Mux(last_mode, nout, wptr + 1))
+                    finish_reply()
                 with m.Else():
                     fsm.next("FETCH")
                     with m.If(last_mode):
                         m.d.sync += wptr.eq(0)
             with m.Elif(b[:2] == 3):
                 fsm.next("CORE_OUT")
+        with fsm.state("LENGTH"):  # wptr: the bytes written
+            finish(length=Mux(last_mode, nout, wptr))
         with fsm.state("DONE"):  # a registered strobe: the engine moves on to the next slot
             m.d.comb += self.done.eq(1)
             fsm.next("IDLE")

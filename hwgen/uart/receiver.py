@@ -19,10 +19,10 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 
 ``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
-Latency: every byte is registered on arrival; ``done`` comes 4 cycles after the frame's last CRC
-byte is offered. Bytes must come at least 4 cycles apart (a UART byte takes 10 x divisor >= 40
-cycles): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE) and the three after the last CRC
-byte (COMPARE, END, DONE) take no byte.
+Latency: every byte is registered on arrival; ``done`` comes 5 cycles after the frame's last CRC
+byte is offered. Bytes must come at least 6 cycles apart (a UART byte takes 10 x divisor >= 40
+cycles, an SPI byte 8 SCLK periods >= 32): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE)
+and the four after the last CRC byte (COMPARE, COMPARE2, END, DONE) take no byte.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.err.eq(err)
         crc = Signal(16)
         crc_bad = Signal()
+        diff = Signal(8)  # which bit pairs of the received and the computed CRC differ
         # a byte enters the CRC the cycle after it is taken (timing: the XOR network's enable
         # is one flip-flop; the next byte is cycles away)
         crc_pend, crc_byte = Signal(), Signal(8)
@@ -131,7 +132,8 @@ class FrameReceiver(wiring.Component):
         # One flip-flop per state (timing: no state decode in front of the enables). The seven
         # byte states of a frame are one state, FRAME, with the byte expected in a one-hot
         # ``phase``: the timeout and error exits are taken from FRAME alone.
-        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "END", "DONE",
+        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "COMPARE2", "END",
+                         "DONE",
                          "SKIP", "FINISH"], init="SYNC", name="rx")
         phases = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"]
         phase = OneHot(m, phases, init="CMD", name="phase")
@@ -219,8 +221,11 @@ class FrameReceiver(wiring.Component):
                 fsm.next("FRAME")
                 with m.If(zero_len):
                     set_phase("CRC0")
-        with fsm.state("COMPARE"):
-            m.d.sync += crc_bad.eq(crc_in != crc)
+        with fsm.state("COMPARE"):  # bit pairs first, then their OR (timing: two LUT levels)
+            m.d.sync += diff.eq(Cat(*((crc_in[i:i + 2] != crc[i:i + 2]) for i in range(0, 16, 2))))
+            fsm.next("COMPARE2")
+        with fsm.state("COMPARE2"):
+            m.d.sync += crc_bad.eq(diff.any())
             fsm.next("END")
         with fsm.state("END"):  # the frame is in; its buffer was free since DECIDE
             with m.If(crc_bad):
