@@ -167,7 +167,7 @@ class FrameEngine(wiring.Component):
         m.submodules.receiver = rx = FrameReceiver(nin, self._max_steps, self._timeout_cycles,
                                                    ld is not None)
         m.submodules.executor = ex = Executor(nin, nout, self._max_steps, self._class)
-        m.submodules.replier = tx = ReplyFramer()
+        m.submodules.replier = tx = ReplyFramer(self.reply_slot_bytes)
         req_n, rpl_n = self.request_slot_bytes, self.reply_slot_bytes
         # no slot is read and written in the same cycle (the module docstring)
         attrs = {"no_rw_check": 1}

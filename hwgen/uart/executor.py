@@ -7,7 +7,7 @@ frame was accepted by the receiver, the device is ``loaded``, and a RUN's MODE a
 valid (1 <= COUNT <= max_steps, LEN = 2 + COUNT x in_bytes): else ``done`` comes with NOT_LOADED,
 LENGTH or MODE before any transfer, so a refused frame never advances the core.
 
-Taking a frame takes 2 cycles, checking a RUN 7 + COUNT more. Per step: ``in_bytes + 2`` cycles
+Taking a frame takes 2 cycles, checking a RUN 8 + COUNT more. Per step: ``in_bytes + 2`` cycles
 to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles after its
 ``rd_offset``: a block-RAM read port and a register after it), the
 ``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
@@ -26,7 +26,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .onehot import OneHot
+from .onehot import OneHot, pair_differences
 from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
 
 __all__ = ["Executor"]
@@ -66,13 +66,16 @@ class Executor(wiring.Component):
         wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
         mode, count, left = Signal(8, name="mode"), Signal(8, name="count"), Signal(8, name="left")
-        need = Signal(range(RUN_HEADER_BYTES + 255 * nin + 1))
+        # 2 + COUNT x in_bytes, as wide as the longest RUN frame (a COUNT above max_steps wraps
+        # it, and is refused by ``bad_range`` anyway; timing: a shorter carry chain)
+        need = Signal.like(rptr)
         j = Signal(range(nin + 1))
         inp = Signal(8 * nin)
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
         f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
+        ne = Signal(8)  # need != LEN, per bit pair (registered)
         bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
@@ -118,7 +121,7 @@ class Executor(wiring.Component):
             fsm.next("LENGTH")
 
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
-                         "VERIFY", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "LENGTH",
+                         "VERIFY", "VERIFY2", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "LENGTH",
                          "DONE"],
                      init="IDLE")
         more = Signal(init=1)  # j != nin, registered (timing: no comparator before rptr)
@@ -170,8 +173,11 @@ class Executor(wiring.Component):
                 fsm.next("VERIFY")
             with m.Else():
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
-        with fsm.state("VERIFY"):
-            m.d.sync += bad_count.eq(bad_range | (need != f_len))
+        with fsm.state("VERIFY"):  # need != LEN per bit pair, then their OR (timing)
+            m.d.sync += ne.eq(pair_differences(need, f_len))
+            fsm.next("VERIFY2")
+        with fsm.state("VERIFY2"):
+            m.d.sync += bad_count.eq(bad_range | ne.any())
             fsm.next("CHECK")
         with fsm.state("CHECK"):
             with m.If(bad_count):

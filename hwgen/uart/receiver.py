@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .crc import CRC16_INIT, crc16_next
-from .onehot import OneHot
+from .onehot import OneHot, pair_differences
 from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
 
 __all__ = ["FrameReceiver"]
@@ -104,7 +104,11 @@ class FrameReceiver(wiring.Component):
         bad_cmd, bad_len, zero_len = Signal(), Signal(), Signal()
         # payload bytes after the next one, counted down: negative at the last (timing: its sign
         # bit, no 16-bit comparator)
-        after, less2 = Signal(signed(17)), Signal(signed(17))  # less2: LEN - 2 (registered)
+        # (as wide as the longest frame it accepts: a longer LEN is rejected before DATA; timing:
+        # the carry chain of a narrower down counter is shorter)
+        longest = 0xFFFF if self._loadable else RUN_HEADER_BYTES + self._max_steps * self._nin
+        after = Signal(signed(bits_for(longest) + 1))
+        less2 = Signal.like(after)  # LEN - 2 (registered)
         at_last = after[-1]
 
         # the buffer state, registered (a cycle late is harmless: only this receiver takes a
@@ -222,7 +226,7 @@ class FrameReceiver(wiring.Component):
                 with m.If(zero_len):
                     set_phase("CRC0")
         with fsm.state("COMPARE"):  # bit pairs first, then their OR (timing: two LUT levels)
-            m.d.sync += diff.eq(Cat(*((crc_in[i:i + 2] != crc[i:i + 2]) for i in range(0, 16, 2))))
+            m.d.sync += diff.eq(pair_differences(crc_in, crc))
             fsm.next("COMPARE2")
         with fsm.state("COMPARE2"):
             m.d.sync += crc_bad.eq(diff.any())

@@ -19,6 +19,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from .crc import CRC16_INIT, crc16_next
 from .onehot import OneHot
@@ -40,7 +41,10 @@ class ReplyFramer(wiring.Component):
     done : Out(1) strobe.
     """
 
-    def __init__(self):
+    def __init__(self, max_payload: int = 0xFFFF):
+        #: the longest reply payload (``rlen``, INFO, STATUS, ERROR): the width of the byte
+        #: counter (timing: a shorter carry chain)
+        self._max_payload = max(max_payload, INFO_BYTES, STATUS_BYTES, 2)
         super().__init__({
             "start": In(1), "cmd": In(8), "seq": In(8), "rerr": In(4), "rlen": In(16),
             "info": In(8 * INFO_BYTES), "status": In(8 * STATUS_BYTES),
@@ -58,8 +62,8 @@ class ReplyFramer(wiring.Component):
         k = Signal(16)  # payload bytes offered
         # payload bytes still to offer after the next one, counted down (set while CMD is
         # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
-        rem = Signal(signed(17))
-        less1 = Signal(signed(17))  # n - 1, registered (n is set a state before SYNC)
+        rem = Signal(signed(bits_for(self._max_payload) + 1))
+        less1 = Signal.like(rem)  # n - 1, registered (n is set a state before SYNC)
         m.d.sync += less1.eq(n - 1)
         last = Signal()
         crc = Signal(16)
