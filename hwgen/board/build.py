@@ -74,6 +74,9 @@ AUTO_MARGIN = 0.96
 #: (within `AUTO_MARGIN` of the placed Fmax) when that is at least this factor faster; the
 #: faster bitstream is kept only if it meets timing.
 AUTO_STEP_UP = 1.05
+#: nextpnr's message when its default placer gives up on a dense design (`_place` then runs
+#: the annealing placer).
+NO_LEGAL_PLACEMENT = "Unable to find legal placement"
 
 
 def check_baud(board: Board | str, baud: int | None) -> int:
@@ -204,7 +207,16 @@ def _place(b: Board, out: Path, name: str, clock_mhz: float, seed: int, timeout)
         extra = ("--lpf", f"{name}.lpf", "--textcfg", f"{name}.config")
     argv = nextpnr_argv(t, f"{name}.json", seed=seed, report=f"{name}.report.json",
                         freq_mhz=clock_mhz, extra=extra)
-    run_tool(argv, out, "nextpnr.log", timeout=timeout)
+    try:
+        run_tool(argv, out, "nextpnr.log", timeout=timeout)
+    except HwgenError as e:
+        # nextpnr's analytic placer (HeAP) can fail to legalise a dense iCE40 design (logic
+        # tiles share one clock enable and one set/reset among 8 cells) that its simulated
+        # annealing placer places: the SPI board build of GRU 16-64-10 at 16 lanes, 77% of the
+        # UP5K's cells
+        if NO_LEGAL_PLACEMENT not in str(e):
+            raise
+        run_tool(argv + ["--placer", "sa"], out, "nextpnr.log", timeout=timeout)
     return parse_nextpnr_report(out / f"{name}.report.json")
 
 
