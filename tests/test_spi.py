@@ -367,10 +367,9 @@ def test_no_reply_over_spi_is_a_timeout_error():
             Link(port, timeout=1e-4).ping()
 
 
-@pytest.mark.xfail(strict=True, reason="the receiver (wip/link 1dc79d1) answers a frame it "
-                   "skips (LENGTH, COMMAND, WINDOW) only after a quiet line, which never comes "
-                   "while an SPI host clocks fillers to read the reply")
 def test_a_rejected_header_is_answered_while_the_host_reads_continuously():
+    """The line is never quiet while the host clocks fillers to read the answer: the receiver
+    ends the skip of a rejected frame when the host's transfer (the frame) ends."""
     with spi_echo_port() as port:
         port.write(bad_length_frame())
         frames = FrameParser().feed(port.read(400))  # 400 slots: 20 timeouts of 20 us

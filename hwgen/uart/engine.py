@@ -115,6 +115,7 @@ class FrameEngine(wiring.Component):
             "rx_error": In(1),
             "rx_abort": In(1),
             "overrun": In(1),
+            "rx_end": In(1),
             "o_stream": Out(stream.Signature(8 * in_bytes)),
             "i_stream": In(stream.Signature(8 * out_bytes)),
             "errors": Out(8),
@@ -180,7 +181,7 @@ class FrameEngine(wiring.Component):
         wiring.connect(m, ex.o_stream, wiring.flipped(self.o_stream))
         wiring.connect(m, wiring.flipped(self.i_stream), ex.i_stream)
         m.d.comb += [rx.rx_error.eq(self.rx_error), rx.rx_abort.eq(self.rx_abort),
-                     rx.overrun.eq(self.overrun)]
+                     rx.overrun.eq(self.overrun), rx.rx_end.eq(self.rx_end)]
 
         # Slot pointers (mod 4): frames received, executed, answered; slot = pointer bit 0.
         rx_ptr, ex_ptr, tx_ptr = Signal(2), Signal(2), Signal(2)

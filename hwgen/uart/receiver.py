@@ -10,7 +10,9 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 
 - LEN wrong for CMD -> LENGTH, unknown CMD -> COMMAND, no free frame buffer when the header is
   in -> WINDOW: the rest of the frame is skipped until the line has been quiet for
-  ``timeout_cycles`` (a corrupted LEN cannot be trusted);
+  ``timeout_cycles`` (a corrupted LEN cannot be trusted) or the PHY ends a transfer (``rx_end``:
+  SPI chip select released at a byte boundary; a host that reads the answer right away clocks
+  filler bytes, so the line is never quiet);
 - ``rx_error`` inside a frame -> FRAMING, ``overrun`` -> OVERRUN (then skipped as above);
 - no byte for ``timeout_cycles`` (up to max(16, timeout / 8) more) inside a frame, or
   ``rx_abort`` -> TIMEOUT;
@@ -55,7 +57,7 @@ class FrameReceiver(wiring.Component):
         self._timeout, self._loadable = timeout_cycles, loadable
         super().__init__({
             "rx_stream": In(stream.Signature(8)),
-            "rx_error": In(1), "rx_abort": In(1), "overrun": In(1),
+            "rx_error": In(1), "rx_abort": In(1), "overrun": In(1), "rx_end": In(1),
             "slot_free": In(1),
             "ld_partial": In(1), "ld_bad": In(1),
             "byte": Out(8), "index": Out(16), "take": Out(1), "store": Out(1),
@@ -72,6 +74,8 @@ class FrameReceiver(wiring.Component):
         # byte (``bad``, its code in ``bad_code``), a cut transfer (``cut``)
         bad, cut, bad_code = Signal(), Signal(), Signal(4)
         event = Signal()  # bad | cut, registered (timing)
+        ended = Signal()  # the PHY's transfer ended at a byte boundary (SPI chip select)
+        m.d.sync += ended.eq(self.rx_end)
         damaged = self.rx_error | self.overrun
         m.d.sync += [got.eq(self.rx_stream.valid & ~damaged & ~self.rx_abort),
                      byte.eq(self.rx_stream.payload),
@@ -243,8 +247,9 @@ class FrameReceiver(wiring.Component):
         with fsm.state("DONE"):  # a registered strobe, with cmd, seq, length and err
             m.d.comb += self.done.eq(1)
             fsm.next("SYNC")
-        with fsm.state("SKIP"):  # the rest of a rejected frame: until the line is quiet
-            with m.If(quiet & ~got):
+        with fsm.state("SKIP"):  # the rest of a rejected frame: until the line is quiet, or
+            # the transfer ends (SPI: a host reading the answer clocks fillers, never quiet)
+            with m.If((quiet | ended) & ~got):
                 fsm.next("FINISH")
         with fsm.state("FINISH"):  # a rejected frame's ERROR needs a buffer
             with m.If(slot_free):

@@ -249,7 +249,7 @@ class SpiLinkedCore(wiring.Component):
             phy.sclk.eq(self.sclk), phy.cs_n.eq(self.cs_n), phy.mosi.eq(self.mosi),
             self.miso.eq(phy.miso), self.miso_oe.eq(phy.miso_oe),
             eng.rx_error.eq(phy.rx_error), eng.rx_abort.eq(phy.rx_abort),
-            eng.overrun.eq(phy.overrun),
+            eng.overrun.eq(phy.overrun), eng.rx_end.eq(phy.rx_end),
             self.busy.eq(eng.busy), self.errors.eq(eng.errors),
         ]
         connect_core(m, eng, core, self._in_bits)
