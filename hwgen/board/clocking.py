@@ -19,7 +19,16 @@ default domain does: the build's ``--clock board`` choice.
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import (
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+)
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -114,7 +123,19 @@ class PllClock(Elaboratable):
         with m.Else():
             m.d.por += timer.eq(timer + 1)
         m.d.comb += ClockSignal("sync").eq(clk_out)
-        m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
+        if c is not None and c.family == "ice40":
+            # the domain reset on a global buffer: it reaches the whole chip (and, through the
+            # logic tiles' global-to-local muxes, the state machines' LUTs that fold it into
+            # their transitions) without the 7-8 ns of general routing that made it an iCE40
+            # critical path from the synchronizer's corner of the chip
+            m.domains.rsync = ClockDomain("rsync", local=True)
+            m.d.comb += ClockSignal("rsync").eq(clk_out)
+            m.submodules.reset_sync = ResetSynchronizer(~ready, domain="rsync")
+            m.submodules.reset_gb = Instance(
+                "SB_GB", i_USER_SIGNAL_TO_GLOBAL_BUFFER=ResetSignal("rsync"),
+                o_GLOBAL_BUFFER_OUTPUT=ResetSignal("sync"))
+        else:
+            m.submodules.reset_sync = ResetSynchronizer(~ready, domain="sync")
         # the timing constraint, on the domain's clock net (nextpnr knows the net by that name):
         # the PLL's frequency, or a higher one the placer is asked for (``--clock auto`` places
         # against its first target and then sets the PLL below what that placement reached)
