@@ -12,6 +12,9 @@ Reset contract: ``sync`` is held in reset until the PLL reports lock and then fo
 ``por_cycles`` more cycles of the PLL clock (iCE40 block RAMs read as zeros for about 3 us after
 configuration: amaranth's own default domain waits 15 us, and so does this one), released
 synchronously (amaranth's `ResetSynchronizer`). A PLL that loses lock resets the domain again.
+On iCE40 the reset goes out on a global buffer (``SB_GB``) and `hwgen.board.top.BoardTop` makes
+the domain's reset asynchronous (asserted at once, released by the synchronizer in step with the
+clock): it then drives only the flip-flops' reset pins, never the logic in front of them.
 
 With ``config=None`` the domain runs straight from the oscillator (the board clock), as amaranth's
 default domain does: the build's ``--clock board`` choice.

@@ -76,7 +76,15 @@ class BoardTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = sync = ClockDomain("sync")
+        # iCE40: an asynchronous domain reset (asserted at once, released synchronously by the
+        # clock's reset synchronizer, on a global buffer). A synchronous one enters the LUTs of
+        # every flip-flop with a clock enable (the UP5K's SB_DFFESR resets only when enabled, so
+        # Yosys ORs the reset into the enable): that was an iCE40 critical path (18.7 ns, from
+        # the synchronizer through the global buffer and two LUTs to a counter's enable).
+        from amaranth.vendor import SiliconBluePlatform
+
+        ice40 = isinstance(platform, SiliconBluePlatform)
+        m.domains.sync = sync = ClockDomain("sync", async_reset=ice40)
         m.submodules.clock = PllClock(self.clock, platform.default_clk, sync.clk,
                                       constraint_mhz=self.constraint_mhz)
         if self.link == "uart":
