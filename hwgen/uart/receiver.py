@@ -140,9 +140,8 @@ class FrameReceiver(wiring.Component):
         # One flip-flop per state (timing: no state decode in front of the enables). The seven
         # byte states of a frame are one state, FRAME, with the byte expected in a one-hot
         # ``phase``: the timeout and error exits are taken from FRAME alone.
-        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "COMPARE2", "END",
-                         "DONE",
-                         "SKIP", "FINISH"], init="SYNC", name="rx")
+        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "COMPARE2",
+                         "END", "DONE", "SKIP", "FINISH"], init="SYNC", name="rx")
         phases = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"]
         phase = OneHot(m, phases, init="CMD", name="phase")
 
