@@ -191,7 +191,7 @@ def test_ulx3s_build_runs_the_netlist_passes_and_steps_the_clock_down(tmp_path):
     assert r.meets_timing and r.clock_request == "auto"
     met = [a["placed_fmax_mhz"] >= a["pll_mhz"] for a in r.attempts]
     assert r.attempts[0]["pll_mhz"] <= 200 and True in met
-    assert r.clock_mhz == max(a["pll_mhz"] for a, ok in zip(r.attempts, met) if ok)
+    assert r.clock_mhz == max(a["pll_mhz"] for a, ok in zip(r.attempts, met, strict=True) if ok)
 
 
 def _fake_tools(monkeypatch, placements):
@@ -237,7 +237,7 @@ def test_auto_clock_steps_by_placement_and_keeps_the_fastest_that_met(
     # within AUTO_MARGIN of its basis, and the next nextpnr seed
     want = [72.0] + [float(resolve_clock("icebreaker", "auto", 3_000_000, f * AUTO_MARGIN).f_out)
                      for f in basis]
-    assert calls == list(zip(want, range(1, len(want) + 1)))
+    assert calls == list(zip(want, range(1, len(want) + 1), strict=True))
     assert r.clock_mhz == want[kept] and r.meets_timing
     assert [a["placed_fmax_mhz"] for a in r.attempts] == placements
     assert {a["constraint_mhz"] for a in r.attempts} == {72.0}

@@ -121,9 +121,8 @@ class Executor(wiring.Component):
             fsm.next("LENGTH")
 
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
-                         "VERIFY", "VERIFY2", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE", "LENGTH",
-                         "DONE"],
-                     init="IDLE")
+                         "VERIFY", "VERIFY2", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE",
+                         "LENGTH", "DONE"], init="IDLE")
         more = Signal(init=1)  # j != nin, registered (timing: no comparator before rptr)
         m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
         with fsm.state("IDLE"):
