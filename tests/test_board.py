@@ -57,6 +57,11 @@ def test_board_top_clocks_the_core_from_the_pll(name, primitive, clock, tmp_path
         assert f"parameter \\{k} " in il and str(v) in il
     constraints = plan.files["top.pcf" if name == "icebreaker" else "top.lpf"]
     assert f"{clock}" in constraints
+    # iCE40: the domain reset is asynchronous and on a global buffer (timing), ECP5 synchronous
+    # (ECP5's asynchronous flip-flops: the reset synchronizer's two stages alone)
+    ice40 = name == "icebreaker"
+    assert (il.count("cell $adff") > 10) == ice40
+    assert ("SB_GB" in il) == ice40
 
 
 def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys):
