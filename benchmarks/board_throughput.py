@@ -53,6 +53,8 @@ ROWS = {
     "ice-int8": ("icebreaker", {"quant": "int8"}, {}),
     "ice-ternary-spi": ("icebreaker", {"quant": "ternary"}, {"link": "spi"}),
     "ice-int8-spi": ("icebreaker", {"quant": "int8"}, {"link": "spi"}),
+    "ice-ternary-2:4-spi": ("icebreaker", {"quant": "ternary", "sparsity": "2:4"},
+                            {"sparse": "on", "link": "spi"}),
     "ice-gru256-spram": ("icebreaker", {"quant": "ternary", "hidden": 256},
                          {"weights": "spram"}),
     "ulx-ternary": ("ulx3s-85f", {"quant": "ternary"}, {}),
