@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .gateware.packing import packable
-from .gateware.plan import Plan, make_plan
+from .gateware.plan import Plan, make_plan, weight_memory_bits
+from .gateware.schedule import schedule
 from .numerics import derive_widths
-from .spec import EncodingKind, Model, WeightEncoding
+from .spec import EncodingKind, HwgenError, Model, WeightEncoding
 from .targets import Family, Target, get_target
 
 __all__ = [
@@ -161,8 +162,7 @@ class Estimate:
     luts_breakdown: dict[str, int]
     logic_cells: int  # see `logic_cells`: what the device's LUT count limits
     macs_per_timestep: int
-    cycles_per_timestep: int
-    cycles_exact: bool  # True: from the gateware schedule; False: ceil(MACs / P) lower bound
+    cycles_per_timestep: int  # from the gateware's schedule: what the hardware takes
     notes: tuple[str, ...] = field(default_factory=tuple)
     state: tuple = ()  # the plan's state stores (name, mode, layout)
     spram_blocks: int = 0  # iCE40 SPRAM blocks (loadable weight memories)
@@ -172,6 +172,7 @@ class Estimate:
     dense_cycles_per_timestep: int | None = None  # the dense core's figure, for comparison
     weight_memory_bits: int = 0  # bits of the weight memories as built
     dense_weight_memory_bits: int = 0  # ... and in the dense core
+    plan: Plan | None = field(default=None, compare=False, repr=False)  # the plan estimated
 
     @property
     def rom_bits(self) -> int:
@@ -193,7 +194,6 @@ class Estimate:
             "logic_cells": self.logic_cells,
             "macs_per_timestep": self.macs_per_timestep,
             "cycles_per_timestep": self.cycles_per_timestep,
-            "cycles_exact": self.cycles_exact,
             "state": list(self.state),
             "notes": list(self.notes),
             "zeros": self.zeros,
@@ -282,18 +282,27 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     }
 
 
-def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto",
+def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state: str = "auto",
              weights: str = "rom", sparse: str = "auto") -> Estimate:
     """Estimated memories, RAM blocks, LUTs, flip-flops, DSPs and cycles per timestep.
-    ``weights``: ROMs or loadable memories (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable
-    core pass the model it is built from (`hwgen.shape.capacity_model`). ``sparse``: the
-    zero-skipping option (`hwgen.gateware.packing.SPARSE_MODES`; ``auto``, like the gateware,
-    estimates the sparse core when it is faster).
+    ``model``: a `Plan` (a resolved design, `hwgen.design`: ``lanes`` and the options are then
+    the plan's and must be left at their defaults or agree), or a model planned here with
+    ``lanes`` and the options. ``weights``: ROMs or loadable memories
+    (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable core pass the model it is built from
+    (`hwgen.shape.capacity_model`). ``sparse``: the zero-skipping option
+    (`hwgen.gateware.packing.SPARSE_MODES`; ``auto``, like the gateware, estimates the sparse
+    core when it is faster). The estimate's ``plan`` is the plan it judged.
 
     Pure: runs no tool and reads no file. See the module docstring for the model behind it.
     """
     t = get_target(target)
-    plan = make_plan(model, lanes, state, weights, sparse)
+    if isinstance(model, Plan):
+        plan = model
+        if lanes is not None and int(lanes) != plan.lanes:
+            raise HwgenError(f"lanes {lanes} given with a plan of {plan.lanes} lanes")
+    else:
+        plan = make_plan(model, lanes, state, weights, sparse)
+    model = plan.model
     mems = []
     for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)
@@ -338,12 +347,12 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
     sched = plan.timing
     notes = []
-    dense = make_plan(model, lanes, state, weights, "off") if plan.sparse else plan
+    dense = schedule(model, plan.lanes, False) if plan.sparse else plan.timing
     codes = [np.asarray(mx.codes) for _, mx in model.matrices()]
     zeros = sum(int((c == 0).sum()) for c in codes) / max(1, sum(c.size for c in codes))
     packs = any(packable(mx) for _, mx in model.matrices())
     if not plan.sparse and packs and plan.lanes % 2 == 0:
-        on = make_plan(model, lanes, state, weights, "on").timing.cycles_per_timestep
+        on = schedule(model, plan.lanes, True).cycles_per_timestep
         notes.append(f"zero skipping is off; the sparse core (--sparse on) would take {on} "
                      "cycles per timestep")
     elif not plan.sparse and not packs and zeros >= 0.3 and any(
@@ -369,16 +378,16 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
         logic_cells=logic_cells(luts, ffs, t.family),
         macs_per_timestep=sched.macs,
         cycles_per_timestep=sched.cycles_per_timestep,
-        cycles_exact=True,
         notes=tuple(notes),
         state=tuple(plan.to_json()["stores"]),
         zeros=zeros,
         zero_skipping=plan.sparse,
         packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
                      if plan.sparse and plan.repeat(i) == 1),
-        dense_cycles_per_timestep=dense.timing.cycles_per_timestep if plan.sparse else None,
+        dense_cycles_per_timestep=dense.cycles_per_timestep if plan.sparse else None,
         weight_memory_bits=sum(r.bits for r in plan.weight_roms),
-        dense_weight_memory_bits=sum(r.bits for r in dense.weight_roms),
+        dense_weight_memory_bits=weight_memory_bits(model, dense),
+        plan=plan,
     )
 
 
@@ -479,8 +488,7 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         + ("  (LUT4 + unpaired flip-flops)" if t.family is Family.ICE40 else ""),
         f"DSP         {pct(e.dsp, t.dsp_count)}",
         f"MACs        {e.macs_per_timestep} per timestep",
-        f"cycles      {e.cycles_per_timestep} per timestep"
-        + ("" if e.cycles_exact else " (lower bound: ceil(MACs / lanes))"),
+        f"cycles      {e.cycles_per_timestep} per timestep",
     ]
     if e.zero_skipping:
         d, s = e.dense_cycles_per_timestep, e.cycles_per_timestep

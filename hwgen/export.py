@@ -29,7 +29,7 @@ from .numerics import derive_widths
 from .payload import fields_of
 from .spec import HwgenError, Model, TokenInput
 
-__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
+__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "write_design", "build_manifest"]
 
 _TOP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -234,37 +234,31 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     ``ram`` (docs/architecture.md). ``weights``: ``rom``, or ``ram`` / ``spram`` for a loadable
     core (built for the model's shape, `hwgen.shape`; the manifest gets a ``load`` section and
     the folder ``load_images.json``, the model's words). ``sparse``: zero skipping, ``auto``
-    (the sparse core when it is faster), ``on`` or ``off`` (`hwgen.gateware.packing`). Raises
-    `HwgenError` before building anything when the lane count, state, weight or zero-skipping
-    option, top name or model is not supported."""
-    from .gateware.plan import make_plan
+    (the sparse core when it is faster), ``on`` or ``off`` (`hwgen.gateware.packing`). The
+    request is resolved once (`hwgen.design.resolve`). Raises `HwgenError` before building
+    anything when the lane count, state, weight or zero-skipping option, top name or model is
+    not supported."""
+    from .design import resolve
 
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     top = _check_top(top)
-    make_plan(model, lanes, state, weights, sparse)  # validates every option and the head
-    derive_widths(model)  # raises for a model whose dot products are too wide
-    out = check_output_dir(out_dir)
+    design = resolve(model, lanes, state=state, weights=weights, sparse=sparse)
+    return write_design(design, check_output_dir(out_dir), top)
 
+
+def write_design(design, out, top: str) -> dict:
+    """Convert `hwgen.design.Design` ``design`` and write its files into the folder ``out``
+    (`generate`); returns the manifest."""
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     from amaranth.back import verilog
 
-    from .gateware.core import Accelerator
-
-    shape = None
-    if weights == "rom":
-        accel = Accelerator(model, lanes, state, sparse=sparse)
-    else:
-        from .shape import load_images, shape_core, shape_of
-
-        shape = shape_of(model, lanes, state, weights, sparse=sparse)
-        core, core_sparse = shape_core(shape, model)
-        accel = Accelerator(core, lanes, state, weights, core_sparse)
-    model_bytes = to_bytes(model)
+    accel = design.accelerator()
+    model_bytes = to_bytes(design.model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)
-    if shape is not None:
-        manifest["load"] = load_section(shape, accel)
+    if design.shape is not None:
+        manifest["load"] = load_section(design.shape, accel)
     text = verilog.convert(accel, name=top, emit_src=False)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +267,7 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     # each file complete or absent; the manifest last, so a folder with a manifest is whole
     atomic_write_text(out / vname, text)
     atomic_write_bytes(out / "model.hwgm", model_bytes)
-    if shape is not None:
-        atomic_write_text(out / "load_images.json", load_images_json(load_images(shape, model)))
+    if design.shape is not None:
+        atomic_write_text(out / "load_images.json", load_images_json(design.load_images()))
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
