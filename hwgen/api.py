@@ -48,6 +48,7 @@ from .spec import (
     check_finite,
     check_int,
     check_positive_int,
+    forwarded,
 )
 
 __all__ = [
@@ -537,17 +538,9 @@ class BuildReport:
     result: object
     fit: object
 
-    @property
-    def lanes(self) -> int:
-        return self.fit.lanes
-
-    @property
-    def bitstream(self) -> Path:
-        return self.result.bitstream
-
-    @property
-    def weights(self) -> str:
-        return self.fit.weights
+    lanes = forwarded("fit.lanes", "The lanes the build chose.")
+    bitstream = forwarded("result.bitstream", "The bitstream file.")
+    weights = forwarded("fit.weights", "Where the weights live (never ``auto``).")
 
     def to_json(self) -> dict:
         return {**self.result.to_json(), "lanes": self.lanes, "weights": self.weights,

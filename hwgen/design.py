@@ -32,7 +32,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .gateware.plan import WEIGHT_MODES, LoadImage, Plan, make_plan
-from .spec import HwgenError, Model
+from .spec import HwgenError, Model, forwarded
 
 __all__ = ["Design", "resolve", "resolve_board", "manifest_options"]
 
@@ -55,18 +55,9 @@ class Design:
     shape: dict | None = None
     fit: object = None
 
-    @property
-    def lanes(self) -> int:
-        return self.plan.lanes
-
-    @property
-    def weights(self) -> str:
-        return str(self.plan.weights)
-
-    @property
-    def sparse(self) -> bool:
-        """The core skips zeros (`hwgen.gateware.packing`)."""
-        return self.plan.sparse
+    lanes = forwarded("plan.lanes", "P, weights consumed per cycle.")
+    weights = forwarded("plan.weights", "Where the weights live (`plan.WeightMode`).")
+    sparse = forwarded("plan.sparse", "The core skips zeros (`hwgen.gateware.packing`).")
 
     @property
     def sparse_option(self) -> str:

@@ -79,42 +79,30 @@ def datapath_kind(enc: WeightEncoding) -> str:
 #: are set from the hardware (the input buffer and its chunk multiplexer; logit and output
 #: registers and the argmax tree), the calibration set varying them too little to fit them.
 #: ``cascade_bit``: per data bit per extra block stacked in depth (the read multiplexer).
-LOGIC_MODEL = {
-    Family.ICE40: {
-        "lane": {"addsub": 26.4, "shift": 56.4, "mult": 192.4},
-        "base": {"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
-        "input_bit": 0.5,
-        "logit_bit": 2.0,
-        "register_state_bit": 1.18,
-        "per_layer": 28.3,
-        "cascade_bit": 0.18,
-        "ff_lane": {"addsub": 27.9, "shift": 25.7, "mult": 19.0},
-        "ff_base": {"rnn": 411.5, "gru": 1368.6, "lstm": 1401.3},
-        "ff_input_bit": 1.0,
-        "ff_logit_bit": 3.0,
-        "ff_register_state_bit": 1.13,
-        "ff_per_layer": 19.3,
-        "ff_cascade_bit": 0.17,
-        "dsp_per_mult_lane": 0,  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
-    },
-    Family.ECP5: {
-        "lane": {"addsub": 19.5, "shift": 86.8, "mult": 10.0},
-        "base": {"rnn": 251.5, "gru": 435.4, "lstm": 582.5},
-        "input_bit": 0.5,
-        "logit_bit": 2.0,
-        "register_state_bit": 1.55,
-        "per_layer": 34.9,
-        "cascade_bit": 0.35,
-        "ff_lane": {"addsub": 37.3, "shift": 37.7, "mult": 35.7},
-        "ff_base": {"rnn": 435.6, "gru": 1416.7, "lstm": 1468.7},
-        "ff_input_bit": 1.0,
-        "ff_logit_bit": 3.0,
-        "ff_register_state_bit": 0.99,
-        "ff_per_layer": 36.5,
-        "ff_cascade_bit": 0.32,
-        "dsp_per_mult_lane": 1,
-    },
+#: One row per constant: (iCE40, ECP5).
+_LOGIC_ROWS = {
+    "lane": ({"addsub": 26.4, "shift": 56.4, "mult": 192.4},
+             {"addsub": 19.5, "shift": 86.8, "mult": 10.0}),
+    "base": ({"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
+             {"rnn": 251.5, "gru": 435.4, "lstm": 582.5}),
+    "input_bit": (0.5, 0.5),
+    "logit_bit": (2.0, 2.0),
+    "register_state_bit": (1.18, 1.55),
+    "per_layer": (28.3, 34.9),
+    "cascade_bit": (0.18, 0.35),
+    "ff_lane": ({"addsub": 27.9, "shift": 25.7, "mult": 19.0},
+                {"addsub": 37.3, "shift": 37.7, "mult": 35.7}),
+    "ff_base": ({"rnn": 411.5, "gru": 1368.6, "lstm": 1401.3},
+                {"rnn": 435.6, "gru": 1416.7, "lstm": 1468.7}),
+    "ff_input_bit": (1.0, 1.0),
+    "ff_logit_bit": (3.0, 3.0),
+    "ff_register_state_bit": (1.13, 0.99),
+    "ff_per_layer": (19.3, 36.5),
+    "ff_cascade_bit": (0.17, 0.32),
+    "dsp_per_mult_lane": (0, 1),  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
 }
+LOGIC_MODEL = {family: {name: row[k] for name, row in _LOGIC_ROWS.items()}
+               for k, family in enumerate((Family.ICE40, Family.ECP5))}
 
 
 @dataclass(frozen=True)
@@ -303,6 +291,41 @@ def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state
     else:
         plan = make_plan(model, lanes, state, weights, sparse)
     model = plan.model
+    mems, blocks, sprams = _memories(plan, t)
+    breakdown, luts, ffs, dsp = _logic(plan, t)
+    sched = plan.timing
+    dense = schedule(model, plan.lanes, False) if plan.sparse else plan.timing
+    zeros, notes = _zeros_and_notes(plan, t, sprams)
+    return Estimate(
+        target=t.name,
+        lanes=plan.lanes,
+        memories=tuple(mems),
+        weight_bits=model.weight_memory_bits,
+        bram_blocks=blocks,
+        bram_bits=blocks * t.bram.bits,
+        spram_blocks=sprams,
+        luts=luts,
+        ffs=ffs,
+        dsp=dsp,
+        luts_breakdown=breakdown,
+        logic_cells=logic_cells(luts, ffs, t.family),
+        macs_per_timestep=sched.macs,
+        cycles_per_timestep=sched.cycles_per_timestep,
+        notes=tuple(notes),
+        state=tuple(plan.to_json()["stores"]),
+        zeros=zeros,
+        zero_skipping=plan.sparse,
+        packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
+                     if plan.sparse and plan.repeat(i) == 1),
+        dense_cycles_per_timestep=dense.cycles_per_timestep if plan.sparse else None,
+        weight_memory_bits=sum(r.bits for r in plan.weight_roms),
+        dense_weight_memory_bits=weight_memory_bits(model, dense),
+        plan=plan,
+    )
+
+
+def _memories(plan: Plan, t: Target) -> tuple[list[MemoryEstimate], int, int]:
+    """(memories, block RAMs, SPRAM blocks): every memory tiled onto the target's blocks."""
     mems = []
     for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)
@@ -314,10 +337,14 @@ def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state
             n, mode = t.spram.blocks_for(width, depth)
             mems.append(MemoryEstimate(name, width, depth, payload, "spram", n, mode))
             sprams += n
+    return mems, blocks, sprams
 
+
+def _logic(plan: Plan, t: Target) -> tuple[dict[str, int], int, int, int]:
+    """(LUT breakdown, LUTs, flip-flops, DSPs): the logic model (module docstring)."""
     lm = LOGIC_MODEL[t.family]
     ft = logic_features(plan, t)
-    cell = model.cell.value
+    cell = plan.model.cell.value
     lane_luts = sum(lm["lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
     lane_ffs = sum(lm["ff_lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
     breakdown = {
@@ -345,9 +372,13 @@ def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state
                          + SPARSE_SELECT_FF_PER_BIT[t.family] * ft["sparse_select_bits"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
-    sched = plan.timing
-    notes = []
-    dense = schedule(model, plan.lanes, False) if plan.sparse else plan.timing
+    return breakdown, luts, ffs, dsp
+
+
+def _zeros_and_notes(plan: Plan, t: Target, sprams: int) -> tuple[float, list[str]]:
+    """(fraction of zero weights, the estimate's notes): zero skipping left on the table,
+    unused SPRAM."""
+    model, notes = plan.model, []
     codes = [np.asarray(mx.codes) for _, mx in model.matrices()]
     zeros = sum(int((c == 0).sum()) for c in codes) / max(1, sum(c.size for c in codes))
     packs = any(packable(mx) for _, mx in model.matrices())
@@ -363,32 +394,7 @@ def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state
     if t.spram_count and not sprams:
         notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents "
                      "(--weights spram keeps the weights there, loaded at run time)")
-    return Estimate(
-        target=t.name,
-        lanes=plan.lanes,
-        memories=tuple(mems),
-        weight_bits=model.weight_memory_bits,
-        bram_blocks=blocks,
-        bram_bits=blocks * t.bram.bits,
-        spram_blocks=sprams,
-        luts=luts,
-        ffs=ffs,
-        dsp=dsp,
-        luts_breakdown=breakdown,
-        logic_cells=logic_cells(luts, ffs, t.family),
-        macs_per_timestep=sched.macs,
-        cycles_per_timestep=sched.cycles_per_timestep,
-        notes=tuple(notes),
-        state=tuple(plan.to_json()["stores"]),
-        zeros=zeros,
-        zero_skipping=plan.sparse,
-        packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
-                     if plan.sparse and plan.repeat(i) == 1),
-        dense_cycles_per_timestep=dense.cycles_per_timestep if plan.sparse else None,
-        weight_memory_bits=sum(r.bits for r in plan.weight_roms),
-        dense_weight_memory_bits=weight_memory_bits(model, dense),
-        plan=plan,
-    )
+    return zeros, notes
 
 
 #: LUTs and flip-flops per lane operand bit (P x operand width per MAC unit) that a sparse core

@@ -41,6 +41,7 @@ __all__ = [
     "check_finite",
     "LIMITS",
     "did_you_mean",
+    "forwarded",
 ]
 
 
@@ -72,6 +73,19 @@ def did_you_mean(word, choices) -> str:
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def forwarded(path: str, doc: str | None = None) -> property:
+    """A read-only property returning the attribute at the dotted ``path`` of its object (e.g.
+    ``forwarded("_plan.lanes")``): a member exposed through the object that owns it."""
+    names = path.split(".")
+
+    def get(self):
+        for name in names:
+            self = getattr(self, name)
+        return self
+
+    return property(get, doc=doc or f"``{path}``.")
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

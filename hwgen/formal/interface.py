@@ -38,7 +38,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from .runner import Property
 
 __all__ = ["StreamHarness", "interface_properties", "HARNESS_CHECKS"]
@@ -194,12 +194,8 @@ def interface_properties(
     """
     cpt = int(manifest["timing"]["cycles_per_timestep"])
     lat = int(manifest["timing"].get("latency_cycles", cpt))
-    stall = cpt if stall_bound is None else int(stall_bound)
-    if stall < 1:
-        raise HwgenError(f"stall bound must be a positive integer, not {stall_bound!r}")
-    bmc = cpt + lat + 8 if bmc_depth is None else int(bmc_depth)
-    if bmc < 1:
-        raise HwgenError(f"bmc depth must be a positive integer, not {bmc_depth!r}")
+    stall = cpt if stall_bound is None else check_positive_int("stall bound", stall_bound)
+    bmc = cpt + lat + 8 if bmc_depth is None else check_positive_int("bmc depth", bmc_depth)
     verilog = tuple(Path(rtl_dir) / v for v in manifest["verilog"])
     for v in verilog:
         if not v.is_file():

@@ -27,7 +27,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import derive_widths
-from ..spec import CellKind, HwgenError, Model
+from ..spec import CellKind, HwgenError, Model, forwarded
 from .arith import delay, register
 from .gru import GruCell
 from .layouts import input_layout, output_layout
@@ -108,21 +108,10 @@ class Accelerator(wiring.Component):
             members["load"] = In(load_signature(self._plan.load_images()))
         super().__init__(members)
 
-    @property
-    def plan(self) -> Plan:
-        return self._plan
-
-    @property
-    def model(self) -> Model:
-        return self._plan.model
-
-    @property
-    def lanes(self) -> int:
-        return self._plan.lanes
-
-    @property
-    def schedule(self):
-        return self._plan.timing
+    plan = forwarded("_plan", "The `Plan` this core builds.")
+    model = forwarded("_plan.model", "The model (`Plan.model`).")
+    lanes = forwarded("_plan.lanes", "P, weights consumed per cycle.")
+    schedule = forwarded("_plan.timing", "The timing contract (`schedule.Schedule`).")
 
     # -- elaboration, one named stage per method ------------------------------------------------
     def elaborate(self, platform):

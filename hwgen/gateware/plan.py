@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics import derive_widths, signed_width, term_bound, term_shift
-from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
+from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, forwarded, pack_codes
 from .packing import SPARSE_MODES, SparseMode, lane_bits, sparse_words
 from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
 
@@ -284,15 +284,9 @@ class Plan:
     def head_id(self) -> int:
         return 2 * self.model.num_layers + 1
 
-    @property
-    def sparse(self) -> bool:
-        """A sparse core (zero skipping, `packing`)."""
-        return self.timing.sparse
-
-    @property
-    def span(self) -> int:
-        """Operand values per word (state store words, input chunks): P, or 2P sparse."""
-        return self.timing.span
+    sparse = forwarded("timing.sparse", "A sparse core (zero skipping, `packing`).")
+    span = forwarded("timing.span", "Operand values per word (state store words, input "
+                     "chunks): P, or 2P sparse.")
 
     def repeat(self, mid: int) -> int:
         """Words per span of matrix ``mid`` (`Schedule.repeat`)."""
@@ -303,10 +297,8 @@ class Plan:
         """Ids of the matrices that take two words a span (a sparse core's unpacked ones)."""
         return tuple(i for i in self.matrices if self.repeat(i) == 2)
 
-    @property
-    def paired(self) -> bool:
-        """Layer 0 issues paired input segments (`schedule.pairs_input_rows`)."""
-        return self.timing.paired
+    paired = forwarded("timing.paired",
+                       "Layer 0 issues paired input segments (`schedule.pairs_input_rows`).")
 
     @property
     def pair_split(self) -> int:
