@@ -24,7 +24,7 @@ from .golden import GoldenModel
 from .manifest import load_manifest
 from .payload import unpack
 from .spec import HwgenError, Model
-from .stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare
+from .stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare, stream_ports
 from .toolenv import apply_tool_env, require_simulator
 
 __all__ = ["SimPlan", "Mismatch", "CosimReport", "cosim", "load_manifest", "BENCH_DIR"]
@@ -237,18 +237,7 @@ def _bench_file(run, stim: Stimulus, timeout: int) -> dict:
     """The bench's plan file (HWGEN_PLAN): ports, operations, output stalls, time-out and, for
     a loadable core, the reference model's words."""
     manifest = run.manifest
-    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
-    ports = {
-        "clk": manifest["clock"]["port"],
-        "rst": manifest["reset"]["port"],
-        "i_valid": si["valid"],
-        "i_ready": si["ready"],
-        "i_payload": si["payload"],
-        "o_valid": so["valid"],
-        "o_ready": so["ready"],
-        "o_payload": so["payload"],
-    }
-    bench = {"ports": ports, "ops": stim.ops, "out_stalls": list(stim.out_stalls),
+    bench = {"ports": stream_ports(manifest), "ops": stim.ops, "out_stalls": list(stim.out_stalls),
              "timeout_cycles": timeout}
     if "load" in manifest:  # a loadable core: the reference model's words first
         bench["load_ports"] = manifest["load"]["ports"]

@@ -45,7 +45,7 @@ from .gateware.packing import packable
 from .gateware.plan import Plan, make_plan, weight_memory_bits
 from .gateware.schedule import schedule
 from .numerics import derive_widths
-from .spec import EncodingKind, HwgenError, Model, WeightEncoding
+from .spec import EncodingKind, HwgenError, Model, WeightEncoding, json_fields
 from .targets import Family, Target, get_target
 
 __all__ = [
@@ -83,22 +83,17 @@ def datapath_kind(enc: WeightEncoding) -> str:
 _LOGIC_ROWS = {
     "lane": ({"addsub": 26.4, "shift": 56.4, "mult": 192.4},
              {"addsub": 19.5, "shift": 86.8, "mult": 10.0}),
-    "base": ({"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
-             {"rnn": 251.5, "gru": 435.4, "lstm": 582.5}),
-    "input_bit": (0.5, 0.5),
-    "logit_bit": (2.0, 2.0),
-    "register_state_bit": (1.18, 1.55),
-    "per_layer": (28.3, 34.9),
-    "cascade_bit": (0.18, 0.35),
     "ff_lane": ({"addsub": 27.9, "shift": 25.7, "mult": 19.0},
                 {"addsub": 37.3, "shift": 37.7, "mult": 35.7}),
+    "base": ({"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
+             {"rnn": 251.5, "gru": 435.4, "lstm": 582.5}),
     "ff_base": ({"rnn": 411.5, "gru": 1368.6, "lstm": 1401.3},
                 {"rnn": 435.6, "gru": 1416.7, "lstm": 1468.7}),
-    "ff_input_bit": (1.0, 1.0),
-    "ff_logit_bit": (3.0, 3.0),
-    "ff_register_state_bit": (1.13, 0.99),
-    "ff_per_layer": (19.3, 36.5),
-    "ff_cascade_bit": (0.17, 0.32),
+    "input_bit": (0.5, 0.5), "ff_input_bit": (1.0, 1.0),
+    "logit_bit": (2.0, 2.0), "ff_logit_bit": (3.0, 3.0),
+    "register_state_bit": (1.18, 1.55), "ff_register_state_bit": (1.13, 0.99),
+    "per_layer": (28.3, 34.9), "ff_per_layer": (19.3, 36.5),
+    "cascade_bit": (0.18, 0.35), "ff_cascade_bit": (0.17, 0.32),
     "dsp_per_mult_lane": (0, 1),  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
 }
 LOGIC_MODEL = {family: {name: row[k] for name, row in _LOGIC_ROWS.items()}
@@ -122,16 +117,9 @@ class MemoryEstimate:
         return self.width * self.depth
 
     def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "width": self.width,
-            "depth": self.depth,
-            "bits": self.bits,
-            "payload_bits": self.payload_bits,
-            "placement": self.placement,
-            "blocks": self.blocks,
-            "mode": None if self.mode is None else list(self.mode),
-        }
+        return {**json_fields(self, "name", "width", "depth", "bits", "payload_bits", "placement",
+                              "blocks"),
+                "mode": None if self.mode is None else list(self.mode)}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ __all__ = [
     "LIMITS",
     "did_you_mean",
     "forwarded",
+    "json_fields",
 ]
 
 
@@ -86,6 +87,12 @@ def forwarded(path: str, doc: str | None = None) -> property:
         return self
 
     return property(get, doc=doc or f"``{path}``.")
+
+
+def json_fields(obj, *names: str) -> dict:
+    """``{name: obj.name}`` for each of ``names``, in that order (the plain part of a
+    ``to_json``)."""
+    return {name: getattr(obj, name) for name in names}
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

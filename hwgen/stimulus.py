@@ -36,7 +36,7 @@ from .payload import pack
 from .spec import HwgenError, Model, TokenInput
 
 __all__ = ["SimPlan", "Prepared", "Stimulus", "MAX_STALL", "prepare", "draw",
-           "measured_cycles"]
+           "measured_cycles", "stream_ports"]
 
 #: Longest output backpressure burst in cycles (input idles are at most one cycle shorter).
 MAX_STALL = 12
@@ -105,6 +105,16 @@ def prepare(rtl_dir, plan: SimPlan, model: Model | None = None) -> Prepared:
     if not seqs or any(len(s) == 0 for s in seqs):
         raise HwgenError("every sequence needs at least one timestep")
     return Prepared(rtl_dir, manifest, model, dataclasses.replace(plan, sequences=seqs))
+
+
+def stream_ports(manifest: dict) -> dict[str, str]:
+    """The port a simulator drives or reads for each role, from the manifest: ``clk``, ``rst``,
+    ``i_valid``, ``i_ready``, ``i_payload``, ``o_valid``, ``o_ready``, ``o_payload``."""
+    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
+    ports = {"clk": manifest["clock"]["port"], "rst": manifest["reset"]["port"]}
+    for side, stream in (("i", si), ("o", so)):
+        ports.update({f"{side}_{k}": stream[k] for k in ("valid", "ready", "payload")})
+    return ports
 
 
 def draw(manifest: dict, model: Model, plan: SimPlan) -> Stimulus:

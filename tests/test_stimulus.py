@@ -8,8 +8,8 @@ import random
 
 import numpy as np
 import pytest
-from conftest import make_model, random_inputs
 
+from conftest import make_model, random_inputs
 from hwgen.export import generate
 from hwgen.modelfile import save_model
 from hwgen.spec import HwgenError

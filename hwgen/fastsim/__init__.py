@@ -32,7 +32,7 @@ from ..golden import GoldenModel
 from ..manifest import load_manifest
 from ..payload import pack, unpack
 from ..spec import HwgenError, Model
-from ..stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare
+from ..stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare, stream_ports
 from ..toolenv import tool_env, verilator_bin
 
 __all__ = ["FastReport", "fastsim", "build_fastsim", "compile_harness", "expected_words",
@@ -88,17 +88,7 @@ def verilated_name(name: str) -> str:
 
 def _ports_header(manifest: dict) -> str:
     top = manifest["top"]
-    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
-    names = {
-        "HW_CLK": manifest["clock"]["port"],
-        "HW_RST": manifest["reset"]["port"],
-        "HW_I_VALID": si["valid"],
-        "HW_I_READY": si["ready"],
-        "HW_I_PAYLOAD": si["payload"],
-        "HW_O_VALID": so["valid"],
-        "HW_O_READY": so["ready"],
-        "HW_O_PAYLOAD": so["payload"],
-    }
+    names = {f"HW_{role.upper()}": port for role, port in stream_ports(manifest).items()}
     lines = [
         "// written by hwgen.fastsim from manifest.json",
         "#pragma once",

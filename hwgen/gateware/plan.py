@@ -42,7 +42,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics import derive_widths, signed_width, term_bound, term_shift
-from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, forwarded, pack_codes
+from ..spec import (
+    CellKind,
+    HwgenError,
+    Model,
+    QuantMatrix,
+    WeightEncoding,
+    forwarded,
+    json_fields,
+    pack_codes,
+)
 from .packing import SPARSE_MODES, SparseMode, lane_bits, sparse_words
 from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
 
@@ -238,16 +247,13 @@ class MemoryPlan:
     payload_bits: int  # bits that carry information
     read_ports: int = 1
 
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
     def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "width": self.width,
-            "depth": self.depth,
-            "bits": self.width * self.depth,
-            "payload_bits": self.payload_bits,
-            "read_ports": self.read_ports,
-        }
+        return json_fields(self, "name", "kind", "width", "depth", "bits", "payload_bits",
+                           "read_ports")
 
 
 def choose_state_mode(bits: int, words: int, state: str) -> str:
