@@ -164,3 +164,24 @@ def test_weight_memory_bits_is_the_plans(kw, lanes):
         p = make_plan(m, lanes, sparse="on" if sparse else "off")
         assert weight_memory_bits(m, schedule(m, lanes, sparse)) == sum(
             r.bits for r in p.weight_roms)
+
+
+@pytest.mark.parametrize("weights", ["rom", "spram"])
+@pytest.mark.parametrize("sparse", ["auto", "off"])
+def test_resolve_board_plans_the_core_the_build_made_before(weights, sparse):
+    """The board build's core as api.build built it before the resolver: the fit's lanes and
+    zero skipping, the shape's core for a loadable build."""
+    from hwgen.boardfit import check_board_fit
+    from hwgen.shape import shape_core, shape_of
+
+    m = make_model(**SPARSE)
+    fit = check_board_fit(m, "icebreaker", 4, None, weights, sparse)
+    onoff = "on" if fit.fit.estimate.zero_skipping else "off"
+    if weights == "rom":
+        old = make_plan(m, fit.lanes, "auto", "rom", onoff)
+    else:
+        core, core_sparse = shape_core(shape_of(m, fit.lanes, "auto", weights, sparse=onoff), m)
+        old = make_plan(core, fit.lanes, "auto", weights, core_sparse)
+    new = resolve_board(m, "icebreaker", 4, weights=weights, sparse=sparse).plan
+    assert new.to_json() == old.to_json() and new.timing == old.timing
+    assert new.weight_roms == old.weight_roms and new.biases == old.biases
