@@ -68,6 +68,13 @@ def test_board_estimate_plans_once(plans, sparse):
     assert fit.fit.estimate.zero_skipping == (sparse != "off")
 
 
+@pytest.mark.parametrize("weights", ["rom", "spram"])
+def test_target_estimate_plans_once(plans, weights):
+    m = make_model(**SPARSE)
+    fit = api.estimate(m, 4, target="ice40-up5k", weights=weights, sparse="auto")
+    assert len(plans.resolved) == 1 and fit.estimate.plan.loadable == (weights != "rom")
+
+
 def _fake_build(monkeypatch):
     import hwgen.board.build as bb
 
