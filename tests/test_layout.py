@@ -20,6 +20,7 @@ KNOWN_LONG = {(path, name) for path, name, _why in (
     ("train/qrnn.py", "__init__", "issue 23's module"),
     ("synth.py", "synthesize", "the synthesis flow, issue 22"),
     ("netlist.py", "retime_ice40_read_registers", "issue 22's module"),
+    ("board/build.py", "build_board", "the board build, issue 22 (95 lines on main)"),
     ("uart/receiver.py", "elaborate", "the link gateware, issue 22"),
     ("uart/executor.py", "elaborate", "the link gateware, issue 22"),
     ("uart/replier.py", "elaborate", "the link gateware, issue 22"),
