@@ -48,6 +48,7 @@ from .spec import (
     check_finite,
     check_int,
     check_positive_int,
+    forwarded,
 )
 
 __all__ = [
@@ -439,12 +440,12 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
     rtl = read_rtl_dir(rtl_dir, top)
     out = check_output_dir(out_dir if out_dir is not None else rtl.folder / f"synth-{t.name}")
     if rtl.model_file is not None and rtl.lanes and fit_check:
+        from .design import manifest_options
         from .synth import wrapper_cost
 
-        state = rtl.manifest.get("memory", {}).get("state", {}).get("state_option", "auto")
-        sparse = "on" if rtl.manifest.get("timing", {}).get("zero_skipping") else "off"
+        opts = manifest_options(rtl.manifest)  # the options the hardware was resolved with
         fit = check_fit(load_model(rtl.model_file), rtl.lanes, t, wrapper_cost(rtl.manifest),
-                        state=state, sparse=sparse)
+                        state=opts["state"], sparse=opts["sparse"])
         for w in fit.warnings:
             if warn:
                 warn(w)
@@ -473,7 +474,7 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
     ``link``: ``uart`` or ``spi`` (an SPI target on the board's pins, docs/spi.md).
     ``seed``: nextpnr's placement seed; ``timeout``: seconds for the whole tool run (a router
     that loops on a nearly full device stops with an error). Returns a `BuildReport`."""
-    from .boardfit import check_board_fit
+    from .design import resolve_board
     from .modelfile import to_bytes
     from .progress import Ticker, format_seconds
 
@@ -484,15 +485,15 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
     if timeout is not None:
         timeout = check_finite("Timeout", timeout, minimum=0.0, strict_min=True)
     out = check_output_dir(out_dir)
-    fit = check_board_fit(m, board, lanes, baud, weights, sparse, clock, link)
-    # the core the fit check judged (auto: the sparse core, or the dense one where only it fits)
-    sparse = "on" if fit.fit.estimate.zero_skipping else "off"
+    # lanes, weights and zero skipping resolved once, by the fit (hwgen.design)
+    design = resolve_board(m, board, lanes, baud=baud, weights=weights, sparse=sparse,
+                           clock=clock, link=link)
+    fit, shape = design.fit, design.shape
     for w in fit.fit.warnings:
         if warn:
             warn(w)
     from .board.build import build_board
     from .fileio import atomic_write_bytes
-    from .gateware.core import Accelerator
 
     t0 = time.monotonic()
     stage = ["yosys"]
@@ -500,23 +501,17 @@ def build(model, board: str, out_dir, *, lanes: int | None = None, baud: int | N
     def status() -> str:
         return f"build: {stage[0]}, {format_seconds(time.monotonic() - t0)} so far"
 
-    shape = None
-    if fit.weights != "rom":
-        from .shape import shape_id, shape_of
-
-        shape = shape_of(m, fit.lanes, "auto", fit.weights, sparse=sparse)
     if progress:
         where = "weights in ROM" if shape is None else f"weights loaded at run time ({fit.weights})"
         progress(f"build: {fit.board} with {fit.lanes} lanes, {where}, in {out} (a 64-unit GRU "
                  "takes about 3 min on 2 cores)")
-    extra = {} if shape is None else {"shape_id": shape_id(shape)}
     if shape is None:
-        accel = Accelerator(m, fit.lanes, "auto", fit.weights, sparse)
+        extra = {}
     else:
-        from .shape import shape_core
+        from .shape import shape_id
 
-        core, sparse = shape_core(shape, m)
-        accel = Accelerator(core, fit.lanes, "auto", fit.weights, sparse)
+        extra = {"shape_id": shape_id(shape)}
+    accel = design.accelerator()
     with Ticker(progress, status, every=15.0):
         result = build_board(accel, fit.board, out, baud=fit.baud, seed=seed, clock=clock,
                              timeout=timeout, link=link,
@@ -543,17 +538,9 @@ class BuildReport:
     result: object
     fit: object
 
-    @property
-    def lanes(self) -> int:
-        return self.fit.lanes
-
-    @property
-    def bitstream(self) -> Path:
-        return self.result.bitstream
-
-    @property
-    def weights(self) -> str:
-        return self.fit.weights
+    lanes = forwarded("fit.lanes", "The lanes the build chose.")
+    bitstream = forwarded("result.bitstream", "The bitstream file.")
+    weights = forwarded("fit.weights", "Where the weights live (never ``auto``).")
 
     def to_json(self) -> dict:
         return {**self.result.to_json(), "lanes": self.lanes, "weights": self.weights,

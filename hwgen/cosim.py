@@ -1,7 +1,8 @@
 """Run a generated accelerator's Verilog in Icarus or Verilator (cocotb) against the golden model.
 
-`cosim` builds a plan (input payloads packed with the manifest's bit layout, idle cycles, resets),
-runs the cocotb bench ``hwgen/benches/bench_accel.py`` through ``cocotb_tools.runner`` and
+`cosim` prepares the run and draws its stimulus (`hwgen.stimulus`: input payloads packed with the
+manifest's bit layout, idle cycles, resets, output stalls: the same for `hwgen.fastsim`), runs the
+cocotb bench ``hwgen/benches/bench_accel.py`` through ``cocotb_tools.runner`` and
 compares every output with the golden model by exact equality, in bulk, in this process. The first
 difference is reported with its sequence, timestep, output index, expected and got values.
 """
@@ -19,31 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from .fileio import atomic_write_bytes
-from .golden import GoldenModel, check_inputs
-from .manifest import check_model_file, load_manifest
-from .modelfile import load_model
-from .payload import pack, unpack
-from .spec import HwgenError, Model, TokenInput
+from .golden import GoldenModel
+from .manifest import load_manifest
+from .payload import unpack
+from .spec import HwgenError, Model
+from .stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare, stream_ports
 from .toolenv import apply_tool_env, require_simulator
 
 __all__ = ["SimPlan", "Mismatch", "CosimReport", "cosim", "load_manifest", "BENCH_DIR"]
 
 BENCH_DIR = Path(__file__).resolve().parent / "benches"
-
-
-@dataclass
-class SimPlan:
-    """What to drive: ``sequences`` (each (T, I) input codes or (T,) token ids); ``abort`` maps a
-    sequence index to a timestep count after which reset hits with work in flight (the sequence is
-    then replayed whole); ``reset_before`` holds sequence indices preceded by an idle reset;
-    ``in_stall`` / ``out_stall`` are probabilities of random idle / backpressure bursts."""
-
-    sequences: list[np.ndarray]
-    abort: dict[int, int] = field(default_factory=dict)
-    reset_before: set[int] = field(default_factory=set)
-    in_stall: float = 0.0
-    out_stall: float = 0.0
-    seed: int = 0
 
 
 @dataclass
@@ -90,39 +76,6 @@ class CosimReport:
         return s if self.ok else s + f"; first mismatch: {self.mismatch}"
 
 
-def _ops(manifest: dict, model: Model, plan: SimPlan):
-    """The bench's operation list; per reset epoch the (sequence, timestep) of each input; the
-    epochs cut short by an abort (their outputs may be a prefix)."""
-    fields = manifest["streams"]["input"]["fields"]
-    token = isinstance(model.input, TokenInput)
-    rng = np.random.default_rng([plan.seed, 7])
-    ops, epochs, aborted = [], [[]], set()
-
-    def idle():
-        if plan.in_stall and rng.random() < plan.in_stall:
-            return int(rng.integers(1, 12))
-        return 0
-
-    def feed(n, seq, count):
-        for t in range(count):
-            v = {"sos": int(t == 0)}
-            v["token" if token else "x"] = int(seq[t]) if token else seq[t].tolist()
-            ops.append(["x", format(pack(fields, v), "x"), idle()])
-            epochs[-1].append((n, t))
-
-    for n, seq in enumerate(plan.sequences):
-        if n in plan.reset_before:
-            ops.append(["reset", 2])
-            epochs.append([])
-        if n in plan.abort:
-            feed(n, seq, min(plan.abort[n], len(seq)))
-            ops.append(["abort", 2])
-            aborted.add(len(epochs) - 1)
-            epochs.append([])
-        feed(n, seq, len(seq))
-    return ops, epochs, aborted
-
-
 def _expected(model: Model, plan: SimPlan):
     g = GoldenModel(model)
     out = []
@@ -132,13 +85,14 @@ def _expected(model: Model, plan: SimPlan):
     return out
 
 
-def _compare(manifest, model, plan, result, epochs, aborted) -> Mismatch | None:
+def _compare(manifest, model, plan, result, stim: Stimulus) -> Mismatch | None:
     fields = manifest["streams"]["output"]["fields"]
     expected = _expected(model, plan)
     got_by_epoch: dict[int, list] = {}
     for epoch, word in result["outputs"]:
         got_by_epoch.setdefault(epoch, []).append(unpack(fields, int(word, 16)))
-    for e, inputs in enumerate(epochs):
+    aborted = stim.aborted
+    for e, inputs in enumerate(stim.epochs):
         got = got_by_epoch.get(e, [])
         if len(got) > len(inputs):
             n, t = inputs[-1] if inputs else (0, 0)
@@ -155,15 +109,6 @@ def _compare(manifest, model, plan, result, epochs, aborted) -> Mismatch | None:
             if "argmax" in o and o["argmax"] != classes[t]:
                 return Mismatch(n, t, "argmax", int(classes[t]), o["argmax"], note)
     return None
-
-
-def _measured_cpt(plan: SimPlan, accepted: list[int]) -> tuple[float | None, list[int]]:
-    if plan.in_stall or plan.out_stall or len(accepted) < 2:
-        return None, []
-    gaps = np.diff(np.asarray(accepted))
-    # a sequence boundary or a reset may add cycles; the steady value is the most common gap
-    vals, counts = np.unique(gaps, return_counts=True)
-    return float(vals[np.argmax(counts)]), gaps.tolist()
 
 
 def _runner(simulator: str, deadline: float | None = None):
@@ -259,24 +204,12 @@ def cosim(
                                        and 0 < time_limit < float("inf")):
         raise HwgenError(f"Time limit must be a positive number of seconds, not {time_limit!r}")
     deadline = None if time_limit is None else time.monotonic() + time_limit
-    rtl_dir = Path(rtl_dir).resolve()
-    manifest = load_manifest(rtl_dir)
-    if model is None:
-        model = load_model(check_model_file(rtl_dir, manifest))
-    if manifest["model"]["outputs"] != model.outputs:
-        raise HwgenError(
-            f"the reference model has {model.outputs} outputs; the RTL has "
-            f"{manifest['model']['outputs']}"
-        )
-    seqs = [check_inputs(model, np.asarray(s)[None])[0] for s in plan.sequences]
-    if not seqs or any(len(s) == 0 for s in seqs):
-        raise HwgenError("every sequence needs at least one timestep")
-    plan.sequences = seqs
+    run = prepare(rtl_dir, plan, model)
     if not (BENCH_DIR / "bench_accel.py").is_file():
         raise HwgenError(f"the cocotb bench is missing: {BENCH_DIR / 'bench_accel.py'}")
     apply_tool_env()
 
-    build = Path(build_dir or rtl_dir / "sim_build" / simulator).resolve()
+    build = Path(build_dir or run.rtl_dir / "sim_build" / simulator).resolve()
     try:
         build.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build))
@@ -284,8 +217,8 @@ def cosim(
         raise HwgenError(f"cannot create the simulation folder in {build}: {e.strerror or e}"
                          ) from None
     # on an error the run folder stays: the message points to its sim.log
-    report = _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves,
-                    timeout_cycles, deadline, time_limit, progress)
+    report = _cosim(run, simulator, build, run_dir, waves, timeout_cycles, deadline, time_limit,
+                    progress)
     shutil.rmtree(run_dir, ignore_errors=True)
     return report
 
@@ -300,104 +233,56 @@ def _load_words(manifest: dict, model: Model) -> list:
             for a, w in enumerate(im.words)]
 
 
-def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, timeout_cycles,
-           deadline, time_limit, progress) -> CosimReport:
-    ops, epochs, aborted = _ops(manifest, model, plan)
+def _bench_file(run, stim: Stimulus, timeout: int) -> dict:
+    """The bench's plan file (HWGEN_PLAN): ports, operations, output stalls, time-out and, for
+    a loadable core, the reference model's words."""
+    manifest = run.manifest
+    bench = {"ports": stream_ports(manifest), "ops": stim.ops, "out_stalls": list(stim.out_stalls),
+             "timeout_cycles": timeout}
+    if "load" in manifest:  # a loadable core: the reference model's words first
+        bench["load_ports"] = manifest["load"]["ports"]
+        bench["load"] = _load_words(manifest, run.model)
+    return bench
+
+
+def _sources(run, simulator: str, build: Path, run_dir: Path, waves) -> tuple[list, list]:
+    """(Verilog sources, build arguments) of the simulation; with ``waves`` on Icarus a dump
+    module is compiled in."""
+    manifest = run.manifest
+    sources = [run.rtl_dir / v for v in manifest["verilog"]]
+    if simulator == "verilator":
+        return sources, ["-Wno-fatal"]
+    # Verilog-2005 semantics: yosys's Verilog relies on a variable initializer creating an
+    # event at time 0 to settle its always @* blocks; Icarus in SystemVerilog mode (cocotb's
+    # default -g2012) creates none, and outputs such as ready would stay X.
+    build_args = ["-g2005"]
+    if waves:
+        dump = build / "hwgen_dump.v"
+        dump.write_text(
+            "module hwgen_dump;\ninitial begin\n"
+            f'  $dumpfile("{run_dir / "waves.vcd"}");\n'
+            f"  $dumpvars(0, {manifest['top']});\nend\nendmodule\n"
+        )
+        sources.append(dump)
+        build_args += ["-s", "hwgen_dump"]
+    return sources, build_args
+
+
+def _cosim(run, simulator, build, run_dir, waves, timeout_cycles, deadline, time_limit,
+           progress) -> CosimReport:
+    manifest, plan = run.manifest, run.plan
+    stim = draw(manifest, run.model, plan)
     cpt = manifest["timing"]["cycles_per_timestep"]
-    total_steps = sum(len(e) for e in epochs)
     timeout = timeout_cycles or cpt * 4 + 2000  # cycles without progress before giving up
-    ports = {
-        "clk": manifest["clock"]["port"],
-        "rst": manifest["reset"]["port"],
-        "i_valid": manifest["streams"]["input"]["valid"],
-        "i_ready": manifest["streams"]["input"]["ready"],
-        "i_payload": manifest["streams"]["input"]["payload"],
-        "o_valid": manifest["streams"]["output"]["valid"],
-        "o_ready": manifest["streams"]["output"]["ready"],
-        "o_payload": manifest["streams"]["output"]["payload"],
-    }
     if waves:  # the waveform setup is compiled in: a build of this run's own
         build = run_dir / "build"
         build.mkdir()
     plan_path, result_path = run_dir / "plan.json", run_dir / "result.json"
-    bench = {"ports": ports, "ops": ops, "seed": plan.seed, "out_stall": plan.out_stall,
-             "timeout_cycles": timeout}
-    if "load" in manifest:  # a loadable core: the reference model's words first
-        bench["load_ports"] = manifest["load"]["ports"]
-        bench["load"] = _load_words(manifest, model)
-    plan_path.write_text(json.dumps(bench))
-    runner = _runner(simulator, deadline)
-    runner.log.setLevel(logging.ERROR)  # e.g. "Skipping compilation": the tool logs go to sim.log
-    sources = [rtl_dir / v for v in manifest["verilog"]]
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal"]
-    else:
-        # Verilog-2005 semantics: yosys's Verilog relies on a variable initializer creating an
-        # event at time 0 to settle its always @* blocks; Icarus in SystemVerilog mode (cocotb's
-        # default -g2012) creates none, and outputs such as ready would stay X.
-        build_args = ["-g2005"]
-        if waves:
-            dump = build / "hwgen_dump.v"
-            dump.write_text(
-                "module hwgen_dump;\ninitial begin\n"
-                f'  $dumpfile("{run_dir / "waves.vcd"}");\n'
-                f"  $dumpvars(0, {manifest['top']});\nend\nendmodule\n"
-            )
-            sources.append(dump)
-            build_args += ["-s", "hwgen_dump"]
+    plan_path.write_text(json.dumps(_bench_file(run, stim, timeout)))
+    sources, build_args = _sources(run, simulator, build, run_dir, waves)
     log = run_dir / "sim.log"
-    import fcntl
-    import sys
-
-    from .progress import Ticker
-
-    sys.path.insert(0, str(BENCH_DIR))  # the runner hands its sys.path to the simulator
-    t0 = time.perf_counter()
-    try:
-        if progress is not None:
-            progress(f"building the {simulator} simulation in {build}")
-        build.mkdir(parents=True, exist_ok=True)
-        t_build = time.monotonic()
-        building = Ticker(progress, lambda: f"building the {simulator} simulation: "
-                          f"{time.monotonic() - t_build:.0f} s (Verilator: about a minute for a "
-                          "large design)")
-        with building, open(build / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; runs then share it
-            runner.build(
-                sources=sources,
-                hdl_toplevel=manifest["top"],
-                build_dir=build,
-                timescale=("1ns", "1ps"),
-                waves=bool(waves) and simulator == "verilator",
-                build_args=build_args,
-                log_file=run_dir / "build.log",
-            )
-        t0 = time.perf_counter()
-        status = _progress_status(run_dir / "progress.json", epochs, time.monotonic(),
-                                  total_steps)
-        if progress is not None:
-            progress(f"simulating {len(plan.sequences)} sequences ({total_steps} timesteps)")
-        with Ticker(progress, status):
-            runner.test(
-                hdl_toplevel=manifest["top"],
-                test_module="bench_accel",
-                build_dir=build,
-                test_dir=run_dir,
-                waves=bool(waves),
-                log_file=log,
-                extra_env={"HWGEN_PLAN": str(plan_path), "HWGEN_RESULT": str(result_path),
-                           "HWGEN_PROGRESS": str(run_dir / "progress.json")},
-            )
-    except _TimeLimit:
-        raise HwgenError(f"the {simulator} simulation did not finish within its time limit of "
-                         f"{time_limit:g} s (log: {log})") from None
-    except SystemExit as e:  # the runner exits on a failed tool step
-        raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
-    except Exception as e:  # a failed build raises subprocess errors
-        raise HwgenError(f"{simulator} failed: {e}; see {log}") from None
-    finally:
-        sys.path.remove(str(BENCH_DIR))
-    wall = time.perf_counter() - t0
+    wall = _run_bench(run, stim, simulator, build, run_dir, sources, build_args, waves,
+                      deadline, time_limit, progress)
     if not result_path.is_file():
         tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
         hint = "timed out waiting for the accelerator" if "SimTimeoutError" in tail else "failed"
@@ -412,16 +297,61 @@ def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, tim
         if not found:
             raise HwgenError(f"{simulator} wrote no waveform ({run_dir / names[0]} is missing)")
         atomic_write_bytes(waves, found[0].read_bytes())
-    mismatch = _compare(manifest, model, plan, result, epochs, aborted)
-    measured, gaps = _measured_cpt(plan, result["accepted"])
-    return CosimReport(
-        simulator,
-        len(plan.sequences),
-        total_steps,
-        result["cycles"],
-        measured,
-        cpt,
-        wall,
-        mismatch,
-        gaps,
-    )
+    mismatch = _compare(manifest, run.model, plan, result, stim)
+    measured, gaps = measured_cycles(plan, result["accepted"])
+    return CosimReport(simulator, len(plan.sequences), stim.timesteps, result["cycles"],
+                       measured, cpt, wall, mismatch, gaps)
+
+
+def _run_bench(run, stim, simulator, build, run_dir, sources, build_args, waves, deadline,
+               time_limit, progress) -> float:
+    """Build the simulation (under a lock, one build at a time) and run the bench on the run
+    folder's plan; returns the wall seconds of the run."""
+    import fcntl
+    import sys
+
+    from .progress import Ticker
+
+    top = run.manifest["top"]
+    log = run_dir / "sim.log"
+    runner = _runner(simulator, deadline)
+    runner.log.setLevel(logging.ERROR)  # e.g. "Skipping compilation": the tool logs go to sim.log
+    sys.path.insert(0, str(BENCH_DIR))  # the runner hands its sys.path to the simulator
+    t0 = time.perf_counter()
+    try:
+        if progress is not None:
+            progress(f"building the {simulator} simulation in {build}")
+        build.mkdir(parents=True, exist_ok=True)
+        t_build = time.monotonic()
+        building = Ticker(progress, lambda: f"building the {simulator} simulation: "
+                          f"{time.monotonic() - t_build:.0f} s (Verilator: about a minute for a "
+                          "large design)")
+        with building, open(build / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; runs then share it
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build,
+                         timescale=("1ns", "1ps"), waves=bool(waves) and simulator == "verilator",
+                         build_args=build_args, log_file=run_dir / "build.log")
+        t0 = time.perf_counter()
+        status = _progress_status(run_dir / "progress.json", stim.epochs, time.monotonic(),
+                                  stim.timesteps)
+        if progress is not None:
+            progress(f"simulating {len(run.plan.sequences)} sequences ({stim.timesteps} "
+                     "timesteps)")
+        with Ticker(progress, status):
+            runner.test(
+                hdl_toplevel=top, test_module="bench_accel", build_dir=build, test_dir=run_dir,
+                waves=bool(waves), log_file=log,
+                extra_env={"HWGEN_PLAN": str(run_dir / "plan.json"),
+                           "HWGEN_RESULT": str(run_dir / "result.json"),
+                           "HWGEN_PROGRESS": str(run_dir / "progress.json")},
+            )
+    except _TimeLimit:
+        raise HwgenError(f"the {simulator} simulation did not finish within its time limit of "
+                         f"{time_limit:g} s (log: {log})") from None
+    except SystemExit as e:  # the runner exits on a failed tool step
+        raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
+    except Exception as e:  # a failed build raises subprocess errors
+        raise HwgenError(f"{simulator} failed: {e}; see {log}") from None
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    return time.perf_counter() - t0

@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .gateware.packing import packable
-from .gateware.plan import Plan, make_plan
+from .gateware.plan import Plan, make_plan, weight_memory_bits
+from .gateware.schedule import schedule
 from .numerics import derive_widths
-from .spec import EncodingKind, Model, WeightEncoding
+from .spec import EncodingKind, HwgenError, Model, WeightEncoding, json_fields
 from .targets import Family, Target, get_target
 
 __all__ = [
@@ -78,42 +79,25 @@ def datapath_kind(enc: WeightEncoding) -> str:
 #: are set from the hardware (the input buffer and its chunk multiplexer; logit and output
 #: registers and the argmax tree), the calibration set varying them too little to fit them.
 #: ``cascade_bit``: per data bit per extra block stacked in depth (the read multiplexer).
-LOGIC_MODEL = {
-    Family.ICE40: {
-        "lane": {"addsub": 26.4, "shift": 56.4, "mult": 192.4},
-        "base": {"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
-        "input_bit": 0.5,
-        "logit_bit": 2.0,
-        "register_state_bit": 1.18,
-        "per_layer": 28.3,
-        "cascade_bit": 0.18,
-        "ff_lane": {"addsub": 27.9, "shift": 25.7, "mult": 19.0},
-        "ff_base": {"rnn": 411.5, "gru": 1368.6, "lstm": 1401.3},
-        "ff_input_bit": 1.0,
-        "ff_logit_bit": 3.0,
-        "ff_register_state_bit": 1.13,
-        "ff_per_layer": 19.3,
-        "ff_cascade_bit": 0.17,
-        "dsp_per_mult_lane": 0,  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
-    },
-    Family.ECP5: {
-        "lane": {"addsub": 19.5, "shift": 86.8, "mult": 10.0},
-        "base": {"rnn": 251.5, "gru": 435.4, "lstm": 582.5},
-        "input_bit": 0.5,
-        "logit_bit": 2.0,
-        "register_state_bit": 1.55,
-        "per_layer": 34.9,
-        "cascade_bit": 0.35,
-        "ff_lane": {"addsub": 37.3, "shift": 37.7, "mult": 35.7},
-        "ff_base": {"rnn": 435.6, "gru": 1416.7, "lstm": 1468.7},
-        "ff_input_bit": 1.0,
-        "ff_logit_bit": 3.0,
-        "ff_register_state_bit": 0.99,
-        "ff_per_layer": 36.5,
-        "ff_cascade_bit": 0.32,
-        "dsp_per_mult_lane": 1,
-    },
+#: One row per constant: (iCE40, ECP5).
+_LOGIC_ROWS = {
+    "lane": ({"addsub": 26.4, "shift": 56.4, "mult": 192.4},
+             {"addsub": 19.5, "shift": 86.8, "mult": 10.0}),
+    "ff_lane": ({"addsub": 27.9, "shift": 25.7, "mult": 19.0},
+                {"addsub": 37.3, "shift": 37.7, "mult": 35.7}),
+    "base": ({"rnn": 244.5, "gru": 327.5, "lstm": 411.6},
+             {"rnn": 251.5, "gru": 435.4, "lstm": 582.5}),
+    "ff_base": ({"rnn": 411.5, "gru": 1368.6, "lstm": 1401.3},
+                {"rnn": 435.6, "gru": 1416.7, "lstm": 1468.7}),
+    "input_bit": (0.5, 0.5), "ff_input_bit": (1.0, 1.0),
+    "logit_bit": (2.0, 2.0), "ff_logit_bit": (3.0, 3.0),
+    "register_state_bit": (1.18, 1.55), "ff_register_state_bit": (1.13, 0.99),
+    "per_layer": (28.3, 34.9), "ff_per_layer": (19.3, 36.5),
+    "cascade_bit": (0.18, 0.35), "ff_cascade_bit": (0.17, 0.32),
+    "dsp_per_mult_lane": (0, 1),  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
 }
+LOGIC_MODEL = {family: {name: row[k] for name, row in _LOGIC_ROWS.items()}
+               for k, family in enumerate((Family.ICE40, Family.ECP5))}
 
 
 @dataclass(frozen=True)
@@ -133,16 +117,9 @@ class MemoryEstimate:
         return self.width * self.depth
 
     def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "width": self.width,
-            "depth": self.depth,
-            "bits": self.bits,
-            "payload_bits": self.payload_bits,
-            "placement": self.placement,
-            "blocks": self.blocks,
-            "mode": None if self.mode is None else list(self.mode),
-        }
+        return {**json_fields(self, "name", "width", "depth", "bits", "payload_bits", "placement",
+                              "blocks"),
+                "mode": None if self.mode is None else list(self.mode)}
 
 
 @dataclass(frozen=True)
@@ -161,8 +138,7 @@ class Estimate:
     luts_breakdown: dict[str, int]
     logic_cells: int  # see `logic_cells`: what the device's LUT count limits
     macs_per_timestep: int
-    cycles_per_timestep: int
-    cycles_exact: bool  # True: from the gateware schedule; False: ceil(MACs / P) lower bound
+    cycles_per_timestep: int  # from the gateware's schedule: what the hardware takes
     notes: tuple[str, ...] = field(default_factory=tuple)
     state: tuple = ()  # the plan's state stores (name, mode, layout)
     spram_blocks: int = 0  # iCE40 SPRAM blocks (loadable weight memories)
@@ -172,6 +148,7 @@ class Estimate:
     dense_cycles_per_timestep: int | None = None  # the dense core's figure, for comparison
     weight_memory_bits: int = 0  # bits of the weight memories as built
     dense_weight_memory_bits: int = 0  # ... and in the dense core
+    plan: Plan | None = field(default=None, compare=False, repr=False)  # the plan estimated
 
     @property
     def rom_bits(self) -> int:
@@ -193,7 +170,6 @@ class Estimate:
             "logic_cells": self.logic_cells,
             "macs_per_timestep": self.macs_per_timestep,
             "cycles_per_timestep": self.cycles_per_timestep,
-            "cycles_exact": self.cycles_exact,
             "state": list(self.state),
             "notes": list(self.notes),
             "zeros": self.zeros,
@@ -282,18 +258,62 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     }
 
 
-def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto",
+def estimate(model: Model | Plan, lanes: int | None, target: str | Target, state: str = "auto",
              weights: str = "rom", sparse: str = "auto") -> Estimate:
     """Estimated memories, RAM blocks, LUTs, flip-flops, DSPs and cycles per timestep.
-    ``weights``: ROMs or loadable memories (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable
-    core pass the model it is built from (`hwgen.shape.capacity_model`). ``sparse``: the
-    zero-skipping option (`hwgen.gateware.packing.SPARSE_MODES`; ``auto``, like the gateware,
-    estimates the sparse core when it is faster).
+    ``model``: a `Plan` (a resolved design, `hwgen.design`: ``lanes`` and the options are then
+    the plan's and must be left at their defaults or agree), or a model planned here with
+    ``lanes`` and the options. ``weights``: ROMs or loadable memories
+    (`hwgen.gateware.plan.WEIGHT_MODES`); for a loadable core pass the model it is built from
+    (`hwgen.shape.capacity_model`). ``sparse``: the zero-skipping option
+    (`hwgen.gateware.packing.SPARSE_MODES`; ``auto``, like the gateware, estimates the sparse
+    core when it is faster). The estimate's ``plan`` is the plan it judged.
 
     Pure: runs no tool and reads no file. See the module docstring for the model behind it.
     """
     t = get_target(target)
-    plan = make_plan(model, lanes, state, weights, sparse)
+    if isinstance(model, Plan):
+        plan = model
+        if lanes is not None and int(lanes) != plan.lanes:
+            raise HwgenError(f"lanes {lanes} given with a plan of {plan.lanes} lanes")
+    else:
+        plan = make_plan(model, lanes, state, weights, sparse)
+    model = plan.model
+    mems, blocks, sprams = _memories(plan, t)
+    breakdown, luts, ffs, dsp = _logic(plan, t)
+    sched = plan.timing
+    dense = schedule(model, plan.lanes, False) if plan.sparse else plan.timing
+    zeros, notes = _zeros_and_notes(plan, t, sprams)
+    return Estimate(
+        target=t.name,
+        lanes=plan.lanes,
+        memories=tuple(mems),
+        weight_bits=model.weight_memory_bits,
+        bram_blocks=blocks,
+        bram_bits=blocks * t.bram.bits,
+        spram_blocks=sprams,
+        luts=luts,
+        ffs=ffs,
+        dsp=dsp,
+        luts_breakdown=breakdown,
+        logic_cells=logic_cells(luts, ffs, t.family),
+        macs_per_timestep=sched.macs,
+        cycles_per_timestep=sched.cycles_per_timestep,
+        notes=tuple(notes),
+        state=tuple(plan.to_json()["stores"]),
+        zeros=zeros,
+        zero_skipping=plan.sparse,
+        packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
+                     if plan.sparse and plan.repeat(i) == 1),
+        dense_cycles_per_timestep=dense.cycles_per_timestep if plan.sparse else None,
+        weight_memory_bits=sum(r.bits for r in plan.weight_roms),
+        dense_weight_memory_bits=weight_memory_bits(model, dense),
+        plan=plan,
+    )
+
+
+def _memories(plan: Plan, t: Target) -> tuple[list[MemoryEstimate], int, int]:
+    """(memories, block RAMs, SPRAM blocks): every memory tiled onto the target's blocks."""
     mems = []
     for name, width, depth, payload in memory_layout(plan, family=t.family):
         n, mode = t.bram.blocks_for(width, depth)
@@ -305,10 +325,14 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
             n, mode = t.spram.blocks_for(width, depth)
             mems.append(MemoryEstimate(name, width, depth, payload, "spram", n, mode))
             sprams += n
+    return mems, blocks, sprams
 
+
+def _logic(plan: Plan, t: Target) -> tuple[dict[str, int], int, int, int]:
+    """(LUT breakdown, LUTs, flip-flops, DSPs): the logic model (module docstring)."""
     lm = LOGIC_MODEL[t.family]
     ft = logic_features(plan, t)
-    cell = model.cell.value
+    cell = plan.model.cell.value
     lane_luts = sum(lm["lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
     lane_ffs = sum(lm["ff_lane"][k[6:]] * v for k, v in ft.items() if k.startswith("lanes."))
     breakdown = {
@@ -336,14 +360,18 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
                          + SPARSE_SELECT_FF_PER_BIT[t.family] * ft["sparse_select_bits"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0
-    sched = plan.timing
-    notes = []
-    dense = make_plan(model, lanes, state, weights, "off") if plan.sparse else plan
+    return breakdown, luts, ffs, dsp
+
+
+def _zeros_and_notes(plan: Plan, t: Target, sprams: int) -> tuple[float, list[str]]:
+    """(fraction of zero weights, the estimate's notes): zero skipping left on the table,
+    unused SPRAM."""
+    model, notes = plan.model, []
     codes = [np.asarray(mx.codes) for _, mx in model.matrices()]
     zeros = sum(int((c == 0).sum()) for c in codes) / max(1, sum(c.size for c in codes))
     packs = any(packable(mx) for _, mx in model.matrices())
     if not plan.sparse and packs and plan.lanes % 2 == 0:
-        on = make_plan(model, lanes, state, weights, "on").timing.cycles_per_timestep
+        on = schedule(model, plan.lanes, True).cycles_per_timestep
         notes.append(f"zero skipping is off; the sparse core (--sparse on) would take {on} "
                      "cycles per timestep")
     elif not plan.sparse and not packs and zeros >= 0.3 and any(
@@ -354,32 +382,7 @@ def estimate(model: Model, lanes: int, target: str | Target, state: str = "auto"
     if t.spram_count and not sprams:
         notes.append(f"{t.spram_count} SPRAM blocks unused: they cannot hold ROM contents "
                      "(--weights spram keeps the weights there, loaded at run time)")
-    return Estimate(
-        target=t.name,
-        lanes=plan.lanes,
-        memories=tuple(mems),
-        weight_bits=model.weight_memory_bits,
-        bram_blocks=blocks,
-        bram_bits=blocks * t.bram.bits,
-        spram_blocks=sprams,
-        luts=luts,
-        ffs=ffs,
-        dsp=dsp,
-        luts_breakdown=breakdown,
-        logic_cells=logic_cells(luts, ffs, t.family),
-        macs_per_timestep=sched.macs,
-        cycles_per_timestep=sched.cycles_per_timestep,
-        cycles_exact=True,
-        notes=tuple(notes),
-        state=tuple(plan.to_json()["stores"]),
-        zeros=zeros,
-        zero_skipping=plan.sparse,
-        packed=tuple(plan.matrices[i].name for i in sorted(plan.matrices)
-                     if plan.sparse and plan.repeat(i) == 1),
-        dense_cycles_per_timestep=dense.timing.cycles_per_timestep if plan.sparse else None,
-        weight_memory_bits=sum(r.bits for r in plan.weight_roms),
-        dense_weight_memory_bits=sum(r.bits for r in dense.weight_roms),
-    )
+    return zeros, notes
 
 
 #: LUTs and flip-flops per lane operand bit (P x operand width per MAC unit) that a sparse core
@@ -479,8 +482,7 @@ def format_estimate(e: Estimate, target: Target | None = None) -> str:
         + ("  (LUT4 + unpaired flip-flops)" if t.family is Family.ICE40 else ""),
         f"DSP         {pct(e.dsp, t.dsp_count)}",
         f"MACs        {e.macs_per_timestep} per timestep",
-        f"cycles      {e.cycles_per_timestep} per timestep"
-        + ("" if e.cycles_exact else " (lower bound: ceil(MACs / lanes))"),
+        f"cycles      {e.cycles_per_timestep} per timestep",
     ]
     if e.zero_skipping:
         d, s = e.dense_cycles_per_timestep, e.cycles_per_timestep

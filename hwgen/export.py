@@ -29,7 +29,7 @@ from .numerics import derive_widths
 from .payload import fields_of
 from .spec import HwgenError, Model, TokenInput
 
-__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "build_manifest"]
+__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "generate", "write_design", "build_manifest"]
 
 _TOP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -51,73 +51,9 @@ def _version(dist: str) -> str | None:
 
 def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> dict:
     """The manifest of a built (not yet converted) accelerator (docs/manifest.md)."""
-    from amaranth.hdl import Shape
-    from amaranth.lib import data, wiring
-
-    model, sched = accel.model, accel.schedule
+    model, plan = accel.model, accel.plan
     f = model.formats
-    ports = [
-        {"name": "clk", "direction": "input", "width": 1, "role": "clock"},
-        {"name": "rst", "direction": "input", "width": 1, "role": "reset"},
-    ]
-    roles = {
-        ("i_stream", "valid"): "input valid",
-        ("i_stream", "ready"): "input ready",
-        ("i_stream", "payload"): "input payload",
-        ("o_stream", "valid"): "output valid",
-        ("o_stream", "ready"): "output ready",
-        ("o_stream", "payload"): "output payload",
-        ("load", "valid"): "load valid",
-        ("load", "mem"): "load memory index",
-        ("load", "addr"): "load word address",
-        ("load", "data"): "load word",
-    }
-    for path, member, _ in accel.signature.flatten(accel):
-        shape = member.shape
-        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
-        ports.append(
-            {
-                "name": "__".join(path),
-                "direction": "input" if member.flow is wiring.In else "output",
-                "width": width,
-                "role": roles[path],
-            }
-        )
-    in_layout, out_layout = accel.i_stream.payload.shape(), accel.o_stream.payload.shape()
     token = isinstance(model.input, TokenInput)
-    plan = accel.plan
-    mats = plan.matrices
-    matrices = [
-        {
-            "name": p.name,
-            "shape": list(p.matrix.shape),
-            "encoding": p.matrix.encoding.to_json(),
-            "scale": p.matrix.scale.to_json(),
-            "payload_bits": p.matrix.memory_bits,
-        }
-        for _, p in sorted(mats.items())
-    ]
-    roms = [
-        {
-            "name": r.name,
-            "encoding": r.encoding.to_json(),
-            "matrices": [mats[i].name for i in r.matrix_ids],
-            "word_bits": r.word_bits,
-            "depth": r.depth,
-            "bits": r.bits,
-            "payload_bits": sum(mats[i].matrix.memory_bits for i in r.matrix_ids),
-        }
-        for r in plan.weight_roms
-    ]
-    widths = derive_widths(model).to_json()
-    widths["mac_acc_widths"] = [
-        {"encoding": enc.to_json(), "width": w} for enc, w in plan.acc_widths.items()
-    ]
-    widths["term_widths"] = {mats[i].name: mats[i].term_width for i in sorted(mats)}
-    tables = {
-        "sigmoid": {"entries": 1 << f.sigmoid_in_width, "index_width": f.sigmoid_in_width},
-        "tanh": {"entries": 1 << f.tanh_in_width, "index_width": f.tanh_in_width},
-    }
     return {
         "schema": MANIFEST_SCHEMA,
         "version": MANIFEST_VERSION,
@@ -142,55 +78,15 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
         "clock": {"port": "clk", "edge": "rising"},
         "reset": {"port": "rst", "active": "high", "synchronous": True,
                   "note": "clears the state and both streams; state also clears on sos"},
-        "ports": ports,
-        "streams": {
-            "input": {
-                "valid": "i_stream__valid",
-                "ready": "i_stream__ready",
-                "payload": "i_stream__payload",
-                "payload_width": in_layout.size,
-                "fields": fields_of(in_layout),
-                "transfer": "one timestep per transfer (valid & ready on a rising clock edge)",
-                "sos": "bit 0: 1 clears h (and c) of every layer before this timestep",
-                "data_format": None if token else f.input.to_json(),
-            },
-            "output": {
-                "valid": "o_stream__valid",
-                "ready": "o_stream__ready",
-                "payload": "o_stream__payload",
-                "payload_width": out_layout.size,
-                "fields": fields_of(out_layout),
-                "transfer": "one transfer per timestep, in input order, all O logits at once",
-                "logit_frac": f.output_frac,
-                "argmax": "lowest index among equal maxima" if model.head.argmax else None,
-            },
-            "rules": [
-                "a transfer happens on a rising clock edge where valid and ready are both high",
-                "valid does not depend on ready; the payload and valid hold until the transfer",
-                "i_stream__ready does not depend on i_stream__valid (it is high while idle)",
-                "every accepted input yields exactly one output, in order; none is lost or "
-                "duplicated under any pattern of valid/ready",
-            ],
-        },
+        "ports": _ports(accel),
+        "streams": _streams(accel),
         "formats": {
             **f.to_json(),
             "sigmoid_one": f.sigmoid_one,
         },
-        "timing": sched.to_json(),
-        "memory": {
-            "weight_payload_bits": model.weight_memory_bits,
-            "weight_rom_bits": sum(r["bits"] for r in roms),
-            "weight_roms": roms,
-            "matrices": matrices,
-            "tables": tables,
-            "embedding_bits": (
-                model.input.vocab * model.input.dim * f.input.width if token else 0
-            ),
-            "bias_entries": len(plan.biases),
-            "state": plan.to_json(),
-            "memories": [mp.to_json() for mp in plan.memories()],
-        },
-        "widths": widths,
+        "timing": accel.schedule.to_json(),
+        "memory": _memory(plan),
+        "widths": _widths(plan),
         "tools": {
             "hwgen": __version__,
             "amaranth": _version("amaranth"),
@@ -198,6 +94,137 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
             "numpy": _version("numpy"),
         },
     }
+
+
+#: The role of every port of the core's signature (the manifest's ``ports``).
+_ROLES = {
+    ("i_stream", "valid"): "input valid",
+    ("i_stream", "ready"): "input ready",
+    ("i_stream", "payload"): "input payload",
+    ("o_stream", "valid"): "output valid",
+    ("o_stream", "ready"): "output ready",
+    ("o_stream", "payload"): "output payload",
+    ("load", "valid"): "load valid",
+    ("load", "mem"): "load memory index",
+    ("load", "addr"): "load word address",
+    ("load", "data"): "load word",
+}
+
+
+def _ports(accel) -> list[dict]:
+    """Clock, reset and every member of the core's signature, with width and role."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import data, wiring
+
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1, "role": "clock"},
+        {"name": "rst", "direction": "input", "width": 1, "role": "reset"},
+    ]
+    for path, member, _ in accel.signature.flatten(accel):
+        shape = member.shape
+        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+        ports.append(
+            {
+                "name": "__".join(path),
+                "direction": "input" if member.flow is wiring.In else "output",
+                "width": width,
+                "role": _ROLES[path],
+            }
+        )
+    return ports
+
+
+def _streams(accel) -> dict:
+    """The two streams: ports, payload layouts and the transfer rules."""
+    model = accel.model
+    f = model.formats
+    token = isinstance(model.input, TokenInput)
+    in_layout, out_layout = accel.i_stream.payload.shape(), accel.o_stream.payload.shape()
+    return {
+        "input": {
+            "valid": "i_stream__valid",
+            "ready": "i_stream__ready",
+            "payload": "i_stream__payload",
+            "payload_width": in_layout.size,
+            "fields": fields_of(in_layout),
+            "transfer": "one timestep per transfer (valid & ready on a rising clock edge)",
+            "sos": "bit 0: 1 clears h (and c) of every layer before this timestep",
+            "data_format": None if token else f.input.to_json(),
+        },
+        "output": {
+            "valid": "o_stream__valid",
+            "ready": "o_stream__ready",
+            "payload": "o_stream__payload",
+            "payload_width": out_layout.size,
+            "fields": fields_of(out_layout),
+            "transfer": "one transfer per timestep, in input order, all O logits at once",
+            "logit_frac": f.output_frac,
+            "argmax": "lowest index among equal maxima" if model.head.argmax else None,
+        },
+        "rules": [
+            "a transfer happens on a rising clock edge where valid and ready are both high",
+            "valid does not depend on ready; the payload and valid hold until the transfer",
+            "i_stream__ready does not depend on i_stream__valid (it is high while idle)",
+            "every accepted input yields exactly one output, in order; none is lost or "
+            "duplicated under any pattern of valid/ready",
+        ],
+    }
+
+
+def _memory(plan) -> dict:
+    """Weight memories, matrices, tables, embedding, biases, stores and every memory."""
+    model = plan.model
+    f = model.formats
+    mats = plan.matrices
+    matrices = [
+        {
+            "name": p.name,
+            "shape": list(p.matrix.shape),
+            "encoding": p.matrix.encoding.to_json(),
+            "scale": p.matrix.scale.to_json(),
+            "payload_bits": p.matrix.memory_bits,
+        }
+        for _, p in sorted(mats.items())
+    ]
+    roms = [
+        {
+            "name": r.name,
+            "encoding": r.encoding.to_json(),
+            "matrices": [mats[i].name for i in r.matrix_ids],
+            "word_bits": r.word_bits,
+            "depth": r.depth,
+            "bits": r.bits,
+            "payload_bits": sum(mats[i].matrix.memory_bits for i in r.matrix_ids),
+        }
+        for r in plan.weight_roms
+    ]
+    tables = {
+        "sigmoid": {"entries": 1 << f.sigmoid_in_width, "index_width": f.sigmoid_in_width},
+        "tanh": {"entries": 1 << f.tanh_in_width, "index_width": f.tanh_in_width},
+    }
+    token = isinstance(model.input, TokenInput)
+    return {
+        "weight_payload_bits": model.weight_memory_bits,
+        "weight_rom_bits": sum(r["bits"] for r in roms),
+        "weight_roms": roms,
+        "matrices": matrices,
+        "tables": tables,
+        "embedding_bits": model.input.vocab * model.input.dim * f.input.width if token else 0,
+        "bias_entries": len(plan.biases),
+        "state": plan.to_json(),
+        "memories": [mp.to_json() for mp in plan.memories()],
+    }
+
+
+def _widths(plan) -> dict:
+    """The model's derived widths, each MAC unit's accumulator and each matrix's term."""
+    mats = plan.matrices
+    widths = derive_widths(plan.model).to_json()
+    widths["mac_acc_widths"] = [
+        {"encoding": enc.to_json(), "width": w} for enc, w in plan.acc_widths.items()
+    ]
+    widths["term_widths"] = {mats[i].name: mats[i].term_width for i in sorted(mats)}
+    return widths
 
 
 def load_section(shape: dict, accel) -> dict:
@@ -234,37 +261,31 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     ``ram`` (docs/architecture.md). ``weights``: ``rom``, or ``ram`` / ``spram`` for a loadable
     core (built for the model's shape, `hwgen.shape`; the manifest gets a ``load`` section and
     the folder ``load_images.json``, the model's words). ``sparse``: zero skipping, ``auto``
-    (the sparse core when it is faster), ``on`` or ``off`` (`hwgen.gateware.packing`). Raises
-    `HwgenError` before building anything when the lane count, state, weight or zero-skipping
-    option, top name or model is not supported."""
-    from .gateware.plan import make_plan
+    (the sparse core when it is faster), ``on`` or ``off`` (`hwgen.gateware.packing`). The
+    request is resolved once (`hwgen.design.resolve`). Raises `HwgenError` before building
+    anything when the lane count, state, weight or zero-skipping option, top name or model is
+    not supported."""
+    from .design import resolve
 
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     top = _check_top(top)
-    make_plan(model, lanes, state, weights, sparse)  # validates every option and the head
-    derive_widths(model)  # raises for a model whose dot products are too wide
-    out = check_output_dir(out_dir)
+    design = resolve(model, lanes, state=state, weights=weights, sparse=sparse)
+    return write_design(design, check_output_dir(out_dir), top)
 
+
+def write_design(design, out, top: str) -> dict:
+    """Convert `hwgen.design.Design` ``design`` and write its files into the folder ``out``
+    (`generate`); returns the manifest."""
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     from amaranth.back import verilog
 
-    from .gateware.core import Accelerator
-
-    shape = None
-    if weights == "rom":
-        accel = Accelerator(model, lanes, state, sparse=sparse)
-    else:
-        from .shape import load_images, shape_core, shape_of
-
-        shape = shape_of(model, lanes, state, weights, sparse=sparse)
-        core, core_sparse = shape_core(shape, model)
-        accel = Accelerator(core, lanes, state, weights, core_sparse)
-    model_bytes = to_bytes(model)
+    accel = design.accelerator()
+    model_bytes = to_bytes(design.model)
     vname = f"{top}.v"
     manifest = build_manifest(accel, top, model_bytes, vname)
-    if shape is not None:
-        manifest["load"] = load_section(shape, accel)
+    if design.shape is not None:
+        manifest["load"] = load_section(design.shape, accel)
     text = verilog.convert(accel, name=top, emit_src=False)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +294,7 @@ def generate(model: Model, out_dir, lanes: int, top: str = "hwgen_top",
     # each file complete or absent; the manifest last, so a folder with a manifest is whole
     atomic_write_text(out / vname, text)
     atomic_write_bytes(out / "model.hwgm", model_bytes)
-    if shape is not None:
-        atomic_write_text(out / "load_images.json", load_images_json(load_images(shape, model)))
+    if design.shape is not None:
+        atomic_write_text(out / "load_images.json", load_images_json(design.load_images()))
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest

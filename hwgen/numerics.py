@@ -94,6 +94,12 @@ def term_bound(acc_bound: int, scale: Scale, in_frac: int, out_frac: int) -> int
     return max(abs(int(hi)), abs(int(lo)))
 
 
+def _width_of(bound: str) -> property:
+    """A read-only property: the signed width of the field ``bound`` (a largest magnitude)."""
+    return property(lambda self: signed_width(getattr(self, bound)),
+                    doc=f"Signed width of ``{bound}``.")
+
+
 @dataclass(frozen=True)
 class LayerWidths:
     """Bounds (largest magnitudes) and register widths of one layer; all exact, no overflow.
@@ -110,17 +116,9 @@ class LayerWidths:
     term_h_bound: int
     gate_bound: int
 
-    @property
-    def acc_x_width(self) -> int:
-        return signed_width(self.acc_x_bound)
-
-    @property
-    def acc_h_width(self) -> int:
-        return signed_width(self.acc_h_bound)
-
-    @property
-    def gate_width(self) -> int:
-        return signed_width(self.gate_bound)
+    acc_x_width = _width_of("acc_x_bound")
+    acc_h_width = _width_of("acc_h_bound")
+    gate_width = _width_of("gate_bound")
 
 
 @dataclass(frozen=True)
@@ -130,13 +128,8 @@ class ModelWidths:
     head_acc_bound: int
     logit_bound: int
 
-    @property
-    def head_acc_width(self) -> int:
-        return signed_width(self.head_acc_bound)
-
-    @property
-    def logit_width(self) -> int:
-        return signed_width(self.logit_bound)
+    head_acc_width = _width_of("head_acc_bound")
+    logit_width = _width_of("logit_bound")
 
     def to_json(self) -> dict:
         return {

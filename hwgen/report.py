@@ -32,20 +32,20 @@ def zero_skipping(model: Model) -> dict:
     2:4-packable matrices and, at `ZERO_SKIP_LANES` lanes (those the model allows), cycles per
     timestep and weight-memory bits of the dense core and of the sparse core."""
     from .gateware.packing import packable
-    from .gateware.plan import make_plan
-    from .gateware.schedule import max_lanes
+    from .gateware.plan import weight_memory_bits
+    from .gateware.schedule import max_lanes, schedule
 
     packed = [name for name, m in model.matrices() if packable(m)]
     rows = []
     for lanes in ZERO_SKIP_LANES:
         if not packed or lanes > max_lanes(model):
             continue
-        d, s = make_plan(model, lanes, sparse="off"), make_plan(model, lanes, sparse="on")
+        d, s = schedule(model, lanes, False), schedule(model, lanes, True)
         rows.append({"lanes": lanes,
-                     "dense_cycles": d.timing.cycles_per_timestep,
-                     "sparse_cycles": s.timing.cycles_per_timestep,
-                     "dense_weight_bits": sum(r.bits for r in d.weight_roms),
-                     "sparse_weight_bits": sum(r.bits for r in s.weight_roms)})
+                     "dense_cycles": d.cycles_per_timestep,
+                     "sparse_cycles": s.cycles_per_timestep,
+                     "dense_weight_bits": weight_memory_bits(model, d),
+                     "sparse_weight_bits": weight_memory_bits(model, s)})
     return {"packable": packed, "by_lanes": rows}
 
 

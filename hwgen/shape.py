@@ -33,7 +33,16 @@ import numpy as np
 
 from .fileio import read_versioned_json
 from .gateware.packing import GROUP, HARDWARE_SPARSITY, packable
-from .gateware.plan import LoadImage, Plan, make_plan, signed_words
+from .gateware.plan import (
+    LoadImage,
+    Plan,
+    check_options,
+    make_plan,
+    matrix_ids,
+    plan_like,
+    signed_words,
+)
+from .gateware.schedule import choose_sparse, schedule
 from .numerics import signed_width
 from .spec import HwgenError, Model, QuantMatrix, TokenInput, WeightEncoding
 
@@ -97,8 +106,10 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     need = bias_bits_needed(model)
     if bits < need:
         raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
-    core = make_plan(capacity_model(model, bits), lanes, state, weights, sparse)
-    packed = {core.matrices[i].name for i in core.matrices if core.sparse and core.repeat(i) == 1}
+    cap = capacity_model(model, bits)
+    lanes = check_options(cap, lanes, state, weights)[0]
+    timing = schedule(cap, lanes, choose_sparse(cap, lanes, sparse))  # the core's timing only
+    packed = {name for i, name, _ in matrix_ids(cap) if timing.sparse and timing.repeat(i) == 1}
     inp = model.input
     if isinstance(inp, TokenInput):
         input_shape = {"tokens": inp.vocab, "dim": inp.dim}
@@ -119,12 +130,12 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
         "argmax": bool(model.head.argmax),
         "formats": model.formats.to_json(),
         "matrices": matrices,
-        "lanes": core.lanes,
+        "lanes": lanes,
         "state": state,
         "weights": weights,
         "bias_bits": bits,
     }
-    if core.sparse:
+    if timing.sparse:
         out[_SPARSE_KEY] = True
     return out
 
@@ -240,15 +251,17 @@ def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
             "on" if shape.get(_SPARSE_KEY) else "off")
 
 
-def load_images(shape: dict, model: Model) -> list[LoadImage]:
+def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[LoadImage]:
     """What to write into a core of ``shape`` so that it computes ``model``: the model's weight
-    words (its own plan: the same issue order) and its biases at the core's bias width. Raises
-    `HwgenError` naming every difference when the model is not of this shape."""
+    words (laid out like the core's, `plan.plan_like`) and its biases at the core's bias width.
+    ``core``: the core's plan when the caller has it (`hwgen.design.Design`), else
+    `capacity_plan`. Raises `HwgenError` naming every difference when the model is not of this
+    shape."""
     diffs = shape_differences(shape, model)
     if diffs:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
-    core = capacity_plan(shape, model)
-    own = make_plan(model, shape["lanes"], shape["state"], shape["weights"], like=core)
+    core = capacity_plan(shape, model) if core is None else core
+    own = plan_like(model, core)
     out = []
     for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
         words = mine.words

@@ -41,6 +41,8 @@ __all__ = [
     "check_finite",
     "LIMITS",
     "did_you_mean",
+    "forwarded",
+    "json_fields",
 ]
 
 
@@ -72,6 +74,25 @@ def did_you_mean(word, choices) -> str:
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def forwarded(path: str, doc: str | None = None) -> property:
+    """A read-only property returning the attribute at the dotted ``path`` of its object (e.g.
+    ``forwarded("_plan.lanes")``): a member exposed through the object that owns it."""
+    names = path.split(".")
+
+    def get(self):
+        for name in names:
+            self = getattr(self, name)
+        return self
+
+    return property(get, doc=doc or f"``{path}``.")
+
+
+def json_fields(obj, *names: str) -> dict:
+    """``{name: obj.name}`` for each of ``names``, in that order (the plain part of a
+    ``to_json``)."""
+    return {name: getattr(obj, name) for name in names}
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

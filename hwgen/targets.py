@@ -69,7 +69,7 @@ DP16KD_ECP5 = RamBlock(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """One FPGA device: capacities, cell names in Yosys' netlists and nextpnr arguments.
 
@@ -167,29 +167,34 @@ _ECP5_BELS = {
     "io": "TRELLIS_IO",
 }
 
+def _ice40(name: str, device: str, *, luts: int, ebr: int, spram: int, dsp: int, package: str,
+           flag: str, freq: float) -> Target:
+    """An iCE40 device: one flip-flop per logic cell, EBR (and SPRAM where ``spram``)."""
+    return Target(name=name, family=Family.ICE40, device=device, luts=luts, ffs=luts,
+                  bram=EBR_ICE40, bram_count=ebr, spram=SPRAM_ICE40 if spram else None,
+                  spram_count=spram, dsp_count=dsp, package=package,
+                  pnr_args=(flag, "--package", package), default_freq_mhz=freq,
+                  cells=_ICE40_CELLS, pnr_logic=_ICE40_BELS["logic"], pnr_bels=_ICE40_BELS)
+
+
+def _ecp5(name: str, device: str, *, luts: int, dp16kd: int, dsp: int, flag: str) -> Target:
+    """An ECP5 device in the CABGA381 package: DP16KD block RAM, no SPRAM."""
+    return Target(name=name, family=Family.ECP5, device=device, luts=luts, ffs=luts,
+                  bram=DP16KD_ECP5, bram_count=dp16kd, spram=None, spram_count=0, dsp_count=dsp,
+                  package="CABGA381", pnr_args=(flag, "--package", "CABGA381"),
+                  default_freq_mhz=250.0, cells=_ECP5_CELLS, pnr_logic=_ECP5_BELS["logic"],
+                  pnr_bels=_ECP5_BELS)
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target(
-            "ice40-up5k", Family.ICE40, "iCE40UP5K", 5280, 5280, EBR_ICE40, 30,
-            SPRAM_ICE40, 4, 8, "sg48", ("--up5k", "--package", "sg48"), 100.0,
-            _ICE40_CELLS, "ICESTORM_LC", _ICE40_BELS,
-        ),
-        Target(
-            "ice40-hx8k", Family.ICE40, "iCE40HX8K", 7680, 7680, EBR_ICE40, 32,
-            None, 0, 0, "ct256", ("--hx8k", "--package", "ct256"), 150.0,
-            _ICE40_CELLS, "ICESTORM_LC", _ICE40_BELS,
-        ),
-        Target(
-            "ecp5-25k", Family.ECP5, "LFE5U-25F", 24288, 24288, DP16KD_ECP5, 56,
-            None, 0, 28, "CABGA381", ("--25k", "--package", "CABGA381"), 250.0,
-            _ECP5_CELLS, "TRELLIS_COMB", _ECP5_BELS,
-        ),
-        Target(
-            "ecp5-85k", Family.ECP5, "LFE5U-85F", 83640, 83640, DP16KD_ECP5, 208,
-            None, 0, 156, "CABGA381", ("--85k", "--package", "CABGA381"), 250.0,
-            _ECP5_CELLS, "TRELLIS_COMB", _ECP5_BELS,
-        ),
+        _ice40("ice40-up5k", "iCE40UP5K", luts=5280, ebr=30, spram=4, dsp=8, package="sg48",
+               flag="--up5k", freq=100.0),
+        _ice40("ice40-hx8k", "iCE40HX8K", luts=7680, ebr=32, spram=0, dsp=0, package="ct256",
+               flag="--hx8k", freq=150.0),
+        _ecp5("ecp5-25k", "LFE5U-25F", luts=24288, dp16kd=56, dsp=28, flag="--25k"),
+        _ecp5("ecp5-85k", "LFE5U-85F", luts=83640, dp16kd=208, dsp=156, flag="--85k"),
     )
 }
 

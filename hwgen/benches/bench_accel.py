@@ -6,7 +6,8 @@ word hex]), and a list of operations, each ``["x", payload_hex, idle_cycles]`` (
 after that many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse
 reset) or ``["abort", cycles]`` (pulse reset right after the last accepted input, with work in
 flight).
-The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
+The output side holds ready low before each transfer for the plan's ``out_stalls`` cycles (drawn
+once by `hwgen.stimulus`, which the compiled harness of `hwgen.fastsim` reads too; 0 past the end).
 
 Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.
 Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 
 import cocotb
@@ -40,116 +40,136 @@ def _cycle() -> int:
     return int(get_sim_time("ns")) // PERIOD_NS
 
 
+class _Bench:
+    """The plan's ports and the run's record: outputs (epoch, payload hex), the cycles of every
+    accepted input and delivered output, the reset epoch and the counts within it."""
+
+    def __init__(self, dut, plan: dict):
+        ports = plan["ports"]
+        self.clk, self.rst = getattr(dut, ports["clk"]), getattr(dut, ports["rst"])
+        self.i_valid, self.i_ready = getattr(dut, ports["i_valid"]), getattr(dut, ports["i_ready"])
+        self.i_payload = getattr(dut, ports["i_payload"])
+        self.o_valid, self.o_ready = getattr(dut, ports["o_valid"]), getattr(dut, ports["o_ready"])
+        self.o_payload = getattr(dut, ports["o_payload"])
+        self.load_ports = {k: getattr(dut, v) for k, v in plan.get("load_ports", {}).items()}
+        self.out_stalls = plan["out_stalls"]
+        self.timeout_ns = plan["timeout_cycles"] * PERIOD_NS
+        self.epoch = self.fed = self.got = 0
+        self.outputs, self.accepted, self.delivered = [], [], []
+        self.got_one = Event()
+        self.progress_path = os.environ.get("HWGEN_PROGRESS")  # inputs accepted, every ~2 s
+        self.progress_due = time.monotonic() + 2.0
+
+    def report_progress(self):
+        if self.progress_path and time.monotonic() >= self.progress_due:
+            self.progress_due = time.monotonic() + 2.0
+            with open(self.progress_path + ".part", "w") as f:
+                json.dump({"inputs": len(self.accepted)}, f)
+            os.replace(self.progress_path + ".part", self.progress_path)
+
+    async def start(self, words):
+        """Clock, 3 cycles of reset, then for a loadable core ``words`` ([memory, address, word
+        hex]) through the load port, one a cycle, before any input."""
+        clk, load = self.clk, self.load_ports
+        cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
+        self.i_valid.value = 0
+        self.o_ready.value = 0
+        self.i_payload.value = 0
+        if load:
+            load["valid"].value = 0
+        self.rst.value = 1
+        await ClockCycles(clk, 3)
+        self.rst.value = 0
+        await RisingEdge(clk)
+        if load:
+            for mem, addr, word in words:
+                load["valid"].value = 1
+                load["mem"].value = mem
+                load["addr"].value = addr
+                load["data"].value = int(word, 16)
+                await RisingEdge(clk)
+            load["valid"].value = 0
+            await ClockCycles(clk, 3)  # the core's load-port register, then the write
+
+    async def monitor(self):
+        """Take every output: ready low for the next stall, then high until a transfer."""
+        clk, k = self.clk, 0
+        while True:
+            stall = self.out_stalls[k] if k < len(self.out_stalls) else 0
+            k += 1
+            if stall:
+                self.o_ready.value = 0
+                await ClockCycles(clk, stall)
+            self.o_ready.value = 1
+            # Sample mid-cycle (falling edge): the values that the next rising edge will see.
+            while True:
+                await FallingEdge(clk)
+                if _hi(self.o_valid) and not _hi(self.rst):
+                    word = int(self.o_payload.value)
+                    break
+                if not _hi(self.o_valid):
+                    await RisingEdge(self.o_valid)
+            await RisingEdge(clk)  # the transfer
+            self.outputs.append([self.epoch, format(word, "x")])
+            self.delivered.append(_cycle())
+            self.got += 1
+            self.got_one.set()
+            self.o_ready.value = 0
+
+    async def wait_outputs(self):
+        """Until every input fed in this epoch has its output (or the time-out)."""
+
+        async def wait():
+            while self.got < self.fed:
+                self.got_one.clear()
+                await self.got_one.wait()
+
+        await with_timeout(wait(), self.timeout_ns, "ns")
+
+    async def pulse_reset(self, cycles):
+        self.rst.value = 1
+        self.i_valid.value = 0
+        await ClockCycles(self.clk, cycles)
+        self.rst.value = 0
+        self.epoch += 1
+        self.fed = self.got = 0
+
+    async def feed(self, word, idle):
+        """One input transfer after ``idle`` cycles."""
+        clk = self.clk
+        if idle:
+            await ClockCycles(clk, idle)
+        self.i_payload.value = int(word, 16)
+        self.i_valid.value = 1
+        while True:
+            await FallingEdge(clk)
+            if _hi(self.i_ready):
+                break
+            await with_timeout(RisingEdge(self.i_ready), self.timeout_ns, "ns")
+        await RisingEdge(clk)  # the transfer
+        self.accepted.append(_cycle())
+        self.i_valid.value = 0
+        self.fed += 1
+        self.report_progress()
+
+
 @cocotb.test()
 async def run_plan(dut):
     with open(os.environ["HWGEN_PLAN"]) as f:
         plan = json.load(f)
-    ports = plan["ports"]
-    clk, rst = getattr(dut, ports["clk"]), getattr(dut, ports["rst"])
-    i_valid, i_ready = getattr(dut, ports["i_valid"]), getattr(dut, ports["i_ready"])
-    i_payload = getattr(dut, ports["i_payload"])
-    o_valid, o_ready = getattr(dut, ports["o_valid"]), getattr(dut, ports["o_ready"])
-    o_payload = getattr(dut, ports["o_payload"])
-    rng = random.Random(plan["seed"])
-    out_stall = plan["out_stall"]
-    timeout_cycles = plan["timeout_cycles"]
-
-    state = {"epoch": 0, "fed": 0, "got": 0, "resetting": False}
-    outputs, accepted, delivered = [], [], []
-    progress_path = os.environ.get("HWGEN_PROGRESS")  # inputs accepted so far, every ~2 s
-    progress_due = [time.monotonic() + 2.0]
-
-    def report_progress():
-        if progress_path and time.monotonic() >= progress_due[0]:
-            progress_due[0] = time.monotonic() + 2.0
-            with open(progress_path + ".part", "w") as f:
-                json.dump({"inputs": len(accepted)}, f)
-            os.replace(progress_path + ".part", progress_path)
-
-    cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
-    i_valid.value = 0
-    o_ready.value = 0
-    i_payload.value = 0
-    load = {k: getattr(dut, v) for k, v in plan.get("load_ports", {}).items()}
-    if load:
-        load["valid"].value = 0
-    rst.value = 1
-    await ClockCycles(clk, 3)
-    rst.value = 0
-    await RisingEdge(clk)
-    if load:  # a loadable core: one word per cycle through the load port, before any input
-        for mem, addr, word in plan["load"]:
-            load["valid"].value = 1
-            load["mem"].value = mem
-            load["addr"].value = addr
-            load["data"].value = int(word, 16)
-            await RisingEdge(clk)
-        load["valid"].value = 0
-        await ClockCycles(clk, 3)  # the core's load-port register, then the write
-
-    async def monitor():
-        while True:
-            if out_stall and rng.random() < out_stall:
-                o_ready.value = 0
-                await ClockCycles(clk, rng.randint(1, 12))
-            o_ready.value = 1
-            # Sample mid-cycle (falling edge): the values that the next rising edge will see.
-            while True:
-                await FallingEdge(clk)
-                if _hi(o_valid) and not _hi(rst):
-                    word = int(o_payload.value)
-                    break
-                if not _hi(o_valid):
-                    await RisingEdge(o_valid)
-            await RisingEdge(clk)  # the transfer
-            outputs.append([state["epoch"], format(word, "x")])
-            delivered.append(_cycle())
-            state["got"] += 1
-            got_one.set()
-            o_ready.value = 0
-
-    got_one = Event()
-
-    async def wait_outputs(n):
-        while state["got"] < n:
-            got_one.clear()
-            await got_one.wait()
-
-    async def pulse_reset(cycles):
-        rst.value = 1
-        i_valid.value = 0
-        await ClockCycles(clk, cycles)
-        rst.value = 0
-        state["epoch"] += 1
-        state["fed"] = state["got"] = 0
-
-    mon = cocotb.start_soon(monitor())
+    bench = _Bench(dut, plan)
+    await bench.start(plan.get("load", []))
+    mon = cocotb.start_soon(bench.monitor())
     for op in plan["ops"]:
         if op[0] == "x":
-            _, word, idle = op
-            if idle:
-                await ClockCycles(clk, idle)
-            i_payload.value = int(word, 16)
-            i_valid.value = 1
-            while True:
-                await FallingEdge(clk)
-                if _hi(i_ready):
-                    break
-                await with_timeout(RisingEdge(i_ready), timeout_cycles * PERIOD_NS, "ns")
-            await RisingEdge(clk)  # the transfer
-            accepted.append(_cycle())
-            i_valid.value = 0
-            state["fed"] += 1
-            report_progress()
+            await bench.feed(op[1], op[2])
         elif op[0] == "reset":
-            await with_timeout(wait_outputs(state["fed"]), timeout_cycles * PERIOD_NS, "ns")
-            await pulse_reset(op[1])
+            await bench.wait_outputs()
+            await bench.pulse_reset(op[1])
         elif op[0] == "abort":
-            await pulse_reset(op[1])
-    await with_timeout(wait_outputs(state["fed"]), timeout_cycles * PERIOD_NS, "ns")
+            await bench.pulse_reset(op[1])
+    await bench.wait_outputs()
     mon.cancel()
     with open(os.environ["HWGEN_RESULT"], "w") as f:
-        json.dump(
-            {"outputs": outputs, "accepted": accepted, "delivered": delivered, "cycles": _cycle()},
-            f,
-        )
+        json.dump({"outputs": bench.outputs, "accepted": bench.accepted,
+                   "delivered": bench.delivered, "cycles": _cycle()}, f)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from .designs import COSTS, Platform
 from .report import Rendered, collect, render, synth_current
 from .space import DatasetRef, TrialConfig, trial_hash
@@ -284,16 +284,18 @@ def explore(
     Raises `HwgenError` when Ray is missing or cannot start.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    if not lanes or any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in lanes):
+    if not lanes:
         raise HwgenError(f"lanes must be a non-empty list of positive integers, not {lanes!r}")
+    for p in lanes:
+        check_positive_int("Each lane count", p)
     if not configs:
         raise HwgenError("the design space is empty: no trial configurations")
     if not tolerance >= 0:
         raise HwgenError(f"the tolerance must be a number >= 0, not {tolerance!r}")
     for name, v in (("cpus", cpus), ("concurrent", concurrent), ("synth_max", synth_max),
                     ("synth_seeds", synth_seeds)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise HwgenError(f"{name} must be a positive integer, not {v!r}")
+        if v is not None:
+            check_positive_int(name, v)
     if address:
         _check_reachable(address)
     ray, tune = require_ray(address)

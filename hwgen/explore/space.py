@@ -20,7 +20,7 @@ import random
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 
 __all__ = [
     "CACHE_VERSION",
@@ -63,9 +63,7 @@ class TrialConfig:
         if self.cell not in CELLS:
             raise HwgenError(f"unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
         for name in ("hidden", "budget", "layers", "batch", "bits"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise HwgenError(f"{name} must be a positive integer, not {v!r}")
+            check_positive_int(name, getattr(self, name))
         if not (isinstance(self.lr, float | int) and self.lr > 0):
             raise HwgenError(f"learning rate must be a positive number, not {self.lr!r}")
 
@@ -157,8 +155,7 @@ def grid(cells, quants, hiddens, *, budget: int, **common) -> list[TrialConfig]:
 def sample(configs: list[TrialConfig], n: int, seed: int = 0) -> list[TrialConfig]:
     """``n`` distinct configurations drawn at random (seeded) from ``configs``, in grid order;
     all of them when ``n`` is at least their number."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise HwgenError(f"the number of samples must be a positive integer, not {n!r}")
+    check_positive_int("the number of samples", n)
     if n >= len(configs):
         return list(configs)
     keep = set(random.Random(seed).sample(range(len(configs)), n))

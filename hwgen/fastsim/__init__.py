@@ -1,10 +1,11 @@
 """A fast Verilator path for bulk checks: a C++ harness drives the generated top from files.
 
 ``hwgen sim --fast`` runs this instead of the cocotb bench. It takes the same `SimPlan` (inputs,
-resets, stall probabilities and seed) and turns it into the same operation list as the cocotb path
-(``hwgen.cosim``), writes it to a file together with the output word the golden model expects
-for every input and the backpressure bursts the cocotb bench would draw from the same seed, and
-runs ``harness.cpp`` compiled with the Verilated model: no Python while it simulates, no VPI.
+resets, stall probabilities and seed), prepares it and draws its stimulus with the cocotb path's
+own steps (`hwgen.stimulus`: the model-hash check, the operation list, the output stalls), writes
+the operations to a file together with the output word the golden model expects for every input
+and the output stalls, and runs ``harness.cpp`` compiled with the Verilated model: no Python
+while it simulates, no VPI.
 The harness reproduces the cocotb bench's cycles (the same edges for every transfer, which a
 test checks), compares every output word exactly, and stops at the first difference; this
 module reports it like `hwgen.cosim` (sequence, timestep, output index, expected, got).
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import resource
 import shutil
 import subprocess
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cosim import CosimReport, Mismatch, SimPlan, _measured_cpt, _ops, load_manifest
-from ..golden import GoldenModel, check_inputs
-from ..modelfile import load_model
+from ..cosim import CosimReport, Mismatch
+from ..golden import GoldenModel
+from ..manifest import load_manifest
 from ..payload import pack, unpack
 from ..spec import HwgenError, Model
+from ..stimulus import SimPlan, Stimulus, draw, measured_cycles, prepare, stream_ports
 from ..toolenv import tool_env, verilator_bin
 
 __all__ = ["FastReport", "fastsim", "build_fastsim", "compile_harness", "expected_words",
@@ -39,7 +40,6 @@ __all__ = ["FastReport", "fastsim", "build_fastsim", "compile_harness", "expecte
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 SIMULATOR = "verilator-fast"
-_MAX_STALL = 12  # the cocotb bench's randint(1, 12)
 
 
 @dataclass
@@ -88,17 +88,7 @@ def verilated_name(name: str) -> str:
 
 def _ports_header(manifest: dict) -> str:
     top = manifest["top"]
-    si, so = manifest["streams"]["input"], manifest["streams"]["output"]
-    names = {
-        "HW_CLK": manifest["clock"]["port"],
-        "HW_RST": manifest["reset"]["port"],
-        "HW_I_VALID": si["valid"],
-        "HW_I_READY": si["ready"],
-        "HW_I_PAYLOAD": si["payload"],
-        "HW_O_VALID": so["valid"],
-        "HW_O_READY": so["ready"],
-        "HW_O_PAYLOAD": so["payload"],
-    }
+    names = {f"HW_{role.upper()}": port for role, port in stream_ports(manifest).items()}
     lines = [
         "// written by hwgen.fastsim from manifest.json",
         "#pragma once",
@@ -213,16 +203,6 @@ def expected_words(manifest: dict, model: Model, sequences: list[np.ndarray]) ->
     return out  # type: ignore[return-value]
 
 
-def _stall_draws(plan: SimPlan, count: int) -> list[int]:
-    """The cocotb bench's output backpressure: per output, ready low for this many cycles."""
-    rng = random.Random(plan.seed)
-    draws = []
-    for _ in range(count):
-        stall = plan.out_stall and rng.random() < plan.out_stall
-        draws.append(rng.randint(1, _MAX_STALL) if stall else 0)
-    return draws
-
-
 def _mismatch(manifest, inputs, expected, got_hex, aborted_epochs) -> Mismatch:
     n, t, epoch = inputs
     fields = manifest["streams"]["output"]["fields"]
@@ -246,49 +226,72 @@ def fastsim(
 ) -> FastReport:
     """Simulate ``plan`` on the Verilog in ``rtl_dir`` with the compiled harness and compare
     every output with the golden model of ``model`` (default: the model.hwgm generated with the
-    RTL) by exact equality. Same plan semantics and report as `hwgen.cosim.cosim`."""
-    rtl_dir = Path(rtl_dir).resolve()
-    manifest = load_manifest(rtl_dir)
-    if model is None:
-        model = load_model(rtl_dir / manifest["model_file"])
-    if manifest["model"]["outputs"] != model.outputs:
-        raise HwgenError(
-            f"the reference model has {model.outputs} outputs; the RTL has "
-            f"{manifest['model']['outputs']}"
-        )
-    seqs = [check_inputs(model, np.asarray(s)[None])[0] for s in plan.sequences]
-    if not seqs or any(len(s) == 0 for s in seqs):
-        raise HwgenError("every sequence needs at least one timestep")
-    plan.sequences = seqs
-    build = Path(build_dir or rtl_dir / "sim_build" / "fast").resolve()
-    exe, build_s = build_fastsim(rtl_dir, build, manifest)
-
-    ops, epochs, aborted = _ops(manifest, model, plan)
-    expected = expected_words(manifest, model, seqs)
+    RTL, checked against the manifest's ``model_sha256``) by exact equality. Same preparation,
+    stimulus and report as `hwgen.cosim.cosim` (`hwgen.stimulus`)."""
+    run = prepare(rtl_dir, plan, model)
+    manifest, plan = run.manifest, run.plan
+    build = Path(build_dir or run.rtl_dir / "sim_build" / "fast").resolve()
+    exe, build_s = build_fastsim(run.rtl_dir, build, manifest)
+    stim = draw(manifest, run.model, plan)
+    expected = expected_words(manifest, run.model, plan.sequences)
     cpt = manifest["timing"]["cycles_per_timestep"]
     timeout = timeout_cycles or cpt * 4 + 2000
-    inputs = []  # (sequence, timestep, epoch) of every input op, in plan order
-    for e, epoch in enumerate(epochs):
-        inputs += [(n, t, e) for n, t in epoch]
+    inputs = stim.inputs()
+    run_dir = build / "run"
+    run_dir.mkdir(exist_ok=True)
+    want_cycles = not (plan.in_stall or plan.out_stall)
+    args = _write_run(run_dir, exe, stim, expected, timeout, want_cycles)
+    res, wall, cpu = _run_harness(args, run_dir / "result.txt")
+    if res["status"] == "timeout":
+        raise HwgenError(
+            f"the fast simulation timed out waiting for the accelerator ({timeout} cycles "
+            f"without a transfer, at cycle {res['cycles']})"
+        )
+    mismatch = None
+    if res["status"] == "mismatch":
+        idx, got_hex, _ = res["mismatch"].split()
+        n, t, _ = inputs[int(idx)]
+        mismatch = _mismatch(manifest, inputs[int(idx)], expected[n][t], got_hex, stim.aborted)
+    elif res["status"] == "extra":  # an output with no input pending: name the last accepted one
+        n, t, _ = inputs[max(int(res["inputs"]) - 1, 0)] if inputs else (0, 0, 0)
+        mismatch = Mismatch(
+            n, t, "output count", int(res["inputs"]), int(res["outputs"]), " (extra outputs)"
+        )
+    accepted = []
+    cycles_path = run_dir / "cycles.txt"
+    if want_cycles and cycles_path.is_file():
+        accepted = [
+            int(x.split()[1]) for x in cycles_path.read_text().splitlines() if x.startswith("in ")
+        ]
+    measured, gaps = measured_cycles(plan, accepted)
+    return FastReport(SIMULATOR, len(plan.sequences), len(inputs), int(res["cycles"]), measured,
+                      cpt, wall, mismatch, gaps, build_s=build_s, sim_cpu_s=cpu)
+
+
+def _write_run(run_dir: Path, exe: Path, stim: Stimulus, expected, timeout: int,
+               want_cycles: bool) -> list[str]:
+    """Write the harness's plan (the time-out, then per op a line: ``x idle payload expected``,
+    ``r cycles``, ``a cycles``) and its output stalls into ``run_dir``; returns its command."""
+    inputs = stim.inputs()
     lines, k = [f"t {timeout}"], 0
-    for op in ops:
+    for op in stim.ops:
         if op[0] == "x":
             n, t, _ = inputs[k]
             lines.append(f"x {op[2]} {op[1]} {expected[n][t]:x}")
             k += 1
         else:
             lines.append(f"{op[0][0]} {op[1]}")
-    run_dir = build / "run"
-    run_dir.mkdir(exist_ok=True)
     plan_path, stalls_path = run_dir / "plan.txt", run_dir / "stalls.txt"
     result_path, cycles_path = run_dir / "result.txt", run_dir / "cycles.txt"
     plan_path.write_text("\n".join(lines) + "\n")
-    stalls_path.write_text(" ".join(map(str, _stall_draws(plan, len(inputs) + 1))) + "\n")
+    stalls_path.write_text(" ".join(map(str, stim.out_stalls)) + "\n")
     result_path.unlink(missing_ok=True)
-    want_cycles = not (plan.in_stall or plan.out_stall)
     args = [str(exe), str(plan_path), str(stalls_path), str(result_path)]
-    if want_cycles:
-        args.append(str(cycles_path))
+    return args + [str(cycles_path)] if want_cycles else args
+
+
+def _run_harness(args: list[str], result_path: Path) -> tuple[dict, float, float]:
+    """Run the harness; returns its result file's fields, the wall and the CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ))
@@ -302,38 +305,4 @@ def fastsim(
     for line in result_path.read_text().splitlines():
         key, _, rest = line.partition(" ")
         res[key] = rest
-    status = res["status"]
-    if status == "timeout":
-        raise HwgenError(
-            f"the fast simulation timed out waiting for the accelerator ({timeout} cycles "
-            f"without a transfer, at cycle {res['cycles']})"
-        )
-    mismatch = None
-    if status == "mismatch":
-        idx, got_hex, _ = res["mismatch"].split()
-        n, t, _ = inputs[int(idx)]
-        mismatch = _mismatch(manifest, inputs[int(idx)], expected[n][t], got_hex, aborted)
-    elif status == "extra":  # an output with no input pending: name the last accepted one
-        n, t, _ = inputs[max(int(res["inputs"]) - 1, 0)] if inputs else (0, 0, 0)
-        mismatch = Mismatch(
-            n, t, "output count", int(res["inputs"]), int(res["outputs"]), " (extra outputs)"
-        )
-    accepted = []
-    if want_cycles and cycles_path.is_file():
-        accepted = [
-            int(x.split()[1]) for x in cycles_path.read_text().splitlines() if x.startswith("in ")
-        ]
-    measured, gaps = _measured_cpt(plan, accepted)
-    return FastReport(
-        SIMULATOR,
-        len(seqs),
-        len(inputs),
-        int(res["cycles"]),
-        measured,
-        cpt,
-        wall,
-        mismatch,
-        gaps,
-        build_s=build_s,
-        sim_cpu_s=cpu,
-    )
+    return res, wall, cpu

@@ -259,29 +259,9 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
         field = lane_bits(encoding) if sparse else b
         codes = AnySeq(lanes * field)
         xs = [AnySeq(signed(operand_width)) for _ in range(2 * lanes if sparse else lanes)]
-        level = Array(Const(v, signed(max(2, b + 1) + max(abs(v) for v in levels).bit_length()))
-                      for v in levels)
-        ok = Array(Const(v, 1) for v in legal)
         m.d.comb += [dut.valid.eq(valid), dut.first.eq(first), dut.codes.eq(codes)]
         m.d.comb += [dut.operands[k].eq(x) for k, x in enumerate(xs)]
-        if not sparse:
-            for k in range(lanes):
-                m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
-            dot = sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
-        else:
-            terms = []
-            ops = Array(xs)
-            for k in range(lanes):
-                f = codes[k * field : (k + 1) * field]
-                sel, code = f[:2], f[2:]
-                if lane_code_bits(encoding) != b:  # the sign of a 2-bit ternary-like code
-                    lv = Mux(code[0], -1, 1)
-                else:
-                    m.d.comb += Assume(ok[code])
-                    lv = level[code]
-                x = ops[lane_base(k) + sel]
-                terms.append(Mux(sel == SEL_ZERO, 0, lv * x))
-            dot = sum(terms)
+        dot = _mac_word(m, encoding, lanes, codes, xs, levels, legal, sparse)
         # The reference accumulator, fed the same words ``latency`` cycles late (valid and first
         # through registers with a reset, like the DUT's control).
         v_d, f_d, dot_d = valid, first, dot
@@ -328,6 +308,34 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
         lambda: _Harness(body),
         retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
     )
+
+
+def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal, sparse: bool):
+    """The reference value of one MAC word, from the format's definition: the sum over lanes of
+    level(code) * operand (sparse: lane k's operand ``lane_base(k) + sel``, zero for
+    ``SEL_ZERO``); assumes every code legal."""
+    b = encoding.bits
+    level = Array(Const(v, signed(max(2, b + 1) + max(abs(v) for v in levels).bit_length()))
+                  for v in levels)
+    ok = Array(Const(v, 1) for v in legal)
+    if not sparse:
+        for k in range(lanes):
+            m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
+        return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+    field = lane_bits(encoding)
+    terms = []
+    ops = Array(xs)
+    for k in range(lanes):
+        f = codes[k * field : (k + 1) * field]
+        sel, code = f[:2], f[2:]
+        if lane_code_bits(encoding) != b:  # the sign of a 2-bit ternary-like code
+            lv = Mux(code[0], -1, 1)
+        else:
+            m.d.comb += Assume(ok[code])
+            lv = level[code]
+        x = ops[lane_base(k) + sel]
+        terms.append(Mux(sel == SEL_ZERO, 0, lv * x))
+    return sum(terms)
 
 
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:

@@ -35,10 +35,11 @@ Accepted and transferred mean ``valid & ready`` on a cycle without reset (the re
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.lib import wiring
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from .runner import Property
 
 __all__ = ["StreamHarness", "interface_properties", "HARNESS_CHECKS"]
@@ -70,102 +71,106 @@ class StreamHarness(wiring.Component):
 
     def elaborate(self, platform):
         from amaranth.asserts import AnySeq
-        from amaranth.hdl import (
-            Assert,
-            Assume,
-            Cat,
-            ClockSignal,
-            Cover,
-            Instance,
-            Module,
-            Mux,
-            ResetSignal,
-            Signal,
-        )
+        from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
 
-        man, cpt, lat, check = self._m, self._cpt, self._lat, self._check
+        man, check = self._m, self._check
         si, so = man["streams"]["input"], man["streams"]["output"]
         m = Module()
-        rst = ResetSignal()
-        i_valid, o_ready = AnySeq(1), AnySeq(1)
-        i_payload = AnySeq(si["payload_width"])
-        i_ready, o_valid = Signal(), Signal()
-        o_payload = Signal(so["payload_width"])
+        p = SimpleNamespace(rst=ResetSignal(), i_valid=AnySeq(1), o_ready=AnySeq(1),
+                            i_payload=AnySeq(si["payload_width"]), i_ready=Signal(name="i_ready"),
+                            o_valid=Signal(name="o_valid"),
+                            o_payload=Signal(so["payload_width"], name="o_payload"))
         ports = {
             f"i_{man['clock']['port']}": ClockSignal(),
-            f"i_{man['reset']['port']}": rst,
-            f"i_{si['valid']}": i_valid,
-            f"i_{si['payload']}": i_payload,
-            f"o_{si['ready']}": i_ready,
-            f"o_{so['valid']}": o_valid,
-            f"i_{so['ready']}": o_ready,
+            f"i_{man['reset']['port']}": p.rst,
+            f"i_{si['valid']}": p.i_valid,
+            f"i_{si['payload']}": p.i_payload,
+            f"o_{si['ready']}": p.i_ready,
+            f"o_{so['valid']}": p.o_valid,
+            f"i_{so['ready']}": p.o_ready,
         }
         if check == "hold":  # the only group that needs the datapath (yosys prunes it otherwise)
-            ports[f"o_{so['payload']}"] = o_payload
+            ports[f"o_{so['payload']}"] = p.o_payload
         m.submodules.dut = Instance(man["top"], **ports)
-        accept, deliver = Signal(), Signal()
-        m.d.comb += [accept.eq(i_valid & i_ready & ~rst), deliver.eq(o_valid & o_ready & ~rst)]
+        p.accept, p.deliver = Signal(name="accept"), Signal(name="deliver")
+        m.d.comb += [p.accept.eq(p.i_valid & p.i_ready & ~p.rst),
+                     p.deliver.eq(p.o_valid & p.o_ready & ~p.rst)]
         # timesteps accepted and not yet delivered (cleared by reset, like the core)
-        pending = Signal(range(5))
-        m.d.sync += pending.eq(pending + accept - deliver)
-
-        if check == "hold":
-            stalled, last = Signal(), Signal.like(o_payload)
-            m.d.sync += [stalled.eq(o_valid & ~o_ready), last.eq(o_payload)]
-            with m.If(stalled):
-                m.d.comb += Assert(o_valid, "streams.hold: valid dropped before the transfer")
-                m.d.comb += Assert(o_payload == last, "streams.hold: payload changed while stalled")
-        elif check in ("order", "order_bmc"):
-            if check == "order":
-                run = Signal(range(self._stall + 2))
-                m.d.sync += run.eq(Mux(o_ready, 0, run + 1))
-                with m.If(~o_ready):
-                    m.d.comb += Assume(run < self._stall)
-            age = Signal(range(lat + 2))  # cycles since the last accepted input (saturating)
-            with m.If(accept):
-                m.d.sync += age.eq(1)
-            with m.Elif(age <= lat):
-                m.d.sync += age.eq(age + 1)
-            quiet = Signal(range(lat + 2))  # cycles since the consumer last stalled (saturating)
-            with m.If(o_valid & ~o_ready):
-                m.d.sync += quiet.eq(1)
-            with m.Elif(quiet <= lat):
-                m.d.sync += quiet.eq(quiet + 1)
-            with m.If(deliver):
-                m.d.comb += Assert(pending > 0, "streams.order: an output without a pending input")
-            with m.If(~rst):
-                m.d.comb += Assert(pending <= 3, "streams.order: more than three in flight")
-                m.d.comb += Assert(
-                    pending >= o_valid + ~i_ready,
-                    "streams.order: fewer timesteps in flight than o_valid + busy",
-                )
-                with m.If((pending > 0) & ~o_valid):
-                    m.d.comb += Assert(
-                        (age < lat) | (quiet < lat),
-                        "streams.order: a result not offered lat cycles after its input or "
-                        "the last stall",
-                    )
-        elif check == "timing":
-            m.d.comb += Assume(o_ready)
-            hist = Signal(lat)  # hist[j]: an input was accepted j + 1 cycles ago
-            m.d.sync += hist.eq(Cat(accept, hist[:-1]))
-            in_flight = sum(hist[j] for j in range(lat))
-            with m.If(~rst):
-                m.d.comb += Assert(
-                    o_valid == hist[lat - 1],
-                    "timing.latency: o_valid is not exactly lat cycles after an input",
-                )
-                m.d.comb += Assert(
-                    i_ready == ~hist[: cpt - 1].any() if cpt > 1 else i_ready,
-                    "timing.latency: i_ready is not low exactly cpt - 1 cycles after an input",
-                )
-                m.d.comb += Assert(pending == in_flight, "timing.latency: timesteps in flight")
-        else:  # cover
-            seen = Signal()
-            with m.If(accept):
-                m.d.sync += seen.eq(1)
-            m.d.comb += Cover(deliver & seen, "timing.cover: an input and its output")
+        p.pending = Signal(range(5), name="pending")
+        m.d.sync += p.pending.eq(p.pending + p.accept - p.deliver)
+        {"hold": self._hold, "order": self._order, "order_bmc": self._order,
+         "timing": self._timing, "cover": self._cover}[check](m, p)
         return m
+
+    def _hold(self, m, p):
+        from amaranth.hdl import Assert, Signal
+
+        stalled, last = Signal(), Signal.like(p.o_payload)
+        m.d.sync += [stalled.eq(p.o_valid & ~p.o_ready), last.eq(p.o_payload)]
+        with m.If(stalled):
+            m.d.comb += Assert(p.o_valid, "streams.hold: valid dropped before the transfer")
+            m.d.comb += Assert(p.o_payload == last, "streams.hold: payload changed while stalled")
+
+    def _order(self, m, p):
+        from amaranth.hdl import Assert, Assume, Mux, Signal
+
+        lat = self._lat
+        if self._check == "order":
+            run = Signal(range(self._stall + 2))
+            m.d.sync += run.eq(Mux(p.o_ready, 0, run + 1))
+            with m.If(~p.o_ready):
+                m.d.comb += Assume(run < self._stall)
+        age = Signal(range(lat + 2))  # cycles since the last accepted input (saturating)
+        with m.If(p.accept):
+            m.d.sync += age.eq(1)
+        with m.Elif(age <= lat):
+            m.d.sync += age.eq(age + 1)
+        quiet = Signal(range(lat + 2))  # cycles since the consumer last stalled (saturating)
+        with m.If(p.o_valid & ~p.o_ready):
+            m.d.sync += quiet.eq(1)
+        with m.Elif(quiet <= lat):
+            m.d.sync += quiet.eq(quiet + 1)
+        with m.If(p.deliver):
+            m.d.comb += Assert(p.pending > 0, "streams.order: an output without a pending input")
+        with m.If(~p.rst):
+            m.d.comb += Assert(p.pending <= 3, "streams.order: more than three in flight")
+            m.d.comb += Assert(
+                p.pending >= p.o_valid + ~p.i_ready,
+                "streams.order: fewer timesteps in flight than o_valid + busy",
+            )
+            with m.If((p.pending > 0) & ~p.o_valid):
+                m.d.comb += Assert(
+                    (age < lat) | (quiet < lat),
+                    "streams.order: a result not offered lat cycles after its input or "
+                    "the last stall",
+                )
+
+    def _timing(self, m, p):
+        from amaranth.hdl import Assert, Assume, Cat, Signal
+
+        cpt, lat = self._cpt, self._lat
+        m.d.comb += Assume(p.o_ready)
+        hist = Signal(lat)  # hist[j]: an input was accepted j + 1 cycles ago
+        m.d.sync += hist.eq(Cat(p.accept, hist[:-1]))
+        in_flight = sum(hist[j] for j in range(lat))
+        with m.If(~p.rst):
+            m.d.comb += Assert(
+                p.o_valid == hist[lat - 1],
+                "timing.latency: o_valid is not exactly lat cycles after an input",
+            )
+            m.d.comb += Assert(
+                p.i_ready == ~hist[: cpt - 1].any() if cpt > 1 else p.i_ready,
+                "timing.latency: i_ready is not low exactly cpt - 1 cycles after an input",
+            )
+            m.d.comb += Assert(p.pending == in_flight, "timing.latency: timesteps in flight")
+
+    def _cover(self, m, p):
+        from amaranth.hdl import Cover, Signal
+
+        seen = Signal()
+        with m.If(p.accept):
+            m.d.sync += seen.eq(1)
+        m.d.comb += Cover(p.deliver & seen, "timing.cover: an input and its output")
 
 
 def _no_comb_path(top: str, source: str, targets: list[str]) -> str:
@@ -194,12 +199,8 @@ def interface_properties(
     """
     cpt = int(manifest["timing"]["cycles_per_timestep"])
     lat = int(manifest["timing"].get("latency_cycles", cpt))
-    stall = cpt if stall_bound is None else int(stall_bound)
-    if stall < 1:
-        raise HwgenError(f"stall bound must be a positive integer, not {stall_bound!r}")
-    bmc = cpt + lat + 8 if bmc_depth is None else int(bmc_depth)
-    if bmc < 1:
-        raise HwgenError(f"bmc depth must be a positive integer, not {bmc_depth!r}")
+    stall = cpt if stall_bound is None else check_positive_int("stall bound", stall_bound)
+    bmc = cpt + lat + 8 if bmc_depth is None else check_positive_int("bmc depth", bmc_depth)
     verilog = tuple(Path(rtl_dir) / v for v in manifest["verilog"])
     for v in verilog:
         if not v.is_file():

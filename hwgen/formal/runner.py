@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..spec import HwgenError
+from ..spec import HwgenError, check_positive_int
 from ..toolenv import tool_env
 
 __all__ = [
@@ -83,8 +83,7 @@ class Property:
             raise HwgenError(f"Property name must be letters, digits, '._-', not {self.name!r}")
         if self.mode not in MODES:
             raise HwgenError(f"Property mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
-            raise HwgenError(f"Property depth must be a positive integer, not {self.depth!r}")
+        check_positive_int("Property depth", self.depth)
         if self.mode == "structural" and not self.script:
             raise HwgenError(f"structural property {self.name} needs a Yosys script")
         if self.mode != "structural" and self.harness is None:

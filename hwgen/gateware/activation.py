@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec import HwgenError, check_positive_int
+from ..spec import HwgenError, check_positive_int, forwarded
 from .arith import saturate
 from .schedule import TABLE_LATENCY
 
@@ -60,9 +60,7 @@ class ActivationTable(wiring.Component):
             }
         )
 
-    @property
-    def value_shape(self) -> Shape:
-        return self._shape
+    value_shape = forwarded("_shape", "The table's value shape (unsigned or signed).")
 
     def elaborate(self, platform):
         m = Module()

@@ -27,7 +27,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import derive_widths
-from ..spec import CellKind, Model
+from ..spec import CellKind, HwgenError, Model, forwarded
 from .arith import delay, register
 from .gru import GruCell
 from .layouts import input_layout, output_layout
@@ -59,10 +59,15 @@ class _Tag:
 class Accelerator(wiring.Component):
     """A recurrent-network accelerator for one `Model` with ``lanes`` weights per cycle.
 
+    ``Accelerator(plan)`` builds exactly a resolved plan (`hwgen.design.resolve`, or
+    `plan.make_plan`); ``Accelerator(model, lanes, state, weights, sparse)`` plans the request
+    here (the same `make_plan`), for callers that hold no plan.
+
     Parameters
     ----------
-    model : the frozen Model (its codes, scales, biases and tables become ROMs and constants).
-    lanes : P, weights consumed per cycle, 1 .. max(inputs, hidden).
+    model : a `Plan`, or the frozen Model (its codes, scales, biases and tables become ROMs and
+        constants).
+    lanes : P, weights consumed per cycle, 1 .. max(inputs, hidden) (not with a plan).
     state : where h (and c) live: ``ram`` (block RAM), ``registers`` or ``auto`` (the plan's
         choice, `plan.choose_state_mode`).
     weights : ``rom`` (the bitstream holds weights, biases and embedding) or loadable: ``ram``
@@ -85,32 +90,28 @@ class Accelerator(wiring.Component):
     HwgenError : for a bad lane count, state option or a model the hardware does not support.
     """
 
-    def __init__(self, model: Model, lanes: int, state: str = "auto", weights: str = "rom",
-                 sparse: str = "auto"):
-        self._plan = make_plan(model, lanes, state, weights, sparse)
+    def __init__(self, model: Model | Plan, lanes: int | None = None, state: str = "auto",
+                 weights: str = "rom", sparse: str = "auto"):
+        if isinstance(model, Plan):
+            if (lanes, state, weights, sparse) != (None, "auto", "rom", "auto"):
+                self._MustUse__silence = True  # refused, not an unused design
+                raise HwgenError("an Accelerator of a plan takes no other options: the plan "
+                                 "holds them")
+            self._plan = model
+        else:
+            self._plan = make_plan(model, lanes, state, weights, sparse)
         members = {
-            "i_stream": In(stream.Signature(input_layout(model))),
-            "o_stream": Out(stream.Signature(output_layout(model))),
+            "i_stream": In(stream.Signature(input_layout(self._plan.model))),
+            "o_stream": Out(stream.Signature(output_layout(self._plan.model))),
         }
         if self._plan.loadable:
             members["load"] = In(load_signature(self._plan.load_images()))
         super().__init__(members)
 
-    @property
-    def plan(self) -> Plan:
-        return self._plan
-
-    @property
-    def model(self) -> Model:
-        return self._plan.model
-
-    @property
-    def lanes(self) -> int:
-        return self._plan.lanes
-
-    @property
-    def schedule(self):
-        return self._plan.timing
+    plan = forwarded("_plan", "The `Plan` this core builds.")
+    model = forwarded("_plan.model", "The model (`Plan.model`).")
+    lanes = forwarded("_plan.lanes", "P, weights consumed per cycle.")
+    schedule = forwarded("_plan.timing", "The timing contract (`schedule.Schedule`).")
 
     # -- elaboration, one named stage per method ------------------------------------------------
     def elaborate(self, platform):

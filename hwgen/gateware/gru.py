@@ -34,7 +34,6 @@ class GruCell(CellUnit):
     def elaborate(self, platform):
         m = Module()
         f = self.model.formats
-        fs = f.sigmoid_frac
 
         def reg(expr, name):
             return register(m, expr, name)
@@ -82,18 +81,18 @@ class GruCell(CellUnit):
         xn_a = delay(m, xn1, lat, "xn")
         va = delay(m, nrow1, lat, "vn", reset=True)
         ja, la = delay(m, j1, lat, "jn"), delay(m, l1, lat, "ln")
-        rp = reg(round_shift(mul_r.p, fs), "rp")
+        rp = reg(round_shift(mul_r.p, f.sigmoid_frac), "rp")
         npre = reg(reg(xn_a, "xn_b") + rp, "npre")
         # A+2: tanh lookup of npre; the old h of this unit asked for at A+T (both arrive at
         # A+2+T).
         m.submodules.tanh = tanh = ActivationTable(
             self.model.tanh_table, index_width=f.tanh_in_width, z_width=npre.shape().width
         )
-        R = self.READ_LATENCY
+        ahead = 2 + T - self.READ_LATENCY  # the old h arrives at A+2+T, as n does
         m.d.comb += [
             tanh.z[0].eq(npre),
-            self.rd_layer.eq(delay(m, la, 2 + T - R, "lr")),
-            self.rd_unit.eq(delay(m, ja, 2 + T - R, "jr")),
+            self.rd_layer.eq(delay(m, la, ahead, "lr")),
+            self.rd_unit.eq(delay(m, ja, ahead, "jr")),
         ]
 
         # A+2+T: n and h - n.
@@ -104,7 +103,7 @@ class GruCell(CellUnit):
         m.submodules.mul_u = mul_u = PipelinedMul(a_width=aw, b_width=dm.shape().width)
         m.d.comb += [mul_u.a.eq(delay(m, u_reg, lat + 4, "u")), mul_u.b.eq(dm)]
         n_e = delay(m, n_d, lat, "ne")
-        rq = reg(round_shift(mul_u.p, fs), "rq")
+        rq = reg(round_shift(mul_u.p, f.sigmoid_frac), "rq")
         n_f = reg(n_e, "nf")
 
         # A+5+T+lat: h' = n + round_shift(u * (h - n)), registered: the write cycle.

@@ -42,7 +42,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics import derive_widths, signed_width, term_bound, term_shift
-from ..spec import CellKind, HwgenError, Model, QuantMatrix, WeightEncoding, pack_codes
+from ..spec import (
+    CellKind,
+    HwgenError,
+    Model,
+    QuantMatrix,
+    WeightEncoding,
+    forwarded,
+    json_fields,
+    pack_codes,
+)
 from .packing import SPARSE_MODES, SparseMode, lane_bits, sparse_words
 from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
 
@@ -62,6 +71,10 @@ __all__ = [
     "MemoryPlan",
     "Plan",
     "make_plan",
+    "plan_like",
+    "check_options",
+    "matrix_ids",
+    "weight_memory_bits",
     "weight_words",
     "paired_words",
     "signed_words",
@@ -234,16 +247,13 @@ class MemoryPlan:
     payload_bits: int  # bits that carry information
     read_ports: int = 1
 
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
     def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "width": self.width,
-            "depth": self.depth,
-            "bits": self.width * self.depth,
-            "payload_bits": self.payload_bits,
-            "read_ports": self.read_ports,
-        }
+        return json_fields(self, "name", "kind", "width", "depth", "bits", "payload_bits",
+                           "read_ports")
 
 
 def choose_state_mode(bits: int, words: int, state: str) -> str:
@@ -280,15 +290,9 @@ class Plan:
     def head_id(self) -> int:
         return 2 * self.model.num_layers + 1
 
-    @property
-    def sparse(self) -> bool:
-        """A sparse core (zero skipping, `packing`)."""
-        return self.timing.sparse
-
-    @property
-    def span(self) -> int:
-        """Operand values per word (state store words, input chunks): P, or 2P sparse."""
-        return self.timing.span
+    sparse = forwarded("timing.sparse", "A sparse core (zero skipping, `packing`).")
+    span = forwarded("timing.span", "Operand values per word (state store words, input "
+                     "chunks): P, or 2P sparse.")
 
     def repeat(self, mid: int) -> int:
         """Words per span of matrix ``mid`` (`Schedule.repeat`)."""
@@ -299,10 +303,8 @@ class Plan:
         """Ids of the matrices that take two words a span (a sparse core's unpacked ones)."""
         return tuple(i for i in self.matrices if self.repeat(i) == 2)
 
-    @property
-    def paired(self) -> bool:
-        """Layer 0 issues paired input segments (`schedule.pairs_input_rows`)."""
-        return self.timing.paired
+    paired = forwarded("timing.paired",
+                       "Layer 0 issues paired input segments (`schedule.pairs_input_rows`).")
 
     @property
     def pair_split(self) -> int:
@@ -533,15 +535,56 @@ def _biases(model: Model) -> list[int]:
     return seq
 
 
+def matrix_ids(model: Model) -> list[tuple[int, str, QuantMatrix]]:
+    """(matrix id, name, matrix): 2l layer l's input matrix, 2l + 1 its recurrent one, 2L + 1
+    the head (the ids of `MatrixPlan`, the names of `Model.matrices`)."""
+    L = model.num_layers
+    ids = [2 * (i // 2) + i % 2 for i in range(2 * L)] + [2 * L + 1]
+    return [(mid, name, m) for mid, (name, m) in zip(ids, model.matrices(), strict=True)]
+
+
+def weight_memory_bits(model: Model, timing: Schedule) -> int:
+    """Bits of the weight memories of ``model``'s core with ``timing`` (what `Plan.weight_roms`
+    hold, without laying out a word): every row's issue words (a paired layer-0 input matrix:
+    one word per pair of rows) at P lanes of the encoding's bits (a sparse core: `lane_bits`).
+    For what-if figures (the dense core beside a sparse one) without a second plan."""
+    total = 0
+    for mid, _, m in matrix_ids(model):
+        rows, cols = m.shape
+        if mid == 0 and timing.paired:
+            words = -(-rows // 2)
+        else:
+            words = rows * timing.words_per_row(cols, mid)
+        total += words * timing.lanes * (lane_bits(m.encoding) if timing.sparse
+                                         else m.encoding.bits)
+    return total
+
+
 def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
-              sparse: str = "auto", *, like: Plan | None = None) -> Plan:
+              sparse: str = "auto") -> Plan:
     """The plan of ``model`` on ``lanes`` lanes with the ``state`` storage option
     (``auto``, ``registers`` or ``ram``), the ``weights`` storage (``rom``, ``ram`` or
     ``spram``, `WEIGHT_MODES`) and the zero-skipping option (``auto``, ``on``, ``off``,
-    `packing.SPARSE_MODES`, resolved by `schedule.choose_sparse`). ``like``: lay the words out
-    as ``like``'s core reads them (zero skipping and words per span; a loadable core built for
-    another model of the shape: `hwgen.shape.load_images`). Raises `HwgenError` for bad
-    arguments, or when ``like`` packs a matrix this model's codes do not fit."""
+    `packing.SPARSE_MODES`, resolved by `schedule.choose_sparse`). Every option is validated
+    and resolved here; callers with a request resolve it once through `hwgen.design.resolve`
+    and pass the plan on. Raises `HwgenError` for bad arguments."""
+    lanes, state, weights = check_options(model, lanes, state, weights)
+    return _build(model, lanes, state, weights,
+                  schedule(model, lanes, choose_sparse(model, lanes, sparse)))
+
+
+def plan_like(model: Model, like: Plan) -> Plan:
+    """The words of ``model`` laid out as ``like``'s core reads them (its lanes, storage, zero
+    skipping and words per span): what a loadable core built for another model of the shape
+    loads (`hwgen.shape.load_images`). Resolves nothing: every option is ``like``'s. Raises
+    `HwgenError` when ``like`` packs a matrix this model's codes do not fit."""
+    lanes, state, weights = check_options(model, like.lanes, like.state_option, like.weights)
+    return _build(model, lanes, state, weights,
+                  schedule(model, lanes, like.sparse, dict(like.timing.repeats)))
+
+
+def check_options(model: Model, lanes, state, weights) -> tuple[int, StateMode, WeightMode]:
+    """(lanes, state, weights) of a request, validated for ``model``; raises `HwgenError`."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     lanes = check_lanes(model, lanes)
@@ -552,12 +595,12 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
     if not isinstance(weights, str) or weights not in WEIGHT_MODES:
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
-    state, weights = StateMode(state), WeightMode(weights)
+    return lanes, StateMode(state), WeightMode(weights)
+
+
+def _build(model: Model, lanes: int, state: StateMode, weights: WeightMode,
+           timing: Schedule) -> Plan:
     mats = _matrices(model)
-    if like is not None:
-        timing = schedule(model, lanes, like.sparse, dict(like.timing.repeats))
-    else:
-        timing = schedule(model, lanes, choose_sparse(model, lanes, sparse))
     roms = _weight_roms(model, lanes, mats, timing)
     acc = {}
     for p in mats.values():

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..spec import CellKind, HwgenError, Model, TokenInput, check_positive_int
+from ..spec import CellKind, HwgenError, Model, TokenInput, check_positive_int, json_fields
 from .packing import SPARSE_MODES, SparseMode, packable, word_repeats
 
 __all__ = [
@@ -252,27 +252,16 @@ class Schedule:
         return -(-self.macs // self.lanes)
 
     def to_json(self) -> dict:
-        return {
-            "lanes": self.lanes,
-            "cycles_per_timestep": self.cycles_per_timestep,
-            "ideal_cycles": self.ideal_cycles,
-            "macs_per_timestep": self.macs,
-            "issue_cycles": self.issue_cycles,
-            "overhead_cycles": self.overhead,
-            "accept_cycles": self.accept_cycles,
-            "layer_issue_cycles": list(self.layer_issue),
-            "layer_gap_cycles": self.layer_gap,
-            "latency_cycles": self.latency,
-            "head_issue_cycles": self.head_issue,
-            "paired_input_segments": self.paired,
-            "zero_skipping": self.sparse,
-            "packed_matrices": [i for i, r in self.repeats if r == 1],
-            "head_drain_cycles": self.head_drain,
-            "mac_latency": self.mac_latency,
-            "scale_latency": self.scale_latency,
-            "cell_latency": self.cell_latency,
-            "head_latency": self.head_latency,
-        }
+        """The manifest's ``timing`` (docs/manifest.md)."""
+        out = json_fields(self, "lanes", "cycles_per_timestep", "ideal_cycles", "issue_cycles",
+                          "accept_cycles", "mac_latency", "scale_latency", "cell_latency",
+                          "head_latency")
+        out.update({f"{key}_cycles": getattr(self, key)
+                    for key in ("overhead", "layer_gap", "latency", "head_issue", "head_drain")})
+        out.update(macs_per_timestep=self.macs, layer_issue_cycles=list(self.layer_issue),
+                   paired_input_segments=self.paired, zero_skipping=self.sparse,
+                   packed_matrices=[i for i, r in self.repeats if r == 1])
+        return out
 
 
 def schedule(model: Model, lanes: int, sparse: bool = False,

@@ -79,11 +79,7 @@ def simulate(
         async for _ in ctx.tick():
             cycle[0] += 1
 
-    images = None
-    if accel.plan.loadable:
-        images = accel.plan.load_images() if load is None else load
-    elif load is not None:
-        raise HwgenError("this accelerator holds its weights in ROM; it has no load port")
+    images = _images(accel, load)
 
     async def producer(ctx):
         s = accel.i_stream
@@ -115,14 +111,30 @@ def simulate(
                 classes[t] = int(payload.argmax)
             ctx.set(s.ready, 0)
 
+    _run(accel, (producer, consumer), clock_counter, vcd)
+    return SimResult(logits, classes, np.array(accepted), np.array(delivered))
+
+
+def _images(accel: Accelerator, load):
+    """The images to load before the first input: ``load``, or a loadable core's own; None for
+    a ROM core (which refuses ``load``)."""
+    if accel.plan.loadable:
+        return accel.plan.load_images() if load is None else load
+    if load is not None:
+        raise HwgenError("this accelerator holds its weights in ROM; it has no load port")
+    return None
+
+
+def _run(accel: Accelerator, benches, background, vcd: str | None) -> None:
+    """Run ``benches`` (and ``background``) on ``accel`` at a 100 MHz clock; ``vcd``: a
+    waveform file."""
     sim = Simulator(accel)
     sim.add_clock(1e-8)
-    sim.add_testbench(clock_counter, background=True)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
+    sim.add_testbench(background, background=True)
+    for bench in benches:
+        sim.add_testbench(bench)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
-    return SimResult(logits, classes, np.array(accepted), np.array(delivered))
