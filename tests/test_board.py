@@ -296,3 +296,25 @@ def test_a_faster_try_that_fails_keeps_the_placement_that_met(tmp_path, monkeypa
     _fake_tools(monkeypatch, [40.0, HwgenError("the build did not finish")])
     with pytest.raises(HwgenError, match="did not finish"):
         build_board(Accelerator(m, 2), "icebreaker", tmp_path / "c", baud=3_000_000)
+
+
+def test_board_lanes_are_the_most_that_fit_without_a_warning(monkeypatch):
+    """`choose_lanes` takes the most lanes whose estimate fits without the "place and route
+    may fail" warning; only when every lane count that fits has it, the most of those."""
+    import hwgen.boardfit as bf
+    from hwgen.fit import FitResult
+
+    def judged(verdicts):
+        def fit_result(model, lanes, target, extra, weights="rom", sparse="auto"):
+            fits, warned = verdicts.get(lanes, (False, False))
+            return FitResult("ice40-up5k", lanes, None, () if fits else ("too big",),
+                             ("may fail",) if warned else ())
+        monkeypatch.setattr(bf, "fit_result", fit_result)
+
+    m = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
+    judged({16: (True, True), 8: (True, False), 4: (True, False)})
+    assert bf.choose_lanes(m, "ice40-up5k") == 8
+    judged({16: (True, True), 8: (True, True), 4: (True, True)})
+    assert bf.choose_lanes(m, "ice40-up5k") == 16
+    judged({})
+    assert bf.choose_lanes(m, "ice40-up5k") == bf.LANE_CHOICES[-1]

@@ -352,10 +352,14 @@ def test_board_estimate_and_build_options_for_zero_skipping(tmp_path):
     assert auto.fits and auto.lanes == 16 and not auto.fit.estimate.zero_skipping
 
 
-def test_board_auto_falls_back_to_the_dense_core_where_only_it_fits():
+def test_board_auto_falls_back_to_the_dense_core_where_only_it_fits(monkeypatch):
     """int8 2:4 on the iCEBreaker at 8 lanes: the sparse core's 80-bit weight words need 5 SPRAM
-    columns (the UP5K has 4), the dense core's 64-bit ones fit: auto builds the dense core."""
-    from hwgen import api
+    columns (the UP5K has 4), the dense core's 64-bit ones fit: auto builds the dense core.
+    (The measured excess of loadable iCE40 builds is left out here: with it no 8-lane int8
+    design fits the UP5K's logic, and this checks the choice between the cores.)"""
+    from hwgen import api, boardfit
+
+    monkeypatch.setattr(boardfit, "ICE40_LOADABLE_EXCESS", {"lut": 0, "ff": 0, "ff_lane": 0})
 
     model = make_model("gru", "int8", inputs=16, hidden=96, outputs=10, sparsity="2:4")
     on = api.estimate(model, 8, board="icebreaker", sparse="on", weights="auto")
