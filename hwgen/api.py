@@ -36,7 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_write_files, check_output_dir, check_output_file, npy_bytes
+from .fileio import (
+    atomic_write_files,
+    check_distinct_output,
+    check_output_dir,
+    check_output_file,
+    npy_bytes,
+)
 from .golden import GoldenModel, GoldenResult, check_inputs
 from .inputs import QuantizedInputs, features_to_codes
 from .modelfile import load_model, save_model
@@ -99,6 +105,11 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     `hwgen.spec.Sparsity`) prunes the recurrent matrices (and with ``sparse_head`` the head) to
     N:M by magnitude before quantizing (`hwgen.freeze.freeze`). ``input_quant`` / ``head_quant``
     quantize layer 0's input matrix / the head otherwise (a mixed-precision model).
+
+    Every encoding's code space is covered at any size (`cover_code_space`): the quantizers
+    with a scale relative to the weights (binary, ternary, exp, intN) see uniform floats; a
+    fixed-scale ``pow2`` matrix is stretched to +-(largest level + 1/2) * 2**-frac_bits first,
+    so every level is drawn about equally often (without it, 64 hidden units round to zeros).
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -113,11 +124,34 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     params = random_float_params(ck, inputs, hidden, outputs, layers=layers, tokens=tokens,
                                  seed=seed)
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
+    iq, hq = QuantConfig.parse_optional(input_quant), QuantConfig.parse_optional(head_quant)
+    cover_code_space(params, q, input_quant=iq, head_quant=hq)
     return freeze(params, q, formats, argmax=argmax, rng=seed,
                   meta={"source": f"random-model seed {seed}"},
                   sparsity=_sparsity(sparsity), sparse_head=sparse_head,
-                  input_quant=QuantConfig.parse_optional(input_quant),
-                  head_quant=QuantConfig.parse_optional(head_quant))
+                  input_quant=iq, head_quant=hq)
+
+
+def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:
+    """Stretch, in place, the random float matrices of ``params`` (`hwgen.freeze.FloatParams`)
+    whose quantizer has a fixed scale (``pow2``: levels ``round(w * 2**frac_bits)``) so that
+    each is uniform over +-(largest level + 1/2) * 2**-frac_bits: every level, zero included,
+    is drawn about equally often at any layer size. Matrices of the other encodings are left
+    as they are (their scale follows the weights). ``input_quant`` / ``head_quant``: the
+    quantizers of layer 0's input matrix and of the head (default ``quant``)."""
+    from .spec import EncodingKind, WeightEncoding
+
+    def stretch(w, q):
+        if q.kind is not EncodingKind.POW2 or w.size == 0:
+            return w
+        top = (WeightEncoding.pow2(q.int_bits, q.frac_bits).max_level + 0.5) * 2.0**-q.frac_bits
+        peak = float(np.max(np.abs(w)))
+        return w if peak == 0.0 else w * (top * (1 - 1e-9) / peak)
+
+    for i, layer in enumerate(params.layers):
+        layer.w_ih = stretch(layer.w_ih, (input_quant or quant) if i == 0 else quant)
+        layer.w_hh = stretch(layer.w_hh, quant)
+    params.head_w = stretch(params.head_w, head_quant or quant)
 
 
 def _sparsity(value) -> Sparsity | None:
@@ -166,6 +200,9 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         ckpt = check_output_file(checkpoint, "checkpoint")
     elif out is not None:
         ckpt = out.with_name(out.name + ".ckpt")
+    if out is not None:  # issue 25: never over a file being read
+        check_distinct_output(out, None if isinstance(dataset, Dataset) else dataset,
+                              warm_start, what="model file")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if epochs is None and budget_chars is None:
         epochs = 10
@@ -748,6 +785,9 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     check_positive_int("Lane count", sim_lanes)
     shape, info, baud = _build_folder(build_dir, baud)
     x = _input_codes(m, features, codes, normalize, warn)
+    if x.ndim < 2 or x.shape[0] == 0 or x.shape[1] == 0:  # issue 25: nothing to stream
+        raise HwgenError(f"no timesteps to run: inputs of shape {tuple(x.shape)}; give at least "
+                         "one sequence of at least one timestep")
     golden_logits = GoldenModel(m).run(x)
     dev, timeout = _open_device(port, baud, timeout, m, shape, sim_lanes, info, progress)
     core = m
@@ -818,6 +858,8 @@ def export_dataset(name_or_path, split: str = "test", *, normalized: bool = Fals
         check_output_file(p, "output file")
     if len({os.path.abspath(p) for p in paths}) != len(paths):
         raise HwgenError("the output files must be different files")
+    for p in paths:  # issue 25: never over the dataset file being read
+        check_distinct_output(p, name_or_path)
     ds = load_dataset(name_or_path)
     s = ds.split(split)
     if ds.kind == "charlm":

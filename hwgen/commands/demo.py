@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..spec import HwgenError
 from ._common import next_step, positive_int
 
 
@@ -51,9 +52,13 @@ def run(args) -> int:
     from .train import report
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.hwgm"
     ds = load_dataset("digits")
+    most = max(int(ds.train.X.shape[-1]), args.hidden)  # schedule.max_lanes, before training
+    if args.lanes > most:  # issue 25: was silently cut to the widest row
+        raise HwgenError(f"--lanes {args.lanes} exceeds the widest matrix row of the demo model "
+                         f"({most} weights: {args.hidden} hidden, 8 features); use at most {most}")
+    out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(dataset="digits", cell="gru", hidden=args.hidden, quant="ternary",
                       epochs=args.epochs, seed=args.seed, lr=3e-3)
     set_threads(1)
@@ -62,9 +67,8 @@ def run(args) -> int:
     report(r, model_path)
     # ---- step 2: Verilog generation (hwgen.export.generate) ----------------------------------
     from ..export import generate
-    from ..gateware.schedule import max_lanes
 
-    manifest = generate(r.model, out, lanes=min(args.lanes, max_lanes(r.model)))
+    manifest = generate(r.model, out, lanes=args.lanes)
     t = manifest["timing"]
     print(f"[2/4] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
           f"lanes, {t['cycles_per_timestep']} cycles per timestep")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .. import api
-from ..fileio import check_output_file, save_npy
+from ..fileio import check_distinct_output, check_output_file, save_npy
 from ..inputs import features_to_codes, input_norm
 from ._common import add_json, emit, load_npy
 
@@ -38,6 +38,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     out = check_output_file(args.output)
+    check_distinct_output(out, args.model, args.inputs)
     model = api.load_model(args.model)
     q = features_to_codes(model, load_npy(args.inputs), normalize=not args.no_normalize,
                           what=args.inputs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..fileio import check_output_file
+from ..fileio import check_distinct_output, check_output_file
 from ..report import weights_summary
 from ._common import add_json, emit
 from .train import add_model_args, finish
@@ -56,6 +56,8 @@ def run(args) -> int:
     out = check_output_file(args.output, "model file")
     if args.checkpoint:
         check_output_file(args.checkpoint, "checkpoint")
+    check_distinct_output(out, args.state_dict, args.dataset, args.checkpoint,
+                          what="model file")
     cell = CellKind(args.cell)
     sd = load_state_dict(args.state_dict)
     params = params_from_state_dict(

@@ -7,7 +7,7 @@ import sys
 
 from .. import api
 from ..api import ANSWERS
-from ..fileio import check_output_file, save_npy
+from ..fileio import check_distinct_output, check_output_file, save_npy
 from ..spec import HwgenError
 from ._common import add_json, emit, load_npy, positive_float, positive_int, progress_for
 from .golden import add_normalize
@@ -55,6 +55,8 @@ def run(args) -> int:
         raise HwgenError("--answers classes brings no logits back: drop -o, or use --answers "
                          "logits")
     out = check_output_file(args.output) if args.output else None
+    if out is not None:
+        check_distinct_output(out, args.model, args.inputs)
     r = api.run(args.model, args.port, load_npy(args.inputs), normalize=not args.no_normalize,
                 baud=args.baud, timeout=args.timeout, sim_lanes=args.lanes,
                 build_dir=args.build, answers=args.answers, progress=progress_for(args),

@@ -1,0 +1,218 @@
+"""Issue 25, "What a user still trips on": one test per defect found by trying hwgen as a new user
+(each failed before its fix), through the command line as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwgen import api
+from hwgen.cli import main
+from hwgen.fileio import atomic_write_files
+from hwgen.spec import HwgenError
+
+GRU = ["random-model", "--cell", "gru", "--inputs", "3", "--hidden", "4", "--outputs", "2",
+       "--quant", "ternary"]
+
+
+@pytest.fixture
+def model(tmp_path):
+    m = tmp_path / "m.hwgm"
+    assert main([*GRU, "-o", str(m)]) == 0
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 1, (2, 3, 3)))
+    return m
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+# -- an output that is an input ------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["model", "inputs"])
+def test_golden_refuses_to_write_over_its_input(model, tmp_path, capsys, which):
+    x = tmp_path / "x.npy"
+    target = model if which == "model" else x
+    before = target.read_bytes()
+    assert main(["golden", str(model), "--inputs", str(x), "-o", str(target)]) == 1
+    assert "would be overwritten" in _error(capsys)
+    assert target.read_bytes() == before
+
+
+def test_the_same_file_through_another_spelling_is_refused(model, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink(model, tmp_path / "link.hwgm")
+    assert main(["golden", "m.hwgm", "--inputs", "x.npy", "-o", "./link.hwgm"]) == 1
+    assert "is the input file" in _error(capsys)
+
+
+# -- a write that fails is an error --------------------------------------------------------------
+@pytest.fixture
+def dev_full():
+    """/dev/full, put back as the character device it is should a broken hwgen replace it with
+    a file (as root, a rename over it succeeds: hwgen did that before issue 25's fix)."""
+    p = Path("/dev/full")
+    if not (p.exists() and stat.S_ISCHR(p.stat().st_mode)):
+        pytest.skip("no /dev/full character device")
+    rdev = p.stat().st_rdev
+    yield p
+    if not stat.S_ISCHR(p.lstat().st_mode):
+        p.unlink()
+        os.mknod(p, 0o666 | stat.S_IFCHR, rdev)
+        os.chmod(p, 0o666)
+
+
+@pytest.mark.parametrize("command", ["random-model", "golden"])
+def test_a_failed_write_to_a_device_is_an_error(model, tmp_path, capsys, command, dev_full):
+    argv = ([*GRU, "-o", str(dev_full)] if command == "random-model" else
+            ["golden", str(model), "--inputs", str(tmp_path / "x.npy"), "-o", str(dev_full)])
+    assert main(argv) == 1
+    err = _error(capsys)
+    assert "cannot write /dev/full: No space left on device" in err and "wrote" not in err
+    assert stat.S_ISCHR(dev_full.stat().st_mode)  # the device itself was not replaced by a file
+
+
+def test_a_fifo_is_written_in_place(model, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader first: the write won't block
+    try:
+        assert main(["golden", str(model), "--inputs", str(tmp_path / "x.npy"),
+                     "-o", str(fifo)]) == 0
+        data = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the FIFO, not a file renamed over it
+    assert data.startswith(b"\x93NUMPY")
+
+
+def test_a_file_set_is_rolled_back_when_a_rename_fails(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"old a")
+    real = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(HwgenError, match="cannot write .*b: No space left"):
+        atomic_write_files({a: b"new a", b: b"new b"})
+    assert a.read_bytes() == b"old a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # no temporary file left
+
+
+# -- generate: all files or none -----------------------------------------------------------------
+def test_a_failing_generate_leaves_no_half_written_design(model, tmp_path, capsys):
+    out = tmp_path / "rtl"
+    (out / "model.hwgm").mkdir(parents=True)
+    assert main(["generate", str(model), "-o", str(out)]) == 1
+    assert "model.hwgm: it is a folder" in _error(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["model.hwgm"]
+
+
+def test_a_top_name_too_long_to_write_leaves_nothing(model, tmp_path, capsys):
+    out = tmp_path / "rtl"
+    assert main(["generate", str(model), "-o", str(out), "--top", "t" * 300]) == 1
+    assert "File name too long" in _error(capsys)
+    assert not out.exists() or not any(out.iterdir())
+
+
+# -- run: nothing to stream ----------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(0, 3, 3), (2, 0, 3)])
+def test_run_with_no_timesteps_is_an_error(model, tmp_path, capsys, shape):
+    np.save(tmp_path / "empty.npy", np.zeros(shape))
+    argv = ["run", str(model), "--port", "sim", "--inputs", str(tmp_path / "empty.npy")]
+    assert main(argv) == 1
+    assert f"no timesteps to run: inputs of shape {shape}" in _error(capsys)
+
+
+# -- a manifest whose payload fields were emptied ------------------------------------------------
+@pytest.mark.parametrize("side,fields,message", [
+    ("output", [], "must hold 'logits'"),
+    ("input", [], "must hold 'sos' and one of 'x' or 'token'"),
+])
+def test_sim_refuses_a_manifest_without_payload_fields(model, tmp_path, capsys, side, fields,
+                                                        message):
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=1)
+    m = json.loads((rtl / "manifest.json").read_text())
+    m["streams"][side]["fields"] = fields
+    (rtl / "manifest.json").write_text(json.dumps(m))
+    assert main(["sim", str(rtl), "--sequences", "1", "-q"]) == 1
+    assert message in _error(capsys)
+
+
+def test_sim_refuses_a_logits_field_of_another_count(model, tmp_path, capsys):
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=1)
+    m = json.loads((rtl / "manifest.json").read_text())
+    m["streams"]["output"]["fields"][0]["count"] = 7
+    (rtl / "manifest.json").write_text(json.dumps(m))
+    assert main(["sim", str(rtl), "--sequences", "1", "-q"]) == 1
+    assert "'logits' must count 2 outputs" in _error(capsys)
+
+
+# -- a Verilog whose simulated time stops --------------------------------------------------------
+@pytest.mark.sim
+def test_an_endless_initial_loop_is_stopped_with_a_clear_error(model, tmp_path, monkeypatch):
+    if shutil.which("iverilog") is None:
+        pytest.skip("needs Icarus Verilog")
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=1)
+    v = rtl / "hwgen_top.v"
+    text = v.read_text()
+    cut = text.index("endmodule")
+    v.write_text(text[:cut] + "  reg hang_r = 0;\n  initial while (1) hang_r = ~hang_r;\n"
+                 + text[cut:])
+    monkeypatch.setattr("hwgen.cosim.STALL_SECONDS", 3.0)
+    with pytest.raises(HwgenError, match="made no progress for 3 s .* endless loop"):
+        api.simulate(rtl, sequences=1, length=2, time_limit=120)
+
+
+# -- demo: lanes out of range --------------------------------------------------------------------
+@pytest.mark.train
+def test_demo_refuses_more_lanes_than_the_widest_row(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "demo"
+    assert main(["demo", "--lanes", "1000", "--out", str(out)]) == 1
+    assert "--lanes 1000 exceeds the widest matrix row of the demo model (32 weights" in \
+        _error(capsys)
+    assert not out.exists()  # refused before any training
+
+
+# -- random models cover the code space ----------------------------------------------------------
+@pytest.mark.parametrize("hidden", [4, 64, 256])
+@pytest.mark.parametrize("quant", ["pow2", "ternary", "exp2", "int4", "binary"])
+def test_random_models_draw_every_level(quant, hidden):
+    m = api.random_model("gru", 16, hidden, 10, quant=quant, seed=1)
+    for name, qm in m.matrices():
+        enc = qm.encoding
+        levels = set(np.unique(enc.decode(qm.codes)).tolist())
+        if enc.kind.value == "pow2" or qm.codes.size >= 64 * (2 * enc.max_level + 1):
+            want = set(range(-enc.max_level, enc.max_level + 1))
+            if enc.kind.value == "binary":
+                want = {-1, 1}
+            if enc.kind.value == "exp":
+                want = {0} | {s * 2**e for s in (-1, 1) for e in range(enc.exponents)}
+            assert want <= levels, (name, sorted(levels))
+        assert len(levels) > 1, name
+
+
+def test_random_pow2_model_from_the_command_line_is_not_empty(tmp_path):
+    m = tmp_path / "p.hwgm"
+    assert main(["random-model", "--cell", "gru", "--inputs", "16", "--hidden", "64",
+                 "--outputs", "10", "--quant", "pow2", "-o", str(m)]) == 0
+    for name, qm in api.load_model(m).matrices():
+        zeros = float(np.mean(qm.encoding.decode(qm.codes) == 0))
+        assert 0.2 < zeros < 0.5, (name, zeros)  # about a third of each level
