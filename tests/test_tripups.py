@@ -216,3 +216,37 @@ def test_random_pow2_model_from_the_command_line_is_not_empty(tmp_path):
     for name, qm in api.load_model(m).matrices():
         zeros = float(np.mean(qm.encoding.decode(qm.codes) == 0))
         assert 0.2 < zeros < 0.5, (name, zeros)  # about a third of each level
+
+
+# -- model files at the extremes of their formats --------------------------------------------------
+@pytest.mark.sim
+@pytest.mark.parametrize("width,frac,bias_exp", [(8, -5, 40), (8, -32, 50), (30, 3, 51)])
+def test_golden_and_rtl_agree_at_the_extremes_a_model_file_allows(tmp_path, width, frac,
+                                                                   bias_exp):
+    """An input format with negative fraction bits (codes are multiples of 2**-frac) or a wide one,
+    and biases near the 2**52 the widths allow, load (they are in range) and the Verilog computes
+    exactly what the golden model does, on the extreme input codes and on random ones."""
+    import dataclasses
+
+    from hwgen.spec import FixedFormat
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("needs Icarus Verilog")
+    m = api.random_model("gru", 3, 4, 2, quant="ternary", seed=0)
+    ly = m.layers[0]
+    b, hb = ly.bias.copy(), m.head.bias.copy()
+    b[0], b[5], hb[1] = 1 << bias_exp, -(1 << bias_exp) + 3, (1 << bias_exp) - 7
+    m = dataclasses.replace(
+        m, formats=dataclasses.replace(m.formats, input=FixedFormat(width, frac)),
+        layers=(dataclasses.replace(ly, bias=b),), head=dataclasses.replace(m.head, bias=hb))
+    api.save_model(m, tmp_path / "x.hwgm")
+    m = api.load_model(tmp_path / "x.hwgm")
+    api.generate(m, tmp_path / "rtl", lanes=2)
+    f = m.formats.input
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([
+        np.full((1, 3, 3), f.min_code), np.full((1, 3, 3), f.max_code),
+        rng.integers(f.min_code, f.max_code + 1, (2, 5, 3))[:, :3]])
+    report = api.simulate(tmp_path / "rtl", codes=codes, time_limit=300)
+    assert report.ok, report.summary()
+    assert api.golden(m, codes=codes).logits.max() > 1 << (bias_exp - 8)  # the bias reached it
