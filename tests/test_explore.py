@@ -202,7 +202,7 @@ def test_explore_without_ray_says_how_to_install_it(capsys, tmp_path, monkeypatc
                  "-o", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.strip() == (
         "hwgen: error: hwgen explore runs on Ray, which is not installed; install the explore "
-        "extra: pip install -e .[explore]")
+        "extra: pip install 'hwgen[explore]' (in a checkout: pip install -e '.[explore]')")
     assert not (tmp_path / "x").exists()
 
 

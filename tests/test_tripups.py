@@ -250,3 +250,117 @@ def test_golden_and_rtl_agree_at_the_extremes_a_model_file_allows(tmp_path, widt
     report = api.simulate(tmp_path / "rtl", codes=codes, time_limit=300)
     assert report.ok, report.summary()
     assert api.golden(m, codes=codes).logits.max() > 1 << (bias_exp - 8)  # the bias reached it
+
+
+# -- packaging -------------------------------------------------------------------------------------
+def test_pyproject_supports_python_3_11_to_3_13_and_has_a_vowels_extra():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    proj = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert proj["requires-python"] == ">=3.11,<3.14"
+    assert proj["optional-dependencies"]["vowels"][0] == "sktime==1.2.0"
+
+
+def test_vowels_without_its_data_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from hwgen.train import datasets
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sktime" else real(name, *a))
+    with pytest.raises(HwgenError, match=r"pip install 'hwgen\[vowels\]'"):
+        datasets.load_dataset("vowels")
+
+
+# -- CLI guidance ----------------------------------------------------------------------------------
+def test_a_bare_hwgen_lists_the_commands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for name in ("random-model", "estimate", "generate", "sim", "build", "run", "explore"):
+        assert name in out
+    assert "start: hwgen demo" in out
+
+
+@pytest.mark.parametrize("word,meant", [("simulate", "sim"), ("synthesize", "synth"),
+                                        ("genrate", "generate"), ("bitstream", "build")])
+def test_a_mistyped_command_suggests_the_meant_one(capsys, word, meant):
+    assert main([word]) == 2
+    assert f"did you mean {meant!r}?" in capsys.readouterr().err
+
+
+def test_every_command_takes_json():
+    from hwgen.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    missing = [name for name, p in commands.items()
+               if name != "dataset" and "--json" not in p._option_string_actions]
+    assert missing == []
+    export = commands["dataset"]._subparsers._group_actions[0].choices["export"]
+    assert "--json" in export._option_string_actions
+
+
+def test_prove_json_and_next(model, tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=1)
+    assert main(["prove", str(rtl), "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["properties"] and listed["next"] == [f"hwgen prove {rtl}"]
+
+    def fake_run(props, work, on_result=None):  # the proofs themselves are test_formal's
+        return [SimpleNamespace(prop=p, status="pass", ok=True, seconds=0.5, depth=1, detail="",
+                                trace=None) for p in props]
+
+    monkeypatch.setattr("hwgen.formal.run_properties", fake_run)
+    assert main(["prove", str(rtl), "--only", "timing", "--json"]) == 0
+    cap = capsys.readouterr()
+    data = json.loads(cap.out)
+    assert data["ok"] and data["properties"][0]["status"] == "pass"
+    assert data["next"] == [f"hwgen synth {rtl} --target ice40-up5k"]
+    assert main(["prove", str(rtl), "--only", "timing"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith("PASS: ") and f"next: hwgen synth {rtl}" in cap.err
+
+
+def test_explore_report_json_and_next(capsys, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    row = {"label": "gru32-ternary", "cell": "gru", "quant": "ternary", "hidden": 32, "lanes": 8,
+           "valid": 0.9, "test": 0.88, "cycles": 500, "us_per_timestep": 20.0, "luts": 3000,
+           "ffs": 900, "bram": 4, "dsp": 0, "fits": True, "trial": "abc",
+           "train_command": "hwgen train ...", "build_command": "hwgen build m.hwgm --board x"}
+    fake = SimpleNamespace(settings={"trials": ["abc"]}, rows=[row], missing=[],
+                           recommendations={"accuracy": row, "logic": row, "ram": None,
+                                            "latency": row})
+    monkeypatch.setattr("hwgen.explore.report.render", lambda folder, plots=True: fake)
+    assert main(["explore", "--report", str(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["designs"] == 1 and data["recommendations"]["ram"] is None
+    assert data["recommendations"]["accuracy"]["lanes"] == 8
+    assert data["next"] == ["hwgen build m.hwgm --board x"]
+
+
+@pytest.mark.sim
+def test_run_on_the_simulated_board_says_what_follows(model, tmp_path, capsys):
+    assert main(["run", str(model), "--port", "sim", "--inputs", str(tmp_path / "x.npy"),
+                 "--lanes", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["next"][0].startswith(f"hwgen build {model} --board icebreaker")
+
+
+@pytest.mark.train
+@pytest.mark.sim
+def test_demo_json_is_the_only_stdout(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--hidden", "4", "--epochs", "1", "--lanes", "2",
+                 "--simulator", "icarus", "--sim-sequences", "2", "-q", "--json"]) == 0
+    cap = capsys.readouterr()
+    data = json.loads(cap.out)  # the steps went to stderr
+    assert data["ok"] and data["lanes"] == 2 and data["sequences"] == 2
+    assert "[1/4] training" in cap.err
+    assert data["next"][0] == f"hwgen synth {out} --target ice40-up5k"

@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..spec import HwgenError
-from ._common import next_step, positive_int
+from ._common import add_json, emit, positive_int
 
 
 def register(sub) -> None:
@@ -39,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--sim-sequences", type=positive_int, metavar="N",
                    help="simulate only the first N test sequences (default: all 359)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -49,7 +51,10 @@ def run(args) -> int:
     from ..progress import Progress
     from ..train.datasets import load_dataset
     from ..train.trainer import TrainConfig, set_threads, train
-    from .train import report
+    from .train import report_text
+
+    def say(line: str) -> None:  # the steps: stdout, or stderr when stdout is the JSON
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     out = Path(args.out)
     model_path = out / "model.hwgm"
@@ -62,15 +67,15 @@ def run(args) -> int:
     cfg = TrainConfig(dataset="digits", cell="gru", hidden=args.hidden, quant="ternary",
                       epochs=args.epochs, seed=args.seed, lr=3e-3)
     set_threads(1)
-    print(f"[1/4] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
+    say(f"[1/4] training a ternary GRU ({args.hidden} hidden) on {ds.describe()}")
     r = train(cfg, ds, quiet=args.quiet, output=model_path)
-    report(r, model_path)
+    say(report_text(r, model_path))
     # ---- step 2: Verilog generation (hwgen.export.generate) ----------------------------------
     from ..export import generate
 
     manifest = generate(r.model, out, lanes=args.lanes)
     t = manifest["timing"]
-    print(f"[2/4] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
+    say(f"[2/4] wrote {out}/{manifest['verilog'][0]}, manifest.json: {manifest['lanes']} "
           f"lanes, {t['cycles_per_timestep']} cycles per timestep")
     # ---- step 3: the Verilog in a simulator, every output against the golden model ----------
     import numpy as np
@@ -82,28 +87,38 @@ def run(args) -> int:
     codes = features_to_codes(r.model, test.X, normalize=False).codes  # dataset: normalized
     n = min(args.sim_sequences or len(codes), len(codes))
     seqs = [codes[i, : int(test.lengths[i])] for i in range(n)]
-    print(f"[3/4] simulating the Verilog ({args.simulator}) on {n} test sequences")
+    say(f"[3/4] simulating the Verilog ({args.simulator}) on {n} test sequences")
     rep = cosim(out, SimPlan(seqs), simulator=args.simulator,
                 progress=None if args.quiet else Progress())
-    print("      " + rep.summary())
+    say("      " + rep.summary())
     if not rep.ok:
+        emit(args, {"ok": False, "model": model_path, "rtl": out, "mismatch": str(rep.mismatch)},
+             None)
         return 1
     # hardware accuracy: the class the hardware outputs at the last timestep
     from ..golden import GoldenModel
 
     g = GoldenModel(r.model).run(codes[:n])
     hw_acc = float(np.mean(g.classes[np.arange(n), test.lengths[:n] - 1] == test.y[:n]))
-    print(f"      hardware test accuracy {hw_acc:.4f} on {n} sequences (outputs equal the golden "
+    say(f"      hardware test accuracy {hw_acc:.4f} on {n} sequences (outputs equal the golden "
           "model's)")
     # ---- step 4: hardware summary (estimates; 'hwgen synth' runs Yosys / nextpnr) ------------
     from ..estimate import estimate
 
-    print(f"[4/4] hardware: {manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per "
+    say(f"[4/4] hardware: {manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per "
           f"timestep ({t['macs_per_timestep']} weights), {r.model.weight_memory_bits} weight bits")
+    estimates = {}
     for target in ("ice40-up5k", "ecp5-25k"):
         e = estimate(r.model, manifest["lanes"], target)
-        print(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, "
+        estimates[target] = {"luts": e.luts, "ffs": e.ffs, "bram_blocks": e.bram_blocks,
+                             "dsp": e.dsp}
+        say(f"      {target:<11} estimate: {e.luts} LUT4, {e.ffs} FF, "
               f"{e.bram_blocks} RAM blocks, {e.dsp} DSP")
-    next_step(f"hwgen synth {out} --target ice40-up5k")
-    next_step(f"hwgen estimate {model_path} --board icebreaker")
+    emit(args, {"ok": True, "model": model_path, "rtl": out,
+                "float_test": r.torch_test, "golden_test": r.metrics.golden_value,
+                "hardware_test_accuracy": hw_acc, "sequences": n, "lanes": manifest["lanes"],
+                "cycles_per_timestep": t["cycles_per_timestep"],
+                "weight_bits": r.model.weight_memory_bits, "estimates": estimates},
+         None, next_=[f"hwgen synth {out} --target ice40-up5k",
+                      f"hwgen estimate {model_path} --board icebreaker"])
     return 0

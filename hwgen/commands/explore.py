@@ -8,7 +8,7 @@ import sys
 
 from ..spec import HwgenError
 from ..targets import target_names
-from ._common import positive_float, positive_int
+from ._common import add_json, emit, positive_float, positive_int
 
 DEFAULT_BUDGET = {"classify": 20, "charlm": 500_000}
 
@@ -100,18 +100,46 @@ def register(sub) -> None:
     p.add_argument("--report", metavar="DIR",
                    help="only re-render DIR's table, fronts and summary from its stored results")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG fronts")
+    add_json(p)
     p.set_defaults(func=run_command)
+
+
+_ROW_KEYS = ("label", "cell", "quant", "hidden", "lanes", "valid", "test", "cycles",
+             "us_per_timestep", "luts", "ffs", "bram", "dsp", "fits", "train_command",
+             "build_command")
+
+
+def _finish(args, r, folder: str) -> int:
+    """The exploration's result: the summary (or JSON: the recommendations, the counts, the
+    files) and the build command of the most accurate recommended design as ``next:``."""
+    from ..explore.report import format_summary
+
+    recs = {name: None if row is None else {k: row.get(k) for k in _ROW_KEYS}
+            for name, row in r.recommendations.items()}
+    designs = [x for x in r.rows if x.get("lanes") is not None]
+    best = next((row for row in (r.recommendations.get("accuracy"),
+                                 *r.recommendations.values()) if row), None)
+    nxt = ([best["build_command"]] if best else
+           [f"hwgen explore --report {folder}   # after more trials: no design fits yet"])
+    files = {"table": [f"{folder}/trials.csv", f"{folder}/trials.json"],
+             "fronts": f"{folder}/front_*.png", "summary": f"{folder}/summary.md"}
+    text = None if args.json else (
+        format_summary(r) + f"\ntable: {folder}/trials.csv, trials.json; fronts: "
+        f"{folder}/front_*.png; summary: {folder}/summary.md")
+    emit(args, {"folder": folder, "trials": len(r.settings.get("trials", [])),
+                "designs": len(designs), "fitting": sum(1 for x in designs if x.get("fits")),
+                "not_run": len(r.missing), "recommendations": recs, "files": files},
+         text, next_=nxt)
+    return 0
 
 
 def run_command(args) -> int:
     if args.report:
         if args.output or args.dataset:
             raise HwgenError("--report DIR re-renders an exploration; it takes no -o or --dataset")
-        from ..explore.report import format_summary, render
+        from ..explore.report import render
 
-        r = render(args.report, plots=not args.no_plots)
-        print(format_summary(r))
-        return 0
+        return _finish(args, render(args.report, plots=not args.no_plots), args.report)
     if not args.dataset:
         raise HwgenError("give --dataset NAME|PATH (or --report DIR)")
     if not args.output:
@@ -141,7 +169,6 @@ def run_command(args) -> int:
               "samples": args.samples, "early_stop": args.early_stop}
     if args.samples:
         configs = sample(configs, args.samples, args.seed)
-    from ..explore.report import format_summary
     from ..explore.runner import explore
 
     print(f"exploring {len(configs)} trials x lanes {lanes} of {ds.source} on "
@@ -154,7 +181,4 @@ def run_command(args) -> int:
         synth=args.synth, synth_max=args.synth_max, synth_seeds=args.synth_seeds, search=search,
         plots=not args.no_plots,
     )
-    print(format_summary(r))
-    print(f"table: {args.output}/trials.csv, trials.json; fronts: {args.output}/front_*.png; "
-          f"summary: {args.output}/summary.md")
-    return 0
+    return _finish(args, r, args.output)

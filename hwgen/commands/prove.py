@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..spec import HwgenError
-from ._common import positive_int
+from ._common import add_json, emit, positive_int
 
 LARGE_CPT = 300  # cycles per timestep beyond which the interface proofs get slow
 
@@ -65,6 +65,7 @@ def register(sub) -> None:
         help="folder for the SymbiYosys runs and traces (default: RTL_DIR/formal, or MODEL.formal)",
     )
     run.add_argument("--list", action="store_true", help="list the properties, run nothing")
+    add_json(p)
     p.set_defaults(func=run_prove)
 
 
@@ -115,19 +116,29 @@ def run_prove(args) -> int:
             file=sys.stderr,
         )
     if args.list:
-        for p in props:
-            print(f"{p.name:28} {p.mode:10} {p.description}")
+        emit(args, {"properties": [{"name": p.name, "mode": p.mode, "description": p.description}
+                                   for p in props]},
+             "\n".join(f"{p.name:28} {p.mode:10} {p.description}" for p in props),
+             next_=[f"hwgen prove {args.target}"])
         return 0
     t0 = time.perf_counter()
-    results = run_properties(props, work, on_result=lambda r: print(r.line(), flush=True))
+    results = run_properties(props, work, on_result=None if args.json else
+                             lambda r: print(r.line(), flush=True))
     failed = [r for r in results if not r.ok]
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     head = "PASS" if not failed else "FAIL"
-    print(
-        f"{head}: {len(results)} properties ({summary}) in {time.perf_counter() - t0:.0f} s; "
-        f"runs in {work}"
-    )
+    data = {"ok": not failed, "work": work, "counts": counts,
+            "seconds": time.perf_counter() - t0,
+            "properties": [{"name": r.prop.name, "status": r.status, "ok": r.ok,
+                            "seconds": r.seconds, "depth": r.depth, "detail": r.detail,
+                            "trace": r.trace} for r in results]}
+    emit(args, data,
+         f"{head}: {len(results)} properties ({summary}) in {data['seconds']:.0f} s; "
+         f"runs in {work}",
+         next_=[f"hwgen synth {rtl} --target ice40-up5k"] if not failed else
+         [f"hwgen sim {rtl} --resets --stall-in 0.3 --stall-out 0.3   # the failing run's "
+          f"traces are in {work}"])
     return 1 if failed else 0

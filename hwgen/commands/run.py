@@ -77,8 +77,18 @@ def run(args) -> int:
     where = "simulated board" if args.port == "sim" else "board"
     rate = ("" if r.steps_per_second is None else
             f"; {r.steps_per_second:,.0f} timesteps/s on the {where}")
+    if args.port == "sim" and not args.build:
+        nxt = [f"hwgen build {args.model} --board icebreaker -o build/NAME   # the real board"]
+    elif args.port == "sim":
+        nxt = [f"hwgen run {args.model} --port /dev/ttyUSB1 --build {args.build} "
+               f"--inputs {args.inputs}   # the same on the board"]
+    elif r.answers != "classes":
+        nxt = [f"hwgen run {args.model} --port {args.port} --inputs {args.inputs} --answers "
+               "classes   # classes only: the fastest"]
+    else:
+        nxt = [f"hwgen estimate {args.model} --board icebreaker   # lanes, clock, link time"]
     emit(args, {"ok": True, "sequences": B, "timesteps": T, "output": out, "answers": r.answers,
                 "steps_per_second": r.steps_per_second},
          f"{B} sequences x {T} timesteps: hardware {what} equal the golden model's "
-         f"(bit-exact){rate}")
+         f"(bit-exact){rate}", next_=nxt)
     return 0

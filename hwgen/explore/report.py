@@ -335,7 +335,8 @@ def render(root, *, plots: bool = True) -> Rendered:
             import matplotlib  # noqa: F401
         except ImportError:
             raise HwgenError("the front plots need matplotlib; install the explore extra: "
-                             "pip install -e .[explore]") from None
+                             "pip install 'hwgen[explore]' (in a checkout: "
+                             "pip install -e '.[explore]')") from None
         for name in COSTS:
             _plot(r, name, root / f"front_{name}.png")
     return r

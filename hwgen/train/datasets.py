@@ -132,7 +132,8 @@ def _sktime_data_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise HwgenError(
             "the vowels dataset reads the Japanese Vowels files shipped in the sktime wheel; "
-            "install them with: pip install --no-deps sktime==1.2.0"
+            "install them with the vowels extra: pip install 'hwgen[vowels]' (or only the "
+            "files: pip install --no-deps sktime==1.2.0)"
         )
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
 
