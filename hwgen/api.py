@@ -60,11 +60,13 @@ __all__ = [
     "load_model",
     "save_model",
     "random_model",
+    "from_torch",
     "train",
     "evaluate",
     "quantize",
     "golden",
     "estimate",
+    "estimate_table",
     "generate",
     "simulate",
     "synthesize",
@@ -152,6 +154,19 @@ def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> Non
         layer.w_ih = stretch(layer.w_ih, (input_quant or quant) if i == 0 else quant)
         layer.w_hh = stretch(layer.w_hh, quant)
     params.head_w = stretch(params.head_w, head_quant or quant)
+
+
+def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "ternary",
+               head=None, **options) -> Model:
+    """A trained PyTorch ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN`` (``head``: its ``nn.Linear``
+    output layer), a module holding them, or a state dict (tensors or NumPy arrays; give
+    ``cell``) as a `Model`, by post-training quantization with ``quant``: no file, the same
+    checks and messages as ``hwgen import``. ``options``: ``bits``, ``sparsity``,
+    ``sparse_head``, ``input_quant``, ``head_quant``, ``rnn_key``, ``head_key``, ``embed_key``
+    (`hwgen.train.from_torch.from_torch`)."""
+    from .train.from_torch import from_torch as _from_torch
+
+    return _from_torch(module_or_state_dict, cell=cell, quant=quant, head=head, **options)
 
 
 def _sparsity(value) -> Sparsity | None:
@@ -298,6 +313,23 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         lanes = choose_lanes(core, target, weights=weights, sparse=sparse)
     return fit_result(core, lanes, target, weights=weights, sparse=sparse)
+
+
+def estimate_table(model, lanes: int | None = None, *, target: str | None = None,
+                   board: str | None = None, baud: int | None = None, weights: str | None = None,
+                   sparse: str = "auto", clock="auto", link: str = "uart") -> str:
+    """The table ``hwgen estimate`` prints (`estimate` with the same arguments; ``weights``
+    default ``auto`` with a board, ``rom`` with a target): memories, logic, cycles, with a board
+    its clock and the time per timestep of the core and of the link, and the fit verdict with
+    what would fit."""
+    from .commands.estimate import estimate_text
+
+    m = _model(model)
+    r = estimate(m, lanes, target=target, board=board, baud=baud,
+                 weights=weights or ("auto" if board else "rom"), sparse=sparse, clock=clock,
+                 link=link)
+    return estimate_text(m, r, board=board, target=target, baud=baud, sparse=sparse, clock=clock,
+                         link=link)
 
 
 def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",
@@ -623,6 +655,14 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.mismatch is None and self.argmax_ok
+
+    def __repr__(self) -> str:  # issue 25: the verdict and the rate, not the arrays
+        B, T = self.golden.shape[:2]
+        verdict = ("exact" if self.ok else f"first mismatch (sequence, timestep, logit) "
+                   f"{self.mismatch}" if self.mismatch else "classes differ")
+        rate = ("" if self.steps_per_second is None
+                else f", {self.steps_per_second:,.0f} timesteps/s")
+        return f"RunResult({B} sequences x {T} timesteps, {self.answers}: {verdict}{rate})"
 
 
 @dataclass

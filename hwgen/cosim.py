@@ -78,6 +78,9 @@ class CosimReport:
     def ok(self) -> bool:
         return self.mismatch is None
 
+    def __repr__(self) -> str:  # issue 25: the summary line, not the list of gaps
+        return f"CosimReport({self.summary()})"
+
     def summary(self) -> str:
         cpt = "n/a" if self.cycles_per_timestep is None else f"{self.cycles_per_timestep:g}"
         head = "PASS" if self.ok else "FAIL"

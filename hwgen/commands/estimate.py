@@ -50,14 +50,15 @@ def link_words(r) -> str:
             f"SPI link at {r.sclk_mhz:g} MHz SCLK")
 
 
-def run(args) -> int:
-    model = api.load_model(args.model)
-    weights = args.weights or ("auto" if args.board else "rom")
-    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
-    fit = r.fit if args.board else r
+def estimate_text(model, r, *, board=None, target=None, baud=None, sparse="auto", clock="auto",
+                  link="uart") -> str:
+    """The table ``hwgen estimate`` prints for ``r`` (`api.estimate`'s `FitResult` with
+    ``target``, `BoardFit` with ``board``) of ``model``, with the same options: memories, logic,
+    cycles, the board line and time per timestep, and the fit verdict (what does not fit, and
+    what would). `api.estimate_table` returns it from Python."""
+    fit = r.fit if board else r
     lines = [format_estimate(fit.estimate)]
-    if args.board:
+    if board:
         lines.insert(0, f"board       {r.board} (core clock {r.clock_mhz:g} MHz, --clock "
                         f"{r.clock}), {r.link_type.upper()} link "
                         f"{r.link[0]} LUT4 + {r.link[1]} FF + {r.link[2]} RAM blocks included "
@@ -70,15 +71,25 @@ def run(args) -> int:
         lines.append("fit         yes" + "".join(f"; warning: {w}" for w in fit.warnings))
     else:
         try:
-            if args.board:
+            if board:
                 from ..boardfit import check_board_fit
 
-                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse,
-                                args.clock, args.link)
+                check_board_fit(model, board, fit.lanes, baud, r.weights, sparse, clock, link)
             else:
-                check_fit(model, fit.lanes, args.target, sparse=args.sparse)
+                check_fit(model, fit.lanes, target, sparse=sparse)
         except HwgenError as e:
             lines.append(f"fit         NO: {e}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    model = api.load_model(args.model)
+    weights = args.weights or ("auto" if args.board else "rom")
+    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
+                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
+    fit = r.fit if args.board else r
+    text = estimate_text(model, r, board=args.board, target=args.target, baud=args.baud,
+                         sparse=args.sparse, clock=args.clock, link=args.link)
     if args.board:
         data = r.to_json()
         nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
@@ -89,5 +100,5 @@ def run(args) -> int:
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
         nxt = [f"hwgen generate {args.model} --lanes {fit.lanes} --sparse {args.sparse} "
                "-o rtl_out/NAME"]
-    emit(args, data, "\n".join(lines), next_=nxt if fit.fits else None)
+    emit(args, data, text, next_=nxt if fit.fits else None)
     return 0

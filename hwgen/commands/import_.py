@@ -3,7 +3,6 @@ followed by quantization-aware fine-tuning on a dataset)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ..fileio import check_distinct_output, check_output_file
@@ -44,12 +43,12 @@ def run(args) -> int:
     from ..train import require_torch
 
     require_torch()
-    from ..freeze import freeze
     from ..modelfile import save_model
     from ..quant import QuantConfig
-    from ..spec import CellKind, Formats, HwgenError, Sparsity
+    from ..spec import CellKind, HwgenError
     from ..train.datasets import load_dataset
     from ..train.evaluate import evaluate
+    from ..train.from_torch import quantize_imported
     from ..train.importer import load_state_dict, params_from_state_dict
     from ..train.trainer import TrainConfig, resolve_settings, set_threads, train
 
@@ -66,7 +65,7 @@ def run(args) -> int:
     )
     if args.quant == "float":
         raise HwgenError("import quantizes weights: pick binary, ternary, pow2, exp[N] or int[N]")
-    quant = QuantConfig.parse(args.quant, args.stochastic)
+    QuantConfig.parse(args.quant, args.stochastic)  # refuses e.g. a stochastic pow2
     fine_tune = args.epochs is not None or args.budget_chars is not None
     ds = load_dataset(args.dataset) if args.dataset else None
     G = cell.num_gates
@@ -97,17 +96,12 @@ def run(args) -> int:
         save_model(r.model, out)
         finish(args, r, out)
         return 0
-    formats = Formats.standard(args.bits, lstm=cell is CellKind.LSTM)
-    meta = {"imported_from": str(args.state_dict), **params.meta}
-    # Post-training quantization always uses the deterministic rule.
-    # Post-training quantization with --sparsity prunes by magnitude first (freeze).
-    nm = None if args.sparsity is None else Sparsity.parse(args.sparsity)
-    if args.sparse_head and nm is None:
-        raise HwgenError("--sparse-head needs --sparsity N:M")
-    model = freeze(params, replace(quant, stochastic=False), formats, meta=meta, sparsity=nm,
-                   sparse_head=args.sparse_head,
-                   input_quant=QuantConfig.parse_optional(args.input_quant),
-                   head_quant=QuantConfig.parse_optional(args.head_quant))
+    # post-training quantization: the deterministic rule, --sparsity prunes by magnitude first
+    model = quantize_imported(params, args.quant, bits=args.bits, sparsity=args.sparsity,
+                              sparse_head=args.sparse_head, input_quant=args.input_quant,
+                              head_quant=args.head_quant,
+                              meta={"imported_from": str(args.state_dict)})
+    nm = model.layers[0].wx.nm
     m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)
