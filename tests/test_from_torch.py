@@ -39,7 +39,7 @@ def test_a_numpy_state_dict_becomes_a_model():
     m = api.from_torch(sd, cell="gru", quant="int4")
     assert (m.cell.value, m.input.features, m.hidden, m.outputs) == ("gru", 3, 4, 2)
     assert m.layers[0].wx.encoding.describe().startswith("int4")
-    assert m.meta["imported_from"] == "from_torch(dict)"
+    assert m.meta["imported_from"] == "a state dict"
     x = np.random.default_rng(1).normal(0, 1, (2, 5, 3))
     assert api.golden(m, features=x).logits.shape == (2, 5, 2)
 

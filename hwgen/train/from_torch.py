@@ -154,7 +154,8 @@ def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "t
     params = params_from_state_dict(sd, ck, rnn_key=rnn_key if rnn_key is not None else rk,
                                      head_key=head_key or hk, embed_key=embed_key,
                                      where="from_torch")
-    source = type(module_or_state_dict).__name__
+    obj = module_or_state_dict
+    source = f"torch nn.{type(obj).__name__}" if _is_module(obj) else "a state dict"
     return quantize_imported(params, quant, bits=bits, sparsity=sparsity,
                              sparse_head=sparse_head, input_quant=input_quant,
-                             head_quant=head_quant, meta={"imported_from": f"from_torch({source})"})
+                             head_quant=head_quant, meta={"imported_from": source})
