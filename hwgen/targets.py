@@ -180,9 +180,22 @@ TARGETS: dict[str, Target] = {
             None, 0, 0, "ct256", ("--hx8k", "--package", "ct256"), 150.0,
             _ICE40_CELLS, "ICESTORM_LC", _ICE40_BELS,
         ),
+        # issue 25 (the ULX3S 12F): the data sheet's 12K LUTs, 32 DP16KD and 28 multipliers
+        # (the die is the 25F's: nextpnr --12k places on it, the fit check keeps to the 12F's)
+        Target(
+            "ecp5-12k", Family.ECP5, "LFE5U-12F", 12144, 12144, DP16KD_ECP5, 32,
+            None, 0, 28, "CABGA381", ("--12k", "--package", "CABGA381"), 250.0,
+            _ECP5_CELLS, "TRELLIS_COMB", _ECP5_BELS,
+        ),
         Target(
             "ecp5-25k", Family.ECP5, "LFE5U-25F", 24288, 24288, DP16KD_ECP5, 56,
             None, 0, 28, "CABGA381", ("--25k", "--package", "CABGA381"), 250.0,
+            _ECP5_CELLS, "TRELLIS_COMB", _ECP5_BELS,
+        ),
+        # issue 25 (the ULX3S 45F): 44K LUTs, 108 DP16KD, 72 multipliers
+        Target(
+            "ecp5-45k", Family.ECP5, "LFE5U-45F", 43848, 43848, DP16KD_ECP5, 108,
+            None, 0, 72, "CABGA381", ("--45k", "--package", "CABGA381"), 250.0,
             _ECP5_CELLS, "TRELLIS_COMB", _ECP5_BELS,
         ),
         Target(

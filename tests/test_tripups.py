@@ -364,3 +364,31 @@ def test_demo_json_is_the_only_stdout(tmp_path, capsys):
     assert data["ok"] and data["lanes"] == 2 and data["sequences"] == 2
     assert "[1/4] training" in cap.err
     assert data["next"][0] == f"hwgen synth {out} --target ice40-up5k"
+
+
+# -- more boards -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("board,device,luts,blocks", [("ulx3s-12f", "LFE5U-12F", 12144, 32),
+                                                      ("ulx3s-25f", "LFE5U-25F", 24288, 56),
+                                                      ("ulx3s-45f", "LFE5U-45F", 43848, 108)])
+def test_every_ulx3s_size_is_estimated_on_its_own_device(model, capsys, board, device, luts,
+                                                         blocks):
+    from hwgen.board.catalog import get_board
+    from hwgen.targets import get_target
+
+    assert main(["estimate", str(model), "--board", board, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["board"] == board and data["fits"]
+    t = get_target(get_board(board).target)
+    assert (t.device, t.luts, t.bram_count) == (device, luts, blocks)
+    assert get_board(board).make_platform().device == device
+
+
+def test_a_model_too_big_for_the_small_ulx3s_is_sent_to_a_bigger_one():
+    m = api.random_model("lstm", 16, 256, 10, quant="int8")
+    with pytest.raises(HwgenError, match="does not fit ulx3s-12f .* What would fit: --board "
+                                         "ulx3s-85f fits"):
+        from hwgen.boardfit import check_board_fit
+
+        check_board_fit(m, "ulx3s-12f", 4)
+    assert not api.estimate(m, board="ulx3s-45f").fits
+    assert api.estimate(m, board="ulx3s-85f").fits
