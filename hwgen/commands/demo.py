@@ -15,33 +15,27 @@ import sys
 from pathlib import Path
 
 from ..spec import HwgenError
-from ._common import add_json, emit, positive_int
+from ._common import command, emit, positive_int
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="train a small ternary GRU on digits and build it (about a minute)",
-        description="Train a ternary GRU on scikit-learn digits (8 rows = 8 timesteps), report "
-        "the test accuracy of the float forward and of the bit-exact golden model, and save the "
-        "model file under OUT (then generate and check the hardware where that is available).",
-    )
+    p = command(sub, "demo", "train a small ternary GRU on digits and build it (about a minute)",
+                "Train a ternary GRU on scikit-learn digits (8 rows = 8 timesteps), report the "
+                "test accuracy of the float forward and of the bit-exact golden model, and save "
+                "the model file under OUT (then generate and check the hardware where that is "
+                "available).", run, "lanes", "seed", "quiet",
+                lanes=dict(default=8, help="accelerator lanes (weights per cycle) (default: "
+                           "%(default)s)"))
     p.add_argument("--out", default="rtl_out/demo", metavar="DIR",
                    help="output folder (default: %(default)s)")
     p.add_argument("--hidden", type=positive_int, default=32, metavar="H",
                    help="(default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=40, metavar="E",
                    help="(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
-    p.add_argument("--lanes", type=positive_int, default=8, metavar="P",
-                   help="accelerator lanes (weights per cycle) (default: %(default)s)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="(default: %(default)s)")
     p.add_argument("--sim-sequences", type=positive_int, metavar="N",
                    help="simulate only the first N test sequences (default: all 359)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -5,44 +5,29 @@ timestep at the board clock)."""
 from __future__ import annotations
 
 from .. import api
-from ..board.catalog import BOARDS
 from ..boardfit import BOARD_WEIGHTS
 from ..estimate import format_estimate
 from ..fit import check_fit
-from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
-from ..targets import target_names
-from ._common import add_json, emit, positive_int
+from ._common import add_options, command, emit
 from .build import add_clock_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "estimate",
-        help="estimate resources and cycles per timestep (no synthesis)",
-        description="Estimate the accelerator's memories (tiled onto the target's RAM blocks), "
-        "LUT4s, flip-flops and cycles per timestep, and say whether it fits. Runs no tool. "
-        "With --board the estimate is of the board build (the accelerator behind its UART "
-        "link, as 'hwgen build' makes it), with the time per timestep at the board's clock.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--target", choices=target_names(), metavar="T",
-                       help="device: " + ", ".join(target_names()))
-    where.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
-                       help="board: " + ", ".join(BOARDS))
-    p.add_argument("--lanes", type=positive_int, metavar="P",
-                   help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
+    p = command(sub, "estimate", "estimate resources and cycles per timestep (no synthesis)",
+                "Estimate the accelerator's memories (tiled onto the target's RAM blocks), LUT4s, "
+                "flip-flops and cycles per timestep, and say whether it fits. Runs no tool. With "
+                "--board the estimate is of the board build (the accelerator behind its UART "
+                "link, as 'hwgen build' makes it), with the time per timestep at the board's "
+                "clock.", run, "model", "lanes", "sparse",
+                sparse=dict(help="zero skipping, as 'hwgen generate --sparse' / 'hwgen build "
+                            "--sparse' (default: %(default)s: the sparse core when the model's "
+                            "2:4 sparse matrices make it faster)"))
+    add_options(p.add_mutually_exclusive_group(required=True), "target", "board")
     add_clock_options(p)
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
-    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                   help="zero skipping, as 'hwgen generate --sparse' / 'hwgen build --sparse' "
-                   "(default: %(default)s: the sparse core when the model's 2:4 sparse matrices "
-                   "make it faster)")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def link_words(r) -> str:

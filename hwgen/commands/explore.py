@@ -7,8 +7,7 @@ import argparse
 import sys
 
 from ..spec import HwgenError
-from ..targets import target_names
-from ._common import add_json, emit, positive_float, positive_int
+from ._common import OPTIONS, add_options, command, emit, positive_float, positive_int
 
 DEFAULT_BUDGET = {"classify": 20, "charlm": 500_000}
 
@@ -24,23 +23,21 @@ def _nonnegative_float(text: str) -> float:
 
 
 def register(sub) -> None:
-    from ..board.catalog import BOARDS
-
-    p = sub.add_parser(
-        "explore",
-        help="design-space exploration on Ray: the best accelerator for a dataset and a board",
-        description="Train every combination of --cells x --quant x --hidden quantization-aware "
+    p = command(
+        sub, "explore",
+        "design-space exploration on Ray: the best accelerator for a dataset and a board",
+        "Train every combination of --cells x --quant x --hidden quantization-aware "
         "on Ray Tune (local, or a cluster with --address), measure each with the golden model "
         "(selection on the valid split, reported on test), estimate every --lanes count on the "
         "device (cycles, LUT4, FF, RAM blocks, DSP, fit, microseconds per timestep), and write "
         "the table (trials.csv / trials.json), the Pareto fronts (front_*.png) and the "
         "recommended design per objective with its build command (summary.md) into DIR. "
         "Trials are cached by a hash of their configuration: run the same command again to "
-        "continue an interrupted exploration. Needs the explore extra (Ray).",
-    )
+        "continue an interrupted exploration. Needs the explore extra (Ray).", run_command,
+        "output", output=dict(required=False, metavar="DIR",
+                              help="exploration folder (cache and results)"))
     space = p.add_argument_group("design space")
-    space.add_argument("--dataset", metavar="NAME|PATH",
-                       help="digits, vowels, ptb, or an .npz / text file (docs/training.md)")
+    add_options(space, "dataset", "seed", "bits", dataset=dict(required=False))
     space.add_argument("--cells", default="gru", metavar="C,..",
                        help="rnn, gru, lstm (default: %(default)s)")
     space.add_argument("--quant", default="ternary", metavar="Q,..",
@@ -56,21 +53,19 @@ def register(sub) -> None:
     space.add_argument("--budget", type=positive_int, metavar="N",
                        help="training per trial: epochs for classification, training "
                        "characters for a character model (default: 20 epochs / 500000 chars)")
-    space.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
     space.add_argument("--batch", type=positive_int, default=32, metavar="B",
                        help="(default: %(default)s)")
     space.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
                        help="(default: %(default)s)")
-    space.add_argument("--bits", type=positive_int, default=8, metavar="N",
-                       help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
     space.add_argument("--samples", type=positive_int, metavar="N",
                        help="run N distinct points of the grid drawn at random (seed --seed) "
                        "instead of all of it")
     dev = p.add_argument_group("device and objectives")
-    dev.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
-                     help="board: " + ", ".join(BOARDS) + " (its device, clock and UART link)")
-    dev.add_argument("--target", choices=target_names(), metavar="T",
-                     help="bare device: " + ", ".join(target_names()) + " (needs --clock-mhz)")
+    add_options(dev, "board", "target",
+                board=dict(help=lambda: OPTIONS["board"][1]["help"]()
+                           + " (its device, clock and UART link)"),
+                target=dict(help=lambda: "bare " + OPTIONS["target"][1]["help"]()
+                            + " (needs --clock-mhz)"))
     dev.add_argument("--clock-mhz", type=positive_float, metavar="MHZ",
                      help="with --target: the clock for microseconds per timestep")
     dev.add_argument("--max-latency-us", type=positive_float, metavar="US",
@@ -96,12 +91,9 @@ def register(sub) -> None:
                      help="ASHA: stop trials whose valid metric falls behind (they get no design)")
     run.add_argument("--retry-failed", action="store_true",
                      help="run failed and early-stopped trials again (default: keep their record)")
-    p.add_argument("-o", "--output", metavar="DIR", help="exploration folder (cache and results)")
     p.add_argument("--report", metavar="DIR",
                    help="only re-render DIR's table, fronts and summary from its stored results")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG fronts")
-    add_json(p)
-    p.set_defaults(func=run_command)
 
 
 _ROW_KEYS = ("label", "cell", "quant", "hidden", "lanes", "valid", "test", "cycles",

@@ -7,26 +7,24 @@ from pathlib import Path
 
 from ..fileio import check_distinct_output, check_output_file
 from ..report import weights_summary
-from ._common import add_json, emit
+from ._common import command, emit
 from .train import add_model_args, finish
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "import",
-        help="import a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict",
-        description="Read a PyTorch state dict (torch.save(model.state_dict())) holding an "
-        "nn.RNN / nn.GRU / nn.LSTM, an nn.Linear head and, for token models, an nn.Embedding, "
-        "loaded with torch.load(weights_only=True). Quantize it post-training, or with --epochs / "
-        "--budget-chars fine-tune it quantization-aware on --dataset first. With --dataset the "
-        "test metric of the float forward and of the golden model is printed.",
-    )
+    p = command(sub, "import", "import a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict",
+                "Read a PyTorch state dict (torch.save(model.state_dict())) holding an nn.RNN / "
+                "nn.GRU / nn.LSTM, an nn.Linear head and, for token models, an nn.Embedding, "
+                "loaded with torch.load(weights_only=True). Quantize it post-training, or with "
+                "--epochs / --budget-chars fine-tune it quantization-aware on --dataset first. "
+                "With --dataset the test metric of the float forward and of the golden model is "
+                "printed. From Python, api.from_torch takes the module itself.", run,
+                "cell", "quant", "stochastic", cell=dict(required=True, default=None, help=None),
+                quant=dict(default="int8", help="binary, ternary, pow2, exp[N], int[N] "
+                           "(default: %(default)s)"),
+                stochastic=dict(help="fine-tuning: stochastic quantizer (the model file is "
+                                "deterministic)"))
     p.add_argument("state_dict", metavar="STATE_DICT.pt", help="PyTorch state dict file")
-    p.add_argument("--cell", choices=("rnn", "gru", "lstm"), required=True)
-    p.add_argument("--quant", default="int8", metavar="Q",
-                   help="binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
-    p.add_argument("--stochastic", action="store_true",
-                   help="fine-tuning: stochastic quantizer (the model file is deterministic)")
     p.add_argument("--rnn-key", metavar="PREFIX",
                    help="module owning weight_ih_l0 (default: found)")
     p.add_argument("--head-key", metavar="PREFIX",
@@ -34,9 +32,6 @@ def register(sub) -> None:
                         "(default: the one 2-D weight with H columns)")
     p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
     add_model_args(p, dataset_required=False)
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -8,39 +8,32 @@ from .. import api
 from ..api import _random_sequences  # noqa: F401 - tests draw sequences the way sim does
 from ..toolenv import SIMULATORS
 from ._common import (
-    add_json,
+    add_options,
+    command,
     emit,
     load_npy,
-    nonnegative_int,
     positive_float,
     positive_int,
     probability,
     progress_for,
 )
-from .golden import add_normalize
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "sim",
-        help="simulate generated Verilog against the golden model",
-        description="Simulate the accelerator in RTL_DIR (from 'hwgen generate') with cocotb and "
-        "compare every output with the golden model by exact equality. Exit 0 with a one-line "
-        "summary when all outputs match, 1 with the first mismatch otherwise. Progress lines "
-        "(sequences done, time left) go to stderr.",
-    )
-    p.add_argument("rtl_dir", metavar="RTL_DIR", help="folder written by 'hwgen generate'")
+    p = command(sub, "sim", "simulate generated Verilog against the golden model",
+                "Simulate the accelerator in RTL_DIR (from 'hwgen generate') with cocotb and "
+                "compare every output with the golden model by exact equality. Exit 0 with a "
+                "one-line summary when all outputs match, 1 with the first mismatch otherwise. "
+                "Progress lines (sequences done, time left) go to stderr.", run,
+                "rtl_dir", "no_normalize", "seed", "quiet")
     p.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                    help="(default: %(default)s)")
     p.add_argument("--model", metavar="MODEL",
                    help="reference model (default: the model.hwgm generated with the RTL)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--inputs", metavar="X.npy",
-                     help="real features (N, T, F), normalized and quantized like the model's "
-                     "inputs, or token ids (N, T)")
-    src.add_argument("--dataset", metavar="NAME",
-                     help="the test split of a dataset (digits, vowels, ptb, or a .npz/.txt path)")
-    add_normalize(p)
+    add_options(p.add_mutually_exclusive_group(), "inputs", "dataset",
+                inputs=dict(required=False), dataset=dict(
+                    required=False, help="the test split of a dataset (digits, vowels, ptb, or "
+                    "a .npz/.txt path)"))
     p.add_argument("--sequences", type=positive_int, metavar="N",
                    help="at most N sequences (default: all given, or 8 random ones)")
     p.add_argument("--length", type=positive_int, metavar="T",
@@ -52,17 +45,12 @@ def register(sub) -> None:
                    help="probability of withholding output ready (default: %(default)s)")
     p.add_argument("--resets", action="store_true",
                    help="also reset between sequences and in the middle of one")
-    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
-                   help="(default: %(default)s)")
     p.add_argument("--waves", metavar="FILE.vcd", help="write a VCD waveform")
     p.add_argument("--time-limit", type=positive_float, default=3600.0, metavar="S",
                    help="give up after S seconds of wall clock (default: %(default)s)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_json(p)
     p.add_argument("--fast", action="store_true",
                    help="bulk check: a compiled Verilator harness, no Python per cycle, same plan "
                    "(hwgen/fastsim; --simulator and --waves do not apply)")
-    p.set_defaults(func=run)
 
 
 def _warn(line: str) -> None:
