@@ -392,3 +392,65 @@ def test_a_model_too_big_for_the_small_ulx3s_is_sent_to_a_bigger_one():
         check_board_fit(m, "ulx3s-12f", 4)
     assert not api.estimate(m, board="ulx3s-45f").fits
     assert api.estimate(m, board="ulx3s-85f").fits
+
+
+# -- the other guidance items --------------------------------------------------------------
+def test_a_numeric_csv_is_not_trained_as_a_character_model(tmp_path):
+    from hwgen.train.datasets import load_dataset
+
+    csv = tmp_path / "data.csv"
+    rows = np.random.default_rng(0).normal(0, 1, (40, 5))
+    csv.write_text("a,b,c,d,label\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in rows))
+    with pytest.raises(HwgenError, match="holds a table of numbers .* save an .npz with X"):
+        load_dataset(csv)
+    prose = tmp_path / "text.txt"
+    prose.write_text("It was the best of times, it was the worst of times. 1, 2, 3.\n" * 5)
+    assert load_dataset(prose).kind == "charlm"
+
+
+def test_train_says_first_that_inputs_were_saturated(model, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from hwgen.commands.train import finish
+    from hwgen.train.evaluate import Metrics
+
+    m = api.load_model(model)
+    r = SimpleNamespace(model=m, metrics=Metrics("accuracy", 0.5, 0.5, 10, saturated=123),
+                        torch_test=0.5, seconds=1.0)
+    finish(SimpleNamespace(json=False), r, model)
+    err = capsys.readouterr().err
+    assert err.startswith("hwgen: warning: 123 test input values lie outside the input format "
+                          "s8.5 range [-4, 3.96875] and were saturated")
+    assert "standardize the features" in err
+
+
+@pytest.mark.sim
+def test_sim_with_a_model_of_another_shape_says_so(model, tmp_path, capsys):
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=1)
+    other = tmp_path / "other.hwgm"
+    api.save_model(api.random_model("gru", 3, 6, 2), other)
+    assert main(["sim", str(rtl), "--model", str(other), "-q"]) == 1
+    assert "does not match" in (err := _error(capsys)) and "hidden 6, not 4" in err
+    same_shape = tmp_path / "same.hwgm"
+    api.save_model(api.random_model("gru", 3, 4, 2, seed=5), same_shape)
+    main(["sim", str(rtl), "--model", str(same_shape), "--sequences", "2", "-q"])
+    assert "is not the model" in capsys.readouterr().err
+
+
+@pytest.mark.sim
+def test_sim_reports_the_accuracy_against_labels(model, tmp_path, capsys):
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, lanes=2)
+    x = np.load(tmp_path / "x.npy")
+    y = api.golden(model, features=x).classes[:, -1]
+    y[0] = 1 - y[0]  # one label the model gets wrong
+    np.save(tmp_path / "y.npy", y)
+    assert main(["sim", str(rtl), "--inputs", str(tmp_path / "x.npy"), "--labels",
+                 str(tmp_path / "y.npy"), "-q", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["accuracy"] == 0.5
+    np.save(tmp_path / "bad.npy", np.zeros(5, np.int64))
+    assert main(["sim", str(rtl), "--inputs", str(tmp_path / "x.npy"), "--labels",
+                 str(tmp_path / "bad.npy"), "-q"]) == 1
+    assert "expected 2 integer class labels" in _error(capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ._common import (
@@ -108,13 +109,21 @@ def finish(args, r, out: Path) -> None:
     from ..report import weights_summary
 
     m = r.model
+    if r.metrics.saturated:  # issue 25: first, with what to do (was a note at the end)
+        fmt = m.formats.input
+        print(f"hwgen: warning: {r.metrics.saturated} test input values lie outside the input "
+              f"format {fmt.describe()} range [{fmt.min_code * fmt.lsb:g}, "
+              f"{fmt.max_code * fmt.lsb:g}] and were saturated (the hardware clips them too): "
+              "standardize the features (mean 0, std 1) or scale them into that range and train "
+              "again (docs/training.md)", file=sys.stderr)
     emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
                 "weights": weights_summary(m),
                 "weight_bits": m.weight_memory_bits,
                 "sparsity": None if m.layers[0].wx.nm is None else str(m.layers[0].wx.nm),
                 "metric": r.metrics.metric,
                 "train_forward": r.torch_test, "float_forward": r.metrics.float_value,
-                "golden": r.metrics.golden_value, "seconds": r.seconds},
+                "golden": r.metrics.golden_value, "saturated": r.metrics.saturated,
+                "seconds": r.seconds},
          None if args.json else report_text(r, out),
          next_=[f"hwgen estimate {out} --board icebreaker"])
 
