@@ -454,3 +454,14 @@ def test_sim_reports_the_accuracy_against_labels(model, tmp_path, capsys):
     assert main(["sim", str(rtl), "--inputs", str(tmp_path / "x.npy"), "--labels",
                  str(tmp_path / "bad.npy"), "-q"]) == 1
     assert "expected 2 integer class labels" in _error(capsys)
+
+
+def test_docs_cli_lists_every_command_and_board():
+    from hwgen.board.catalog import BOARDS
+    from hwgen.cli import build_parser
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    for name in build_parser()._subparsers._group_actions[0].choices:
+        assert f"| `{name}" in text, name
+    for board in BOARDS:
+        assert f"`{board}`" in text, board
