@@ -44,10 +44,12 @@ def make_model(
         head_quant=None if head_quant is None else QuantConfig.parse(head_quant),
         sparse_head=sparse_head,
     )
-    # issue 25: a fixed-scale encoding (pow2) rounds small random weights to zero; a test of an
-    # empty datapath proves nothing, so every matrix must keep non-zero weights
+    # issue 25: the fixed-scale pow2 encoding rounds small random weights to zero (all of them
+    # at 64 hidden units); a test of an empty datapath proves nothing, so every pow2 matrix of
+    # 16 weights or more keeps non-zero ones (a tiny one may be all zero by chance)
     for name, qm in model.matrices():
-        assert np.any(qm.encoding.decode(qm.codes) != 0), f"make_model: {name} is all zeros"
+        assert (qm.encoding.kind.value != "pow2" or qm.codes.size < 16
+                or np.any(qm.encoding.decode(qm.codes) != 0)), f"make_model: {name} is all zeros"
     return model
 
 
