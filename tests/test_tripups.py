@@ -465,3 +465,31 @@ def test_docs_cli_lists_every_command_and_board():
         assert f"| `{name}" in text, name
     for board in BOARDS:
         assert f"`{board}`" in text, board
+
+
+def test_explore_plot_legend_lists_only_what_the_run_has(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    from hwgen.explore.designs import Platform
+    from hwgen.explore.report import Rendered, _plot
+
+    def row(cell, quant, lanes, us, link):
+        return {"cell": cell, "quant": quant, "lanes": lanes, "valid": 0.9, "feasible": True,
+                "logic_cells": 1000 * lanes, "bram": 4, "us_per_timestep": us,
+                "board_us_per_timestep": max(us, link), "trial": f"{cell}{lanes}",
+                "label": f"{cell}-{quant}", "front_latency": True}
+
+    rows = [row("gru", "ternary", 1, 20.0, 60.0), row("gru", "ternary", 8, 3.0, 60.0)]
+    r = Rendered({"dataset": {"metric": "accuracy", "source": "digits"}}, Platform(
+        "ice40-up5k", "icebreaker", 72.0), rows, {"accuracy": rows[0], "latency": rows[0]}, [])
+    seen = {}
+    real = Axes.legend
+
+    def legend(self, *a, handles=(), **k):
+        seen["labels"] = [h.get_label() for h in handles]
+        return real(self, *a, handles=handles, **k)
+
+    monkeypatch.setattr(Axes, "legend", legend)
+    _plot(r, "latency", tmp_path / "f.png")
+    assert seen["labels"] == ["gru", "ternary", "1 lane", "8 lanes", "Pareto front", "recommended"]
