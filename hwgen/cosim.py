@@ -178,10 +178,11 @@ def _runner(simulator: str, deadline: float | None = None):
       compiler as a bare file name ("Vtop__pch.h.fast: linker input file not found"). The make
       call gets the GCC value, ``-include``.
     - Both: every tool command is killed at ``deadline`` (time.monotonic()), a wall-clock limit.
-    - The simulation (issue 25): with ``watch`` set to the bench's progress file, it is killed
-      when that file has not changed for `STALL_SECONDS` (`_Stalled`): an endless loop at one
-      simulated time (an ``initial`` or ``always`` block without a delay) stops the clock and
-      would otherwise hang until the time limit.
+    - The simulation (issue 25): with ``watch`` set to the bench's progress file (rewritten
+      while simulated time advances), it is killed when that file has not changed for
+      `STALL_SECONDS` (`_Stalled`): an endless loop at one simulated time (an ``initial`` or
+      ``always`` block without a delay) stops the clock and would otherwise hang until the
+      time limit.
     """
     import subprocess
 
@@ -223,11 +224,12 @@ class _TimeLimit(Exception):
 
 
 class _Stalled(Exception):
-    """The simulation's progress file stayed unchanged for `STALL_SECONDS`."""
+    """The simulation's progress file stayed unchanged for `STALL_SECONDS`: simulated time
+    stopped."""
 
 
-#: Wall-clock seconds without a new accepted input (the bench rewrites its progress file at
-#: most every 2 s while inputs are accepted) after which a simulation counts as hung.
+#: Wall-clock seconds in which simulated time does not advance (the bench rewrites its progress
+#: file every 4096 cycles, at most every 2 s) after which a simulation counts as hung.
 STALL_SECONDS = 300.0
 
 
@@ -439,10 +441,10 @@ def _cosim(rtl_dir, manifest, model, plan, simulator, build, run_dir, waves, tim
                          f"{time_limit:g} s (log: {log})") from None
     except _Stalled:
         raise HwgenError(
-            f"the {simulator} simulation made no progress for {STALL_SECONDS:g} s of wall clock "
-            "(no input accepted): simulated time has probably stopped in an endless loop without "
-            f"a delay (an 'initial' or 'always' block) in the Verilog; regenerate it with "
-            f"'hwgen generate' (log: {log})") from None
+            f"the {simulator} simulation made no progress for {STALL_SECONDS:g} s of wall clock: "
+            "simulated time stopped, as in an endless loop without a delay (an 'initial' or "
+            f"'always' block) in the Verilog; regenerate it with 'hwgen generate' (log: {log})"
+        ) from None
     except SystemExit as e:  # the runner exits on a failed tool step
         raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
     except Exception as e:  # a failed build raises subprocess errors

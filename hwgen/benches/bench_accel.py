@@ -9,7 +9,9 @@ flight).
 The output side holds ready low for random bursts (probability ``out_stall`` per transfer).
 
 Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.
-Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s.
+Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s
+while simulated time advances (also every 4096 cycles without an input: the host's stall
+watchdog, `hwgen.cosim.STALL_SECONDS`, reads its modification time).
 Results (JSON, HWGEN_RESULT): output payloads (hex) with their epoch (resets seen so far) and the
 cycle of every input and output transfer. The comparison with the golden model happens in the host
 process (hwgen.cosim), in bulk.
@@ -67,6 +69,13 @@ async def run_plan(dut):
             os.replace(progress_path + ".part", progress_path)
 
     cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
+
+    async def heartbeat():  # issue 25: the host's watchdog sees simulated time advance
+        while True:
+            await ClockCycles(clk, 4096)
+            report_progress()
+
+    cocotb.start_soon(heartbeat())
     i_valid.value = 0
     o_ready.value = 0
     i_payload.value = 0
