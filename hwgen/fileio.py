@@ -53,6 +53,10 @@ def check_output_file(path, what: str = "output file") -> Path:
         raise HwgenError(f"{what} must be a file name, not {str(path)!r}")
     if p.is_dir():
         raise HwgenError(f"{what} {p} is a folder; expected a file name")
+    if _special(p):  # a device or FIFO is written in place: its own permission counts
+        if not os.access(p, os.W_OK):
+            raise HwgenError(f"cannot write {what} {p}: permission denied")
+        return p
     parent = p.parent
     if not parent.is_dir():
         raise HwgenError(f"cannot write {what} {p}: the folder {parent} does not exist")
