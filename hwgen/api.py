@@ -36,7 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_write_files, check_output_dir, check_output_file, npy_bytes
+from .fileio import (
+    atomic_write_files,
+    check_distinct_output,
+    check_output_dir,
+    check_output_file,
+    npy_bytes,
+)
 from .golden import GoldenModel, GoldenResult, check_inputs
 from .inputs import QuantizedInputs, features_to_codes
 from .modelfile import load_model, save_model
@@ -55,11 +61,13 @@ __all__ = [
     "load_model",
     "save_model",
     "random_model",
+    "from_torch",
     "train",
     "evaluate",
     "quantize",
     "golden",
     "estimate",
+    "estimate_table",
     "generate",
     "simulate",
     "synthesize",
@@ -100,6 +108,13 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     `hwgen.spec.Sparsity`) prunes the recurrent matrices (and with ``sparse_head`` the head) to
     N:M by magnitude before quantizing (`hwgen.freeze.freeze`). ``input_quant`` / ``head_quant``
     quantize layer 0's input matrix / the head otherwise (a mixed-precision model).
+
+    Every encoding's code space is covered at any size (`cover_code_space`): the floats are
+    uniform in +-2/sqrt(hidden); exp and intN scale to the matrix's largest weight, binary and
+    ternary to the Glorot bound of its shape (41-68% of ternary weights non-zero, measured at 8
+    to 256 hidden units); a fixed-scale ``pow2`` matrix is stretched to +-(largest level + 1/2) *
+    2**-frac_bits first, so every level is drawn about equally often (without it, 64 hidden
+    units round to all zeros). A tiny matrix (a few weights) may still be all zero by chance.
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -114,11 +129,48 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     params = random_float_params(ck, inputs, hidden, outputs, layers=layers, tokens=tokens,
                                  seed=seed)
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
+    iq, hq = QuantConfig.parse_optional(input_quant), QuantConfig.parse_optional(head_quant)
+    cover_code_space(params, q, input_quant=iq, head_quant=hq)
     return freeze(params, q, formats, argmax=argmax, rng=seed,
                   meta={"source": f"random-model seed {seed}"},
                   sparsity=_sparsity(sparsity), sparse_head=sparse_head,
-                  input_quant=QuantConfig.parse_optional(input_quant),
-                  head_quant=QuantConfig.parse_optional(head_quant))
+                  input_quant=iq, head_quant=hq)
+
+
+def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:
+    """Stretch, in place, the random float matrices of ``params`` (`hwgen.freeze.FloatParams`)
+    whose quantizer has a fixed scale (``pow2``: levels ``round(w * 2**frac_bits)``) so that
+    each is uniform over +-(largest level + 1/2) * 2**-frac_bits: every level, zero included,
+    is drawn about equally often at any layer size. Matrices of the other encodings are left
+    as they are (their scales follow the weights or the matrix's shape, `random_model`).
+    ``input_quant`` / ``head_quant``: the quantizers of layer 0's input matrix and of the head
+    (default ``quant``)."""
+    from .spec import EncodingKind, WeightEncoding
+
+    def stretch(w, q):
+        if q.kind is not EncodingKind.POW2 or w.size == 0:
+            return w
+        top = (WeightEncoding.pow2(q.int_bits, q.frac_bits).max_level + 0.5) * 2.0**-q.frac_bits
+        peak = float(np.max(np.abs(w)))
+        return w if peak == 0.0 else w * (top * (1 - 1e-9) / peak)
+
+    for i, layer in enumerate(params.layers):
+        layer.w_ih = stretch(layer.w_ih, (input_quant or quant) if i == 0 else quant)
+        layer.w_hh = stretch(layer.w_hh, quant)
+    params.head_w = stretch(params.head_w, head_quant or quant)
+
+
+def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "ternary",
+               head=None, **options) -> Model:
+    """A trained PyTorch ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN`` (``head``: its ``nn.Linear``
+    output layer), a module holding them, or a state dict (tensors or NumPy arrays; give
+    ``cell``) as a `Model`, by post-training quantization with ``quant``: no file, the same
+    checks and messages as ``hwgen import``. ``options``: ``bits``, ``sparsity``,
+    ``sparse_head``, ``input_quant``, ``head_quant``, ``rnn_key``, ``head_key``, ``embed_key``
+    (`hwgen.train.from_torch.from_torch`)."""
+    from .train.from_torch import from_torch as _from_torch
+
+    return _from_torch(module_or_state_dict, cell=cell, quant=quant, head=head, **options)
 
 
 def _sparsity(value) -> Sparsity | None:
@@ -167,6 +219,9 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         ckpt = check_output_file(checkpoint, "checkpoint")
     elif out is not None:
         ckpt = out.with_name(out.name + ".ckpt")
+    if out is not None:  # issue 25: never over a file being read
+        check_distinct_output(out, None if isinstance(dataset, Dataset) else dataset,
+                              warm_start, what="model file")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if epochs is None and budget_chars is None:
         epochs = 10
@@ -262,6 +317,23 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
 
         lanes = choose_lanes(core, target, weights=weights, sparse=sparse)
     return fit_result(core, lanes, target, weights=weights, sparse=sparse)
+
+
+def estimate_table(model, lanes: int | None = None, *, target: str | None = None,
+                   board: str | None = None, baud: int | None = None, weights: str | None = None,
+                   sparse: str = "auto", clock="auto", link: str = "uart") -> str:
+    """The table ``hwgen estimate`` prints (`estimate` with the same arguments; ``weights``
+    default ``auto`` with a board, ``rom`` with a target): memories, logic, cycles, with a board
+    its clock and the time per timestep of the core and of the link, and the fit verdict with
+    what would fit."""
+    from .commands.estimate import estimate_text
+
+    m = _model(model)
+    r = estimate(m, lanes, target=target, board=board, baud=baud,
+                 weights=weights or ("auto" if board else "rom"), sparse=sparse, clock=clock,
+                 link=link)
+    return estimate_text(m, r, board=board, target=target, baud=baud, sparse=sparse, clock=clock,
+                         link=link)
 
 
 def generate(model, out_dir, lanes: int = 1, *, top: str = "hwgen_top",
@@ -574,6 +646,14 @@ class RunResult:
     def ok(self) -> bool:
         return self.mismatch is None and self.argmax_ok
 
+    def __repr__(self) -> str:  # issue 25: the verdict and the rate, not the arrays
+        B, T = self.golden.shape[:2]
+        verdict = ("exact" if self.ok else f"first mismatch (sequence, timestep, logit) "
+                   f"{self.mismatch}" if self.mismatch else "classes differ")
+        rate = ("" if self.steps_per_second is None
+                else f", {self.steps_per_second:,.0f} timesteps/s")
+        return f"RunResult({B} sequences x {T} timesteps, {self.answers}: {verdict}{rate})"
+
 
 @dataclass
 class LoadResult:
@@ -735,6 +815,9 @@ def run(model, port: str, features=None, *, codes=None, normalize: bool = True,
     check_positive_int("Lane count", sim_lanes)
     shape, info, baud = _build_folder(build_dir, baud)
     x = _input_codes(m, features, codes, normalize, warn)
+    if x.ndim < 2 or x.shape[0] == 0 or x.shape[1] == 0:  # issue 25: nothing to stream
+        raise HwgenError(f"no timesteps to run: inputs of shape {tuple(x.shape)}; give at least "
+                         "one sequence of at least one timestep")
     golden_logits = GoldenModel(m).run(x)
     dev, timeout = _open_device(port, baud, timeout, m, shape, sim_lanes, info, progress)
     core = m
@@ -805,6 +888,8 @@ def export_dataset(name_or_path, split: str = "test", *, normalized: bool = Fals
         check_output_file(p, "output file")
     if len({os.path.abspath(p) for p in paths}) != len(paths):
         raise HwgenError("the output files must be different files")
+    for p in paths:  # issue 25: never over the dataset file being read
+        check_distinct_output(p, name_or_path)
     ds = load_dataset(name_or_path)
     s = ds.split(split)
     if ds.kind == "charlm":

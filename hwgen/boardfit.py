@@ -136,6 +136,17 @@ class BoardFit:
     def lanes(self) -> int:
         return self.fit.lanes
 
+    def __repr__(self) -> str:  # issue 25: what a board build gives, one line
+        e = self.fit.estimate
+        verdict = "fits" if self.fits else "does not fit: " + "; ".join(self.fit.problems)
+        link = (f"SPI {self.sclk_mhz:g} MHz" if self.link_type == "spi"
+                else f"UART {self.baud} baud")
+        return (f"BoardFit({self.board} ({self.target}), {self.lanes} lanes at "
+                f"{self.clock_mhz:g} MHz, {self.weights} weights: {verdict}; {e.luts} LUT4, "
+                f"{e.ffs} FF, {e.bram_blocks} RAM blocks; {self.us_per_timestep:.2f} us compute "
+                f"+ {self.link_us_per_timestep:.2f} us {link} per timestep, "
+                f"{self.board_timesteps_per_second:,.0f} timesteps/s)")
+
     @property
     def fits(self) -> bool:
         return self.fit.fits

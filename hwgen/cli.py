@@ -29,6 +29,29 @@ COMMANDS += ("explore",)  # issue 14: design-space exploration (hwgen/commands/e
 
 _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
 
+#: Words a user types for a command (issue 25: 'simulate' suggested 'estimate').
+SYNONYMS = {
+    "simulate": "sim", "simulation": "sim", "cosim": "sim", "test": "sim", "verify": "sim",
+    "synthesize": "synth", "synthesise": "synth", "synthesis": "synth", "pnr": "synth",
+    "bitstream": "build", "flash": "build", "program": "build", "formal": "prove",
+    "infer": "golden", "inference": "golden", "predict": "golden", "evaluate": "eval",
+    "random": "random-model", "export": "dataset", "verilog": "generate", "rtl": "generate",
+    "fit": "estimate", "info": "inspect", "show": "inspect", "fine-tune": "import",
+}
+
+
+def suggest_choice(word: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"``: a known synonym, else a choice that the word starts with (or
+    that starts with the word, 'simulate' -> 'sim'), else the closest spelling."""
+    w = word.lower()
+    if SYNONYMS.get(w) in choices:
+        return f"; did you mean {SYNONYMS[w]!r}?"
+    prefix = [c for c in choices if len(c) >= 3 and len(w) >= 3
+              and (w.startswith(c) or c.startswith(w))]
+    if prefix:
+        return f"; did you mean {max(prefix, key=len)!r}?"
+    return did_you_mean(word, choices)
+
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
@@ -47,7 +70,7 @@ class HwgenParser(argparse.ArgumentParser):
         m = _CHOICE.search(message)
         if m:
             choices = [c.strip().strip("'") for c in m.group(2).split(",")]
-            return did_you_mean(m.group(1), choices)
+            return suggest_choice(m.group(1), choices)
         # an unknown option, reported as such or as a missing required one it was meant to be
         known = self.option_strings()
         for word in HwgenParser.argv:
@@ -73,7 +96,7 @@ def build_parser() -> HwgenParser:
         description="Low-precision RNN / GRU / LSTM models to verified Verilog accelerators.",
     )
     parser.add_argument("--version", action="version", version=f"hwgen {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"hwgen.commands.{name}").register(sub)
     return parser
@@ -82,8 +105,15 @@ def build_parser() -> HwgenParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     HwgenParser.argv = list(sys.argv[1:] if argv is None else argv)
+    if not HwgenParser.argv:  # a bare 'hwgen': the commands and where to start, not an error
+        parser.print_help()
+        print("\nstart: hwgen demo (train, generate, simulate on digits), or hwgen random-model "
+              "... then hwgen estimate; 'hwgen COMMAND --help' for a command's options")
+        return 0
     try:
         args, extra = parser.parse_known_args(argv)
+        if getattr(args, "func", None) is None:  # options but no command, e.g. 'hwgen -q'
+            parser.error("give a COMMAND (see the list with 'hwgen')")
         if extra:
             sub = parser._subparsers._group_actions[0].choices[args.command]
             sub.error(f"unrecognized arguments: {' '.join(extra)}")

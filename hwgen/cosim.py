@@ -64,6 +64,9 @@ class CosimReport:
     def ok(self) -> bool:
         return self.mismatch is None
 
+    def __repr__(self) -> str:  # issue 25: the summary line, not the list of gaps
+        return f"CosimReport({self.summary()})"
+
     def summary(self) -> str:
         cpt = "n/a" if self.cycles_per_timestep is None else f"{self.cycles_per_timestep:g}"
         head = "PASS" if self.ok else "FAIL"
@@ -120,25 +123,34 @@ def _runner(simulator: str, deadline: float | None = None):
       compiler as a bare file name ("Vtop__pch.h.fast: linker input file not found"). The make
       call gets the GCC value, ``-include``.
     - Both: every tool command is killed at ``deadline`` (time.monotonic()), a wall-clock limit.
+    - The simulation (issue 25): with ``watch`` set to the bench's progress file (rewritten
+      while simulated time advances), it is killed when that file has not changed for
+      `STALL_SECONDS` (`_Stalled`): an endless loop at one simulated time (an ``initial`` or
+      ``always`` block without a delay) stops the clock and would otherwise hang until the
+      time limit.
     """
     import subprocess
 
     from cocotb_tools.runner import Icarus, Verilator
 
     class Limited:
+        watch: Path | None = None
+
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise _TimeLimit()
+                p = subprocess.Popen(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                                     stderr=None if stdout is None else subprocess.STDOUT)
                 try:
-                    r = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
-                                       stderr=None if stdout is None else subprocess.STDOUT,
-                                       timeout=left)
-                except subprocess.TimeoutExpired:
-                    raise _TimeLimit() from None
-                if r.returncode != 0:
-                    raise RuntimeError(f"Command failed with return code: {r.returncode}")
+                    code = _wait(p, deadline, self.watch)
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                if code != 0:
+                    raise RuntimeError(f"Command failed with return code: {code}")
 
     class IcarusVcd(Limited, Icarus):
         def _test_command(self):
@@ -154,6 +166,41 @@ def _runner(simulator: str, deadline: float | None = None):
 
 class _TimeLimit(Exception):
     """The simulation ran past its wall-clock limit."""
+
+
+class _Stalled(Exception):
+    """The simulation's progress file stayed unchanged for `STALL_SECONDS`: simulated time
+    stopped."""
+
+
+#: Wall-clock seconds in which simulated time does not advance (the bench rewrites its progress
+#: file every 4096 cycles, at most every 2 s) after which a simulation counts as hung.
+STALL_SECONDS = 300.0
+
+
+def _wait(p, deadline: float | None, watch: Path | None) -> int:
+    """``p``'s exit status; `_TimeLimit` past ``deadline``, `_Stalled` when ``watch`` (a
+    progress file) has not changed for `STALL_SECONDS`."""
+    import subprocess
+
+    last, seen = time.monotonic(), None
+    while True:
+        try:
+            return p.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise _TimeLimit()
+        if watch is not None:
+            try:
+                stamp = watch.stat().st_mtime_ns
+            except OSError:
+                stamp = None
+            if stamp != seen:
+                last, seen = now, stamp
+            elif now - last > STALL_SECONDS:
+                raise _Stalled()
 
 
 def _progress_status(progress_path: Path, epochs, t0: float, total: int):
@@ -337,6 +384,7 @@ def _run_bench(run, stim, simulator, build, run_dir, sources, build_args, waves,
         if progress is not None:
             progress(f"simulating {len(run.plan.sequences)} sequences ({stim.timesteps} "
                      "timesteps)")
+        runner.watch = run_dir / "progress.json"  # issue 25: the stall watchdog reads it
         with Ticker(progress, status):
             runner.test(
                 hdl_toplevel=top, test_module="bench_accel", build_dir=build, test_dir=run_dir,
@@ -348,6 +396,12 @@ def _run_bench(run, stim, simulator, build, run_dir, sources, build_args, waves,
     except _TimeLimit:
         raise HwgenError(f"the {simulator} simulation did not finish within its time limit of "
                          f"{time_limit:g} s (log: {log})") from None
+    except _Stalled:
+        raise HwgenError(
+            f"the {simulator} simulation made no progress for {STALL_SECONDS:g} s of wall clock: "
+            "simulated time stopped, as in an endless loop without a delay (an 'initial' or "
+            f"'always' block) in the Verilog; regenerate it with 'hwgen generate' (log: {log})"
+        ) from None
     except SystemExit as e:  # the runner exits on a failed tool step
         raise HwgenError(f"{simulator} failed (exit {e.code}); see {log}") from None
     except Exception as e:  # a failed build raises subprocess errors

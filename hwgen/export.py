@@ -22,7 +22,7 @@ import re
 from importlib import metadata
 
 from . import __version__
-from .fileio import atomic_write_bytes, atomic_write_text, check_output_dir
+from .fileio import atomic_write_files, check_output_dir
 from .manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
 from .modelfile import to_bytes
 from .numerics import derive_widths
@@ -291,10 +291,11 @@ def write_design(design, out, top: str) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise HwgenError(f"cannot create {out}: {e.strerror or e}") from None
-    # each file complete or absent; the manifest last, so a folder with a manifest is whole
-    atomic_write_text(out / vname, text)
-    atomic_write_bytes(out / "model.hwgm", model_bytes)
+    # issue 25: the folder's files as a set, all written or none (`atomic_write_files`); the
+    # manifest last, so a folder with a manifest is whole
+    files = {out / vname: text.encode(), out / "model.hwgm": model_bytes}
     if design.shape is not None:
-        atomic_write_text(out / "load_images.json", load_images_json(design.load_images()))
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        files[out / "load_images.json"] = load_images_json(design.load_images()).encode()
+    files[out / "manifest.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write_files(files)
     return manifest

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ __all__ = [
     "read_versioned_json",
     "check_output_file",
     "check_output_dir",
+    "check_distinct_output",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_files",
@@ -51,6 +53,10 @@ def check_output_file(path, what: str = "output file") -> Path:
         raise HwgenError(f"{what} must be a file name, not {str(path)!r}")
     if p.is_dir():
         raise HwgenError(f"{what} {p} is a folder; expected a file name")
+    if _special(p):  # a device or FIFO is written in place: its own permission counts
+        if not os.access(p, os.W_OK):
+            raise HwgenError(f"cannot write {what} {p}: permission denied")
+        return p
     parent = p.parent
     if not parent.is_dir():
         raise HwgenError(f"cannot write {what} {p}: the folder {parent} does not exist")
@@ -86,30 +92,91 @@ def atomic_write_bytes(path, data: bytes) -> None:
     atomic_write_files({path: data})
 
 
+def _special(p: Path) -> bool:
+    """True for an existing target that is not a regular file or a folder (a device such as
+    /dev/null or /dev/full, a FIFO): written in place, never replaced by a rename."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def atomic_write_files(files: dict) -> None:
     """Write several files, all or none: every content goes to a temporary file next to its
-    target first; only when all are written are they renamed over their targets. On a failure
-    the temporary files are removed and no target is touched."""
+    target first; only when all are written are they renamed over their targets. A target that
+    is a folder is refused before anything is written; if a rename still fails, the targets
+    already renamed get their previous contents back (or are removed when they were new). On a
+    failure the temporary files are removed and `HwgenError` names the file and the reason.
+
+    A target that is a device or a FIFO (``-o /dev/null``, ``/dev/stdout``, ``/dev/full``) is
+    written in place, before the renames, and a failed write (e.g. ENOSPC on /dev/full) is an
+    error too: the device is never replaced by a regular file."""
+    paths = [Path(p) for p in files]
+    for p in paths:
+        if p.is_dir():
+            raise HwgenError(f"cannot write {p}: it is a folder")
     temps: list[tuple[str, Path]] = []
+    done: list[tuple[Path, bytes | None]] = []  # renamed targets and their previous bytes
     current = None
     try:
-        for path, data in files.items():
-            current = p = Path(path)
+        for p, data in zip(paths, files.values(), strict=True):
+            current = p
+            if _special(p):
+                continue
             fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".",
                                        prefix=f".{p.name}.", suffix=".part")
             temps.append((tmp, p))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o644)
+        for p, data in zip(paths, files.values(), strict=True):
+            if _special(p):
+                current = p
+                with open(p, "wb") as f:
+                    f.write(data)
         for tmp, p in temps:
             current = p
+            several = len(temps) > 1  # one file needs no undo: its rename is the last step
+            old = p.read_bytes() if several and p.is_file() else None
             os.replace(tmp, p)
+            if several:
+                done.append((p, old))
         temps = []
     except OSError as e:
+        _roll_back(done)
         raise HwgenError(f"cannot write {current}: {e.strerror or e}") from None
     finally:
         for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _roll_back(done: list[tuple[Path, bytes | None]]) -> None:
+    """Undo the renames of a failed `atomic_write_files`: previous contents back, new files
+    removed (best effort: a failure here leaves the file as the set wrote it)."""
+    for p, old in reversed(done):
+        try:
+            if old is None:
+                p.unlink(missing_ok=True)
+            else:
+                p.write_bytes(old)
+        except OSError:
+            pass
+
+
+def check_distinct_output(output, *inputs, what: str = "output file") -> None:
+    """Refuse an ``output`` path that names one of the ``inputs`` (the same file, through any
+    spelling or link): writing it would destroy an input before (or while) it is read."""
+    out = Path(output)
+    for i in inputs:
+        if i is None:
+            continue
+        i = Path(i)
+        same = (os.path.samefile(out, i) if out.exists() and i.exists()
+                else out.absolute() == i.absolute())
+        if same and not _special(out):
+            raise HwgenError(f"the {what} {out} is the input file {i}: it would be overwritten; "
+                             "choose another output name")
 
 
 def atomic_write_text(path, text: str) -> None:

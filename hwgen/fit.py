@@ -48,6 +48,14 @@ class FitResult:
     def fits(self) -> bool:
         return not self.problems
 
+    def __repr__(self) -> str:  # issue 25: the verdict and the sizes, one line
+        e = self.estimate
+        verdict = "fits" if self.fits else "does not fit: " + "; ".join(self.problems)
+        return (f"FitResult({self.target}, {self.lanes} lanes: {verdict}; {e.luts} LUT4, "
+                f"{e.ffs} FF, {e.bram_blocks} RAM blocks, {e.dsp} DSP, "
+                f"{e.cycles_per_timestep} cycles per timestep"
+                + (f"; {len(self.warnings)} warning(s)" if self.warnings else "") + ")")
+
 
 def _problems(e: Estimate, t: Target) -> tuple[list[str], list[str]]:
     problems, warnings = [], []

@@ -30,6 +30,12 @@ class GoldenResult:
     state: list[tuple[np.ndarray, np.ndarray | None]]
     saturated: int = 0  # input values saturated when real features were quantized (hwgen.api)
 
+    def __repr__(self) -> str:  # issue 25: shapes, not every logit
+        B, T, O = self.logits.shape  # noqa: E741
+        last = self.classes[:, -1].tolist() if T else []
+        return (f"GoldenResult(logits int64 ({B}, {T}, {O}), classes at the last timestep "
+                f"{last[:8]}{' ...' if len(last) > 8 else ''}, saturated {self.saturated})")
+
 
 class _ExactMatmul:
     """v (B, C) int codes @ levels.T -> (B, R) int64, exactly, through float BLAS."""

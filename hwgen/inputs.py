@@ -63,6 +63,11 @@ class QuantizedInputs:
         self.saturated = saturated
         self.normalized = normalized
 
+    def __repr__(self) -> str:  # issue 25: the shape, not every code
+        c = np.asarray(self.codes)
+        return (f"QuantizedInputs(codes {c.dtype} {tuple(c.shape)}, saturated {self.saturated}, "
+                f"normalized {self.normalized})")
+
     def warning(self, model: Model, what: str = "inputs") -> str | None:
         """A one-line warning about saturated values, or None."""
         if not self.saturated:

@@ -75,7 +75,30 @@ def load_manifest(rtl_dir) -> dict:
             if not ok:
                 raise HwgenError(f"{p}: field 'streams.{side}.fields' holds a malformed entry "
                                  f"{f!r}")
+    _check_stream_fields(m, p)
     return m
+
+
+def _check_stream_fields(m: dict, p: Path) -> None:
+    """The payload fields the benches read (issue 25: an emptied list was a traceback in sim):
+    input ``sos`` and one data field (``x`` or ``token``), output ``logits`` with one element
+    per model output."""
+    def names(side):
+        return {f["name"]: f for f in m["streams"][side]["fields"]}
+
+    def bad(side, what):
+        raise HwgenError(f"{p}: field 'streams.{side}.fields' {what}; regenerate with "
+                         "'hwgen generate'")
+
+    inp, out = names("input"), names("output")
+    if "sos" not in inp or len(set(inp) & {"x", "token"}) != 1:
+        bad("input", f"must hold 'sos' and one of 'x' or 'token', not {sorted(inp)}")
+    logits = out.get("logits")
+    if logits is None:
+        bad("output", f"must hold 'logits', not {sorted(out)}")
+    if logits.get("count") != m["model"]["outputs"]:
+        bad("output", f"'logits' must count {m['model']['outputs']} outputs (model.outputs), "
+                      f"not {logits.get('count')!r}")
 
 
 def check_model_file(rtl_dir, manifest: dict) -> Path:

@@ -301,6 +301,31 @@ def load_model(path) -> Model:
 
 
 def _load(arrays: _Archive, path) -> Model:
+    """The model in ``arrays``, section by section: header, sizes, the list of arrays, layers,
+    head, embedding and tables, then the derived widths."""
+    hdr = _read_header(arrays, path)
+    cell, H, formats = _read_cell(hdr)
+    inp = _read_input(hdr)
+    layer_ds, head_d, outputs = _read_sizes(hdr, cell, H, inp)
+    meta = hdr.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")
+    _check_members(arrays, cell, len(layer_ds), inp)
+    layers = tuple(_read_layer(arrays, ld, i, cell, H, inp.width if i == 0 else H)
+                   for i, ld in enumerate(layer_ds))
+    head = _read_head(arrays, head_d, outputs, H)
+    emb = _read_embedding(arrays, inp, formats)
+    sig, tanh = _read_tables(arrays, formats)
+    model = Model(cell, inp, H, layers, head, formats, sig, tanh, emb, meta)
+    try:
+        derive_widths(model)
+    except HwgenError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    return model
+
+
+def _read_header(arrays: _Archive, path) -> dict:
+    """The ``header`` array as a JSON object of this format and version."""
     if "header" not in arrays.members:
         raise ModelFileError(f"{path}: missing array 'header': not a hwgen model file")
     raw = arrays.read("header", None, "", max_bytes=MAX_HEADER_BYTES)
@@ -320,13 +345,17 @@ def _load(arrays: _Archive, path) -> Model:
         raise ModelFileError(
             f"unsupported model file version {version!r}; this hwgen reads version {FORMAT_VERSION}"
         )
+    return hdr
+
+
+def _read_cell(hdr: dict) -> tuple[CellKind, int, Formats]:
+    """The cell kind, hidden size and formats (an LSTM, and only an LSTM, has a cell format)."""
     cell_name = _get(hdr, "cell", str, "")
     try:
         cell = CellKind(cell_name)
     except ValueError:
         raise ModelFileError(f"field 'cell' is {cell_name!r}; expected rnn, gru or lstm") from None
     H = _pos(hdr, "hidden", "", "hidden")
-    G = cell.num_gates
     formats = _wrap("formats", Formats.from_json, _get(hdr, "formats", dict, ""))
     if (cell is CellKind.LSTM) != (formats.cell is not None):
         raise ModelFileError(
@@ -337,15 +366,23 @@ def _load(arrays: _Archive, path) -> Model:
                 else f"a {cell.value} has none (null)"
             )
         )
+    return cell, H, formats
+
+
+def _read_input(hdr: dict) -> VectorInput | TokenInput:
     inp_d = _get(hdr, "input", dict, "")
     kind = _get(inp_d, "kind", str, "input.")
     if kind == "vector":
-        inp = VectorInput(_pos(inp_d, "features", "input.", "features"))
-    elif kind == "tokens":
-        inp = TokenInput(_pos(inp_d, "vocab", "input.", "vocab"),
-                         _pos(inp_d, "dim", "input.", "dim"))
-    else:
-        raise ModelFileError(f"field 'input.kind' is {kind!r}; expected 'vector' or 'tokens'")
+        return VectorInput(_pos(inp_d, "features", "input.", "features"))
+    if kind == "tokens":
+        return TokenInput(_pos(inp_d, "vocab", "input.", "vocab"),
+                          _pos(inp_d, "dim", "input.", "dim"))
+    raise ModelFileError(f"field 'input.kind' is {kind!r}; expected 'vector' or 'tokens'")
+
+
+def _read_sizes(hdr: dict, cell: CellKind, H: int, inp) -> tuple[list, dict, int]:
+    """The layer entries, the head entry and the output count, within `LIMITS` (the total
+    weight count too) before any array is read."""
     layer_ds = _get(hdr, "layers", list, "")
     if not layer_ds:
         raise ModelFileError("field 'layers' is empty; a model needs at least one layer")
@@ -355,17 +392,19 @@ def _load(arrays: _Archive, path) -> Model:
         )
     head_d = _get(hdr, "head", dict, "")
     O = _pos(head_d, "outputs", "head.", "outputs")  # noqa: E741
+    G = cell.num_gates
     weights = G * H * (inp.width + H) + (len(layer_ds) - 1) * G * H * 2 * H + O * H
     if weights > LIMITS["weights"]:
         raise ModelFileError(
             f"the header describes {weights} weights; at most {LIMITS['weights']} are supported"
         )
-    meta = hdr.get("meta", {})
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")
+    return layer_ds, head_d, O
 
+
+def _check_members(arrays: _Archive, cell: CellKind, n_layers: int, inp) -> None:
+    """Exactly the arrays a model of this cell, depth and input kind has."""
     expected = {"head.w", "head.bias", "table.sigmoid", "table.tanh"}
-    for i in range(len(layer_ds)):
+    for i in range(n_layers):
         expected |= {f"layer{i}.wx", f"layer{i}.wh", f"layer{i}.bias"}
         if cell is CellKind.GRU:
             expected.add(f"layer{i}.bias_hn")
@@ -376,88 +415,78 @@ def _load(arrays: _Archive, path) -> Model:
         raise ModelFileError(f"missing array '{name}'")
     for name in sorted(present - expected):
         raise ModelFileError(
-            f"unexpected array '{name}' (not part of a {len(layer_ds)}-layer {cell.value} model)"
+            f"unexpected array '{name}' (not part of a {n_layers}-layer {cell.value} model)"
         )
 
-    def qmatrix(d, where, name, shape, what):
-        enc = _wrap(
-            f"{where}.encoding", WeightEncoding.from_json, _get(d, "encoding", dict, where + ".")
-        )
-        scale = _wrap(f"{where}.scale", Scale.from_json, d.get("scale"))
-        codes = _check_array(arrays, name, shape, what, codes=enc)
-        nm = None
-        if "nm" in d:
-            nm = _wrap(f"{where}.nm", Sparsity.from_json, d["nm"])
-            _wrap(f"{where}.nm", nm.check_kind, enc.kind)
-            try:
-                nm.check(codes, f"array '{name}'")
-            except HwgenError as e:
-                raise ModelFileError(f"{e} (declared in field '{where}.nm')") from None
-        return QuantMatrix(codes.astype(np.uint16), enc, scale, nm)
 
-    bias_range = dict(lo=-LIMITS["bias"], hi=LIMITS["bias"])
-    layers = []
-    for i, ld in enumerate(layer_ds):
-        in_w = inp.width if i == 0 else H
-        where = f"layers[{i}]"
-        if not isinstance(ld, dict):
-            raise ModelFileError(f"field '{where}' must be an object, not {ld!r}")
-        wx = qmatrix(
-            _get(ld, "wx", dict, f"{where}."),
-            f"{where}.wx",
-            f"layer{i}.wx",
-            (G * H, in_w),
-            f"{G} gates x {H} hidden, {in_w} inputs",
-        )
-        wh = qmatrix(
-            _get(ld, "wh", dict, f"{where}."),
-            f"{where}.wh",
-            f"layer{i}.wh",
-            (G * H, H),
-            f"{G} gates x {H} hidden, {H} hidden",
-        )
-        bias = _check_array(arrays, f"layer{i}.bias", (G * H,), f"{G} gates x {H} hidden",
-                            **bias_range)
-        bias_hn = None
-        if cell is CellKind.GRU:
-            bias_hn = _check_array(arrays, f"layer{i}.bias_hn", (H,), f"{H} hidden",
-                                   **bias_range)
-        layers.append(Layer(wx, wh, bias, bias_hn))
-    hw = qmatrix(head_d, "head", "head.w", (O, H), f"{O} outputs, {H} hidden")
+def _read_matrix(arrays: _Archive, d, where: str, name: str, shape, what: str) -> QuantMatrix:
+    """One weight matrix: its header entry ``d`` (encoding, scale, optional N:M sparsity, at
+    field ``where``) and its codes (array ``name`` of ``shape``; ``what`` explains the shape)."""
+    enc = _wrap(
+        f"{where}.encoding", WeightEncoding.from_json, _get(d, "encoding", dict, where + ".")
+    )
+    scale = _wrap(f"{where}.scale", Scale.from_json, d.get("scale"))
+    codes = _check_array(arrays, name, shape, what, codes=enc)
+    nm = None
+    if "nm" in d:
+        nm = _wrap(f"{where}.nm", Sparsity.from_json, d["nm"])
+        _wrap(f"{where}.nm", nm.check_kind, enc.kind)
+        try:
+            nm.check(codes, f"array '{name}'")
+        except HwgenError as e:
+            raise ModelFileError(f"{e} (declared in field '{where}.nm')") from None
+    return QuantMatrix(codes.astype(np.uint16), enc, scale, nm)
+
+
+#: Biases: at most `LIMITS` ``bias`` in magnitude; the derived widths then bound the sums (the
+#: RTL agrees with the golden model up to there: tests/test_tripups.py, the extremes).
+_BIAS_RANGE = dict(lo=-LIMITS["bias"], hi=LIMITS["bias"])
+
+
+def _read_layer(arrays: _Archive, ld, i: int, cell: CellKind, H: int, in_w: int) -> Layer:
+    """Layer ``i``: header entry ``ld``, its two matrices and its biases."""
+    G = cell.num_gates
+    where = f"layers[{i}]"
+    if not isinstance(ld, dict):
+        raise ModelFileError(f"field '{where}' must be an object, not {ld!r}")
+    wx = _read_matrix(arrays, _get(ld, "wx", dict, f"{where}."), f"{where}.wx", f"layer{i}.wx",
+                      (G * H, in_w), f"{G} gates x {H} hidden, {in_w} inputs")
+    wh = _read_matrix(arrays, _get(ld, "wh", dict, f"{where}."), f"{where}.wh", f"layer{i}.wh",
+                      (G * H, H), f"{G} gates x {H} hidden, {H} hidden")
+    bias = _check_array(arrays, f"layer{i}.bias", (G * H,), f"{G} gates x {H} hidden",
+                        **_BIAS_RANGE)
+    bias_hn = None
+    if cell is CellKind.GRU:
+        bias_hn = _check_array(arrays, f"layer{i}.bias_hn", (H,), f"{H} hidden", **_BIAS_RANGE)
+    return Layer(wx, wh, bias, bias_hn)
+
+
+def _read_head(arrays: _Archive, head_d: dict, O: int, H: int) -> Head:  # noqa: E741
+    hw = _read_matrix(arrays, head_d, "head", "head.w", (O, H), f"{O} outputs, {H} hidden")
     argmax = _get(head_d, "argmax", bool, "head.")
-    head = Head(hw, _check_array(arrays, "head.bias", (O,), f"{O} outputs", **bias_range),
-                argmax)
-    emb = None
-    if isinstance(inp, TokenInput):
-        fi = formats.input
-        emb = _check_array(
-            arrays,
-            "embedding",
-            (inp.vocab, inp.dim),
-            f"{inp.vocab} tokens x {inp.dim} dims",
-            lo=fi.min_code,
-            hi=fi.max_code,
-        )
+    bias = _check_array(arrays, "head.bias", (O,), f"{O} outputs", **_BIAS_RANGE)
+    return Head(hw, bias, argmax)
+
+
+def _read_embedding(arrays: _Archive, inp, formats: Formats) -> np.ndarray | None:
+    """A token model's embedding: input-format codes; None for a vector model."""
+    if not isinstance(inp, TokenInput):
+        return None
+    fi = formats.input
+    return _check_array(arrays, "embedding", (inp.vocab, inp.dim),
+                        f"{inp.vocab} tokens x {inp.dim} dims", lo=fi.min_code, hi=fi.max_code)
+
+
+def _read_tables(arrays: _Archive, formats: Formats) -> tuple[np.ndarray, np.ndarray]:
+    """The sigmoid table (0 .. 1.0) and the tanh table (within the state format)."""
     sig = _check_array(
-        arrays,
-        "table.sigmoid",
-        (1 << formats.sigmoid_in_width,),
+        arrays, "table.sigmoid", (1 << formats.sigmoid_in_width,),
         f"2**sigmoid_in_width = 2**{formats.sigmoid_in_width} entries",
-        lo=0,
-        hi=formats.sigmoid_one,
+        lo=0, hi=formats.sigmoid_one,
     )
     top = formats.state.max_code
     tanh = _check_array(
-        arrays,
-        "table.tanh",
-        (1 << formats.tanh_in_width,),
-        f"2**tanh_in_width = 2**{formats.tanh_in_width} entries",
-        lo=-top,
-        hi=top,
+        arrays, "table.tanh", (1 << formats.tanh_in_width,),
+        f"2**tanh_in_width = 2**{formats.tanh_in_width} entries", lo=-top, hi=top,
     )
-    model = Model(cell, inp, H, tuple(layers), head, formats, sig, tanh, emb, meta)
-    try:
-        derive_widths(model)
-    except HwgenError as e:
-        raise ModelFileError(f"{path}: {e}") from None
-    return model
+    return sig, tanh

@@ -890,6 +890,21 @@ class Model:
     def weight_memory_bits(self) -> int:
         return sum(m.memory_bits for _, m in self.matrices())
 
+    def __repr__(self) -> str:  # issue 25: one line, not the ~11 kB of the dataclass fields
+        from .report import weights_summary
+
+        inp = self.input
+        src = (f"{inp.vocab} tokens x {inp.dim} dims" if isinstance(inp, TokenInput)
+               else f"{inp.features} inputs")
+        nm = self.layers[0].wh.nm
+        source = self.meta.get("source") or self.meta.get("imported_from")
+        return (f"Model({self.cell.value}: {src} -> {self.num_layers} x {self.hidden} hidden -> "
+                f"{self.outputs} outputs{', argmax' if self.head.argmax else ''}; weights "
+                f"{weights_summary(self)}" + (f", {nm} sparse" if nm is not None else "")
+                + f", {self.weight_memory_bits} bits; input {self.formats.input.describe()}, "
+                f"state {self.formats.state.describe()}"
+                + (f"; from {source}" if source else "") + ")")
+
 
 def pack_codes(codes, bits: int, per_word: int) -> np.ndarray:
     """Pack weight codes into ROM words: code k of a word sits at bits [k*bits, (k+1)*bits).

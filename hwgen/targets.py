@@ -193,7 +193,12 @@ TARGETS: dict[str, Target] = {
                flag="--up5k", freq=100.0),
         _ice40("ice40-hx8k", "iCE40HX8K", luts=7680, ebr=32, spram=0, dsp=0, package="ct256",
                flag="--hx8k", freq=150.0),
+        # issue 25 (the ULX3S 12F): the data sheet's 12K LUTs, 32 DP16KD and 28 multipliers
+        # (the die is the 25F's: nextpnr --12k places on it, the fit check keeps to the 12F's)
+        _ecp5("ecp5-12k", "LFE5U-12F", luts=12144, dp16kd=32, dsp=28, flag="--12k"),
         _ecp5("ecp5-25k", "LFE5U-25F", luts=24288, dp16kd=56, dsp=28, flag="--25k"),
+        # issue 25 (the ULX3S 45F): 44K LUTs, 108 DP16KD, 72 multipliers
+        _ecp5("ecp5-45k", "LFE5U-45F", luts=43848, dp16kd=108, dsp=72, flag="--45k"),
         _ecp5("ecp5-85k", "LFE5U-85F", luts=83640, dp16kd=208, dsp=156, flag="--85k"),
     )
 }

@@ -22,12 +22,14 @@ from hwgen.uart.echo import EchoCore
 
 def test_boards_and_their_targets():
     assert {b: BOARDS[b].target for b in BOARDS} == {
-        "icebreaker": "ice40-up5k", "ulx3s-85f": "ecp5-85k", "orangecrab-85f": "ecp5-85k"}
+        "icebreaker": "ice40-up5k", "ulx3s-12f": "ecp5-12k", "ulx3s-25f": "ecp5-25k",
+        "ulx3s-45f": "ecp5-45k", "ulx3s-85f": "ecp5-85k", "orangecrab-85f": "ecp5-85k"}
     with pytest.raises(HwgenError, match="unknown board 'tinyfpga'; expected one of icebreaker"):
         get_board("tinyfpga")
 
 
-@pytest.mark.parametrize("name, pins", [("ulx3s-85f", ("L4", "M1")),
+@pytest.mark.parametrize("name, pins", [("ulx3s-85f", ("L4", "M1")), ("ulx3s-12f", ("L4", "M1")),
+                                        ("ulx3s-45f", ("L4", "M1")),
                                         ("orangecrab-85f", ("N17", "M18"))])
 def test_board_top_requests_the_uart(name, pins, tmp_path):
     """Elaborate the board top and write the build files (no tool runs)."""

@@ -34,7 +34,7 @@ def test_digits_shapes_and_splits():
 
 
 @pytest.mark.skipif(not HAVE_SKTIME, reason="needs the sktime wheel's data files "
-                    "(pip install --no-deps sktime==1.2.0)")
+                    "(pip install 'hwgen[vowels]')")
 def test_vowels_shapes_and_splits():
     ds = load_dataset("vowels")
     assert ds.classes == 9 and ds.features == 12

@@ -21,6 +21,10 @@ def test_api_doc_blocks_run(tmp_path, monkeypatch, capsys):
     assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # the notebook session needs the train extra; the rest runs without
+        blocks = [b for b in blocks if "import torch" not in b and "(nb" not in b]
     for block in blocks:
         exec(compile(block, "docs/api.md", "exec"), scope)
     assert (tmp_path / "rtl" / "manifest.json").is_file() and (tmp_path / "X.npy").is_file()

@@ -78,7 +78,7 @@ def test_estimate_board_counts_the_uart_link_and_gives_the_time(tmp_path, capsys
                       "--lanes", "16")
     assert "fit         NO: this model does not fit icebreaker" in out
     hint = re.search(r"What would fit: --lanes (\d+) fits", out)
-    assert hint and int(hint.group(1)) < 16 and "--board ulx3s-85f fits" in out
+    assert hint and int(hint.group(1)) < 16 and "--board ulx3s-12f fits" in out  # smallest
     assert "--target" not in out  # build's own options
     # without --lanes, estimate picks what build would pick: the most that fit
     assert api.estimate(m, board="icebreaker").lanes == 8

@@ -82,7 +82,8 @@ def test_targets_capacities():
     assert up5k.bram_bits == 30 * 4096 and up5k.spram_bits == 4 * 262144
     assert get_target("ECP5-25k").bram_bits == 56 * 18432
     assert get_target("ecp5-85k").dsp_count == 156
-    assert set(TARGETS) == {"ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"}
+    assert set(TARGETS) == {"ice40-up5k", "ice40-hx8k", "ecp5-12k", "ecp5-25k", "ecp5-45k",
+                            "ecp5-85k"}
 
 
 def test_unknown_target():

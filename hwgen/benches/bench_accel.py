@@ -10,7 +10,9 @@ The output side holds ready low before each transfer for the plan's ``out_stalls
 once by `hwgen.stimulus`, which the compiled harness of `hwgen.fastsim` reads too; 0 past the end).
 
 Stimulus and results move per handshake: Python waits on signal edges, never polls every clock.
-Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s.
+Progress (JSON, HWGEN_PROGRESS, optional): the count of accepted inputs, rewritten every ~2 s
+while simulated time advances (also every 4096 cycles without an input: the host's stall
+watchdog, `hwgen.cosim.STALL_SECONDS`, reads its modification time).
 Results (JSON, HWGEN_RESULT): output payloads (hex) with their epoch (resets seen so far) and the
 cycle of every input and output transfer. The comparison with the golden model happens in the host
 process (hwgen.cosim), in bulk.
@@ -67,11 +69,19 @@ class _Bench:
                 json.dump({"inputs": len(self.accepted)}, f)
             os.replace(self.progress_path + ".part", self.progress_path)
 
+    async def heartbeat(self):
+        """Issue 25: the progress file is rewritten while simulated time advances, also without
+        inputs (the host's stall watchdog, `hwgen.cosim.STALL_SECONDS`, reads its time)."""
+        while True:
+            await ClockCycles(self.clk, 4096)
+            self.report_progress()
+
     async def start(self, words):
         """Clock, 3 cycles of reset, then for a loadable core ``words`` ([memory, address, word
         hex]) through the load port, one a cycle, before any input."""
         clk, load = self.clk, self.load_ports
         cocotb.start_soon(Clock(clk, PERIOD_NS, unit="ns").start())
+        cocotb.start_soon(self.heartbeat())
         self.i_valid.value = 0
         self.o_ready.value = 0
         self.i_payload.value = 0

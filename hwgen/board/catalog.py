@@ -63,6 +63,16 @@ class Board:
         return platform_cls()
 
 
+def _ulx3s(size: str) -> Board:
+    """The ULX3S with an LFE5U-``size``F: 25 MHz oscillator, UART on the FTDI (US1 port), the
+    SPI link on header J1 (GP4 GN4 GP5 GN5)."""
+    return Board(f"ulx3s-{size}f", f"ecp5-{size}k",
+                 f"amaranth_boards.ulx3s:ULX3S_{size}F_Platform", 25e6,
+                 f"ECP5 LFE5U-{size}F, 25 MHz oscillator, UART on the FTDI (US1 port)",
+                 "openFPGALoader -b ulx3s -m {bit}",
+                 spi_pins=(("gpio", 0), ("4+", "4-", "5+", "5-"), {"IO_TYPE": "LVCMOS33"}))
+
+
 BOARDS = {
     b.name: b
     for b in (
@@ -70,11 +80,9 @@ BOARDS = {
               "iCE40 UP5K, 12 MHz oscillator, UART on the FTDI's second channel",
               "iceprog {bit}",
               spi_pins=(("pmod", 0), ("1", "2", "3", "4"), {"IO_STANDARD": "SB_LVCMOS"})),
-        Board("ulx3s-85f", "ecp5-85k", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 25e6,
-              "ECP5 LFE5U-85F, 25 MHz oscillator, UART on the FTDI (US1 port)",
-              "openFPGALoader -b ulx3s -m {bit}",
-              # header J1: GP4 GN4 GP5 GN5
-              spi_pins=(("gpio", 0), ("4+", "4-", "5+", "5-"), {"IO_TYPE": "LVCMOS33"})),
+        # issue 25: the ULX3S in each size amaranth-boards describes (smallest first, so that
+        # a fit check's "--board ... fits" names the smallest that does)
+        *(_ulx3s(size) for size in ("12", "25", "45", "85")),
         Board("orangecrab-85f", "ecp5-85k",
               "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", 48e6,
               "ECP5 LFE5U-85F, 48 MHz oscillator; no USB-UART bridge: UART on feather pins 0 "

@@ -10,42 +10,28 @@ from ..board.build import parse_clock
 from ..board.catalog import BOARDS
 from ..board.top import LINKS
 from ..boardfit import BOARD_WEIGHTS
-from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
-from ._common import add_json, emit, positive_float, positive_int, progress_for
+from ._common import command, emit, positive_float, positive_int, progress_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "build",
-        help="build a board bitstream: accelerator + UART link (amaranth-boards)",
-        description="Wrap the accelerator in a UART link (docs/uart.md) on a board and build its "
-        "bitstream with Yosys / nextpnr (do_program=False: the last line says how to load it). "
-        "A model that cannot fit the board's device, UART link counted, is refused before any "
-        "tool runs, with what would fit ('hwgen estimate MODEL --board B' says the same first).",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("--board", required=True, choices=tuple(BOARDS), metavar="BOARD",
-                   help="board: " + ", ".join(BOARDS))
-    p.add_argument("--lanes", type=positive_int, metavar="P",
-                   help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
+    p = command(sub, "build", "build a board bitstream: accelerator + UART link (amaranth-boards)",
+                "Wrap the accelerator in a UART link (docs/uart.md) on a board and build its "
+                "bitstream with Yosys / nextpnr (do_program=False: the last line says how to "
+                "load it). A model that cannot fit the board's device, UART link counted, is "
+                "refused before any tool runs, with what would fit ('hwgen estimate MODEL "
+                "--board B' says the same first).", run,
+                "model", "board", "lanes", "sparse", "output", "quiet",
+                board=dict(required=True), output=dict(metavar="DIR", help="build folder"))
     add_clock_options(p)
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default="auto", metavar="W",
                    help="where the weights live: rom (in the bitstream), spram / ram (loaded at "
                    "run time with 'hwgen load': any model of the same shape runs without a "
                    "rebuild) or auto (rom when it fits, else loadable) (default: %(default)s)")
-    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                   help="zero skipping: on builds the sparse core (2:4 sparse matrices take half "
-                   "the cycles), off the dense one, auto the sparse core when it is faster "
-                   "(default: %(default)s)")
     p.add_argument("--seed", type=positive_int, default=1, metavar="N",
                    help="nextpnr placement seed (default: %(default)s)")
     p.add_argument("--timeout", type=positive_float, default=3600.0, metavar="S",
                    help="seconds for the tools, at most 3600 (default: %(default)s)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def add_clock_options(p) -> None:

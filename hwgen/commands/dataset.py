@@ -4,7 +4,7 @@ take."""
 from __future__ import annotations
 
 from .. import api
-from ._common import add_json, emit, positive_int
+from ._common import command, emit, positive_int
 
 
 def register(sub) -> None:
@@ -17,14 +17,12 @@ def register(sub) -> None:
         "--normalized for the normalized ones) or token windows of character datasets.",
     )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    e = verbs.add_parser("export", help="write a split as X.npy (+ labels, lengths)",
-                         description="Write a dataset split as .npy arrays.")
+    e = command(verbs, "export", "write a split as X.npy (+ labels, lengths)",
+                "Write a dataset split as .npy arrays.", run, "split", "output",
+                output=dict(metavar="X.npy", help="features (N, T, F) float64/32, or token ids "
+                            "(N, T)"))
     e.add_argument("dataset", metavar="NAME|PATH",
                    help="digits, vowels, ptb, or an .npz / text file")
-    e.add_argument("--split", choices=("train", "valid", "test"), default="test",
-                   help="(default: %(default)s)")
-    e.add_argument("-o", "--output", required=True, metavar="X.npy",
-                   help="features (N, T, F) float64/32, or token ids (N, T)")
     e.add_argument("--labels", metavar="y.npy",
                    help="class labels (N,), or next-character targets (N, T) with -1 past the end")
     e.add_argument("--lengths", metavar="L.npy", help="valid timesteps per sequence (N,)")
@@ -33,8 +31,6 @@ def register(sub) -> None:
                    "--no-normalize to golden / sim / run)")
     e.add_argument("--length", type=positive_int, default=100, metavar="T",
                    help="character datasets: window length (default: %(default)s)")
-    add_json(e)
-    e.set_defaults(func=run)
 
 
 def run(args) -> int:

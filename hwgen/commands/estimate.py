@@ -5,44 +5,29 @@ timestep at the board clock)."""
 from __future__ import annotations
 
 from .. import api
-from ..board.catalog import BOARDS
 from ..boardfit import BOARD_WEIGHTS
 from ..estimate import format_estimate
 from ..fit import check_fit
-from ..gateware.packing import SPARSE_MODES
 from ..spec import HwgenError
-from ..targets import target_names
-from ._common import add_json, emit, positive_int
+from ._common import add_options, command, emit
 from .build import add_clock_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "estimate",
-        help="estimate resources and cycles per timestep (no synthesis)",
-        description="Estimate the accelerator's memories (tiled onto the target's RAM blocks), "
-        "LUT4s, flip-flops and cycles per timestep, and say whether it fits. Runs no tool. "
-        "With --board the estimate is of the board build (the accelerator behind its UART "
-        "link, as 'hwgen build' makes it), with the time per timestep at the board's clock.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--target", choices=target_names(), metavar="T",
-                       help="device: " + ", ".join(target_names()))
-    where.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
-                       help="board: " + ", ".join(BOARDS))
-    p.add_argument("--lanes", type=positive_int, metavar="P",
-                   help="multiply-accumulate lanes (default: the most of 16, 8, 4, 2, 1 that fit)")
+    p = command(sub, "estimate", "estimate resources and cycles per timestep (no synthesis)",
+                "Estimate the accelerator's memories (tiled onto the target's RAM blocks), LUT4s, "
+                "flip-flops and cycles per timestep, and say whether it fits. Runs no tool. With "
+                "--board the estimate is of the board build (the accelerator behind its UART "
+                "link, as 'hwgen build' makes it), with the time per timestep at the board's "
+                "clock.", run, "model", "lanes", "sparse",
+                sparse=dict(help="zero skipping, as 'hwgen generate --sparse' / 'hwgen build "
+                            "--sparse' (default: %(default)s: the sparse core when the model's "
+                            "2:4 sparse matrices make it faster)"))
+    add_options(p.add_mutually_exclusive_group(required=True), "target", "board")
     add_clock_options(p)
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
-    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                   help="zero skipping, as 'hwgen generate --sparse' / 'hwgen build --sparse' "
-                   "(default: %(default)s: the sparse core when the model's 2:4 sparse matrices "
-                   "make it faster)")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def link_words(r) -> str:
@@ -50,14 +35,15 @@ def link_words(r) -> str:
             f"SPI link at {r.sclk_mhz:g} MHz SCLK")
 
 
-def run(args) -> int:
-    model = api.load_model(args.model)
-    weights = args.weights or ("auto" if args.board else "rom")
-    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
-    fit = r.fit if args.board else r
+def estimate_text(model, r, *, board=None, target=None, baud=None, sparse="auto", clock="auto",
+                  link="uart") -> str:
+    """The table ``hwgen estimate`` prints for ``r`` (`api.estimate`'s `FitResult` with
+    ``target``, `BoardFit` with ``board``) of ``model``, with the same options: memories, logic,
+    cycles, the board line and time per timestep, and the fit verdict (what does not fit, and
+    what would). `api.estimate_table` returns it from Python."""
+    fit = r.fit if board else r
     lines = [format_estimate(fit.estimate)]
-    if args.board:
+    if board:
         lines.insert(0, f"board       {r.board} (core clock {r.clock_mhz:g} MHz, --clock "
                         f"{r.clock}), {r.link_type.upper()} link "
                         f"{r.link[0]} LUT4 + {r.link[1]} FF + {r.link[2]} RAM blocks included "
@@ -70,15 +56,25 @@ def run(args) -> int:
         lines.append("fit         yes" + "".join(f"; warning: {w}" for w in fit.warnings))
     else:
         try:
-            if args.board:
+            if board:
                 from ..boardfit import check_board_fit
 
-                check_board_fit(model, args.board, fit.lanes, args.baud, r.weights, args.sparse,
-                                args.clock, args.link)
+                check_board_fit(model, board, fit.lanes, baud, r.weights, sparse, clock, link)
             else:
-                check_fit(model, fit.lanes, args.target, sparse=args.sparse)
+                check_fit(model, fit.lanes, target, sparse=sparse)
         except HwgenError as e:
             lines.append(f"fit         NO: {e}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    model = api.load_model(args.model)
+    weights = args.weights or ("auto" if args.board else "rom")
+    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
+                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
+    fit = r.fit if args.board else r
+    text = estimate_text(model, r, board=args.board, target=args.target, baud=args.baud,
+                         sparse=args.sparse, clock=args.clock, link=args.link)
     if args.board:
         data = r.to_json()
         nxt = [f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} "
@@ -89,5 +85,5 @@ def run(args) -> int:
         data.update(fits=fit.fits, problems=list(fit.problems), warnings=list(fit.warnings))
         nxt = [f"hwgen generate {args.model} --lanes {fit.lanes} --sparse {args.sparse} "
                "-o rtl_out/NAME"]
-    emit(args, data, "\n".join(lines), next_=nxt if fit.fits else None)
+    emit(args, data, text, next_=nxt if fit.fits else None)
     return 0

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from .. import api
-from ._common import add_json, emit, positive_int
+from ._common import command, emit, positive_int
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="accuracy or bits per character of a model on a dataset",
-        description="Evaluate a model file on a dataset split: accuracy (classification, logits "
-        "at each sequence's last valid timestep) or bits per character (character models), of "
-        "the float forward (quantized weights, float activations) and of the bit-exact integer "
-        "golden model. Needs NumPy only.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("--dataset", required=True, metavar="NAME|PATH",
-                   help="digits, vowels, ptb, or an .npz / text file")
-    p.add_argument("--split", choices=("train", "valid", "test"), default="test",
-                   help="(default: %(default)s)")
+    p = command(sub, "eval", "accuracy or bits per character of a model on a dataset",
+                "Evaluate a model file on a dataset split: accuracy (classification, logits at "
+                "each sequence's last valid timestep) or bits per character (character models), "
+                "of the float forward (quantized weights, float activations) and of the "
+                "bit-exact integer golden model. Needs NumPy only.", run,
+                "model", "dataset", "split")
     p.add_argument("--max-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N characters only")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

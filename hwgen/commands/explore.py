@@ -7,8 +7,7 @@ import argparse
 import sys
 
 from ..spec import HwgenError
-from ..targets import target_names
-from ._common import positive_float, positive_int
+from ._common import OPTIONS, add_options, command, emit, positive_float, positive_int
 
 DEFAULT_BUDGET = {"classify": 20, "charlm": 500_000}
 
@@ -24,23 +23,21 @@ def _nonnegative_float(text: str) -> float:
 
 
 def register(sub) -> None:
-    from ..board.catalog import BOARDS
-
-    p = sub.add_parser(
-        "explore",
-        help="design-space exploration on Ray: the best accelerator for a dataset and a board",
-        description="Train every combination of --cells x --quant x --hidden quantization-aware "
+    p = command(
+        sub, "explore",
+        "design-space exploration on Ray: the best accelerator for a dataset and a board",
+        "Train every combination of --cells x --quant x --hidden quantization-aware "
         "on Ray Tune (local, or a cluster with --address), measure each with the golden model "
         "(selection on the valid split, reported on test), estimate every --lanes count on the "
         "device (cycles, LUT4, FF, RAM blocks, DSP, fit, microseconds per timestep), and write "
         "the table (trials.csv / trials.json), the Pareto fronts (front_*.png) and the "
         "recommended design per objective with its build command (summary.md) into DIR. "
         "Trials are cached by a hash of their configuration: run the same command again to "
-        "continue an interrupted exploration. Needs the explore extra (Ray).",
-    )
+        "continue an interrupted exploration. Needs the explore extra (Ray).", run_command,
+        "output", output=dict(required=False, metavar="DIR",
+                              help="exploration folder (cache and results)"))
     space = p.add_argument_group("design space")
-    space.add_argument("--dataset", metavar="NAME|PATH",
-                       help="digits, vowels, ptb, or an .npz / text file (docs/training.md)")
+    add_options(space, "dataset", "seed", "bits", dataset=dict(required=False))
     space.add_argument("--cells", default="gru", metavar="C,..",
                        help="rnn, gru, lstm (default: %(default)s)")
     space.add_argument("--quant", default="ternary", metavar="Q,..",
@@ -56,21 +53,19 @@ def register(sub) -> None:
     space.add_argument("--budget", type=positive_int, metavar="N",
                        help="training per trial: epochs for classification, training "
                        "characters for a character model (default: 20 epochs / 500000 chars)")
-    space.add_argument("--seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
     space.add_argument("--batch", type=positive_int, default=32, metavar="B",
                        help="(default: %(default)s)")
     space.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
                        help="(default: %(default)s)")
-    space.add_argument("--bits", type=positive_int, default=8, metavar="N",
-                       help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
     space.add_argument("--samples", type=positive_int, metavar="N",
                        help="run N distinct points of the grid drawn at random (seed --seed) "
                        "instead of all of it")
     dev = p.add_argument_group("device and objectives")
-    dev.add_argument("--board", choices=tuple(BOARDS), metavar="BOARD",
-                     help="board: " + ", ".join(BOARDS) + " (its device, clock and UART link)")
-    dev.add_argument("--target", choices=target_names(), metavar="T",
-                     help="bare device: " + ", ".join(target_names()) + " (needs --clock-mhz)")
+    add_options(dev, "board", "target",
+                board=dict(help=lambda: OPTIONS["board"][1]["help"]()
+                           + " (its device, clock and UART link)"),
+                target=dict(help=lambda: "bare " + OPTIONS["target"][1]["help"]()
+                            + " (needs --clock-mhz)"))
     dev.add_argument("--clock-mhz", type=positive_float, metavar="MHZ",
                      help="with --target: the clock for microseconds per timestep")
     dev.add_argument("--max-latency-us", type=positive_float, metavar="US",
@@ -96,22 +91,47 @@ def register(sub) -> None:
                      help="ASHA: stop trials whose valid metric falls behind (they get no design)")
     run.add_argument("--retry-failed", action="store_true",
                      help="run failed and early-stopped trials again (default: keep their record)")
-    p.add_argument("-o", "--output", metavar="DIR", help="exploration folder (cache and results)")
     p.add_argument("--report", metavar="DIR",
                    help="only re-render DIR's table, fronts and summary from its stored results")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG fronts")
-    p.set_defaults(func=run_command)
+
+
+_ROW_KEYS = ("label", "cell", "quant", "hidden", "lanes", "valid", "test", "cycles",
+             "us_per_timestep", "luts", "ffs", "bram", "dsp", "fits", "train_command",
+             "build_command")
+
+
+def _finish(args, r, folder: str) -> int:
+    """The exploration's result: the summary (or JSON: the recommendations, the counts, the
+    files) and the build command of the most accurate recommended design as ``next:``."""
+    from ..explore.report import format_summary
+
+    recs = {name: None if row is None else {k: row.get(k) for k in _ROW_KEYS}
+            for name, row in r.recommendations.items()}
+    designs = [x for x in r.rows if x.get("lanes") is not None]
+    best = next((row for row in (r.recommendations.get("accuracy"),
+                                 *r.recommendations.values()) if row), None)
+    nxt = ([best["build_command"]] if best else
+           [f"hwgen explore --report {folder}   # after more trials: no design fits yet"])
+    files = {"table": [f"{folder}/trials.csv", f"{folder}/trials.json"],
+             "fronts": f"{folder}/front_*.png", "summary": f"{folder}/summary.md"}
+    text = None if args.json else (
+        format_summary(r) + f"\ntable: {folder}/trials.csv, trials.json; fronts: "
+        f"{folder}/front_*.png; summary: {folder}/summary.md")
+    emit(args, {"folder": folder, "trials": len(r.settings.get("trials", [])),
+                "designs": len(designs), "fitting": sum(1 for x in designs if x.get("fits")),
+                "not_run": len(r.missing), "recommendations": recs, "files": files},
+         text, next_=nxt)
+    return 0
 
 
 def run_command(args) -> int:
     if args.report:
         if args.output or args.dataset:
             raise HwgenError("--report DIR re-renders an exploration; it takes no -o or --dataset")
-        from ..explore.report import format_summary, render
+        from ..explore.report import render
 
-        r = render(args.report, plots=not args.no_plots)
-        print(format_summary(r))
-        return 0
+        return _finish(args, render(args.report, plots=not args.no_plots), args.report)
     if not args.dataset:
         raise HwgenError("give --dataset NAME|PATH (or --report DIR)")
     if not args.output:
@@ -141,7 +161,6 @@ def run_command(args) -> int:
               "samples": args.samples, "early_stop": args.early_stop}
     if args.samples:
         configs = sample(configs, args.samples, args.seed)
-    from ..explore.report import format_summary
     from ..explore.runner import explore
 
     print(f"exploring {len(configs)} trials x lanes {lanes} of {ds.source} on "
@@ -154,7 +173,4 @@ def run_command(args) -> int:
         synth=args.synth, synth_max=args.synth_max, synth_seeds=args.synth_seeds, search=search,
         plots=not args.no_plots,
     )
-    print(format_summary(r))
-    print(f"table: {args.output}/trials.csv, trials.json; fronts: {args.output}/front_*.png; "
-          f"summary: {args.output}/summary.md")
-    return 0
+    return _finish(args, r, args.output)

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from .. import api
-from ..gateware.plan import SPARSE_MODES, STATE_MODES, WEIGHT_MODES
-from ._common import add_json, emit, positive_int
+from ..gateware.plan import STATE_MODES, WEIGHT_MODES
+from ._common import add_options, command, emit
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="generate the Verilog accelerator of a model",
-        description="Build the accelerator of MODEL with P lanes (weights per cycle) and write "
-        "OUT/<top>.v, OUT/manifest.json (ports, stream payload layout, formats, cycles per "
-        "timestep, memory and widths; docs/manifest.md) and OUT/model.hwgm. The same inputs "
-        "always give byte-identical files.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output folder, e.g. rtl_out/NAME (created if missing)")
+    p = command(sub, "generate", "generate the Verilog accelerator of a model",
+                "Build the accelerator of MODEL with P lanes (weights per cycle) and write "
+                "OUT/<top>.v, OUT/manifest.json (ports, stream payload layout, formats, cycles "
+                "per timestep, memory and widths; docs/manifest.md) and OUT/model.hwgm. The same "
+                "inputs always give byte-identical files.", run, "model", "output",
+                output=dict(metavar="OUT", help="output folder, e.g. rtl_out/NAME (created if "
+                            "missing)"))
     build = p.add_argument_group("build-time options")
-    build.add_argument("--lanes", type=positive_int, default=1, metavar="P",
-                       help="weights consumed per cycle, 1 .. max(inputs, hidden) "
-                       "(default: %(default)s)")
+    add_options(build, "lanes", "sparse",
+                lanes=dict(default=1, help="weights consumed per cycle, 1 .. max(inputs, "
+                           "hidden) (default: %(default)s)"))
     build.add_argument("--state", choices=STATE_MODES, default="auto",
                        help="where h (and c) live: block RAM, registers, or auto (registers only "
                        "for tiny stores) (default: %(default)s)")
@@ -30,15 +26,8 @@ def register(sub) -> None:
                        help="rom (in the Verilog), or ram / spram: loadable memories written at "
                        "run time through the load port (manifest 'load'; spram: single-port, for "
                        "iCE40 SPRAM) (default: %(default)s)")
-    build.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                       help="zero skipping: on builds the sparse core (2:4 sparse matrices, e.g. "
-                       "trained with --sparsity 2:4, take half the cycles; needs an even lane "
-                       "count), off the dense one, auto the sparse core when it is faster "
-                       "(default: %(default)s)")
     build.add_argument("--top", default="hwgen_top", metavar="NAME",
                        help="name of the top Verilog module (default: %(default)s)")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -5,39 +5,27 @@ from __future__ import annotations
 import sys
 
 from .. import api
-from ..fileio import check_output_file, save_npy
+from ..fileio import check_distinct_output, check_output_file, save_npy
 from ..inputs import features_to_codes, input_norm
-from ._common import add_json, emit, load_npy
-
-
-def add_normalize(p) -> None:
-    p.add_argument("--no-normalize", action="store_true",
-                   help="the features are already normalized: do not apply the model's stored "
-                   "input normalization (docs/api.md)")
+from ._common import command, emit, load_npy
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "golden",
-        help="run the integer golden model",
-        description="Run the bit-exact integer model. Inputs: real features (batch, time, "
-        "features), normalized by the model's stored input normalization (if it has one) and "
-        "quantized by its input format, or token ids (batch, time). Output: the head's logits "
-        "per timestep as int64 codes (batch, time, outputs) with the model's output fraction "
-        "bits, or real values with --real.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("--inputs", required=True, metavar="X.npy", help="input array")
-    p.add_argument("-o", "--output", required=True, metavar="Y.npy", help="logits to write")
+    p = command(sub, "golden", "run the integer golden model",
+                "Run the bit-exact integer model. Inputs: real features (batch, time, features), "
+                "normalized by the model's stored input normalization (if it has one) and "
+                "quantized by its input format, or token ids (batch, time). Output: the head's "
+                "logits per timestep as int64 codes (batch, time, outputs) with the model's "
+                "output fraction bits, or real values with --real.", run,
+                "model", "inputs", "output", "no_normalize",
+                output=dict(metavar="Y.npy", help="logits to write"))
     p.add_argument("--real", action="store_true",
                    help="write logits as float64 real values instead of integer codes")
-    add_normalize(p)
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
     out = check_output_file(args.output)
+    check_distinct_output(out, args.model, args.inputs)
     model = api.load_model(args.model)
     q = features_to_codes(model, load_npy(args.inputs), normalize=not args.no_normalize,
                           what=args.inputs)

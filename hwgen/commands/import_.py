@@ -3,31 +3,28 @@ followed by quantization-aware fine-tuning on a dataset)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from ..fileio import check_output_file
+from ..fileio import check_distinct_output, check_output_file
 from ..report import weights_summary
-from ._common import add_json, emit
+from ._common import command, emit
 from .train import add_model_args, finish
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "import",
-        help="import a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict",
-        description="Read a PyTorch state dict (torch.save(model.state_dict())) holding an "
-        "nn.RNN / nn.GRU / nn.LSTM, an nn.Linear head and, for token models, an nn.Embedding, "
-        "loaded with torch.load(weights_only=True). Quantize it post-training, or with --epochs / "
-        "--budget-chars fine-tune it quantization-aware on --dataset first. With --dataset the "
-        "test metric of the float forward and of the golden model is printed.",
-    )
+    p = command(sub, "import", "import a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict",
+                "Read a PyTorch state dict (torch.save(model.state_dict())) holding an nn.RNN / "
+                "nn.GRU / nn.LSTM, an nn.Linear head and, for token models, an nn.Embedding, "
+                "loaded with torch.load(weights_only=True). Quantize it post-training, or with "
+                "--epochs / --budget-chars fine-tune it quantization-aware on --dataset first. "
+                "With --dataset the test metric of the float forward and of the golden model is "
+                "printed. From Python, api.from_torch takes the module itself.", run,
+                "cell", "quant", "stochastic", cell=dict(required=True, default=None, help=None),
+                quant=dict(default="int8", help="binary, ternary, pow2, exp[N], int[N] "
+                           "(default: %(default)s)"),
+                stochastic=dict(help="fine-tuning: stochastic quantizer (the model file is "
+                                "deterministic)"))
     p.add_argument("state_dict", metavar="STATE_DICT.pt", help="PyTorch state dict file")
-    p.add_argument("--cell", choices=("rnn", "gru", "lstm"), required=True)
-    p.add_argument("--quant", default="int8", metavar="Q",
-                   help="binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
-    p.add_argument("--stochastic", action="store_true",
-                   help="fine-tuning: stochastic quantizer (the model file is deterministic)")
     p.add_argument("--rnn-key", metavar="PREFIX",
                    help="module owning weight_ih_l0 (default: found)")
     p.add_argument("--head-key", metavar="PREFIX",
@@ -35,27 +32,26 @@ def register(sub) -> None:
                         "(default: the one 2-D weight with H columns)")
     p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
     add_model_args(p, dataset_required=False)
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..train import require_torch
 
     require_torch()
-    from ..freeze import freeze
     from ..modelfile import save_model
     from ..quant import QuantConfig
-    from ..spec import CellKind, Formats, HwgenError, Sparsity
+    from ..spec import CellKind, HwgenError
     from ..train.datasets import load_dataset
     from ..train.evaluate import evaluate
+    from ..train.from_torch import quantize_imported
     from ..train.importer import load_state_dict, params_from_state_dict
     from ..train.trainer import TrainConfig, resolve_settings, set_threads, train
 
     out = check_output_file(args.output, "model file")
     if args.checkpoint:
         check_output_file(args.checkpoint, "checkpoint")
+    check_distinct_output(out, args.state_dict, args.dataset, args.checkpoint,
+                          what="model file")
     cell = CellKind(args.cell)
     sd = load_state_dict(args.state_dict)
     params = params_from_state_dict(
@@ -64,7 +60,7 @@ def run(args) -> int:
     )
     if args.quant == "float":
         raise HwgenError("import quantizes weights: pick binary, ternary, pow2, exp[N] or int[N]")
-    quant = QuantConfig.parse(args.quant, args.stochastic)
+    QuantConfig.parse(args.quant, args.stochastic)  # refuses e.g. a stochastic pow2
     fine_tune = args.epochs is not None or args.budget_chars is not None
     ds = load_dataset(args.dataset) if args.dataset else None
     G = cell.num_gates
@@ -95,17 +91,12 @@ def run(args) -> int:
         save_model(r.model, out)
         finish(args, r, out)
         return 0
-    formats = Formats.standard(args.bits, lstm=cell is CellKind.LSTM)
-    meta = {"imported_from": str(args.state_dict), **params.meta}
-    # Post-training quantization always uses the deterministic rule.
-    # Post-training quantization with --sparsity prunes by magnitude first (freeze).
-    nm = None if args.sparsity is None else Sparsity.parse(args.sparsity)
-    if args.sparse_head and nm is None:
-        raise HwgenError("--sparse-head needs --sparsity N:M")
-    model = freeze(params, replace(quant, stochastic=False), formats, meta=meta, sparsity=nm,
-                   sparse_head=args.sparse_head,
-                   input_quant=QuantConfig.parse_optional(args.input_quant),
-                   head_quant=QuantConfig.parse_optional(args.head_quant))
+    # post-training quantization: the deterministic rule, --sparsity prunes by magnitude first
+    model = quantize_imported(params, args.quant, bits=args.bits, sparsity=args.sparsity,
+                              sparse_head=args.sparse_head, input_quant=args.input_quant,
+                              head_quant=args.head_quant,
+                              meta={"imported_from": str(args.state_dict)})
+    nm = model.layers[0].wx.nm
     m = None
     if ds is not None:
         m = evaluate(model, ds, "test", max_chars=args.test_chars)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from ..modelfile import load_model
 from ..report import describe_model, model_json
-from ._common import add_json, emit
+from ._common import command, emit
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "inspect",
-        help="describe a model file",
-        description="Print cell, sizes, formats, encodings, sparsity, weight memory and "
-        "accumulator widths of a model file.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    add_json(p)
-    p.set_defaults(func=run)
+    command(sub, "inspect", "describe a model file",
+            "Print cell, sizes, formats, encodings, sparsity, weight memory and accumulator widths "
+            "of a model file.", run, "model")
 
 
 def run(args) -> int:

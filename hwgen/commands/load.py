@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 from .. import api
-from ._common import add_json, emit, positive_float, positive_int, progress_for
+from ._common import command, emit, progress_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "load",
-        help="load a model into a board built with --weights spram / ram",
-        description="Write the model's weights, biases (and embedding) into a board whose "
-        "bitstream keeps them in RAM ('hwgen build --weights spram' or ram), over the UART "
-        "(docs/uart.md): the board verifies a CRC-32 over the whole load and refuses to compute "
-        "until a load succeeds. Any model of the bitstream's shape (cell, sizes, encodings, "
-        "scales, formats, lanes: the build folder's shape.json) loads; another shape is "
-        "refused, naming every difference. A board that already holds the model is left as it "
-        "is (--force loads anyway).",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm)")
-    p.add_argument("--port", required=True, metavar="DEVICE",
-                   help="serial device of the board (e.g. /dev/ttyUSB1)")
+    p = command(sub, "load", "load a model into a board built with --weights spram / ram",
+                "Write the model's weights, biases (and embedding) into a board whose bitstream "
+                "keeps them in RAM ('hwgen build --weights spram' or ram), over the UART "
+                "(docs/uart.md): the board verifies a CRC-32 over the whole load and refuses to "
+                "compute until a load succeeds. Any model of the bitstream's shape (cell, sizes, "
+                "encodings, scales, formats, lanes: the build folder's shape.json) loads; "
+                "another shape is refused, naming every difference. A board that already holds "
+                "the model is left as it is (--force loads anyway).", run,
+                "model", "port", "baud", "timeout", "quiet")
     p.add_argument("--build", required=True, metavar="DIR",
                    help="the build folder of the bitstream on the board (its shape.json)")
-    p.add_argument("--baud", type=positive_int, default=None, metavar="B",
-                   help="baud rate (default: the build folder's, else 3000000, what 'hwgen "
-                   "build' uses on the iCEBreaker and ULX3S)")
-    p.add_argument("--timeout", type=positive_float, default=2.0, metavar="S",
-                   help="seconds to wait for each reply (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="load even if the board holds the model")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

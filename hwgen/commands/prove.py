@@ -7,65 +7,40 @@ import time
 from pathlib import Path
 
 from ..spec import HwgenError
-from ._common import positive_int
+from ._common import add_options, command, emit, positive_int
 
 LARGE_CPT = 300  # cycles per timestep beyond which the interface proofs get slow
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "prove",
-        help="prove stream, timing and arithmetic properties with SymbiYosys",
-        description="Run the formal properties of the accelerator in RTL_DIR (from 'hwgen "
-        "generate'), or of MODEL generated with --lanes: stream handshakes and timing on the "
-        "Verilog top's ports (from manifest.json), and the arithmetic of the gateware "
-        "components at the model's widths (docs/verification.md). One line per property with "
-        "its result and time; exit 0 when every property holds, 1 otherwise.",
-    )
-    p.add_argument(
-        "target",
-        metavar="RTL_DIR|MODEL",
-        help="a folder written by 'hwgen generate', or a model file (.hwgm)",
-    )
-    build = p.add_argument_group("build-time options (MODEL only)")
-    build.add_argument(
-        "--lanes",
-        type=positive_int,
-        default=1,
-        metavar="P",
-        help="lanes of the accelerator generated from MODEL (default: %(default)s)",
-    )
+    p = command(sub, "prove", "prove stream, timing and arithmetic properties with SymbiYosys",
+                "Run the formal properties of the accelerator in RTL_DIR (from 'hwgen "
+                "generate'), or of MODEL generated with --lanes: stream handshakes and timing on "
+                "the Verilog top's ports (from manifest.json), and the arithmetic of the gateware "
+                "components at the model's widths (docs/verification.md). One line per property "
+                "with its result and time; exit 0 when every property holds, 1 otherwise.",
+                run_prove)
+    p.add_argument("target", metavar="RTL_DIR|MODEL",
+                   help="a folder written by 'hwgen generate', or a model file (.hwgm)")
+    add_options(p.add_argument_group("build-time options (MODEL only)"), "lanes",
+                lanes=dict(default=1, help="lanes of the accelerator generated from MODEL "
+                           "(default: %(default)s)"))
     run = p.add_argument_group("run-time options")
-    run.add_argument(
-        "--only",
-        metavar="NAMES",
-        help="comma-separated property names or prefixes, e.g. 'timing,scale'",
-    )
-    run.add_argument(
-        "--no-components",
-        action="store_true",
-        help="only the interface properties of the Verilog top",
-    )
+    run.add_argument("--only", metavar="NAMES",
+                     help="comma-separated property names or prefixes, e.g. 'timing,scale'")
+    run.add_argument("--no-components", action="store_true",
+                     help="only the interface properties of the Verilog top")
     run.add_argument("--no-interface", action="store_true", help="only the component proofs")
-    run.add_argument(
-        "--stall-bound",
-        type=positive_int,
-        metavar="S",
-        help="streams.order: longest output stall in cycles (default: cycles per timestep)",
-    )
-    run.add_argument(
-        "--bmc-depth",
-        type=positive_int,
-        metavar="D",
-        help="streams.order_bmc: cycles from reset (default: 2 x cycles per timestep + 8)",
-    )
-    run.add_argument(
-        "--work",
-        metavar="DIR",
-        help="folder for the SymbiYosys runs and traces (default: RTL_DIR/formal, or MODEL.formal)",
-    )
+    run.add_argument("--stall-bound", type=positive_int, metavar="S",
+                     help="streams.order: longest output stall in cycles (default: cycles per "
+                     "timestep)")
+    run.add_argument("--bmc-depth", type=positive_int, metavar="D",
+                     help="streams.order_bmc: cycles from reset (default: 2 x cycles per "
+                     "timestep + 8)")
+    run.add_argument("--work", metavar="DIR",
+                     help="folder for the SymbiYosys runs and traces (default: RTL_DIR/formal, "
+                     "or MODEL.formal)")
     run.add_argument("--list", action="store_true", help="list the properties, run nothing")
-    p.set_defaults(func=run_prove)
 
 
 def run_prove(args) -> int:
@@ -115,19 +90,29 @@ def run_prove(args) -> int:
             file=sys.stderr,
         )
     if args.list:
-        for p in props:
-            print(f"{p.name:28} {p.mode:10} {p.description}")
+        emit(args, {"properties": [{"name": p.name, "mode": p.mode, "description": p.description}
+                                   for p in props]},
+             "\n".join(f"{p.name:28} {p.mode:10} {p.description}" for p in props),
+             next_=[f"hwgen prove {args.target}"])
         return 0
     t0 = time.perf_counter()
-    results = run_properties(props, work, on_result=lambda r: print(r.line(), flush=True))
+    results = run_properties(props, work, on_result=None if args.json else
+                             lambda r: print(r.line(), flush=True))
     failed = [r for r in results if not r.ok]
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     head = "PASS" if not failed else "FAIL"
-    print(
-        f"{head}: {len(results)} properties ({summary}) in {time.perf_counter() - t0:.0f} s; "
-        f"runs in {work}"
-    )
+    data = {"ok": not failed, "work": work, "counts": counts,
+            "seconds": time.perf_counter() - t0,
+            "properties": [{"name": r.prop.name, "status": r.status, "ok": r.ok,
+                            "seconds": r.seconds, "depth": r.depth, "detail": r.detail,
+                            "trace": r.trace} for r in results]}
+    emit(args, data,
+         f"{head}: {len(results)} properties ({summary}) in {data['seconds']:.0f} s; "
+         f"runs in {work}",
+         next_=[f"hwgen synth {rtl} --target ice40-up5k"] if not failed else
+         [f"hwgen sim {rtl} --resets --stall-in 0.3 --stall-out 0.3   # the failing run's "
+          f"traces are in {work}"])
     return 1 if failed else 0

@@ -7,34 +7,25 @@ import sys
 
 from .. import api
 from ..api import ANSWERS
-from ..fileio import check_output_file, save_npy
+from ..fileio import check_distinct_output, check_output_file, save_npy
 from ..spec import HwgenError
-from ._common import add_json, emit, load_npy, positive_float, positive_int, progress_for
-from .golden import add_normalize
+from ._common import command, emit, load_npy, progress_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "run",
-        help="run inputs on a board over UART and compare with the golden model",
-        description="Send each timestep as a STEP frame (docs/uart.md), collect the logits and "
-        "compare them with the golden model, bit for bit. --port sim runs the same board-level "
-        "design (UART link + accelerator) cycle for cycle on Verilator instead of a real board.",
-    )
-    p.add_argument("model", metavar="MODEL", help="model file (.hwgm) the bitstream was built from")
-    p.add_argument("--port", required=True, metavar="DEVICE",
-                   help="serial device (e.g. /dev/ttyUSB1), or 'sim' for a simulated board")
-    p.add_argument("--inputs", required=True, metavar="X.npy",
-                   help="real features (batch, time, features) or token ids (batch, time)")
-    add_normalize(p)
-    p.add_argument("--baud", type=positive_int, default=None, metavar="B",
-                   help="baud rate (default: the build folder's, else 3000000, what 'hwgen "
-                   "build' uses on the iCEBreaker and ULX3S)")
-    p.add_argument("--timeout", type=positive_float, default=2.0, metavar="S",
-                   help="seconds to wait for each reply, at most 3600 (default: %(default)s)")
-    p.add_argument("--lanes", type=positive_int, default=4, metavar="P",
-                   help="lanes of the simulated accelerator with --port sim and no --build "
-                   "(default: %(default)s)")
+    p = command(sub, "run", "run inputs on a board over UART and compare with the golden model",
+                "Send each timestep as a STEP frame (docs/uart.md), collect the logits and "
+                "compare them with the golden model, bit for bit. --port sim runs the same "
+                "board-level design (UART link + accelerator) cycle for cycle on Verilator "
+                "instead of a real board.", run,
+                "model", "port", "inputs", "no_normalize", "baud", "timeout", "lanes", "output",
+                model=dict(help="model file (.hwgm) the bitstream was built from"),
+                port=dict(help="serial device (e.g. /dev/ttyUSB1), or 'sim' for a simulated "
+                          "board"),
+                lanes=dict(default=4, help="lanes of the simulated accelerator with --port sim "
+                           "and no --build (default: %(default)s)"),
+                output=dict(required=False, metavar="Y.npy",
+                            help="write the hardware's logits here"))
     p.add_argument("--build", metavar="DIR",
                    help="build folder ('hwgen build -o DIR'): its baud rate; with --port sim the "
                    "simulated board is that build's design (lanes, clock, UART divisor); for a "
@@ -45,9 +36,6 @@ def register(sub) -> None:
                    "logit compared), classes (only the class of each timestep: the fastest; "
                    "the classes compared) or step (one STEP frame per timestep, stop and wait) "
                    "(default: %(default)s)")
-    p.add_argument("-o", "--output", metavar="Y.npy", help="write the hardware's logits here")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
@@ -55,6 +43,8 @@ def run(args) -> int:
         raise HwgenError("--answers classes brings no logits back: drop -o, or use --answers "
                          "logits")
     out = check_output_file(args.output) if args.output else None
+    if out is not None:
+        check_distinct_output(out, args.model, args.inputs)
     r = api.run(args.model, args.port, load_npy(args.inputs), normalize=not args.no_normalize,
                 baud=args.baud, timeout=args.timeout, sim_lanes=args.lanes,
                 build_dir=args.build, answers=args.answers, progress=progress_for(args),
@@ -75,8 +65,18 @@ def run(args) -> int:
     where = "simulated board" if args.port == "sim" else "board"
     rate = ("" if r.steps_per_second is None else
             f"; {r.steps_per_second:,.0f} timesteps/s on the {where}")
+    if args.port == "sim" and not args.build:
+        nxt = [f"hwgen build {args.model} --board icebreaker -o build/NAME   # the real board"]
+    elif args.port == "sim":
+        nxt = [f"hwgen run {args.model} --port /dev/ttyUSB1 --build {args.build} "
+               f"--inputs {args.inputs}   # the same on the board"]
+    elif r.answers != "classes":
+        nxt = [f"hwgen run {args.model} --port {args.port} --inputs {args.inputs} --answers "
+               "classes   # classes only: the fastest"]
+    else:
+        nxt = [f"hwgen estimate {args.model} --board icebreaker   # lanes, clock, link time"]
     emit(args, {"ok": True, "sequences": B, "timesteps": T, "output": out, "answers": r.answers,
                 "steps_per_second": r.steps_per_second},
          f"{B} sequences x {T} timesteps: hardware {what} equal the golden model's "
-         f"(bit-exact){rate}")
+         f"(bit-exact){rate}", next_=nxt)
     return 0

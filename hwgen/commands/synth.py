@@ -7,24 +7,21 @@ import sys
 
 from .. import api
 from ..synth import format_report
-from ..targets import target_names
-from ._common import add_json, emit, positive_float, positive_int, progress_for
+from ._common import command, emit, positive_float, positive_int, progress_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "synth",
-        help="synthesize and place-and-route generated Verilog (Yosys + nextpnr)",
-        description="Run Yosys and nextpnr on RTL_DIR (written by 'hwgen generate': "
-        "manifest.json names the top module, its files and cycles per timestep) inside a "
-        "registered-I/O timing wrapper; print LUTs, flip-flops, RAM blocks, DSPs, median Fmax "
-        "over the seeds and the time per timestep at that Fmax. A model that cannot fit the "
-        "target is refused before any tool runs. Progress lines (tool stage, seed, time left) "
-        "go to stderr.",
-    )
-    p.add_argument("rtl_dir", metavar="RTL_DIR", help="folder with manifest.json and Verilog")
-    p.add_argument("--target", required=True, choices=target_names(), metavar="T",
-                   help="device: " + ", ".join(target_names()))
+    p = command(sub, "synth", "synthesize and place-and-route generated Verilog (Yosys + nextpnr)",
+                "Run Yosys and nextpnr on RTL_DIR (written by 'hwgen generate': manifest.json "
+                "names the top module, its files and cycles per timestep) inside a "
+                "registered-I/O timing wrapper; print LUTs, flip-flops, RAM blocks, DSPs, median "
+                "Fmax over the seeds and the time per timestep at that Fmax. A model that cannot "
+                "fit the target is refused before any tool runs. Progress lines (tool stage, "
+                "seed, time left) go to stderr.", run, "rtl_dir", "target", "output", "quiet",
+                rtl_dir=dict(help="folder with manifest.json and Verilog"),
+                target=dict(required=True),
+                output=dict(required=False, metavar="DIR", help="where tool logs and "
+                            "synth_report.json go (default: RTL_DIR/synth-T)"))
     p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
                    help="place-and-route seeds, 1..50; Fmax is their median (default: "
                    "%(default)s)")
@@ -39,11 +36,6 @@ def register(sub) -> None:
                    "miscompiles inferred SB_MAC16)")
     p.add_argument("--no-fit-check", action="store_true",
                    help="synthesize even when the estimate says it cannot fit")
-    p.add_argument("-o", "--output", metavar="DIR",
-                   help="where tool logs and synth_report.json go (default: RTL_DIR/synth-T)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

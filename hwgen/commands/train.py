@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ._common import (
-    add_json,
+    add_options,
     add_sparsity,
+    command,
     emit,
-    nonnegative_int,
     positive_float,
     positive_int,
     sized,
@@ -17,15 +18,13 @@ from ._common import (
 
 def add_model_args(p, *, dataset_required: bool = True) -> None:
     """Options shared by ``train`` and ``import`` (fine-tuning)."""
-    p.add_argument("--dataset", required=dataset_required, metavar="NAME|PATH",
-                   help="digits, vowels, ptb, or an .npz / text file (docs/training.md)")
+    add_options(p, "dataset", "seed", "bits", "input_quant", "head_quant",
+                dataset=dict(required=dataset_required))
     p.add_argument("--epochs", type=positive_int, metavar="E",
                    help="passes over the training split (classification; character models: "
                         "E times the training text)")
     p.add_argument("--budget-chars", type=positive_int, metavar="N",
                    help="character models: train on N characters (random windows)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
-                   help="(default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=32, metavar="B",
                    help="sequences per step (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
@@ -33,17 +32,10 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                         "binary / ternary, 0.013 otherwise)")
     p.add_argument("--seq-len", type=positive_int, default=100, metavar="T",
                    help="character models: training window (default: %(default)s)")
-    p.add_argument("--bits", type=positive_int, default=8, metavar="N",
-                   help="fixed-point formats: Formats.standard(N) (default: %(default)s)")
     p.add_argument("--no-fake-quant", action="store_true",
                    help="train with float inputs and state (no fixed-point surrogate)")
     p.add_argument("--test-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N test characters only")
-    p.add_argument("--input-quant", metavar="Q",
-                   help="layer 0's input matrix: another quantizer than --quant (e.g. int8; "
-                        "the hardware adds a MAC unit of that encoding) (default: --quant)")
-    p.add_argument("--head-quant", metavar="Q",
-                   help="the head matrix: another quantizer than --quant (default: --quant)")
     add_sparsity(p)
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default: %(default)s; more threads may change results)")
@@ -51,28 +43,24 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
                    help="checkpoint file (default: MODEL.ckpt), written after every evaluation")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint if it exists (same settings required)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_options(p, "quiet", "output", output=dict(metavar="MODEL", help="model file to write"))
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="quantization-aware training on a dataset",
-        description="Train a low-precision RNN / GRU / LSTM quantization-aware (float shadow "
-        "weights, straight-through estimator, fresh stochastic draw per forward pass, "
-        "deterministic quantizer at evaluation), freeze it and write a model file. Prints the "
-        "test metric of the float forward and of the integer golden model. --quant float trains "
-        "without weight quantization and freezes the result as int8.",
-    )
-    p.add_argument("--cell", choices=("rnn", "gru", "lstm"), default="gru",
-                   help="(default: %(default)s)")
+    p = command(sub, "train", "quantization-aware training on a dataset",
+                "Train a low-precision RNN / GRU / LSTM quantization-aware (float shadow weights, "
+                "straight-through estimator, fresh stochastic draw per forward pass, "
+                "deterministic quantizer at evaluation), freeze it and write a model file. Prints "
+                "the test metric of the float forward and of the integer golden model. --quant "
+                "float trains without weight quantization and freezes the result as int8.", run,
+                "cell", "quant", "stochastic",
+                quant=dict(help="float, binary, ternary, pow2, exp[N], int[N] (default: "
+                           "%(default)s)"),
+                stochastic=dict(help="stochastic binary / ternary / exp quantizer during "
+                                "training"))
     p.add_argument("--hidden", type=sized("hidden"), required=True, metavar="H")
     p.add_argument("--layers", type=sized("layers"), default=1, metavar="L",
                    help="(default: %(default)s)")
-    p.add_argument("--quant", default="ternary", metavar="Q",
-                   help="float, binary, ternary, pow2, exp[N], int[N] (default: %(default)s)")
-    p.add_argument("--stochastic", action="store_true",
-                   help="stochastic binary / ternary / exp quantizer during training")
     p.add_argument("--embed", type=sized("dim"), default=16, metavar="D",
                    help="token inputs: embedding dimensions (default: %(default)s)")
     add_model_args(p)
@@ -94,9 +82,6 @@ def register(sub) -> None:
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
-    add_json(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
@@ -124,13 +109,21 @@ def finish(args, r, out: Path) -> None:
     from ..report import weights_summary
 
     m = r.model
+    if r.metrics.saturated:  # issue 25: first, with what to do (was a note at the end)
+        fmt = m.formats.input
+        print(f"hwgen: warning: {r.metrics.saturated} test input values lie outside the input "
+              f"format {fmt.describe()} range [{fmt.min_code * fmt.lsb:g}, "
+              f"{fmt.max_code * fmt.lsb:g}] and were saturated (the hardware clips them too): "
+              "standardize the features (mean 0, std 1) or scale them into that range and train "
+              "again (docs/training.md)", file=sys.stderr)
     emit(args, {"model": out, "cell": m.cell.value, "hidden": m.hidden, "layers": m.num_layers,
                 "weights": weights_summary(m),
                 "weight_bits": m.weight_memory_bits,
                 "sparsity": None if m.layers[0].wx.nm is None else str(m.layers[0].wx.nm),
                 "metric": r.metrics.metric,
                 "train_forward": r.torch_test, "float_forward": r.metrics.float_value,
-                "golden": r.metrics.golden_value, "seconds": r.seconds},
+                "golden": r.metrics.golden_value, "saturated": r.metrics.saturated,
+                "seconds": r.seconds},
          None if args.json else report_text(r, out),
          next_=[f"hwgen estimate {out} --board icebreaker"])
 

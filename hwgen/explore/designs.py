@@ -8,7 +8,9 @@ UART link a board build adds (`hwgen.boardfit.board_fit`, the check ``hwgen buil
 Microseconds per timestep are the accelerator's: cycles / clock (on a board the PLL clock
 ``hwgen build --clock auto`` starts at, or ``--clock-mhz``); on a board the link's own time per
 timestep (pipelined RUN frames at the board's fastest baud rate,
-`hwgen.boardfit.BoardFit.link_us_per_timestep`) is reported beside it.
+`hwgen.boardfit.BoardFit.link_us_per_timestep`) is reported beside it, and the latency
+objective, its front and the latency bound use the slower of the two
+(``board_us_per_timestep``: what the board delivers, the core and the link overlapping).
 
 A design is **feasible** when its trial trained, it fits the device and (with a latency bound)
 its microseconds per timestep are within the bound. Fronts and recommendations consider feasible
@@ -43,7 +45,10 @@ __all__ = [
 COSTS = {
     "logic": ("logic_cells", "logic (iCE40 logic cells / ECP5 LUT4)"),
     "ram": ("bram", "RAM blocks"),
-    "latency": ("us_per_timestep", "microseconds per timestep"),
+    # issue 25: on a board the link's time counts (24 us of compute behind ~3,000 us of UART
+    # was "fastest"): the slower of the core and the link, what the board delivers
+    "latency": ("board_us_per_timestep", "microseconds per timestep (the slower of the core "
+                "and, on a board, its link)"),
 }
 #: Recommendation objectives, in the order they are printed.
 OBJECTIVES = ("accuracy", "logic", "ram", "latency")
@@ -135,7 +140,8 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
             fit, link, link_us = fit_result(model, p, plat.target), (0, 0), None
         e = fit.estimate
         us = e.cycles_per_timestep / plat.clock_mhz
-        fast = max_latency_us is None or us <= max_latency_us
+        step_us = max(us, link_us or 0.0)  # the core and the link overlap (pipelined frames)
+        fast = max_latency_us is None or step_us <= max_latency_us
         row = _base_row(record)
         row.update({
             "lanes": p,
@@ -154,6 +160,7 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
             "link_luts": link[0],
             "link_ffs": link[1],
             "uart_us_per_timestep": link_us,
+            "board_us_per_timestep": round(step_us, 4),
             "logic_cells": e.logic_cells,
             "bram": e.bram_blocks,
             "dsp": e.dsp,
@@ -173,7 +180,7 @@ def _better(a: float, b: float, higher: bool) -> bool:
 
 #: The second cost that settles exact ties on a front (equal metric and equal cost).
 TIE_BREAK = {"logic_cells": "us_per_timestep", "bram": "logic_cells",
-             "us_per_timestep": "logic_cells"}
+             "us_per_timestep": "logic_cells", "board_us_per_timestep": "logic_cells"}
 
 
 def pareto_front(rows: list[dict], cost: str, higher_is_better: bool = True) -> list[int]:

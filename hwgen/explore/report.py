@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ COLUMNS = (
     "trial", "label", "status", "cell", "quant", "hidden", "layers", "budget", "seed", "lanes",
     "metric", "valid", "test", "test_float", "train_seconds", "weight_bits", "zero_fraction",
     "cycles", "clock_mhz", "us_per_timestep", "luts", "ffs", "logic_cells", "bram", "dsp",
-    "link_luts", "link_ffs", "uart_us_per_timestep",
+    "link_luts", "link_ffs", "uart_us_per_timestep", "board_us_per_timestep",
     "fits", "fast_enough", "feasible", "front_logic", "front_ram", "front_latency",
     "synth_luts", "synth_ffs", "synth_bram", "synth_dsp", "synth_fmax_mhz", "meets_clock",
     "problems", "error", "model", "build_command", "train_command",
@@ -202,7 +203,9 @@ def format_summary(r: Rendered) -> str:
             "",
             f"{row['label']}, {row['lanes']} lanes: valid {_fmt_metric(row['valid'], metric)}, "
             f"**test {_fmt_metric(row['test'], metric)}** (golden), "
-            f"{row['cycles']} cycles = {row['us_per_timestep']:g} us per timestep, "
+            f"{row['cycles']} cycles = {row['us_per_timestep']:g} us per timestep"
+            + (f" ({row['board_us_per_timestep']:g} us on the board, its link the slower)"
+               if row.get("board_us_per_timestep", 0) > row["us_per_timestep"] else "") + ", "
             f"{row['logic_cells']} {logic_label(plat.target)} ({row['luts']} LUT4, "
             f"{row['ffs']} FF), {row['bram']} RAM blocks, {row['dsp']} DSP"
             + (f"; synthesized (the accelerator alone, hwgen synth): {row['synth_luts']} LUT4, "
@@ -259,18 +262,26 @@ def _plot(r: Rendered, name: str, path: Path) -> None:
     fig = Figure(figsize=(9.0, 4.8), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    colors = {"rnn": "tab:green", "gru": "tab:blue", "lstm": "tab:red"}
+    # issue 25: the legend lists the cells and encodings of this run only; size shows lanes
+    colors = {c: v for c, v in {"rnn": "tab:green", "gru": "tab:blue", "lstm": "tab:red"}.items()
+              if any(x["cell"] == c for x in designs)}
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     quants = sorted({x["quant"] for x in designs})
     mk = {q: markers[i % len(markers)] for i, q in enumerate(quants)}
+    lanes = sorted({x["lanes"] for x in designs})
+
+    def size(p):
+        return 10.0 + 8.0 * math.log2(p)
+
     bad = [x for x in designs if not x["feasible"]]
     ax.scatter([x[col] for x in bad], [x["valid"] for x in bad], s=14, c="0.75", marker="x",
                zorder=1)
-    for cell in ("rnn", "gru", "lstm"):
+    for cell in colors:
         for q in quants:
             pts = [x for x in designs if x["feasible"] and x["cell"] == cell and x["quant"] == q]
-            ax.scatter([x[col] for x in pts], [x["valid"] for x in pts], s=18, c=colors[cell],
-                       marker=mk[q], alpha=0.7, zorder=2)
+            ax.scatter([x[col] for x in pts], [x["valid"] for x in pts],
+                       s=[size(x["lanes"]) for x in pts], c=colors[cell], marker=mk[q],
+                       alpha=0.7, zorder=2)
     front = sorted((x for x in designs if x.get(f"front_{name}")), key=lambda x: x[col])
     ax.step([x[col] for x in front], [x["valid"] for x in front], where="post", c="k", lw=1.2,
             zorder=3)
@@ -295,7 +306,7 @@ def _plot(r: Rendered, name: str, path: Path) -> None:
         ax.axvline(limit, c="0.4", ls="--", lw=0.8)
     if name == "latency":
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel + ("" if name != "latency" else f" at {r.platform.clock_mhz:g} MHz"))
+    ax.set_xlabel(xlabel + ("" if name != "latency" else f", core at {r.platform.clock_mhz:g} MHz"))
     ax.set_ylabel(f"golden {metric}, valid split")
     where = r.platform.board or r.platform.target
     ax.set_title(f"{r.settings['dataset']['source']} on {where}: {metric} vs {name}",
@@ -303,12 +314,15 @@ def _plot(r: Rendered, name: str, path: Path) -> None:
     ax.grid(alpha=0.3)
     handles = [Line2D([], [], ls="", marker="o", c=colors[c], label=c) for c in colors]
     handles += [Line2D([], [], ls="", marker=mk[q], c="0.2", label=q) for q in quants]
-    handles += [Line2D([], [], ls="", marker="x", c="0.6", label="infeasible"),
-                Line2D([], [], c="k", label="Pareto front"),
-                Line2D([], [], ls="--", c="0.4", lw=0.8,
-                       label={"logic": "device", "ram": "device"}.get(name, "latency bound")),
-                Line2D([], [], ls="", marker="*", mfc="none", mec="k", ms=12,
-                       label="recommended")]
+    handles += [Line2D([], [], ls="", marker="o", c="0.5", ms=size(p) ** 0.5,
+                       label=f"{p} lane{'s' if p > 1 else ''}") for p in lanes]
+    handles += [Line2D([], [], ls="", marker="x", c="0.6", label="infeasible")] if bad else []
+    handles += [Line2D([], [], c="k", label="Pareto front")]
+    if limit is not None:
+        handles.append(Line2D([], [], ls="--", c="0.4", lw=0.8, label={
+            "logic": "device", "ram": "device"}.get(name, "latency bound")))
+    handles.append(Line2D([], [], ls="", marker="*", mfc="none", mec="k", ms=12,
+                          label="recommended"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path)
@@ -335,7 +349,8 @@ def render(root, *, plots: bool = True) -> Rendered:
             import matplotlib  # noqa: F401
         except ImportError:
             raise HwgenError("the front plots need matplotlib; install the explore extra: "
-                             "pip install -e .[explore]") from None
+                             "pip install 'hwgen[explore]' (in a checkout: "
+                             "pip install -e '.[explore]')") from None
         for name in COSTS:
             _plot(r, name, root / f"front_{name}.png")
     return r

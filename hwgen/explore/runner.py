@@ -36,7 +36,7 @@ from .trial import decode_model, encode_model, record_error, run_trial, trial_sp
 __all__ = ["RAY_MISSING", "require_ray", "explore", "tune_trainable", "synth_design"]
 
 RAY_MISSING = ("hwgen explore runs on Ray, which is not installed; install the explore extra: "
-               "pip install -e .[explore]")
+               "pip install 'hwgen[explore]' (in a checkout: pip install -e '.[explore]')")
 
 
 def require_ray(address: str | None = None):

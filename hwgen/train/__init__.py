@@ -13,7 +13,8 @@ __all__ = ["require_torch", "TORCH_MISSING"]
 
 TORCH_MISSING = (
     "PyTorch is not installed; install the train extra: pip install 'hwgen[train]' "
-    "(scripts/setup.sh does)"
+    "--extra-index-url https://download.pytorch.org/whl/cpu (the CPU build; without that index "
+    "pip takes the multi-GB CUDA one)"
 )
 
 

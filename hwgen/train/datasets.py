@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,8 @@ def _sktime_data_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise HwgenError(
             "the vowels dataset reads the Japanese Vowels files shipped in the sktime wheel; "
-            "install them with: pip install --no-deps sktime==1.2.0"
+            "install them with the vowels extra: pip install 'hwgen[vowels]' (or only the "
+            "files: pip install --no-deps sktime==1.2.0)"
         )
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
 
@@ -225,8 +227,32 @@ def load_text(path: Path) -> Dataset:
     n = len(text)
     if n < 100:
         raise HwgenError(f"{path}: a character model needs at least 100 characters, not {n}")
+    if _looks_numeric(text):  # issue 25: was trained, silently, as a character model
+        raise HwgenError(
+            f"{path}: holds a table of numbers (CSV?); a text file is read as characters for a "
+            "character model. For classification save an .npz with X (N, T, F) float "
+            "features and y (N,) integer labels, e.g. np.savez('data.npz', X=X, y=y) "
+            "(docs/training.md)")
     a, b = int(n * 0.9), int(n * 0.95)
     return _char_dataset(path.name, (text[:a], text[a:b], text[b:]))
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|inf|-inf", re.I)
+
+
+def _looks_numeric(text: str) -> bool:
+    """True when the first lines are all numbers separated by commas, semicolons, tabs or
+    spaces (a CSV / TSV table), not prose."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    if len(lines) < 2:
+        return False
+    body = lines[1:] if not _numeric_line(lines[0]) else lines  # a header row is allowed
+    return all(_numeric_line(ln) for ln in body)
+
+
+def _numeric_line(line: str) -> bool:
+    cells = [c for c in re.split(r"[,;\t ]+", line.strip()) if c]
+    return len(cells) >= 2 and all(_NUMBER.fullmatch(c) for c in cells)
 
 
 def load_npz(path: Path) -> Dataset:

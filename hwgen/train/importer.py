@@ -7,7 +7,9 @@ the head's ``weight`` / ``bias`` and, for token models, an embedding ``weight``,
 `hwgen.freeze.freeze` (post-training quantization) or to `hwgen.train.trainer.train` as the
 starting point of quantization-aware fine-tuning.
 
-State dicts are loaded with ``torch.load(weights_only=True)``: no pickled code runs.
+State dicts are loaded with ``torch.load(weights_only=True)``: no pickled code runs. PyTorch is
+imported only to read files: `params_from_state_dict` takes NumPy arrays (`hwgen.train.from_torch`
+converts in-memory modules with it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..freeze import FloatLayer, FloatParams
 from ..spec import CellKind, HwgenError
@@ -25,6 +26,8 @@ __all__ = ["load_state_dict", "params_from_state_dict", "warm_start_params"]
 
 def load_state_dict(path) -> dict[str, np.ndarray]:
     """A state dict (or a dict holding one under ``state_dict`` / ``model``) as float64 arrays."""
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise HwgenError(f"{p}: no such file")
@@ -136,6 +139,8 @@ def warm_start_params(path, cell: CellKind) -> FloatParams:
     train`` checkpoint (``MODEL.ckpt``: its best-valid parameters, the ones its model file froze)
     or a PyTorch state dict in hwgen's layout (``weight_ih_l0`` ..., ``head.weight``,
     ``embedding.weight``), e.g. a float run's. Shapes are checked by `QRNN.load_float_params`."""
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise HwgenError(f"--warm-start {p}: no such file; give an hwgen train checkpoint "

@@ -208,6 +208,11 @@ class TrainResult:
     seconds: float
     history: list = field(default_factory=list)
 
+    def __repr__(self) -> str:  # issue 25: readable in a notebook
+        return (f"TrainResult({self.metrics.describe()}; training forward {self.torch_test:.4f}, "
+                f"best valid {self.best_valid:.4f}, {len(self.history)} epochs in "
+                f"{self.seconds:.1f} s; model={self.model!r})")
+
 
 def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
     return QRNN(
