@@ -30,11 +30,15 @@ from __future__ import annotations
 import re
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..inputs import normalize_features
 from ..spec import HwgenError
+
+if TYPE_CHECKING:  # datasets imports this module when asked for fsdd:FOLDER
+    from .datasets import Dataset
 
 __all__ = [
     "WINDOW_MS", "HOP_MS", "MEL_BANDS", "MAX_FRAMES", "PREEMPHASIS", "TEST_INDICES",
@@ -135,7 +139,7 @@ def _recordings(folder: Path) -> list[Path]:
     return files
 
 
-def load_fsdd(path) -> "Dataset":  # noqa: F821 - datasets imports this module
+def load_fsdd(path) -> Dataset:
     """The spoken-digit dataset in folder ``path`` with the module docstring's features and
     split: 10 classes (the digit), ``MEL_BANDS`` features, T <= ``MAX_FRAMES``."""
     from .datasets import Dataset, Split
