@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..spec import FixedFormat, HwgenError, Model
+from ..spec import FixedFormat, Formats, HwgenError, Model
 
 __all__ = ["DeltaThresholds", "max_threshold", "threshold_formats"]
 
@@ -87,12 +87,16 @@ class DeltaThresholds:
     def check(self, model: Model) -> None:
         """Raise `HwgenError` unless these thresholds fit ``model``: one pair per layer, each
         within [0, `max_threshold`] of its format."""
-        if self.layers != model.num_layers:
+        self.check_formats(model.formats, model.num_layers)
+
+    def check_formats(self, formats: Formats, layers: int) -> None:
+        """`check` for a model of ``layers`` layers with these ``formats`` (before it exists)."""
+        if self.layers != layers:
             raise HwgenError(f"delta thresholds are given for {self.layers} layers; the model "
-                             f"has {model.num_layers}")
+                             f"has {layers}")
         for i in range(self.layers):
-            for name, fmt in zip(("theta_x", "theta_h"), threshold_formats(model, i),
-                                 strict=True):
+            fx = formats.input if i == 0 else formats.state
+            for name, fmt in zip(("theta_x", "theta_h"), (fx, formats.state), strict=True):
                 t, top = getattr(self, name)[i], max_threshold(fmt)
                 if t > top:
                     raise HwgenError(

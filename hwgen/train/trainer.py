@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..delta import DeltaThresholds
 from ..freeze import FloatParams
 from ..modelfile import save_model
 from ..quant import QuantConfig
@@ -118,6 +119,7 @@ class TrainConfig:
     warm_start: str | None = None  # where the starting parameters came from (recorded only)
     input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
     head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
+    delta: str | None = None  # "THX,THH": a delta network with these thresholds (hwgen.delta)
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -169,6 +171,8 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise HwgenError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
                              + " or ".join(LR_SCHEDULES))
+        if self.delta is not None:
+            self.delta_thresholds.check_formats(self.formats(), self.layers)
         w0_quant = self.quant in ("binary", "ternary")
         if self.weight_scale == "learned" and not w0_quant:
             raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
@@ -184,6 +188,11 @@ class TrainConfig:
         return None if self.sparsity is None else Sparsity.parse(self.sparsity)
 
     @property
+    def delta_thresholds(self) -> DeltaThresholds | None:
+        """``delta`` parsed (None: a dense network)."""
+        return None if self.delta is None else DeltaThresholds.parse(self.delta, self.layers)
+
+    @property
     def quant_config(self) -> QuantConfig | None:
         return None if self.quant == "float" else QuantConfig.parse(self.quant, self.stochastic)
 
@@ -196,6 +205,8 @@ class TrainConfig:
                                                      ("head", self.head_quant)) if v)
         if self.sparsity is not None:
             q += f" {self.sparsity}" + (" +head" if self.sparse_head else "")
+        if self.delta is not None:
+            q += f" delta {self.delta}"
         return f"{self.cell} H={self.hidden}x{self.layers} {q}"
 
 
@@ -226,6 +237,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         shadow_clip=cfg.shadow_clip,
         input_quant=QuantConfig.parse_optional(cfg.input_quant),
         head_quant=QuantConfig.parse_optional(cfg.head_quant),
+        delta=cfg.delta_thresholds,
     )
 
 
