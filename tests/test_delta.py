@@ -243,3 +243,28 @@ def test_cli_inspect_and_golden(tmp_path, capsys):
     assert main(["golden", str(p), "--inputs", str(tmp_path / "x.npy"),
                  "-o", str(tmp_path / "y.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), GoldenModel(md).run(x).logits)
+
+
+def test_cycles_model_of_the_planned_core():
+    from hwgen.delta import DeltaStats
+    from hwgen.delta.cycles import delta_cycles
+    from hwgen.gateware.schedule import schedule
+
+    m = make_model("gru", "ternary", inputs=20, hidden=64, outputs=10)
+    s = schedule(m, 8)
+    B, T = 2, 5
+    none = DeltaStats(np.zeros((B, T, 1), np.int64), np.zeros((B, T, 1), np.int64), (20,), (64,))
+    c0 = delta_cycles(m, 8, none)
+    fixed = 2 + 10 * 8 + 64 + s.layer_gap
+    assert c0.dense == s.cycles_per_timestep == 2 + 192 * (3 + 8) + s.layer_gap + 80
+    assert c0.delta == fixed + 11  # the encoder's ceil(84 / 8) cycles, no column
+    full = DeltaStats(np.full((B, T, 1), 20), np.full((B, T, 1), 64), (20,), (64,))
+    c1 = delta_cycles(m, 8, full)
+    assert c1.delta == c1.worst == fixed + 84 * 24
+    half = DeltaStats(np.full((B, T, 1), 5), np.full((B, T, 1), 16), (20,), (64,))
+    half.x_cols[1, 2:] = 0
+    half.h_cols[1, 2:] = 0
+    c2 = delta_cycles(m, 8, half, lengths=np.array([5, 2]))  # padding steps not counted
+    assert c2.delta == fixed + 21 * 24 and c2.speedup == c2.dense / c2.delta
+    r = DeltaGolden(m).run(smooth_inputs(m, time=6))
+    assert delta_cycles(m, 8, r.columns).worst == c1.worst

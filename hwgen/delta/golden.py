@@ -94,7 +94,8 @@ class DeltaStats:
     x_width: tuple[int, ...]
     h_width: tuple[int, ...]
 
-    def _mask(self, lengths) -> np.ndarray:
+    def mask(self, lengths=None) -> np.ndarray:
+        """(B, T) bool: the timesteps before each sequence's length (all without ``lengths``)."""
         B, T = self.x_cols.shape[:2]
         if lengths is None:
             return np.ones((B, T), bool)
@@ -104,7 +105,7 @@ class DeltaStats:
     def processed(self, lengths=None) -> tuple[int, int]:
         """(columns processed, columns a dense core processes) over the timesteps before each
         sequence's length (all timesteps without ``lengths``), every layer together."""
-        m = self._mask(lengths)
+        m = self.mask(lengths)
         done = int(self.x_cols[m].sum() + self.h_cols[m].sum())
         total = int(m.sum()) * (sum(self.x_width) + sum(self.h_width))
         return done, total
@@ -116,7 +117,7 @@ class DeltaStats:
 
     def fractions(self, lengths=None) -> dict[str, float]:
         """The fraction of input and of recurrent columns processed, and both together."""
-        m = self._mask(lengths)
+        m = self.mask(lengths)
         n = int(m.sum())
         xs, hs = sum(self.x_width) * n, sum(self.h_width) * n
         return {"x": float(self.x_cols[m].sum()) / xs if xs else 0.0,
