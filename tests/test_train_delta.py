@@ -13,17 +13,12 @@ from hwgen.spec import CellKind, Formats, HwgenError
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.train
 
+from test_train import digits  # noqa: E402, F401 - the shared digits fixture
+
 from hwgen.quant import QuantConfig  # noqa: E402
-from hwgen.train.datasets import load_dataset  # noqa: E402
 from hwgen.train.evaluate import evaluate  # noqa: E402
 from hwgen.train.qrnn import QRNN  # noqa: E402
-from hwgen.train.trainer import TrainConfig, set_threads, train  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits():
-    set_threads(1)
-    return load_dataset("digits")
+from hwgen.train.trainer import TrainConfig, train  # noqa: E402
 
 
 def qrnn(cell="gru", delta=None, layers=2):
@@ -60,7 +55,7 @@ def test_held_inputs_are_the_golden_encoders():
         np.testing.assert_array_equal(held, np.stack(want, axis=1))
 
 
-def test_delta_training_writes_thresholds(digits, tmp_path):
+def test_delta_training_writes_thresholds(digits, tmp_path):  # noqa: F811
     cfg = TrainConfig("digits", hidden=16, quant="ternary", epochs=4, lr=5e-3, delta="3,6")
     out = tmp_path / "d.hwgm"
     r = train(cfg, digits, quiet=True, output=out)
@@ -77,7 +72,7 @@ def test_delta_training_writes_thresholds(digits, tmp_path):
     assert abs(r.torch_test - m.golden_value) < 0.05
 
 
-def test_dense_training_is_unchanged_by_the_option(digits):
+def test_dense_training_is_unchanged_by_the_option(digits):  # noqa: F811
     a = train(TrainConfig("digits", hidden=8, epochs=1), digits, quiet=True)
     b = train(TrainConfig("digits", hidden=8, epochs=1, delta="0,0"), digits, quiet=True)
     np.testing.assert_array_equal(a.model.layers[0].wh.codes, b.model.layers[0].wh.codes)
@@ -85,7 +80,7 @@ def test_dense_training_is_unchanged_by_the_option(digits):
     assert b.metrics.golden_value == a.metrics.golden_value
 
 
-def test_bad_thresholds(digits):
+def test_bad_thresholds():
     for delta, msg in [("8", "--delta takes two integer codes THX,THH"),
                        ("300,1", r"delta theta_x\[0\] is 300; a s8\.5 code changes by at most"),
                        ("1,-2", r"delta theta_h\[0\] must be a non-negative integer")]:
