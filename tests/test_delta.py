@@ -268,3 +268,20 @@ def test_cycles_model_of_the_planned_core():
     assert c2.delta == fixed + 21 * 24 and c2.speedup == c2.dense / c2.delta
     r = DeltaGolden(m).run(smooth_inputs(m, time=6))
     assert delta_cycles(m, 8, r.columns).worst == c1.worst
+
+
+def test_the_dense_core_refuses_a_delta_model(tmp_path, capsys):
+    from hwgen.cli import main
+    from hwgen.gateware.plan import make_plan
+
+    m = make_model("gru", "ternary", inputs=5, hidden=8)
+    md = with_thresholds(m, DeltaThresholds((6,), (4,)))
+    make_plan(m, 4)
+    with pytest.raises(HwgenError, match=r"this model is a delta network \(theta_x 6, theta_h 4"):
+        make_plan(md, 4)
+    p = tmp_path / "d.hwgm"
+    save_model(md, p)
+    assert main(["estimate", str(p), "--lanes", "4", "--target", "ice40-up5k"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hwgen: error: this model is a delta network") and err.count("\n") == 1
+    assert with_thresholds(md, None).delta is None

@@ -59,7 +59,7 @@ from ..spec import HwgenError, Model, TokenInput
 from .thresholds import DeltaThresholds, max_threshold, threshold_formats
 
 __all__ = ["DeltaGolden", "DeltaResult", "DeltaStats", "DeltaWidths", "delta_widths",
-           "with_thresholds", "run_delta"]
+           "with_thresholds", "run_delta", "refuse_dense_core"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,17 @@ class DeltaResult(GoldenResult):
     #: per layer, at the end of the run: (x_hat, h_hat, M_x, M_h), int64 (B, I_l) / (B, H) /
     #: (B, G*H) / (B, G*H)
     memories: list | None = field(default=None)
+
+
+def refuse_dense_core(model: Model) -> None:
+    """Raise `HwgenError`: the dense core computes the dense network, whose outputs differ from
+    this delta network's (the golden model's), and the delta core is not built yet."""
+    raise HwgenError(
+        f"this model is a delta network ({model.delta.describe()}); the accelerator's dense "
+        "core computes the dense network, whose outputs differ, and a delta core is not built "
+        "yet (docs/delta.md): generate, estimate and build take models without delta thresholds "
+        "(train without --delta, or hwgen.delta.with_thresholds(model, None))"
+    )
 
 
 def with_thresholds(model: Model, thresholds: DeltaThresholds | None) -> Model:

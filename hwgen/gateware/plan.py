@@ -544,6 +544,10 @@ def make_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom
     arguments, or when ``like`` packs a matrix this model's codes do not fit."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+    if model.delta is not None:  # delta networks (issue 23): the dense core cannot run them
+        from ..delta.golden import refuse_dense_core
+
+        refuse_dense_core(model)
     lanes = check_lanes(model, lanes)
     if model.outputs < 1:
         raise HwgenError("the model's head has no outputs; the accelerator needs at least one")
