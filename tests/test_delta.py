@@ -255,7 +255,7 @@ def test_cycles_model_of_the_planned_core():
     B, T = 2, 5
     none = DeltaStats(np.zeros((B, T, 1), np.int64), np.zeros((B, T, 1), np.int64), (20,), (64,))
     c0 = delta_cycles(m, 8, none)
-    fixed = 2 + 10 * 8 + 64 + s.layer_gap
+    fixed = 2 + 10 * 8 + 192 + s.layer_gap
     assert c0.dense == s.cycles_per_timestep == 2 + 192 * (3 + 8) + s.layer_gap + 80
     assert c0.delta == fixed + 11  # the encoder's ceil(84 / 8) cycles, no column
     full = DeltaStats(np.full((B, T, 1), 20), np.full((B, T, 1), 64), (20,), (64,))

@@ -5,15 +5,17 @@ columns a delta network processed (`DeltaStats`) into the cycles a column-wise d
 lanes would spend, so thresholds can be compared with the dense core's exact schedule
 (`hwgen.gateware.schedule`). Per timestep:
 
-    cycles = A + sum_l [ max(ceil((I_l + H) / P), n_l * ceil(G*H / P)) + H + gap ] + O*ceil(H/P)
+    cycles = A + sum_l [ max(ceil((I_l + H) / P), n_l * ceil(G*H / P)) + G*H + gap ]
+             + O*ceil(H/P)
 
 - A: the dense core's input transfer and start (2 for vectors);
 - ceil((I_l + H) / P): the delta encoder compares P columns per cycle, queueing the non-zero
   ones; the updates overlap it, so a layer costs the larger of the two;
 - n_l * ceil(G*H / P): every processed column (n_l of layer l: input and recurrent) reads its
   weight column and updates the G*H memory rows, P lanes across rows, read-modify-write;
-- H: the cell pass, one unit per cycle reading its 2G memory entries (the gates are final only
-  after the last column, so it cannot overlap the updates as the dense core's cell does);
+- G*H: the cell pass, one gate row per cycle (its M_x and M_h entries, both scaled, into the
+  dense core's cell unit taking both terms of a row at once); the gates are final only after the
+  last column, so the pass cannot overlap the updates as the dense core's cell does;
 - gap: the dense core's layer gap (MAC, scaler and cell latency), kept as the pipeline latency;
 - O*ceil(H/P): the head, dense, as in the dense core.
 
@@ -65,8 +67,8 @@ def delta_cycles(model: Model, lanes: int, stats: DeltaStats, lengths=None) -> D
         width = model.layer_input_width(i)
         encode = -(-(width + H) // P)
         n = stats.x_cols[:, :, i] + stats.h_cols[:, :, i]
-        per_step += np.maximum(encode, n * per_col) + H + sched.layer_gap
-        worst += max(encode, (width + H) * per_col) + H + sched.layer_gap
+        per_step += np.maximum(encode, n * per_col) + G * H + sched.layer_gap
+        worst += max(encode, (width + H) * per_col) + G * H + sched.layer_gap
     mask = stats.mask(lengths)
     mean = float(per_step[mask].mean()) if mask.any() else 0.0
     return DeltaCycles(P, mean, int(worst), sched.cycles_per_timestep)
