@@ -268,6 +268,7 @@ def test_cycles_model_of_the_planned_core():
     assert c2.delta == fixed + 21 * 24 and c2.speedup == c2.dense / c2.delta
     r = DeltaGolden(m).run(smooth_inputs(m, time=6))
     assert delta_cycles(m, 8, r.columns).worst == c1.worst
+    assert delta_cycles(m, 8, half, np.array([5, 2]), row_cycles=2).delta == c2.delta + 192
 
 
 def test_the_dense_core_refuses_a_delta_model(tmp_path, capsys):

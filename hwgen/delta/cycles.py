@@ -13,9 +13,11 @@ lanes would spend, so thresholds can be compared with the dense core's exact sch
   ones; the updates overlap it, so a layer costs the larger of the two;
 - n_l * ceil(G*H / P): every processed column (n_l of layer l: input and recurrent) reads its
   weight column and updates the G*H memory rows, P lanes across rows, read-modify-write;
-- G*H: the cell pass, one gate row per cycle (its M_x and M_h entries, both scaled, into the
-  dense core's cell unit taking both terms of a row at once); the gates are final only after the
-  last column, so the pass cannot overlap the updates as the dense core's cell does;
+- G*H: the cell pass, one gate row per cycle (its M_x and M_h entries, both scaled, into a cell
+  unit taking both terms of a row at once); the gates are final only after the last column, so
+  the pass cannot overlap the updates as the dense core's cell does. ``row_cycles`` = 2 models
+  the dense core's cell units unchanged (the input and the recurrent term of a row arrive as two
+  events, at least two cycles apart): 2*G*H;
 - gap: the dense core's layer gap (MAC, scaler and cell latency), kept as the pipeline latency;
 - O*ceil(H/P): the head, dense, as in the dense core.
 
@@ -54,9 +56,10 @@ class DeltaCycles:
                 "dense": self.dense, "speedup": self.speedup}
 
 
-def delta_cycles(model: Model, lanes: int, stats: DeltaStats, lengths=None) -> DeltaCycles:
+def delta_cycles(model: Model, lanes: int, stats: DeltaStats, lengths=None, *,
+                 row_cycles: int = 1) -> DeltaCycles:
     """The module docstring's cycles, averaged over the timesteps before each sequence's length
-    (all timesteps without ``lengths``)."""
+    (all timesteps without ``lengths``); ``row_cycles``: cycles of the cell pass per gate row."""
     sched = schedule(model, lanes)
     G, H, P = model.cell.num_gates, model.hidden, sched.lanes
     per_col = -(-G * H // P)
@@ -67,8 +70,9 @@ def delta_cycles(model: Model, lanes: int, stats: DeltaStats, lengths=None) -> D
         width = model.layer_input_width(i)
         encode = -(-(width + H) // P)
         n = stats.x_cols[:, :, i] + stats.h_cols[:, :, i]
-        per_step += np.maximum(encode, n * per_col) + G * H + sched.layer_gap
-        worst += max(encode, (width + H) * per_col) + G * H + sched.layer_gap
+        cell = row_cycles * G * H
+        per_step += np.maximum(encode, n * per_col) + cell + sched.layer_gap
+        worst += max(encode, (width + H) * per_col) + cell + sched.layer_gap
     mask = stats.mask(lengths)
     mean = float(per_step[mask].mean()) if mask.any() else 0.0
     return DeltaCycles(P, mean, int(worst), sched.cycles_per_timestep)
