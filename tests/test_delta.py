@@ -243,6 +243,8 @@ def test_cli_inspect_and_golden(tmp_path, capsys):
     assert main(["golden", str(p), "--inputs", str(tmp_path / "x.npy"),
                  "-o", str(tmp_path / "y.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), GoldenModel(md).run(x).logits)
+    frac = DeltaGolden(md).run(x).columns.fraction()
+    assert f"delta network: {frac:.1%} of columns processed" in capsys.readouterr().out
 
 
 def test_cycles_model_of_the_planned_core():
