@@ -224,3 +224,172 @@ def test_column_update_rate():
     sim.add_testbench(bench)
     sim.run()
     assert R == 6 and span == [n * R + 2]
+
+
+# -- the cell pass: delta memories -> the dense cell unit -> h, against the golden model ----------
+@pytest.mark.parametrize("cell,quant,lanes", [("gru", "ternary", 4), ("lstm", "int8", 3),
+                                              ("rnn", "exp", 6), ("gru", "pow2", 1)])
+def test_cell_pass_and_cell_unit_give_the_golden_state(cell, quant, lanes):
+    """The delta golden model's memories at timestep t, read by the cell pass into the dense
+    core's (unchanged) cell unit with the golden h(t-1) / c(t-1), give the golden h(t), c(t)."""
+    from hwgen.delta import DeltaThresholds
+    from hwgen.gateware.core import _CELLS
+    from hwgen.gateware.delta_cell import DeltaCellPass
+    from hwgen.gateware.plan import make_plan
+
+    model = make_model(cell, quant, inputs=5, hidden=6, seed=9)
+    H, G = model.hidden, model.cell.num_gates
+    rng = np.random.default_rng(lanes)
+    fmt = model.formats.input
+    x = np.clip(np.cumsum(rng.integers(-20, 21, (1, 5, 5)), axis=1), fmt.min_code, fmt.max_code)
+    th = DeltaThresholds((6,), (4,))
+    t = 4
+    before = DeltaGolden(model, th).run(x[:, :t], return_hidden=True)
+    after = DeltaGolden(model, th).run(x[:, : t + 1], return_hidden=True)
+    _, _, mx, mh = after.memories[0]
+    h_old = before.hidden[0][0, -1]
+    c_old = before.state[0][1][0] if cell == "lstm" else None
+    want_h = after.hidden[0][0, -1]
+    plan = make_plan(model, lanes)
+    w = derive_widths(model).layers[0]
+    cp = DeltaCellPass(plan, 0, acc_x_width=w.acc_x_width, acc_h_width=w.acc_h_width)
+    unit = _CELLS[model.cell](model, term_width=plan.term_width, bias_width=plan.bias_width)
+    order = plan.matrices[0].row_order
+    R = -(-G * H // lanes)
+
+    def words(mem):
+        v = np.zeros(R * lanes, np.int64)
+        v[: G * H] = mem[0][list(order)]
+        return v.reshape(R, lanes)
+
+    wx, wh = words(mx), words(mh)
+    got_h, got_c = {}, {}
+
+    from amaranth.hdl import Module
+
+    top = Module()
+    top.submodules.cp, top.submodules.unit = cp, unit
+    for name in ("valid", "part", "gate", "unit", "layer", "term", "bias"):
+        top.d.comb += getattr(unit, name).eq(getattr(cp, name))
+
+    async def memories(ctx):  # M_x / M_h read ports (one cycle), the old h / c (two cycles)
+        pend = [0, 0]
+        async for _, _, ax, ah, ru in ctx.tick().sample(cp.mx_addr, cp.mh_addr, unit.rd_unit):
+            ax, ah = min(ax, R - 1), min(ah, R - 1)  # past the last row: a don't-care read
+            for k in range(lanes):
+                ctx.set(cp.mx_data[k], int(wx[ax, k]))
+                ctx.set(cp.mh_data[k], int(wh[ah, k]))
+            pend.append(ru)
+            u = pend.pop(0)
+            ctx.set(unit.rd_h, int(h_old[u]))
+            if c_old is not None:
+                ctx.set(unit.rd_c, int(c_old[u]))
+
+    async def bench(ctx):
+        ctx.set(cp.start, 1)
+        await ctx.tick()
+        ctx.set(cp.start, 0)
+        for _ in range(2 * G * H + 80):
+            if ctx.get(unit.h_we):
+                got_h[len(got_h)] = ctx.get(unit.h_data)
+            if c_old is not None and ctx.get(unit.c_we):
+                got_c[len(got_c)] = ctx.get(unit.c_data)
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_process(memories)
+    sim.add_testbench(bench)
+    sim.run()
+    assert [got_h[j] for j in range(H)] == want_h.tolist()
+    if c_old is not None:
+        assert [got_c[j] for j in range(H)] == after.state[0][1][0].tolist()
+
+
+# -- one whole delta layer, timestep after timestep -----------------------------------------------
+@pytest.mark.parametrize("cell,quant,lanes,th", [("gru", "ternary", 4, (6, 4)),
+                                                 ("lstm", "int8", 3, (3, 9)),
+                                                 ("rnn", "exp", 2, (0, 0)),
+                                                 ("gru", "binary", 8, (10, 2))])
+def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
+    """Encoder -> column updates -> cell pass -> the dense cell unit, with a bench playing the
+    sequencer and the state store, with random input gaps: every h (and c) of every timestep
+    equals the golden delta network's, and so does the count of processed columns."""
+    from hwgen.delta import DeltaThresholds
+    from hwgen.gateware.delta_layer import DeltaLayer
+    from hwgen.gateware.plan import make_plan
+
+    model = make_model(cell, quant, inputs=5, hidden=8, seed=11)
+    H, T, F = model.hidden, 7, 5
+    rng = np.random.default_rng(lanes)
+    fmt = model.formats.input
+    x = np.clip(np.cumsum(rng.integers(-12, 13, (1, T, F)), axis=1) + 30, fmt.min_code,
+                fmt.max_code)
+    thr = DeltaThresholds((th[0],), (th[1],))
+    gold = DeltaGolden(model, thr).run(x, return_hidden=True)
+    dut = DeltaLayer(make_plan(model, lanes), 0)
+    cx, ch = dut.chunks
+    lstm = cell == "lstm"
+    state = {"h": np.zeros(H, np.int64), "c": np.zeros(H, np.int64)}
+    got_h, got_c, cols, now = [], [], [0] * T, [0]
+
+    def padded(v, chunks):
+        out = np.zeros(chunks * lanes, np.int64)
+        out[: len(v)] = v
+        return out.reshape(chunks, lanes)
+
+    async def store(ctx):  # the old bank: rd_unit -> rd_h / rd_c two cycles later
+        pend = [0, 0]
+        async for _, _, ru in ctx.tick().sample(dut.rd_unit):
+            pend.append(ru)
+            u = pend.pop(0)
+            ctx.set(dut.rd_h, int(state["h"][u]))
+            if lstm:
+                ctx.set(dut.rd_c, int(state["c"][u]))
+
+    async def bench(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        await ctx.tick().repeat(4)
+        for t in range(T):
+            now[0] = t
+            chunks = [(c, v, th[0]) for c, v in enumerate(padded(x[0, t], cx))]
+            chunks += [(cx + c, v, th[1]) for c, v in enumerate(padded(state["h"], ch))]
+            for n, (c, v, theta) in enumerate(chunks):
+                while rng.random() < 0.3:
+                    ctx.set(dut.i_stream.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.i_stream.valid, 1)
+                ctx.set(dut.i_stream.p, {"values": [int(a) for a in v], "chunk": c,
+                                         "theta": theta, "fresh": t == 0,
+                                         "last": n == len(chunks) - 1})
+                await ctx.tick().until(dut.i_stream.ready)
+            ctx.set(dut.i_stream.valid, 0)
+            hs, cs = [], []
+            while len(hs) < H or (lstm and len(cs) < H):
+                if ctx.get(dut.h_we):
+                    hs.append(ctx.get(dut.h_data))
+                if lstm and ctx.get(dut.c_we):
+                    cs.append(ctx.get(dut.c_data))
+                await ctx.tick()
+            await ctx.tick().until(~dut.busy)
+            got_h.append(hs)
+            got_c.append(cs)
+            state["h"], state["c"] = np.array(hs), np.array(cs or [0] * H)
+
+    async def count(ctx):  # processed columns, per timestep
+        async for _, _, strobe in ctx.tick().sample(dut.column):
+            cols[now[0]] += strobe
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(store)
+    sim.add_process(count)
+    sim.add_testbench(bench)
+    sim.run()
+    for t in range(T):
+        assert got_h[t] == gold.hidden[0][0, t].tolist(), f"timestep {t}"
+    assert cols == (gold.columns.x_cols + gold.columns.h_cols)[0, :, 0].tolist()
+    if lstm:
+        assert got_c[-1] == gold.state[0][1][0].tolist()
