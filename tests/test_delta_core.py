@@ -17,6 +17,18 @@ from hwgen.numerics import derive_widths
 from hwgen.spec import HwgenError
 
 
+async def offer(ctx, port) -> int:
+    """Keep the offered transfer on ``port`` (valid set by the caller) until it is taken;
+    returns the cycles it took."""
+    n = 0
+    while True:
+        ready = ctx.get(port.ready)
+        await ctx.tick()
+        n += 1
+        if ready:
+            return n
+
+
 def expected(vectors, regions, lanes):
     """(column, delta) lists per vector, from `DeltaGolden._encode`: region r holds
     regions[r] = (first chunk, chunks, theta) and vectors[t][r] its values."""
@@ -99,12 +111,7 @@ def test_encoder_rates():
                 vals = [10 * c + k + (5 if t == 2 else 0) for k in range(P)]
                 ctx.set(enc.i_stream.p, {"values": vals, "chunk": c, "theta": 1,
                                          "fresh": t == 0, "last": c == chunks - 1})
-                while True:
-                    ready = ctx.get(enc.i_stream.ready)
-                    await ctx.tick()
-                    cycle += 1
-                    if ready:
-                        break
+                cycle += await offer(ctx, enc.i_stream)
                 first = cycle if first is None else first
             ctx.set(enc.i_stream.valid, 0)
             while True:
@@ -134,6 +141,14 @@ def test_encoder_arguments():
 
 
 # -- the column update ---------------------------------------------------------------------------
+async def clear(ctx, unit):
+    """A clear pass of a `DeltaColumnUpdate` (a start of sequence), to its end."""
+    ctx.set(unit.clear, 1)
+    await ctx.tick()
+    ctx.set(unit.clear, 0)
+    await ctx.tick().until(~unit.busy)
+
+
 @pytest.mark.parametrize("quant,hidden,lanes", [("ternary", 6, 4), ("binary", 4, 3),
                                                 ("exp", 5, 4), ("int8", 4, 2), ("pow2", 2, 8),
                                                 ("ternary", 3, 16)])
@@ -161,10 +176,7 @@ def test_column_update_is_levels_times_held_values(quant, hidden, lanes):
     got = []
 
     async def bench(ctx):
-        ctx.set(unit.clear, 1)
-        await ctx.tick()
-        ctx.set(unit.clear, 0)
-        await ctx.tick().until(~unit.busy)
+        await clear(ctx, unit)
         for cols_t in steps:
             for j, dj in cols_t + [(0, None)]:
                 while rng.random() < 0.25:
@@ -198,20 +210,12 @@ def test_column_update_rate():
     span = []
 
     async def bench(ctx):
-        ctx.set(unit.clear, 1)
-        await ctx.tick()
-        ctx.set(unit.clear, 0)
-        await ctx.tick().until(~unit.busy)
+        await clear(ctx, unit)
         cycle = start = 0
         for j in list(range(n)) + [None]:
             ctx.set(unit.i_stream.valid, 1)
             ctx.set(unit.i_stream.p, {"column": j or 0, "delta": 1, "end": j is None})
-            while True:
-                ready = ctx.get(unit.i_stream.ready)
-                await ctx.tick()
-                cycle += 1
-                if ready:
-                    break
+            cycle += await offer(ctx, unit.i_stream)
             start = start or cycle
         ctx.set(unit.i_stream.valid, 0)
         while not ctx.get(unit.done):

@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import CellKind, HwgenError, check_int
 from .arith import delay, register
+from .delta_update import advance_word_lane
 from .plan import Plan
 from .scale import ConstScaler
 
@@ -111,10 +112,7 @@ class DeltaCellPass(wiring.Component):
             m.d.sync += phase.eq(~phase)
             with m.If(phase):
                 m.d.sync += p.eq(p + 1)
-                with m.If(lane == P - 1):
-                    m.d.sync += [lane.eq(0), word.eq(word + 1)]
-                with m.Else():
-                    m.d.sync += lane.eq(lane + 1)
+                advance_word_lane(m, word, lane, P)
                 with m.If(p == rows - 1):
                     m.d.sync += run.eq(0)
 

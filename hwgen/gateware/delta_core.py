@@ -26,7 +26,7 @@ from ..numerics import derive_widths, term_shift
 from ..spec import CellKind, HwgenError, Model, TokenInput
 from .arith import delay, register
 from .delta_layer import DeltaLayer
-from .delta_update import DeltaColumnUpdate
+from .delta_update import DeltaColumnUpdate, advance_word_lane
 from .layouts import input_layout, output_layout
 from .plan import make_plan
 from .scale import ConstScaler
@@ -200,10 +200,7 @@ class DeltaAccelerator(wiring.Component):
             m.d.sync += [k.eq(0), kw.eq(0), kl.eq(0), reading.eq(1)]
         with m.Elif(reading):
             m.d.sync += k.eq(k + 1)
-            with m.If(kl == P - 1):
-                m.d.sync += [kl.eq(0), kw.eq(kw + 1)]
-            with m.Else():
-                m.d.sync += kl.eq(kl + 1)
+            advance_word_lane(m, kw, kl, P)
             with m.If(k == NO - 1):
                 m.d.sync += reading.eq(0)
         m.d.comb += head.raddr.eq(kw)

@@ -29,7 +29,16 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import EncodingKind, HwgenError, QuantMatrix, check_positive_int, pack_codes
 
-__all__ = ["DeltaColumnUpdate", "column_words"]
+__all__ = ["DeltaColumnUpdate", "column_words", "advance_word_lane"]
+
+
+def advance_word_lane(m: Module, word: Signal, lane: Signal, lanes: int) -> None:
+    """Within the caller's condition: step the position ``word * lanes + lane`` by one (the lane
+    wraps into the next word), as the readers of P-value memory words count."""
+    with m.If(lane == lanes - 1):
+        m.d.sync += [lane.eq(0), word.eq(word + 1)]
+    with m.Else():
+        m.d.sync += lane.eq(lane + 1)
 
 
 def column_words(matrix: QuantMatrix, lanes: int, row_order=None) -> np.ndarray:
