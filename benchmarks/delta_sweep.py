@@ -144,6 +144,23 @@ def run_all(args) -> None:
                       f" {(time.monotonic() - t0) / 60:.1f} min so far)", flush=True)
 
 
+#: one row of a run's "grid" in benchmarks/results/delta_sweep.json, per grid point
+GRID_FIELDS = ("theta_x", "theta_h") + tuple(
+    f"{split}_{k}" for split in ("valid", "test")
+    for k in ("accuracy", "fraction_x", "fraction_h", "fraction", "cycles"))
+
+
+def _compact(rec: dict) -> dict:
+    """A stored run with its sweep as rows of `GRID_FIELDS` (5 significant digits)."""
+    out = {k: v for k, v in rec.items() if k != "sweep"}
+    out["dense_cycles"] = rec["sweep"][0]["test"]["dense_cycles"]
+    out["grid"] = [[r["theta_x"], r["theta_h"]] + [
+        float(f"{r[split][k]:.5g}") for split in ("valid", "test")
+        for k in ("accuracy", "fraction_x", "fraction_h", "fraction", "cycles")]
+        for r in rec["sweep"]]
+    return out
+
+
 def _front(rows: list[dict], split: str) -> list[dict]:
     """Pareto front (fewest modelled cycles, highest accuracy) of ``split``."""
     pts = sorted(rows, key=lambda r: (r[split]["cycles"], -r[split]["accuracy"]))
@@ -223,10 +240,11 @@ def report(args) -> None:
     recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*-s*.json"))]
     if not recs:
         raise SystemExit(f"no runs in {runs}")
-    out = {"lanes": LANES, "tolerance": TOLERANCE, "grid_x": GRID_X, "grid_h": GRID_H,
-           "setups": SETUPS, "train_deltas": TRAIN_DELTAS, "runs": recs}
+    head = {"lanes": LANES, "tolerance": TOLERANCE, "grid_x": GRID_X, "grid_h": GRID_H,
+            "setups": SETUPS, "train_deltas": TRAIN_DELTAS, "grid_fields": list(GRID_FIELDS)}
     res = ROOT / "benchmarks" / "results" / "delta_sweep.json"
-    res.write_text(json.dumps(out, indent=1))
+    runs_text = ",\n".join(json.dumps(_compact(r), separators=(",", ":")) for r in recs)
+    res.write_text(json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n' + runs_text + "\n]}\n")
     print(f"wrote {res.relative_to(ROOT)}")
     lines = []
     by = {(r["dataset"], r["variant"], r["seed"]): r for r in recs}
