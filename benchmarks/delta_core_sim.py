@@ -115,12 +115,16 @@ def icarus(model, args, seqs, golden) -> None:
     t0 = time.monotonic()
     got = icarus_run(model, args.lanes, seqs, args.icarus, resets=range(2, len(seqs), 3))
     want = np.concatenate([r.logits[0] for r in golden])
-    rec = {"model": Path(args.model).name, "thresholds": model.delta.to_json(),
+    rec = {"model": Path(args.model).name, "dataset": args.dataset.split(":")[0],
+           "split": "test", "thresholds": model.delta.to_json(),
            "lanes": args.lanes, "sequences": len(seqs), "timesteps": int(len(want)),
            "simulator": "Icarus Verilog (-g2005)", "exact": bool(np.array_equal(got, want)),
-           "seconds": time.monotonic() - t0}
+           "seconds": time.monotonic() - t0,
+           "resets": "before every 3rd sequence (2, 5, 8, ...), once every earlier output is out",
+           "stalls": "random input gaps and output stalls (about 1 cycle in 4 each)"}
     print(json.dumps(rec, indent=1))
-    out = ROOT / "benchmarks" / "results" / "delta_core_icarus.json"
+    name = args.dataset.split(":")[0].replace(".", "_")
+    out = ROOT / "benchmarks" / "results" / f"delta_core_icarus_{name}.json"
     out.write_text(json.dumps(rec, indent=1) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     if not rec["exact"]:
