@@ -191,7 +191,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           sparse_head: bool = False, weight_scale: str | None = None, shadow_clip: bool = True,
           lr_scale: str = "none", lr_schedule: str | None = None, warm_start=None,
           input_quant: str | None = None, head_quant: str | None = None,
-          recipe: str = "reference"):
+          recipe: str = "reference", delta: str | None = None):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -205,6 +205,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ("reference" or "lm": presets of ``lr``, ``lr_schedule``, ``weight_scale``, ``input_quant``
     and ``head_quant``, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the
     options of the same names (docs/training.md, "Options for closing the ternary gap").
+    ``delta`` (``"THX,THH"``, integer codes) trains a delta network with those thresholds and
+    writes them into the model (`hwgen.delta`; docs/training.md, "Delta networks").
     """
     from .train import require_torch
 
@@ -237,6 +239,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
         sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
         warm_start=None if warm_start is None else os.fspath(warm_start),
+        delta=delta,  # delta networks (issue 23)
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

@@ -119,8 +119,16 @@ class GoldenModel:
 
     def _layer_step(self, i: int, term_x: np.ndarray, h: np.ndarray, c: np.ndarray | None):
         m, f = self.model, self.model.formats
+        term_h = scaled_term(self._mh[i](h), m.layers[i].wh.scale, f.state.frac, f.gate_frac)
+        return self.cell_step(i, term_x, term_h, h, c)
+
+    def cell_step(self, i: int, term_x: np.ndarray, term_h: np.ndarray, h: np.ndarray,
+                  c: np.ndarray | None):
+        """Layer ``i``'s cell from its scaled matrix terms (``gate_frac`` bits, bias not added)
+        and its previous state (h, c): the new (h, c). `hwgen.delta` feeds it terms read from
+        its delta memories."""
+        m, f = self.model, self.model.formats
         layer, H = m.layers[i], m.hidden
-        term_h = scaled_term(self._mh[i](h), layer.wh.scale, f.state.frac, f.gate_frac)
         fs = f.sigmoid_frac
         if m.cell is CellKind.RNN:
             return self._tanh(term_x + term_h + layer.bias), None
@@ -147,9 +155,16 @@ class GoldenModel:
     def run(self, inputs, *, state=None, return_hidden: bool = False) -> GoldenResult:
         """Run sequences from ``state`` (default: all zero, as after a start-of-sequence).
 
-        ``inputs``: input-format codes (B, T, I) for vector models or token ids (B, T).
+        ``inputs``: input-format codes (B, T, I) for vector models or token ids (B, T). A model
+        with delta thresholds (``model.delta``) runs as the delta network of `hwgen.delta`
+        (a `hwgen.delta.DeltaResult`, which also counts the columns processed).
         """
         m, f = self.model, self.model.formats
+        if getattr(m, "delta", None) is not None:  # delta network (issue 23): hwgen.delta
+            from .delta import DeltaGolden
+
+            return DeltaGolden(m, golden=self).run(inputs, state=state,
+                                                   return_hidden=return_hidden)
         x = check_inputs(m, inputs)
         B, T = x.shape[0], x.shape[1]
         state = [tuple(s) for s in (state or self.initial_state(B))]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .delta import modelfile as delta_section
 from .fileio import atomic_write_bytes
 from .numerics import derive_widths
 from .spec import (
@@ -90,6 +91,7 @@ def _header(model: Model) -> dict:
                  **_matrix_json(model.head.w)},
         "formats": model.formats.to_json(),
         "meta": model.meta,
+        **delta_section.header_section(model),  # delta (issue 23): "delta" when it has one
     }
 
 
@@ -321,7 +323,8 @@ def _load(arrays: _Archive, path) -> Model:
         derive_widths(model)
     except HwgenError as e:
         raise ModelFileError(f"{path}: {e}") from None
-    return model
+    # delta (issue 23): the optional "delta" section, validated by hwgen.delta
+    return _wrap("delta", delta_section.attach_section, hdr.get("delta"), model)
 
 
 def _read_header(arrays: _Archive, path) -> dict:

@@ -864,6 +864,8 @@ class Model:
     tanh_table: np.ndarray  # int64 (2**tanh_in_width,), state-format codes
     embedding: np.ndarray | None = None  # int64 (vocab, dim), input-format codes
     meta: dict = field(default_factory=dict)
+    #: delta network thresholds (issue 23): a `hwgen.delta.DeltaThresholds`, None for dense
+    delta: object | None = None
 
     @property
     def num_layers(self) -> int:

@@ -36,9 +36,14 @@ def run(args) -> int:
     save_npy(out, y)
     B, T = result.logits.shape[:2]
     norm = " (inputs normalized by the model's stored normalization)" if q.normalized else ""
+    # delta networks (issue 23): the fraction of columns processed, over every timestep
+    cols = getattr(result, "columns", None)
+    delta = "" if cols is None else f"; delta network: {cols.fraction():.1%} of columns processed"
     emit(args, {"output": out, "shape": list(y.shape), "dtype": str(y.dtype),
                 "saturated": q.saturated, "normalized": q.normalized,
-                "has_normalization": input_norm(model) is not None},
-         f"wrote {out}: logits {result.logits.shape} ({B} sequences x {T} timesteps){norm}",
+                "has_normalization": input_norm(model) is not None,
+                **({} if cols is None else {"columns_processed": cols.fraction()})},
+         f"wrote {out}: logits {result.logits.shape} ({B} sequences x {T} timesteps){norm}"
+         f"{delta}",
          next_=[f"hwgen estimate {args.model} --board icebreaker"])
     return 0

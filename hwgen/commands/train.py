@@ -82,6 +82,12 @@ def register(sub) -> None:
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
+    p.add_argument("--delta", metavar="THX,THH",
+                   help="train a delta network: a column is processed only when it changed by "
+                        "at least THX input-format codes (layer 0's inputs) or THH state codes "
+                        "(states, and the inputs of deeper layers) since it was last processed; "
+                        "the model file stores the thresholds (docs/training.md, \"Delta "
+                        "networks\") (default: dense)")
 
 
 def run(args) -> int:
@@ -98,7 +104,7 @@ def run(args) -> int:
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
         lr_schedule=args.lr_schedule,
         warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
-        recipe=args.recipe,
+        recipe=args.recipe, delta=args.delta,
     )
     finish(args, r, Path(args.output))
     return 0

@@ -587,6 +587,10 @@ def check_options(model: Model, lanes, state, weights) -> tuple[int, StateMode, 
     """(lanes, state, weights) of a request, validated for ``model``; raises `HwgenError`."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
+    if model.delta is not None:  # delta networks (issue 23): the dense core cannot run them
+        from ..delta.golden import refuse_dense_core
+
+        refuse_dense_core(model)
     lanes = check_lanes(model, lanes)
     if model.outputs < 1:
         raise HwgenError("the model's head has no outputs; the accelerator needs at least one")

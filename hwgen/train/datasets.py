@@ -24,6 +24,9 @@ A path instead of a name: an ``.npz`` with ``X`` (float (N, T, F) or integer tok
 ``y`` (N,) integer labels 0..C-1 and optionally ``lengths`` (N,) and ``split`` (N,) with 0 = train,
 1 = valid, 2 = test (default: a seeded 80/10/10 permutation); or a plain UTF-8 text file, read as a
 character model (contiguous 90/5/5 split).
+
+``fsdd:FOLDER``: spoken digits from a folder of ``{digit}_{speaker}_{index}.wav`` recordings
+(`hwgen.train.fsdd`: log-mel features, the dataset's own split).
 """
 
 from __future__ import annotations
@@ -334,8 +337,13 @@ _BUILTIN = {"digits": load_digits, "vowels": load_vowels, "ptb": load_ptb}
 
 
 def load_dataset(name_or_path) -> Dataset:
-    """A built-in dataset by name (`DATASET_NAMES`) or a file: ``.npz`` arrays or UTF-8 text."""
+    """A built-in dataset by name (`DATASET_NAMES`), ``fsdd:FOLDER`` (`hwgen.train.fsdd`) or a
+    file: ``.npz`` arrays or UTF-8 text."""
     key = os.fspath(name_or_path)
+    if key.startswith("fsdd:"):  # delta (issue 23): spoken digits from a folder of WAV files
+        from .fsdd import load_fsdd
+
+        return load_fsdd(key[len("fsdd:"):])
     if key in _BUILTIN:
         return _BUILTIN[key]()
     path = Path(key)

@@ -29,6 +29,8 @@ class Metrics:
     golden_value: float
     count: int  # sequences or characters evaluated
     saturated: int = 0  # input values saturated by the input format (vector models)
+    #: delta networks (issue 23): the golden model's fraction of columns processed (None: dense)
+    columns: float | None = None
 
     def describe(self) -> str:
         unit = "accuracy" if self.metric == "accuracy" else "bits/char"
@@ -37,6 +39,8 @@ class Metrics:
              f"{self.golden_value:.4f} on {self.count} {what}")
         if self.saturated:
             s += f"; {self.saturated} input values saturated"
+        if self.columns is not None:
+            s += f"; delta network: {self.columns:.1%} of the columns processed"
         return s
 
 
@@ -82,6 +86,7 @@ def _classify(model: Model, split: Split, batch: int) -> Metrics:
     g = GoldenModel(model)
     outf = model.formats.output_frac
     fl, gl, sat = [], [], 0
+    cols = [0, 0]  # delta networks: columns processed, columns of a dense network
     for s in range(0, len(split.y), batch):
         x = split.X[s : s + batch]
         fl.append(float_forward(model, x))
@@ -90,7 +95,11 @@ def _classify(model: Model, split: Split, batch: int) -> Metrics:
         else:
             codes, n = quantize_inputs(model, x)
             sat += n
-        gl.append(g.run(codes).logits * 2.0**-outf)
+        r = g.run(codes)
+        gl.append(r.logits * 2.0**-outf)
+        if getattr(r, "columns", None) is not None:
+            done, total = r.columns.processed(split.lengths[s : s + batch])
+            cols = [cols[0] + done, cols[1] + total]
     f, gv = np.concatenate(fl), np.concatenate(gl)
     return Metrics(
         "accuracy",
@@ -98,6 +107,7 @@ def _classify(model: Model, split: Split, batch: int) -> Metrics:
         accuracy_at_lengths(gv, split.y, split.lengths),
         len(split.y),
         sat,
+        cols[0] / cols[1] if cols[1] else None,
     )
 
 

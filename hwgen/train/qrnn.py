@@ -29,6 +29,14 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
   rounded to ``gate_frac`` (head: ``output_frac``) fraction bits;
 - inputs (or embedding rows) are fake-quantized to the input format, the hidden state after each
   step to the state format, the LSTM cell state to the cell format (round half up, saturate, STE);
+- with ``delta`` thresholds (`hwgen.delta.DeltaThresholds`, ``hwgen train --delta``), the
+  delta network of `hwgen.delta.golden`: each layer's matrix products read held values x_hat /
+  h_hat, a column taking its new (fake-quantized) value only when it changed by at least theta
+  codes since it was last taken (compared at theta - 1/2 codes, robust to float rounding; theta 0
+  is the dense forward); M = W x_hat is what the delta memories hold, so the products are
+  computed from the held values directly. The gradient flows through the held values to the
+  step that was last taken (the threshold decision itself is a constant, as in DeltaGRU
+  training); the cell's state update uses the true h, as the golden model does;
 - sigmoid and tanh are the float functions (the hardware's tables round them to the sigmoid / state
   formats; the gap is what `hwgen eval` measures as float forward vs golden).
 """
@@ -42,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..delta import DeltaThresholds, with_thresholds
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
 from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity
@@ -83,8 +92,15 @@ class QRNN(nn.Module):
         shadow_clip: bool = True,
         input_quant: QuantConfig | None = None,
         head_quant: QuantConfig | None = None,
+        delta: DeltaThresholds | None = None,
     ):
         super().__init__()
+        if delta is not None:
+            if formats is None:
+                raise HwgenError("delta thresholds are codes of the fixed-point formats; a "
+                                 "delta network needs formats")
+            delta.check_formats(formats, layers)
+        self.delta = delta
         if weight_scale not in WEIGHT_SCALES:
             raise HwgenError(f"unknown weight scale {weight_scale!r}; expected "
                              + " or ".join(WEIGHT_SCALES))
@@ -275,13 +291,18 @@ class QRNN(nn.Module):
                 bias = b_ih + b_hh
             if gf is not None:
                 bias = self._bias(bias, gf)
-            ax = torch.matmul(v, wx.t()) + bias
+            held = v if self.delta is None else self._held(
+                v, self.delta.theta_x[k], f.input if k == 0 else f.state)
+            ax = torch.matmul(held, wx.t()) + bias
             h = v.new_zeros(B, H)
             c = v.new_zeros(B, H)
+            h_hat = h
             out = []
             wht = wh.t()
             for t in range(T):
-                a, r_ = ax[:, t], h @ wht
+                if self.delta is not None:
+                    h_hat = self._hold(h, h_hat, self.delta.theta_h[k], f.state)
+                a, r_ = ax[:, t], h_hat @ wht if self.delta is not None else h @ wht
                 if self.cell is CellKind.RNN:
                     h = torch.tanh(a + r_)
                 elif self.cell is CellKind.GRU:
@@ -307,6 +328,22 @@ class QRNN(nn.Module):
         if f is not None:
             hb = self._bias(hb, f.output_frac)
         return torch.matmul(v, hw.t()) + hb
+
+    @staticmethod
+    def _hold(v: torch.Tensor, v_hat: torch.Tensor, theta: int, fmt) -> torch.Tensor:
+        """The delta encoder's held values: ``v`` where it moved at least ``theta`` codes of
+        ``fmt`` from ``v_hat``, else ``v_hat``."""
+        keep = torch.abs(v - v_hat).detach() >= (theta - 0.5) * fmt.lsb
+        return torch.where(keep, v, v_hat)
+
+    @staticmethod
+    def _held(v: torch.Tensor, theta: int, fmt) -> torch.Tensor:
+        """`_hold` along the time axis of ``v`` (B, T, I) from x_hat = 0."""
+        hat, out = v.new_zeros(v.shape[0], v.shape[2]), []
+        for t in range(v.shape[1]):
+            hat = QRNN._hold(v[:, t], hat, theta, fmt)
+            out.append(hat)
+        return torch.stack(out, dim=1)
 
     # -- export ---------------------------------------------------------------------------------
     def float_params(self) -> FloatParams:
@@ -366,11 +403,12 @@ class QRNN(nn.Module):
         f = formats or self.formats
         if f is None:
             raise HwgenError("freezing needs fixed-point formats")
-        return freeze(self.float_params(), self.freeze_quant(), f, meta=meta,
-                      input_quant=self._frozen_quant("weight_ih_l0"),
-                      head_quant=self._frozen_quant("head.weight"),
-                      sparsity=self.sparsity, sparse_head=self.sparse_head,
-                      scales=self.learned_scales())
+        frozen = freeze(self.float_params(), self.freeze_quant(), f, meta=meta,
+                        input_quant=self._frozen_quant("weight_ih_l0"),
+                        head_quant=self._frozen_quant("head.weight"),
+                        sparsity=self.sparsity, sparse_head=self.sparse_head,
+                        scales=self.learned_scales())
+        return frozen if self.delta is None else with_thresholds(frozen, self.delta)
 
 
 def _scale_param(name: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..delta import DeltaThresholds
 from ..freeze import FloatParams
 from ..modelfile import save_model
 from ..quant import QuantConfig
@@ -118,6 +119,7 @@ class TrainConfig:
     warm_start: str | None = None  # where the starting parameters came from (recorded only)
     input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
     head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
+    delta: str | None = None  # "THX,THH": a delta network with these thresholds (hwgen.delta)
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -169,6 +171,8 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise HwgenError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
                              + " or ".join(LR_SCHEDULES))
+        if self.delta is not None:
+            self.delta_thresholds.check_formats(self.formats(), self.layers)
         w0_quant = self.quant in ("binary", "ternary")
         if self.weight_scale == "learned" and not w0_quant:
             raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
@@ -184,6 +188,11 @@ class TrainConfig:
         return None if self.sparsity is None else Sparsity.parse(self.sparsity)
 
     @property
+    def delta_thresholds(self) -> DeltaThresholds | None:
+        """``delta`` parsed (None: a dense network)."""
+        return None if self.delta is None else DeltaThresholds.parse(self.delta, self.layers)
+
+    @property
     def quant_config(self) -> QuantConfig | None:
         return None if self.quant == "float" else QuantConfig.parse(self.quant, self.stochastic)
 
@@ -196,6 +205,8 @@ class TrainConfig:
                                                      ("head", self.head_quant)) if v)
         if self.sparsity is not None:
             q += f" {self.sparsity}" + (" +head" if self.sparse_head else "")
+        if self.delta is not None:
+            q += f" delta {self.delta}"
         return f"{self.cell} H={self.hidden}x{self.layers} {q}"
 
 
@@ -231,6 +242,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         shadow_clip=cfg.shadow_clip,
         input_quant=QuantConfig.parse_optional(cfg.input_quant),
         head_quant=QuantConfig.parse_optional(cfg.head_quant),
+        delta=cfg.delta_thresholds,
     )
 
 
@@ -316,6 +328,161 @@ def _load_ckpt(path: Path, cfg: TrainConfig) -> dict:
     return state
 
 
+class _Run:
+    """One training run's mutable state: the network, its optimizer, the data-order generator,
+    the best parameters so far, the history and where it stands (``progress``: epochs or
+    optimizer steps done). Checkpoints save exactly this."""
+
+    def __init__(self, cfg: TrainConfig, ds: Dataset, checkpoint: Path | None,
+                 init: FloatParams | None, on_eval: Callable[[dict], None] | None):
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.checkpoint, self.on_eval = cfg, checkpoint, on_eval
+        self.model = build_model(cfg, ds)
+        if init is not None:
+            self.model.load_float_params(init)
+        self.opt = torch.optim.Adam(self.model.param_groups(cfg.lr, cfg.lr_scale), lr=cfg.lr)
+        # the base rates, taken before a checkpoint's decayed rates load
+        self.base_lrs = [g["lr"] for g in self.opt.param_groups]
+        self.data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
+        self.metric = "bpc" if ds.kind == "charlm" else "accuracy"
+        self.best_state, self.best, self.progress, self.history = None, None, 0, []
+
+    def resume(self, quiet: bool) -> None:
+        """Continue from the checkpoint (same settings required)."""
+        st = _load_ckpt(self.checkpoint, self.cfg)
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["optim"])
+        self.data_gen.set_state(st["data_gen"])
+        self.model.generator.set_state(st["quant_gen"])
+        self.best_state, self.best = st["best_state"], st["best"]
+        self.progress, self.history = int(st["progress"]), list(st["history"])
+        if not quiet:
+            print(f"resumed from {self.checkpoint} at {self.progress}", file=sys.stderr)
+
+    def save(self, progress_now: int) -> None:
+        if self.checkpoint is None:
+            return
+        _save_ckpt(self.checkpoint, {
+            "config": asdict(self.cfg), "model": self.model.state_dict(),
+            "optim": self.opt.state_dict(), "data_gen": self.data_gen.get_state(),
+            "quant_gen": self.model.generator.get_state(), "best_state": self.best_state,
+            "best": self.best, "progress": progress_now, "history": self.history,
+        })
+
+    def step(self, loss: torch.Tensor, index: int, total: int) -> None:
+        """One optimizer step (``index`` of ``total``, for the rate schedule)."""
+        f = lr_factor(self.cfg.lr_schedule, index, total)
+        for g, base_lr in zip(self.opt.param_groups, self.base_lrs, strict=True):
+            g["lr"] = base_lr * f
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.model.clip_shadow()
+
+    def evaluated(self, entry: dict, progress_now: int) -> None:
+        """Record a valid evaluation (``entry["valid"]``): history, best parameters, checkpoint,
+        then the observer."""
+        self.history.append(entry)
+        if _better(self.metric, entry["valid"], self.best):
+            self.best, self.best_state = entry["valid"], copy.deepcopy(self.model.state_dict())
+        self.save(progress_now)
+        if self.on_eval is not None:
+            self.on_eval(entry)
+
+
+def _train_classify(run: _Run, ds: Dataset, quiet: bool) -> None:
+    """Epochs over the training split in a seeded random order; valid accuracy after each."""
+    cfg, model = run.cfg, run.model
+    tr = ds.train
+    X, y, L = (torch.from_numpy(a) for a in (tr.X, tr.y, tr.lengths))
+    bar = _Progress(cfg.epochs, "epochs", quiet)
+    per_epoch = -(-len(y) // cfg.batch)
+    for epoch in range(run.progress, cfg.epochs):
+        perm = torch.randperm(len(y), generator=run.data_gen)
+        total = 0.0
+        for s in range(0, len(y), cfg.batch):
+            idx = perm[s : s + cfg.batch]
+            loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
+            run.step(loss, epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
+            total += loss.item() * len(idx)
+        v = torch_metric(model, ds, "valid")
+        run.evaluated({"epoch": epoch + 1, "loss": total / len(y), "valid": v}, epoch + 1)
+        bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {run.best:.4f}")
+
+
+def _train_charlm(run: _Run, ds: Dataset, quiet: bool) -> None:
+    """Random training windows up to the character budget; ``cfg.evals`` valid evaluations."""
+    cfg, model = run.cfg, run.model
+    stream = torch.from_numpy(ds.train.stream)
+    if len(stream) <= cfg.seq_len + 1:
+        raise HwgenError(
+            f"the training text has {len(stream)} characters; a training window of "
+            f"{cfg.seq_len} (--seq-len) needs more than {cfg.seq_len + 1}"
+        )
+    budget = cfg.budget_chars if cfg.budget_chars is not None else cfg.epochs * len(stream)
+    per_step = cfg.batch * cfg.seq_len
+    steps = max(1, budget // per_step)
+    every = max(1, steps // cfg.evals)
+    bar = _Progress(steps * per_step, "chars", quiet)
+    total, count = 0.0, 0
+    offsets = torch.arange(cfg.seq_len + 1)
+    for i in range(run.progress, steps):
+        start = torch.randint(0, len(stream) - cfg.seq_len - 1, (cfg.batch,),
+                              generator=run.data_gen)
+        w = stream[start[:, None] + offsets]
+        z = model(w[:, :-1])
+        loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), w[:, 1:].reshape(-1))
+        run.step(loss, i, steps)
+        total, count = total + loss.item(), count + 1
+        if (i + 1) % every == 0 or i + 1 == steps:
+            v = torch_metric(model, ds, "valid", max_chars=cfg.valid_chars)
+            tr_bpc = total / count / math.log(2.0)
+            run.evaluated({"chars": (i + 1) * per_step, "train_bpc": tr_bpc, "valid": v}, i + 1)
+            bar((i + 1) * per_step, f"train bpc {tr_bpc:.3f}  valid bpc {v:.3f}")
+            total, count = 0.0, 0
+
+
+def _model_meta(cfg: TrainConfig, ds: Dataset, model: QRNN, best) -> dict:
+    """What the frozen model's ``meta`` records about its training."""
+    meta = {
+        "dataset": ds.name,
+        "train": asdict(cfg),
+        "torch": torch.__version__,
+        "best_valid": best,
+    }
+    if cfg.quant == "float":
+        meta["note"] = "trained without weight quantization (float), frozen as int8"
+    if ds.norm:
+        meta["input_norm"] = ds.norm
+    if ds.symbols is not None:
+        meta["symbols"] = ds.symbols
+    if model.learned_scales() is not None:
+        meta["learned_scales"] = model.learned_scales()
+    return meta
+
+
+def _freeze_and_test(run: _Run, ds: Dataset, output: Path | None
+                     ) -> tuple[Model, Metrics, float]:
+    """The best parameters frozen, checked and evaluated on test (float forward, golden model
+    and the training forward); written to ``output`` when given."""
+    cfg, model = run.cfg, run.model
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    model.eval()
+    frozen = model.freeze(meta=_model_meta(cfg, ds, model, run.best))
+    check_layout_matches(model, frozen)
+    tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
+    m = evaluate(frozen, ds, "test", max_chars=cfg.test_chars)
+    frozen.meta["test"] = {
+        "metric": m.metric, "train_forward": tt, "float_forward": m.float_value,
+        "golden": m.golden_value,
+    }
+    if output is not None:
+        save_model(frozen, output)
+    return frozen, m, tt
+
+
 def train(
     cfg: TrainConfig,
     ds: Dataset,
@@ -336,132 +503,16 @@ def train(
     cfg.check()
     if ds.kind == "classify" and cfg.budget_chars is not None:
         raise HwgenError("--budget-chars is for character models; use --epochs for classification")
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, ds)
-    if init is not None:
-        model.load_float_params(init)
-    opt = torch.optim.Adam(model.param_groups(cfg.lr, cfg.lr_scale), lr=cfg.lr)
-    base_lrs = [g["lr"] for g in opt.param_groups]  # before a checkpoint's decayed rates load
-    data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
-    metric = "bpc" if ds.kind == "charlm" else "accuracy"
-    best_state, best, progress, history = None, None, 0, []
+    run = _Run(cfg, ds, checkpoint, init, on_eval)
     if resume and checkpoint is not None and checkpoint.exists():
-        st = _load_ckpt(checkpoint, cfg)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        data_gen.set_state(st["data_gen"])
-        model.generator.set_state(st["quant_gen"])
-        best_state, best = st["best_state"], st["best"]
-        progress, history = int(st["progress"]), list(st["history"])
-        if not quiet:
-            print(f"resumed from {checkpoint} at {progress}", file=sys.stderr)
-
-    def save(progress_now: int) -> None:
-        if checkpoint is None:
-            return
-        _save_ckpt(checkpoint, {
-            "config": asdict(cfg), "model": model.state_dict(), "optim": opt.state_dict(),
-            "data_gen": data_gen.get_state(), "quant_gen": model.generator.get_state(),
-            "best_state": best_state, "best": best, "progress": progress_now,
-            "history": history,
-        })
-
-    def step(loss: torch.Tensor, index: int, total: int) -> None:
-        f = lr_factor(cfg.lr_schedule, index, total)
-        for g, base_lr in zip(opt.param_groups, base_lrs, strict=True):
-            g["lr"] = base_lr * f
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        model.clip_shadow()
-
+        run.resume(quiet)
     t0 = time.monotonic()
-    model.train()
-    if ds.kind == "classify":
-        tr = ds.train
-        X, y, L = (torch.from_numpy(a) for a in (tr.X, tr.y, tr.lengths))
-        bar = _Progress(cfg.epochs, "epochs", quiet)
-        per_epoch = -(-len(y) // cfg.batch)
-        for epoch in range(progress, cfg.epochs):
-            perm = torch.randperm(len(y), generator=data_gen)
-            total = 0.0
-            for s in range(0, len(y), cfg.batch):
-                idx = perm[s : s + cfg.batch]
-                loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
-                step(loss, epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
-                total += loss.item() * len(idx)
-            v = torch_metric(model, ds, "valid")
-            history.append({"epoch": epoch + 1, "loss": total / len(y), "valid": v})
-            if _better(metric, v, best):
-                best, best_state = v, copy.deepcopy(model.state_dict())
-            save(epoch + 1)
-            if on_eval is not None:
-                on_eval(history[-1])
-            bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {best:.4f}")
-    else:
-        stream = torch.from_numpy(ds.train.stream)
-        if len(stream) <= cfg.seq_len + 1:
-            raise HwgenError(
-                f"the training text has {len(stream)} characters; a training window of "
-                f"{cfg.seq_len} (--seq-len) needs more than {cfg.seq_len + 1}"
-            )
-        budget = cfg.budget_chars if cfg.budget_chars is not None else cfg.epochs * len(stream)
-        per_step = cfg.batch * cfg.seq_len
-        steps = max(1, budget // per_step)
-        every = max(1, steps // cfg.evals)
-        bar = _Progress(steps * per_step, "chars", quiet)
-        total, count = 0.0, 0
-        offsets = torch.arange(cfg.seq_len + 1)
-        for i in range(progress, steps):
-            start = torch.randint(0, len(stream) - cfg.seq_len - 1, (cfg.batch,),
-                                  generator=data_gen)
-            w = stream[start[:, None] + offsets]
-            z = model(w[:, :-1])
-            loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), w[:, 1:].reshape(-1))
-            step(loss, i, steps)
-            total, count = total + loss.item(), count + 1
-            if (i + 1) % every == 0 or i + 1 == steps:
-                v = torch_metric(model, ds, "valid", max_chars=cfg.valid_chars)
-                tr_bpc = total / count / math.log(2.0)
-                history.append({"chars": (i + 1) * per_step, "train_bpc": tr_bpc, "valid": v})
-                if _better(metric, v, best):
-                    best, best_state = v, copy.deepcopy(model.state_dict())
-                save(i + 1)
-                if on_eval is not None:
-                    on_eval(history[-1])
-                bar((i + 1) * per_step, f"train bpc {tr_bpc:.3f}  valid bpc {v:.3f}")
-                total, count = 0.0, 0
+    run.model.train()
+    (_train_classify if ds.kind == "classify" else _train_charlm)(run, ds, quiet)
     seconds = time.monotonic() - t0
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    meta = {
-        "dataset": ds.name,
-        "train": asdict(cfg),
-        "torch": torch.__version__,
-        "best_valid": best,
-    }
-    if cfg.quant == "float":
-        meta["note"] = "trained without weight quantization (float), frozen as int8"
-    if ds.norm:
-        meta["input_norm"] = ds.norm
-    if ds.symbols is not None:
-        meta["symbols"] = ds.symbols
-    if model.learned_scales() is not None:
-        meta["learned_scales"] = model.learned_scales()
-    frozen = model.freeze(meta=meta)
-    check_layout_matches(model, frozen)
-    tt = torch_metric(model, ds, "test", max_chars=cfg.test_chars)
-    m = evaluate(frozen, ds, "test", max_chars=cfg.test_chars)
-    frozen.meta["test"] = {
-        "metric": m.metric, "train_forward": tt, "float_forward": m.float_value,
-        "golden": m.golden_value,
-    }
-    if output is not None:
-        save_model(frozen, output)
-    return TrainResult(frozen, m, tt, float(best) if best is not None else float("nan"),
-                       seconds, history)
+    frozen, m, tt = _freeze_and_test(run, ds, output)
+    best = float(run.best) if run.best is not None else float("nan")
+    return TrainResult(frozen, m, tt, best, seconds, run.history)
 
 
 def set_threads(n: int = 1) -> None:
