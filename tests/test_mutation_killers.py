@@ -1,0 +1,138 @@
+# amaranth: UnusedElaboratable=no
+"""Tests from the mutation campaign (benchmarks/mutation.py, docs/verification.md), and the
+vacuity check of the random models the covering simulation tests draw.
+
+Each ``test_kills_*`` test kills a gateware mutant that survived the campaign's killer set: it
+fails on that mutant (checked by applying it, `benchmarks/mutation.py --only KEY`) and passes on
+the real code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwgen.golden import GoldenModel
+from hwgen.spec import EncodingKind, Model
+
+# -- vacuity -------------------------------------------------------------------------------------
+
+
+def code_space(enc) -> set[int]:
+    """Every legal code of ``enc``."""
+    codes = np.arange(1 << enc.bits)
+    return {int(c) for c in codes[enc.valid_codes(codes)]}
+
+
+def vacuity_problems(model: Model, sequences) -> list[str]:
+    """What makes a test on ``model`` with input ``sequences`` (a list of (T, I) or (T,) arrays)
+    compare little: an all-zero matrix (binary has no zero code: it cannot be all zero), or a
+    golden output that is the same at every timestep of every sequence. Empty when neither."""
+    out = []
+    for name, qm in model.matrices():
+        if not np.any(qm.encoding.decode(qm.codes) != 0):
+            out.append(f"{name} ({qm.encoding.describe()}) is all zeros")
+    golden = GoldenModel(model)
+    logits = np.concatenate([golden.run(np.asarray(s)[None]).logits[0] for s in sequences])
+    if len(logits) > 1 and np.all(logits == logits[0]):
+        out.append(f"the golden logits are constant over {len(logits)} timesteps")
+    return out
+
+
+def _covering_models():
+    """(test id, model, input sequences) of the covering simulation tests: the models and
+    inputs they draw, built by the tests' own parameter tables and helpers."""
+    import test_load as ld
+    import test_sparse_core as sp
+
+    import tests.test_gateware as g
+    from conftest import make_model
+    from hwgen.freeze import freeze, random_float_params
+    from hwgen.spec import CellKind, Formats, Sparsity
+
+    for c, q, n, p, t, s in g.CONFIGS:
+        m = g.build(c, q, layers=n, tokens=t, seed=p)
+        yield f"gateware[{c}-{q}-L{n}-P{p}]", m, g.sequences(m, (4, 3), n + p)
+    for c, q, i, h, n, p, t, s, hq in g.PAIRED:
+        kind = CellKind(c)
+        m = freeze(random_float_params(kind, i, h, g.OUTPUTS, layers=n,
+                                       tokens=g.VOCAB if t else None, seed=h),
+                   g._quant(q), Formats.standard(8, lstm=kind is CellKind.LSTM),
+                   head_quant=None if hq is None else g._quant(hq), argmax=True)
+        yield f"paired[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), p)
+    for c, q, i, h, n, p, t, s, hq, sh in sp.SPARSE:
+        if hq is None:
+            m = make_model(c, q, inputs=i, hidden=h, outputs=3, layers=n, tokens=7 if t else None,
+                           argmax=True, sparsity="2:4", sparse_head=sh, seed=h)
+        else:
+            kind = CellKind(c)
+            m = freeze(random_float_params(kind, i, h, 3, layers=n, tokens=7 if t else None,
+                                           seed=h),
+                       g._quant(q), Formats.standard(8, lstm=kind is CellKind.LSTM),
+                       head_quant=g._quant(hq), argmax=True, sparsity=Sparsity(2, 4))
+        yield f"sparse[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), p)
+    for c, q, i, h, n, p, t, s in sp.SPARSE_PAIRED:
+        m = make_model(c, q, inputs=i, hidden=h, outputs=3, layers=n, tokens=5 if t else None,
+                       argmax=True, sparsity="2:4", seed=h)
+        yield f"sparse_paired[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), 3)
+    for c, q, i, h, n, t in [("gru", "ternary", 4, 6, 1, None), ("lstm", "exp", 3, 5, 2, 7),
+                             ("rnn", "ternary", 2, 9, 1, None), ("gru", "int8", 3, 4, 1, None)]:
+        for seed in (1, 2):
+            m = make_model(c, q, inputs=i, hidden=h, outputs=3, layers=n, tokens=t, argmax=True,
+                           seed=seed)
+            yield f"load[{c}-{q}-seed{seed}]", m, ld._inputs(m, (3, 2), 0)
+
+
+COVERING = list(_covering_models())
+
+
+@pytest.mark.parametrize("name,model,seqs", COVERING, ids=[c[0] for c in COVERING])
+def test_covering_models_are_not_vacuous(name, model, seqs):
+    assert vacuity_problems(model, seqs) == []
+
+
+def test_covering_models_reach_every_code_of_their_encodings():
+    """Over the covering tests' models, every legal code of every encoding of up to 4 bits they
+    use appears in some matrix (a zero-skipping or sign path no weight takes is a path no test
+    checks); of a wider one (int8: 250 of its 255 codes), zero, +-1, +-the largest level and
+    at least 90% of its codes."""
+    seen: dict[str, set[int]] = {}
+    spaces, encodings = {}, {}
+    for _, model, _ in COVERING:
+        for _, qm in model.matrices():
+            key = qm.encoding.describe()
+            spaces[key] = code_space(qm.encoding)
+            encodings[key] = qm.encoding
+            seen.setdefault(key, set()).update(int(c) for c in np.unique(qm.codes))
+    kinds = {k.kind for _, m, _ in COVERING for _, k in
+             [(n, q.encoding) for n, q in m.matrices()]}
+    assert {EncodingKind.BINARY, EncodingKind.TERNARY, EncodingKind.POW2, EncodingKind.EXP,
+            EncodingKind.INT} <= kinds
+    missing = {}
+    for k, space in spaces.items():
+        enc = encodings[k]
+        if enc.bits > 4:
+            lv = enc.decode(np.array(sorted(seen[k])))
+            top = enc.max_level
+            assert {0, 1, -1, top, -top} <= set(lv.tolist()), k
+            assert len(seen[k]) >= 0.9 * len(space), (k, len(seen[k]), len(space))
+        elif space - seen[k]:
+            missing[k] = sorted(space - seen[k])
+    assert missing == {}
+
+
+def test_vacuity_check_flags_an_empty_model():
+    """The check itself can fail: a model with a zeroed matrix, and one with constant output."""
+    import dataclasses
+
+    import tests.test_gateware as g
+
+    m = g.build("gru", "ternary")
+    wh = m.layers[0].wh
+    zero = dataclasses.replace(wh, codes=np.zeros_like(np.asarray(wh.codes)))
+    empty = dataclasses.replace(m, layers=(dataclasses.replace(m.layers[0], wh=zero),))
+    seqs = g.sequences(m, (4,), 0)
+    assert vacuity_problems(m, seqs) == []
+    assert vacuity_problems(empty, seqs) == ["layer0.wh (ternary) is all zeros"]
+    assert any("constant" in p for p in vacuity_problems(m, [np.repeat(seqs[0][:1], 1, 0),
+                                                              np.repeat(seqs[0][:1], 1, 0)]))
