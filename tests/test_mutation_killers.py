@@ -136,3 +136,18 @@ def test_vacuity_check_flags_an_empty_model():
     assert vacuity_problems(empty, seqs) == ["layer0.wh (ternary) is all zeros"]
     assert any("constant" in p for p in vacuity_problems(m, [np.repeat(seqs[0][:1], 1, 0),
                                                               np.repeat(seqs[0][:1], 1, 0)]))
+
+
+def test_soak_models_are_not_vacuous():
+    """benchmarks/soak.py's configurations, each with the model of its seed and its first
+    chunk's sequences (cut to 48 timesteps): no all-zero matrix, no constant output."""
+    from tests.test_fastsim import _soak
+
+    soak = _soak()
+    problems = {}
+    for ci, cfg in enumerate(soak.configurations()):
+        model = cfg.model(seed=ci)
+        plan = soak.chunk_plan(cfg, model, seed=1000 * ci, timesteps=48)
+        if p := vacuity_problems(model, plan.sequences):
+            problems[cfg.name] = p
+    assert problems == {}
