@@ -151,3 +151,23 @@ def test_soak_models_are_not_vacuous():
         if p := vacuity_problems(model, plan.sequences):
             problems[cfg.name] = p
     assert problems == {}
+
+
+# -- killers of the campaign's survivors ---------------------------------------------------------
+
+
+def test_auto_state_storage_follows_the_bit_and_word_limits():
+    """``state="auto"`` keeps a state store in registers iff it has at most
+    REGISTER_STATE_MAX_BITS bits (words x values x value bits) and REGISTER_STATE_MAX_WORDS
+    words, else in RAM. Kills plan.py:615 (the bits as words x values + value bits)."""
+    from conftest import make_model
+    from hwgen.gateware.plan import REGISTER_STATE_MAX_BITS, REGISTER_STATE_MAX_WORDS, make_plan
+
+    def layout(hidden, lanes):
+        s = make_plan(make_model("rnn", inputs=4, hidden=hidden, outputs=3), lanes).state
+        return s.words, s.words * s.values * s.value_bits, s.mode
+
+    assert (REGISTER_STATE_MAX_BITS, REGISTER_STATE_MAX_WORDS) == (256, 8)
+    assert layout(8, 8) == (4, 256, "registers")  # at the bit limit
+    assert layout(16, 16) == (4, 512, "ram")  # over it, few words
+    assert layout(8, 1) == (16, 128, "ram")  # few bits, over the word limit
