@@ -361,6 +361,7 @@ def campaign(args) -> None:
                           "sites_per_file": _count(every), "drawn": len(chosen),
                           "keys": [s.key for s in chosen]}
     results = data.setdefault("mutants", {})
+    data["timeout_s"] = args.timeout
     todo = [s for s in chosen if s.key not in results]
     random.Random(args.seed).shuffle(todo)  # a deadline leaves a uniform part of the sample run
     print(f"{len(every)} sites, {len(chosen)} chosen, {len(todo)} to run", flush=True)
@@ -407,6 +408,8 @@ EQUIVALENT: dict[str, str] = {
 #: the CI suite outside the killer set, "new" for one added in tests/test_mutation_killers.py).
 #: Each checked with ``--verify KEY -- TEST`` (fails on the mutant; passes on the real code).
 KILLED_LATER: dict[str, tuple[str, str]] = {
+    "plan.py:615:15:binop:3787": (
+        "tests/test_mutation_killers.py::test_auto_state_storage_follows_the_bit_and_word_limits", "new"),
     "plan.py:387:64:binop:1445": (
         "tests/test_estimate.py::test_memory_layout_follows_the_gateware", "suite"),
     "plan.py:554:8:pyif_invert:3294": (
@@ -464,6 +467,46 @@ def verify(key: str, pytest_args: list[str]) -> int:
     return p.returncode
 
 
+def table(data: dict) -> str:
+    """The docs/verification.md block: per file and in total, and the survivors' fate."""
+    summ = summary(data.get("mutants", {}))
+    smp = data.get("sample", {})
+    ran = sum(v for k, v in summ["total"].items() if not k.startswith("score"))
+    lines = [
+        f"{ran} mutants run of {smp.get('drawn', '?')} drawn (seed {smp.get('seed')}, uniform per "
+        f"file, in random order) from {smp.get('sites', '?')} sites; killer set timeout "
+        f"{data.get('timeout_s', '?')} s.",
+        "",
+        "| file | sites | run | killed | timeout | killed later: suite / new test | equivalent "
+        "| survived | score (killer set) | score (all tests) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    sites_ = smp.get("sites_per_file", {})
+    for f in sorted(summ, key=lambda x: (x == "total", x)):
+        r = summ[f]
+        n = sum(v for k, v in r.items() if not k.startswith("score"))
+        pct = [("-" if v is None else f"{100 * v:.0f}%") for v in (r["score_campaign"],
+                                                                   r["score"])]
+        lines.append(
+            f"| {f} | {sites_.get(f, sum(sites_.values()) if f == 'total' else '?')} | {n} | "
+            f"{r['killed']} | {r['timeout']} | {r['suite']} / {r['new']} | {r['equivalent']} | "
+            f"{r['survived']} | {pct[0]} | {pct[1]} |")
+    lines += ["", "Survivors of the killer set and their fate:", "",
+              "| mutant | fate |", "|---|---|"]
+    for k, r in sorted(data.get("mutants", {}).items()):
+        if r["status"] != "survived":
+            continue
+        if k in EQUIVALENT:
+            fate = f"equivalent: {EQUIVALENT[k]}"
+        elif k in KILLED_LATER:
+            test, where = KILLED_LATER[k]
+            fate = f"killed by `{test}` ({'suite' if where == 'suite' else 'new test'})"
+        else:
+            fate = "**survives** (not yet examined)"
+        lines.append(f"| `{k}` | {fate} |")
+    return "\n".join(lines)
+
+
 def show(keys) -> None:
     """Print each mutant's diff against the unparsed original."""
     import difflib
@@ -495,6 +538,8 @@ def main() -> None:
     ap.add_argument("--verify", metavar="KEY",
                     help="run pytest (the arguments after --) on this mutant")
     ap.add_argument("--summary", action="store_true", help="recompute the recorded summary")
+    ap.add_argument("--record", action="store_true",
+                    help="with the summary, write the table into docs/verification.md")
     argv = sys.argv[1:]
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -504,11 +549,16 @@ def main() -> None:
     if args.show:
         show(args.show)
         return
-    if args.summary:
+    if args.summary or args.record:
         data = _load()
         data["summary"] = summary(data.get("mutants", {}))
         _save(data)
-        print(json.dumps(data["summary"], indent=1))
+        print(json.dumps(data["summary"]["total"]))
+        if args.record:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from _record import write_block
+
+            write_block("verification.md", "mutation", table(data))
         return
     if args.killer:
         sys.exit(run_killers(args.times))
