@@ -393,6 +393,10 @@ def _count(ss) -> dict:
 
 #: Survivors examined and argued equivalent (docs/verification.md): key -> why.
 EQUIVALENT: dict[str, str] = {
+    "sequencer.py:49:19:const+1:172": (
+        "op_zero as a 2-bit port: it only takes 0 / 1 (a 1-bit AND) and is the address's top "
+        "field, so the extra bit is a 0 above the state address, cut at its width"
+    ),
     "plan.py:463:41:const-1:2295": "an odd last row paired with a phantom row R: its recurrent "
     "words slice past the image's end and add nothing; the paired word is the same",
     "sequencer.py:77:45:const+1:379": "the gate counter one bit wider (RNN): it wraps at "
@@ -408,6 +412,10 @@ EQUIVALENT: dict[str, str] = {
 #: the CI suite outside the killer set, "new" for one added in tests/test_mutation_killers.py).
 #: Each checked with ``--verify KEY -- TEST`` (fails on the mutant; passes on the real code).
 KILLED_LATER: dict[str, tuple[str, str]] = {
+    "plan.py:555:20:unary_drop:3309": (
+        "tests/test_design.py::test_weight_memory_bits_is_the_plans", "suite"),
+    "packing.py:104:17:const+1:221": (
+        "tests/test_sparse_core.py::test_packable_and_repeats", "suite"),
     "plan.py:615:15:binop:3787": (
         "tests/test_mutation_killers.py::test_auto_state_storage_follows_the_bit_and_word_limits", "new"),
     "plan.py:387:64:binop:1445": (
