@@ -171,3 +171,54 @@ def test_auto_state_storage_follows_the_bit_and_word_limits():
     assert layout(8, 8) == (4, 256, "registers")  # at the bit limit
     assert layout(16, 16) == (4, 512, "ram")  # over it, few words
     assert layout(8, 1) == (16, 128, "ram")  # few bits, over the word limit
+
+
+def test_signed_words_refuses_values_beyond_the_width():
+    """`plan.signed_words` packs two's-complement fields and refuses a value outside the signed
+    range at both ends. Kills plan.py:143 (the upper bound doubled)."""
+    from hwgen.gateware.plan import signed_words
+    from hwgen.spec import HwgenError
+
+    assert signed_words([-8, 7, -1, 0], 4) == [8, 7, 15, 0]
+    for bad in ([8], [-9]):
+        with pytest.raises(HwgenError, match="do not fit 4 signed bits"):
+            signed_words(bad, 4)
+
+
+def test_sparse_schedule_refuses_odd_lanes():
+    """The sparse schedule itself refuses an odd lane count (callers check before it, so only a
+    direct call reaches this guard). Kills schedule.py:276 (``lanes % 1``)."""
+    from conftest import make_model
+    from hwgen.gateware.schedule import schedule
+    from hwgen.spec import HwgenError
+
+    model = make_model("gru", inputs=8, hidden=8, sparsity="2:4")
+    assert schedule(model, 4, sparse=True).sparse
+    with pytest.raises(HwgenError, match="zero skipping needs an even lane count, not 3"):
+        schedule(model, 3, sparse=True)
+
+
+def test_two_layer_sparse_core_with_an_unpacked_layer_one_matrix():
+    """A 2-layer 2:4 GRU whose layer-1 recurrent matrix does not pack (one group given three
+    non-zeros): every layer matrix but layer 0's input runs at two words a span, exact against
+    the golden model and one input every `cycles_per_timestep` cycles. Kills schedule.py:296
+    (layer 1's recurrent words counted with another matrix's repeat)."""
+    import dataclasses
+
+    import tests.test_gateware as g
+    from conftest import make_model
+    from hwgen.gateware.packing import word_repeats
+    from hwgen.gateware.schedule import schedule
+
+    model = make_model("gru", inputs=8, hidden=8, outputs=3, layers=2, argmax=True,
+                       sparsity="2:4", seed=4)
+    wh = model.layers[1].wh
+    codes = np.array(wh.codes)
+    codes[0, :3] = 0b01
+    layer = dataclasses.replace(model.layers[1], wh=dataclasses.replace(wh, codes=codes, nm=None))
+    model = dataclasses.replace(model, layers=(model.layers[0], layer))
+    assert word_repeats(model) == {0: 1, 1: 2, 2: 2, 3: 2, 5: 2}
+    sched = schedule(model, 4, sparse=True)
+    accel, got = g.check_against_golden(model, 4, seed=1, lengths=(3, 2))
+    assert accel.plan.sparse
+    assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
