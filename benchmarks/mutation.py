@@ -393,6 +393,32 @@ def _count(ss) -> dict:
 
 #: Survivors examined and argued equivalent (docs/verification.md): key -> why.
 EQUIVALENT: dict[str, str] = {
+    "plan.py:389:20:const-1:1474": (
+        "sigmoid width floor 1 -> 0: the sigmoid table's largest entry is >= 1, so max() "
+        "never takes the floor"
+    ),
+    "store.py:53:24:binop:120": (
+        "the store's write address port 2 bits wider: it is driven by addresses of addr_bits "
+        "- 1 bits, so the extra bits are 0"
+    ),
+    "sequencer.py:48:68:const-1:170": (
+        "op_layer as range(1) for one layer: its only value is 0, and the core reads op_layer"
+        " only with two or more layers"
+    ),
+    "loadable.py:55:39:const-1:117": (
+        "the load port's mem field as range(1) for one memory: its only value is 0 either way"
+    ),
+    "plan.py:444:44:const+1:2123": (
+        "MatrixPlan.id of a recurrent matrix off by one: the field is never read (plans are "
+        "keyed by the dict index)"
+    ),
+    "lstm.py:61:15:cmp:370": (
+        "an elaboration-time assert on constants (table latency T = 3 > R = 2): true either "
+        "way"
+    ),
+    "plan.py:137:55:const+1:338": (
+        "reshape(-2): NumPy 2.4 takes any negative size as the inferred one, like -1"
+    ),
     "sequencer.py:49:19:const+1:172": (
         "op_zero as a 2-bit port: it only takes 0 / 1 (a 1-bit AND) and is the address's top "
         "field, so the extra bit is a 0 above the state address, cut at its width"
@@ -412,6 +438,16 @@ EQUIVALENT: dict[str, str] = {
 #: the CI suite outside the killer set, "new" for one added in tests/test_mutation_killers.py).
 #: Each checked with ``--verify KEY -- TEST`` (fails on the mutant; passes on the real code).
 KILLED_LATER: dict[str, tuple[str, str]] = {
+    "plan.py:396:75:const-1:1595": (
+        "tests/test_estimate.py::test_estimate_of_a_64_unit_gru_on_up5k", "suite"),
+    "plan.py:387:83:const+1:1454": (
+        "tests/test_estimate.py::test_memory_layout_follows_the_gateware", "suite"),
+    "sequencer.py:316:48:const-1:2670": (
+        "tests/test_mutation_killers.py::test_paired_rnn_with_an_even_row_count (hangs: the timestep never ends)", "new"),
+    "packing.py:125:15:const-1:413": (
+        "tests/test_mutation_killers.py::test_sparse_words_refuse_odd_lanes", "new"),
+    "sequencer.py:337:52:const-1:3040": (
+        "tests/test_gateware.py::test_edge_sizes[*-rnn-1-1-1-1-None-1] (one output: the output never comes, a hang)", "suite"),
     "schedule.py:180:41:binop:437": (
         "tests/test_sparse_core.py::test_sparse_paired_input_segments_exact[registers-lstm-ternary-I8-H17-L2-P8]", "suite"),
     "schedule.py:296:70:const+1:1109": (

@@ -222,3 +222,26 @@ def test_two_layer_sparse_core_with_an_unpacked_layer_one_matrix():
     accel, got = g.check_against_golden(model, 4, seed=1, lengths=(3, 2))
     assert accel.plan.sparse
     assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
+
+
+def test_paired_rnn_with_an_even_row_count():
+    """Paired input segments on an RNN of 8 rows (every pair full, the last pair's second row
+    the layer's last): exact and on time. The suite's paired RNNs have odd row counts. Kills
+    sequencer.py:316 (the one-gate cell's "next row is the last" flag)."""
+    import tests.test_gateware as g
+
+    g.test_paired_input_segments_exact("rnn", "ternary", 2, 8, 1, 4, False, False, None, "ram")
+
+
+def test_sparse_words_refuse_odd_lanes():
+    """`packing.sparse_words` refuses an odd lane count itself (lanes pair up over a group).
+    Kills packing.py:125 (``lanes % 1``)."""
+    from conftest import make_model
+    from hwgen.gateware.packing import sparse_words
+    from hwgen.spec import HwgenError
+
+    wh = make_model("gru", inputs=8, hidden=8, sparsity="2:4").layers[0].wh
+    rows = range(wh.shape[0])
+    assert len(sparse_words(wh, 4, rows, 1)) == wh.shape[0]
+    with pytest.raises(HwgenError, match="a sparse core needs an even lane count, not 3"):
+        sparse_words(wh, 3, rows, 1)
