@@ -245,3 +245,24 @@ def test_sparse_words_refuse_odd_lanes():
     assert len(sparse_words(wh, 4, rows, 1)) == wh.shape[0]
     with pytest.raises(HwgenError, match="a sparse core needs an even lane count, not 3"):
         sparse_words(wh, 3, rows, 1)
+
+
+def test_loadable_memories_ask_for_block_ram_except_spram():
+    """In the Verilog of a GRU core, a loadable memory asks for block RAM (``ram_style =
+    "block"``) like the ROMs do, except the single-port weight memory meant for iCE40 SPRAM.
+    Kills core.py:164 (``block=im.single_port``), which simulation cannot see."""
+    import re
+
+    from amaranth.back import verilog
+
+    from conftest import make_model
+    from hwgen.gateware.core import Accelerator
+
+    m = make_model("gru", inputs=4, hidden=6, outputs=3)
+
+    def blocks(weights):
+        return len(re.findall(r'ram_style = "block"', verilog.convert(Accelerator(m, 3,
+                                                                                 weights=weights))))
+
+    assert blocks("rom") == blocks("ram") == 2
+    assert blocks("spram") == 1
