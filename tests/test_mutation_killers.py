@@ -50,17 +50,17 @@ def _covering_models():
     from hwgen.freeze import freeze, random_float_params
     from hwgen.spec import CellKind, Formats, Sparsity
 
-    for c, q, n, p, t, s in g.CONFIGS:
+    for c, q, n, p, t, _ in g.CONFIGS:
         m = g.build(c, q, layers=n, tokens=t, seed=p)
         yield f"gateware[{c}-{q}-L{n}-P{p}]", m, g.sequences(m, (4, 3), n + p)
-    for c, q, i, h, n, p, t, s, hq in g.PAIRED:
+    for c, q, i, h, n, p, t, _, hq in g.PAIRED:
         kind = CellKind(c)
         m = freeze(random_float_params(kind, i, h, g.OUTPUTS, layers=n,
                                        tokens=g.VOCAB if t else None, seed=h),
                    g._quant(q), Formats.standard(8, lstm=kind is CellKind.LSTM),
                    head_quant=None if hq is None else g._quant(hq), argmax=True)
         yield f"paired[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), p)
-    for c, q, i, h, n, p, t, s, hq, sh in sp.SPARSE:
+    for c, q, i, h, n, p, t, _, hq, sh in sp.SPARSE:
         if hq is None:
             m = make_model(c, q, inputs=i, hidden=h, outputs=3, layers=n, tokens=7 if t else None,
                            argmax=True, sparsity="2:4", sparse_head=sh, seed=h)
@@ -71,7 +71,7 @@ def _covering_models():
                        g._quant(q), Formats.standard(8, lstm=kind is CellKind.LSTM),
                        head_quant=g._quant(hq), argmax=True, sparsity=Sparsity(2, 4))
         yield f"sparse[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), p)
-    for c, q, i, h, n, p, t, s in sp.SPARSE_PAIRED:
+    for c, q, i, h, n, _p, t, _ in sp.SPARSE_PAIRED:
         m = make_model(c, q, inputs=i, hidden=h, outputs=3, layers=n, tokens=5 if t else None,
                        argmax=True, sparsity="2:4", seed=h)
         yield f"sparse_paired[{c}-{q}-I{i}-H{h}]", m, g.sequences(m, (3, 2), 3)
