@@ -198,32 +198,6 @@ def test_sparse_schedule_refuses_odd_lanes():
         schedule(model, 3, sparse=True)
 
 
-def test_two_layer_sparse_core_with_an_unpacked_layer_one_matrix():
-    """A 2-layer 2:4 GRU whose layer-1 recurrent matrix does not pack (one group given three
-    non-zeros): every layer matrix but layer 0's input runs at two words a span, exact against
-    the golden model and one input every `cycles_per_timestep` cycles. Kills schedule.py:296
-    (layer 1's recurrent words counted with another matrix's repeat)."""
-    import dataclasses
-
-    import tests.test_gateware as g
-    from conftest import make_model
-    from hwgen.gateware.packing import word_repeats
-    from hwgen.gateware.schedule import schedule
-
-    model = make_model("gru", inputs=8, hidden=8, outputs=3, layers=2, argmax=True,
-                       sparsity="2:4", seed=4)
-    wh = model.layers[1].wh
-    codes = np.array(wh.codes)
-    codes[0, :3] = 0b01
-    layer = dataclasses.replace(model.layers[1], wh=dataclasses.replace(wh, codes=codes, nm=None))
-    model = dataclasses.replace(model, layers=(model.layers[0], layer))
-    assert word_repeats(model) == {0: 1, 1: 2, 2: 2, 3: 2, 5: 2}
-    sched = schedule(model, 4, sparse=True)
-    accel, got = g.check_against_golden(model, 4, seed=1, lengths=(3, 2))
-    assert accel.plan.sparse
-    assert np.all(np.diff(got.accepted) == sched.cycles_per_timestep)
-
-
 def test_paired_rnn_with_an_even_row_count():
     """Paired input segments on an RNN of 8 rows (every pair full, the last pair's second row
     the layer's last): exact and on time. The suite's paired RNNs have odd row counts. Kills
