@@ -1,0 +1,658 @@
+"""Mutation campaign on hwgen/gateware: how many injected bugs the exact-equality checks catch.
+
+    nice -n 19 python benchmarks/mutation.py --list            # the mutants (sites), per file
+    nice -n 19 python benchmarks/mutation.py --killer          # run the killer set on this hwgen
+    nice -n 19 python benchmarks/mutation.py --budget 1500 --resume
+    nice -n 19 python benchmarks/mutation.py --only plan.py:123:const+1 ...   # named mutants
+
+Own operator set over the Python AST of hwgen/gateware/*.py (not `simulate.py`, the test driver).
+Each mutant is one node changed, the module written with `ast.unparse` into a temporary copy of
+the whole `hwgen` package, and the killer set run in a subprocess with that copy first on
+``PYTHONPATH`` (the worktree is never edited). A mutant whose unparsed source equals the
+original's is not a mutant (dropped). Results go to benchmarks/results/mutation.json, one record
+per mutant (file, line, operator, status, killing check, seconds); ``--resume`` skips the ones
+already recorded. Statuses: ``killed`` (a check failed or raised), ``timeout`` (the killer set
+ran past ``--timeout``: a hang, e.g. an output that never comes; counted as killed, listed
+apart), ``survived``.
+
+The killer set (`KILLERS`) reuses the suite's own test functions (tests/test_gateware*.py,
+test_sparse_core.py, test_load.py), each called with one parameter set, fastest first, stopping
+at the first failure: MAC lanes of every encoding, the scaler, multiplier, table and saturation
+units, then whole accelerators in amaranth.sim against the golden model covering RNN / GRU /
+LSTM, binary / ternary / pow2 / exp / int8, ROM / loadable, dense / 2:4 sparse, paired input
+segments, state in RAM / registers, tokens, stalls and two layers.
+
+Sampling: ``--budget`` seconds for the whole campaign; the number of mutants that fit (from the
+killer set's measured time) is drawn uniformly per file (proportional to its sites) with
+``--seed``; the sample is recorded in the results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWARE = ROOT / "hwgen" / "gateware"
+RESULTS = ROOT / "benchmarks" / "results" / "mutation.json"
+SKIP_FILES = {"__init__.py", "simulate.py"}
+
+
+# -- mutation sites ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    """One mutant: ``file`` (name in hwgen/gateware), ``line``, ``col``, ``op`` (operator name)
+    and ``index`` (the n-th node the walk visits, which makes a site unique within its file)."""
+
+    file: str
+    line: int
+    col: int
+    op: str
+    index: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}:{self.op}:{self.index}"
+
+
+BINOPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd,
+          ast.BitXor: ast.BitOr, ast.LShift: ast.RShift, ast.RShift: ast.LShift,
+          ast.Mult: ast.Add, ast.FloorDiv: ast.Mult}
+CMPOPS = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
+          ast.GtE: ast.Gt}
+
+
+def _is_docstring(node, parent) -> bool:
+    return isinstance(parent, ast.Expr) and isinstance(node, ast.Constant) and isinstance(
+        node.value, str)
+
+
+def _domain(target) -> str | None:
+    """``sync`` / ``comb`` for an ``m.d.sync`` / ``m.d.comb`` (or ``m.d[...]``) target."""
+    if isinstance(target, ast.Attribute) and target.attr in ("sync", "comb"):
+        if isinstance(target.value, ast.Attribute) and target.value.attr == "d":
+            return target.attr
+    return None
+
+
+def _mutations(node):
+    """The operator names that apply to ``node``."""
+    ops = []
+    if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
+        ops.append("binop")
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in CMPOPS:
+        ops.append("cmp")
+    if isinstance(node, ast.BoolOp):
+        ops.append("boolop")
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        ops += ["const+1"] + (["const-1"] if node.value > 0 else [])
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.USub, ast.Not)):
+        ops.append("unary_drop")
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Mux"
+            and len(node.args) == 3):
+        ops.append("mux_swap")
+    if isinstance(node, ast.AugAssign) and _domain(node.target):
+        ops.append("stmt_drop")
+        if _domain(node.target) == "sync":
+            ops.append("sync_to_comb")
+    if isinstance(node, ast.With) and len(node.items) == 1:
+        call = node.items[0].context_expr
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("If", "Elif") and call.args):
+            ops.append("if_invert")
+    if isinstance(node, ast.If):
+        ops.append("pyif_invert")
+    return ops
+
+
+def _walk(tree):
+    """Every (node, parent) in a fixed order, docstrings and annotations left out."""
+    stack = [(tree, None)]
+    while stack:
+        node, parent = stack.pop()
+        if _is_docstring(node, parent):
+            continue
+        yield node, parent
+        children = []
+        for field, value in ast.iter_fields(node):
+            if field in ("annotation", "returns", "decorator_list"):
+                continue
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    children.append((child, node))
+        stack.extend(reversed(children))
+
+
+def sites(path: Path) -> list[Site]:
+    """Every mutation site of the module at ``path``."""
+    tree = ast.parse(path.read_text())
+    out = []
+    for i, (node, _) in enumerate(_walk(tree)):
+        for op in _mutations(node):
+            out.append(Site(path.name, node.lineno, node.col_offset, op, i))
+    return out
+
+
+def mutate(source: str, site: Site) -> str:
+    """``source`` with ``site`` applied, as `ast.unparse` writes it."""
+    tree = ast.parse(source)
+    for i, (node, parent) in enumerate(_walk(tree)):  # noqa: B007 - used after the loop
+        if i == site.index:
+            break
+    else:
+        raise ValueError(f"no node {site.index}")
+    if not (node.lineno == site.line and node.col_offset == site.col):
+        raise ValueError(f"site {site.key} moved")
+    op = site.op
+    if op == "binop":
+        node.op = BINOPS[type(node.op)]()
+    elif op == "cmp":
+        node.ops = [CMPOPS[type(node.ops[0])]()]
+    elif op == "boolop":
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+    elif op in ("const+1", "const-1"):
+        node.value += 1 if op == "const+1" else -1
+    elif op == "unary_drop":
+        _replace(parent, node, node.operand)
+    elif op == "mux_swap":
+        node.args[1], node.args[2] = node.args[2], node.args[1]
+    elif op == "stmt_drop":
+        _replace(parent, node, ast.Pass())
+    elif op == "sync_to_comb":
+        node.target.attr = "comb"
+    elif op == "if_invert":
+        call = node.items[0].context_expr
+        # Amaranth's If takes any value (true when non-zero): the inverted condition is
+        # "not any bit set", written with the module's own Value.
+        call.args[0] = ast.parse(
+            f"~__import__('amaranth.hdl', fromlist=['Value']).Value.cast("
+            f"{ast.unparse(call.args[0])}).bool()", mode="eval").body
+    elif op == "pyif_invert":
+        node.test = ast.UnaryOp(ast.Not(), node.test)
+    else:
+        raise ValueError(op)
+    ast.fix_missing_locations(tree)
+    return ast.unparse(tree)
+
+
+def _replace(parent, old, new) -> None:
+    for field, value in ast.iter_fields(parent):
+        if isinstance(value, list):
+            for j, v in enumerate(value):
+                if v is old:
+                    value[j] = new
+                    return
+        elif value is old:
+            setattr(parent, field, new)
+            return
+    raise ValueError("node not found in its parent")
+
+
+def all_sites() -> list[Site]:
+    return [s for p in sorted(GATEWARE.glob("*.py")) if p.name not in SKIP_FILES
+            for s in sites(p)]
+
+
+# -- the killer set ------------------------------------------------------------------------------
+def _killers():
+    """(name, callable) pairs, fastest first; each raises on a mismatch."""
+    import test_load as ld
+    import test_sparse_core as sp
+
+    import tests.test_gateware as g
+    import tests.test_gateware_units as u
+
+    k = []
+    for enc in ("binary", "ternary", "pow2", "pow2x3", "exp7", "int8"):
+        k.append((f"units.mac[{enc}]", lambda e=enc: u.test_mac_unit(e, 3)))
+    k.append(("units.mac_split[ternary,4]", lambda: u.test_mac_unit_split_words("ternary", 4)))
+    k.append(("units.mac_split[int8,3]", lambda: u.test_mac_unit_split_words("int8", 3)))
+    k.append(("units.scaler[181,-8]", lambda: u.test_const_scaler(181, -8)))
+    k.append(("units.scaler[1,2]", lambda: u.test_const_scaler(1, 2)))
+    k.append(("units.mul[6,9]", lambda: u.test_pipelined_mul(6, 9)))
+    k.append(("units.table", u.test_activation_table_saturates))
+    k.append(("units.saturate", u.test_saturate_matches_clip))
+    k.append(("units.schedule", u.test_schedule_formula))
+    # whole accelerators, exact against the golden model (timing checked where no stalls)
+    for args in [("rnn", "ternary", 1, 1, False, False, "ram"),
+                 ("gru", "binary", 1, 1, True, False, "registers"),
+                 ("lstm", "pow2", 1, 1, True, False, "ram"),
+                 ("gru", "exp", 2, 5, False, True, "ram"),
+                 ("lstm", "int8", 2, 5, True, False, "registers"),
+                 ("rnn", "pow2", 2, 5, True, True, "registers"),
+                 ("lstm", "ternary", 1, 4, False, True, "registers"),
+                 ("gru", "ternary", 2, 3, False, False, "ram")]:
+        k.append((f"core[{'-'.join(map(str, args))}]",
+                  lambda a=args: g.test_exact_against_golden(*a)))
+    k.append(("core.mixed[rnn-pow2x3-binary-5]",
+              lambda: g.test_mixed_encodings("rnn", "pow2x3", "binary", 5)))
+    for args in [("rnn", "ternary", 2, 9, 1, 4, False, True, None, "registers"),
+                 ("gru", "exp", 4, 11, 2, 8, True, True, None, "ram"),
+                 ("gru", "ternary", 8, 30, 1, 24, False, False, "int8", "ram")]:
+        k.append((f"paired[{'-'.join(map(str, args))}]",
+                  lambda a=args: g.test_paired_input_segments_exact(*a)))
+    for args in [("gru", "ternary", 4, 12, 1, 4, False, False, None, False, "ram"),
+                 ("rnn", "exp", 3, 7, 1, 6, True, False, None, True, "registers"),
+                 ("gru", "ternary", 9, 10, 2, 4, True, True, "int8", False, "ram"),
+                 ("lstm", "pow2", 8, 6, 1, 6, False, False, None, True, "registers")]:
+        k.append((f"sparse[{'-'.join(map(str, args))}]",
+                  lambda a=args: sp.test_sparse_core_exact(*a)))
+    k.append(("sparse.paired[rnn-exp-3-9-1-4-tok-stall]",
+              lambda: sp.test_sparse_paired_input_segments_exact(
+                  "rnn", "exp", 3, 9, 1, 4, True, True, "ram")))
+    for args in [("gru", "ternary", 4, 6, 1, None, 3, "spram"),
+                 ("lstm", "exp", 3, 5, 2, 7, 4, "ram"),
+                 ("gru", "int8", 3, 4, 1, None, 2, "ram")]:
+        k.append((f"load[{'-'.join(map(str, args))}]",
+                  lambda a=args: ld.test_one_core_runs_every_model_of_its_shape(*a)))
+    k.append(("load.sparse[gru-4-spram]",
+              lambda: sp.test_loadable_sparse_core_runs_every_2_4_model_of_its_shape(
+                  "gru", 4, "spram", False)))
+    k.append(("core.edge[gru-5-1-4-2-2-5]",
+              lambda: g.test_edge_sizes("gru", 5, 1, 4, 2, 2, 5, "registers")))
+    k.append(("core.argmax_ties", g.test_argmax_ties_go_to_the_lowest_index))
+    return k
+
+
+def run_killers(times: bool = False) -> int:
+    """Run the killer set in this process; print ``KILLED <name>`` at the first failure (exit 1)
+    or ``SURVIVED`` (exit 0)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    sys.path += [str(ROOT), str(ROOT / "tests")]  # after PYTHONPATH: the mutant's hwgen wins
+    import hwgen
+
+    print("hwgen from", Path(hwgen.__file__).parent, flush=True)
+    total = time.perf_counter()
+    for name, fn in _killers():
+        t = time.perf_counter()
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - any failure kills the mutant
+            print(f"KILLED {name} {type(e).__name__}: {str(e)[:200]!r}", flush=True)
+            return 1
+        if times:
+            print(f"{time.perf_counter() - t:7.2f} s  {name}", flush=True)
+    print(f"SURVIVED {time.perf_counter() - total:.1f} s", flush=True)
+    return 0
+
+
+# -- the campaign --------------------------------------------------------------------------------
+def run_mutant(site: Site, work: Path, timeout: float) -> dict:
+    """Write ``site``'s mutant into ``work``/hwgen, run the killer set on it, restore the file."""
+    target = work / "hwgen" / "gateware" / site.file
+    original = (GATEWARE / site.file).read_text()
+    mutant = mutate(original, site)
+    rec = dict(asdict(site), key=site.key)
+    if mutant == ast.unparse(ast.parse(original)):
+        return dict(rec, status="no-op", by=None, seconds=0.0)
+    target.write_text(mutant)
+    t = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=str(work))
+    try:
+        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--killer"],
+                           env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
+        out = p.stdout + p.stderr
+        if p.returncode == 0 and "SURVIVED" in out:
+            status, by = "survived", None
+        else:
+            status = "killed"
+            by = next((ln.split(" ", 2)[1] for ln in out.splitlines()
+                       if ln.startswith("KILLED ")), f"exit {p.returncode}")
+            detail = next((ln for ln in out.splitlines() if ln.startswith("KILLED ")),
+                          out[-300:])
+            rec["detail"] = detail[:300]
+    except subprocess.TimeoutExpired:
+        status, by = "timeout", None
+    finally:
+        target.write_text(original)
+    return dict(rec, status=status, by=by, seconds=round(time.perf_counter() - t, 1))
+
+
+def sample(sites_: list[Site], n: int, seed: int) -> list[Site]:
+    """``n`` sites drawn uniformly within each file, files in proportion to their sites."""
+    if n >= len(sites_):
+        return list(sites_)
+    rng = random.Random(seed)
+    by_file: dict[str, list[Site]] = {}
+    for s in sites_:
+        by_file.setdefault(s.file, []).append(s)
+    out = []
+    for _, ss in sorted(by_file.items()):
+        k = max(1, round(n * len(ss) / len(sites_)))
+        out += rng.sample(ss, min(k, len(ss)))
+    return out
+
+
+def _load() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def _save(data: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(RESULTS)
+
+
+def campaign(args) -> None:
+    every = all_sites()
+    data = _load() if args.resume else {}
+    if args.only:
+        chosen = [s for s in every if any(s.key.startswith(o) for o in args.only)]
+    elif args.resume and data.get("sample"):
+        keys = set(data["sample"]["keys"])
+        chosen = [s for s in every if s.key in keys]
+    else:
+        n = int(args.budget / args.per_mutant)
+        chosen = sample(every, n, args.seed)
+        data["sample"] = {"seed": args.seed, "budget_s": args.budget,
+                          "per_mutant_s": args.per_mutant, "sites": len(every),
+                          "sites_per_file": _count(every), "drawn": len(chosen),
+                          "keys": [s.key for s in chosen]}
+    results = data.setdefault("mutants", {})
+    data["timeout_s"] = args.timeout
+    todo = [s for s in chosen if s.key not in results]
+    random.Random(args.seed).shuffle(todo)  # a deadline leaves a uniform part of the sample run
+    print(f"{len(every)} sites, {len(chosen)} chosen, {len(todo)} to run", flush=True)
+    with tempfile.TemporaryDirectory(prefix="hwgen-mut-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "hwgen", work / "hwgen",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "obj_dir"))
+        start = time.perf_counter()
+        for i, s in enumerate(todo):
+            if args.deadline and time.perf_counter() - start > args.deadline:
+                print("deadline reached", flush=True)
+                break
+            rec = run_mutant(s, work, args.timeout)
+            results[s.key] = rec
+            _save(data)
+            print(f"[{i + 1}/{len(todo)}] {s.key}: {rec['status']} {rec.get('by') or ''} "
+                  f"{rec['seconds']} s", flush=True)
+    data["summary"] = summary(results)
+    _save(data)
+    print(json.dumps(data["summary"], indent=1))
+
+
+def _count(ss) -> dict:
+    out: dict[str, int] = {}
+    for s in ss:
+        out[s.file] = out.get(s.file, 0) + 1
+    return out
+
+
+#: Survivors examined and argued equivalent (docs/verification.md): key -> why.
+EQUIVALENT: dict[str, str] = {
+    "gru.py:53:42:const+1:226": (
+        "g1 one cycle later: the gate field travels with the issued words, and the word "
+        "before a row's recurrent event is the same row's (its input segment or an earlier "
+        "recurrent word; a paired row's recurrent segment has >= 2 words); 30 GRU simulations"
+        " also pass"
+    ),
+    "core.py:419:50:const-1:3693": (
+        "wr_lane's power-on value 1 -> 0: restart sets wr_word and wr_lane before a "
+        "timestep's first h write, so the init value is never used"
+    ),
+    "plan.py:389:20:const-1:1474": (
+        "sigmoid width floor 1 -> 0: the sigmoid table's largest entry is >= 1, so max() "
+        "never takes the floor"
+    ),
+    "store.py:53:24:binop:120": (
+        "the store's write address port 2 bits wider: it is driven by addresses of addr_bits "
+        "- 1 bits, so the extra bits are 0"
+    ),
+    "sequencer.py:48:68:const-1:170": (
+        "op_layer as range(1) for one layer: its only value is 0, and the core reads op_layer"
+        " only with two or more layers"
+    ),
+    "loadable.py:55:39:const-1:117": (
+        "the load port's mem field as range(1) for one memory: its only value is 0 either way"
+    ),
+    "plan.py:444:44:const+1:2123": (
+        "MatrixPlan.id of a recurrent matrix off by one: the field is never read (plans are "
+        "keyed by the dict index)"
+    ),
+    "lstm.py:61:15:cmp:370": (
+        "an elaboration-time assert on constants (table latency T = 3 > R = 2): true either "
+        "way"
+    ),
+    "plan.py:137:55:const+1:338": (
+        "reshape(-2): NumPy 2.4 takes any negative size as the inferred one, like -1"
+    ),
+    "sequencer.py:49:19:const+1:172": (
+        "op_zero as a 2-bit port: it only takes 0 / 1 (a 1-bit AND) and is the address's top "
+        "field, so the extra bit is a 0 above the state address, cut at its width"
+    ),
+    "plan.py:463:41:const-1:2295": "an odd last row paired with a phantom row R: its recurrent "
+    "words slice past the image's end and add nothing; the paired word is the same",
+    "sequencer.py:77:45:const+1:379": "the gate counter one bit wider (RNN): it wraps at "
+    "gate_last and never reaches 2",
+    "sequencer.py:164:67:const-1:958": "start_layer as range(1) for one layer: its only value "
+    "is 0 either way; two or more layers are unchanged",
+    "lstm.py:63:50:binop:420": "rd_unit 2R = 4 cycles later than needed: a unit's i, f, g, o "
+    "rows are consecutive and the g and f rows before its o row last >= 2 + 4 cycles, so the "
+    "unit 4 cycles before the o row is the same unit",
+}
+
+#: Survivors of the killer set killed by another test: key -> (test, "suite" for one already in
+#: the CI suite outside the killer set, "new" for one added in tests/test_mutation_killers.py or,
+#: once, a parameter added to a suite test).
+#: Each checked with ``--verify KEY -- TEST`` (fails on the mutant; passes on the real code).
+KILLED_LATER: dict[str, tuple[str, str]] = {
+    "plan.py:401:44:binop:1683": (
+        "tests/test_estimate.py::test_memory_layout_follows_the_gateware", "suite"),
+    "core.py:164:39:unary_drop:889": (
+        "tests/test_mutation_killers.py::"
+        "test_loadable_memories_ask_for_block_ram_except_spram", "new"),
+    "plan.py:396:75:const-1:1595": (
+        "tests/test_estimate.py::test_estimate_of_a_64_unit_gru_on_up5k", "suite"),
+    "plan.py:387:83:const+1:1454": (
+        "tests/test_estimate.py::test_memory_layout_follows_the_gateware", "suite"),
+    "sequencer.py:316:48:const-1:2670": (
+        "tests/test_mutation_killers.py::"
+        "test_paired_rnn_with_an_even_row_count (hangs: the timestep never ends)", "new"),
+    "packing.py:125:15:const-1:413": (
+        "tests/test_mutation_killers.py::test_sparse_words_refuse_odd_lanes", "new"),
+    "sequencer.py:337:52:const-1:3040": (
+        "tests/test_gateware.py::"
+        "test_edge_sizes[*-rnn-1-1-1-1-None-1] (one output: the output never comes, a"
+        " hang)", "suite"),
+    "schedule.py:180:41:binop:437": (
+        "tests/test_sparse_core.py::"
+        "test_sparse_paired_input_segments_exact[registers-lstm-ternary-I8-H17-L2-P8]", "suite"),
+    "schedule.py:296:70:const+1:1109": (
+        "tests/test_sparse_core.py::"
+        "test_a_matrix_that_does_not_pack_runs_at_two_words_a_span[2-repeats1]", "new"),
+    "schedule.py:276:26:const-1:899": (
+        "tests/test_mutation_killers.py::test_sparse_schedule_refuses_odd_lanes", "new"),
+    "plan.py:143:35:const+1:381": (
+        "tests/test_mutation_killers.py::test_signed_words_refuses_values_beyond_the_width", "new"),
+    "plan.py:555:20:unary_drop:3309": (
+        "tests/test_design.py::test_weight_memory_bits_is_the_plans", "suite"),
+    "packing.py:104:17:const+1:221": (
+        "tests/test_sparse_core.py::test_packable_and_repeats", "suite"),
+    "plan.py:615:15:binop:3787": (
+        "tests/test_mutation_killers.py::"
+        "test_auto_state_storage_follows_the_bit_and_word_limits", "new"),
+    "plan.py:387:64:binop:1445": (
+        "tests/test_estimate.py::test_memory_layout_follows_the_gateware", "suite"),
+    "plan.py:554:8:pyif_invert:3294": (
+        "tests/test_design.py::test_weight_memory_bits_is_the_plans", "suite"),
+    "sequencer.py:330:37:binop:2884": (
+        "tests/test_gateware.py::test_edge_sizes[ram-gru-3-2-1-3-None-2]", "suite"),
+    "packing.py:78:11:const+1:113": (
+        "tests/test_sparse_core.py::test_every_group_pattern_packs", "suite"),
+}
+
+
+def summary(results: dict) -> dict:
+    """Per file and in total: killed and timeout (by the killer set), suite / new (killed later,
+    `KILLED_LATER`), equivalent (argued, `EQUIVALENT`), survived, no-op; ``score_campaign`` (the
+    killer set's kills / non-equivalent mutants) and ``score`` (all kills / non-equivalent)."""
+    out: dict[str, dict] = {}
+    total = {"killed": 0, "timeout": 0, "suite": 0, "new": 0, "survived": 0, "equivalent": 0,
+             "no-op": 0}
+    for r in results.values():
+        f = out.setdefault(r["file"], dict.fromkeys(total, 0))
+        st = r["status"]
+        if st == "survived" and r["key"] in EQUIVALENT:
+            st = "equivalent"
+        elif st == "survived" and r["key"] in KILLED_LATER:
+            st = KILLED_LATER[r["key"]][1]
+        f[st] += 1
+        total[st] += 1
+    out["total"] = total
+    for f in out.values():
+        live = f["killed"] + f["timeout"] + f["suite"] + f["new"] + f["survived"]
+        f["score_campaign"] = round((f["killed"] + f["timeout"]) / live, 3) if live else None
+        f["score"] = round((live - f["survived"]) / live, 3) if live else None
+    return out
+
+
+def verify(key: str, pytest_args: list[str], timeout: float = 120) -> int:
+    """Run pytest (``pytest_args``) on mutant ``key`` in a temporary copy of hwgen/, tests/ and
+    pyproject.toml (run from that copy, so nothing resolves to the worktree's hwgen); print
+    ``KILLED`` when pytest fails or runs past ``timeout`` seconds (a hang), ``SURVIVED`` when it
+    passes. Returns pytest's exit status (124 for a timeout)."""
+    site = {s.key: s for s in all_sites()}[key]
+    with tempfile.TemporaryDirectory(prefix="hwgen-mut-") as tmp:
+        work = Path(tmp)
+        for d in ("hwgen", "tests", "benchmarks"):
+            shutil.copytree(ROOT / d, work / d,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.so", "obj_dir",
+                                                          "results"))
+        shutil.copy(ROOT / "pyproject.toml", work)
+        target = work / "hwgen" / "gateware" / site.file
+        target.write_text(mutate(target.read_text(), site))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        try:
+            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                                "no:cacheprovider", *pytest_args], cwd=work, env=env,
+                               capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print("KILLED", key, f"| timeout after {timeout} s (a hang)")
+            return 124
+    tail = (p.stdout + p.stderr).strip().splitlines()[-3:]
+    print("KILLED" if p.returncode else "SURVIVED", key, "|", " / ".join(tail))
+    return p.returncode
+
+
+def table(data: dict) -> str:
+    """The docs/verification.md block: per file and in total, and the survivors' fate."""
+    summ = summary(data.get("mutants", {}))
+    smp = data.get("sample", {})
+    ran = sum(v for k, v in summ["total"].items() if not k.startswith("score"))
+    lines = [
+        f"{ran} mutants run of {smp.get('drawn', '?')} drawn (seed {smp.get('seed')}, uniform per "
+        f"file, in random order) from {smp.get('sites', '?')} sites; killer set timeout "
+        f"{data.get('timeout_s', '?')} s.",
+        "",
+        "| file | sites | run | killed | timeout | killed later: suite / new test | equivalent "
+        "| survived | score (killer set) | score (all tests) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    sites_ = smp.get("sites_per_file", {})
+    for f in sorted(summ, key=lambda x: (x == "total", x)):
+        r = summ[f]
+        n = sum(v for k, v in r.items() if not k.startswith("score"))
+        pct = [("-" if v is None else f"{100 * v:.0f}%") for v in (r["score_campaign"],
+                                                                   r["score"])]
+        lines.append(
+            f"| {f} | {sites_.get(f, sum(sites_.values()) if f == 'total' else '?')} | {n} | "
+            f"{r['killed']} | {r['timeout']} | {r['suite']} / {r['new']} | {r['equivalent']} | "
+            f"{r['survived']} | {pct[0]} | {pct[1]} |")
+    lines += ["", "Survivors of the killer set and their fate:", "",
+              "| mutant | fate |", "|---|---|"]
+    for k, r in sorted(data.get("mutants", {}).items()):
+        if r["status"] != "survived":
+            continue
+        if k in EQUIVALENT:
+            fate = f"equivalent: {EQUIVALENT[k]}"
+        elif k in KILLED_LATER:
+            test, where = KILLED_LATER[k]
+            fate = f"killed by `{test}` ({'suite' if where == 'suite' else 'new test'})"
+        else:
+            fate = "**survives** (not yet examined)"
+        lines.append(f"| `{k}` | {fate} |")
+    return "\n".join(lines)
+
+
+def show(keys) -> None:
+    """Print each mutant's diff against the unparsed original."""
+    import difflib
+
+    every = {s.key: s for s in all_sites()}
+    for k in keys:
+        s = every[k]
+        src = (GATEWARE / s.file).read_text()
+        a, b = ast.unparse(ast.parse(src)).splitlines(), mutate(src, s).splitlines()
+        print("==", k)
+        for line in difflib.unified_diff(a, b, n=1, lineterm=""):
+            if not line.startswith(("---", "+++")):
+                print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--killer", action="store_true", help="run the killer set on this hwgen")
+    ap.add_argument("--times", action="store_true", help="with --killer: time each check")
+    ap.add_argument("--list", action="store_true", help="count the sites per file and operator")
+    ap.add_argument("--budget", type=float, default=1800, help="campaign seconds")
+    ap.add_argument("--per-mutant", type=float, default=30, help="expected seconds per mutant")
+    ap.add_argument("--timeout", type=float, default=240, help="seconds before a mutant hangs")
+    ap.add_argument("--deadline", type=float, default=0, help="stop after this many seconds")
+    ap.add_argument("--seed", type=int, default=27)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--only", nargs="*", help="site key prefixes (file:line:...)")
+    ap.add_argument("--show", nargs="*", help="print these mutants' diffs")
+    ap.add_argument("--verify", metavar="KEY",
+                    help="run pytest (the arguments after --) on this mutant")
+    ap.add_argument("--summary", action="store_true", help="recompute the recorded summary")
+    ap.add_argument("--record", action="store_true",
+                    help="with the summary, write the table into docs/verification.md")
+    argv = sys.argv[1:]
+    rest = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.verify:
+        verify(args.verify, rest, args.timeout)
+        return
+    if args.show:
+        show(args.show)
+        return
+    if args.summary or args.record:
+        data = _load()
+        data["summary"] = summary(data.get("mutants", {}))
+        _save(data)
+        print(json.dumps(data["summary"]["total"]))
+        if args.record:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from _record import write_block
+
+            write_block("verification.md", "mutation", table(data))
+        return
+    if args.killer:
+        sys.exit(run_killers(args.times))
+    if args.list:
+        ss = all_sites()
+        print(json.dumps(_count(ss), indent=1), len(ss))
+        ops: dict[str, int] = {}
+        for s in ss:
+            ops[s.op] = ops.get(s.op, 0) + 1
+        print(ops)
+        return
+    campaign(args)
+
+
+if __name__ == "__main__":
+    main()
