@@ -520,7 +520,7 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
 
         opts = manifest_options(rtl.manifest)  # the options the hardware was resolved with
         fit = check_fit(load_model(rtl.model_file), rtl.lanes, t, wrapper_cost(rtl.manifest),
-                        state=opts["state"], sparse=opts["sparse"])
+                        state=opts["state"], sparse=opts["sparse"], weights=opts["weights"])
         for w in fit.warnings:
             if warn:
                 warn(w)

@@ -172,17 +172,17 @@ def _suggestions(model: Model, lanes: int, t: Target, extra: tuple[int, int]) ->
 
 def check_fit(model: Model, lanes: int, target: str | Target,
               extra: tuple[int, int] = (0, 0), state: str = "auto",
-              sparse: str = "auto") -> FitResult:
+              sparse: str = "auto", weights: str = "rom") -> FitResult:
     """Raise `HwgenError` if ``model`` on ``lanes`` lanes (plus ``extra`` (LUTs, flip-flops) of
-    surrounding logic) cannot fit ``target``; else return the verdict (its ``warnings`` may be
-    non-empty)."""
+    surrounding logic) with its weights in ``weights`` (ROMs, or memories loaded at run time)
+    cannot fit ``target``; else return the verdict (its ``warnings`` may be non-empty)."""
     t = get_target(target)
-    r = fit_result(model, lanes, t, extra, state, sparse=sparse)
+    r = fit_result(model, lanes, t, extra, state, weights=weights, sparse=sparse)
     if r.fits:
         return r
     hints = _suggestions(model, r.lanes, t, extra)
     if r.estimate.zero_skipping:
-        dense = fit_result(model, lanes, t, extra, state, sparse="off")
+        dense = fit_result(model, lanes, t, extra, state, weights=weights, sparse="off")
         if dense.fits:
             hints.insert(0, f"--sparse off (the dense core: {dense.estimate.bram_blocks} RAM "
                          f"blocks, {dense.estimate.cycles_per_timestep} cycles per timestep) "

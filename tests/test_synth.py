@@ -243,3 +243,17 @@ def test_single_port_writable_memories_go_to_spram_on_ice40(tmp_path, target):
         assert (r.spram, r.bram) == (4, 0)
     else:
         assert r.spram == 0 and r.bram > 0
+
+
+def test_synth_judges_a_loadable_design_with_its_weights_where_they_are(tmp_path, monkeypatch):
+    """A loadable int8 core with its weights in SPRAM fits the UP5K; judged as ROMs (42 EBR of
+    30) `hwgen synth` refused it unless given --no-fit-check (issue 25)."""
+    import hwgen.synth
+    from hwgen import api
+
+    m = make_model("gru", "int8", inputs=16, hidden=64, outputs=10)
+    api.generate(m, tmp_path / "g", lanes=4, weights="spram")
+    ran = []
+    monkeypatch.setattr(hwgen.synth, "synthesize", lambda *a, **k: ran.append(a[2].name))
+    api.synthesize(tmp_path / "g", "ice40-up5k")
+    assert ran == ["ice40-up5k"]
