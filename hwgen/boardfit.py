@@ -50,21 +50,22 @@ ICE40_LOADABLE_EXCESS = {"lut": 345, "ff": 350, "ff_lane": 27}
 
 
 def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom",
-                 sparse: str = "auto") -> int:
+                 sparse: str = "auto", judged: dict | None = None) -> int:
     """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose estimate
     fits ``target`` without a warning (above `hwgen.fit.LUT_WARN` of the logic place and route
     may fail: the 8-lane int8 board build picked at an estimated 98% needed 116%), else the most
     that fit with one, with ``extra`` (LUTs, flip-flops) around the accelerator (or a function
     of the lane count giving them) and the zero-skipping option ``sparse`` (``auto``: the dense
     core counts too where the sparse one does not fit); the fewest when none fits (the fit
-    check then says why)."""
+    check then says why). ``judged``: a dict that keeps every verdict made, by (lanes, sparse),
+    for the caller to reuse."""
     from .gateware.schedule import max_lanes
 
     def around(p):
         return extra(p) if callable(extra) else extra
 
     options = (sparse, "off") if sparse == "auto" else (sparse,)
-    judged: dict[tuple[int, str], FitResult] = {}
+    judged = {} if judged is None else judged
 
     def verdict(p, s):  # each estimate made once, and only when needed
         if (p, s) not in judged:
@@ -237,11 +238,14 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = 
         return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock,
                          link)
     core = core_model(model, weights)
+    judged: dict = {}
     if lanes is None:
         lanes = choose_lanes(core, b.target,
-                             lambda p: _link(core, p, b.target, weights, sparse), weights, sparse)
+                             lambda p: _link(core, p, b.target, weights, sparse), weights, sparse,
+                             judged)
     link_cost = _link(core, lanes, b.target, weights, sparse)
-    fit = fit_result(core, lanes, b.target, link_cost, weights=weights, sparse=sparse)
+    fit = judged.get((lanes, sparse)) or fit_result(core, lanes, b.target, link_cost,
+                                                    weights=weights, sparse=sparse)
     if sparse == "auto" and not fit.fits and fit.estimate.zero_skipping:
         dense_link = _link(core, lanes, b.target, weights, "off")
         dense = fit_result(core, lanes, b.target, dense_link, weights=weights, sparse="off")

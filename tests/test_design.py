@@ -110,10 +110,10 @@ def test_build_with_auto_lanes_builds_the_judged_plan(tmp_path, monkeypatch, pla
     report = api.build(m, "icebreaker", tmp_path / "b", weights="rom")
     (accel,) = built
     assert accel.plan.lanes == 16 and accel.plan is report.fit.fit.estimate.plan
-    # the fit's search (boardfit.choose_lanes) judges the winner, then board_fit judges it once
-    # more; nothing after the fit plans again
-    assert plans.resolved.count((id(m), 16, "auto", "rom", "auto")) == 2
-    assert len(plans.resolved) == 2
+    # the fit's search (boardfit.choose_lanes) judges the winner, board_fit takes that verdict;
+    # nothing after the fit plans again
+    assert plans.resolved.count((id(m), 16, "auto", "rom", "auto")) == 1
+    assert len(plans.resolved) == 1
 
 
 def test_resolve_board_reuses_the_judged_plan():
