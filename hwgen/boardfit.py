@@ -99,7 +99,9 @@ def core_model(model: Model, weights: str) -> Model:
 
 def _link(model: Model, lanes: int, target: str, weights: str,
           sparse: str = "auto") -> tuple[int, int, int]:
-    """(LUTs, flip-flops, block RAMs) of the link around the accelerator."""
+    """(LUTs, flip-flops, block RAMs) of the link around the accelerator; for a loadable iCE40
+    build also the measured excess of such builds over their estimates
+    (`ICE40_LOADABLE_EXCESS`), which the fit check reports with the link."""
     payload = link_bytes(model)
     if weights == "rom":
         return (*uart_link_cost(*payload, target), LINK_BUFFER_BLOCKS)
