@@ -57,6 +57,11 @@ __all__ = [
 
 FORMAT_NAME = "hwgen-model"
 FORMAT_VERSION = 1
+#: The version of a delta network's file (a ``delta`` section, issue 23): a reader of version 1
+#: alone refuses it instead of running the model as a dense one. Models without the section keep
+#: `FORMAT_VERSION`, so their files (and hashes) are unchanged.
+DELTA_FORMAT_VERSION = 2
+READ_VERSIONS = (FORMAT_VERSION, DELTA_FORMAT_VERSION)
 
 
 class ModelFileError(HwgenError):
@@ -77,7 +82,8 @@ def _header(model: Model) -> dict:
     inp = model.input
     return {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": FORMAT_VERSION if getattr(model, "delta", None) is None
+        else DELTA_FORMAT_VERSION,
         "cell": model.cell.value,
         "hidden": model.hidden,
         "layers": [{"wx": _matrix_json(ly.wx), "wh": _matrix_json(ly.wh)}
@@ -344,9 +350,15 @@ def _read_header(arrays: _Archive, path) -> dict:
     if hdr.get("format") != FORMAT_NAME:
         raise ModelFileError(f"field 'format' is {hdr.get('format')!r}; expected {FORMAT_NAME!r}")
     version = hdr.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in READ_VERSIONS:
         raise ModelFileError(
-            f"unsupported model file version {version!r}; this hwgen reads version {FORMAT_VERSION}"
+            f"unsupported model file version {version!r}; this hwgen reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}"
+        )
+    if ("delta" in hdr) != (version == DELTA_FORMAT_VERSION):
+        raise ModelFileError(
+            f"version {version} does not match the file: a 'delta' section comes with version "
+            f"{DELTA_FORMAT_VERSION} and only with it"
         )
     return hdr
 

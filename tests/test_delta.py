@@ -220,7 +220,7 @@ def test_bad_delta_sections_name_the_field(tmp_path, section, msg):
 
     p = tmp_path / "m.hwgm"
     save_model(make_model("gru", "ternary", layers=2), p)
-    _mutate(p, lambda h, a: h.__setitem__("delta", section))
+    _mutate(p, lambda h, a: h.update(delta=section, version=2))  # a delta file is version 2
     with pytest.raises(ModelFileError, match="field 'delta': .*" + msg):
         load_model(p)
 
@@ -288,3 +288,22 @@ def test_the_dense_core_refuses_a_delta_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("hwgen: error: this model is a delta network") and err.count("\n") == 1
     assert with_thresholds(md, None).delta is None
+
+
+def test_a_delta_model_file_is_version_2_and_a_dense_one_stays_version_1(tmp_path):
+    """A reader of version 1 alone must refuse a delta network, not run it as a dense one; a
+    dense model's file (and hash) is unchanged. The section and the version go together."""
+    from test_modelfile import _mutate
+
+    m = make_model("gru", "ternary", layers=2)
+    assert _header(to_bytes(m))["version"] == 1
+    p = tmp_path / "d.hwgm"
+    save_model(with_thresholds(m, DeltaThresholds((9, 2), (2, 3))), p)
+    assert _header(p.read_bytes())["version"] == 2
+    _mutate(p, lambda h, a: h.update(version=1))  # a delta section in a version-1 file
+    with pytest.raises(ModelFileError, match="a 'delta' section comes with version 2"):
+        load_model(p)
+    save_model(m, p)
+    _mutate(p, lambda h, a: h.update(version=2))  # version 2 without the section
+    with pytest.raises(ModelFileError, match="a 'delta' section comes with version 2"):
+        load_model(p)
