@@ -191,7 +191,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           sparse_head: bool = False, weight_scale: str | None = None, shadow_clip: bool = True,
           lr_scale: str = "none", lr_schedule: str | None = None, warm_start=None,
           input_quant: str | None = None, head_quant: str | None = None,
-          recipe: str = "reference", delta: str | None = None):
+          recipe: str = "reference", delta: str | None = None, progress: Progress = None):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -207,6 +207,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     options of the same names (docs/training.md, "Options for closing the ternary gap").
     ``delta`` (``"THX,THH"``, integer codes) trains a delta network with those thresholds and
     writes them into the model (`hwgen.delta`; docs/training.md, "Delta networks").
+    ``progress``: told after each validation ("epoch 3 of 10: valid 0.9417"), as the other long
+    calls report their stages.
     """
     from .train import require_torch
 
@@ -249,7 +251,18 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         from .train.importer import warm_start_params
 
         init = warm_start_params(warm_start, CellKind(cell))
-    return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init)
+    on_eval = None
+    if progress is not None:  # each valid evaluation, as the other long calls report stages
+        total = cfg.epochs if ds.kind == "classify" else cfg.budget_chars
+
+        def on_eval(entry: dict) -> None:
+            of = f" of {total:,}" if total else ""
+            at = (f"epoch {entry['epoch']}{of}" if "epoch" in entry
+                  else f"{entry['chars']:,}{of} characters")
+            progress(f"{at}: valid {entry['valid']:.4g}")
+
+    return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init,
+                  on_eval=on_eval)
 
 
 def evaluate(model, dataset, split: str = "test", *, max_chars: int | None = None):

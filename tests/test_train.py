@@ -254,3 +254,12 @@ def test_demo(tmp_path, capsys):
     model = load_model(out / "model.hwgm")
     assert model.layers[0].wx.encoding.kind is EncodingKind.TERNARY
     assert (out / "hwgen_top.v").exists() and (out / "manifest.json").exists()
+
+
+def test_api_train_reports_progress_after_each_validation(digits, tmp_path):
+    from hwgen import api
+
+    said = []
+    r = api.train(digits, hidden=8, epochs=2, output=tmp_path / "m.hwgm", progress=said.append)
+    assert len(said) == 2 and said[0].startswith("epoch 1 of 2: valid ")
+    assert float(said[-1].rsplit(" ", 1)[1]) == pytest.approx(r.history[-1]["valid"], rel=1e-3)
