@@ -251,18 +251,23 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         from .train.importer import warm_start_params
 
         init = warm_start_params(warm_start, CellKind(cell))
-    on_eval = None
-    if progress is not None:  # each valid evaluation, as the other long calls report stages
-        total = cfg.epochs if ds.kind == "classify" else cfg.budget_chars
-
-        def on_eval(entry: dict) -> None:
-            of = f" of {total:,}" if total else ""
-            at = (f"epoch {entry['epoch']}{of}" if "epoch" in entry
-                  else f"{entry['chars']:,}{of} characters")
-            progress(f"{at}: valid {entry['valid']:.4g}")
-
     return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init,
-                  on_eval=on_eval)
+                  on_eval=_train_progress(progress, cfg.epochs if ds.kind == "classify"
+                                          else cfg.budget_chars))
+
+
+def _train_progress(progress: Progress, total: int | None):
+    """The trainer's observer that tells ``progress`` of each valid evaluation (None: none)."""
+    if progress is None:
+        return None
+
+    def on_eval(entry: dict) -> None:
+        of = f" of {total:,}" if total else ""
+        at = (f"epoch {entry['epoch']}{of}" if "epoch" in entry
+              else f"{entry['chars']:,}{of} characters")
+        progress(f"{at}: valid {entry['valid']:.4g}")
+
+    return on_eval
 
 
 def evaluate(model, dataset, split: str = "test", *, max_chars: int | None = None):

@@ -102,7 +102,8 @@ def test_board_pins_are_the_documented_ones(board, platform, fpga_pins):
         got.append(plat.connectors[name, int(number)].mapping[pin])
     assert names == ["cs_n", "mosi", "miso", "sclk"] and got == fpga_pins
     with pytest.raises(HwgenError, match="no SPI target pins are defined for board "
-                                         "'orangecrab-85f'; boards: icebreaker, ulx3s-85f"):
+                                         "'orangecrab-85f'; boards: icebreaker, ulx3s-12f, "
+                                         "ulx3s-25f, ulx3s-45f, ulx3s-85f"):
         spi_target_resource("orangecrab-85f")
 
 
