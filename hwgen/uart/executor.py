@@ -115,11 +115,6 @@ class Executor(wiring.Component):
                 m.d.sync += rlen.eq(length)
             fsm.next("DONE")
 
-        def finish_reply():
-            """End a step frame: its reply length (from the written ``wptr``) is taken in LENGTH,
-            a cycle later (timing: no carry chain of ``wptr`` before ``rlen``)."""
-            fsm.next("LENGTH")
-
         fsm = OneHot(m, ["IDLE", "DISPATCH", "MODE0", "MODE_WAIT", "MODE1", "COUNT", "NEED",
                          "VERIFY", "VERIFY2", "CHECK", "FETCH", "CORE_IN", "CORE_OUT", "WRITE",
                          "LENGTH", "DONE"], init="IDLE")
@@ -208,8 +203,8 @@ class Executor(wiring.Component):
             with m.If(b_last):
                 m.d.comb += self.i_stream.ready.eq(1)
                 m.d.sync += [b.eq(0), count.eq(count - 1)]
-                with m.If(final):
-                    finish_reply()
+                with m.If(final):  # the reply length is taken from wptr in LENGTH, a cycle
+                    fsm.next("LENGTH")  # later (timing: no carry chain of wptr before rlen)
                 with m.Else():
                     fsm.next("FETCH")
                     with m.If(last_mode):
