@@ -327,17 +327,14 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
         if lanes is not None:
             check_positive_int("Lane count", lanes)
         return board_fit(m, board, lanes, baud, weights, sparse, clock, link)
-    from .boardfit import core_model
-    from .fit import fit_result
+    from .boardfit import choose_lanes, judge
 
     if weights == "auto":
         raise HwgenError("weights 'auto' needs a board; with a target give rom, ram or spram")
-    core = core_model(m, weights)
+    judged: dict = {}
     if lanes is None:
-        from .boardfit import choose_lanes
-
-        lanes = choose_lanes(core, target, weights=weights, sparse=sparse)
-    return fit_result(core, lanes, target, weights=weights, sparse=sparse)
+        lanes = choose_lanes(m, target, weights, sparse, judged)
+    return (judged.get((lanes, sparse)) or judge(m, lanes, target, weights, sparse)).fit
 
 
 def estimate_table(model, lanes: int | None = None, *, target: str | None = None,

@@ -11,7 +11,8 @@ link (RUN frames of many timesteps, pipelined, docs/uart.md "Throughput").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .board.top import LINKS
 from .estimate import LINK_BUFFER_BLOCKS, uart_link_cost
@@ -19,8 +20,8 @@ from .fit import FitResult, fit_result
 from .spec import HwgenError, Model
 from .targets import Family, get_target
 
-__all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "link_bytes", "choose_lanes",
-           "loadable_storage", "board_fit", "check_board_fit", "core_model"]
+__all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "Judged", "judge", "link_bytes",
+           "link_cost", "choose_lanes", "loadable_storage", "board_fit", "check_board_fit"]
 
 #: Accepted values of ``hwgen build --weights``: `plan.WEIGHT_MODES` and ``auto`` (ROMs when they
 #: fit, else loadable weights: SPRAM on iCE40 UP5K, block RAM elsewhere).
@@ -49,28 +50,47 @@ def link_bytes(model: Model) -> tuple[int, int]:
 ICE40_LOADABLE_EXCESS = {"lut": 345, "ff": 350, "ff_lane": 27}
 
 
-def choose_lanes(model: Model, target, extra=(0, 0), weights: str = "rom",
-                 sparse: str = "auto", judged: dict | None = None) -> int:
-    """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose estimate
+class Judged(NamedTuple):
+    """A candidate design and its verdict: ``design`` (`hwgen.design.Design`, planned once),
+    ``link`` (LUTs, flip-flops, RAM blocks counted around it: (0, 0) for a bare core) and ``fit``
+    (`hwgen.fit.FitResult` of ``design.plan`` with ``link``)."""
+
+    design: object
+    link: tuple
+    fit: FitResult
+
+
+def judge(model: Model, lanes: int, target, weights: str = "rom", sparse: str = "auto", *,
+          link: bool = False) -> Judged:
+    """The design a request of these options makes (`hwgen.design.resolve`: its core planned
+    once, a loadable core for the model's shape) judged on ``target``; ``link``: with the cost
+    of a board build's link around it (`link_cost`). The one place a fit check plans a core."""
+    from .design import resolve
+
+    design = resolve(model, lanes, weights=weights, sparse=sparse)
+    around = link_cost(design.plan, target) if link else (0, 0)
+    return Judged(design, around, fit_result(design.plan, lanes, target, around))
+
+
+def choose_lanes(model: Model, target, weights: str = "rom", sparse: str = "auto",
+                 judged: dict | None = None, *, link: bool = False) -> int:
+    """The most lanes of `LANE_CHOICES` (at most the model's widest matrix allows) whose design
     fits ``target`` without a warning (above `hwgen.fit.LUT_WARN` of the logic place and route
     may fail: the 8-lane int8 board build picked at an estimated 98% needed 116%), else the most
-    that fit with one, with ``extra`` (LUTs, flip-flops) around the accelerator (or a function
-    of the lane count giving them) and the zero-skipping option ``sparse`` (``auto``: the dense
-    core counts too where the sparse one does not fit); the fewest when none fits (the fit
-    check then says why). ``judged``: a dict that keeps every verdict made, by (lanes, sparse),
-    for the caller to reuse."""
+    that fit with one, each judged by `judge` (``link``: with a board build's link around it)
+    with the zero-skipping option ``sparse`` (``auto``: the dense core counts too where the
+    sparse one does not fit); the fewest when none fits (the fit check then says why).
+    ``judged``: a dict that keeps every `Judged` made, by (lanes, sparse), for the caller to
+    reuse."""
     from .gateware.schedule import max_lanes
-
-    def around(p):
-        return extra(p) if callable(extra) else extra
 
     options = (sparse, "off") if sparse == "auto" else (sparse,)
     judged = {} if judged is None else judged
 
-    def verdict(p, s):  # each estimate made once, and only when needed
+    def verdict(p, s):  # each design planned and judged once, and only when needed
         if (p, s) not in judged:
-            judged[p, s] = fit_result(model, p, target, around(p), weights=weights, sparse=s)
-        return judged[p, s]
+            judged[p, s] = judge(model, p, target, weights, s, link=link)
+        return judged[p, s].fit
 
     candidates = [p for p in LANE_CHOICES if p <= max_lanes(model)] or [1]
     for clean in (True, False):
@@ -87,32 +107,20 @@ def loadable_storage(target) -> str:
     return "spram" if get_target(target).spram_count else "ram"
 
 
-def core_model(model: Model, weights: str) -> Model:
-    """The model a board build's accelerator is built from: the model itself (ROMs), or the
-    capacity model of its loadable shape (`hwgen.shape.capacity_model`)."""
-    if weights == "rom":
-        return model
-    from .shape import capacity_model, default_bias_bits
-
-    return capacity_model(model, default_bias_bits(model))
-
-
-def _link(model: Model, lanes: int, target: str, weights: str,
-          sparse: str = "auto") -> tuple[int, int, int]:
-    """(LUTs, flip-flops, block RAMs) of the link around the accelerator; for a loadable iCE40
-    build also the measured excess of such builds over their estimates
+def link_cost(plan, target: str) -> tuple[int, int, int]:
+    """(LUTs, flip-flops, block RAMs) of the link a board build puts around the core ``plan``
+    (`hwgen.gateware.plan.Plan`): a loadable core's load engine is sized by its load images;
+    for a loadable iCE40 build also the measured excess of such builds over their estimates
     (`ICE40_LOADABLE_EXCESS`), which the fit check reports with the link."""
-    payload = link_bytes(model)
-    if weights == "rom":
+    payload = link_bytes(plan.model)
+    if not plan.loadable:
         return (*uart_link_cost(*payload, target), LINK_BUFFER_BLOCKS)
-    from .gateware.plan import make_plan
-
-    images = make_plan(model, lanes, "auto", weights, sparse).load_images()
+    images = plan.load_images()
     word_bytes = -(-max(im.width for im in images) // 8)
     luts, ffs = uart_link_cost(*payload, target, load=(len(images), word_bytes))
     if get_target(target).family is Family.ICE40:
         c = ICE40_LOADABLE_EXCESS
-        luts, ffs = luts + c["lut"], ffs + round(c["ff"] + c["ff_lane"] * lanes)
+        luts, ffs = luts + c["lut"], ffs + round(c["ff"] + c["ff_lane"] * plan.lanes)
     return luts, ffs, LINK_BUFFER_BLOCKS
 
 
@@ -122,7 +130,7 @@ class BoardFit:
     flip-flops); times per timestep at the core clock the build starts at (``clock_mhz``: the
     PLL frequency of ``clock`` = ``auto`` / MHz, or the oscillator for ``board``; compute) and
     over the UART (link). ``weights``: where the build keeps the weights (`BOARD_WEIGHTS`,
-    never ``auto``)."""
+    never ``auto``); ``design``: the `hwgen.design.Design` judged (what the build builds)."""
 
     board: str
     target: str
@@ -134,6 +142,7 @@ class BoardFit:
     weights: str = "rom"
     clock: str = "auto"
     link_type: str = "uart"
+    design: object = field(default=None, compare=False, repr=False)
 
     @property
     def lanes(self) -> int:
@@ -239,22 +248,18 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = 
         # left to fix when it does not fit either)
         return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock,
                          link)
-    core = core_model(model, weights)
     judged: dict = {}
     if lanes is None:
-        lanes = choose_lanes(core, b.target,
-                             lambda p: _link(core, p, b.target, weights, sparse), weights, sparse,
-                             judged)
-    link_cost = _link(core, lanes, b.target, weights, sparse)
-    fit = judged.get((lanes, sparse)) or fit_result(core, lanes, b.target, link_cost,
-                                                    weights=weights, sparse=sparse)
-    if sparse == "auto" and not fit.fits and fit.estimate.zero_skipping:
-        dense_link = _link(core, lanes, b.target, weights, "off")
-        dense = fit_result(core, lanes, b.target, dense_link, weights=weights, sparse="off")
-        if dense.fits:
-            link_cost, fit = dense_link, dense
-    return BoardFit(b.name, b.target, mhz, baud, link_cost, link_bytes(core), fit, weights,
-                    str(clock), link)
+        lanes = choose_lanes(model, b.target, weights, sparse, judged, link=True)
+    chosen = judged.get((lanes, sparse)) or judge(model, lanes, b.target, weights, sparse,
+                                                   link=True)
+    if sparse == "auto" and not chosen.fit.fits and chosen.fit.estimate.zero_skipping:
+        dense = judged.get((lanes, "off")) or judge(model, lanes, b.target, weights, "off",
+                                                     link=True)
+        if dense.fit.fits:
+            chosen = dense
+    return BoardFit(b.name, b.target, mhz, baud, chosen.link, link_bytes(model), chosen.fit,
+                    weights, str(clock), link, chosen.design)
 
 
 def check_board_fit(model: Model, board, lanes: int | None = None,
@@ -270,7 +275,6 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
     if r.fits:
         return r
     hints = []
-    core = core_model(model, r.weights)
     if r.fit.estimate.zero_skipping:
         alt = board_fit(model, board, r.lanes, baud, r.weights, "off", clock, link)
         if alt.fits:
@@ -279,8 +283,7 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
     for p in range(r.lanes - 1, 0, -1):
         if sparse == "on" and p % 2:
             continue  # the sparse core needs an even lane count
-        alt = fit_result(core, p, r.target, _link(core, p, r.target, r.weights, sparse),
-                         weights=r.weights, sparse=sparse)
+        alt = judge(model, p, r.target, r.weights, sparse, link=True).fit
         if alt.fits:
             hints.append(f"--lanes {p} fits (about {alt.estimate.luts} LUT4, "
                          f"{alt.estimate.cycles_per_timestep} cycles per timestep)")

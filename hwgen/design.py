@@ -22,8 +22,9 @@ What ``auto`` means, one meaning per option, and the one place that resolves it:
 - ``lanes`` (``None``; a board or a target): the most of 16, 8, 4, 2, 1 that fit. Resolved by
   the fit (`resolve_board`, `boardfit.choose_lanes`).
 
-`resolve_board` takes the fit's choices (`hwgen.boardfit.check_board_fit`, which judges each
-candidate core) and plans the chosen core; a ROM core reuses the plan the fit judged.
+A fit check (`hwgen.boardfit.judge`) judges candidate designs made by `resolve`, so the design
+`resolve_board` returns is the one the fit judged: its core planned once (a loadable core's too:
+its shape's core, and the load images the link is sized by, come from that one plan).
 """
 
 from __future__ import annotations
@@ -109,12 +110,7 @@ def resolve_board(model: Model, board, lanes: int | None = None, *, baud: int | 
     from .boardfit import check_board_fit
 
     fit = check_board_fit(model, board, lanes, baud, weights, sparse, clock, link)
-    judged = fit.fit.estimate.plan
-    if fit.weights == "rom" and judged is not None and judged.model is model:
-        return Design(model, judged, None, fit)  # the plan the fit judged is the core
-    sparse = "on" if fit.fit.estimate.zero_skipping else "off"
-    return dataclasses.replace(resolve(model, fit.lanes, weights=fit.weights, sparse=sparse),
-                               fit=fit)
+    return dataclasses.replace(fit.design, fit=fit)  # the design the fit judged is the build
 
 
 def manifest_options(manifest: dict) -> dict:

@@ -97,11 +97,10 @@ def test_build_resolves_once(tmp_path, monkeypatch, plans, weights):
     report = api.build(m, "icebreaker", tmp_path / "b", lanes=4, weights=weights, sparse="auto")
     (accel,) = built
     assert accel.plan.sparse and report.lanes == 4
-    # ROM: the plan the fit judged is the core; loadable: the fit's estimate and the link's
-    # load images, then the core of the shape (the capacity model with the shape's patterns)
-    assert len(plans.resolved) == (1 if weights == "rom" else 3)
-    if weights == "rom":
-        assert accel.plan is report.fit.fit.estimate.plan
+    # the plan the fit judged is the core, a loadable one too (its shape's core: the capacity
+    # model with the shape's patterns), and the link's load images come from it
+    assert len(plans.resolved) == 1 and plans.built == 1
+    assert accel.plan is report.fit.fit.estimate.plan
 
 
 def test_build_with_auto_lanes_builds_the_judged_plan(tmp_path, monkeypatch, plans):
