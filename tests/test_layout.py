@@ -27,8 +27,6 @@ KNOWN_LONG = {(path, name) for path, name, _why in (
     ("uart/replier.py", "elaborate", "the link gateware, issue 22"),
     ("uart/engine.py", "elaborate", "the link gateware, issue 22"),
     ("freeze.py", "freeze", "not split yet"),
-    ("explore/report.py", "format_summary", "not split yet (explore/)"),
-    ("explore/runner.py", "explore", "not split yet (explore/)"),
 )}
 
 

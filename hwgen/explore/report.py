@@ -186,6 +186,16 @@ def format_summary(r: Rendered) -> str:
         )
     if s.get("runs"):
         lines.append("")
+    lines += _recommended(r, metric, lat)
+    lines += _synthesized_table(designs)
+    lines += _without_a_model(failed)
+    return "\n".join(lines)
+
+
+def _recommended(r: Rendered, metric: str, lat) -> list[str]:
+    """One section per recommended design (objectives that chose the same design share it)."""
+    plat = r.platform
+    lines: list[str] = []
     titles = {"accuracy": "best valid " + metric, "logic": "least logic",
               "ram": "fewest RAM blocks", "latency": "fastest"}
     groups: dict = {}  # objectives that chose the same design share one entry
@@ -222,6 +232,12 @@ def format_summary(r: Rendered) -> str:
             "```",
             "",
         ]
+    return lines
+
+
+def _synthesized_table(designs: list[dict]) -> list[str]:
+    """The table of designs synthesized by the exploration (none: no lines)."""
+    lines: list[str] = []
     synthesized = [x for x in designs if x.get("synth_luts") is not None]
     if synthesized:
         lines += [
@@ -240,13 +256,19 @@ def format_summary(r: Rendered) -> str:
                 + (f"{x['cycles'] / f:.2f} |" if f else "- |")
             )
         lines.append("")
+    return lines
+
+
+def _without_a_model(failed: list[dict]) -> list[str]:
+    """The trials that produced no model, with why."""
+    lines: list[str] = []
     if failed:
         lines.append("## Trials without a model")
         lines.append("")
         for x in failed:
             lines.append(f"- {x['label']} ({x['trial']}): {x['status']}: {x['error']}")
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def _plot(r: Rendered, name: str, path: Path) -> None:

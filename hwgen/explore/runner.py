@@ -251,6 +251,40 @@ def _init_ray(ray, address: str | None, cpus: int | None) -> tuple[bool, str]:
     return True, f"{kind}, {res.get('CPU', 0):g} CPUs"
 
 
+def _check_options(configs, lanes, tolerance, **counts) -> None:
+    """`explore`'s argument checks: a clear `HwgenError` for an empty space or lane list, a
+    negative tolerance, or a count (``counts``: None or a positive integer) that is not one."""
+    if not lanes:
+        raise HwgenError(f"lanes must be a non-empty list of positive integers, not {lanes!r}")
+    for p in lanes:
+        check_positive_int("Each lane count", p)
+    if not configs:
+        raise HwgenError("the design space is empty: no trial configurations")
+    if not tolerance >= 0:
+        raise HwgenError(f"the tolerance must be a number >= 0, not {tolerance!r}")
+    for name, v in counts.items():
+        if v is not None:
+            check_positive_int(name, v)
+
+
+def _run_record(store: Store, pending: list, total: int, started_at: str, t0: float,
+                concurrent, cluster: str, interrupted: bool) -> dict:
+    """The settings' record of one run: what of ``pending`` finished, failed or stopped."""
+    finished = failed = stopped = 0
+    for k in pending:
+        rec = store.load_record(k)
+        finished += rec is not None
+        failed += rec is not None and rec["status"] == "error"
+        stopped += rec is not None and rec["status"] == "stopped"
+    return {
+        "started": started_at, "wall_seconds": round(time.monotonic() - t0, 1),
+        "ran": finished, "cached": total - len(pending), "failed": failed,
+        "stopped": stopped,
+        "concurrent": concurrent or "one per CPU", "cluster": cluster,
+        "interrupted": interrupted,
+    }
+
+
 def explore(
     out,
     dataset: DatasetRef,
@@ -284,18 +318,8 @@ def explore(
     Raises `HwgenError` when Ray is missing or cannot start.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    if not lanes:
-        raise HwgenError(f"lanes must be a non-empty list of positive integers, not {lanes!r}")
-    for p in lanes:
-        check_positive_int("Each lane count", p)
-    if not configs:
-        raise HwgenError("the design space is empty: no trial configurations")
-    if not tolerance >= 0:
-        raise HwgenError(f"the tolerance must be a number >= 0, not {tolerance!r}")
-    for name, v in (("cpus", cpus), ("concurrent", concurrent), ("synth_max", synth_max),
-                    ("synth_seeds", synth_seeds)):
-        if v is not None:
-            check_positive_int(name, v)
+    _check_options(configs, lanes, tolerance, cpus=cpus, concurrent=concurrent,
+                   synth_max=synth_max, synth_seeds=synth_seeds)
     if address:
         _check_reachable(address)
     ray, tune = require_ray(address)
@@ -331,19 +355,8 @@ def explore(
         if synth and not interrupted:
             _run_synth(ray, store, plat, synth_max, synth_seeds, log)
     finally:
-        finished = failed = stopped = 0
-        for k in pending:
-            rec = store.load_record(k)
-            finished += rec is not None
-            failed += rec is not None and rec["status"] == "error"
-            stopped += rec is not None and rec["status"] == "stopped"
-        settings["runs"].append({
-            "started": started_at, "wall_seconds": round(time.monotonic() - t0, 1),
-            "ran": finished, "cached": len(keys) - len(pending), "failed": failed,
-            "stopped": stopped,
-            "concurrent": concurrent or "one per CPU", "cluster": cluster,
-            "interrupted": interrupted,
-        })
+        settings["runs"].append(_run_record(store, pending, len(keys), started_at, t0,
+                                            concurrent, cluster, interrupted))
         store.save_settings(settings)
         if started:
             ray.shutdown()
