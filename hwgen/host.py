@@ -4,9 +4,11 @@ Layers, each usable alone:
 
 - `Link` (`hwgen.uart.host_link`, re-exported here): requests and pipelined RUN frames over any
   pyserial-compatible port; every fault a `ProtocolError` naming the frame; no resends.
-- `pack` / `unpack`: an Amaranth data layout (the accelerator's stream payloads, from
-  `hwgen.gateware.core.input_layout` / `output_layout`) to and from little-endian bytes, so the
-  host never re-derives bit positions.
+- `pack` / `unpack`: a payload layout to and from little-endian bytes, so the host never
+  re-derives bit positions. A layout is the field list of a manifest
+  (``manifest["streams"]["input"]["fields"]``; then nothing here imports Amaranth: a host with
+  numpy and pyserial runs a board) or an Amaranth data layout (the accelerator's stream payloads,
+  `hwgen.gateware.core.input_layout` / `output_layout`).
 - `StreamHost`: runs sequences through a link in RUN frames (or one STEP frame per timestep), the
   first timestep of each sequence with the start-of-sequence flag.
 - `first_mismatch`: where hardware and golden outputs differ (sequence, timestep, index).
@@ -15,7 +17,6 @@ Layers, each usable alone:
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Shape
 
 from . import payload
 from .spec import HwgenError
@@ -37,14 +38,13 @@ __all__ = [
 
 
 # -- payload packing --------------------------------------------------------------------------
-def payload_bytes(layout) -> int:
-    return -(-Shape.cast(layout).width // 8)
+payload_bytes = payload.payload_bytes
 
 
 def pack(layout, values: dict) -> bytes:
     """Top-level field name -> integer or integer sequence; returns the payload's bytes
     (little-endian), bit positions from `hwgen.payload` (the manifest's layout)."""
-    fields = payload.fields_of(layout)
+    fields = payload.as_fields(layout)
     unknown = set(values) - {f["name"] for f in fields}
     if unknown:
         names = ", ".join(f["name"] for f in fields)
@@ -57,7 +57,7 @@ def unpack(layout, raw: bytes) -> dict[str, np.ndarray]:
     word = int.from_bytes(bytes(raw), "little")
     return {
         k: np.atleast_1d(np.asarray(v, dtype=np.int64))
-        for k, v in payload.unpack(payload.fields_of(layout), word).items()
+        for k, v in payload.unpack(payload.as_fields(layout), word).items()
     }
 
 
@@ -72,7 +72,7 @@ class StreamHost:
 
     def __init__(self, link: Link, in_layout, out_layout, *, check_device: bool = True):
         self.link, self.in_layout, self.out_layout = link, in_layout, out_layout
-        groups = [f["name"] for f in payload.fields_of(in_layout)]
+        groups = [f["name"] for f in payload.as_fields(in_layout)]
         if "sos" not in groups or len(groups) != 2:
             raise HwgenError("an input layout needs a 'sos' flag and one data field")
         self.data_field = next(n for n in groups if n != "sos")

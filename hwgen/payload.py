@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .spec import HwgenError
 
-__all__ = ["pack", "unpack", "field", "fields_of"]
+__all__ = ["pack", "unpack", "field", "fields_of", "as_fields", "payload_bytes"]
 
 
 def field(fields: list[dict], name: str) -> dict:
@@ -89,3 +89,16 @@ def fields_of(layout, base: int = 0) -> list[dict]:
             entry.update(width=shape.width, signed=shape.signed)
         out.append(entry)
     return out
+
+
+def as_fields(layout) -> list[dict]:
+    """A payload's field list: ``layout`` as given when it is one already (a manifest's
+    ``streams`` entry: the host needs no Amaranth), else `fields_of` of an Amaranth layout."""
+    if isinstance(layout, (list, tuple)) and all(isinstance(f, dict) for f in layout):
+        return list(layout)
+    return fields_of(layout)
+
+
+def payload_bytes(layout) -> int:
+    """Bytes of one payload on the link: its bits (the highest field end) rounded up to bytes."""
+    return -(-max((f["offset"] + f["width"] for f in as_fields(layout)), default=0) // 8)

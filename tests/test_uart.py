@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from conftest import make_model, random_inputs
 from hwgen.gateware.core import Accelerator, input_layout, output_layout
 from hwgen.golden import GoldenModel
-from hwgen.host import Link, StreamHost, first_mismatch, pack, unpack
+from hwgen.host import Link, StreamHost, first_mismatch, pack, payload_bytes, unpack
 from hwgen.payload import fields_of
 from hwgen.spec import HwgenError
 from hwgen.uart.board import LinkedCore
@@ -62,6 +62,29 @@ def test_pack_unpack_follow_the_accelerator_layout():
     with pytest.raises(HwgenError, match=r"x\[0\] = 200 does not fit 8 signed bits"):
         pack(lay, {"sos": 0, "x": [200, 0, 0]})
     assert set(unpack(output_layout(m), bytes(16))) == {"logits", "argmax"}
+
+
+def test_the_host_side_runs_from_a_manifest_without_amaranth():
+    """`hwgen.host` imports no Amaranth, and packs with a manifest's field list exactly as with
+    the Amaranth layout it was written from (a host with numpy and pyserial runs a board)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hwgen.host, hwgen.uart.host_link, hwgen.uart.protocol; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'amaranth'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    m = make_model("lstm", inputs=5, hidden=6, outputs=3, argmax=True)
+    for lay in (input_layout(m), output_layout(m)):
+        fields = fields_of(lay)  # what the manifest's streams hold
+        values = {f["name"]: ([(-1) ** k * k for k in range(f["count"])] if "count" in f
+                              else 1) for f in fields}
+        assert pack(fields, values) == pack(lay, values)
+        assert payload_bytes(fields) == payload_bytes(lay) == -(-lay.size // 8)
+        raw = pack(lay, values)
+        assert {k: v.tolist() for k, v in unpack(fields, raw).items()} == \
+            {k: v.tolist() for k, v in unpack(lay, raw).items()}
 
 
 # -- PHY -----------------------------------------------------------------------------------------
