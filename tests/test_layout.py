@@ -19,7 +19,6 @@ KNOWN_LONG = {(path, name) for path, name, _why in (
     ("gateware/delta_core.py", "elaborate", "the first delta core, issue 23 (docs/delta.md: the "
      "faster design replaces it)"),
     ("gateware/delta_encoder.py", "elaborate", "the first delta core, issue 23"),
-    ("synth.py", "synthesize", "the synthesis flow, issue 22"),
     ("netlist.py", "retime_ice40_read_registers", "issue 22's module"),
     ("board/build.py", "build_board", "the board build, issue 22 (95 lines on main)"),
     ("uart/receiver.py", "elaborate", "the link gateware, issue 22"),
