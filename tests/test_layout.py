@@ -20,7 +20,6 @@ KNOWN_LONG = {(path, name) for path, name, _why in (
      "faster design replaces it)"),
     ("gateware/delta_encoder.py", "elaborate", "the first delta core, issue 23"),
     ("netlist.py", "retime_ice40_read_registers", "issue 22's module"),
-    ("board/build.py", "build_board", "the board build, issue 22 (95 lines on main)"),
     ("uart/receiver.py", "elaborate", "the link gateware, issue 22"),
     ("uart/executor.py", "elaborate", "the link gateware, issue 22"),
     ("uart/replier.py", "elaborate", "the link gateware, issue 22"),

@@ -294,6 +294,35 @@ def _next_pll(b: Board, line_baud, attempts: list[_Attempt], best: _Attempt | No
     return resolve_clock(b, "auto", line_baud, limit_mhz=basis * AUTO_MARGIN)
 
 
+def _timing_error(b: Board, final: _Attempt, attempts: list, line_baud, out: Path) -> HwgenError:
+    """The error of a PLL build whose kept placement missed its clock: what it reached, every
+    placement tried, and a PLL frequency below what it reached (when one exists)."""
+    try:
+        lower = pll_at_most(b.family, b.clock_mhz, (final.fmax or 0) * AUTO_MARGIN,
+                            _baud_ok(line_baud))
+        hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
+    except HwgenError:
+        hint = ""
+    tried = ", ".join(f"{a.clock_mhz:g} MHz -> {a.fmax} MHz" for a in attempts)
+    return HwgenError(f"the {b.name} build does not meet timing at {final.clock_mhz:g} MHz: "
+                      f"the placed design reaches {final.fmax} MHz (placements: {tried}); "
+                      f"try {hint}another --seed, fewer --lanes, or --clock board ({out})")
+
+
+def _result(b: Board, bit: Path, baud: int, final: _Attempt, attempts: list, request,
+            link: str) -> BuildResult:
+    """The `BuildResult` of the kept placement ``final`` (bitstream ``bit``)."""
+    fmax = final.fmax
+    return BuildResult(
+        b.name, bit, final.divisor, baud, final.cells,
+        {k: v for k, v in final.util.items() if v["used"]},
+        None if fmax is None else round(fmax, 2), final.clock_mhz,
+        clock_request=str(request), pll=None if final.pll is None else final.pll.to_json(),
+        attempts=[a.to_json() for a in attempts], netlist_passes=final.moved,
+        tools=dict(tool_versions()), link=link,
+        sclk_max_mhz=None if link == "uart" else round(final.clock_mhz / MIN_CLOCK_RATIO, 6))
+
+
 def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, clock="auto",
                 name: str = "top", timeout: float | None = None, shape_id: int = 0,
                 seed: int = 1, link: str = "uart", progress=None,
@@ -366,27 +395,10 @@ def build_board(core, board: str | Board, out_dir, *, baud: int | None = None, c
         _keep(out, name, restore=True)
     shutil.rmtree(out / ".kept", ignore_errors=True)
     if final.pll is not None and not final.met:
-        try:
-            lower = pll_at_most(b.family, b.clock_mhz, (final.fmax or 0) * AUTO_MARGIN,
-                                _baud_ok(line_baud))
-            hint = f"--clock {float(lower.f_out):g} (a PLL frequency below it) or "
-        except HwgenError:
-            hint = ""
-        tried = ", ".join(f"{a.clock_mhz:g} MHz -> {a.fmax} MHz" for a in attempts)
-        raise HwgenError(f"the {b.name} build does not meet timing at {final.clock_mhz:g} MHz: "
-                         f"the placed design reaches {final.fmax} MHz (placements: {tried}); "
-                         f"try {hint}another --seed, fewer --lanes, or --clock board ({out})")
+        raise _timing_error(b, final, attempts, line_baud, out)
     progress("packing the bitstream")
     bit = _pack(b, out, name, timeout)
-    fmax = final.fmax
-    result = BuildResult(
-        b.name, bit, final.divisor, baud, final.cells,
-        {k: v for k, v in final.util.items() if v["used"]},
-        None if fmax is None else round(fmax, 2), final.clock_mhz,
-        clock_request=str(request), pll=None if final.pll is None else final.pll.to_json(),
-        attempts=[a.to_json() for a in attempts], netlist_passes=final.moved,
-        tools=dict(tool_versions()), link=link,
-        sclk_max_mhz=None if uart else round(final.clock_mhz / MIN_CLOCK_RATIO, 6))
+    result = _result(b, bit, baud, final, attempts, request, link)
     (out / "build_report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
