@@ -74,7 +74,8 @@ class Executor(wiring.Component):
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
-        f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
+        f_err, f_bad, f_step, f_run = Signal(4), Signal(), Signal(), Signal()
+        f_len = Signal.like(rptr)  # LEN of a STEP / RUN (the receiver refuses a longer one)
         ne = Signal(8)  # need != LEN, per bit pair (registered)
         bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()

@@ -22,9 +22,10 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 ``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
 Latency: every byte is registered on arrival; ``done`` comes 5 cycles after the frame's last CRC
-byte is offered. Bytes must come at least 6 cycles apart (a UART byte takes 10 x divisor >= 40
-cycles, an SPI byte 8 SCLK periods >= 32): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE)
-and the four after the last CRC byte (COMPARE, COMPARE2, END, DONE) take no byte.
+byte is offered. Bytes must come at least 10 cycles apart (a UART byte takes 10 x divisor >= 40
+cycles, an SPI byte 8 SCLK periods >= 32): the CRC-16 takes a byte's bits one a cycle in the 9
+cycles after it (`hwgen.uart.crc.crc16_serial`); the three cycles after LEN_HI (CHECK, CHECK2,
+DECIDE) and the four after the last CRC byte (COMPARE, COMPARE2, END, DONE) take no byte.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .crc import CRC16_INIT, crc16_next
+from .crc import CRC16_INIT, crc16_serial
 from .onehot import OneHot, pair_differences
 from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
 
@@ -91,12 +92,12 @@ class FrameReceiver(wiring.Component):
         crc = Signal(16)
         crc_bad = Signal()
         diff = Signal(8)  # which bit pairs of the received and the computed CRC differ
-        # a byte enters the CRC the cycle after it is taken (timing: the XOR network's enable
-        # is one flip-flop; the next byte is cycles away)
-        crc_pend, crc_byte = Signal(), Signal(8)
-        m.d.sync += [crc_pend.eq(0), crc_byte.eq(byte)]
-        with m.If(crc_pend):
-            m.d.sync += crc.eq(crc16_next(crc, crc_byte))
+        # a byte enters the CRC from the cycle after it is taken, one bit a cycle (`crc16_serial`:
+        # done 9 cycles after the take, before the next byte; ``byte`` holds it meanwhile, the
+        # PHYs' payload registers change only with a new byte)
+        crc_pend = Signal()
+        m.d.sync += crc_pend.eq(0)
+        crc16_serial(m, crc, crc_pend, byte)
         # the frame's CRC bytes: the last two bytes received (every byte is shifted in, an
         # enable of ``got`` alone: timing)
         crc_in = Signal(16)

@@ -6,9 +6,10 @@ address), INFO /
 STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
-``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
-cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes the
-cycle after the last byte is taken.
+``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 10
+cycles after the PHY takes one, once the CRC-16 has taken that byte's bits (one a cycle,
+`hwgen.uart.crc.crc16_serial`; a UART byte lasts 10 x divisor >= 40 cycles, an SPI byte >= 32).
+``done`` strobes the cycle after the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -21,7 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .crc import CRC16_INIT, crc16_next
+from .crc import CRC16_INIT, crc16_serial
 from .onehot import OneHot
 from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
 
@@ -56,10 +57,11 @@ class ReplyFramer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         tx = self.tx_stream
-        rcmd, seq, n = Signal(8), Signal(8), Signal(16)
+        wide = bits_for(self._max_payload)  # the payload length and byte counter
+        rcmd, seq, n = Signal(8), Signal(8), Signal(wide)
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
         error = Signal(16)
-        k = Signal(16)  # payload bytes offered
+        k = Signal(wide)  # payload bytes offered
         # payload bytes still to offer after the next one, counted down (set while CMD is
         # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
         rem = Signal(signed(bits_for(self._max_payload) + 1))
@@ -74,12 +76,13 @@ class ReplyFramer(wiring.Component):
         taken = tx.valid & tx.ready
         with m.If(taken):
             m.d.sync += tx.valid.eq(0)
-            with m.If(counted):
-                m.d.sync += crc.eq(crc16_next(crc, tx.payload))
+        # a counted byte enters the CRC one bit a cycle once taken (`crc16_serial`; the PHY
+        # takes the next byte no sooner than a byte time later: >= 32 cycles)
+        crc_idle = crc16_serial(m, crc, taken & counted, tx.payload)
         with m.If(settle != 0):
             m.d.sync += settle.eq(settle - 1)
-        free = Signal()  # the output register may take the next byte
-        m.d.comb += free.eq(~tx.valid & (settle == 0))
+        free = Signal()  # the output register may take the next byte (and the CRC is current)
+        m.d.comb += free.eq(~tx.valid & (settle == 0) & crc_idle)
 
         # byte k of an INFO / STATUS / ERROR payload, picked in two registered steps (timing:
         # k settles for 3 cycles): the byte of each, then the payload's
@@ -134,7 +137,7 @@ class ReplyFramer(wiring.Component):
             fsm.next("SYNC")
         header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
                   ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
-                  ("LEN1", n[8:], "DATA"))
+                  ("LEN1", n[8:].as_unsigned(), "DATA"))
         for state, value, nxt in header:
             with fsm.state(state):
                 if state == "CMD":
