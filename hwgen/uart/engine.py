@@ -24,7 +24,7 @@ the memories carry Yosys's ``no_rw_check`` (no read-during-write logic before th
 Latency (cycles): the receiver registers every byte and ends a frame 4 cycles after its last
 byte; the executor takes it 2 cycles later, checks a RUN's MODE / COUNT in 6 + COUNT, reads each
 step's input in ``in_bytes + 1`` before offering it to the core and writes its output in
-``5 x ceil(bytes / 4)``; the reply's SYNC is offered 4 cycles after the executor is done. Every
+``1 + bytes``; the reply's SYNC is offered 4 cycles after the executor is done. Every
 part needs bytes at least 10 cycles apart (the CRC-16s take a byte's bits one a cycle; a UART
 byte is ``10 x divisor`` >= 40 cycles, an SPI byte >= 32).
 

@@ -10,9 +10,10 @@ LENGTH or MODE before any transfer, so a refused frame never advances the core.
 Taking a frame takes 2 cycles, checking a RUN 8 + COUNT more. Per step: ``in_bytes + 2`` cycles
 to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles after its
 ``rd_offset``: a block-RAM read port and a register after it), the
-``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
-written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
-is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
+``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte
+written and one before them (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: each
+byte is picked out of the output a cycle before it is written); ``i_stream.ready`` is raised
+in the cycle of the last byte
 (the core holds its payload until then, as a stream must); a STEP / RUN frame's ``done`` comes 2
 cycles after its last reply byte. MODE 1 writes every step's output
 over the same bytes, so the last one remains. Load commands and PING end as soon as the load
@@ -26,6 +27,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
+from ..spec import HwgenError
 from .onehot import OneHot, pair_differences
 from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
 
@@ -48,6 +50,8 @@ class Executor(wiring.Component):
         self._nin, self._nout, self._max_steps = in_bytes, out_bytes, max_steps
         self._class = class_field
         self.class_bytes = 0 if class_field is None else -(-class_field[1] // 8)
+        if self.class_bytes > 4:
+            raise HwgenError(f"the class field is at most 32 bits, not {class_field[1]}")
         super().__init__({
             "start": In(1), "cmd": In(8), "length": In(16), "err": In(4),
             "loaded": In(1), "load_idle": In(1),
@@ -81,29 +85,29 @@ class Executor(wiring.Component):
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
 
-        src = Signal(8 * nout)
         payload = self.i_stream.payload
+        # the byte to write, picked out of the output into a register a cycle ahead (``bn``:
+        # the index of the next one; one byte multiplexer, no word register)
+        src = [payload[8 * k : 8 * k + 8] for k in range(nout)]
         if self._class is None:
-            m.d.comb += src.eq(payload)
             last_byte = nout - 1
-        else:
+        else:  # MODE 2: the class bytes in place of the first ones
             off, bits = self._class
-            m.d.comb += src.eq(Mux(classes, payload[off : off + bits], payload))
             last_byte = Mux(classes, self.class_bytes - 1, nout - 1)
-        # the byte to write, in two steps (timing): a 4-byte word of the output, then its byte
-        nwords = -(-nout // 4)
-        padded = Cat(src, Const(0, 32 * nwords - 8 * nout))
-        word = Signal(32)
-        b = Signal(range(4 * nwords))
-        pick = padded if nwords == 1 else padded.word_select(b[2:], 32)
-        m.d.comb += self.wr_data.eq(word.word_select(b[:2], 8))
+            cls = Cat(payload[off : off + bits], Const(0, 8 * self.class_bytes - bits))
+            for k in range(self.class_bytes):
+                src[k] = Mux(classes, cls[8 * k : 8 * k + 8], src[k])
+        bn = Signal(range(nout + 1))
+        wbyte = Signal(8)
+        pick = Cat(*src).word_select(bn, 8)
+        m.d.comb += self.wr_data.eq(wbyte)
 
         rerr, rlen = Signal(4), Signal(16)
         m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
-        b_last = Signal()  # b == last_byte (registered)
-        # last_byte - 2 - b, counted down with b: its sign bit is b + 1 >= last_byte, which is
-        # b + 1 == last_byte while bytes remain (timing: no adder and comparator before b_last)
-        rest = Signal(signed(bits_for(4 * nwords) + 1))
+        b_last = Signal()  # the byte written now (bn - 1) is byte last_byte (registered)
+        # last_byte - 1 - bn, counted down with bn: its sign bit is bn >= last_byte, which is
+        # bn == last_byte while bytes remain (timing: no adder and comparator before b_last)
+        rest = Signal(signed(bits_for(nout) + 1))
         sh1, sh2 = Signal(), Signal()  # an offset was presented 1, 2 cycles ago (in FETCH)
         left_zero = Signal()
 
@@ -123,7 +127,7 @@ class Executor(wiring.Component):
         m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
-            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), b.eq(0), rerr.eq(0),
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), bn.eq(0), rerr.eq(0),
                          mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
             with m.If(self.start):
                 m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
@@ -194,24 +198,23 @@ class Executor(wiring.Component):
             with m.If(self.o_stream.ready):
                 m.d.sync += self.o_stream.valid.eq(0)
                 fsm.next("CORE_OUT")
-        with fsm.state("CORE_OUT"):  # the core's output is there: its next 4-byte word
+        with fsm.state("CORE_OUT"):  # the core's output is there: its byte 0 (bn is 0)
             with m.If(self.i_stream.valid):
-                m.d.sync += word.eq(pick)
+                m.d.sync += [wbyte.eq(pick), bn.eq(1)]
                 fsm.next("WRITE")
-        with fsm.state("WRITE"):
+        with fsm.state("WRITE"):  # wbyte: the byte bn - 1 (the core holds its output)
             m.d.comb += self.wr_en.eq(1)
-            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), rest.eq(rest - 1), b_last.eq(rest[-1])]
+            m.d.sync += [wptr.eq(wptr + 1), wbyte.eq(pick), bn.eq(bn + 1), rest.eq(rest - 1),
+                         b_last.eq(rest[-1])]
             with m.If(b_last):
                 m.d.comb += self.i_stream.ready.eq(1)
-                m.d.sync += [b.eq(0), count.eq(count - 1)]
+                m.d.sync += [bn.eq(0), count.eq(count - 1)]
                 with m.If(final):  # the reply length is taken from wptr in LENGTH, a cycle
                     fsm.next("LENGTH")  # later (timing: no carry chain of wptr before rlen)
                 with m.Else():
                     fsm.next("FETCH")
                     with m.If(last_mode):
                         m.d.sync += wptr.eq(0)
-            with m.Elif(b[:2] == 3):
-                fsm.next("CORE_OUT")
         with fsm.state("LENGTH"):  # wptr: the bytes written
             finish(length=Mux(last_mode, nout, wptr))
         with fsm.state("DONE"):  # a registered strobe: the engine moves on to the next slot
