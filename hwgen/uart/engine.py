@@ -251,12 +251,15 @@ class FrameEngine(wiring.Component):
             shape_id, wbytes = 0, 0
         else:
             m.submodules.loader = lo = LoadEngine(ld)
-            # the receiver's bytes and frame ends reach the load engine a cycle late (timing; the
-            # executor takes a frame 2 cycles after its end, and waits for the engine's idle)
-            m.d.sync += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
-                         lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
+            # the receiver's byte strobes and frame ends reach the load engine a cycle late
+            # (timing; the executor takes a frame 2 cycles after its end, and waits for the
+            # engine's idle); the byte, its index and the command are the receiver's registers
+            # (the byte and command hold for bytes, the engine registers what it reads of the
+            # index in the cycle of the byte's strobe, before it advances)
+            m.d.sync += [lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
                          lo.accepted.eq(rx.done & (rx.err == 0)),
-                         lo.rejected.eq(rx.done & (rx.err != 0)), lo.cmd.eq(rx.cmd)]
+                         lo.rejected.eq(rx.done & (rx.err != 0))]
+            m.d.comb += [lo.byte.eq(rx.byte), lo.index.eq(rx.index), lo.cmd.eq(rx.cmd)]
             m.d.comb += [
                          rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
                          ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]

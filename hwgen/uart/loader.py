@@ -44,7 +44,8 @@ class LoadEngine(wiring.Component):
     Members
     -------
     byte : In(8), a payload byte of the frame being received.
-    index : In(16), its position in the payload.
+    index : In(16), its position in the payload, in the cycle before its ``load_take`` /
+        ``commit_take`` (the engine registers what it reads of it; ``byte`` holds both cycles).
     load_take : In(1), ``byte`` is a LOAD payload byte (one cycle per byte).
     commit_take : In(1), ``byte`` is a COMMIT payload byte (compared with the device's CRC-32
         and shape id).
