@@ -69,7 +69,7 @@ class Executor(wiring.Component):
         rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
         wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
-        mode, count, left = Signal(8, name="mode"), Signal(8, name="count"), Signal(8, name="left")
+        count, left = Signal(8, name="count"), Signal(8, name="left")
         # 2 + COUNT x in_bytes, as wide as the longest RUN frame (a COUNT above max_steps wraps
         # it, and is refused by ``bad_range`` anyway; timing: a shorter carry chain)
         need = Signal.like(rptr)
@@ -78,8 +78,8 @@ class Executor(wiring.Component):
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
-        f_err, f_bad, f_step, f_run = Signal(4), Signal(), Signal(), Signal()
-        f_len = Signal.like(rptr)  # LEN of a STEP / RUN (the receiver refuses a longer one)
+        # (``err`` and ``length`` stay put while the frame runs: read where they are needed)
+        f_bad, f_step, f_run = Signal(), Signal(), Signal()
         ne = Signal(8)  # need != LEN, per bit pair (registered)
         bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
@@ -128,15 +128,14 @@ class Executor(wiring.Component):
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
             m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), bn.eq(0), rerr.eq(0),
-                         mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
+                         count.eq(1), classes.eq(0), last_mode.eq(0)]
             with m.If(self.start):
-                m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
-                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN),
-                             f_len.eq(self.length)]
+                m.d.sync += [f_bad.eq(self.err != 0),
+                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN)]
                 fsm.next("DISPATCH")
         with fsm.state("DISPATCH"):
             with m.If(f_bad):
-                finish(code=f_err)
+                finish(code=self.err)
             with m.Elif((f_step | f_run) & ~self.loaded):
                 finish(code=ErrorCode.NOT_LOADED)
             with m.Elif(f_step):
@@ -152,7 +151,11 @@ class Executor(wiring.Component):
             m.d.sync += rptr.eq(RUN_HEADER_BYTES)
             fsm.next("MODE1")
         with fsm.state("MODE1"):  # rd_data: offset 0
-            m.d.sync += [mode.eq(self.rd_data),
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (self.rd_data == v)
+            m.d.sync += [bad_mode.eq(~mode_ok),
                          classes.eq(self.rd_data == Mode.CLASSES),
                          last_mode.eq(self.rd_data == Mode.LAST)]
             fsm.next("COUNT")
@@ -161,19 +164,14 @@ class Executor(wiring.Component):
                          need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
             fsm.next("NEED")
         with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
-            # MODE and COUNT are checked meanwhile (registered: at least one cycle here)
-            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
-            mode_ok = Const(0, 1)
-            for v in modes:
-                mode_ok = mode_ok | (mode == v)
-            m.d.sync += [bad_range.eq((count == 0) | (count > self._max_steps)),
-                         bad_mode.eq(~mode_ok)]
+            # COUNT is checked meanwhile (registered: at least one cycle here)
+            m.d.sync += bad_range.eq((count == 0) | (count > self._max_steps))
             with m.If(left_zero):  # left == 0 (registered)
                 fsm.next("VERIFY")
             with m.Else():
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
         with fsm.state("VERIFY"):  # need != LEN per bit pair, then their OR (timing)
-            m.d.sync += ne.eq(pair_differences(need, f_len))
+            m.d.sync += ne.eq(pair_differences(need, self.length[:len(need)]))
             fsm.next("VERIFY2")
         with fsm.state("VERIFY2"):
             m.d.sync += bad_count.eq(bad_range | ne.any())

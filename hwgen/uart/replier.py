@@ -58,15 +58,14 @@ class ReplyFramer(wiring.Component):
         m = Module()
         tx = self.tx_stream
         wide = bits_for(self._max_payload)  # the payload length and byte counter
-        rcmd, seq, n = Signal(8), Signal(8), Signal(wide)
+        rcmd, n = Signal(8), Signal(wide)
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
-        error = Signal(16)
+        # the ERROR payload: the error code, the request's command (they stay put until done)
+        error = Cat(self.rerr, Const(0, 4), self.cmd)
         k = Signal(wide)  # payload bytes offered
         # payload bytes still to offer after the next one, counted down (set while CMD is
         # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
         rem = Signal(signed(bits_for(self._max_payload) + 1))
-        less1 = Signal.like(rem)  # n - 1, registered (n is set a state before SYNC)
-        m.d.sync += less1.eq(n - 1)
         last = Signal()
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
@@ -85,13 +84,11 @@ class ReplyFramer(wiring.Component):
         m.d.comb += free.eq(~tx.valid & (settle == 0) & crc_idle)
 
         # byte k of an INFO / STATUS / ERROR payload, picked in two registered steps (timing:
-        # k settles for 3 cycles): the byte of each, then the payload's
-        fixed = Signal(8)
-        err_b, info_b, status_b = Signal(8), Signal(8), Signal(8)
-        m.d.sync += [err_b.eq(error.word_select(k[:1], 8)),
-                     info_b.eq(self.info.word_select(k[:5], 8)),
-                     status_b.eq(self.status.word_select(k[:3], 8)),
-                     fixed.eq(Mux(is_err, err_b, Mux(is_info, info_b, status_b)))]
+        # k settles for 3 cycles): the INFO or STATUS byte, then the payload's
+        fixed, table_b = Signal(8), Signal(8)
+        m.d.sync += [table_b.eq(Mux(is_info, self.info.word_select(k[:5], 8),
+                                    self.status.word_select(k[:3], 8))),
+                     fixed.eq(Mux(is_err, error.word_select(k[:1], 8), table_b))]
 
         # the byte each state offers: the output register takes the one of the current state
         # whenever it is free (an AND-OR of one-hot states, enabled by ``free`` alone: timing;
@@ -112,11 +109,9 @@ class ReplyFramer(wiring.Component):
         with fsm.state("IDLE"):
             m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
             with m.If(self.start):
-                m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
-                             seq.eq(self.seq)]
                 fsm.next("FLAGS")
-        with fsm.state("FLAGS"):  # from the registered request command and error
-            rerr, cmd = error[:4], error[8:]
+        with fsm.state("FLAGS"):  # from the request's command and error
+            rerr, cmd = self.rerr, self.cmd
             m.d.sync += [
                 is_err.eq(rerr != 0),
                 is_info.eq(cmd == Cmd.PING),
@@ -136,12 +131,12 @@ class ReplyFramer(wiring.Component):
                 m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
             fsm.next("SYNC")
         header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
-                  ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                  ("SEQ", self.seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
                   ("LEN1", n[8:].as_unsigned(), "DATA"))
         for state, value, nxt in header:
             with fsm.state(state):
                 if state == "CMD":
-                    m.d.sync += rem.eq(less1)
+                    m.d.sync += rem.eq(n - 1)
                 offer(value, nxt, count=state != "SYNC")
         with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
             with m.If(last):
