@@ -118,10 +118,14 @@ class LoadEngine(wiring.Component):
 
         # registered a cycle ahead (timing): addr and mem settle bytes before the word is done
         in_range = Signal()
+        # addr < depth as a compare of the bits a depth can have and a zero test of the rest
+        # (a shorter carry chain per memory)
+        nb_addr = max(d - 1 for d in ld.depths).bit_length()
+        low, high_zero = addr[:nb_addr], (addr[nb_addr:] == 0) if nb_addr < len(addr) else 1
         with m.Switch(mem):
             for k, depth in enumerate(ld.depths):
                 with m.Case(k):
-                    m.d.sync += in_range.eq(addr < depth)
+                    m.d.sync += in_range.eq(high_zero & (low < depth))
             with m.Default():
                 m.d.sync += in_range.eq(0)
         port = self.load
