@@ -73,6 +73,21 @@ class LoadEngine(wiring.Component):
             "load": Out(load_signature_of(len(spec.depths), spec.addr_bits, spec.data_bits)),
         })
 
+    def _in_range(self, m, mem, addr):
+        """``addr < depth`` of memory ``mem``, registered: a compare of the bits a depth can
+        have and a zero test of the rest (a shorter carry chain per memory)."""
+        depths = self._spec.depths
+        in_range = Signal()
+        nb_addr = max(d - 1 for d in depths).bit_length()
+        low, high_zero = addr[:nb_addr], (addr[nb_addr:] == 0) if nb_addr < len(addr) else 1
+        with m.Switch(mem):
+            for k, depth in enumerate(depths):
+                with m.Case(k):
+                    m.d.sync += in_range.eq(high_zero & (low < depth))
+            with m.Default():
+                m.d.sync += in_range.eq(0)
+        return in_range
+
     def elaborate(self, platform):
         m = Module()
         ld = self._spec
@@ -117,17 +132,7 @@ class LoadEngine(wiring.Component):
                          cbits.eq(cbits - 1)]
 
         # registered a cycle ahead (timing): addr and mem settle bytes before the word is done
-        in_range = Signal()
-        # addr < depth as a compare of the bits a depth can have and a zero test of the rest
-        # (a shorter carry chain per memory)
-        nb_addr = max(d - 1 for d in ld.depths).bit_length()
-        low, high_zero = addr[:nb_addr], (addr[nb_addr:] == 0) if nb_addr < len(addr) else 1
-        with m.Switch(mem):
-            for k, depth in enumerate(ld.depths):
-                with m.Case(k):
-                    m.d.sync += in_range.eq(high_zero & (low < depth))
-            with m.Default():
-                m.d.sync += in_range.eq(0)
+        in_range = self._in_range(m, mem, addr)
         port = self.load
         m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
                      port.valid.eq(pend & in_range)]
