@@ -55,17 +55,18 @@ ROWS = {
     "ice-ternary-2:4": ("icebreaker", {"quant": "ternary", "sparsity": "2:4"}, {"sparse": "on"}),
     # int8 and the GRU-256 load their weights into SPRAM; with the loadable link the fit check
     # warns at every lane count (86-96% of the logic cells) and the 8-lane int8 / 16-lane
-    # GRU-256 builds it once chose needed 116% / 104%: these rows take the lanes given here.
-    # The GRU-256 (89% of the UP5K's logic cells) is placed once at the clock given here (the
-    # issue's 40 MHz and a 3 Mbaud divisor within 2%): `--clock auto` would place it up to
-    # four times, starting against 72 MHz (each placement of so full a device takes 15-20 min)
+    # GRU-256 builds it once chose needed 116% / 104%: the int8 rows take the lanes given here.
+    # The GRU-256 takes the fit's lanes (16 since the link shrank and delay lines moved into
+    # block RAM: 84% of the UP5K's logic cells) and is placed once at the clock given here (the
+    # issue's 40 MHz and a 3 Mbaud divisor within 2%; `--clock auto` reaches 51.75 MHz at 4
+    # lanes, docs/synthesis.md)
     "ice-int8": ("icebreaker", {"quant": "int8"}, {"lanes": 2}),
     "ice-ternary-spi": ("icebreaker", {"quant": "ternary"}, {"link": "spi"}),
     "ice-int8-spi": ("icebreaker", {"quant": "int8"}, {"link": "spi", "lanes": 2}),
     "ice-ternary-2:4-spi": ("icebreaker", {"quant": "ternary", "sparsity": "2:4"},
                             {"sparse": "on", "link": "spi"}),
     "ice-gru256-spram": ("icebreaker", {"quant": "ternary", "hidden": 256},
-                         {"weights": "spram", "lanes": 4, "clock": 42}),
+                         {"weights": "spram", "clock": 42}),
     "ulx-ternary": ("ulx3s-85f", {"quant": "ternary"}, {}),
     "ulx-ternary-2:4": ("ulx3s-85f", {"quant": "ternary", "sparsity": "2:4"}, {"sparse": "on"}),
     "ulx-int8": ("ulx3s-85f", {"quant": "int8"}, {}),
