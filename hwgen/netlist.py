@@ -15,7 +15,8 @@ import copy
 import re
 
 __all__ = ["absorb_ecp5_output_registers", "retime_ecp5_read_multiplexers",
-           "retime_ice40_read_registers", "ICE40_RETIMED_WRITABLE"]
+           "retime_ice40_read_registers", "ICE40_RETIMED_WRITABLE", "ice40_delay_lines_to_ram",
+           "ICE40_RING_MIN_LENGTH"]
 
 _PLAIN_FF = {"CEMUX": "1", "CLKMUX": "CLK", "GSR": "DISABLED", "REGSET": "RESET"}
 
@@ -435,3 +436,156 @@ def retime_ice40_read_registers(netlist: dict) -> int:
             changed += 1
             drivers, sinks = _index(cells)
     return changed
+
+
+#: Plain flip-flop chains at least this long become a block-RAM ring
+#: (`ice40_delay_lines_to_ram`); shorter ones are cheaper in logic than the ring's address.
+ICE40_RING_MIN_LENGTH = 4
+_RING_DEPTH, _RING_WIDTH = 256, 16  # SB_RAM40_4K in its 256 x 16 mode
+
+
+def _lut_init(fn) -> str:
+    """SB_LUT4 ``LUT_INIT`` of ``fn(i0, i1, i2, i3)`` (bit k: inputs ``k = i0 + 2 i1 + ...``)."""
+    return "".join(str(fn(k & 1, k >> 1 & 1, k >> 2 & 1, k >> 3 & 1) & 1)
+                   for k in reversed(range(16)))
+
+
+class _Cells:
+    """New cells for a Yosys JSON module: fresh net numbers, SB_DFF / SB_LUT4 / SB_CARRY."""
+
+    def __init__(self, cells: dict):
+        self.cells = cells
+        self.next = 1 + max((b for c in cells.values() for bits in c["connections"].values()
+                             for b in bits if isinstance(b, int)), default=1)
+
+    def net(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+    def add(self, kind: str, conn: dict, outputs: tuple, params: dict | None = None) -> None:
+        dirs = {p: "output" if p in outputs else "input" for p in conn}
+        self.cells[f"hwgen_ring_{self.next}_{len(self.cells)}"] = {
+            "type": kind, "parameters": params or {}, "attributes": {},
+            "port_directions": dirs, "connections": conn}
+
+    def ff(self, d, clock) -> int:
+        q = self.net()
+        self.add("SB_DFF", {"C": [clock], "D": [d], "Q": [q]}, ("Q",))
+        return q
+
+    def lut(self, inputs, fn) -> int:
+        o = self.net()
+        conn = {f"I{k}": [v] for k, v in enumerate((list(inputs) + ["0"] * 4)[:4])}
+        conn["O"] = [o]
+        self.add("SB_LUT4", conn, ("O",), {"LUT_INIT": _lut_init(fn)})
+        return o
+
+    def counter(self, clock) -> list[int]:
+        """A free-running 8-bit counter (powers up at 0), LUTs only (no carry chain)."""
+        q = [self.net() for _ in range(8)]
+        t0 = self.lut(q[:4], lambda a, b, c, d: a & b & c & d)
+        t1 = self.lut([t0, q[4], q[5], q[6]], lambda a, b, c, d: a & b & c & d)
+        nxt = [self.lut([q[0]], lambda a, *_: 1 - a),
+               self.lut(q[:2], lambda a, b, *_: a ^ b),
+               self.lut(q[:3], lambda a, b, c, _: c ^ (a & b)),
+               self.lut(q[:4], lambda a, b, c, d: d ^ (a & b & c)),
+               self.lut([t0, q[4]], lambda t, a, *_: a ^ t),
+               self.lut([t0, q[4], q[5]], lambda t, a, b, _: b ^ (t & a)),
+               self.lut([t0, q[4], q[5], q[6]], lambda t, a, b, c: c ^ (t & a & b)),
+               self.lut([t1, q[7]], lambda t, a, *_: a ^ t)]
+        for qi, di in zip(q, nxt, strict=True):
+            self.add("SB_DFF", {"C": [clock], "D": [di], "Q": [qi]}, ("Q",))
+        return q
+
+    def plus(self, bits: list[int], k: int) -> list[int]:
+        """``bits + k`` (mod 2^len): a carry chain, the sum bits in the carries' LUTs."""
+        out, carry = [], "0"
+        for i, b in enumerate(bits):
+            ki = str(k >> i & 1)
+            out.append(self.lut(["0", b, ki, carry], lambda _, a, c, ci: a ^ c ^ ci))
+            if i < len(bits) - 1:
+                co = self.net()
+                self.add("SB_CARRY", {"CI": [carry], "I0": [b], "I1": [ki], "CO": [co]},
+                         ("CO",))
+                carry = co
+        return out
+
+
+def _ice40_chains(cells: dict, sinks: dict, port_bits: set) -> dict:
+    """Maximal chains of plain flip-flops (``SB_DFF``: no enable, no reset) on one clock, each
+    but the last driving nothing but the next one's D (so only the last one's Q is read):
+    {(clock net, length): [[flip-flop names, first to last], ...]}. Synchronizers (cells of
+    ``amaranth.lib.cdc``) are never part of one."""
+    plain = {n for n, c in cells.items() if c["type"] == "SB_DFF"
+             and set(c["connections"]) == {"C", "D", "Q"}
+             and "cdc.py" not in str(c.get("attributes", {}).get("src", ""))}
+    nxt, has_prev = {}, set()
+    for n in plain:
+        conn = cells[n]["connections"]
+        q = conn["Q"][0]
+        users = sinks.get(q, []) if isinstance(q, int) else []
+        if q in port_bits or len(users) != 1:
+            continue
+        m, pin = users[0]
+        if m in plain and pin == "D" and cells[m]["connections"]["C"] == conn["C"]:
+            nxt[n] = m
+            has_prev.add(m)
+    chains: dict = {}
+    for head in sorted(plain - has_prev):
+        chain = [head]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        clock = cells[head]["connections"]["C"][0]
+        if len(chain) > 1 and isinstance(clock, int):
+            chains.setdefault((clock, len(chain)), []).append(chain)
+    return chains
+
+
+def ice40_delay_lines_to_ram(netlist: dict, blocks: int,
+                             min_length: int = ICE40_RING_MIN_LENGTH) -> int:
+    """Rewrite ``netlist`` (in place): chains of plain iCE40 flip-flops (delay lines: pipeline
+    stages that only pass a value on, `_ice40_chains`) become rings in block RAM, up to 16
+    chains of one length per ``SB_RAM40_4K`` (256 x 16), at most ``blocks`` RAMs (the ones the
+    design leaves free), the chains of the most flip-flops first. A chain of L flip-flops (a
+    logic cell each, nothing to pair with) gives its last Q the first D of L clocks before; the
+    ring writes that D at address ``w`` and reads address ``w - (L - 1)`` (mod 256), ``w`` a
+    free-running counter shared by every ring of the clock, the read address a constant adder
+    per length: the read data, registered by the RAM, is the D of L clocks before, as the
+    chain's last Q was. The RAM powers up at zero, as flip-flops do (and any value a ring holds
+    from before is gone L clocks later: the board build holds its domain in reset far longer).
+    Returns the number of RAMs added."""
+    added = 0
+    for module in netlist.get("modules", {}).values():
+        cells = module.get("cells", {})
+        port_bits = {b for p in module.get("ports", {}).values() for b in p.get("bits", [])}
+        _, sinks = _index(cells)
+        chunks = [(clock, length, chains[i:i + _RING_WIDTH])
+                  for (clock, length), chains in _ice40_chains(cells, sinks, port_bits).items()
+                  if min_length <= length <= _RING_DEPTH
+                  for i in range(0, len(chains), _RING_WIDTH)]
+        chunks.sort(key=lambda c: (-c[1] * len(c[2]), c[1]))
+        new = _Cells(cells)
+        write, read = {}, {}
+        for clock, length, chains in chunks:
+            if added >= blocks or length * len(chains) < _RING_WIDTH:
+                break
+            if clock not in write:
+                write[clock] = new.counter(clock)
+            if (clock, length) not in read:
+                read[clock, length] = new.plus(write[clock], _RING_DEPTH - (length - 1))
+            wdata = [cells[c[0]]["connections"]["D"][0] for c in chains]
+            rdata = [cells[c[-1]]["connections"]["Q"][0] for c in chains]
+            for chain in chains:
+                for name in chain:
+                    del cells[name]
+            pad = _RING_WIDTH - len(chains)
+            conn = {"RCLK": [clock], "WCLK": [clock], "RCLKE": ["1"], "WCLKE": ["1"],
+                    "RE": ["1"], "WE": ["1"], "MASK": ["0"] * _RING_WIDTH,
+                    "RADDR": read[clock, length] + ["0"] * 3,
+                    "WADDR": write[clock] + ["0"] * 3,
+                    "WDATA": wdata + ["0"] * pad, "RDATA": rdata + [new.net() for _ in range(pad)]}
+            params = {"READ_MODE": "00", "WRITE_MODE": "00",
+                      **{f"INIT_{k:X}": "0" * 256 for k in range(16)}}
+            new.add("SB_RAM40_4K", conn, ("RDATA",), params)
+            added += 1
+    return added

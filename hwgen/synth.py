@@ -44,6 +44,7 @@ from pathlib import Path
 from .gateware.memory import SPRAM_STYLE_COMMAND, STRIP_INIT_PATTERN
 from .netlist import (
     absorb_ecp5_output_registers,
+    ice40_delay_lines_to_ram,
     retime_ecp5_read_multiplexers,
     retime_ice40_read_registers,
 )
@@ -126,15 +127,19 @@ def netlist_passes(target: str | Target, netlist: Path) -> int:
     """The post-synthesis netlist passes every flow runs (`synthesize` and board builds): on
     ECP5, block-RAM output registers absorbed and read multiplexers retimed
     (`hwgen.netlist`); the Yosys JSON netlist is rewritten in place. Returns the number of
-    RAM blocks changed. On iCE40 the register after each block-RAM read moves before the RAM,
-    onto its address (`hwgen.netlist.retime_ice40_read_registers`: a logic cell per data bit
-    saved)."""
+    RAM blocks changed (or added). On iCE40 the register after each block-RAM read moves before
+    the RAM, onto its address (`hwgen.netlist.retime_ice40_read_registers`: a logic cell per
+    data bit saved), and delay lines of plain flip-flops move into the block RAMs the design
+    leaves free (`hwgen.netlist.ice40_delay_lines_to_ram`: a logic cell per flip-flop)."""
     net = json.loads(Path(netlist).read_text())
     if get_target(target).family is Family.ECP5:
         moved = absorb_ecp5_output_registers(net)
         moved += retime_ecp5_read_multiplexers(net)
     else:
         moved = retime_ice40_read_registers(net)
+        rams = sum(c["type"].startswith("SB_RAM40_4K") for m in net.get("modules", {}).values()
+                   for c in m.get("cells", {}).values())
+        moved += ice40_delay_lines_to_ram(net, get_target(target).bram_count - rams)
     if moved:
         Path(netlist).write_text(json.dumps(net))
     return moved

@@ -75,7 +75,7 @@ def test_build_refuses_a_model_that_cannot_fit_before_any_tool(tmp_path, capsys)
     assert rc == 1
     # ROMs need 40+ EBR, so --weights auto judges the loadable design, which is too big too
     assert "hwgen: error: this model does not fit icebreaker (ice40-up5k) with 16 lanes, its " \
-           "weights loaded at run time (--weights spram), and the UART link (1791 LUT4, 2121 " \
+           "weights loaded at run time (--weights spram), and the UART link (1748 LUT4, 1898 " \
            "flip-flops, 2 RAM blocks): the weights need 16 SB_SPRAM256KA blocks but ice40-up5k " \
            "has 4" in err  # (the link's figures carry the measured excess of loadable builds)
     assert "What would fit: --board ulx3s-85f fits 16 lanes." in err  # build's own options

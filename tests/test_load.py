@@ -229,9 +229,14 @@ def test_a_load_cut_off_or_for_another_shape_is_never_committed(models):
         with pytest.raises(ProtocolError, match="the device's CRC-32 is 0x[0-9a-f]{8}, the "
                            "host's 0x00000000"):
             board.link.load(ims, wb, board.id, 0)
-        # a word beyond a memory, and a frame that is not whole words
+        # a word beyond a memory (far beyond, and the first one past its end), and a frame that
+        # is not whole words
         with pytest.raises(ProtocolError, match="LOAD frame .*: ADDRESS"):
             board.link.request(Cmd.LOAD, bytes([0]) + (10**6).to_bytes(3, "little") + bytes(wb))
+        for im in board.core.plan.load_images():
+            with pytest.raises(ProtocolError, match="LOAD frame .*: ADDRESS"):
+                board.link.request(Cmd.LOAD, bytes([im.index]) + im.depth.to_bytes(3, "little")
+                                   + bytes(wb))
         with pytest.raises(ProtocolError, match="LOAD frame .*: LENGTH"):
             board.link.request(Cmd.LOAD, bytes(4 + wb + 1))
         assert not board.link.ping().loaded

@@ -361,3 +361,95 @@ def test_ice40_board_flow_state_store_has_no_read_first_emulation(tmp_path):
     # write masks and the initial-value flag only: read-first emulation takes a LUT per bit
     assert sum(1 for c in cells if c["type"] == "SB_LUT4") < lay.word_bits // 2
     assert retime_ice40_read_registers(net) == rams
+
+
+def _ice40_evaluate(cells: dict, inputs: dict, cycles: int, watch: list[int]) -> list[tuple]:
+    """Cycle-by-cycle values of ``watch`` nets of an iCE40 netlist of SB_DFF, SB_LUT4, SB_CARRY
+    and SB_RAM40_4K (256 x 16, read data registered, read before write); ``inputs``: net ->
+    values per cycle. Everything powers up at zero."""
+    regs = {c["connections"]["Q"][0]: 0 for c in cells.values() if c["type"] == "SB_DFF"}
+    rams = {n: ({}, [0] * 16) for n, c in cells.items() if c["type"] == "SB_RAM40_4K"}
+    out = []
+    for t in range(cycles):
+        val = {b: v[t] for b, v in inputs.items()}
+        val.update(regs)
+        for n, (_, rdata) in rams.items():
+            for b, v in zip(cells[n]["connections"]["RDATA"], rdata, strict=True):
+                val[b] = v
+
+        def get(b, val=val):
+            return int(b) if isinstance(b, str) else val[b]
+
+        for _ in range(len(cells)):  # settle the LUTs and carries
+            for cell in cells.values():
+                c = cell["connections"]
+                if cell["type"] == "SB_LUT4":
+                    i = sum(get(c.get(f"I{k}", ["0"])[0]) << k for k in range(4))
+                    val[c["O"][0]] = int(cell["parameters"]["LUT_INIT"][15 - i])
+                elif cell["type"] == "SB_CARRY":
+                    a, b, ci = (get(c[p][0]) for p in ("I0", "I1", "CI"))
+                    val[c["CO"][0]] = (a & b) | (ci & (a | b))
+        out.append(tuple(val[b] for b in watch))
+        for n, cell in cells.items():
+            c = cell["connections"]
+            if cell["type"] == "SB_DFF":
+                regs[c["Q"][0]] = get(c["D"][0])
+            elif cell["type"] == "SB_RAM40_4K":
+                mem, rdata = rams[n]
+                word = mem.get(sum(get(b) << k for k, b in enumerate(c["RADDR"])), [0] * 16)
+                rdata[:] = word
+                waddr = sum(get(b) << k for k, b in enumerate(c["WADDR"]))
+                mem[waddr] = [get(b) for b in c["WDATA"]]
+    return out
+
+
+def test_ice40_delay_lines_become_block_ram_rings_that_delay_the_same():
+    """Chains of plain flip-flops turned into block-RAM rings give the same outputs cycle for
+    cycle (past the 256-word wrap of the ring counter): 24 and 4 x 5 flip-flops become two RAMs
+    (a budget of two); a 20-long chain beyond the budget, short chains, a chain split by a tap
+    (7 + 2) and one through a synchronizer stay flip-flops."""
+    import random
+
+    from hwgen.netlist import ice40_delay_lines_to_ram
+
+    cells, nxt, ins, outs = {}, [1000], [], []
+
+    def chain(length, tap=False, src=None):
+        d = nxt[0]
+        ins.append(d)
+        for k in range(length):
+            q = nxt[0] + 1
+            cells[f"ff{q}"] = _ice40_ff(nxt[0], q)
+            if src and k < 2:
+                cells[f"ff{q}"]["attributes"] = {"src": src}
+            if tap and k == 1:  # read elsewhere too: the chain splits here
+                cells[f"lut{q}"] = {"type": "SB_LUT4",
+                                    "parameters": {"LUT_INIT": "1010101010101010"},
+                                    "port_directions": {"I0": "input", "O": "output"},
+                                    "connections": {"I0": [q], "O": [q + 5000]}}
+                outs.append(q + 5000)
+            nxt[0] = q
+        outs.append(nxt[0])
+        nxt[0] += 10
+
+    for length in (2, 4, 5, 5, 5, 5, 24, 20):
+        chain(length)
+    chain(9, tap=True)
+    chain(6, src="amaranth/lib/cdc.py:102")
+    net = _ice40_netlist(cells)
+    before = copy.deepcopy(net["modules"]["top"]["cells"])
+    rng = random.Random(1)
+    stim = {b: [rng.randrange(2) for _ in range(300)] for b in ins}
+    want = _ice40_evaluate(before, stim, 300, outs)
+    assert ice40_delay_lines_to_ram(net, blocks=2) == 2
+    cells = net["modules"]["top"]["cells"]
+    rams = [c for c in cells.values() if c["type"] == "SB_RAM40_4K"]
+    assert sorted(sum(isinstance(b, int) for b in r["connections"]["WDATA"])
+                  for r in rams) == [1, 4]
+    # 44 flip-flops gone, 8 for the ring counter
+    assert sum(c["type"] == "SB_DFF" for c in cells.values()) \
+        == sum(c["type"] == "SB_DFF" for c in before.values()) - 44 + 8
+    assert _ice40_evaluate(cells, stim, 300, outs) == want
+    # the evaluation tells a wrong delay apart
+    rams[0]["connections"]["RADDR"] = rams[0]["connections"]["WADDR"]
+    assert _ice40_evaluate(cells, stim, 300, outs) != want

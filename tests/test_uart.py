@@ -32,6 +32,39 @@ def test_crc16_is_ccitt_false():
     assert crc16(b"") == 0xFFFF
 
 
+@pytest.mark.parametrize("data", [b"123456789", bytes(range(0, 256, 7))])
+def test_bit_serial_crc16_equals_the_hosts(data):
+    """`crc16_serial` (the receiver's and reply framer's CRC-16) gives `crc16` of the bytes it
+    takes, a byte every 9 cycles (the closest it allows), and stays idle until the next."""
+    from amaranth.hdl import Signal
+
+    from hwgen.uart.crc import CRC16_INIT, crc16_serial
+
+    m = Module()
+    crc, load, byte = Signal(16, init=CRC16_INIT), Signal(), Signal(8)
+    idle = crc16_serial(m, crc, load, byte)
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    seen = []
+
+    async def bench(ctx):
+        for b in data:
+            ctx.set(load, 1)
+            ctx.set(byte, b)
+            await ctx.tick()
+            ctx.set(load, 0)
+            ctx.set(byte, 0xA5)  # the byte is taken in the load cycle only
+            for _ in range(8):
+                assert not ctx.get(idle)
+                await ctx.tick()
+        assert ctx.get(idle)
+        seen.append(ctx.get(crc))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [crc16(data)]
+
+
 def test_frames_round_trip_through_the_parser():
     raw = encode_frame(Cmd.STEP, 7, b"\x01\x02\x03") + encode_frame(Cmd.PING, 8)
     assert raw[:5] == bytes([0xA5, 0x02, 7, 3, 0])

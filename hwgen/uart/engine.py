@@ -24,8 +24,9 @@ the memories carry Yosys's ``no_rw_check`` (no read-during-write logic before th
 Latency (cycles): the receiver registers every byte and ends a frame 4 cycles after its last
 byte; the executor takes it 2 cycles later, checks a RUN's MODE / COUNT in 6 + COUNT, reads each
 step's input in ``in_bytes + 1`` before offering it to the core and writes its output in
-``5 x ceil(bytes / 4)``; the reply's SYNC is offered 4 cycles after the executor is done. Every
-part needs bytes at least 4 cycles apart (a UART byte is ``10 x divisor`` cycles).
+``1 + bytes``; the reply's SYNC is offered 4 cycles after the executor is done. Every
+part needs bytes at least 10 cycles apart (the CRC-16s take a byte's bits one a cycle; a UART
+byte is ``10 x divisor`` >= 40 cycles, an SPI byte >= 32).
 
 Timing: every decision is taken from registers a few LUTs deep (the PHY's byte, strobes and the
 slot state are registered, comparisons are registered a cycle ahead or replaced by a
@@ -42,6 +43,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from ..spec import HwgenError, check_positive_int
 from .executor import Executor
@@ -188,9 +190,11 @@ class FrameEngine(wiring.Component):
         in_use = Signal(2)
         m.d.comb += [in_use.eq(rx_ptr - tx_ptr), rx.slot_free.eq(in_use < WINDOW),
                      ex.start.eq(ex_ptr != rx_ptr), tx.start.eq(tx_ptr != ex_ptr)]
-        meta = [{k: Signal(w, name=f"slot{s}_{k}") for k, w in
-                 (("cmd", 8), ("seq", 8), ("length", 16), ("err", 4), ("rlen", 16),
-                  ("rerr", 4))} for s in range(2)]
+        # LEN as wide as the longest STEP / RUN frame (the only ones whose LEN the executor
+        # reads; the receiver refuses a longer one), the reply length as the longest reply
+        widths = (("cmd", 8), ("seq", 8), ("length", bits_for(req_n)), ("err", 4),
+                  ("rlen", bits_for(rpl_n)), ("rerr", 4))
+        meta = [{k: Signal(w, name=f"slot{s}_{k}") for k, w in widths} for s in range(2)]
 
         def pick(ptr, key):
             return Mux(ptr[0], meta[1][key], meta[0][key])
@@ -247,12 +251,15 @@ class FrameEngine(wiring.Component):
             shape_id, wbytes = 0, 0
         else:
             m.submodules.loader = lo = LoadEngine(ld)
-            # the receiver's bytes and frame ends reach the load engine a cycle late (timing; the
-            # executor takes a frame 2 cycles after its end, and waits for the engine's idle)
-            m.d.sync += [lo.byte.eq(rx.byte), lo.index.eq(rx.index),
-                         lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
+            # the receiver's byte strobes and frame ends reach the load engine a cycle late
+            # (timing; the executor takes a frame 2 cycles after its end, and waits for the
+            # engine's idle); the byte, its index and the command are the receiver's registers
+            # (the byte and command hold for bytes, the engine registers what it reads of the
+            # index in the cycle of the byte's strobe, before it advances)
+            m.d.sync += [lo.load_take.eq(rx.load_take), lo.commit_take.eq(rx.commit_take),
                          lo.accepted.eq(rx.done & (rx.err == 0)),
-                         lo.rejected.eq(rx.done & (rx.err != 0)), lo.cmd.eq(rx.cmd)]
+                         lo.rejected.eq(rx.done & (rx.err != 0))]
+            m.d.comb += [lo.byte.eq(rx.byte), lo.index.eq(rx.index), lo.cmd.eq(rx.cmd)]
             m.d.comb += [
                          rx.ld_partial.eq(lo.partial), rx.ld_bad.eq(lo.bad),
                          ex.load_idle.eq(lo.idle), self.loaded.eq(lo.loaded)]

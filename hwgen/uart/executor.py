@@ -10,9 +10,10 @@ LENGTH or MODE before any transfer, so a refused frame never advances the core.
 Taking a frame takes 2 cycles, checking a RUN 8 + COUNT more. Per step: ``in_bytes + 2`` cycles
 to read the input transfer out of the frame buffer (``rd_data`` comes 2 cycles after its
 ``rd_offset``: a block-RAM read port and a register after it), the
-``o_stream`` handshake, then, once the core offers its output, 5 cycles per 4 reply bytes
-written (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: a 4-byte word of the output
-is picked, then its bytes written); ``i_stream.ready`` is raised in the cycle of the last byte
+``o_stream`` handshake, then, once the core offers its output, one cycle per reply byte
+written and one before them (``out_bytes`` for MODE 0 / 1, ``class_bytes`` for MODE 2: each
+byte is picked out of the output a cycle before it is written); ``i_stream.ready`` is raised
+in the cycle of the last byte
 (the core holds its payload until then, as a stream must); a STEP / RUN frame's ``done`` comes 2
 cycles after its last reply byte. MODE 1 writes every step's output
 over the same bytes, so the last one remains. Load commands and PING end as soon as the load
@@ -26,6 +27,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
+from ..spec import HwgenError
 from .onehot import OneHot, pair_differences
 from .protocol import RUN_HEADER_BYTES, Cmd, ErrorCode, Mode
 
@@ -48,6 +50,8 @@ class Executor(wiring.Component):
         self._nin, self._nout, self._max_steps = in_bytes, out_bytes, max_steps
         self._class = class_field
         self.class_bytes = 0 if class_field is None else -(-class_field[1] // 8)
+        if self.class_bytes > 4:
+            raise HwgenError(f"the class field is at most 32 bits, not {class_field[1]}")
         super().__init__({
             "start": In(1), "cmd": In(8), "length": In(16), "err": In(4),
             "loaded": In(1), "load_idle": In(1),
@@ -65,7 +69,7 @@ class Executor(wiring.Component):
         rptr = Signal(range(RUN_HEADER_BYTES + self._max_steps * nin + 1))
         wptr = Signal(range(self._max_steps * nout + 1))
         m.d.comb += [self.rd_offset.eq(rptr), self.wr_offset.eq(wptr)]
-        mode, count, left = Signal(8, name="mode"), Signal(8, name="count"), Signal(8, name="left")
+        count, left = Signal(8, name="count"), Signal(8, name="left")
         # 2 + COUNT x in_bytes, as wide as the longest RUN frame (a COUNT above max_steps wraps
         # it, and is refused by ``bad_range`` anyway; timing: a shorter carry chain)
         need = Signal.like(rptr)
@@ -74,35 +78,36 @@ class Executor(wiring.Component):
         m.d.comb += self.o_stream.payload.eq(inp)
 
         # flags registered ahead of the decisions that use them (timing)
-        f_err, f_bad, f_step, f_run, f_len = Signal(4), Signal(), Signal(), Signal(), Signal(16)
+        # (``err`` and ``length`` stay put while the frame runs: read where they are needed)
+        f_bad, f_step, f_run = Signal(), Signal(), Signal()
         ne = Signal(8)  # need != LEN, per bit pair (registered)
         bad_count, bad_mode, bad_range = Signal(), Signal(), Signal()
         classes, last_mode, final = Signal(), Signal(), Signal()
         m.d.sync += final.eq(count == 1)
 
-        src = Signal(8 * nout)
         payload = self.i_stream.payload
+        # the byte to write, picked out of the output into a register a cycle ahead (``bn``:
+        # the index of the next one; one byte multiplexer, no word register)
+        src = [payload[8 * k : 8 * k + 8] for k in range(nout)]
         if self._class is None:
-            m.d.comb += src.eq(payload)
             last_byte = nout - 1
-        else:
+        else:  # MODE 2: the class bytes in place of the first ones
             off, bits = self._class
-            m.d.comb += src.eq(Mux(classes, payload[off : off + bits], payload))
             last_byte = Mux(classes, self.class_bytes - 1, nout - 1)
-        # the byte to write, in two steps (timing): a 4-byte word of the output, then its byte
-        nwords = -(-nout // 4)
-        padded = Cat(src, Const(0, 32 * nwords - 8 * nout))
-        word = Signal(32)
-        b = Signal(range(4 * nwords))
-        pick = padded if nwords == 1 else padded.word_select(b[2:], 32)
-        m.d.comb += self.wr_data.eq(word.word_select(b[:2], 8))
+            cls = Cat(payload[off : off + bits], Const(0, 8 * self.class_bytes - bits))
+            for k in range(self.class_bytes):
+                src[k] = Mux(classes, cls[8 * k : 8 * k + 8], src[k])
+        bn = Signal(range(nout + 1))
+        wbyte = Signal(8)
+        pick = Cat(*src).word_select(bn, 8)
+        m.d.comb += self.wr_data.eq(wbyte)
 
         rerr, rlen = Signal(4), Signal(16)
         m.d.comb += [self.rerr.eq(rerr), self.rlen.eq(rlen)]
-        b_last = Signal()  # b == last_byte (registered)
-        # last_byte - 2 - b, counted down with b: its sign bit is b + 1 >= last_byte, which is
-        # b + 1 == last_byte while bytes remain (timing: no adder and comparator before b_last)
-        rest = Signal(signed(bits_for(4 * nwords) + 1))
+        b_last = Signal()  # the byte written now (bn - 1) is byte last_byte (registered)
+        # last_byte - 1 - bn, counted down with bn: its sign bit is bn >= last_byte, which is
+        # bn == last_byte while bytes remain (timing: no adder and comparator before b_last)
+        rest = Signal(signed(bits_for(nout) + 1))
         sh1, sh2 = Signal(), Signal()  # an offset was presented 1, 2 cycles ago (in FETCH)
         left_zero = Signal()
 
@@ -122,16 +127,15 @@ class Executor(wiring.Component):
         m.d.sync += [sh1.eq(fsm.ongoing("FETCH") & more), sh2.eq(sh1)]
         with fsm.state("IDLE"):
             # defaults (a STEP is a RUN of one step in mode 0); a RUN overwrites them
-            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), b.eq(0), rerr.eq(0),
-                         mode.eq(Mode.ALL), count.eq(1), classes.eq(0), last_mode.eq(0)]
+            m.d.sync += [rptr.eq(0), wptr.eq(0), j.eq(0), more.eq(1), bn.eq(0), rerr.eq(0),
+                         count.eq(1), classes.eq(0), last_mode.eq(0)]
             with m.If(self.start):
-                m.d.sync += [f_err.eq(self.err), f_bad.eq(self.err != 0),
-                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN),
-                             f_len.eq(self.length)]
+                m.d.sync += [f_bad.eq(self.err != 0),
+                             f_step.eq(self.cmd == Cmd.STEP), f_run.eq(self.cmd == Cmd.RUN)]
                 fsm.next("DISPATCH")
         with fsm.state("DISPATCH"):
             with m.If(f_bad):
-                finish(code=f_err)
+                finish(code=self.err)
             with m.Elif((f_step | f_run) & ~self.loaded):
                 finish(code=ErrorCode.NOT_LOADED)
             with m.Elif(f_step):
@@ -147,7 +151,11 @@ class Executor(wiring.Component):
             m.d.sync += rptr.eq(RUN_HEADER_BYTES)
             fsm.next("MODE1")
         with fsm.state("MODE1"):  # rd_data: offset 0
-            m.d.sync += [mode.eq(self.rd_data),
+            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
+            mode_ok = Const(0, 1)
+            for v in modes:
+                mode_ok = mode_ok | (self.rd_data == v)
+            m.d.sync += [bad_mode.eq(~mode_ok),
                          classes.eq(self.rd_data == Mode.CLASSES),
                          last_mode.eq(self.rd_data == Mode.LAST)]
             fsm.next("COUNT")
@@ -156,19 +164,14 @@ class Executor(wiring.Component):
                          need.eq(RUN_HEADER_BYTES), left_zero.eq(self.rd_data == 0)]
             fsm.next("NEED")
         with fsm.state("NEED"):  # need = 2 + COUNT x in_bytes, one addition a cycle
-            # MODE and COUNT are checked meanwhile (registered: at least one cycle here)
-            modes = [Mode.ALL, Mode.LAST] + ([Mode.CLASSES] if self._class else [])
-            mode_ok = Const(0, 1)
-            for v in modes:
-                mode_ok = mode_ok | (mode == v)
-            m.d.sync += [bad_range.eq((count == 0) | (count > self._max_steps)),
-                         bad_mode.eq(~mode_ok)]
+            # COUNT is checked meanwhile (registered: at least one cycle here)
+            m.d.sync += bad_range.eq((count == 0) | (count > self._max_steps))
             with m.If(left_zero):  # left == 0 (registered)
                 fsm.next("VERIFY")
             with m.Else():
                 m.d.sync += [need.eq(need + nin), left.eq(left - 1), left_zero.eq(left == 1)]
         with fsm.state("VERIFY"):  # need != LEN per bit pair, then their OR (timing)
-            m.d.sync += ne.eq(pair_differences(need, f_len))
+            m.d.sync += ne.eq(pair_differences(need, self.length[:len(need)]))
             fsm.next("VERIFY2")
         with fsm.state("VERIFY2"):
             m.d.sync += bad_count.eq(bad_range | ne.any())
@@ -193,24 +196,23 @@ class Executor(wiring.Component):
             with m.If(self.o_stream.ready):
                 m.d.sync += self.o_stream.valid.eq(0)
                 fsm.next("CORE_OUT")
-        with fsm.state("CORE_OUT"):  # the core's output is there: its next 4-byte word
+        with fsm.state("CORE_OUT"):  # the core's output is there: its byte 0 (bn is 0)
             with m.If(self.i_stream.valid):
-                m.d.sync += word.eq(pick)
+                m.d.sync += [wbyte.eq(pick), bn.eq(1)]
                 fsm.next("WRITE")
-        with fsm.state("WRITE"):
+        with fsm.state("WRITE"):  # wbyte: the byte bn - 1 (the core holds its output)
             m.d.comb += self.wr_en.eq(1)
-            m.d.sync += [wptr.eq(wptr + 1), b.eq(b + 1), rest.eq(rest - 1), b_last.eq(rest[-1])]
+            m.d.sync += [wptr.eq(wptr + 1), wbyte.eq(pick), bn.eq(bn + 1), rest.eq(rest - 1),
+                         b_last.eq(rest[-1])]
             with m.If(b_last):
                 m.d.comb += self.i_stream.ready.eq(1)
-                m.d.sync += [b.eq(0), count.eq(count - 1)]
+                m.d.sync += [bn.eq(0), count.eq(count - 1)]
                 with m.If(final):  # the reply length is taken from wptr in LENGTH, a cycle
                     fsm.next("LENGTH")  # later (timing: no carry chain of wptr before rlen)
                 with m.Else():
                     fsm.next("FETCH")
                     with m.If(last_mode):
                         m.d.sync += wptr.eq(0)
-            with m.Elif(b[:2] == 3):
-                fsm.next("CORE_OUT")
         with fsm.state("LENGTH"):  # wptr: the bytes written
             finish(length=Mux(last_mode, nout, wptr))
         with fsm.state("DONE"):  # a registered strobe: the engine moves on to the next slot

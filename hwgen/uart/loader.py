@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,9 +44,11 @@ class LoadEngine(wiring.Component):
     Members
     -------
     byte : In(8), a payload byte of the frame being received.
-    index : In(16), its position in the payload.
+    index : In(16), its position in the payload, in the cycle before its ``load_take`` /
+        ``commit_take`` (the engine registers what it reads of it; ``byte`` holds both cycles).
     load_take : In(1), ``byte`` is a LOAD payload byte (one cycle per byte).
-    commit_take : In(1), ``byte`` is a COMMIT payload byte (shifted into the COMMIT register).
+    commit_take : In(1), ``byte`` is a COMMIT payload byte (compared with the device's CRC-32
+        and shape id).
     accepted, rejected : In(1) strobes, a frame was received in full and accepted / rejected
         (the receiver's ``done`` with its ``err`` 0 / not 0, decoded by the engine); ``cmd``
         says which (it is set bytes before).
@@ -71,6 +73,21 @@ class LoadEngine(wiring.Component):
             "load": Out(load_signature_of(len(spec.depths), spec.addr_bits, spec.data_bits)),
         })
 
+    def _in_range(self, m, mem, addr):
+        """``addr < depth`` of memory ``mem``, registered: a compare of the bits a depth can
+        have and a zero test of the rest (a shorter carry chain per memory)."""
+        depths = self._spec.depths
+        in_range = Signal()
+        nb_addr = max(d - 1 for d in depths).bit_length()
+        low, high_zero = addr[:nb_addr], (addr[nb_addr:] == 0) if nb_addr < len(addr) else 1
+        with m.Switch(mem):
+            for k, depth in enumerate(depths):
+                with m.Case(k):
+                    m.d.sync += in_range.eq(high_zero & (low < depth))
+            with m.Default():
+                m.d.sync += in_range.eq(0)
+        return in_range
+
     def elaborate(self, platform):
         m = Module()
         ld = self._spec
@@ -81,7 +98,6 @@ class LoadEngine(wiring.Component):
         nbyte = Signal(range(max(nb, 2)))
         pend = Signal()
         cbyte, cbits = Signal(8), Signal(range(9))
-        commit = Signal(64)
         m.d.comb += [self.crc.eq(~crc32), self.partial.eq(nbyte != 0),
                      self.idle.eq(~pend & (cbits == 0))]
 
@@ -101,20 +117,22 @@ class LoadEngine(wiring.Component):
                 m.d.sync += [word.eq(Cat(word[8:], self.byte)), cbyte.eq(self.byte),
                              cbits.eq(8), nbyte.eq(Mux(nbyte == nb - 1, 0, nbyte + 1)),
                              pend.eq(nbyte == nb - 1)]
+        # COMMIT bytes are checked as they arrive against the byte the device expects there
+        # (its CRC-32 and shape id, LE; the CRC-32 is final: the last LOAD's bits end 8 cycles
+        # after its last byte): one mismatch flag, not a 64-bit register and comparator. The
+        # expected byte is picked from the index, registered (like ``first``: index is set
+        # cycles before its byte comes).
+        expect = Signal(8)
+        m.d.sync += expect.eq(Cat(~crc32, Const(ld.shape_id, 32)).word_select(self.index[:3], 8))
+        mismatch = Signal()  # the COMMIT bytes so far differ from the device's
         with m.If(self.commit_take):
-            m.d.sync += commit.eq(Cat(commit[8:], self.byte))
+            m.d.sync += mismatch.eq((self.byte != expect) | (mismatch & ~first))
         with m.If(cbits != 0):
             m.d.sync += [crc32.eq(crc32_bit(crc32, cbyte[0])), cbyte.eq(cbyte >> 1),
                          cbits.eq(cbits - 1)]
 
         # registered a cycle ahead (timing): addr and mem settle bytes before the word is done
-        in_range = Signal()
-        with m.Switch(mem):
-            for k, depth in enumerate(ld.depths):
-                with m.Case(k):
-                    m.d.sync += in_range.eq(addr < depth)
-            with m.Default():
-                m.d.sync += in_range.eq(0)
+        in_range = self._in_range(m, mem, addr)
         port = self.load
         m.d.comb += [port.mem.eq(mem), port.addr.eq(addr), port.data.eq(word),
                      port.valid.eq(pend & in_range)]
@@ -134,8 +152,6 @@ class LoadEngine(wiring.Component):
             with m.Else():
                 m.d.sync += self.bad.eq(1)
 
-        commit_ok = Signal()  # registered: the COMMIT bytes and the CRC-32 settle long before
-        m.d.sync += commit_ok.eq((commit[:32] == ~crc32) & (commit[32:] == ld.shape_id))
         # the frame's command decoded a cycle ahead (timing: ``cmd`` is set bytes before the end)
         is_begin, is_commit = Signal(), Signal()
         m.d.sync += [is_begin.eq(self.cmd == Cmd.BEGIN), is_commit.eq(self.cmd == Cmd.COMMIT)]
@@ -146,6 +162,6 @@ class LoadEngine(wiring.Component):
                 m.d.sync += [self.loaded.eq(0), self.dirty.eq(0), crc32.eq(0xFFFFFFFF),
                              self.words.eq(0)]
             with m.Elif(is_commit):
-                with m.If(~self.dirty & commit_ok):
+                with m.If(~self.dirty & ~mismatch):
                     m.d.sync += self.loaded.eq(1)
         return m

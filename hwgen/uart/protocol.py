@@ -146,7 +146,7 @@ class ProtocolError(HwgenError):
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE, polynomial 0x1021, MSB first, from ``crc`` (the gateware computes
-    the same one byte a cycle: `hwgen.uart.crc.crc16_next`)."""
+    the same one bit a cycle: `hwgen.uart.crc.crc16_serial`)."""
     for b in data:
         crc ^= b << 8
         for _ in range(8):

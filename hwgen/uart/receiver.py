@@ -21,21 +21,22 @@ Rejections (the frame then reaches nobody but the reply framer, as an ERROR):
 
 ``done`` of a rejected frame waits for ``slot_free`` (its ERROR reply needs a buffer too); bytes
 arriving meanwhile are dropped (they can only come from a host that exceeds the window).
-Latency: every byte is registered on arrival; ``done`` comes 5 cycles after the frame's last CRC
-byte is offered. Bytes must come at least 6 cycles apart (a UART byte takes 10 x divisor >= 40
-cycles, an SPI byte 8 SCLK periods >= 32): the three cycles after LEN_HI (CHECK, CHECK2, DECIDE)
-and the four after the last CRC byte (COMPARE, COMPARE2, END, DONE) take no byte.
+Latency: every byte is registered on arrival; ``done`` comes 3 cycles after the frame's last CRC
+byte is offered. Bytes must come at least 10 cycles apart (a UART byte takes 10 x divisor >= 40
+cycles, an SPI byte 8 SCLK periods >= 32): the CRC-16 takes a byte's bits one a cycle in the 9
+cycles after it (`hwgen.uart.crc.crc16_serial`); the three cycles after LEN_HI (CHECK, CHECK2,
+DECIDE) and the two after the last CRC byte (END, DONE) take no byte.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .crc import CRC16_INIT, crc16_next
-from .onehot import OneHot, pair_differences
+from .crc import CRC16_INIT, crc16_serial
+from .onehot import OneHot
 from .protocol import LOAD_HEADER_BYTES, RUN_HEADER_BYTES, SYNC, Cmd, ErrorCode
 
 __all__ = ["FrameReceiver"]
@@ -89,19 +90,15 @@ class FrameReceiver(wiring.Component):
         err = Signal(4)  # why the frame is rejected (0: accepted)
         m.d.comb += self.err.eq(err)
         crc = Signal(16)
-        crc_bad = Signal()
-        diff = Signal(8)  # which bit pairs of the received and the computed CRC differ
-        # a byte enters the CRC the cycle after it is taken (timing: the XOR network's enable
-        # is one flip-flop; the next byte is cycles away)
-        crc_pend, crc_byte = Signal(), Signal(8)
-        m.d.sync += [crc_pend.eq(0), crc_byte.eq(byte)]
-        with m.If(crc_pend):
-            m.d.sync += crc.eq(crc16_next(crc, crc_byte))
-        # the frame's CRC bytes: the last two bytes received (every byte is shifted in, an
-        # enable of ``got`` alone: timing)
-        crc_in = Signal(16)
-        with m.If(got):
-            m.d.sync += crc_in.eq(Cat(crc_in[8:], byte))
+        # the received CRC bytes differ from the computed CRC's (each compared as it arrives:
+        # the CRC holds every earlier byte by then)
+        crc_bad, ne_lo = Signal(), Signal()
+        # a byte enters the CRC from the cycle after it is taken, one bit a cycle (`crc16_serial`:
+        # done 9 cycles after the take, before the next byte; ``byte`` holds it meanwhile, the
+        # PHYs' payload registers change only with a new byte)
+        crc_pend = Signal()
+        m.d.sync += crc_pend.eq(0)
+        crc16_serial(m, crc, crc_pend, byte)
         # Flags registered a cycle ahead of the decisions that use them (timing: every decision
         # is a few LUTs deep from registers, never from the PHY's byte through a comparator).
         known = {c: Signal(name=f"is_{c.name.lower()}") for c in self._commands()}
@@ -112,7 +109,6 @@ class FrameReceiver(wiring.Component):
         # the carry chain of a narrower down counter is shorter)
         longest = 0xFFFF if self._loadable else RUN_HEADER_BYTES + self._max_steps * self._nin
         after = Signal(signed(bits_for(longest) + 1))
-        less2 = Signal.like(after)  # LEN - 2 (registered)
         at_last = after[-1]
 
         # the buffer state, registered (a cycle late is harmless: only this receiver takes a
@@ -140,8 +136,8 @@ class FrameReceiver(wiring.Component):
         # One flip-flop per state (timing: no state decode in front of the enables). The seven
         # byte states of a frame are one state, FRAME, with the byte expected in a one-hot
         # ``phase``: the timeout and error exits are taken from FRAME alone.
-        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "COMPARE", "COMPARE2",
-                         "END", "DONE", "SKIP", "FINISH"], init="SYNC", name="rx")
+        fsm = OneHot(m, ["SYNC", "FRAME", "CHECK", "CHECK2", "DECIDE", "END", "DONE", "SKIP",
+                         "FINISH"], init="SYNC", name="rx")
         phases = ["CMD", "SEQ", "LEN0", "LEN1", "DATA", "CRC0", "CRC1"]
         phase = OneHot(m, phases, init="CMD", name="phase")
 
@@ -199,9 +195,11 @@ class FrameReceiver(wiring.Component):
                     with m.If(at_last):
                         phase.next("CRC0")
                 with phase.state("CRC0"):
+                    m.d.sync += ne_lo.eq(byte != crc[:8])
                     phase.next("CRC1")
                 with phase.state("CRC1"):
-                    fsm.next("COMPARE")
+                    m.d.sync += crc_bad.eq(ne_lo | (byte != crc[8:]))
+                    fsm.next("END")
             with m.Elif(bad):
                 fsm.next("SKIP")
             with m.Elif(cut | quiet):
@@ -209,13 +207,13 @@ class FrameReceiver(wiring.Component):
         with fsm.state("CHECK"):  # the header is in: compare LEN (registered), then
             for name, cmp in lens.items():
                 m.d.sync += cmp.eq(len_ok[name])
-            m.d.sync += [zero_len.eq(length == 0), less2.eq(length - 2)]
+            m.d.sync += [zero_len.eq(length == 0), after.eq(length - 2)]
             fsm.next("CHECK2")
         with fsm.state("CHECK2"):  # ... match it to CMD (registered flags)
             good = 0
             for c, flag in known.items():
                 good = good | (flag & lens[want[c]])
-            m.d.sync += [bad_len.eq(~good), after.eq(less2)]
+            m.d.sync += bad_len.eq(~good)
             fsm.next("DECIDE")
         with fsm.state("DECIDE"):  # phase: DATA
             with m.If(bad_cmd):
@@ -228,12 +226,6 @@ class FrameReceiver(wiring.Component):
                 fsm.next("FRAME")
                 with m.If(zero_len):
                     set_phase("CRC0")
-        with fsm.state("COMPARE"):  # bit pairs first, then their OR (timing: two LUT levels)
-            m.d.sync += diff.eq(pair_differences(crc_in, crc))
-            fsm.next("COMPARE2")
-        with fsm.state("COMPARE2"):
-            m.d.sync += crc_bad.eq(diff.any())
-            fsm.next("END")
         with fsm.state("END"):  # the frame is in; its buffer was free since DECIDE
             with m.If(crc_bad):
                 m.d.sync += err.eq(ErrorCode.CRC)

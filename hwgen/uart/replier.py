@@ -6,9 +6,10 @@ address), INFO /
 STATUS on ``info`` / ``status`` (read as they are sent; the host sends nothing that changes them
 while it waits for them), ERROR from ``rerr`` and ``cmd``. The frame goes out as
 ``SYNC CMD SEQ LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI`` (CRC-16/CCITT-FALSE over CMD..payload).
-``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 4
-cycles after the PHY takes one (a UART byte lasts 10 x divisor cycles). ``done`` strobes the
-cycle after the last byte is taken.
+``tx_stream.payload`` is a register, filled a byte ahead: the next byte is offered at most 10
+cycles after the PHY takes one, once the CRC-16 has taken that byte's bits (one a cycle,
+`hwgen.uart.crc.crc16_serial`; a UART byte lasts 10 x divisor >= 40 cycles, an SPI byte >= 32).
+``done`` strobes the cycle after the last byte is taken.
 
 Reply command: ERROR when ``rerr`` is not 0 (payload: ``rerr``, the request's command), else
 INFO for PING, OUTPUT for STEP, OUTPUTS for RUN, STATUS for BEGIN / LOAD / COMMIT.
@@ -21,7 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .crc import CRC16_INIT, crc16_next
+from .crc import CRC16_INIT, crc16_serial
 from .onehot import OneHot
 from .protocol import INFO_BYTES, STATUS_BYTES, SYNC, Cmd
 
@@ -56,15 +57,15 @@ class ReplyFramer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         tx = self.tx_stream
-        rcmd, seq, n = Signal(8), Signal(8), Signal(16)
+        wide = bits_for(self._max_payload)  # the payload length and byte counter
+        rcmd, n = Signal(8), Signal(wide)
         is_err, is_info, is_step, from_ram = Signal(), Signal(), Signal(), Signal()
-        error = Signal(16)
-        k = Signal(16)  # payload bytes offered
+        # the ERROR payload: the error code, the request's command (they stay put until done)
+        error = Cat(self.rerr, Const(0, 4), self.cmd)
+        k = Signal(wide)  # payload bytes offered
         # payload bytes still to offer after the next one, counted down (set while CMD is
         # offered): ``last`` (k == n) is its sign bit, registered (timing: no 16-bit comparator)
         rem = Signal(signed(bits_for(self._max_payload) + 1))
-        less1 = Signal.like(rem)  # n - 1, registered (n is set a state before SYNC)
-        m.d.sync += less1.eq(n - 1)
         last = Signal()
         crc = Signal(16)
         settle = Signal(2)  # cycles until rd_data shows offset k (2 after it is presented)
@@ -74,21 +75,20 @@ class ReplyFramer(wiring.Component):
         taken = tx.valid & tx.ready
         with m.If(taken):
             m.d.sync += tx.valid.eq(0)
-            with m.If(counted):
-                m.d.sync += crc.eq(crc16_next(crc, tx.payload))
+        # a counted byte enters the CRC one bit a cycle once taken (`crc16_serial`; the PHY
+        # takes the next byte no sooner than a byte time later: >= 32 cycles)
+        crc_idle = crc16_serial(m, crc, taken & counted, tx.payload)
         with m.If(settle != 0):
             m.d.sync += settle.eq(settle - 1)
-        free = Signal()  # the output register may take the next byte
-        m.d.comb += free.eq(~tx.valid & (settle == 0))
+        free = Signal()  # the output register may take the next byte (and the CRC is current)
+        m.d.comb += free.eq(~tx.valid & (settle == 0) & crc_idle)
 
         # byte k of an INFO / STATUS / ERROR payload, picked in two registered steps (timing:
-        # k settles for 3 cycles): the byte of each, then the payload's
-        fixed = Signal(8)
-        err_b, info_b, status_b = Signal(8), Signal(8), Signal(8)
-        m.d.sync += [err_b.eq(error.word_select(k[:1], 8)),
-                     info_b.eq(self.info.word_select(k[:5], 8)),
-                     status_b.eq(self.status.word_select(k[:3], 8)),
-                     fixed.eq(Mux(is_err, err_b, Mux(is_info, info_b, status_b)))]
+        # k settles for 3 cycles): the INFO or STATUS byte, then the payload's
+        fixed, table_b = Signal(8), Signal(8)
+        m.d.sync += [table_b.eq(Mux(is_info, self.info.word_select(k[:5], 8),
+                                    self.status.word_select(k[:3], 8))),
+                     fixed.eq(Mux(is_err, error.word_select(k[:1], 8), table_b))]
 
         # the byte each state offers: the output register takes the one of the current state
         # whenever it is free (an AND-OR of one-hot states, enabled by ``free`` alone: timing;
@@ -109,11 +109,9 @@ class ReplyFramer(wiring.Component):
         with fsm.state("IDLE"):
             m.d.sync += [k.eq(0), crc.eq(CRC16_INIT)]
             with m.If(self.start):
-                m.d.sync += [error.eq(Cat(self.rerr, Const(0, 4), self.cmd)),
-                             seq.eq(self.seq)]
                 fsm.next("FLAGS")
-        with fsm.state("FLAGS"):  # from the registered request command and error
-            rerr, cmd = error[:4], error[8:]
+        with fsm.state("FLAGS"):  # from the request's command and error
+            rerr, cmd = self.rerr, self.cmd
             m.d.sync += [
                 is_err.eq(rerr != 0),
                 is_info.eq(cmd == Cmd.PING),
@@ -133,12 +131,12 @@ class ReplyFramer(wiring.Component):
                 m.d.sync += [rcmd.eq(Cmd.STATUS), n.eq(STATUS_BYTES)]
             fsm.next("SYNC")
         header = (("SYNC", Const(SYNC, 8), "CMD"), ("CMD", rcmd, "SEQ"),
-                  ("SEQ", seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
-                  ("LEN1", n[8:], "DATA"))
+                  ("SEQ", self.seq, "LEN0"), ("LEN0", n[:8], "LEN1"),
+                  ("LEN1", n[8:].as_unsigned(), "DATA"))
         for state, value, nxt in header:
             with fsm.state(state):
                 if state == "CMD":
-                    m.d.sync += rem.eq(less1)
+                    m.d.sync += rem.eq(n - 1)
                 offer(value, nxt, count=state != "SYNC")
         with fsm.state("DATA"):  # k: payload bytes offered (last: k == n, registered)
             with m.If(last):
