@@ -73,7 +73,12 @@ class Design:
         return load_images(self.shape, self.model, self.plan)
 
     def accelerator(self):
-        """The core: `hwgen.gateware.core.Accelerator` of `plan`."""
+        """The core: `hwgen.gateware.core.Accelerator` of `plan` (a delta network's:
+        `hwgen.gateware.delta_core.DeltaAccelerator`)."""
+        if self.model.delta is not None:  # delta networks (issue 23)
+            from .gateware.delta_core import DeltaAccelerator
+
+            return DeltaAccelerator(self.model, self.plan.lanes, self.plan)
         from .gateware.core import Accelerator
 
         return Accelerator(self.plan)
@@ -90,6 +95,10 @@ def resolve(model: Model, lanes: int, *, state: str = "auto", weights: str = "ro
     if not isinstance(weights, str) or weights not in WEIGHT_MODES:
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
+    if model.delta is not None:  # delta networks (issue 23): the delta core, hwgen.delta.design
+        from .delta.design import delta_plan
+
+        return Design(model, delta_plan(model, lanes, state, weights, sparse))
     if weights == "rom":
         return Design(model, make_plan(model, lanes, state, weights, sparse))
     from .shape import shape_core, shape_of

@@ -1,0 +1,177 @@
+"""The delta core's Verilog against the golden delta model on real speech (issue 23, "Must show").
+
+For spoken digits (FSDD, ``fsdd:FOLDER``) and Japanese Vowels, a delta GRU and a delta LSTM (64
+hidden, ternary, trained with ``hwgen train --delta 16,32``, seed 0): ``hwgen generate`` at
+`LANES` lanes, then ``hwgen sim`` (cocotb) on the dataset's test split in Icarus and in
+Verilator, with random input gaps and output stalls (probability 0.2 each) and resets (before
+every third sequence, and an abort in the middle of every fourth). Every logit must equal the
+golden model's, every timestep's processed-column count the golden count, and every timestep's
+cycles stay within the manifest's bound; the measured cycles per timestep (mean) stand beside the
+dense core's exact cycles for the same model size and lanes, and the golden test accuracy of the
+delta model beside the dense network's (the same weights, theta 0).
+
+Stages are kept under --runs (default runs/delta_rtl/) and reused (rerun to resume):
+``train`` (model files), ``sim`` (one JSON per model and simulator). ``--sequences N`` caps the
+sequences simulated per run (default: the whole split); ``--simulators`` picks them.
+``--report-only`` rewrites benchmarks/results/delta_rtl.json and the table in docs/results.md
+(between the ``delta-rtl`` markers) from the runs.
+
+    HEAVY_TAG=delta /work/wt/heavy .venv/bin/python benchmarks/delta_rtl.py train
+    HEAVY_TAG=delta /work/wt/heavy .venv/bin/python benchmarks/delta_rtl.py sim \\
+        --simulators verilator
+    .venv/bin/python benchmarks/delta_rtl.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LANES = 8
+DELTA = "16,32"
+FSDD = "/work/shared/data/fsdd"
+#: dataset -> (epochs, batch), as benchmarks/delta_sweep.py trains them
+SETUPS = {"fsdd": (30, 32), "vowels": (40, 16)}
+CELLS = ("gru", "lstm")
+SIMULATORS = ("icarus", "verilator")
+
+
+def spec(ds: str, fsdd: str) -> str:
+    return f"fsdd:{fsdd}" if ds == "fsdd" else ds
+
+
+def train_stage(runs: Path, fsdd: str, datasets) -> None:
+    from hwgen import api
+
+    for ds in datasets:
+        epochs, batch = SETUPS[ds]
+        for cell in CELLS:
+            out = runs / f"{ds}-{cell}.hwgm"
+            if out.exists():
+                continue
+            t0 = time.monotonic()
+            r = api.train(spec(ds, fsdd), cell=cell, hidden=64, quant="ternary",
+                          epochs=epochs, batch=batch, seed=0, delta=DELTA, output=out,
+                          threads=1)
+            (runs / f"{ds}-{cell}.train.json").write_text(json.dumps({
+                "seconds": time.monotonic() - t0, "golden_test": r.metrics.golden_value,
+                "columns_test": r.metrics.columns,
+                "command": f"hwgen train --dataset {'fsdd:FOLDER' if ds == 'fsdd' else ds} "
+                           f"--cell {cell} --hidden 64 --quant ternary --epochs {epochs} "
+                           f"--batch {batch} --seed 0 --delta {DELTA}"}, indent=1))
+            print(f"trained {out.name}: golden test {r.metrics.golden_value:.4f}, "
+                  f"{r.metrics.columns:.1%} columns", flush=True)
+
+
+def _tool_versions() -> dict:
+    from hwgen.toolenv import tool_env
+
+    env = tool_env()
+    out = {}
+    for name, cmd in (("icarus", ["iverilog", "-V"]), ("verilator", ["verilator", "--version"])):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+            out[name] = (p.stdout or p.stderr).splitlines()[0].strip()
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            out[name] = None
+    return out
+
+
+def sim_stage(runs: Path, fsdd: str, datasets, simulators, sequences) -> None:
+    from hwgen import api
+    from hwgen.delta import with_thresholds
+
+    for ds in datasets:
+        for cell in CELLS:
+            model_path = runs / f"{ds}-{cell}.hwgm"
+            if not model_path.exists():
+                print(f"{model_path}: not trained yet (run the train stage)", flush=True)
+                continue
+            model = api.load_model(model_path)
+            rtl = runs / f"rtl-{ds}-{cell}"
+            if not (rtl / "manifest.json").exists():
+                api.generate(model, rtl, LANES)
+            for sim in simulators:
+                out = runs / f"{ds}-{cell}-{sim}.json"
+                if out.exists():
+                    continue
+                t0 = time.monotonic()
+                rep = api.simulate(rtl, dataset=spec(ds, fsdd), sequences=sequences,
+                                   simulator=sim, stall_in=0.2, stall_out=0.2, resets=True,
+                                   seed=1, time_limit=3 * 3600)
+                ev = api.evaluate(model, spec(ds, fsdd), "test")
+                dense_ev = api.evaluate(with_thresholds(model, None), spec(ds, fsdd), "test")
+                rec = {"dataset": ds, "cell": cell, "simulator": sim, "ok": rep.ok,
+                       "mismatch": None if rep.ok else str(rep.mismatch),
+                       "sequences": rep.sequences, "timesteps": rep.timesteps,
+                       "sim_cycles": rep.cycles, "wall_s": rep.wall_s,
+                       "total_s": time.monotonic() - t0, **rep.delta.to_json(),
+                       "golden_test_accuracy": ev.golden_value,
+                       "dense_golden_test_accuracy": dense_ev.golden_value,
+                       "columns_test": ev.columns, "lanes": LANES,
+                       "thresholds": model.delta.to_json(), "tools": _tool_versions(),
+                       "python": platform.python_version()}
+                out.write_text(json.dumps(rec, indent=1))
+                print(f"{ds} {cell} {sim}: {rep.summary()}", flush=True)
+
+
+MARK = ("<!-- delta-rtl:begin -->", "<!-- delta-rtl:end -->")
+
+
+def report(runs: Path) -> None:
+    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*-*-*.json"))
+            if not p.name.endswith(".train.json")]
+    (ROOT / "benchmarks" / "results" / "delta_rtl.json").write_text(
+        json.dumps({"lanes": LANES, "delta": DELTA, "runs": recs}, indent=1) + "\n")
+    rows = ["| dataset | cell | simulator | sequences (timesteps) | exact | columns processed | "
+            "cycles/timestep measured (max) | dense core | speed-up | accuracy delta / dense "
+            "(theta 0) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        rows.append(
+            f"| {r['dataset']} | {r['cell'].upper()} | {r['simulator']} | {r['sequences']} "
+            f"({r['timesteps']}) | {'yes' if r['ok'] else 'NO: ' + str(r['mismatch'])} | "
+            f"{r['columns_processed_fraction']:.1%} | {r['mean_cycles_per_timestep']:.1f} "
+            f"({r['max_cycles_per_timestep']}) | {r['dense_core_cycles_per_timestep']} | "
+            f"{r['dense_core_cycles_per_timestep'] / r['mean_cycles_per_timestep']:.2f}x | "
+            f"{r['golden_test_accuracy']:.4f} / {r['dense_golden_test_accuracy']:.4f} |")
+    tools = sorted({f"{k}: {v}" for r in recs for k, v in r["tools"].items() if v})
+    text = "\n".join(rows) + f"\n\nTools: {'; '.join(tools)}.\n"
+    doc = ROOT / "docs" / "results.md"
+    s = doc.read_text()
+    if MARK[0] in s:
+        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
+        s = s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:]
+        doc.write_text(s)
+    print(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stage", nargs="?", choices=("train", "sim"), default=None)
+    p.add_argument("--runs", default=str(ROOT / "runs" / "delta_rtl"))
+    p.add_argument("--fsdd", default=FSDD)
+    p.add_argument("--datasets", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    p.add_argument("--simulators", nargs="+", default=list(SIMULATORS), choices=SIMULATORS)
+    p.add_argument("--sequences", type=int, default=None)
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    if args.stage == "train":
+        train_stage(runs, args.fsdd, args.datasets)
+    elif args.stage == "sim":
+        sim_stage(runs, args.fsdd, args.datasets, args.simulators, args.sequences)
+    report(runs)
+
+
+if __name__ == "__main__":
+    main()
