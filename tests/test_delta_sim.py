@@ -194,3 +194,27 @@ def test_board_builds_refuse_a_delta_model_with_a_clear_error(tmp_path, capsys):
     assert "board builds do not take the delta core yet" in capsys.readouterr().err
     assert main(["generate", str(p), "--lanes", "2", "-o", str(tmp_path / "g")]) == 0
     assert "worst case" in capsys.readouterr().out
+
+
+@icarus
+@pytest.mark.sim
+@pytest.mark.parametrize("dataset,cell", [("fsdd", "gru"), ("vowels", "lstm")])
+def test_the_delta_core_on_real_speech_in_icarus(tmp_path, dataset, cell):
+    """A small delta model (8 hidden) on the first test utterances of spoken digits (FSDD) and
+    Japanese Vowels, with stalls and resets: exact, columns and cycles as the manifest says.
+    (The trained 64-unit models on the whole test splits: benchmarks/delta_rtl.py.)"""
+    from test_fsdd import FSDD
+
+    if dataset == "fsdd":
+        if not FSDD.is_dir():
+            pytest.skip(f"no FSDD recordings at {FSDD}")
+        spec, features = f"fsdd:{FSDD}", 20
+    else:
+        spec, features = "vowels", 12
+    base = make_model(cell, "ternary", inputs=features, hidden=8, outputs=10, seed=3)
+    model = with_thresholds(base, DeltaThresholds.uniform(16, 32, 1))
+    rtl = tmp_path / "rtl"
+    api.generate(model, rtl, 4)
+    rep = _sim(rtl, "icarus", dataset=spec, sequences=3, seed=2)
+    assert rep.ok, rep.summary()
+    assert 0 < rep.delta.columns_fraction < 1 and rep.timesteps > 20
