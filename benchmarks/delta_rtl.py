@@ -13,8 +13,9 @@ delta model beside the dense network's (the same weights, theta 0).
 Stages are kept under --runs (default runs/delta_rtl/) and reused (rerun to resume):
 ``train`` (model files), ``sim`` (one JSON per model and simulator). ``--sequences N`` caps the
 sequences simulated per run (default: the whole split); ``--simulators`` picks them.
-``--report-only`` rewrites benchmarks/results/delta_rtl.json and the table in docs/results.md
-(between the ``delta-rtl`` markers) from the runs.
+``--report-only`` rewrites benchmarks/results/delta_rtl.json, the table in docs/results.md
+(between the ``delta-rtl`` markers) and the one in docs/cycles.md (``delta-cycles``) from the
+runs.
 
     HEAVY_TAG=delta /work/wt/heavy .venv/bin/python benchmarks/delta_rtl.py train
     HEAVY_TAG=delta /work/wt/heavy .venv/bin/python benchmarks/delta_rtl.py sim \\
@@ -124,6 +125,7 @@ def sim_stage(runs: Path, fsdd: str, datasets, simulators, sequences) -> None:
 
 
 MARK = ("<!-- delta-rtl:begin -->", "<!-- delta-rtl:end -->")
+CYCLES_MARK = ("<!-- delta-cycles:begin -->", "<!-- delta-cycles:end -->")
 
 
 def report(runs: Path) -> None:
@@ -145,13 +147,45 @@ def report(runs: Path) -> None:
             f"{r['golden_test_accuracy']:.4f} / {r['dense_golden_test_accuracy']:.4f} |")
     tools = sorted({f"{k}: {v}" for r in recs for k, v in r["tools"].items() if v})
     text = "\n".join(rows) + f"\n\nTools: {'; '.join(tools)}.\n"
-    doc = ROOT / "docs" / "results.md"
-    s = doc.read_text()
-    if MARK[0] in s:
-        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
-        s = s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:]
-        doc.write_text(s)
+    _write_between(ROOT / "docs" / "results.md", MARK, text)
+    _write_between(ROOT / "docs" / "cycles.md", CYCLES_MARK, cycles_table(runs, recs, tools))
     print(text)
+
+
+def cycles_table(runs: Path, recs: list[dict], tools) -> str:
+    """docs/cycles.md: per dataset and cell, the delta core's cycles (worst, none processed,
+    measured mean and its simulators, the manifest's bound over the split) against the dense
+    core's, with the accuracy and the columns processed."""
+    from hwgen import api
+    from hwgen.delta.estimate import delta_estimate
+
+    rows = ["| dataset | cell | lanes | dense core | delta core: worst case | no column | "
+            "measured mean (max) | bound mean | speed-up measured | columns processed | "
+            "test accuracy delta / dense | simulators (sequences) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    seen = {}
+    for r in recs:
+        seen.setdefault((r["dataset"], r["cell"]), []).append(r)
+    for (ds, cell), rs in seen.items():
+        model = api.load_model(runs / f"{ds}-{cell}.hwgm")
+        e = delta_estimate(model, LANES, api._dataset_sequences(model, spec(ds, FSDD), None), ds)
+        full = max(rs, key=lambda r: r["timesteps"])
+        sims = ", ".join(f"{r['simulator']} ({r['sequences']}){'' if r['ok'] else ' FAIL'}"
+                         for r in rs)
+        rows.append(
+            f"| {ds} | {cell.upper()} | {LANES} | {e.dense} | {e.worst} | {e.fixed} | "
+            f"{full['mean_cycles_per_timestep']:.1f} ({full['max_cycles_per_timestep']}) | "
+            f"{e.expected:.1f} | {e.dense / full['mean_cycles_per_timestep']:.2f}x | "
+            f"{full['columns_processed_fraction']:.1%} | {full['golden_test_accuracy']:.4f} / "
+            f"{full['dense_golden_test_accuracy']:.4f} | {sims} |")
+    return "\n".join(rows) + f"\n\nTools: {'; '.join(tools)}.\n"
+
+
+def _write_between(doc: Path, mark: tuple[str, str], text: str) -> None:
+    s = doc.read_text()
+    if mark[0] in s:
+        a, b = s.index(mark[0]), s.index(mark[1]) + len(mark[1])
+        doc.write_text(s[:a] + f"{mark[0]}\n{text}{mark[1]}" + s[b:])
 
 
 def main() -> None:
