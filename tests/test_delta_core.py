@@ -406,6 +406,7 @@ def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
     ("rnn", "exp", 2, 2, (0, 0)),
     ("rnn", "ternary", 6, 1, (1, 1)),  # R = 1: a column update per cycle, the encoder's pace
     ("lstm", "ternary", 4, 2, (255, 255)),  # no column processed (a code moves < 255): fixed
+    ("rnn", "int8", 1, 1, (2, 3)),  # ceil(O/P) = 3 > 2G: the head after the cell pass
 ])
 def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th):
     """Sequences through i_stream (sos at each start) with random input gaps and output stalls:

@@ -9,12 +9,14 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
     cycles <= fixed + sos * clear + R * sum_l n_l
 
 - ``fixed`` = 9 + s + sum_l [ceil(I_l / P) + ceil(H / P) + 2*G*H + c + s + 3]
-  + ceil(O / P) + H * ceil(O / P) + O: the cycles of a timestep in which no column is
-  processed (the accept cycle and the output's transfer cycle included). Per layer: one cycle
-  per encoder chunk, the cell pass (two cycles per gate row: the dense cell unit takes a row's
-  input and recurrent terms as two events), the cell unit's latency c and the scaler's s, and
-  3 cycles of hand-over; the head: its memory cleared (ceil(O/P)), the H columns of the top
-  layer's new h applied (ceil(O/P) cycles each), one cycle per output read, and the scaler.
+  + ceil(O / P) + O - 3 when the head overlaps the top layer's cell pass (`head_overlaps`:
+  ceil(O/P) <= 2G), else + 3 + ceil(O / P) + H * ceil(O / P) + O: the cycles of a timestep in
+  which no column is processed (the accept cycle and the output's transfer cycle included). Per
+  layer: one cycle per encoder chunk, the cell pass (two cycles per gate row: the dense cell
+  unit takes a row's input and recurrent terms as two events), the cell unit's latency c and the
+  scaler's s, and 3 cycles of hand-over; the head: each new h of the top layer applied to its
+  memory (ceil(O/P) cycles a column) as the cell unit writes it, or after the pass, the last
+  column's ceil(O/P) cycles, one cycle per output read, and the scaler.
 - ``clear`` = R + 2: after an input with ``sos`` the delta memories are cleared (all layers at
   once).
 - R per processed column, an upper bound: the x and h memories are updated by two units, so a
@@ -36,7 +38,14 @@ from ..gateware.plan import Plan
 from ..gateware.schedule import schedule
 from ..spec import Model
 
-__all__ = ["DeltaSchedule", "delta_schedule"]
+__all__ = ["DeltaSchedule", "delta_schedule", "head_overlaps"]
+
+
+def head_overlaps(model: Model, lanes: int) -> bool:
+    """Whether the delta core's head takes each new h of the top layer as the cell unit writes
+    it (one column of ceil(O/P) cycles, new h every 2G cycles: it keeps up when ceil(O/P) <=
+    2G), overlapping the cell pass; otherwise it applies the H columns after the pass."""
+    return -(-model.outputs // lanes) <= 2 * model.cell.num_gates
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,8 @@ def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
     s, c = t.scale_latency, t.cell_latency
     R, Ro, ch = -(-G * H // P), -(-NO // P), -(-H // P)
-    fixed = 9 + s + Ro + H * Ro + NO
+    # the head: its clear pass, its H columns unless they overlap the cell pass, the readout
+    fixed = 6 + s + Ro + NO if head_overlaps(model, P) else 9 + s + Ro + H * Ro + NO
     columns = []
     for i in range(model.num_layers):
         width = model.layer_input_width(i)

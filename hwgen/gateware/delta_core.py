@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..delta.design import check_delta_model
 from ..delta.golden import with_thresholds
+from ..delta.schedule import head_overlaps
 from ..numerics import derive_widths, term_shift
 from ..spec import CellKind, HwgenError, Model
 from .arith import delay, register
@@ -160,6 +161,13 @@ class DeltaAccelerator(wiring.Component):
         col = Signal(range(max(H, 2)), name="col")
         loaded = Signal(range(max(NO + 1, 2)), name="loaded")
 
+        # the head overlaps the top layer's cell pass when it takes each new h as it is written
+        # (`hwgen.delta.schedule.head_overlaps`): its memory is cleared at the accept
+        overlap = head_overlaps(model, P)
+        if overlap:
+            top = layers[L - 1]
+            m.d.comb += [head.clear.eq(self.i_stream.valid & self.i_stream.ready),
+                         head.i_stream.p.column.eq(unit), head.i_stream.p.delta.eq(top.h_data)]
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.i_stream.ready.eq(~out_valid)
@@ -185,7 +193,9 @@ class DeltaAccelerator(wiring.Component):
                 self._layer_states(m, i, ly, x if i == 0 else h_new[i - 1], h_old[i], h_new[i],
                                    c_new[i] if lstm else None, chunk, unit, cunit, sos, cx[i],
                                    ch[i], (model.delta.theta_x[i], model.delta.theta_h[i]),
-                                   "HEADCLEAR" if i == L - 1 else f"FEED{i + 1}")
+                                   head if overlap and i == L - 1 else None,
+                                   ("HEADEND" if overlap else "HEADCLEAR") if i == L - 1
+                                   else f"FEED{i + 1}")
             with m.State("HEADCLEAR"):
                 m.d.comb += head.clear.eq(1)
                 m.next = "HEADCLEARWAIT"
@@ -201,7 +211,8 @@ class DeltaAccelerator(wiring.Component):
                     with m.If(col == H - 1):
                         m.next = "HEADEND"
             with m.State("HEADEND"):
-                m.d.comb += [head.i_stream.valid.eq(1), head.i_stream.p.end.eq(1)]
+                m.d.comb += [head.i_stream.valid.eq(1), head.i_stream.p.end.eq(1),
+                             head.i_stream.p.column.eq(0), head.i_stream.p.delta.eq(0)]
                 with m.If(head.i_stream.ready):
                     m.next = "HEADWAIT"
             with m.State("HEADWAIT"):
@@ -249,7 +260,7 @@ class DeltaAccelerator(wiring.Component):
 
     @staticmethod
     def _layer_states(m, i, ly, src, h_old, h_new, c_new, chunk, unit, cunit, sos, cx, ch,
-                      thetas, after):
+                      thetas, head, after):
         """FEED{i}: offer layer i's x chunks (from ``src``) and h chunks (its old h), one per
         cycle; CELL{i}: take its H new h (and c) values in unit order, then go to ``after``."""
         H, P = len(h_old), ly.i_stream.p.values.shape().length
@@ -278,6 +289,8 @@ class DeltaAccelerator(wiring.Component):
                     m.d.sync += [c_new[cunit].eq(ly.c_data), cunit.eq(cunit + 1)]
             with m.If(ly.h_we):
                 m.d.sync += [h_new[unit].eq(ly.h_data), unit.eq(unit + 1)]
+                if head is not None:  # the head takes the new h column as it is written
+                    m.d.comb += head.i_stream.valid.eq(1)
                 with m.If(unit == H - 1):
                     m.d.sync += chunk.eq(0)
                     m.next = after
