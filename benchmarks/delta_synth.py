@@ -56,13 +56,40 @@ def run_one(model, core: str, target: str, runs: Path, seeds: int) -> dict:
     rtl = runs / f"rtl-{core}"
     if not (rtl / "manifest.json").exists():
         api.generate(model if core == "delta" else with_thresholds(model, None), rtl, LANES)
-    rep = api.synthesize(rtl, target, seeds=seeds, out_dir=runs / f"synth-{core}-{target}",
-                         timeout=1500, warn=lambda w: print(f"warning: {w}", flush=True))
+    from hwgen.spec import HwgenError
+
+    work = runs / f"synth-{core}-{target}"
+    try:
+        rep = api.synthesize(rtl, target, seeds=seeds, out_dir=work, timeout=1500,
+                             warn=lambda w: print(f"warning: {w}", flush=True))
+    except HwgenError as e:  # e.g. nextpnr cannot place it: record Yosys's counts and why
+        log = work / "nextpnr_seed1.log"
+        use = [" ".join(line.split()[1:]) for line in
+               (log.read_text().splitlines() if log.exists() else [])
+               if "%" in line and any(b in line for b in ("_LC:", "_RAM:", "COMB:", "DP16KD:"))]
+        rec = {"core": core, "target": target,
+               "error": str(e).split(" (log:")[0] + (f" ({', '.join(use)})" if use else ""),
+               **_yosys_counts(work / "stat.json", target)}
+        out.write_text(json.dumps(rec, indent=1))
+        print(f"{core} {target}: {rec['error']}", flush=True)
+        return rec
     rec = {"core": core, "target": target, **rep.to_json()}
     out.write_text(json.dumps(rec, indent=1))
     print(f"{core} {target}: LUT {rep.luts}, FF {rep.ffs}, RAM {rep.bram}, Fmax {rep.fmax_mhz}",
           flush=True)
     return rec
+
+
+def _yosys_counts(stat: Path, target: str) -> dict:
+    """LUT4 / FF / RAM blocks of the top module in Yosys's ``stat -json`` (a failed place)."""
+    cells = next(v["num_cells_by_type"] for k, v in json.loads(stat.read_text())["modules"].items()
+                 if k.endswith("hwgen_top"))
+    ice = target.startswith("ice40")
+    ffs = sum(n for t, n in cells.items() if t.startswith("SB_DFF" if ice else "TRELLIS_FF"))
+    luts = cells.get("SB_LUT4" if ice else "LUT4", 0)
+    ccu = 0 if ice else cells.get("CCU2C", 0)
+    return {"luts": luts, "lut_equivalent": luts + 2 * ccu, "ffs": ffs,
+            "bram": cells.get("SB_RAM40_4K" if ice else "DP16KD", 0), "fmax_mhz": None}
 
 
 def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None:
@@ -81,9 +108,10 @@ def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None
         else:
             cyc = str(cycles["dense"])
             rate = f"{f * 1e6 / cycles['dense']:,.0f}" if f else "-"
+        fmax = "does not place: " + r["error"].split(": ", 1)[-1] if "error" in r else (
+            f if f is None else round(f, 1))
         rows.append(f"| {r['target']} | {r['core']} | {r['luts']} ({r['lut_equivalent']}) | "
-                    f"{r['ffs']} | {r['bram']} | {f if f is None else round(f, 1)} | {cyc} | "
-                    f"{rate} |")
+                    f"{r['ffs']} | {r['bram']} | {fmax} | {cyc} | {rate} |")
         versions |= {f"{k} {v}" for k, v in r.get("tool_versions", {}).items()}
     text = ("\n".join(rows) + f"\n\nModel: {model_name}, {LANES} lanes. Delta cycles: {source}. "
             f"Tools: {'; '.join(sorted(versions))}.\n")
