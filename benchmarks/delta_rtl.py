@@ -86,22 +86,43 @@ def _tool_versions() -> dict:
     return out
 
 
-def sim_stage(runs: Path, fsdd: str, datasets, simulators, sequences) -> None:
+def _variant(runs: Path, ds: str, cell: str, theta: str | None) -> Path | None:
+    """The model file of (ds, cell), or with ``theta`` ("THX,THH") a copy of it at those
+    thresholds (``{ds}-{cell}-t{THX}-{THH}.hwgm``); None when the model is not trained yet."""
+    from hwgen import api
+    from hwgen.delta import DeltaThresholds, with_thresholds
+    from hwgen.modelfile import save_model
+
+    base = runs / f"{ds}-{cell}.hwgm"
+    if not base.exists():
+        print(f"{base}: not trained yet (run the train stage)", flush=True)
+        return None
+    if theta is None:
+        return base
+    path = runs / f"{ds}-{cell}-t{theta.replace(',', '-')}.hwgm"
+    if not path.exists():
+        m = api.load_model(base)
+        save_model(with_thresholds(m, DeltaThresholds.parse(theta, m.num_layers)), path)
+    return path
+
+
+def sim_stage(runs: Path, fsdd: str, datasets, simulators, sequences, cells=CELLS,
+              theta=None) -> None:
     from hwgen import api
     from hwgen.delta import with_thresholds
 
     for ds in datasets:
-        for cell in CELLS:
-            model_path = runs / f"{ds}-{cell}.hwgm"
-            if not model_path.exists():
-                print(f"{model_path}: not trained yet (run the train stage)", flush=True)
+        for cell in cells:
+            model_path = _variant(runs, ds, cell, theta)
+            if model_path is None:
                 continue
             model = api.load_model(model_path)
-            rtl = runs / f"rtl-{ds}-{cell}"
+            stem = model_path.stem
+            rtl = runs / f"rtl-{stem}"
             if not (rtl / "manifest.json").exists():
                 api.generate(model, rtl, LANES)
             for sim in simulators:
-                out = runs / f"{ds}-{cell}-{sim}.json"
+                out = runs / f"{stem}-{sim}.json"
                 if out.exists():
                     continue
                 t0 = time.monotonic()
@@ -110,7 +131,8 @@ def sim_stage(runs: Path, fsdd: str, datasets, simulators, sequences) -> None:
                                    seed=1, time_limit=3 * 3600)
                 ev = api.evaluate(model, spec(ds, fsdd), "test")
                 dense_ev = api.evaluate(with_thresholds(model, None), spec(ds, fsdd), "test")
-                rec = {"dataset": ds, "cell": cell, "simulator": sim, "ok": rep.ok,
+                rec = {"dataset": ds, "cell": cell, "model": model_path.name,
+                       "simulator": sim, "ok": rep.ok,
                        "mismatch": None if rep.ok else str(rep.mismatch),
                        "sequences": rep.sequences, "timesteps": rep.timesteps,
                        "sim_cycles": rep.cycles, "wall_s": rep.wall_s,
@@ -130,16 +152,18 @@ CYCLES_MARK = ("<!-- delta-cycles:begin -->", "<!-- delta-cycles:end -->")
 
 def report(runs: Path) -> None:
     recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*-*-*.json"))
-            if not p.name.endswith(".train.json")]
+            if p.stem.split("-")[-1] in SIMULATORS]
     (ROOT / "benchmarks" / "results" / "delta_rtl.json").write_text(
         json.dumps({"lanes": LANES, "delta": DELTA, "runs": recs}, indent=1) + "\n")
-    rows = ["| dataset | cell | simulator | sequences (timesteps) | exact | columns processed | "
-            "cycles/timestep measured (max) | dense core | speed-up | accuracy delta / dense "
-            "(theta 0) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| dataset | cell | theta_x, theta_h | simulator | sequences (timesteps) | exact | "
+            "columns processed | cycles/timestep measured (max) | dense core | speed-up | "
+            "accuracy delta / dense (theta 0) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
+        th = r["thresholds"]
         rows.append(
-            f"| {r['dataset']} | {r['cell'].upper()} | {r['simulator']} | {r['sequences']} "
+            f"| {r['dataset']} | {r['cell'].upper()} | {th['theta_x'][0]}, {th['theta_h'][0]} | "
+            f"{r['simulator']} | {r['sequences']} "
             f"({r['timesteps']}) | {'yes' if r['ok'] else 'NO: ' + str(r['mismatch'])} | "
             f"{r['columns_processed_fraction']:.1%} | {r['mean_cycles_per_timestep']:.1f} "
             f"({r['max_cycles_per_timestep']}) | {r['dense_core_cycles_per_timestep']} | "
@@ -159,21 +183,24 @@ def cycles_table(runs: Path, recs: list[dict], tools) -> str:
     from hwgen import api
     from hwgen.delta.estimate import delta_estimate
 
-    rows = ["| dataset | cell | lanes | dense core | delta core: worst case | no column | "
+    rows = ["| dataset | cell | theta_x, theta_h | lanes | dense core | delta core: worst case | "
+            "no column | "
             "measured mean (max) | bound mean | speed-up measured | columns processed | "
             "test accuracy delta / dense | simulators (sequences) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     seen = {}
     for r in recs:
-        seen.setdefault((r["dataset"], r["cell"]), []).append(r)
-    for (ds, cell), rs in seen.items():
-        model = api.load_model(runs / f"{ds}-{cell}.hwgm")
+        seen.setdefault((r["dataset"], r["cell"], r["model"]), []).append(r)
+    for (ds, cell, name), rs in seen.items():
+        model = api.load_model(runs / name)
         e = delta_estimate(model, LANES, api._dataset_sequences(model, spec(ds, FSDD), None), ds)
         full = max(rs, key=lambda r: r["timesteps"])
         sims = ", ".join(f"{r['simulator']} ({r['sequences']}){'' if r['ok'] else ' FAIL'}"
                          for r in rs)
+        th = model.delta
         rows.append(
-            f"| {ds} | {cell.upper()} | {LANES} | {e.dense} | {e.worst} | {e.fixed} | "
+            f"| {ds} | {cell.upper()} | {th.theta_x[0]}, {th.theta_h[0]} | {LANES} | {e.dense} | "
+            f"{e.worst} | {e.fixed} | "
             f"{full['mean_cycles_per_timestep']:.1f} ({full['max_cycles_per_timestep']}) | "
             f"{e.expected:.1f} | {e.dense / full['mean_cycles_per_timestep']:.2f}x | "
             f"{full['columns_processed_fraction']:.1%} | {full['golden_test_accuracy']:.4f} / "
@@ -196,6 +223,9 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     p.add_argument("--simulators", nargs="+", default=list(SIMULATORS), choices=SIMULATORS)
     p.add_argument("--sequences", type=int, default=None)
+    p.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
+    p.add_argument("--theta", metavar="THX,THH",
+                   help="sim stage: the models at these thresholds instead of their own")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
     runs = Path(args.runs)
@@ -203,7 +233,8 @@ def main() -> None:
     if args.stage == "train":
         train_stage(runs, args.fsdd, args.datasets)
     elif args.stage == "sim":
-        sim_stage(runs, args.fsdd, args.datasets, args.simulators, args.sequences)
+        sim_stage(runs, args.fsdd, args.datasets, args.simulators, args.sequences, args.cells,
+                  args.theta)
     report(runs)
 
 
