@@ -155,12 +155,14 @@ CYCLES_MARK = ("<!-- delta-cycles:begin -->", "<!-- delta-cycles:end -->")
 
 
 def report(runs: Path) -> None:
-    recs = [json.loads(p.read_text()) for p in sorted(runs.glob("*-*-*.json"))
+    recs = [json.loads(p.read_text()) for p in runs.glob("*-*-*.json")
             if p.stem.split("-")[-1] in SIMULATORS]
+    recs.sort(key=lambda r: (r["dataset"], r["cell"], r["thresholds"]["theta_h"],
+                             r["simulator"]))
     (ROOT / "benchmarks" / "results" / "delta_rtl.json").write_text(
         json.dumps({"lanes": LANES, "delta": DELTA, "runs": recs}, indent=1) + "\n")
-    rows = ["| dataset | cell | theta_x, theta_h | simulator | sequences (timesteps) | exact | "
-            "columns processed | cycles/timestep measured (max) | dense core | speed-up | "
+    rows = ["| dataset | cell | theta_x, theta_h | simulator | sequences (outputs checked) | "
+            "exact | columns processed | cycles/timestep measured (max) | dense core | speed-up | "
             "accuracy delta / dense (theta 0) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
