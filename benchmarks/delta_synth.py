@@ -81,7 +81,10 @@ def run_one(model, core: str, target: str, runs: Path, seeds: int) -> dict:
 
 
 def _yosys_counts(stat: Path, target: str) -> dict:
-    """LUT4 / FF / RAM blocks of the top module in Yosys's ``stat -json`` (a failed place)."""
+    """LUT4 / FF / RAM blocks of the top module in Yosys's ``stat -json`` (a failed place);
+    all None when Yosys itself failed (no statistics)."""
+    if not stat.exists():
+        return {k: None for k in ("luts", "lut_equivalent", "ffs", "bram", "fmax_mhz")}
     cells = next(v["num_cells_by_type"] for k, v in json.loads(stat.read_text())["modules"].items()
                  if k.endswith("hwgen_top"))
     ice = target.startswith("ice40")
