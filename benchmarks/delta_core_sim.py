@@ -4,7 +4,8 @@ Loads a delta model (``hwgen train --delta``), takes the first N sequences of a 
 split, streams them through `hwgen.gateware.delta_core.DeltaAccelerator` (consumer always ready),
 checks every logit against the golden model (exact) and measures the cycles between accepted
 inputs. Prints them beside the planned core's modelled cycles (`hwgen.delta.cycles`) and the
-dense core's exact schedule, and writes benchmarks/results/delta_core_sim.json.
+dense core's exact schedule, and writes benchmarks/results/delta_core_sim.json. (The Verilog
+in Icarus and Verilator: ``hwgen sim``, benchmarks/delta_rtl.py.)
 
     nice -n 10 .venv/bin/python benchmarks/delta_core_sim.py \
         runs/delta_sweep/fsdd-delta16-32-s0.hwgm --dataset fsdd:../shared/data/fsdd -n 4
@@ -40,9 +41,6 @@ def main() -> None:
     p.add_argument("--theta", help="THX,THH instead of the model's own thresholds")
     p.add_argument("-n", type=int, default=2, help="test sequences (default: %(default)s)")
     p.add_argument("--lanes", type=int, default=8)
-    p.add_argument("--icarus", metavar="DIR",
-                   help="instead: the Verilog in Icarus (build folder DIR), with random gaps, "
-                        "stalls and a reset before every 3rd sequence; logits only")
     args = p.parse_args()
     model = load_model(args.model)
     if args.theta:
@@ -52,9 +50,6 @@ def main() -> None:
     codes, _ = quantize_inputs(model, sp.X[: args.n])
     seqs = [codes[i, : sp.lengths[i]] for i in range(args.n)]
     golden = [DeltaGolden(model).run(s[None]) for s in seqs]
-    if args.icarus:
-        icarus(model, args, seqs, golden)
-        return
     dut = DeltaAccelerator(model, args.lanes)
     got, accepts = [], []
 
@@ -107,28 +102,6 @@ def main() -> None:
     print(f"wrote {out.relative_to(ROOT)}")
     if not exact:
         raise SystemExit("the delta accelerator's logits differ from the golden model's")
-
-
-def icarus(model, args, seqs, golden) -> None:
-    from hwgen.delta.rtl import icarus_run
-
-    t0 = time.monotonic()
-    got = icarus_run(model, args.lanes, seqs, args.icarus, resets=range(2, len(seqs), 3))
-    want = np.concatenate([r.logits[0] for r in golden])
-    rec = {"model": Path(args.model).name, "dataset": args.dataset.split(":")[0],
-           "split": "test", "thresholds": model.delta.to_json(),
-           "lanes": args.lanes, "sequences": len(seqs), "timesteps": int(len(want)),
-           "simulator": "Icarus Verilog (-g2005)", "exact": bool(np.array_equal(got, want)),
-           "seconds": time.monotonic() - t0,
-           "resets": "before every 3rd sequence (2, 5, 8, ...), once every earlier output is out",
-           "stalls": "random input gaps and output stalls (about 1 cycle in 4 each)"}
-    print(json.dumps(rec, indent=1))
-    name = args.dataset.split(":")[0].replace(".", "_")
-    out = ROOT / "benchmarks" / "results" / f"delta_core_icarus_{name}.json"
-    out.write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
-    if not rec["exact"]:
-        raise SystemExit("the delta accelerator's Verilog differs from the golden model")
 
 
 if __name__ == "__main__":

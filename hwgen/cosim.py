@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .delta.sim import counter_ports
 from .fileio import atomic_write_bytes
 from .golden import GoldenModel
 from .manifest import load_manifest
@@ -59,6 +60,8 @@ class CosimReport:
     wall_s: float
     mismatch: Mismatch | None
     gaps: list[int] = field(default_factory=list)
+    #: a delta core's measured cycles and columns (`hwgen.delta.sim.DeltaSimReport`), else None
+    delta: object = None
 
     @property
     def ok(self) -> bool:
@@ -76,21 +79,19 @@ class CosimReport:
             f"(manifest {self.manifest_cycles_per_timestep}), "
             f"{self.timesteps / max(self.wall_s, 1e-9):.0f} timesteps/s"
         )
+        if self.delta is not None:
+            s += f"; {self.delta.summary()}"
         return s if self.ok else s + f"; first mismatch: {self.mismatch}"
 
 
-def _expected(model: Model, plan: SimPlan):
+def _expected(model: Model, plan: SimPlan) -> list:
+    """The golden model's result of each sequence (a delta model's counts its columns)."""
     g = GoldenModel(model)
-    out = []
-    for seq in plan.sequences:
-        r = g.run(np.asarray(seq)[None])
-        out.append((r.logits[0], r.classes[0]))
-    return out
+    return [g.run(np.asarray(seq)[None]) for seq in plan.sequences]
 
 
-def _compare(manifest, model, plan, result, stim: Stimulus) -> Mismatch | None:
+def _compare(manifest, expected, result, stim: Stimulus) -> Mismatch | None:
     fields = manifest["streams"]["output"]["fields"]
-    expected = _expected(model, plan)
     got_by_epoch: dict[int, list] = {}
     for epoch, word in result["outputs"]:
         got_by_epoch.setdefault(epoch, []).append(unpack(fields, int(word, 16)))
@@ -104,7 +105,7 @@ def _compare(manifest, model, plan, result, stim: Stimulus) -> Mismatch | None:
             n, t = inputs[len(got)]
             return Mismatch(n, t, "output count", len(inputs), len(got), " (missing outputs)")
         for (n, t), o in zip(inputs, got, strict=False):
-            logits, classes = expected[n]
+            logits, classes = expected[n].logits[0], expected[n].classes[0]
             note = " (before the reset)" if e in aborted else ""
             for k, v in enumerate(o["logits"]):
                 if v != logits[t, k]:
@@ -286,6 +287,8 @@ def _bench_file(run, stim: Stimulus, timeout: int) -> dict:
     manifest = run.manifest
     bench = {"ports": stream_ports(manifest), "ops": stim.ops, "out_stalls": list(stim.out_stalls),
              "timeout_cycles": timeout}
+    if counter_ports(manifest):  # a delta core: its debug counters (issue 23)
+        bench["counter_ports"] = counter_ports(manifest)
     if "load" in manifest:  # a loadable core: the reference model's words first
         bench["load_ports"] = manifest["load"]["ports"]
         bench["load"] = _load_words(manifest, run.model)
@@ -344,10 +347,33 @@ def _cosim(run, simulator, build, run_dir, waves, timeout_cycles, deadline, time
         if not found:
             raise HwgenError(f"{simulator} wrote no waveform ({run_dir / names[0]} is missing)")
         atomic_write_bytes(waves, found[0].read_bytes())
-    mismatch = _compare(manifest, run.model, plan, result, stim)
+    expected = _expected(run.model, plan)
+    mismatch = _compare(manifest, expected, result, stim)
     measured, gaps = measured_cycles(plan, result["accepted"])
+    delta = None
+    if counter_ports(manifest):  # a delta core (issue 23): columns and cycles per timestep
+        mismatch, delta = _delta_check(run, expected, stim, result, mismatch)
+        measured = delta.mean_cycles
     return CosimReport(simulator, len(plan.sequences), stim.timesteps, result["cycles"],
-                       measured, cpt, wall, mismatch, gaps)
+                       measured, cpt, wall, mismatch, gaps, delta)
+
+
+def _delta_check(run, expected, stim: Stimulus, result, mismatch):
+    """(mismatch, `hwgen.delta.sim.DeltaSimReport`): the delta core's counters checked against
+    the golden model's column counts and the manifest's cycle bound (`hwgen.delta.sim`)."""
+    from .delta.sim import check_delta_counters, with_columns
+
+    manifest = run.manifest
+    expected = with_columns(manifest, run.model, run.plan.sequences, expected)
+
+    by_epoch: dict[int, list] = {}
+    for k, (epoch, _) in enumerate(result["outputs"]):
+        by_epoch.setdefault(epoch, []).append(k)
+    bad, report = check_delta_counters(manifest, expected, stim.epochs, by_epoch,
+                                       result["counters"])
+    if mismatch is None and bad is not None:
+        mismatch = Mismatch(*bad)
+    return mismatch, report
 
 
 def _run_bench(run, stim, simulator, build, run_dir, sources, build_args, waves, deadline,

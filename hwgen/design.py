@@ -74,7 +74,12 @@ class Design:
         return load_images(self.shape, self.model, self.plan)
 
     def accelerator(self):
-        """The core: `hwgen.gateware.core.Accelerator` of `plan`."""
+        """The core: `hwgen.gateware.core.Accelerator` of `plan` (a delta network's:
+        `hwgen.gateware.delta_core.DeltaAccelerator`)."""
+        if self.model.delta is not None:  # delta networks (issue 23)
+            from .gateware.delta_core import DeltaAccelerator
+
+            return DeltaAccelerator(self.model, self.plan.lanes, self.plan)
         from .gateware.core import Accelerator
 
         return Accelerator(self.plan)
@@ -91,6 +96,10 @@ def resolve(model: Model, lanes: int, *, state: str = "auto", weights: str = "ro
     if not isinstance(weights, str) or weights not in WEIGHT_MODES:
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
+    if model.delta is not None:  # delta networks (issue 23): the delta core, hwgen.delta.design
+        from .delta.design import delta_plan
+
+        return Design(model, delta_plan(model, lanes, state, weights, sparse))
     if weights == "rom":
         return Design(model, make_plan(model, lanes, state, weights, sparse))
     from .shape import shape_core, shape_of
@@ -109,6 +118,10 @@ def resolve_board(model: Model, board, lanes: int | None = None, *, baud: int | 
     what would fit, when the build cannot fit the board."""
     from .boardfit import check_board_fit
 
+    if getattr(model, "delta", None) is not None:  # delta networks (issue 23)
+        raise HwgenError("this model is a delta network; board builds do not take the delta "
+                         "core yet: 'hwgen generate' writes its Verilog, 'hwgen synth' measures "
+                         "it (docs/delta.md)")
     fit = check_board_fit(model, board, lanes, baud, weights, sparse, clock, link)
     return dataclasses.replace(fit.design, fit=fit)  # the design the fit judged is the build
 

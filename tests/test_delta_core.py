@@ -404,11 +404,15 @@ def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
     ("gru", "ternary", 4, 1, (6, 4)),
     ("lstm", "int8", 3, 2, (3, 5)),
     ("rnn", "exp", 2, 2, (0, 0)),
+    ("rnn", "ternary", 6, 1, (1, 1)),  # R = 1: a column update per cycle, the encoder's pace
+    ("lstm", "ternary", 4, 2, (255, 255)),  # no column processed (a code moves < 255): fixed
+    ("rnn", "int8", 1, 1, (2, 3)),  # ceil(O/P) = 3 > 2G: the head after the cell pass
 ])
 def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th):
     """Sequences through i_stream (sos at each start) with random input gaps and output stalls:
-    every logit equals the golden model's for the delta model, and the processed columns its
-    count."""
+    every logit equals the golden model's for the delta model, the processed columns its count,
+    and the working cycles of every timestep are within the manifest's bound
+    (`hwgen.delta.schedule`)."""
     from hwgen.delta import DeltaThresholds, with_thresholds
     from hwgen.gateware.delta_core import DeltaAccelerator
     from hwgen.golden import GoldenModel
@@ -421,7 +425,7 @@ def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, t
                     fmt.max_code) for n in (5, 3, 4)]
     want = [GoldenModel(model).run(s[None]) for s in seqs]
     dut = DeltaAccelerator(model, lanes)
-    got, cols = [], [0]
+    got, cols, cycles = [], [], []
 
     async def feed(ctx):
         for s in seqs:
@@ -434,12 +438,12 @@ def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, t
                 ctx.set(dut.i_stream.valid, 0)
 
     async def drain(ctx):
-        async for _, _, valid, ready, p, col in ctx.tick().sample(
-                dut.o_stream.valid, dut.o_stream.ready, dut.o_stream.p, dut.columns):
-            cols[-1] += col
-            if valid and ready:
+        async for _, _, valid, ready, p, col, cyc in ctx.tick().sample(
+                dut.o_stream.valid, dut.o_stream.ready, dut.o_stream.p, dut.columns, dut.cycles):
+            if valid and ready:  # the counters, read per output (cycles lacks this one)
                 got.append([int(v) for v in p.logits])
-                cols.append(0)
+                cols.append(int(col))
+                cycles.append(int(cyc) + 1)
             ctx.set(dut.o_stream.ready, int(rng.random() < 0.7))
 
     sim = Simulator(dut)
@@ -451,4 +455,11 @@ def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, t
     assert got == expect
     per_step = [int((r.columns.x_cols + r.columns.h_cols)[0, t].sum()) for r in want
                 for t in range(r.logits.shape[1])]
-    assert cols[: len(per_step)] == per_step
+    assert np.diff([0] + cols).tolist()[: len(per_step)] == per_step
+    sos = [t == 0 for r in want for t in range(r.logits.shape[1])]
+    bound = dut.schedule.bound(per_step, sos)
+    measured = np.diff([0] + cycles)[: len(per_step)]
+    assert (measured <= bound).all()
+    idle = np.asarray(per_step) == 0  # exact when no column is processed
+    assert (measured[idle] == bound[idle]).all()
+    assert idle.all() or th != (255, 255)

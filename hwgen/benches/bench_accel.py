@@ -6,6 +6,8 @@ word hex]), and a list of operations, each ``["x", payload_hex, idle_cycles]`` (
 after that many idle cycles), ``["reset", cycles]`` (wait until every output is in, then pulse
 reset) or ``["abort", cycles]`` (pulse reset right after the last accepted input, with work in
 flight).
+A delta core's plan names its debug counter ports (``counter_ports``): their values are recorded
+at every output transfer (``counters``, one list per output).
 The output side holds ready low before each transfer for the plan's ``out_stalls`` cycles (drawn
 once by `hwgen.stimulus`, which the compiled harness of `hwgen.fastsim` reads too; 0 past the end).
 
@@ -54,6 +56,9 @@ class _Bench:
         self.o_valid, self.o_ready = getattr(dut, ports["o_valid"]), getattr(dut, ports["o_ready"])
         self.o_payload = getattr(dut, ports["o_payload"])
         self.load_ports = {k: getattr(dut, v) for k, v in plan.get("load_ports", {}).items()}
+        # a delta core's debug counters (issue 23), read at every output transfer
+        self.counter_ports = [getattr(dut, v) for v in plan.get("counter_ports", [])]
+        self.counters = []
         self.out_stalls = plan["out_stalls"]
         self.timeout_ns = plan["timeout_cycles"] * PERIOD_NS
         self.epoch = self.fed = self.got = 0
@@ -116,11 +121,14 @@ class _Bench:
                 await FallingEdge(clk)
                 if _hi(self.o_valid) and not _hi(self.rst):
                     word = int(self.o_payload.value)
+                    counts = [int(c.value) for c in self.counter_ports]
                     break
                 if not _hi(self.o_valid):
                     await RisingEdge(self.o_valid)
             await RisingEdge(clk)  # the transfer
             self.outputs.append([self.epoch, format(word, "x")])
+            if self.counter_ports:
+                self.counters.append(counts)
             self.delivered.append(_cycle())
             self.got += 1
             self.got_one.set()
@@ -182,4 +190,5 @@ async def run_plan(dut):
     mon.cancel()
     with open(os.environ["HWGEN_RESULT"], "w") as f:
         json.dump({"outputs": bench.outputs, "accepted": bench.accepted,
-                   "delivered": bench.delivered, "cycles": _cycle()}, f)
+                   "delivered": bench.delivered, "cycles": _cycle(),
+                   "counters": bench.counters}, f)

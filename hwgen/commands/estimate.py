@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--weights", choices=BOARD_WEIGHTS, default=None, metavar="W",
                    help="rom, spram or ram (loaded at run time), or with --board auto "
                    "(default: auto with --board, rom with --target)")
+    add_options(p, "dataset", dataset=dict(
+        required=False, help="a delta network (issue 23): the expected cycles per timestep from "
+        "the columns its test split makes the model process (fsdd:PATH, vowels, ...)"))
 
 
 def link_words(r) -> str:
@@ -67,8 +70,31 @@ def estimate_text(model, r, *, board=None, target=None, baud=None, sparse="auto"
     return "\n".join(lines)
 
 
+def _delta(args, model) -> int:
+    """A delta network (issue 23): the delta core's cycles (`hwgen.delta.estimate`)."""
+    from ..delta.estimate import delta_estimate, format_delta_estimate
+
+    if args.board:
+        raise HwgenError("this model is a delta network; board builds do not take the delta "
+                         "core yet: estimate it with --target")
+    if args.weights not in (None, "rom"):
+        raise HwgenError(f"this model is a delta network; the delta core does not support "
+                         f"loadable weights (--weights {args.weights}): its weights are ROMs")
+    lanes = args.lanes or 1
+    seqs = api._dataset_sequences(model, args.dataset, None) if args.dataset else None
+    e = delta_estimate(model, lanes, seqs, args.dataset)
+    emit(args, e.to_json(), format_delta_estimate(e, args.target),
+         next_=[f"hwgen generate {args.model} --lanes {e.lanes} -o rtl_out/NAME"])
+    return 0
+
+
 def run(args) -> int:
     model = api.load_model(args.model)
+    if model.delta is not None:  # delta networks (issue 23)
+        return _delta(args, model)
+    if args.dataset:
+        raise HwgenError("--dataset applies to delta networks (the expected cycles from "
+                         "measured column counts); this model is dense")
     weights = args.weights or ("auto" if args.board else "rom")
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
                      weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)

@@ -34,12 +34,19 @@ def run(args) -> int:
     manifest = api.generate(api.load_model(args.model), args.output, args.lanes, top=args.top,
                             state=args.state, weights=args.weights, sparse=args.sparse)
     t = manifest["timing"]
+    if "delta" in t:  # a delta core (issue 23): data-dependent cycles
+        cycles = (f"{t['cycles_per_timestep']} cycles per timestep worst case, "
+                  f"{t['delta']['fixed_cycles']} + at most {t['delta']['cycles_per_column']} "
+                  "per processed column (delta core)")
+    else:
+        cycles = (f"{t['cycles_per_timestep']} cycles per timestep (ideal "
+                  f"{t['ideal_cycles']})")
     emit(args, {"output": args.output, "verilog": manifest["verilog"], "top": manifest["top"],
                 "lanes": manifest["lanes"], "cycles_per_timestep": t["cycles_per_timestep"],
                 "ideal_cycles": t["ideal_cycles"],
                 "weight_rom_bits": manifest["memory"]["weight_rom_bits"]},
          f"wrote {args.output}/{manifest['verilog'][0]}, manifest.json, model.hwgm: "
-         f"{manifest['lanes']} lanes, {t['cycles_per_timestep']} cycles per timestep "
-         f"(ideal {t['ideal_cycles']}), {manifest['memory']['weight_rom_bits']} weight ROM bits",
+         f"{manifest['lanes']} lanes, {cycles}, {manifest['memory']['weight_rom_bits']} "
+         "weight ROM bits",
          next_=[f"hwgen sim {args.output} --simulator verilator"])
     return 0

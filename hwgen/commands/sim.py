@@ -137,6 +137,8 @@ def run(args) -> int:
         "wall_s": report.wall_s,
         "mismatch": None if report.ok else str(report.mismatch),
     }
+    if report.delta is not None:  # a delta core (issue 23): measured cycles, columns
+        data["delta"] = report.delta.to_json()
     text = report.summary()
     if labelled is not None and report.ok:  # the hardware's classes are the golden model's
         n = report.sequences

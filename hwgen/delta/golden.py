@@ -137,12 +137,12 @@ class DeltaResult(GoldenResult):
 
 def refuse_dense_core(model: Model) -> None:
     """Raise `HwgenError`: the dense core computes the dense network, whose outputs differ from
-    this delta network's (the golden model's), and the delta core is not built yet."""
+    this delta network's (the golden model's); the delta core runs it."""
     raise HwgenError(
         f"this model is a delta network ({model.delta.describe()}); the accelerator's dense "
-        "core computes the dense network, whose outputs differ, and a delta core is not built "
-        "yet (docs/delta.md): generate, estimate and build take models without delta thresholds "
-        "(train without --delta, or hwgen.delta.with_thresholds(model, None))"
+        "core computes the dense network, whose outputs differ: 'hwgen generate' builds the "
+        "delta core for it (docs/delta.md), or take the dense model "
+        "(hwgen.delta.with_thresholds(model, None))"
     )
 
 

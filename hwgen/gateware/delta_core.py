@@ -21,9 +21,11 @@ from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..delta.design import check_delta_model
 from ..delta.golden import with_thresholds
+from ..delta.schedule import head_overlaps
 from ..numerics import derive_widths, term_shift
-from ..spec import CellKind, HwgenError, Model, TokenInput
+from ..spec import CellKind, HwgenError, Model
 from .arith import delay, register
 from .delta_layer import DeltaLayer
 from .delta_update import DeltaColumnUpdate, advance_word_lane
@@ -42,35 +44,60 @@ class DeltaAccelerator(wiring.Component):
     model : a Model with ``delta`` thresholds (`hwgen.delta.DeltaThresholds`), vector inputs,
         no argmax.
     lanes : P, memory rows updated per cycle (at most the widest matrix row, as the dense core).
+    plan : the dense core's `Plan` of the model's weights on ``lanes`` lanes
+        (`hwgen.delta.design.delta_plan`; default: made here).
 
     Members
     -------
     i_stream : In(stream.Signature(input_layout(model))).
     o_stream : Out(stream.Signature(output_layout(model))).
-    columns : Out(1), high in every cycle a processed column enters an update unit.
+    columns : Out(32), processed columns (those entering an update unit) since the last reset,
+        wrapping: a debug counter the simulation checks against the golden model's `DeltaStats`.
+    cycles : Out(32), working cycles since the last reset, wrapping: every cycle but those in
+        which the core waits for an input or for its output to be taken (the input's accept
+        cycle and the output's transfer cycle count); read in an output's transfer cycle it
+        lacks that cycle. Per timestep it is the interval between inputs of a producer and a
+        consumer that never wait (docs/delta.md, "Cycles of the delta core").
 
     Raises
     ------
     HwgenError : a model without thresholds, with token inputs or argmax, or a bad lane count.
     """
 
-    def __init__(self, model: Model, lanes: int):
+    def __init__(self, model: Model, lanes: int, plan=None):
         if not isinstance(model, Model) or model.delta is None:
             raise HwgenError("the delta accelerator needs a model with delta thresholds "
                              "(hwgen train --delta THX,THH)")
-        if isinstance(model.input, TokenInput):
-            raise HwgenError("the delta accelerator takes vector inputs; token models are not "
-                             "supported yet")
-        if model.head.argmax:
-            raise HwgenError("the delta accelerator has no argmax unit yet; use a model without "
-                             "argmax")
+        check_delta_model(model)
         self._model = model
-        self._plan = make_plan(with_thresholds(model, None), lanes)
+        self._plan = plan if plan is not None else make_plan(with_thresholds(model, None), lanes)
         super().__init__({
             "i_stream": In(stream.Signature(input_layout(model))),
             "o_stream": Out(stream.Signature(output_layout(model))),
-            "columns": Out(1),
+            "columns": Out(32),
+            "cycles": Out(32),
         })
+
+    @property
+    def model(self) -> Model:
+        """The delta model (with its thresholds)."""
+        return self._model
+
+    @property
+    def plan(self):
+        """The dense core's `Plan` of the same weights (lanes, row order, widths)."""
+        return self._plan
+
+    @property
+    def lanes(self) -> int:
+        return self._plan.lanes
+
+    @property
+    def schedule(self):
+        """The core's timing (`hwgen.delta.schedule.DeltaSchedule`): worst case and formula."""
+        from ..delta.schedule import delta_schedule
+
+        return delta_schedule(self._model, self._plan)
 
     def elaborate(self, platform):
         m = Module()
@@ -108,7 +135,7 @@ class DeltaAccelerator(wiring.Component):
             m.d.comb += ly.rd_h.eq(h_old[i][u2])
             if lstm:
                 m.d.comb += ly.rd_c.eq(c_old[i][u2])
-        m.d.comb += self.columns.eq(sum(ly.column for ly in layers) != 0)
+        m.d.sync += self.columns.eq(self.columns + sum(ly.column for ly in layers))
 
         # the head: a column update fed every column of the top h, then scale + bias per output
         hw = widths.head_acc_width
@@ -134,7 +161,14 @@ class DeltaAccelerator(wiring.Component):
         col = Signal(range(max(H, 2)), name="col")
         loaded = Signal(range(max(NO + 1, 2)), name="loaded")
 
-        with m.FSM(name="seq"):
+        # the head overlaps the top layer's cell pass when it takes each new h as it is written
+        # (`hwgen.delta.schedule.head_overlaps`): its memory is cleared at the accept
+        overlap = head_overlaps(model, P)
+        if overlap:
+            top = layers[L - 1]
+            m.d.comb += [head.clear.eq(self.i_stream.valid & self.i_stream.ready),
+                         head.i_stream.p.column.eq(unit), head.i_stream.p.delta.eq(top.h_data)]
+        with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.i_stream.ready.eq(~out_valid)
                 with m.If(self.i_stream.valid & ~out_valid):
@@ -159,7 +193,9 @@ class DeltaAccelerator(wiring.Component):
                 self._layer_states(m, i, ly, x if i == 0 else h_new[i - 1], h_old[i], h_new[i],
                                    c_new[i] if lstm else None, chunk, unit, cunit, sos, cx[i],
                                    ch[i], (model.delta.theta_x[i], model.delta.theta_h[i]),
-                                   "HEADCLEAR" if i == L - 1 else f"FEED{i + 1}")
+                                   head if overlap and i == L - 1 else None,
+                                   ("HEADEND" if overlap else "HEADCLEAR") if i == L - 1
+                                   else f"FEED{i + 1}")
             with m.State("HEADCLEAR"):
                 m.d.comb += head.clear.eq(1)
                 m.next = "HEADCLEARWAIT"
@@ -175,7 +211,8 @@ class DeltaAccelerator(wiring.Component):
                     with m.If(col == H - 1):
                         m.next = "HEADEND"
             with m.State("HEADEND"):
-                m.d.comb += [head.i_stream.valid.eq(1), head.i_stream.p.end.eq(1)]
+                m.d.comb += [head.i_stream.valid.eq(1), head.i_stream.p.end.eq(1),
+                             head.i_stream.p.column.eq(0), head.i_stream.p.delta.eq(0)]
                 with m.If(head.i_stream.ready):
                     m.next = "HEADWAIT"
             with m.State("HEADWAIT"):
@@ -190,6 +227,10 @@ class DeltaAccelerator(wiring.Component):
                             m.d.sync += c_old[i].eq(c_new[i])
                     m.d.sync += out_valid.eq(1)
                     m.next = "IDLE"
+
+        working = (~fsm.ongoing("IDLE") | (self.i_stream.valid & self.i_stream.ready)
+                   | (self.o_stream.valid & self.o_stream.ready))
+        m.d.sync += self.cycles.eq(self.cycles + working)
 
         # head readout, started by ``done``: output k at word k // P, lane k % P, one per cycle;
         # the word arrives a cycle after its address, the term scale_latency cycles later
@@ -219,7 +260,7 @@ class DeltaAccelerator(wiring.Component):
 
     @staticmethod
     def _layer_states(m, i, ly, src, h_old, h_new, c_new, chunk, unit, cunit, sos, cx, ch,
-                      thetas, after):
+                      thetas, head, after):
         """FEED{i}: offer layer i's x chunks (from ``src``) and h chunks (its old h), one per
         cycle; CELL{i}: take its H new h (and c) values in unit order, then go to ``after``."""
         H, P = len(h_old), ly.i_stream.p.values.shape().length
@@ -248,6 +289,8 @@ class DeltaAccelerator(wiring.Component):
                     m.d.sync += [c_new[cunit].eq(ly.c_data), cunit.eq(cunit + 1)]
             with m.If(ly.h_we):
                 m.d.sync += [h_new[unit].eq(ly.h_data), unit.eq(unit + 1)]
+                if head is not None:  # the head takes the new h column as it is written
+                    m.d.comb += head.i_stream.valid.eq(1)
                 with m.If(unit == H - 1):
                     m.d.sync += chunk.eq(0)
                     m.next = after
