@@ -41,6 +41,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from .estimate import logic_cells
 from .gateware.memory import SPRAM_STYLE_COMMAND, STRIP_INIT_PATTERN
 from .netlist import (
     absorb_ecp5_output_registers,
@@ -123,23 +124,39 @@ def _run(argv: list[str], cwd: Path, log: str, *, timeout: float | None = None) 
 run_tool = _run
 
 
+#: iCE40: the delay-line pass runs only above this fraction of the device's logic cells (the fit's
+#: `hwgen.fit.LUT_WARN`): it frees logic cells but the rings read block RAM where a flip-flop
+#: was. Measured (Yosys 0.69 / nextpnr 0.11.1, iCEBreaker board builds): GRU 16-64-10 ternary
+#: 16 lanes, 81% estimated, --clock 63.75 seed 3: 64.2 MHz placed without the pass, 61.6 with
+#: it (3902 -> 3495 cells); GRU 16-256-10 SPRAM 4 lanes, 90% estimated: no legal placement
+#: without it, 55.7 MHz with it (docs/synthesis.md).
+ICE40_DELAY_LINES_ABOVE = 0.85
+
+
 def netlist_passes(target: str | Target, netlist: Path) -> int:
     """The post-synthesis netlist passes every flow runs (`synthesize` and board builds): on
     ECP5, block-RAM output registers absorbed and read multiplexers retimed
     (`hwgen.netlist`); the Yosys JSON netlist is rewritten in place. Returns the number of
     RAM blocks changed (or added). On iCE40 the register after each block-RAM read moves before
     the RAM, onto its address (`hwgen.netlist.retime_ice40_read_registers`: a logic cell per
-    data bit saved), and delay lines of plain flip-flops move into the block RAMs the design
-    leaves free (`hwgen.netlist.ice40_delay_lines_to_ram`: a logic cell per flip-flop)."""
+    data bit saved), and, in a design that fills more than `ICE40_DELAY_LINES_ABOVE` of the
+    logic cells (estimated from the netlist's LUTs and flip-flops, `estimate.logic_cells`), delay
+    lines of plain flip-flops move into the block RAMs the design leaves free
+    (`hwgen.netlist.ice40_delay_lines_to_ram`: a logic cell per flip-flop)."""
     net = json.loads(Path(netlist).read_text())
     if get_target(target).family is Family.ECP5:
         moved = absorb_ecp5_output_registers(net)
         moved += retime_ecp5_read_multiplexers(net)
     else:
         moved = retime_ice40_read_registers(net)
-        rams = sum(c["type"].startswith("SB_RAM40_4K") for m in net.get("modules", {}).values()
-                   for c in m.get("cells", {}).values())
-        moved += ice40_delay_lines_to_ram(net, get_target(target).bram_count - rams)
+        t = get_target(target)
+        types = [c["type"] for m in net.get("modules", {}).values()
+                 for c in m.get("cells", {}).values()]
+        luts = sum(ty == "SB_LUT4" for ty in types)
+        ffs = sum(ty.startswith("SB_DFF") for ty in types)
+        if logic_cells(luts, ffs, t.family) > ICE40_DELAY_LINES_ABOVE * t.luts:
+            rams = sum(ty.startswith("SB_RAM40_4K") for ty in types)
+            moved += ice40_delay_lines_to_ram(net, t.bram_count - rams)
     if moved:
         Path(netlist).write_text(json.dumps(net))
     return moved

@@ -453,3 +453,32 @@ def test_ice40_delay_lines_become_block_ram_rings_that_delay_the_same():
     # the evaluation tells a wrong delay apart
     rams[0]["connections"]["RADDR"] = rams[0]["connections"]["WADDR"]
     assert _ice40_evaluate(cells, stim, 300, outs) != want
+
+
+def test_ice40_delay_lines_move_only_in_a_nearly_full_design(tmp_path):
+    """`synth.netlist_passes` runs the delay-line pass only above `ICE40_DELAY_LINES_ABOVE` of
+    the device's logic cells (the rings cost Fmax where there is room): the same 24-long chain
+    stays in flip-flops on a device it fills to 24 / 100, and becomes a ring on one it fills to
+    24 / 25."""
+    import dataclasses
+    import json
+
+    from hwgen.synth import ICE40_DELAY_LINES_ABOVE, netlist_passes
+    from hwgen.targets import get_target
+
+    def chain_netlist():
+        cells = {f"ff{k}": _ice40_ff(1000 + k, 1001 + k) for k in range(24)}
+        path = tmp_path / "netlist.json"
+        path.write_text(json.dumps(_ice40_netlist(cells)))
+        return path
+
+    def rams_after(luts):
+        t = dataclasses.replace(get_target("ice40-up5k"), luts=luts)
+        path = chain_netlist()
+        netlist_passes(t, path)
+        cells = json.loads(path.read_text())["modules"]["top"]["cells"]
+        return sum(c["type"] == "SB_RAM40_4K" for c in cells.values())
+
+    assert 24 / 100 < ICE40_DELAY_LINES_ABOVE < 24 / 25
+    assert rams_after(100) == 0
+    assert rams_after(25) == 1
