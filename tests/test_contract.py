@@ -1,0 +1,219 @@
+# amaranth: UnusedElaboratable=no
+"""The interface contract's behaviour that docs/manifest.md states for a user's testbench
+(issue 27 item 5), each measured in amaranth.sim on the generated core: the load port's gap
+before the first input, memories kept through a reset, h and c kept through a load, and how many
+accepted inputs a reset loses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import ResetInserter, Signal
+from amaranth.sim import Simulator
+
+from conftest import make_model
+from hwgen.gateware.core import Accelerator
+from hwgen.golden import GoldenModel
+
+#: (cell, make_model keywords, lanes, weights): a dense vector core in SPRAM, a token core with
+#: its embedding loaded (ram), a sparse core.
+LOADABLE = [
+    ("gru", dict(quant="ternary", inputs=4, hidden=6, outputs=3), 2, "spram"),
+    ("lstm", dict(quant="exp", inputs=3, hidden=5, outputs=2, tokens=7), 2, "ram"),
+    ("gru", dict(quant="ternary", inputs=8, hidden=8, outputs=2, sparsity="2:4"), 2, "spram"),
+]
+
+
+def _inputs(model, T, seed):
+    rng = np.random.default_rng(seed)
+    if model.embedding is not None:
+        return rng.integers(0, model.input.vocab, (T,))
+    fmt = model.formats.input
+    return rng.integers(fmt.min_code, fmt.max_code + 1, (T, model.input.features))
+
+
+def _payload(model, x, sos):
+    if model.embedding is not None:
+        return {"sos": int(sos), "token": int(x)}
+    return {"sos": int(sos), "x": [int(v) for v in x]}
+
+
+class Bench:
+    """A small testbench around one core: load writes, inputs, outputs, resets, one await per
+    cycle where it matters. Records every output's logits."""
+
+    def __init__(self, core):
+        self.core, self.model = core, core.model
+        self.rst = Signal()  # the sync domain's reset, as the Verilog top's rst port
+        self.out: list[list[int]] = []
+
+    async def write(self, ctx, writes):
+        """``writes``: (memory index, address, word), one a cycle; valid drops after them."""
+        ld = self.core.load
+        for mem, addr, word in writes:
+            ctx.set(ld.valid, 1)
+            ctx.set(ld.mem, mem)
+            ctx.set(ld.addr, addr)
+            ctx.set(ld.data, int(word))
+            await ctx.tick()
+        ctx.set(ld.valid, 0)
+
+    async def send(self, ctx, x, sos):
+        s = self.core.i_stream
+        ctx.set(s.payload, _payload(self.model, x, sos))
+        ctx.set(s.valid, 1)
+        await ctx.tick().until(s.ready)
+        ctx.set(s.valid, 0)
+
+    def run(self, body):
+        sim = Simulator(ResetInserter(self.rst)(self.core))
+        sim.add_clock(1e-8)
+        s = self.core.o_stream
+
+        async def monitor(ctx):
+            async for _, _, rst, valid, ready, payload in ctx.tick().sample(
+                    self.rst, s.valid, s.ready, s.payload):
+                if valid and ready and not rst:
+                    self.out.append([int(payload.logits[o]) for o in range(self.model.outputs)])
+
+        sim.add_testbench(monitor, background=True)
+        sim.add_testbench(body)
+        sim.run()
+
+
+async def _drain(ctx, bench, n, limit=20_000):
+    """Ready high until ``n`` outputs have transferred."""
+    ctx.set(bench.core.o_stream.ready, 1)
+    for _ in range(limit):
+        if len(bench.out) >= n:
+            return
+        await ctx.tick()
+    raise AssertionError(f"{len(bench.out)} of {n} outputs in {limit} cycles")
+
+
+def _core(cell, kw, lanes, weights):
+    model = make_model(cell, seed=3, **kw)
+    core = Accelerator(model, lanes, "auto", weights, "on" if "sparsity" in kw else "off")
+    return model, core
+
+
+def _first_reads(model, images, x0):
+    """The word of each memory the first timestep reads first: address 0 of the weights and
+    biases (both read by counters in issue order), the first token's row of the embedding."""
+    return {im.index: (int(x0) if im.name == "embedding" else 0) for im in images}
+
+
+def _load_then_run(cell, kw, lanes, weights, gap):
+    """For each memory, a load whose last write is the word the first timestep reads first
+    (written wrong before), ``gap`` cycles with ``load__valid`` low, then the inputs; raises
+    AssertionError unless the logits equal the golden model's."""
+    model, core = _core(cell, kw, lanes, weights)
+    images = core.plan.load_images()
+    x = _inputs(model, 3, 1)
+    want = GoldenModel(model).run(x[None]).logits[0]
+    firsts = _first_reads(model, images, x[0])
+    mask = {im.index: (1 << im.width) - 1 for im in images}
+    for last in firsts:
+        writes = [(im.index, a, w ^ mask[im.index] if a == firsts[im.index] else w)
+                  for im in images for a, w in enumerate(im.words)]
+        writes += [(i, a, images[i].words[a]) for i, a in firsts.items() if i != last]
+        writes.append((last, firsts[last], images[last].words[firsts[last]]))
+        bench = Bench(core)
+
+        async def body(ctx, bench=bench, writes=writes):
+            await bench.write(ctx, writes)
+            await ctx.tick().repeat(gap) if gap else None
+            for t in range(len(x)):
+                await bench.send(ctx, x[t], t == 0)
+            await _drain(ctx, bench, len(x))
+
+        bench.run(body)
+        np.testing.assert_array_equal(np.array(bench.out), want, err_msg=images[last].name)
+
+
+@pytest.mark.parametrize("cell,kw,lanes,weights", LOADABLE)
+def test_the_gap_between_the_last_load_write_and_the_first_input(cell, kw, lanes, weights):
+    """Vector cores: the input may be valid in the cycle right after the last write (its
+    transfer on the next edge). Token cores read the embedding during the accept cycles: they
+    need one cycle with neither valid in between, and fail without it."""
+    tokens = "tokens" in kw
+    _load_then_run(cell, kw, lanes, weights, gap=1 if tokens else 0)
+    if tokens:
+        with pytest.raises(AssertionError, match="embedding"):
+            _load_then_run(cell, kw, lanes, weights, gap=0)
+
+
+def test_a_reset_keeps_the_loaded_memories_and_a_load_keeps_h_and_c():
+    """A reset clears state, sequencer and streams but not the memories: after it a new
+    sequence is exact without a new load. A load between two timesteps of a sequence leaves h
+    (and c) as they were: the sequence continues exactly."""
+    for cell, kw, lanes, weights in LOADABLE[:2]:
+        model, core = _core(cell, kw, lanes, weights)
+        images = core.plan.load_images()
+        words = [(im.index, a, w) for im in images for a, w in enumerate(im.words)]
+        x = _inputs(model, 6, 2)
+        want = GoldenModel(model).run(x[None]).logits[0]
+        bench = Bench(core)
+
+        async def body(ctx, bench=bench, words=words, x=x):
+            await bench.write(ctx, words)
+            for t in range(3):
+                await bench.send(ctx, x[t], t == 0)
+            await _drain(ctx, bench, 3)
+            await bench.write(ctx, words)  # a load in the middle of the sequence (idle core)
+            for t in range(3, 6):
+                await bench.send(ctx, x[t], False)
+            await _drain(ctx, bench, 6)
+            # a reset of a few cycles, then the sequence again from its start, no load
+            ctx.set(bench.rst, 1)
+            await ctx.tick().repeat(3)
+            ctx.set(bench.rst, 0)
+            for t in range(6):
+                await bench.send(ctx, x[t], t == 0)
+            await _drain(ctx, bench, 12)
+
+        bench.run(body)
+        np.testing.assert_array_equal(np.array(bench.out[:6]), want)  # h, c survived the load
+        np.testing.assert_array_equal(np.array(bench.out[6:]), want)  # memories survived
+
+
+@pytest.mark.parametrize("cell,lanes,argmax", [("rnn", 2, False), ("gru", 4, True),
+                                               ("lstm", 1, False)])
+def test_a_reset_loses_at_most_three_accepted_inputs(cell, lanes, argmax):
+    """With the consumer stalled the core accepts three inputs (one in the output register,
+    one whose head drains, one computed to its head) and then holds ready low; a reset then
+    loses all three (no output of them ever transfers), and the core runs exactly after it, from
+    cleared state even without ``sos``."""
+    model = make_model(cell, inputs=3, hidden=4, outputs=2, argmax=argmax, seed=5)
+    core = Accelerator(model, lanes)
+    cpt = core.schedule.cycles_per_timestep
+    x = _inputs(model, 8, 4)
+    want = GoldenModel(model).run(x[None, 3:]).logits[0]
+    accepted = []
+    bench = Bench(core)
+
+    async def body(ctx):
+        s = core.i_stream
+        ctx.set(core.o_stream.ready, 0)
+        for t in range(8):  # offer inputs for 8 timesteps' time; count the accepted ones
+            ctx.set(s.payload, _payload(model, x[t % 3], t == 0))
+            ctx.set(s.valid, 1)
+            for _ in range(2 * cpt):
+                _, _, ready = await ctx.tick().sample(s.ready)
+                if ready:
+                    accepted.append(t)
+                    break
+        ctx.set(s.valid, 0)
+        ctx.set(bench.rst, 1)
+        await ctx.tick()
+        ctx.set(bench.rst, 0)
+        ctx.set(core.o_stream.ready, 1)
+        await ctx.tick().repeat(3 * cpt)  # nothing of the lost inputs comes out
+        assert bench.out == []
+        for t in range(3, 8):  # no sos: the reset cleared h (and c) as a start of sequence
+            await bench.send(ctx, x[t], False)
+        await _drain(ctx, bench, 5)
+
+    bench.run(body)
+    assert len(accepted) == 3, accepted
+    np.testing.assert_array_equal(np.array(bench.out), want)
