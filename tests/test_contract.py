@@ -217,3 +217,29 @@ def test_a_reset_loses_at_most_three_accepted_inputs(cell, lanes, argmax):
     bench.run(body)
     assert len(accepted) == 3, accepted
     np.testing.assert_array_equal(np.array(bench.out), want)
+
+
+def test_another_models_load_images_from_the_command_line(tmp_path):
+    """docs/manifest.md: ``hwgen generate OTHER --weights spram`` with the same options writes
+    OTHER's load_images.json; with an equal ``load.shape_id`` the Verilog is the same core and
+    the images are what `hwgen.shape.load_images` gives for it."""
+    import json
+
+    from hwgen.cli import main
+    from hwgen.modelfile import save_model
+    from hwgen.shape import load_images
+
+    a = make_model("gru", "ternary", inputs=4, hidden=6, outputs=3, seed=1)
+    b = make_model("gru", "ternary", inputs=4, hidden=6, outputs=3, seed=2)
+    for name, model in (("a", a), ("b", b)):
+        save_model(model, tmp_path / f"{name}.hwgm")
+        assert main(["generate", str(tmp_path / f"{name}.hwgm"), "-o", str(tmp_path / name),
+                     "--lanes", "2", "--weights", "spram"]) == 0
+    ma, mb = (json.loads((tmp_path / n / "manifest.json").read_text()) for n in "ab")
+    assert ma["load"]["shape_id"] == mb["load"]["shape_id"]
+    assert (tmp_path / "a" / "hwgen_top.v").read_bytes() == (tmp_path / "b" / "hwgen_top.v"
+                                                             ).read_bytes()
+    written = json.loads((tmp_path / "b" / "load_images.json").read_text())["memories"]
+    want = load_images(ma["load"]["shape"], b)
+    assert [[int(w, 16) for w in m["words"]] for m in written] == [list(im.words) for im in want]
+    assert written != json.loads((tmp_path / "a" / "load_images.json").read_text())["memories"]
