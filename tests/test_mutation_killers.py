@@ -240,3 +240,54 @@ def test_loadable_memories_ask_for_block_ram_except_spram():
 
     assert blocks("rom") == blocks("ram") == 2
     assert blocks("spram") == 1
+
+
+# -- the cycle bound of gateware.simulate (a hang fails instead of running forever) -------------
+def test_a_core_that_never_delivers_fails_within_the_cycle_bound():
+    """A core whose output stream never becomes valid (the output loader removed): `simulate`
+    raises `SimulationHang` after `cycle_bound` cycles, naming the outputs it got, instead of
+    waiting forever (two campaign mutants used to hang the killer set until its timeout)."""
+    import time
+
+    from amaranth.hdl import C
+
+    from conftest import make_model
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import SimulationHang, cycle_bound, simulate
+
+    class Silent(Accelerator):
+        def _output(self, m, iss, logits, best):
+            return C(0, 1)
+
+    model = make_model("rnn", inputs=3, hidden=4, outputs=2)
+    core = Silent(model, 2)
+    x = np.zeros((3, 3), np.int64)
+    bound = cycle_bound(core, 3)
+    start = time.perf_counter()
+    with pytest.raises(SimulationHang, match=rf"the simulation did not finish: 0 of 3 outputs "
+                       rf"after {bound + 1} cycles \(3 inputs accepted; bound {bound} from "
+                       rf"latency_cycles {core.schedule.latency} per timestep"):
+        simulate(core, x, [True, False, False])
+    assert time.perf_counter() - start < 60
+    with pytest.raises(SimulationHang, match="after 11 cycles"):
+        simulate(core, x, [True, False, False], max_cycles=10)
+
+
+@pytest.mark.parametrize("cell,lanes,stall", [("gru", 2, 0.0), ("lstm", 3, 0.7),
+                                              ("rnn", 1, 0.9)])
+def test_the_cycle_bound_holds_every_real_run(cell, lanes, stall):
+    """The bound is a real worst case: runs with no stalls and with long random stalls on both
+    streams finish (exact) well inside it; without stalls the last output comes within the
+    serial bound (T + 1) x latency_cycles that `cycle_bound` doubles."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model(cell, inputs=3, hidden=5, outputs=2, seed=7)
+    core = Accelerator(model, lanes)
+    x = random_inputs(model, batch=1, time=6, seed=7)[0]
+    sos = np.arange(6) == 0
+    got = simulate(core, x, sos, in_stall=stall, out_stall=stall, seed=3)
+    np.testing.assert_array_equal(got.logits, GoldenModel(model).run(x[None]).logits[0])
+    if not stall:
+        assert got.delivered[-1] <= 7 * core.schedule.latency
