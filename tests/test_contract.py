@@ -243,3 +243,65 @@ def test_another_models_load_images_from_the_command_line(tmp_path):
     want = load_images(ma["load"]["shape"], b)
     assert [[int(w, 16) for w in m["words"]] for m in written] == [list(im.words) for im in want]
     assert written != json.loads((tmp_path / "a" / "load_images.json").read_text())["memories"]
+
+
+@pytest.mark.parametrize("cell,layers,lanes", [("rnn", 2, 3), ("gru", 1, 3), ("lstm", 1, 3)])
+def test_a_reset_in_every_cycle_of_a_timestep_restarts_exactly(monkeypatch, cell, layers, lanes):
+    """Resets in every sequencer state (issue 27 item 2): after two inputs, a one-cycle reset k
+    cycles after the second was accepted, for every k from 0 to past its output, with the
+    consumer ready and with the consumer stalled (the output register full at the reset); then a
+    new sequence without ``sos``. Outputs before the reset are a correct prefix, none of the old
+    inputs comes out after it, and the new sequence is exact from cleared state. The phases the
+    resets hit are recorded (benchmarks/coverage.py's names) and must include every phase."""
+    import hwgen.gateware.core as core_mod
+
+    made = []
+
+    class Sequencer(core_mod.Sequencer):
+        def __init__(self, plan):
+            super().__init__(plan)
+            made.append(self)
+
+    monkeypatch.setattr(core_mod, "Sequencer", Sequencer)
+    model = make_model(cell, inputs=2, hidden=3, outputs=2, layers=layers, seed=9)
+    core = Accelerator(model, lanes)
+    golden = GoldenModel(model)
+    old, new = _inputs(model, 2, 1), _inputs(model, 2, 2)
+    want_old = golden.run(old[None]).logits[0].tolist()
+    want_new = golden.run(new[None]).logits[0].tolist()
+    span = core.schedule.latency + 3
+    bench = Bench(core)
+    hits, checks = set(), []
+
+    async def body(ctx):
+        seq = made[-1]
+        s = core.i_stream
+        for stalled in (False, True):
+            for k in range(span):
+                ctx.set(core.o_stream.ready, 1)
+                await bench.send(ctx, old[0], True)
+                ctx.set(core.o_stream.ready, int(not stalled))
+                await bench.send(ctx, old[1], False)
+                await ctx.tick().repeat(k) if k else None
+                v = {n: ctx.get(getattr(seq, n)) for n in ("issue", "head", "part", "layer")}
+                hits.add(("stalled " if stalled and ctx.get(core.o_stream.valid) else "")
+                         + ("idle" if ctx.get(s.ready) else "wait" if not v["issue"] else
+                            "issue head" if v["head"] else
+                            f"issue {'recurrent' if v['part'] else 'input'}"))
+                before = len(bench.out)
+                ctx.set(bench.rst, 1)
+                await ctx.tick()
+                ctx.set(bench.rst, 0)
+                ctx.set(core.o_stream.ready, 1)
+                for t in range(2):
+                    await bench.send(ctx, new[t], False)
+                await _drain(ctx, bench, before + 2)  # an old output would come first
+                checks.append((k, stalled, bench.out[:before], bench.out[before:]))
+                bench.out.clear()
+
+    bench.run(body)
+    for k, stalled, pre, post in checks:
+        assert pre == want_old[: len(pre)], (k, stalled)
+        assert post == want_new, (k, stalled, post)
+    assert {"idle", "wait", "issue head", "issue input", "issue recurrent",
+            "stalled wait"} <= hits, hits
