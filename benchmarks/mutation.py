@@ -463,6 +463,22 @@ EQUIVALENT: dict[str, str] = {
         "the layer counter as range(L + 2): one bit wider; its values stay 0 .. L (the head) "
         "and every use compares values or truncates to a fixed width (op_layer)"
     ),
+    "mac.py:130:43:binop:726": (
+        "an exp lane's shifted operand sliced 2 bits wider: for every legal code the shift is at "
+        "most exponents - 1, so the product fits the exact width and the extra bits are its sign "
+        "(illegal codes never reach a lane); 39 MAC unit / exp tests and proofs also pass"
+    ),
+    "mac.py:131:32:binop:748": (
+        "an exp lane's product register 2 bits wider: it holds the same value, sign-extended; "
+        "39 MAC unit / exp tests and proofs also pass"
+    ),
+    "core.py:303:32:unary_drop:2436": (
+        "the bias counter advanced at a row's recurrent event instead of its input event: a "
+        "row's bias is read at its input event (the GRU's b_hn at the n row's recurrent one, "
+        "which still advances), when one advance per earlier row has happened either way, "
+        "since every row's recurrent segment precedes the next row's input segment; 78 tests of "
+        "test_gateware / test_sparse_core (paired, edge sizes, every exact run) also pass"
+    ),
     "core.py:431:11:cmp:3848": (
         "the h write address gets the layer field for one layer too: it lands above the word "
         "and bank bits, and waddr (addr_bits - 1 bits, exactly word and bank) truncates it"

@@ -337,3 +337,28 @@ def test_the_state_address_top_bit_selects_the_zero_region(monkeypatch, state):
     sim.add_testbench(bench)
     sim.run()
     assert tops == {0, 1}
+
+
+# -- coverage holes (benchmarks/coverage.py, docs/verification.md) -------------------------------
+def test_lstm_cell_state_saturates_high_and_low_exactly():
+    """The LSTM cell state's saturation (no random model of the covering tests reaches it):
+    input and forget gates held at 1 and the candidate at +1 / -1 by large biases, so c grows by
+    about one a step until it saturates at the cell format's ends (13 bits, 7 fraction bits:
+    +-32) in unit 0 (high) and unit 1 (low); 40 timesteps exact in amaranth.sim."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model("lstm", "ternary", inputs=2, hidden=2, outputs=2, seed=4)
+    H, big = 2, 1000  # gate_frac 6: 15.6, both tables saturated
+    bias = model.layers[0].bias
+    bias[0:H] = big  # input gate
+    bias[H:2 * H] = big  # forget gate
+    bias[2 * H:3 * H] = [big, -big]  # candidate +1 / -1
+    x = random_inputs(model, batch=1, time=40, seed=2)[0]
+    golden = GoldenModel(model).run(x[None])
+    c = golden.state[0][1][0]
+    fmt = model.formats.cell
+    assert c.tolist() == [fmt.max_code, fmt.min_code]  # saturated at both ends
+    got = simulate(Accelerator(model, 2), x, np.arange(40) == 0)
+    np.testing.assert_array_equal(got.logits, golden.logits[0])
