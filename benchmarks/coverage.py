@@ -1,7 +1,7 @@
 """What the suite's simulations reach (issue 27 item 2): a coverage report.
 
 Runs the covering simulation test files (amaranth.sim through `hwgen.gateware.simulate`:
-tests/test_gateware.py, test_sparse_core.py, test_load.py; ``--files`` to change) under pytest in
+tests/test_gateware.py, test_sparse_core.py, test_load.py, test_mutation_killers.py; ``--files``) in
 this process, with recorders patched in:
 
 - **weight codes**: every legal code of each matrix's encoding (`code_space`) against the codes the
@@ -37,7 +37,8 @@ from _record import versions, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "coverage.json"
-FILES = ["tests/test_gateware.py", "tests/test_sparse_core.py", "tests/test_load.py"]
+FILES = ["tests/test_gateware.py", "tests/test_sparse_core.py", "tests/test_load.py",
+         "tests/test_mutation_killers.py"]
 
 
 class Recorder:

@@ -77,7 +77,9 @@ def simulate(
 
     ``sos`` (T,) marks start-of-sequence timesteps (state cleared first). ``in_stall`` /
     ``out_stall`` are the probabilities that the producer withholds valid / the consumer withholds
-    ready on a given cycle (random bursts, reproducible from ``seed``). ``load``: a loadable
+    ready on a given cycle (random bursts, reproducible from ``seed``); half of the consumer's
+    bursts start when an output is valid, so the output register stays full under them (the
+    others precede the output). ``load``: a loadable
     core's memory images (`plan.LoadImage` list; default: its own plan's), written through the
     load port, one word a cycle, before the first input. Raises `SimulationHang` when the run
     takes more than ``max_cycles`` cycles (default: `cycle_bound` of this run, counting the
@@ -124,10 +126,7 @@ def simulate(
     async def consumer(ctx):
         s = accel.o_stream
         for t in range(T):
-            while out_stall and rng_out.random() < out_stall:
-                stalls[0] += 1
-                ctx.set(s.ready, 0)
-                await ctx.tick()
+            await _stall_consumer(ctx, s, out_stall, rng_out, stalls)
             ctx.set(s.ready, 1)
             (payload,) = await _until(ctx, s.valid, s.payload)
             delivered.append(cycle[0])
@@ -138,6 +137,22 @@ def simulate(
 
     _run(accel, (producer, consumer), clock_counter, vcd, hang)
     return SimResult(logits, classes, np.array(accepted), np.array(delivered))
+
+
+async def _stall_consumer(ctx, s, out_stall: float, rng, stalls: list) -> None:
+    """Withhold ``s.ready`` for a random burst (each cycle with probability ``out_stall``,
+    counted into ``stalls[0]``): half of the bursts start when an output is valid, so the output
+    register stays full under them; the others before it, as a slow consumer."""
+    burst = 0
+    while out_stall and rng.random() < out_stall:
+        burst += 1
+    stalls[0] += burst
+    ctx.set(s.ready, 0)
+    if burst and rng.random() < 0.5:
+        await _until(ctx, s.valid)
+        burst -= 1
+    for _ in range(burst):
+        await ctx.tick()
 
 
 async def _until(ctx, cond, *values):
