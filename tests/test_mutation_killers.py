@@ -394,3 +394,21 @@ def test_every_legal_code_in_every_matrix_runs_exactly(cell, quant, size, lanes)
     got = simulate(Accelerator(model, lanes), x, sos, in_stall=0.3, out_stall=0.3, seed=5)
     want = np.concatenate([GoldenModel(model).run(s[None]).logits[0] for s in seqs])
     np.testing.assert_array_equal(got.logits, want)
+
+
+def test_long_output_stalls_hold_the_core_in_every_phase():
+    """Consumer stalls longer than a timestep (benchmarks/coverage.py found none in the
+    covering tests' upper-layer and head phases: their bursts last a few cycles): a two-layer GRU
+    whose consumer withholds ready about 200 cycles at a time, so outputs wait in the register
+    while the next timesteps run and the sequencer holds for it; exact, and the outputs come
+    further apart than a timestep."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model("gru", inputs=3, hidden=4, outputs=2, layers=2, seed=11)
+    core = Accelerator(model, 2)
+    x = random_inputs(model, batch=1, time=12, seed=11)[0]
+    got = simulate(core, x, np.arange(12) == 0, out_stall=0.995, seed=11)
+    np.testing.assert_array_equal(got.logits, GoldenModel(model).run(x[None]).logits[0])
+    assert np.diff(got.delivered).max() > 1.5 * core.schedule.cycles_per_timestep
