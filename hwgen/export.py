@@ -23,7 +23,7 @@ from importlib import metadata
 
 from . import __version__
 from .fileio import atomic_write_files, check_output_dir
-from .manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
+from .manifest import MANIFEST_SCHEMA, MANIFEST_VERSION, check_schema
 from .modelfile import to_bytes
 from .numerics import derive_widths
 from .payload import fields_of
@@ -306,6 +306,9 @@ def write_design(design, out, top: str) -> dict:
     if design.shape is not None:
         manifest["load"] = load_section(design.shape, accel)
     text = verilog.convert(accel, name=top, emit_src=False)
+    # every manifest written is held to the JSON Schema (a failure is a generator bug: a key
+    # added without its schema entry and docs/manifest.md line); nothing is written then
+    check_schema(manifest, f"the manifest generated for {out / 'manifest.json'}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

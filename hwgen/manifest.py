@@ -1,6 +1,11 @@
 """The manifest of a generated accelerator (docs/manifest.md): its schema constants, and reading
 one back with every field a consumer uses checked for type (``hwgen sim``, ``hwgen synth``).
 
+The schema is machine-checked: ``hwgen/schemas/manifest.schema.json`` (JSON Schema 2020-12,
+shipped as package data) lists every key of every object, its type and range; `check_schema`
+holds a manifest to it, and runs on every manifest written (`hwgen.export.write_design`) and
+read (`load_manifest`), so docs/manifest.md, the generator and the readers agree.
+
 `load_manifest` refuses, with one line naming the field, a manifest that is not JSON, of another
 schema or version, or whose fields have the wrong type; `check_model_file` verifies that the
 folder's model file is the one the hardware was generated from (``model_sha256``).
@@ -8,20 +13,58 @@ folder's model file is the one the hardware was generated from (``model_sha256``
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
+from importlib import resources
 from pathlib import Path
 
 from .fileio import read_versioned_json
 from .spec import HwgenError
 
-__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "load_manifest", "check_model_file"]
+__all__ = ["MANIFEST_SCHEMA", "MANIFEST_VERSION", "load_manifest", "check_model_file",
+           "check_schema", "json_schema"]
 
 MANIFEST_SCHEMA = "hwgen-manifest"
 MANIFEST_VERSION = 2
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a plain file name inside the folder
 _SHA = re.compile(r"[0-9a-f]{64}")
+
+
+@functools.cache
+def json_schema() -> dict:
+    """The manifest's JSON Schema (``hwgen/schemas/manifest.schema.json``, package data)."""
+    text = resources.files("hwgen.schemas").joinpath("manifest.schema.json").read_text()
+    return json.loads(text)
+
+
+@functools.cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def check_schema(manifest: dict, where) -> None:
+    """Raise `HwgenError` unless ``manifest`` (as JSON: tuples are arrays) satisfies the
+    manifest's JSON Schema; the one line names ``where``, the field (dotted path) and what is
+    wrong with it."""
+    from jsonschema.exceptions import best_match
+
+    doc = json.loads(json.dumps(manifest))
+    error = best_match(_validator().iter_errors(doc))
+    if error is None:
+        return
+    path = ".".join(str(k) for k in error.absolute_path) or "(top level)"
+    what = " ".join(error.message.split())
+    if len(what) > 200:
+        what = what[:200] + "..."
+    raise HwgenError(f"{where}: field '{path}' does not match the manifest schema "
+                     f"(hwgen/schemas/manifest.schema.json): {what}")
 
 
 def _field(m, path: str, kind, p: Path):
@@ -76,6 +119,7 @@ def load_manifest(rtl_dir) -> dict:
                 raise HwgenError(f"{p}: field 'streams.{side}.fields' holds a malformed entry "
                                  f"{f!r}")
     _check_stream_fields(m, p)
+    check_schema(m, p)
     return m
 
 

@@ -240,3 +240,175 @@ def test_loadable_memories_ask_for_block_ram_except_spram():
 
     assert blocks("rom") == blocks("ram") == 2
     assert blocks("spram") == 1
+
+
+# -- the cycle bound of gateware.simulate (a hang fails instead of running forever) -------------
+def test_a_core_that_never_delivers_fails_within_the_cycle_bound():
+    """A core whose output stream never becomes valid (the output loader removed): `simulate`
+    raises `SimulationHang` after `cycle_bound` cycles, naming the outputs it got, instead of
+    waiting forever (two campaign mutants used to hang the killer set until its timeout)."""
+    import time
+
+    from amaranth.hdl import C
+
+    from conftest import make_model
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import SimulationHang, cycle_bound, simulate
+
+    class Silent(Accelerator):
+        def _output(self, m, iss, logits, best):
+            return C(0, 1)
+
+    model = make_model("rnn", inputs=3, hidden=4, outputs=2)
+    core = Silent(model, 2)
+    x = np.zeros((3, 3), np.int64)
+    bound = cycle_bound(core, 3)
+    start = time.perf_counter()
+    with pytest.raises(SimulationHang, match=rf"the simulation did not finish: 0 of 3 outputs "
+                       rf"after {bound + 1} cycles \(3 inputs accepted; bound {bound} from "
+                       rf"latency_cycles {core.schedule.latency} per timestep"):
+        simulate(core, x, [True, False, False])
+    assert time.perf_counter() - start < 60
+    with pytest.raises(SimulationHang, match="after 11 cycles"):
+        simulate(core, x, [True, False, False], max_cycles=10)
+
+
+@pytest.mark.parametrize("cell,lanes,stall", [("gru", 2, 0.0), ("lstm", 3, 0.7),
+                                              ("rnn", 1, 0.9)])
+def test_the_cycle_bound_holds_every_real_run(cell, lanes, stall):
+    """The bound is a real worst case: runs with no stalls and with long random stalls on both
+    streams finish (exact) well inside it; without stalls the last output comes within the
+    serial bound (T + 1) x latency_cycles that `cycle_bound` doubles."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model(cell, inputs=3, hidden=5, outputs=2, seed=7)
+    core = Accelerator(model, lanes)
+    x = random_inputs(model, batch=1, time=6, seed=7)[0]
+    sos = np.arange(6) == 0
+    got = simulate(core, x, sos, in_stall=stall, out_stall=stall, seed=3)
+    np.testing.assert_array_equal(got.logits, GoldenModel(model).run(x[None]).logits[0])
+    if not stall:
+        assert got.delivered[-1] <= 7 * core.schedule.latency
+
+
+@pytest.mark.parametrize("state", ["ram", "registers"])
+def test_the_state_address_top_bit_selects_the_zero_region(monkeypatch, state):
+    """docs/manifest.md: a state store's address has ``addr_bits`` bits (the manifest's
+    ``memory.state.stores``) and its top bit selects the zero region, read after a start of
+    sequence. Sampled on the store's read port in amaranth.sim: the top bit is set in some
+    cycles (old-state reads of a new sequence) and clear in others. Kills plan.py:214
+    (``addr_bits`` one more: the same core, but its top bit never used)."""
+    from amaranth.sim import Simulator
+
+    import hwgen.gateware.core as core_mod
+    from conftest import make_model
+
+    made = []
+
+    class Recorded(core_mod.StateStore):
+        def __init__(self, layout):
+            super().__init__(layout)
+            made.append((layout, self))
+
+    monkeypatch.setattr(core_mod, "StateStore", Recorded)
+    model = make_model("gru", inputs=3, hidden=4, outputs=2)
+    accel = core_mod.Accelerator(model, 2, state=state)
+    sim = Simulator(accel)
+    sim.add_clock(1e-8)
+    stores = {lay.name: (lay, st) for lay, st in made}
+    lay, store = stores["state"]
+    assert len(store.raddr) == lay.addr_bits == accel.plan.to_json()["stores"][0]["addr_bits"]
+    tops = set()
+
+    async def bench(ctx):
+        s = accel.i_stream
+        ctx.set(accel.o_stream.ready, 1)
+        for t in range(3):
+            ctx.set(s.payload, {"sos": int(t != 1), "x": [1, -2, 3]})
+            ctx.set(s.valid, 1)
+            await ctx.tick().until(s.ready)
+            ctx.set(s.valid, 0)
+        for _ in range(2 * accel.schedule.latency):
+            _, _, addr = await ctx.tick().sample(store.raddr)
+            tops.add(addr >> (lay.addr_bits - 1))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert tops == {0, 1}
+
+
+# -- coverage holes (benchmarks/coverage.py, docs/verification.md) -------------------------------
+def test_lstm_cell_state_saturates_high_and_low_exactly():
+    """The LSTM cell state's saturation (no random model of the covering tests reaches it):
+    input and forget gates held at 1 and the candidate at +1 / -1 by large biases, so c grows by
+    about one a step until it saturates at the cell format's ends (13 bits, 7 fraction bits:
+    +-32) in unit 0 (high) and unit 1 (low); 40 timesteps exact in amaranth.sim."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model("lstm", "ternary", inputs=2, hidden=2, outputs=2, seed=4)
+    H, big = 2, 1000  # gate_frac 6: 15.6, both tables saturated
+    bias = model.layers[0].bias
+    bias[0:H] = big  # input gate
+    bias[H:2 * H] = big  # forget gate
+    bias[2 * H:3 * H] = [big, -big]  # candidate +1 / -1
+    x = random_inputs(model, batch=1, time=40, seed=2)[0]
+    golden = GoldenModel(model).run(x[None])
+    c = golden.state[0][1][0]
+    fmt = model.formats.cell
+    assert c.tolist() == [fmt.max_code, fmt.min_code]  # saturated at both ends
+    got = simulate(Accelerator(model, 2), x, np.arange(40) == 0)
+    np.testing.assert_array_equal(got.logits, golden.logits[0])
+
+
+@pytest.mark.parametrize("cell,quant,size,lanes", [("gru", "pow2x3", 6, 3), ("rnn", "int8", 16, 4),
+                                                   ("lstm", "exp", 6, 2)])
+def test_every_legal_code_in_every_matrix_runs_exactly(cell, quant, size, lanes):
+    """Every legal code of the encoding in every matrix of a simulated core (random models hold
+    only 7 of the 15 codes of 4-bit pow2 and 246 of 255 of int8: benchmarks/coverage.py): each
+    matrix's codes replaced by a shuffled cycle through the whole code space, then stalls on
+    both streams, exact against the golden model and not vacuous."""
+    import tests.test_gateware as g
+    from hwgen.freeze import freeze, random_float_params
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+    from hwgen.spec import CellKind, Formats
+
+    kind = CellKind(cell)
+    params = random_float_params(kind, 4 if size < 16 else size, size, 3 if size < 16 else size,
+                                 seed=5)
+    model = freeze(params, g._quant(quant), Formats.standard(8, lstm=kind is CellKind.LSTM),
+                   argmax=True)
+    rng = np.random.default_rng(5)
+    for name, qm in model.matrices():
+        legal = np.array(sorted(code_space(qm.encoding)))
+        qm.codes[...] = rng.permutation(np.resize(legal, qm.codes.size)).reshape(qm.codes.shape)
+        assert set(np.unique(qm.codes).tolist()) == set(legal.tolist()), name
+    seqs = g.sequences(model, (5, 4), 5)
+    assert vacuity_problems(model, seqs) == []
+    x = np.concatenate(seqs)
+    sos = np.concatenate([np.arange(len(s)) == 0 for s in seqs])
+    got = simulate(Accelerator(model, lanes), x, sos, in_stall=0.3, out_stall=0.3, seed=5)
+    want = np.concatenate([GoldenModel(model).run(s[None]).logits[0] for s in seqs])
+    np.testing.assert_array_equal(got.logits, want)
+
+
+def test_long_output_stalls_hold_the_core_in_every_phase():
+    """Consumer stalls longer than a timestep (benchmarks/coverage.py found none in the
+    covering tests' upper-layer and head phases: their bursts last a few cycles): a two-layer GRU
+    whose consumer withholds ready about 200 cycles at a time, so outputs wait in the register
+    while the next timesteps run and the sequencer holds for it; exact, and the outputs come
+    further apart than a timestep."""
+    from conftest import make_model, random_inputs
+    from hwgen.gateware.core import Accelerator
+    from hwgen.gateware.simulate import simulate
+
+    model = make_model("gru", inputs=3, hidden=4, outputs=2, layers=2, seed=11)
+    core = Accelerator(model, 2)
+    x = random_inputs(model, batch=1, time=12, seed=11)[0]
+    got = simulate(core, x, np.arange(12) == 0, out_stall=0.995, seed=11)
+    np.testing.assert_array_equal(got.logits, GoldenModel(model).run(x[None]).logits[0])
+    assert np.diff(got.delivered).max() > 1.5 * core.schedule.cycles_per_timestep

@@ -90,7 +90,8 @@ def test_installed_command_runs_the_pipeline_and_sim(installed):
 
 def test_installed_sim_fast_compiles_the_shipped_harness(installed):
     wheel, venv, tmp = installed
-    assert {"hwgen/fastsim/harness.cpp", "hwgen/boardsim/harness.cpp"} <= set(
+    assert {"hwgen/fastsim/harness.cpp", "hwgen/boardsim/harness.cpp",
+            "hwgen/schemas/manifest.schema.json"} <= set(
         zipfile.ZipFile(wheel).namelist())
     hwgen = venv / "bin" / "hwgen"
     _run([hwgen, "random-model", "--cell", "rnn", "--inputs", "3", "--hidden", "4", "--outputs",
