@@ -64,16 +64,27 @@ def _schema_keys(node, prefix="") -> set[str]:
         out |= _schema_keys(node["items"], prefix + "[].")
     for alt in node.get("oneOf", []) + node.get("anyOf", []):
         out |= _schema_keys(alt, prefix)
+    for branch in ("then", "else"):  # the dense and the delta core's timing and memory
+        if isinstance(node.get(branch), dict):
+            out |= _schema_keys(node[branch], prefix)
     return out
 
 
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
+    from hwgen.delta import DeltaThresholds, with_thresholds
+
     out = []
     for i, (cell, mkw, gkw) in enumerate(SWEEP):
         rtl = tmp_path_factory.mktemp(f"rtl{i}")
         api.generate(make_model(cell, **mkw), rtl, **gkw)
         out.append((rtl, load_manifest(rtl)))  # the reader checks the schema as well
+    # a delta core (issue 23): its own timing and memory sections, the delta section
+    rtl = tmp_path_factory.mktemp("rtl_delta")
+    delta = with_thresholds(make_model("gru", "ternary", inputs=5, hidden=6, outputs=3),
+                            DeltaThresholds.uniform(6, 4, 1))
+    api.generate(delta, rtl, lanes=4)
+    out.append((rtl, load_manifest(rtl)))
     return out
 
 
@@ -81,9 +92,10 @@ def test_every_generated_manifest_matches_the_schema(manifests):
     for rtl, m in manifests:
         check_schema(m, rtl)
     kinds = {(m["model"]["cell"], m["model"]["input"]["kind"], m["timing"]["zero_skipping"],
-              "load" in m, m["timing"]["paired_input_segments"]) for _, m in manifests}
-    assert len(kinds) == len(SWEEP)  # each configuration is a different kind of core
-    assert any(m["timing"]["paired_input_segments"] for _, m in manifests)
+              "load" in m, m["timing"].get("paired_input_segments"), "delta" in m)
+             for _, m in manifests}
+    assert len(kinds) == len(SWEEP) + 1  # each configuration is a different kind of core
+    assert any(m["timing"].get("paired_input_segments") for _, m in manifests)
 
 
 def test_the_schema_has_no_key_no_configuration_writes(manifests):
@@ -145,8 +157,8 @@ def test_a_generator_that_writes_an_undeclared_key_fails(tmp_path, monkeypatch):
 
     real = export.build_manifest
     monkeypatch.setattr(export, "build_manifest",
-                        lambda *a: {**real(*a), "delta": {"threshold": 1}})
+                        lambda *a: {**real(*a), "spare": {"threshold": 1}})
     with pytest.raises(HwgenError, match=r"field '\(top level\)' does not match the manifest "
-                                         r"schema.*'delta' was unexpected"):
+                                         r"schema.*'spare' was unexpected"):
         api.generate(make_model("rnn", inputs=2, hidden=2, outputs=2), tmp_path / "r", lanes=1)
     assert not (tmp_path / "r" / "manifest.json").exists()
