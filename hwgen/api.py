@@ -148,7 +148,7 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
 def add_row_scales(model: Model, bits: int, seed: int = 0) -> Model:
     """``model`` with random per-row multipliers (`hwgen.spec.QuantMatrix.row_mult`) on every
     matrix, for tests and cost measurements of per-row scales: each row's multiplier is drawn
-    uniformly from [max(1, 2**(bits-2)), 2**bits) (real row factors 0.5 to 2 around the old
+    uniformly from [2**max(0, bits-2), 2**bits) (real row factors 0.5 to 2 around the old
     scale) and the matrix keeps its scale mantissa, its exponent lowered by ``bits - 1`` (so
     both the row multiply and the mantissa multiply are exercised; refused with `HwgenError`
     below exponent -128). Deterministic in ``seed``."""
@@ -160,7 +160,7 @@ def add_row_scales(model: Model, bits: int, seed: int = 0) -> Model:
     rng = np.random.default_rng([int(seed), 26])
 
     def scaled(m: QuantMatrix) -> QuantMatrix:
-        mult = rng.integers(max(1, 1 << (bits - 2)), 1 << bits, m.shape[0])
+        mult = rng.integers(1 << max(0, bits - 2), 1 << bits, m.shape[0])
         scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
         return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
 

@@ -42,7 +42,7 @@ from .gateware.plan import (
     plan_like,
     signed_words,
 )
-from .gateware.schedule import choose_sparse, schedule
+from .gateware.schedule import choose_sparse, row_mult_width, schedule
 from .numerics import signed_width
 from .spec import HwgenError, Model, QuantMatrix, TokenInput, WeightEncoding
 
@@ -70,6 +70,9 @@ _SHAPE_KEYS = ("cell", "input", "hidden", "layers", "outputs", "argmax", "format
                "lanes", "state", "weights", "bias_bits")
 #: Present only in the shape of a sparse core (zero skipping).
 _SPARSE_KEY = "zero_skipping"
+#: Present only in the shape of a core with per-row scales (issue 26): the width of its loaded
+#: row multipliers (a model whose multipliers need more bits is refused).
+_ROW_KEY = "row_mult_bits"
 
 #: A loadable core holds biases of at least this many bits (signed), so that retrained models of
 #: the shape, whose biases differ, still fit: 2 bits above the widest activation-table index.
@@ -121,6 +124,8 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
                           "scale": m.scale.to_json()}
         if name in packed:
             matrices[name]["packed"] = True
+        if m.row_mult is not None:  # issue 26: the multipliers are loaded, their presence is not
+            matrices[name]["row_mult"] = True
     out = {
         "cell": model.cell.value,
         "input": input_shape,
@@ -137,6 +142,8 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     }
     if timing.sparse:
         out[_SPARSE_KEY] = True
+    if row_mult_width(model):
+        out[_ROW_KEY] = row_mult_width(model)
     return out
 
 
@@ -174,7 +181,7 @@ def shape_differences(built: dict, model: Model) -> list[str]:
     a, b = _flatten(built), _flatten(mine)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key == "bias_bits" or key == _SPARSE_KEY or key.endswith(".packed"):
+        if key in ("bias_bits", _SPARSE_KEY, _ROW_KEY) or key.endswith(".packed"):
             continue
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: bitstream {a.get(key)!r}, model {b.get(key)!r}")
@@ -188,6 +195,10 @@ def shape_differences(built: dict, model: Model) -> list[str]:
     if need > built["bias_bits"]:
         diffs.append(f"bias_bits: the bitstream holds {built['bias_bits']}-bit biases, "
                      f"the model's largest needs {need}")
+    rows = row_mult_width(model)
+    if rows > built.get(_ROW_KEY, rows):
+        diffs.append(f"{_ROW_KEY}: the bitstream holds {built[_ROW_KEY]}-bit row multipliers, "
+                     f"the model's largest needs {rows}")
     return diffs
 
 
@@ -198,7 +209,7 @@ def _largest_code(enc: WeightEncoding) -> int:
     return int(codes[int(np.argmax(levels))])
 
 
-def _full(m: QuantMatrix, packed: bool) -> QuantMatrix:
+def _full_codes(m: QuantMatrix, packed: bool) -> QuantMatrix:
     """Every weight at the largest magnitude (dense: the capacity of any sparsity pattern), or,
     ``packed``, two of every group of 4 columns (the capacity of any 2:4 pattern)."""
     codes = np.full(m.codes.shape, _largest_code(m.encoding), dtype=m.codes.dtype)
@@ -212,14 +223,24 @@ def _declares_2_4(m: QuantMatrix) -> bool:
     return m.nm is not None and packable(m)
 
 
-def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None) -> Model:
+def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None,
+                   row_mult_bits: int | None = None) -> Model:
     """The model whose widths the loadable core of this shape is built with (module docstring):
     same sizes, encodings, scales, formats and tables; every weight, bias and embedding entry at
     its largest magnitude. ``packed``: the matrices that keep a 2:4 pattern (default: those
-    whose ``nm`` declares one that packs; `shape_packed` for an existing shape)."""
+    whose ``nm`` declares one that packs; `shape_packed` for an existing shape). Row
+    multipliers (issue 26, loaded like the biases): every row of a matrix that has them at
+    2**row_mult_bits - 1 (default: the model's own width, `schedule.row_mult_width`)."""
     if packed is None:
         packed = {name for name, m in model.matrices() if _declares_2_4(m)}
     big = (1 << (bias_bits - 1)) - 1
+    rows = row_mult_width(model) if row_mult_bits is None else int(row_mult_bits)
+
+    def _full(m: QuantMatrix, packed: bool) -> QuantMatrix:
+        full = _full_codes(m, packed)
+        if m.row_mult is None:
+            return full
+        return dataclasses.replace(full, row_mult=np.full(m.shape[0], (1 << rows) - 1))
 
     def biases(v):
         return None if v is None else np.full(np.shape(v), big, dtype=np.int64)
@@ -247,7 +268,7 @@ def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
     """What the core of ``shape`` is built from (``model``: any model of it): its capacity
     model (2:4 patterns where the shape packs) and its zero-skipping option (``on`` / ``off``).
     Every place that builds or models the core uses this, so they agree."""
-    return (capacity_model(model, shape["bias_bits"], shape_packed(shape)),
+    return (capacity_model(model, shape["bias_bits"], shape_packed(shape), shape.get(_ROW_KEY)),
             "on" if shape.get(_SPARSE_KEY) else "off")
 
 
@@ -303,7 +324,8 @@ def read_shape(build_dir) -> dict:
                               missing="pass the folder of a loadable build ('hwgen build "
                               "--weights spram' or ram writes it)")
     shape = doc.get("shape")
-    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY}) != sorted(_SHAPE_KEYS):
+    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY, _ROW_KEY}) != sorted(
+            _SHAPE_KEYS):
         raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")
     if doc.get("shape_id") != shape_id(shape):
         raise HwgenError(f"{path}: its shape_id does not match its shape (edited by hand?)")

@@ -1,0 +1,135 @@
+# amaranth: UnusedElaboratable=no
+"""Per-row scales in the gateware (issue 26): every cell, every encoding, dense / paired / 2:4
+sparse, ROM and loadable cores, exact against the golden model in amaranth.sim; the schedule's
+stated cost; models without row scales build the same design as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_gateware import build, check_against_golden
+
+from conftest import make_model, random_inputs
+from hwgen.api import add_row_scales
+from hwgen.gateware.core import Accelerator
+from hwgen.gateware.plan import make_plan, row_events
+from hwgen.gateware.schedule import product_latency, row_scale_latency, schedule
+from hwgen.gateware.simulate import simulate
+from hwgen.golden import GoldenModel
+from hwgen.spec import HwgenError
+
+# (cell, quant, layers, lanes, tokens, row bits, stalls): every cell and encoding, 1..16 bits
+DENSE = [
+    ("rnn", "ternary", 2, 1, False, 8, False),
+    ("rnn", "pow2", 1, 5, True, 3, True),
+    ("gru", "binary", 1, 3, False, 16, False),
+    ("gru", "ternary", 2, 6, True, 8, True),
+    ("gru", "int8", 1, 2, False, 1, False),
+    ("lstm", "exp", 2, 4, False, 12, False),
+    ("lstm", "int8", 1, 6, True, 5, True),
+]
+
+
+@pytest.mark.parametrize("cell,quant,layers,lanes,tokens,bits,stalls", DENSE,
+                         ids=[f"{c}-{q}-L{n}-P{p}-{'tok' if t else 'vec'}-u{b}"
+                              f"{'-stall' if s else ''}" for c, q, n, p, t, b, s in DENSE])
+def test_row_scaled_core_is_exact(cell, quant, layers, lanes, tokens, bits, stalls):
+    model = add_row_scales(build(cell, quant, layers=layers, tokens=tokens), bits, seed=lanes)
+    stall = dict(in_stall=0.4, out_stall=0.5) if stalls else {}
+    _, got = check_against_golden(model, lanes, seed=bits, lengths=(3, 2), **stall)
+    s = schedule(model, lanes)
+    if not stalls:
+        assert np.all(np.diff(got.accepted) == s.cycles_per_timestep)
+        assert np.all(got.delivered - got.accepted == s.latency)
+
+
+def test_mixed_encodings_and_matrices_without_multipliers():
+    """Three MAC units (ternary layers, int8 head) and only some matrices with multipliers:
+    the others pass through the row multiply with 1."""
+    import dataclasses
+    base = build("gru", "ternary", layers=2, head="int8")
+    scaled = add_row_scales(base, 6, seed=4)
+    model = dataclasses.replace(scaled, layers=(scaled.layers[0], base.layers[1]))
+    assert model.layers[1].wx.row_mult is None and model.head.w.row_mult is not None
+    check_against_golden(model, 3, seed=2)
+
+
+@pytest.mark.parametrize("cell,quant,inputs,hidden,lanes", [("gru", "ternary", 4, 9, 8),
+                                                          ("lstm", "int8", 2, 5, 4)])
+def test_paired_input_segments_with_row_scales(cell, quant, inputs, hidden, lanes):
+    """Row r + 1's deferred input event (the MAC's held half) takes row r + 1's multiplier."""
+    model = add_row_scales(make_model(cell, quant, inputs=inputs, hidden=hidden, outputs=3,
+                                      argmax=True, seed=hidden), 8)
+    assert schedule(model, lanes).paired
+    check_against_golden(model, lanes, seed=1, lengths=(3, 2), in_stall=0.3, out_stall=0.3)
+
+
+@pytest.mark.parametrize("cell,quant,lanes", [("rnn", "ternary", 2), ("gru", "exp", 4),
+                                              ("lstm", "ternary", 4)])
+def test_sparse_core_with_row_scales(cell, quant, lanes):
+    model = add_row_scales(make_model(cell, quant, inputs=6, hidden=8, outputs=3, layers=2,
+                                      sparsity="2:4", argmax=True, seed=3), 8)
+    core = Accelerator(model, lanes, sparse="on")
+    assert core.plan.sparse and core.plan.row_mults is not None
+    seqs = [random_inputs(model, batch=1, time=t, seed=t)[0] for t in (3, 2)]
+    x, sos = np.concatenate(seqs), np.concatenate([np.arange(len(s)) == 0 for s in seqs])
+    got = simulate(core, x, sos, in_stall=0.3, out_stall=0.3)
+    want = np.concatenate([GoldenModel(model).run(s[None]).logits[0] for s in seqs])
+    np.testing.assert_array_equal(got.logits, want)
+
+
+@pytest.mark.parametrize("cell,quant,lanes,weights,tokens,sparsity", [
+    ("gru", "ternary", 3, "spram", False, None),
+    ("lstm", "exp", 4, "ram", True, None),
+    ("rnn", "ternary", 4, "spram", False, "2:4"),
+])
+def test_loadable_core_loads_the_multipliers(cell, quant, lanes, weights, tokens, sparsity):
+    """The multipliers are loaded like the biases: one core runs two models of its shape with
+    different multipliers; a model whose multipliers need more bits, or a model without them,
+    is refused by name."""
+    from hwgen.shape import load_images, shape_core, shape_differences, shape_of
+
+    def model(seed, bits=8):
+        m = make_model(cell, quant, inputs=4, hidden=8, outputs=3, tokens=7 if tokens else None,
+                       argmax=True, seed=1, sparsity=sparsity)
+        return add_row_scales(m, bits, seed=seed)
+
+    a, b = model(1), model(2)
+    sh = shape_of(a, lanes, weights=weights)
+    assert sh["row_mult_bits"] == 8 and sh["matrices"]["layer0.wh"]["row_mult"] is True
+    assert shape_differences(sh, b) == []
+    assert any("row_mult_bits: the bitstream holds 8-bit" in d
+               for d in shape_differences(sh, model(3, bits=9)))
+    plain = make_model(cell, quant, inputs=4, hidden=8, outputs=3, tokens=7 if tokens else None,
+                       argmax=True, seed=1, sparsity=sparsity)
+    assert any(".row_mult: bitstream True, model None" in d
+               for d in shape_differences(sh, plain))
+    with pytest.raises(HwgenError, match="does not fit this bitstream's shape"):
+        load_images(sh, plain)
+    core = Accelerator(*shape_core(sh, a)[:1], lanes, "auto", weights, shape_core(sh, a)[1])
+    assert core.plan.row_mult_width == 8
+    for m in (a, b):
+        seqs = [random_inputs(m, batch=1, time=t, seed=t)[0] for t in (3, 2)]
+        x, sos = np.concatenate(seqs), np.concatenate([np.arange(len(s)) == 0 for s in seqs])
+        got = simulate(core, x, sos, load=load_images(sh, m), in_stall=0.3, out_stall=0.3)
+        want = np.concatenate([GoldenModel(m).run(s[None]).logits[0] for s in seqs])
+        np.testing.assert_array_equal(got.logits, want)
+
+
+def test_schedule_cost_is_the_stated_constant():
+    """Row scales of B bits add product_latency(B) cycles to scale_latency: L times that per
+    timestep, once more of latency; the multiplier table holds one entry per event."""
+    for cell, layers in (("gru", 1), ("lstm", 2)):
+        base = build(cell, "ternary", layers=layers)
+        for bits in (1, 4, 8, 16):
+            m = add_row_scales(base, bits)
+            a, b = schedule(base, 3), schedule(m, 3)
+            assert row_scale_latency(m) == product_latency(bits)
+            assert b.scale_latency == a.scale_latency + product_latency(bits)
+            assert b.cycles_per_timestep == a.cycles_per_timestep + layers * product_latency(bits)
+            assert b.latency == a.latency + (layers + 1) * product_latency(bits)
+            plan = make_plan(m, 3)
+            assert len(plan.row_mults) == len(row_events(m)) == (
+                2 * layers * base.cell.num_gates * base.hidden + base.outputs)
+            assert {mm.name: mm.kind for mm in plan.memories()}["row_mult"] == "rom"
+        assert row_scale_latency(base) == 0 and make_plan(base, 3).row_mults is None
