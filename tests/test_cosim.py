@@ -47,6 +47,16 @@ CONFIGS = [
                        input_quant="int8", head_quant="int8"), 4),
     ("icarus", dict(cell="lstm", quant="ternary", inputs=4, hidden=8, outputs=3,
                     input_quant="int8", head_quant="exp", sparsity="2:4"), 4),
+    # per-row scales (issue 26; loadable cores: test_loadable_rtl_with_row_scales): every cell
+    # in each simulator, dense, paired and sparse
+    ("icarus", dict(cell="rnn", quant="int8", inputs=3, hidden=5, outputs=3, layers=2,
+                    row_scales=8), 2),
+    ("icarus", dict(cell="gru", quant="ternary", inputs=5, hidden=8, outputs=3, sparsity="2:4",
+                    argmax=True, row_scales=12), 4),
+    ("verilator", dict(cell="lstm", quant="exp", inputs=2, hidden=9, outputs=3, tokens=6,
+                       row_scales=5), 4),  # paired input segments
+    ("verilator", dict(cell="rnn", quant="ternary", inputs=4, hidden=8, outputs=3,
+                       sparsity="2:4", row_scales=16), 2),
 ]
 
 
@@ -80,6 +90,25 @@ def test_rtl_equals_golden(tmp_path, config):
     r = cosim(tmp_path / "rtl", plan, simulator=simulator)
     assert r.ok, r.summary()
     assert r.timesteps == sum(len(s) for s in seqs) + min(2, len(seqs[1]))
+
+
+@pytest.mark.parametrize("simulator,cell,weights", [("icarus", "lstm", "spram"),
+                                                   ("verilator", "gru", "ram")])
+def test_loadable_rtl_with_row_scales(tmp_path, simulator, cell, weights):
+    """Per-row scales in a loadable core's Verilog: the multipliers are loaded (the last load
+    image), so one core is exact for two models whose multipliers differ."""
+    a = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=1, row_scales=8)
+    b = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=2, row_scales=8)
+    assert not np.array_equal(a.layers[0].wh.row_mult, b.layers[0].wh.row_mult)
+    manifest = generate(a, tmp_path / "rtl", lanes=4, weights=weights)
+    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases",
+                                                                "row_mult"]
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(-128, 128, (4, 3)) for _ in range(3)]
+    plan = SimPlan(seqs, abort={1: 2}, reset_before={2}, in_stall=0.3, out_stall=0.3, seed=1)
+    for ref in (None, b):
+        r = cosim(tmp_path / "rtl", plan, simulator=simulator, model=ref)
+        assert r.ok, r.summary()
 
 
 def test_long_sequence_on_verilator(tmp_path):

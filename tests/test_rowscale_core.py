@@ -133,3 +133,29 @@ def test_schedule_cost_is_the_stated_constant():
                 2 * layers * base.cell.num_gates * base.hidden + base.outputs)
             assert {mm.name: mm.kind for mm in plan.memories()}["row_mult"] == "rom"
         assert row_scale_latency(base) == 0 and make_plan(base, 3).row_mults is None
+
+
+def test_delta_core_refuses_row_scales():
+    """The delta network's golden model applies row multipliers (tests/test_rowscale.py); its
+    accelerator does not yet, and says so instead of computing without them."""
+    from hwgen.delta import DeltaThresholds, with_thresholds
+    from hwgen.gateware.delta_core import DeltaAccelerator
+
+    m = with_thresholds(make_model("gru", "ternary", row_scales=8), DeltaThresholds((2,), (2,)))
+    with pytest.raises(HwgenError, match="does not apply per-row scales"):
+        DeltaAccelerator(m, 2)
+
+
+def test_estimate_counts_the_row_multiply():
+    from hwgen.estimate import estimate, row_multiply_bits
+
+    base = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
+    scaled = add_row_scales(base, 8)
+    for target in ("ice40-up5k", "ecp5-25k"):
+        a, b = estimate(base, 16, target), estimate(scaled, 16, target)
+        assert "row multiply" not in a.luts_breakdown
+        assert b.luts_breakdown["row multiply"] > 0 and b.ffs > a.ffs
+        mems = {m.name: m for m in b.memories}
+        assert mems["row_mult"].depth == 2 * 3 * 64 + 10 and mems["row_mult"].width == 8
+        assert b.cycles_per_timestep == a.cycles_per_timestep + product_latency(8)
+    assert row_multiply_bits(make_plan(base, 4)) == 0
