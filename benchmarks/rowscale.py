@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _record import write_block  # noqa: E402
 
-from hwgen.api import random_model  # noqa: E402
+from hwgen.api import random_model, synthesize  # noqa: E402
 from hwgen.estimate import estimate  # noqa: E402
 from hwgen.export import generate  # noqa: E402
-from hwgen.synth import SynthReport, synthesize  # noqa: E402
+from hwgen.synth import SynthReport  # noqa: E402
 
 TARGETS = ("ice40-up5k", "ecp5-25k")
 VARIANTS = (("per-matrix", None), ("per-row u8", 8))
@@ -54,13 +54,10 @@ def run(args) -> None:
                     continue
                 t0 = time.monotonic()
                 saved = rtl / f"synth-{target}" / "synth_report.json"
-                if args.resume and saved.exists():
-                    r = SynthReport.from_json(json.loads(saved.read_text()))
-                else:
-                    r = synthesize([rtl / manifest["verilog"][0]], manifest["top"], target,
-                                   rtl / f"synth-{target}", seeds=args.seeds,
-                                   timeout=args.timeout, cycles_per_timestep=manifest[
-                                       "timing"]["cycles_per_timestep"])
+                if not (args.resume and saved.exists()):  # writes synth_report.json
+                    synthesize(rtl, target, seeds=args.seeds, timeout=args.timeout)
+                r = SynthReport.from_json(json.loads(saved.read_text()))
+                assert r.cycles_per_timestep == manifest["timing"]["cycles_per_timestep"]
                 e = estimate(model, lanes, target)
                 results[tag] = {
                     "target": target, "lanes": lanes, "variant": name, "luts": r.luts,

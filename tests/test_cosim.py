@@ -92,25 +92,6 @@ def test_rtl_equals_golden(tmp_path, config):
     assert r.timesteps == sum(len(s) for s in seqs) + min(2, len(seqs[1]))
 
 
-@pytest.mark.parametrize("simulator,cell,weights", [("icarus", "lstm", "spram"),
-                                                   ("verilator", "gru", "ram")])
-def test_loadable_rtl_with_row_scales(tmp_path, simulator, cell, weights):
-    """Per-row scales in a loadable core's Verilog: the multipliers are loaded (the last load
-    image), so one core is exact for two models whose multipliers differ."""
-    a = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=1, row_scales=8)
-    b = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=2, row_scales=8)
-    assert not np.array_equal(a.layers[0].wh.row_mult, b.layers[0].wh.row_mult)
-    manifest = generate(a, tmp_path / "rtl", lanes=4, weights=weights)
-    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases",
-                                                                "row_mult"]
-    rng = np.random.default_rng(0)
-    seqs = [rng.integers(-128, 128, (4, 3)) for _ in range(3)]
-    plan = SimPlan(seqs, abort={1: 2}, reset_before={2}, in_stall=0.3, out_stall=0.3, seed=1)
-    for ref in (None, b):
-        r = cosim(tmp_path / "rtl", plan, simulator=simulator, model=ref)
-        assert r.ok, r.summary()
-
-
 def test_long_sequence_on_verilator(tmp_path):
     model = make_model("gru", "ternary", inputs=3, hidden=4, outputs=2)
     generate(model, tmp_path / "rtl", lanes=4)
@@ -196,15 +177,22 @@ def test_missing_manifest(tmp_path):
         cosim(tmp_path, SimPlan([np.zeros((1, 2), np.int64)]))
 
 
-@pytest.mark.parametrize("simulator,weights", [("icarus", "spram"), ("verilator", "ram")])
-def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights):
+@pytest.mark.parametrize("simulator,weights,cell,rows", [
+    ("icarus", "spram", "gru", None), ("verilator", "ram", "gru", None),
+    ("icarus", "spram", "lstm", 8), ("verilator", "ram", "gru", 8)])  # per-row scales, issue 26
+def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights, cell, rows):
     """A loadable core's Verilog (weights written through its load port first): exact for the
-    model it was generated from and for another model of the shape, with stalls and resets."""
-    a = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=1, argmax=True)
-    b = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=2, argmax=True)
+    model it was generated from and for another model of the shape, with stalls and resets.
+    With per-row scales the multipliers are loaded too (the last image): the two models'
+    multipliers differ."""
+    a = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=1, argmax=True,
+                   row_scales=rows)
+    b = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=2, argmax=True,
+                   row_scales=rows)
     manifest = generate(a, tmp_path / "rtl", lanes=4, weights=weights)
     assert manifest["load"]["ports"]["data"] == "load__data"
-    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases"]
+    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases"] + (
+        ["row_mult"] if rows else [])
     assert (tmp_path / "rtl" / "load_images.json").is_file()
     rng = np.random.default_rng(0)
     seqs = [rng.integers(-128, 128, (4, 3)) for _ in range(3)]
@@ -212,7 +200,8 @@ def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights):
     for ref in (None, b):
         r = cosim(tmp_path / "rtl", plan, simulator=simulator, model=ref)
         assert r.ok, r.summary()
-    wider = make_model("gru", "ternary", inputs=3, hidden=8, outputs=3, argmax=True)
+    wider = make_model(cell, "ternary", inputs=3, hidden=8, outputs=3, argmax=True,
+                       row_scales=rows)
     with pytest.raises(HwgenError, match="does not fit this bitstream's shape: hidden: "
                        "bitstream 6, model 8"):
         cosim(tmp_path / "rtl", SimPlan(seqs), simulator=simulator, model=wider)
