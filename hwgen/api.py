@@ -164,11 +164,8 @@ def add_row_scales(model: Model, bits: int, seed: int = 0) -> Model:
         scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
         return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
 
-    layers = tuple(dataclasses.replace(ly, wx=scaled(ly.wx), wh=scaled(ly.wh))
-                   for ly in model.layers)
-    head = dataclasses.replace(model.head, w=scaled(model.head.w))
-    meta = dict(model.meta, row_scales=bits)
-    return dataclasses.replace(model, layers=layers, head=head, meta=meta)
+    out = model.map_matrices(lambda _, m: scaled(m))
+    return dataclasses.replace(out, meta=dict(model.meta, row_scales=bits))
 
 
 def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:
