@@ -25,28 +25,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _record import write_block  # noqa: E402
 
-from hwgen.api import random_model, synthesize  # noqa: E402
+from hwgen.api import add_row_scales, random_model, synthesize  # noqa: E402
 from hwgen.estimate import estimate  # noqa: E402
 from hwgen.export import generate  # noqa: E402
 from hwgen.synth import SynthReport  # noqa: E402
 
 TARGETS = ("ice40-up5k", "ecp5-25k")
-VARIANTS = (("per-matrix", None), ("per-row u8", 8))
+#: (name, folder tag, row bits, keep the matrices' mantissas): "per-row u8" is what a folded
+#: normalization gives (`spec.row_multipliers`: 8-bit multipliers, power-of-two scales); the
+#: last keeps each matrix's 8-bit scale mantissa too (the widest scalers)
+VARIANTS = (("per-matrix", "mat", None, False), ("per-row u8", "row", 8, False),
+            ("per-row u8, mantissa kept", "rowm", 8, True))
 RESULTS = ROOT / "benchmarks" / "results" / "rowscale.json"
 
 
-def model_for(bits: int | None):
-    return random_model("gru", 16, 64, 10, quant="ternary", argmax=False, seed=0,
-                        row_scales=bits)
+def model_for(bits: int | None, keep_mantissa: bool = False):
+    model = random_model("gru", 16, 64, 10, quant="ternary", argmax=False, seed=0)
+    if bits is None:
+        return model
+    return add_row_scales(model, bits, seed=0, keep_mantissa=keep_mantissa)
 
 
 def run(args) -> None:
     work = Path(args.work)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for lanes in args.lanes:
-        for name, bits in VARIANTS:
-            model = model_for(bits)
-            rtl = work / f"gru64_p{lanes}_{'row' if bits else 'mat'}"
+        for name, folder, bits, mantissa in VARIANTS:
+            model = model_for(bits, mantissa)
+            rtl = work / f"gru64_p{lanes}_{folder}"
             manifest = generate(model, rtl, lanes)
             for target in TARGETS:
                 tag = f"{rtl.name}_{target}"
@@ -100,6 +106,52 @@ def write_table(results: dict) -> None:
     write_block("synthesis.md", "ROWSCALE", text)
 
 
+def multiplier(args) -> None:
+    """The row multiply alone (8-bit multiplier x 16-bit accumulator, the GRU-64's widths): the
+    core's `PipelinedMul` (shift-add, logic) against ``a * b`` with registered operands and
+    product (what a DSP block takes: MULT18X18D on ECP5, SB_MAC16 on iCE40 with ``--dsp``)."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Module, signed, unsigned
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hwgen.gateware.arith import register
+    from hwgen.gateware.mult import PipelinedMul
+    from hwgen.spec import HwgenError
+    from hwgen.synth import synthesize as synth_files
+
+    class Star(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(unsigned(8)), "b": In(signed(16)), "p": Out(signed(25))})
+
+        def elaborate(self, platform):
+            m = Module()
+            prod = register(m, register(m, self.a, "ra") * register(m, self.b, "rb"), "rp")
+            m.d.comb += self.p.eq(register(m, prod, "rp2"))
+            return m
+
+    work = Path(args.work) / "mult"
+    work.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, make in (("shift-add", lambda: PipelinedMul(a_width=8, b_width=16)),
+                       ("a*b", Star)):
+        v = work / f"{name.replace('*', 'x')}.v"
+        v.write_text(verilog.convert(make(), name="top"))
+        for target, dsp in (("ice40-up5k", False), ("ice40-up5k", True), ("ecp5-25k", True)):
+            key = f"{name} {target}{' dsp' if dsp else ''}"
+            try:
+                r = synth_files([v], "top", target, work / f"{v.stem}-{target}-{dsp}",
+                                seeds=args.seeds, dsp=dsp, timeout=args.timeout)
+            except HwgenError as e:  # e.g. SB_MAC16 absorbing every cell of the bare multiply
+                out[key] = {"error": str(e).splitlines()[0][:200]}
+                continue
+            out[key] = {"luts": r.luts, "lut_equivalent": r.lut_equivalent, "ffs": r.ffs,
+                        "dsp": r.dsp, "fmax_mhz": r.fmax_mhz}
+            print(json.dumps(out), flush=True)
+    path = ROOT / "benchmarks" / "results" / "rowscale_mult.json"
+    path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lanes", type=int, nargs="+", default=[16])
@@ -108,7 +160,12 @@ def main() -> None:
     p.add_argument("--work", default=str(ROOT / "build" / "rowscale"))
     p.add_argument("--resume", action="store_true")
     p.add_argument("--table", action="store_true", help="only rewrite the table")
+    p.add_argument("--multiplier", action="store_true",
+                   help="measure the row multiply alone, shift-add against a * b (DSP)")
     args = p.parse_args()
+    if args.multiplier:
+        multiplier(args)
+        return
     if args.table:
         write_table(json.loads(RESULTS.read_text()))
         return

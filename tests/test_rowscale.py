@@ -48,9 +48,11 @@ def _tanh(m, z):
 
 
 def test_rnn_with_row_scales_by_hand():
-    """Two layers, every matrix with its own multipliers (one of them 0): the golden model's
+    """Two layers, every matrix with its own multipliers and a scale mantissa: the golden model's
     hidden states and logits restated one unit at a time with Python ints."""
-    m = add_row_scales(make_model("rnn", "int8", inputs=3, hidden=3, outputs=2, layers=2), 6)
+    m = add_row_scales(make_model("rnn", "int8", inputs=3, hidden=3, outputs=2, layers=2), 6,
+                       keep_mantissa=True)
+    assert m.layers[0].wx.scale.mantissa != 1
     wx0 = m.layers[0].wx
     f = m.formats
     x = [[5, -17, 40], [-128, 127, 0], [3, 3, 3], [127, 127, 127]]

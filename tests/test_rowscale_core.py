@@ -13,28 +13,37 @@ from conftest import make_model, random_inputs
 from hwgen.api import add_row_scales
 from hwgen.gateware.core import Accelerator
 from hwgen.gateware.plan import make_plan, row_events
-from hwgen.gateware.schedule import product_latency, row_scale_latency, schedule
+from hwgen.gateware.schedule import (
+    product_latency,
+    row_mult_width,
+    row_scale_latency,
+    schedule,
+)
 from hwgen.gateware.simulate import simulate
 from hwgen.golden import GoldenModel
 from hwgen.spec import HwgenError
 
-# (cell, quant, layers, lanes, tokens, row bits, stalls): every cell and encoding, 1..16 bits
+# (cell, quant, layers, lanes, tokens, row bits, stalls, mantissa): every cell and encoding,
+# 1..16 bits; "mantissa": the matrix keeps a non-trivial scale mantissa (`add_row_scales`)
 DENSE = [
-    ("rnn", "ternary", 2, 1, False, 8, False),
-    ("rnn", "pow2", 1, 5, True, 3, True),
-    ("gru", "binary", 1, 3, False, 16, False),
-    ("gru", "ternary", 2, 6, True, 8, True),
-    ("gru", "int8", 1, 2, False, 1, False),
-    ("lstm", "exp", 2, 4, False, 12, False),
-    ("lstm", "int8", 1, 6, True, 5, True),
+    ("rnn", "ternary", 2, 1, False, 8, False, True),
+    ("rnn", "pow2", 1, 5, True, 3, True, False),
+    ("gru", "binary", 1, 3, False, 16, False, True),
+    ("gru", "ternary", 2, 6, True, 8, True, False),
+    ("gru", "int8", 1, 2, False, 1, False, True),
+    ("gru", "int8", 1, 4, False, 8, False, False),
+    ("lstm", "exp", 2, 4, False, 12, False, False),
+    ("lstm", "int8", 1, 6, True, 5, True, True),
 ]
 
 
-@pytest.mark.parametrize("cell,quant,layers,lanes,tokens,bits,stalls", DENSE,
+@pytest.mark.parametrize("cell,quant,layers,lanes,tokens,bits,stalls,mantissa", DENSE,
                          ids=[f"{c}-{q}-L{n}-P{p}-{'tok' if t else 'vec'}-u{b}"
-                              f"{'-stall' if s else ''}" for c, q, n, p, t, b, s in DENSE])
-def test_row_scaled_core_is_exact(cell, quant, layers, lanes, tokens, bits, stalls):
-    model = add_row_scales(build(cell, quant, layers=layers, tokens=tokens), bits, seed=lanes)
+                              f"{'-stall' if s else ''}{'-mant' if k else ''}"
+                              for c, q, n, p, t, b, s, k in DENSE])
+def test_row_scaled_core_is_exact(cell, quant, layers, lanes, tokens, bits, stalls, mantissa):
+    model = add_row_scales(build(cell, quant, layers=layers, tokens=tokens), bits, seed=lanes,
+                           keep_mantissa=mantissa)
     stall = dict(in_stall=0.4, out_stall=0.5) if stalls else {}
     _, got = check_against_golden(model, lanes, seed=bits, lengths=(3, 2), **stall)
     s = schedule(model, lanes)
@@ -84,22 +93,40 @@ def test_sparse_core_with_row_scales(cell, quant, lanes):
     ("rnn", "ternary", 4, "spram", False, "2:4"),
 ])
 def test_loadable_core_loads_the_multipliers(cell, quant, lanes, weights, tokens, sparsity):
-    """The multipliers are loaded like the biases: one core runs two models of its shape with
-    different multipliers; a model whose multipliers need more bits, or a model without them,
-    is refused by name."""
-    from hwgen.shape import load_images, shape_core, shape_differences, shape_of
+    """The multipliers are loaded like the biases, on a scale ROW_MULT_HEADROOM bits finer than
+    the model's: one core runs two models whose multipliers and scale exponents differ (each
+    re-expressed exactly); a model whose multipliers need more bits, whose scale has another
+    mantissa, or without multipliers, is refused by name."""
+    from hwgen.shape import ROW_MULT_HEADROOM, load_images, shape_core, shape_differences, shape_of
 
-    def model(seed, bits=8):
+    def model(seed, bits=8, **kw):
         m = make_model(cell, quant, inputs=4, hidden=8, outputs=3, tokens=7 if tokens else None,
                        argmax=True, seed=1, sparsity=sparsity)
-        return add_row_scales(m, bits, seed=seed)
+        return add_row_scales(m, bits, seed=seed, **kw)
 
-    a, b = model(1), model(2)
+    a, b = model(1), model(2, bits=10)
     sh = shape_of(a, lanes, weights=weights)
-    assert sh["row_mult_bits"] == 8 and sh["matrices"]["layer0.wh"]["row_mult"] is True
+    assert sh["row_mult_bits"] == 8 + 2 * ROW_MULT_HEADROOM == 16
+    assert sh["matrices"]["layer0.wh"]["row_mult"] is True
+    assert sh["matrices"]["layer0.wh"]["scale"][1] == a.layers[0].wh.scale.exponent - 4
     assert shape_differences(sh, b) == []
-    assert any("row_mult_bits: the bitstream holds 8-bit" in d
-               for d in shape_differences(sh, model(3, bits=9)))
+    assert b.layers[0].wh.scale.exponent < a.layers[0].wh.scale.exponent  # re-expressed
+    import dataclasses
+
+    from hwgen.spec import Scale
+
+    def shifted(k):  # every row factor 2**k times larger (k > 0) or smaller
+        return a.map_matrices(lambda _, m: dataclasses.replace(
+            m, scale=Scale(m.scale.mantissa, m.scale.exponent + k)))
+
+    assert any("row multipliers need 17 bits" in d and "it holds 16" in d
+               for d in shape_differences(sh, shifted(5)))
+    assert shape_differences(sh, shifted(4)) == [] and shape_differences(sh, shifted(-4)) == []
+    assert any("is not a multiple of the bitstream's" in d
+               for d in shape_differences(sh, shifted(-5)))
+    if quant != "exp":  # exp scales are powers of two: a kept mantissa is 1 there too
+        assert any("is not a multiple of the bitstream's" in d
+                   for d in shape_differences(sh, model(3, keep_mantissa=True)))
     plain = make_model(cell, quant, inputs=4, hidden=8, outputs=3, tokens=7 if tokens else None,
                        argmax=True, seed=1, sparsity=sparsity)
     assert any(".row_mult: bitstream True, model None" in d
@@ -107,7 +134,7 @@ def test_loadable_core_loads_the_multipliers(cell, quant, lanes, weights, tokens
     with pytest.raises(HwgenError, match="does not fit this bitstream's shape"):
         load_images(sh, plain)
     core = Accelerator(*shape_core(sh, a)[:1], lanes, "auto", weights, shape_core(sh, a)[1])
-    assert core.plan.row_mult_width == 8
+    assert core.plan.row_mult_width == 16
     for m in (a, b):
         seqs = [random_inputs(m, batch=1, time=t, seed=t)[0] for t in (3, 2)]
         x, sos = np.concatenate(seqs), np.concatenate([np.arange(len(s)) == 0 for s in seqs])
@@ -118,11 +145,15 @@ def test_loadable_core_loads_the_multipliers(cell, quant, lanes, weights, tokens
 
 def test_schedule_cost_is_the_stated_constant():
     """Row scales of B bits add product_latency(B) cycles to scale_latency: L times that per
-    timestep, once more of latency; the multiplier table holds one entry per event."""
+    timestep, once more of latency (with the matrices' mantissas kept; row_multipliers' scales
+    are powers of two, so the mantissa's adder levels go); the multiplier table holds one entry
+    per event."""
     for cell, layers in (("gru", 1), ("lstm", 2)):
         base = build(cell, "ternary", layers=layers)
         for bits in (1, 4, 8, 16):
-            m = add_row_scales(base, bits)
+            assert schedule(add_row_scales(base, bits), 3).scale_latency == (
+                2 + product_latency(row_mult_width(add_row_scales(base, bits))))
+            m = add_row_scales(base, bits, keep_mantissa=True)
             a, b = schedule(base, 3), schedule(m, 3)
             assert row_scale_latency(m) == product_latency(bits)
             assert b.scale_latency == a.scale_latency + product_latency(bits)
@@ -150,7 +181,7 @@ def test_estimate_counts_the_row_multiply():
     from hwgen.estimate import estimate, row_multiply_bits
 
     base = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
-    scaled = add_row_scales(base, 8)
+    scaled = add_row_scales(base, 8, keep_mantissa=True)
     for target in ("ice40-up5k", "ecp5-25k"):
         a, b = estimate(base, 16, target), estimate(scaled, 16, target)
         assert "row multiply" not in a.luts_breakdown
