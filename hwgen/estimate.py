@@ -217,7 +217,7 @@ def row_multiply_bits(plan: Plan) -> int:
     bits = w * a + (w - 1) * (a + w)
     for mp in plan.matrices.values():
         extra = mp.product_width - plan.acc_widths[mp.matrix.encoding]
-        bits += max(1, bin(mp.matrix.scale.mantissa).count("1") - 1) * max(0, extra)
+        bits += (bin(mp.matrix.scale.mantissa).count("1") - 1) * max(0, extra)
     return bits + 2 * max(1, (len(plan.row_mults) - 1).bit_length())
 
 

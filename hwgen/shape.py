@@ -19,6 +19,13 @@ packed matrix, ``packed``: keys present only for sparse cores, so dense shapes k
 and only models whose packed matrices are 2:4 sparse load into it. A 2:4 model loads into a
 dense core of its shape as well.
 
+Per-row scales (issue 26): the row multipliers are loaded with the weights (the last load
+image); the shape records which matrices have them (``matrices.<name>.row_mult``) and their
+width (``row_mult_bits``, present only then). Their matrices' scales sit `ROW_MULT_HEADROOM`
+bits below the model's and the multipliers are 2 x that wider, so a model whose row scales'
+exponent differs by up to that much either way is re-expressed exactly (`express_rows`) and
+loads: a retrained folded normalization moves the exponent.
+
 Pure (no Amaranth), except `write_shape` / `read_shape`: a build folder's ``shape.json``.
 """
 
