@@ -56,7 +56,10 @@ def run(args) -> None:
             manifest = generate(model, rtl, lanes)
             for target in TARGETS:
                 tag = f"{rtl.name}_{target}"
+                e = estimate(model, lanes, target)  # the current estimate, also when resumed
+                est = {"est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks}
                 if args.resume and tag in results:
+                    results[tag].update(est)
                     continue
                 t0 = time.monotonic()
                 saved = rtl / f"synth-{target}" / "synth_report.json"
@@ -64,13 +67,11 @@ def run(args) -> None:
                     synthesize(rtl, target, seeds=args.seeds, timeout=args.timeout)
                 r = SynthReport.from_json(json.loads(saved.read_text()))
                 assert r.cycles_per_timestep == manifest["timing"]["cycles_per_timestep"]
-                e = estimate(model, lanes, target)
                 results[tag] = {
                     "target": target, "lanes": lanes, "variant": name, "luts": r.luts,
                     "lut_equivalent": r.lut_equivalent, "ffs": r.ffs, "bram": r.bram,
                     "dsp": r.dsp, "fmax_mhz": r.fmax_mhz, "fmax_by_seed": r.fmax_by_seed,
-                    "cycles_per_timestep": r.cycles_per_timestep,
-                    "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
+                    "cycles_per_timestep": r.cycles_per_timestep, **est,
                     "seconds": round(time.monotonic() - t0, 1),
                     "tools": ", ".join(f"{k} {v}" for k, v in sorted(r.tool_versions.items())),
                 }
