@@ -38,6 +38,15 @@ def register(sub) -> None:
     add_model_args(p, dataset_required=False)
 
 
+def _check_row_scales(args, fine_tune: bool) -> None:
+    """``--row-scales`` fits scales in post-training quantization only (issue 26)."""
+    if fine_tune and args.row_scales is not None:
+        from ..spec import HwgenError
+
+        raise HwgenError("--row-scales fits row scales in post-training quantization; it does "
+                         "not combine with fine-tuning (--epochs / --budget-chars) yet")
+
+
 def run(args) -> int:
     from ..train import require_torch
 
@@ -73,9 +82,7 @@ def run(args) -> int:
         f" ({G} gates), {params.head_w.shape[0]} outputs, "
         + (f"embedding {params.embedding.shape}" if params.embedding is not None
            else f"{params.features} input features"))
-    if fine_tune and args.row_scales is not None:
-        raise HwgenError("--row-scales fits row scales in post-training quantization; it does "
-                         "not combine with fine-tuning (--epochs / --budget-chars) yet")
+    _check_row_scales(args, fine_tune)
     if fine_tune:
         if ds is None:
             raise HwgenError("fine-tuning (--epochs / --budget-chars) needs --dataset")
