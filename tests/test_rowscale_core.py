@@ -178,7 +178,7 @@ def test_delta_core_refuses_row_scales():
 
 
 def test_estimate_counts_the_row_multiply():
-    from hwgen.estimate import estimate, row_multiply_bits
+    from hwgen.estimate import estimate, row_multiply_bits, row_scaler_bits
 
     base = make_model("gru", "ternary", inputs=16, hidden=64, outputs=10)
     scaled = add_row_scales(base, 8, keep_mantissa=True)
@@ -189,4 +189,7 @@ def test_estimate_counts_the_row_multiply():
         mems = {m.name: m for m in b.memories}
         assert mems["row_mult"].depth == 2 * 3 * 64 + 10 and mems["row_mult"].width == 8
         assert b.cycles_per_timestep == a.cycles_per_timestep + product_latency(8)
-    assert row_multiply_bits(make_plan(base, 4)) == 0
+    assert row_multiply_bits(make_plan(base, 4)) == 0 == row_scaler_bits(make_plan(base, 4))
+    # power-of-two scales (row_multipliers): the constant scalers need no wider adders
+    assert row_scaler_bits(make_plan(add_row_scales(base, 8), 16)) == 0
+    assert row_scaler_bits(make_plan(scaled, 16)) > 0
