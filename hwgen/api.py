@@ -61,6 +61,7 @@ __all__ = [
     "load_model",
     "save_model",
     "random_model",
+    "add_row_scales",
     "from_torch",
     "train",
     "evaluate",
@@ -98,7 +99,8 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
                  tokens: int | None = None, quant: str = "ternary", stochastic: bool = False,
                  bits: int = 8, argmax: bool = False, seed: int = 0,
                  sparsity: str | Sparsity | None = None, sparse_head: bool = False,
-                 input_quant: str | None = None, head_quant: str | None = None) -> Model:
+                 input_quant: str | None = None, head_quant: str | None = None,
+                 row_scales: int | None = None) -> Model:
     """A random quantized model (random weights, frozen like a trained one), e.g. to try sizes.
 
     ``cell``: ``rnn``, ``gru`` or ``lstm``; ``inputs``: features (or embedding dimensions with
@@ -115,6 +117,9 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     to 256 hidden units); a fixed-scale ``pow2`` matrix is stretched to +-(largest level + 1/2) *
     2**-frac_bits first, so every level is drawn about equally often (without it, 64 hidden
     units round to all zeros). A tiny matrix (a few weights) may still be all zero by chance.
+
+    ``row_scales`` (1..16 bits; issue 26): every matrix also gets random per-row multipliers of
+    that many bits (`add_row_scales`), the shape of a model with folded normalization.
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -131,10 +136,44 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
     iq, hq = QuantConfig.parse_optional(input_quant), QuantConfig.parse_optional(head_quant)
     cover_code_space(params, q, input_quant=iq, head_quant=hq)
-    return freeze(params, q, formats, argmax=argmax, rng=seed,
-                  meta={"source": f"random-model seed {seed}"},
-                  sparsity=_sparsity(sparsity), sparse_head=sparse_head,
-                  input_quant=iq, head_quant=hq)
+    if row_scales is not None:
+        row_scales = check_int("Row-scale bits", row_scales, minimum=1, maximum=16)
+    model = freeze(params, q, formats, argmax=argmax, rng=seed,
+                   meta={"source": f"random-model seed {seed}"},
+                   sparsity=_sparsity(sparsity), sparse_head=sparse_head,
+                   input_quant=iq, head_quant=hq)
+    return model if row_scales is None else add_row_scales(model, row_scales, seed)
+
+
+def add_row_scales(model: Model, bits: int, seed: int = 0, *,
+                   keep_mantissa: bool = False) -> Model:
+    """``model`` with random per-row scales (`hwgen.spec.QuantMatrix.row_mult`) on every
+    matrix, for tests and cost measurements: row r of a matrix gets the real factor
+    ``u_r * scale``, u_r uniform in [0.5, 2), made integer by `hwgen.spec.row_multipliers`
+    (``bits`` bits for the largest row, a power-of-two scale: what a folded normalization
+    gives; a row may round to 0 at few bits). ``keep_mantissa``: instead draw each multiplier
+    uniformly from [2**max(0, bits-2), 2**bits) and keep the matrix's scale mantissa, its
+    exponent lowered by ``bits - 1`` (the row multiply and a non-trivial mantissa multiply both
+    at work: the widest scaler). Refused with `HwgenError` where an exponent leaves [-128, 127].
+    Deterministic in ``seed``."""
+    import dataclasses
+
+    from .spec import QuantMatrix, Scale, row_multipliers
+
+    bits = check_int("Row-scale bits", bits, minimum=1, maximum=16)
+    rng = np.random.default_rng([int(seed), 26])
+
+    def scaled(m: QuantMatrix) -> QuantMatrix:
+        if keep_mantissa:
+            mult = rng.integers(1 << max(0, bits - 2), 1 << bits, m.shape[0])
+            scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
+        else:
+            mult, scale = row_multipliers(rng.uniform(0.5, 2.0, m.shape[0]) * m.scale.value,
+                                          bits)
+        return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
+
+    out = model.map_matrices(lambda _, m: scaled(m))
+    return dataclasses.replace(out, meta=dict(model.meta, row_scales=bits))
 
 
 def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:

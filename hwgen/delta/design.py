@@ -22,11 +22,15 @@ def _refuse(what: str) -> None:
 
 
 def check_delta_model(model: Model) -> None:
-    """Raise `HwgenError` when the delta core cannot run ``model`` (token inputs, argmax)."""
+    """Raise `HwgenError` when the delta core cannot run ``model`` (token inputs, argmax,
+    per-row scales)."""
     if isinstance(model.input, TokenInput):
         _refuse("token inputs (an embedding): it takes vector inputs")
     if model.head.argmax:
         _refuse("argmax: it outputs the logits (train or import without argmax)")
+    if any(m.row_mult is not None for _, m in model.matrices()):  # issue 26
+        _refuse("per-row scales (row_mult): the golden model runs such a delta network exactly; "
+                "the dense core runs the model without its delta thresholds")
 
 
 def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
