@@ -61,6 +61,7 @@ __all__ = [
     "load_model",
     "save_model",
     "random_model",
+    "add_row_scales",
     "from_torch",
     "train",
     "evaluate",
@@ -98,7 +99,8 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
                  tokens: int | None = None, quant: str = "ternary", stochastic: bool = False,
                  bits: int = 8, argmax: bool = False, seed: int = 0,
                  sparsity: str | Sparsity | None = None, sparse_head: bool = False,
-                 input_quant: str | None = None, head_quant: str | None = None) -> Model:
+                 input_quant: str | None = None, head_quant: str | None = None,
+                 row_scales: int | None = None) -> Model:
     """A random quantized model (random weights, frozen like a trained one), e.g. to try sizes.
 
     ``cell``: ``rnn``, ``gru`` or ``lstm``; ``inputs``: features (or embedding dimensions with
@@ -115,6 +117,9 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     to 256 hidden units); a fixed-scale ``pow2`` matrix is stretched to +-(largest level + 1/2) *
     2**-frac_bits first, so every level is drawn about equally often (without it, 64 hidden
     units round to all zeros). A tiny matrix (a few weights) may still be all zero by chance.
+
+    ``row_scales`` (1..16 bits; issue 26): every matrix also gets random per-row multipliers of
+    that many bits (`add_row_scales`), the shape of a model with folded normalization.
     """
     from .freeze import freeze, random_float_params
     from .quant import QuantConfig
@@ -131,10 +136,39 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     formats = Formats.standard(bits, lstm=ck is CellKind.LSTM)
     iq, hq = QuantConfig.parse_optional(input_quant), QuantConfig.parse_optional(head_quant)
     cover_code_space(params, q, input_quant=iq, head_quant=hq)
-    return freeze(params, q, formats, argmax=argmax, rng=seed,
-                  meta={"source": f"random-model seed {seed}"},
-                  sparsity=_sparsity(sparsity), sparse_head=sparse_head,
-                  input_quant=iq, head_quant=hq)
+    if row_scales is not None:
+        row_scales = check_int("Row-scale bits", row_scales, minimum=1, maximum=16)
+    model = freeze(params, q, formats, argmax=argmax, rng=seed,
+                   meta={"source": f"random-model seed {seed}"},
+                   sparsity=_sparsity(sparsity), sparse_head=sparse_head,
+                   input_quant=iq, head_quant=hq)
+    return model if row_scales is None else add_row_scales(model, row_scales, seed)
+
+
+def add_row_scales(model: Model, bits: int, seed: int = 0) -> Model:
+    """``model`` with random per-row multipliers (`hwgen.spec.QuantMatrix.row_mult`) on every
+    matrix, for tests and cost measurements of per-row scales: each row's multiplier is drawn
+    uniformly from [max(1, 2**(bits-2)), 2**bits) (real row factors 0.5 to 2 around the old
+    scale) and the matrix keeps its scale mantissa, its exponent lowered by ``bits - 1`` (so
+    both the row multiply and the mantissa multiply are exercised; refused with `HwgenError`
+    below exponent -128). Deterministic in ``seed``."""
+    import dataclasses
+
+    from .spec import QuantMatrix, Scale
+
+    bits = check_int("Row-scale bits", bits, minimum=1, maximum=16)
+    rng = np.random.default_rng([int(seed), 26])
+
+    def scaled(m: QuantMatrix) -> QuantMatrix:
+        mult = rng.integers(max(1, 1 << (bits - 2)), 1 << bits, m.shape[0])
+        scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
+        return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
+
+    layers = tuple(dataclasses.replace(ly, wx=scaled(ly.wx), wh=scaled(ly.wh))
+                   for ly in model.layers)
+    head = dataclasses.replace(model.head, w=scaled(model.head.w))
+    meta = dict(model.meta, row_scales=bits)
+    return dataclasses.replace(model, layers=layers, head=head, meta=meta)
 
 
 def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .numerics import align, derive_widths, round_shift, saturate, scaled_term, table_index
+from .numerics import align, derive_widths, matrix_term, round_shift, saturate, table_index
 from .spec import CellKind, HwgenError, Model, QuantMatrix, TokenInput
 
 __all__ = ["GoldenResult", "GoldenModel", "quantize_inputs", "check_inputs"]
@@ -106,9 +106,7 @@ class GoldenModel:
         if isinstance(model.input, TokenInput):
             # Token models: the input matrix's scaled term for every token, computed once.
             acc = self._mx[0](model.embedding)
-            self._token_terms = scaled_term(
-                acc, model.layers[0].wx.scale, f.input.frac, f.gate_frac
-            )
+            self._token_terms = matrix_term(acc, model.layers[0].wx, f.input.frac, f.gate_frac)
 
     # -- one timestep of one layer -------------------------------------------------------------
     def _sigmoid(self, z):
@@ -119,7 +117,7 @@ class GoldenModel:
 
     def _layer_step(self, i: int, term_x: np.ndarray, h: np.ndarray, c: np.ndarray | None):
         m, f = self.model, self.model.formats
-        term_h = scaled_term(self._mh[i](h), m.layers[i].wh.scale, f.state.frac, f.gate_frac)
+        term_h = matrix_term(self._mh[i](h), m.layers[i].wh, f.state.frac, f.gate_frac)
         return self.cell_step(i, term_x, term_h, h, c)
 
     def cell_step(self, i: int, term_x: np.ndarray, term_h: np.ndarray, h: np.ndarray,
@@ -175,11 +173,11 @@ class GoldenModel:
                 term_x = self._token_terms[x[:, t]]
             else:
                 acc = self._mx[0](x[:, t])
-                term_x = scaled_term(acc, m.layers[0].wx.scale, f.input.frac, f.gate_frac)
+                term_x = matrix_term(acc, m.layers[0].wx, f.input.frac, f.gate_frac)
             for i in range(m.num_layers):
                 if i > 0:
                     acc = self._mx[i](state[i - 1][0])
-                    term_x = scaled_term(acc, m.layers[i].wx.scale, f.state.frac, f.gate_frac)
+                    term_x = matrix_term(acc, m.layers[i].wx, f.state.frac, f.gate_frac)
                 h, c = self._layer_step(i, term_x, *state[i])
                 state[i] = (h, c)
                 if hidden is not None:
@@ -187,7 +185,7 @@ class GoldenModel:
             top = state[-1][0]
             acc = self._mo(top)
             logits[:, t] = (
-                scaled_term(acc, m.head.w.scale, f.state.frac, f.output_frac) + m.head.bias
+                matrix_term(acc, m.head.w, f.state.frac, f.output_frac) + m.head.bias
             )
         classes = np.argmax(logits, axis=-1) if m.outputs else np.zeros((B, T), np.int64)
         return GoldenResult(logits, classes, hidden, state)

@@ -18,7 +18,9 @@ __all__ = [
     "align",
     "term_shift",
     "scaled_term",
+    "matrix_term",
     "term_bound",
+    "product_bound",
     "saturate",
     "table_index",
     "signed_width",
@@ -48,10 +50,23 @@ def term_shift(scale: Scale, in_frac: int, out_frac: int) -> int:
     return scale.exponent - in_frac + out_frac
 
 
-def scaled_term(acc, scale: Scale, in_frac: int, out_frac: int):
+def scaled_term(acc, scale: Scale, in_frac: int, out_frac: int, row_mult=None):
     """A dot product's exact integer ``acc`` as a value with ``out_frac`` fraction bits:
-    align(acc * scale.mantissa, scale.exponent - in_frac + out_frac)."""
+    align(acc * scale.mantissa, scale.exponent - in_frac + out_frac).
+
+    ``row_mult`` (a matrix's per-row multipliers, `QuantMatrix.row_mult`; None: none) multiplies
+    the last axis of ``acc`` (its rows) before the one rounding:
+    align(acc[..., r] * row_mult[r] * scale.mantissa, ...). Exact integers (callers keep the
+    product within int64: `derive_widths` refuses a model where it could exceed 2**62)."""
+    if row_mult is not None:
+        acc = acc * row_mult
     return align(acc * scale.mantissa, term_shift(scale, in_frac, out_frac))
+
+
+def matrix_term(acc, m: QuantMatrix, in_frac: int, out_frac: int):
+    """`scaled_term` of matrix ``m``'s dot products ``acc`` (rows on the last axis), with its
+    scale and its row multipliers when it has them: the one statement of a matrix's term."""
+    return scaled_term(acc, m.scale, in_frac, out_frac, m.row_mult)
 
 
 def saturate(x, fmt: FixedFormat):
@@ -85,9 +100,20 @@ def _acc_bound(m: QuantMatrix, input_bound: int) -> int:
     return int(np.abs(m.levels).sum(axis=1).max()) * int(input_bound)
 
 
+def product_bound(m: QuantMatrix, input_bound: int) -> int:
+    """Largest |acc * row_mult[r]| over the rows r of ``m`` (inputs of magnitude <=
+    input_bound): the dot product's bound after the row multiply, row by row (each row's own
+    accumulator bound times its own multiplier). Without row multipliers: `_acc_bound`."""
+    if m.row_mult is None or m.codes.size == 0:
+        return _acc_bound(m, input_bound)
+    rows = np.abs(m.levels).sum(axis=1).astype(object) * m.row_mult.astype(object)
+    return int(max(rows)) * int(input_bound)  # Python ints: no overflow whatever the sizes
+
+
 def term_bound(acc_bound: int, scale: Scale, in_frac: int, out_frac: int) -> int:
     """Largest |`scaled_term`| of a dot product with |acc| <= ``acc_bound`` (the rounding makes
-    the two signs differ by one at most, so both ends are taken)."""
+    the two signs differ by one at most, so both ends are taken). With row multipliers pass
+    `product_bound` (|acc * row_mult[r]|, row by row) as ``acc_bound``: align is monotonic."""
     k = term_shift(scale, in_frac, out_frac)
     hi = align(acc_bound * scale.mantissa, k)
     lo = align(-acc_bound * scale.mantissa, k)
@@ -161,14 +187,16 @@ def derive_widths(model: Model) -> ModelWidths:
         first_input = int(np.abs(model.embedding).max()) if model.embedding.size else 0
     else:
         first_input = _max_abs_code(f.input)
-    layers = []
+    layers, products = [], []
     for i, layer in enumerate(model.layers):
         in_bound = first_input if i == 0 else state_bound
         in_frac = model.layer_input_format(i).frac
         ax = _acc_bound(layer.wx, in_bound)
         ah = _acc_bound(layer.wh, state_bound)
-        tx = term_bound(ax, layer.wx.scale, in_frac, f.gate_frac)
-        th = term_bound(ah, layer.wh.scale, f.state.frac, f.gate_frac)
+        px, ph = product_bound(layer.wx, in_bound), product_bound(layer.wh, state_bound)
+        products += [px * layer.wx.scale.mantissa, ph * layer.wh.scale.mantissa]
+        tx = term_bound(px, layer.wx.scale, in_frac, f.gate_frac)
+        th = term_bound(ph, layer.wh.scale, f.state.frac, f.gate_frac)
         b = int(np.abs(layer.bias).max()) if layer.bias.size else 0
         gate = tx + th + b
         if model.cell is CellKind.GRU:
@@ -176,8 +204,13 @@ def derive_widths(model: Model) -> ModelWidths:
             gate += bhn + 1  # r * (term_h + b_hn), rounded: at most one more than term_h + b_hn
         layers.append(LayerWidths(in_bound, ax, ah, tx, th, gate))
     head_acc = _acc_bound(model.head.w, state_bound)
-    logit = term_bound(head_acc, model.head.w.scale, f.state.frac, f.output_frac)
+    head_product = product_bound(model.head.w, state_bound)
+    products.append(head_product * model.head.w.scale.mantissa)
+    logit = term_bound(head_product, model.head.w.scale, f.state.frac, f.output_frac)
     logit += int(np.abs(model.head.bias).max()) if model.head.bias.size else 0
     if max([head_acc, logit] + [w.gate_bound for w in layers]) >= 1 << 52:
         raise HwgenError("a dot product of this model needs more than 53 bits; reduce its scales")
+    if max(products) >= 1 << 62:  # acc * row_mult * mantissa, before the term's shift (int64)
+        raise HwgenError("a scaled dot product of this model (accumulator x row multiplier x "
+                         "scale mantissa) needs more than 63 bits; reduce its multipliers")
     return ModelWidths(tuple(layers), state_bound, head_acc, logit)

@@ -26,6 +26,8 @@ __all__ = [
     "Scale",
     "Sparsity",
     "QuantMatrix",
+    "ROW_MULT_LIMIT",
+    "row_multipliers",
     "Formats",
     "VectorInput",
     "TokenInput",
@@ -641,6 +643,33 @@ class Sparsity:
         return np.where(self.mask(a), a, 0.0)
 
 
+#: Per-row multipliers (`QuantMatrix.row_mult`) are integers in [0, ROW_MULT_LIMIT): stored as
+#: uint16 in the model file, one unsigned 16-bit operand of the scaler's multiply in hardware.
+ROW_MULT_LIMIT = 1 << 16
+
+
+def _check_row_mult(row_mult, rows: int) -> np.ndarray:
+    """``row_mult`` as a read-only int64 copy, or `HwgenError` naming what is wrong: it must be a
+    1-D integer NumPy array with one entry per row, each in [0, ROW_MULT_LIMIT)."""
+    if not isinstance(row_mult, np.ndarray):
+        raise HwgenError(f"row_mult must be a 1-D integer NumPy array or None, not "
+                         f"{type(row_mult).__name__}")
+    if row_mult.ndim != 1 or row_mult.shape[0] != rows:
+        raise HwgenError(f"row_mult must hold one multiplier per row ({rows},), not shape "
+                         f"{row_mult.shape}")
+    if row_mult.dtype == np.bool_ or not np.issubdtype(row_mult.dtype, np.integer):
+        raise HwgenError(f"row_mult must hold integers, not {row_mult.dtype}")
+    if row_mult.size:
+        lo, hi = int(row_mult.min()), int(row_mult.max())
+        if lo < 0 or hi >= ROW_MULT_LIMIT:
+            r = int(np.argmax((row_mult < 0) | (row_mult >= ROW_MULT_LIMIT)))
+            raise HwgenError(f"row_mult[{r}] is {int(row_mult[r])}; a row multiplier must lie in "
+                             f"[0, {ROW_MULT_LIMIT - 1}]")
+    out = row_mult.astype(np.int64)  # a copy: the matrix does not share the caller's array
+    out.flags.writeable = False
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class QuantMatrix:
     """A quantized weight matrix: codes (rows = output units) with one encoding and one scale.
@@ -648,12 +677,21 @@ class QuantMatrix:
     ``nm``, when set, declares N:M structured sparsity (`Sparsity`) along the columns of every
     row; construction checks that the encoding has a zero and that the codes satisfy it (raises
     `HwgenError` naming the row and group). None: dense (no promise about zeros).
+
+    ``row_mult``, when set, is an integer multiplier per output row (issue 26: per-row scales,
+    e.g. a folded normalization): a 1-D integer array of ``rows`` entries, each in
+    [0, `ROW_MULT_LIMIT`), validated at construction and kept as a read-only int64 copy. The
+    real weight (r, c) is then ``level[r, c] * row_mult[r] * scale.value``, and a row's term
+    ``align(acc * row_mult[r] * scale.mantissa, term_shift)`` (one rounding; docs/numerics.md).
+    None (the default): one scale for the whole matrix, exactly as before row multipliers
+    existed. `row_multipliers` makes (row_mult, scale) from real per-row factors.
     """
 
     codes: np.ndarray  # uint16, shape (rows, cols)
     encoding: WeightEncoding
     scale: Scale
     nm: Sparsity | None = None
+    row_mult: np.ndarray | None = None  # int64 (rows,), each in [0, ROW_MULT_LIMIT)
 
     def __post_init__(self):
         if self.nm is not None:
@@ -661,6 +699,9 @@ class QuantMatrix:
                 raise HwgenError(f"nm must be a Sparsity or None, not {self.nm!r}")
             self.nm.check_kind(self.encoding.kind)
             self.nm.check(self.codes, "the matrix")
+        if self.row_mult is not None:
+            rows = int(np.shape(self.codes)[0]) if np.ndim(self.codes) == 2 else -1
+            object.__setattr__(self, "row_mult", _check_row_mult(self.row_mult, rows))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -671,9 +712,21 @@ class QuantMatrix:
         return self.encoding.decode(self.codes)
 
     @property
+    def row_factors(self) -> np.ndarray:
+        """The integer each row's levels are multiplied by before the scale: ``row_mult``, or
+        ones (int64, one per row) for a matrix without row multipliers."""
+        if self.row_mult is None:
+            return np.ones(self.codes.shape[0], np.int64)
+        return self.row_mult
+
+    @property
     def values(self) -> np.ndarray:
-        """Real values (exactly ``level * scale`` in float64)."""
-        return self.levels.astype(np.float64) * self.scale.value
+        """Real values: ``level * scale`` (times ``row_mult[r]`` on row r when set), in float64
+        (exact while the integer product ``level * row_mult * mantissa`` stays below 2**53)."""
+        levels = self.levels.astype(np.int64)
+        if self.row_mult is not None:
+            levels = levels * self.row_mult[:, None]
+        return levels.astype(np.float64) * self.scale.value
 
     @property
     def memory_bits(self) -> int:
@@ -685,13 +738,64 @@ class QuantMatrix:
         return float(np.mean(self.levels == 0)) if self.codes.size else 0.0
 
     def equals(self, other: QuantMatrix) -> bool:
+        same_rows = (self.row_mult is None and other.row_mult is None) or (
+            self.row_mult is not None and other.row_mult is not None
+            and bool(np.array_equal(self.row_mult, other.row_mult)))
         return (
             self.encoding == other.encoding
             and self.scale == other.scale
             and self.nm == other.nm
+            and same_rows
             and self.codes.shape == other.codes.shape
             and bool(np.array_equal(self.codes, other.codes))
         )
+
+
+def row_multipliers(factors, bits: int = 8) -> tuple[np.ndarray, Scale]:
+    """Integer row multipliers and a common power-of-two `Scale` for real per-row factors.
+
+    ``factors``: one non-negative finite real per row, the real per-row scale of that row (its
+    levels times its factor are its real weights). Returns ``(row_mult, scale)`` with
+    ``row_mult`` an int64 array (each in [0, `ROW_MULT_LIMIT`)) and ``scale = 2**e`` (mantissa
+    1, so the per-matrix multiply is a plain shift) such that ``row_mult[r] * scale.value`` is
+    the multiple of 2**e nearest ``factors[r]`` (ties up): the largest factor gets a multiplier
+    of at most ``bits`` significant bits (1 <= bits <= 16) and every other row is rounded on the
+    same grid (a row much smaller than the largest may round to 0). Error: half a grid step,
+    for every row ``|row_mult[r] * scale.value - factors[r]| <= max(factors) / (2**bits - 1/2)``
+    (about ``2**-bits * max(factors)``; the largest row is within that relative error, a row
+    k times smaller within k times that). Common factors of two are moved from
+    the multipliers into the exponent (same values, narrower multipliers).
+
+    All factors zero (or no rows): the defined result ``(zeros, Scale(1, 0))``, exactly the
+    factors. A factor that is negative, NaN or infinite, or a non-1-D input, raises
+    `HwgenError`; so does a range that needs an exponent outside `Scale`'s [-128, 127].
+    """
+    check_int("row multiplier bits", bits, minimum=1, maximum=16)
+    try:
+        f = np.asarray(factors, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HwgenError(f"row factors must be real numbers, not {factors!r}") from None
+    if f.ndim != 1:
+        raise HwgenError(f"row factors must be a 1-D array (one per row), not shape {f.shape}")
+    bad = ~np.isfinite(f) | (f < 0)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise HwgenError(f"row factor {r} is {float(f[r])!r}; row factors must be finite and >= 0")
+    top = float(f.max()) if f.size else 0.0
+    if top == 0.0:
+        return np.zeros(f.shape, np.int64), Scale(1, 0)
+    e = math.frexp(top)[1] - bits  # 2**(bits-1) <= top / 2**e < 2**bits
+    mult = round_half_up(np.ldexp(f, -e)).astype(np.int64)  # exact scaling by a power of two
+    if int(mult.max()) >= 1 << bits:  # the largest rounded up to 2**bits: one grid step coarser
+        e += 1
+        mult = round_half_up(np.ldexp(f, -e)).astype(np.int64)
+    while not np.any(mult & 1):  # not all zero here: the largest is >= 2**(bits-2) >= 1
+        mult >>= 1
+        e += 1
+    if not -128 <= e <= 127:
+        raise HwgenError(f"row factors up to {top:g} need a scale exponent of {e}, outside "
+                         "[-128, 127]")
+    return mult, Scale(1, e)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ when the cell reads it: ``M = levels(W) x_hat`` at every timestep (the deltas te
 theta 0 or 1 (x_hat = x) the model is the dense model bit for bit. The GRU candidate's recurrent
 part is ``M_h``'s third block, kept apart because r multiplies it (``r * (term_h + b_hn)``). (A
 core may instead start M at the bias only where its scaled term is linear, shift >= 0.)
+Per-row multipliers (`QuantMatrix.row_mult`, issue 26) belong to the scale: `matrix_term` applies
+them to M when the cell reads it, so a delta model with row scales is exact the same way.
 
 **Widths, no overflow.** Since M = levels(W) x_hat with every x_hat_j a code its column has held,
 |M_x| <= ``acc_x_bound`` and |M_h| <= ``acc_h_bound`` of `hwgen.numerics.derive_widths`, after
@@ -54,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..golden import GoldenModel, GoldenResult, _ExactMatmul, check_inputs
-from ..numerics import derive_widths, scaled_term, signed_width
+from ..numerics import derive_widths, matrix_term, signed_width
 from ..spec import HwgenError, Model, TokenInput
 from .thresholds import DeltaThresholds, max_threshold, threshold_formats
 
@@ -219,14 +221,14 @@ class DeltaGolden:
                 hcnt[:, t, i] = np.count_nonzero(dh, axis=1)
                 mx[i] += self._dx[i](dx)
                 mh[i] += self._dh[i](dh)
-                term_x = scaled_term(mx[i], layer.wx.scale, in_frac, f.gate_frac)
-                term_h = scaled_term(mh[i], layer.wh.scale, f.state.frac, f.gate_frac)
+                term_x = matrix_term(mx[i], layer.wx, in_frac, f.gate_frac)  # row_mult too
+                term_h = matrix_term(mh[i], layer.wh, f.state.frac, f.gate_frac)
                 hc[i] = g.cell_step(i, term_x, term_h, *hc[i])
                 v = hc[i][0]
                 if hidden is not None:
                     hidden[i][:, t] = v
             acc = g._mo(v)
-            logits[:, t] = (scaled_term(acc, m.head.w.scale, f.state.frac, f.output_frac)
+            logits[:, t] = (matrix_term(acc, m.head.w, f.state.frac, f.output_frac)
                             + m.head.bias)
         classes = np.argmax(logits, axis=-1) if m.outputs else np.zeros((B, T), np.int64)
         stats = DeltaStats(xc, hcnt, widths, (H,) * L)
