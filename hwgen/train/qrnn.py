@@ -65,6 +65,7 @@ from ..delta import DeltaThresholds, with_thresholds
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
 from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity
+from .names import NORMS
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
 __all__ = ["QRNN", "WEIGHT_SCALES", "LR_SCALES", "NORMS"]
@@ -74,9 +75,6 @@ WEIGHT_SCALES = ("glorot", "learned")
 #: ``lr_scale`` choices (`QRNN.param_groups`): one learning rate, the rate times each matrix's
 #: Glorot W0, or divided by it (BinaryConnect's W_LR_scale).
 LR_SCALES = ("none", "w0", "1/w0")
-#: ``norm`` choices: none, batch normalization of each matrix product (statistics shared across
-#: timesteps), weight normalization of each quantized row with a learned gain
-NORMS = ("none", "batch", "weight")
 #: batch normalization: the epsilon under the square root, the running averages' momentum and
 #: the gamma every row starts at (0.1, as recurrent batch normalization recommends: the gates
 #: start in their linear range)
@@ -560,14 +558,23 @@ def _scale_param(name: str) -> str:
 
 def check_layout_matches(model: QRNN, frozen: Model) -> None:
     """Raise if the frozen model's weights differ from the deterministic forward's (a self-check
-    that the torch quantizers and `hwgen.quant` agree)."""
+    that the torch quantizers and `hwgen.quant` agree). With a normalization the frozen rows
+    carry multipliers (and negated levels where a row's factor is negative): then the zeros and,
+    in each row, the level signs up to the row's sign must agree."""
     was = model.training
     model.eval()
     try:
         for k, layer in enumerate(frozen.layers):
-            for name, m in ((f"weight_ih_l{k}", layer.wx), (f"weight_hh_l{k}", layer.wh)):
+            affine = model.row_affine(k)
+            for i, (name, m) in enumerate(((f"weight_ih_l{k}", layer.wx),
+                                           (f"weight_hh_l{k}", layer.wh))):
                 q = model.quantized_weight(name).detach().to(torch.float64).numpy()
-                if model.quant is not None and not np.array_equal(q, m.values):
+                if affine is None:
+                    same = np.array_equal(q, m.values)
+                else:
+                    sign = np.where(affine[2 * i].detach().numpy() < 0, -1, 1)[:, None]
+                    same = np.array_equal(np.sign(q) * sign, np.sign(m.levels))
+                if model.quant is not None and not same:
                     raise HwgenError(f"{name}: torch and NumPy quantizers disagree")
                 if m.nm != model.sparsity:
                     raise HwgenError(f"{name}: frozen with sparsity {m.nm}, trained with "
