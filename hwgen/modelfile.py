@@ -16,6 +16,8 @@ Arrays (G gates, H hidden units, I_l inputs of layer l, O outputs, V tokens, D e
     embedding        int64  (V, D)      token models only: input-format codes
     table.sigmoid    int64  (2**sigmoid_in_width,)
     table.tanh       int64  (2**tanh_in_width,)
+    <matrix>.row_mult uint16 (rows,)    per-row multipliers of a matrix whose header entry has
+                                        "row_mult": true (layer{l}.wx, layer{l}.wh, head.w)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .fileio import atomic_write_bytes
 from .numerics import derive_widths
 from .spec import (
     LIMITS,
+    ROW_MULT_LIMIT,
     CellKind,
     Formats,
     Head,
@@ -61,7 +64,11 @@ FORMAT_VERSION = 1
 #: alone refuses it instead of running the model as a dense one. Models without the section keep
 #: `FORMAT_VERSION`, so their files (and hashes) are unchanged.
 DELTA_FORMAT_VERSION = 2
-READ_VERSIONS = (FORMAT_VERSION, DELTA_FORMAT_VERSION)
+#: The version of a file with per-row multipliers on any matrix (issue 26), with or without a
+#: delta section: older readers refuse it instead of running the model with one scale per matrix.
+#: Models without row multipliers keep their version (1 or 2), byte for byte.
+ROW_SCALE_FORMAT_VERSION = 3
+READ_VERSIONS = (FORMAT_VERSION, DELTA_FORMAT_VERSION, ROW_SCALE_FORMAT_VERSION)
 
 
 class ModelFileError(HwgenError):
@@ -71,19 +78,29 @@ class ModelFileError(HwgenError):
 
 def _matrix_json(m: QuantMatrix) -> dict:
     """A matrix's header entry: encoding and scale, plus ``nm`` only when it is N:M sparse (so a
-    dense model's file is what it was before sparsity existed)."""
+    dense model's file is what it was before sparsity existed) and ``"row_mult": true`` only
+    when it has per-row multipliers (stored in the array ``<matrix>.row_mult``)."""
     d = {"encoding": m.encoding.to_json(), "scale": m.scale.to_json()}
     if m.nm is not None:
         d["nm"] = m.nm.to_json()
+    if m.row_mult is not None:
+        d["row_mult"] = True
     return d
+
+
+def _version(model: Model) -> int:
+    """The file version ``model`` needs: 3 with row multipliers, else 2 for a delta network,
+    else 1 (the oldest version that can hold it, so older files keep their bytes)."""
+    if any(m.row_mult is not None for _, m in model.matrices()):
+        return ROW_SCALE_FORMAT_VERSION
+    return FORMAT_VERSION if getattr(model, "delta", None) is None else DELTA_FORMAT_VERSION
 
 
 def _header(model: Model) -> dict:
     inp = model.input
     return {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION if getattr(model, "delta", None) is None
-        else DELTA_FORMAT_VERSION,
+        "version": _version(model),
         "cell": model.cell.value,
         "hidden": model.hidden,
         "layers": [{"wx": _matrix_json(ly.wx), "wh": _matrix_json(ly.wh)}
@@ -115,6 +132,9 @@ def _arrays(model: Model) -> dict[str, np.ndarray]:
         out["embedding"] = model.embedding.astype(np.int64)
     out["table.sigmoid"] = model.sigmoid_table.astype(np.int64)
     out["table.tanh"] = model.tanh_table.astype(np.int64)
+    for name, m in model.matrices():
+        if m.row_mult is not None:
+            out[f"{name}.row_mult"] = m.row_mult.astype(np.uint16)
     return out
 
 
@@ -318,7 +338,8 @@ def _load(arrays: _Archive, path) -> Model:
     meta = hdr.get("meta", {})
     if not isinstance(meta, dict):
         raise ModelFileError(f"field 'meta' must be an object, not {meta!r}")
-    _check_members(arrays, cell, len(layer_ds), inp)
+    rows = _row_mult_members(hdr["version"], layer_ds, head_d)
+    _check_members(arrays, cell, len(layer_ds), inp, rows)
     layers = tuple(_read_layer(arrays, ld, i, cell, H, inp.width if i == 0 else H)
                    for i, ld in enumerate(layer_ds))
     head = _read_head(arrays, head_d, outputs, H)
@@ -355,12 +376,37 @@ def _read_header(arrays: _Archive, path) -> dict:
             f"unsupported model file version {version!r}; this hwgen reads versions "
             f"{', '.join(map(str, READ_VERSIONS))}"
         )
-    if ("delta" in hdr) != (version == DELTA_FORMAT_VERSION):
+    if version != ROW_SCALE_FORMAT_VERSION and ("delta" in hdr) != (version ==
+                                                      DELTA_FORMAT_VERSION):
         raise ModelFileError(
             f"version {version} does not match the file: a 'delta' section comes with version "
-            f"{DELTA_FORMAT_VERSION} and only with it"
+            f"{DELTA_FORMAT_VERSION} and only with it (or with version "
+            f"{ROW_SCALE_FORMAT_VERSION}, a model with row multipliers)"
         )
     return hdr
+
+
+def _row_mult_members(version: int, layer_ds: list, head_d: dict) -> set[str]:
+    """The ``<matrix>.row_mult`` arrays the header announces (a matrix entry with
+    ``"row_mult": true``); the flag must be exactly ``true`` and comes with version 3 and only
+    with it (a version-1/2 reader refuses such a file rather than drop the multipliers)."""
+    entries = [(f"layers[{i}].{k}", f"layer{i}.{k}", ld.get(k))
+               for i, ld in enumerate(layer_ds) if isinstance(ld, dict) for k in ("wx", "wh")]
+    entries.append(("head", "head.w", head_d))
+    names = set()
+    for where, name, d in entries:
+        if isinstance(d, dict) and "row_mult" in d:
+            if d["row_mult"] is not True:
+                raise ModelFileError(
+                    f"field '{where}.row_mult' must be true (omit it for a matrix without row "
+                    f"multipliers), not {json.dumps(d['row_mult'])}")
+            names.add(f"{name}.row_mult")
+    if bool(names) != (version == ROW_SCALE_FORMAT_VERSION):
+        raise ModelFileError(
+            f"version {version} does not match the file: per-row multipliers (a matrix entry "
+            f"with \"row_mult\": true) come with version {ROW_SCALE_FORMAT_VERSION} and only "
+            f"with it; this file has {len(names)}")
+    return names
 
 
 def _read_cell(hdr: dict) -> tuple[CellKind, int, Formats]:
@@ -416,9 +462,11 @@ def _read_sizes(hdr: dict, cell: CellKind, H: int, inp) -> tuple[list, dict, int
     return layer_ds, head_d, O
 
 
-def _check_members(arrays: _Archive, cell: CellKind, n_layers: int, inp) -> None:
-    """Exactly the arrays a model of this cell, depth and input kind has."""
-    expected = {"head.w", "head.bias", "table.sigmoid", "table.tanh"}
+def _check_members(arrays: _Archive, cell: CellKind, n_layers: int, inp,
+                   rows: set[str] = frozenset()) -> None:
+    """Exactly the arrays a model of this cell, depth and input kind has (plus ``rows``, the
+    row-multiplier arrays its header announces)."""
+    expected = {"head.w", "head.bias", "table.sigmoid", "table.tanh", *rows}
     for i in range(n_layers):
         expected |= {f"layer{i}.wx", f"layer{i}.wh", f"layer{i}.bias"}
         if cell is CellKind.GRU:
@@ -429,8 +477,11 @@ def _check_members(arrays: _Archive, cell: CellKind, n_layers: int, inp) -> None
     for name in sorted(expected - present):
         raise ModelFileError(f"missing array '{name}'")
     for name in sorted(present - expected):
+        hint = (" (a matrix's row multipliers need \"row_mult\": true on its header entry)"
+                if name.endswith(".row_mult") else "")
         raise ModelFileError(
             f"unexpected array '{name}' (not part of a {n_layers}-layer {cell.value} model)"
+            + hint
         )
 
 
@@ -450,7 +501,12 @@ def _read_matrix(arrays: _Archive, d, where: str, name: str, shape, what: str) -
             nm.check(codes, f"array '{name}'")
         except HwgenError as e:
             raise ModelFileError(f"{e} (declared in field '{where}.nm')") from None
-    return QuantMatrix(codes.astype(np.uint16), enc, scale, nm)
+    row_mult = None
+    if "row_mult" in d:  # the flag itself was checked by _row_mult_members
+        row_mult = _check_array(arrays, f"{name}.row_mult", shape[:1],
+                                f"one multiplier per row of '{name}'", lo=0,
+                                hi=ROW_MULT_LIMIT - 1)
+    return QuantMatrix(codes.astype(np.uint16), enc, scale, nm, row_mult)
 
 
 #: Biases: at most `LIMITS` ``bias`` in magnitude; the derived widths then bound the sums (the

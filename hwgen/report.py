@@ -63,6 +63,21 @@ def _zero_skip_lines(model: Model) -> list[str]:
     return out
 
 
+def _row_scale_lines(model: Model) -> list[str]:
+    """One line per matrix with per-row multipliers (issue 26): their range and width, and the
+    real per-row scales they make (``row_mult * scale``)."""
+    out = []
+    for name, m in model.matrices():
+        if m.row_mult is None:
+            continue
+        lo, hi = (int(m.row_mult.min()), int(m.row_mult.max())) if m.row_mult.size else (0, 0)
+        v = m.scale.value
+        out.append(f"{'row scales' if not out else '':<12}{name:<13} {m.row_mult.size} "
+                   f"multipliers {lo}..{hi} (u{max(hi.bit_length(), 1)}), real row scales "
+                   f"{lo * v:.4g}..{hi * v:.4g}")
+    return out
+
+
 def describe_model(model: Model) -> str:
     f = model.formats
     w = derive_widths(model)
@@ -93,6 +108,7 @@ def describe_model(model: Model) -> str:
             f"{m.encoding.describe():<23} {scale:<14} {nm:<6} {m.sparsity:5.1%} "
             f"{m.memory_bits:>7}"
         )
+    lines += _row_scale_lines(model)
     total = model.weight_memory_bits
     lines.append(f"weights     {total} bits ({total / 8192:.1f} KiB), "
                  f"{zero_fraction(model):.1%} zeros")
@@ -128,7 +144,8 @@ def model_json(model: Model) -> dict:
         "matrices": [
             {"name": name, "shape": list(m.shape), "encoding": m.encoding.to_json(),
              "scale": m.scale.to_json(), "sparsity": m.sparsity,
-             "nm": None if m.nm is None else m.nm.describe(), "bits": m.memory_bits}
+             "nm": None if m.nm is None else m.nm.describe(), "bits": m.memory_bits,
+             "row_mult": None if m.row_mult is None else m.row_mult.tolist()}
             for name, m in model.matrices()
         ],
         "weight_bits": model.weight_memory_bits,

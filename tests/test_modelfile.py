@@ -79,7 +79,7 @@ CASES = {
     ),
     "unknown version": (
         lambda h, a: h.__setitem__("version", 99),
-        r"unsupported model file version 99; this hwgen reads versions 1, 2",
+        r"unsupported model file version 99; this hwgen reads versions 1, 2, 3",
     ),
     "missing array": (
         lambda h, a: a.pop("layer1.bias_hn"),

@@ -1,6 +1,7 @@
 """Per-row scales (issue 26): `QuantMatrix.row_mult`, `spec.row_multipliers`, the golden model."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -9,6 +10,13 @@ from conftest import make_model, random_inputs
 from hwgen.api import add_row_scales
 from hwgen.floatref import float_forward
 from hwgen.golden import GoldenModel
+from hwgen.modelfile import (
+    ROW_SCALE_FORMAT_VERSION,
+    ModelFileError,
+    load_model,
+    save_model,
+    to_bytes,
+)
 from hwgen.numerics import derive_widths, round_shift, table_index
 from hwgen.spec import (
     ROW_MULT_LIMIT,
@@ -179,3 +187,113 @@ def test_overflowing_products_are_refused():
                 derive_widths(big_model)
         else:
             derive_widths(big_model)
+
+
+# -- the model file -----------------------------------------------------------------------------
+def _header(data: bytes) -> dict:
+    import io
+    import zipfile
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return json.loads(np.load(io.BytesIO(zf.read("header.npy"))).tobytes().decode())
+
+
+@pytest.mark.parametrize("kw", [dict(cell="gru", quant="ternary", layers=2, sparsity="2:4"),
+                                dict(cell="lstm", quant="exp", tokens=7),
+                                dict(cell="rnn", quant="int8")], ids=["gru", "lstm", "rnn"])
+def test_model_file_round_trip_with_row_scales(tmp_path, kw):
+    base = make_model(**kw)
+    m = add_row_scales(base, 12, seed=3)
+    p = tmp_path / "m.hwgm"
+    save_model(m, p)
+    m2 = load_model(p)
+    assert to_bytes(m2) == p.read_bytes() == to_bytes(add_row_scales(base, 12, seed=3))
+    for (n1, a), (n2, b) in zip(m.matrices(), m2.matrices(), strict=True):
+        assert n1 == n2 and a.equals(b) and b.row_mult is not None
+    h = _header(p.read_bytes())
+    assert h["version"] == ROW_SCALE_FORMAT_VERSION == 3
+    assert h["layers"][0]["wx"]["row_mult"] is True and h["head"]["row_mult"] is True
+    x = random_inputs(m)
+    np.testing.assert_array_equal(GoldenModel(m2).run(x).logits, GoldenModel(m).run(x).logits)
+    # only the matrices that have them: one matrix, version 3; none, the old bytes and version
+    one = _map_matrices(base, lambda q: q)
+    one = dataclasses.replace(one, head=m.head)
+    save_model(one, p)
+    h = _header(p.read_bytes())
+    assert h["version"] == 3 and "row_mult" not in h["layers"][0]["wx"]
+    assert load_model(p).layers[0].wx.row_mult is None
+    assert _header(to_bytes(base))["version"] == 1 and "row_mult" not in to_bytes(base).decode(
+        "latin-1")
+
+
+def test_delta_model_with_row_scales_is_version_3(tmp_path):
+    from hwgen.delta import DeltaThresholds, with_thresholds
+    m = with_thresholds(add_row_scales(make_model("gru", "ternary", layers=2), 8),
+                        DeltaThresholds((9, 2), (2, 3)))
+    p = tmp_path / "d.hwgm"
+    save_model(m, p)
+    assert _header(p.read_bytes())["version"] == 3
+    m2 = load_model(p)
+    assert m2.delta is not None and m2.layers[1].wh.equals(m.layers[1].wh)
+    x = random_inputs(m, time=9)
+    np.testing.assert_array_equal(GoldenModel(m2).run(x).logits, GoldenModel(m).run(x).logits)
+
+
+def test_delta_golden_with_row_scales_at_theta_zero_is_the_dense_model():
+    from hwgen.delta import DeltaThresholds, with_thresholds
+    m = add_row_scales(make_model("lstm", "int8", layers=2), 10)
+    x = random_inputs(m, time=8)
+    d = with_thresholds(m, DeltaThresholds((0, 0), (0, 0)))
+    np.testing.assert_array_equal(GoldenModel(d).run(x).logits, GoldenModel(m).run(x).logits)
+
+
+ROW_FILE_CASES = {
+    "flag false": (lambda h, a: h["layers"][0]["wx"].__setitem__("row_mult", False),
+                   r"field 'layers\[0\].wx.row_mult' must be true \(omit it .*\), not false"),
+    "flag a number": (lambda h, a: h["head"].__setitem__("row_mult", 1),
+                      r"field 'head.row_mult' must be true .*, not 1"),
+    "flag without its array": (lambda h, a: a.pop("layer1.wh.row_mult"),
+                               r"missing array 'layer1.wh.row_mult'"),
+    "array without its flag": (lambda h, a: h["layers"][1]["wh"].pop("row_mult"),
+                               r"unexpected array 'layer1.wh.row_mult' .* \"row_mult\": true"),
+    "version 1 with row multipliers": (lambda h, a: h.update(version=1),
+                                       r"per-row multipliers .* come with version 3 and only"),
+    "version 3 without any": (
+        lambda h, a: [d.pop("row_mult") for ly in h["layers"] for d in ly.values()]
+        + [h["head"].pop("row_mult")] + [a.pop(n) for n in list(a) if n.endswith(".row_mult")],
+        r"version 3 does not match the file: per-row multipliers .* this file has 0"),
+    "wrong length": (lambda h, a: a.__setitem__("head.w.row_mult", a["head.w.row_mult"][:-1]),
+                     r"array 'head.w.row_mult' has shape \(3,\); expected \(4,\) \(one multiplier "
+                     r"per row of 'head.w'\)"),
+    "2-D": (lambda h, a: a.__setitem__("head.w.row_mult", a["head.w.row_mult"][None]),
+            r"array 'head.w.row_mult' has shape \(1, 4\); expected \(4,\)"),
+    "out of range": (lambda h, a: a.__setitem__(
+        "layer0.wx.row_mult", a["layer0.wx.row_mult"].astype(np.int64) + np.r_[70000, [0] * 23]),
+        r"array 'layer0.wx.row_mult' holds 7\d{4} at \[0\]; expected values in \[0, 65535\]"),
+    "negative": (lambda h, a: a.__setitem__(
+        "layer0.wh.row_mult", -a["layer0.wh.row_mult"].astype(np.int32)),
+        r"array 'layer0.wh.row_mult' holds -\d+ at \[0\]; expected values in \[0, 65535\]"),
+    "floats": (lambda h, a: a.__setitem__("head.w.row_mult", a["head.w.row_mult"] * 1.0),
+               r"array 'head.w.row_mult' has dtype float64; expected integers"),
+}
+
+
+@pytest.mark.parametrize("case", ROW_FILE_CASES, ids=list(ROW_FILE_CASES))
+def test_bad_row_multipliers_in_a_file_are_refused(tmp_path, case):
+    from test_modelfile import _mutate
+    p = tmp_path / "m.hwgm"
+    save_model(add_row_scales(make_model("gru", "ternary", layers=2), 8), p)
+    fn, message = ROW_FILE_CASES[case]
+    _mutate(p, fn)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(p)
+
+
+def test_an_older_reader_refuses_version_3(tmp_path, monkeypatch):
+    """What a reader of versions 1-2 does with the file: refuse it by its version."""
+    import hwgen.modelfile as mf
+    p = tmp_path / "m.hwgm"
+    save_model(add_row_scales(make_model("rnn", "ternary"), 4), p)
+    monkeypatch.setattr(mf, "READ_VERSIONS", (1, 2))
+    with pytest.raises(ModelFileError, match="unsupported model file version 3; this hwgen reads "
+                                             "versions 1, 2"):
+        load_model(p)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import api
 from ..fileio import check_output_file
 from ..report import weights_summary
-from ._common import _quant_help, add_sparsity, command, emit, sized
+from ..spec import check_int
+from ._common import _arg, _int, _quant_help, add_sparsity, command, emit, sized
 
 
 def register(sub) -> None:
@@ -27,6 +28,16 @@ def register(sub) -> None:
                    help="token inputs through a V-entry embedding of I dimensions")
     p.add_argument("--argmax", action="store_true", help="the head also outputs the argmax class")
     add_sparsity(p)
+    p.add_argument("--row-scales", type=row_scale_bits, nargs="?", const=8, metavar="BITS",
+                   help="per-row scales (issue 26): every matrix gets a random integer "
+                        "multiplier of BITS bits (1-16, default 8) per output row, like a "
+                        "folded normalization (docs/numerics.md)")
+
+
+@_arg
+def row_scale_bits(text: str) -> int:
+    """The bits of ``--row-scales``: an integer 1..16."""
+    return check_int("row-scale bits", _int(text, "an integer 1..16"), minimum=1, maximum=16)
 
 
 def run(args) -> int:
@@ -36,13 +47,14 @@ def run(args) -> int:
                              stochastic=args.stochastic, bits=args.bits, argmax=args.argmax,
                              seed=args.seed, sparsity=args.sparsity,
                              sparse_head=args.sparse_head, input_quant=args.input_quant,
-                             head_quant=args.head_quant)
+                             head_quant=args.head_quant, row_scales=args.row_scales)
     api.save_model(model, out)
     quant = weights_summary(model)
     emit(args, {"model": out, "cell": model.cell.value, "layers": model.num_layers,
                 "hidden": model.hidden, "outputs": model.outputs, "weights": quant,
                 "weight_bits": model.weight_memory_bits},
          f"wrote {out}: {model.cell.value}, {args.layers} x {args.hidden} hidden, {quant}"
-         + (f", {args.sparsity} sparse" if args.sparsity else ""),
+         + (f", {args.sparsity} sparse" if args.sparsity else "")
+         + (f", {args.row_scales}-bit row scales" if args.row_scales else ""),
          next_=[f"hwgen estimate {out} --board icebreaker"])
     return 0
