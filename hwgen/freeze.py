@@ -85,8 +85,9 @@ class FloatParams:
             ):
                 if tuple(np.shape(arr)) != shape:
                     raise HwgenError(
-                        f"layer {i} {name} has shape {tuple(np.shape(arr))}; a {self.cell.value} with "
-                        f"{H} hidden units and {in_w} inputs needs {shape}"
+                        f"layer {i} {name} has shape {tuple(np.shape(arr))}; a "
+                        f"{self.cell.value} with {H} hidden units and {in_w} inputs needs "
+                        f"{shape}"
                     )
         if self.head_w.ndim != 2 or self.head_w.shape[1] != H:
             raise HwgenError(f"head weight has shape {self.head_w.shape}; expected (outputs, {H})")

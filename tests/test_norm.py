@@ -211,6 +211,12 @@ def test_cli_norm(tmp_path, capsys):
 
     m = load_model(out)
     assert m.meta["train"]["norm"] == "weight" and m.layers[0].wx.row_mult is not None
+    capsys.readouterr()
+    assert main([*base, "--norm", "weight", "--warm-start", f"{out}.ckpt", "-o",
+                 str(tmp_path / "w.hwgm")]) == 1
+    assert "--norm weight with --warm-start" in capsys.readouterr().err
+    assert main([*base, "--warm-start", f"{out}.ckpt", "-o", str(tmp_path / "w.hwgm")]) == 1
+    assert "a checkpoint trained with --norm weight" in capsys.readouterr().err
     assert main([*base, "--recipe", "ardakani", "--norm", "none", "-o", str(out)]) == 0
     t = load_model(out).meta["train"]
     assert t["norm"] == "none" and t["stochastic"] is True  # the explicit option wins

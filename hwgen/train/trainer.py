@@ -38,8 +38,8 @@ from .evaluate import Metrics, evaluate
 from .names import NORMS, RECIPES
 from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
-__all__ = ["TrainConfig", "TrainResult", "TrainPaused", "build_model", "train", "torch_metric", "lr_factor",
-           "LR_SCHEDULES", "RECIPES", "recipe_settings", "resolve_settings"]
+__all__ = ["TrainConfig", "TrainResult", "TrainPaused", "build_model", "train", "torch_metric",
+           "lr_factor", "LR_SCHEDULES", "RECIPES", "recipe_settings", "resolve_settings"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 #: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
@@ -197,6 +197,10 @@ class TrainConfig:
         if self.norm not in NORMS:
             raise HwgenError(f"unknown normalization {self.norm!r}; expected "
                              + ", ".join(NORMS))
+        if self.norm != "none" and self.warm_start is not None:
+            raise HwgenError(f"--norm {self.norm} with --warm-start: the normalization's "
+                             "statistics and gains would start afresh under trained weights "
+                             "(drop one of them)")
         if self.norm != "none" and self.delta is not None:
             raise HwgenError(f"--norm {self.norm} with --delta: a delta network's memories "
                              "hold unnormalized products (drop one of them)")
