@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from ptb_gap import SMALL  # noqa: E402  (the small datasets' setups: GRU-32, 40 epochs)
+
 PTB = ["--dataset", "ptb", "--cell", "gru", "--batch", "32", "--seq-len", "100", "--embed", "16"]
 #: screen variant -> hwgen train options (on top of PTB, GRU-128)
 SCREEN = {
@@ -53,12 +55,6 @@ SCREEN = {
     "ternary-ardakani": ["--quant", "ternary", "--recipe", "ardakani"],
 }
 SCREEN_DEFAULT = "float,float-bn,ternary,ternary-bn,ternary-lm-bn,ternary-hou,ternary-ardakani"
-SMALL = {
-    "vowels": ["--dataset", "vowels", "--cell", "gru", "--hidden", "32", "--epochs", "40",
-               "--batch", "16"],
-    "digits": ["--dataset", "digits", "--cell", "gru", "--hidden", "32", "--epochs", "40",
-               "--batch", "32"],
-}
 SMALL_VARIANTS = {
     "ternary": ["--quant", "ternary"],
     "ternary-bn": ["--quant", "ternary", "--norm", "batch"],
