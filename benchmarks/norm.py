@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))  # this checkout's hwgen, as in the runs' subprocesses
 
 from ptb_gap import SMALL  # noqa: E402  (the small datasets' setups: GRU-32, 40 epochs)
 
