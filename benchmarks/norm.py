@@ -152,35 +152,38 @@ def small(args, runs: Path) -> None:
                 _record(path, argv, out, wall, dataset=ds, variant=v, seed=seed)
 
 
-def long_argv(v: str, seed: int, runs: Path) -> list[str]:
-    model = runs / f"long-{v}-h{LONG_HIDDEN}-b{LONG_BUDGET}-s{seed}.hwgm"
-    return [*PTB, "--hidden", str(LONG_HIDDEN), *LONG[v], "--budget-chars", str(LONG_BUDGET),
-            "--evals", str(LONG_EVALS), "--seed", str(seed), "-o", str(model)]
+def long_argv(v: str, seed: int, runs: Path, hidden: int = LONG_HIDDEN,
+              budget: int = LONG_BUDGET, test_chars: int | None = None) -> list[str]:
+    """The hwgen train command of long run ``v`` / ``seed`` (the model file last)."""
+    model = runs / f"long-{v}-h{hidden}-b{budget}-s{seed}.hwgm"
+    test = [] if test_chars is None else ["--test-chars", str(test_chars)]
+    return [*PTB, "--hidden", str(hidden), *LONG[v], "--budget-chars", str(budget),
+            "--evals", str(LONG_EVALS), "--seed", str(seed), *test, "-o", str(model)]
+
+
+def _long_argvs(args, runs: Path) -> list[tuple[str, int, list[str]]]:
+    """(variant, seed, command) of every long run, in training order (seed 0 first)."""
+    return [(v, seed, long_argv(v, seed, runs, args.long_hidden, args.long_budget,
+                                args.long_test_chars))
+            for seed in range(args.long_seeds) for v in args.long_variants.split(",")]
 
 
 def long_runs(args, runs: Path) -> int:
     """Train the first unfinished long run for at most ``args.chunk`` seconds: 0 when every
-    long run is done, 3 when one was paused (call again)."""
-    for seed in range(args.long_seeds):
-        for v in args.long_variants.split(","):
-            argv = long_argv(v, seed, runs)
-            path = Path(argv[argv.index("-o") + 1]).with_suffix(".json")
-            if path.exists():
-                continue
-            rc, out, err, wall = hwgen_train([*argv, "--resume", "--time-limit",
-                                              str(args.chunk)])
-            if rc == 3:
-                print(f"{path.stem}: paused after {wall:.0f} s ({err.strip()})", flush=True)
-                return 3
-            _record(path, argv, out, wall, variant=v, seed=seed, budget=LONG_BUDGET,
-                    hidden=LONG_HIDDEN)
-            return 0 if _all_long_done(args, runs) else 3
-    return 0
-
-
-def _all_long_done(args, runs: Path) -> bool:
-    return all(Path(long_argv(v, s, runs)[-1]).with_suffix(".json").exists()
-               for s in range(args.long_seeds) for v in args.long_variants.split(","))
+    long run is done, 3 when one was paused or others remain (call again)."""
+    todo = [(v, seed, argv) for v, seed, argv in _long_argvs(args, runs)
+            if not Path(argv[-1]).with_suffix(".json").exists()]
+    if not todo:
+        return 0
+    v, seed, argv = todo[0]
+    path = Path(argv[-1]).with_suffix(".json")
+    rc, out, err, wall = hwgen_train([*argv, "--resume", "--time-limit", str(args.chunk)])
+    if rc == 3:
+        print(f"{path.stem}: paused after {wall:.0f} s ({err.strip()})", flush=True)
+        return 3
+    _record(path, argv, out, wall, variant=v, seed=seed, budget=args.long_budget,
+            hidden=args.long_hidden)
+    return 3 if len(todo) > 1 else 0
 
 
 def main(argv=None) -> int:
@@ -195,6 +198,10 @@ def main(argv=None) -> int:
     ap.add_argument("--long", action="store_true")
     ap.add_argument("--long-variants", default=",".join(LONG))
     ap.add_argument("--long-seeds", type=int, default=2)
+    ap.add_argument("--long-hidden", type=int, default=LONG_HIDDEN)
+    ap.add_argument("--long-budget", type=int, default=LONG_BUDGET)
+    ap.add_argument("--long-test-chars", type=int, default=None,
+                    help="long runs: test on the first N characters (default: the whole split)")
     ap.add_argument("--chunk", type=float, default=1200.0,
                     help="long runs: seconds of training per invocation (default 1200)")
     ap.add_argument("--report", action="store_true")

@@ -126,25 +126,18 @@ def small_report(runs: Path) -> str:
 
 def _progress(runs: Path, args) -> list[dict]:
     """Every long run: its JSON when done, else what its checkpoint holds."""
-    from norm import LONG_BUDGET, long_argv
+    from norm import _history, _long_argvs
 
     out = []
-    for seed in range(args.long_seeds):
-        for v in args.long_variants.split(","):
-            argv = long_argv(v, seed, runs)
-            model = Path(argv[-1])
-            js = model.with_suffix(".json")
-            if js.exists():
-                out.append({**json.loads(js.read_text()), "done": True})
-                continue
-            ck = Path(str(model) + ".ckpt")
-            hist = []
-            if ck.exists():
-                import torch
-
-                hist = list(torch.load(ck, weights_only=True).get("history", []))
-            out.append({"variant": v, "seed": seed, "done": False, "history": hist,
-                        "budget": LONG_BUDGET, "command": "hwgen train " + " ".join(argv)})
+    for v, seed, argv in _long_argvs(args, runs):
+        model = Path(argv[-1])
+        js = model.with_suffix(".json")
+        if js.exists():
+            out.append({**json.loads(js.read_text()), "done": True})
+            continue
+        out.append({"variant": v, "seed": seed, "done": False, "budget": args.long_budget,
+                    "history": _history(Path(str(model) + ".ckpt")),
+                    "command": "hwgen train " + " ".join(argv)})
     return out
 
 

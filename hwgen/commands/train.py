@@ -78,6 +78,9 @@ def register(sub) -> None:
                         "statistics shared across timesteps) or weight (weight normalization "
                         "with a learned gain per row); folded into per-row multipliers and the "
                         "biases of the model file (default: none)")
+    p.add_argument("--evals", type=positive_int, default=10, metavar="N",
+                   help="character models: validations (and checkpoints) per run (default: "
+                        "%(default)s)")
     p.add_argument("--time-limit", type=positive_float, metavar="SECONDS",
                    help="stop at the first evaluation after SECONDS with the checkpoint "
                         "written (exit status 3); the same command with --resume continues")
@@ -128,6 +131,7 @@ def _train(api, args):
         lr_schedule=args.lr_schedule,
         warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
         recipe=args.recipe, delta=args.delta, norm=args.norm, time_limit=args.time_limit,
+        evals=args.evals,
     )
 
 
