@@ -10,8 +10,9 @@ runs/norm/) and skipped when stored, so the benchmark can be interrupted and con
 - ``--small``: Japanese Vowels and digits (GRU-32, 40 epochs, seeds 0-2, whole test split): the
   defaults against the same with normalization;
 - ``--long``: the like-for-like PTB measurement, GRU-256, 15,000,000 training characters, seeds
-  0-1, float / ternary / exponential / binary with the same recipe (``--recipe lm-bn``: batch
-  normalization of every matrix product, cosine decay), 30 validations, the whole test split.
+  0-1, float / ternary / exponential / binary with the same recipe (``--recipe lm-bn``: the
+  lm recipe, int8 input and head matrices, with batch normalization of every matrix product),
+  30 validations, the whole test split.
   These runs take hours on a 2-core machine, so each invocation trains ONE run for at most
   ``--chunk`` seconds (``hwgen train --time-limit``, then ``--resume`` next time) and exits with
   status 3 while runs remain, 0 when all are done. Loop it through the heavy slot:
@@ -51,7 +52,7 @@ SCREEN = {
     "ternary-bn": ["--quant", "ternary", "--lr-schedule", "cosine", "--weight-scale",
                    "learned", "--lr", "0.03", "--norm", "batch"],
     "ternary-lm": ["--quant", "ternary", "--recipe", "lm"],
-    "ternary-lm-bn": ["--quant", "ternary", "--recipe", "lm", "--norm", "batch"],
+    "ternary-lm-bn": ["--quant", "ternary", "--recipe", "lm-bn"],
     "ternary-hou": ["--quant", "ternary", "--recipe", "hou"],
     "ternary-ardakani": ["--quant", "ternary", "--recipe", "ardakani"],
 }
@@ -64,7 +65,7 @@ SMALL_VARIANTS = {
 #: the long runs: (variant, options), in the order they are trained (seed 0 of every variant
 #: first)
 LONG = {
-    "float": ["--quant", "float", "--recipe", "lm-bn"],
+    "float": ["--quant", "float", "--recipe", "lm-bn"],  # lm-bn for float: 0.013, batch norm
     "ternary": ["--quant", "ternary", "--recipe", "lm-bn"],
     "exp": ["--quant", "exp", "--recipe", "lm-bn"],
     "binary": ["--quant", "binary", "--recipe", "lm-bn"],

@@ -146,9 +146,10 @@ def long_report(runs: Path, args) -> str:
     lines = [
         "Written by `benchmarks/norm.py --report`. Penn Treebank characters, GRU, 1 layer, 256 "
         "hidden, embedding 16, formats `Formats.standard(8)`, batch 32 x 100 characters, "
-        "`--recipe lm-bn` for every weight quantizer (batch normalization of every matrix "
-        "product, folded at freeze; cosine decay from 0.03 with a learned W0 for binary / "
-        "ternary, from 0.013 for float and exponential), 15,000,000 training characters, 30 "
+        "`--recipe lm-bn` for every weight quantizer (the lm recipe with batch normalization "
+        "of every matrix product, folded at freeze: int8 input and head matrices, the "
+        "recurrent matrix in the given encoding; cosine decay from 0.03 with a learned W0 for "
+        "binary / ternary, from 0.013 for float and exponential), 15,000,000 training characters, 30 "
         "validations on the first 50,000 valid characters (the best kept). **BPC = golden "
         "(integer) model on the whole test split** (449,944 predictions).",
         "",

@@ -196,7 +196,10 @@ def test_train_with_norm_resumes_exactly_and_pauses(digits, tmp_path):
 
 def test_recipes():
     assert recipe_settings("lm-bn", "ternary") == {
-        "lr": 0.03, "lr_schedule": "cosine", "weight_scale": "learned", "norm": "batch"}
+        "lr": 0.03, "lr_schedule": "cosine", "weight_scale": "learned", "norm": "batch",
+        "input_quant": "int8", "head_quant": "int8"}
+    assert recipe_settings("lm-bn", "float") == {"lr": 0.013, "lr_schedule": "cosine",
+                                                 "norm": "batch"}
     assert recipe_settings("ardakani", "ternary")["stochastic"] is True
     assert "stochastic" not in recipe_settings("ardakani", "float")
     assert recipe_settings("hou", "exp") == {"lr": 0.013, "lr_schedule": "cosine",

@@ -62,8 +62,7 @@ def recipe_settings(recipe: str, quant: str) -> dict:
     - "lm": cosine decay from 0.03 (binary / ternary, with a learned W0) or 0.013 (other
       quantizers and float: 0.03 diverged for float at long budgets), and, with a weight
       quantizer, int8 input (layer 0) and head matrices;
-    - "lm-bn": the rate, schedule and learned W0 of "lm", every matrix in ``quant``, batch
-      normalization of each matrix product;
+    - "lm-bn": "lm" with batch normalization of each matrix product;
     - "ardakani" (after Ardakani et al., ICLR 2019): batch normalization of each matrix product,
       the stochastic quantizer for binary / ternary weights, a fixed (Glorot) W0 per matrix, the
       rate and schedule of "lm";
@@ -81,7 +80,7 @@ def recipe_settings(recipe: str, quant: str) -> dict:
     out = {"lr": 0.03 if w0 else 0.013, "lr_schedule": "cosine"}
     if w0 and recipe != "ardakani":
         out["weight_scale"] = "learned"
-    if recipe == "lm" and quant != "float":
+    if recipe in ("lm", "lm-bn") and quant != "float":
         out.update(input_quant="int8", head_quant="int8")
     if recipe in ("lm-bn", "ardakani"):
         out["norm"] = "batch"
