@@ -159,8 +159,8 @@ def long_report(runs: Path, args) -> str:
         "of every matrix product, folded at freeze: int8 input and head matrices, the "
         "recurrent matrix in the given encoding; cosine decay from 0.03 with a learned W0 for "
         "binary / ternary, from 0.013 for float and exponential), 15,000,000 training "
-        "characters, 30 validations on the first 50,000 valid characters (the best kept). **BPC = golden "
-        "(integer) model on the whole test split** (449,944 predictions).",
+        "characters, 30 validations on the first 50,000 valid characters (the best kept). "
+        "**BPC = golden (integer) model on the whole test split** (449,944 predictions).",
         "",
         f"Environment: {versions('torch')}; 1 torch thread, trained in chunks of at most 20 "
         "minutes (`--time-limit`, `--resume`) through the shared heavy slot.",
