@@ -145,30 +145,35 @@ def random_model(cell: str, inputs: int, hidden: int, outputs: int, *, layers: i
     return model if row_scales is None else add_row_scales(model, row_scales, seed)
 
 
-def add_row_scales(model: Model, bits: int, seed: int = 0) -> Model:
-    """``model`` with random per-row multipliers (`hwgen.spec.QuantMatrix.row_mult`) on every
-    matrix, for tests and cost measurements of per-row scales: each row's multiplier is drawn
-    uniformly from [max(1, 2**(bits-2)), 2**bits) (real row factors 0.5 to 2 around the old
-    scale) and the matrix keeps its scale mantissa, its exponent lowered by ``bits - 1`` (so
-    both the row multiply and the mantissa multiply are exercised; refused with `HwgenError`
-    below exponent -128). Deterministic in ``seed``."""
+def add_row_scales(model: Model, bits: int, seed: int = 0, *,
+                   keep_mantissa: bool = False) -> Model:
+    """``model`` with random per-row scales (`hwgen.spec.QuantMatrix.row_mult`) on every
+    matrix, for tests and cost measurements: row r of a matrix gets the real factor
+    ``u_r * scale``, u_r uniform in [0.5, 2), made integer by `hwgen.spec.row_multipliers`
+    (``bits`` bits for the largest row, a power-of-two scale: what a folded normalization
+    gives; a row may round to 0 at few bits). ``keep_mantissa``: instead draw each multiplier
+    uniformly from [2**max(0, bits-2), 2**bits) and keep the matrix's scale mantissa, its
+    exponent lowered by ``bits - 1`` (the row multiply and a non-trivial mantissa multiply both
+    at work: the widest scaler). Refused with `HwgenError` where an exponent leaves [-128, 127].
+    Deterministic in ``seed``."""
     import dataclasses
 
-    from .spec import QuantMatrix, Scale
+    from .spec import QuantMatrix, Scale, row_multipliers
 
     bits = check_int("Row-scale bits", bits, minimum=1, maximum=16)
     rng = np.random.default_rng([int(seed), 26])
 
     def scaled(m: QuantMatrix) -> QuantMatrix:
-        mult = rng.integers(max(1, 1 << (bits - 2)), 1 << bits, m.shape[0])
-        scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
+        if keep_mantissa:
+            mult = rng.integers(1 << max(0, bits - 2), 1 << bits, m.shape[0])
+            scale = Scale(m.scale.mantissa, m.scale.exponent - bits + 1)
+        else:
+            mult, scale = row_multipliers(rng.uniform(0.5, 2.0, m.shape[0]) * m.scale.value,
+                                          bits)
         return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
 
-    layers = tuple(dataclasses.replace(ly, wx=scaled(ly.wx), wh=scaled(ly.wh))
-                   for ly in model.layers)
-    head = dataclasses.replace(model.head, w=scaled(model.head.w))
-    meta = dict(model.meta, row_scales=bits)
-    return dataclasses.replace(model, layers=layers, head=head, meta=meta)
+    out = model.map_matrices(lambda _, m: scaled(m))
+    return dataclasses.replace(out, meta=dict(model.meta, row_scales=bits))
 
 
 def cover_code_space(params, quant, *, input_quant=None, head_quant=None) -> None:

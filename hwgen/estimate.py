@@ -61,6 +61,7 @@ __all__ = [
     "LINK_BUFFER_BLOCKS",
     "logic_cells",
     "ICE40_PAIRING",
+    "row_multiply_bits",
 ]
 
 
@@ -95,6 +96,9 @@ _LOGIC_ROWS = {
     "per_layer": (28.3, 34.9), "ff_per_layer": (19.3, 36.5),
     "cascade_bit": (0.18, 0.35), "ff_cascade_bit": (0.17, 0.32),
     "dsp_per_mult_lane": (0, 1),  # synth_ice40 runs without -dsp (Yosys 0.69 miscompiles it)
+    # per-row scales (issue 26): per bit of `row_multiply_bits` (the shared row multiplier's
+    # partial products and adder tree, the constant scalers' wider inputs)
+    "row_mult_bit": (1.0, 1.0), "ff_row_mult_bit": (1.0, 1.0),
 }
 LOGIC_MODEL = {family: {name: row[k] for name, row in _LOGIC_ROWS.items()}
                for k, family in enumerate((Family.ICE40, Family.ECP5))}
@@ -200,6 +204,23 @@ def memory_layout(model: Model | Plan, lanes: int | None = None, family: Family 
     return out
 
 
+def row_multiply_bits(plan: Plan) -> int:
+    """Bits of the per-row multiply (issue 26; 0 without row multipliers), the feature its
+    logic and flip-flops are counted by: the `PipelinedMul`'s W gated partial products of the
+    accumulator (A bits) and its W - 1 adders (A + W bits), plus, for every matrix, its
+    constant scaler's adders (one per set mantissa bit beyond the first) made as much wider as
+    the product is wider than the accumulator, and the row counter (its two registers)."""
+    w = plan.row_mult_width
+    if not w:
+        return 0
+    a = max(plan.acc_widths.values())
+    bits = w * a + (w - 1) * (a + w)
+    for mp in plan.matrices.values():
+        extra = mp.product_width - plan.acc_widths[mp.matrix.encoding]
+        bits += (bin(mp.matrix.scale.mantissa).count("1") - 1) * max(0, extra)
+    return bits + 2 * max(1, (len(plan.row_mults) - 1).bit_length())
+
+
 def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
     """The quantities the logic model multiplies (see the module docstring)."""
     t = get_target(target)
@@ -255,6 +276,7 @@ def logic_features(plan: Plan, target: str | Target) -> dict[str, float]:
         "extra_layers": m.num_layers - 1,
         "cascade_bits": cascade,
         "outreg_bits": outreg,
+        "row_mult_bits": row_multiply_bits(plan),
     }
 
 
@@ -346,6 +368,8 @@ def _logic(plan: Plan, t: Target) -> tuple[dict[str, int], int, int, int]:
     }
     if ft["load_luts"]:
         breakdown["load port"] = ft["load_luts"]
+    if ft["row_mult_bits"]:
+        breakdown["row multiply"] = round(lm["row_mult_bit"] * ft["row_mult_bits"])
     if ft["sparse_select_bits"]:
         breakdown["zero-skip operand select"] = round(SPARSE_SELECT_LUT_PER_BIT[t.family]
                                                       * ft["sparse_select_bits"])
@@ -356,7 +380,7 @@ def _logic(plan: Plan, t: Target) -> tuple[dict[str, int], int, int, int]:
                          + lm["ff_register_state_bit"] * ft["register_state_bits"]
                          + lm["ff_per_layer"] * ft["extra_layers"]
                          + lm["ff_cascade_bit"] * ft["cascade_bits"] + ft["outreg_bits"]
-                         + ft["load_ffs"]
+                         + ft["load_ffs"] + lm["ff_row_mult_bit"] * ft["row_mult_bits"]
                          + SPARSE_SELECT_FF_PER_BIT[t.family] * ft["sparse_select_bits"]))
     mult_lanes = ft.get("lanes.mult", 0)
     dsp = round(mult_lanes) * lm["dsp_per_mult_lane"] if mult_lanes else 0

@@ -123,7 +123,7 @@ def as_ternary(model: Model) -> Model:
     tern = WeightEncoding.ternary()
 
     def conv(m: QuantMatrix) -> QuantMatrix:
-        return QuantMatrix(np.zeros(m.codes.shape, np.uint16), tern, m.scale)
+        return QuantMatrix(np.zeros(m.codes.shape, np.uint16), tern, m.scale, None, m.row_mult)
 
     layers = tuple(dataclasses.replace(x, wx=conv(x.wx), wh=conv(x.wh)) for x in model.layers)
     head = dataclasses.replace(model.head, w=conv(model.head.w))

@@ -19,6 +19,13 @@ packed matrix, ``packed``: keys present only for sparse cores, so dense shapes k
 and only models whose packed matrices are 2:4 sparse load into it. A 2:4 model loads into a
 dense core of its shape as well.
 
+Per-row scales (issue 26): the row multipliers are loaded with the weights (the last load
+image); the shape records which matrices have them (``matrices.<name>.row_mult``) and their
+width (``row_mult_bits``, present only then). Their matrices' scales sit `ROW_MULT_HEADROOM`
+bits below the model's and the multipliers are 2 x that wider, so a model whose row scales'
+exponent differs by up to that much either way is re-expressed exactly (`express_rows`) and
+loads: a retrained folded normalization moves the exponent.
+
 Pure (no Amaranth), except `write_shape` / `read_shape`: a build folder's ``shape.json``.
 """
 
@@ -42,9 +49,9 @@ from .gateware.plan import (
     plan_like,
     signed_words,
 )
-from .gateware.schedule import choose_sparse, schedule
+from .gateware.schedule import choose_sparse, row_mult_width, schedule
 from .numerics import signed_width
-from .spec import HwgenError, Model, QuantMatrix, TokenInput, WeightEncoding
+from .spec import HwgenError, Model, QuantMatrix, Scale, TokenInput, WeightEncoding
 
 __all__ = [
     "MIN_BIAS_BITS",
@@ -62,6 +69,10 @@ __all__ = [
     "SHAPE_FILE",
     "write_shape",
     "read_shape",
+    "ROW_MULT_HEADROOM",
+    "express_rows",
+    "with_row_headroom",
+    "row_headroom",
 ]
 
 #: The file a loadable build writes beside its bitstream.
@@ -70,6 +81,16 @@ _SHAPE_KEYS = ("cell", "input", "hidden", "layers", "outputs", "argmax", "format
                "lanes", "state", "weights", "bias_bits")
 #: Present only in the shape of a sparse core (zero skipping).
 _SPARSE_KEY = "zero_skipping"
+#: Present only in the shape of a core with per-row scales (issue 26): the width of its loaded
+#: row multipliers (a model whose multipliers need more bits is refused).
+_ROW_KEY = "row_mult_bits"
+#: Headroom of a loadable core with per-row scales, in bits each way (up to 16 multiplier bits in
+#: all): its row scales' exponent sits this much below the model's and its multipliers are twice
+#: this much wider than the model's, so a retrained model whose scale exponent differs by up to
+#: this much either way (its largest row factor up to 2**ROW_MULT_HEADROOM times smaller or
+#: larger: folded normalizations move it) is re-expressed exactly on the bitstream's scale
+#: (`express_rows`) and loads.
+ROW_MULT_HEADROOM = 4
 
 #: A loadable core holds biases of at least this many bits (signed), so that retrained models of
 #: the shape, whose biases differ, still fit: 2 bits above the widest activation-table index.
@@ -94,19 +115,25 @@ def default_bias_bits(model: Model) -> int:
 
 
 def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spram",
-             bias_bits: int | None = None, sparse: str = "auto") -> dict:
+             bias_bits: int | None = None, sparse: str = "auto", *,
+             headroom: bool = True) -> dict:
     """The shape of a loadable accelerator for ``model`` (a JSON-able dict, keys sorted when
     hashed). ``bias_bits`` (default: the model's need, at least the table index width +
     `MIN_BIAS_BITS`) is the signed width of the bias memory; ``sparse``: the zero-skipping
-    option the core is built with (`hwgen.gateware.packing.SPARSE_MODES`)."""
+    option the core is built with (`hwgen.gateware.packing.SPARSE_MODES`). Per-row scales
+    (issue 26): the multipliers are loaded; with ``headroom`` the shape holds them on a scale
+    `ROW_MULT_HEADROOM` bits finer than the model's (`with_row_headroom`)."""
     if weights == "rom":
         raise HwgenError("a ROM accelerator has no load port; its shape is its model "
                          "(use --weights ram or spram for a loadable one)")
+    rows = row_headroom(model)[1]
+    if headroom:
+        model = with_row_headroom(model)
     bits = default_bias_bits(model) if bias_bits is None else int(bias_bits)
     need = bias_bits_needed(model)
     if bits < need:
         raise HwgenError(f"the model's biases need {need} bits; bias_bits {bits} is too small")
-    cap = capacity_model(model, bits)
+    cap = capacity_model(model, bits, row_mult_bits=rows if headroom else None)
     lanes = check_options(cap, lanes, state, weights)[0]
     timing = schedule(cap, lanes, choose_sparse(cap, lanes, sparse))  # the core's timing only
     packed = {name for i, name, _ in matrix_ids(cap) if timing.sparse and timing.repeat(i) == 1}
@@ -121,6 +148,8 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
                           "scale": m.scale.to_json()}
         if name in packed:
             matrices[name]["packed"] = True
+        if m.row_mult is not None:  # issue 26: the multipliers are loaded, their presence is not
+            matrices[name]["row_mult"] = True
     out = {
         "cell": model.cell.value,
         "input": input_shape,
@@ -137,6 +166,8 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     }
     if timing.sparse:
         out[_SPARSE_KEY] = True
+    if rows:
+        out[_ROW_KEY] = rows
     return out
 
 
@@ -162,19 +193,81 @@ def _flatten(d, prefix=""):
     return out
 
 
+def row_headroom(model: Model) -> tuple[int, int]:
+    """(h, bits): the headroom of the loadable core of ``model`` (`ROW_MULT_HEADROOM`, or less
+    where 16-bit multipliers or the exponent range end) and its multiplier width, the model's
+    own + 2h; (0, 0) without row multipliers."""
+    need = row_mult_width(model)
+    rows = [m for _, m in model.matrices() if m.row_mult is not None]
+    if not rows:
+        return 0, 0
+    h = max(0, min([ROW_MULT_HEADROOM, (16 - need) // 2]
+                   + [m.scale.exponent + 128 for m in rows]))
+    return h, need + 2 * h
+
+
+def with_row_headroom(model: Model) -> Model:
+    """``model`` with every row-scaled matrix re-expressed on a scale h bits finer (exponent -
+    h, multipliers * 2**h: the same values, the same arithmetic, `express_rows`; h from
+    `row_headroom`)."""
+    h, bits = row_headroom(model)
+    return model.map_matrices(lambda _, m: m if m.row_mult is None else _rescaled(
+        m, Scale(m.scale.mantissa, m.scale.exponent - h), bits))
+
+
+def _rescaled(m: QuantMatrix, scale: Scale, bits: int) -> QuantMatrix | str:
+    """``m``'s row multipliers on ``scale`` (exactly: multipliers * 2**d, exponent - d), or why
+    they cannot be (another mantissa, a finer scale, more than ``bits`` bits)."""
+    d = m.scale.exponent - scale.exponent
+    if m.scale.mantissa != scale.mantissa or d < 0:
+        return (f"scale {m.scale.to_json()} is not a multiple of the bitstream's "
+                f"{scale.to_json()} times a power of two")
+    mult = m.row_mult << d
+    if mult.size and int(mult.max()) >= 1 << bits:
+        return (f"row multipliers need {int(mult.max()).bit_length()} bits on the bitstream's "
+                f"scale {scale.to_json()}; it holds {bits}")
+    return dataclasses.replace(m, scale=scale, row_mult=mult)
+
+
+def express_rows(model: Model, shape: dict) -> tuple[Model, list[str]]:
+    """``model`` with its row-scaled matrices re-expressed on ``shape``'s scales (exact: row
+    r's value ``row_mult[r] * 2**e`` is ``(row_mult[r] << d) * 2**(e - d)``, and the golden
+    term ``align(acc * row_mult * mantissa, shift)`` is the same), and the reasons where that
+    is impossible (entries like `shape_differences`'). Other matrices are left as they are."""
+    problems = []
+    bits = shape.get(_ROW_KEY, 0)
+
+    def fit(name, m):
+        entry = shape["matrices"].get(name, {})
+        if m.row_mult is None or not entry.get("row_mult"):
+            return m
+        got = _rescaled(m, Scale.from_json(entry["scale"]), bits)
+        if isinstance(got, str):
+            problems.append(f"matrices.{name}: {got}")
+            return m
+        return got
+
+    return model.map_matrices(fit), problems
+
+
 def shape_differences(built: dict, model: Model) -> list[str]:
     """Why ``model`` cannot be loaded into a core of shape ``built`` (empty: it can). Each entry
-    names a field, the bitstream's value and the model's."""
+    names a field, the bitstream's value and the model's. Row-scaled matrices are compared
+    after `express_rows` (their scale may differ by a power of two the multipliers absorb)."""
+    model, problems = express_rows(model, built)
+    if problems:
+        return problems
     try:
         mine = shape_of(model, built["lanes"], built["state"], built["weights"],
-                        max(built["bias_bits"], bias_bits_needed(model)), sparse="off")
+                        max(built["bias_bits"], bias_bits_needed(model)), sparse="off",
+                        headroom=False)
     except HwgenError as e:
         return [str(e)]
     packed = shape_packed(built)
     a, b = _flatten(built), _flatten(mine)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key == "bias_bits" or key == _SPARSE_KEY or key.endswith(".packed"):
+        if key in ("bias_bits", _SPARSE_KEY, _ROW_KEY) or key.endswith(".packed"):
             continue
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: bitstream {a.get(key)!r}, model {b.get(key)!r}")
@@ -188,6 +281,10 @@ def shape_differences(built: dict, model: Model) -> list[str]:
     if need > built["bias_bits"]:
         diffs.append(f"bias_bits: the bitstream holds {built['bias_bits']}-bit biases, "
                      f"the model's largest needs {need}")
+    rows = row_mult_width(model)
+    if rows > built.get(_ROW_KEY, rows):
+        diffs.append(f"{_ROW_KEY}: the bitstream holds {built[_ROW_KEY]}-bit row multipliers, "
+                     f"the model's largest needs {rows}")
     return diffs
 
 
@@ -198,7 +295,7 @@ def _largest_code(enc: WeightEncoding) -> int:
     return int(codes[int(np.argmax(levels))])
 
 
-def _full(m: QuantMatrix, packed: bool) -> QuantMatrix:
+def _full_codes(m: QuantMatrix, packed: bool) -> QuantMatrix:
     """Every weight at the largest magnitude (dense: the capacity of any sparsity pattern), or,
     ``packed``, two of every group of 4 columns (the capacity of any 2:4 pattern)."""
     codes = np.full(m.codes.shape, _largest_code(m.encoding), dtype=m.codes.dtype)
@@ -212,14 +309,24 @@ def _declares_2_4(m: QuantMatrix) -> bool:
     return m.nm is not None and packable(m)
 
 
-def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None) -> Model:
+def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None,
+                   row_mult_bits: int | None = None) -> Model:
     """The model whose widths the loadable core of this shape is built with (module docstring):
     same sizes, encodings, scales, formats and tables; every weight, bias and embedding entry at
     its largest magnitude. ``packed``: the matrices that keep a 2:4 pattern (default: those
-    whose ``nm`` declares one that packs; `shape_packed` for an existing shape)."""
+    whose ``nm`` declares one that packs; `shape_packed` for an existing shape). Row
+    multipliers (issue 26, loaded like the biases): every row of a matrix that has them at
+    2**row_mult_bits - 1 (default: the width `shape_of` gives, `row_headroom`)."""
     if packed is None:
         packed = {name for name, m in model.matrices() if _declares_2_4(m)}
     big = (1 << (bias_bits - 1)) - 1
+    rows = row_headroom(model)[1] if row_mult_bits is None else int(row_mult_bits)
+
+    def _full(m: QuantMatrix, packed: bool) -> QuantMatrix:
+        full = _full_codes(m, packed)
+        if m.row_mult is None:
+            return full
+        return dataclasses.replace(full, row_mult=np.full(m.shape[0], (1 << rows) - 1))
 
     def biases(v):
         return None if v is None else np.full(np.shape(v), big, dtype=np.int64)
@@ -247,7 +354,10 @@ def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
     """What the core of ``shape`` is built from (``model``: any model of it): its capacity
     model (2:4 patterns where the shape packs) and its zero-skipping option (``on`` / ``off``).
     Every place that builds or models the core uses this, so they agree."""
-    return (capacity_model(model, shape["bias_bits"], shape_packed(shape)),
+    model, problems = express_rows(model, shape)  # the shape's row scales (issue 26)
+    if problems:
+        raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(problems))
+    return (capacity_model(model, shape["bias_bits"], shape_packed(shape), shape.get(_ROW_KEY)),
             "on" if shape.get(_SPARSE_KEY) else "off")
 
 
@@ -261,7 +371,7 @@ def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[Loa
     if diffs:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
     core = capacity_plan(shape, model) if core is None else core
-    own = plan_like(model, core)
+    own = plan_like(express_rows(model, shape)[0], core)
     out = []
     for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
         words = mine.words
@@ -303,7 +413,8 @@ def read_shape(build_dir) -> dict:
                               missing="pass the folder of a loadable build ('hwgen build "
                               "--weights spram' or ram writes it)")
     shape = doc.get("shape")
-    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY}) != sorted(_SHAPE_KEYS):
+    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY, _ROW_KEY}) != sorted(
+            _SHAPE_KEYS):
         raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")
     if doc.get("shape_id") != shape_id(shape):
         raise HwgenError(f"{path}: its shape_id does not match its shape (edited by hand?)")

@@ -28,6 +28,7 @@ __all__ = [
     "QuantMatrix",
     "ROW_MULT_LIMIT",
     "row_multipliers",
+    "fit_row_scales",
     "Formats",
     "VectorInput",
     "TokenInput",
@@ -751,6 +752,25 @@ class QuantMatrix:
         )
 
 
+def fit_row_scales(m: QuantMatrix, weights, bits: int = 8) -> QuantMatrix:
+    """``m`` with per-row multipliers fitted to the real ``weights`` it quantizes (same shape):
+    its levels stay, and each row's real scale becomes the least-squares factor
+    ``f_r = <w_r, l_r> / <l_r, l_r>`` (0 for a row without non-zero levels, never negative),
+    made integer by `row_multipliers` (``bits`` significant bits for the largest row, a common
+    power-of-two scale). Post-training quantization with a scale per row (``hwgen import
+    --row-scales``): never a worse fit per row than one scale for the matrix, up to the
+    multipliers' rounding."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != m.shape:
+        raise HwgenError(f"weights of shape {w.shape} do not match the matrix {m.shape}")
+    levels = m.levels.astype(np.float64)
+    den = (levels * levels).sum(axis=1)
+    num = (levels * w).sum(axis=1)
+    factors = np.where(den > 0, np.maximum(num, 0.0) / np.where(den > 0, den, 1.0), 0.0)
+    mult, scale = row_multipliers(factors, bits)
+    return QuantMatrix(m.codes, m.encoding, scale, m.nm, mult)
+
+
 def row_multipliers(factors, bits: int = 8) -> tuple[np.ndarray, Scale]:
     """Integer row multipliers and a common power-of-two `Scale` for real per-row factors.
 
@@ -991,6 +1011,17 @@ class Model:
             out += [(f"layer{i}.wx", layer.wx), (f"layer{i}.wh", layer.wh)]
         out.append(("head.w", self.head.w))
         return out
+
+    def map_matrices(self, fn) -> Model:
+        """This model with every matrix ``m`` (named as in `matrices`) replaced by
+        ``fn(name, m)``; everything else shared."""
+        import dataclasses
+
+        layers = tuple(dataclasses.replace(ly, wx=fn(f"layer{i}.wx", ly.wx),
+                                           wh=fn(f"layer{i}.wh", ly.wh))
+                       for i, ly in enumerate(self.layers))
+        head = dataclasses.replace(self.head, w=fn("head.w", self.head.w))
+        return dataclasses.replace(self, layers=layers, head=head)
 
     @property
     def weight_memory_bits(self) -> int:

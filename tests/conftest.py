@@ -28,6 +28,7 @@ def make_model(
     sparse_head=False,
     input_quant=None,
     head_quant=None,
+    row_scales=None,
 ):
     cell = CellKind(cell)
     params = random_float_params(
@@ -50,6 +51,10 @@ def make_model(
     for name, qm in model.matrices():
         assert (qm.encoding.kind.value != "pow2" or qm.codes.size < 16
                 or np.any(qm.encoding.decode(qm.codes) != 0)), f"make_model: {name} is all zeros"
+    if row_scales is not None:  # issue 26: random per-row multipliers of that many bits
+        from hwgen.api import add_row_scales
+
+        model = add_row_scales(model, row_scales, seed)
     return model
 
 

@@ -47,6 +47,16 @@ CONFIGS = [
                        input_quant="int8", head_quant="int8"), 4),
     ("icarus", dict(cell="lstm", quant="ternary", inputs=4, hidden=8, outputs=3,
                     input_quant="int8", head_quant="exp", sparsity="2:4"), 4),
+    # per-row scales (issue 26; loadable cores: test_loadable_rtl_with_row_scales): every cell
+    # in each simulator, dense, paired and sparse
+    ("icarus", dict(cell="rnn", quant="int8", inputs=3, hidden=5, outputs=3, layers=2,
+                    row_scales=8), 2),
+    ("icarus", dict(cell="gru", quant="ternary", inputs=5, hidden=8, outputs=3, sparsity="2:4",
+                    argmax=True, row_scales=12), 4),
+    ("verilator", dict(cell="lstm", quant="exp", inputs=2, hidden=9, outputs=3, tokens=6,
+                       row_scales=5), 4),  # paired input segments
+    ("verilator", dict(cell="rnn", quant="ternary", inputs=4, hidden=8, outputs=3,
+                       sparsity="2:4", row_scales=16), 2),
 ]
 
 
@@ -167,15 +177,22 @@ def test_missing_manifest(tmp_path):
         cosim(tmp_path, SimPlan([np.zeros((1, 2), np.int64)]))
 
 
-@pytest.mark.parametrize("simulator,weights", [("icarus", "spram"), ("verilator", "ram")])
-def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights):
+@pytest.mark.parametrize("simulator,weights,cell,rows", [
+    ("icarus", "spram", "gru", None), ("verilator", "ram", "gru", None),
+    ("icarus", "spram", "lstm", 8), ("verilator", "ram", "gru", 8)])  # per-row scales, issue 26
+def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights, cell, rows):
     """A loadable core's Verilog (weights written through its load port first): exact for the
-    model it was generated from and for another model of the shape, with stalls and resets."""
-    a = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=1, argmax=True)
-    b = make_model("gru", "ternary", inputs=3, hidden=6, outputs=3, seed=2, argmax=True)
+    model it was generated from and for another model of the shape, with stalls and resets.
+    With per-row scales the multipliers are loaded too (the last image): the two models'
+    multipliers differ."""
+    a = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=1, argmax=True,
+                   row_scales=rows)
+    b = make_model(cell, "ternary", inputs=3, hidden=6, outputs=3, seed=2, argmax=True,
+                   row_scales=rows)
     manifest = generate(a, tmp_path / "rtl", lanes=4, weights=weights)
     assert manifest["load"]["ports"]["data"] == "load__data"
-    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases"]
+    assert [m["name"] for m in manifest["load"]["memories"]] == ["weights0", "biases"] + (
+        ["row_mult"] if rows else [])
     assert (tmp_path / "rtl" / "load_images.json").is_file()
     rng = np.random.default_rng(0)
     seqs = [rng.integers(-128, 128, (4, 3)) for _ in range(3)]
@@ -183,7 +200,8 @@ def test_loadable_rtl_runs_any_model_of_its_shape(tmp_path, simulator, weights):
     for ref in (None, b):
         r = cosim(tmp_path / "rtl", plan, simulator=simulator, model=ref)
         assert r.ok, r.summary()
-    wider = make_model("gru", "ternary", inputs=3, hidden=8, outputs=3, argmax=True)
+    wider = make_model(cell, "ternary", inputs=3, hidden=8, outputs=3, argmax=True,
+                       row_scales=rows)
     with pytest.raises(HwgenError, match="does not fit this bitstream's shape: hidden: "
                        "bitstream 6, model 8"):
         cosim(tmp_path / "rtl", SimPlan(seqs), simulator=simulator, model=wider)

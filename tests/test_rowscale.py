@@ -48,9 +48,11 @@ def _tanh(m, z):
 
 
 def test_rnn_with_row_scales_by_hand():
-    """Two layers, every matrix with its own multipliers (one of them 0): the golden model's
+    """Two layers, every matrix with its own multipliers and a scale mantissa: the golden model's
     hidden states and logits restated one unit at a time with Python ints."""
-    m = add_row_scales(make_model("rnn", "int8", inputs=3, hidden=3, outputs=2, layers=2), 6)
+    m = add_row_scales(make_model("rnn", "int8", inputs=3, hidden=3, outputs=2, layers=2), 6,
+                       keep_mantissa=True)
+    assert m.layers[0].wx.scale.mantissa != 1
     wx0 = m.layers[0].wx
     f = m.formats
     x = [[5, -17, 40], [-128, 127, 0], [3, 3, 3], [127, 127, 127]]
@@ -297,3 +299,51 @@ def test_an_older_reader_refuses_version_3(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match="unsupported model file version 3; this hwgen reads "
                                              "versions 1, 2"):
         load_model(p)
+
+
+@pytest.mark.parametrize("quant", ["ternary", "int8", "exp"])
+def test_import_with_row_scales_fits_each_row_better(quant):
+    """Post-training quantization with a least-squares scale per row: every row's error is no
+    worse than with the matrix's one scale (up to the multipliers' rounding), the model runs."""
+    from hwgen.freeze import random_float_params
+    from hwgen.spec import CellKind, fit_row_scales
+    from hwgen.train.from_torch import quantize_imported
+
+    params = random_float_params(CellKind.GRU, 5, 8, 3, seed=2)
+    plain = quantize_imported(params, quant)
+    rows = quantize_imported(params, quant, row_scales=10)
+    assert rows.meta["row_scales"] == 10
+    floats = [params.layers[0].w_ih, params.layers[0].w_hh, params.head_w]
+    for w, (_, a), (_, b) in zip(floats, plain.matrices(), rows.matrices(), strict=True):
+        np.testing.assert_array_equal(a.codes, b.codes)
+        err_a = ((a.values - w) ** 2).sum(axis=1)
+        err_b = ((b.values - w) ** 2).sum(axis=1)
+        assert np.all(err_b <= err_a * (1 + 1e-3) + 1e-9) and err_b.sum() < err_a.sum()
+    GoldenModel(rows).run(random_inputs(rows))
+    with pytest.raises(HwgenError, match="do not match the matrix"):
+        fit_row_scales(plain.head.w, floats[0])
+    with pytest.raises(HwgenError, match="at most 16"):
+        quantize_imported(params, quant, row_scales=17)
+
+
+def test_hwgen_import_row_scales(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from hwgen.cli import main
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(4, 8, batch_first=True)
+            self.fc = torch.nn.Linear(8, 3)
+
+    torch.manual_seed(0)
+    sd = tmp_path / "net.pt"
+    torch.save(Net().state_dict(), sd)
+    out = tmp_path / "m.hwgm"
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "ternary", "--row-scales",
+                 "-o", str(out)]) == 0
+    m = load_model(out)
+    assert all(q.row_mult is not None and q.row_mult.max() < 256 for _, q in m.matrices())
+    assert main(["import", str(sd), "--cell", "gru", "--quant", "ternary", "--row-scales", "4",
+                 "--dataset", "digits", "--epochs", "1", "-o", str(out)]) == 1
+    assert "does not combine with fine-tuning" in capsys.readouterr().err

@@ -78,6 +78,12 @@ def sparsity(text: str) -> str:
     return Sparsity.parse(text).describe()
 
 
+@_arg
+def row_scale_bits(text: str) -> int:
+    """The bits of ``--row-scales`` (per-row scales, issue 26): an integer 1..16."""
+    return check_int("row-scale bits", _int(text, "an integer 1..16"), minimum=1, maximum=16)
+
+
 def add_sparsity(p) -> None:
     """``--sparsity N:M`` and ``--sparse-head`` (train, import, random-model)."""
     p.add_argument("--sparsity", type=sparsity, metavar="N:M",

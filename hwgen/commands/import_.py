@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..fileio import check_distinct_output, check_output_file
 from ..report import weights_summary
-from ._common import command, emit
+from ._common import command, emit, row_scale_bits
 from .train import add_model_args, finish
 
 
@@ -31,6 +31,10 @@ def register(sub) -> None:
                    help="nn.Linear head module, e.g. fc "
                         "(default: the one 2-D weight with H columns)")
     p.add_argument("--embed-key", metavar="PREFIX", help="nn.Embedding module (token models)")
+    p.add_argument("--row-scales", type=row_scale_bits, nargs="?", const=8, metavar="BITS",
+                   help="a scale per output row of every matrix (issue 26), fitted to the float "
+                        "weights by least squares: integer multipliers of BITS bits (1-16, "
+                        "default 8); post-training quantization only")
     add_model_args(p, dataset_required=False)
 
 
@@ -69,6 +73,9 @@ def run(args) -> int:
         f" ({G} gates), {params.head_w.shape[0]} outputs, "
         + (f"embedding {params.embedding.shape}" if params.embedding is not None
            else f"{params.features} input features"))
+    if fine_tune and args.row_scales is not None:
+        raise HwgenError("--row-scales fits row scales in post-training quantization; it does "
+                         "not combine with fine-tuning (--epochs / --budget-chars) yet")
     if fine_tune:
         if ds is None:
             raise HwgenError("fine-tuning (--epochs / --budget-chars) needs --dataset")
@@ -94,7 +101,7 @@ def run(args) -> int:
     # post-training quantization: the deterministic rule, --sparsity prunes by magnitude first
     model = quantize_imported(params, args.quant, bits=args.bits, sparsity=args.sparsity,
                               sparse_head=args.sparse_head, input_quant=args.input_quant,
-                              head_quant=args.head_quant,
+                              head_quant=args.head_quant, row_scales=args.row_scales,
                               meta={"imported_from": str(args.state_dict)})
     nm = model.layers[0].wx.nm
     m = None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from .. import api
 from ..fileio import check_output_file
 from ..report import weights_summary
-from ..spec import check_int
-from ._common import _arg, _int, _quant_help, add_sparsity, command, emit, sized
+from ._common import _quant_help, add_sparsity, command, emit, row_scale_bits, sized
 
 
 def register(sub) -> None:
@@ -33,11 +32,6 @@ def register(sub) -> None:
                         "multiplier of BITS bits (1-16, default 8) per output row, like a "
                         "folded normalization (docs/numerics.md)")
 
-
-@_arg
-def row_scale_bits(text: str) -> int:
-    """The bits of ``--row-scales``: an integer 1..16."""
-    return check_int("row-scale bits", _int(text, "an integer 1..16"), minimum=1, maximum=16)
 
 
 def run(args) -> int:

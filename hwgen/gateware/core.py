@@ -34,11 +34,18 @@ from .layouts import input_layout, output_layout
 from .loadable import LoadableMemory, load_signature
 from .lstm import LstmCell
 from .mac import MacUnit
+from .mult import PipelinedMul
 from .plan import Plan, make_plan
 from .rnn import RnnCell
 from .rom import Rom
 from .scale import ConstScaler
-from .schedule import CELL_INPUT_DELAY, ISSUE_DELAY, READ_LATENCY, WRITE_DELAY
+from .schedule import (
+    CELL_INPUT_DELAY,
+    ISSUE_DELAY,
+    READ_LATENCY,
+    WRITE_DELAY,
+    row_scale_latency,
+)
 from .sequencer import Sequencer
 from .store import StateStore
 
@@ -265,22 +272,60 @@ class Accelerator(wiring.Component):
     def _scalers(self, m: Module, accs: dict, held, stages: list) -> dict:
         """One constant scaler per matrix: matrix id -> scaled term. With paired input
         segments, layer 0's input scaler reads the MAC's held half for a deferred event (the tag
-        says so in the cycle the accumulator would carry the event's sum)."""
+        says so in the cycle the accumulator would carry the event's sum). With per-row scales
+        (issue 26) every scaler reads the event's accumulator times its row's multiplier
+        (`_row_products`) instead."""
         plan = self._plan
-        ls = plan.timing.scale_latency
+        ls = plan.timing.scale_latency - row_scale_latency(plan.model)
+        products = self._row_products(m, accs, held, stages)
         terms = {}
         for i, mp in plan.matrices.items():
+            width = accs[i].shape().width if products is None else mp.product_width
             sc = ConstScaler(mantissa=mp.matrix.scale.mantissa, shift=mp.shift,
-                             in_width=accs[i].shape().width, out_width=mp.term_width,
-                             latency=ls - 1)
+                             in_width=width, out_width=mp.term_width, latency=ls - 1)
             m.submodules[f"scale_{mp.name.replace('.', '_')}"] = sc
-            if i == 0 and held is not None:
+            if products is not None:  # exact: this matrix's products fit its own width
+                m.d.comb += sc.acc.eq(products[:width].as_signed())
+            elif i == 0 and held is not None:
                 deferred = stages[plan.timing.mac_latency].info.held
                 m.d.comb += sc.acc.eq(Mux(deferred, held, accs[i]))
             else:
                 m.d.comb += sc.acc.eq(accs[i])
             terms[i] = sc.term
         return terms
+
+    def _row_products(self, m: Module, accs: dict, held, stages: list):
+        """Per-row scales (issue 26): ``acc * row_mult`` of every event, `row_scale_latency`
+        cycles after its accumulator, or None for a model without row multipliers. One shared
+        multiplier (`PipelinedMul`): the event's accumulator (its matrix's, from the tag; the
+        held half for a deferred paired event) times the next entry of the row-multiplier
+        memory, which holds one multiplier per event in event order (`plan.row_events`) and is
+        read, like the biases, by a counter of events READ_LATENCY stages early."""
+        plan = self._plan
+        if plan.row_mults is None:
+            return None
+        ml = plan.timing.mac_latency
+        ev = stages[ml]
+        width = max(a.shape().width for a in accs.values())
+        acc = Signal(signed(width), name="row_acc")
+        with m.Switch(ev.mid):
+            for i, a in accs.items():
+                with m.Case(i):
+                    if i == 0 and held is not None:
+                        m.d.comb += acc.eq(Mux(ev.info.held, held, a))
+                    else:
+                        m.d.comb += acc.eq(a)
+        n = len(plan.row_mults)
+        rmem = self._memory(m, "row_mult", plan.row_mult_words(), plan.row_mult_width)
+        raddr = Signal(range(n + 1), name="row_mult_addr")
+        rnext = Signal(range(n + 1), name="row_mult_next", init=1 % n)
+        with m.If(stages[ml - READ_LATENCY].valid):
+            m.d.sync += [raddr.eq(rnext), rnext.eq(Mux(rnext == n - 1, 0, rnext + 1))]
+        m.d.comb += rmem.addr.eq(raddr)
+        mul = m.submodules.row_mul = PipelinedMul(a_width=plan.row_mult_width, b_width=width)
+        assert mul.latency == row_scale_latency(plan.model)
+        m.d.comb += [mul.a.eq(rmem.data), mul.b.eq(acc)]
+        return mul.p
 
     def _tags(self, m: Module, iss: Sequencer) -> list:
         """Row tags from issue to event (mac + scale latency later). ``bias``: the event consumes

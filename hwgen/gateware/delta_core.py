@@ -64,6 +64,10 @@ class DeltaAccelerator(wiring.Component):
         if model.head.argmax:
             raise HwgenError("the delta accelerator has no argmax unit yet; use a model without "
                              "argmax")
+        if any(m.row_mult is not None for _, m in model.matrices()):  # issue 26 (rowscale)
+            raise HwgenError("the delta accelerator does not apply per-row scales (row_mult) "
+                             "yet; the golden model runs such a delta network exactly, the dense "
+                             "accelerator runs the model without its delta thresholds")
         self._model = model
         self._plan = make_plan(with_thresholds(model, None), lanes)
         super().__init__({

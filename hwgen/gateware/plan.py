@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..numerics import derive_widths, signed_width, term_bound, term_shift
+from ..numerics import derive_widths, product_bound, signed_width, term_bound, term_shift
 from ..spec import (
     CellKind,
     HwgenError,
@@ -53,7 +53,14 @@ from ..spec import (
     pack_codes,
 )
 from .packing import SPARSE_MODES, SparseMode, lane_bits, sparse_words
-from .schedule import Schedule, check_lanes, choose_sparse, schedule, tree_split
+from .schedule import (
+    Schedule,
+    check_lanes,
+    choose_sparse,
+    row_mult_width,
+    schedule,
+    tree_split,
+)
 
 __all__ = [
     "STATE_MODES",
@@ -80,6 +87,7 @@ __all__ = [
     "signed_words",
     "uint_bits",
     "choose_state_mode",
+    "row_events",
 ]
 
 class StateMode(enum.StrEnum):
@@ -160,6 +168,8 @@ class MatrixPlan:
     in_frac: int  # fraction bits of its inputs
     out_frac: int  # fraction bits of its scaled term
     row_order: tuple[int, ...]  # issue order of its rows
+    #: largest |acc * row_mult[r]| (per-row scales, issue 26); None: no row multipliers
+    product_bound: int | None = None
 
     @property
     def shift(self) -> int:
@@ -168,9 +178,17 @@ class MatrixPlan:
 
     @property
     def term_width(self) -> int:
-        """Signed width of the scaled term align(acc * mantissa, shift) (cannot overflow)."""
-        return signed_width(term_bound(self.acc_bound, self.matrix.scale, self.in_frac,
-                                       self.out_frac))
+        """Signed width of the scaled term align(acc * row_mult * mantissa, shift) (cannot
+        overflow; ``row_mult`` 1 without row multipliers)."""
+        bound = self.acc_bound if self.product_bound is None else self.product_bound
+        return signed_width(term_bound(bound, self.matrix.scale, self.in_frac, self.out_frac))
+
+    @property
+    def product_width(self) -> int:
+        """Signed width of ``acc * row_mult[r]`` over the matrix's rows (the row multiply's
+        result for this matrix's events; the accumulator's width without row multipliers)."""
+        return signed_width(self.acc_bound if self.product_bound is None
+                            else self.product_bound)
 
 
 @dataclass(frozen=True)
@@ -284,6 +302,9 @@ class Plan:
     cstore: StoreLayout | None  # LSTM: c, one value per word
     timing: Schedule
     weights: WeightMode = WeightMode.ROM
+    #: per-row scales (issue 26): every event's row multiplier in event order (`row_events`;
+    #: 1 for a matrix without multipliers); None when no matrix of the model has them
+    row_mults: tuple[int, ...] | None = None
 
     # -- derived figures --------------------------------------------------------------------
     @property
@@ -349,6 +370,15 @@ class Plan:
         """Weights, biases and embedding are written at run time (``weights`` is not ``rom``)."""
         return self.weights is not WeightMode.ROM
 
+    @property
+    def row_mult_width(self) -> int:
+        """Bits of the row multiplier (unsigned; 0 without row multipliers)."""
+        return row_mult_width(self.model)
+
+    def row_mult_words(self) -> list[int] | None:
+        """The row-multiplier memory's words (one multiplier per event, event order), or None."""
+        return None if self.row_mults is None else list(self.row_mults)
+
     def bias_words(self) -> list[int]:
         """The bias memory's words: the biases in consumption order, then one zero word."""
         return signed_words(list(self.biases) + [0], self.bias_width)
@@ -372,6 +402,9 @@ class Plan:
         if emb is not None:
             out.append(LoadImage(len(out), "embedding", self.model.formats.input.width
                                  * self.model.input.dim, tuple(emb), False))
+        if self.row_mults is not None:  # issue 26: last, so the other indices do not move
+            out.append(LoadImage(len(out), "row_mult", self.row_mult_width,
+                                 tuple(self.row_mults), False))
         return out
 
     def memories(self) -> list[MemoryPlan]:
@@ -397,6 +430,9 @@ class Plan:
         if m.embedding is not None:
             w = m.input.dim * f.input.width
             out.append(MemoryPlan("embedding", other, w, m.input.vocab, w * m.input.vocab))
+        if self.row_mults is not None:
+            n, w = len(self.row_mults), self.row_mult_width
+            out.append(MemoryPlan("row_mult", other, w, n, n * w))
         H, L = m.hidden, m.num_layers
         for store, payload in ((self.state, 2 * L * H * f.state.width),
                                (self.hprev, L * H * f.state.width),
@@ -437,16 +473,46 @@ def _matrices(model: Model) -> dict:
     G, H, L = model.cell.num_gates, model.hidden, model.num_layers
     unit_major = tuple(g * H + j for j in range(H) for g in range(G))
     out = {}
+    rows = any(m.row_mult is not None for _, m in model.matrices())
+
+    def products(m: QuantMatrix, input_bound: int) -> int | None:
+        return product_bound(m, input_bound) if rows else None
+
     for i, layer in enumerate(model.layers):
         in_frac = model.layer_input_format(i).frac
-        out[2 * i] = MatrixPlan(2 * i, f"layer{i}.wx", layer.wx, w.layers[i].acc_x_bound,
-                                in_frac, f.gate_frac, unit_major)
-        out[2 * i + 1] = MatrixPlan(2 * i + 1, f"layer{i}.wh", layer.wh,
-                                    w.layers[i].acc_h_bound, f.state.frac, f.gate_frac,
-                                    unit_major)
+        lw = w.layers[i]
+        out[2 * i] = MatrixPlan(2 * i, f"layer{i}.wx", layer.wx, lw.acc_x_bound,
+                                in_frac, f.gate_frac, unit_major,
+                                products(layer.wx, lw.input_bound))
+        out[2 * i + 1] = MatrixPlan(2 * i + 1, f"layer{i}.wh", layer.wh, lw.acc_h_bound,
+                                    f.state.frac, f.gate_frac, unit_major,
+                                    products(layer.wh, w.state_bound))
     out[2 * L + 1] = MatrixPlan(2 * L + 1, "head.w", model.head.w, w.head_acc_bound,
-                                f.state.frac, f.output_frac, tuple(range(model.outputs)))
+                                f.state.frac, f.output_frac, tuple(range(model.outputs)),
+                                products(model.head.w, w.state_bound))
     return out
+
+
+def row_events(model: Model) -> list[tuple[int, int]]:
+    """(matrix id, row) of every event of a timestep in the order the core's events come: per
+    layer, per issued row (unit-major), the input part then the recurrent part; then the head's
+    rows. Paired input segments keep this order (row r + 1's input event, deferred, comes at
+    the first chunk of its recurrent segment, after row r's recurrent event)."""
+    G, H, L = model.cell.num_gates, model.hidden, model.num_layers
+    out = []
+    for layer in range(L):
+        for j in range(H):
+            for g in range(G):
+                out += [(2 * layer, g * H + j), (2 * layer + 1, g * H + j)]
+    return out + [(2 * L + 1, o) for o in range(model.outputs)]
+
+
+def _row_mults(model: Model) -> tuple[int, ...] | None:
+    """Every event's row multiplier (`row_events` order), or None without row multipliers."""
+    if row_mult_width(model) == 0:
+        return None
+    factors = {mid: m.row_factors for mid, _, m in matrix_ids(model)}
+    return tuple(int(factors[mid][r]) for mid, r in row_events(model))
 
 
 def _issue_sequence(model: Model, paired: bool) -> list[tuple[int, tuple[int, ...]]]:
@@ -628,4 +694,4 @@ def _build(model: Model, lanes: int, state: StateMode, weights: WeightMode,
     cstore = (store("cstate", 1, f.cell.width, narrow_words)
               if model.cell is CellKind.LSTM else None)
     return Plan(model, lanes, state, mats, roms, tuple(biases), bw, acc, hstore, hprev, cstore,
-                timing, weights)
+                timing, weights, _row_mults(model))

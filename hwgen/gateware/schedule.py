@@ -38,6 +38,8 @@ __all__ = [
     "tree_split",
     "pairs_input_rows",
     "shift_add_depth",
+    "row_scale_latency",
+    "row_mult_width",
     "Schedule",
     "schedule",
     "choose_sparse",
@@ -182,6 +184,24 @@ def pairs_input_rows(model: Model, lanes: int, sparse: bool = False,
     return width <= lanes - tree_split(lanes) and model.hidden > lanes
 
 
+def row_mult_width(model: Model) -> int:
+    """Bits of the core's row multiplier (issue 26): the widest multiplier of any matrix (at
+    least 1); 0 when no matrix has row multipliers (the core has no row multiply)."""
+    mults = [m.row_mult for _, m in model.matrices() if m.row_mult is not None]
+    if not mults:
+        return 0
+    return max(1, max(int(r.max()).bit_length() if r.size else 1 for r in mults))
+
+
+def row_scale_latency(model: Model) -> int:
+    """Cycles the per-row multiply adds to ``scale_latency`` (issue 26): `product_latency` of
+    `row_mult_width` (a `mult.PipelinedMul` on the event's accumulator), 0 for a model without
+    row multipliers. So a model with row scales takes ``num_layers`` times this many more
+    cycles per timestep (each layer's gap) and this many more of latency (the head's drain)."""
+    width = row_mult_width(model)
+    return product_latency(width) if width else 0
+
+
 def shift_add_depth(mantissa: int) -> int:
     """Registered adder levels of the constant multiplier by ``mantissa`` (one term per set bit)."""
     n = bin(mantissa).count("1")
@@ -302,7 +322,7 @@ def schedule(model: Model, lanes: int, sparse: bool = False,
         lanes=lanes,
         accept_cycles=1 + READ_LATENCY if isinstance(model.input, TokenInput) else 2,
         mac_latency=READ_LATENCY + mac_unit_latency(lanes, sparse),
-        scale_latency=2 + scale_depth,
+        scale_latency=2 + scale_depth + row_scale_latency(model),
         cell_latency=cell_path(model),
         head_latency=head_latency(model),
         layer_issue=tuple(layer_issue),
