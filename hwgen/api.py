@@ -243,9 +243,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
     "cosine"), ``warm_start`` (a checkpoint or state dict to start from), ``input_quant`` /
     ``head_quant`` (another quantizer for layer 0's input matrix / the head) and ``recipe``
-    ("reference" or "lm": presets of ``lr``, ``lr_schedule``, ``weight_scale``, ``input_quant``
-    and ``head_quant``, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the
-    options of the same names (docs/training.md, "Options for closing the ternary gap").
+    (presets, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the options
+    of the same names (docs/training.md, "Options for closing the ternary gap").
     ``delta`` (``"THX,THH"``, integer codes) trains a delta network with those thresholds and
     writes them into the model (`hwgen.delta`; docs/training.md, "Delta networks").
     ``progress``: told after each validation ("epoch 3 of 10: valid 0.9417"), as the other long
@@ -253,8 +252,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     recipe's) normalizes each matrix product in training and folds the normalization into
     per-row multipliers and the biases at freezing (docs/training.md, "Normalization").
     ``time_limit`` (seconds): stop at the first evaluation after it with the checkpoint written
-    (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues.
-    ``evals``: character models' validations (and checkpoints) per run.
+    (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues. ``evals``: character
+    models' validations (and checkpoints) per run.
     """
     from .train import require_torch
 
