@@ -172,7 +172,7 @@ def long_report(runs: Path, args) -> str:
     floats = {r["seed"]: r["golden"] for r in recs if r["done"] and r["variant"] == "float"}
     for r in recs:
         hist = r.get("history") or []
-        at = f"{hist[-1]['chars']:,} of {r['budget']:,} characters" if hist else "not started"
+        at = f"at {hist[-1]['chars']:,} of {r['budget']:,} characters" if hist else "not started"
         if r["done"]:
             f = floats.get(r["seed"])
             vs = "" if f is None or r["variant"] == "float" else f"{r['golden'] - f:+.4f}"
@@ -181,7 +181,7 @@ def long_report(runs: Path, args) -> str:
                          f"{r['train_forward']:.4f} | {vs} |")
         else:
             best = min((h["valid"] for h in hist), default=None)
-            lines.append(f"| {r['variant']} | {r['seed']} | at {at} | "
+            lines.append(f"| {r['variant']} | {r['seed']} | {at} | "
                          f"{'' if best is None else f'{best:.4f}'} |  |  |  |  |")
     lines += ["", "Learning curves (valid BPC, training forward, first 50,000 valid characters, "
               "after the given training characters):", "", "| run | valid BPC |", "|---|---|"]
