@@ -135,14 +135,21 @@ def small_report(runs: Path) -> str:
 
 def _progress(runs: Path, args) -> list[dict]:
     """Every long run: its JSON when done, else what its checkpoint holds."""
-    from norm import _history, _long_argvs
+    from argparse import Namespace
 
+    from norm import LONG, _history, _long_argvs
+
+    # the runs to make, and any other long variant that was started
+    every = _long_argvs(Namespace(**{**vars(args), "long_variants": ",".join(LONG)}), runs)
+    wanted = set(args.long_variants.split(","))
     out = []
-    for v, seed, argv in _long_argvs(args, runs):
+    for v, seed, argv in every:
         model = Path(argv[-1])
         js = model.with_suffix(".json")
         if js.exists():
             out.append({**json.loads(js.read_text()), "done": True})
+            continue
+        if v not in wanted and not Path(str(model) + ".ckpt").exists():
             continue
         out.append({"variant": v, "seed": seed, "done": False, "budget": args.long_budget,
                     "history": _history(Path(str(model) + ".ckpt")),
@@ -157,8 +164,9 @@ def long_report(runs: Path, args) -> str:
         "hidden, embedding 16, formats `Formats.standard(8)`, batch 32 x 100 characters, "
         "`--recipe lm-bn` for every weight quantizer (the lm recipe with batch normalization "
         "of every matrix product, folded at freeze: int8 input and head matrices, the "
-        "recurrent matrix in the given encoding; cosine decay from 0.03 with a learned W0 for "
-        "binary / ternary, from 0.013 for float and exponential), 15,000,000 training "
+        "recurrent matrix in the given encoding; cosine decay with a learned W0 for binary / "
+        "ternary; the rate 0.013, except the rows `ternary` / `binary`, made with the "
+        "recipe's 0.03 for binary / ternary), 15,000,000 training "
         "characters, 30 validations on the first 50,000 valid characters (the best kept). "
         "**BPC = golden (integer) model on the whole test split** (449,944 predictions).",
         "",
