@@ -223,14 +223,16 @@ def _sparsity(value) -> Sparsity | None:
 
 def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           epochs: int | None = None, budget_chars: int | None = None, layers: int = 1,
-          stochastic: bool = False, seed: int = 0, batch: int = 32, lr: float | None = None,
+          stochastic: bool | None = None, seed: int = 0, batch: int = 32,
+          lr: float | None = None,
           seq_len: int = 100, embed: int = 16, bits: int = 8, fake_quant: bool = True,
           test_chars: int | None = None, threads: int = 1, output=None, checkpoint=None,
           resume: bool = False, quiet: bool = True, sparsity: str | Sparsity | None = None,
           sparse_head: bool = False, weight_scale: str | None = None, shadow_clip: bool = True,
           lr_scale: str = "none", lr_schedule: str | None = None, warm_start=None,
           input_quant: str | None = None, head_quant: str | None = None,
-          recipe: str = "reference", delta: str | None = None, progress: Progress = None):
+          recipe: str = "reference", delta: str | None = None, progress: Progress = None,
+          norm: str | None = None, time_limit: float | None = None, evals: int = 10):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -241,13 +243,17 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
     "cosine"), ``warm_start`` (a checkpoint or state dict to start from), ``input_quant`` /
     ``head_quant`` (another quantizer for layer 0's input matrix / the head) and ``recipe``
-    ("reference" or "lm": presets of ``lr``, ``lr_schedule``, ``weight_scale``, ``input_quant``
-    and ``head_quant``, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the
-    options of the same names (docs/training.md, "Options for closing the ternary gap").
+    (presets, `hwgen.train.trainer.recipe_settings`; a value given here wins) are the options
+    of the same names (docs/training.md, "Options for closing the ternary gap").
     ``delta`` (``"THX,THH"``, integer codes) trains a delta network with those thresholds and
     writes them into the model (`hwgen.delta`; docs/training.md, "Delta networks").
     ``progress``: told after each validation ("epoch 3 of 10: valid 0.9417"), as the other long
-    calls report their stages.
+    calls report their stages. ``norm`` ("none", "batch" or "weight"; default none, or the
+    recipe's) normalizes each matrix product in training and folds the normalization into
+    per-row multipliers and the biases at freezing (docs/training.md, "Normalization").
+    ``time_limit`` (seconds): stop at the first evaluation after it with the checkpoint written
+    (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues. ``evals``: character
+    models' validations (and checkpoints) per run.
     """
     from .train import require_torch
 
@@ -270,10 +276,11 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         epochs = 10
     chosen = resolve_settings(recipe, quant, lr=lr, lr_schedule=lr_schedule,
                               weight_scale=weight_scale, input_quant=input_quant,
-                              head_quant=head_quant)
+                              head_quant=head_quant, norm=norm,
+                              stochastic=stochastic or None)
     cfg = TrainConfig(
         dataset=ds.name if isinstance(dataset, Dataset) else os.fspath(dataset), cell=cell,
-        hidden=hidden, layers=layers, quant=quant, stochastic=stochastic, epochs=epochs,
+        hidden=hidden, layers=layers, quant=quant, epochs=epochs,
         **chosen,
         budget_chars=budget_chars if epochs is None else None, seed=seed, batch=batch,
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
@@ -281,6 +288,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
         warm_start=None if warm_start is None else os.fspath(warm_start),
         delta=delta,  # delta networks (issue 23)
+        evals=evals,
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))
@@ -292,7 +300,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         init = warm_start_params(warm_start, CellKind(cell))
     return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init,
                   on_eval=_train_progress(progress, cfg.epochs if ds.kind == "classify"
-                                          else cfg.budget_chars))
+                                          else cfg.budget_chars), time_limit=time_limit)
 
 
 def _train_progress(progress: Progress, total: int | None):

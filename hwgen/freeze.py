@@ -30,15 +30,23 @@ from .spec import (
 )
 from .tables import sigmoid_table, tanh_table
 
-__all__ = ["FloatLayer", "FloatParams", "freeze", "random_float_params", "to_fixed"]
+__all__ = ["FloatLayer", "FloatParams", "fold_rows", "freeze", "random_float_params", "to_fixed"]
 
 
 @dataclass
 class FloatLayer:
+    """One recurrent layer's float parameters. ``row_ih`` / ``row_hh``, when given, are per-row
+    affine maps ``(factor, shift)`` (two (G*H,) arrays) of the input / recurrent matrix product:
+    the layer computes ``factor * (W p) + shift`` for each product (a normalization in evaluation,
+    `hwgen.train.qrnn.QRNN.row_affine`); `freeze` folds them into per-row multipliers and the
+    biases."""
+
     w_ih: np.ndarray  # (G*H, I)
     w_hh: np.ndarray  # (G*H, H)
     b_ih: np.ndarray  # (G*H,)
     b_hh: np.ndarray  # (G*H,)
+    row_ih: tuple[np.ndarray, np.ndarray] | None = None
+    row_hh: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -71,11 +79,15 @@ class FloatParams:
                 ("w_hh", layer.w_hh, (G * H, H)),
                 ("b_ih", layer.b_ih, (G * H,)),
                 ("b_hh", layer.b_hh, (G * H,)),
+                *((f"{n} {part}", arr, (G * H,)) for n, m in (("row_ih", layer.row_ih),
+                                                             ("row_hh", layer.row_hh))
+                  if m is not None for part, arr in zip(("factor", "shift"), m, strict=True)),
             ):
-                if tuple(arr.shape) != shape:
+                if tuple(np.shape(arr)) != shape:
                     raise HwgenError(
-                        f"layer {i} {name} has shape {tuple(arr.shape)}; a {self.cell.value} with "
-                        f"{H} hidden units and {in_w} inputs needs {shape}"
+                        f"layer {i} {name} has shape {tuple(np.shape(arr))}; a "
+                        f"{self.cell.value} with {H} hidden units and {in_w} inputs needs "
+                        f"{shape}"
                     )
         if self.head_w.ndim != 2 or self.head_w.shape[1] != H:
             raise HwgenError(f"head weight has shape {self.head_w.shape}; expected (outputs, {H})")
@@ -156,6 +168,11 @@ def freeze(
                        scales.get(f"weight_ih_l{k}"))
         wh = _quantize(quant, fl.w_hh, H, H, rng, sparsity, scales.get(f"weight_hh_l{k}"))
         b_ih, b_hh = np.asarray(fl.b_ih, np.float64), np.asarray(fl.b_hh, np.float64)
+        if fl.row_ih is not None:  # a normalization: factors into the rows, shifts into biases
+            wx, b_ih = fold_rows(wx, fl.row_ih[0], f"layer {k} input matrix"), b_ih + fl.row_ih[1]
+        if fl.row_hh is not None:  # GRU: the n gate's shift joins b_hn, inside the reset product
+            wh = fold_rows(wh, fl.row_hh[0], f"layer {k} recurrent matrix")
+            b_hh = b_hh + fl.row_hh[1]
         if cell is CellKind.GRU:
             bias = to_fixed(np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]]), fg)
             bias_hn = to_fixed(b_hh[2 * H :], fg)
@@ -199,6 +216,37 @@ def _quantize(quant: QuantConfig, w, fan_in: int, fan_out: int, rng,
         return quant.quantize(w, fan_in=fan_in, fan_out=fan_out, rng=rng, scale=scale)
     q = quant.quantize(sparsity.prune(w), fan_in=fan_in, fan_out=fan_out, rng=rng, scale=scale)
     return replace(q, nm=sparsity)  # QuantMatrix checks the codes satisfy it
+
+
+#: significant bits of the per-row multipliers a folded normalization gets
+#: (`hwgen.spec.row_multipliers`)
+ROW_BITS = 8
+
+
+def fold_rows(m: QuantMatrix, factor, what: str = "the matrix",
+              bits: int = ROW_BITS) -> QuantMatrix:
+    """Matrix ``m`` with its rows' real values multiplied by ``factor`` (one float per row): the
+    row factors ``factor * m.scale`` become integer per-row multipliers and a common scale
+    (`hwgen.spec.row_multipliers`, ``bits`` significant bits); a row with a negative factor has
+    its levels negated (every encoding's levels are symmetric; checked), so its multiplier is
+    |factor|. Rounding the factors to the multipliers is the one inexactness of a folded
+    normalization (docs/training.md, "Normalization")."""
+    from .spec import row_multipliers
+
+    f = np.asarray(factor, np.float64) * m.scale.value
+    if f.shape != (m.shape[0],) or not np.all(np.isfinite(f)):
+        raise HwgenError(f"{what}: the per-row factors must be {m.shape[0]} finite numbers")
+    levels = m.levels.astype(np.int64)
+    neg = f < 0
+    if neg.any():
+        levels = np.where(neg[:, None], -levels, levels)
+    try:
+        codes = m.encoding.encode(levels)
+    except HwgenError as e:  # an encoding without the negation of a level in use
+        raise HwgenError(f"{what}: a row with a negative factor cannot be negated in "
+                         f"{m.encoding.describe()} ({e})") from None
+    row_mult, scale = row_multipliers(np.abs(f), bits=bits)
+    return QuantMatrix(codes, m.encoding, scale, m.nm, row_mult=row_mult)
 
 
 def random_float_params(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..train.names import NORMS, RECIPES
 from ._common import (
     add_options,
     add_sparsity,
@@ -64,11 +65,25 @@ def register(sub) -> None:
     p.add_argument("--embed", type=sized("dim"), default=16, metavar="D",
                    help="token inputs: embedding dimensions (default: %(default)s)")
     add_model_args(p)
-    p.add_argument("--recipe", choices=("reference", "lm"), default="reference",
-                   help="presets: reference (the defaults below) or lm (character models, "
+    p.add_argument("--recipe", choices=RECIPES, default="reference",
+                   help="presets: reference (the defaults below); lm (character models, "
                         "measured on PTB: cosine from 0.03 with a learned W0 for binary / "
-                        "ternary, from 0.013 otherwise; int8 input and head matrices); options "
-                        "given explicitly win (default: %(default)s)")
+                        "ternary, from 0.013 otherwise; int8 input and head matrices); lm-bn "
+                        "(lm with --norm batch); ardakani (--norm "
+                        "batch, stochastic binary / ternary, Glorot W0, cosine); hou (--norm "
+                        "weight, learned W0, cosine); options given explicitly win (default: "
+                        "%(default)s; docs/training.md)")
+    p.add_argument("--norm", choices=NORMS, default=None,
+                   help="normalize each matrix product per row: batch (batch normalization, "
+                        "statistics shared across timesteps) or weight (weight normalization "
+                        "with a learned gain per row); folded into per-row multipliers and the "
+                        "biases of the model file (default: none)")
+    p.add_argument("--evals", type=positive_int, default=10, metavar="N",
+                   help="character models: validations (and checkpoints) per run (default: "
+                        "%(default)s)")
+    p.add_argument("--time-limit", type=positive_float, metavar="SECONDS",
+                   help="stop at the first evaluation after SECONDS with the checkpoint "
+                        "written (exit status 3); the same command with --resume continues")
     p.add_argument("--weight-scale", choices=("glorot", "learned"), default=None,
                    help="binary / ternary W0 per matrix: the Glorot bound or learned (frozen into "
                         "the matrix's one scale) (default: glorot)")
@@ -92,10 +107,21 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from .. import api
+    from ..train.trainer import TrainPaused
 
-    r = api.train(
+    try:
+        r = _train(api, args)
+    except TrainPaused as e:
+        print(f"hwgen: {e}", file=sys.stderr)
+        return 3
+    finish(args, r, Path(args.output))
+    return 0
+
+
+def _train(api, args):
+    return api.train(
         args.dataset, cell=args.cell, hidden=args.hidden, layers=args.layers, quant=args.quant,
-        stochastic=args.stochastic, epochs=args.epochs, budget_chars=args.budget_chars,
+        stochastic=args.stochastic or None, epochs=args.epochs, budget_chars=args.budget_chars,
         seed=args.seed, batch=args.batch, lr=args.lr, seq_len=args.seq_len, embed=args.embed,
         bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
         threads=args.threads, output=args.output, checkpoint=args.checkpoint,
@@ -104,10 +130,9 @@ def run(args) -> int:
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
         lr_schedule=args.lr_schedule,
         warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
-        recipe=args.recipe, delta=args.delta,
+        recipe=args.recipe, delta=args.delta, norm=args.norm, time_limit=args.time_limit,
+        evals=args.evals,
     )
-    finish(args, r, Path(args.output))
-    return 0
 
 
 def finish(args, r, out: Path) -> None:

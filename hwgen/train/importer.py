@@ -158,6 +158,10 @@ def warm_start_params(path, cell: CellKind) -> FloatParams:
         if isinstance(saved, dict) and saved.get("cell") not in (None, cell.value):
             raise HwgenError(f"--warm-start {p}: a {saved.get('cell')} checkpoint; this run "
                              f"trains a {cell.value} (use the same --cell)")
+        if isinstance(saved, dict) and saved.get("norm", "none") != "none":
+            raise HwgenError(f"--warm-start {p}: a checkpoint trained with --norm "
+                             f"{saved['norm']}; its weights mean nothing without the "
+                             "normalization, which a warm start does not carry over")
         obj = obj.get("best_state") or obj.get("model")
     if not isinstance(obj, dict) or not obj:
         raise HwgenError(f"--warm-start {p}: holds no parameters; give an hwgen train "

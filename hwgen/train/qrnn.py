@@ -37,6 +37,17 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
   computed from the held values directly. The gradient flows through the held values to the
   step that was last taken (the threshold decision itself is a constant, as in DeltaGRU
   training); the cell's state update uses the true h, as the golden model does;
+- with ``norm`` (`NORMS`, ``hwgen train --norm``) every layer's two matrix products W_x x and
+  W_h h are normalized per row (output unit of each gate) before the biases are added:
+  "batch" is batch normalization without a shift (the biases are the shift): training divides
+  W_x x by its per-row batch statistics over batch and time, W_h h by its per-row batch
+  statistics at each step (from step 1; the step-0 product of the zero state is zero), and keeps
+  running averages of each product's statistics pooled over batch and time; evaluation uses the
+  running averages, so each product becomes a constant per-row affine map gamma (p - mean) /
+  sqrt(var + eps). "weight" is weight normalization of the quantized rows: gain_r * p_r / ||q_r||
+  with a learned gain per row (started at ||q_r||: the same forward as without it). In
+  evaluation both are the per-row affine map of `row_affine`, which `freeze` folds into per-row
+  multipliers and the biases (docs/training.md, "Normalization");
 - sigmoid and tanh are the float functions (the hardware's tables round them to the sigmoid / state
   formats; the gap is what `hwgen eval` measures as float forward vs golden).
 """
@@ -54,15 +65,20 @@ from ..delta import DeltaThresholds, with_thresholds
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
 from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity
+from .names import NORMS
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
-__all__ = ["QRNN", "WEIGHT_SCALES", "LR_SCALES"]
+__all__ = ["QRNN", "WEIGHT_SCALES", "LR_SCALES", "NORMS"]
 
 #: ``weight_scale`` choices: the Glorot bound (the reference code's W0) or a learned W0 per matrix.
 WEIGHT_SCALES = ("glorot", "learned")
 #: ``lr_scale`` choices (`QRNN.param_groups`): one learning rate, the rate times each matrix's
 #: Glorot W0, or divided by it (BinaryConnect's W_LR_scale).
 LR_SCALES = ("none", "w0", "1/w0")
+#: batch normalization: the epsilon under the square root, the running averages' momentum and
+#: the gamma every row starts at (0.1, as recurrent batch normalization recommends: the gates
+#: start in their linear range)
+BN_EPS, BN_MOMENTUM, BN_GAMMA0 = 1e-5, 0.1, 0.1
 
 
 class QRNN(nn.Module):
@@ -93,8 +109,15 @@ class QRNN(nn.Module):
         input_quant: QuantConfig | None = None,
         head_quant: QuantConfig | None = None,
         delta: DeltaThresholds | None = None,
+        norm: str = "none",
     ):
         super().__init__()
+        if norm not in NORMS:
+            raise HwgenError(f"unknown normalization {norm!r}; expected " + ", ".join(NORMS))
+        if norm != "none" and delta is not None:
+            raise HwgenError("a delta network with normalization is not supported: the delta "
+                             "memories hold unnormalized products (drop --norm or --delta)")
+        self.norm = norm
         if delta is not None:
             if formats is None:
                 raise HwgenError("delta thresholds are codes of the fixed-point formats; a "
@@ -179,6 +202,27 @@ class QRNN(nn.Module):
                     continue
                 log_w0 = math.log(glorot_bound(fan_in, fan_out))
                 setattr(self, _scale_param(name), nn.Parameter(torch.tensor(log_w0)))
+        self._init_norm()
+
+    def _init_norm(self) -> None:
+        """The normalization's parameters and buffers for every layer's products ``ih`` / ``hh``
+        (``norm_gamma_*``, ``norm_mean_*``, ``norm_var_*`` for batch; ``norm_gain_*`` for
+        weight)."""
+        GH = self.cell.num_gates * self.hidden
+        for k in range(self.num_layers):
+            for a in ("ih", "hh"):
+                if self.norm == "batch":
+                    setattr(self, f"norm_gamma_{a}_l{k}", nn.Parameter(torch.full((GH,),
+                                                                                  BN_GAMMA0)))
+                    self.register_buffer(f"norm_mean_{a}_l{k}", torch.zeros(GH))
+                    self.register_buffer(f"norm_var_{a}_l{k}", torch.ones(GH))
+                elif self.norm == "weight":  # the deterministic rule: no stochastic draw
+                    was, self.training = self.training, False
+                    with torch.no_grad():
+                        q = self.quantized_weight(f"weight_{a}_l{k}")
+                    self.training = was
+                    setattr(self, f"norm_gain_{a}_l{k}", nn.Parameter(
+                        torch.linalg.vector_norm(q, dim=1).to(torch.float32)))
 
     @staticmethod
     def _init_bound(fan_in: int, fan_out: int, quant: QuantConfig | None) -> float:
@@ -275,59 +319,146 @@ class QRNN(nn.Module):
         v = self.embedding(x) if self.embedding is not None else x
         if f is not None:
             v = self._fq(v, f.input)
-        H, B, T = self.hidden, v.shape[0], v.shape[1]
-        gf = f.gate_frac if f is not None else None
         for k in range(self.num_layers):
-            wx = self.quantized_weight(f"weight_ih_l{k}")
-            wh = self.quantized_weight(f"weight_hh_l{k}")
-            b_ih, b_hh = self.get_parameter(f"bias_ih_l{k}"), self.get_parameter(f"bias_hh_l{k}")
-            bhn = None
-            if self.cell is CellKind.GRU:
-                bias = torch.cat([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]])
-                bhn = b_hh[2 * H :]
-                if gf is not None:
-                    bhn = self._bias(bhn, gf)
-            else:
-                bias = b_ih + b_hh
-            if gf is not None:
-                bias = self._bias(bias, gf)
-            held = v if self.delta is None else self._held(
-                v, self.delta.theta_x[k], f.input if k == 0 else f.state)
-            ax = torch.matmul(held, wx.t()) + bias
-            h = v.new_zeros(B, H)
-            c = v.new_zeros(B, H)
-            h_hat = h
-            out = []
-            wht = wh.t()
-            for t in range(T):
-                if self.delta is not None:
-                    h_hat = self._hold(h, h_hat, self.delta.theta_h[k], f.state)
-                a, r_ = ax[:, t], h_hat @ wht if self.delta is not None else h @ wht
-                if self.cell is CellKind.RNN:
-                    h = torch.tanh(a + r_)
-                elif self.cell is CellKind.GRU:
-                    rz = torch.sigmoid(a[:, : 2 * H] + r_[:, : 2 * H])
-                    r, z = rz[:, :H], rz[:, H:]
-                    n = torch.tanh(a[:, 2 * H :] + r * (r_[:, 2 * H :] + bhn))
-                    if f is not None:
-                        n = self._fq(n, f.state)
-                    h = n + z * (h - n)
-                else:
-                    s = torch.sigmoid(a + r_)
-                    g = torch.tanh(a[:, 2 * H : 3 * H] + r_[:, 2 * H : 3 * H])
-                    c = s[:, H : 2 * H] * c + s[:, :H] * g
-                    if f is not None:
-                        c = self._fq(c, f.cell)
-                    h = s[:, 3 * H :] * torch.tanh(c)
-                if f is not None:
-                    h = self._fq(h, f.state)
-                out.append(h)
-            v = torch.stack(out, dim=1)
+            v = self._layer(k, v)
         hw = self.quantized_weight("head.weight")
         hb = self.head.bias
         if f is not None:
             hb = self._bias(hb, f.output_frac)
         return torch.matmul(v, hw.t()) + hb
+
+    def row_affine(self, k: int, wx: torch.Tensor | None = None, wh: torch.Tensor | None = None):
+        """The per-row affine maps p -> factor * p + shift of layer ``k``'s input and recurrent
+        products in evaluation, as ``(fx, dx, fh, dh)`` tensors of G*H rows (None without
+        ``norm``). batch: factor gamma / sqrt(running var + eps), shift -factor * running
+        mean; weight: factor gain / ||q_r|| (0 for an all-zero row), shift 0. ``wx`` / ``wh``:
+        the quantized matrices (default: the deterministic ones)."""
+        if self.norm == "none":
+            return None
+        out = []
+        for a, w in (("ih", wx), ("hh", wh)):
+            if self.norm == "batch":
+                var, mean = (self.get_buffer(f"norm_{s}_{a}_l{k}") for s in ("var", "mean"))
+                fac = self.get_parameter(f"norm_gamma_{a}_l{k}") / torch.sqrt(var + BN_EPS)
+                out += [fac, -fac * mean]
+            else:
+                if w is None:
+                    w = self.quantized_weight(f"weight_{a}_l{k}")
+                n = torch.linalg.vector_norm(w, dim=1).to(torch.float32)
+                gain = self.get_parameter(f"norm_gain_{a}_l{k}")
+                fac = torch.where(n > 0, gain / torch.where(n > 0, n, 1.0), 0.0)
+                out += [fac, torch.zeros_like(fac)]
+        return tuple(out)
+
+    def _layer_bias(self, k: int, affine) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Layer ``k``'s combined bias and (GRU) the n gate's recurrent bias b_hn, with the
+        shifts of ``affine`` (`row_affine`) folded in as `freeze` folds them, rounded to the gate
+        format."""
+        H = self.hidden
+        b_ih, b_hh = self.get_parameter(f"bias_ih_l{k}"), self.get_parameter(f"bias_hh_l{k}")
+        if affine is not None:
+            _, dx, _, dh = affine
+            b_ih, b_hh = b_ih + dx, b_hh + dh
+        bhn = None
+        if self.cell is CellKind.GRU:
+            bias = torch.cat([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]])
+            bhn = b_hh[2 * H :]
+        else:
+            bias = b_ih + b_hh
+        if self.formats is not None:
+            gf = self.formats.gate_frac
+            bias = self._bias(bias, gf)
+            bhn = None if bhn is None else self._bias(bhn, gf)
+        return bias, bhn
+
+    def _layer(self, k: int, v: torch.Tensor) -> torch.Tensor:
+        """Layer ``k`` over the sequence ``v`` (B, T, I): its hidden states (B, T, H)."""
+        f = self.formats
+        H, B, T = self.hidden, v.shape[0], v.shape[1]
+        wx = self.quantized_weight(f"weight_ih_l{k}")
+        wh = self.quantized_weight(f"weight_hh_l{k}")
+        batch_stats = self.norm == "batch" and self.training
+        affine = None if batch_stats else self.row_affine(k, wx, wh)
+        bias, bhn = self._layer_bias(k, affine)
+        held = v if self.delta is None else self._held(
+            v, self.delta.theta_x[k], f.input if k == 0 else f.state)
+        ax = torch.matmul(held, wx.t())
+        if batch_stats:
+            ax = self._bn_train(ax.reshape(B * T, -1), k, "ih").reshape(B, T, -1)
+        elif affine is not None:
+            ax = ax * affine[0]
+        ax = ax + bias
+        h = v.new_zeros(B, H)
+        c = v.new_zeros(B, H)
+        h_hat = h
+        out, pooled = [], []
+        wht = wh.t()
+        for t in range(T):
+            if self.delta is not None:
+                h_hat = self._hold(h, h_hat, self.delta.theta_h[k], f.state)
+            a, r_ = ax[:, t], h_hat @ wht if self.delta is not None else h @ wht
+            if batch_stats and t > 0:
+                r_ = self._bn_train(r_, k, "hh", pooled)
+            elif batch_stats:
+                r_ = r_ * self.get_parameter(f"norm_gamma_hh_l{k}")
+            elif affine is not None:
+                r_ = r_ * affine[2]
+            h, c = self._cell_step(a, r_, h, c, bhn)
+            out.append(h)
+        if pooled:
+            self._update_running(k, "hh", pooled, B * (T - 1))
+        return torch.stack(out, dim=1)
+
+    def _cell_step(self, a, r_, h, c, bhn):
+        """One step of the cell from the input term ``a`` (bias included) and the recurrent
+        term ``r_``: the new (h, c), fake-quantized to the state / cell formats."""
+        f, H = self.formats, self.hidden
+        if self.cell is CellKind.RNN:
+            h = torch.tanh(a + r_)
+        elif self.cell is CellKind.GRU:
+            rz = torch.sigmoid(a[:, : 2 * H] + r_[:, : 2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            n = torch.tanh(a[:, 2 * H :] + r * (r_[:, 2 * H :] + bhn))
+            if f is not None:
+                n = self._fq(n, f.state)
+            h = n + z * (h - n)
+        else:
+            s = torch.sigmoid(a + r_)
+            g = torch.tanh(a[:, 2 * H : 3 * H] + r_[:, 2 * H : 3 * H])
+            c = s[:, H : 2 * H] * c + s[:, :H] * g
+            if f is not None:
+                c = self._fq(c, f.cell)
+            h = s[:, 3 * H :] * torch.tanh(c)
+        if f is not None:
+            h = self._fq(h, f.state)
+        return h, c
+
+    def _bn_train(self, p: torch.Tensor, k: int, a: str, pooled: list | None = None):
+        """Batch normalization (no shift) of the products ``p`` (N, G*H) with their own per-row
+        statistics over the N rows; the running averages are updated here (``pooled`` None: the
+        input product, over batch and time) or collected into ``pooled`` (the recurrent
+        product, one step at a time) for `_update_running`."""
+        mean = p.mean(dim=0)
+        var = p.var(dim=0, unbiased=False)
+        if pooled is None:
+            self._update_running(k, a, [(mean.detach(), (var + mean * mean).detach())],
+                                 p.shape[0])
+        else:
+            pooled.append((mean.detach(), (var + mean * mean).detach()))
+        gamma = self.get_parameter(f"norm_gamma_{a}_l{k}")
+        return (p - mean) * (gamma / torch.sqrt(var + BN_EPS))
+
+    @torch.no_grad()
+    def _update_running(self, k: int, a: str, pooled: list, n: int) -> None:
+        """Move product ``a``'s running mean / variance towards the statistics pooled over
+        ``pooled`` (per-step (mean, mean of squares) pairs, ``n`` products in all; the variance
+        unbiased, as nn.BatchNorm1d keeps it)."""
+        mean = torch.stack([m for m, _ in pooled]).mean(dim=0)
+        var = torch.stack([q for _, q in pooled]).mean(dim=0) - mean * mean
+        var = var.clamp(min=0.0) * (n / max(n - 1, 1))
+        for name, value in (("mean", mean), ("var", var)):
+            buf = self.get_buffer(f"norm_{name}_{a}_l{k}")
+            buf.mul_(1.0 - BN_MOMENTUM).add_(BN_MOMENTUM * value)
 
     @staticmethod
     def _hold(v: torch.Tensor, v_hat: torch.Tensor, theta: int, fmt) -> torch.Tensor:
@@ -352,9 +483,17 @@ class QRNN(nn.Module):
         def a(name):
             return self.get_parameter(name).detach().to(torch.float64).numpy().copy()
 
+        def affine(k):  # the normalization's per-row maps in evaluation (None without)
+            with torch.no_grad():
+                m = self.row_affine(k)
+            if m is None:
+                return None, None
+            fx, dx, fh, dh = (t.detach().to(torch.float64).numpy().copy() for t in m)
+            return (fx, dx), (fh, dh)
+
         layers = [
             FloatLayer(a(f"weight_ih_l{k}"), a(f"weight_hh_l{k}"), a(f"bias_ih_l{k}"),
-                       a(f"bias_hh_l{k}"))
+                       a(f"bias_hh_l{k}"), *affine(k))
             for k in range(self.num_layers)
         ]
         emb = a("embedding.weight") if self.embedding is not None else None
@@ -419,14 +558,23 @@ def _scale_param(name: str) -> str:
 
 def check_layout_matches(model: QRNN, frozen: Model) -> None:
     """Raise if the frozen model's weights differ from the deterministic forward's (a self-check
-    that the torch quantizers and `hwgen.quant` agree)."""
+    that the torch quantizers and `hwgen.quant` agree). With a normalization the frozen rows
+    carry multipliers (and negated levels where a row's factor is negative): then the zeros and,
+    in each row, the level signs up to the row's sign must agree."""
     was = model.training
     model.eval()
     try:
         for k, layer in enumerate(frozen.layers):
-            for name, m in ((f"weight_ih_l{k}", layer.wx), (f"weight_hh_l{k}", layer.wh)):
+            affine = model.row_affine(k)
+            for i, (name, m) in enumerate(((f"weight_ih_l{k}", layer.wx),
+                                           (f"weight_hh_l{k}", layer.wh))):
                 q = model.quantized_weight(name).detach().to(torch.float64).numpy()
-                if model.quant is not None and not np.array_equal(q, m.values):
+                if affine is None:
+                    same = np.array_equal(q, m.values)
+                else:
+                    sign = np.where(affine[2 * i].detach().numpy() < 0, -1, 1)[:, None]
+                    same = np.array_equal(np.sign(q) * sign, np.sign(m.levels))
+                if model.quant is not None and not same:
                     raise HwgenError(f"{name}: torch and NumPy quantizers disagree")
                 if m.nm != model.sparsity:
                     raise HwgenError(f"{name}: frozen with sparsity {m.nm}, trained with "

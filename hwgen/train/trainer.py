@@ -35,10 +35,11 @@ from ..spec import (
 )
 from .datasets import Dataset, char_windows
 from .evaluate import Metrics, evaluate
+from .names import NORMS, RECIPES
 from .qrnn import LR_SCALES, QRNN, WEIGHT_SCALES, check_layout_matches
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "train", "torch_metric", "lr_factor",
-           "LR_SCHEDULES", "RECIPES", "recipe_settings", "resolve_settings"]
+__all__ = ["TrainConfig", "TrainResult", "TrainPaused", "build_model", "train", "torch_metric",
+           "lr_factor", "LR_SCHEDULES", "RECIPES", "recipe_settings", "resolve_settings"]
 
 QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 #: ``lr_schedule`` choices: a constant rate, or cosine decay from ``lr`` to 0 over the run's
@@ -47,28 +48,46 @@ QUANT_CHOICES = ("float", "binary", "ternary", "pow2", "exp", "int8")
 LR_SCHEDULES = ("constant", "cosine")
 
 
-#: ``hwgen train --recipe`` presets: "reference" keeps the defaults (the paper's reference code:
-#: Glorot W0, shadow clipping, constant Adam 0.002, every matrix with ``--quant``); "lm" is the
-#: best character-model recipe measured on Penn Treebank (docs/training.md, "Mixed precision and
-#: the lm recipe").
-RECIPES = ("reference", "lm")
+#: ``hwgen train --recipe`` presets (`hwgen.train.names.RECIPES`): "reference" keeps the
+#: defaults (the paper's reference code: Glorot W0, shadow clipping, constant Adam 0.002, every
+#: matrix with ``--quant``, no normalization); "lm" is the best unnormalized character-model
+#: recipe measured on Penn Treebank (docs/training.md, "Mixed precision and the lm recipe");
+#: "lm-bn", "ardakani" and "hou" normalize (docs/training.md, "Normalization").
 
 
 def recipe_settings(recipe: str, quant: str) -> dict:
     """The `TrainConfig` settings recipe ``recipe`` gives a model of weights ``quant`` (options
-    given explicitly replace them). "lm": cosine decay from 0.03 (binary / ternary, with a learned
-    W0) or 0.013 (other quantizers and float: 0.03 diverged for float at long budgets), and, with
-    a weight quantizer, int8 input (layer 0) and head matrices."""
+    given explicitly replace them).
+
+    - "lm": cosine decay from 0.03 (binary / ternary, with a learned W0) or 0.013 (other
+      quantizers and float: 0.03 diverged for float at long budgets), and, with a weight
+      quantizer, int8 input (layer 0) and head matrices;
+    - "lm-bn": "lm" with batch normalization of each matrix product;
+    - "ardakani" (after Ardakani et al., ICLR 2019): batch normalization of each matrix product,
+      the stochastic quantizer for binary / ternary weights, a fixed (Glorot) W0 per matrix, the
+      rate and schedule of "lm";
+    - "hou" (after Hou et al., NeurIPS 2019): weight normalization of each row with a learned
+      gain, a learned W0 per binary / ternary matrix (the scale fitted to the weights, as their
+      ternarization), the deterministic quantizer, the rate and schedule of "lm".
+    The papers' own rates and epoch counts are for GPU budgets; the rates here are the ones
+    measured on PTB at this machine's budgets.
+    """
     if recipe not in RECIPES:
-        raise HwgenError(f"unknown recipe {recipe!r}; expected " + " or ".join(RECIPES))
+        raise HwgenError(f"unknown recipe {recipe!r}; expected " + ", ".join(RECIPES))
     if recipe == "reference":
         return {}
     w0 = quant in ("binary", "ternary")
     out = {"lr": 0.03 if w0 else 0.013, "lr_schedule": "cosine"}
-    if w0:
+    if w0 and recipe != "ardakani":
         out["weight_scale"] = "learned"
-    if quant != "float":
+    if recipe in ("lm", "lm-bn") and quant != "float":
         out.update(input_quant="int8", head_quant="int8")
+    if recipe in ("lm-bn", "ardakani"):
+        out["norm"] = "batch"
+    if recipe == "hou":
+        out["norm"] = "weight"
+    if recipe == "ardakani" and w0:
+        out["stochastic"] = True
     return out
 
 
@@ -120,6 +139,7 @@ class TrainConfig:
     input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
     head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
     delta: str | None = None  # "THX,THH": a delta network with these thresholds (hwgen.delta)
+    norm: str = "none"  # "batch" or "weight": normalization of each matrix product, folded
 
     def check(self) -> None:
         if self.quant not in QUANT_CHOICES and not self.quant.startswith(("int", "exp")):
@@ -173,6 +193,16 @@ class TrainConfig:
                              + " or ".join(LR_SCHEDULES))
         if self.delta is not None:
             self.delta_thresholds.check_formats(self.formats(), self.layers)
+        if self.norm not in NORMS:
+            raise HwgenError(f"unknown normalization {self.norm!r}; expected "
+                             + ", ".join(NORMS))
+        if self.norm != "none" and self.warm_start is not None:
+            raise HwgenError(f"--norm {self.norm} with --warm-start: the normalization's "
+                             "statistics and gains would start afresh under trained weights "
+                             "(drop one of them)")
+        if self.norm != "none" and self.delta is not None:
+            raise HwgenError(f"--norm {self.norm} with --delta: a delta network's memories "
+                             "hold unnormalized products (drop one of them)")
         w0_quant = self.quant in ("binary", "ternary")
         if self.weight_scale == "learned" and not w0_quant:
             raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
@@ -207,7 +237,14 @@ class TrainConfig:
             q += f" {self.sparsity}" + (" +head" if self.sparse_head else "")
         if self.delta is not None:
             q += f" delta {self.delta}"
+        if self.norm != "none":
+            q += f" {self.norm}-norm"
         return f"{self.cell} H={self.hidden}x{self.layers} {q}"
+
+
+class TrainPaused(HwgenError):
+    """Training stopped at its time limit with a checkpoint written (``hwgen train
+    --time-limit``); running the same command with ``--resume`` continues it."""
 
 
 @dataclass
@@ -243,6 +280,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> QRNN:
         input_quant=QuantConfig.parse_optional(cfg.input_quant),
         head_quant=QuantConfig.parse_optional(cfg.head_quant),
         delta=cfg.delta_thresholds,
+        norm=cfg.norm,
     )
 
 
@@ -346,6 +384,7 @@ class _Run:
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
         self.metric = "bpc" if ds.kind == "charlm" else "accuracy"
         self.best_state, self.best, self.progress, self.history = None, None, 0, []
+        self.deadline = None  # time.monotonic() past which the run pauses after an evaluation
 
     def resume(self, quiet: bool) -> None:
         """Continue from the checkpoint (same settings required)."""
@@ -390,6 +429,15 @@ class _Run:
         if self.on_eval is not None:
             self.on_eval(entry)
 
+    def pause_if_due(self, done: int, total: int) -> None:
+        """Raise `TrainPaused` when the time limit has passed and the run is not finished (the
+        checkpoint of ``done`` is written: call right after `evaluated`)."""
+        if self.deadline is not None and done < total and time.monotonic() > self.deadline:
+            raise TrainPaused(f"stopped at the time limit after {done} of {total} "
+                              f"{'epochs' if self.metric == 'accuracy' else 'steps'}; "
+                              f"checkpoint {self.checkpoint}: run the same command with "
+                              "--resume to continue")
+
 
 def _train_classify(run: _Run, ds: Dataset, quiet: bool) -> None:
     """Epochs over the training split in a seeded random order; valid accuracy after each."""
@@ -409,6 +457,7 @@ def _train_classify(run: _Run, ds: Dataset, quiet: bool) -> None:
         v = torch_metric(model, ds, "valid")
         run.evaluated({"epoch": epoch + 1, "loss": total / len(y), "valid": v}, epoch + 1)
         bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {run.best:.4f}")
+        run.pause_if_due(epoch + 1, cfg.epochs)
 
 
 def _train_charlm(run: _Run, ds: Dataset, quiet: bool) -> None:
@@ -441,6 +490,7 @@ def _train_charlm(run: _Run, ds: Dataset, quiet: bool) -> None:
             run.evaluated({"chars": (i + 1) * per_step, "train_bpc": tr_bpc, "valid": v}, i + 1)
             bar((i + 1) * per_step, f"train bpc {tr_bpc:.3f}  valid bpc {v:.3f}")
             total, count = 0.0, 0
+            run.pause_if_due(i + 1, steps)
 
 
 def _model_meta(cfg: TrainConfig, ds: Dataset, model: QRNN, best) -> dict:
@@ -493,20 +543,28 @@ def train(
     output: Path | None = None,
     init: FloatParams | None = None,
     on_eval: Callable[[dict], None] | None = None,
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Train, keep the parameters with the best valid metric, freeze them, evaluate on test.
 
     ``init`` starts from given float parameters (import + fine-tuning) instead of the Glorot
     initialization; its shapes must match ``cfg``. ``on_eval`` is called with each new history
     entry (epoch or characters, ``valid`` metric) right after the valid evaluation and the
-    checkpoint; it observes only (hwgen explore reports progress and early-stopping metrics)."""
+    checkpoint; it observes only (hwgen explore reports progress and early-stopping metrics).
+    ``time_limit`` (seconds, needs a ``checkpoint``): at the first evaluation after it, raise
+    `TrainPaused` (the checkpoint holds everything; ``resume`` continues, and the result is the
+    same as without the pause)."""
     cfg.check()
     if ds.kind == "classify" and cfg.budget_chars is not None:
         raise HwgenError("--budget-chars is for character models; use --epochs for classification")
+    if time_limit is not None and checkpoint is None:
+        raise HwgenError("a time limit needs a checkpoint to continue from (--checkpoint or -o)")
     run = _Run(cfg, ds, checkpoint, init, on_eval)
     if resume and checkpoint is not None and checkpoint.exists():
         run.resume(quiet)
     t0 = time.monotonic()
+    if time_limit is not None:
+        run.deadline = t0 + float(time_limit)
     run.model.train()
     (_train_classify if ds.kind == "classify" else _train_charlm)(run, ds, quiet)
     seconds = time.monotonic() - t0
