@@ -10,6 +10,7 @@ import pytest
 from test_gateware import build, check_against_golden
 
 from conftest import make_model, random_inputs
+from hwgen import api
 from hwgen.api import add_row_scales
 from hwgen.gateware.core import Accelerator
 from hwgen.gateware.plan import make_plan, row_events
@@ -166,15 +167,17 @@ def test_schedule_cost_is_the_stated_constant():
         assert row_scale_latency(base) == 0 and make_plan(base, 3).row_mults is None
 
 
-def test_delta_core_refuses_row_scales():
+def test_delta_core_refuses_row_scales(tmp_path):
     """The delta network's golden model applies row multipliers (tests/test_rowscale.py); its
     accelerator does not yet, and says so instead of computing without them."""
     from hwgen.delta import DeltaThresholds, with_thresholds
     from hwgen.gateware.delta_core import DeltaAccelerator
 
     m = with_thresholds(make_model("gru", "ternary", row_scales=8), DeltaThresholds((2,), (2,)))
-    with pytest.raises(HwgenError, match="does not apply per-row scales"):
+    with pytest.raises(HwgenError, match=r"does not support per-row scales \(row_mult\)"):
         DeltaAccelerator(m, 2)
+    with pytest.raises(HwgenError, match="does not support per-row scales"):
+        api.generate(m, tmp_path / "rtl", 2)  # generate refuses it too, naming the option
 
 
 def test_estimate_counts_the_row_multiply():
