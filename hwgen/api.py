@@ -374,14 +374,11 @@ def estimate(model, lanes: int | None = None, *, target: str | None = None,
         if lanes is not None:
             check_positive_int("Lane count", lanes)
         return board_fit(m, board, lanes, baud, weights, sparse, clock, link)
-    from .boardfit import choose_lanes, judge
+    from .boardfit import judge_lanes
 
     if weights == "auto":
         raise HwgenError("weights 'auto' needs a board; with a target give rom, ram or spram")
-    judged: dict = {}
-    if lanes is None:
-        lanes = choose_lanes(m, target, weights, sparse, judged)
-    return (judged.get((lanes, sparse)) or judge(m, lanes, target, weights, sparse)).fit
+    return judge_lanes(m, lanes, target, weights, sparse).fit
 
 
 def estimate_table(model, lanes: int | None = None, *, target: str | None = None,

@@ -20,8 +20,9 @@ from .fit import FitResult, fit_result
 from .spec import HwgenError, Model
 from .targets import Family, get_target
 
-__all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "Judged", "judge", "link_bytes",
-           "link_cost", "choose_lanes", "loadable_storage", "board_fit", "check_board_fit"]
+__all__ = ["LANE_CHOICES", "BOARD_WEIGHTS", "BoardFit", "Judged", "judge", "judge_lanes",
+           "link_bytes", "link_cost", "choose_lanes", "loadable_storage", "board_fit",
+           "check_board_fit"]
 
 #: Accepted values of ``hwgen build --weights``: `plan.WEIGHT_MODES` and ``auto`` (ROMs when they
 #: fit, else loadable weights: SPRAM on iCE40 UP5K, block RAM elsewhere).
@@ -103,6 +104,19 @@ def choose_lanes(model: Model, target, weights: str = "rom", sparse: str = "auto
                    for s in options):
                 return p
     return candidates[-1]
+
+
+def judge_lanes(model: Model, lanes: int | None, target, weights: str = "rom",
+                sparse: str = "auto", judged: dict | None = None, *,
+                link: bool = False) -> Judged:
+    """`judge` at ``lanes`` (None: `choose_lanes`), reusing a verdict ``judged`` already holds
+    (by (lanes, sparse)) instead of planning it again."""
+    judged = {} if judged is None else judged
+    if lanes is None:
+        lanes = choose_lanes(model, target, weights, sparse, judged, link=link)
+    if (lanes, sparse) not in judged:
+        judged[lanes, sparse] = judge(model, lanes, target, weights, sparse, link=link)
+    return judged[lanes, sparse]
 
 
 def loadable_storage(target) -> str:
@@ -253,13 +267,10 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = 
         return board_fit(model, b, lanes, baud, loadable_storage(b.target), sparse, clock,
                          link)
     judged: dict = {}
-    if lanes is None:
-        lanes = choose_lanes(model, b.target, weights, sparse, judged, link=True)
-    chosen = judged.get((lanes, sparse)) or judge(model, lanes, b.target, weights, sparse,
-                                                   link=True)
+    chosen = judge_lanes(model, lanes, b.target, weights, sparse, judged, link=True)
     if sparse == "auto" and not chosen.fit.fits and chosen.fit.estimate.zero_skipping:
-        dense = judged.get((lanes, "off")) or judge(model, lanes, b.target, weights, "off",
-                                                     link=True)
+        dense = judge_lanes(model, chosen.fit.lanes, b.target, weights, "off", judged,
+                            link=True)
         if dense.fit.fits:
             chosen = dense
     return BoardFit(b.name, b.target, mhz, baud, chosen.link, link_bytes(model), chosen.fit,
