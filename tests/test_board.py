@@ -225,32 +225,41 @@ def _fake_tools(monkeypatch, placements):
     return calls
 
 
-@pytest.mark.parametrize("placements,basis,kept", [
-    # placed Fmax of each placement; the Fmax each later PLL frequency steps from; which is kept
-    ([75.0], [], 0),                              # met at the expected Fmax, no room to step up
-    ([58.0, 55.0], [58.0], 1),                    # stepped down from the first placement
-    ([58.0, 63.0, 61.0], [58.0, 63.0], 2),        # met with room: stepped up, met again
-    ([58.0, 50.0, 49.0], [58.0, 50.0], 2),        # stepped down from the second placement
-    ([58.0, 50.0, 60.0, 44.0], [58.0, 50.0, 60.0], 2),  # up once more, missed: at most 4
-    ([40.0, 30.0, 20.0, 30.0], [40.0, 30.0, 20.0], 3),  # the last from the lowest placed Fmax
-    ([40.0, 70.0, 60.0], [40.0, 70.0], 1),        # a faster try misses: the one that met kept
+@pytest.mark.parametrize("placements,plls,kept", [
+    # placed Fmax of each placement; the PLL frequency of each (3 Mbaud divisors within 2%);
+    # which placement is kept
+    ([75.0, 74.0], [72.0, 75.0], 0),              # met at the expected Fmax; 75 tried, missed
+    ([58.0, 55.0, 57.0, 59.0],                     # stepped down 96% from the first placement,
+     [72.0, 54.75, 57.75, 57.0], 3),               # met; climbs until no untried clock is left
+    ([58.0, 63.0, 61.0, 62.0, 60.0, 59.0],         # 96% of the highest Fmax, then at most it,
+     [72.0, 54.75, 60.0, 63.0, 62.25, 60.75], 2),  # a missed try does not end the climb: 6 at most
+    ([58.0, 50.0, 49.0, 48.0, 47.0, 46.0],         # stepped down from the second placement
+     [72.0, 54.75, 48.0, 54.0, 53.25, 51.75], 2),
+    ([40.0, 30.0, 25.0, 21.0, 19.0, 20.0],         # down from each placement until one met
+     [72.0, 38.25, 27.375, 24.0, 18.0, 36.0], 4),  # (18 MHz: the slowest with a 3 Mbaud divisor)
 ])
 def test_auto_clock_steps_by_placement_and_keeps_the_fastest_that_met(
-        tmp_path, monkeypatch, placements, basis, kept):
+        tmp_path, monkeypatch, placements, plls, kept):
     calls = _fake_tools(monkeypatch, placements)
     m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
     r = build_board(Accelerator(m, 2), "icebreaker", tmp_path / "b", baud=3_000_000)
-    # every placement after the first: the fastest PLL frequency (with a 3 Mbaud divisor)
-    # within AUTO_MARGIN of its basis, and the next nextpnr seed
-    want = [72.0] + [float(resolve_clock("icebreaker", "auto", 3_000_000, f * AUTO_MARGIN).f_out)
-                     for f in basis]
-    assert calls == list(zip(want, range(1, len(want) + 1), strict=True))
-    assert r.clock_mhz == want[kept] and r.meets_timing
+    # every placement a new nextpnr seed, each PLL frequency one the 3 Mbaud UART can use
+    assert calls == list(zip(plls, range(1, len(plls) + 1), strict=True))
+    assert all(resolve_clock("icebreaker", f, 3_000_000) for f in plls)
+    assert r.clock_mhz == plls[kept] and r.meets_timing
     assert [a["placed_fmax_mhz"] for a in r.attempts] == placements
     assert {a["constraint_mhz"] for a in r.attempts} == {72.0}
     # the bitstream is the kept placement's, and nothing of the tries is left behind
-    assert (tmp_path / "b" / "top.asc").read_text() == f"{want[kept]} {kept + 1}"
+    assert (tmp_path / "b" / "top.asc").read_text() == f"{plls[kept]} {kept + 1}"
     assert not (tmp_path / "b" / ".kept").exists()
+
+
+def test_auto_clock_steps_within_the_margin_of_the_placed_fmax():
+    """Steps down: the fastest PLL frequency within AUTO_MARGIN of the basis (the numbers of
+    the table above)."""
+    for basis, want in ((58.0, 54.75), (30.0, 27.375), (21.0, 18.0)):
+        assert float(resolve_clock("icebreaker", "auto", 3_000_000,
+                                   basis * AUTO_MARGIN).f_out) == want
 
 
 def test_auto_clock_that_never_meets_timing_names_every_placement(tmp_path, monkeypatch):

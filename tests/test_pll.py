@@ -60,6 +60,10 @@ def test_exact_and_at_most():
         pll_exact("ice40", 12, 300)
     with pytest.raises(HwgenError, match="slowest clock from 12 MHz is 16.125 MHz, above 10 MHz"):
         pll_at_most("ice40", 12, 10)
+    # slow enough clocks exist, but the link takes none of them: say so (not "slowest ... above")
+    with pytest.raises(HwgenError, match=r"no ice40 PLL clock from 12 MHz at most 17.5 MHz suits "
+                                         r"the link \(UART divisor within 2%\)"):
+        pll_at_most("ice40", 12, 17.5, accept=lambda c: False)
     with pytest.raises(HwgenError, match="takes a 10..133 MHz reference, not 5 MHz"):
         configs("ice40", 5)
 

@@ -198,6 +198,9 @@ def pll_at_most(family: str, f_in, f_max, accept=None) -> PllConfig:
     options = configs(family, f_in)
     fitting = [c for c in options if c.f_out <= limit and (accept is None or accept(c))]
     if not fitting:
+        if options[0].f_out <= limit:  # slow enough ones exist; ``accept`` refused them all
+            raise HwgenError(f"no {family} PLL clock from {float(Fraction(f_in)):g} MHz at most "
+                             f"{float(limit):g} MHz suits the link (UART divisor within 2%)")
         raise HwgenError(f"the {family} PLL's slowest clock from {float(Fraction(f_in)):g} MHz "
                          f"is {float(options[0].f_out):g} MHz, above {float(limit):g} MHz")
     return fitting[-1]

@@ -99,12 +99,14 @@ class SpiPhy(wiring.Component):
       bytes like any other; the frame engine skips non-SYNC bytes between frames. A byte
       completed while the previous one is still not taken is dropped and ``overrun`` strobes;
       a consumer that keeps ``ready`` high never loses a byte (a byte slot lasts >= 32 T).
-    - tx: the byte for slot k+1 is chosen in the cycle the end of slot k is seen (``tx_stream``
-      is ``ready`` in that cycle only): the ``tx_stream`` byte if ``valid``, else the filler
-      `FILLER` (0x00). When ``cs_n`` rises with a filler chosen for the next slot, the choice is
-      made again then. So a byte that becomes valid during a slot goes out in the next slot; one
-      that becomes valid while ``cs_n`` is high goes out in the second slot of the next transfer
-      (the first carries what was chosen when ``cs_n`` rose).
+    - tx: ``tx_stream`` fills a one-byte buffer (``ready`` is registered: high while the
+      buffer is empty, so a byte is taken the cycle after it becomes valid at the earliest). The
+      byte for slot k+1 is chosen in the cycle the end of slot k is seen: the buffered byte if
+      there is one, else the filler `FILLER` (0x00). When ``cs_n`` rises with a filler chosen
+      for the next slot, the choice is made again then. So a byte that becomes valid at least
+      2 T before the end of a slot goes out in the next slot; one that becomes valid while
+      ``cs_n`` is high goes out in the second slot of the next transfer (the first carries what
+      was chosen when ``cs_n`` rose).
     - ``cs_n`` rising at a byte boundary ends a transfer and nothing else: the frame state is
       not touched (a frame may span transfers; a transfer may carry several frames). ``rx_end``
       strobes (not part of the byte-stream PHY interface: an SPI frame engine may use it where
@@ -179,13 +181,20 @@ class SpiPhy(wiring.Component):
                                  self.rx_stream.valid.eq(1)]
 
         # -- transmit --------------------------------------------------------------------------
+        # a one-byte buffer between tx_stream and the shift register: ``ready`` is a flip-flop,
+        # so the synchronized SCLK / CS edges never reach the frame engine's reply logic in the
+        # cycle they are seen (that path, 4 LUT levels and 13 ns of routing, limited the iCE40
+        # SPI board build to 53-55 MHz where the same core behind the UART placed at 62-63)
+        buf = Signal(8)
+        buf_valid = Signal()
+        m.d.comb += self.tx_stream.ready.eq(~buf_valid)
+        with m.If(self.tx_stream.valid & ~buf_valid):
+            m.d.sync += [buf.eq(self.tx_stream.payload), buf_valid.eq(1)]
         take = Signal()
-        m.d.comb += [take.eq((rise & (bit == 7)) | (cs_rise & ~held_real)),
-                     self.tx_stream.ready.eq(take)]
+        m.d.comb += take.eq((rise & (bit == 7)) | (cs_rise & ~held_real))
         with m.If(take):
-            with m.If(self.tx_stream.valid):
-                m.d.sync += [tx_sr.eq(self.tx_stream.payload), held.eq(self.tx_stream.payload),
-                             held_real.eq(1)]
+            with m.If(buf_valid):
+                m.d.sync += [tx_sr.eq(buf), held.eq(buf), held_real.eq(1), buf_valid.eq(0)]
             with m.Else():
                 m.d.sync += [tx_sr.eq(FILLER), held.eq(FILLER), held_real.eq(0)]
         with m.Elif(cs_rise):  # a real byte: re-sent whole (a no-op at a byte boundary)
