@@ -1,0 +1,46 @@
+"""The suite's own guard against hangs below the simulation cycle bound (pytest-timeout,
+``timeout`` in pyproject.toml): a combinational loop that amaranth.sim never settles (what two
+mutants of the campaign did, docs/verification.md) fails its test instead of stalling CI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HANGING_TEST = '''
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+
+def test_a_combinational_loop():
+    m = Module()
+    c = Signal(4)
+    m.d.comb += c.eq(c + 1)  # never settles
+    sim = Simulator(m)
+
+    async def bench(ctx):
+        await ctx.delay(1e-6)
+
+    sim.add_testbench(bench)
+    sim.run()
+'''
+
+
+def test_the_suite_has_a_per_test_timeout():
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert 60 <= int(opts["timeout"]) <= 1800
+
+
+def test_a_hang_below_the_cycle_level_fails_with_a_timeout(tmp_path):
+    (tmp_path / "test_hang.py").write_text(HANGING_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the project's settings
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "5",
+         "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "test_hang.py")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Timeout" in proc.stdout and "1 failed" in proc.stdout, proc.stdout
