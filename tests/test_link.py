@@ -226,6 +226,53 @@ class CannedPort:
         return self.replies.pop(0) if self.replies else b""
 
 
+class BatchingDevicePort:
+    """A scripted device that answers RUN frames (one output byte per step: the step's input
+    byte + 1) but lets the host read only once two replies are waiting: every read returns
+    both at once, as a slow reader's buffer does."""
+
+    def __init__(self, max_steps: int = 2):
+        from hwgen.uart.protocol import INFO_BYTES, PROTOCOL_VERSION
+
+        self.parser = FrameParser(4096)
+        info = bytearray(INFO_BYTES)
+        info[0], info[1], info[3], info[15], info[17] = PROTOCOL_VERSION, 1, 1, max_steps, 2
+        info[5] = 2  # loaded
+        self.info = bytes(info)
+        self.waiting = []  # replies not yet readable
+        self.ready = b""
+
+    def write(self, data):
+        for f in self.parser.feed(bytes(data)):
+            if f.cmd == Cmd.PING:
+                self.ready += encode_frame(Cmd.INFO, f.seq, self.info)
+                continue
+            count = f.payload[1]
+            out = bytes((b + 1) & 0xFF for b in f.payload[2 : 2 + count])
+            self.waiting.append(encode_frame(Cmd.OUTPUTS, f.seq, out))
+            if len(self.waiting) == 2:
+                self.ready += b"".join(self.waiting)
+                self.waiting.clear()
+        return len(data)
+
+    def read(self, n=1):
+        out, self.ready = self.ready[:n], self.ready[n:]
+        return out
+
+    @property
+    def in_waiting(self):
+        return len(self.ready)
+
+
+def test_two_replies_in_one_read_are_both_kept():
+    """Found by the board soak (benchmarks/board_soak.py): a slow reader's buffer held the
+    replies to two pipelined RUN frames; the host took the first and dropped the second, then
+    failed with 'a stale or duplicated reply' on a healthy link."""
+    link = Link(BatchingDevicePort(), timeout=0.1)
+    payloads = [bytes([i]) for i in range(8)]
+    assert link.run_steps(payloads) == [bytes([i + 1]) for i in range(8)]
+
+
 def test_stale_cut_and_corrupted_replies_are_named():
     with pytest.raises(ProtocolError, match=r"received a reply to frame 9 while waiting for the "
                        r"reply to STEP frame 1 \(a stale or duplicated reply\)"):

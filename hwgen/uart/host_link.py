@@ -101,6 +101,9 @@ class Link:
         self.info: DeviceInfo | None = None
         self._seq = 0
         self._parser = FrameParser(max_payload)
+        # frames parsed and not yet consumed: one read may bring several replies (a host that
+        # read slowly, replies waiting in its buffer); each waits here for its turn
+        self._parsed: deque[Frame] = deque()
         self._outstanding: deque[tuple[int, str]] = deque()
         self._abandoned: set[int] = set()
         self._resync = False
@@ -136,6 +139,16 @@ class Link:
         frames and unreadable bytes too with ``skip_others``)."""
         deadline = self._now() + self.timeout
         while True:
+            while self._parsed:
+                f = self._parsed.popleft()
+                if f.seq == seq:
+                    return f
+                if f.seq in self._abandoned:
+                    self._abandoned.discard(f.seq)  # the answer to an abandoned frame
+                elif not skip_others:
+                    raise ProtocolError(
+                        f"received a reply to frame {f.seq} while waiting for the reply to "
+                        f"{what} (a stale or duplicated reply)")
             waiting = getattr(self.port, "in_waiting", 0) or 1
             chunk = self.port.read(waiting)
             before = self._parser.pending
@@ -151,15 +164,7 @@ class Link:
                 deadline = self._now() + self.timeout
             elif self._now() > deadline:
                 self._no_reply(what)
-            for f in frames:
-                if f.seq == seq:
-                    return f
-                if f.seq in self._abandoned:
-                    self._abandoned.discard(f.seq)  # the answer to an abandoned frame
-                elif not skip_others:
-                    raise ProtocolError(
-                        f"received a reply to frame {f.seq} while waiting for the reply to "
-                        f"{what} (a stale or duplicated reply)")
+            self._parsed.extend(frames)
 
     def _receive(self) -> Frame:
         """The reply to the oldest outstanding frame (device ERROR -> `ProtocolError`)."""
@@ -173,7 +178,7 @@ class Link:
         self._outstanding.popleft()
         if f.cmd == Cmd.ERROR:
             later = self._later(seq)
-            self._abandon(clean=self._parser.pending == 0)
+            self._abandon(clean=self._parser.pending == 0 and not self._parsed)
             raise ProtocolError(f"the device rejected {what}: {_error_text(f)}{later}")
         return f
 
@@ -202,6 +207,7 @@ class Link:
         for _ in range(attempts):
             self._outstanding.clear()
             self._parser = FrameParser(self._parser.max_payload)
+            self._parsed.clear()
             seq = self._send(Cmd.PING, b"")
             try:
                 f = self._read_frame(seq, f"PING frame {seq}", skip_others=True)
@@ -224,6 +230,7 @@ class Link:
         if hasattr(self.port, "reset_input_buffer"):
             self.port.reset_input_buffer()
         self._parser = FrameParser(self._parser.max_payload)
+        self._parsed.clear()
         self._abandoned.clear()
         self._send(cmd, payload)
         return self._receive()
