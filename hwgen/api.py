@@ -759,7 +759,11 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         clock_hz, divisor = info.clock_mhz * 1e6, info.divisor
         lanes, sparse = info.lanes, "on" if info.zero_skipping else "off"
         link = info.link
-    if shape is None:
+    if model.delta is not None:  # delta networks (issue 23): the delta core, ROM weights
+        from .design import resolve
+
+        core, sid = resolve(model, lanes).accelerator(), 0
+    elif shape is None:
         core, sid = Accelerator(model, lanes, "auto", "rom", sparse), 0
     else:
         from .shape import shape_core, shape_id

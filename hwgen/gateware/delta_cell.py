@@ -102,7 +102,7 @@ class DeltaCellPass(wiring.Component):
         # went to block RAM, two to logic, as Yosys judged them), `row_layout`
         layout = row_layout(plan)
         words = [{"bias_x": bx, "bias_h": bh, "gate": r // H, "unit": r % H}
-                 for bx, bh, r in zip(bias_x, bias_h, order)]
+                 for bx, bh, r in zip(bias_x, bias_h, order, strict=True)]
         m.submodules.rows = rom = Memory(shape=layout, depth=rows, init=words)
         port = rom.read_port(domain="comb")
         ports = [port.data.bias_x, port.data.bias_h, port.data.gate, port.data.unit]

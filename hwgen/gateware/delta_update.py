@@ -15,8 +15,9 @@ Lanes past ``rows`` (padding of the last word) hold don't-care values.
 
 Contract: ``clear`` (R cycles of zeros, a start of sequence) only while idle (``busy`` low, no
 token offered); ``rdata`` (the cell pass's port: the word at ``raddr`` one cycle later, read
-through the update's own registered read port) only with ``raddr`` given while idle. An ``end`` token (the encoder's end marker) raises ``done`` for one
-cycle once every earlier column's writes have landed.
+through the update's own registered read port) only with ``raddr`` given while idle. An
+``end`` token (the encoder's end marker) raises ``done`` for one cycle once every earlier
+column's writes have landed.
 """
 
 from __future__ import annotations

