@@ -68,8 +68,6 @@ def run_one(cfg, target: str, runs: Path) -> dict:
     from delta_synth import _yosys_counts
 
     from hwgen import api
-    from hwgen.delta.resources import delta_logic_features, delta_resources
-    from hwgen.design import resolve
     from hwgen.targets import get_target
 
     out = runs / f"{tag(cfg)}-{target}.json"
@@ -88,16 +86,25 @@ def run_one(cfg, target: str, runs: Path) -> dict:
                           capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{tag(cfg)} {target}: Yosys failed, see {work / 'yosys.log'}")
-    counts = _yosys_counts(work / "stat.json", target)
-    plan = resolve(model, cfg[5]).plan
-    e = delta_resources(model, plan, target)
-    rec = {"config": tag(cfg), "target": target, **counts,
-           "features": delta_logic_features(model, plan, target),
-           "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks,
+    rec = {"config": tag(cfg), "target": target,
+           **_yosys_counts(work / "stat.json", target),
            "seconds": round(time.monotonic() - t0, 1)}
     out.write_text(json.dumps(rec, indent=1))
     print(json.dumps(rec), flush=True)
     return rec
+
+
+def with_estimate(rec: dict) -> dict:
+    """``rec`` with the current estimate's features, LUTs, flip-flops and RAM blocks."""
+    from hwgen.delta.resources import delta_logic_features, delta_resources
+    from hwgen.design import resolve
+
+    cfg = next(c for c in CONFIGS if tag(c) == rec["config"])
+    model = model_of(cfg)
+    plan = resolve(model, cfg[5]).plan
+    e = delta_resources(model, plan, rec["target"])
+    return {**rec, "features": delta_logic_features(model, plan, rec["target"]),
+            "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks}
 
 
 def fit(recs: list[dict]) -> dict:
@@ -148,7 +155,8 @@ def main() -> None:
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    recs = [run_one(cfg, target, runs) for target in args.targets for cfg in CONFIGS]
+    recs = [with_estimate(run_one(cfg, target, runs)) for target in args.targets
+            for cfg in CONFIGS]
     print(json.dumps(fit(recs), indent=1))
     if args.report:
         report(recs)

@@ -61,6 +61,7 @@ def run_one(model, core: str, target: str, runs: Path, seeds: int) -> dict:
     work = runs / f"synth-{core}-{target}"
     try:
         rep = api.synthesize(rtl, target, seeds=seeds, out_dir=work, timeout=1500,
+                             fit_check=False,  # measure what the fit check would refuse
                              warn=lambda w: print(f"warning: {w}", flush=True))
     except HwgenError as e:  # e.g. nextpnr cannot place it: record Yosys's counts and why
         log = work / "nextpnr_seed1.log"

@@ -46,17 +46,20 @@ __all__ = ["LOGIC_DEPTH", "LOGIC_ROM_BITS", "in_logic", "DELTA_LOGIC_MODEL", "de
            "delta_logic_features", "delta_resources"]
 
 #: Written memories of at most this many words are flip-flops (the head's delta memory,
-#: ceil(O / P) words, at 2 words; Yosys 0.69 put 6- and 9-word ones in block RAM).
-LOGIC_DEPTH = 2
+#: ceil(O / P) words: 2 and 3 words; Yosys 0.69 put 5-word and deeper ones in block RAM).
+LOGIC_DEPTH = 4
 #: ROMs of at most this many bits are logic (Yosys 0.69 on iCE40: 48 .. 960-bit ROMs of the
-#: delta core in LUTs, 1,152 bits and more in block RAM).
+#: delta core in LUTs, 1,152 bits and more in block RAM). The row ROM is always logic: its
+#: gate and unit fields are counters of the address and its biases few, which Yosys folds
+#: (1,824 bits at 96 words and 3,456 at 192 in LUTs); the cell base of the logic model counts it.
 LOGIC_ROM_BITS = 1024
 
 
 def in_logic(mem: MemoryPlan) -> bool:
-    """Whether synthesis keeps ``mem`` out of block RAM (`LOGIC_DEPTH`, `LOGIC_ROM_BITS`)."""
+    """Whether synthesis keeps ``mem`` out of block RAM (`LOGIC_DEPTH`, `LOGIC_ROM_BITS`, the
+    row ROM)."""
     if mem.kind == "rom":
-        return mem.bits <= LOGIC_ROM_BITS
+        return mem.bits <= LOGIC_ROM_BITS or mem.name.endswith("_rows")
     return mem.depth <= LOGIC_DEPTH
 
 #: Per family: coefficients of (lane_bits, state_bits, mux_bits, cell_luts) for LUT4s (ECP5:
@@ -125,7 +128,7 @@ def delta_logic_features(model: Model, plan: Plan, target: str | Target) -> dict
         mux += H * f.state.width
     mems = [x for x in delta_memories(model, plan) if in_logic(x)]
     state += sum(x.bits for x in mems if x.kind != "rom")  # flip-flops
-    mux += sum(x.bits for x in mems if x.kind == "rom")  # LUTs
+    mux += sum(x.bits for x in mems if x.kind == "rom" and not x.name.endswith("_rows"))
     lm = LOGIC_MODEL[t.family]
     return {"lane_bits": P * lanes, "state_bits": state, "mux_bits": mux,
             "cell_luts": model.num_layers * lm["base"][model.cell.value],
