@@ -120,8 +120,8 @@ def fit(recs: list[dict]) -> dict:
         lut = np.linalg.lstsq(X, np.array([r["lut_equivalent"] for r in rows], float),
                               rcond=None)[0]
         ff = np.linalg.lstsq(Xf, np.array([r["ffs"] for r in rows], float), rcond=None)[0]
-        out[target] = {"lut": [round(max(0.0, v), 3) for v in lut],
-                       "ff": [round(max(0.0, v), 3) for v in ff]}
+        out[target] = {"lut": [round(float(max(0.0, v)), 3) for v in lut],
+                       "ff": [round(float(max(0.0, v)), 3) for v in ff]}
     return out
 
 

@@ -65,8 +65,8 @@ def in_logic(mem: MemoryPlan) -> bool:
 #: Per family: coefficients of (lane_bits, state_bits, mux_bits, cell_luts) for LUT4s (ECP5:
 #: LUT-equivalents) and flip-flops, fitted by benchmarks/delta_resources.py (module docstring).
 DELTA_LOGIC_MODEL = {
-    Family.ICE40: {"lut": (1.0, 1.0, 1.0, 1.0), "ff": (1.0, 1.0, 0.0, 1.0)},
-    Family.ECP5: {"lut": (1.0, 1.0, 1.0, 1.0), "ff": (1.0, 1.0, 0.0, 1.0)},
+    Family.ICE40: {"lut": (5.181, 1.532, 0.0, 2.962), "ff": (1.713, 1.029, 0.071, 1.041)},
+    Family.ECP5: {"lut": (5.181, 1.532, 0.0, 2.962), "ff": (1.713, 1.029, 0.071, 1.041)},
 }
 
 

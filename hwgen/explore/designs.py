@@ -101,7 +101,8 @@ def _base_row(record: dict) -> dict:
     return {
         "trial": record["hash"],
         "label": f"{c['cell']} h{c['hidden']}" + ("" if c.get("layers", 1) == 1
-                                                 else f"x{c['layers']}") + f" {c['quant']}",
+                                                 else f"x{c['layers']}") + f" {c['quant']}"
+        + ("" if c.get("delta") is None else f" delta {c['delta']}"),  # issue 23
         "status": record["status"],
         "cell": c["cell"],
         "quant": c["quant"],
@@ -136,6 +137,10 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
         if plat.board is not None:
             bf = board_fit(model, plat.board, p)
             fit, link, link_us = bf.fit, bf.link, round(bf.link_us_per_timestep, 4)
+        elif model.delta is not None:  # a delta network (issue 23): the delta core's fit
+            from ..boardfit import judge
+
+            fit, link, link_us = judge(model, p, plat.target).fit, (0, 0), None
         else:
             fit, link, link_us = fit_result(model, p, plat.target), (0, 0), None
         e = fit.estimate
