@@ -108,18 +108,26 @@ def with_estimate(rec: dict) -> dict:
 
 
 def fit(recs: list[dict]) -> dict:
-    """Least squares (coefficients clipped at 0) per target family: LUT-equivalents and FFs."""
+    """Least squares (coefficients clipped at 0) per target family: LUT-equivalents and FFs,
+    less the terms the estimate does not fit (multiplying lanes)."""
+    from hwgen.delta.resources import mult_excess
+    from hwgen.estimate import LOGIC_MODEL
+    from hwgen.targets import get_target
+
     out = {}
     for target in TARGETS:
         rows = [r for r in recs if r["target"] == target]
         if len(rows) < len(KEYS):
             continue
+        lm = LOGIC_MODEL[get_target(target).family]
         X = np.array([[r["features"][k] for k in KEYS] for r in rows], float)
         Xf = X.copy()
         Xf[:, 3] = [r["features"]["cell_ffs"] for r in rows]
-        lut = np.linalg.lstsq(X, np.array([r["lut_equivalent"] for r in rows], float),
-                              rcond=None)[0]
-        ff = np.linalg.lstsq(Xf, np.array([r["ffs"] for r in rows], float), rcond=None)[0]
+        mult = np.array([r["features"]["mult_lanes"] for r in rows], float)
+        luts = np.array([r["lut_equivalent"] for r in rows], float)
+        lut = np.linalg.lstsq(X, luts - mult_excess(lm, "lane") * mult, rcond=None)[0]
+        ffs = np.array([r["ffs"] for r in rows], float)
+        ff = np.linalg.lstsq(Xf, ffs - mult_excess(lm, "ff_lane") * mult, rcond=None)[0]
         out[target] = {"lut": [round(float(max(0.0, v)), 3) for v in lut],
                        "ff": [round(float(max(0.0, v)), 3) for v in ff]}
     return out

@@ -11,7 +11,8 @@ a word, a word per input and state chunk), the cell pass's row ROM (`delta_cell.
 words) and the cell unit's sigmoid and tanh tables (each layer has its own cell unit); the
 head's delta memory (ceil(O / P) words). Each is tiled onto the target's RAM blocks like the
 dense core's (`RamBlock.blocks_for`, a copy per read port on iCE40), except those synthesis
-keeps in logic (`in_logic`: small ROMs, RAMs of one or two words), counted with the logic.
+keeps elsewhere (`placement`: small ROMs and the row ROM in LUTs, RAMs of a few words in
+flip-flops, on ECP5 shallow RAMs in distributed RAM), counted with the logic.
 
 **Logic** is a linear model in four features of the core (`delta_logic_features`), fitted by
 least squares to Yosys runs of the bare core (`benchmarks/delta_resources.py`, docs/synthesis.md
@@ -24,7 +25,10 @@ least squares to Yosys runs of the bare core (`benchmarks/delta_resources.py`, d
 - ``mux_bits``: the multiplexers reading that state: per layer the cell unit's H:1 read of the
   old h (and c) and the encoder's chunk multiplexer (P x value width x chunks);
 - ``cell_luts``: the dense core's calibrated base per layer (`hwgen.estimate.LOGIC_MODEL`
-  ``base`` / ``ff_base``: the cell unit, scalers and control, which each delta layer has).
+  ``base`` / ``ff_base``: the cell unit, scalers and control, which each delta layer has);
+
+and, not fitted, the dense model's cost of multiplying lanes (int-N weights: `mult_excess` per
+lane of every such matrix's update unit, x bits / 8).
 
 Cycles per timestep: the delta core's worst case (`hwgen.delta.schedule`), the figure a board
 build's time per timestep is judged by; the data-dependent expectation is ``hwgen estimate
@@ -42,8 +46,9 @@ from ..spec import CellKind, Model
 from ..targets import Family, Target, get_target
 from .golden import delta_widths
 
-__all__ = ["LOGIC_DEPTH", "LOGIC_ROM_BITS", "in_logic", "DELTA_LOGIC_MODEL", "delta_memories",
-           "delta_logic_features", "delta_resources"]
+__all__ = ["LOGIC_DEPTH", "LOGIC_ROM_BITS", "LUTRAM_DEPTH", "LUTRAM_LUTS", "placement",
+           "DELTA_LOGIC_MODEL", "delta_memories", "delta_logic_features", "delta_resources",
+           "mult_excess"]
 
 #: Written memories of at most this many words are flip-flops (the head's delta memory,
 #: ceil(O / P) words: 2 and 3 words; Yosys 0.69 put 5-word and deeper ones in block RAM).
@@ -53,20 +58,33 @@ LOGIC_DEPTH = 4
 #: gate and unit fields are counters of the address and its biases few, which Yosys folds
 #: (1,824 bits at 96 words and 3,456 at 192 in LUTs); the cell base of the logic model counts it.
 LOGIC_ROM_BITS = 1024
+#: ECP5: written memories of at most this many words are distributed RAM (TRELLIS_DPR16X4, 16
+#: words of 4 bits; Yosys 0.69 mapped 2- to 48-word ones there, 96-word ones to DP16KD), each
+#: taking `LUTRAM_LUTS` LUT sites (the two slices of its RAM; counted as LUT-equivalents).
+LUTRAM_DEPTH = 64
+LUTRAM_LUTS = 4
 
 
-def in_logic(mem: MemoryPlan) -> bool:
-    """Whether synthesis keeps ``mem`` out of block RAM (`LOGIC_DEPTH`, `LOGIC_ROM_BITS`, the
-    row ROM)."""
+def placement(mem: MemoryPlan, family: Family) -> str:
+    """Where synthesis puts ``mem``: ``bram``, ``logic`` (LUTs for a ROM, flip-flops for a
+    RAM) or ``lutram`` (ECP5 distributed RAM); module docstring."""
     if mem.kind == "rom":
-        return mem.bits <= LOGIC_ROM_BITS or mem.name.endswith("_rows")
-    return mem.depth <= LOGIC_DEPTH
+        return "logic" if mem.bits <= LOGIC_ROM_BITS or mem.name.endswith("_rows") else "bram"
+    if family is Family.ECP5 and mem.depth <= LUTRAM_DEPTH:
+        return "lutram"
+    return "logic" if mem.depth <= LOGIC_DEPTH else "bram"
+
+
+def _lutram_cells(mem: MemoryPlan) -> int:
+    """TRELLIS_DPR16X4 cells of ``mem`` in distributed RAM."""
+    return -(-mem.width // 4) * -(-mem.depth // 16)
+
 
 #: Per family: coefficients of (lane_bits, state_bits, mux_bits, cell_luts) for LUT4s (ECP5:
 #: LUT-equivalents) and flip-flops, fitted by benchmarks/delta_resources.py (module docstring).
 DELTA_LOGIC_MODEL = {
-    Family.ICE40: {"lut": (5.181, 1.532, 0.0, 2.962), "ff": (1.713, 1.029, 0.071, 1.041)},
-    Family.ECP5: {"lut": (5.181, 1.532, 0.0, 2.962), "ff": (1.713, 1.029, 0.071, 1.041)},
+    Family.ICE40: {"lut": (5.699, 1.624, 0.0, 2.97), "ff": (1.892, 1.061, 0.036, 1.037)},
+    Family.ECP5: {"lut": (6.449, 1.553, 0.0, 1.949), "ff": (2.695, 0.997, 0.055, 1.014)},
 }
 
 
@@ -126,25 +144,36 @@ def delta_logic_features(model: Model, plan: Plan, target: str | Target) -> dict
               for i in range(model.num_layers))
     if not head_overlaps(model, P):  # the head reads the top layer's new h through an H:1 mux
         mux += H * f.state.width
-    mems = [x for x in delta_memories(model, plan) if in_logic(x)]
+    mems = [x for x in delta_memories(model, plan) if placement(x, t.family) == "logic"]
     state += sum(x.bits for x in mems if x.kind != "rom")  # flip-flops
     mux += sum(x.bits for x in mems if x.kind == "rom" and not x.name.endswith("_rows"))
+    mult = sum(plan.lanes * mp.matrix.encoding.bits / 8 for mp in plan.matrices.values()
+               if datapath_kind(mp.matrix.encoding) == "mult")
     lm = LOGIC_MODEL[t.family]
-    return {"lane_bits": P * lanes, "state_bits": state, "mux_bits": mux,
+    return {"lane_bits": P * lanes, "state_bits": state, "mux_bits": mux, "mult_lanes": mult,
             "cell_luts": model.num_layers * lm["base"][model.cell.value],
             "cell_ffs": model.num_layers * lm["ff_base"][model.cell.value]}
+
+
+def mult_excess(lm: dict, key: str) -> float:
+    """What a multiplying lane costs beyond an add/subtract one in the dense logic model
+    (`hwgen.estimate.LOGIC_MODEL` ``lane`` / ``ff_lane``), per lane (x bits / 8)."""
+    return lm[key]["mult"] - lm[key]["addsub"]
 
 
 def _logic(model: Model, plan: Plan, t: Target) -> tuple[dict[str, int], int, int]:
     """(LUT breakdown, LUTs, flip-flops) of the logic model."""
     ft = delta_logic_features(model, plan, t)
-    c = DELTA_LOGIC_MODEL[t.family]
+    c, lm = DELTA_LOGIC_MODEL[t.family], LOGIC_MODEL[t.family]
     names = ("delta lanes (update units, encoders, head)", "state in flip-flops",
              "state multiplexers", "cells, scalers, control")
     values = (ft["lane_bits"], ft["state_bits"], ft["mux_bits"], ft["cell_luts"])
     breakdown = {n: round(k * v) for n, k, v in zip(names, c["lut"], values, strict=True)}
+    if ft["mult_lanes"]:  # multiplying lanes: the dense core's calibrated excess over add/sub
+        breakdown["lane multipliers"] = round(mult_excess(lm, "lane") * ft["mult_lanes"])
     ff_values = (*values[:3], ft["cell_ffs"])
-    ffs = round(sum(k * v for k, v in zip(c["ff"], ff_values, strict=True)))
+    ffs = round(sum(k * v for k, v in zip(c["ff"], ff_values, strict=True))
+                + mult_excess(lm, "ff_lane") * ft["mult_lanes"])
     return breakdown, max(100, sum(breakdown.values())), max(100, ffs)
 
 
@@ -154,20 +183,21 @@ def delta_resources(model: Model, plan: Plan, target: str | Target) -> Estimate:
     from .schedule import delta_schedule
 
     t = get_target(target)
-    mems, blocks = [], 0
+    mems, blocks, lutram = [], 0, 0
     for mem in delta_memories(model, plan):
         copies = mem.read_ports if t.family is Family.ICE40 else 1
+        where = placement(mem, t.family)
         for k in range(copies):
             name = mem.name + (f".copy{k}" if copies > 1 else "")
-            if in_logic(mem):
-                mems.append(MemoryEstimate(name, mem.width, mem.depth, mem.payload_bits,
-                                           "logic", 0, None))
-                continue
-            n, mode = t.bram.blocks_for(mem.width, mem.depth)
-            mems.append(MemoryEstimate(name, mem.width, mem.depth, mem.payload_bits, "bram",
-                                       n, mode))
+            n, mode = t.bram.blocks_for(mem.width, mem.depth) if where == "bram" else (0, None)
+            mems.append(MemoryEstimate(name, mem.width, mem.depth, mem.payload_bits, where, n,
+                                       mode))
             blocks += n
+            lutram += _lutram_cells(mem) if where == "lutram" else 0
     breakdown, luts, ffs = _logic(model, plan, t)
+    if lutram:
+        breakdown["distributed RAM"] = LUTRAM_LUTS * lutram
+        luts += LUTRAM_LUTS * lutram
     sched = delta_schedule(model, plan)
     mult = sum(plan.lanes for mp in plan.matrices.values()
                if datapath_kind(mp.matrix.encoding) == "mult")
