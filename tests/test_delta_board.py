@@ -146,7 +146,7 @@ def test_explore_trials_of_delta_networks():
     """``hwgen explore --delta``: a trial of a delta network has its own cache name (a dense
     trial's is what it was), its label says so, and its designs are the delta core's, judged
     by its fit (on a target as on a board)."""
-    from hwgen.explore.designs import design_rows, make_platform
+    from hwgen.explore.designs import design_rows, make_platform, train_command
     from hwgen.explore.space import DatasetRef, TrialConfig, trial_hash
 
     ds = DatasetRef("vowels", "vowels", "classify")
@@ -157,6 +157,8 @@ def test_explore_trials_of_delta_networks():
     rec = {"hash": "k", "config": delta.to_json(), "label": delta.label(), "status": "ok",
            "metric": "accuracy", "valid": 0.5, "test": 0.5, "test_float": 0.5,
            "train_seconds": 1.0, "weight_bits": 100, "zero_fraction": 0.3}
+    assert train_command("vowels", False, delta.to_json(), "m.hwgm").endswith(
+        "--seed 0 --delta 6,4 -o m.hwgm")
     model = _delta()
     for plat in (make_platform(target="ice40-up5k", clock_mhz=24),
                  make_platform(board="icebreaker")):

@@ -255,7 +255,9 @@ def train_command(dataset_source: str, charlm: bool, config: dict, model_path: s
         f"--hidden {config['hidden']} --layers {config.get('layers', 1)} "
         f"--quant {config['quant']} {budget} --batch {config.get('batch', 32)} "
         f"--lr {config.get('lr', 2e-3):g} --bits {config.get('bits', 8)} "
-        f"--seed {config.get('seed', 0)} -o {shlex.quote(model_path)}"
+        f"--seed {config.get('seed', 0)} "
+        + ("" if config.get("delta") is None else f"--delta {config['delta']} ")  # issue 23
+        + f"-o {shlex.quote(model_path)}"
     )
 
 
