@@ -95,7 +95,7 @@ def _yosys_counts(stat: Path, target: str) -> dict:
             "bram": cells.get("SB_RAM40_4K" if ice else "DP16KD", 0), "fmax_mhz": None}
 
 
-def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None:
+def report(recs: list[dict], cycles: dict, source: str, model_name: str, note: str = "") -> None:
     (ROOT / "benchmarks" / "results" / "delta_synth.json").write_text(json.dumps(
         {"model": model_name, "lanes": LANES, "cycles": cycles, "cycles_source": source,
          "runs": recs}, indent=1) + "\n")
@@ -105,18 +105,20 @@ def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None
     for r in recs:
         f = r.get("fmax_mhz")
         if r["core"] == "delta":
-            cyc = f"{cycles['delta']:.1f} measured (worst {cycles['worst']})"
+            how = "measured" if source.startswith("measured") else "expected"
+            cyc = f"{cycles['delta']:.1f} {how} (worst {cycles['worst']})"
             rate = (f"{f * 1e6 / cycles['delta']:,.0f} (worst case "
                     f"{f * 1e6 / cycles['worst']:,.0f})" if f else "-")
         else:
             cyc = str(cycles["dense"])
             rate = f"{f * 1e6 / cycles['dense']:,.0f}" if f else "-"
-        fmax = "does not place: " + r["error"].split(": ", 1)[-1] if "error" in r else (
+        fmax = "does not place: " + r["error"].split("ERROR: ")[-1] if "error" in r else (
             f if f is None else round(f, 1))
         rows.append(f"| {r['target']} | {r['core']} | {r['luts']} ({r['lut_equivalent']}) | "
                     f"{r['ffs']} | {r['bram']} | {fmax} | {cyc} | {rate} |")
         versions |= {f"{k} {v}" for k, v in r.get("tool_versions", {}).items()}
-    text = ("\n".join(rows) + f"\n\nModel: {model_name}, {LANES} lanes. Delta cycles: {source}. "
+    text = ("\n".join(rows) + f"\n\nModel: {model_name}{note}, {LANES} lanes. Delta cycles: "
+            f"{source}. "
             f"Tools: {'; '.join(sorted(versions))}.\n")
     from _record import write_block
 
@@ -134,6 +136,7 @@ def main() -> None:
     p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--note", default="", help="what the table says of the model, after its name")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
@@ -153,7 +156,7 @@ def main() -> None:
     dense = json.loads((runs / "rtl-dense" / "manifest.json").read_text())
     cycles = {"delta": delta, "worst": man["timing"]["cycles_per_timestep"],
               "dense": dense["timing"]["cycles_per_timestep"]}
-    report(recs, cycles, source, Path(args.model).name)
+    report(recs, cycles, source, Path(args.model).name, args.note and f" ({args.note})")
 
 
 if __name__ == "__main__":
