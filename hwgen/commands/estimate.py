@@ -94,7 +94,7 @@ def _delta(args, model) -> int:
     nxt = ([f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} -o build/NAME"]
            if args.board else
            [f"hwgen generate {args.model} --lanes {e.lanes} -o rtl_out/NAME"])
-    emit(args, data, f"{text}\n{format_delta_estimate(e, args.target or args.board)}",
+    emit(args, data, f"{format_delta_estimate(e, args.target or args.board)}\n{text}",
          next_=nxt if fit.fits else None)
     return 0
 
