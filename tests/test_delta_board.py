@@ -113,10 +113,10 @@ def test_hwgen_estimate_of_a_delta_model_on_a_board_and_a_target(tmp_path, capsy
 
 @pytest.mark.sim
 def test_run_streams_a_delta_model_through_the_simulated_board(tmp_path, capsys):
-    """The delta core behind the UART link on Verilator (``hwgen run --port sim``): its cycles
-    per timestep vary with the data and the link waits on the stream handshake, so every logit
-    equals the golden delta model's (a constant sequence among them: its later timesteps
-    process few columns, the fastest the core gets)."""
+    """The delta core behind the UART link, then the SPI link, on Verilator (``hwgen run --port
+    sim``): its cycles per timestep vary with the data and the link waits on the stream
+    handshake, so every logit equals the golden delta model's (a constant sequence among them:
+    its later timesteps process few columns, the fastest the core gets)."""
     model = _delta(th=(3, 2))
     p = tmp_path / "d.hwgm"
     save_model(model, p)
@@ -130,6 +130,17 @@ def test_run_streams_a_delta_model_through_the_simulated_board(tmp_path, capsys)
     assert "hardware logits equal the golden model's (bit-exact)" in capsys.readouterr().out
     golden = api.golden(model, features=x).logits
     assert np.array_equal(np.load(tmp_path / "y.npy"), golden)
+    # behind the SPI link (a build folder's design: 2 lanes at 48 MHz)
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "build.json").write_text(json.dumps({
+        "schema": "hwgen-build", "version": 1, "board": "icebreaker", "lanes": 2,
+        "zero_skipping": False, "clock_mhz": 48.0, "divisor": 0, "baud": 3_000_000,
+        "link": "spi"}))
+    rc = main(["run", str(p), "--port", "sim", "--build", str(build), "--inputs",
+               str(tmp_path / "x.npy"), "-o", str(tmp_path / "z.npy")])
+    assert rc == 0 and "bit-exact" in capsys.readouterr().out
+    assert np.array_equal(np.load(tmp_path / "z.npy"), golden)
 
 
 @pytest.mark.synth
