@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 LANES = 8
 TARGETS = ("ice40-up5k", "ecp5-25k")
-MARK = ("<!-- delta-synth:begin -->", "<!-- delta-synth:end -->")
 
 
 def measured_cycles(model, runs_rtl: Path, stem: str, dataset: str) -> tuple[float, str]:
@@ -61,6 +60,7 @@ def run_one(model, core: str, target: str, runs: Path, seeds: int) -> dict:
     work = runs / f"synth-{core}-{target}"
     try:
         rep = api.synthesize(rtl, target, seeds=seeds, out_dir=work, timeout=1500,
+                             fit_check=False,  # measure what the fit check would refuse
                              warn=lambda w: print(f"warning: {w}", flush=True))
     except HwgenError as e:  # e.g. nextpnr cannot place it: record Yosys's counts and why
         log = work / "nextpnr_seed1.log"
@@ -95,7 +95,7 @@ def _yosys_counts(stat: Path, target: str) -> dict:
             "bram": cells.get("SB_RAM40_4K" if ice else "DP16KD", 0), "fmax_mhz": None}
 
 
-def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None:
+def report(recs: list[dict], cycles: dict, source: str, model_name: str, note: str = "") -> None:
     (ROOT / "benchmarks" / "results" / "delta_synth.json").write_text(json.dumps(
         {"model": model_name, "lanes": LANES, "cycles": cycles, "cycles_source": source,
          "runs": recs}, indent=1) + "\n")
@@ -105,24 +105,24 @@ def report(recs: list[dict], cycles: dict, source: str, model_name: str) -> None
     for r in recs:
         f = r.get("fmax_mhz")
         if r["core"] == "delta":
-            cyc = f"{cycles['delta']:.1f} measured (worst {cycles['worst']})"
+            how = "measured" if source.startswith("measured") else "expected"
+            cyc = f"{cycles['delta']:.1f} {how} (worst {cycles['worst']})"
             rate = (f"{f * 1e6 / cycles['delta']:,.0f} (worst case "
                     f"{f * 1e6 / cycles['worst']:,.0f})" if f else "-")
         else:
             cyc = str(cycles["dense"])
             rate = f"{f * 1e6 / cycles['dense']:,.0f}" if f else "-"
-        fmax = "does not place: " + r["error"].split(": ", 1)[-1] if "error" in r else (
+        fmax = "does not place: " + r["error"].split("ERROR: ")[-1] if "error" in r else (
             f if f is None else round(f, 1))
         rows.append(f"| {r['target']} | {r['core']} | {r['luts']} ({r['lut_equivalent']}) | "
                     f"{r['ffs']} | {r['bram']} | {fmax} | {cyc} | {rate} |")
         versions |= {f"{k} {v}" for k, v in r.get("tool_versions", {}).items()}
-    text = ("\n".join(rows) + f"\n\nModel: {model_name}, {LANES} lanes. Delta cycles: {source}. "
+    text = ("\n".join(rows) + f"\n\nModel: {model_name}{note}, {LANES} lanes. Delta cycles: "
+            f"{source}. "
             f"Tools: {'; '.join(sorted(versions))}.\n")
-    doc = ROOT / "docs" / "synthesis.md"
-    s = doc.read_text()
-    if MARK[0] in s:
-        a, b = s.index(MARK[0]), s.index(MARK[1]) + len(MARK[1])
-        doc.write_text(s[:a] + f"{MARK[0]}\n{text}{MARK[1]}" + s[b:])
+    from _record import write_block
+
+    write_block("synthesis.md", "delta-synth", text)
     print(text)
 
 
@@ -136,6 +136,7 @@ def main() -> None:
     p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--note", default="", help="what the table says of the model, after its name")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ def main() -> None:
     dense = json.loads((runs / "rtl-dense" / "manifest.json").read_text())
     cycles = {"delta": delta, "worst": man["timing"]["cycles_per_timestep"],
               "dense": dense["timing"]["cycles_per_timestep"]}
-    report(recs, cycles, source, Path(args.model).name)
+    report(recs, cycles, source, Path(args.model).name, args.note and f" ({args.note})")
 
 
 if __name__ == "__main__":

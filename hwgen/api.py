@@ -548,6 +548,25 @@ class _StageTimer:
         return f"synth: {self.stage} running for {format_seconds(time.monotonic() - self.t_stage)}"
 
 
+def _check_delta_fit(model: Model, rtl, t, warn) -> None:
+    """The fit check of a generated delta core (`hwgen.delta.resources`, the timing wrapper
+    counted): `HwgenError` naming the problems when it cannot fit ``t``."""
+    from .delta.resources import delta_resources
+    from .design import resolve
+    from .fit import judge_estimate
+    from .synth import wrapper_cost
+
+    e = delta_resources(model, resolve(model, rtl.lanes).plan, t)
+    fit = judge_estimate(e, t, wrapper_cost(rtl.manifest))
+    if not fit.fits:
+        raise HwgenError(f"the delta core of this model does not fit {t.name} with {rtl.lanes} "
+                         f"lanes: {'; '.join(fit.problems)} (hwgen synth --no-fit-check runs "
+                         "it anyway)")
+    for w in fit.warnings:
+        if warn:
+            warn(w)
+
+
 def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None = None,
                out_dir=None, top: str | None = None, dsp: bool = False, fit_check: bool = True,
                timeout: float | None = 1800.0, progress: Progress = None,
@@ -573,11 +592,9 @@ def synthesize(rtl_dir, target: str, *, seeds: int = 3, freq_mhz: float | None =
         check_finite("Time limit", timeout, minimum=0.0, strict_min=True)
     rtl = read_rtl_dir(rtl_dir, top)
     out = check_output_dir(out_dir if out_dir is not None else rtl.folder / f"synth-{t.name}")
-    if "delta" in rtl.manifest and fit_check:  # delta core (issue 23): no estimate of it yet
+    if "delta" in rtl.manifest and fit_check and rtl.model_file is not None and rtl.lanes:
+        _check_delta_fit(load_model(rtl.model_file), rtl, t, warn)  # delta core (issue 23)
         fit_check = False
-        if warn:
-            warn("the delta core has no resource estimate yet: synthesizing without the fit "
-                 "check (docs/delta.md)")
     if rtl.model_file is not None and rtl.lanes and fit_check:
         from .design import manifest_options
         from .synth import wrapper_cost
@@ -759,7 +776,11 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         clock_hz, divisor = info.clock_mhz * 1e6, info.divisor
         lanes, sparse = info.lanes, "on" if info.zero_skipping else "off"
         link = info.link
-    if shape is None:
+    if model.delta is not None:  # delta networks (issue 23): the delta core, ROM weights
+        from .design import resolve
+
+        core, sid = resolve(model, lanes).accelerator(), 0
+    elif shape is None:
         core, sid = Accelerator(model, lanes, "auto", "rom", sparse), 0
     else:
         from .shape import shape_core, shape_id

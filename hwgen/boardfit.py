@@ -74,6 +74,12 @@ def judge(model: Model, lanes: int, target, weights: str = "rom", sparse: str = 
 
     design = resolve(model, lanes, weights=weights, sparse=sparse)
     around = link_cost(design.plan, target) if link else (0, 0)
+    if model.delta is not None:  # delta networks (issue 23): the delta core's own estimate
+        from .delta.resources import delta_resources
+        from .fit import judge_estimate
+
+        e = delta_resources(model, design.plan, target)
+        return Judged(design, around, judge_estimate(e, target, around))
     return Judged(design, around, fit_result(design.plan, lanes, target, around))
 
 
@@ -260,7 +266,7 @@ def board_fit(model: Model, board, lanes: int | None = None, baud: int | None = 
                          f"not {weights!r}")
     if weights == "auto":
         r = board_fit(model, b, lanes, baud, "rom", sparse, clock, link)
-        if r.fits:
+        if r.fits or model.delta is not None:  # the delta core has ROM weights only (issue 23)
             return r
         # ROMs do not fit: the loadable design is the one to fit (its problems are the ones
         # left to fix when it does not fit either)
@@ -303,7 +309,7 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             hints.append(f"--lanes {p} fits (about {alt.estimate.luts} LUT4, "
                          f"{alt.estimate.cycles_per_timestep} cycles per timestep)")
             break
-    if r.weights == "rom" and weights != "auto":
+    if r.weights == "rom" and weights != "auto" and model.delta is None:
         loadable = loadable_storage(r.target)
         alt = board_fit(model, board, lanes, baud, loadable, sparse, clock, link)
         if alt.fits:
@@ -316,9 +322,20 @@ def check_board_fit(model: Model, board, lanes: int | None = None,
             if alt.fits:
                 hints.append(f"--board {other.name} fits {r.lanes} lanes")
                 break
+    if model.delta is not None:  # delta networks (issue 23): the dense core of the weights
+        from .delta import with_thresholds
+
+        alt = board_fit(with_thresholds(model, None), board, None, baud, "auto", sparse,
+                        clock, link)
+        if alt.fits:
+            hints.append(f"the dense core of these weights fits {alt.lanes} lanes "
+                         f"({alt.fit.estimate.cycles_per_timestep} cycles per timestep; the "
+                         "model without its delta thresholds: hwgen.delta.with_thresholds("
+                         "model, None))")
     where = ("" if r.weights == "rom" else
              f", its weights loaded at run time (--weights {r.weights}),")
-    msg = (f"this model does not fit {r.board} ({r.target}) with {r.lanes} lanes{where} and the "
+    core = "the delta core of this model" if model.delta is not None else "this model"
+    msg = (f"{core} does not fit {r.board} ({r.target}) with {r.lanes} lanes{where} and the "
            f"{r.link_type.upper()} link ({r.link[0]} LUT4, {r.link[1]} flip-flops, {r.link[2]} "
            "RAM blocks): "
            + "; ".join(r.fit.problems) + ".")

@@ -118,10 +118,6 @@ def resolve_board(model: Model, board, lanes: int | None = None, *, baud: int | 
     what would fit, when the build cannot fit the board."""
     from .boardfit import check_board_fit
 
-    if getattr(model, "delta", None) is not None:  # delta networks (issue 23)
-        raise HwgenError("this model is a delta network; board builds do not take the delta "
-                         "core yet: 'hwgen generate' writes its Verilog, 'hwgen synth' measures "
-                         "it (docs/delta.md)")
     fit = check_board_fit(model, board, lanes, baud, weights, sparse, clock, link)
     return dataclasses.replace(fit.design, fit=fit)  # the design the fit judged is the build
 

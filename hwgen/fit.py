@@ -19,7 +19,7 @@ from .spec import HwgenError, Model, QuantMatrix, WeightEncoding
 from .targets import TARGETS, Family, Target, get_target
 
 __all__ = ["LUT_LIMIT", "LUT_WARN", "ICE40_FULL_RAM_LC_LIMIT", "FitResult", "fit_result",
-           "check_fit", "as_ternary"]
+           "judge_estimate", "check_fit", "as_ternary"]
 
 #: A design whose estimated LUT4 count exceeds this fraction of the device is refused.
 LUT_LIMIT = 1.0
@@ -106,7 +106,15 @@ def fit_result(model: Model, lanes: int, target: str | Target,
     link (its frame buffers take block RAM); ``sparse``: the zero-skipping option
     (`hwgen.gateware.packing.SPARSE_MODES`)."""
     t = get_target(target)
-    e = estimate(model, lanes, t, state=state, weights=weights, sparse=sparse)
+    return judge_estimate(estimate(model, lanes, t, state=state, weights=weights,
+                                   sparse=sparse), t, extra)
+
+
+def judge_estimate(e: Estimate, target: str | Target,
+                   extra: tuple[int, int] = (0, 0)) -> FitResult:
+    """The verdict on an estimate ``e`` (the dense core's, `hwgen.estimate.estimate`, or the
+    delta core's, `hwgen.delta.resources`) on ``target`` with ``extra`` (as `fit_result`)."""
+    t = get_target(target)
     if tuple(extra) != (0, 0):
         bd = dict(e.luts_breakdown)
         bd["around the accelerator"] = extra[0]

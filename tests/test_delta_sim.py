@@ -175,23 +175,19 @@ def test_estimate_gives_the_delta_cores_cycles_from_a_datasets_columns(tmp_path,
     assert none["columns_processed_fraction"] == 0
     assert none["expected_cycles_per_timestep"] == pytest.approx(
         none["fixed_cycles"] + clear * len(test.lengths) / none["timesteps"])
-    # a dense model has no use for --dataset; a board build does not take the delta core
+    # a dense model has no use for --dataset
     save_model(base, p)
     assert main(args + ["--dataset", "vowels"]) == 1
     assert "--dataset applies to delta networks" in capsys.readouterr().err
 
 
-def test_board_builds_refuse_a_delta_model_with_a_clear_error(tmp_path, capsys):
+def test_generate_of_a_delta_model_says_its_worst_case(tmp_path, capsys):
+    """(Board builds and ``estimate --board`` of delta models: tests/test_delta_board.py.)"""
     from hwgen.cli import main
     from hwgen.modelfile import save_model
 
     p = tmp_path / "d.hwgm"
     save_model(_delta(), p)
-    assert main(["build", str(p), "--board", "icebreaker", "-o", str(tmp_path / "b")]) == 1
-    err = capsys.readouterr().err
-    assert "board builds do not take the delta core yet" in err and err.count("\n") == 1
-    assert main(["estimate", str(p), "--board", "icebreaker"]) == 1
-    assert "board builds do not take the delta core yet" in capsys.readouterr().err
     assert main(["generate", str(p), "--lanes", "2", "-o", str(tmp_path / "g")]) == 0
     assert "worst case" in capsys.readouterr().out
 

@@ -79,8 +79,10 @@ def run(args) -> int:
     text = "\n".join([
         f"bitstream   {r.bitstream}",
         f"weights     {where}",
-        f"lanes       {b.lanes}; {b.fit.fit.estimate.cycles_per_timestep} cycles per timestep, "
-        f"{b.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
+        f"lanes       {b.lanes}; {b.fit.fit.estimate.cycles_per_timestep} cycles per timestep"
+        + (" at most (delta core: 'hwgen estimate --dataset' gives the expected)"
+           if b.fit.design.model.delta is not None else "")  # issue 23
+        + f", {b.us_per_timestep:.2f} us at {r.clock_mhz:g} MHz",
         f"clock       {clock_line(r)}",
         (f"uart        {r.baud} baud (divisor {r.divisor} at {r.clock_mhz:g} MHz)"
          if r.link == "uart" else

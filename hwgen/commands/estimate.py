@@ -63,6 +63,8 @@ def estimate_text(model, r, *, board=None, target=None, baud=None, sparse="auto"
                 from ..boardfit import check_board_fit
 
                 check_board_fit(model, board, fit.lanes, baud, r.weights, sparse, clock, link)
+            elif model.delta is not None:  # the delta core (issue 23): its problems
+                raise HwgenError("; ".join(fit.problems))
             else:
                 check_fit(model, fit.lanes, target, sparse=sparse)
         except HwgenError as e:
@@ -71,20 +73,29 @@ def estimate_text(model, r, *, board=None, target=None, baud=None, sparse="auto"
 
 
 def _delta(args, model) -> int:
-    """A delta network (issue 23): the delta core's cycles (`hwgen.delta.estimate`)."""
+    """A delta network (issue 23): the delta core's resources and fit (`hwgen.delta.resources`,
+    on the target or as the board build makes it) and its cycles (`hwgen.delta.estimate`)."""
     from ..delta.estimate import delta_estimate, format_delta_estimate
 
-    if args.board:
-        raise HwgenError("this model is a delta network; board builds do not take the delta "
-                         "core yet: estimate it with --target")
-    if args.weights not in (None, "rom"):
+    if args.weights not in (None, "rom", "auto"):
         raise HwgenError(f"this model is a delta network; the delta core does not support "
                          f"loadable weights (--weights {args.weights}): its weights are ROMs")
-    lanes = args.lanes or 1
+    r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
+                     weights="rom", sparse=args.sparse, clock=args.clock, link=args.link)
+    fit = r.fit if args.board else r
     seqs = api._dataset_sequences(model, args.dataset, None) if args.dataset else None
-    e = delta_estimate(model, lanes, seqs, args.dataset)
-    emit(args, e.to_json(), format_delta_estimate(e, args.target),
-         next_=[f"hwgen generate {args.model} --lanes {e.lanes} -o rtl_out/NAME"])
+    e = delta_estimate(model, fit.lanes, seqs, args.dataset)
+    text = estimate_text(model, r, board=args.board, target=args.target, baud=args.baud,
+                         sparse=args.sparse, clock=args.clock, link=args.link)
+    data = e.to_json()
+    data["resources"] = r.to_json() if args.board else {
+        **fit.estimate.to_json(), "fits": fit.fits, "problems": list(fit.problems),
+        "warnings": list(fit.warnings)}
+    nxt = ([f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} -o build/NAME"]
+           if args.board else
+           [f"hwgen generate {args.model} --lanes {e.lanes} -o rtl_out/NAME"])
+    emit(args, data, f"{format_delta_estimate(e, args.target or args.board)}\n{text}",
+         next_=nxt if fit.fits else None)
     return 0
 
 

@@ -57,6 +57,10 @@ def register(sub) -> None:
                        help="(default: %(default)s)")
     space.add_argument("--lr", type=positive_float, default=2e-3, metavar="LR",
                        help="(default: %(default)s)")
+    space.add_argument("--delta", metavar="THX,THH",
+                       help="train delta networks with these thresholds (as 'hwgen train "
+                       "--delta'; docs/delta.md) and estimate the delta core: cycles per "
+                       "timestep are its worst case (every column processed)")
     space.add_argument("--samples", type=positive_int, metavar="N",
                        help="run N distinct points of the grid drawn at random (seed --seed) "
                        "instead of all of it")
@@ -152,11 +156,12 @@ def run_command(args) -> int:
     from ..train.trainer import TrainConfig
 
     for q in quants:  # the trainer's own validation, before any trial starts
-        TrainConfig(dataset=args.dataset, quant=q, epochs=1).check()
+        TrainConfig(dataset=args.dataset, quant=q, epochs=1, delta=args.delta,
+                    layers=args.layers).check()
     ds = dataset_ref(args.dataset)
     budget = args.budget or DEFAULT_BUDGET[ds.kind]
     configs = grid(cells, quants, hiddens, budget=budget, layers=args.layers, seed=args.seed,
-                   batch=args.batch, lr=args.lr, bits=args.bits)
+                   batch=args.batch, lr=args.lr, bits=args.bits, delta=args.delta)
     search = {"grid": {"cells": cells, "quant": quants, "hidden": hiddens}, "size": len(configs),
               "samples": args.samples, "early_stop": args.early_stop}
     if args.samples:

@@ -4,8 +4,8 @@ the manifest's formula (`hwgen.delta.schedule`) and, with a dataset, its measure
 The bound per timestep (fixed + sos * clear + R * columns processed) is the core's exact cycle
 count when no column is processed and within a few percent above it otherwise (measured by
 ``hwgen sim``); over a dataset's test split, its mean is the expected cycles per timestep. The
-dense core's exact schedule of the same model and lanes stands beside it. Resources are not
-estimated for the delta core (``hwgen synth`` measures them).
+dense core's exact schedule of the same model and lanes stands beside it. Resources:
+`hwgen.delta.resources`.
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ def delta_estimate(model: Model, lanes: int, sequences=None, name: str | None = 
 
 def format_delta_estimate(e: DeltaEstimate, target: str | None = None) -> str:
     """The lines ``hwgen estimate`` prints for a delta core."""
-    lines = [f"core        delta (docs/delta.md), {e.lanes} lanes; resources are not estimated "
-             f"for the delta core: 'hwgen synth' measures them"
+    lines = [f"core        delta (docs/delta.md), {e.lanes} lanes"
              + (f" on {target}" if target else ""),
              f"cycles      {e.worst} per timestep worst case (every column), {e.fixed} with no "
              f"column processed, at most {e.per_column} per processed column; the dense core: "

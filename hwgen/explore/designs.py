@@ -101,7 +101,8 @@ def _base_row(record: dict) -> dict:
     return {
         "trial": record["hash"],
         "label": f"{c['cell']} h{c['hidden']}" + ("" if c.get("layers", 1) == 1
-                                                 else f"x{c['layers']}") + f" {c['quant']}",
+                                                 else f"x{c['layers']}") + f" {c['quant']}"
+        + ("" if c.get("delta") is None else f" delta {c['delta']}"),  # issue 23
         "status": record["status"],
         "cell": c["cell"],
         "quant": c["quant"],
@@ -136,6 +137,10 @@ def design_rows(record: dict, model: Model, plat: Platform, lanes: list[int],
         if plat.board is not None:
             bf = board_fit(model, plat.board, p)
             fit, link, link_us = bf.fit, bf.link, round(bf.link_us_per_timestep, 4)
+        elif model.delta is not None:  # a delta network (issue 23): the delta core's fit
+            from ..boardfit import judge
+
+            fit, link, link_us = judge(model, p, plat.target).fit, (0, 0), None
         else:
             fit, link, link_us = fit_result(model, p, plat.target), (0, 0), None
         e = fit.estimate
@@ -250,7 +255,9 @@ def train_command(dataset_source: str, charlm: bool, config: dict, model_path: s
         f"--hidden {config['hidden']} --layers {config.get('layers', 1)} "
         f"--quant {config['quant']} {budget} --batch {config.get('batch', 32)} "
         f"--lr {config.get('lr', 2e-3):g} --bits {config.get('bits', 8)} "
-        f"--seed {config.get('seed', 0)} -o {shlex.quote(model_path)}"
+        f"--seed {config.get('seed', 0)} "
+        + ("" if config.get("delta") is None else f"--delta {config['delta']} ")  # issue 23
+        + f"-o {shlex.quote(model_path)}"
     )
 
 

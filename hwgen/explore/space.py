@@ -58,6 +58,7 @@ class TrialConfig:
     batch: int = 32
     lr: float = 2e-3
     bits: int = 8
+    delta: str | None = None  # "THX,THH": a delta network (issue 23, `hwgen train --delta`)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -68,7 +69,10 @@ class TrialConfig:
             raise HwgenError(f"learning rate must be a positive number, not {self.lr!r}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["delta"] is None:  # a dense trial's record (and cache hash) as before issue 23
+            del d["delta"]
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> TrialConfig:
@@ -81,7 +85,8 @@ class TrialConfig:
     def label(self) -> str:
         """A short human name, e.g. ``gru h32 ternary``."""
         extra = "" if self.layers == 1 else f"x{self.layers}"
-        return f"{self.cell} h{self.hidden}{extra} {self.quant}"
+        delta = "" if self.delta is None else f" delta {self.delta}"
+        return f"{self.cell} h{self.hidden}{extra} {self.quant}{delta}"
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def _run(spec: dict, on_eval, t0: float) -> tuple[dict, bytes]:
         dataset=ds_ref["source"], cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
         quant=cfg.quant, epochs=None if charlm else cfg.budget,
         budget_chars=cfg.budget if charlm else None, seed=cfg.seed, batch=cfg.batch,
-        lr=float(cfg.lr), bits=cfg.bits,
+        lr=float(cfg.lr), bits=cfg.bits, delta=cfg.delta,
     )
     ckpt = Path(spec["checkpoint"]) if spec.get("checkpoint") else None
     if ckpt is not None:

@@ -28,7 +28,17 @@ from .delta_update import advance_word_lane
 from .plan import Plan
 from .scale import ConstScaler
 
-__all__ = ["DeltaCellPass"]
+__all__ = ["DeltaCellPass", "row_layout"]
+
+
+def row_layout(plan: Plan) -> data.StructLayout:
+    """A word of the cell pass's row ROM: the row's input-part bias, its recurrent-part bias
+    (the GRU n rows' b_hn, else 0), its gate and its unit."""
+    m = plan.model
+    bw = plan.bias_width
+    return data.StructLayout({"bias_x": signed(bw), "bias_h": signed(bw),
+                              "gate": range(max(m.cell.num_gates, 2)),
+                              "unit": range(max(m.hidden, 2))})
 
 
 class DeltaCellPass(wiring.Component):
@@ -88,14 +98,14 @@ class DeltaCellPass(wiring.Component):
         gru = model.cell is CellKind.GRU
         bias_x = [int(layer.bias[r]) for r in order]
         bias_h = [int(layer.bias_hn[r % H]) if gru and r // H == 2 else 0 for r in order]
-        bw = plan.bias_width
-        m.submodules.bias_x = bx = Memory(shape=signed(bw), depth=rows, init=bias_x)
-        m.submodules.bias_h = bh = Memory(shape=signed(bw), depth=rows, init=bias_h)
-        m.submodules.gates = gm = Memory(shape=range(max(G, 2)), depth=rows,
-                                         init=[r // H for r in order])
-        m.submodules.units = um = Memory(shape=range(max(H, 2)), depth=rows,
-                                         init=[r % H for r in order])
-        ports = [mem.read_port(domain="comb") for mem in (bx, bh, gm, um)]
+        # one ROM of the rows' descriptors in issue order (four ROMs of one address before: two
+        # went to block RAM, two to logic, as Yosys judged them), `row_layout`
+        layout = row_layout(plan)
+        words = [{"bias_x": bx, "bias_h": bh, "gate": r // H, "unit": r % H}
+                 for bx, bh, r in zip(bias_x, bias_h, order, strict=True)]
+        m.submodules.rows = rom = Memory(shape=layout, depth=rows, init=words)
+        port = rom.read_port(domain="comb")
+        ports = [port.data.bias_x, port.data.bias_h, port.data.gate, port.data.unit]
 
         # the row counter: p = word * P + lane, each row two cycles (x, then h)
         run = Signal(name="run")
@@ -104,8 +114,7 @@ class DeltaCellPass(wiring.Component):
         lane = Signal(range(max(P, 2)), name="lane")
         phase = Signal(name="phase")
         m.d.comb += [self.busy.eq(run), self.mx_addr.eq(word), self.mh_addr.eq(word)]
-        for port in ports:
-            m.d.comb += port.addr.eq(p)
+        m.d.comb += port.addr.eq(p)
         with m.If(self.start & ~run):
             m.d.sync += [run.eq(1), p.eq(0), word.eq(0), lane.eq(0), phase.eq(0)]
         with m.Elif(run):
@@ -120,8 +129,8 @@ class DeltaCellPass(wiring.Component):
         v1 = register(m, run, "v1", reset=True)
         part1 = register(m, phase, "part1")
         lane1 = register(m, lane, "lane1")
-        b1 = register(m, Mux(phase, ports[1].data, ports[0].data), "b1")
-        g1, u1 = register(m, ports[2].data, "g1"), register(m, ports[3].data, "u1")
+        b1 = register(m, Mux(phase, ports[1], ports[0]), "b1")
+        g1, u1 = register(m, ports[2], "g1"), register(m, ports[3], "u1")
         ls = plan.timing.scale_latency
         terms = []
         for name, mp, src, width in (("x", mpx, self.mx_data, self._aw[0]),

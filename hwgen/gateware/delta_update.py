@@ -14,9 +14,10 @@ stays within the dense accumulator bound after every update, so with the dense w
 Lanes past ``rows`` (padding of the last word) hold don't-care values.
 
 Contract: ``clear`` (R cycles of zeros, a start of sequence) only while idle (``busy`` low, no
-token offered); ``rdata`` (the cell pass's port, registered: the word at ``raddr`` one cycle
-later) only read while idle. An ``end`` token (the encoder's end marker) raises ``done`` for one
-cycle once every earlier column's writes have landed.
+token offered); ``rdata`` (the cell pass's port: the word at ``raddr`` one cycle later, read
+through the update's own registered read port) only with ``raddr`` given while idle. An
+``end`` token (the encoder's end marker) raises ``done`` for one cycle once every earlier
+column's writes have landed.
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ class DeltaColumnUpdate(wiring.Component):
                                         attrs={"no_rw_check": 1})
         m.submodules.rom = rom = Memory(shape=unsigned(bits * P), depth=len(self._words),
                                         init=[int(w) for w in self._words])
-        mrp = mem.read_port(domain="comb")
-        crp = mem.read_port(domain="comb")
+        # one read port, registered, shared by the update (while busy) and the cell pass (while
+        # idle, the contract): one block RAM copy on iCE40, whose EBR has one read port (two
+        # ports took two copies: 28 of the FSDD GRU core's 46 EBR at 8 lanes, measured)
+        rp = mem.read_port()
         wp = mem.write_port()
         wrp = rom.read_port(domain="comb")
 
@@ -150,17 +153,18 @@ class DeltaColumnUpdate(wiring.Component):
             m.d.sync += [busy.eq(1), k.eq(0), col.eq(i.column), delta.eq(i.delta)]
         with m.Elif(busy):
             m.d.sync += [k.eq(k + 1), busy.eq(~last_k)]
-        m.d.comb += [mrp.addr.eq(k), wrp.addr.eq(col * R + k)]
+        m.d.comb += [rp.addr.eq(Mux(busy, k, self.raddr)), wrp.addr.eq(col * R + k)]
 
         # read stage registers (latency 1), forwarding a word written in the read cycle
         v1 = Signal(name="v1")
         k1 = Signal(range(max(R, 2)), name="k1", reset_less=True)
         d1 = Signal(signed(self._dw), name="d1", reset_less=True)
-        m1 = Signal(mword, name="m1", reset_less=True)
+        m1 = Signal(mword, name="m1")
         w1 = Signal(bits * P, name="w1", reset_less=True)
         fwd1 = Signal(name="fwd1", reset_less=True)
         new = Signal(mword, name="new")
-        m.d.sync += [v1.eq(busy), k1.eq(k), d1.eq(delta), m1.eq(mrp.data), w1.eq(wrp.data),
+        m.d.comb += m1.eq(rp.data)  # the word read at k a cycle ago (not written in that cycle)
+        m.d.sync += [v1.eq(busy), k1.eq(k), d1.eq(delta), w1.eq(wrp.data),
                      fwd1.eq(v1 & (k1 == k))]
         fwd_word = Signal(mword, name="fwd_word", reset_less=True)
         m.d.sync += fwd_word.eq(new)
@@ -182,7 +186,6 @@ class DeltaColumnUpdate(wiring.Component):
         end1 = Signal(name="end1")
         m.d.sync += [end1.eq(accept & i.end), self.done.eq(end1)]
 
-        # the cell pass's read port
-        m.d.comb += crp.addr.eq(self.raddr)
-        m.d.sync += self.rdata.eq(crp.data)
+        # the cell pass's reads: the same port while idle
+        m.d.comb += self.rdata.eq(rp.data)
         return m
