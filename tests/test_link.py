@@ -133,6 +133,21 @@ def test_a_corrupted_pipelined_frame_names_the_abandoned_one_and_the_link_recove
         np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
 
 
+def test_a_damaged_seq_byte_is_named_as_the_awaited_frames_rejection():
+    """The device answers a frame whose SEQ byte was damaged with ERROR CRC under the damaged
+    SEQ; replies come in request order, so it is the awaited frame's (the board soak met this
+    as a misleading 'stale reply')."""
+    x, sos, want = sequence(8, seed=5)
+    p = echo_payloads(x, sos)
+    with echo_port(corrupt={PING_BYTES + 2: 0x40}) as port:  # RUN frame 2's SEQ -> 66
+        link = Link(port, timeout=10)
+        link.ping()
+        with pytest.raises(ProtocolError, match=r"the device rejected RUN frame 2 \(steps 0..3\) "
+                           r"\(it arrived as frame 66: a damaged header\): CRC: .* \(RUN frame 3"):
+            link.run_steps(p)
+        np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
+
+
 def test_a_dropped_byte_is_a_clear_error_and_the_link_recovers():
     x, sos, want = sequence(8, seed=4)
     p = echo_payloads(x, sos)

@@ -145,6 +145,10 @@ class Link:
                     return f
                 if f.seq in self._abandoned:
                     self._abandoned.discard(f.seq)  # the answer to an abandoned frame
+                elif f.cmd == Cmd.ERROR and not skip_others:
+                    # replies come in request order: an ERROR with another SEQ answers the
+                    # awaited frame, whose SEQ byte was damaged on the way (the CRC caught it)
+                    return f
                 elif not skip_others:
                     raise ProtocolError(
                         f"received a reply to frame {f.seq} while waiting for the reply to "
@@ -179,7 +183,8 @@ class Link:
         if f.cmd == Cmd.ERROR:
             later = self._later(seq)
             self._abandon(clean=self._parser.pending == 0 and not self._parsed)
-            raise ProtocolError(f"the device rejected {what}: {_error_text(f)}{later}")
+            damaged = "" if f.seq == seq else f" (it arrived as frame {f.seq}: a damaged header)"
+            raise ProtocolError(f"the device rejected {what}{damaged}: {_error_text(f)}{later}")
         return f
 
     def _later(self, failed: int) -> str:
