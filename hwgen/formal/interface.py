@@ -216,8 +216,11 @@ def interface_properties(
     *,
     stall_bound: int | None = None,
     bmc_depth: int | None = None,
+    bounded: bool = True,
 ) -> list[Property]:
-    """The interface properties of the generated folder ``rtl_dir`` (see the module docstring).
+    """The interface properties of the generated folder ``rtl_dir`` (see the module docstring);
+    without ``bounded``, not the bounded checks (``streams.order``, ``streams.order_bmc``,
+    ``timing.latency``: `whitebox` proves their assertions for ever on the core).
 
     ``stall_bound`` defaults to ``cpt`` (a consumer may stall a whole timestep);
     ``bmc_depth`` to ``2 cpt + 8`` (two timesteps under any stall pattern). The k of each
@@ -237,7 +240,7 @@ def interface_properties(
     def harness(check):
         return lambda: StreamHarness(manifest, check, stall)
 
-    return [
+    props = [
         Property(
             "streams.comb_valid",
             "o_stream valid and payload do not depend combinationally on o_stream ready",
@@ -300,3 +303,6 @@ def interface_properties(
             verilog,
         ),
     ]
+    if not bounded:
+        props = [p for p in props if p.mode != "bmc"]
+    return props

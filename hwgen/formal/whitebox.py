@@ -213,65 +213,76 @@ def _bit_of(keys, sig) -> int:
     raise ValueError(sig)
 
 
-def mine(design, manifest: dict, check: str, limit: int = 200000) -> Invariant:
-    """The exact reachable control states of ``check``'s harness, as an `Invariant`: a
-    breadth-first search in amaranth.sim from the reset state, stepping each state with every
-    value of the free control inputs (reset, input valid, and for ``order`` the consumer's
-    ready; the payload does not reach the control state and is held at 0). Each reachable
-    control state becomes a cube (``order``: with each interval of the cycles since the last
-    input or stall it takes there). Raises HwgenError past ``limit`` states."""
-    from amaranth.hdl import Cat, Fragment
+def mine(design, manifest: dict, check: str, limit: int = 100000) -> Invariant:
+    """The exact reachable control states of ``check``'s harness, as an `Invariant`.
+
+    A search in amaranth.sim from the reset state steps each control state with every value of
+    the free control inputs (reset, input valid, and for ``order`` the consumer's ready; the
+    payload does not reach the control state and is held at 0) until no new state appears.
+    ``order``'s counter of cycles since the last input or stall reaches no control register, so
+    the search runs over the control states alone, recording how each step moves the counter
+    (reset to 0, restart at 1, count up to ``lat + 1``); the counter values each state takes are
+    then propagated over that graph in Python. Each state becomes one cube per interval of its
+    counter values. Raises HwgenError past ``limit`` control states."""
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
 
     h = CoreHarness(design, manifest, check, sim=True)
     frag = Fragment.get(h, None)
     p, kw, fm, ib = h.stim, h._key_width, h._free_mask, h._issue_bit
     keymask = (1 << kw) - 1
-    # the whole monitor state: age and quiet set to ``since`` (only their minimum is read)
-    writable = h._regs if check == "timing" else Cat(h._regs, p.age, p.quiet)
-    rw = len(h.snapshot) - kw
     inputs = [(rst, v, r) for rst in (0, 1) for v in (0, 1) for r in (0, 1)
               if r or check == "order"]
-    seen: set[int] = set()
+    graph: dict[int, set] = {}  # key -> {(next key, counter move: 0, 1 or 2 = count up)}
+    root = []
 
     def canon(snap: int) -> int:
-        return snap if (snap >> ib) & 1 else snap & ~fm
+        key = snap & keymask
+        return key if (key >> ib) & 1 else key & ~fm
 
     async def bench(ctx):
         ctx.set(h.cd.rst, 1)
         await ctx.tick()
-        todo = [canon(ctx.get(h.snapshot))]
-        seen.add(todo[0])
+        root.append(canon(ctx.get(h.snapshot)))
+        todo = [root[0]]
+        graph[root[0]] = set()
         while todo:
-            snap = todo.pop()
-            state = snap
-            if rw:
-                since = snap >> kw
-                state |= (since << (kw + rw)) | (since << (kw + 2 * rw))
+            key = todo.pop()
             for rst, v, r in inputs:
-                ctx.set(writable, state)
+                # the counter at 1: after the step it reads 0 (reset), 1 (restart) or 2
+                ctx.set(h._regs, key | (1 << kw) if kw < len(h._regs) else key)
                 ctx.set(h.cd.rst, rst)
                 ctx.set(p.i_valid, v)
                 ctx.set(p.o_ready, r)
                 await ctx.tick()
-                nxt = canon(ctx.get(h.snapshot))
-                if nxt not in seen:
-                    if len(seen) >= limit:
+                snap = ctx.get(h.snapshot)
+                nxt = canon(snap)
+                graph[key].add((nxt, snap >> kw))
+                if nxt not in graph:
+                    if len(graph) >= limit:
                         raise HwgenError(f"more than {limit} reachable control states")
-                    seen.add(nxt)
+                    graph[nxt] = set()
                     todo.append(nxt)
 
     sim = Simulator(frag)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    ranges: dict[int, list[int]] = {}
-    for snap in seen:
-        ranges.setdefault(snap & keymask, []).append(snap >> kw)
+    top = h._lat + 1
+    values = {root[0]: {0}}
+    todo = [(root[0], 0)]
+    while todo:
+        key, c = todo.pop()
+        for nxt, move in graph[key]:
+            c2 = move if move < 2 else min(c + 1, top)
+            got = values.setdefault(nxt, set())
+            if c2 not in got:
+                got.add(c2)
+                todo.append((nxt, c2))
     cubes = []
-    for key, vals in sorted(ranges.items()):
+    for key in sorted(values):
         mask = keymask if (key >> ib) & 1 else keymask & ~fm
-        for lo, hi in _intervals(sorted(vals)):
+        for lo, hi in _intervals(sorted(values[key])):
             cubes.append((mask, key, lo, hi))
     return Invariant(h.state, tuple(cubes))
 
@@ -285,3 +296,37 @@ def _intervals(vals: list[int]):
             lo = v
         prev = v
     yield lo, prev
+
+
+def whitebox_properties(design, manifest: dict) -> list[Property]:
+    """The unbounded companions of ``streams.order`` / ``timing.latency``, on the core of
+    ``design`` (`hwgen.design.Design`, as `design.manifest_options` resolves the folder) against
+    ``manifest``'s cycle counts: ``core.order`` (any stall pattern) and ``core.latency``
+    (always-ready consumer), k-induction at k = 1 (2 and 3 as retries) with the mined control
+    invariant (`mine`, run when the property runs and timed with it). Raises HwgenError for a
+    core this harness does not know (the delta core)."""
+    if design.model.delta is not None:
+        raise HwgenError("the white-box interface proofs know the dense and sparse cores, not "
+                         "the delta core (its properties stay bounded)")
+    cpt = int(manifest["timing"]["cycles_per_timestep"])
+    lat = int(manifest["timing"].get("latency_cycles", cpt))
+
+    def harness(check):
+        def build():
+            return CoreHarness(design, manifest, check, mine(design, manifest, check))
+        return build
+
+    return [
+        Property(
+            "core.order",
+            f"streams.order for ever, any stall pattern: none lost or duplicated, <= 3 in "
+            f"flight, offered <= {lat} cycles after its input or the last stall (white box)",
+            "prove", 1, harness("order"), retry_depths=(2, 3), lemmas=("core.invariant",),
+        ),
+        Property(
+            "core.latency",
+            f"timing.latency for ever: the output exactly {lat} cycles after its input, the next "
+            f"input {cpt} cycles after it (always-ready consumer; white box)",
+            "prove", 1, harness("timing"), retry_depths=(2, 3), lemmas=("core.invariant",),
+        ),
+    ]
