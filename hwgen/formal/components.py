@@ -297,7 +297,8 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     # k-induction closes for the add / subtract / skip lanes; for shift and multiplier lanes it
     # does not within reach, so those are bounded proofs over every sum of up to ``words`` words
     # (a stall only delays the pipeline, so longer traces add nothing new to a sum).
-    mode = "prove" if encoding.is_ternary_like else "bmc"
+    mul = _multiplier_lanes(encoding) and not sparse
+    mode = "prove" if encoding.is_ternary_like or mul else "bmc"
     return Property(
         f"mac.{name}",
         f"MacUnit {encoding.describe()}{' sparse (2:4)' if sparse else ''}, {lanes} lanes, "
@@ -307,6 +308,7 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
         latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
         lambda: _Harness(body),
         retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
+        prep="memory_map\nopt_merge" if mul else "",
     )
 
 
@@ -321,7 +323,18 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
     if not sparse:
         for k in range(lanes):
             m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
-        return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        if not _multiplier_lanes(encoding):
+            return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        # Multiplier lanes: the level is the code read as signed (asserted for every legal code),
+        # and the product is the HDL's ``*`` of the same two signals as the lane's, which the
+        # proof's ``opt_merge`` makes one cell: what is proven is the decode, the widths, the
+        # adder tree and the accumulator at full width, with the multiply as the primitive.
+        terms = []
+        for k, x in enumerate(xs):
+            code = codes[k * b : (k + 1) * b]
+            m.d.comb += Assert(level[code] == code.as_signed(), "mac: level(code) = signed code")
+            terms.append(x * code.as_signed())
+        return sum(terms)
     field = lane_bits(encoding)
     terms = []
     ops = Array(xs)
@@ -336,6 +349,11 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
         x = ops[lane_base(k) + sel]
         terms.append(Mux(sel == SEL_ZERO, 0, lv * x))
     return sum(terms)
+
+
+def _multiplier_lanes(encoding: WeightEncoding) -> bool:
+    """Lanes with a real multiplier (int-N, multi-bit pow2): `mac.MacUnit._lane`'s last case."""
+    return not encoding.is_ternary_like and encoding.kind is not EncodingKind.EXP
 
 
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
@@ -392,13 +410,14 @@ def component_properties(model: Model) -> list[Property]:
                 hq.scale.mantissa, k, f.state.frac, f.output_frac, w.head_acc_bound, label="head"
             )
         )
-    # The MAC unit of every weight encoding (2 lanes, sums of 3 words; operands narrowed to 4
-    # bits for the solver: the lanes' logic does not depend on the width). Multiplier lanes wider
-    # than 4 bits are left to simulation (an int8 lane takes the solver over 10 minutes).
+    # The MAC unit of every weight encoding (2 lanes, sums of 3 words). Add / subtract / shift
+    # lanes with operands narrowed to 4 bits for the solver (their logic does not depend on the
+    # width); multiplier lanes (int-N, multi-bit pow2) at the core's operand width, the multiply
+    # shared with the reference (`_mac_word`).
     encodings = {q.encoding for _, q in model.matrices()}
+    operand_width = max(f.input.width, f.state.width)  # `plan.Plan.operand_width`
     for enc in sorted(encodings, key=lambda e: (e.kind.value, e.bits)):
-        if enc.is_ternary_like or enc.kind is EncodingKind.EXP or enc.bits <= 4:
-            add(prove_mac(enc, 2, 4, 3))
+        add(prove_mac(enc, 2, operand_width if _multiplier_lanes(enc) else 4, 3))
     gate_width = max(lw.gate_width for lw in w.layers)
     if model.cell is not CellKind.RNN:
         add(prove_table(model.sigmoid_table, f.sigmoid_in_width, gate_width, label="sigmoid"))

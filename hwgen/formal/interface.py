@@ -176,7 +176,7 @@ class StreamHarness(wiring.Component):
         m.d.comb += Assume(p.o_ready)
         hist = p.hist = Signal(lat, name="hist")  # hist[j]: an input was accepted j + 1 cycles ago
         m.d.sync += hist.eq(Cat(p.accept, hist[:-1]))
-        in_flight = sum(hist[j] for j in range(lat))
+        in_flight = _count(list(hist))
         with m.If(~p.rst):
             m.d.comb += Assert(
                 p.o_valid == hist[lat - 1],
@@ -197,6 +197,15 @@ class StreamHarness(wiring.Component):
         with m.If(p.accept):
             m.d.sync += seen.eq(1)
         m.d.comb += Cover(p.deliver & seen, "timing.cover: an input and its output")
+
+
+def _count(bits: list):
+    """The number of set bits, as a balanced adder tree (a chain of hundreds of additions
+    overflows Python's recursion limit when Amaranth lowers it)."""
+    while len(bits) > 1:
+        bits = [bits[i] + bits[i + 1] if i + 1 < len(bits) else bits[i]
+                for i in range(0, len(bits), 2)]
+    return bits[0]
 
 
 def _no_comb_path(top: str, source: str, targets: list[str]) -> str:
