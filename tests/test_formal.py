@@ -12,6 +12,7 @@ import json
 import shutil
 
 import pytest
+from amaranth.hdl import Const
 
 from conftest import make_model, stream_mutant
 from hwgen.cli import main
@@ -26,7 +27,12 @@ from hwgen.formal.components import (
     prove_sum_tree,
     prove_table,
 )
+from hwgen.design import manifest_options, resolve
+from hwgen.formal import whitebox_properties
 from hwgen.formal.runner import Property
+from hwgen.formal.whitebox import CoreHarness, Invariant, mine
+from hwgen.gateware.core import Accelerator
+from hwgen.gateware.schedule import Schedule
 from hwgen.spec import HwgenError, WeightEncoding
 
 pytestmark = pytest.mark.formal
@@ -34,12 +40,8 @@ pytestmark = pytest.mark.formal
 INTERFACE_CONFIGS = [
     # (model keywords, lanes)
     (dict(cell="rnn", quant="binary", inputs=2, hidden=2, outputs=2), 2),
-    # Bounded checks of the v2 core's GRU / LSTM take 15 minutes and more (yices, depth ~100):
-    # outside CI (-m slow), as in docs/verification.md.
-    pytest.param((dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5,
-                        bits=5), 2), marks=pytest.mark.slow),
-    pytest.param((dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True,
-                        bits=5), 2), marks=pytest.mark.slow),
+    (dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5, bits=5), 2),
+    (dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True, bits=5), 2),
 ]
 
 
@@ -53,18 +55,106 @@ def _rtl(tmp_path, kw, lanes):
     return tmp_path / "rtl", manifest, model
 
 
-@pytest.mark.parametrize("config", INTERFACE_CONFIGS, ids=["rnn-binary", "gru-exp", "lstm-int8"])
+def _core(rtl, manifest, model):
+    """The white-box proofs of a generated folder (its core as `hwgen prove` rebuilds it)."""
+    return whitebox_properties(resolve(model, **manifest_options(manifest)), manifest)
+
+
+@pytest.mark.parametrize("config", INTERFACE_CONFIGS, ids=["rnn-binary", "gru-exp-tok",
+                                                           "lstm-int8"])
 def test_interface_properties_hold(tmp_path, config):
-    rtl, manifest, _ = _rtl(tmp_path, *config)
-    props = [p for p in interface_properties(rtl, manifest) if p.name != "streams.order_bmc"]
+    """The default interface properties of one design per cell: the black-box ones on the
+    Verilog top and the unbounded white-box ones on its core."""
+    rtl, manifest, model = _rtl(tmp_path, *config)
+    props = interface_properties(rtl, manifest, bounded=False) + _core(rtl, manifest, model)
+    assert not {"streams.order", "timing.latency"} & {p.name for p in props}
     results = run_properties(props, tmp_path / "formal")
     assert all(r.ok for r in results), "\n".join(r.line() for r in results)
     status = _status(results)
-    # bounded for the v2 core (see hwgen/formal/interface.py)
-    assert status["timing.latency"] == "bounded" and status["streams.order"] == "bounded"
+    assert status["core.order"] == status["core.latency"] == "proven"
+    assert status["streams.hold"] == "proven"
     assert status["timing.cover"] == "covered" and status["streams.comb_valid"] == "holds"
     cover = next(r for r in results if r.prop.name == "timing.cover")
     assert cover.trace is not None and cover.trace.is_file()
+
+
+@pytest.mark.slow
+def test_bounded_black_box_checks(tmp_path):
+    """``--bounded``: streams.order and timing.latency on the Verilog top, from reset over two
+    timesteps (about 5 minutes on the RNN)."""
+    rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    props = [p for p in interface_properties(rtl, manifest)
+             if p.name in ("timing.latency", "streams.order")]
+    assert [r.status for r in run_properties(props, tmp_path / "formal")] == ["bounded"] * 2
+
+
+CORE_CONFIGS = [
+    # (model keywords, generate options): the core kinds INTERFACE_CONFIGS leaves out
+    (dict(cell="rnn", quant="ternary", inputs=4, hidden=4, outputs=2, sparsity="2:4"),
+     dict(lanes=2, sparse="on")),
+    (dict(cell="lstm", quant="ternary", inputs=3, hidden=4, outputs=2),
+     dict(lanes=2, weights="ram")),
+    (dict(cell="rnn", quant="ternary", inputs=2, hidden=9, outputs=2), dict(lanes=4)),
+    (dict(cell="gru", quant="ternary", inputs=3, hidden=4, outputs=3, layers=2),
+     dict(lanes=2)),
+]
+
+
+@pytest.mark.parametrize("config", CORE_CONFIGS,
+                         ids=["rnn-sparse", "lstm-loadable", "rnn-paired", "gru-2-layers"])
+def test_core_proofs_of_every_core_kind(tmp_path, config):
+    """Sparse, loadable, paired-input and two-layer cores: both white-box properties proven
+    (k = 1) by the one set of rules that derives every invariant."""
+    kw, opts = config
+    model = make_model(**kw)
+    manifest = generate(model, tmp_path / "rtl", **opts)
+    design = resolve(model, **manifest_options(manifest))
+    assert (design.plan.sparse, design.plan.loadable, design.plan.paired,
+            model.num_layers) != (False, False, False, 1)
+    results = run_properties(whitebox_properties(design, manifest), tmp_path / "formal")
+    assert [(r.status, r.depth) for r in results] == [("proven", 1)] * 2, \
+        "\n".join(r.line() for r in results)
+
+
+def test_core_mutants_fail(tmp_path, monkeypatch):
+    """The white-box proofs are not vacuous: a manifest one cycle off, a core one cycle slower
+    than its manifest and a head that does not wait for the output loader FAIL with a trace;
+    an invariant short of one reachable state is no proof (unknown)."""
+    rtl, manifest, model = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    design = resolve(model, **manifest_options(manifest))
+
+    def run(man, name, folder):
+        (prop,) = [p for p in whitebox_properties(design, man) if p.name == name]
+        (r,) = run_properties([prop], tmp_path / folder)
+        return r
+
+    off = json.loads(json.dumps(manifest))
+    off["timing"]["cycles_per_timestep"] += 1
+    r = run(off, "core.latency", "cpt")
+    assert r.status == "FAILED" and "timing.latency" in r.detail, r.line()
+    assert r.trace is not None and r.trace.is_file()
+
+    with monkeypatch.context() as mp:
+        drain = Schedule.head_drain.fget
+        mp.setattr(Schedule, "head_drain", property(lambda self: drain(self) + 1))
+        r = run(manifest, "core.latency", "slow")
+    assert r.status == "FAILED" and "o_valid is not exactly lat cycles" in r.detail, r.line()
+
+    with monkeypatch.context() as mp:
+        output = Accelerator._output
+        mp.setattr(Accelerator, "_output",
+                   lambda self, *a: (output(self, *a), Const(0))[1])  # never busy
+        r = run(manifest, "core.order", "busy")
+    assert r.status == "FAILED" and "streams.order" in r.detail, r.line()
+
+    inv = mine(design, manifest, "timing")
+    short = Invariant(inv.names, inv.cubes[: len(inv.cubes) // 2] + inv.cubes[
+        len(inv.cubes) // 2 + 1:])
+    prop = Property("core.short", "an invariant short of one state", "prove", 1,
+                    lambda: CoreHarness(design, manifest, "timing", short),
+                    lemmas=("core.invariant",))
+    (r,) = run_properties([prop], tmp_path / "short")
+    assert r.status == "unknown", r.line()
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ from ..toolenv import tool_env
 __all__ = [
     "Property",
     "PropertyResult",
+    "Refuted",
     "run_properties",
     "require_formal_tools",
     "PASSING",
@@ -45,6 +46,17 @@ __all__ = [
 MODES = ("prove", "bmc", "cover", "structural")
 PASSING = ("proven", "bounded", "covered", "holds")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class Refuted(Exception):
+    """Raised by a `Property`'s harness builder that found a counterexample itself (a
+    white-box proof's state exploration): ``detail`` says which assertion fails and where;
+    ``write_trace(folder)`` writes its waveform there and returns the path (None when the
+    counterexample does not replay from reset)."""
+
+    def __init__(self, detail: str, write_trace: Callable):
+        super().__init__(detail)
+        self.detail, self.write_trace = detail, write_trace
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,8 @@ class Property:
         ``cover`` (``depth`` cycles) or ``structural`` (``script`` is run by Yosys).
     depth : k for ``prove``, the bound for ``bmc`` / ``cover``.
     harness : a callable returning the Amaranth top (an Elaboratable) with the assertions
-        (not used for ``structural``); built only when the property runs.
+        (not used for ``structural``); built only when the property runs. It may raise
+        `Refuted` instead (it found a counterexample while preparing the proof).
     verilog : Verilog files the harness instantiates (read before the harness).
     script : for ``structural``: Yosys commands after reading ``verilog``; a failed
         ``select -assert-*`` (non-zero exit) means FAILED.
@@ -196,7 +209,15 @@ def _run_sby(prop: Property, folder: Path, depth: int, env: dict) -> PropertyRes
     from amaranth.back import rtlil
 
     t0 = time.perf_counter()  # the harness's own preparation (a mined invariant) counts too
-    harness = prop.harness()
+    try:
+        harness = prop.harness()
+    except Refuted as e:
+        trace = e.write_trace(folder)
+        if trace is None:  # the counterexample did not replay: no verdict
+            return PropertyResult(prop, "error", time.perf_counter() - t0, depth,
+                                  f"{e.detail}: the replay from reset does not fail")
+        return PropertyResult(prop, "FAILED", time.perf_counter() - t0, depth, e.detail, trace,
+                              None, [depth])
     text = rtlil.convert(harness, name="hwgen_formal")
     (folder / "harness.il").write_text(text)
     sources = []

@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 from ..spec import HwgenError
 from .interface import StreamHarness
-from .runner import Property
+from .runner import Property, Refuted
 
 __all__ = ["CoreHarness", "Invariant", "mine", "whitebox_properties", "INVARIANT_LABEL"]
 
@@ -52,6 +52,9 @@ class Invariant:
 
     names: tuple[str, ...]
     cubes: tuple[tuple[int, int, int, int], ...]
+    #: the first assertion the exploration saw fail, or None: (its message, the inputs
+    #: (reset, input valid, output ready) of every cycle from the reset state to the failing one)
+    violation: tuple[str, tuple[tuple[int, int, int], ...]] | None = None
 
 
 def _registers(fragment, keep) -> list:
@@ -85,15 +88,24 @@ class CoreHarness(StreamHarness):
         super().__init__(manifest, _CHECKS[check], 1)
         self._design, self._kind, self._inv, self._sim = design, check, invariant, sim
         self.stim = self.cd = self.snapshot = self.state = None
+        self.checks: list = []  # sim: (flag, message) per assertion
 
     def _props(self):
         if not self._sim:
             return super()._props()
+        from amaranth.hdl import Signal, Value
 
-        def none(*args, **kwargs):  # amaranth.sim checks comb assertions between deltas
+        # amaranth.sim would check comb assertions between deltas: in simulation each assertion
+        # drives a flag instead (high when it fails), read once the design has settled
+        def check(test, message=""):
+            flag = Signal(name=f"fails_{len(self.checks)}")
+            self.checks.append((flag, message))
+            return flag.eq(~Value.cast(test).bool())
+
+        def none(*args, **kwargs):  # the exploration's inputs keep the assumptions
             return []
 
-        return none, none, none
+        return check, none, none
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
@@ -216,75 +228,155 @@ def _bit_of(keys, sig) -> int:
 def mine(design, manifest: dict, check: str, limit: int = 100000) -> Invariant:
     """The exact reachable control states of ``check``'s harness, as an `Invariant`.
 
-    A search in amaranth.sim from the reset state steps each control state with every value of
-    the free control inputs (reset, input valid, and for ``order`` the consumer's ready; the
-    payload does not reach the control state and is held at 0) until no new state appears.
-    ``order``'s counter of cycles since the last input or stall reaches no control register, so
-    the search runs over the control states alone, recording how each step moves the counter
-    (reset to 0, restart at 1, count up to ``lat + 1``); the counter values each state takes are
-    then propagated over that graph in Python. Each state becomes one cube per interval of its
-    counter values. Raises HwgenError past ``limit`` control states."""
-    from amaranth.hdl import Fragment
+    A breadth-first search in amaranth.sim from the reset state steps each control state with
+    every value of the free control inputs (reset, input valid, and for ``order`` the consumer's
+    ready; the payload does not reach the control state and is held at 0) until no new state
+    appears, and evaluates the harness's assertions in every state and input. ``order``'s counter
+    of cycles since the last input or stall reaches no control register, so the search runs
+    over the control states alone, recording how each step moves the counter (reset to 0,
+    restart at 1, count up to ``lat + 1``); the counter values each state takes are propagated
+    over that graph in Python, and the assertions are evaluated again at each state's largest
+    value (the one assertion that reads the counter bounds it from above). Each state becomes
+    one cube per interval of its counter values; the first failing assertion met is kept with
+    the inputs that lead to it (`Invariant.violation`). Raises HwgenError past ``limit``
+    states."""
+    from collections import deque
+
+    from amaranth.hdl import Cat, Fragment
     from amaranth.sim import Simulator
 
     h = CoreHarness(design, manifest, check, sim=True)
     frag = Fragment.get(h, None)
     p, kw, fm, ib = h.stim, h._key_width, h._free_mask, h._issue_bit
     keymask = (1 << kw) - 1
-    inputs = [(rst, v, r) for rst in (0, 1) for v in (0, 1) for r in (0, 1)
-              if r or check == "order"]
-    graph: dict[int, set] = {}  # key -> {(next key, counter move: 0, 1 or 2 = count up)}
-    root = []
+    counter = kw < len(h._regs)
+    monitor = Cat(h._regs, p.age, p.quiet) if counter else h._regs
+    fails = Cat(*(f for f, _ in h.checks))
+    inputs = _inputs(check)
+    # key -> [(next key, counter move: 0, 1 or 2 = count up, input)]; key -> (parent, input)
+    graph: dict[int, list] = {}
+    parent: dict = {}
+    bad: list = []
+    rw = len(h._regs) - kw
 
     def canon(snap: int) -> int:
         key = snap & keymask
         return key if (key >> ib) & 1 else key & ~fm
 
+    def state(key: int, c: int) -> int:
+        return key | (c << kw) | (c << (kw + rw)) | (c << (kw + 2 * rw)) if counter else key
+
+    async def step(ctx, key, c, inp):
+        """Set the state and the inputs; note a failing assertion (with how it was reached)."""
+        ctx.set(monitor, state(key, c))
+        for sig, v in zip((h.cd.rst, p.i_valid, p.o_ready), inp, strict=True):
+            ctx.set(sig, v)
+        f = ctx.get(fails)
+        if f and not bad:
+            bad.append((h.checks[(f & -f).bit_length() - 1][1], key, c, inp))
+
     async def bench(ctx):
         ctx.set(h.cd.rst, 1)
         await ctx.tick()
-        root.append(canon(ctx.get(h.snapshot)))
-        todo = [root[0]]
-        graph[root[0]] = set()
+        root = canon(ctx.get(h.snapshot))
+        graph[root], parent[root] = [], None
+        todo = deque([root])
         while todo:
-            key = todo.pop()
-            for rst, v, r in inputs:
-                # the counter at 1: after the step it reads 0 (reset), 1 (restart) or 2
-                ctx.set(h._regs, key | (1 << kw) if kw < len(h._regs) else key)
-                ctx.set(h.cd.rst, rst)
-                ctx.set(p.i_valid, v)
-                ctx.set(p.o_ready, r)
+            key = todo.popleft()
+            for inp in inputs:
+                await step(ctx, key, 1, inp)  # the counter at 1: then 0, 1 or 2
                 await ctx.tick()
                 snap = ctx.get(h.snapshot)
                 nxt = canon(snap)
-                graph[key].add((nxt, snap >> kw))
+                graph[key].append((nxt, snap >> kw, inp))
                 if nxt not in graph:
                     if len(graph) >= limit:
                         raise HwgenError(f"more than {limit} reachable control states")
-                    graph[nxt] = set()
+                    graph[nxt], parent[nxt] = [], (key, inp)
                     todo.append(nxt)
+        values, where = _propagate(graph, root, h._lat + 1)
+        if counter:  # the assertions again at each state's largest counter value
+            for key, vals in values.items():
+                for inp in inputs:
+                    await step(ctx, key, max(vals), inp)
+        cubes = []
+        for key in sorted(values):
+            mask = keymask if (key >> ib) & 1 else keymask & ~fm
+            cubes += [(mask, key, lo, hi) for lo, hi in _intervals(sorted(values[key]))]
+        violation = None
+        if bad:
+            message, key, c, inp = bad[0]
+            path = [inp]
+            node = (key, c) if counter and c != 1 else key
+            links = where if counter and c != 1 else parent
+            while links[node] is not None:
+                node, via = links[node]
+                path.append(via)
+            violation = (message, tuple(reversed(path)))
+        out.append(Invariant(h.state, tuple(cubes), violation))
 
+    out: list[Invariant] = []
     sim = Simulator(frag)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    top = h._lat + 1
-    values = {root[0]: {0}}
-    todo = [(root[0], 0)]
+    return out[0]
+
+
+def _inputs(check: str) -> list[tuple[int, int, int]]:
+    """Every value of (reset, input valid, output ready) the check allows."""
+    return [(rst, v, r) for rst in (0, 1) for v in (0, 1) for r in (0, 1)
+            if r or check == "order"]
+
+
+def _propagate(graph: dict, root: int, top: int):
+    """The counter values each state takes: a breadth-first search over (state, value) from
+    (``root``, 0) (moves: 0 reset, 1 restart, 2 count up to ``top``). Returns state -> values
+    and (state, value) -> (the pair it was first reached from, the input), None for the root."""
+    from collections import deque
+
+    values: dict[int, set] = {root: {0}}
+    where: dict = {(root, 0): None}
+    todo = deque([(root, 0)])
     while todo:
-        key, c = todo.pop()
-        for nxt, move in graph[key]:
+        key, c = todo.popleft()
+        for nxt, move, inp in graph[key]:
             c2 = move if move < 2 else min(c + 1, top)
-            got = values.setdefault(nxt, set())
-            if c2 not in got:
-                got.add(c2)
+            if (nxt, c2) not in where:
+                where[nxt, c2] = ((key, c), inp)
+                values.setdefault(nxt, set()).add(c2)
                 todo.append((nxt, c2))
-    cubes = []
-    for key in sorted(values):
-        mask = keymask if (key >> ib) & 1 else keymask & ~fm
-        for lo, hi in _intervals(sorted(values[key])):
-            cubes.append((mask, key, lo, hi))
-    return Invariant(h.state, tuple(cubes))
+    return values, where
+
+
+def replay(design, manifest: dict, check: str, inputs, vcd) -> str | None:
+    """Simulate ``check``'s harness from reset (one reset cycle, then ``inputs``: (reset, input
+    valid, output ready) per cycle), writing the waveform to ``vcd``; returns the message of
+    the first assertion failing in the last cycle, or None."""
+    from amaranth.hdl import Cat, Fragment
+    from amaranth.sim import Simulator
+
+    h = CoreHarness(design, manifest, check, sim=True)
+    frag = Fragment.get(h, None)
+    p, fails, got = h.stim, None, []
+    fails = Cat(*(f for f, _ in h.checks))
+
+    async def bench(ctx):
+        seq = [(1, 0, 1)] + list(inputs)
+        for n, inp in enumerate(seq):
+            for sig, v in zip((h.cd.rst, p.i_valid, p.o_ready), inp, strict=True):
+                ctx.set(sig, v)
+            if n == len(seq) - 1:
+                f = ctx.get(fails)
+                got.append(h.checks[(f & -f).bit_length() - 1][1] if f else None)
+            await ctx.tick()
+
+    sim = Simulator(frag)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    with sim.write_vcd(str(vcd)):
+        sim.run()
+    return got[0]
 
 
 def _intervals(vals: list[int]):
@@ -313,7 +405,12 @@ def whitebox_properties(design, manifest: dict) -> list[Property]:
 
     def harness(check):
         def build():
-            return CoreHarness(design, manifest, check, mine(design, manifest, check))
+            inv = mine(design, manifest, check)
+            if inv.violation is not None:  # a counterexample from reset: simulate it
+                message, inputs = inv.violation
+                raise Refuted(f"{message} (cycle {len(inputs)} from reset, amaranth.sim)",
+                              lambda folder: _replayed(design, manifest, check, inputs, folder))
+            return CoreHarness(design, manifest, check, inv)
         return build
 
     return [
@@ -330,3 +427,10 @@ def whitebox_properties(design, manifest: dict) -> list[Property]:
             "prove", 1, harness("timing"), retry_depths=(2, 3), lemmas=("core.invariant",),
         ),
     ]
+
+
+def _replayed(design, manifest, check, inputs, folder):
+    """Write the counterexample's waveform into ``folder``; its path, or None if the
+    simulation from reset does not fail (then the exploration's result is not confirmed)."""
+    vcd = folder / "trace.vcd"
+    return vcd if replay(design, manifest, check, inputs, vcd) is not None else None
