@@ -16,8 +16,14 @@ from amaranth.hdl import Const, Signal, signed
 
 from conftest import make_model, stream_mutant
 from hwgen.cli import main
+from hwgen.design import manifest_options, resolve
 from hwgen.export import generate
-from hwgen.formal import component_properties, interface_properties, run_properties
+from hwgen.formal import (
+    component_properties,
+    interface_properties,
+    run_properties,
+    whitebox_properties,
+)
 from hwgen.formal.components import (
     prove_mac,
     prove_mult,
@@ -27,8 +33,6 @@ from hwgen.formal.components import (
     prove_sum_tree,
     prove_table,
 )
-from hwgen.design import manifest_options, resolve
-from hwgen.formal import whitebox_properties
 from hwgen.formal.runner import Property
 from hwgen.formal.whitebox import CoreHarness, Invariant, mine
 from hwgen.gateware.core import Accelerator

@@ -238,6 +238,8 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     ``acc_width`` defaults to the width of the largest sum (numerics.signed_width of words x
     lanes x max |level| x 2**(operand_width - 1), the bound `numerics` derives per matrix): the
     proof shows that width neither overflows nor loses a carry of the one's-complement lanes.
+    Multiplier lanes: the level is asserted to be the code read as signed, and the product is
+    the HDL's ``*`` of the lane's own signals (`_mac_word`: one cell after ``opt_merge``).
 
     ``sparse``: the sparse-core unit (`hwgen.gateware.packing`): 2P operands and P lane fields
     (``sel``, code); the reference, written from the format's definition, multiplies lane k's
@@ -293,10 +295,9 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
             ]
 
     name = label or (f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
-                     + ("_sparse" if sparse else ""))
-    # k-induction closes for the add / subtract / skip lanes; for shift and multiplier lanes it
-    # does not within reach, so those are bounded proofs over every sum of up to ``words`` words
-    # (a stall only delays the pipeline, so longer traces add nothing new to a sum).
+                     f"{'_sparse' if sparse else ''}")
+    # k-induction closes except for shift lanes: bounded over every sum of up to ``words``
+    # words (a stall only delays the pipeline, so longer traces add nothing new to a sum).
     mul = _multiplier_lanes(encoding) and not sparse
     mode = "prove" if encoding.is_ternary_like or mul else "bmc"
     return Property(
@@ -304,10 +305,8 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
         f"MacUnit {encoding.describe()}{' sparse (2:4)' if sparse else ''}, {lanes} lanes, "
         f"s{operand_width} operands, <= {words} "
         f"words per sum: acc = plain dot product, s{width} acc",
-        mode,
-        latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
-        lambda: _Harness(body),
-        retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
+        mode, latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
+        lambda: _Harness(body), retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
         prep="memory_map\nopt_merge" if mul else "",
     )
 

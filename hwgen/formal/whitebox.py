@@ -30,7 +30,6 @@ stall pattern) and ``core.latency`` (``timing.latency``'s, an always-ready consu
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -240,87 +239,104 @@ def mine(design, manifest: dict, check: str, limit: int = 100000) -> Invariant:
     one cube per interval of its counter values; the first failing assertion met is kept with
     the inputs that lead to it (`Invariant.violation`). Raises HwgenError past ``limit``
     states."""
-    from collections import deque
-
-    from amaranth.hdl import Cat, Fragment
     from amaranth.sim import Simulator
 
-    h = CoreHarness(design, manifest, check, sim=True)
-    frag = Fragment.get(h, None)
-    p, kw, fm, ib = h.stim, h._key_width, h._free_mask, h._issue_bit
-    keymask = (1 << kw) - 1
-    counter = kw < len(h._regs)
-    monitor = Cat(h._regs, p.age, p.quiet) if counter else h._regs
-    fails = Cat(*(f for f, _ in h.checks))
-    inputs = _inputs(check)
-    # key -> [(next key, counter move: 0, 1 or 2 = count up, input)]; key -> (parent, input)
-    graph: dict[int, list] = {}
-    parent: dict = {}
-    bad: list = []
-    rw = len(h._regs) - kw
+    ex = _Explorer(design, manifest, check, limit)
+    sim = Simulator(ex.frag)
+    sim.add_clock(1e-6)
+    sim.add_testbench(ex.bench)
+    sim.run()
+    return ex.result
 
-    def canon(snap: int) -> int:
-        key = snap & keymask
-        return key if (key >> ib) & 1 else key & ~fm
 
-    def state(key: int, c: int) -> int:
-        return key | (c << kw) | (c << (kw + rw)) | (c << (kw + 2 * rw)) if counter else key
+class _Explorer:
+    """The state of one `mine` run (its simulation testbench is `bench`)."""
 
-    async def step(ctx, key, c, inp):
+    def __init__(self, design, manifest: dict, check: str, limit: int):
+        from amaranth.hdl import Cat, Fragment
+
+        self.h = h = CoreHarness(design, manifest, check, sim=True)
+        self.frag = Fragment.get(h, None)
+        self.kw, self.limit, self.check = h._key_width, limit, check
+        self.keymask = (1 << self.kw) - 1
+        self.counter = self.kw < len(h._regs)
+        self.rw = len(h._regs) - self.kw
+        self.monitor = Cat(h._regs, h.stim.age, h.stim.quiet) if self.counter else h._regs
+        self.fails = Cat(*(f for f, _ in h.checks))
+        # key -> [(next key, counter move: 0, 1 or 2 = count up, input)]; key -> (parent, input)
+        self.graph: dict[int, list] = {}
+        self.parent: dict = {}
+        self.bad: list = []
+        self.result = None
+
+    def canon(self, snap: int) -> int:
+        key = snap & self.keymask
+        return key if (key >> self.h._issue_bit) & 1 else key & ~self.h._free_mask
+
+    def state(self, key: int, c: int) -> int:
+        kw, rw = self.kw, self.rw
+        return key | (c << kw) | (c << (kw + rw)) | (c << (kw + 2 * rw)) if self.counter else key
+
+    async def step(self, ctx, key: int, c: int, inp) -> None:
         """Set the state and the inputs; note a failing assertion (with how it was reached)."""
-        ctx.set(monitor, state(key, c))
-        for sig, v in zip((h.cd.rst, p.i_valid, p.o_ready), inp, strict=True):
+        h = self.h
+        ctx.set(self.monitor, self.state(key, c))
+        for sig, v in zip((h.cd.rst, h.stim.i_valid, h.stim.o_ready), inp, strict=True):
             ctx.set(sig, v)
-        f = ctx.get(fails)
-        if f and not bad:
-            bad.append((h.checks[(f & -f).bit_length() - 1][1], key, c, inp))
+        f = ctx.get(self.fails)
+        if f and not self.bad:
+            self.bad.append((h.checks[(f & -f).bit_length() - 1][1], key, c, inp))
 
-    async def bench(ctx):
+    async def bench(self, ctx) -> None:
+        from collections import deque
+
+        h, graph = self.h, self.graph
         ctx.set(h.cd.rst, 1)
         await ctx.tick()
-        root = canon(ctx.get(h.snapshot))
-        graph[root], parent[root] = [], None
+        root = self.canon(ctx.get(h.snapshot))
+        graph[root], self.parent[root] = [], None
         todo = deque([root])
         while todo:
             key = todo.popleft()
-            for inp in inputs:
-                await step(ctx, key, 1, inp)  # the counter at 1: then 0, 1 or 2
+            for inp in _inputs(self.check):
+                await self.step(ctx, key, 1, inp)  # the counter at 1: then 0, 1 or 2
                 await ctx.tick()
                 snap = ctx.get(h.snapshot)
-                nxt = canon(snap)
-                graph[key].append((nxt, snap >> kw, inp))
+                nxt = self.canon(snap)
+                graph[key].append((nxt, snap >> self.kw, inp))
                 if nxt not in graph:
-                    if len(graph) >= limit:
-                        raise HwgenError(f"more than {limit} reachable control states")
-                    graph[nxt], parent[nxt] = [], (key, inp)
+                    if len(graph) >= self.limit:
+                        raise HwgenError(f"more than {self.limit} reachable control states")
+                    graph[nxt], self.parent[nxt] = [], (key, inp)
                     todo.append(nxt)
         values, where = _propagate(graph, root, h._lat + 1)
-        if counter:  # the assertions again at each state's largest counter value
+        if self.counter:  # the assertions again at each state's largest counter value
             for key, vals in values.items():
-                for inp in inputs:
-                    await step(ctx, key, max(vals), inp)
-        cubes = []
-        for key in sorted(values):
-            mask = keymask if (key >> ib) & 1 else keymask & ~fm
-            cubes += [(mask, key, lo, hi) for lo, hi in _intervals(sorted(values[key]))]
-        violation = None
-        if bad:
-            message, key, c, inp = bad[0]
-            path = [inp]
-            node = (key, c) if counter and c != 1 else key
-            links = where if counter and c != 1 else parent
-            while links[node] is not None:
-                node, via = links[node]
-                path.append(via)
-            violation = (message, tuple(reversed(path)))
-        out.append(Invariant(h.state, tuple(cubes), violation))
+                for inp in _inputs(self.check):
+                    await self.step(ctx, key, max(vals), inp)
+        self.result = Invariant(h.state, self.cubes(values), self.violation(where))
 
-    out: list[Invariant] = []
-    sim = Simulator(frag)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return out[0]
+    def cubes(self, values: dict) -> tuple:
+        out = []
+        for key in sorted(values):
+            mask = self.keymask
+            if not (key >> self.h._issue_bit) & 1:
+                mask &= ~self.h._free_mask
+            out += [(mask, key, lo, hi) for lo, hi in _intervals(sorted(values[key]))]
+        return tuple(out)
+
+    def violation(self, where: dict):
+        """The first failing assertion and the inputs from the reset state to it, or None."""
+        if not self.bad:
+            return None
+        message, key, c, inp = self.bad[0]
+        path = [inp]
+        pairs = self.counter and c != 1  # found at a counter value: its (state, value) path
+        node, links = ((key, c), where) if pairs else (key, self.parent)
+        while links[node] is not None:
+            node, via = links[node]
+            path.append(via)
+        return message, tuple(reversed(path))
 
 
 def _inputs(check: str) -> list[tuple[int, int, int]]:
