@@ -238,8 +238,8 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     ``acc_width`` defaults to the width of the largest sum (numerics.signed_width of words x
     lanes x max |level| x 2**(operand_width - 1), the bound `numerics` derives per matrix): the
     proof shows that width neither overflows nor loses a carry of the one's-complement lanes.
-    Multiplier lanes: the level is asserted to be the code read as signed, and the product is
-    the HDL's ``*`` of the lane's own signals (`_mac_word`: one cell after ``opt_merge``).
+    Multiplier and shift lanes: the level is asserted to be the code read as signed (or
+    +-2**(e - 1)), the product is the HDL's ``*`` (``<<``) of the lane's signals (`_mac_word`).
 
     ``sparse``: the sparse-core unit (`hwgen.gateware.packing`): 2P operands and P lane fields
     (``sel``, code); the reference, written from the format's definition, multiplies lane k's
@@ -296,9 +296,9 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
 
     name = label or (f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
                      f"{'_sparse' if sparse else ''}")
-    # k-induction closes except for shift lanes: bounded over every sum of up to ``words``
-    # words (a stall only delays the pipeline, so longer traces add nothing new to a sum).
-    mul = _multiplier_lanes(encoding) and not sparse
+    # k-induction closes except for the sparse unit's shift and multiplier lanes: bounded over
+    # every sum of up to ``words`` words (a stall only delays the pipeline: nothing new to a sum)
+    mul = not encoding.is_ternary_like and not sparse  # `_primitive_term`
     mode = "prove" if encoding.is_ternary_like or mul else "bmc"
     return Property(
         f"mac.{name}",
@@ -322,18 +322,15 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
     if not sparse:
         for k in range(lanes):
             m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
-        if not _multiplier_lanes(encoding):
+        if encoding.is_ternary_like:
             return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
-        # Multiplier lanes: the level is the code read as signed (asserted for every legal code),
-        # and the product is the HDL's ``*`` of the same two signals as the lane's, which the
+        # Multiplier and shift lanes, decomposed: the level is asserted to be the code read as
+        # signed (int-N, pow2) or +-2**(e - 1) (exp) for every legal code, and the product is
+        # the HDL's ``*`` (``<<``) of the same signals as the lane's, at full width, which the
         # proof's ``opt_merge`` makes one cell: what is proven is the decode, the widths, the
-        # adder tree and the accumulator at full width, with the multiply as the primitive.
-        terms = []
-        for k, x in enumerate(xs):
-            code = codes[k * b : (k + 1) * b]
-            m.d.comb += Assert(level[code] == code.as_signed(), "mac: level(code) = signed code")
-            terms.append(x * code.as_signed())
-        return sum(terms)
+        # negation, the adder tree and the accumulator, with the multiply (shift) a primitive.
+        return sum(_primitive_term(m, encoding, level, codes[k * b : (k + 1) * b], x)
+                   for k, x in enumerate(xs))
     field = lane_bits(encoding)
     terms = []
     ops = Array(xs)
@@ -350,9 +347,18 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
     return sum(terms)
 
 
-def _multiplier_lanes(encoding: WeightEncoding) -> bool:
-    """Lanes with a real multiplier (int-N, multi-bit pow2): `mac.MacUnit._lane`'s last case."""
-    return not encoding.is_ternary_like and encoding.kind is not EncodingKind.EXP
+def _primitive_term(m, encoding: WeightEncoding, level, code, x):
+    """``level(code) * x`` through the HDL primitive the lane uses (`_mac_word`)."""
+    if encoding.kind is not EncodingKind.EXP:
+        m.d.comb += Assert(level[code] == code.as_signed(), "mac: level(code) = signed code")
+        return x * code.as_signed()
+    field = encoding.bits - 1
+    e, neg = code[:field], code[field]
+    amount = (e - 1)[:field]
+    power = Mux(e == 0, 0, Mux(neg, -(Const(1, 2) << amount), Const(1, 2) << amount))
+    m.d.comb += Assert(level[code] == power, "mac: level(code) = +-2**(e - 1)")
+    mag = x << amount
+    return Mux(e == 0, 0, Mux(neg, -mag, mag))
 
 
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
@@ -409,14 +415,14 @@ def component_properties(model: Model) -> list[Property]:
                 hq.scale.mantissa, k, f.state.frac, f.output_frac, w.head_acc_bound, label="head"
             )
         )
-    # The MAC unit of every weight encoding (2 lanes, sums of 3 words). Add / subtract / shift
-    # lanes with operands narrowed to 4 bits for the solver (their logic does not depend on the
-    # width); multiplier lanes (int-N, multi-bit pow2) at the core's operand width, the multiply
+    # The MAC unit of every weight encoding (2 lanes, sums of 3 words). Add / subtract lanes
+    # with operands narrowed to 4 bits for the solver (their logic does not depend on the
+    # width); shift and multiplier lanes at the core's operand width, the shift or multiply
     # shared with the reference (`_mac_word`).
     encodings = {q.encoding for _, q in model.matrices()}
     operand_width = max(f.input.width, f.state.width)  # `plan.Plan.operand_width`
     for enc in sorted(encodings, key=lambda e: (e.kind.value, e.bits)):
-        add(prove_mac(enc, 2, operand_width if _multiplier_lanes(enc) else 4, 3))
+        add(prove_mac(enc, 2, 4 if enc.is_ternary_like else operand_width, 3))
     gate_width = max(lw.gate_width for lw in w.layers)
     if model.cell is not CellKind.RNN:
         add(prove_table(model.sigmoid_table, f.sigmoid_in_width, gate_width, label="sigmoid"))
