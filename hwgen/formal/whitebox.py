@@ -12,15 +12,15 @@ assertion, the *control invariant*, ties the core's control state to the monitor
   loader's (`core.LOADER_REGISTERS`), plus the monitors' own registers (timesteps in flight;
   ``timing``: the accept history; ``order``: the cycles since the last input or stall);
 - the invariant: that state is one of a list of *cubes* (exact values of the control registers
-  and the monitors' counters, an interval of the cycles since the last input or stall), mined
-  from a simulation of the same harness (`mine`: random inputs, stalls and resets, in
-  amaranth.sim) and generalised nowhere else.
+  and the monitors' counters, intervals of the cycles since the last input or stall): the exact
+  set of reachable control states, found by an exhaustive search of the same harness in
+  amaranth.sim (`mine`), which also evaluates every assertion in every state and input (a
+  failing one is a counterexample from reset, replayed with its waveform: `replay`).
 
-The solver then proves the invariant together with the properties by k-induction: the base case
-checks them from reset (a reachable state the simulation missed fails it: the result is then
-``unknown``, not a proof); the step shows that from any state inside the invariant (and the
-properties) the next one is inside too. Soundness does not depend on the mining: a wrong or
-missing cube can only make the proof fail, never pass. One set of rules derives every cell's
+The solver then proves the invariant together with the properties by k-induction (k = 1): the
+base case checks them from reset; the step shows that from any state inside the invariant (and
+the properties) the next one is inside too. Soundness does not depend on the search: a wrong or
+missing cube can only make the proof fail (``unknown``), never pass. One set of rules derives every cell's
 invariant (RNN, GRU, LSTM, dense and sparse, vector and token inputs, ROM and loadable weights:
 the loader's writes touch no control register, its port is held idle here).
 
