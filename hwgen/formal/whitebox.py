@@ -20,9 +20,9 @@ assertion, the *control invariant*, ties the core's control state to the monitor
 The solver then proves the invariant together with the properties by k-induction (k = 1): the
 base case checks them from reset; the step shows that from any state inside the invariant (and
 the properties) the next one is inside too. Soundness does not depend on the search: a wrong or
-missing cube can only make the proof fail (``unknown``), never pass. One set of rules derives every cell's
-invariant (RNN, GRU, LSTM, dense and sparse, vector and token inputs, ROM and loadable weights:
-the loader's writes touch no control register, its port is held idle here).
+missing cube can only make the proof fail (``unknown``), never pass. One set of rules derives
+every cell's invariant (RNN, GRU, LSTM, dense and sparse, vector and token inputs, ROM and
+loadable weights: the loader's writes touch no control register, its port is held idle here).
 
 Properties (`whitebox_properties`): ``core.order`` (``streams.order``'s assertions under any
 stall pattern) and ``core.latency`` (``timing.latency``'s, an always-ready consumer).
