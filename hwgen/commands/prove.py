@@ -31,6 +31,10 @@ def register(sub) -> None:
     run.add_argument("--no-components", action="store_true",
                      help="only the interface properties of the Verilog top")
     run.add_argument("--no-interface", action="store_true", help="only the component proofs")
+    run.add_argument("--bounded", action="store_true",
+                     help="also the bounded checks of streams.order, streams.order_bmc and "
+                     "timing.latency on the Verilog top (black box, minutes each; the core.* "
+                     "proofs show the same assertions for ever on the core it is converted from)")
     run.add_argument("--stall-bound", type=positive_int, metavar="S",
                      help="streams.order: longest output stall in cycles (default: cycles per "
                      "timestep)")
@@ -43,19 +47,35 @@ def register(sub) -> None:
     run.add_argument("--list", action="store_true", help="list the properties, run nothing")
 
 
+def _interface(rtl: Path, manifest: dict, model, args) -> list:
+    """The interface properties: the black-box ones on the Verilog top (the bounded order and
+    timing checks only with ``--bounded``) and the white-box ``core.*`` proofs of the core the
+    folder's model and options build (the delta core has none)."""
+    from ..design import manifest_options, resolve
+    from ..formal import interface_properties, whitebox_properties
+
+    delta = model.delta is not None  # no white-box harness: the bounded checks stay
+    props = interface_properties(rtl, manifest, stall_bound=args.stall_bound,
+                                 bmc_depth=args.bmc_depth, bounded=args.bounded or delta)
+    if not delta:
+        props += whitebox_properties(resolve(model, **manifest_options(manifest)), manifest)
+    return props
+
+
 def run_prove(args) -> int:
     from ..cosim import load_manifest
-    from ..formal import component_properties, interface_properties, run_properties
+    from ..formal import component_properties, run_properties
     from ..modelfile import load_model
 
     target = Path(args.target)
     if target.is_dir():
         rtl = target
         manifest = load_manifest(rtl)
-        if "load" in manifest:
-            raise HwgenError(f"{rtl} is a loadable core: its weights are unknown until run "
-                             "time; prove the ROM design of the same model (hwgen prove "
-                             "MODEL.hwgm --lanes P), whose datapath and sequencer are the same")
+        if "load" in manifest and not args.no_components:
+            print(f"hwgen: note: {rtl} is a loadable core: its weights are unknown until run "
+                  "time, so the component proofs are left out (prove the ROM design of the same "
+                  "model for them: hwgen prove MODEL.hwgm --lanes P)", file=sys.stderr)
+            args.no_components = True
         model = load_model(rtl / manifest["model_file"])
         work = Path(args.work) if args.work else rtl / "formal"
     elif target.is_file():
@@ -71,9 +91,7 @@ def run_prove(args) -> int:
         raise HwgenError("--no-interface and --no-components leave nothing to prove")
     props = []
     if not args.no_interface:
-        props += interface_properties(
-            rtl, manifest, stall_bound=args.stall_bound, bmc_depth=args.bmc_depth
-        )
+        props += _interface(rtl, manifest, model, args)
     if not args.no_components:
         props += component_properties(model)
     if args.only:
@@ -82,9 +100,9 @@ def run_prove(args) -> int:
         if not props:
             raise HwgenError(f"no property matches --only {args.only!r}")
     cpt = manifest["timing"]["cycles_per_timestep"]
-    if not args.no_interface and cpt > LARGE_CPT and not args.list:
+    if args.bounded and not args.no_interface and cpt > LARGE_CPT and not args.list:
         print(
-            f"hwgen: warning: {cpt} cycles per timestep: the interface proofs unroll about that "
+            f"hwgen: warning: {cpt} cycles per timestep: the bounded checks unroll about that "
             f"many cycles and may take hours; prove a small configuration of the same generator "
             f"(docs/verification.md)",
             file=sys.stderr,

@@ -5,6 +5,7 @@ manifest and Verilog ports) and arithmetic proofs of the gateware components (do
 from .components import component_properties
 from .interface import interface_properties
 from .runner import Property, PropertyResult, run_properties
+from .whitebox import whitebox_properties
 
 __all__ = [
     "Property",
@@ -12,4 +13,5 @@ __all__ = [
     "run_properties",
     "interface_properties",
     "component_properties",
+    "whitebox_properties",
 ]

@@ -238,6 +238,8 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
     ``acc_width`` defaults to the width of the largest sum (numerics.signed_width of words x
     lanes x max |level| x 2**(operand_width - 1), the bound `numerics` derives per matrix): the
     proof shows that width neither overflows nor loses a carry of the one's-complement lanes.
+    Multiplier and shift lanes: the level is asserted to be the code read as signed (or
+    +-2**(e - 1)), the product is the HDL's ``*`` (``<<``) of the lane's signals (`_mac_word`).
 
     ``sparse``: the sparse-core unit (`hwgen.gateware.packing`): 2P operands and P lane fields
     (``sel``, code); the reference, written from the format's definition, multiplies lane k's
@@ -293,20 +295,19 @@ def prove_mac(encoding: WeightEncoding, lanes: int, operand_width: int, words: i
             ]
 
     name = label or (f"{encoding.describe().split(' ')[0]}_p{lanes}_x{operand_width}_w{words}"
-                     + ("_sparse" if sparse else ""))
-    # k-induction closes for the add / subtract / skip lanes; for shift and multiplier lanes it
-    # does not within reach, so those are bounded proofs over every sum of up to ``words`` words
-    # (a stall only delays the pipeline, so longer traces add nothing new to a sum).
-    mode = "prove" if encoding.is_ternary_like else "bmc"
+                     f"{'_sparse' if sparse else ''}")
+    # k-induction closes except for the sparse unit's shift and multiplier lanes: bounded over
+    # every sum of up to ``words`` words (a stall only delays the pipeline: nothing new to a sum)
+    mul = not encoding.is_ternary_like and not sparse  # `_primitive_term`
+    mode = "prove" if encoding.is_ternary_like or mul else "bmc"
     return Property(
         f"mac.{name}",
         f"MacUnit {encoding.describe()}{' sparse (2:4)' if sparse else ''}, {lanes} lanes, "
         f"s{operand_width} operands, <= {words} "
         f"words per sum: acc = plain dot product, s{width} acc",
-        mode,
-        latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
-        lambda: _Harness(body),
-        retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
+        mode, latency + words + 2 if mode == "prove" else latency + 2 * words + 2,
+        lambda: _Harness(body), retry_depths=(latency + 2 * words + 4,) if mode == "prove" else (),
+        prep="memory_map\nopt_merge" if mul else "",
     )
 
 
@@ -321,7 +322,15 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
     if not sparse:
         for k in range(lanes):
             m.d.comb += Assume(ok[codes[k * b : (k + 1) * b]])
-        return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        if encoding.is_ternary_like:
+            return sum(level[codes[k * b : (k + 1) * b]] * x for k, x in enumerate(xs))
+        # Multiplier and shift lanes, decomposed: the level is asserted to be the code read as
+        # signed (int-N, pow2) or +-2**(e - 1) (exp) for every legal code, and the product is
+        # the HDL's ``*`` (``<<``) of the same signals as the lane's, at full width, which the
+        # proof's ``opt_merge`` makes one cell: what is proven is the decode, the widths, the
+        # negation, the adder tree and the accumulator, with the multiply (shift) a primitive.
+        return sum(_primitive_term(m, encoding, level, codes[k * b : (k + 1) * b], x)
+                   for k, x in enumerate(xs))
     field = lane_bits(encoding)
     terms = []
     ops = Array(xs)
@@ -336,6 +345,20 @@ def _mac_word(m, encoding: WeightEncoding, lanes: int, codes, xs, levels, legal,
         x = ops[lane_base(k) + sel]
         terms.append(Mux(sel == SEL_ZERO, 0, lv * x))
     return sum(terms)
+
+
+def _primitive_term(m, encoding: WeightEncoding, level, code, x):
+    """``level(code) * x`` through the HDL primitive the lane uses (`_mac_word`)."""
+    if encoding.kind is not EncodingKind.EXP:
+        m.d.comb += Assert(level[code] == code.as_signed(), "mac: level(code) = signed code")
+        return x * code.as_signed()
+    field = encoding.bits - 1
+    e, neg = code[:field], code[field]
+    amount = (e - 1)[:field]
+    power = Mux(e == 0, 0, Mux(neg, -(Const(1, 2) << amount), Const(1, 2) << amount))
+    m.d.comb += Assert(level[code] == power, "mac: level(code) = +-2**(e - 1)")
+    mag = x << amount
+    return Mux(e == 0, 0, Mux(neg, -mag, mag))
 
 
 def prove_saturate(width: int, to_widths=(1, 2, 4)) -> Property:
@@ -392,13 +415,14 @@ def component_properties(model: Model) -> list[Property]:
                 hq.scale.mantissa, k, f.state.frac, f.output_frac, w.head_acc_bound, label="head"
             )
         )
-    # The MAC unit of every weight encoding (2 lanes, sums of 3 words; operands narrowed to 4
-    # bits for the solver: the lanes' logic does not depend on the width). Multiplier lanes wider
-    # than 4 bits are left to simulation (an int8 lane takes the solver over 10 minutes).
+    # The MAC unit of every weight encoding (2 lanes, sums of 3 words). Add / subtract lanes
+    # with operands narrowed to 4 bits for the solver (their logic does not depend on the
+    # width); shift and multiplier lanes at the core's operand width, the shift or multiply
+    # shared with the reference (`_mac_word`).
     encodings = {q.encoding for _, q in model.matrices()}
+    operand_width = max(f.input.width, f.state.width)  # `plan.Plan.operand_width`
     for enc in sorted(encodings, key=lambda e: (e.kind.value, e.bits)):
-        if enc.is_ternary_like or enc.kind is EncodingKind.EXP or enc.bits <= 4:
-            add(prove_mac(enc, 2, 4, 3))
+        add(prove_mac(enc, 2, 4 if enc.is_ternary_like else operand_width, 3))
     gate_width = max(lw.gate_width for lw in w.layers)
     if model.cell is not CellKind.RNN:
         add(prove_table(model.sigmoid_table, f.sigmoid_in_width, gate_width, label="sigmoid"))

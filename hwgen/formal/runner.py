@@ -36,6 +36,7 @@ from ..toolenv import tool_env
 __all__ = [
     "Property",
     "PropertyResult",
+    "Refuted",
     "run_properties",
     "require_formal_tools",
     "PASSING",
@@ -45,6 +46,17 @@ __all__ = [
 MODES = ("prove", "bmc", "cover", "structural")
 PASSING = ("proven", "bounded", "covered", "holds")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class Refuted(Exception):
+    """Raised by a `Property`'s harness builder that found a counterexample itself (a
+    white-box proof's state exploration): ``detail`` says which assertion fails and where;
+    ``write_trace(folder)`` writes its waveform there and returns the path (None when the
+    counterexample does not replay from reset)."""
+
+    def __init__(self, detail: str, write_trace: Callable):
+        super().__init__(detail)
+        self.detail, self.write_trace = detail, write_trace
 
 
 @dataclass(frozen=True)
@@ -59,13 +71,16 @@ class Property:
         ``cover`` (``depth`` cycles) or ``structural`` (``script`` is run by Yosys).
     depth : k for ``prove``, the bound for ``bmc`` / ``cover``.
     harness : a callable returning the Amaranth top (an Elaboratable) with the assertions
-        (not used for ``structural``); built only when the property runs.
+        (not used for ``structural``); built only when the property runs. It may raise
+        `Refuted` instead (it found a counterexample while preparing the proof).
     verilog : Verilog files the harness instantiates (read before the harness).
     script : for ``structural``: Yosys commands after reading ``verilog``; a failed
         ``select -assert-*`` (non-zero exit) means FAILED.
     retry_depths : larger k to try, in order, when k-induction does not close.
     prep : extra Yosys commands after flattening (e.g. ``memory_map``: ROMs become constant
         logic, so k-induction sees their contents).
+    lemmas : label prefixes of assertions that only help the proof (an invariant): when only
+        they fail from reset, the result is ``unknown`` (the lemma is wrong), not ``FAILED``.
     """
 
     name: str
@@ -77,6 +92,7 @@ class Property:
     script: str = ""
     retry_depths: tuple[int, ...] = ()
     prep: str = ""
+    lemmas: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -173,7 +189,7 @@ harness.il
 """
 
 
-def _summary(stdout: str, names: dict[str, str]) -> tuple[str, Path | None]:
+def _summary(stdout: str, names: dict[str, str]) -> tuple[list[str], Path | None]:
     """The failed assertions (by label) and the trace named in sby's summary."""
     failed, trace = [], None
     for line in stdout.splitlines():
@@ -186,13 +202,22 @@ def _summary(stdout: str, names: dict[str, str]) -> tuple[str, Path | None]:
         m = re.search(r"(?:counterexample|cover) trace(?: \[\w+\])?: (\S+\.vcd)", line)
         if m and trace is None:
             trace = Path(m.group(1))
-    return "; ".join(dict.fromkeys(failed)), trace
+    return list(dict.fromkeys(failed)), trace
 
 
 def _run_sby(prop: Property, folder: Path, depth: int, env: dict) -> PropertyResult:
     from amaranth.back import rtlil
 
-    harness = prop.harness()
+    t0 = time.perf_counter()  # the harness's own preparation (a mined invariant) counts too
+    try:
+        harness = prop.harness()
+    except Refuted as e:
+        trace = e.write_trace(folder)
+        if trace is None:  # the counterexample did not replay: no verdict
+            return PropertyResult(prop, "error", time.perf_counter() - t0, depth,
+                                  f"{e.detail}: the replay from reset does not fail")
+        return PropertyResult(prop, "FAILED", time.perf_counter() - t0, depth, e.detail, trace,
+                              None, [depth])
     text = rtlil.convert(harness, name="hwgen_formal")
     (folder / "harness.il").write_text(text)
     sources = []
@@ -200,18 +225,23 @@ def _run_sby(prop: Property, folder: Path, depth: int, env: dict) -> PropertyRes
         shutil.copyfile(v, folder / Path(v).name)
         sources.append(Path(v).name)
     (folder / "check.sby").write_text(_sby_text(prop, depth, sources, "hwgen_formal"))
-    t0 = time.perf_counter()
     r = subprocess.run(
         ["yowasp-sby", "-f", "check.sby"], cwd=folder, env=env, capture_output=True, text=True
     )
     seconds = time.perf_counter() - t0
     log = folder / "sby.log"
     log.write_text(r.stdout + r.stderr)
-    detail, trace = _summary(r.stdout, _check_names(text))
+    failed, trace = _summary(r.stdout, _check_names(text))
+    detail = "; ".join(failed)
     trace = folder / trace if trace is not None else None
+    lemma_only = bool(failed) and all(f.startswith(prop.lemmas) for f in failed) \
+        if prop.lemmas else False
     if r.returncode == 0:
         status = {"prove": "proven", "bmc": "bounded", "cover": "covered"}[prop.mode]
         detail = ""
+    elif r.returncode == 2 and lemma_only:
+        status = "unknown"
+        detail = f"only the proof's lemma failed from reset ({detail}): no counterexample"
     elif r.returncode == 2:
         status = "FAILED"
         if prop.mode == "cover" and not detail:

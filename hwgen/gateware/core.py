@@ -53,6 +53,10 @@ __all__ = ["Accelerator", "input_layout", "output_layout"]
 
 _CELLS = {CellKind.RNN: RnnCell, CellKind.GRU: GruCell, CellKind.LSTM: LstmCell}
 
+#: Formal-only (`hwgen.formal.whitebox`): the output loader's control registers (`_output`), by
+#: name; with the sequencer's they are the state that decides both streams' handshakes.
+LOADER_REGISTERS = ("out_busy", "out_due", "out_valid", "out_timer")
+
 
 class _Tag:
     """One stage of the row-tag pipeline: control bits (reset) and row information (no reset)."""

@@ -29,11 +29,20 @@ from .layouts import input_layout
 from .plan import Plan
 from .schedule import ISSUE_DELAY, READ_LATENCY
 
-__all__ = ["Sequencer", "issue_shapes"]
+__all__ = ["Sequencer", "issue_shapes", "FORMAL_DATA_REGISTERS", "FORMAL_ISSUE_ONLY"]
 
 #: Outputs that carry their decision's cycle; registered once on the way out (``ISSUE_DELAY``).
 #: The first three are control flags and keep a reset; the others are reset-less.
 _CONTROL = ("issue", "last", "output_start")
+
+#: Formal-only (`hwgen.formal.whitebox`, nothing here changes the gateware): the sequencer's
+#: registers with a reset that carry data, not control. The bank parity and the zero-state flags
+#: follow the inputs (``sos``) and the chunk counter only addresses operands; the white-box
+#: interface proofs leave them (and every reset-less register) out of the control state.
+FORMAL_DATA_REGISTERS = ("bank_parity", "fresh", "seq_started", "cur_op_bank", "nxt_op_bank",
+                         "cur_op_zero", "nxt_op_zero", "seq_chunk")
+#: Formal-only: free-running between segments, read only while a segment issues (``seq_issue``).
+FORMAL_ISSUE_ONLY = ("seq_left",)
 
 
 def issue_shapes(plan: Plan) -> dict:
