@@ -16,8 +16,8 @@ The clock (``clock``):
 - ``"auto"``: place against the expected Fmax of the family (`EXPECTED_MHZ`, measured board
   builds) with the PLL there; when the placement reaches less, set the PLL to the fastest
   frequency at most 96% (`AUTO_MARGIN`) of that placement's Fmax and place again with the next
-  nextpnr seed, still against the first target (so nextpnr works as hard as before); the last
-  attempt steps from the lowest Fmax so far. Placements of one design vary by +-5-8%
+  nextpnr seed, still against the first target (so nextpnr works as hard as before).
+  Placements of one design vary by +-5-8%
   between seeds and netlists (docs/synthesis.md), so once a placement meets its clock the
   remaining placements try faster frequencies (`AUTO_STEP_UP`; at most `AUTO_MARGIN` of the
   highest placed Fmax, else at most that Fmax), each kept only if it meets timing. At most
@@ -66,7 +66,7 @@ BUILD_SCHEMA, BUILD_VERSION = "hwgen-build", 1
 #: (docs/synthesis.md, "Board clock"), so the first placement usually meets timing.
 EXPECTED_MHZ = {"ice40": 72.0, "ecp5": 200.0}
 #: Placements ``--clock auto`` tries before it reports what it reached (each about 40 s for a
-#: GRU 16-64-10 on the UP5K; measured in docs/synthesis.md, "--clock auto").
+#: GRU 16-64-10 on the UP5K: docs/synthesis.md, "Board clock" and "Board throughput").
 AUTO_ATTEMPTS = 6
 #: ``auto`` steps to a PLL frequency at most this fraction of the placed Fmax (placements of
 #: the same design vary by +-5-8% between seeds and netlists, e.g. with other PLL dividers).
