@@ -115,7 +115,8 @@ def _kind(error: str) -> str:
     code = re.search(r": ([A-Z][A-Z_]+): ", error)
     if error.startswith("the device rejected") and code:
         return code.group(1) + (" (damaged SEQ)" if "damaged header" in error else "")
-    for key, kind in (("no reply", "no reply"), ("stopped after", "reply cut"),
+    for key, kind in (("lost on the way", "frame lost"), ("no reply", "no reply"),
+                      ("stopped after", "reply cut"),
                       ("bad checksum", "reply CRC"), ("stale or duplicated", "stale reply")):
         if key in error:
             return kind

@@ -148,6 +148,21 @@ def test_a_damaged_seq_byte_is_named_as_the_awaited_frames_rejection():
         np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
 
 
+def test_a_frame_lost_on_the_way_is_named_when_the_next_ones_reply_comes():
+    """Frame 2's SYNC byte lost: the device skips the rest of it and answers frame 3; replies
+    come in request order, so frame 2 was lost (the soak met this as 'a stale reply')."""
+    x, sos, want = sequence(8, seed=6)
+    p = echo_payloads(x, sos)
+    with echo_port(drop={PING_BYTES}) as port:  # RUN frame 2's SYNC
+        link = Link(port, timeout=10)
+        link.ping()
+        with pytest.raises(ProtocolError, match=r"no reply to RUN frame 2 \(steps 0..3\): the "
+                           r"device answered frame 3, sent after it, so RUN frame 2 \(steps "
+                           r"0..3\) was lost on the way"):
+            link.run_steps(p)
+        np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
+
+
 def test_a_dropped_byte_is_a_clear_error_and_the_link_recovers():
     x, sos, want = sequence(8, seed=4)
     p = echo_payloads(x, sos)

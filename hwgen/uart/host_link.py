@@ -149,6 +149,12 @@ class Link:
                     # replies come in request order: an ERROR with another SEQ answers the
                     # awaited frame, whose SEQ byte was damaged on the way (the CRC caught it)
                     return f
+                elif not skip_others and f.seq in {s for s, _ in self._outstanding}:
+                    # replies come in request order: a later frame's reply means the awaited
+                    # frame never reached the device whole (its SYNC or header lost or damaged)
+                    raise ProtocolError(
+                        f"no reply to {what}: the device answered frame {f.seq}, sent after "
+                        f"it, so {what} was lost on the way (a damaged or lost SYNC or header)")
                 elif not skip_others:
                     raise ProtocolError(
                         f"received a reply to frame {f.seq} while waiting for the reply to "
