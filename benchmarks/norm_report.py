@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from _record import versions, write_block
@@ -38,8 +39,9 @@ def _gap_line(recs: list[dict], unit: str) -> str:
 
 
 def _rel(command: str) -> str:
-    """``command`` with this checkout's path left out (runs/norm/... as in a fresh checkout)."""
-    return command.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+    """``command`` with the checkout's path left out (runs/norm/... as in a fresh checkout),
+    whichever checkout (a worktree's) made the run."""
+    return re.sub(r"(?<=\s)\S*/(?=runs/)", "", command)
 
 
 def _curve_rows(recs: list[dict], label) -> list[str]:
