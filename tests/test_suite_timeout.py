@@ -4,6 +4,7 @@ mutants of the campaign did, docs/verification.md) fails its test instead of sta
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -38,9 +39,12 @@ def test_the_suite_has_a_per_test_timeout():
 def test_a_hang_below_the_cycle_level_fails_with_a_timeout(tmp_path):
     (tmp_path / "test_hang.py").write_text(HANGING_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the project's settings
+    # the inner pytest on its own: no pytest settings inherited from this run's environment
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "5",
          "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "test_hang.py")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Timeout" in proc.stdout and "1 failed" in proc.stdout, proc.stdout
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Timeout" in out and "1 failed" in out, out
