@@ -120,47 +120,40 @@ def test_a_rejected_frame_never_reaches_the_core():
         np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
 
 
-def test_a_corrupted_pipelined_frame_names_the_abandoned_one_and_the_link_recovers():
-    x, sos, want = sequence(8, seed=3)
+def _fault_then_recovery(seed: int, match: str, **fault) -> None:
+    """8 echo steps in pipelined RUN frames over a port with ``fault`` (drop= / corrupt=): the
+    first run raises `ProtocolError` matching ``match``; the same steps sent again are exact."""
+    x, sos, want = sequence(8, seed=seed)
     p = echo_payloads(x, sos)
-    with echo_port(corrupt={PING_BYTES + 12: 0x01}) as port:
+    with echo_port(**fault) as port:
         link = Link(port, timeout=10)
         link.ping()
-        with pytest.raises(ProtocolError, match=r"RUN frame 2 \(steps 0..3\): CRC: .* \(RUN frame "
-                           r"3 \(steps 4..7\) already sent: abandoned; the device may have run "
-                           r"it, so start the sequence again\)"):
+        with pytest.raises(ProtocolError, match=match):
             link.run_steps(p)
         np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
+
+
+def test_a_corrupted_pipelined_frame_names_the_abandoned_one_and_the_link_recovers():
+    _fault_then_recovery(3, r"RUN frame 2 \(steps 0..3\): CRC: .* \(RUN frame 3 \(steps 4..7\) "
+                         r"already sent: abandoned; the device may have run it, so start the "
+                         r"sequence again\)", corrupt={PING_BYTES + 12: 0x01})
 
 
 def test_a_damaged_seq_byte_is_named_as_the_awaited_frames_rejection():
     """The device answers a frame whose SEQ byte was damaged with ERROR CRC under the damaged
     SEQ; replies come in request order, so it is the awaited frame's (the board soak met this
     as a misleading 'stale reply')."""
-    x, sos, want = sequence(8, seed=5)
-    p = echo_payloads(x, sos)
-    with echo_port(corrupt={PING_BYTES + 2: 0x40}) as port:  # RUN frame 2's SEQ -> 66
-        link = Link(port, timeout=10)
-        link.ping()
-        with pytest.raises(ProtocolError, match=r"the device rejected RUN frame 2 \(steps 0..3\) "
-                           r"\(it arrived as frame 66: a damaged header\): CRC: .* \(RUN frame 3"):
-            link.run_steps(p)
-        np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
+    _fault_then_recovery(5, r"the device rejected RUN frame 2 \(steps 0..3\) \(it arrived as "
+                         r"frame 66: a damaged header\): CRC: .* \(RUN frame 3",
+                         corrupt={PING_BYTES + 2: 0x40})  # RUN frame 2's SEQ -> 66
 
 
 def test_a_frame_lost_on_the_way_is_named_when_the_next_ones_reply_comes():
     """Frame 2's SYNC byte lost: the device skips the rest of it and answers frame 3; replies
     come in request order, so frame 2 was lost (the soak met this as 'a stale reply')."""
-    x, sos, want = sequence(8, seed=6)
-    p = echo_payloads(x, sos)
-    with echo_port(drop={PING_BYTES}) as port:  # RUN frame 2's SYNC
-        link = Link(port, timeout=10)
-        link.ping()
-        with pytest.raises(ProtocolError, match=r"no reply to RUN frame 2 \(steps 0..3\): the "
-                           r"device answered frame 3, sent after it, so RUN frame 2 \(steps "
-                           r"0..3\) was lost on the way"):
-            link.run_steps(p)
-        np.testing.assert_array_equal(echo_outputs(link.run_steps(p)), want)
+    _fault_then_recovery(6, r"no reply to RUN frame 2 \(steps 0..3\): the device answered "
+                         r"frame 3, sent after it, so RUN frame 2 \(steps 0..3\) was lost on "
+                         r"the way", drop={PING_BYTES})  # RUN frame 2's SYNC
 
 
 def test_a_dropped_byte_is_a_clear_error_and_the_link_recovers():
