@@ -205,7 +205,8 @@ def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "t
     output layer), a module holding them, or a state dict (tensors or NumPy arrays; give
     ``cell``) as a `Model`, by post-training quantization with ``quant``: no file, the same
     checks and messages as ``hwgen import``. ``options``: ``bits``, ``sparsity``,
-    ``sparse_head``, ``input_quant``, ``head_quant``, ``rnn_key``, ``head_key``, ``embed_key``
+    ``sparse_head``, ``input_quant``, ``head_quant``, ``rnn_key``, ``head_key``, ``embed_key``,
+    ``row_scales``, ``delta`` (``"THX,THH"``: a delta network, issue 23)
     (`hwgen.train.from_torch.from_torch`)."""
     from .train.from_torch import from_torch as _from_torch
 

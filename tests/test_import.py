@@ -195,3 +195,46 @@ def test_import_mixed_precision(digits, tmp_path, capsys):
     assert main(["import", str(sd), "--cell", "gru", "--input-quant", "float",
                  "-o", str(tmp_path / "x.hwgm")]) == 1
     assert "unknown quantization 'float'" in capsys.readouterr().err
+
+
+def test_import_with_delta_thresholds(digits, tmp_path, capsys):
+    """``hwgen import --delta THX,THH`` (issue 23): post-training quantization and fine-tuning
+    write the thresholds; theta 0 is the dense network, bit for bit; bad thresholds are refused
+    naming the value."""
+    from hwgen.delta import DeltaThresholds
+
+    net = _trained("gru", digits, epochs=2)
+    sd = tmp_path / "net.pt"
+    torch.save(net.state_dict(), sd)
+    dense, zero, delta = (tmp_path / f"{n}.hwgm" for n in ("dense", "zero", "delta"))
+    base = ["import", str(sd), "--cell", "gru", "--quant", "ternary"]
+    assert main(base + ["-o", str(dense)]) == 0
+    assert main(base + ["--delta", "0,0", "-o", str(zero)]) == 0
+    assert main(base + ["--delta", "24,12", "--dataset", "digits", "-o", str(delta)]) == 0
+    text = capsys.readouterr().out
+    assert "delta thresholds theta_x 24, theta_h 12 (codes)" in text
+    frac = float(text.split("delta network: ")[1].split("%")[0]) / 100
+    assert 0.0 < frac < 0.9  # the thresholds skip columns on real digits
+    d, z, m = (load_model(p) for p in (dense, zero, delta))
+    assert d.delta is None
+    assert z.delta == DeltaThresholds.uniform(0, 0, 1)
+    assert m.delta == DeltaThresholds.uniform(24, 12, 1)
+    for (_, a), (_, b) in zip(d.matrices(), m.matrices(), strict=True):
+        assert np.array_equal(a.codes, b.codes)  # the thresholds change nothing else
+    codes, _ = quantize_inputs(d, digits.test.X[:40])
+    assert np.array_equal(GoldenModel(z).run(codes).logits, GoldenModel(d).run(codes).logits)
+    assert not np.array_equal(GoldenModel(m).run(codes).logits,
+                              GoldenModel(d).run(codes).logits)
+    # fine-tuning trains the delta forward and keeps the thresholds
+    ft = tmp_path / "ft.hwgm"
+    assert main(base + ["--delta", "24,12", "--dataset", "digits", "--epochs", "1", "-q",
+                        "-o", str(ft)]) == 0
+    assert "columns processed" in capsys.readouterr().out
+    assert load_model(ft).delta == DeltaThresholds.uniform(24, 12, 1)
+    # bad thresholds: one line naming the value, no file written
+    bad = tmp_path / "bad.hwgm"
+    assert main(base + ["--delta", "99999,0", "-o", str(bad)]) == 1
+    assert "delta theta_x[0] is 99999" in capsys.readouterr().err
+    assert main(base + ["--delta", "4", "-o", str(bad)]) == 1
+    assert "--delta takes two integer codes THX,THH" in capsys.readouterr().err
+    assert not bad.exists()

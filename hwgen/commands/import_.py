@@ -55,8 +55,6 @@ def run(args) -> int:
     from ..quant import QuantConfig
     from ..spec import CellKind, HwgenError
     from ..train.datasets import load_dataset
-    from ..train.evaluate import evaluate
-    from ..train.from_torch import quantize_imported
     from ..train.importer import load_state_dict, params_from_state_dict
     from ..train.trainer import TrainConfig, resolve_settings, set_threads, train
 
@@ -93,7 +91,7 @@ def run(args) -> int:
             seed=args.seed, batch=args.batch, seq_len=args.seq_len,
             embed=params.embedding.shape[1] if params.embedding is not None else 16,
             bits=args.bits, fake_quant=not args.no_fake_quant, test_chars=args.test_chars,
-            sparsity=args.sparsity, sparse_head=args.sparse_head,
+            sparsity=args.sparsity, sparse_head=args.sparse_head, delta=args.delta,
             **resolve_settings("reference", args.quant, lr=args.lr,
                                input_quant=args.input_quant, head_quant=args.head_quant),
         )
@@ -105,11 +103,20 @@ def run(args) -> int:
         save_model(r.model, out)
         finish(args, r, out)
         return 0
-    # post-training quantization: the deterministic rule, --sparsity prunes by magnitude first
+    return _post_training(args, params, ds, out)
+
+
+def _post_training(args, params, ds, out) -> int:
+    """``hwgen import`` without fine-tuning: the deterministic quantizer (``--sparsity`` prunes
+    by magnitude first), the test metric with ``--dataset``, the model file written."""
+    from ..modelfile import save_model
+    from ..train.evaluate import evaluate
+    from ..train.from_torch import quantize_imported
+
     model = quantize_imported(params, args.quant, bits=args.bits, sparsity=args.sparsity,
                               sparse_head=args.sparse_head, input_quant=args.input_quant,
                               head_quant=args.head_quant, row_scales=args.row_scales,
-                              meta={"imported_from": str(args.state_dict)})
+                              delta=args.delta, meta={"imported_from": str(args.state_dict)})
     nm = model.layers[0].wx.nm
     m = None
     if ds is not None:
@@ -119,6 +126,7 @@ def run(args) -> int:
     save_model(model, out)
     text = (f"wrote {out}: weights {weights_summary(model)}"
             + (f", {nm} sparse" if nm is not None else "")
+            + (f", delta thresholds {model.delta.describe()}" if model.delta is not None else "")
             + f", formats Formats.standard({args.bits}), {model.weight_memory_bits} bits of "
             "weight memory")
     if m is not None:

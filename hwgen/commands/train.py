@@ -38,6 +38,12 @@ def add_model_args(p, *, dataset_required: bool = True) -> None:
     p.add_argument("--test-chars", type=positive_int, metavar="N",
                    help="character models: evaluate on the first N test characters only")
     add_sparsity(p)
+    p.add_argument("--delta", metavar="THX,THH",
+                   help="a delta network (trained, or fine-tuned, with its delta forward): a "
+                        "column is processed only when it changed by at least THX input-format "
+                        "codes (layer 0's inputs) or THH state codes (states, and the inputs of "
+                        "deeper layers) since it was last processed; the model file stores the "
+                        "thresholds (docs/training.md, \"Delta networks\") (default: dense)")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default: %(default)s; more threads may change results)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -97,12 +103,6 @@ def register(sub) -> None:
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
-    p.add_argument("--delta", metavar="THX,THH",
-                   help="train a delta network: a column is processed only when it changed by "
-                        "at least THX input-format codes (layer 0's inputs) or THH state codes "
-                        "(states, and the inputs of deeper layers) since it was last processed; "
-                        "the model file stores the thresholds (docs/training.md, \"Delta "
-                        "networks\") (default: dense)")
 
 
 def run(args) -> int:

@@ -111,11 +111,13 @@ def _resolve(obj, head, cell) -> tuple[dict[str, np.ndarray], CellKind, str | No
 def quantize_imported(params, quant: str = "ternary", *, bits: int = 8, sparsity=None,
                       sparse_head: bool = False, input_quant: str | None = None,
                       head_quant: str | None = None, meta: dict | None = None,
-                      row_scales: int | None = None) -> Model:
+                      row_scales: int | None = None, delta=None) -> Model:
     """Imported float parameters (`hwgen.freeze.FloatParams`) to a model by post-training
     quantization (the deterministic rule; ``sparsity`` prunes by magnitude first): what ``hwgen
     import`` does without fine-tuning, and its messages. ``row_scales`` (bits, issue 26): then
-    every matrix gets a scale per row fitted to its float weights (`spec.fit_row_scales`)."""
+    every matrix gets a scale per row fitted to its float weights (`spec.fit_row_scales`).
+    ``delta`` (issue 23: ``"THX,THH"`` or `hwgen.delta.DeltaThresholds`): the model is a delta
+    network with these thresholds (checked against its formats before anything is quantized)."""
     from ..freeze import freeze
     from ..quant import QuantConfig
     from ..spec import Formats, Sparsity
@@ -128,6 +130,7 @@ def quantize_imported(params, quant: str = "ternary", *, bits: int = 8, sparsity
     if sparse_head and nm is None:
         raise HwgenError("--sparse-head needs --sparsity N:M")
     formats = Formats.standard(bits, lstm=params.cell is CellKind.LSTM)
+    thresholds = _delta_thresholds(delta, formats, len(params.layers))
     if row_scales is not None:
         row_scales = check_int("Row-scale bits", row_scales, minimum=1, maximum=16)
     model = freeze(params, replace(q, stochastic=False), formats,
@@ -135,20 +138,35 @@ def quantize_imported(params, quant: str = "ternary", *, bits: int = 8, sparsity
                    input_quant=QuantConfig.parse_optional(input_quant),
                    head_quant=QuantConfig.parse_optional(head_quant))
     if row_scales is None:
-        return model
+        return replace(model, delta=thresholds)
     floats = {f"layer{i}.{k}": w for i, ly in enumerate(params.layers)
               for k, w in (("wx", ly.w_ih), ("wh", ly.w_hh))}
     floats["head.w"] = params.head_w
     model = model.map_matrices(lambda name, m: fit_row_scales(m, floats[name], row_scales))
     model.meta["row_scales"] = row_scales
-    return model
+    return replace(model, delta=thresholds)
+
+
+def _delta_thresholds(delta, formats, layers: int):
+    """``delta`` (None, ``"THX,THH"`` or `hwgen.delta.DeltaThresholds`) checked against a model
+    of ``layers`` layers with these ``formats``; None for a dense network."""
+    from ..delta import DeltaThresholds
+
+    if delta is None:
+        return None
+    th = DeltaThresholds.parse(delta, layers) if isinstance(delta, str) else delta
+    if not isinstance(th, DeltaThresholds):
+        raise HwgenError(f"delta thresholds must be 'THX,THH' or DeltaThresholds, not {delta!r}")
+    th.check_formats(formats, layers)
+    return th
 
 
 def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "ternary",
                head=None, bits: int = 8, sparsity=None, sparse_head: bool = False,
                input_quant: str | None = None, head_quant: str | None = None,
                rnn_key: str | None = None, head_key: str | None = None,
-               embed_key: str | None = None, row_scales: int | None = None) -> Model:
+               embed_key: str | None = None, row_scales: int | None = None,
+               delta=None) -> Model:
     """A trained PyTorch recurrent model as a hwgen `Model` (post-training quantization).
 
     ``module_or_state_dict``: an ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN`` (then ``head``, an
@@ -158,7 +176,8 @@ def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "t
     (``cell``, when given too, must agree). Bidirectional layers, LSTM projections and ReLU RNNs
     are refused. ``rnn_key`` / ``head_key`` / ``embed_key``: module prefixes when the state dict
     is ambiguous (as ``hwgen import --rnn-key`` ...). ``quant``, ``bits``, ``sparsity``,
-    ``sparse_head``, ``input_quant``, ``head_quant``, ``row_scales``: as ``hwgen import``.
+    ``sparse_head``, ``input_quant``, ``head_quant``, ``row_scales``, ``delta``: as ``hwgen
+    import``.
     Raises `HwgenError` with ``hwgen import``'s messages."""
     from .importer import params_from_state_dict
 
@@ -171,4 +190,4 @@ def from_torch(module_or_state_dict, *, cell: str | None = None, quant: str = "t
     return quantize_imported(params, quant, bits=bits, sparsity=sparsity,
                              sparse_head=sparse_head, input_quant=input_quant,
                              head_quant=head_quant, meta={"imported_from": source},
-                             row_scales=row_scales)
+                             row_scales=row_scales, delta=delta)
