@@ -60,7 +60,8 @@ def register(sub) -> None:
     space.add_argument("--delta", metavar="THX,THH",
                        help="train delta networks with these thresholds (as 'hwgen train "
                        "--delta'; docs/delta.md) and estimate the delta core: cycles per "
-                       "timestep are its worst case (every column processed)")
+                       "timestep are its expected ones at the valid split's measured fraction "
+                       "of columns processed (column cycles_worst: every column processed)")
     space.add_argument("--samples", type=positive_int, metavar="N",
                        help="run N distinct points of the grid drawn at random (seed --seed) "
                        "instead of all of it")

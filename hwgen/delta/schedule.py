@@ -71,6 +71,13 @@ class DeltaSchedule:
         processed, sos = np.asarray(processed), np.asarray(sos, bool)
         return self.fixed + self.clear * sos + self.per_column * processed
 
+    def expected(self, columns_fraction: float, sos_fraction: float) -> float:
+        """The mean of `bound` over timesteps that process ``columns_fraction`` of the dense
+        core's columns on average, ``sos_fraction`` of them starting a sequence (the bound is
+        linear in both: what `hwgen.delta.estimate` averages over a dataset)."""
+        return (self.fixed + self.clear * sos_fraction
+                + self.per_column * columns_fraction * sum(self.columns))
+
     def to_json(self) -> dict:
         """The manifest's ``timing`` of a delta core (docs/manifest.md, "Delta cores")."""
         return {

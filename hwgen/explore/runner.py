@@ -423,7 +423,7 @@ def _run_synth(ray, store: Store, plat: Platform, synth_max: int, synth_seeds: i
     todo = []
     for x in chosen:
         syn = store.load_synth(x["trial"], x["lanes"], plat.target)
-        if syn is None or not synth_current(syn, x["cycles"]):
+        if syn is None or not synth_current(syn, x["cycles_worst"]):
             todo.append(x)
     if not todo:
         log(f"synthesis: {len(chosen)} front designs already synthesized")

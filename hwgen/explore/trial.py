@@ -126,6 +126,9 @@ def _run(spec: dict, on_eval, t0: float) -> tuple[dict, bytes]:
         "model_bytes": len(data),
         "node": platform.node(),
     }
+    if model.delta is not None and valid.columns is not None and not charlm:  # issue 23
+        record["delta_valid"] = {"columns": valid.columns,
+                                 "sos_fraction": len(ds.valid.y) / int(ds.valid.lengths.sum())}
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()
     return record, data
