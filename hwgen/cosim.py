@@ -84,7 +84,7 @@ class CosimReport:
         return s if self.ok else s + f"; first mismatch: {self.mismatch}"
 
 
-def _expected(model: Model, plan: SimPlan) -> list:
+def golden_results(model: Model, plan: SimPlan) -> list:
     """The golden model's result of each sequence (a delta model's counts its columns)."""
     g = GoldenModel(model)
     return [g.run(np.asarray(seq)[None]) for seq in plan.sequences]
@@ -347,30 +347,33 @@ def _cosim(run, simulator, build, run_dir, waves, timeout_cycles, deadline, time
         if not found:
             raise HwgenError(f"{simulator} wrote no waveform ({run_dir / names[0]} is missing)")
         atomic_write_bytes(waves, found[0].read_bytes())
-    expected = _expected(run.model, plan)
+    expected = golden_results(run.model, plan)
     mismatch = _compare(manifest, expected, result, stim)
     measured, gaps = measured_cycles(plan, result["accepted"])
     delta = None
     if counter_ports(manifest):  # a delta core (issue 23): columns and cycles per timestep
-        mismatch, delta = _delta_check(run, expected, stim, result, mismatch)
+        mismatch, delta = delta_check(run, expected, stim, [e for e, _ in result["outputs"]],
+                                      result["counters"], mismatch)
         measured = delta.mean_cycles
     return CosimReport(simulator, len(plan.sequences), stim.timesteps, result["cycles"],
                        measured, cpt, wall, mismatch, gaps, delta)
 
 
-def _delta_check(run, expected, stim: Stimulus, result, mismatch):
+def delta_check(run, expected, stim: Stimulus, output_epochs, counters, mismatch):
     """(mismatch, `hwgen.delta.sim.DeltaSimReport`): the delta core's counters checked against
-    the golden model's column counts and the manifest's cycle bound (`hwgen.delta.sim`)."""
+    the golden model's column counts and the manifest's cycle bound (`hwgen.delta.sim`).
+    ``expected``: the golden result per sequence; ``output_epochs``: the reset epoch of each
+    delivered output, in order; ``counters``: its [columns, cycles] counter values; ``mismatch``:
+    the payload comparison's (it wins). Shared by the cocotb benches and `hwgen.fastsim`."""
     from .delta.sim import check_delta_counters, with_columns
 
     manifest = run.manifest
     expected = with_columns(manifest, run.model, run.plan.sequences, expected)
 
     by_epoch: dict[int, list] = {}
-    for k, (epoch, _) in enumerate(result["outputs"]):
+    for k, epoch in enumerate(output_epochs):
         by_epoch.setdefault(epoch, []).append(k)
-    bad, report = check_delta_counters(manifest, expected, stim.epochs, by_epoch,
-                                       result["counters"])
+    bad, report = check_delta_counters(manifest, expected, stim.epochs, by_epoch, counters)
     if mismatch is None and bad is not None:
         mismatch = Mismatch(*bad)
     return mismatch, report

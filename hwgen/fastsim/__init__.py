@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cosim import CosimReport, Mismatch
+from ..cosim import CosimReport, Mismatch, delta_check, golden_results
+from ..delta.sim import counter_ports
 from ..golden import GoldenModel
 from ..manifest import load_manifest
 from ..payload import pack, unpack
@@ -96,6 +97,10 @@ def _ports_header(manifest: dict) -> str:
         f"#define HW_TOP V{top}",
     ]
     lines += [f"#define {k} {verilated_name(v)}" for k, v in names.items()]
+    counters = counter_ports(manifest)  # a delta core's debug counters (issue 23)
+    if counters:
+        lines += [f"#define HW_COUNT_{k} {verilated_name(v)}"
+                  for k, v in zip(("COLUMNS", "CYCLES"), counters, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -241,6 +246,10 @@ def fastsim(
     run_dir.mkdir(exist_ok=True)
     want_cycles = not (plan.in_stall or plan.out_stall)
     args = _write_run(run_dir, exe, stim, expected, timeout, want_cycles)
+    counters_path = run_dir / "counters.txt"
+    if counter_ports(manifest):
+        counters_path.unlink(missing_ok=True)
+        args = args[:4] + [args[4] if want_cycles else "-", str(counters_path)]
     res, wall, cpu = _run_harness(args, run_dir / "result.txt")
     if res["status"] == "timeout":
         raise HwgenError(
@@ -264,8 +273,14 @@ def fastsim(
             int(x.split()[1]) for x in cycles_path.read_text().splitlines() if x.startswith("in ")
         ]
     measured, gaps = measured_cycles(plan, accepted)
+    delta = None
+    if counter_ports(manifest):  # a delta core: columns and cycles per timestep (issue 23)
+        rows = [list(map(int, ln.split())) for ln in counters_path.read_text().splitlines()]
+        mismatch, delta = delta_check(run, golden_results(run.model, plan), stim,
+                                      [r[0] for r in rows], [r[1:] for r in rows], mismatch)
+        measured = delta.mean_cycles
     return FastReport(SIMULATOR, len(plan.sequences), len(inputs), int(res["cycles"]), measured,
-                      cpt, wall, mismatch, gaps, build_s=build_s, sim_cpu_s=cpu)
+                      cpt, wall, mismatch, gaps, delta, build_s=build_s, sim_cpu_s=cpu)
 
 
 def _write_run(run_dir: Path, exe: Path, stim: Stimulus, expected, timeout: int,

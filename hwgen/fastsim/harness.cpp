@@ -4,7 +4,10 @@
 // manifest.json: HW_TOP (e.g. Vhwgen_top), HW_CLK, HW_RST, HW_I_VALID, HW_I_READY, HW_I_PAYLOAD,
 // HW_O_VALID, HW_O_READY, HW_O_PAYLOAD.
 //
-// Usage: sim PLAN STALLS RESULT [CYCLES]
+// A delta core's hw_ports.h also defines HW_COUNT_COLUMNS and HW_COUNT_CYCLES (its debug
+// counters, manifest delta.counters): then the harness records them at every output transfer.
+//
+// Usage: sim PLAN STALLS RESULT [CYCLES|- [COUNTERS]]
 //   PLAN: one operation a line, the same list sim/bench_accel.py runs (built by hwgen.cosim):
 //     x IDLE PAYLOAD_HEX EXPECTED_HEX   one input transfer after IDLE idle cycles, and the output
 //                                       word the golden model expects for it
@@ -16,7 +19,11 @@
 //   RESULT: written at the end: "status ok|mismatch|extra|timeout", "cycles N", "inputs N",
 //     "outputs N", and for a mismatch "mismatch INPUT_INDEX GOT_HEX EXPECTED_HEX" (the index of
 //     the input, in plan order, whose output differs).
-//   CYCLES (optional): the edge of every input and output transfer ("in C" / "out C" lines).
+//   CYCLES (optional, "-": none): the edge of every input and output transfer ("in C" /
+//     "out C" lines).
+//   COUNTERS (optional, delta cores): per output transfer "EPOCH COLUMNS CYCLES", the reset
+//     epoch (resets completed before it) and the two counters as the cocotb bench reads them
+//     (in the cycle of the transfer, before its edge).
 //
 // Cycle semantics (those of the cocotb bench): reset is high for edges 0-2, edge 3 is idle, the
 // first operation starts after edge 3; an input's idle cycles count from the previous event's
@@ -141,7 +148,9 @@ int main(int argc, char** argv) {
         long v;
         while (f >> v) stalls.push_back(v);
     }
-    FILE* cyc = argc > 4 ? std::fopen(argv[4], "w") : nullptr;
+    FILE* cyc = argc > 4 && std::strcmp(argv[4], "-") != 0 ? std::fopen(argv[4], "w") : nullptr;
+    FILE* cnt = argc > 5 ? std::fopen(argv[5], "w") : nullptr;
+    long epoch = 0;
 
     auto ctx = std::make_unique<VerilatedContext>();
     auto top = std::make_unique<HW_TOP>(ctx.get());
@@ -214,6 +223,11 @@ int main(int argc, char** argv) {
         bool deliver = mon_ready && top->HW_O_VALID && !rst;
         Word out;
         if (deliver) out = get_port(top->HW_O_PAYLOAD);
+#ifdef HW_COUNT_COLUMNS
+        if (deliver && cnt)
+            std::fprintf(cnt, "%ld %u %u\n", epoch, get_port(top->HW_COUNT_COLUMNS)[0],
+                         get_port(top->HW_COUNT_CYCLES)[0]);
+#endif
         top->HW_CLK = 1;
         top->eval();
 
@@ -266,6 +280,7 @@ int main(int argc, char** argv) {
             }
         } else if (drv == RESET) {
             if (--drv_count <= 0) {
+                ++epoch;
                 fed = got = 0;
                 expect.clear();
                 last_progress = c;
@@ -285,6 +300,7 @@ int main(int argc, char** argv) {
     }
     top->final();
     if (cyc) std::fclose(cyc);
+    if (cnt) std::fclose(cnt);
     FILE* r = std::fopen(argv[3], "w");
     if (!r) {
         std::fprintf(stderr, "cannot write %s\n", argv[3]);
