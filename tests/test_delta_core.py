@@ -400,31 +400,43 @@ def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
 
 
 # -- the first delta accelerator: streams in, logits out ------------------------------------------
-@pytest.mark.parametrize("cell,quant,lanes,layers,th", [
-    ("gru", "ternary", 4, 1, (6, 4)),
-    ("lstm", "int8", 3, 2, (3, 5)),
-    ("rnn", "exp", 2, 2, (0, 0)),
-    ("rnn", "ternary", 6, 1, (1, 1)),  # R = 1: a column update per cycle, the encoder's pace
-    ("lstm", "ternary", 4, 2, (255, 255)),  # no column processed (a code moves < 255): fixed
-    ("rnn", "int8", 1, 1, (2, 3)),  # ceil(O/P) = 3 > 2G: the head after the cell pass
+@pytest.mark.parametrize("cell,quant,lanes,layers,th,state,hidden", [
+    ("gru", "ternary", 4, 1, (6, 4), "registers", 6),
+    ("lstm", "int8", 3, 2, (3, 5), "registers", 6),
+    ("rnn", "exp", 2, 2, (0, 0), "registers", 6),
+    ("rnn", "ternary", 6, 1, (1, 1), "registers", 6),  # R = 1: a column update per cycle
+    ("lstm", "ternary", 4, 2, (255, 255), "registers", 6),  # no column processed: fixed
+    ("rnn", "int8", 1, 1, (2, 3), "registers", 6),  # ceil(O/P) = 3 > 2G: head after the pass
+    # the state in block RAM (two values a word, an encoder of 2 lanes): odd H pads a lane
+    ("gru", "ternary", 4, 1, (6, 4), "ram", 7),
+    ("lstm", "int8", 3, 2, (3, 5), "ram", 6),
+    ("rnn", "exp", 2, 2, (0, 0), "ram", 5),
+    ("rnn", "ternary", 1, 2, (2, 3), "ram", 2),  # P = 1, H <= Pe: GAP1; the head after the pass
+    ("lstm", "ternary", 4, 2, (255, 255), "ram", 6),  # no column processed: the fixed cycles
+    ("gru", "int8", 2, 2, (1, 1), "ram", 2),  # one word of h: GAP1 before the second layer
+    ("gru", "int8", 2, 2, (1, 1), "registers", 2),
 ])
-def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th):
+def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th, state,
+                                                   hidden):
     """Sequences through i_stream (sos at each start) with random input gaps and output stalls:
     every logit equals the golden model's for the delta model, the processed columns its count,
     and the working cycles of every timestep are within the manifest's bound
-    (`hwgen.delta.schedule`)."""
+    (`hwgen.delta.schedule`); the state in flip-flops and in block RAM."""
     from hwgen.delta import DeltaThresholds, with_thresholds
+    from hwgen.delta.design import delta_plan, state_in_ram
     from hwgen.gateware.delta_core import DeltaAccelerator
     from hwgen.golden import GoldenModel
 
-    base = make_model(cell, quant, inputs=5, hidden=6, outputs=3, layers=layers, seed=5)
+    base = make_model(cell, quant, inputs=5, hidden=hidden, outputs=3, layers=layers, seed=5)
     model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
     rng = np.random.default_rng(lanes)
     fmt = model.formats.input
     seqs = [np.clip(np.cumsum(rng.integers(-15, 16, (n, 5)), axis=0) + 20, fmt.min_code,
                     fmt.max_code) for n in (5, 3, 4)]
     want = [GoldenModel(model).run(s[None]) for s in seqs]
-    dut = DeltaAccelerator(model, lanes)
+    plan = delta_plan(model, lanes, state)
+    assert state_in_ram(plan) == (state == "ram")
+    dut = DeltaAccelerator(model, lanes, plan)
     got, cols, cycles = [], [], []
 
     async def feed(ctx):

@@ -8,13 +8,16 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
 
     cycles <= fixed + sos * clear + R * sum_l n_l
 
-- ``fixed`` = 9 + s + sum_l [ceil(I_l / P) + ceil(H / P) + 2*G*H + c + s + 3]
+- ``fixed`` = 9 + s + sum_l [ceil(I_l / Pe) + ceil(H / Pe) + 2*G*H + c + s + 3]
   + ceil(O / P) + O - 3 when the head overlaps the top layer's cell pass (`head_overlaps`:
   ceil(O/P) <= 2G), else + 3 + ceil(O / P) + H * ceil(O / P) + O: the cycles of a timestep in
   which no column is processed (the accept cycle and the output's transfer cycle included). Per
   layer: one cycle per encoder chunk, the cell pass (two cycles per gate row: the dense cell
   unit takes a row's input and recurrent terms as two events), the cell unit's latency c and the
-  scaler's s, and 3 cycles of hand-over; the head: each new h of the top layer applied to its
+  scaler's s, and 3 cycles of hand-over (one more for a layer above the first when the state is
+  in block RAM and H <= Pe: `hwgen.gateware.delta_core`'s GAP); Pe the encoder's values per
+  chunk (`hwgen.delta.design.encoder_lanes`: P with the state in registers, 2 with it in block
+  RAM); the head: each new h of the top layer applied to its
   memory (ceil(O/P) cycles a column) as the cell unit writes it, or after the pass, the last
   column's ceil(O/P) cycles, one cycle per output read, and the scaler.
 - ``clear`` = R + 2: after an input with ``sos`` the delta memories are cleared (all layers at
@@ -96,16 +99,20 @@ class DeltaSchedule:
 def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     """The timing of `DeltaAccelerator` (``model`` with thresholds, the dense ``plan`` of its
     weights)."""
+    from .design import encoder_lanes, state_in_ram
+
     t = plan.timing
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
     s, c = t.scale_latency, t.cell_latency
-    R, Ro, ch = -(-G * H // P), -(-NO // P), -(-H // P)
+    pe = encoder_lanes(plan)
+    R, Ro, ch = -(-G * H // P), -(-NO // P), -(-H // pe)
     # the head: its clear pass, its H columns unless they overlap the cell pass, the readout
     fixed = 6 + s + Ro + NO if head_overlaps(model, P) else 9 + s + Ro + H * Ro + NO
     columns = []
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
-        fixed += -(-width // P) + ch + 2 * G * H + c + s + 3
+        fixed += -(-width // pe) + ch + 2 * G * H + c + s + 3
+        fixed += int(state_in_ram(plan) and i > 0 and ch == 1)  # GAP{i}: a cycle between
         columns.append(width + H)
     dense = schedule(plan.model, P).cycles_per_timestep
     return DeltaSchedule(P, fixed, R + 2, R, tuple(columns), dense, model.delta.to_json())
