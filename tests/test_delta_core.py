@@ -414,6 +414,7 @@ def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
     ("rnn", "ternary", 1, 2, (2, 3), "ram", 2),  # P = 1, H <= Pe: GAP1; the head after the pass
     ("lstm", "ternary", 4, 2, (255, 255), "ram", 6),  # no column processed: the fixed cycles
     ("gru", "int8", 2, 2, (1, 1), "ram", 2),  # one word of h: GAP1 before the second layer
+    ("lstm", "ternary", 2, 2, (255, 255), "ram", 2),  # GAP1 in the fixed cycles, exactly
     ("gru", "int8", 2, 2, (1, 1), "registers", 2),
 ])
 def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th, state,
