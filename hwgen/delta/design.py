@@ -11,7 +11,8 @@ read through multiplexers, and the encoder compares P values a chunk; ``ram`` ke
 block RAM (per layer two banks, `RAM_ENCODER_LANES` values a word, swapped at every timestep)
 and the encoder compares that many values a chunk, read one word a cycle (its hat store then
 fits one RAM block too): fewer LUTs, flip-flops and RAM blocks, ceil(I/Pe) + ceil(H/Pe) encoder
-cycles per layer instead of ceil(I/P) + ceil(H/P) (`hwgen.delta.schedule`). ``auto``: registers
+cycles per layer instead of ceil(I/P) + ceil(H/P) (`hwgen.delta.schedule`); its head takes
+`head_lanes` lanes, not P. ``auto``: registers
 only for a tiny state (`hwgen.gateware.plan.choose_state_mode`, as the dense core), else ram.
 """
 
@@ -21,7 +22,7 @@ from ..gateware.plan import STATE_MODES, WEIGHT_MODES, Plan, choose_state_mode, 
 from ..spec import CellKind, HwgenError, Model, TokenInput
 
 __all__ = ["RAM_ENCODER_LANES", "check_delta_model", "delta_plan", "delta_state_mode",
-           "encoder_lanes", "state_in_ram"]
+           "encoder_lanes", "head_lanes", "state_in_ram"]
 
 #: Values a word of the block-RAM state (and a chunk of its encoder) holds: one 16-bit RAM
 #: block word of 8-bit codes, one read a cycle (module docstring).
@@ -43,6 +44,18 @@ def delta_state_mode(model: Model, lanes: int, state: str) -> str:
 def state_in_ram(plan: Plan) -> bool:
     """Whether the delta core of ``plan`` (`delta_plan`) keeps its state in block RAM."""
     return plan.state.mode == "ram"
+
+
+def head_lanes(plan: Plan) -> int:
+    """Lanes of the delta core's head (its column update over the O outputs): P with the state
+    in registers; with it in block RAM the fewest that still take a new h column within the 2G
+    cycles the cell pass spends per unit and keep the head's memory at most 4 words (flip-flops,
+    `hwgen.delta.resources.LOGIC_DEPTH`): ceil(O / min(2G, 4)), at most P. The head's lanes
+    were a third of the FSDD GRU core's update logic at 8 lanes for its 10 outputs."""
+    if not state_in_ram(plan):
+        return plan.lanes
+    m = plan.model
+    return min(plan.lanes, -(-m.outputs // min(2 * m.cell.num_gates, 4)))
 
 
 def encoder_lanes(plan: Plan) -> int:

@@ -18,9 +18,10 @@ flip-flops, on ECP5 shallow RAMs in distributed RAM), counted with the logic.
 least squares to Yosys runs of the bare core (`benchmarks/delta_resources.py`, docs/synthesis.md
 "Delta core: the estimate"; constants in `DELTA_LOGIC_MODEL`):
 
-- ``lane_bits``: P x (per layer the two update units' accumulator widths, plus the head's
-  accumulator width) + Pe x (per layer the encoder's value width): the per-lane adders,
-  registers and forwarding muxes (Pe the encoder's lanes, `hwgen.delta.design.encoder_lanes`);
+- ``lane_bits``: P x (per layer the two update units' accumulator widths) + Ph x the head's
+  accumulator width + Pe x (per layer the encoder's value width): the per-lane adders,
+  registers and forwarding muxes (Pe the encoder's lanes, Ph the head's:
+  `hwgen.delta.design.encoder_lanes`, `head_lanes`);
 - ``state_bits``: bits in flip-flops: the input register, the logits, and with ``--state
   registers`` per layer h (and c) old and new (``ram``: they are block RAM, `state_memories`);
 - ``mux_bits``: the multiplexers reading that state: per layer the cell unit's H:1 read of the
@@ -121,17 +122,18 @@ def delta_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
     """Every memory of the delta core of ``model`` (with thresholds) on the dense ``plan`` of its
     weights (`hwgen.delta.design.delta_plan`), module docstring."""
     from ..gateware.delta_cell import row_layout
-    from .design import encoder_lanes
+    from .design import encoder_lanes, head_lanes
 
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
-    pe = encoder_lanes(plan)
+    pe, ph = encoder_lanes(plan), head_lanes(plan)
     R = -(-G * H // P)
     out = []
     for mid in sorted(plan.matrices):
         mp = plan.matrices[mid]
         rows, cols = mp.matrix.shape
-        out.append(MemoryPlan(f"{mp.name}_columns", "rom", P * mp.matrix.encoding.bits,
-                              cols * -(-rows // P), mp.matrix.memory_bits))
+        lanes = ph if mid == 2 * model.num_layers + 1 else P  # the head's
+        out.append(MemoryPlan(f"{mp.name}_columns", "rom", lanes * mp.matrix.encoding.bits,
+                              cols * -(-rows // lanes), mp.matrix.memory_bits))
     tables = [x for x in plan.memories() if x.name.endswith(".table")]
     row_bits = row_layout(plan).size
     for i, w in enumerate(delta_widths(model)):
@@ -144,24 +146,23 @@ def delta_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
         out += [MemoryPlan(f"layer{i}_{t.name}", t.kind, t.width, t.depth, t.payload_bits,
                            t.read_ports) for t in tables]
     hw = derive_widths(model).head_acc_width
-    out.append(MemoryPlan("head_m", "ram", P * hw, -(-NO // P), NO * hw))
+    out.append(MemoryPlan("head_m", "ram", ph * hw, -(-NO // ph), NO * hw))
     return out + state_memories(model, plan)
 
 
 def delta_logic_features(model: Model, plan: Plan, target: str | Target) -> dict[str, float]:
     """The quantities `DELTA_LOGIC_MODEL` multiplies (module docstring)."""
+    from .design import encoder_lanes, head_lanes, state_in_ram
     from .schedule import head_overlaps
-
-    from .design import encoder_lanes, state_in_ram
 
     t = get_target(target)
     P, H, f = plan.lanes, model.hidden, model.formats
-    pe, ram = encoder_lanes(plan), state_in_ram(plan)
+    pe, ram, ph = encoder_lanes(plan), state_in_ram(plan), head_lanes(plan)
     lstm = model.cell is CellKind.LSTM
     cw = f.cell.width if lstm else 0
     widths = derive_widths(model)
     lanes = sum(P * (w.mx_width + w.mh_width) + pe * _value_width(model, i)
-                for i, w in enumerate(delta_widths(model))) + P * widths.head_acc_width
+                for i, w in enumerate(delta_widths(model))) + ph * widths.head_acc_width
     state = model.input.width * f.input.width + model.outputs * widths.logit_width
     if ram:  # h (and c) in block RAM: the input register's chunk multiplexer only
         mux = pe * f.input.width * -(-model.input.width // pe)
@@ -169,7 +170,7 @@ def delta_logic_features(model: Model, plan: Plan, target: str | Target) -> dict
         state += model.num_layers * 2 * H * (f.state.width + cw)
         mux = sum(H * (f.state.width + cw) + P * _value_width(model, i) * _chunks(model, i, P)
                   for i in range(model.num_layers))
-        if not head_overlaps(model, P):  # the head reads the top layer's new h: an H:1 mux
+        if not head_overlaps(model, ph):  # the head reads the top layer's new h: an H:1 mux
             mux += H * f.state.width
     mems = [x for x in delta_memories(model, plan) if placement(x, t.family) == "logic"]
     state += sum(x.bits for x in mems if x.kind != "rom")  # flip-flops

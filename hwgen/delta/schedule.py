@@ -17,7 +17,8 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
   scaler's s, and 3 cycles of hand-over (one more for a layer above the first when the state is
   in block RAM and H <= Pe: `hwgen.gateware.delta_core`'s GAP); Pe the encoder's values per
   chunk (`hwgen.delta.design.encoder_lanes`: P with the state in registers, 2 with it in block
-  RAM); the head: each new h of the top layer applied to its
+  RAM); the head (Ph lanes, `hwgen.delta.design.head_lanes`: P, or fewer with the state in
+  block RAM; read P as Ph in its terms): each new h of the top layer applied to its
   memory (ceil(O/P) cycles a column) as the cell unit writes it, or after the pass, the last
   column's ceil(O/P) cycles, one cycle per output read, and the scaler.
 - ``clear`` = R + 2: after an input with ``sos`` the delta memories are cleared (all layers at
@@ -99,15 +100,16 @@ class DeltaSchedule:
 def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     """The timing of `DeltaAccelerator` (``model`` with thresholds, the dense ``plan`` of its
     weights)."""
-    from .design import encoder_lanes, state_in_ram
+    from .design import encoder_lanes, head_lanes, state_in_ram
 
     t = plan.timing
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
     s, c = t.scale_latency, t.cell_latency
     pe = encoder_lanes(plan)
-    R, Ro, ch = -(-G * H // P), -(-NO // P), -(-H // pe)
+    ph = head_lanes(plan)
+    R, Ro, ch = -(-G * H // P), -(-NO // ph), -(-H // pe)
     # the head: its clear pass, its H columns unless they overlap the cell pass, the readout
-    fixed = 6 + s + Ro + NO if head_overlaps(model, P) else 9 + s + Ro + H * Ro + NO
+    fixed = 6 + s + Ro + NO if head_overlaps(model, ph) else 9 + s + Ro + H * Ro + NO
     columns = []
     for i in range(model.num_layers):
         width = model.layer_input_width(i)

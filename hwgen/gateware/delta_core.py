@@ -4,13 +4,17 @@
 One timestep: accept ``i_stream`` (``sos``, ``x``: `layouts.input_layout`); after ``sos`` clear
 the layers' delta memories (R cycles) and mark the chunks ``fresh``; for each layer, offer its x
 chunks (the input, or the layer below's new h) and its h chunks (its old h), wait for the cell
-unit's H writes (h, and c for LSTM, into flip-flop state registers); then the head: its own
+unit's H writes (h, and c for LSTM, into the new state); then the head: its own
 `DeltaColumnUpdate` is cleared and fed every column of the top layer's new h (a dense head:
 M_o = levels(W_o) h exactly), read word by word, scaled by the head's constant scaler and added
 to the head biases into the logits register, which ``o_stream`` offers (`layouts.output_layout`).
 
-A sequencer written for clarity, not speed: state in flip-flops, the phases one after another
-(no overlap of the head with the next timestep, one cycle per chunk offered). Its cycles per
+h (and c) of every layer live in flip-flops (``--state registers``: `_RegisterState`) or in
+block RAM (``--state ram``: `_RamState`, two banks swapped per timestep, the encoder two values a
+chunk), as the plan says (`hwgen.delta.design.state_in_ram`).
+
+A sequencer written for clarity, not speed: the phases one after another (no overlap of the head
+with the next timestep, one cycle per chunk offered). Its cycles per
 timestep are measured in simulation (tests/test_delta_core.py) against the planned core's
 formula (`hwgen.delta.cycles`). Arithmetic: exactly `hwgen.delta.DeltaGolden`.
 """
@@ -22,7 +26,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..delta.design import check_delta_model, delta_plan, encoder_lanes, state_in_ram
+from ..delta.design import check_delta_model, delta_plan, encoder_lanes, head_lanes, state_in_ram
 from ..delta.schedule import head_overlaps
 from ..numerics import derive_widths, term_shift
 from ..spec import CellKind, HwgenError, Model
@@ -44,8 +48,8 @@ class DeltaAccelerator(wiring.Component):
     model : a Model with ``delta`` thresholds (`hwgen.delta.DeltaThresholds`), vector inputs,
         no argmax.
     lanes : P, memory rows updated per cycle (at most the widest matrix row, as the dense core).
-    plan : the dense core's `Plan` of the model's weights on ``lanes`` lanes
-        (`hwgen.delta.design.delta_plan`; default: made here).
+    plan : the dense core's `Plan` of the model's weights on ``lanes`` lanes and where the
+        state lives (`hwgen.delta.design.delta_plan`; default: made here, state ``auto``).
 
     Members
     -------
@@ -102,7 +106,7 @@ class DeltaAccelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, plan = self._model, self._plan
-        P, H, L, NO = plan.lanes, model.hidden, model.num_layers, model.outputs
+        H, L, NO = model.hidden, model.num_layers, model.outputs
         f = model.formats
         widths = derive_widths(model)
         pe = encoder_lanes(plan)
@@ -122,7 +126,8 @@ class DeltaAccelerator(wiring.Component):
 
         # the head: a column update fed every column of the top h, then scale + bias per output
         hw = widths.head_acc_width
-        head = DeltaColumnUpdate(matrix=model.head.w, lanes=P, delta_width=f.state.width + 1,
+        ph = head_lanes(plan)
+        head = DeltaColumnUpdate(matrix=model.head.w, lanes=ph, delta_width=f.state.width + 1,
                                  acc_width=hw)
         m.submodules.head = head
         Ro = head.words_per_column
@@ -152,7 +157,7 @@ class DeltaAccelerator(wiring.Component):
 
         # the head overlaps the top layer's cell pass when it takes each new h as it is written
         # (`hwgen.delta.schedule.head_overlaps`): its memory is cleared at the accept
-        overlap = head_overlaps(model, P)
+        overlap = head_overlaps(model, ph)
         if overlap:
             top = layers[L - 1]
             m.d.comb += [head.clear.eq(self.i_stream.valid & self.i_stream.ready),
@@ -219,13 +224,13 @@ class DeltaAccelerator(wiring.Component):
         # head readout, started by ``done``: output k at word k // P, lane k % P, one per cycle;
         # the word arrives a cycle after its address, the term scale_latency cycles later
         k = Signal(range(max(NO, 2)), name="k")
-        kw, kl = Signal(range(max(Ro, 2)), name="kw"), Signal(range(max(P, 2)), name="kl")
+        kw, kl = Signal(range(max(Ro, 2)), name="kw"), Signal(range(max(ph, 2)), name="kl")
         reading = Signal(name="reading")
         with m.If(head.done):
             m.d.sync += [k.eq(0), kw.eq(0), kl.eq(0), reading.eq(1)]
         with m.Elif(reading):
             m.d.sync += k.eq(k + 1)
-            advance_word_lane(m, kw, kl, P)
+            advance_word_lane(m, kw, kl, ph)
             with m.If(k == NO - 1):
                 m.d.sync += reading.eq(0)
         m.d.comb += head.raddr.eq(kw)
