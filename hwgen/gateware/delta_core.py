@@ -373,7 +373,7 @@ class _RamState:
     itself, so a cycle GAP{i+1} goes between."""
 
     def __init__(self, m, model, layers, pe):
-        H, L, f = model.hidden, model.num_layers, model.formats
+        H, f = model.hidden, model.formats
         self.hidden, self.lstm, self.pe = H, model.cell is CellKind.LSTM, pe
         self.words = -(-H // pe)
         self.cx = [ly.chunks[0] for ly in layers]
