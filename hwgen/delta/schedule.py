@@ -15,12 +15,12 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
   layer: one cycle per encoder chunk, the cell pass (two cycles per gate row: the dense cell
   unit takes a row's input and recurrent terms as two events), the cell unit's latency c and the
   scaler's s, and 3 cycles of hand-over (one more for a layer above the first when the state is
-  in block RAM and H <= Pe: `hwgen.gateware.delta_core`'s GAP); Pe the encoder's values per
-  chunk (`hwgen.delta.design.encoder_lanes`: P with the state in registers, 2 with it in block
-  RAM); the head (Ph lanes, `hwgen.delta.design.head_lanes`: P, or fewer with the state in
-  block RAM; read P as Ph in its terms): each new h of the top layer applied to its
-  memory (ceil(O/P) cycles a column) as the cell unit writes it, or after the pass, the last
-  column's ceil(O/P) cycles, one cycle per output read, and the scaler.
+  in block RAM: `hwgen.gateware.delta_core`'s GAP, the read of its first input word); Pe the
+  encoder's values per chunk (`hwgen.delta.design.encoder_lanes`: P with the state in
+  registers, 2 with it in block RAM); the head (Ph lanes, `hwgen.delta.design.head_lanes`: P,
+  or fewer with the state in block RAM; read P as Ph in its terms): each new h of the top
+  layer applied to its memory (ceil(O/P) cycles a column) as the cell unit writes it, or after
+  the pass, the last column's ceil(O/P) cycles, one cycle per output read, and the scaler.
 - ``clear`` = R + 2: after an input with ``sos`` the delta memories are cleared (all layers at
   once).
 - R per processed column, an upper bound: the x and h memories are updated by two units, so a
@@ -114,7 +114,7 @@ def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
         fixed += -(-width // pe) + ch + 2 * G * H + c + s + 3
-        fixed += int(state_in_ram(plan) and i > 0 and ch == 1)  # GAP{i}: a cycle between
+        fixed += int(state_in_ram(plan) and i > 0)  # GAP{i}: the first word's read
         columns.append(width + H)
     dense = schedule(plan.model, P).cycles_per_timestep
     return DeltaSchedule(P, fixed, R + 2, R, tuple(columns), dense, model.delta.to_json())

@@ -257,20 +257,20 @@ class DeltaAccelerator(wiring.Component):
         n = cx + ch
         if st.gap(i):
             with m.State(f"GAP{i}"):
-                st.feed_read(m, i, chunk_next)
+                st.feed_read(m, i, chunk, first=True)
                 m.next = f"FEED{i}"
         with m.State(f"FEED{i}"):
             p = ly.i_stream.p
             m.d.comb += [ly.i_stream.valid.eq(1), p.chunk.eq(chunk), p.fresh.eq(sos),
                          p.last.eq(chunk == n - 1),
                          p.theta.eq(Mux(chunk < cx, thetas[0], thetas[1]))]
-            st.feed(m, i, x, chunk, p.values)
+            st.feed(m, i, x, chunk, p.values, ly.i_stream.ready)
             with m.If(ly.i_stream.ready):
                 m.d.comb += chunk_next.eq(chunk + 1)
                 with m.If(chunk == n - 1):
                     m.d.sync += [unit.eq(0), cunit.eq(0)]
                     m.next = f"CELL{i}"
-            st.feed_read(m, i, chunk_next)
+            st.feed_read(m, i, chunk)
         with m.State(f"CELL{i}"):
             if st.lstm:  # an LSTM writes a unit's c before its h
                 with m.If(ly.c_we):
@@ -283,8 +283,6 @@ class DeltaAccelerator(wiring.Component):
                     m.d.comb += head.i_stream.valid.eq(1)
                 with m.If(unit == st.hidden - 1):
                     m.d.comb += chunk_next.eq(0)
-                    if after.startswith("FEED"):  # the next layer's first chunk: this new h
-                        st.feed_read(m, i + 1, chunk_next)
                     m.next = after
 
 
@@ -331,7 +329,7 @@ class _RegisterState:
             if self.lstm:
                 m.d.sync += self.c_old[i].eq(self.c_new[i])
 
-    def feed(self, m, i, x, chunk, values):
+    def feed(self, m, i, x, chunk, values, ready):
         src = x if i == 0 else self.h_new[i - 1]
         P, H = len(values), self.hidden
         cx = -(-len(src) // P)
@@ -343,7 +341,7 @@ class _RegisterState:
                         j = (c if c < cx else c - cx) * P + k
                         m.d.comb += values[k].eq(vec[j] if j < lim else 0)
 
-    def feed_read(self, m, i, chunk_next):
+    def feed_read(self, m, i, chunk, first=False):
         pass
 
     def write(self, m, what, i, unit, value):
@@ -368,9 +366,12 @@ class _RamState:
     Who reads when (one port is enough): FEED{i} the old bank of layer i (its h chunks) and the
     new bank of layer i-1 (its x chunks); the cell unit of layer i the old bank at its
     ``rd_unit`` (the default address, between feeds); HEADFEED the new bank of the top layer.
-    A word is never read in the cycle it is written: the new bank is written during CELL{i},
-    read by FEED{i+1} from the cycle CELL{i} ends, which with ceil(H / Pe) == 1 writes word 0
-    itself, so a cycle GAP{i+1} goes between."""
+    FEED{i} addresses the word of the chunk after the one it offers (``chunk + 1``, from the
+    chunk register: no path from the encoder's ``ready`` into the RAM address, which limited the
+    UP5K clock to 25 MHz when the address looked ahead through ``ready``), and offers the RAM's
+    word after an accepted chunk, the word it held after a stall. A layer above the first starts
+    with a cycle GAP{i} that reads the first word of the layer below's new bank (written up to
+    the cycle before: a word is never read in the cycle it is written)."""
 
     def __init__(self, m, model, layers, pe):
         H, f = model.hidden, model.formats
@@ -414,7 +415,7 @@ class _RamState:
         return q[unit[:self.lb]] if self.lb else q[0]
 
     def gap(self, i) -> bool:
-        return i > 0 and self.words == 1
+        return i > 0
 
     def zero_old(self, m):
         m.d.sync += self.zero.eq(1)
@@ -422,7 +423,7 @@ class _RamState:
     def swap(self, m):
         m.d.sync += [self.bank.eq(~self.bank), self.zero.eq(0)]
 
-    def feed(self, m, i, x, chunk, values):
+    def feed(self, m, i, x, chunk, values, ready):
         pe, H, cx = self.pe, self.hidden, self.cx[i]
         if i == 0:  # the input register's chunks
             xs = Signal(data.ArrayLayout(values.shape().elem_shape, pe), name="x_chunk")
@@ -436,21 +437,30 @@ class _RamState:
             xs = self.mems["h"][i - 1]["q"]
         hs = self.mems["h"][i]["q"]
         last = chunk == cx + self.words - 1
+        fresh = Signal(values.shape(), name=f"fresh{i}")
         for k in range(pe):
             # padding lanes of the last word of h (never written) and of the input's last
             # chunk read as zero
             pad = H % pe != 0 and k >= H % pe
             xv = Mux(chunk == cx - 1, 0, xs[k]) if i > 0 and pad else xs[k]
             hv = Mux(self.zero | last, 0, hs[k]) if pad else Mux(self.zero, 0, hs[k])
-            m.d.comb += values[k].eq(Mux(chunk < cx, xv, hv))
+            m.d.comb += fresh[k].eq(Mux(chunk < cx, xv, hv))
+        # after a stall the RAM's register holds the next chunk's word: offer the held chunk
+        held = Signal(values.shape(), name=f"held{i}", reset_less=True)
+        stalled = Signal(name=f"stalled{i}")
+        m.d.comb += values.eq(Mux(stalled, held, fresh))
+        m.d.sync += [held.eq(values), stalled.eq(~ready)]
 
-    def feed_read(self, m, i, chunk_next):
-        """Within FEED{i} (or the cycle before it): address the words its next chunk reads."""
+    def feed_read(self, m, i, chunk, first=False):
+        """Within FEED{i}: address the words of the chunk after ``chunk``; ``first`` (GAP{i}):
+        the first word of the layer below's new bank."""
         if i > 0:
-            m.d.comb += self.mems["h"][i - 1]["raddr"].eq(self.addr(chunk_next, ~self.bank))
-        first_h = Signal.like(chunk_next, name=f"hword{i}")
-        m.d.comb += first_h.eq(chunk_next - self.cx[i])
-        m.d.comb += self.mems["h"][i]["raddr"].eq(self.addr(first_h, self.bank))
+            word = 0 if first else chunk + 1
+            m.d.comb += self.mems["h"][i - 1]["raddr"].eq(self.addr(Const(word) if first
+                                                                    else word, ~self.bank))
+        if not first:
+            m.d.comb += self.mems["h"][i]["raddr"].eq(self.addr(chunk + 1 - self.cx[i],
+                                                                self.bank))
 
     def write(self, m, what, i, unit, value):
         mem = self.mems[what][i]
