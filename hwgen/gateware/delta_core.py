@@ -286,6 +286,17 @@ class DeltaAccelerator(wiring.Component):
                     m.next = after
 
 
+def _chunk_mux(m, chunk, vec, dst, first, chunks):
+    """Combinationally, for ``chunk`` in first .. first + chunks - 1: value k of ``dst`` is
+    ``vec[(chunk - first) * len(dst) + k]`` (zero past the end of ``vec``)."""
+    n = len(dst)
+    with m.Switch(chunk):
+        for c in range(chunks):
+            with m.Case(first + c):
+                m.d.comb += [dst[k].eq(vec[c * n + k] if c * n + k < len(vec) else 0)
+                             for k in range(n)]
+
+
 class _RegisterState:
     """h (and c) of every layer, old and new, in flip-flops (``--state registers``): the
     encoder's chunks through a multiplexer over the chunk index, the cell unit's old-state read
@@ -333,13 +344,8 @@ class _RegisterState:
         src = x if i == 0 else self.h_new[i - 1]
         P, H = len(values), self.hidden
         cx = -(-len(src) // P)
-        with m.Switch(chunk):
-            for c in range(cx + -(-H // P)):
-                with m.Case(c):
-                    vec, lim = (src, len(src)) if c < cx else (self.h_old[i], H)
-                    for k in range(P):
-                        j = (c if c < cx else c - cx) * P + k
-                        m.d.comb += values[k].eq(vec[j] if j < lim else 0)
+        _chunk_mux(m, chunk, src, values, 0, cx)
+        _chunk_mux(m, chunk, self.h_old[i], values, cx, -(-H // P))
 
     def feed_read(self, m, i, chunk, first=False):
         pass
@@ -427,12 +433,7 @@ class _RamState:
         pe, H, cx = self.pe, self.hidden, self.cx[i]
         if i == 0:  # the input register's chunks
             xs = Signal(data.ArrayLayout(values.shape().elem_shape, pe), name="x_chunk")
-            with m.Switch(chunk):
-                for c in range(cx):
-                    with m.Case(c):
-                        for k in range(pe):
-                            j = c * pe + k
-                            m.d.comb += xs[k].eq(x[j] if j < len(x) else 0)
+            _chunk_mux(m, chunk, x, xs, 0, cx)
         else:
             xs = self.mems["h"][i - 1]["q"]
         hs = self.mems["h"][i]["q"]
