@@ -6,7 +6,9 @@ core, flattened (the core alone: no timing wrapper, whose kept hierarchy makes Y
 the larger delta cores, docs/synthesis.md "Delta core"); LUT4 (ECP5: LUT4 + 2 per CCU2C), flip-
 flops and RAM blocks against the estimate's features and memories. ``fit`` solves the four
 coefficients per family and cost by least squares and prints them with the rows' errors
-(the constants are then set in hwgen/delta/resources.py by hand); ``--report`` writes
+(the constants are then set in hwgen/delta/resources.py by hand). The cores keep their state
+in flip-flops (`STATE`: what the constants were fitted on; ``--state auto`` now puts the larger
+ones in block RAM, whose estimate drops the state features); ``--report`` writes
 benchmarks/results/delta_resources.json and the table in docs/synthesis.md between the
 ``delta-resources`` markers. Resumable (runs/delta_resources/*.json), one Yosys run at a time:
 
@@ -23,6 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+#: The delta cores' state option in the calibration (module docstring).
+STATE = "registers"
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,7 +81,7 @@ def run_one(cfg, target: str, runs: Path) -> dict:
         return json.loads(out.read_text())
     model = model_of(cfg)
     rtl = runs / tag(cfg)
-    man = api.generate(model, rtl, cfg[5])
+    man = api.generate(model, rtl, cfg[5], state=STATE)
     work = rtl / f"yosys-{target}"
     work.mkdir(exist_ok=True)
     t = get_target(target)
@@ -102,7 +107,7 @@ def with_estimate(rec: dict) -> dict:
 
     cfg = next(c for c in CONFIGS if tag(c) == rec["config"])
     model = model_of(cfg)
-    plan = resolve(model, cfg[5]).plan
+    plan = resolve(model, cfg[5], state=STATE).plan
     e = delta_resources(model, plan, rec["target"])
     return {**rec, "features": delta_logic_features(model, plan, rec["target"]),
             "est_luts": e.luts, "est_ffs": e.ffs, "est_bram": e.bram_blocks}

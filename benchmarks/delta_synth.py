@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LANES = 8
+LANES = 8  # --lanes
+STATE = "auto"  # --state: the delta core's (the dense core's stays auto)
 TARGETS = ("ice40-up5k", "ecp5-25k")
 
 
@@ -54,7 +55,10 @@ def run_one(model, core: str, target: str, runs: Path, seeds: int) -> dict:
         return json.loads(out.read_text())
     rtl = runs / f"rtl-{core}"
     if not (rtl / "manifest.json").exists():
-        api.generate(model if core == "delta" else with_thresholds(model, None), rtl, LANES)
+        if core == "delta":
+            api.generate(model, rtl, LANES, state=STATE)
+        else:
+            api.generate(with_thresholds(model, None), rtl, LANES)
     from hwgen.spec import HwgenError
 
     work = runs / f"synth-{core}-{target}"
@@ -135,9 +139,13 @@ def main() -> None:
     p.add_argument("--runs", default=str(ROOT / "runs" / "delta_synth"))
     p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--lanes", type=int, default=LANES)
+    p.add_argument("--state", default=STATE, choices=("auto", "registers", "ram"),
+                   help="the delta core's state option (auto: block RAM unless tiny)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--note", default="", help="what the table says of the model, after its name")
     args = p.parse_args()
+    globals().update(LANES=args.lanes, STATE=args.state)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     model = api.load_model(args.model)

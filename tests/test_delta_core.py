@@ -400,31 +400,47 @@ def test_delta_layer_is_the_golden_delta_network(cell, quant, lanes, th):
 
 
 # -- the first delta accelerator: streams in, logits out ------------------------------------------
-@pytest.mark.parametrize("cell,quant,lanes,layers,th", [
-    ("gru", "ternary", 4, 1, (6, 4)),
-    ("lstm", "int8", 3, 2, (3, 5)),
-    ("rnn", "exp", 2, 2, (0, 0)),
-    ("rnn", "ternary", 6, 1, (1, 1)),  # R = 1: a column update per cycle, the encoder's pace
-    ("lstm", "ternary", 4, 2, (255, 255)),  # no column processed (a code moves < 255): fixed
-    ("rnn", "int8", 1, 1, (2, 3)),  # ceil(O/P) = 3 > 2G: the head after the cell pass
+@pytest.mark.parametrize("cell,quant,lanes,layers,th,state,hidden,outputs", [
+    ("gru", "ternary", 4, 1, (6, 4), "registers", 6, 3),
+    ("lstm", "int8", 3, 2, (3, 5), "registers", 6, 3),
+    ("rnn", "exp", 2, 2, (0, 0), "registers", 6, 3),
+    ("rnn", "ternary", 6, 1, (1, 1), "registers", 6, 3),  # R = 1: a column update per cycle
+    ("lstm", "ternary", 4, 2, (255, 255), "registers", 6, 3),  # no column processed: fixed
+    ("rnn", "int8", 1, 1, (2, 3), "registers", 6, 3),  # ceil(O/P) = 3 > 2G: head after the pass
+    # the state in block RAM (two values a word, an encoder of 2 lanes): odd H pads a lane
+    ("gru", "ternary", 4, 1, (6, 4), "ram", 7, 3),
+    ("lstm", "int8", 3, 2, (3, 5), "ram", 6, 3),
+    ("rnn", "exp", 2, 2, (0, 0), "ram", 5, 3),
+    ("rnn", "ternary", 1, 2, (2, 3), "ram", 2, 3),  # P = 1: a value a word; head after the pass
+    ("lstm", "ternary", 4, 2, (255, 255), "ram", 6, 3),  # no column processed: the fixed cycles
+    ("gru", "int8", 2, 2, (1, 1), "ram", 2, 3),  # one word of h: GAP1 before the second layer
+    ("lstm", "ternary", 2, 2, (255, 255), "ram", 2, 3),  # GAP1 in the fixed cycles, exactly
+    ("gru", "int8", 2, 2, (1, 1), "registers", 2, 3),
+    # the spoken-digit GRU's shape: 10 outputs, a head of ceil(10 / 4) = 3 lanes (head_lanes)
+    ("gru", "ternary", 8, 1, (16, 32), "ram", 16, 10),
 ])
-def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th):
+def test_delta_accelerator_equals_the_golden_model(cell, quant, lanes, layers, th, state,
+                                                   hidden, outputs):
     """Sequences through i_stream (sos at each start) with random input gaps and output stalls:
     every logit equals the golden model's for the delta model, the processed columns its count,
     and the working cycles of every timestep are within the manifest's bound
-    (`hwgen.delta.schedule`)."""
+    (`hwgen.delta.schedule`); the state in flip-flops and in block RAM."""
     from hwgen.delta import DeltaThresholds, with_thresholds
+    from hwgen.delta.design import delta_plan, state_in_ram
     from hwgen.gateware.delta_core import DeltaAccelerator
     from hwgen.golden import GoldenModel
 
-    base = make_model(cell, quant, inputs=5, hidden=6, outputs=3, layers=layers, seed=5)
+    base = make_model(cell, quant, inputs=5, hidden=hidden, outputs=outputs, layers=layers,
+                      seed=5)
     model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
     rng = np.random.default_rng(lanes)
     fmt = model.formats.input
     seqs = [np.clip(np.cumsum(rng.integers(-15, 16, (n, 5)), axis=0) + 20, fmt.min_code,
                     fmt.max_code) for n in (5, 3, 4)]
     want = [GoldenModel(model).run(s[None]) for s in seqs]
-    dut = DeltaAccelerator(model, lanes)
+    plan = delta_plan(model, lanes, state)
+    assert state_in_ram(plan) == (state == "ram")
+    dut = DeltaAccelerator(model, lanes, plan)
     got, cols, cycles = [], [], []
 
     async def feed(ctx):

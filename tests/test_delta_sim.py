@@ -49,7 +49,6 @@ def test_generate_writes_the_delta_core_and_its_manifest(tmp_path):
 @pytest.mark.parametrize("kw,model_kw,word", [
     (dict(weights="ram"), {}, "--weights ram"),
     (dict(weights="spram"), {}, "--weights spram"),
-    (dict(state="ram"), {}, "--state ram"),
     (dict(sparse="on"), {}, "--sparse on"),
     ({}, dict(argmax=True), "argmax"),
     ({}, dict(tokens=7), "token inputs"),
@@ -101,15 +100,19 @@ def _sim(rtl, simulator, **kw):
 
 @icarus
 @pytest.mark.sim
-@pytest.mark.parametrize("cell,quant,layers,lanes,th", [
-    ("gru", "ternary", 1, 4, (6, 4)),
-    ("lstm", "int8", 2, 3, (3, 5)),
-    ("rnn", "exp", 1, 2, (2, 9)),
+@pytest.mark.parametrize("cell,quant,layers,lanes,th,state", [
+    ("gru", "ternary", 1, 4, (6, 4), "registers"),
+    ("lstm", "int8", 2, 3, (3, 5), "registers"),
+    ("rnn", "exp", 1, 2, (2, 9), "registers"),
+    ("gru", "ternary", 2, 4, (6, 4), "ram"),  # the state in block RAM (--state ram)
+    ("lstm", "int8", 2, 3, (3, 5), "ram"),
 ])
-def test_hwgen_sim_runs_the_delta_core_in_icarus(tmp_path, cell, quant, layers, lanes, th):
+def test_hwgen_sim_runs_the_delta_core_in_icarus(tmp_path, cell, quant, layers, lanes, th,
+                                                 state):
     model = _delta(cell, quant, th, layers)
     rtl = tmp_path / "rtl"
-    api.generate(model, rtl, lanes)
+    man = api.generate(model, rtl, lanes, state=state)
+    assert man["memory"]["state"]["state"] == state
     rep = _sim(rtl, "icarus", sequences=6, length=5, seed=lanes)
     assert rep.ok, rep.summary()
     d = rep.delta
@@ -135,11 +138,13 @@ def test_theta_0_delta_core_gives_the_dense_models_outputs(tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("cell,quant,layers", [("gru", "ternary", 1), ("lstm", "pow2", 2)])
-def test_hwgen_sim_runs_the_delta_core_in_verilator(tmp_path, cell, quant, layers):
+@pytest.mark.parametrize("cell,quant,layers,state", [("gru", "ternary", 1, "registers"),
+                                                     ("lstm", "pow2", 2, "registers"),
+                                                     ("gru", "ternary", 2, "ram")])
+def test_hwgen_sim_runs_the_delta_core_in_verilator(tmp_path, cell, quant, layers, state):
     model = _delta(cell, quant, (4, 7), layers)
     rtl = tmp_path / "rtl"
-    api.generate(model, rtl, 3)
+    api.generate(model, rtl, 3, state=state)
     rep = _sim(rtl, "verilator", sequences=5, length=5, seed=4)
     assert rep.ok, rep.summary()
     assert rep.delta.columns_fraction > 0

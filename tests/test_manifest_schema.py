@@ -85,6 +85,9 @@ def manifests(tmp_path_factory):
                             DeltaThresholds.uniform(6, 4, 1))
     api.generate(delta, rtl, lanes=4)
     out.append((rtl, load_manifest(rtl)))
+    rtl = tmp_path_factory.mktemp("rtl_delta_ram")  # its state in block RAM (--state ram)
+    api.generate(delta, rtl, lanes=4, state="ram")
+    out.append((rtl, load_manifest(rtl)))
     return out
 
 

@@ -2,17 +2,66 @@
 its plan. `hwgen.design.resolve` hands a model with thresholds here.
 
 The first delta core (`hwgen.gateware.delta_core.DeltaAccelerator`) keeps its weights in ROMs
-(column-major) and h (and c) in registers, has no zero skipping, takes vector inputs and has no
-argmax unit. A request for anything else is refused naming the option, before any hardware is
-built; ``auto`` options resolve to what the core does.
+(column-major), has no zero skipping, takes vector inputs and has no argmax unit. A request for
+anything else is refused naming the option, before any hardware is built; ``auto`` options
+resolve to what the core does.
+
+State (``--state``): ``registers`` keeps h (and c) of every layer, old and new, in flip-flops
+read through multiplexers, and the encoder compares P values a chunk; ``ram`` keeps them in
+block RAM (per layer two banks, `RAM_ENCODER_LANES` values a word, swapped at every timestep)
+and the encoder compares that many values a chunk, read one word a cycle (its hat store then
+fits one RAM block too): fewer LUTs, flip-flops and RAM blocks, ceil(I/Pe) + ceil(H/Pe) encoder
+cycles per layer instead of ceil(I/P) + ceil(H/P) (`hwgen.delta.schedule`); its head takes
+`head_lanes` lanes, not P. ``auto``: registers
+only for a tiny state (`hwgen.gateware.plan.choose_state_mode`, as the dense core), else ram.
 """
 
 from __future__ import annotations
 
-from ..gateware.plan import STATE_MODES, WEIGHT_MODES, Plan, make_plan
-from ..spec import HwgenError, Model, TokenInput
+from ..gateware.plan import STATE_MODES, WEIGHT_MODES, Plan, choose_state_mode, make_plan
+from ..spec import CellKind, HwgenError, Model, TokenInput
 
-__all__ = ["check_delta_model", "delta_plan"]
+__all__ = ["RAM_ENCODER_LANES", "check_delta_model", "delta_plan", "delta_state_mode",
+           "encoder_lanes", "head_lanes", "state_in_ram"]
+
+#: Values a word of the block-RAM state (and a chunk of its encoder) holds: one 16-bit RAM
+#: block word of 8-bit codes, one read a cycle (module docstring).
+RAM_ENCODER_LANES = 2
+
+
+def delta_state_mode(model: Model, lanes: int, state: str) -> str:
+    """``registers`` or ``ram``: where the delta core of ``model`` on ``lanes`` lanes keeps h
+    (and c) for the ``state`` option (module docstring; ``auto`` as the dense core judges a
+    store: one layer's two banks)."""
+    if not isinstance(state, str) or state not in STATE_MODES:
+        raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
+    H, f = model.hidden, model.formats
+    width = f.state.width + (f.cell.width if model.cell is CellKind.LSTM else 0)
+    words = 2 * -(-H // min(int(lanes), RAM_ENCODER_LANES))
+    return choose_state_mode(2 * H * width, words, state)
+
+
+def state_in_ram(plan: Plan) -> bool:
+    """Whether the delta core of ``plan`` (`delta_plan`) keeps its state in block RAM."""
+    return plan.state.mode == "ram"
+
+
+def head_lanes(plan: Plan) -> int:
+    """Lanes of the delta core's head (its column update over the O outputs): P with the state
+    in registers; with it in block RAM the fewest that still take a new h column within the 2G
+    cycles the cell pass spends per unit and keep the head's memory at most 4 words (flip-flops,
+    `hwgen.delta.resources.LOGIC_DEPTH`): ceil(O / min(2G, 4)), at most P. The head's lanes
+    were a third of the FSDD GRU core's update logic at 8 lanes for its 10 outputs."""
+    if not state_in_ram(plan):
+        return plan.lanes
+    m = plan.model
+    return min(plan.lanes, -(-m.outputs // min(2 * m.cell.num_gates, 4)))
+
+
+def encoder_lanes(plan: Plan) -> int:
+    """Pe, the values per encoder chunk of the delta core of ``plan``: P with the state in
+    registers, `RAM_ENCODER_LANES` (at most P) with it in block RAM."""
+    return min(plan.lanes, RAM_ENCODER_LANES) if state_in_ram(plan) else plan.lanes
 
 
 def _refuse(what: str) -> None:
@@ -36,8 +85,9 @@ def check_delta_model(model: Model) -> None:
 def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
                sparse: str = "auto") -> Plan:
     """The dense core's `Plan` of ``model``'s weights (lanes, row order, widths) that the delta
-    core is built from, after checking the request: ``weights`` ``rom``, ``state`` ``auto`` or
-    ``registers``, ``sparse`` ``auto`` or ``off`` (module docstring)."""
+    core is built from, after checking the request: ``weights`` ``rom``, ``state`` ``auto``,
+    ``registers`` or ``ram`` (resolved: the plan's ``state_option`` and store modes say which,
+    `state_in_ram`), ``sparse`` ``auto`` or ``off`` (module docstring)."""
     from ..gateware.packing import SPARSE_MODES
     from .golden import with_thresholds
 
@@ -48,8 +98,6 @@ def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "ro
         _refuse(f"loadable weights (--weights {weights}): its weights are ROMs")
     if not isinstance(state, str) or state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
-    if state == "ram":
-        _refuse("--state ram: it keeps h (and c) in registers")
     if not isinstance(sparse, str) or sparse not in SPARSE_MODES:
         raise HwgenError(f"Zero skipping must be one of {', '.join(SPARSE_MODES)}, not "
                          f"{sparse!r}")
@@ -57,4 +105,7 @@ def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "ro
         _refuse("2:4 zero skipping (--sparse on): it reads weights column by column, where "
                 "2:4 rows leave no regular pattern")
     check_delta_model(model)
-    return make_plan(with_thresholds(model, None), lanes, "registers", "rom", "off")
+    dense = with_thresholds(model, None)
+    plan = make_plan(dense, lanes, "registers", "rom", "off")  # validates the lanes
+    mode = delta_state_mode(model, plan.lanes, state)
+    return plan if mode == "registers" else make_plan(dense, plan.lanes, mode, "rom", "off")

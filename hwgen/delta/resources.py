@@ -18,12 +18,15 @@ flip-flops, on ECP5 shallow RAMs in distributed RAM), counted with the logic.
 least squares to Yosys runs of the bare core (`benchmarks/delta_resources.py`, docs/synthesis.md
 "Delta core: the estimate"; constants in `DELTA_LOGIC_MODEL`):
 
-- ``lane_bits``: P x (per layer the two update units' accumulator widths and the encoder's value
-  width, plus the head's accumulator width): the per-lane adders, registers and forwarding muxes;
-- ``state_bits``: bits in flip-flops: the input register, per layer h (and c) old and new, the
-  logits;
+- ``lane_bits``: P x (per layer the two update units' accumulator widths) + Ph x the head's
+  accumulator width + Pe x (per layer the encoder's value width): the per-lane adders,
+  registers and forwarding muxes (Pe the encoder's lanes, Ph the head's:
+  `hwgen.delta.design.encoder_lanes`, `head_lanes`);
+- ``state_bits``: bits in flip-flops: the input register, the logits, and with ``--state
+  registers`` per layer h (and c) old and new (``ram``: they are block RAM, `state_memories`);
 - ``mux_bits``: the multiplexers reading that state: per layer the cell unit's H:1 read of the
-  old h (and c) and the encoder's chunk multiplexer (P x value width x chunks);
+  old h (and c) and the encoder's chunk multiplexer (P x value width x chunks); with ``ram``
+  only the input register's chunk multiplexer;
 - ``cell_luts``: the dense core's calibrated base per layer (`hwgen.estimate.LOGIC_MODEL`
   ``base`` / ``ff_base``: the cell unit, scalers and control, which each delta layer has);
 
@@ -94,63 +97,88 @@ def _value_width(model: Model, layer: int) -> int:
 
 
 def _chunks(model: Model, layer: int, lanes: int) -> int:
-    """Hat-store words of ``layer``: its input's and its state's P-value chunks."""
+    """Hat-store words of ``layer``: its input's and its state's chunks of ``lanes`` values
+    (the encoder's lanes, `hwgen.delta.design.encoder_lanes`)."""
     return -(-model.layer_input_width(layer) // lanes) + -(-model.hidden // lanes)
+
+
+def state_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
+    """The block-RAM state of the delta core (``--state ram``; none in registers): per layer h
+    (and c for LSTM), two banks of ceil(H / Pe) words (a power of two) of Pe values."""
+    from ..gateware.plan import uint_bits
+    from .design import encoder_lanes, state_in_ram
+
+    if not state_in_ram(plan):
+        return []
+    f, H, pe = model.formats, model.hidden, encoder_lanes(plan)
+    depth = 2 << uint_bits(-(-H // pe))
+    kinds = [("h", f.state.width)] + ([("c", f.cell.width)] if model.cell is CellKind.LSTM
+                                      else [])
+    return [MemoryPlan(f"layer{i}_{k}_state", "ram", pe * w, depth, 2 * H * w)
+            for i in range(model.num_layers) for k, w in kinds]
 
 
 def delta_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
     """Every memory of the delta core of ``model`` (with thresholds) on the dense ``plan`` of its
     weights (`hwgen.delta.design.delta_plan`), module docstring."""
     from ..gateware.delta_cell import row_layout
+    from .design import encoder_lanes, head_lanes
 
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
+    pe, ph = encoder_lanes(plan), head_lanes(plan)
     R = -(-G * H // P)
     out = []
     for mid in sorted(plan.matrices):
         mp = plan.matrices[mid]
         rows, cols = mp.matrix.shape
-        out.append(MemoryPlan(f"{mp.name}_columns", "rom", P * mp.matrix.encoding.bits,
-                              cols * -(-rows // P), mp.matrix.memory_bits))
+        lanes = ph if mid == 2 * model.num_layers + 1 else P  # the head's
+        out.append(MemoryPlan(f"{mp.name}_columns", "rom", lanes * mp.matrix.encoding.bits,
+                              cols * -(-rows // lanes), mp.matrix.memory_bits))
     tables = [x for x in plan.memories() if x.name.endswith(".table")]
     row_bits = row_layout(plan).size
     for i, w in enumerate(delta_widths(model)):
-        vw, chunks = _value_width(model, i), _chunks(model, i, P)
+        vw, chunks = _value_width(model, i), _chunks(model, i, pe)
         out += [MemoryPlan(f"layer{i}_m_x", "ram", P * w.mx_width, R, G * H * w.mx_width),
                 MemoryPlan(f"layer{i}_m_h", "ram", P * w.mh_width, R, G * H * w.mh_width),
-                MemoryPlan(f"layer{i}_hats", "ram", P * vw, chunks,
+                MemoryPlan(f"layer{i}_hats", "ram", pe * vw, chunks,
                            (model.layer_input_width(i) + H) * vw),
                 MemoryPlan(f"layer{i}_rows", "rom", row_bits, G * H, G * H * row_bits)]
         out += [MemoryPlan(f"layer{i}_{t.name}", t.kind, t.width, t.depth, t.payload_bits,
                            t.read_ports) for t in tables]
     hw = derive_widths(model).head_acc_width
-    out.append(MemoryPlan("head_m", "ram", P * hw, -(-NO // P), NO * hw))
-    return out
+    out.append(MemoryPlan("head_m", "ram", ph * hw, -(-NO // ph), NO * hw))
+    return out + state_memories(model, plan)
 
 
 def delta_logic_features(model: Model, plan: Plan, target: str | Target) -> dict[str, float]:
     """The quantities `DELTA_LOGIC_MODEL` multiplies (module docstring)."""
+    from .design import encoder_lanes, head_lanes, state_in_ram
     from .schedule import head_overlaps
 
     t = get_target(target)
     P, H, f = plan.lanes, model.hidden, model.formats
+    pe, ram, ph = encoder_lanes(plan), state_in_ram(plan), head_lanes(plan)
     lstm = model.cell is CellKind.LSTM
     cw = f.cell.width if lstm else 0
     widths = derive_widths(model)
-    lanes = sum(w.mx_width + w.mh_width + _value_width(model, i)
-                for i, w in enumerate(delta_widths(model))) + widths.head_acc_width
-    state = (model.input.width * f.input.width + model.outputs * widths.logit_width
-             + model.num_layers * 2 * H * (f.state.width + cw))
-    mux = sum(H * (f.state.width + cw) + P * _value_width(model, i) * _chunks(model, i, P)
-              for i in range(model.num_layers))
-    if not head_overlaps(model, P):  # the head reads the top layer's new h through an H:1 mux
-        mux += H * f.state.width
+    lanes = sum(P * (w.mx_width + w.mh_width) + pe * _value_width(model, i)
+                for i, w in enumerate(delta_widths(model))) + ph * widths.head_acc_width
+    state = model.input.width * f.input.width + model.outputs * widths.logit_width
+    if ram:  # h (and c) in block RAM: the input register's chunk multiplexer only
+        mux = pe * f.input.width * -(-model.input.width // pe)
+    else:
+        state += model.num_layers * 2 * H * (f.state.width + cw)
+        mux = sum(H * (f.state.width + cw) + P * _value_width(model, i) * _chunks(model, i, P)
+                  for i in range(model.num_layers))
+        if not head_overlaps(model, ph):  # the head reads the top layer's new h: an H:1 mux
+            mux += H * f.state.width
     mems = [x for x in delta_memories(model, plan) if placement(x, t.family) == "logic"]
     state += sum(x.bits for x in mems if x.kind != "rom")  # flip-flops
     mux += sum(x.bits for x in mems if x.kind == "rom" and not x.name.endswith("_rows"))
     mult = sum(plan.lanes * mp.matrix.encoding.bits / 8 for mp in plan.matrices.values()
                if datapath_kind(mp.matrix.encoding) == "mult")
     lm = LOGIC_MODEL[t.family]
-    return {"lane_bits": P * lanes, "state_bits": state, "mux_bits": mux, "mult_lanes": mult,
+    return {"lane_bits": lanes, "state_bits": state, "mux_bits": mux, "mult_lanes": mult,
             "cell_luts": model.num_layers * lm["base"][model.cell.value],
             "cell_ffs": model.num_layers * lm["ff_base"][model.cell.value]}
 

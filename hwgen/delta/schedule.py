@@ -8,15 +8,19 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
 
     cycles <= fixed + sos * clear + R * sum_l n_l
 
-- ``fixed`` = 9 + s + sum_l [ceil(I_l / P) + ceil(H / P) + 2*G*H + c + s + 3]
+- ``fixed`` = 9 + s + sum_l [ceil(I_l / Pe) + ceil(H / Pe) + 2*G*H + c + s + 3]
   + ceil(O / P) + O - 3 when the head overlaps the top layer's cell pass (`head_overlaps`:
   ceil(O/P) <= 2G), else + 3 + ceil(O / P) + H * ceil(O / P) + O: the cycles of a timestep in
   which no column is processed (the accept cycle and the output's transfer cycle included). Per
   layer: one cycle per encoder chunk, the cell pass (two cycles per gate row: the dense cell
   unit takes a row's input and recurrent terms as two events), the cell unit's latency c and the
-  scaler's s, and 3 cycles of hand-over; the head: each new h of the top layer applied to its
-  memory (ceil(O/P) cycles a column) as the cell unit writes it, or after the pass, the last
-  column's ceil(O/P) cycles, one cycle per output read, and the scaler.
+  scaler's s, and 3 cycles of hand-over (one more for a layer above the first when the state is
+  in block RAM: `hwgen.gateware.delta_core`'s GAP, the read of its first input word); Pe the
+  encoder's values per chunk (`hwgen.delta.design.encoder_lanes`: P with the state in
+  registers, 2 with it in block RAM); the head (Ph lanes, `hwgen.delta.design.head_lanes`: P,
+  or fewer with the state in block RAM; read P as Ph in its terms): each new h of the top
+  layer applied to its memory (ceil(O/P) cycles a column) as the cell unit writes it, or after
+  the pass, the last column's ceil(O/P) cycles, one cycle per output read, and the scaler.
 - ``clear`` = R + 2: after an input with ``sos`` the delta memories are cleared (all layers at
   once).
 - R per processed column, an upper bound: the x and h memories are updated by two units, so a
@@ -103,16 +107,21 @@ class DeltaSchedule:
 def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     """The timing of `DeltaAccelerator` (``model`` with thresholds, the dense ``plan`` of its
     weights)."""
+    from .design import encoder_lanes, head_lanes, state_in_ram
+
     t = plan.timing
     P, G, H, NO = plan.lanes, model.cell.num_gates, model.hidden, model.outputs
     s, c = t.scale_latency, t.cell_latency
-    R, Ro, ch = -(-G * H // P), -(-NO // P), -(-H // P)
+    pe = encoder_lanes(plan)
+    ph = head_lanes(plan)
+    R, Ro, ch = -(-G * H // P), -(-NO // ph), -(-H // pe)
     # the head: its clear pass, its H columns unless they overlap the cell pass, the readout
-    fixed = 6 + s + Ro + NO if head_overlaps(model, P) else 9 + s + Ro + H * Ro + NO
+    fixed = 6 + s + Ro + NO if head_overlaps(model, ph) else 9 + s + Ro + H * Ro + NO
     columns = []
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
-        fixed += -(-width // P) + ch + 2 * G * H + c + s + 3
+        fixed += -(-width // pe) + ch + 2 * G * H + c + s + 3
+        fixed += int(state_in_ram(plan) and i > 0)  # GAP{i}: the first word's read
         columns.append(width + H)
     dense = schedule(plan.model, P).cycles_per_timestep
     return DeltaSchedule(P, fixed, R + 2, R, tuple(columns), dense, model.delta.to_json())

@@ -39,6 +39,9 @@ class DeltaLayer(wiring.Component):
     ----------
     plan : the dense core's `Plan` of the model (lanes, row order, widths).
     layer : which layer.
+    enc_lanes : the encoder's lanes Pe, values per chunk (default: the plan's lanes P; the
+        delta core with its state in block RAM uses fewer, `hwgen.delta.design.encoder_lanes`).
+        The chunks are then ceil(I / Pe) and ceil(H / Pe); the update units keep P lanes.
 
     Members
     -------
@@ -50,13 +53,15 @@ class DeltaLayer(wiring.Component):
     LSTM also rd_c : In, c_we : Out(1), c_data : Out.
     """
 
-    def __init__(self, plan: Plan, layer: int):
+    def __init__(self, plan: Plan, layer: int, enc_lanes: int | None = None):
         if not isinstance(plan, Plan):
             raise HwgenError(f"Plan must be a Plan, not {plan!r}")
         model = plan.model
         self._layer = check_int("Layer", layer, minimum=0, maximum=model.num_layers - 1)
         self._plan = plan
-        P, H, f = plan.lanes, model.hidden, model.formats
+        H, f = model.hidden, model.formats
+        P = self._pe = plan.lanes if enc_lanes is None else check_int(
+            "Encoder lanes", enc_lanes, minimum=1, maximum=plan.lanes)
         self._cx = -(-model.layer_input_width(layer) // P)
         self._ch = -(-H // P)
         self._vw = max(model.layer_input_format(layer).width, f.state.width)
@@ -87,7 +92,7 @@ class DeltaLayer(wiring.Component):
         P = plan.lanes
         lw = derive_widths(model).layers[i]
         dw = self._vw + 1
-        m.submodules.enc = enc = DeltaEncoder(lanes=P, value_width=self._vw,
+        m.submodules.enc = enc = DeltaEncoder(lanes=self._pe, value_width=self._vw,
                                               chunks=self._cx + self._ch)
         ups = []
         for name, mid, width in (("x", 2 * i, lw.acc_x_width), ("h", 2 * i + 1, lw.acc_h_width)):
@@ -105,7 +110,7 @@ class DeltaLayer(wiring.Component):
 
         # router: x-region columns to M_x, h-region columns to M_h, the end marker to both
         o = enc.o_stream
-        base = self._cx * P
+        base = self._cx * self._pe
         is_x = o.p.column < base
         m.d.comb += [
             ux.i_stream.p.column.eq(o.p.column),
