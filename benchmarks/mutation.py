@@ -264,9 +264,60 @@ def _killers():
     return k
 
 
+def _delta_killers():
+    """The delta gateware's killer set (``--set delta``): the delta units and the whole delta
+    core in amaranth.sim against `hwgen.delta.DeltaGolden` / the golden model, fastest first:
+    the encoder (1, 3, 4, 8 lanes, thresholds 0 .. 11, input gaps and output stalls) and its
+    rates, the column update (every encoding, R = 1 forwarding, permuted rows, gaps) and its
+    rate, the cell pass into the cell unit (GRU, LSTM, RNN), one layer timestep after timestep,
+    resets anywhere in a timestep (GRU, 2-layer LSTM), and whole accelerators (GRU / LSTM / RNN,
+    1-2 layers, thresholds 0, > 0 and 255, stalls on both streams, the manifest's cycle bound)."""
+    import test_delta_core as dc
+    import test_delta_kill_reset as kr
+
+    k = []
+    for args in [(3, 1), (1, 0), (8, 3)]:
+        k.append((f"delta.encoder[{args[0]}]",
+                  lambda a=args: dc.test_encoder_matches_the_golden_encoder(*a)))
+    k.append(("delta.encoder_rates", dc.test_encoder_rates))
+    for args in [("ternary", 6, 4), ("exp", 5, 4), ("int8", 4, 2), ("binary", 4, 3),
+                 ("pow2", 2, 8), ("ternary", 3, 16)]:
+        k.append((f"delta.update[{'-'.join(map(str, args))}]",
+                  lambda a=args: dc.test_column_update_is_levels_times_held_values(*a)))
+    k.append(("delta.update_rate", dc.test_column_update_rate))
+    for args in [("gru", "ternary", 4), ("lstm", "int8", 3), ("rnn", "exp", 6)]:
+        k.append((f"delta.cell[{'-'.join(map(str, args))}]",
+                  lambda a=args: dc.test_cell_pass_and_cell_unit_give_the_golden_state(*a)))
+    for args in [("gru", "ternary", 4, (6, 4)), ("lstm", "int8", 3, (3, 9)),
+                 ("rnn", "exp", 2, (0, 0)), ("gru", "binary", 8, (10, 2))]:
+        k.append((f"delta.layer[{args[0]}-{args[1]}-{args[2]}]",
+                  lambda a=args: dc.test_delta_layer_is_the_golden_delta_network(*a)))
+    k.append(("delta.reset[gru-ternary-3-1]",
+              lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
+                  "gru", "ternary", 3, 1, (5, 3))))
+    for args in [("rnn", "ternary", 6, 1, (1, 1)), ("rnn", "int8", 1, 1, (2, 3)),
+                 ("gru", "ternary", 4, 1, (6, 4)), ("rnn", "exp", 2, 2, (0, 0)),
+                 ("lstm", "int8", 3, 2, (3, 5)), ("lstm", "ternary", 4, 2, (255, 255))]:
+        k.append((f"delta.core[{'-'.join(map(str, args[:4]))}-th{args[4][0]}]",
+                  lambda a=args: dc.test_delta_accelerator_equals_the_golden_model(*a)))
+    k.append(("delta.reset[lstm-int8-2-2]",
+              lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
+                  "lstm", "int8", 2, 2, (0, 0))))
+    return k
+
+
+#: the killer sets (``--set``) and their results files
+SETS = {"dense": ("mutation.json", "_killers"), "delta": ("mutation_delta.json", "_delta_killers")}
+SET = "dense"
+
+
+def _results() -> Path:
+    return RESULTS.parent / SETS[SET][0]
+
+
 def run_killers(times: bool = False) -> int:
-    """Run the killer set in this process; print ``KILLED <name>`` at the first failure (exit 1)
-    or ``SURVIVED`` (exit 0)."""
+    """Run the killer set (`SET`) in this process; print ``KILLED <name>`` at the first failure
+    (exit 1) or ``SURVIVED`` (exit 0)."""
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -275,7 +326,7 @@ def run_killers(times: bool = False) -> int:
 
     print("hwgen from", Path(hwgen.__file__).parent, flush=True)
     total = time.perf_counter()
-    for name, fn in _killers():
+    for name, fn in globals()[SETS[SET][1]]():
         t = time.perf_counter()
         try:
             fn()
@@ -301,7 +352,7 @@ def run_mutant(site: Site, work: Path, timeout: float) -> dict:
     t = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(work))
     try:
-        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--killer"],
+        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--killer", "--set", SET],
                            env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
         out = p.stdout + p.stderr
         if p.returncode == 0 and "SURVIVED" in out:
@@ -336,31 +387,64 @@ def sample(sites_: list[Site], n: int, seed: int) -> list[Site]:
 
 
 def _load() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return json.loads(_results().read_text()) if _results().exists() else {}
 
 
 def _save(data: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
+    _results().parent.mkdir(parents=True, exist_ok=True)
+    tmp = _results().with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(RESULTS)
+    tmp.replace(_results())
 
 
-def campaign(args) -> None:
+def set_sites() -> list[Site]:
+    """The sites of the killer set `SET`: every module for ``dense`` (the first campaign's
+    sample was drawn before the delta modules existed), the ``delta_*.py`` modules for
+    ``delta``."""
     every = all_sites()
-    data = _load() if args.resume else {}
+    return [s for s in every if s.file.startswith("delta_")] if SET == "delta" else every
+
+
+def _head() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                       text=True)
+    return r.stdout.strip() or "?"
+
+
+def _draw(args, data: dict, every: list[Site]) -> list[Site]:
+    """The sites to run: ``--only``; the recorded sample's sites among ``every`` (``--resume``);
+    or a new draw from ``every``, added to the recorded sample with ``--resume`` (a second
+    draw over other files: ``--files``), else a new sample."""
+    smp = data.get("sample")
     if args.only:
-        chosen = [s for s in every if any(s.key.startswith(o) for o in args.only)]
-    elif args.resume and data.get("sample"):
-        keys = set(data["sample"]["keys"])
-        chosen = [s for s in every if s.key in keys]
+        return [s for s in every if any(s.key.startswith(o) for o in args.only)]
+    files = {s.file for s in every}
+    if args.resume and smp and any(k.split(":")[0] in files for k in smp["keys"]):
+        keys = set(smp["keys"])
+        return [s for s in every if s.key in keys]
+    chosen = sample(every, int(args.budget / args.per_mutant), args.seed)
+    draw = {"files": sorted(files), "drawn": len(chosen), "seed": args.seed,
+            "hwgen_commit": _head()}
+    if args.resume and smp:
+        smp["keys"] += [s.key for s in chosen]
+        smp["drawn"] += len(chosen)
+        smp["sites_per_file"].update(_count(every))
+        smp["sites"] = sum(smp["sites_per_file"].values())
+        smp.setdefault("draws", []).append(draw)
     else:
-        n = int(args.budget / args.per_mutant)
-        chosen = sample(every, n, args.seed)
         data["sample"] = {"seed": args.seed, "budget_s": args.budget,
                           "per_mutant_s": args.per_mutant, "sites": len(every),
                           "sites_per_file": _count(every), "drawn": len(chosen),
-                          "keys": [s.key for s in chosen]}
+                          "keys": [s.key for s in chosen], "draws": [draw]}
+    return chosen
+
+
+def campaign(args) -> None:
+    every = set_sites()
+    if args.files:
+        every = [s for s in every if s.file in args.files]
+    data = _load() if args.resume else {}
+    chosen = _draw(args, data, every)
     results = data.setdefault("mutants", {})
     data["timeout_s"] = args.timeout
     todo = [s for s in chosen if s.key not in results]
@@ -666,6 +750,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--only", nargs="*", help="site key prefixes (file:line:...)")
+    ap.add_argument("--set", choices=sorted(SETS), default="dense",
+                    help="the killer set (and its results file): dense (mutation.json) or delta"
+                    " (the delta_*.py modules, mutation_delta.json)")
+    ap.add_argument("--files", nargs="*", help="draw only from these modules (delta_update.py "
+                    "...); with --resume, a new draw is added to the recorded sample")
     ap.add_argument("--show", nargs="*", help="print these mutants' diffs")
     ap.add_argument("--verify", metavar="KEY",
                     help="run pytest (the arguments after --) on this mutant")
@@ -675,6 +764,8 @@ def main() -> None:
     argv = sys.argv[1:]
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    global SET
+    SET = args.set
     if args.verify:
         verify(args.verify, rest, args.timeout)
         return
@@ -690,7 +781,8 @@ def main() -> None:
             sys.path.insert(0, str(Path(__file__).parent))
             from _record import write_block
 
-            write_block("verification.md", "mutation", table(data))
+            write_block("verification.md", "mutation" if SET == "dense" else "mutation-delta",
+                        table(data))
         return
     if args.killer:
         sys.exit(run_killers(args.times))
