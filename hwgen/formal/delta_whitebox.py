@@ -40,10 +40,10 @@ from .whitebox import CoreHarness, _Explorer, mine
 
 __all__ = ["DeltaCoreHarness", "delta_properties", "DATA_REGISTERS", "CONTROL_REGISTERS"]
 
-#: registers with a reset that carry data, by fragment name (prefixes: ``h_old`` is
-#: ``h_old0``, ``h_old1``, ...): the debug counters and the state registers of the top, the
-#: old-state read pipeline (a unit index)
-DATA_REGISTERS = {"top": ("columns", "cycles", "h_old", "c_old", "rd_u1_", "rd_u2_")}
+#: registers with a reset that carry data (name prefixes: ``h_old`` is ``h_old0``, ``h_old1``,
+#: ...): the core's debug counters and state registers, its old-state read pipeline (a unit
+#: index)
+DATA_REGISTERS = ("columns", "cycles", "h_old", "c_old", "rd_u1_", "rd_u2_")
 #: reset-less registers that steer control, by fragment name, each with the register that
 #: says when it counts (name prefix -> the guard's prefix, the rest of the name kept: ``gate_d2``
 #: counts while ``valid_d2`` is set): the cell pass's gate and part of each event and their
@@ -85,7 +85,7 @@ def _sync_registers(frag) -> list:
 class _Encoder:
     """One layer's encoder inside the elaborated core: its registers and lane geometry."""
 
-    def __init__(self, frag, layer, lanes: int, real):
+    def __init__(self, frag, layer, lanes: int, widths: tuple[int, int]):
         regs = {s.name: s for s in _sync_registers(frag)}
         a = regs["a"]
         lay = layer.i_stream.payload.shape()
@@ -99,7 +99,12 @@ class _Encoder:
         self.values, self.theta = field("values"), field("theta")
         self.chunk, self.fresh, self.last = field("chunk"), field("fresh"), field("last")
         self.value_width = lay["values"].shape.elem_shape.width
-        self.lanes, self.real = lanes, real  # real(chunk) -> lanes holding a column
+        self.lanes, self.widths, self.cx = lanes, widths, layer.chunks[0]
+
+    def real(self, chunk: int) -> int:
+        """How many lanes of ``chunk`` hold a column (the rest are padding)."""
+        P, (width, hidden), cx = self.lanes, self.widths, self.cx
+        return min(P, width - chunk * P if chunk < cx else hidden - (chunk - cx) * P)
 
 
 class DeltaCoreHarness(CoreHarness):
@@ -133,7 +138,7 @@ class DeltaCoreHarness(CoreHarness):
             regs = {s.name: s for s in _sync_registers(f)}
             for s in regs.values():
                 guard = _guard_of(s.name, CONTROL_REGISTERS.get(name, {}))
-                if not s.reset_less and not _matches(s.name, DATA_REGISTERS.get(name, ())):
+                if not s.reset_less and not _matches(s.name, DATA_REGISTERS):
                     control.append(s)
                 elif s.reset_less and guard is not None:
                     if guard not in regs:
@@ -141,12 +146,8 @@ class DeltaCoreHarness(CoreHarness):
                     control.append(s)
                     guards.append(([regs[guard]], [s]))
         for i, f in enumerate(f for name, f in frags if name == "enc"):
-            layer = DeltaLayer(core.plan, i)
-            cx, _ = layer.chunks
-            width, H = model.layer_input_width(i), model.hidden
-            real = (lambda c, cx=cx, w=width: min(P, (w - c * P) if c < cx
-                                                    else (H - (c - cx) * P)))
-            enc = _Encoder(f, layer, P, real)
+            enc = _Encoder(f, DeltaLayer(core.plan, i), P,
+                           (model.layer_input_width(i), model.hidden))
             self.encoders.append(enc)
             control += [enc.chunk, enc.fresh, enc.last]
             guards.append(([enc.valid], [enc.chunk, enc.fresh, enc.last]))

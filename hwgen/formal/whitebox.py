@@ -438,10 +438,10 @@ def whitebox_properties(design, manifest: dict) -> list[Property]:
     ``manifest``'s cycle counts: ``core.order`` (any stall pattern) and ``core.latency``
     (always-ready consumer), k-induction at k = 1 (2 and 3 as retries) with the mined control
     invariant (`mine`, run when the property runs and timed with it). Raises HwgenError for a
-    core this harness does not know (the delta core)."""
+    delta core (its proof is `delta_whitebox.delta_properties`)."""
     if design.model.delta is not None:
-        raise HwgenError("the white-box interface proofs know the dense and sparse cores, not "
-                         "the delta core (its properties stay bounded)")
+        raise HwgenError("the dense white-box proofs do not apply to the delta core: "
+                         "formal.delta_properties proves its interface")
     cpt = int(manifest["timing"]["cycles_per_timestep"])
     lat = int(manifest["timing"].get("latency_cycles", cpt))
 
