@@ -630,6 +630,41 @@ EQUIVALENT.update({
         "done as a 2-bit port: driven by a 1-bit register (zero-extended), read as a condition "
         "or ANDed into the 1-bit start of the cell pass"
     ),
+    "delta_update.py:140:43:const+1:926": (
+        "the active column register as range(max(cols, 3)): one bit wider when cols <= 2; it "
+        "holds a column < cols and only forms the ROM address col * R + k, the same value"
+    ),
+    "delta_update.py:139:59:const-1:906": (
+        "the word counter k as range(max(R, 1)): unchanged for R >= 2; for R = 1 it has no bits "
+        "(always 0), and with one word k is 0 whenever it is read (busy), so last_k, the read "
+        "and ROM addresses and k1 are the same"
+    ),
+    "delta_encoder.py:42:35:const-1:68": (
+        "the chunk field as range(max(chunks, 1)): unchanged for chunks >= 2 (a delta layer has "
+        "cx + ch >= 2); for one chunk it has no bits and every chunk address is 0 either way"
+    ),
+    "delta_update.py:129:62:const+1:811": (
+        "the delta memory's no_rw_check attribute 1 -> 2: Yosys reads it as a boolean, true "
+        "either way"
+    ),
+    "delta_encoder.py:125:45:const+1:682": (
+        "a lane's delta 1 instead of 0 when it is not kept: the emit register hands out only "
+        "kept lanes (b_mask = keep, low its lowest set bit), so those deltas are never read"
+    ),
+    "delta_update.py:140:43:const-1:926": (
+        "the active column register as range(max(cols, 1)): unchanged for cols >= 2; for a "
+        "one-column matrix it has no bits and the only column is 0 either way"
+    ),
+    "delta_encoder.py:149:52:const-1:925": (
+        "the column base as range(max(chunks * P, 1)): unchanged for chunks * P >= 2 (every "
+        "delta layer); for one lane of one chunk it has no bits and the base is 0 either way"
+    ),
+    "delta_update.py:139:59:const+1:906": (
+        "the word counter k as range(max(R, 3)): one bit wider for R <= 2, where it can step to "
+        "R (instead of wrapping to 0) after a column's last word; k is read then only into the "
+        "ROM address and k1, registers used only while busy, and fwd1 compares k1 (the last "
+        "word) with k: unequal either way"
+    ),
     "delta_update.py:142:68:const+1:972": (
         "the clear counter ck as range(max(R, 3)): one bit wider when R <= 2; it counts 0 .. "
         "R - 1, compared as a value and cut to the memory's address width"
@@ -711,6 +746,10 @@ KILLED_LATER.update({
         "test_a_timestep_without_columns_takes_the_fixed_cycles_with_the_head_after_the_pass "
         "(a 2-bit busy: ~busy is always true, the head stops waiting for its clear, one cycle "
         "faster than the manifest)", "new"),
+    "delta_update.py:119:68:cmp:687": (
+        "tests/test_delta_kill_units.py::test_a_multi_bit_pow2_column_update (2-bit pow2 "
+        "through the multiplier is the same for its legal codes; multi-bit pow2 through the "
+        "ternary muxes is wrong)", "new"),
 })
 
 

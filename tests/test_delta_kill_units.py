@@ -53,3 +53,18 @@ def test_a_timestep_without_columns_takes_the_fixed_cycles_with_the_head_after_t
     import test_delta_core as dc
 
     dc.test_delta_accelerator_equals_the_golden_model("rnn", "int8", 1, 1, (255, 255))
+
+
+def test_a_multi_bit_pow2_column_update(monkeypatch):
+    """The killer set's pow2 update used the 2-bit code (levels 0, +-1: the ternary path); a
+    pow2 matrix with 1 integer and 2 fraction bits (test_gateware's ``pow2x3``: codes read as
+    two's complement) takes the multiplier path: M = levels(W) x_hat exactly after every
+    timestep (test_delta_core's check on that matrix)."""
+    import test_delta_core as dc
+    from test_gateware import build
+
+    model = build("gru", "pow2x3", seed=4)
+    codes = set(model.layers[0].wh.codes.ravel().tolist())
+    assert codes - {0, 1, (1 << model.layers[0].wh.encoding.bits) - 1}, codes  # not ternary
+    monkeypatch.setattr(dc, "make_model", lambda *a, **kw: model)
+    dc.test_column_update_is_levels_times_held_values("pow2x3", 6, 3)
