@@ -325,8 +325,12 @@ def delta_properties(design, manifest: dict) -> list[Property]:
     bound = _bound(design, manifest, padded)
     lat = int(manifest["timing"]["latency_cycles"])
 
+    mined = []  # the retries at larger k reuse the invariant
+
     def build():
-        inv = mine(design, manifest, "order", explorer=_padded_explorer(padded))
+        if not mined:
+            mined.append(mine(design, manifest, "order", explorer=_padded_explorer(padded)))
+        inv = mined[0]
         if inv.violation is not None:
             message, inputs = inv.violation
             raise Refuted(f"{message} (cycle {len(inputs)} from reset, amaranth.sim)",
