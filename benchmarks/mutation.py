@@ -607,7 +607,7 @@ EQUIVALENT.update({
     ),
     "delta_encoder.py:119:34:const+1:562": (
         "a lane's difference d one bit wider: values and held values are w-bit signed, so "
-        "value - hat fits w + 1 bits; the wider d holds the same value, |d| and the kept delta "
+        "value - hat fits w + 1 bits; the wider d holds the same value, abs(d) and the kept delta "
         "(w + 1 bits) are the same"
     ),
     "delta_update.py:55:67:const+1:254": (
@@ -619,8 +619,8 @@ EQUIVALENT.update({
         "cut to the update units' column widths"
     ),
     "delta_encoder.py:120:38:const-1:582": (
-        "a lane's |d| in w bits instead of w + 1: values and held values are w-bit signed, so "
-        "|value - hat| <= 2^w - 1 fits w bits; compared with theta as values"
+        "a lane's abs(d) in w bits instead of w + 1: values and held values are w-bit signed, so "
+        "abs(value - hat) <= 2^w - 1 fits w bits; compared with theta as values"
     ),
     "delta_update.py:90:84:const+1:421": (
         "the update's end field 2 bits wide: driven by the 1-bit end marker (zero-extended), "

@@ -16,6 +16,7 @@ Usage: nice -n 19 python benchmarks/prove_times.py [--workdir DIR] [--bounded]
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from importlib import metadata
@@ -83,6 +84,26 @@ def _rows(name, results, rows, describe=False):
                     f"{r.seconds:.1f} s |")
 
 
+def _default_prove(name, model, folder, lanes, white, bounded):
+    """Generate ``model`` into ``folder``/rtl and run the default `hwgen prove` set on it (the
+    black-box interface properties, ``white``'s white-box proofs, the component proofs):
+    (``name`` completed with the cycles per timestep, the results)."""
+    man = generate(model, folder / "rtl", lanes=lanes)
+    name = f"{name}cpt {man['timing']['cycles_per_timestep']})"
+    design = resolve(model, **manifest_options(man))
+    props = (interface_properties(folder / "rtl", man, bounded=bounded)
+             + white(design, man) + component_properties(model))
+    return name, run_properties(props, folder / "formal")
+
+
+def _total(name, results, failed=False) -> str:
+    """A totals row: properties, proven, bounded, (not passing,) seconds."""
+    bad = f"{sum(not r.ok for r in results)} | " if failed else ""
+    return (f"| {name} | {len(results)} | {sum(r.status == 'proven' for r in results)} | "
+            f"{sum(r.status == 'bounded' for r in results)} | {bad}"
+            f"{sum(r.seconds for r in results):.0f} s |")
+
+
 def delta(work: Path, bounded: bool) -> None:
     """The default `hwgen prove` of each `DELTA` design (``bounded``: also the black-box
     bounded order checks); writes block prove-times-delta."""
@@ -93,19 +114,10 @@ def delta(work: Path, bounded: bool) -> None:
         base = _model(cell, "ternary", None, False, 8, seed=1, inputs=inputs, hidden=hidden,
                       outputs=outputs, layers=layers)
         model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
-        folder = work / f"delta{i}"
-        man = generate(model, folder / "rtl", lanes=lanes)
-        name = f"{name} (worst-case cpt {man['timing']['cycles_per_timestep']})"
-        design = resolve(model, **manifest_options(man))
-        props = (interface_properties(folder / "rtl", man, bounded=bounded)
-                 + delta_properties(design, man) + component_properties(model))
-        results = run_properties(props, folder / "formal")
+        name, results = _default_prove(f"{name} (worst-case", model, work / f"delta{i}",
+                                       lanes, delta_properties, bounded)
         _rows(name, results, rows, describe=True)
-        totals.append(f"| {name} | {len(results)} | "
-                      f"{sum(r.status == 'proven' for r in results)} | "
-                      f"{sum(r.status == 'bounded' for r in results)} | "
-                      f"{sum(not r.ok for r in results)} | "
-                      f"{sum(r.seconds for r in results):.0f} s |")
+        totals.append(_total(name, results, failed=True))
     write_block("verification.md", "prove-times-delta", "\n".join([
         f"Default `hwgen prove` of delta designs{' with `--bounded`' if bounded else ''}:", "",
         "| design | properties | proven | bounded | not passing | total time |",
@@ -135,18 +147,12 @@ def main() -> None:
         for name, cell, quant, tokens, argmax, bits, lanes in DESIGNS:
             model = _model(cell, quant, tokens, argmax, bits)
             folder = work / cell
-            man = generate(model, folder / "rtl", lanes=lanes)
-            name = f"{name} (cpt {man['timing']['cycles_per_timestep']})"
-            design = resolve(model, **manifest_options(man))
-            props = (interface_properties(folder / "rtl", man, bounded=False)
-                     + whitebox_properties(design, man) + component_properties(model))
-            results = run_properties(props, folder / "formal")
+            name, results = _default_prove(f"{name} (", model, folder, lanes,
+                                           whitebox_properties, False)
             _rows(name, results, rows)
-            totals.append(f"| {name} | {len(results)} | "
-                          f"{sum(r.status == 'proven' for r in results)} | "
-                          f"{sum(r.status == 'bounded' for r in results)} | "
-                          f"{sum(r.seconds for r in results):.0f} s |")
+            totals.append(_total(name, results))
             if args.bounded and cell == "rnn":
+                man = json.loads((folder / "rtl" / "manifest.json").read_text())
                 bmc = [p for p in interface_properties(folder / "rtl", man) if p.mode == "bmc"]
                 _rows(name, run_properties(bmc, folder / "bounded"), rows)
         for i, (name, (cell, quant, inputs, hidden, outputs, layers, sp), opts) in \

@@ -122,15 +122,9 @@ class DeltaCoreHarness(CoreHarness):
         self.encoders: list[_Encoder] = []
 
     def _dut(self, m):
-        from amaranth.hdl import Fragment
-
         from ..gateware.delta_layer import DeltaLayer
 
-        p = self._stim(m)
-        core = self._design.accelerator()
-        frag = Fragment.get(core, None)
-        m.submodules.core = frag
-        self._connect(m, p, core)
+        core, frag, p = self._core(m)
         model, P = core.model, core.lanes
         control, guards = [], []
         frags = list(_walk(frag))
@@ -154,30 +148,6 @@ class DeltaCoreHarness(CoreHarness):
         p.control, self._delta_guards = control, guards
         self._p = p
         return p
-
-    def _stim(self, m):
-        from types import SimpleNamespace
-
-        from amaranth.asserts import AnySeq
-        from amaranth.hdl import ClockDomain, ResetSignal, Signal
-
-        width = len(self._design.accelerator().i_stream.payload.as_value())
-        if self._sim:
-            self.cd = m.domains.sync = ClockDomain("sync")
-            p = SimpleNamespace(rst=self.cd.rst, i_valid=Signal(name="s_valid"),
-                                o_ready=Signal(name="s_ready", init=1),
-                                i_payload=Signal(width, name="s_payload"))
-            self.stim = p
-            return p
-        return SimpleNamespace(rst=ResetSignal(), i_valid=AnySeq(1), o_ready=AnySeq(1),
-                               i_payload=AnySeq(width))
-
-    @staticmethod
-    def _connect(m, p, core):
-        p.i_ready, p.o_valid = core.i_stream.ready, core.o_stream.valid
-        p.o_payload = core.o_stream.payload.as_value()
-        m.d.comb += [core.i_stream.valid.eq(p.i_valid), core.o_stream.ready.eq(p.o_ready),
-                     core.i_stream.payload.as_value().eq(p.i_payload)]
 
     def _state(self, m, p):
         """The key: the control registers and the monitors' timesteps in flight; the range:

@@ -112,6 +112,23 @@ class CoreHarness(StreamHarness):
         return m
 
     def _dut(self, m):
+        core, frag, p = self._core(m)
+        from ..gateware.core import LOADER_REGISTERS
+        from ..gateware.sequencer import FORMAL_DATA_REGISTERS
+
+        seq = next(f for f, name, _ in frag.subfragments if name == "sequencer")
+        p.control = _registers(seq, lambda s: not s.reset_less
+                               and s.name not in FORMAL_DATA_REGISTERS)
+        p.control += _registers(frag, lambda s: s.name in LOADER_REGISTERS)
+        missing = set(LOADER_REGISTERS) - {s.name for s in p.control}
+        if missing:  # a renamed register: the invariant would silently lose it
+            raise HwgenError(f"the core has no loader register {', '.join(sorted(missing))}")
+        self._p = p
+        return p
+
+    def _core(self, m):
+        """Elaborate the design's core into ``m`` with free stream inputs (plain signals in
+        simulation, ``self.stim``): returns (core, its fragment, the port namespace)."""
         from amaranth.asserts import AnySeq
         from amaranth.hdl import ClockDomain, Fragment, ResetSignal, Signal
 
@@ -132,18 +149,7 @@ class CoreHarness(StreamHarness):
         p.o_payload = core.o_stream.payload.as_value()
         m.d.comb += [core.i_stream.valid.eq(p.i_valid), core.o_stream.ready.eq(p.o_ready),
                      core.i_stream.payload.as_value().eq(p.i_payload)]
-        from ..gateware.core import LOADER_REGISTERS
-        from ..gateware.sequencer import FORMAL_DATA_REGISTERS
-
-        seq = next(f for f, name, _ in frag.subfragments if name == "sequencer")
-        p.control = _registers(seq, lambda s: not s.reset_less
-                               and s.name not in FORMAL_DATA_REGISTERS)
-        p.control += _registers(frag, lambda s: s.name in LOADER_REGISTERS)
-        missing = set(LOADER_REGISTERS) - {s.name for s in p.control}
-        if missing:  # a renamed register: the invariant would silently lose it
-            raise HwgenError(f"the core has no loader register {', '.join(sorted(missing))}")
-        self._p = p
-        return p
+        return core, frag, p
 
     def _state(self, m, p):
         """(key values, range signal or None, guards): each guard ``(flags, free)`` says the
