@@ -172,7 +172,19 @@ class DeltaCoreHarness(CoreHarness):
                                   "input (lost, or slower than the bound)")
             m.d.comb += check(p.i_ready == (p.pending == 0), "core.order: i_ready is not "
                               "high exactly when no timestep is in flight")
-        return list(p.control) + [p.pending], rng, self._delta_guards
+        # streams.hold's assertions (the black-box k-induction does not close on this core):
+        # a stalled output keeps valid (checked in the exploration too: ``stalled`` is part of
+        # the key) and its payload (the solver: the payload is data)
+        stalled = Signal(name="stalled")
+        m.d.sync += stalled.eq(p.o_valid & ~p.o_ready)
+        with m.If(stalled):
+            m.d.comb += check(p.o_valid, "core.order: valid dropped before the transfer")
+            if not self._sim:
+                last = Signal.like(p.o_payload, name="last_payload")
+                m.d.sync += last.eq(p.o_payload)
+                m.d.comb += check(p.o_payload == last, "core.order: payload changed while "
+                                  "stalled")
+        return list(p.control) + [p.pending, stalled], rng, self._delta_guards
 
 
 def _bound(design, manifest: dict, padded: bool) -> int:
@@ -312,7 +324,7 @@ def delta_properties(design, manifest: dict) -> list[Property]:
     return [Property(
         "core.order",
         f"delta core, for ever, any stalls and data: one timestep at a time, none duplicated, "
-        f"none lost: {within} (white box)",
+        f"none lost: {within}; a stalled output holds (white box)",
         "prove", 1, build, retry_depths=(2, 3), lemmas=("core.invariant",),
         # the ROMs as logic: the cell pass's row ROM gives each event's gate (control), which
         # the induction step would otherwise read from an unconstrained memory state
