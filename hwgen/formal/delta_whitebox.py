@@ -85,10 +85,18 @@ def _sync_registers(frag) -> list:
 class _Encoder:
     """One layer's encoder inside the elaborated core: its registers and lane geometry."""
 
-    def __init__(self, frag, layer, lanes: int, widths: tuple[int, int]):
+    def __init__(self, frag, lanes: int, widths: tuple[int, int]):
+        from ..gateware.delta_encoder import encoder_input_layout
+
         regs = {s.name: s for s in _sync_registers(frag)}
         a = regs["a"]
-        lay = layer.i_stream.payload.shape()
+        width, hidden = widths
+        self.cx, ch = -(-width // lanes), -(-hidden // lanes)
+        # the chunk's layout (DeltaLayer's): the value width from the held word, P values wide
+        lay = encoder_input_layout(lanes, len(regs["a_hat"]) // lanes, self.cx + ch)
+        if lay.size != len(a):
+            raise HwgenError("delta core: the encoder's chunk register is not "
+                             "encoder_input_layout's")
 
         def field(name):
             f = lay[name]
@@ -99,7 +107,7 @@ class _Encoder:
         self.values, self.theta = field("values"), field("theta")
         self.chunk, self.fresh, self.last = field("chunk"), field("fresh"), field("last")
         self.value_width = lay["values"].shape.elem_shape.width
-        self.lanes, self.widths, self.cx = lanes, widths, layer.chunks[0]
+        self.lanes, self.widths = lanes, widths
 
     def real(self, chunk: int) -> int:
         """How many lanes of ``chunk`` hold a column (the rest are padding)."""
@@ -122,8 +130,6 @@ class DeltaCoreHarness(CoreHarness):
         self.encoders: list[_Encoder] = []
 
     def _dut(self, m):
-        from ..gateware.delta_layer import DeltaLayer
-
         core, frag, p = self._core(m)
         model, P = core.model, core.lanes
         control, guards = [], []
@@ -140,8 +146,7 @@ class DeltaCoreHarness(CoreHarness):
                     control.append(s)
                     guards.append(([regs[guard]], [s]))
         for i, f in enumerate(f for name, f in frags if name == "enc"):
-            enc = _Encoder(f, DeltaLayer(core.plan, i), P,
-                           (model.layer_input_width(i), model.hidden))
+            enc = _Encoder(f, P, (model.layer_input_width(i), model.hidden))
             self.encoders.append(enc)
             control += [enc.chunk, enc.fresh, enc.last]
             guards.append(([enc.valid], [enc.chunk, enc.fresh, enc.last]))
@@ -177,11 +182,12 @@ class DeltaCoreHarness(CoreHarness):
         # the key) and its payload (the solver: the payload is data)
         stalled = Signal(name="stalled")
         m.d.sync += stalled.eq(p.o_valid & ~p.o_ready)
+        last = Signal.like(p.o_payload, name="last_payload")
+        if not self._sim:
+            m.d.sync += last.eq(p.o_payload)
         with m.If(stalled):
             m.d.comb += check(p.o_valid, "core.order: valid dropped before the transfer")
             if not self._sim:
-                last = Signal.like(p.o_payload, name="last_payload")
-                m.d.sync += last.eq(p.o_payload)
                 m.d.comb += check(p.o_payload == last, "core.order: payload changed while "
                                   "stalled")
         return list(p.control) + [p.pending, stalled], rng, self._delta_guards
