@@ -665,6 +665,11 @@ EQUIVALENT.update({
         "ROM address and k1, registers used only while busy, and fwd1 compares k1 (the last "
         "word) with k: unequal either way"
     ),
+    # the second draw (delta_core.py, delta_layer.py, delta_cell.py as at main a124f83)
+    "delta_layer.py:68:26:const+1:233": (
+        "the layer's column strobe as a 2-bit port: driven by a 1-bit expression "
+        "(zero-extended), only summed into the core's column counter: the same value"
+    ),
     "delta_update.py:142:68:const+1:972": (
         "the clear counter ck as range(max(R, 3)): one bit wider when R <= 2; it counts 0 .. "
         "R - 1, compared as a value and cut to the memory's address width"
@@ -750,6 +755,10 @@ KILLED_LATER.update({
         "tests/test_delta_kill_units.py::test_a_multi_bit_pow2_column_update (2-bit pow2 "
         "through the multiplier is the same for its legal codes; multi-bit pow2 through the "
         "ternary muxes is wrong)", "new"),
+    "delta_cell.py:64:82:const-1:159": (
+        "tests/test_delta_kill_units.py::test_the_cell_pass_refuses_a_layer_past_the_last "
+        "(a guard: the layer past the last would fail later, inside the plan's matrices)",
+        "new"),
 })
 
 

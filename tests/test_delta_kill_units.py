@@ -68,3 +68,15 @@ def test_a_multi_bit_pow2_column_update(monkeypatch):
     assert codes - {0, 1, (1 << model.layers[0].wh.encoding.bits) - 1}, codes  # not ternary
     monkeypatch.setattr(dc, "make_model", lambda *a, **kw: model)
     dc.test_column_update_is_levels_times_held_values("pow2x3", 6, 3)
+
+
+def test_the_cell_pass_refuses_a_layer_past_the_last():
+    """A clear error, not an IndexError from the plan's matrices during elaboration."""
+    from hwgen.gateware.delta_cell import DeltaCellPass
+    from hwgen.gateware.plan import make_plan
+    from hwgen.spec import HwgenError
+
+    plan = make_plan(make_model("gru", "ternary", inputs=3, hidden=2, layers=2), 2)
+    DeltaCellPass(plan, 1, acc_x_width=12, acc_h_width=12)
+    with pytest.raises(HwgenError, match="Layer"):
+        DeltaCellPass(plan, 2, acc_x_width=12, acc_h_width=12)
