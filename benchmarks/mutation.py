@@ -670,6 +670,14 @@ EQUIVALENT.update({
         "the layer's column strobe as a 2-bit port: driven by a 1-bit expression "
         "(zero-extended), only summed into the core's column counter: the same value"
     ),
+    "delta_core.py:142:80:const-1:735": (
+        "the head's delta port sw bits instead of sw + 1: the head is fed the top layer's h "
+        "values themselves (a dense head, M_o = levels(W_o) h), sw-bit signed, which fit"
+    ),
+    "delta_core.py:238:75:const+1:2064": (
+        "the head readout's lane counter as range(max(P, 3)): one bit wider for P <= 2; it "
+        "counts 0 .. P - 1 (advance_word_lane wraps it by value) and indexes the word the same"
+    ),
     "delta_update.py:142:68:const+1:972": (
         "the clear counter ck as range(max(R, 3)): one bit wider when R <= 2; it counts 0 .. "
         "R - 1, compared as a value and cut to the memory's address width"
@@ -759,6 +767,9 @@ KILLED_LATER.update({
         "tests/test_delta_kill_units.py::test_the_cell_pass_refuses_a_layer_past_the_last "
         "(a guard: the layer past the last would fail later, inside the plan's matrices)",
         "new"),
+    "delta_cell.py:88:15:binop:380": (
+        "tests/test_delta_kill_units.py::test_the_cell_pass_latency_is_its_read_to_event_delay "
+        "(the documented latency property, read by no caller: now measured)", "new"),
 })
 
 

@@ -80,3 +80,32 @@ def test_the_cell_pass_refuses_a_layer_past_the_last():
     DeltaCellPass(plan, 1, acc_x_width=12, acc_h_width=12)
     with pytest.raises(HwgenError, match="Layer"):
         DeltaCellPass(plan, 2, acc_x_width=12, acc_h_width=12)
+
+
+def test_the_cell_pass_latency_is_its_read_to_event_delay():
+    """``DeltaCellPass.latency``: a row's input-part event leaves that many cycles after its
+    read (the first read is in the first busy cycle), measured in amaranth.sim."""
+    from amaranth.sim import Simulator
+
+    from hwgen.gateware.delta_cell import DeltaCellPass
+    from hwgen.gateware.plan import make_plan
+
+    plan = make_plan(make_model("gru", "ternary", inputs=3, hidden=2), 2)
+    cp = DeltaCellPass(plan, 0, acc_x_width=12, acc_h_width=12)
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(cp.start, 1)
+        for cycle in range(40):
+            if ctx.get(cp.busy):
+                seen.setdefault("read", cycle)
+            if ctx.get(cp.valid):
+                seen.setdefault("event", cycle)
+            await ctx.tick()
+            ctx.set(cp.start, 0)
+
+    sim = Simulator(cp)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert cp.latency >= 1 and seen["event"] - seen["read"] == cp.latency, (seen, cp.latency)
