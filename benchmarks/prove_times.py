@@ -114,7 +114,7 @@ def delta(work: Path, bounded: bool) -> None:
         base = _model(cell, "ternary", None, False, 8, seed=1, inputs=inputs, hidden=hidden,
                       outputs=outputs, layers=layers)
         model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
-        name, results = _default_prove(f"{name} (worst-case", model, work / f"delta{i}",
+        name, results = _default_prove(f"{name} (worst-case ", model, work / f"delta{i}",
                                        lanes, delta_properties, bounded)
         _rows(name, results, rows, describe=True)
         totals.append(_total(name, results, failed=True))
