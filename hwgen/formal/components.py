@@ -385,7 +385,8 @@ def component_properties(model: Model) -> list[Property]:
     """The component proofs at the sizes ``model`` uses: one scaler per distinct matrix scaling
     (with its derived accumulator bound), the sigmoid / tanh tables at the widest pre-activation,
     the gate multiplier (GRU / LSTM; end to end with ``b`` narrowed, its adder tree at full
-    width), and the rounding and saturation helpers at the gate width."""
+    width), and the rounding and saturation helpers at the gate width; the MAC unit of every
+    weight encoding, except for a delta model (the delta core has none)."""
     if not isinstance(model, Model):
         raise HwgenError(f"Model must be a hwgen Model, not {model!r}")
     f, w = model.formats, derive_widths(model)
@@ -419,7 +420,8 @@ def component_properties(model: Model) -> list[Property]:
     # with operands narrowed to 4 bits for the solver (their logic does not depend on the
     # width); shift and multiplier lanes at the core's operand width, the shift or multiply
     # shared with the reference (`_mac_word`).
-    encodings = {q.encoding for _, q in model.matrices()}
+    # (A delta core has no MAC unit: its column updates multiply one delta per lane.)
+    encodings = {q.encoding for _, q in model.matrices()} if model.delta is None else set()
     operand_width = max(f.input.width, f.state.width)  # `plan.Plan.operand_width`
     for enc in sorted(encodings, key=lambda e: (e.kind.value, e.bits)):
         add(prove_mac(enc, 2, 4 if enc.is_ternary_like else operand_width, 3))

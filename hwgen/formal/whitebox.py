@@ -112,6 +112,23 @@ class CoreHarness(StreamHarness):
         return m
 
     def _dut(self, m):
+        core, frag, p = self._core(m)
+        from ..gateware.core import LOADER_REGISTERS
+        from ..gateware.sequencer import FORMAL_DATA_REGISTERS
+
+        seq = next(f for f, name, _ in frag.subfragments if name == "sequencer")
+        p.control = _registers(seq, lambda s: not s.reset_less
+                               and s.name not in FORMAL_DATA_REGISTERS)
+        p.control += _registers(frag, lambda s: s.name in LOADER_REGISTERS)
+        missing = set(LOADER_REGISTERS) - {s.name for s in p.control}
+        if missing:  # a renamed register: the invariant would silently lose it
+            raise HwgenError(f"the core has no loader register {', '.join(sorted(missing))}")
+        self._p = p
+        return p
+
+    def _core(self, m):
+        """Elaborate the design's core into ``m`` with free stream inputs (plain signals in
+        simulation, ``self.stim``): returns (core, its fragment, the port namespace)."""
         from amaranth.asserts import AnySeq
         from amaranth.hdl import ClockDomain, Fragment, ResetSignal, Signal
 
@@ -132,21 +149,12 @@ class CoreHarness(StreamHarness):
         p.o_payload = core.o_stream.payload.as_value()
         m.d.comb += [core.i_stream.valid.eq(p.i_valid), core.o_stream.ready.eq(p.o_ready),
                      core.i_stream.payload.as_value().eq(p.i_payload)]
-        from ..gateware.core import LOADER_REGISTERS
-        from ..gateware.sequencer import FORMAL_DATA_REGISTERS
-
-        seq = next(f for f, name, _ in frag.subfragments if name == "sequencer")
-        p.control = _registers(seq, lambda s: not s.reset_less
-                               and s.name not in FORMAL_DATA_REGISTERS)
-        p.control += _registers(frag, lambda s: s.name in LOADER_REGISTERS)
-        missing = set(LOADER_REGISTERS) - {s.name for s in p.control}
-        if missing:  # a renamed register: the invariant would silently lose it
-            raise HwgenError(f"the core has no loader register {', '.join(sorted(missing))}")
-        self._p = p
-        return p
+        return core, frag, p
 
     def _state(self, m, p):
-        """(key signals, range signal or None, issue-only signals, the issue flag)."""
+        """(key values, range signal or None, guards): each guard ``(flags, free)`` says the
+        key values ``free`` matter only while one of ``flags`` is set (here: ``seq_left`` only
+        while a segment issues), so the exploration and the cubes leave them out otherwise."""
         from amaranth.hdl import Assert, Signal
 
         from ..gateware.sequencer import FORMAL_ISSUE_ONLY
@@ -169,21 +177,17 @@ class CoreHarness(StreamHarness):
                                    "core.invariant: since = min(age, quiet)")
         free = [s for s in keys if s.name in FORMAL_ISSUE_ONLY]
         issue = next(s for s in keys if s.name == "seq_issue")
-        return keys, rng, free, issue
+        return keys, rng, [([issue], free)]
 
     def _invariant(self, m, p):
         from amaranth.hdl import Assert, Cat, Const, Signal
 
-        keys, rng, free, issue = self._state(m, p)
-        self.state = tuple(s.name for s in keys)
+        keys, rng, guards = self._state(m, p)
+        self.state = tuple(_name(s) for s in keys)
         key = Cat(*keys)
-        # bit positions of the issue-only registers in the key
-        off, free_mask = 0, 0
-        for s in keys:
-            if any(s is f for f in free):
-                free_mask |= ((1 << len(s)) - 1) << off
-            off += len(s)
-        self._free_mask, self._issue_bit = free_mask, _bit_of(keys, issue)
+        # bit masks, in the key, of each guard's flags and of the values they guard
+        self._guards = tuple((_mask_of(keys, flags), _mask_of(keys, free))
+                             for flags, free in guards)
         self._regs = Cat(key, rng) if rng is not None else key
         if self._sim:
             self.snapshot = Signal(len(key) + (len(rng) if rng is not None else 0))
@@ -215,16 +219,33 @@ def _any(terms):
     return Cat(*terms).any() if terms else 0
 
 
-def _bit_of(keys, sig) -> int:
-    off = 0
+def _mask_of(keys, values) -> int:
+    """The bits of ``values`` (by identity) in the concatenation of ``keys``."""
+    off, mask = 0, 0
     for s in keys:
-        if s is sig:
-            return off
+        if any(s is v for v in values):
+            mask |= ((1 << len(s)) - 1) << off
         off += len(s)
-    raise ValueError(sig)
+    return mask
 
 
-def mine(design, manifest: dict, check: str, limit: int = 100000) -> Invariant:
+def _name(value) -> str:
+    """A key value's name: a signal's, or ``signal[start:stop]`` for a slice of one."""
+    if hasattr(value, "name"):
+        return value.name
+    return f"{value.value.name}[{value.start}:{value.stop}]"
+
+
+def canonical(guards, key: int) -> tuple[int, int]:
+    """(the key with every value whose guard is off cleared, the mask of the bits that count)."""
+    mask = -1
+    for flags, free in guards:
+        if not key & flags:
+            mask &= ~free
+    return key & mask, mask
+
+
+def mine(design, manifest: dict, check: str, limit: int = 100000, explorer=None) -> Invariant:
     """The exact reachable control states of ``check``'s harness, as an `Invariant`.
 
     A breadth-first search in amaranth.sim from the reset state steps each control state with
@@ -241,7 +262,7 @@ def mine(design, manifest: dict, check: str, limit: int = 100000) -> Invariant:
     states."""
     from amaranth.sim import Simulator
 
-    ex = _Explorer(design, manifest, check, limit)
+    ex = (explorer or _Explorer)(design, manifest, check, limit)
     sim = Simulator(ex.frag)
     sim.add_clock(1e-6)
     sim.add_testbench(ex.bench)
@@ -255,7 +276,7 @@ class _Explorer:
     def __init__(self, design, manifest: dict, check: str, limit: int):
         from amaranth.hdl import Cat, Fragment
 
-        self.h = h = CoreHarness(design, manifest, check, sim=True)
+        self.h = h = self.harness(design, manifest, check)
         self.frag = Fragment.get(h, None)
         self.kw, self.limit, self.check = h._key_width, limit, check
         self.keymask = (1 << self.kw) - 1
@@ -269,9 +290,23 @@ class _Explorer:
         self.bad: list = []
         self.result = None
 
+    @staticmethod
+    def harness(design, manifest: dict, check: str):
+        """The harness to explore, built for amaranth.sim."""
+        return CoreHarness(design, manifest, check, sim=True)
+
     def canon(self, snap: int) -> int:
-        key = snap & self.keymask
-        return key if (key >> self.h._issue_bit) & 1 else key & ~self.h._free_mask
+        return canonical(self.h._guards, snap & self.keymask)[0]
+
+    async def inputs(self, ctx, key: int) -> list[tuple]:
+        """The free inputs to step state ``key`` with (reset, input valid, output ready)."""
+        return _inputs(self.check)
+
+    def apply(self, ctx, inp) -> None:
+        """Drive the free inputs ``inp`` (one of `inputs`)."""
+        h = self.h
+        for sig, v in zip((h.cd.rst, h.stim.i_valid, h.stim.o_ready), inp, strict=True):
+            ctx.set(sig, v)
 
     def state(self, key: int, c: int) -> int:
         kw, rw = self.kw, self.rw
@@ -281,8 +316,7 @@ class _Explorer:
         """Set the state and the inputs; note a failing assertion (with how it was reached)."""
         h = self.h
         ctx.set(self.monitor, self.state(key, c))
-        for sig, v in zip((h.cd.rst, h.stim.i_valid, h.stim.o_ready), inp, strict=True):
-            ctx.set(sig, v)
+        self.apply(ctx, inp)
         f = ctx.get(self.fails)
         if f and not self.bad:
             self.bad.append((h.checks[(f & -f).bit_length() - 1][1], key, c, inp))
@@ -298,7 +332,7 @@ class _Explorer:
         todo = deque([root])
         while todo:
             key = todo.popleft()
-            for inp in _inputs(self.check):
+            for inp in await self.inputs(ctx, key):
                 await self.step(ctx, key, 1, inp)  # the counter at 1: then 0, 1 or 2
                 await ctx.tick()
                 snap = ctx.get(h.snapshot)
@@ -312,16 +346,14 @@ class _Explorer:
         values, where = _propagate(graph, root, h._lat + 1)
         if self.counter:  # the assertions again at each state's largest counter value
             for key, vals in values.items():
-                for inp in _inputs(self.check):
+                for inp in await self.inputs(ctx, key):
                     await self.step(ctx, key, max(vals), inp)
         self.result = Invariant(h.state, self.cubes(values), self.violation(where))
 
     def cubes(self, values: dict) -> tuple:
         out = []
         for key in sorted(values):
-            mask = self.keymask
-            if not (key >> self.h._issue_bit) & 1:
-                mask &= ~self.h._free_mask
+            mask = self.keymask & canonical(self.h._guards, key)[1]
             out += [(mask, key, lo, hi) for lo, hi in _intervals(sorted(values[key]))]
         return tuple(out)
 
@@ -412,10 +444,10 @@ def whitebox_properties(design, manifest: dict) -> list[Property]:
     ``manifest``'s cycle counts: ``core.order`` (any stall pattern) and ``core.latency``
     (always-ready consumer), k-induction at k = 1 (2 and 3 as retries) with the mined control
     invariant (`mine`, run when the property runs and timed with it). Raises HwgenError for a
-    core this harness does not know (the delta core)."""
+    delta core (its proof is `delta_whitebox.delta_properties`)."""
     if design.model.delta is not None:
-        raise HwgenError("the white-box interface proofs know the dense and sparse cores, not "
-                         "the delta core (its properties stay bounded)")
+        raise HwgenError("the dense white-box proofs do not apply to the delta core: "
+                         "formal.delta_properties proves its interface")
     cpt = int(manifest["timing"]["cycles_per_timestep"])
     lat = int(manifest["timing"].get("latency_cycles", cpt))
 
