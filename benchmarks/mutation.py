@@ -294,15 +294,25 @@ def _delta_killers():
                   lambda a=args: dc.test_delta_layer_is_the_golden_delta_network(*a)))
     k.append(("delta.reset[gru-ternary-3-1]",
               lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
-                  "gru", "ternary", 3, 1, (5, 3))))
-    for args in [("rnn", "ternary", 6, 1, (1, 1)), ("rnn", "int8", 1, 1, (2, 3)),
-                 ("gru", "ternary", 4, 1, (6, 4)), ("rnn", "exp", 2, 2, (0, 0)),
-                 ("lstm", "int8", 3, 2, (3, 5)), ("lstm", "ternary", 4, 2, (255, 255))]:
-        k.append((f"delta.core[{'-'.join(map(str, args[:4]))}-th{args[4][0]}]",
+                  "gru", "ternary", 3, 1, (5, 3), "registers")))
+    # (cell, quant, lanes, layers, thresholds, state, hidden, outputs): both state modes
+    for args in [("rnn", "ternary", 6, 1, (1, 1), "registers", 6, 3),
+                 ("rnn", "int8", 1, 1, (2, 3), "registers", 6, 3),
+                 ("gru", "ternary", 4, 1, (6, 4), "registers", 6, 3),
+                 ("rnn", "exp", 2, 2, (0, 0), "registers", 6, 3),
+                 ("lstm", "int8", 3, 2, (3, 5), "registers", 6, 3),
+                 ("lstm", "ternary", 4, 2, (255, 255), "registers", 6, 3),
+                 ("gru", "ternary", 4, 1, (6, 4), "ram", 7, 3),
+                 ("lstm", "ternary", 2, 2, (255, 255), "ram", 2, 3),
+                 ("gru", "int8", 2, 2, (1, 1), "ram", 2, 3)]:
+        k.append((f"delta.core[{'-'.join(map(str, args[:4]))}-th{args[4][0]}-{args[5]}]",
                   lambda a=args: dc.test_delta_accelerator_equals_the_golden_model(*a)))
     k.append(("delta.reset[lstm-int8-2-2]",
               lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
-                  "lstm", "int8", 2, 2, (0, 0))))
+                  "lstm", "int8", 2, 2, (0, 0), "registers")))
+    k.append(("delta.reset[gru-ternary-3-1-ram]",
+              lambda: kr.test_a_reset_anywhere_restarts_the_delta_core_exactly(
+                  "gru", "ternary", 3, 1, (5, 3), "ram")))
     return k
 
 

@@ -17,6 +17,7 @@ from amaranth.sim import Simulator
 
 from conftest import make_model
 from hwgen.delta import DeltaThresholds, with_thresholds
+from hwgen.delta.design import delta_plan
 from hwgen.gateware.delta_core import DeltaAccelerator
 from hwgen.golden import GoldenModel
 
@@ -33,11 +34,12 @@ def _episodes(model, rng, n, cpt):
     return out
 
 
-def run_with_resets(cell, quant, lanes, layers, th, n=10, seed=0):
-    """Simulate the episodes; returns (got, want) per episode (lists of logit lists)."""
+def run_with_resets(cell, quant, lanes, layers, th, n=10, seed=0, state="auto"):
+    """Simulate the episodes; returns (got, want) per episode (lists of logit lists).
+    ``state``: the delta core's state storage (``registers``, ``ram``, ``auto``)."""
     base = make_model(cell, quant, inputs=4, hidden=5, outputs=3, layers=layers, seed=seed + 7)
     model = with_thresholds(base, DeltaThresholds.uniform(th[0], th[1], layers))
-    dut = DeltaAccelerator(model, lanes)
+    dut = DeltaAccelerator(model, lanes, delta_plan(model, lanes, state))
     rng = np.random.default_rng(seed)
     episodes = _episodes(model, rng, n, dut.schedule.cycles_per_timestep)
     want = [[row.tolist() for row in GoldenModel(model).run(s[None]).logits[0]]
@@ -76,12 +78,15 @@ def run_with_resets(cell, quant, lanes, layers, th, n=10, seed=0):
     return got, want
 
 
-@pytest.mark.parametrize("cell,quant,lanes,layers,th", [
-    ("gru", "ternary", 3, 1, (5, 3)),
-    ("lstm", "int8", 2, 2, (0, 0)),
+@pytest.mark.parametrize("cell,quant,lanes,layers,th,state", [
+    ("gru", "ternary", 3, 1, (5, 3), "registers"),
+    ("lstm", "int8", 2, 2, (0, 0), "registers"),
+    ("gru", "ternary", 3, 1, (5, 3), "ram"),  # the zero flag: a reset clears the old bank
+    ("lstm", "int8", 2, 2, (0, 0), "ram"),
 ])
-def test_a_reset_anywhere_restarts_the_delta_core_exactly(cell, quant, lanes, layers, th):
-    got, want = run_with_resets(cell, quant, lanes, layers, th, seed=lanes)
+def test_a_reset_anywhere_restarts_the_delta_core_exactly(cell, quant, lanes, layers, th,
+                                                          state):
+    got, want = run_with_resets(cell, quant, lanes, layers, th, seed=lanes, state=state)
     for e, (g, w) in enumerate(zip(got, want, strict=True)):
         assert g == w[:len(g)], f"episode {e}: outputs differ from the golden model's"
     assert got[-1] == want[-1]

@@ -52,7 +52,9 @@ def test_a_timestep_without_columns_takes_the_fixed_cycles_with_the_head_after_t
     cycles must equal the manifest's fixed cycles exactly (a core one cycle faster fails)."""
     import test_delta_core as dc
 
-    dc.test_delta_accelerator_equals_the_golden_model("rnn", "int8", 1, 1, (255, 255))
+    for state in ("registers", "ram"):
+        dc.test_delta_accelerator_equals_the_golden_model("rnn", "int8", 1, 1, (255, 255),
+                                                          state, 6, 3)
 
 
 def test_a_multi_bit_pow2_column_update(monkeypatch):
