@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     model._layer = layer
     out = open(args.out, "w")
     print(json.dumps({"config": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
-                      "total_steps": total}), file=out, flush=True)
+                      "total_steps": total, "argv": sys.argv[1:]}), file=out, flush=True)
     t0, losses = time.monotonic(), []
     for i in range(args.steps):
         start = torch.randint(0, len(stream) - cfg.seq_len - 1, (cfg.batch,),
