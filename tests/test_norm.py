@@ -198,9 +198,10 @@ def test_train_with_norm_resumes_exactly_and_pauses(digits, tmp_path):
 @pytest.mark.parametrize("norm", ["batch", "weight"])
 def test_normalized_products_leave_w0_without_gradient(norm):
     """A normalized product does not depend on its matrix's W0 (each row is divided by its own
-    spread), so a learned W0 of a normalized matrix gets all but no gradient (what the epsilon leaves), which
-    Adam would turn into steps of the order of the rate (the GRU-256 lm-bn divergence): lm-bn keeps the Glorot W0.
-    The head is not normalized; its W0 keeps a real gradient."""
+    spread), so a learned W0 of a normalized matrix gets all but no gradient (what the epsilon
+    leaves), which Adam turns into steps of the order of the rate (the GRU-256 lm-bn
+    divergence): lm-bn keeps the Glorot W0. The head is not normalized; its W0 keeps a real
+    gradient."""
     grads = {}
     for n in ("none", norm):
         net = QRNN(CellKind.GRU, 16, 3, features=4, quant=QuantConfig.parse("ternary"),

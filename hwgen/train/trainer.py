@@ -65,9 +65,9 @@ def recipe_settings(recipe: str, quant: str) -> dict:
     - "lm-bn": "lm" with batch normalization of each matrix product, and the fixed (Glorot) W0:
       batch normalization divides each row of a product by its own spread, so the loss does not
       depend on a matrix's W0 and its gradient is all but zero (what the epsilon leaves), which
-      Adam turns into steps of the order of the rate on log W0; the learned W0 drifted, dragging the
-      clipped shadow weights with it, until they were too small for the rate (GRU-256 on PTB
-      diverged; docs/training.md, "Normalization");
+      Adam turns into steps of the order of the rate on log W0; the learned W0 drifted,
+      dragging the clipped shadow weights with it, until they were too small for the rate
+      (GRU-256 on PTB diverged; docs/training.md, "Normalization");
     - "ardakani" (after Ardakani et al., ICLR 2019): batch normalization of each matrix product,
       the stochastic quantizer for binary / ternary weights, a fixed (Glorot) W0 per matrix, the
       rate and schedule of "lm";
