@@ -247,7 +247,7 @@ def diag_report(runs: Path) -> str:
         f"Environment: {versions('torch')}; 1 torch thread.",
         "",
         "| run | step | chars | valid BPC | train BPC | W0 of W_h | zero codes | at +-W0 | "
-        "grad norm | BN var W_h h | \|gamma\| | \|h\| > 0.95 |",
+        "grad norm | BN var W_h h | gamma (mean abs) | h beyond +-0.95 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in paths:
