@@ -70,7 +70,7 @@ SMALL_VARIANTS = {
 LONG = {
     "float": ["--quant", "float", "--recipe", "lm-bn"],  # lm-bn for float: 0.013, batch norm
     # binary / ternary with lm-bn's fixed (Glorot) W0 (issue 26: the learned W0 of a batch-
-    # normalized matrix has no gradient but rounding noise; Adam made it drift until training
+    # normalized matrix has all but no gradient; Adam made it drift until training
     # diverged: the runs below and benchmarks/norm_diag.py)
     "ternary-glorotw0": ["--quant", "ternary", "--recipe", "lm-bn", "--lr", "0.013"],
     "exp": ["--quant", "exp", "--recipe", "lm-bn"],
