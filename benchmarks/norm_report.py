@@ -166,9 +166,12 @@ def long_report(runs: Path, args) -> str:
         "hidden, embedding 16, formats `Formats.standard(8)`, batch 32 x 100 characters, "
         "`--recipe lm-bn` for every weight quantizer (the lm recipe with batch normalization "
         "of every matrix product, folded at freeze: int8 input and head matrices, the "
-        "recurrent matrix in the given encoding; cosine decay with a learned W0 for binary / "
-        "ternary; the rate 0.013, except the rows `ternary` / `binary`, made with the "
-        "recipe's 0.03 for binary / ternary), 15,000,000 training "
+        "recurrent matrix in the given encoding; cosine decay; the fixed Glorot W0 for binary "
+        "/ ternary: rows `-glorotw0`; the rate 0.013, except the rows `ternary` / `binary` "
+        "with the recipe's 0.03 for binary / ternary). **The rows `ternary`, "
+        "`ternary-lr0.013` (and `binary`, `binary-lr0.013`) were made before issue 26's fix, "
+        "when lm-bn learned W0** (now `--weight-scale learned`; their commands below are as "
+        "they were run): they diverged (see the diagnosis below). 15,000,000 training "
         "characters, 30 validations on the first 50,000 valid characters (the best kept). "
         "**BPC = golden (integer) model on the whole test split** (449,944 predictions).",
         "",
@@ -201,7 +204,59 @@ def long_report(runs: Path, args) -> str:
     return "\n".join(lines)
 
 
+def _diag_rows(path: Path, every: int) -> list[str]:
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    cfg = recs[0]["config"]
+    label = f"{cfg['weight_scale']} W0, lr {cfg['lr']:g}"
+    rows = []
+    for r in recs[1:]:
+        if "valid" not in r or r["step"] % every:
+            continue
+        hh, bn = r["weight_hh_l0"], r.get("bn_hh_l0", {})
+        # the first runs logged W0 and the clip fraction only for a learned W0
+        w0 = f"{hh['w0']:.4f}" if "w0" in hh else "(Glorot)"
+        clip = f"{hh['at_clip']:.2f}" if "at_clip" in hh else ""
+        rows.append(f"| {label} | {r['step']} | {r['chars'] / 1e6:.2f}M | {r['valid']:.3f} | "
+                    f"{r['train_bpc']:.3f} | {w0} | {hh['zero']:.3f} | "
+                    f"{clip} | {r['grad_norm']:.2f} | "
+                    f"{bn.get('var_med', float('nan')):.4f} | "
+                    f"{bn.get('gamma_absmean', float('nan')):.2f} | {r['sat']:.4f} |")
+    return rows
+
+
+def diag_report(runs: Path) -> str:
+    """The instrumented first steps of the long ternary run (benchmarks/norm_diag.py)."""
+    def order(p):  # the learned W0 first, then the higher rate
+        cfg = json.loads(p.read_text().splitlines()[0])["config"]
+        return cfg["weight_scale"] != "learned", -cfg["lr"], p.name
+
+    paths = sorted((runs / "diag").glob("*.jsonl"), key=order)
+    if not paths:
+        return "(no diagnostic runs yet)"
+    lines = [
+        "Written by `benchmarks/norm.py --report` from `benchmarks/norm_diag.py` runs: the first "
+        "steps of the long ternary run (GRU-256, `--recipe lm-bn`, seed 0, the 15M-character "
+        "cosine schedule and data order), the recurrent matrix W_h logged every 50 steps after "
+        "the optimizer step: W0 (its clip limit), the fraction of zero ternary codes (the "
+        "deterministic rule), the fraction of shadow weights at +-W0 (0.00 where W0 grew in "
+        "that step: the weights clipped before sit just inside), the gradient norm before "
+        "the clip at 1, the median running variance of W_h h and the mean |gamma| of its batch "
+        "normalization, and the fraction of |h| > 0.95 on the step's batch. Valid BPC on the "
+        "first 50,000 valid characters.",
+        "",
+        f"Environment: {versions('torch')}; 1 torch thread.",
+        "",
+        "| run | step | chars | valid BPC | train BPC | W0 of W_h | zero codes | at +-W0 | "
+        "grad norm | BN var W_h h | gamma (mean abs) | h beyond +-0.95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in paths:
+        lines += _diag_rows(p, 50)
+    return "\n".join(lines)
+
+
 def report(runs: Path, args) -> None:
+    write_block("results.md", "norm_diag", diag_report(runs))
     write_block("results.md", "norm_screen", screen_report(runs))
     write_block("results.md", "norm_small", small_report(runs))
     write_block("results.md", "norm_long", long_report(runs, args))

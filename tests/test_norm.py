@@ -26,6 +26,7 @@ from hwgen.train.trainer import (  # noqa: E402
     TrainConfig,
     TrainPaused,
     recipe_settings,
+    resolve_settings,
     set_threads,
     train,
 )
@@ -194,10 +195,49 @@ def test_train_with_norm_resumes_exactly_and_pauses(digits, tmp_path):
         train(cfg, digits, quiet=True, time_limit=10.0)
 
 
+@pytest.mark.parametrize("norm", ["batch", "weight"])
+def test_normalized_products_leave_w0_without_gradient(norm):
+    """A normalized product does not depend on its matrix's W0 (each row is divided by its own
+    spread), so a learned W0 of a normalized matrix gets all but no gradient (what the epsilon
+    leaves), which Adam turns into steps of the order of the rate (the GRU-256 lm-bn
+    divergence): lm-bn keeps the Glorot W0. The head is not normalized; its W0 keeps a real
+    gradient."""
+    grads = {}
+    for n in ("none", norm):
+        net = QRNN(CellKind.GRU, 16, 3, features=4, quant=QuantConfig.parse("ternary"),
+                   formats=Formats.standard(12), norm=n, weight_scale="learned", seed=1)
+        net.train()
+        gen = torch.Generator().manual_seed(5)
+        x, y = torch.randn(32, 10, 4, generator=gen), torch.randint(0, 3, (32, 10), generator=gen)
+        z = net(x)
+        torch.nn.functional.cross_entropy(z.reshape(-1, 3), y.reshape(-1)).backward()
+        grads[n] = {name: abs(float(p.grad)) for name, p in net.named_parameters()
+                    if name.startswith("scale_")}
+    for name in ("scale_weight_ih_l0", "scale_weight_hh_l0"):
+        assert grads["none"][name] > 1e-3
+        assert grads[norm][name] < 1e-3 * grads["none"][name], name
+    assert grads[norm]["scale_head_weight"] > 1e-3
+
+
+def test_lm_bn_trains_with_the_glorot_w0(digits):
+    settings = resolve_settings("lm-bn", "ternary", lr=None, lr_schedule=None,
+                                weight_scale=None, norm=None, input_quant=None, head_quant=None)
+    assert settings["weight_scale"] == "glorot" and settings["norm"] == "batch"
+    cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=1, seed=0, **settings)
+    r = train(cfg, digits, quiet=True)
+    assert "learned_scales" not in r.model.meta
+    assert r.model.meta["train"]["weight_scale"] == "glorot"
+    # an explicit --weight-scale learned still wins over the recipe
+    assert resolve_settings("lm-bn", "ternary", weight_scale="learned")["weight_scale"] \
+        == "learned"
+
+
 def test_recipes():
     assert recipe_settings("lm-bn", "ternary") == {
-        "lr": 0.03, "lr_schedule": "cosine", "weight_scale": "learned", "norm": "batch",
+        "lr": 0.03, "lr_schedule": "cosine", "norm": "batch",
         "input_quant": "int8", "head_quant": "int8"}
+    assert recipe_settings("lm", "ternary")["weight_scale"] == "learned"
+    assert recipe_settings("hou", "ternary")["weight_scale"] == "learned"
     assert recipe_settings("lm-bn", "float") == {"lr": 0.013, "lr_schedule": "cosine",
                                                  "norm": "batch"}
     assert recipe_settings("ardakani", "ternary")["stochastic"] is True

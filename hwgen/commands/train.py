@@ -75,7 +75,8 @@ def register(sub) -> None:
                    help="presets: reference (the defaults below); lm (character models, "
                         "measured on PTB: cosine from 0.03 with a learned W0 for binary / "
                         "ternary, from 0.013 otherwise; int8 input and head matrices); lm-bn "
-                        "(lm with --norm batch); ardakani (--norm "
+                        "(lm with --norm batch and the Glorot W0: a learned one drifts under "
+                        "batch normalization); ardakani (--norm "
                         "batch, stochastic binary / ternary, Glorot W0, cosine); hou (--norm "
                         "weight, learned W0, cosine); options given explicitly win (default: "
                         "%(default)s; docs/training.md)")

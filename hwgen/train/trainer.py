@@ -62,7 +62,12 @@ def recipe_settings(recipe: str, quant: str) -> dict:
     - "lm": cosine decay from 0.03 (binary / ternary, with a learned W0) or 0.013 (other
       quantizers and float: 0.03 diverged for float at long budgets), and, with a weight
       quantizer, int8 input (layer 0) and head matrices;
-    - "lm-bn": "lm" with batch normalization of each matrix product;
+    - "lm-bn": "lm" with batch normalization of each matrix product, and the fixed (Glorot) W0:
+      batch normalization divides each row of a product by its own spread, so the loss does not
+      depend on a matrix's W0 and its gradient is all but zero (what the epsilon leaves), which
+      Adam turns into steps of the order of the rate on log W0; the learned W0 drifted,
+      dragging the clipped shadow weights with it, until they were too small for the rate
+      (GRU-256 on PTB diverged; docs/training.md, "Normalization");
     - "ardakani" (after Ardakani et al., ICLR 2019): batch normalization of each matrix product,
       the stochastic quantizer for binary / ternary weights, a fixed (Glorot) W0 per matrix, the
       rate and schedule of "lm";
@@ -78,7 +83,7 @@ def recipe_settings(recipe: str, quant: str) -> dict:
         return {}
     w0 = quant in ("binary", "ternary")
     out = {"lr": 0.03 if w0 else 0.013, "lr_schedule": "cosine"}
-    if w0 and recipe != "ardakani":
+    if w0 and recipe in ("lm", "hou"):
         out["weight_scale"] = "learned"
     if recipe in ("lm", "lm-bn") and quant != "float":
         out.update(input_quant="int8", head_quant="int8")
