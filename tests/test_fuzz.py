@@ -320,6 +320,10 @@ def stubs(monkeypatch):
     monkeypatch.setattr("hwgen.board.build.build_board", reached)
     monkeypatch.setattr("hwgen.train.trainer.train", reached)
     monkeypatch.setattr("hwgen.host.open_serial", reached)
+    # hwgen prove: its solver runs (a bounded black-box check takes minutes) stop at the
+    # properties, once the command line has been checked
+    monkeypatch.setattr("hwgen.formal.run_properties", reached)
+    monkeypatch.setattr("hwgen.formal.runner.run_properties", reached)
 
 
 def _run_cli(words: list[str]) -> tuple[int, str]:
