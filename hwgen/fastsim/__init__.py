@@ -185,18 +185,24 @@ def build_fastsim(rtl_dir, build_dir, manifest: dict | None = None) -> tuple[Pat
     return exe, seconds
 
 
-def expected_words(manifest: dict, model: Model, sequences: list[np.ndarray]) -> list[list[int]]:
+def expected_words(manifest: dict, model: Model, sequences: list[np.ndarray],
+                   results: list | None = None) -> list[list[int]]:
     """The output payload word the golden model expects at every timestep of every sequence
-    (sequences of equal length run as one batch)."""
+    (sequences of equal length run as one batch), or from ``results``, the golden results of
+    the sequences one by one when the caller has them (`hwgen.cosim.golden_results`)."""
     fields = manifest["streams"]["output"]["fields"]
     names = {f["name"] for f in fields}
     golden = GoldenModel(model)
     out: list[list[int] | None] = [None] * len(sequences)
-    by_len: dict[int, list[int]] = {}
-    for n, s in enumerate(sequences):
-        by_len.setdefault(len(s), []).append(n)
-    for idx in by_len.values():
-        r = golden.run(np.stack([sequences[n] for n in idx]))
+    if results is not None:
+        batches = [([n], r) for n, r in enumerate(results)]
+    else:
+        by_len: dict[int, list[int]] = {}
+        for n, s in enumerate(sequences):
+            by_len.setdefault(len(s), []).append(n)
+        batches = [(idx, golden.run(np.stack([sequences[n] for n in idx])))
+                   for idx in by_len.values()]
+    for idx, r in batches:
         for b, n in enumerate(idx):
             words = []
             for t in range(r.logits.shape[1]):
@@ -238,18 +244,17 @@ def fastsim(
     build = Path(build_dir or run.rtl_dir / "sim_build" / "fast").resolve()
     exe, build_s = build_fastsim(run.rtl_dir, build, manifest)
     stim = draw(manifest, run.model, plan)
-    expected = expected_words(manifest, run.model, plan.sequences)
+    counted = bool(counter_ports(manifest))  # a delta core: its counters are checked too
+    results = golden_results(run.model, plan) if counted else None
+    expected = expected_words(manifest, run.model, plan.sequences, results)
     cpt = manifest["timing"]["cycles_per_timestep"]
     timeout = timeout_cycles or cpt * 4 + 2000
     inputs = stim.inputs()
     run_dir = build / "run"
     run_dir.mkdir(exist_ok=True)
     want_cycles = not (plan.in_stall or plan.out_stall)
-    args = _write_run(run_dir, exe, stim, expected, timeout, want_cycles)
-    counters_path = run_dir / "counters.txt"
-    if counter_ports(manifest):
-        counters_path.unlink(missing_ok=True)
-        args = args[:4] + [args[4] if want_cycles else "-", str(counters_path)]
+    counters_path = run_dir / "counters.txt" if counted else None
+    args = _write_run(run_dir, exe, stim, expected, timeout, want_cycles, counters_path)
     res, wall, cpu = _run_harness(args, run_dir / "result.txt")
     if res["status"] == "timeout":
         raise HwgenError(
@@ -274,9 +279,9 @@ def fastsim(
         ]
     measured, gaps = measured_cycles(plan, accepted)
     delta = None
-    if counter_ports(manifest):  # a delta core: columns and cycles per timestep (issue 23)
+    if counters_path is not None:  # a delta core: columns and cycles per timestep (issue 23)
         rows = [list(map(int, ln.split())) for ln in counters_path.read_text().splitlines()]
-        mismatch, delta = delta_check(run, golden_results(run.model, plan), stim,
+        mismatch, delta = delta_check(run, results, stim,
                                       [r[0] for r in rows], [r[1:] for r in rows], mismatch)
         measured = delta.mean_cycles
     return FastReport(SIMULATOR, len(plan.sequences), len(inputs), int(res["cycles"]), measured,
@@ -284,9 +289,10 @@ def fastsim(
 
 
 def _write_run(run_dir: Path, exe: Path, stim: Stimulus, expected, timeout: int,
-               want_cycles: bool) -> list[str]:
+               want_cycles: bool, counters: Path | None = None) -> list[str]:
     """Write the harness's plan (the time-out, then per op a line: ``x idle payload expected``,
-    ``r cycles``, ``a cycles``) and its output stalls into ``run_dir``; returns its command."""
+    ``r cycles``, ``a cycles``) and its output stalls into ``run_dir``; returns its command
+    (with ``counters``, a delta core's: the file its counters are written to)."""
     inputs = stim.inputs()
     lines, k = [f"t {timeout}"], 0
     for op in stim.ops:
@@ -302,6 +308,9 @@ def _write_run(run_dir: Path, exe: Path, stim: Stimulus, expected, timeout: int,
     stalls_path.write_text(" ".join(map(str, stim.out_stalls)) + "\n")
     result_path.unlink(missing_ok=True)
     args = [str(exe), str(plan_path), str(stalls_path), str(result_path)]
+    if counters is not None:
+        counters.unlink(missing_ok=True)
+        return args + [str(cycles_path) if want_cycles else "-", str(counters)]
     return args + [str(cycles_path)] if want_cycles else args
 
 
