@@ -191,9 +191,10 @@ def test_icebreaker_build_at_a_pll_clock(tmp_path):
 def test_ulx3s_build_runs_the_netlist_passes_and_steps_the_clock_down(tmp_path):
     """One synthesis flow: the ECP5 board build gets hwgen synth's netlist passes (block-RAM
     output registers); --clock auto starts at the expected Fmax and ends at a PLL frequency
-    the placement meets."""
+    the placement meets. On the smallest ULX3S (the 12F: 94 s here against 160 s for the 85F,
+    which placed twice as many times; the step-down rule itself is tested with fake tools below)."""
     m = make_model("gru", "ternary", inputs=5, hidden=8, outputs=4, argmax=True)
-    r = build_board(Accelerator(m, 2), "ulx3s-85f", tmp_path / "ulx", baud=3_000_000)
+    r = build_board(Accelerator(m, 2), "ulx3s-12f", tmp_path / "ulx", baud=3_000_000)
     assert r.netlist_passes > 0 and r.utilization["EHXPLLL"]["used"] == 1
     assert r.meets_timing and r.clock_request == "auto"
     met = [a["placed_fmax_mhz"] >= a["pll_mhz"] for a in r.attempts]
