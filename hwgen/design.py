@@ -79,7 +79,12 @@ class Design:
         if self.model.delta is not None:  # delta networks (issue 23)
             from .gateware.delta_core import DeltaAccelerator
 
-            return DeltaAccelerator(self.model, self.plan.lanes, self.plan)
+            model = self.model
+            if self.shape is not None:  # a loadable one: built for its shape's capacity model
+                from .shape import shape_core
+
+                model = shape_core(self.shape, model)[0]
+            return DeltaAccelerator(model, self.plan.lanes, self.plan)
         from .gateware.core import Accelerator
 
         return Accelerator(self.plan)
@@ -99,7 +104,14 @@ def resolve(model: Model, lanes: int, *, state: str = "auto", weights: str = "ro
     if model.delta is not None:  # delta networks (issue 23): the delta core, hwgen.delta.design
         from .delta.design import delta_plan
 
-        return Design(model, delta_plan(model, lanes, state, weights, sparse))
+        plan = delta_plan(model, lanes, state, weights, sparse)  # checks the request first
+        if weights == "rom":
+            return Design(model, plan)
+        from .shape import shape_core, shape_of  # a loadable delta core (hwgen.delta.loadable)
+
+        shape = shape_of(model, plan.lanes, state, weights)
+        core = shape_core(shape, model)[0]
+        return Design(model, delta_plan(core, plan.lanes, state, weights, sparse), shape)
     if weights == "rom":
         return Design(model, make_plan(model, lanes, state, weights, sparse))
     from .shape import shape_core, shape_of
