@@ -21,14 +21,16 @@ storage, bias width, and the delta thresholds theta_x / theta_h (constants of th
 comparisons). A model that differs in any of them is refused naming each difference
 (`hwgen.shape.shape_differences`).
 
-Only ``ram``: ``spram`` is refused (`SPRAM_REASON`).
+Only ``ram``: ``spram`` is refused (`SPRAM_REASON`). Where synthesis puts the memories:
+`loadable_placement`.
 """
 
 from __future__ import annotations
 
 from ..spec import HwgenError
 
-__all__ = ["SPRAM_REASON", "delta_load_images", "check_delta_weights"]
+__all__ = ["SPRAM_REASON", "delta_load_images", "check_delta_weights", "loadable_placement",
+           "image_layouts"]
 
 #: Why the delta core takes no ``--weights spram`` (module docstring).
 SPRAM_REASON = (
@@ -75,4 +77,57 @@ def delta_load_images(plan, model=None) -> list:
     w = model.head.w
     add("head_w", head_lanes(plan) * w.encoding.bits, column_words(w, head_lanes(plan)))
     add("head_bias", plan.bias_width, signed_words(list(model.head.bias), plan.bias_width))
+    return out
+
+
+def loadable_placement(mem, family) -> str | None:
+    """Where synthesis puts a memory of a loadable delta core that `hwgen.delta.resources`
+    places differently from a ROM core's (`hwgen.gateware.delta_weights`): the weight columns
+    in block RAM (``ram_style`` block: their word is registered right after the read), the row
+    memory (read asynchronously into a multiplexer) in distributed RAM on ECP5 and flip-flops
+    on iCE40, the head's biases in flip-flops; None for any other memory."""
+    from ..targets import Family
+
+    if mem.kind == "rom":
+        return None
+    if mem.name.endswith("_columns"):
+        return "bram"
+    if mem.name.endswith("_rows"):
+        return "lutram" if family is Family.ECP5 else "logic"
+    return "logic" if mem.name == "head_bias" else None
+
+
+def image_layouts(plan) -> dict:
+    """Per load image of the delta core of ``plan`` (by name): what the manifest's ``load``
+    section adds to it so that an independent testbench can lay out another model's words:
+    ``layout`` (a sentence) and, for a row memory, ``fields`` (its word's fields, as a stream
+    payload's: `hwgen.payload.fields_of`)."""
+    from ..gateware.delta_cell import row_layout
+    from ..gateware.delta_weights import image_name
+    from ..payload import fields_of
+    from .design import head_lanes
+
+    model = plan.model
+    head_id = 2 * model.num_layers + 1
+    issue = "row g*H + u at position u*G + g (unit-major, G gates, H units)"
+    out = {}
+    for mid in sorted(plan.matrices):
+        mp = plan.matrices[mid]
+        P = head_lanes(plan) if mid == head_id else plan.lanes
+        enc = mp.matrix.encoding
+        R = -(-mp.matrix.shape[0] // P)
+        order = "rows in natural order" if mid == head_id else issue
+        out[image_name(mp.name)] = {"layout": (
+            f"{mp.name} column-major, {P} {enc.bits}-bit {enc.kind.value} codes a word: word "
+            f"j*{R} + k holds positions k*{P} .. k*{P}+{P - 1} of column j, position k*{P}+i "
+            f"in bits i*{enc.bits} .. i*{enc.bits}+{enc.bits - 1} ({order}; positions past the "
+            "last row: code 0)")}
+    for i in range(model.num_layers):
+        out[f"layer{i}_rows"] = {
+            "layout": f"one word per gate row of layer {i}, word p for position p ({issue}): "
+                      "bias_x its input-part bias, bias_h its recurrent-part bias (b_hn on a "
+                      "GRU's n rows, else 0), gate g, unit u",
+            "fields": fields_of(row_layout(plan))}
+    out["head_bias"] = {"layout": f"word o: the bias of output o, {plan.bias_width}-bit two's "
+                                  "complement"}
     return out

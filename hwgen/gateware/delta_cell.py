@@ -100,7 +100,8 @@ class DeltaCellPass(wiring.Component):
         # one ROM of the rows' descriptors in issue order (four ROMs of one address before: two
         # went to block RAM, two to logic, as Yosys judged them), `row_layout`; delta_weights:
         # a ROM, or a loadable RAM
-        port = read_port(m, "rows", row_layout(plan), row_words(plan, self._layer), self._load)
+        port = read_port(m, "rows", row_layout(plan), row_words(plan, self._layer), self._load,
+                         block=False)
         ports = [port.data.bias_x, port.data.bias_h, port.data.gate, port.data.unit]
 
         # the row counter: p = word * P + lane, each row two cycles (x, then h)

@@ -71,11 +71,12 @@ def tap_of(bus: LoadBus | None, name: str):
     return None if bus is None else bus.tap(name)
 
 
-def read_port(m, name: str, shape, init, tap=None):
+def read_port(m, name: str, shape, init, tap=None, *, block: bool = True):
     """An asynchronous read port (``addr``, ``data``) of a memory of ``len(init)`` words of
     ``shape``: with ``tap`` None the ROM ``m.submodules[name]`` holding ``init``; with a tap
     (`LoadBus.tap`), a RAM of the same shape and depth, written by the load port (module
-    docstring; ``init`` gives only the depth)."""
+    docstring; ``init`` gives only the depth), in block RAM when ``block`` (its reader registers
+    the word right after the read)."""
     if tap is None:
         m.submodules[name] = rom = Memory(shape=shape, depth=len(init), init=init)
         return rom.read_port(domain="comb", src_loc_at=1)  # named as the caller's variable
@@ -83,7 +84,8 @@ def read_port(m, name: str, shape, init, tap=None):
     if im.depth != len(init):
         raise HwgenError(f"internal: load image {im.name} has {im.depth} words, the memory "
                          f"{len(init)}")
-    mem = Memory(shape=shape, depth=len(init), init=[], attrs={"no_rw_check": 1})
+    attrs = {"no_rw_check": 1, **({"ram_style": "block"} if block else {})}
+    mem = Memory(shape=shape, depth=len(init), init=[], attrs=attrs)
     m.submodules[f"{name}_{MEMORY_NAME}"] = mem
     wp = mem.write_port()
     width = data.Layout.cast(shape).size if isinstance(shape, data.Layout) else len(wp.data)
