@@ -73,18 +73,24 @@ class Design:
 
         return load_images(self.shape, self.model, self.plan)
 
+    @property
+    def core_model(self) -> Model:
+        """The model the core is built from: `model`, or for a loadable core its shape's
+        capacity model (`hwgen.shape.shape_core`; a delta core's with the shape's thresholds),
+        whose widths the hardware has."""
+        if self.shape is None:
+            return self.model
+        from .shape import shape_core
+
+        return shape_core(self.shape, self.model)[0]
+
     def accelerator(self):
         """The core: `hwgen.gateware.core.Accelerator` of `plan` (a delta network's:
         `hwgen.gateware.delta_core.DeltaAccelerator`)."""
         if self.model.delta is not None:  # delta networks (issue 23)
             from .gateware.delta_core import DeltaAccelerator
 
-            model = self.model
-            if self.shape is not None:  # a loadable one: built for its shape's capacity model
-                from .shape import shape_core
-
-                model = shape_core(self.shape, model)[0]
-            return DeltaAccelerator(model, self.plan.lanes, self.plan)
+            return DeltaAccelerator(self.core_model, self.plan.lanes, self.plan)
         from .gateware.core import Accelerator
 
         return Accelerator(self.plan)

@@ -64,6 +64,7 @@ __all__ = [
     "capacity_plan",
     "shape_core",
     "shape_packed",
+    "shape_is_delta",
     "load_images",
     "load_crc",
     "SHAPE_FILE",
@@ -177,6 +178,11 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     if thresholds is not None:
         out[_DELTA_KEY] = thresholds.to_json()
     return out
+
+
+def shape_is_delta(shape: dict) -> bool:
+    """Whether ``shape`` is a delta core's (issue 23: its thresholds under ``delta``)."""
+    return _DELTA_KEY in shape
 
 
 def shape_packed(shape: dict) -> set[str]:
@@ -371,10 +377,12 @@ def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
     model, problems = express_rows(model, shape)  # the shape's row scales (issue 26)
     if problems:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(problems))
-    if _DELTA_KEY in shape:  # issue 23
+    thresholds = None  # issue 23: a delta core's capacity model has the shape's thresholds
+    if shape_is_delta(shape):
         from .delta import DeltaThresholds
 
-        model = dataclasses.replace(model, delta=DeltaThresholds.from_json(shape[_DELTA_KEY]))
+        thresholds = DeltaThresholds.from_json(shape[_DELTA_KEY])
+    model = dataclasses.replace(model, delta=thresholds)
     return (capacity_model(model, shape["bias_bits"], shape_packed(shape), shape.get(_ROW_KEY)),
             "on" if shape.get(_SPARSE_KEY) else "off")
 
