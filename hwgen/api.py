@@ -785,8 +785,8 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         from .shape import capacity_plan, shape_core, shape_id
 
         cap = shape_core(shape, model)[0]  # the shape's thresholds: _load names a mismatch
-        core, sid = DeltaAccelerator(cap, shape["lanes"], capacity_plan(shape, model)), \
-            shape_id(shape)
+        core = DeltaAccelerator(cap, shape["lanes"], capacity_plan(shape, model))
+        sid = shape_id(shape)
     elif model.delta is not None and shape is None:  # delta networks (issue 23): ROM weights
         from .design import resolve
 

@@ -397,9 +397,10 @@ def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[Loa
     if diffs:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
     core = capacity_plan(shape, model) if core is None else core
-    if core.delta:  # issue 23: the delta core's images hold the model's words
-        return [dataclasses.replace(im, words=tuple(int(w) for w in mine.words))
-                for im, mine in zip(core.load_images(), _delta_images(core, model), strict=True)]
+    if core.delta:  # issue 23: the delta core's memories, laid out by its plan
+        from .delta.loadable import delta_load_images
+
+        return delta_load_images(core, model)
     own = plan_like(express_rows(model, shape)[0], core)
     out = []
     for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
@@ -411,12 +412,6 @@ def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[Loa
                              f"{theirs.name} ({len(words)} vs {theirs.depth} words)")
         out.append(dataclasses.replace(theirs, words=tuple(int(w) for w in words)))
     return out
-
-
-def _delta_images(core: Plan, model: Model) -> list[LoadImage]:
-    from .delta.loadable import delta_load_images
-
-    return delta_load_images(core, model)
 
 
 def load_crc(images: list[LoadImage], word_bytes: int) -> int:

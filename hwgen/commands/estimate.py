@@ -76,7 +76,6 @@ def _delta(args, model) -> int:
     """A delta network (issue 23): the delta core's resources and fit (`hwgen.delta.resources`,
     on the target or as the board build makes it) and its cycles (`hwgen.delta.estimate`)."""
     from ..delta.estimate import delta_estimate, format_delta_estimate
-
     from ..delta.loadable import check_delta_weights
 
     weights = "rom" if args.weights in (None, "auto") else args.weights

@@ -101,8 +101,9 @@ class DeltaLayer(wiring.Component):
         ups = []
         for name, mid, width in (("x", 2 * i, lw.acc_x_width), ("h", 2 * i + 1, lw.acc_h_width)):
             mp = plan.matrices[mid]
+            load = tap_of(self._load, image_name(mp.name))  # delta_weights: ROM, or loaded
             up = DeltaColumnUpdate(matrix=mp.matrix, lanes=P, delta_width=dw, acc_width=width,
-                                   row_order=mp.row_order, load=tap_of(self._load, image_name(mp.name)))
+                                   row_order=mp.row_order, load=load)
             m.submodules[f"upd_{name}"] = up
             ups.append(up)
         ux, uh = ups
