@@ -13,9 +13,10 @@ import pytest
 from conftest import make_model
 from hwgen import api
 from hwgen.delta import DeltaThresholds, with_thresholds
+from hwgen.toolenv import verilator_bin
 
 icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
-verilator = pytest.mark.skipif(shutil.which("verilator") is None, reason="needs Verilator")
+verilator = pytest.mark.skipif(verilator_bin() is None, reason="needs Verilator")
 
 
 def _delta(cell, seed, th=(6, 4)):
