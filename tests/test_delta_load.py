@@ -36,14 +36,33 @@ def _inputs(T, seed=0):
     return np.clip(np.cumsum(rng.integers(-15, 16, (T, 5)), axis=0) + 20, -128, 127)
 
 
+def _extreme_biases(model, bits):
+    """``model`` with its first head and layer-0 biases at the extremes of ``bits`` signed
+    bits (every bit of a loaded bias word matters)."""
+    import dataclasses
+
+    hi = (1 << (bits - 1)) - 1  # the largest |bias| the bitstream holds
+    lo = -hi
+    head = model.head.bias.copy()
+    head[:2] = [hi, lo]
+    lay = model.layers[0]
+    bias = lay.bias.copy()
+    bias[:2] = [lo, hi]
+    layers = (dataclasses.replace(lay, bias=bias),) + model.layers[1:]
+    return dataclasses.replace(model, head=dataclasses.replace(model.head, bias=head),
+                               layers=layers)
+
+
 @pytest.mark.parametrize("cell,state", [("gru", "registers"), ("lstm", "ram")])
 def test_one_loadable_delta_core_runs_each_model_loaded_into_it(cell, state):
     """The core built for model A's shape holds no model (its memories are written through the
     load port); loaded with A it gives A's golden logits, loaded with B (another seed: other
     weights and biases, the same shape) B's, with random stalls; a sequence start (sos) in the
-    middle. Loading A's images and running B's golden would not match (the load matters)."""
-    a, b = _delta(2, cell), _delta(9, cell)
+    middle; B's biases include the extremes the bitstream's bias width holds. A's and B's
+    logits differ (the load matters)."""
+    a = _delta(2, cell)
     design = resolve(a, 4, state=state, weights="ram")
+    b = _extreme_biases(_delta(9, cell), design.shape["bias_bits"])
     assert design.shape["delta"] == {"theta_x": [6], "theta_h": [4]}
     core = design.accelerator()
     assert "load" in core.signature.members
