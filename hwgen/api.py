@@ -769,6 +769,10 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         from .host import open_serial
 
         return open_serial(port, baud), timeout
+    if shape is not None:  # a model of another shape: named before the board is simulated
+        from .shape import load_images
+
+        load_images(shape, model)
     from .boardsim import open_sim_board
     from .gateware.core import Accelerator
     from .shape import shape_is_delta

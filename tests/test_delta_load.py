@@ -216,3 +216,28 @@ def test_hwgen_sim_refuses_a_model_of_another_shape_before_building(tmp_path, ca
         err = capsys.readouterr().err
         assert field in err and "Traceback" not in err, err
     assert not (rtl / "sim_build").exists() or not any((rtl / "sim_build").rglob("*.vvp"))
+
+
+def test_hwgen_run_refuses_a_mismatched_model_for_a_loadable_delta_build(tmp_path, capsys):
+    """``hwgen run MODEL --port sim --build DIR`` with a loadable delta build folder (its
+    ``shape.json``): a delta model with other thresholds, and a dense model, exit 1 naming the
+    difference before any simulated board is built; ``hwgen load`` reads the delta shape."""
+    from hwgen.shape import read_shape, write_shape
+
+    shape = resolve(_delta(), 4, weights="ram").shape
+    write_shape(tmp_path / "build", shape)
+    assert read_shape(tmp_path / "build") == shape
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 5)))
+    for m, field in ((_delta(4, th=(7, 4)), "delta.theta_x: bitstream [6], model [7]"),
+                     (with_thresholds(_delta(4), None), "delta.theta_x: bitstream [6], model "
+                      "None")):
+        save_model(m, tmp_path / "m.hwgm")
+        rc = main(["run", str(tmp_path / "m.hwgm"), "--port", "sim", "--build",
+                   str(tmp_path / "build"), "--inputs", str(tmp_path / "x.npy")])
+        err = capsys.readouterr().err
+        assert rc == 1 and "the model does not fit this bitstream's shape" in err, err
+        assert field in err and "Traceback" not in err
+    rc = main(["load", str(tmp_path / "m.hwgm"), "--port", "sim", "--build",
+               str(tmp_path / "build")])
+    assert rc == 1 and "a simulated board lives only as long as one command" in \
+        capsys.readouterr().err
