@@ -33,8 +33,9 @@ from ..spec import CellKind, HwgenError, Model
 from .arith import delay, register
 from .delta_layer import DeltaLayer
 from .delta_update import DeltaColumnUpdate, advance_word_lane
-from .delta_weights import LoadBus, head_biases, load_port_signature, tap_of
+from .delta_weights import LoadBus, head_biases, tap_of
 from .layouts import input_layout, output_layout
+from .loadable import load_signature
 from .plan import uint_bits
 from .scale import ConstScaler
 
@@ -56,7 +57,7 @@ class DeltaAccelerator(wiring.Component):
     -------
     i_stream : In(stream.Signature(input_layout(model))).
     o_stream : Out(stream.Signature(output_layout(model))).
-    load : In(`delta_weights.load_port_signature`), loadable cores only (``--weights ram``): the
+    load : In(`loadable.load_signature`), loadable cores only (``--weights ram``): the
         dense core's load port, writing the memories of `hwgen.delta.loadable.delta_load_images`
         (docs/manifest.md, "load"). Write only while no input is in flight.
     columns : Out(32), processed columns (those entering an update unit) since the last reset,
@@ -86,7 +87,7 @@ class DeltaAccelerator(wiring.Component):
             "cycles": Out(32),
         }
         if self._plan.loadable:  # delta_weights: the dense core's load port
-            members["load"] = In(load_port_signature(self._plan.load_images()))
+            members["load"] = In(load_signature(self._plan.load_images()))
         super().__init__(members)
 
     @property

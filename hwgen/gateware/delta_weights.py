@@ -32,17 +32,11 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from ..spec import HwgenError
-from .loadable import load_signature, register_load_port
+from .loadable import register_load_port
 from .memory import MEMORY_NAME
 
-__all__ = ["LoadBus", "read_port", "row_words", "head_biases", "load_port_signature", "tap_of",
+__all__ = ["LoadBus", "read_port", "row_words", "head_biases", "tap_of",
            "image_name"]
-
-
-def load_port_signature(images):
-    """The delta core's load port for these images (`loadable.load_signature`: the dense
-    core's)."""
-    return load_signature(images)
 
 
 class LoadBus:
