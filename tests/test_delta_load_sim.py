@@ -30,7 +30,7 @@ def _delta(cell, seed, th=(6, 4)):
 @pytest.mark.parametrize("simulator,cell,state", [
     pytest.param("icarus", "gru", "registers", marks=icarus),
     pytest.param("icarus", "lstm", "ram", marks=icarus),
-    # Verilator builds take half a minute each (33 and 44 s measured): -m slow (CI time); the
+    # Verilator builds: 33 and 44 s each measured cold (13 s warm): -m slow (CI time); the
     # default run has Verilator through the simulated board below
     pytest.param("verilator", "gru", "ram", marks=[verilator, pytest.mark.slow]),
     pytest.param("verilator", "lstm", "registers", marks=[verilator, pytest.mark.slow]),
