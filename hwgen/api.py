@@ -553,11 +553,13 @@ def _check_delta_fit(model: Model, rtl, t, warn) -> None:
     """The fit check of a generated delta core (`hwgen.delta.resources`, the timing wrapper
     counted): `HwgenError` naming the problems when it cannot fit ``t``."""
     from .delta.resources import delta_resources
-    from .design import resolve
+    from .design import manifest_options, resolve
     from .fit import judge_estimate
     from .synth import wrapper_cost
 
-    e = delta_resources(model, resolve(model, rtl.lanes).plan, t)
+    opts = manifest_options(rtl.manifest)  # a loadable core's too (--weights ram)
+    design = resolve(model, rtl.lanes, state=opts["state"], weights=opts["weights"])
+    e = delta_resources(design.core_model, design.plan, t)
     fit = judge_estimate(e, t, wrapper_cost(rtl.manifest))
     if not fit.fits:
         raise HwgenError(f"the delta core of this model does not fit {t.name} with {rtl.lanes} "
@@ -767,8 +769,13 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         from .host import open_serial
 
         return open_serial(port, baud), timeout
+    if shape is not None:  # a model of another shape: named before the board is simulated
+        from .shape import load_images
+
+        load_images(shape, model)
     from .boardsim import open_sim_board
     from .gateware.core import Accelerator
+    from .shape import shape_is_delta
     from .uart.board import LinkedCore
 
     clock_hz, divisor = SIM_CLOCK_HZ, SIM_DIVISOR
@@ -777,7 +784,14 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
         clock_hz, divisor = info.clock_mhz * 1e6, info.divisor
         lanes, sparse = info.lanes, "on" if info.zero_skipping else "off"
         link = info.link
-    if model.delta is not None:  # delta networks (issue 23): the delta core, ROM weights
+    if shape is not None and shape_is_delta(shape):  # a loadable delta core (issue 23)
+        from .gateware.delta_core import DeltaAccelerator
+        from .shape import capacity_plan, shape_core, shape_id
+
+        cap = shape_core(shape, model)[0]  # the shape's thresholds: _load names a mismatch
+        core = DeltaAccelerator(cap, shape["lanes"], capacity_plan(shape, model))
+        sid = shape_id(shape)
+    elif model.delta is not None and shape is None:  # delta networks (issue 23): ROM weights
         from .design import resolve
 
         core, sid = resolve(model, lanes).accelerator(), 0

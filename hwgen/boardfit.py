@@ -78,7 +78,7 @@ def judge(model: Model, lanes: int, target, weights: str = "rom", sparse: str = 
         from .delta.resources import delta_resources
         from .fit import judge_estimate
 
-        e = delta_resources(model, design.plan, target)
+        e = delta_resources(design.core_model, design.plan, target)  # loadable: its capacity
         return Judged(design, around, judge_estimate(e, target, around))
     return Judged(design, around, fit_result(design.plan, lanes, target, around))
 

@@ -73,13 +73,24 @@ class Design:
 
         return load_images(self.shape, self.model, self.plan)
 
+    @property
+    def core_model(self) -> Model:
+        """The model the core is built from: `model`, or for a loadable core its shape's
+        capacity model (`hwgen.shape.shape_core`; a delta core's with the shape's thresholds),
+        whose widths the hardware has."""
+        if self.shape is None:
+            return self.model
+        from .shape import shape_core
+
+        return shape_core(self.shape, self.model)[0]
+
     def accelerator(self):
         """The core: `hwgen.gateware.core.Accelerator` of `plan` (a delta network's:
         `hwgen.gateware.delta_core.DeltaAccelerator`)."""
         if self.model.delta is not None:  # delta networks (issue 23)
             from .gateware.delta_core import DeltaAccelerator
 
-            return DeltaAccelerator(self.model, self.plan.lanes, self.plan)
+            return DeltaAccelerator(self.core_model, self.plan.lanes, self.plan)
         from .gateware.core import Accelerator
 
         return Accelerator(self.plan)
@@ -99,7 +110,14 @@ def resolve(model: Model, lanes: int, *, state: str = "auto", weights: str = "ro
     if model.delta is not None:  # delta networks (issue 23): the delta core, hwgen.delta.design
         from .delta.design import delta_plan
 
-        return Design(model, delta_plan(model, lanes, state, weights, sparse))
+        plan = delta_plan(model, lanes, state, weights, sparse)  # checks the request first
+        if weights == "rom":
+            return Design(model, plan)
+        from .shape import shape_core, shape_of  # a loadable delta core (hwgen.delta.loadable)
+
+        shape = shape_of(model, plan.lanes, state, weights)
+        core = shape_core(shape, model)[0]
+        return Design(model, delta_plan(core, plan.lanes, state, weights, sparse), shape)
     if weights == "rom":
         return Design(model, make_plan(model, lanes, state, weights, sparse))
     from .shape import shape_core, shape_of

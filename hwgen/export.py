@@ -252,13 +252,18 @@ def load_section(shape: dict, accel) -> dict:
     from .shape import shape_id
 
     images = accel.plan.load_images()
+    layouts = {}
+    if accel.plan.delta:  # issue 23: how the delta core's words hold the model
+        from .delta.loadable import image_layouts
+
+        layouts = image_layouts(accel.plan)
     return {
         "ports": {k: f"load__{k}" for k in ("valid", "mem", "addr", "data")},
         "write": "a word is written on every rising edge with load__valid high; write only "
                  "while no input is in flight; the core computes with whatever the memories "
                  "hold, so load all of them before the first input",
-        "memories": [{"index": im.index, "name": im.name, "width": im.width, "depth": im.depth}
-                     for im in images],
+        "memories": [{"index": im.index, "name": im.name, "width": im.width, "depth": im.depth,
+                      **layouts.get(im.name, {})} for im in images],
         "images_file": "load_images.json",
         "shape": shape,
         "shape_id": shape_id(shape),

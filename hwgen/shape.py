@@ -64,6 +64,7 @@ __all__ = [
     "capacity_plan",
     "shape_core",
     "shape_packed",
+    "shape_is_delta",
     "load_images",
     "load_crc",
     "SHAPE_FILE",
@@ -81,6 +82,9 @@ _SHAPE_KEYS = ("cell", "input", "hidden", "layers", "outputs", "argmax", "format
                "lanes", "state", "weights", "bias_bits")
 #: Present only in the shape of a sparse core (zero skipping).
 _SPARSE_KEY = "zero_skipping"
+#: Present only in the shape of a delta core (issue 23, `hwgen.delta.loadable`): its thresholds
+#: (`hwgen.delta.DeltaThresholds.to_json`), constants of the bitstream.
+_DELTA_KEY = "delta"
 #: Present only in the shape of a core with per-row scales (issue 26): the width of its loaded
 #: row multipliers (a model whose multipliers need more bits is refused).
 _ROW_KEY = "row_mult_bits"
@@ -126,6 +130,9 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
     if weights == "rom":
         raise HwgenError("a ROM accelerator has no load port; its shape is its model "
                          "(use --weights ram or spram for a loadable one)")
+    thresholds = model.delta  # issue 23: a delta core's shape is its weights' and thresholds
+    if thresholds is not None:
+        model, sparse = dataclasses.replace(model, delta=None), "off"
     rows = row_headroom(model)[1]
     if headroom:
         model = with_row_headroom(model)
@@ -168,7 +175,14 @@ def shape_of(model: Model, lanes: int, state: str = "auto", weights: str = "spra
         out[_SPARSE_KEY] = True
     if rows:
         out[_ROW_KEY] = rows
+    if thresholds is not None:
+        out[_DELTA_KEY] = thresholds.to_json()
     return out
+
+
+def shape_is_delta(shape: dict) -> bool:
+    """Whether ``shape`` is a delta core's (issue 23: its thresholds under ``delta``)."""
+    return _DELTA_KEY in shape
 
 
 def shape_packed(shape: dict) -> set[str]:
@@ -345,18 +359,30 @@ def capacity_model(model: Model, bias_bits: int, packed: set[str] | None = None,
 
 
 def capacity_plan(shape: dict, model: Model) -> Plan:
-    """The plan the loadable core of ``shape`` is built from (``model``: any model of it)."""
+    """The plan the loadable core of ``shape`` is built from (``model``: any model of it; a
+    delta core's: `hwgen.delta.design.delta_plan`)."""
     core, sparse = shape_core(shape, model)
+    if core.delta is not None:  # issue 23
+        from .delta.design import delta_plan
+
+        return delta_plan(core, shape["lanes"], shape["state"], shape["weights"], sparse)
     return make_plan(core, shape["lanes"], shape["state"], shape["weights"], sparse)
 
 
 def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
     """What the core of ``shape`` is built from (``model``: any model of it): its capacity
     model (2:4 patterns where the shape packs) and its zero-skipping option (``on`` / ``off``).
-    Every place that builds or models the core uses this, so they agree."""
+    Every place that builds or models the core uses this, so they agree. A delta core's
+    capacity model has the shape's thresholds."""
     model, problems = express_rows(model, shape)  # the shape's row scales (issue 26)
     if problems:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(problems))
+    thresholds = None  # issue 23: a delta core's capacity model has the shape's thresholds
+    if shape_is_delta(shape):
+        from .delta import DeltaThresholds
+
+        thresholds = DeltaThresholds.from_json(shape[_DELTA_KEY])
+    model = dataclasses.replace(model, delta=thresholds)
     return (capacity_model(model, shape["bias_bits"], shape_packed(shape), shape.get(_ROW_KEY)),
             "on" if shape.get(_SPARSE_KEY) else "off")
 
@@ -371,6 +397,10 @@ def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[Loa
     if diffs:
         raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
     core = capacity_plan(shape, model) if core is None else core
+    if core.delta:  # issue 23: the delta core's memories, laid out by its plan
+        from .delta.loadable import delta_load_images
+
+        return delta_load_images(core, model)
     own = plan_like(express_rows(model, shape)[0], core)
     out = []
     for mine, theirs in zip(own.load_images(), core.load_images(), strict=True):
@@ -413,8 +443,8 @@ def read_shape(build_dir) -> dict:
                               missing="pass the folder of a loadable build ('hwgen build "
                               "--weights spram' or ram writes it)")
     shape = doc.get("shape")
-    if not isinstance(shape, dict) or sorted(set(shape) - {_SPARSE_KEY, _ROW_KEY}) != sorted(
-            _SHAPE_KEYS):
+    optional = {_SPARSE_KEY, _ROW_KEY, _DELTA_KEY}
+    if not isinstance(shape, dict) or sorted(set(shape) - optional) != sorted(_SHAPE_KEYS):
         raise HwgenError(f"{path}: the shape must have the fields {', '.join(_SHAPE_KEYS)}")
     if doc.get("shape_id") != shape_id(shape):
         raise HwgenError(f"{path}: its shape_id does not match its shape (edited by hand?)")

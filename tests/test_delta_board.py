@@ -91,10 +91,11 @@ def test_a_delta_core_that_cannot_fit_is_refused_naming_what_would(tmp_path, cap
     out = capsys.readouterr().err
     assert out.startswith("hwgen: error: the delta core of this model does not fit icebreaker")
     assert out.count("\n") == 1 and not (tmp_path / "b").exists()
-    # loadable weights: the delta core's own refusal, naming the option
-    assert main(["build", str(p), "--board", "ulx3s-85f", "--weights", "ram", "-o",
+    # SPRAM weights: the delta core's own refusal, naming the option (--weights ram is built:
+    # tests/test_delta_load.py)
+    assert main(["build", str(p), "--board", "icebreaker", "--weights", "spram", "-o",
                  str(tmp_path / "b")]) == 1
-    assert "does not support loadable weights (--weights ram)" in capsys.readouterr().err
+    assert "does not support --weights spram" in capsys.readouterr().err
 
 
 def test_hwgen_estimate_of_a_delta_model_on_a_board_and_a_target(tmp_path, capsys):

@@ -47,7 +47,6 @@ def test_generate_writes_the_delta_core_and_its_manifest(tmp_path):
 
 
 @pytest.mark.parametrize("kw,model_kw,word", [
-    (dict(weights="ram"), {}, "--weights ram"),
     (dict(weights="spram"), {}, "--weights spram"),
     (dict(sparse="on"), {}, "--sparse on"),
     ({}, dict(argmax=True), "argmax"),

@@ -85,8 +85,8 @@ def manifests(tmp_path_factory):
                             DeltaThresholds.uniform(6, 4, 1))
     api.generate(delta, rtl, lanes=4)
     out.append((rtl, load_manifest(rtl)))
-    rtl = tmp_path_factory.mktemp("rtl_delta_ram")  # its state in block RAM (--state ram)
-    api.generate(delta, rtl, lanes=4, state="ram")
+    rtl = tmp_path_factory.mktemp("rtl_delta_ram")  # its state in block RAM (--state ram),
+    api.generate(delta, rtl, lanes=4, state="ram", weights="ram")  # its weights loadable
     out.append((rtl, load_manifest(rtl)))
     return out
 
@@ -97,7 +97,8 @@ def test_every_generated_manifest_matches_the_schema(manifests):
     kinds = {(m["model"]["cell"], m["model"]["input"]["kind"], m["timing"]["zero_skipping"],
               "load" in m, m["timing"].get("paired_input_segments"), "delta" in m)
              for _, m in manifests}
-    assert len(kinds) == len(SWEEP) + 1  # each configuration is a different kind of core
+    # each configuration is a different kind of core (the delta cores: ROM, loadable)
+    assert len(kinds) == len(SWEEP) + 2
     assert any(m["timing"].get("paired_input_segments") for _, m in manifests)
 
 

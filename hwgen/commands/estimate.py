@@ -76,12 +76,12 @@ def _delta(args, model) -> int:
     """A delta network (issue 23): the delta core's resources and fit (`hwgen.delta.resources`,
     on the target or as the board build makes it) and its cycles (`hwgen.delta.estimate`)."""
     from ..delta.estimate import delta_estimate, format_delta_estimate
+    from ..delta.loadable import check_delta_weights
 
-    if args.weights not in (None, "rom", "auto"):
-        raise HwgenError(f"this model is a delta network; the delta core does not support "
-                         f"loadable weights (--weights {args.weights}): its weights are ROMs")
+    weights = "rom" if args.weights in (None, "auto") else args.weights
+    check_delta_weights(weights)  # rom or ram (a loadable delta core, hwgen.delta.loadable)
     r = api.estimate(model, args.lanes, target=args.target, board=args.board, baud=args.baud,
-                     weights="rom", sparse=args.sparse, clock=args.clock, link=args.link)
+                     weights=weights, sparse=args.sparse, clock=args.clock, link=args.link)
     fit = r.fit if args.board else r
     seqs = api._dataset_sequences(model, args.dataset, None) if args.dataset else None
     e = delta_estimate(model, fit.lanes, seqs, args.dataset)
@@ -91,9 +91,10 @@ def _delta(args, model) -> int:
     data["resources"] = r.to_json() if args.board else {
         **fit.estimate.to_json(), "fits": fit.fits, "problems": list(fit.problems),
         "warnings": list(fit.warnings)}
-    nxt = ([f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes} -o build/NAME"]
-           if args.board else
-           [f"hwgen generate {args.model} --lanes {e.lanes} -o rtl_out/NAME"])
+    opt = "" if weights == "rom" else f" --weights {weights}"
+    nxt = ([f"hwgen build {args.model} --board {args.board} --lanes {fit.lanes}{opt} "
+            "-o build/NAME"] if args.board else
+           [f"hwgen generate {args.model} --lanes {e.lanes}{opt} -o rtl_out/NAME"])
     emit(args, data, f"{format_delta_estimate(e, args.target or args.board)}\n{text}",
          next_=nxt if fit.fits else None)
     return 0

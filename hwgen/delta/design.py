@@ -1,10 +1,11 @@
 """A request for a delta network's hardware (issue 23): which options the delta core runs, and
 its plan. `hwgen.design.resolve` hands a model with thresholds here.
 
-The first delta core (`hwgen.gateware.delta_core.DeltaAccelerator`) keeps its weights in ROMs
-(column-major), has no zero skipping, takes vector inputs and has no argmax unit. A request for
-anything else is refused naming the option, before any hardware is built; ``auto`` options
-resolve to what the core does.
+The delta core (`hwgen.gateware.delta_core.DeltaAccelerator`) keeps its weights in ROMs
+(column-major) or, loadable (``--weights ram``), in RAMs written at run time
+(`hwgen.delta.loadable`), has no zero skipping, takes vector inputs and has no argmax unit. A
+request for anything else is refused naming the option, before any hardware is built; ``auto``
+options resolve to what the core does.
 
 State (``--state``): ``registers`` keeps h (and c) of every layer, old and new, in flip-flops
 read through multiplexers, and the encoder compares P values a chunk; ``ram`` keeps them in
@@ -17,6 +18,8 @@ only for a tiny state (`hwgen.gateware.plan.choose_state_mode`, as the dense cor
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from ..gateware.plan import STATE_MODES, WEIGHT_MODES, Plan, choose_state_mode, make_plan
 from ..spec import CellKind, HwgenError, Model, TokenInput
@@ -85,17 +88,19 @@ def check_delta_model(model: Model) -> None:
 def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "rom",
                sparse: str = "auto") -> Plan:
     """The dense core's `Plan` of ``model``'s weights (lanes, row order, widths) that the delta
-    core is built from, after checking the request: ``weights`` ``rom``, ``state`` ``auto``,
+    core is built from (its ``delta`` flag set), after checking the request: ``weights``
+    ``rom`` or ``ram`` (a loadable core: ``model`` is then its shape's capacity model,
+    `hwgen.delta.loadable`; ``spram`` is refused), ``state`` ``auto``,
     ``registers`` or ``ram`` (resolved: the plan's ``state_option`` and store modes say which,
     `state_in_ram`), ``sparse`` ``auto`` or ``off`` (module docstring)."""
     from ..gateware.packing import SPARSE_MODES
     from .golden import with_thresholds
+    from .loadable import check_delta_weights
 
     if not isinstance(weights, str) or weights not in WEIGHT_MODES:
         raise HwgenError(
             f"Weight storage must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
-    if weights != "rom":
-        _refuse(f"loadable weights (--weights {weights}): its weights are ROMs")
+    check_delta_weights(weights)  # rom, or loadable in block RAM (hwgen.delta.loadable)
     if not isinstance(state, str) or state not in STATE_MODES:
         raise HwgenError(f"State storage must be one of {', '.join(STATE_MODES)}, not {state!r}")
     if not isinstance(sparse, str) or sparse not in SPARSE_MODES:
@@ -107,6 +112,8 @@ def delta_plan(model: Model, lanes: int, state: str = "auto", weights: str = "ro
                 "results.md \"Zero skipping in the delta core\")")
     check_delta_model(model)
     dense = with_thresholds(model, None)
-    plan = make_plan(dense, lanes, "registers", "rom", "off")  # validates the lanes
+    plan = make_plan(dense, lanes, "registers", weights, "off")  # validates the lanes
     mode = delta_state_mode(model, plan.lanes, state)
-    return plan if mode == "registers" else make_plan(dense, plan.lanes, mode, "rom", "off")
+    if mode != "registers":
+        plan = make_plan(dense, plan.lanes, mode, weights, "off")
+    return dataclasses.replace(plan, delta=True)

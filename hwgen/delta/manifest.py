@@ -38,12 +38,13 @@ def delta_memory(accel, dense: dict) -> dict:
     R, Ro = -(-G * H // P), -(-NO // ph)
     mats = plan.matrices
     roms, mems = [], []
+    kind = "ram" if plan.loadable else "rom"  # a loadable core's (hwgen.delta.loadable)
     for mid in sorted(mats):
         mp = mats[mid]
         rows, cols = mp.matrix.shape
         lanes = ph if mid == 2 * model.num_layers + 1 else P  # the head's
         words = -(-rows // lanes)
-        rom = _mem(f"{mp.name}_columns", "rom", lanes * mp.matrix.encoding.bits, cols * words)
+        rom = _mem(f"{mp.name}_columns", kind, lanes * mp.matrix.encoding.bits, cols * words)
         roms.append({**rom, "encoding": mp.matrix.encoding.to_json(), "matrices": [mp.name],
                      "order": "column-major: word j*R + k holds rows k*P .. k*P+P-1 of "
                               "column j", "payload_bits": mp.matrix.memory_bits})
@@ -69,7 +70,7 @@ def delta_memory(accel, dense: dict) -> dict:
     out.update({
         "weight_rom_bits": sum(r["bits"] for r in roms),
         "weight_roms": roms,
-        "weights": "rom",
+        "weights": str(plan.weights),
         "state": state,
         "memories": [{k: r[k] for k in ("name", "kind", "width", "depth", "bits")}
                      for r in roms] + mems,

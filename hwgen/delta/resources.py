@@ -48,6 +48,7 @@ from ..numerics import derive_widths
 from ..spec import CellKind, Model
 from ..targets import Family, Target, get_target
 from .golden import delta_widths
+from .loadable import loadable_placement
 
 __all__ = ["LOGIC_DEPTH", "LOGIC_ROM_BITS", "LUTRAM_DEPTH", "LUTRAM_LUTS", "placement",
            "DELTA_LOGIC_MODEL", "delta_memories", "delta_logic_features", "delta_resources",
@@ -73,6 +74,9 @@ def placement(mem: MemoryPlan, family: Family) -> str:
     RAM) or ``lutram`` (ECP5 distributed RAM); module docstring."""
     if mem.kind == "rom":
         return "logic" if mem.bits <= LOGIC_ROM_BITS or mem.name.endswith("_rows") else "bram"
+    loaded = loadable_placement(mem, family)  # a loadable core's (hwgen.delta.loadable)
+    if loaded is not None:
+        return loaded
     if family is Family.ECP5 and mem.depth <= LUTRAM_DEPTH:
         return "lutram"
     return "logic" if mem.depth <= LOGIC_DEPTH else "bram"
@@ -128,11 +132,12 @@ def delta_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
     pe, ph = encoder_lanes(plan), head_lanes(plan)
     R = -(-G * H // P)
     out = []
+    kind = "ram" if plan.loadable else "rom"  # loadable: hwgen.delta.loadable
     for mid in sorted(plan.matrices):
         mp = plan.matrices[mid]
         rows, cols = mp.matrix.shape
         lanes = ph if mid == 2 * model.num_layers + 1 else P  # the head's
-        out.append(MemoryPlan(f"{mp.name}_columns", "rom", lanes * mp.matrix.encoding.bits,
+        out.append(MemoryPlan(f"{mp.name}_columns", kind, lanes * mp.matrix.encoding.bits,
                               cols * -(-rows // lanes), mp.matrix.memory_bits))
     tables = [x for x in plan.memories() if x.name.endswith(".table")]
     row_bits = row_layout(plan).size
@@ -142,11 +147,13 @@ def delta_memories(model: Model, plan: Plan) -> list[MemoryPlan]:
                 MemoryPlan(f"layer{i}_m_h", "ram", P * w.mh_width, R, G * H * w.mh_width),
                 MemoryPlan(f"layer{i}_hats", "ram", pe * vw, chunks,
                            (model.layer_input_width(i) + H) * vw),
-                MemoryPlan(f"layer{i}_rows", "rom", row_bits, G * H, G * H * row_bits)]
+                MemoryPlan(f"layer{i}_rows", kind, row_bits, G * H, G * H * row_bits)]
         out += [MemoryPlan(f"layer{i}_{t.name}", t.kind, t.width, t.depth, t.payload_bits,
                            t.read_ports) for t in tables]
     hw = derive_widths(model).head_acc_width
     out.append(MemoryPlan("head_m", "ram", ph * hw, -(-NO // ph), NO * hw))
+    if plan.loadable:  # the head's biases, registers written by the load port
+        out.append(MemoryPlan("head_bias", "ram", plan.bias_width, NO, NO * plan.bias_width))
     return out + state_memories(model, plan)
 
 

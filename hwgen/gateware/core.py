@@ -31,7 +31,7 @@ from ..spec import CellKind, HwgenError, Model, forwarded
 from .arith import delay, register
 from .gru import GruCell
 from .layouts import input_layout, output_layout
-from .loadable import LoadableMemory, load_signature
+from .loadable import LoadableMemory, load_signature, register_load_port
 from .lstm import LstmCell
 from .mac import MacUnit
 from .mult import PipelinedMul
@@ -155,14 +155,7 @@ class Accelerator(wiring.Component):
         data)."""
         if not self._plan.loadable:
             return {}
-        ld = self.load
-        addr = register(m, ld.addr, "load_addr")
-        data = register(m, ld.data, "load_data")
-        out = {}
-        for im in self._plan.load_images():
-            en = register(m, ld.valid & (ld.mem == im.index), f"load_en_{im.name}", reset=True)
-            out[im.name] = (im, en, addr, data)
-        return out
+        return register_load_port(m, self.load, self._plan.load_images())
 
     def _memory(self, m: Module, name: str, words, width: int):
         """A memory read in READ_LATENCY cycles (``addr`` -> ``data``): a `Rom` holding ``words``,

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec import CellKind, HwgenError, check_int
+from ..spec import HwgenError, check_int
 from .arith import delay, register
 from .delta_update import advance_word_lane
+from .delta_weights import read_port, row_words
 from .plan import Plan
 from .scale import ConstScaler
 
@@ -49,6 +49,8 @@ class DeltaCellPass(wiring.Component):
     plan : the dense core's `Plan` of the model (matrices, row order, widths, scale latency).
     layer : the layer whose memories are read.
     acc_x_width, acc_h_width : signed widths of the M_x / M_h entries.
+    load : the row memory's load tap (`delta_weights.LoadBus.tap`, a loadable core), or None
+        (default): a ROM of `delta_weights.row_words`.
 
     Members
     -------
@@ -57,12 +59,14 @@ class DeltaCellPass(wiring.Component):
     valid, part, gate, unit, layer, term, bias : Out, the cell unit's event inputs (`CellUnit`).
     """
 
-    def __init__(self, plan: Plan, layer: int, *, acc_x_width: int, acc_h_width: int):
+    def __init__(self, plan: Plan, layer: int, *, acc_x_width: int, acc_h_width: int,
+                 load=None):
         if not isinstance(plan, Plan):
             raise HwgenError(f"Plan must be a Plan, not {plan!r}")
         m = plan.model
         self._layer = check_int("Layer", layer, minimum=0, maximum=m.num_layers - 1)
         self._plan = plan
+        self._load = load  # delta_weights: the row memory, ROM (None) or loadable
         P, G, H = plan.lanes, m.cell.num_gates, m.hidden
         self._R = -(-G * H // P)
         self._aw = (acc_x_width, acc_h_width)
@@ -93,18 +97,11 @@ class DeltaCellPass(wiring.Component):
         P, G, H = plan.lanes, model.cell.num_gates, model.hidden
         rows = G * H
         mpx, mph = plan.matrices[2 * self._layer], plan.matrices[2 * self._layer + 1]
-        order = mpx.row_order
-        layer = model.layers[self._layer]
-        gru = model.cell is CellKind.GRU
-        bias_x = [int(layer.bias[r]) for r in order]
-        bias_h = [int(layer.bias_hn[r % H]) if gru and r // H == 2 else 0 for r in order]
         # one ROM of the rows' descriptors in issue order (four ROMs of one address before: two
-        # went to block RAM, two to logic, as Yosys judged them), `row_layout`
-        layout = row_layout(plan)
-        words = [{"bias_x": bx, "bias_h": bh, "gate": r // H, "unit": r % H}
-                 for bx, bh, r in zip(bias_x, bias_h, order, strict=True)]
-        m.submodules.rows = rom = Memory(shape=layout, depth=rows, init=words)
-        port = rom.read_port(domain="comb")
+        # went to block RAM, two to logic, as Yosys judged them), `row_layout`; delta_weights:
+        # a ROM, or a loadable RAM
+        port = read_port(m, "rows", row_layout(plan), row_words(plan, self._layer), self._load,
+                         block=False)
         ports = [port.data.bias_x, port.data.bias_h, port.data.gate, port.data.unit]
 
         # the row counter: p = word * P + lane, each row two cycles (x, then h)

@@ -33,7 +33,9 @@ from ..spec import CellKind, HwgenError, Model
 from .arith import delay, register
 from .delta_layer import DeltaLayer
 from .delta_update import DeltaColumnUpdate, advance_word_lane
+from .delta_weights import LoadBus, head_biases, tap_of
 from .layouts import input_layout, output_layout
+from .loadable import load_signature
 from .plan import uint_bits
 from .scale import ConstScaler
 
@@ -55,6 +57,9 @@ class DeltaAccelerator(wiring.Component):
     -------
     i_stream : In(stream.Signature(input_layout(model))).
     o_stream : Out(stream.Signature(output_layout(model))).
+    load : In(`loadable.load_signature`), loadable cores only (``--weights ram``): the
+        dense core's load port, writing the memories of `hwgen.delta.loadable.delta_load_images`
+        (docs/manifest.md, "load"). Write only while no input is in flight.
     columns : Out(32), processed columns (those entering an update unit) since the last reset,
         wrapping: a debug counter the simulation checks against the golden model's `DeltaStats`.
     cycles : Out(32), working cycles since the last reset, wrapping: every cycle but those in
@@ -75,12 +80,15 @@ class DeltaAccelerator(wiring.Component):
         check_delta_model(model)
         self._model = model
         self._plan = plan if plan is not None else delta_plan(model, lanes)
-        super().__init__({
+        members = {
             "i_stream": In(stream.Signature(input_layout(model))),
             "o_stream": Out(stream.Signature(output_layout(model))),
             "columns": Out(32),
             "cycles": Out(32),
-        })
+        }
+        if self._plan.loadable:  # delta_weights: the dense core's load port
+            members["load"] = In(load_signature(self._plan.load_images()))
+        super().__init__(members)
 
     @property
     def model(self) -> Model:
@@ -110,9 +118,11 @@ class DeltaAccelerator(wiring.Component):
         f = model.formats
         widths = derive_widths(model)
         pe = encoder_lanes(plan)
+        # delta_weights: a loadable core's memories are written through its load port
+        bus = LoadBus(m, self.load, plan.load_images()) if plan.loadable else None
         layers = []
         for i in range(L):
-            layer = DeltaLayer(plan, i, enc_lanes=pe)
+            layer = DeltaLayer(plan, i, enc_lanes=pe, load=bus)
             m.submodules[f"layer{i}"] = layer
             layers.append(layer)
 
@@ -128,7 +138,7 @@ class DeltaAccelerator(wiring.Component):
         hw = widths.head_acc_width
         ph = head_lanes(plan)
         head = DeltaColumnUpdate(matrix=model.head.w, lanes=ph, delta_width=f.state.width + 1,
-                                 acc_width=hw)
+                                 acc_width=hw, load=tap_of(bus, "head_w"))
         m.submodules.head = head
         Ro = head.words_per_column
         lw = widths.logit_width
@@ -137,6 +147,7 @@ class DeltaAccelerator(wiring.Component):
                          in_width=hw, out_width=lw, latency=plan.timing.scale_latency)
         m.submodules.head_scale = sc
         logits = Signal(data.ArrayLayout(signed(lw), NO), name="logits", reset_less=True)
+        head_bias = head_biases(m, model.head.bias, plan.bias_width, tap_of(bus, "head_bias"))
         out_valid = Signal(name="out_valid")
         m.d.comb += [self.o_stream.valid.eq(out_valid), self.o_stream.p.logits.eq(logits)]
         with m.If(self.o_stream.valid & self.o_stream.ready):
@@ -243,7 +254,7 @@ class DeltaAccelerator(wiring.Component):
             with m.Switch(kd):
                 for o in range(NO):
                     with m.Case(o):
-                        m.d.sync += logits[o].eq(sc.term + int(model.head.bias[o]))
+                        m.d.sync += logits[o].eq(sc.term + head_bias[o])
             m.d.sync += loaded.eq(loaded + 1)
         return m
 

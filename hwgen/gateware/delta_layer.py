@@ -27,6 +27,7 @@ from .core import _CELLS
 from .delta_cell import DeltaCellPass
 from .delta_encoder import DeltaEncoder, encoder_input_layout
 from .delta_update import DeltaColumnUpdate
+from .delta_weights import image_name, tap_of
 from .plan import Plan
 
 __all__ = ["DeltaLayer"]
@@ -42,6 +43,8 @@ class DeltaLayer(wiring.Component):
     enc_lanes : the encoder's lanes Pe, values per chunk (default: the plan's lanes P; the
         delta core with its state in block RAM uses fewer, `hwgen.delta.design.encoder_lanes`).
         The chunks are then ceil(I / Pe) and ceil(H / Pe); the update units keep P lanes.
+    load : a loadable core's `delta_weights.LoadBus` (its weight and row memories written at run
+        time), or None (default): ROMs.
 
     Members
     -------
@@ -53,12 +56,13 @@ class DeltaLayer(wiring.Component):
     LSTM also rd_c : In, c_we : Out(1), c_data : Out.
     """
 
-    def __init__(self, plan: Plan, layer: int, enc_lanes: int | None = None):
+    def __init__(self, plan: Plan, layer: int, enc_lanes: int | None = None, load=None):
         if not isinstance(plan, Plan):
             raise HwgenError(f"Plan must be a Plan, not {plan!r}")
         model = plan.model
         self._layer = check_int("Layer", layer, minimum=0, maximum=model.num_layers - 1)
         self._plan = plan
+        self._load = load  # delta_weights.LoadBus of a loadable core, else None
         H, f = model.hidden, model.formats
         P = self._pe = plan.lanes if enc_lanes is None else check_int(
             "Encoder lanes", enc_lanes, minimum=1, maximum=plan.lanes)
@@ -97,13 +101,15 @@ class DeltaLayer(wiring.Component):
         ups = []
         for name, mid, width in (("x", 2 * i, lw.acc_x_width), ("h", 2 * i + 1, lw.acc_h_width)):
             mp = plan.matrices[mid]
+            load = tap_of(self._load, image_name(mp.name))  # delta_weights: ROM, or loaded
             up = DeltaColumnUpdate(matrix=mp.matrix, lanes=P, delta_width=dw, acc_width=width,
-                                   row_order=mp.row_order)
+                                   row_order=mp.row_order, load=load)
             m.submodules[f"upd_{name}"] = up
             ups.append(up)
         ux, uh = ups
         m.submodules.cp = cp = DeltaCellPass(plan, i, acc_x_width=lw.acc_x_width,
-                                             acc_h_width=lw.acc_h_width)
+                                             acc_h_width=lw.acc_h_width,
+                                             load=tap_of(self._load, f"layer{i}_rows"))
         m.submodules.cell = cell = _CELLS[model.cell](model, term_width=plan.term_width,
                                                       bias_width=plan.bias_width)
         wiring.connect(m, wiring.flipped(self.i_stream), enc.i_stream)

@@ -29,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec import EncodingKind, HwgenError, QuantMatrix, check_positive_int, pack_codes
+from .delta_weights import read_port
 
 __all__ = ["DeltaColumnUpdate", "column_words", "advance_word_lane"]
 
@@ -65,6 +66,8 @@ class DeltaColumnUpdate(wiring.Component):
     delta_width : signed width of a delta.
     acc_width : signed width of an M entry (the dense accumulator width).
     row_order : memory position -> matrix row (default: natural order).
+    load : the weight memory's load tap (`delta_weights.LoadBus.tap`, a loadable core), or None
+        (default): a ROM of `column_words`.
 
     Members
     -------
@@ -74,13 +77,14 @@ class DeltaColumnUpdate(wiring.Component):
     """
 
     def __init__(self, *, matrix: QuantMatrix, lanes: int, delta_width: int, acc_width: int,
-                 row_order=None):
+                 row_order=None, load=None):
         if not isinstance(matrix, QuantMatrix):
             raise HwgenError(f"Matrix must be a QuantMatrix, not {matrix!r}")
         self._lanes = check_positive_int("Update lanes", lanes)
         self._dw = check_positive_int("Delta width", delta_width)
         self._aw = check_positive_int("Accumulator width", acc_width)
         self._matrix = matrix
+        self._load = load  # delta_weights: the weight memory, ROM (None) or loadable
         self._words = column_words(matrix, lanes, row_order)
         rows, cols = matrix.shape
         self._R = -(-rows // lanes)
@@ -127,14 +131,13 @@ class DeltaColumnUpdate(wiring.Component):
         mword = data.ArrayLayout(signed(aw), P)
         m.submodules.mem = mem = Memory(shape=mword, depth=R, init=[],
                                         attrs={"no_rw_check": 1})
-        m.submodules.rom = rom = Memory(shape=unsigned(bits * P), depth=len(self._words),
-                                        init=[int(w) for w in self._words])
+        wrp = read_port(m, "rom", unsigned(bits * P), [int(w) for w in self._words],
+                        self._load)  # delta_weights: the weight ROM, or a loadable RAM
         # one read port, registered, shared by the update (while busy) and the cell pass (while
         # idle, the contract): one block RAM copy on iCE40, whose EBR has one read port (two
         # ports took two copies: 28 of the FSDD GRU core's 46 EBR at 8 lanes, measured)
         rp = mem.read_port()
         wp = mem.write_port()
-        wrp = rom.read_port(domain="comb")
 
         busy, k = Signal(name="busy"), Signal(range(max(R, 2)), name="k")
         col = Signal(range(max(self._cols, 2)), name="col", reset_less=True)

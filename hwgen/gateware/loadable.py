@@ -12,10 +12,11 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
+from .arith import register
 from .memory import MEMORY_NAME, STRIP_INIT_PATTERN, RegisteredMemory
 
 __all__ = ["LoadableMemory", "MEMORY_NAME", "STRIP_INIT_PATTERN",
-           "load_signature", "load_signature_of", "load_address_bits"]
+           "load_signature", "load_signature_of", "load_address_bits", "register_load_port"]
 
 
 class LoadableMemory(RegisteredMemory):
@@ -62,3 +63,17 @@ def load_signature(images) -> wiring.Signature:
     """The load port of a core with these memories: ``data`` as wide as the widest word."""
     return load_signature_of(len(images), load_address_bits(images),
                              max(im.width for im in images))
+
+
+def register_load_port(m, port, images) -> dict:
+    """The load ``port`` of a loadable core registered once (its fan-out to every memory stays
+    off the link's paths), in ``m``: memory name -> (its `plan.LoadImage`, write enable, word
+    address, word), each a register (the enable with a reset). One place for the dense core
+    (`core.Accelerator`) and the delta core (`delta_weights.LoadBus`)."""
+    addr = register(m, port.addr, "load_addr")
+    data = register(m, port.data, "load_data")
+    out = {}
+    for im in images:
+        en = register(m, port.valid & (port.mem == im.index), f"load_en_{im.name}", reset=True)
+        out[im.name] = (im, en, addr, data)
+    return out

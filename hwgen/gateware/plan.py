@@ -305,6 +305,9 @@ class Plan:
     #: per-row scales (issue 26): every event's row multiplier in event order (`row_events`;
     #: 1 for a matrix without multipliers); None when no matrix of the model has them
     row_mults: tuple[int, ...] | None = None
+    #: the plan of a delta core's weights (issue 23, `hwgen.delta.design.delta_plan`): its
+    #: `load_images` are the delta core's (`hwgen.delta.loadable.delta_load_images`)
+    delta: bool = False
 
     # -- derived figures --------------------------------------------------------------------
     @property
@@ -392,7 +395,12 @@ class Plan:
 
     def load_images(self) -> list[LoadImage]:
         """The memories a loadable core writes at run time, in load-port index order: the weight
-        memories (one per encoding), the biases, then the embedding (token models)."""
+        memories (one per encoding), the biases, then the embedding (token models); a delta
+        core's (``delta``): `hwgen.delta.loadable.delta_load_images`."""
+        if self.delta:  # issue 23: the delta core's memories
+            from ..delta.loadable import delta_load_images
+
+            return delta_load_images(self)
         single = self.weights is WeightMode.SPRAM
         out = [LoadImage(k, r.name, r.word_bits, r.words, single)
                for k, r in enumerate(self.weight_roms)]
