@@ -130,10 +130,13 @@ class DeltaColumnUpdate(wiring.Component):
         """S2's old word with R <= 2: the word written in the previous cycle (``p1``) if it is
         this one, else the word written the cycle before (``p2``) if it is, else the read word
         ``m2``. The address compares run in S1 against the writes then in S2 and one back."""
-        p1v = Signal(name="p1v")
+        # data only (they pick the old word, never steer control): no reset, so the core's
+        # white-box proof keeps them out of its control key; after a reset they count only
+        # from the first word in S1, two cycles on, when p1v is v2's again
+        p1v = Signal(name="p1v", reset_less=True)
         p1k = Signal.like(k2, name="p1k", reset_less=True)
         p1, p2 = (Signal(mword, name=n, reset_less=True) for n in ("p1", "p2"))
-        f1, f2 = Signal(name="f1"), Signal(name="f2")
+        f1, f2 = Signal(name="f1", reset_less=True), Signal(name="f2", reset_less=True)
         m.d.sync += [p1v.eq(v2), p1k.eq(k2), p1.eq(new), p2.eq(p1),
                      f1.eq(v2 & (k2 == k1)), f2.eq(p1v & (p1k == k1))]
         base = Signal(mword, name="base")
