@@ -29,15 +29,23 @@ STATE = "auto"  # --state: the delta core's (the dense core's stays auto)
 TARGETS = ("ice40-up5k", "ecp5-25k")
 
 
-def measured_cycles(model, runs_rtl: Path, stem: str, dataset: str) -> tuple[float, str]:
-    """(delta cycles per timestep, where the figure comes from)."""
-    for sim in ("verilator", "icarus"):
-        p = runs_rtl / f"{stem}-{sim}.json"
+def measured_cycles(model, runs_rtl: Path, stem: str, dataset: str,
+                    sim_json: str | None = None) -> tuple[float, str]:
+    """(delta cycles per timestep, where the figure comes from): ``sim_json`` (a ``sim`` JSON
+    of benchmarks/delta_rtl.py, e.g. of the trained model whose shape is synthesized) if given,
+    else the model's own ``sim`` JSON beside it, else the estimate."""
+    paths = [Path(sim_json)] if sim_json else [runs_rtl / f"{stem}-{sim}.json"
+                                               for sim in ("verilator", "icarus")]
+    if sim_json and not paths[0].exists():
+        raise SystemExit(f"--sim-json {sim_json}: no such file")
+    for p in paths:
         if p.exists():
+            sim = p.stem.split("-")[-1]
             r = json.loads(p.read_text())
             if r["ok"]:
-                return r["mean_cycles_per_timestep"], (f"measured in {sim} on {r['sequences']} "
-                                                       "test sequences")
+                return r["mean_cycles_per_timestep"], (
+                    f"measured in {sim} on {r['sequences']} {r['dataset']} test sequences"
+                    + (f" ({r['model']})" if sim_json else ""))
     from hwgen import api
     from hwgen.delta.estimate import delta_estimate
 
@@ -143,6 +151,8 @@ def main() -> None:
     p.add_argument("--state", default=STATE, choices=("auto", "registers", "ram"),
                    help="the delta core's state option (auto: block RAM unless tiny)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--sim-json", default=None,
+                   help="the delta cycles from this sim JSON of benchmarks/delta_rtl.py")
     p.add_argument("--note", default="", help="what the table says of the model, after its name")
     args = p.parse_args()
     globals().update(LANES=args.lanes, STATE=args.state)
@@ -159,7 +169,8 @@ def main() -> None:
             else:
                 recs.append(run_one(model, core, target, runs, args.seeds))
     stem = Path(args.model).stem
-    delta, source = measured_cycles(model, Path(args.model).parent, stem, args.dataset)
+    delta, source = measured_cycles(model, Path(args.model).parent, stem, args.dataset,
+                                    args.sim_json)
     man = json.loads((runs / "rtl-delta" / "manifest.json").read_text())
     dense = json.loads((runs / "rtl-dense" / "manifest.json").read_text())
     cycles = {"delta": delta, "worst": man["timing"]["cycles_per_timestep"],

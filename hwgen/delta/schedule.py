@@ -8,13 +8,14 @@ a timestep (input and recurrent, as `hwgen.delta.DeltaStats` counts them):
 
     cycles <= fixed + sos * clear + R * sum_l n_l
 
-- ``fixed`` = 9 + s + sum_l [ceil(I_l / Pe) + ceil(H / Pe) + 2*G*H + c + s + 3]
+- ``fixed`` = 9 + s + sum_l [ceil(I_l / Pe) + ceil(H / Pe) + 2*G*H + c + s + 4]
   + ceil(O / P) + O - 3 when the head overlaps the top layer's cell pass (`head_overlaps`:
   ceil(O/P) <= 2G), else + 3 + ceil(O / P) + H * ceil(O / P) + O: the cycles of a timestep in
   which no column is processed (the accept cycle and the output's transfer cycle included). Per
   layer: one cycle per encoder chunk, the cell pass (two cycles per gate row: the dense cell
   unit takes a row's input and recurrent terms as two events), the cell unit's latency c and the
-  scaler's s, and 3 cycles of hand-over (one more for a layer above the first when the state is
+  scaler's s, and 4 cycles of hand-over (the skid buffer between the encoder and the update
+  units one of them; one more for a layer above the first when the state is
   in block RAM: `hwgen.gateware.delta_core`'s GAP, the read of its first input word); Pe the
   encoder's values per chunk (`hwgen.delta.design.encoder_lanes`: P with the state in
   registers, 2 with it in block RAM); the head (Ph lanes, `hwgen.delta.design.head_lanes`: P,
@@ -120,7 +121,7 @@ def delta_schedule(model: Model, plan: Plan) -> DeltaSchedule:
     columns = []
     for i in range(model.num_layers):
         width = model.layer_input_width(i)
-        fixed += -(-width // pe) + ch + 2 * G * H + c + s + 3
+        fixed += -(-width // pe) + ch + 2 * G * H + c + s + 4
         fixed += int(state_in_ram(plan) and i > 0)  # GAP{i}: the first word's read
         columns.append(width + H)
     dense = schedule(plan.model, P).cycles_per_timestep

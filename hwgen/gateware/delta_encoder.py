@@ -115,13 +115,15 @@ class DeltaEncoder(wiring.Component):
         deltas = Signal(data.ArrayLayout(signed(w + 1), P), name="deltas")
         held = Signal(word, name="held")
         m.d.comb += hat.eq(Mux(a.fresh, 0, Mux(a_fwd, a_fwd_word, a_hat)))
+        # |d| >= theta as d >= theta or d <= -theta: the two compares side by side, no |d|
+        # chain between the subtraction and the compare (-theta comes from the register)
+        neg_theta = Signal(signed(w + 2), name="neg_theta")
+        m.d.comb += neg_theta.eq(-a.theta)
         for k in range(P):
             d = Signal(signed(w + 1), name=f"d{k}")
-            mag = Signal(unsigned(w + 1), name=f"mag{k}")
             m.d.comb += [
                 d.eq(a.values[k] - hat[k]),
-                mag.eq(Mux(d < 0, -d, d)),
-                keep[k].eq((d != 0) & (mag >= a.theta)),
+                keep[k].eq((d != 0) & ((d >= a.theta) | (d <= neg_theta))),
                 deltas[k].eq(Mux(keep[k], d, 0)),
                 held[k].eq(Mux(keep[k], a.values[k], hat[k])),
             ]
@@ -153,6 +155,9 @@ class DeltaEncoder(wiring.Component):
                 m.d.comb += low.eq(k)
         has = b_mask.any()
         single = (b_mask & (b_mask - 1)) == 0  # at most one lane left
+        # chunk * P + lane: without a carry chain when P is a power of two (the low bits of the
+        # base are zero)
+        column = b_base | low if P & (P - 1) == 0 else b_base + low
         take = self.o_stream.valid & self.o_stream.ready
         final = Mux(has, single & ~b_end, b_end)  # this output is the chunk's last
         b_free = ~self.o_stream.valid | (self.o_stream.ready & final)
@@ -160,7 +165,7 @@ class DeltaEncoder(wiring.Component):
             a_advance.eq(a_valid & b_free),
             self.o_stream.valid.eq(has | b_end),
             o.end.eq(~has),
-            o.column.eq(Mux(has, b_base + low, 0)),
+            o.column.eq(Mux(has, column, 0)),
             o.delta.eq(Mux(has, b_deltas[low], 0)),
         ]
         with m.If(a_advance):

@@ -1,7 +1,8 @@
 """One layer of the planned delta core (docs/delta.md, issue 23): encoder, column updates, cell.
 
 `DeltaEncoder` (its hat store holds the layer's x_hat in chunk addresses 0 .. cx-1 and h_hat in
-cx .. cx+ch-1, cx = ceil(I/P), ch = ceil(H/P)) -> a router (columns of the x region to M_x's
+cx .. cx+ch-1, cx = ceil(I/P), ch = ceil(H/P)) -> a skid buffer (`_Skid`: registered ready, one
+cycle) -> a router (columns of the x region to M_x's
 `DeltaColumnUpdate`, of the h region to M_h's; the end marker to both) -> when both have applied
 every column, the `DeltaCellPass` reads M_x / M_h into the dense core's cell unit, which writes
 the layer's new h (and c) in unit order.
@@ -114,27 +115,28 @@ class DeltaLayer(wiring.Component):
                                                       bias_width=plan.bias_width)
         wiring.connect(m, wiring.flipped(self.i_stream), enc.i_stream)
 
-        # router: x-region columns to M_x, h-region columns to M_h, the end marker to both
+        # a skid buffer between the encoder and the router: its ready is a register, so no
+        # combinational path runs from the update units' ready back into the encoder and the
+        # sequencer; the router's x / h choice is made on the way in and registered
         o = enc.o_stream
-        base = self._cx * self._pe
-        is_x = o.p.column < base
+        s = _Skid(m, o, self._cx * self._pe)
         m.d.comb += [
-            ux.i_stream.p.column.eq(o.p.column),
-            uh.i_stream.p.column.eq(o.p.column - base),
-            ux.i_stream.p.delta.eq(o.p.delta), uh.i_stream.p.delta.eq(o.p.delta),
-            ux.i_stream.p.end.eq(o.p.end), uh.i_stream.p.end.eq(o.p.end),
+            ux.i_stream.p.column.eq(s.column),
+            uh.i_stream.p.column.eq(s.column - self._cx * self._pe),
+            ux.i_stream.p.delta.eq(s.delta), uh.i_stream.p.delta.eq(s.delta),
+            ux.i_stream.p.end.eq(s.end), uh.i_stream.p.end.eq(s.end),
         ]
-        with m.If(o.p.end):
-            m.d.comb += [ux.i_stream.valid.eq(o.valid & uh.i_stream.ready),
-                         uh.i_stream.valid.eq(o.valid & ux.i_stream.ready),
-                         o.ready.eq(ux.i_stream.ready & uh.i_stream.ready)]
-        with m.Elif(is_x):
-            m.d.comb += [ux.i_stream.valid.eq(o.valid), o.ready.eq(ux.i_stream.ready)]
+        with m.If(s.end):
+            m.d.comb += [ux.i_stream.valid.eq(s.valid & uh.i_stream.ready),
+                         uh.i_stream.valid.eq(s.valid & ux.i_stream.ready),
+                         s.ready.eq(ux.i_stream.ready & uh.i_stream.ready)]
+        with m.Elif(s.is_x):
+            m.d.comb += [ux.i_stream.valid.eq(s.valid), s.ready.eq(ux.i_stream.ready)]
         with m.Else():
-            m.d.comb += [uh.i_stream.valid.eq(o.valid), o.ready.eq(uh.i_stream.ready)]
+            m.d.comb += [uh.i_stream.valid.eq(s.valid), s.ready.eq(uh.i_stream.ready)]
         m.d.comb += [ux.clear.eq(self.clear), uh.clear.eq(self.clear)]
 
-        m.d.comb += self.column.eq(o.valid & o.ready & ~o.p.end)
+        m.d.comb += self.column.eq(s.valid & s.ready & ~s.end)
         # the end marker reaches both units in one cycle, so their ``done`` pulses coincide
         m.d.comb += [
             cp.start.eq(ux.done & uh.done),
@@ -157,3 +159,37 @@ class DeltaLayer(wiring.Component):
             m.d.sync += active.eq(0)
         m.d.comb += self.busy.eq(active | cp.busy | cp.start | ux.busy | uh.busy)
         return m
+
+
+class _Skid:
+    """A two-entry skid buffer on the encoder's output ``o`` inside module ``m``: ``o.ready`` is
+    a register (the second entry empty), the output (``valid``, ``column``, ``delta``, ``end``,
+    ``is_x``: column < ``x_columns``) a register, taken when the caller's ``ready`` is high.
+    Full rate with a consumer that never stalls; one cycle of latency. The control fields have
+    a reset (the core's white-box proof keys on them), the payload none."""
+
+    def __init__(self, m, o, x_columns: int):
+        lay = o.p.shape()
+        self.ready = Signal(name="skid_ready")
+        self.valid, skid_valid = Signal(name="out_valid"), Signal(name="skid_valid")
+        self.end, skid_end = Signal(name="out_end"), Signal(name="skid_end")
+        self.is_x, skid_x = Signal(name="out_x"), Signal(name="skid_x")
+        self.column = Signal(lay["column"].shape, name="out_column", reset_less=True)
+        self.delta = Signal(lay["delta"].shape, name="out_delta", reset_less=True)
+        skid_col = Signal.like(self.column, name="skid_column")
+        skid_delta = Signal.like(self.delta, name="skid_delta")
+        take_in = o.valid & ~skid_valid
+        m.d.comb += o.ready.eq(~skid_valid)
+        fields = (o.p.end, o.p.column < x_columns, o.p.column, o.p.delta)
+        with m.If(~self.valid | self.ready):
+            with m.If(skid_valid):
+                m.d.sync += [self.valid.eq(1), skid_valid.eq(0), self.end.eq(skid_end),
+                             self.is_x.eq(skid_x), self.column.eq(skid_col),
+                             self.delta.eq(skid_delta)]
+            with m.Else():
+                m.d.sync += [self.valid.eq(take_in), self.end.eq(fields[0]),
+                             self.is_x.eq(fields[1]), self.column.eq(fields[2]),
+                             self.delta.eq(fields[3])]
+        with m.Elif(take_in):
+            m.d.sync += [skid_valid.eq(1), skid_end.eq(fields[0]), skid_x.eq(fields[1]),
+                         skid_col.eq(fields[2]), skid_delta.eq(fields[3])]

@@ -4,8 +4,11 @@ One delta memory M of ``rows`` accumulators, P per word (R = ceil(rows / P) word
 weight columns of one matrix stored column-major (word ``j * R + k`` holds the codes of rows
 ``k*P .. k*P + P-1`` of column j, in ``row_order``). Each processed column (``i_stream``: column,
 delta) takes R cycles, one word per cycle: read M word k and weight word k (an asynchronous read
-and a register, as the state stores), then lane i writes ``M_i + level(w_i) * d`` back. A word
-read in the cycle it is written gets the written word forwarded (R = 1). No adder tree: one
+and a register, as the state stores), register both words again, then lane i writes ``M_i +
+level(w_i) * d`` back: a word read at cycle r is written at r + 2, so no path runs from a block
+RAM's output through the adder into the delta memory. With R <= 2 the next column reads a word
+before its last two writes have landed: those are forwarded (the forwarding is left out for R >=
+3, where a word is read again R cycles later). No adder tree: one
 product per lane per cycle (ternary / binary: d, -d or 0; exp: a shift of d; pow2 / int: a
 multiplier).
 
@@ -14,10 +17,12 @@ stays within the dense accumulator bound after every update, so with the dense w
 Lanes past ``rows`` (padding of the last word) hold don't-care values.
 
 Contract: ``clear`` (R cycles of zeros, a start of sequence) only while idle (``busy`` low, no
-token offered); ``rdata`` (the cell pass's port: the word at ``raddr`` one cycle later, read
-through the update's own registered read port) only with ``raddr`` given while idle. An
-``end`` token (the encoder's end marker) raises ``done`` for one cycle once every earlier
-column's writes have landed.
+token offered; ``busy`` covers the writes still in the pipeline); ``rdata`` (the cell pass's
+port: the word at ``raddr`` one cycle later, read through the update's own registered read port)
+only with ``raddr`` given while idle. An ``end`` token (the encoder's end marker) raises ``done``
+for one cycle, two cycles after its transfer: the last column's last write lands at the end of
+that cycle, so reads that see every column are addressed from the cycle after ``done`` on (the
+cell pass's and the head readout's first reads are).
 """
 
 from __future__ import annotations
@@ -124,6 +129,24 @@ class DeltaColumnUpdate(wiring.Component):
             return Mux(code == 1, d, Mux(code == 3, -d, 0))
         return code.as_signed() * d  # int-N and multi-bit pow2: two's complement levels
 
+    @staticmethod
+    def _forward(m, mword, k1, v2, k2, new, m2):
+        """S2's old word with R <= 2: the word written in the previous cycle (``p1``) if it is
+        this one, else the word written the cycle before (``p2``) if it is, else the read word
+        ``m2``. The address compares run in S1 against the writes then in S2 and one back."""
+        # data only (they pick the old word, never steer control): no reset, so the core's
+        # white-box proof keeps them out of its control key; after a reset they count only
+        # from the first word in S1, two cycles on, when p1v is v2's again
+        p1v = Signal(name="p1v", reset_less=True)
+        p1k = Signal.like(k2, name="p1k", reset_less=True)
+        p1, p2 = (Signal(mword, name=n, reset_less=True) for n in ("p1", "p2"))
+        f1, f2 = Signal(name="f1", reset_less=True), Signal(name="f2", reset_less=True)
+        m.d.sync += [p1v.eq(v2), p1k.eq(k2), p1.eq(new), p2.eq(p1),
+                     f1.eq(v2 & (k2 == k1)), f2.eq(p1v & (p1k == k1))]
+        base = Signal(mword, name="base")
+        m.d.comb += base.eq(Mux(f1, p1, Mux(f2, p2, m2)))
+        return base
+
     def elaborate(self, platform):
         m = Module()
         P, R, aw = self._lanes, self._R, self._aw
@@ -146,10 +169,11 @@ class DeltaColumnUpdate(wiring.Component):
         last_k = k == R - 1
         i = self.i_stream.p
         accept = Signal(name="accept")
+        v1, v2 = Signal(name="v1"), Signal(name="v2")  # S1 / S2 hold a word (below)
         m.d.comb += [
             self.i_stream.ready.eq(~clearing & (~busy | last_k)),
             accept.eq(self.i_stream.valid & self.i_stream.ready),
-            self.busy.eq(busy | clearing),
+            self.busy.eq(busy | v1 | v2 | clearing),
         ]
         # issue: one word of the active column per cycle
         with m.If(accept & ~i.end):
@@ -158,34 +182,37 @@ class DeltaColumnUpdate(wiring.Component):
             m.d.sync += [k.eq(k + 1), busy.eq(~last_k)]
         m.d.comb += [rp.addr.eq(Mux(busy, k, self.raddr)), wrp.addr.eq(col * R + k)]
 
-        # read stage registers (latency 1), forwarding a word written in the read cycle
-        v1 = Signal(name="v1")
+        # two stages after the issue: S1 registers the ROM word (the block RAM's read) and the
+        # delta memory's word arrives; S2 registers both, then adds and writes. The write of a
+        # word read at cycle r lands at r + 2, so with R <= 2 the next column reads a word whose
+        # writes at r and r + 1 it misses: those are forwarded (compared a stage ahead)
         k1 = Signal(range(max(R, 2)), name="k1", reset_less=True)
+        k2 = Signal(range(max(R, 2)), name="k2", reset_less=True)
         d1 = Signal(signed(self._dw), name="d1", reset_less=True)
-        m1 = Signal(mword, name="m1")
+        d2 = Signal(signed(self._dw), name="d2", reset_less=True)
         w1 = Signal(bits * P, name="w1", reset_less=True)
-        fwd1 = Signal(name="fwd1", reset_less=True)
+        w2 = Signal(bits * P, name="w2", reset_less=True)
+        m2 = Signal(mword, name="m2", reset_less=True)
         new = Signal(mword, name="new")
-        m.d.comb += m1.eq(rp.data)  # the word read at k a cycle ago (not written in that cycle)
         m.d.sync += [v1.eq(busy), k1.eq(k), d1.eq(delta), w1.eq(wrp.data),
-                     fwd1.eq(v1 & (k1 == k))]
-        fwd_word = Signal(mword, name="fwd_word", reset_less=True)
-        m.d.sync += fwd_word.eq(new)
+                     v2.eq(v1), k2.eq(k1), d2.eq(d1), w2.eq(w1), m2.eq(rp.data)]
+        base = m2
+        if R <= 2:
+            base = self._forward(m, mword, k1, v2, k2, new, m2)
         for lane in range(P):
-            base = Mux(fwd1, fwd_word[lane], m1[lane])
-            prod = self._product(m, w1[lane * bits:(lane + 1) * bits], d1)
-            m.d.comb += new[lane].eq(base + prod)
+            prod = self._product(m, w2[lane * bits:(lane + 1) * bits], d2)
+            m.d.comb += new[lane].eq(base[lane] + prod)
 
         # write: the column update, or the clear pass
         with m.If(clearing):
             m.d.comb += [wp.addr.eq(ck), wp.data.eq(0), wp.en.eq(1)]
             m.d.sync += [ck.eq(ck + 1), clearing.eq(ck != R - 1)]
         with m.Else():
-            m.d.comb += [wp.addr.eq(k1), wp.data.eq(new), wp.en.eq(v1)]
+            m.d.comb += [wp.addr.eq(k2), wp.data.eq(new), wp.en.eq(v2)]
         with m.If(self.clear & ~clearing):
             m.d.sync += [clearing.eq(1), ck.eq(0)]
 
-        # done: two cycles after the end token (the last column's write has landed)
+        # done: two cycles after the end token (the last column's last write lands with it)
         end1 = Signal(name="end1")
         m.d.sync += [end1.eq(accept & i.end), self.done.eq(end1)]
 
