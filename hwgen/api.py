@@ -257,7 +257,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues. ``evals``: character
     models' validations (and checkpoints) per run. ``recurrent_lr``: the recurrent matrices'
     rate as a multiple of every other parameter's (``--recurrent-lr``; docs/training.md,
-    "Normalization").
+    "The recurrent matrices' rate").
     """
     from .train import require_torch
 
