@@ -89,7 +89,7 @@ LONG = {
        for q in ("ternary", "exp", "float", "binary") for m in ("0.5", "0.25", "0.125")},
 }
 #: the long runs to make, in this order for each seed (seed 0 first)
-LONG_DEFAULT = "float,ternary-glorotw0,exp,binary-glorotw0"
+LONG_DEFAULT = "float,ternary-glorotw0,exp,binary-glorotw0,ternary-rl0.25"
 LONG_BUDGET, LONG_HIDDEN, LONG_EVALS = 15_000_000, 256, 30
 
 

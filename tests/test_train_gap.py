@@ -156,7 +156,7 @@ def test_recurrent_lr_groups():
         assert by_param[id(net.weight_ih_l0)] == pytest.approx(f(1e-3, glorot_bound(8, 8)))
         assert by_param[id(net.head.weight)] == pytest.approx(f(1e-3, glorot_bound(8, 10)))
         assert by_param[id(net.bias_hh_l0)] == 1e-3
-    # a multiplier of 1 leaves the groups (and so earlier checkpoints' optimizer states) as they were
+    # a multiplier of 1 leaves the groups as they were (earlier checkpoints' optimizer states)
     assert len(net.param_groups(1e-3, "none", 1.0)) == 1
     assert [len(g["params"]) for g in net.param_groups(1e-3, "1/w0", 1.0)] == \
         [len(g["params"]) for g in net.param_groups(1e-3, "1/w0")]

@@ -64,8 +64,16 @@ from torch import nn
 from ..delta import DeltaThresholds, with_thresholds
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
-from ..spec import (CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity,
-                    check_finite)
+from ..spec import (
+    CellKind,
+    EncodingKind,
+    Formats,
+    HwgenError,
+    Model,
+    Scale,
+    Sparsity,
+    check_finite,
+)
 from .names import NORMS
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 

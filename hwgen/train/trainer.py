@@ -386,7 +386,8 @@ class _Run:
         self.model = build_model(cfg, ds)
         if init is not None:
             self.model.load_float_params(init)
-        self.opt = torch.optim.Adam(self.model.param_groups(cfg.lr, cfg.lr_scale, cfg.recurrent_lr), lr=cfg.lr)
+        groups = self.model.param_groups(cfg.lr, cfg.lr_scale, cfg.recurrent_lr)
+        self.opt = torch.optim.Adam(groups, lr=cfg.lr)
         # the base rates, taken before a checkpoint's decayed rates load
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
