@@ -233,7 +233,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           lr_scale: str = "none", lr_schedule: str | None = None, warm_start=None,
           input_quant: str | None = None, head_quant: str | None = None,
           recipe: str = "reference", delta: str | None = None, progress: Progress = None,
-          norm: str | None = None, time_limit: float | None = None, evals: int = 10):
+          norm: str | None = None, time_limit: float | None = None, evals: int = 10,
+          recurrent_lr: float = 1.0):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -254,7 +255,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     per-row multipliers and the biases at freezing (docs/training.md, "Normalization").
     ``time_limit`` (seconds): stop at the first evaluation after it with the checkpoint written
     (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues. ``evals``: character
-    models' validations (and checkpoints) per run.
+    models' validations (and checkpoints) per run. ``recurrent_lr``: ``--recurrent-lr``.
     """
     from .train import require_torch
 
@@ -287,9 +288,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
         sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
-        warm_start=None if warm_start is None else os.fspath(warm_start),
-        delta=delta,  # delta networks (issue 23)
-        evals=evals,
+        recurrent_lr=recurrent_lr, warm_start=None if warm_start is None else os.fspath(warm_start),
+        delta=delta, evals=evals,  # delta: delta networks (issue 23)
     )
     cfg.check()
     set_threads(check_positive_int("Threads", threads, 256))

@@ -145,6 +145,43 @@ def test_lr_scale_changes_training(digits):
     assert not np.array_equal(a, b)
 
 
+def test_recurrent_lr_groups():
+    net = _tiny()
+    n_params = len(list(net.parameters()))
+    for mode, f in (("none", lambda lr, b: lr), ("1/w0", lambda lr, b: lr / b)):
+        groups = net.param_groups(1e-3, mode, 0.25)
+        assert sum(len(g["params"]) for g in groups) == n_params
+        by_param = {id(p): g["lr"] for g in groups for p in g["params"]}
+        assert by_param[id(net.weight_hh_l0)] == pytest.approx(0.25 * f(1e-3, glorot_bound(8, 8)))
+        assert by_param[id(net.weight_ih_l0)] == pytest.approx(f(1e-3, glorot_bound(8, 8)))
+        assert by_param[id(net.head.weight)] == pytest.approx(f(1e-3, glorot_bound(8, 10)))
+        assert by_param[id(net.bias_hh_l0)] == 1e-3
+    # a multiplier of 1 leaves the groups as they were (earlier checkpoints' optimizer states)
+    assert len(net.param_groups(1e-3, "none", 1.0)) == 1
+    assert [len(g["params"]) for g in net.param_groups(1e-3, "1/w0", 1.0)] == \
+        [len(g["params"]) for g in net.param_groups(1e-3, "1/w0")]
+    for bad in (0.0, -0.5, float("nan")):
+        with pytest.raises(HwgenError, match="rate multiplier"):
+            net.param_groups(1e-3, "none", bad)
+        with pytest.raises(HwgenError, match="--recurrent-lr"):
+            TrainConfig("digits", hidden=8, epochs=1, recurrent_lr=bad).check()
+
+
+def test_recurrent_lr_scales_the_recurrent_step(digits):
+    from hwgen.train.trainer import _Run
+
+    cfg = TrainConfig("digits", hidden=8, quant="float", epochs=1, lr=1e-2, recurrent_lr=0.25)
+    run = _Run(cfg, digits, None, None, None)
+    net = run.model
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    run.step(net.weight_hh_l0.sum() + net.weight_ih_l0.sum(), 0, 10)
+    # Adam's first step is the rate times the gradient's sign (the gradient is 1 everywhere)
+    for name, rate in (("weight_hh_l0", 2.5e-3), ("weight_ih_l0", 1e-2)):
+        step = (before[name] - net.get_parameter(name).detach()).abs()
+        assert float(step.min()) == pytest.approx(rate, rel=1e-4)
+        assert float(step.max()) == pytest.approx(rate, rel=1e-4)
+
+
 # -- warm start ------------------------------------------------------------------------------------
 def test_warm_start_from_float_checkpoint(digits, tmp_path):
     ck = tmp_path / "f.ckpt"
@@ -202,6 +239,10 @@ def test_cli_gap_flags(tmp_path, capsys):
     assert meta["train"]["lr_scale"] == "1/w0"
     assert meta["train"]["warm_start"] == f"{f}.ckpt"
     assert meta["train"]["lr_schedule"] == "constant"
+    assert meta["train"]["recurrent_lr"] == 1.0
+    r = tmp_path / "r.hwgm"
+    assert main([*base, "--quant", "exp", "--recurrent-lr", "0.25", "-o", str(r)]) == 0
+    assert load_model(r).meta["train"]["recurrent_lr"] == 0.25
     capsys.readouterr()
     cases = [
         (["--quant", "exp", "--weight-scale", "learned"], "--weight-scale learned is for binary"),
@@ -217,6 +258,10 @@ def test_cli_gap_flags(tmp_path, capsys):
     for bad in (["--weight-scale", "fitted"], ["--lr-schedule", "step"]):
         assert main([*base, *bad, "-o", str(tmp_path / "x.hwgm")]) == 2
         assert "invalid choice" in capsys.readouterr().err
+    for bad in ("0", "-1", "nan", "x"):
+        assert main([*base, "--recurrent-lr", bad, "-o", str(tmp_path / "x.hwgm")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "argument --recurrent-lr:" in err and "Traceback" not in err, err
 
 
 # -- learning-rate schedule ------------------------------------------------------------------------

@@ -101,6 +101,9 @@ def register(sub) -> None:
                         "(1/w0) its Glorot W0 (default: %(default)s)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
                    help="constant rate, or cosine decay to 0 over the run (default: constant)")
+    p.add_argument("--recurrent-lr", type=positive_float, default=1.0, metavar="FACTOR",
+                   help="the recurrent matrices' rate: FACTOR times the rate of every other "
+                        "parameter, in every encoding (default: %(default)s)")
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
@@ -129,7 +132,7 @@ def _train(api, args):
         resume=args.resume, quiet=args.quiet or args.json, sparsity=args.sparsity,
         sparse_head=args.sparse_head, weight_scale=args.weight_scale,
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
-        lr_schedule=args.lr_schedule,
+        lr_schedule=args.lr_schedule, recurrent_lr=args.recurrent_lr,
         warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
         recipe=args.recipe, delta=args.delta, norm=args.norm, time_limit=args.time_limit,
         evals=args.evals,

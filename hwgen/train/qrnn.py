@@ -64,7 +64,16 @@ from torch import nn
 from ..delta import DeltaThresholds, with_thresholds
 from ..freeze import FloatLayer, FloatParams, freeze
 from ..quant import QuantConfig, fit_ternary_scale, glorot_bound
-from ..spec import CellKind, EncodingKind, Formats, HwgenError, Model, Scale, Sparsity
+from ..spec import (
+    CellKind,
+    EncodingKind,
+    Formats,
+    HwgenError,
+    Model,
+    Scale,
+    Sparsity,
+    check_finite,
+)
 from .names import NORMS
 from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
@@ -274,20 +283,34 @@ class QRNN(nn.Module):
         return {n: float(torch.exp(self.get_parameter(_scale_param(n))).detach())
                 for n in self._fans if self._has_w0(n)}
 
-    def param_groups(self, lr: float, lr_scale: str = "none") -> list[dict]:
+    def param_groups(self, lr: float, lr_scale: str = "none",
+                     recurrent_lr: float = 1.0) -> list[dict]:
         """Optimizer parameter groups: every parameter at ``lr``, except that with ``lr_scale``
         "w0" ("1/w0") each binary / ternary weight matrix's rate is multiplied (divided) by its
-        Glorot W0."""
+        Glorot W0, and each recurrent matrix's (``weight_hh_l*``, any encoding) is multiplied by
+        ``recurrent_lr`` (> 0; 1: unchanged). The parameters with a rate of their own get a
+        group each, after the group of the others (the order of earlier checkpoints)."""
         if lr_scale not in LR_SCALES:
             raise HwgenError(f"unknown learning-rate scaling {lr_scale!r}; expected "
                              + ", ".join(LR_SCALES))
-        if lr_scale == "none":
+        check_finite("the recurrent matrices' rate multiplier", recurrent_lr, minimum=0.0,
+                     strict_min=True)
+        scaled = {n for n in self._fans if lr_scale != "none" and self._has_w0(n)}
+        scaled |= {n for n in self._fans if recurrent_lr != 1.0 and n.startswith("weight_hh_l")}
+        if not scaled:
             return [{"params": list(self.parameters()), "lr": lr}]
-        mats = {n: p for n, p in self.named_parameters() if n in self._fans and self._has_w0(n)}
-        groups = [{"params": [p for n, p in self.named_parameters() if n not in mats], "lr": lr}]
-        for n, p in mats.items():
-            w0 = glorot_bound(*self._fans[n])
-            groups.append({"params": [p], "lr": lr * w0 if lr_scale == "w0" else lr / w0})
+        named = list(self.named_parameters())
+        groups = [{"params": [p for n, p in named if n not in scaled], "lr": lr}]
+        for n, p in named:
+            if n not in scaled:
+                continue
+            rate = lr
+            if lr_scale != "none" and self._has_w0(n):
+                w0 = glorot_bound(*self._fans[n])
+                rate = lr * w0 if lr_scale == "w0" else lr / w0
+            if n.startswith("weight_hh_l"):
+                rate *= recurrent_lr
+            groups.append({"params": [p], "lr": rate})
         return groups
 
     def quantized_weight(self, name: str) -> torch.Tensor:

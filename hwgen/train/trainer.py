@@ -140,6 +140,7 @@ class TrainConfig:
     shadow_clip: bool = True  # clip shadow weights to the quantizer's range after each step
     lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
+    recurrent_lr: float = 1.0  # the recurrent matrices' (weight_hh) rate: this times the rate
     warm_start: str | None = None  # where the starting parameters came from (recorded only)
     input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
     head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
@@ -177,6 +178,8 @@ class TrainConfig:
         if self.budget_chars is not None:
             check_positive_int("the character budget", self.budget_chars)
         check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
+        check_finite("--recurrent-lr (a multiplier of the rate)", self.recurrent_lr,
+                     minimum=0.0, strict_min=True)
         check_int("seed", self.seed, minimum=0, maximum=(1 << 63) - 1)
         nm = self.nm
         if nm is None and self.sparse_head:
@@ -383,7 +386,8 @@ class _Run:
         self.model = build_model(cfg, ds)
         if init is not None:
             self.model.load_float_params(init)
-        self.opt = torch.optim.Adam(self.model.param_groups(cfg.lr, cfg.lr_scale), lr=cfg.lr)
+        groups = self.model.param_groups(cfg.lr, cfg.lr_scale, cfg.recurrent_lr)
+        self.opt = torch.optim.Adam(groups, lr=cfg.lr)
         # the base rates, taken before a checkpoint's decayed rates load
         self.base_lrs = [g["lr"] for g in self.opt.param_groups]
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 104729)
