@@ -87,6 +87,10 @@ LONG = {
     # (--recurrent-lr), against the churn of its ternary codes while the cosine rate is high
     **{f"{q}-rl{m}": ["--quant", q, "--recipe", "lm-bn", "--lr", "0.013", "--recurrent-lr", m]
        for q in ("ternary", "exp", "float", "binary") for m in ("0.5", "0.25", "0.125")},
+    # issue 26: quantization delay (--quant-delay F): the first F of the run with float
+    # weights (clipped to the quantizer's range), the rest quantization-aware, same budget
+    **{f"{q}-qd{f}": ["--quant", q, "--recipe", "lm-bn", "--lr", "0.013", "--quant-delay", f]
+       for q in ("ternary", "exp", "binary") for f in ("0.25", "0.5", "0.75")},
 }
 #: the long runs to make, in this order for each seed (seed 0 first)
 LONG_DEFAULT = "float,ternary-glorotw0,exp,binary-glorotw0,ternary-rl0.25"

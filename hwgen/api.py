@@ -234,7 +234,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
           input_quant: str | None = None, head_quant: str | None = None,
           recipe: str = "reference", delta: str | None = None, progress: Progress = None,
           norm: str | None = None, time_limit: float | None = None, evals: int = 10,
-          recurrent_lr: float = 1.0):
+          recurrent_lr: float = 1.0, quant_delay: float = 0.0):
     """Quantization-aware training (PyTorch, the ``train`` extra) on ``dataset`` (a name, a path
     or a loaded `hwgen.train.datasets.Dataset`); returns `hwgen.train.trainer.TrainResult`
     (``.model``, ``.metrics``). ``output``: a model file to write (checked before training
@@ -256,6 +256,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     ``time_limit`` (seconds): stop at the first evaluation after it with the checkpoint written
     (`hwgen.train.trainer.TrainPaused`); ``resume=True`` continues. ``evals``: character
     models' validations (and checkpoints) per run. ``recurrent_lr``: ``--recurrent-lr``.
+    ``quant_delay``: ``--quant-delay`` (the first fraction of the run with float weights).
     """
     from .train import require_torch
 
@@ -288,7 +289,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
         sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
-        recurrent_lr=recurrent_lr, warm_start=None if warm_start is None else os.fspath(warm_start),
+        recurrent_lr=recurrent_lr, quant_delay=quant_delay, warm_start=None if warm_start is None else os.fspath(warm_start),
         delta=delta, evals=evals,  # delta: delta networks (issue 23)
     )
     cfg.check()

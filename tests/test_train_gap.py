@@ -182,6 +182,58 @@ def test_recurrent_lr_scales_the_recurrent_step(digits):
         assert float(step.max()) == pytest.approx(rate, rel=1e-4)
 
 
+# -- quantization delay (issue 26) ----------------------------------------------------------------
+def test_float_weights_pass_the_shadow_weights_unquantized():
+    net = _tiny()
+    w = net.weight_hh_l0
+    q = net.quantized_weight("weight_hh_l0")
+    assert len(torch.unique(q.detach())) <= 3 and not torch.equal(q, w)
+    net.float_weights = True
+    assert torch.equal(net.quantized_weight("weight_hh_l0"), w)
+    # the shadow weights are still clipped to the quantizer's range in the float phase
+    with torch.no_grad():
+        w.mul_(10.0)
+    net.clip_shadow()
+    assert float(w.detach().abs().max()) <= glorot_bound(8, 8) * 1.01  # W0, rounded
+
+
+def test_quant_delay_phases_and_best(digits):
+    from hwgen.train.trainer import _Run
+
+    cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=4, quant_delay=0.5)
+    run = _Run(cfg, digits, None, None, None)
+    phases = []
+    for i in range(10):
+        run.begin_step(i, 10)
+        phases.append(run.model.float_weights)
+    assert phases == [True] * 5 + [False] * 5
+    cfg.quant_delay = 0.99  # never the last step
+    run.begin_step(9, 10)
+    assert not run.model.float_weights
+    r = train(TrainConfig("digits", hidden=8, quant="ternary", epochs=4, quant_delay=0.5),
+              digits, quiet=True)
+    flags = [h.get("float_weights", False) for h in r.history]
+    assert flags == [True, True, False, False]
+    # the best model is a quantized validation's, even where a float one scored higher
+    assert r.best_valid == max(h["valid"] for h in r.history[2:])
+    assert r.model.meta["train"]["quant_delay"] == 0.5
+    assert r.metrics.golden_value == pytest.approx(r.torch_test, abs=0.02)
+
+
+def test_quant_delay_is_checked_and_matched(digits, tmp_path):
+    for bad, msg in ((1.0, "below 1"), (-0.1, "--quant-delay"), (float("nan"), "--quant-delay")):
+        with pytest.raises(HwgenError, match=msg):
+            TrainConfig("digits", hidden=8, epochs=1, quant_delay=bad).check()
+    with pytest.raises(HwgenError, match="needs a weight quantizer"):
+        TrainConfig("digits", hidden=8, epochs=1, quant="float", quant_delay=0.5).check()
+    ck = tmp_path / "t.ckpt"
+    train(TrainConfig("digits", hidden=8, epochs=1, quant_delay=0.5), digits, quiet=True,
+          checkpoint=ck)
+    with pytest.raises(HwgenError, match="quant_delay=0.5"):
+        train(TrainConfig("digits", hidden=8, epochs=2), digits, quiet=True, checkpoint=ck,
+              resume=True)
+
+
 # -- warm start ------------------------------------------------------------------------------------
 def test_warm_start_from_float_checkpoint(digits, tmp_path):
     ck = tmp_path / "f.ckpt"
@@ -262,6 +314,12 @@ def test_cli_gap_flags(tmp_path, capsys):
         assert main([*base, "--recurrent-lr", bad, "-o", str(tmp_path / "x.hwgm")]) == 2
         err = capsys.readouterr().err.strip()
         assert "argument --recurrent-lr:" in err and "Traceback" not in err, err
+    for bad in ("1", "-0.5", "nan", "x"):
+        assert main([*base, "--quant-delay", bad, "-o", str(tmp_path / "x.hwgm")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "argument --quant-delay:" in err and "Traceback" not in err, err
+    assert main([*base, "--epochs", "2", "--quant-delay", "0.5", "-o", str(r)]) == 0
+    assert load_model(r).meta["train"]["quant_delay"] == 0.5
 
 
 # -- learning-rate schedule ------------------------------------------------------------------------

@@ -100,13 +100,23 @@ def positive_float(text: str) -> float:
     return check_finite("the value", _float(text), minimum=0.0, strict_min=True)
 
 
+def _below_one(what: str, text: str) -> float:
+    v = check_finite(what, _float(text), minimum=0.0)
+    if v >= 1.0:
+        raise HwgenError(f"expected {what} in [0, 1), not {v:g}")
+    return v
+
+
 @_arg
 def probability(text: str) -> float:
     """A probability p in [0, 1)."""
-    v = check_finite("a probability", _float(text), minimum=0.0)
-    if v >= 1.0:
-        raise HwgenError(f"expected a probability in [0, 1), not {v:g}")
-    return v
+    return _below_one("a probability", text)
+
+
+@_arg
+def fraction_below_one(text: str) -> float:
+    """A fraction f in [0, 1) (of a run, of a budget)."""
+    return _below_one("a fraction", text)
 
 
 def add_json(p) -> None:

@@ -11,6 +11,7 @@ from ._common import (
     add_sparsity,
     command,
     emit,
+    fraction_below_one,
     positive_float,
     positive_int,
     sized,
@@ -104,6 +105,11 @@ def register(sub) -> None:
     p.add_argument("--recurrent-lr", type=positive_float, default=1.0, metavar="FACTOR",
                    help="the recurrent matrices' rate: FACTOR times the rate of every other "
                         "parameter, in every encoding (default: %(default)s)")
+    p.add_argument("--quant-delay", type=fraction_below_one, default=0.0, metavar="FRACTION",
+                   help="train the first FRACTION of the run (0 <= FRACTION < 1) with float "
+                        "weights (clipped to the quantizer's range), then quantization-aware; "
+                        "the best model is chosen among the quantized validations (default: "
+                        "%(default)s)")
     p.add_argument("--warm-start", metavar="CKPT",
                    help="start from the parameters of an hwgen train checkpoint (MODEL.ckpt, e.g. "
                         "of a float run) or a PyTorch state dict in hwgen's layout")
@@ -133,6 +139,7 @@ def _train(api, args):
         sparse_head=args.sparse_head, weight_scale=args.weight_scale,
         shadow_clip=not args.no_shadow_clip, lr_scale=args.lr_scale,
         lr_schedule=args.lr_schedule, recurrent_lr=args.recurrent_lr,
+        quant_delay=args.quant_delay,
         warm_start=args.warm_start, input_quant=args.input_quant, head_quant=args.head_quant,
         recipe=args.recipe, delta=args.delta, norm=args.norm, time_limit=args.time_limit,
         evals=args.evals,

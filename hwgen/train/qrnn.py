@@ -9,6 +9,8 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
 
 - every weight matrix (input, recurrent, head) goes through the quantizer with the straight-through
   estimator: a fresh stochastic draw per forward pass in training, the deterministic rule in eval;
+  while ``float_weights`` is set (the first part of a run with ``--quant-delay``) the shadow
+  weights (still clipped to the quantizer's range) pass unquantized;
 - with N:M ``sparsity`` the recurrent matrices (and the head with ``sparse_head``) are first
   pruned by magnitude (`hwgen.spec.Sparsity.mask`, recomputed from the shadow weights on every
   forward pass, so a pruned weight that grows back re-enters); the gradient still reaches every
@@ -211,6 +213,9 @@ class QRNN(nn.Module):
                     continue
                 log_w0 = math.log(glorot_bound(fan_in, fan_out))
                 setattr(self, _scale_param(name), nn.Parameter(torch.tensor(log_w0)))
+        #: True while ``hwgen train --quant-delay`` keeps the weights in float (the clipped shadow
+        #: weights pass unquantized: `_Run.begin_step` sets it per step); False otherwise
+        self.float_weights = False
         self._init_norm()
 
     def _init_norm(self) -> None:
@@ -257,7 +262,7 @@ class QRNN(nn.Module):
             keep = self.sparsity.mask(w.detach().to(torch.float64).numpy())
             src = torch.where(torch.from_numpy(keep), w.detach().to(torch.float64), 0.0)
         qc = self._quants[name]
-        if qc is None:
+        if qc is None or self.float_weights:
             return w if src is w else ste(w, src)
         fan_in, fan_out = self._fans[name]
         stochastic = qc.stochastic and self.training

@@ -141,6 +141,7 @@ class TrainConfig:
     lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
     recurrent_lr: float = 1.0  # the recurrent matrices' (weight_hh) rate: this times the rate
+    quant_delay: float = 0.0  # the first this fraction of the optimizer steps with float weights
     warm_start: str | None = None  # where the starting parameters came from (recorded only)
     input_quant: str | None = None  # layer 0's input matrix: another quantizer than ``quant``
     head_quant: str | None = None  # the head matrix: another quantizer than ``quant``
@@ -180,6 +181,14 @@ class TrainConfig:
         check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
         check_finite("--recurrent-lr (a multiplier of the rate)", self.recurrent_lr,
                      minimum=0.0, strict_min=True)
+        check_finite("--quant-delay (a fraction of the run)", self.quant_delay, minimum=0.0)
+        if self.quant_delay >= 1.0:
+            raise HwgenError(f"--quant-delay {self.quant_delay:g}: the fraction of the run "
+                             "trained with float weights must be below 1 (the best model is "
+                             "chosen among the quantized validations after it)")
+        if self.quant_delay > 0.0 and self.quant == "float":
+            raise HwgenError("--quant-delay needs a weight quantizer: --quant float has no "
+                             "quantization to delay")
         check_int("seed", self.seed, minimum=0, maximum=(1 << 63) - 1)
         nm = self.nm
         if nm is None and self.sparse_head:
@@ -417,6 +426,12 @@ class _Run:
             "best": self.best, "progress": progress_now, "history": self.history,
         })
 
+    def begin_step(self, index: int, total: int) -> None:
+        """Before optimizer step ``index`` (0-based) of ``total``: float weights while the step
+        is within the first ``quant_delay`` of the run (``--quant-delay``), quantized from step
+        floor(quant_delay * total) on (never the last step: quant_delay < 1)."""
+        self.model.float_weights = index < int(self.cfg.quant_delay * total)
+
     def step(self, loss: torch.Tensor, index: int, total: int) -> None:
         """One optimizer step (``index`` of ``total``, for the rate schedule)."""
         f = lr_factor(self.cfg.lr_schedule, index, total)
@@ -430,9 +445,12 @@ class _Run:
 
     def evaluated(self, entry: dict, progress_now: int) -> None:
         """Record a valid evaluation (``entry["valid"]``): history, best parameters, checkpoint,
-        then the observer."""
+        then the observer. A validation with float weights (``--quant-delay``) is recorded with
+        ``float_weights`` and never kept as the best: the model file is the quantized network."""
+        if self.model.float_weights:
+            entry["float_weights"] = True
         self.history.append(entry)
-        if _better(self.metric, entry["valid"], self.best):
+        if not self.model.float_weights and _better(self.metric, entry["valid"], self.best):
             self.best, self.best_state = entry["valid"], copy.deepcopy(self.model.state_dict())
         self.save(progress_now)
         if self.on_eval is not None:
@@ -460,12 +478,14 @@ def _train_classify(run: _Run, ds: Dataset, quiet: bool) -> None:
         total = 0.0
         for s in range(0, len(y), cfg.batch):
             idx = perm[s : s + cfg.batch]
+            run.begin_step(epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
             loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
             run.step(loss, epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
             total += loss.item() * len(idx)
         v = torch_metric(model, ds, "valid")
         run.evaluated({"epoch": epoch + 1, "loss": total / len(y), "valid": v}, epoch + 1)
-        bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {run.best:.4f}")
+        best = "(float weights)" if run.best is None else f"{run.best:.4f}"
+        bar(epoch + 1, f"loss {total / len(y):.4f}  valid acc {v:.4f}  best {best}")
         run.pause_if_due(epoch + 1, cfg.epochs)
 
 
@@ -489,6 +509,7 @@ def _train_charlm(run: _Run, ds: Dataset, quiet: bool) -> None:
         start = torch.randint(0, len(stream) - cfg.seq_len - 1, (cfg.batch,),
                               generator=run.data_gen)
         w = stream[start[:, None] + offsets]
+        run.begin_step(i, steps)
         z = model(w[:, :-1])
         loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), w[:, 1:].reshape(-1))
         run.step(loss, i, steps)
@@ -528,6 +549,7 @@ def _freeze_and_test(run: _Run, ds: Dataset, output: Path | None
     cfg, model = run.cfg, run.model
     if run.best_state is not None:
         model.load_state_dict(run.best_state)
+    model.float_weights = False
     model.eval()
     frozen = model.freeze(meta=_model_meta(cfg, ds, model, run.best))
     check_layout_matches(model, frozen)
