@@ -771,9 +771,9 @@ def _open_device(port: str, baud: int, timeout: float, model: Model, shape: dict
 
         return open_serial(port, baud), timeout
     if shape is not None:  # a model of another shape: named before the board is simulated
-        from .shape import load_images
+        from .shape import check_fits_shape
 
-        load_images(shape, model)
+        check_fits_shape(shape, model)
     from .boardsim import open_sim_board
     from .gateware.core import Accelerator
     from .shape import shape_is_delta

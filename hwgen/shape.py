@@ -58,6 +58,7 @@ __all__ = [
     "shape_of",
     "shape_id",
     "shape_differences",
+    "check_fits_shape",
     "bias_bits_needed",
     "default_bias_bits",
     "capacity_model",
@@ -387,15 +388,21 @@ def shape_core(shape: dict, model: Model) -> tuple[Model, str]:
             "on" if shape.get(_SPARSE_KEY) else "off")
 
 
+def check_fits_shape(shape: dict, model: Model) -> None:
+    """Raise `HwgenError` naming every `shape_differences` entry when ``model`` cannot be loaded
+    into a core of ``shape``."""
+    diffs = shape_differences(shape, model)
+    if diffs:
+        raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
+
+
 def load_images(shape: dict, model: Model, core: Plan | None = None) -> list[LoadImage]:
     """What to write into a core of ``shape`` so that it computes ``model``: the model's weight
     words (laid out like the core's, `plan.plan_like`) and its biases at the core's bias width.
     ``core``: the core's plan when the caller has it (`hwgen.design.Design`), else
     `capacity_plan`. Raises `HwgenError` naming every difference when the model is not of this
     shape."""
-    diffs = shape_differences(shape, model)
-    if diffs:
-        raise HwgenError("the model does not fit this bitstream's shape: " + "; ".join(diffs))
+    check_fits_shape(shape, model)
     core = capacity_plan(shape, model) if core is None else core
     if core.delta:  # issue 23: the delta core's memories, laid out by its plan
         from .delta.loadable import delta_load_images

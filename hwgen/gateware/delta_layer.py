@@ -119,10 +119,11 @@ class DeltaLayer(wiring.Component):
         # combinational path runs from the update units' ready back into the encoder and the
         # sequencer; the router's x / h choice is made on the way in and registered
         o = enc.o_stream
-        s = _Skid(m, o, self._cx * self._pe)
+        x_columns = self._cx * self._pe  # columns below this are x's, the rest h's
+        s = _Skid(m, o, x_columns)
         m.d.comb += [
             ux.i_stream.p.column.eq(s.column),
-            uh.i_stream.p.column.eq(s.column - self._cx * self._pe),
+            uh.i_stream.p.column.eq(s.column - x_columns),
             ux.i_stream.p.delta.eq(s.delta), uh.i_stream.p.delta.eq(s.delta),
             ux.i_stream.p.end.eq(s.end), uh.i_stream.p.end.eq(s.end),
         ]
