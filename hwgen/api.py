@@ -241,7 +241,7 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     starts, like ``checkpoint``, default ``output + ".ckpt"``). Without ``epochs`` and
     ``budget_chars``, 10 epochs. The settings are those of ``hwgen train`` (docs/training.md);
     ``sparsity`` (``"N:M"``) trains the recurrent matrices (the head too with ``sparse_head``)
-    N:M sparse, and the model file records it. ``weight_scale`` ("glorot" or "learned"),
+    N:M sparse, and the model file records it. ``weight_scale`` ("glorot", "learned", "fitted"),
     ``shadow_clip``, ``lr_scale`` ("none", "w0", "1/w0"), ``lr_schedule`` ("constant",
     "cosine"), ``warm_start`` (a checkpoint or state dict to start from), ``input_quant`` /
     ``head_quant`` (another quantizer for layer 0's input matrix / the head) and ``recipe``

@@ -219,6 +219,63 @@ def test_normalized_products_leave_w0_without_gradient(norm):
     assert grads[norm]["scale_head_weight"] > 1e-3
 
 
+def test_fit_w0_is_scale_covariant():
+    from hwgen.spec import EncodingKind
+    from hwgen.train.qrnn import fit_w0
+
+    w = np.random.default_rng(0).normal(0, 0.1, (48, 16))
+    for kind in (EncodingKind.TERNARY, EncodingKind.BINARY):
+        assert fit_w0(kind, 3.0 * w) == pytest.approx(3.0 * fit_w0(kind, w), rel=1e-12)
+    assert fit_w0(EncodingKind.BINARY, w) == pytest.approx(float(np.abs(w).mean()))
+
+
+@pytest.mark.parametrize("quant", ["ternary", "binary"])
+def test_fitted_w0_makes_the_normalized_forward_scale_invariant(quant):
+    """With ``weight_scale`` "fitted" the quantized matrix depends only on the direction of the
+    shadow weights, so batch normalization's training forward is the same for W_h and 3 W_h
+    (the norm of the shadow weights is free to grow, as float's does); with the Glorot W0 a
+    ternary one is not (3 W_h crosses the fixed thresholds: other codes), and the Glorot W0
+    clips the shadow weights back. Fitted matrices are not clipped."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(16, 8, 4, generator=gen)
+    outs = {}
+    for ws in ("fitted", "glorot"):
+        net = QRNN(CellKind.GRU, 12, 3, features=4, quant=QuantConfig.parse(quant),
+                   formats=Formats.standard(12), norm="batch", weight_scale=ws, seed=2)
+        net.train()
+        a, qa = net(x).detach(), net.quantized_weight("weight_hh_l0").detach()
+        with torch.no_grad():
+            net.weight_hh_l0.mul_(3.0)
+        b, qb = net(x).detach(), net.quantized_weight("weight_hh_l0").detach()
+        outs[ws] = float((a - b).abs().max())  # fitted: only batch norm's epsilon differs
+        # binary codes are signs: the Glorot W0 keeps them too, only its clip differs
+        assert torch.equal(torch.sign(qa), torch.sign(qb)) == (ws == "fitted" or quant == "binary")
+        w = net.weight_hh_l0.detach().clone()
+        net.clip_shadow()
+        assert torch.equal(net.weight_hh_l0.detach(), w) == (ws == "fitted")
+    assert outs["fitted"] < 1e-2, outs
+    assert (outs["glorot"] > 5e-2) == (quant == "ternary"), outs
+
+
+def test_fitted_w0_freezes_the_fit_of_the_best_weights(digits):
+    from hwgen.spec import EncodingKind
+    from hwgen.train.qrnn import fit_w0
+
+    cfg = TrainConfig("digits", hidden=8, quant="ternary", epochs=2, norm="batch",
+                      weight_scale="fitted")
+    r = train(cfg, digits, quiet=True)  # check_layout_matches: the eval forward's codes
+    best = r.model.meta["learned_scales"]
+    assert set(best) == {"weight_ih_l0", "weight_hh_l0", "head.weight"}
+    from hwgen.quant import fit_ternary_scale
+
+    assert fit_w0(EncodingKind.TERNARY, np.ones(3)) == fit_ternary_scale(np.ones(3))
+    with pytest.raises(HwgenError, match="--weight-scale fitted is for binary or ternary"):
+        TrainConfig("digits", hidden=8, quant="exp", epochs=1, weight_scale="fitted").check()
+    with pytest.raises(HwgenError, match="a fitted weight scale is for binary or ternary"):
+        QRNN(CellKind.GRU, 4, 3, features=4, quant=QuantConfig.parse("int8"),
+             formats=Formats.standard(8), weight_scale="fitted")
+
+
 def test_lm_bn_trains_with_the_glorot_w0(digits):
     settings = resolve_settings("lm-bn", "ternary", lr=None, lr_schedule=None,
                                 weight_scale=None, norm=None, input_quant=None, head_quant=None)

@@ -307,7 +307,7 @@ def test_cli_gap_flags(tmp_path, capsys):
         assert main([*base, *extra, "-o", str(tmp_path / "x.hwgm")]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("hwgen: error: ") and msg in err and "\n" not in err, err
-    for bad in (["--weight-scale", "fitted"], ["--lr-schedule", "step"]):
+    for bad in (["--weight-scale", "median"], ["--lr-schedule", "step"]):
         assert main([*base, *bad, "-o", str(tmp_path / "x.hwgm")]) == 2
         assert "invalid choice" in capsys.readouterr().err
     for bad in ("0", "-1", "nan", "x"):

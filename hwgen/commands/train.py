@@ -92,9 +92,10 @@ def register(sub) -> None:
     p.add_argument("--time-limit", type=positive_float, metavar="SECONDS",
                    help="stop at the first evaluation after SECONDS with the checkpoint "
                         "written (exit status 3); the same command with --resume continues")
-    p.add_argument("--weight-scale", choices=("glorot", "learned"), default=None,
-                   help="binary / ternary W0 per matrix: the Glorot bound or learned (frozen into "
-                        "the matrix's one scale) (default: glorot)")
+    p.add_argument("--weight-scale", choices=("glorot", "learned", "fitted"), default=None,
+                   help="binary / ternary W0 per matrix: the Glorot bound, learned, or fitted to "
+                        "the weights at every step (no clipping; frozen into the matrix's one "
+                        "scale) (default: glorot)")
     p.add_argument("--no-shadow-clip", action="store_true",
                    help="do not clip the float shadow weights to +-W0 after each step")
     p.add_argument("--lr-scale", choices=("none", "w0", "1/w0"), default="none",

@@ -27,6 +27,11 @@ Forward pass (the co-design surrogate of the hardware; docs/training.md):
   value W0 * levels with W0 rounded to the quantizer's mantissa bits, so it freezes into the
   matrix's one `Scale`; its gradient is sum(dL/dWq * levels), as in trained ternary quantization);
   after each step the shadow weights are clipped to +-W0 unless ``shadow_clip`` is False;
+  ``"fitted"``: W0 = `fit_w0` of the shadow weights at every forward pass (ternary: the
+  three-level Lloyd fit, as TWN's threshold; binary: mean |w|), rounded like a learned one,
+  no gradient of its own and no clipping: the quantized matrix then depends only on the
+  direction of the shadow weights, so under normalization their norm grows as a float
+  matrix's does, and Adam's step shrinks against it as it does for float (docs/training.md);
 - biases are combined as `freeze` combines them (GRU b_hn kept inside the reset product) and
   rounded to ``gate_frac`` (head: ``output_frac``) fraction bits;
 - inputs (or embedding rows) are fake-quantized to the input format, the hidden state after each
@@ -81,8 +86,9 @@ from .tquant import fake_fixed, fake_frac, quantize_tensor, shadow_limit, ste
 
 __all__ = ["QRNN", "WEIGHT_SCALES", "LR_SCALES", "NORMS"]
 
-#: ``weight_scale`` choices: the Glorot bound (the reference code's W0) or a learned W0 per matrix.
-WEIGHT_SCALES = ("glorot", "learned")
+#: ``weight_scale`` choices: the Glorot bound (the reference code's W0), a learned W0 per matrix,
+#: or W0 fitted to the shadow weights at every forward pass (`fit_w0`; scale-invariant)
+WEIGHT_SCALES = ("glorot", "learned", "fitted")
 #: ``lr_scale`` choices (`QRNN.param_groups`): one learning rate, the rate times each matrix's
 #: Glorot W0, or divided by it (BinaryConnect's W_LR_scale).
 LR_SCALES = ("none", "w0", "1/w0")
@@ -138,11 +144,12 @@ class QRNN(nn.Module):
         if weight_scale not in WEIGHT_SCALES:
             raise HwgenError(f"unknown weight scale {weight_scale!r}; expected "
                              + " or ".join(WEIGHT_SCALES))
-        if weight_scale == "learned" and (
+        if weight_scale != "glorot" and (
                 quant is None or quant.kind not in (EncodingKind.BINARY, EncodingKind.TERNARY)):
             what = "float" if quant is None else quant.name
-            raise HwgenError(f"a learned weight scale is for binary or ternary weights, not "
-                             f"{what} (use --quant ternary or drop --weight-scale learned)")
+            raise HwgenError(f"a {weight_scale} weight scale is for binary or ternary weights, "
+                             f"not {what} (use --quant ternary or drop --weight-scale "
+                             f"{weight_scale})")
         self.weight_scale, self.shadow_clip = weight_scale, bool(shadow_clip)
         if sparse_head and sparsity is None:
             raise HwgenError("a sparse head needs a sparsity (N:M)")
@@ -256,20 +263,27 @@ class QRNN(nn.Module):
         q = self._quants[name]
         return q is not None and q.kind in (EncodingKind.BINARY, EncodingKind.TERNARY)
 
+    def _source(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        """What the quantizer reads of matrix ``name``: ``w``, pruned to N:M when sparse."""
+        if name not in self._sparse:
+            return w
+        keep = self.sparsity.mask(w.detach().to(torch.float64).numpy())
+        return torch.where(torch.from_numpy(keep), w.detach().to(torch.float64), 0.0)
+
     def _q(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        src = w
-        if name in self._sparse:
-            keep = self.sparsity.mask(w.detach().to(torch.float64).numpy())
-            src = torch.where(torch.from_numpy(keep), w.detach().to(torch.float64), 0.0)
+        src = self._source(name, w)
         qc = self._quants[name]
         if qc is None or self.float_weights:
             return w if src is w else ste(w, src)
         fan_in, fan_out = self._fans[name]
         stochastic = qc.stochastic and self.training
         if self.weight_scale != "learned" or not self._has_w0(name):
+            fitted = None
+            if self.weight_scale == "fitted" and self._has_w0(name):
+                fitted = fit_w0(qc.kind, src.detach().to(torch.float64).numpy())
             q = quantize_tensor(
                 src, qc, fan_in=fan_in, fan_out=fan_out,
-                stochastic=stochastic, generator=self.generator,
+                stochastic=stochastic, generator=self.generator, scale=fitted,
             )
             return ste(w, q)
         w0 = torch.exp(self.get_parameter(_scale_param(name)))
@@ -281,10 +295,14 @@ class QRNN(nn.Module):
         return ste(w, q) + (w0 - w0.detach()).to(w.dtype) * levels
 
     def learned_scales(self) -> dict[str, float] | None:
-        """The learned W0 of every matrix by PyTorch name (None unless ``weight_scale`` is
-        "learned"): what `freeze` rounds into each matrix's `Scale`."""
-        if self.weight_scale != "learned":
+        """The learned (or fitted) W0 of every binary / ternary matrix by PyTorch name (None
+        with the Glorot W0): what `freeze` rounds into each matrix's `Scale`."""
+        if self.weight_scale == "glorot":
             return None
+        if self.weight_scale == "fitted":
+            return {n: fit_w0(self._quants[n].kind, self._source(n, self.get_parameter(n))
+                              .detach().to(torch.float64).numpy())
+                    for n in self._fans if self._has_w0(n)}
         return {n: float(torch.exp(self.get_parameter(_scale_param(n))).detach())
                 for n in self._fans if self._has_w0(n)}
 
@@ -333,6 +351,8 @@ class QRNN(nn.Module):
             return
         scales = self.learned_scales() or {}
         for name, (fan_in, fan_out) in self._fans.items():
+            if self.weight_scale == "fitted" and self._has_w0(name):
+                continue  # the fit follows the weights: nothing to clip to
             lim = shadow_limit(self._quants[name], fan_in, fan_out, scales.get(name))
             if lim is not None:
                 self.get_parameter(name).clamp_(-lim, lim)
@@ -551,9 +571,7 @@ class QRNN(nn.Module):
             p.copy_(v)
         if self.weight_scale == "learned":  # start each W0 at the best fit to the given weights
             for name in filter(self._has_w0, self._fans):
-                w = np.asarray(named[name], np.float64)
-                fit = (float(np.abs(w).mean()) if self._quants[name].kind is EncodingKind.BINARY
-                       else fit_ternary_scale(w))
+                fit = fit_w0(self._quants[name].kind, np.asarray(named[name], np.float64))
                 if fit > 0:
                     self.get_parameter(_scale_param(name)).fill_(math.log(fit))
 
@@ -576,6 +594,14 @@ class QRNN(nn.Module):
                         sparsity=self.sparsity, sparse_head=self.sparse_head,
                         scales=self.learned_scales())
         return frozen if self.delta is None else with_thresholds(frozen, self.delta)
+
+
+def fit_w0(kind: EncodingKind, w: np.ndarray) -> float:
+    """The W0 that fits weights ``w`` best as binary (mean |w|) or ternary
+    (`hwgen.quant.fit_ternary_scale`) values: a learned W0's start from given weights, and
+    ``weight_scale`` "fitted"'s W0 at every forward pass. Scale-covariant: fit_w0(c w) =
+    c fit_w0(w) for c > 0."""
+    return float(np.abs(w).mean()) if kind is EncodingKind.BINARY else fit_ternary_scale(w)
 
 
 def _scale_param(name: str) -> str:

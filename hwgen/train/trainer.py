@@ -136,7 +136,7 @@ class TrainConfig:
     test_chars: int | None = None  # character models: limit of test characters (None: all)
     sparsity: str | None = None  # "N:M": structured sparsity of the recurrent matrices
     sparse_head: bool = False  # the head matrix N:M sparse too
-    weight_scale: str = "glorot"  # binary / ternary W0: "glorot" or "learned" (one per matrix)
+    weight_scale: str = "glorot"  # binary / ternary W0: "glorot", "learned" or "fitted" (per matrix)
     shadow_clip: bool = True  # clip shadow weights to the quantizer's range after each step
     lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
@@ -221,9 +221,10 @@ class TrainConfig:
             raise HwgenError(f"--norm {self.norm} with --delta: a delta network's memories "
                              "hold unnormalized products (drop one of them)")
         w0_quant = self.quant in ("binary", "ternary")
-        if self.weight_scale == "learned" and not w0_quant:
-            raise HwgenError(f"--weight-scale learned is for binary or ternary weights, not "
-                             f"{self.quant} (use --quant ternary or drop --weight-scale)")
+        if self.weight_scale != "glorot" and not w0_quant:
+            raise HwgenError(f"--weight-scale {self.weight_scale} is for binary or ternary "
+                             f"weights, not {self.quant} (use --quant ternary or drop "
+                             "--weight-scale)")
         if self.lr_scale != "none" and not w0_quant:
             raise HwgenError(f"--lr-scale {self.lr_scale} scales by the binary / ternary W0; "
                              f"{self.quant} weights have none (use --quant ternary or drop "
