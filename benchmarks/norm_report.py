@@ -50,7 +50,9 @@ def _curve_rows(recs: list[dict], label) -> list[str]:
         hist = r.get("history") or []
         if not hist:
             continue
-        pts = ", ".join(f"{h['chars'] / 1e6:.2f}M: {h['valid']:.3f}" for h in hist)
+        # f: a validation with float weights (the first part of a --quant-delay run)
+        pts = ", ".join(f"{h['chars'] / 1e6:.2f}M: {h['valid']:.3f}"
+                        + ("f" if h.get("float_weights") else "") for h in hist)
         rows.append(f"| {label(r)} | {pts} |")
     return rows
 
@@ -161,6 +163,8 @@ def _progress(runs: Path, args) -> list[dict]:
 
 def long_report(runs: Path, args) -> str:
     recs = _progress(runs, args)
+    if not recs:
+        return "No run of this budget yet."
     lines = [
         "Written by `benchmarks/norm.py --report`. Penn Treebank characters, GRU, 1 layer, 256 "
         "hidden, embedding 16, formats `Formats.standard(8)`, batch 32 x 100 characters, "
@@ -172,7 +176,10 @@ def long_report(runs: Path, args) -> str:
         "matrix at F times the rate, `--recurrent-lr F`). **The rows `ternary`, "
         "`ternary-lr0.013` (and `binary`, `binary-lr0.013`) were made before issue 26's fix, "
         "when lm-bn learned W0** (now `--weight-scale learned`; their commands below are as "
-        "they were run): they diverged (see the diagnosis below). 15,000,000 training "
+        "they were run): they diverged (see the diagnosis below). Rows `-fitted`: "
+        "`--weight-scale fitted`; rows `-qdF`: `--quant-delay F` (validations with float "
+        "weights marked f in the curves, never kept as the best). "
+        f"{args.long_budget:,} training "
         "characters, 30 validations on the first 50,000 valid characters (the best kept). "
         "**BPC = golden (integer) model on the whole test split** (449,944 predictions).",
         "",
@@ -194,7 +201,7 @@ def long_report(runs: Path, args) -> str:
                          f"**{r['golden']:.4f}** | {r['float_forward']:.4f} | "
                          f"{r['train_forward']:.4f} | {vs} |")
         else:
-            best = min((h["valid"] for h in hist), default=None)
+            best = min((h["valid"] for h in hist if not h.get("float_weights")), default=None)
             lines.append(f"| {r['variant']} | {r['seed']} | {at} | "
                          f"{'' if best is None else f'{best:.4f}'} |  |  |  |  |")
     lines += ["", "Learning curves (valid BPC, training forward, first 50,000 valid characters, "
@@ -261,3 +268,9 @@ def report(runs: Path, args) -> None:
     write_block("results.md", "norm_screen", screen_report(runs))
     write_block("results.md", "norm_small", small_report(runs))
     write_block("results.md", "norm_long", long_report(runs, args))
+    if args.long_budget == 15_000_000:  # the longer budget (issue 26), its own block
+        from argparse import Namespace
+
+        longer = Namespace(**{**vars(args), "long_budget": 30_000_000,
+                              "long_variants": "float,ternary-glorotw0", "long_seeds": 1})
+        write_block("results.md", "norm_long30", long_report(runs, longer))
