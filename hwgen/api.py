@@ -289,7 +289,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
         seq_len=seq_len, embed=embed, bits=bits, fake_quant=fake_quant, test_chars=test_chars,
         sparsity=None if sparsity is None else _sparsity(sparsity).describe(),
         sparse_head=sparse_head, shadow_clip=bool(shadow_clip), lr_scale=lr_scale,
-        recurrent_lr=recurrent_lr, quant_delay=quant_delay, warm_start=None if warm_start is None else os.fspath(warm_start),
+        recurrent_lr=recurrent_lr, quant_delay=quant_delay,
+        warm_start=None if warm_start is None else os.fspath(warm_start),
         delta=delta, evals=evals,  # delta: delta networks (issue 23)
     )
     cfg.check()

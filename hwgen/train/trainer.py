@@ -136,7 +136,7 @@ class TrainConfig:
     test_chars: int | None = None  # character models: limit of test characters (None: all)
     sparsity: str | None = None  # "N:M": structured sparsity of the recurrent matrices
     sparse_head: bool = False  # the head matrix N:M sparse too
-    weight_scale: str = "glorot"  # binary / ternary W0: "glorot", "learned" or "fitted" (per matrix)
+    weight_scale: str = "glorot"  # binary / ternary W0 per matrix: glorot, learned or fitted
     shadow_clip: bool = True  # clip shadow weights to the quantizer's range after each step
     lr_scale: str = "none"  # "none", "w0" or "1/w0": weight matrices' rate times / over W0
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the run)
