@@ -265,15 +265,8 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     from .train.trainer import TrainConfig, resolve_settings, set_threads
     from .train.trainer import train as _train
 
-    out = None if output is None else check_output_file(output, "model file")
-    ckpt = None
-    if checkpoint is not None:
-        ckpt = check_output_file(checkpoint, "checkpoint")
-    elif out is not None:
-        ckpt = out.with_name(out.name + ".ckpt")
-    if out is not None:  # issue 25: never over a file being read
-        check_distinct_output(out, None if isinstance(dataset, Dataset) else dataset,
-                              warm_start, what="model file")
+    out, ckpt = _train_outputs(output, checkpoint,
+                               None if isinstance(dataset, Dataset) else dataset, warm_start)
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if epochs is None and budget_chars is None:
         epochs = 10
@@ -304,6 +297,20 @@ def train(dataset, *, hidden: int, cell: str = "gru", quant: str = "ternary",
     return _train(cfg, ds, checkpoint=ckpt, resume=resume, quiet=quiet, output=out, init=init,
                   on_eval=_train_progress(progress, cfg.epochs if ds.kind == "classify"
                                           else cfg.budget_chars), time_limit=time_limit)
+
+
+def _train_outputs(output, checkpoint, dataset_path, warm_start):
+    """(model file, checkpoint) of `train`, checked before training starts: the checkpoint
+    defaults to ``output + ".ckpt"``, and the model file is never a file being read."""
+    out = None if output is None else check_output_file(output, "model file")
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = check_output_file(checkpoint, "checkpoint")
+    elif out is not None:
+        ckpt = out.with_name(out.name + ".ckpt")
+    if out is not None:  # issue 25: never over a file being read
+        check_distinct_output(out, dataset_path, warm_start, what="model file")
+    return out, ckpt
 
 
 def _train_progress(progress: Progress, total: int | None):

@@ -178,17 +178,7 @@ class TrainConfig:
             check_positive_int("epochs", self.epochs)
         if self.budget_chars is not None:
             check_positive_int("the character budget", self.budget_chars)
-        check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
-        check_finite("--recurrent-lr (a multiplier of the rate)", self.recurrent_lr,
-                     minimum=0.0, strict_min=True)
-        check_finite("--quant-delay (a fraction of the run)", self.quant_delay, minimum=0.0)
-        if self.quant_delay >= 1.0:
-            raise HwgenError(f"--quant-delay {self.quant_delay:g}: the fraction of the run "
-                             "trained with float weights must be below 1 (the best model is "
-                             "chosen among the quantized validations after it)")
-        if self.quant_delay > 0.0 and self.quant == "float":
-            raise HwgenError("--quant-delay needs a weight quantizer: --quant float has no "
-                             "quantization to delay")
+        self._check_optimization()
         check_int("seed", self.seed, minimum=0, maximum=(1 << 63) - 1)
         nm = self.nm
         if nm is None and self.sparse_head:
@@ -199,15 +189,6 @@ class TrainConfig:
                 nm.check_kind(QuantConfig.parse_optional(self.input_quant).kind)
             if self.sparse_head and self.head_quant is not None:
                 nm.check_kind(QuantConfig.parse_optional(self.head_quant).kind)
-        if self.weight_scale not in WEIGHT_SCALES:
-            raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
-                             + " or ".join(WEIGHT_SCALES))
-        if self.lr_scale not in LR_SCALES:
-            raise HwgenError(f"unknown learning-rate scaling {self.lr_scale!r}; expected "
-                             + ", ".join(LR_SCALES))
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise HwgenError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
-                             + " or ".join(LR_SCHEDULES))
         if self.delta is not None:
             self.delta_thresholds.check_formats(self.formats(), self.layers)
         if self.norm not in NORMS:
@@ -220,6 +201,29 @@ class TrainConfig:
         if self.norm != "none" and self.delta is not None:
             raise HwgenError(f"--norm {self.norm} with --delta: a delta network's memories "
                              "hold unnormalized products (drop one of them)")
+
+    def _check_optimization(self) -> None:
+        """The rate, its schedule and multipliers, the quantization delay and the W0 options."""
+        check_finite("the learning rate", self.lr, minimum=0.0, strict_min=True)
+        check_finite("--recurrent-lr (a multiplier of the rate)", self.recurrent_lr,
+                     minimum=0.0, strict_min=True)
+        check_finite("--quant-delay (a fraction of the run)", self.quant_delay, minimum=0.0)
+        if self.quant_delay >= 1.0:
+            raise HwgenError(f"--quant-delay {self.quant_delay:g}: the fraction of the run "
+                             "trained with float weights must be below 1 (the best model is "
+                             "chosen among the quantized validations after it)")
+        if self.quant_delay > 0.0 and self.quant == "float":
+            raise HwgenError("--quant-delay needs a weight quantizer: --quant float has no "
+                             "quantization to delay")
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise HwgenError(f"unknown weight scale {self.weight_scale!r}; expected "
+                             + " or ".join(WEIGHT_SCALES))
+        if self.lr_scale not in LR_SCALES:
+            raise HwgenError(f"unknown learning-rate scaling {self.lr_scale!r}; expected "
+                             + ", ".join(LR_SCALES))
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise HwgenError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
+                             + " or ".join(LR_SCHEDULES))
         w0_quant = self.quant in ("binary", "ternary")
         if self.weight_scale != "glorot" and not w0_quant:
             raise HwgenError(f"--weight-scale {self.weight_scale} is for binary or ternary "
