@@ -90,7 +90,7 @@ LONG = {
     # issue 26: quantization delay (--quant-delay F): the first F of the run with float
     # weights (clipped to the quantizer's range), the rest quantization-aware, same budget
     **{f"{q}-qd{f}": ["--quant", q, "--recipe", "lm-bn", "--lr", "0.013", "--quant-delay", f]
-       for q in ("ternary", "exp", "binary") for f in ("0.25", "0.5", "0.75")},
+       for q in ("ternary", "exp", "binary") for f in ("0.25", "0.5", "0.75", "0.9")},
     # issue 26: W0 fitted to the shadow weights at every step, no clipping (--weight-scale
     # fitted): under batch normalization the shadow weights' norm then grows as float's does
     # (W_h std 0.06 -> 0.63 over float's run), shrinking Adam's step against them as for float
