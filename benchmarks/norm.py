@@ -96,9 +96,6 @@ LONG = {
     # (W_h std 0.06 -> 0.63 over float's run), shrinking Adam's step against them as for float
     **{f"{q}-fitted": ["--quant", q, "--recipe", "lm-bn", "--lr", "0.013",
                        "--weight-scale", "fitted"] for q in ("ternary", "binary")},
-    **{f"{q}-fitted-qd{f}": ["--quant", q, "--recipe", "lm-bn", "--lr", "0.013",
-                             "--weight-scale", "fitted", "--quant-delay", f]
-       for q in ("ternary", "binary") for f in ("0.25", "0.5")},
 }
 #: the long runs to make, in this order for each seed (seed 0 first)
 LONG_DEFAULT = "float,ternary-glorotw0,exp,binary-glorotw0,ternary-rl0.25"

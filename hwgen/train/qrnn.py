@@ -280,7 +280,7 @@ class QRNN(nn.Module):
         if self.weight_scale != "learned" or not self._has_w0(name):
             fitted = None
             if self.weight_scale == "fitted" and self._has_w0(name):
-                fitted = fit_w0(qc.kind, src.detach().to(torch.float64).numpy())
+                fitted = self._fitted_w0(name, src)
             q = quantize_tensor(
                 src, qc, fan_in=fan_in, fan_out=fan_out,
                 stochastic=stochastic, generator=self.generator, scale=fitted,
@@ -294,14 +294,18 @@ class QRNN(nn.Module):
         # forward: q exactly (the added term is zero); backward: dL/dW0 = sum(dL/dq * levels)
         return ste(w, q) + (w0 - w0.detach()).to(w.dtype) * levels
 
+    def _fitted_w0(self, name: str, src: torch.Tensor) -> float:
+        """``weight_scale`` "fitted": the W0 of matrix ``name`` fitted to what the quantizer
+        reads of it (``src``, from `_source`)."""
+        return fit_w0(self._quants[name].kind, src.detach().to(torch.float64).numpy())
+
     def learned_scales(self) -> dict[str, float] | None:
         """The learned (or fitted) W0 of every binary / ternary matrix by PyTorch name (None
         with the Glorot W0): what `freeze` rounds into each matrix's `Scale`."""
         if self.weight_scale == "glorot":
             return None
         if self.weight_scale == "fitted":
-            return {n: fit_w0(self._quants[n].kind, self._source(n, self.get_parameter(n))
-                              .detach().to(torch.float64).numpy())
+            return {n: self._fitted_w0(n, self._source(n, self.get_parameter(n)))
                     for n in self._fans if self._has_w0(n)}
         return {n: float(torch.exp(self.get_parameter(_scale_param(n))).detach())
                 for n in self._fans if self._has_w0(n)}
@@ -349,7 +353,9 @@ class QRNN(nn.Module):
         with ``shadow_clip`` False): +-W0 (the learned one with a learned scale)."""
         if not self.shadow_clip:
             return
-        scales = self.learned_scales() or {}
+        # only a learned W0 is a clip limit (a fitted one follows the weights: not clipped, and
+        # not fitted here, after every step, for nothing)
+        scales = self.learned_scales() if self.weight_scale == "learned" else {}
         for name, (fan_in, fan_out) in self._fans.items():
             if self.weight_scale == "fitted" and self._has_w0(name):
                 continue  # the fit follows the weights: nothing to clip to

@@ -478,14 +478,16 @@ def _train_classify(run: _Run, ds: Dataset, quiet: bool) -> None:
     X, y, L = (torch.from_numpy(a) for a in (tr.X, tr.y, tr.lengths))
     bar = _Progress(cfg.epochs, "epochs", quiet)
     per_epoch = -(-len(y) // cfg.batch)
+    all_steps = cfg.epochs * per_epoch
     for epoch in range(run.progress, cfg.epochs):
         perm = torch.randperm(len(y), generator=run.data_gen)
         total = 0.0
         for s in range(0, len(y), cfg.batch):
             idx = perm[s : s + cfg.batch]
-            run.begin_step(epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
+            at = epoch * per_epoch + s // cfg.batch  # this optimizer step, of all_steps
+            run.begin_step(at, all_steps)
             loss = F.cross_entropy(_last_logits(model(X[idx]), L[idx]), y[idx])
-            run.step(loss, epoch * per_epoch + s // cfg.batch, cfg.epochs * per_epoch)
+            run.step(loss, at, all_steps)
             total += loss.item() * len(idx)
         v = torch_metric(model, ds, "valid")
         run.evaluated({"epoch": epoch + 1, "loss": total / len(y), "valid": v}, epoch + 1)
